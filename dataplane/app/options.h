@@ -1,0 +1,32 @@
+// Command-line options of onramp-dataplane (after the EAL's own, past "--").
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace onramp::dp {
+
+struct Options {
+  std::string table_path;
+  uint32_t flows_per_lcore = 1u << 20;
+  uint16_t burst = 32;
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+  // Adaptive idle sleep: after this many empty polls in a row a worker sleeps,
+  // doubling from 1 us up to idle_sleep_max_us, and spins again on traffic.
+  uint32_t idle_spin_polls = 256;
+  uint32_t idle_sleep_max_us = 500;
+  // Exit once no port has received a packet for this long (0: run until a
+  // signal). For pcap replay.
+  uint32_t exit_on_idle_ms = 0;
+  bool promiscuous = false;
+  bool print_flows = false;
+  std::string stats_json;
+};
+
+// Parses argv (the part after the EAL arguments). Returns "" or an error;
+// `help` is set when --help was asked for.
+std::string parse_options(int argc, char** argv, Options& out, bool& help);
+const char* options_usage();
+
+}  // namespace onramp::dp

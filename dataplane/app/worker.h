@@ -1,0 +1,39 @@
+// The forwarding loop of one worker lcore: poll its queue on every port, run
+// the packet core, transmit, and sleep adaptively when there is no traffic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "dataplane/app/options.h"
+#include "dataplane/app/ports.h"
+#include "dataplane/core/forwarding_table.h"
+#include "dataplane/core/processor.h"
+
+namespace onramp::dp {
+
+// Milliseconds since the process started, from the TSC.
+uint64_t clock_ms();
+
+struct WorkerContext {
+  unsigned index = 0;  // queue index on every port, and counter slot
+  const Options* opts = nullptr;
+  const std::vector<PortInfo>* ports = nullptr;
+  // The table in force. Read once per burst (acquire: pairs with the release
+  // store of whoever publishes a new table, so its contents are visible).
+  const std::atomic<ForwardingTable*>* table = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+  std::unique_ptr<PacketProcessor> processor;
+  std::atomic<uint64_t> last_rx_ms{0};
+  std::atomic<uint64_t> idle_sleeps{0};
+  // Called between polls when the main lcore is itself a worker.
+  std::function<void()> on_poll;
+};
+
+// rte_eal_remote_launch entry point; arg is a WorkerContext.
+int worker_main(void* arg);
+
+}  // namespace onramp::dp

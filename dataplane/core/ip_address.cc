@@ -1,0 +1,59 @@
+#include "dataplane/core/ip_address.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+
+namespace onramp::dp {
+
+std::optional<IpAddress> IpAddress::parse(std::string_view text) {
+  if (text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  char buf[INET6_ADDRSTRLEN];
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = '\0';
+  uint8_t raw[16];
+  if (text.find(':') == std::string_view::npos) {
+    if (inet_pton(AF_INET, buf, raw) != 1) return std::nullopt;
+    return from_v4(raw);
+  }
+  if (inet_pton(AF_INET6, buf, raw) != 1) return std::nullopt;
+  return from_v6(raw);
+}
+
+std::string IpAddress::to_string() const {
+  char buf[INET6_ADDRSTRLEN];
+  if (is_v4()) {
+    inet_ntop(AF_INET, v4(), buf, sizeof buf);
+  } else {
+    inet_ntop(AF_INET6, v6(), buf, sizeof buf);
+  }
+  return buf;
+}
+
+std::optional<MacAddress> parse_mac(std::string_view text) {
+  MacAddress mac{};
+  if (text.size() != 17) return std::nullopt;
+  for (size_t i = 0; i < 6; ++i) {
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    int hi = hex(text[i * 3]);
+    int lo = hex(text[i * 3 + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    if (i < 5 && text[i * 3 + 2] != ':') return std::nullopt;
+    mac[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return mac;
+}
+
+std::string mac_to_string(const MacAddress& mac) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+  return buf;
+}
+
+}  // namespace onramp::dp

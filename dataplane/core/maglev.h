@@ -1,0 +1,31 @@
+// Weighted Maglev lookup tables (Eisenbud et al., NSDI 2016): each backend
+// fills table slots in the order of its own permutation, taking turns in
+// proportion to its weight. The same backends give the same table on every PoP,
+// and removing one of N backends moves about 1/N of the slots.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "dataplane/core/ip_address.h"
+
+namespace onramp::dp {
+
+constexpr uint32_t kDefaultMaglevSize = 65537;
+
+struct MaglevBackend {
+  IpAddress address;    // identity: decides the permutation
+  uint32_t weight = 0;  // 0 takes no slot
+};
+
+inline constexpr uint16_t kMaglevEmpty = 0xffff;
+
+// Returns `size` slots, each the index into `backends` of the slot's owner;
+// all kMaglevEmpty when no backend has weight. `size` must be prime and the
+// backends fewer than 65535. The result does not depend on their order.
+std::vector<uint16_t> build_maglev(std::span<const MaglevBackend> backends, uint32_t size);
+
+bool is_prime(uint32_t n);
+
+}  // namespace onramp::dp

@@ -1,0 +1,22 @@
+// A packet as the core sees it: contiguous bytes with some free headroom in
+// front. The DPDK shell maps an mbuf onto this and back; tests use plain arrays.
+#pragma once
+
+#include <cstdint>
+
+namespace onramp::dp {
+
+struct PacketBuf {
+  uint8_t* data;      // first byte of the Ethernet header
+  uint32_t len;       // bytes from data
+  uint32_t headroom;  // writable bytes before data
+};
+
+// What the caller does with a packet after the core is done with it.
+enum class Action : uint8_t {
+  drop,     // counted by reason; free it
+  forward,  // encapsulated to an endpoint; transmit
+  reply,    // answered at the PoP (echo reply); transmit
+};
+
+}  // namespace onramp::dp

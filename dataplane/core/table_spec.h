@@ -1,0 +1,68 @@
+// The forwarding table as plain values: what the proto loader produces and
+// what ForwardingTable compiles. Keeps the core free of protobuf, so tests and
+// fuzzers build tables with designated initialisers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/ip_address.h"
+#include "dataplane/core/maglev.h"
+
+namespace onramp::dp {
+
+enum class Protocol : uint8_t { tcp = 1, udp = 2, tcp_udp = 3 };
+enum class Affinity : uint8_t { none = 0, source_ip = 1 };
+enum class ForwardingMode : uint8_t { ipip = 0, gue = 1 };
+
+constexpr uint32_t kDefaultTcpIdleS = 340;
+constexpr uint32_t kDefaultUdpIdleS = 30;
+constexpr uint16_t kDefaultGuePort = 6080;
+constexpr uint16_t kDefaultMtu = 1500;
+
+struct PortRangeSpec {
+  uint16_t first = 0;
+  uint16_t last = 0;
+};
+
+struct EndpointSpec {
+  IpAddress address;
+  uint32_t weight = 128;  // 0..255; 0 drains
+  ForwardingMode mode = ForwardingMode::ipip;
+  uint16_t gue_port = 0;  // 0: the table's
+  bool healthy = true;
+  std::string label;
+};
+
+struct ListenerSpec {
+  std::string name;
+  std::vector<IpAddress> vips;
+  Protocol protocol = Protocol::tcp;
+  std::vector<PortRangeSpec> port_ranges;
+  Affinity affinity = Affinity::none;
+  uint32_t tcp_idle_s = kDefaultTcpIdleS;
+  uint32_t udp_idle_s = kDefaultUdpIdleS;
+  std::vector<EndpointSpec> endpoints;
+};
+
+struct TableSpec {
+  uint64_t version = 0;
+  std::string pop;
+  std::optional<IpAddress> tunnel_source_v4;
+  std::optional<IpAddress> tunnel_source_v6;
+  MacAddress next_hop_mac{};
+  std::vector<ListenerSpec> listeners;
+  uint32_t maglev_size = kDefaultMaglevSize;
+  uint16_t gue_port = kDefaultGuePort;
+  uint16_t mtu = kDefaultMtu;
+};
+
+// Checks what a table needs to be forwardable: names unique, port ranges
+// disjoint per (VIP, protocol), tunnel sources for every endpoint family,
+// limits. Returns "" or one message that names the field
+// ("listeners[1].port_ranges[0]: ...") in the proto's own field names.
+std::string validate_table_spec(const TableSpec& spec);
+
+}  // namespace onramp::dp
