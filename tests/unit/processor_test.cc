@@ -1,0 +1,295 @@
+// The packet pipeline on plain buffers: encapsulation bytes, echo replies,
+// ICMP errors following their flow, drain and health semantics across table
+// swaps, and drop counting.
+#include "dataplane/core/processor.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "dataplane/core/net_headers.h"
+#include "tests/unit/packet_builder.h"
+
+namespace onramp::test {
+namespace {
+
+using dp::Action;
+using dp::DropReason;
+using dp::EndpointSpec;
+using dp::ForwardingTable;
+using dp::ListenerSpec;
+using dp::PacketProcessor;
+using dp::TableSpec;
+
+constexpr dp::MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
+constexpr uint32_t kHeadroom = 128;
+
+TableSpec make_spec(std::vector<EndpointSpec> endpoints,
+                    dp::Affinity affinity = dp::Affinity::none) {
+  return TableSpec{
+      .version = 1,
+      .pop = "FRA1",
+      .tunnel_source_v4 = ip("192.0.2.1"),
+      .tunnel_source_v6 = ip("2001:db8::1"),
+      .next_hop_mac = {0x02, 0, 0, 0, 0, 0xfe},
+      .listeners = {ListenerSpec{.name = "web",
+                                 .vips = {ip("203.0.113.10"), ip("2001:db8:10::10")},
+                                 .protocol = dp::Protocol::tcp_udp,
+                                 .port_ranges = {{80, 80}, {8000, 8099}},
+                                 .affinity = affinity,
+                                 .endpoints = std::move(endpoints)}},
+  };
+}
+
+std::unique_ptr<ForwardingTable> build(const TableSpec& spec) {
+  EXPECT_EQ(dp::validate_table_spec(spec), "");
+  std::string err;
+  auto t = ForwardingTable::build(spec, 1, err);
+  EXPECT_NE(t, nullptr) << err;
+  return t;
+}
+
+// Runs one frame through the processor; returns the action and the output.
+struct Result {
+  Action action;
+  Bytes out;
+};
+
+Result run(PacketProcessor& proc, ForwardingTable& table, const Bytes& frame, uint32_t now = 0) {
+  std::vector<uint8_t> storage(kHeadroom + frame.size());
+  std::copy(frame.begin(), frame.end(), storage.begin() + kHeadroom);
+  dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(frame.size()), kHeadroom};
+  Action a;
+  proc.process_burst(table, &pkt, &a, 1, kPortMac, now);
+  return {a, Bytes(pkt.data, pkt.data + pkt.len)};
+}
+
+Bytes syn(const char* client, uint16_t port, const char* vip = "203.0.113.10",
+          uint16_t dport = 80) {
+  if (std::string(client).find(':') != std::string::npos)
+    return cat(ether(0x86dd), ipv6(client, vip, 6, tcp(port, dport)));
+  return cat(ether(0x0800), ipv4(client, vip, 6, tcp(port, dport)));
+}
+
+// The endpoint an encapsulated frame went to (outer destination).
+std::string outer_dst(const Bytes& out) {
+  uint16_t type = static_cast<uint16_t>(out[12] << 8 | out[13]);
+  if (type == 0x0800) return dp::IpAddress::from_v4(&out[14 + 16]).to_string();
+  return dp::IpAddress::from_v6(&out[14 + 24]).to_string();
+}
+
+TEST(Processor, Ipv4InIpv4BytesAreExact) {
+  auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
+  PacketProcessor proc(0, 1024);
+  Bytes in = syn("192.0.2.10", 40000);
+  auto r = run(proc, *table, in);
+  ASSERT_EQ(r.action, Action::forward);
+  Bytes inner(in.begin() + 14, in.end());
+  Bytes want = {0x02, 0, 0, 0, 0, 0xfe, 0x02, 0x70, 0x63, 0x61, 0x70, 0x00, 0x08, 0x00};
+  // Outer IPv4 built independently: DF copied from the inner header, TTL 64,
+  // protocol 4, from the tunnel source to the endpoint.
+  Bytes outer = {0x45, 0x00, 0, static_cast<uint8_t>(20 + inner.size()), 0, 0, 0x40, 0, 64, 4, 0,
+                 0,    192,  0, 2,                                       1, 198, 51,  100, 7};
+  uint16_t c = inet_checksum(outer.data(), 20);
+  outer[10] = static_cast<uint8_t>(c >> 8);
+  outer[11] = static_cast<uint8_t>(c);
+  EXPECT_EQ(r.out, cat(cat(want, outer), inner));
+  EXPECT_EQ(proc.stats().new_flows.load(), 1u);
+  EXPECT_EQ(table->listener_totals(0).packets, 1u);
+  EXPECT_EQ(table->endpoint_totals(table->listener(0).endpoints[0]).new_flows, 1u);
+}
+
+TEST(Processor, VlanTagIsKeptAndPaddingTrimmed) {
+  auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
+  PacketProcessor proc(0, 1024);
+  Bytes in = cat(ether(0x0800, {42}), ipv4("192.0.2.10", "203.0.113.10", 17, udp(5000, 80, 0)));
+  in.resize(64, 0);
+  auto r = run(proc, *table, in);
+  ASSERT_EQ(r.action, Action::forward);
+  EXPECT_EQ(r.out[12], 0x81);
+  EXPECT_EQ(r.out[15], 42);
+  EXPECT_EQ(r.out[16], 0x08);
+  EXPECT_EQ(r.out.size(), 18u + 20 + 28);
+}
+
+TEST(Processor, GueOverIpv6HasAValidUdpChecksum) {
+  auto table = build(make_spec({{.address = ip("2001:db8:100::7"), .mode = dp::ForwardingMode::gue}}));
+  PacketProcessor proc(0, 1024);
+  auto r = run(proc, *table, syn("192.0.2.10", 40000));
+  ASSERT_EQ(r.action, Action::forward);
+  ASSERT_EQ(r.out[12], 0x86);
+  const uint8_t* ip6 = &r.out[14];
+  EXPECT_EQ(ip6[6], 17);
+  const uint8_t* udph = ip6 + 40;
+  uint16_t udp_len = static_cast<uint16_t>(udph[4] << 8 | udph[5]);
+  EXPECT_EQ(udp_len, 8u + 40);
+  EXPECT_EQ(udph[2] << 8 | udph[3], dp::kDefaultGuePort);
+  EXPECT_GE(udph[0], 0x80);  // source port in 32768..65535
+  // Verify: pseudo-header + datagram sums to 0xffff (checksum 0 after fold).
+  uint32_t sum = 0;
+  for (int i = 8; i < 40; i += 2) sum += ip6[i] << 8 | ip6[i + 1];
+  sum += udp_len + 17;
+  EXPECT_EQ(inet_checksum(udph, udp_len, sum), 0);
+  EXPECT_EQ(udph[8] >> 4, 4);  // GUE variant 1: the inner IPv4 header directly
+}
+
+TEST(Processor, EchoRequestIsAnswered) {
+  auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
+  PacketProcessor proc(0, 1024);
+  Bytes icmp = {8, 0, 0, 0, 0x12, 0x34, 0, 1, 'h', 'i'};
+  uint16_t c = inet_checksum(icmp.data(), icmp.size());
+  icmp[2] = static_cast<uint8_t>(c >> 8);
+  icmp[3] = static_cast<uint8_t>(c);
+  auto r = run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, icmp)));
+  ASSERT_EQ(r.action, Action::reply);
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + 6), (Bytes{0x02, 0, 0, 0, 0, 0x01}));
+  EXPECT_EQ(dp::IpAddress::from_v4(&r.out[26]), ip("203.0.113.10"));
+  EXPECT_EQ(dp::IpAddress::from_v4(&r.out[30]), ip("192.0.2.10"));
+  EXPECT_EQ(inet_checksum(&r.out[14], 20), 0);
+  EXPECT_EQ(r.out[34], 0);
+  EXPECT_EQ(inet_checksum(&r.out[34], icmp.size()), 0);
+  EXPECT_EQ(proc.stats().echo_replies.load(), 1u);
+}
+
+TEST(Processor, FragNeededFollowsItsFlow) {
+  std::vector<EndpointSpec> eps;
+  for (int i = 1; i <= 8; ++i)
+    eps.push_back({.address = ip(("198.51.100." + std::to_string(i)).c_str())});
+  auto table = build(make_spec(eps));
+  PacketProcessor proc(0, 1024);
+  for (uint16_t port = 1000; port < 1040; ++port) {
+    auto fwd = run(proc, *table, syn("192.0.2.10", port));
+    ASSERT_EQ(fwd.action, Action::forward);
+    // A router tells the VIP (source of the endpoint's DSR reply) that the
+    // reply was too big; the quote is VIP:80 -> client:port.
+    Bytes quoted = ipv4("203.0.113.10", "192.0.2.10", 6, tcp(80, port));
+    quoted.resize(28);
+    Bytes icmp = cat(Bytes{3, 4, 0, 0, 0, 0, 0x05, 0xdc}, quoted);
+    PacketProcessor fresh(0, 1024);  // no flow state: the hash alone decides
+    auto err = run(fresh, *table, cat(ether(0x0800), ipv4("198.51.100.254", "203.0.113.10", 1, icmp)));
+    ASSERT_EQ(err.action, Action::forward);
+    EXPECT_EQ(outer_dst(err.out), outer_dst(fwd.out)) << "port " << port;
+    EXPECT_EQ(fresh.stats().icmp_errors_forwarded.load(), 1u);
+    EXPECT_EQ(fresh.stats().new_flows.load(), 0u);  // errors create no flow
+  }
+}
+
+TEST(Processor, DrainKeepsFlowsUnhealthyMovesThemRemovalMovesThem) {
+  std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.1")},
+                                   {.address = ip("198.51.100.2")},
+                                   {.address = ip("198.51.100.3")}};
+  auto t1 = build(make_spec(eps));
+  PacketProcessor proc(0, 4096);
+  std::map<uint16_t, std::string> first;
+  for (uint16_t p = 1; p <= 300; ++p) first[p] = outer_dst(run(proc, *t1, syn("192.0.2.10", p)).out);
+  std::set<std::string> used;
+  for (auto& [p, e] : first) used.insert(e);
+  ASSERT_EQ(used.size(), 3u);
+
+  // Drain .1: its flows stay, no new flow goes there.
+  eps[0].weight = 0;
+  auto t2 = build(make_spec(eps));
+  for (auto& [p, e] : first) EXPECT_EQ(outer_dst(run(proc, *t2, syn("192.0.2.10", p)).out), e);
+  for (uint16_t p = 1000; p < 1300; ++p)
+    EXPECT_NE(outer_dst(run(proc, *t2, syn("192.0.2.10", p)).out), "198.51.100.1");
+  EXPECT_EQ(proc.stats().flows_moved.load(), 0u);
+
+  // .2 goes unhealthy: its flows move at once; others stay.
+  eps[1].healthy = false;
+  auto t3 = build(make_spec(eps));
+  uint64_t moved = 0;
+  for (auto& [p, e] : first) {
+    std::string now = outer_dst(run(proc, *t3, syn("192.0.2.10", p)).out);
+    if (e == "198.51.100.2") {
+      EXPECT_EQ(now, "198.51.100.3");
+      ++moved;
+    } else {
+      EXPECT_EQ(now, e);
+    }
+  }
+  EXPECT_EQ(proc.stats().flows_moved.load(), moved);
+
+  // Remove .1 from the table (a new index layout): its flows move, the
+  // flows that moved to .3 stay there.
+  auto t4 = build(make_spec({{.address = ip("198.51.100.3")}, {.address = ip("198.51.100.2"), .healthy = false}}));
+  for (auto& [p, e] : first) EXPECT_EQ(outer_dst(run(proc, *t4, syn("192.0.2.10", p)).out), "198.51.100.3");
+}
+
+TEST(Processor, SourceIpAffinityPinsAClient) {
+  std::vector<EndpointSpec> eps;
+  for (int i = 1; i <= 16; ++i)
+    eps.push_back({.address = ip(("198.51.100." + std::to_string(i)).c_str())});
+  auto table = build(make_spec(eps, dp::Affinity::source_ip));
+  PacketProcessor proc(0, 4096);
+  std::set<std::string> clients_endpoints;
+  for (int c = 1; c <= 20; ++c) {
+    std::string client = "192.0.2." + std::to_string(c);
+    std::set<std::string> seen;
+    for (uint16_t p = 1; p <= 30; ++p) seen.insert(outer_dst(run(proc, *table, syn(client.c_str(), p)).out));
+    EXPECT_EQ(seen.size(), 1u) << client;
+    clients_endpoints.insert(*seen.begin());
+  }
+  EXPECT_GT(clients_endpoints.size(), 4u);  // different clients spread out
+  EXPECT_EQ(proc.stats().new_flows.load(), 20u);
+}
+
+TEST(Processor, DropsAreCountedByReason) {
+  auto table = build(make_spec({{.address = ip("198.51.100.7"), .weight = 0}}));
+  PacketProcessor proc(0, 1024);
+  auto reason = [&](DropReason r) { return proc.stats().drops[static_cast<int>(r)].load(); };
+  EXPECT_EQ(run(proc, *table, syn("192.0.2.1", 1, "203.0.113.99")).action, Action::drop);
+  EXPECT_EQ(reason(DropReason::non_vip), 1u);
+  run(proc, *table, syn("192.0.2.1", 1, "203.0.113.10", 81));
+  EXPECT_EQ(reason(DropReason::no_listener), 1u);
+  run(proc, *table, syn("192.0.2.1", 1));
+  EXPECT_EQ(reason(DropReason::no_endpoint), 1u);  // only endpoint drained
+  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 1, Bytes{13, 0, 0, 0, 0, 0, 0, 0})));
+  EXPECT_EQ(reason(DropReason::icmp_unsupported), 1u);
+  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 47, Bytes(8, 0))));
+  EXPECT_EQ(reason(DropReason::no_listener), 2u);  // GRE to a VIP
+  EXPECT_EQ(proc.stats().dropped(), 5u);
+  EXPECT_EQ(proc.stats().forwarded.load(), 0u);
+}
+
+TEST(Processor, TooBigAndNoHeadroom) {
+  TableSpec spec = make_spec({{.address = ip("198.51.100.7")}});
+  spec.mtu = 1280;
+  auto table = build(spec);
+  PacketProcessor proc(0, 1024);
+  Bytes big = cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 1260 - 28)));
+  EXPECT_EQ(run(proc, *table, big).action, Action::forward);  // 1260 + 20 = 1280
+  big = cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 1261 - 28)));
+  EXPECT_EQ(run(proc, *table, big).action, Action::drop);
+  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::too_big)].load(), 1u);
+
+  Bytes frame = syn("192.0.2.1", 5);
+  dp::PacketBuf pkt{frame.data(), static_cast<uint32_t>(frame.size()), 0};
+  Action a;
+  proc.process_burst(*table, &pkt, &a, 1, kPortMac, 0);
+  EXPECT_EQ(a, Action::drop);
+  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::no_headroom)].load(), 1u);
+}
+
+TEST(Processor, AFullBurstMixesVerdicts) {
+  auto table = build(make_spec({{.address = ip("198.51.100.7")}, {.address = ip("2001:db8:100::8")}}));
+  PacketProcessor proc(0, 1024);
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<dp::PacketBuf> pkts;
+  for (int i = 0; i < PacketProcessor::kMaxBurst; ++i) {
+    Bytes f = i % 3 == 0 ? syn("192.0.2.1", static_cast<uint16_t>(i), "203.0.113.99")
+                         : syn("2001:db8:c::1", static_cast<uint16_t>(i), "2001:db8:10::10");
+    storage.emplace_back(kHeadroom + f.size());
+    std::copy(f.begin(), f.end(), storage.back().begin() + kHeadroom);
+  }
+  for (auto& s : storage)
+    pkts.push_back({s.data() + kHeadroom, static_cast<uint32_t>(s.size() - kHeadroom), kHeadroom});
+  Action actions[PacketProcessor::kMaxBurst];
+  proc.process_burst(*table, pkts.data(), actions, PacketProcessor::kMaxBurst, kPortMac, 0);
+  for (int i = 0; i < PacketProcessor::kMaxBurst; ++i)
+    EXPECT_EQ(actions[i], i % 3 == 0 ? Action::drop : Action::forward) << i;
+  EXPECT_EQ(proc.stats().forwarded.load() + proc.stats().dropped(), 64u);
+}
+
+}  // namespace
+}  // namespace onramp::test

@@ -1,0 +1,111 @@
+// Table files: good ones load with defaults filled in; bad ones are refused
+// with a message that names the field.
+#include "dataplane/config/table_loader.h"
+
+#include <gtest/gtest.h>
+
+namespace onramp::test {
+namespace {
+
+const char* kGood = R"(
+pop: "FRA1"
+tunnel_source { ipv4: "192.0.2.1" ipv6: "2001:db8::1" }
+next_hop_mac: "02:00:00:00:00:fe"
+listeners {
+  name: "web"
+  vips: "203.0.113.10"
+  protocol: TCP
+  port_ranges { first: 80 }
+  port_ranges { first: 8000 last: 8099 }
+  endpoints { address: "198.51.100.1" weight: 100 }
+  endpoints { address: "2001:db8:100::2" weight: 0 mode: ENCAP_GUE unhealthy: true }
+}
+)";
+
+std::string load(const std::string& text) {
+  dp::TableSpec spec;
+  return dp::parse_table_text(text, spec);
+}
+
+std::string with(const std::string& from, const std::string& to) {
+  std::string s = kGood;
+  auto at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return s.replace(at, from.size(), to);
+}
+
+TEST(TableLoader, GoodTableLoadsWithDefaults) {
+  dp::TableSpec spec;
+  ASSERT_EQ(dp::parse_table_text(kGood, spec), "");
+  ASSERT_EQ(spec.listeners.size(), 1u);
+  const auto& l = spec.listeners[0];
+  EXPECT_EQ(l.tcp_idle_s, 340u);
+  EXPECT_EQ(l.udp_idle_s, 30u);
+  ASSERT_EQ(l.port_ranges.size(), 2u);
+  EXPECT_EQ(l.port_ranges[0].last, 80);  // last 0 means first
+  EXPECT_EQ(l.port_ranges[1].last, 8099);
+  EXPECT_EQ(spec.maglev_size, 65537u);
+  EXPECT_EQ(spec.mtu, 1500);
+  EXPECT_EQ(l.endpoints[1].mode, dp::ForwardingMode::gue);
+  EXPECT_FALSE(l.endpoints[1].healthy);
+  EXPECT_EQ(l.endpoints[1].weight, 0u);
+}
+
+TEST(TableLoader, ErrorsNameTheField) {
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  std::vector<Case> cases = {
+      {with("\"198.51.100.1\"", "\"198.51.100.300\""),
+       "listeners[0].endpoints[0].address: \"198.51.100.300\" is not an IPv4 or IPv6 address"},
+      {with("vips: \"203.0.113.10\"", "vips: \"vip\""), "listeners[0].vips[0]:"},
+      {with("next_hop_mac: \"02:00:00:00:00:fe\"", ""), "next_hop_mac: required"},
+      {with("02:00:00:00:00:fe", "02:00:00:00:00"), "next_hop_mac:"},
+      {with("protocol: TCP", ""), "listeners[0].protocol: required"},
+      {with("first: 8000 last: 8099", "first: 8000 last: 7999"), "listeners[0].port_ranges[1]:"},
+      {with("first: 8000 last: 8099", "first: 70 last: 90"),
+       "listeners[0].port_ranges[1]: 70..90 overlaps listeners[0].port_ranges[0]"},
+      {with("weight: 100", "weight: 256"), "listeners[0].endpoints[0].weight: 256"},
+      {with("ipv6: \"2001:db8::1\"", ""),
+       "listeners[0].endpoints[1].address: IPv6 endpoint 2001:db8:100::2 needs tunnel_source.ipv6"},
+      {with("name: \"web\"", ""), "listeners[0].name: required"},
+      {with("pop: \"FRA1\"", "pop: \"FRA1\" maglev_table_size: 65536"), "maglev_table_size: 65536"},
+      {with("pop: \"FRA1\"", "pop: \"FRA1\" mtu: 100"), "mtu: 100"},
+      {with("pop: \"FRA1\"", "pop: \"FRA1\" bogus: 1"), "line 2:"},
+      {with("endpoints { address: \"198.51.100.1\" weight: 100 }",
+            "endpoints { address: \"198.51.100.1\" } endpoints { address: \"198.51.100.1\" }"),
+       "listeners[0].endpoints[1].address: 198.51.100.1 is listed twice"},
+  };
+  for (const auto& c : cases) {
+    std::string err = load(c.text);
+    EXPECT_NE(err.find(c.error), std::string::npos) << "want \"" << c.error << "\", got \"" << err << "\"";
+  }
+}
+
+TEST(TableLoader, DuplicateListenerNamesAndCrossListenerOverlap) {
+  std::string two = std::string(kGood) + R"(
+listeners { name: "web" vips: "203.0.113.11" protocol: UDP port_ranges { first: 53 } }
+)";
+  EXPECT_NE(load(two).find("listeners[1].name: \"web\" is used twice"), std::string::npos);
+  std::string overlap = std::string(kGood) + R"(
+listeners { name: "alt" vips: "203.0.113.10" protocol: TCP_UDP port_ranges { first: 8050 last: 9000 } }
+)";
+  EXPECT_NE(load(overlap).find("listeners[1].port_ranges[0]: 8050..9000 overlaps listeners[0].port_ranges[1] on VIP 203.0.113.10 (TCP)"),
+            std::string::npos)
+      << load(overlap);
+  // UDP on the same ports of the same VIP is a different listener space.
+  std::string udp = std::string(kGood) + R"(
+listeners { name: "dns" vips: "203.0.113.10" protocol: UDP port_ranges { first: 80 } }
+)";
+  EXPECT_EQ(load(udp), "");
+}
+
+TEST(TableLoader, MissingFileIsAClearError) {
+  dp::TableSpec spec;
+  EXPECT_EQ(dp::load_table_file("/nonexistent/table.textproto", spec),
+            "/nonexistent/table.textproto: cannot open");
+}
+
+}  // namespace
+}  // namespace onramp::test
