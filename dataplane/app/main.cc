@@ -16,9 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/app/local_api.h"
 #include "dataplane/app/options.h"
 #include "dataplane/app/ports.h"
 #include "dataplane/app/stats_report.h"
+#include "dataplane/app/table_publisher.h"
 #include "dataplane/app/worker.h"
 #include "dataplane/config/table_loader.h"
 
@@ -94,7 +96,7 @@ int main(int argc, char** argv) {
     rte_eal_cleanup();
     return fail(opts.table_path + ": " + err);
   }
-  std::atomic<ForwardingTable*> current{table.get()};
+  TablePublisher publisher(n_workers, std::move(table));
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -105,7 +107,7 @@ int main(int argc, char** argv) {
     w->index = i;
     w->opts = &opts;
     w->ports = &ports;
-    w->table = &current;
+    w->publisher = &publisher;
     w->stop = &g_stop;
     w->processor = std::make_unique<PacketProcessor>(i, opts.flows_per_lcore);
     workers.push_back(w.get());
@@ -119,6 +121,17 @@ int main(int argc, char** argv) {
       spec.pop.empty() ? "" : (", pop " + spec.pop).c_str());
   for (const PortInfo& p : ports)
     std::printf("  port %u %s %s\n", p.id, p.name.c_str(), mac_to_string(p.mac).c_str());
+  std::unique_ptr<LocalApi> api;
+  if (!opts.api_socket.empty()) {
+    StatsSources sources{.publisher = &publisher, .ports = &ports, .workers = &workers};
+    api = LocalApi::start(opts.api_socket, publisher, sources, err);
+    if (!api) {
+      stop_ports(ports);
+      rte_eal_cleanup();
+      return fail(err);
+    }
+    std::printf("  local API on unix:%s\n", opts.api_socket.c_str());
+  }
   std::fflush(stdout);
 
   if (main_forwards) {
@@ -141,15 +154,14 @@ int main(int argc, char** argv) {
     rte_eal_mp_wait_lcore();
   }
 
-  StatsInput in{.table = current.load(),
-                .ports = &ports,
-                .workers = &workers,
-                .now_ms = static_cast<uint32_t>(clock_ms()),
-                .with_flows = opts.print_flows};
-  std::fputs(stats_text(in).c_str(), stdout);
+  api.reset();
+  StatsSources sources{.publisher = &publisher, .ports = &ports, .workers = &workers};
+  onramp::v1::DataplaneStats final_stats = collect_stats(sources);
+  std::fputs(stats_text(final_stats).c_str(), stdout);
+  if (opts.print_flows) std::fputs(flows_text(sources).c_str(), stdout);
   if (!opts.stats_json.empty()) {
     std::ofstream out(opts.stats_json);
-    out << stats_json(in);
+    out << stats_json(final_stats, opts.print_flows ? flows_json(sources) : "");
     if (!out) std::fprintf(stderr, "onramp-dataplane: cannot write %s\n", opts.stats_json.c_str());
   }
   stop_ports(ports);

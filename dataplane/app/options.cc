@@ -35,6 +35,9 @@ Forwards TCP/UDP flows for anycast VIPs to backend endpoints (IPIP or GUE).
   --promiscuous            put every port in promiscuous mode
   --print-flows            list every live flow and its endpoint at exit
   --stats-json FILE        write the final counters as JSON to FILE
+  --api-socket PATH        serve the local gRPC API (apply table, stats, trace,
+                           health) on this unix socket, root only
+                           (e.g. /run/onramp/dataplane.sock)
   --help                   this text
 
 Example (replay a capture, no NIC needed):
@@ -57,6 +60,7 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
     kPromisc,
     kPrintFlows,
     kStatsJson,
+    kApiSocket,
     kHelp
   };
   static const option long_opts[] = {
@@ -71,6 +75,7 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
       {"promiscuous", no_argument, nullptr, kPromisc},
       {"print-flows", no_argument, nullptr, kPrintFlows},
       {"stats-json", required_argument, nullptr, kStatsJson},
+      {"api-socket", required_argument, nullptr, kApiSocket},
       {"help", no_argument, nullptr, kHelp},
       {nullptr, 0, nullptr, 0},
   };
@@ -123,6 +128,9 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
         break;
       case kStatsJson:
         out.stats_json = optarg;
+        break;
+      case kApiSocket:
+        out.api_socket = optarg;
         break;
       case kHelp:
         help = true;

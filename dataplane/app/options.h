@@ -22,6 +22,9 @@ struct Options {
   bool promiscuous = false;
   bool print_flows = false;
   std::string stats_json;
+  // Unix socket of the local gRPC API (onramp.v1.DataplaneService); empty:
+  // no API.
+  std::string api_socket;
 };
 
 // Parses argv (the part after the EAL arguments). Returns "" or an error;

@@ -2,7 +2,6 @@
 
 #include <rte_ethdev.h>
 
-#include <cinttypes>
 #include <cstdio>
 #include <sstream>
 
@@ -11,37 +10,9 @@
 namespace onramp::dp {
 namespace {
 
-struct Totals {
-  uint64_t rx_packets = 0, rx_bytes = 0, forwarded = 0, echo_replies = 0, icmp_errors = 0,
-           new_flows = 0, flows_moved = 0, dropped = 0, idle_sleeps = 0;
-  uint64_t drops[kDropReasonCount] = {};
-  uint64_t flow_capacity = 0, flows_live = 0, inserts = 0, evictions = 0, expired = 0;
-};
+namespace pb = onramp::v1;
 
-Totals sum(const StatsInput& in) {
-  Totals t;
-  auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  for (const WorkerContext* w : *in.workers) {
-    const LcoreStats& s = w->processor->stats();
-    t.rx_packets += get(s.rx_packets);
-    t.rx_bytes += get(s.rx_bytes);
-    t.forwarded += get(s.forwarded);
-    t.echo_replies += get(s.echo_replies);
-    t.icmp_errors += get(s.icmp_errors_forwarded);
-    t.new_flows += get(s.new_flows);
-    t.flows_moved += get(s.flows_moved);
-    t.idle_sleeps += get(w->idle_sleeps);
-    for (int r = 0; r < kDropReasonCount; ++r) t.drops[r] += get(s.drops[r]);
-    const FlowTable& f = w->processor->flows();
-    t.flow_capacity += f.capacity();
-    t.flows_live += f.live(in.now_ms);
-    t.inserts += f.stats().inserts;
-    t.evictions += f.stats().evictions;
-    t.expired += f.stats().expired;
-  }
-  for (uint64_t d : t.drops) t.dropped += d;
-  return t;
-}
+uint64_t get(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); }
 
 std::string json_escape(const std::string& s) {
   std::string out;
@@ -71,7 +42,6 @@ const char* proto_name(uint8_t p) {
   }
 }
 
-// Finds the endpoint a flow points at, by its id, in any listener.
 const Endpoint* endpoint_by_id(const ForwardingTable& t, uint32_t id, const Listener** owner) {
   for (const Listener& l : t.listeners()) {
     int e = l.find_endpoint(id);
@@ -83,142 +53,216 @@ const Endpoint* endpoint_by_id(const ForwardingTable& t, uint32_t id, const List
   return nullptr;
 }
 
-std::string endpoint_text(const IpAddress& a, uint16_t port) {
+std::string addr_port(const IpAddress& a, uint16_t port) {
   return a.is_v4() ? a.to_string() + ":" + std::to_string(port)
                    : "[" + a.to_string() + "]:" + std::to_string(port);
 }
 
+// Calls f(key, value, listener, endpoint) for every live flow of every worker.
+template <class F>
+void each_flow(const StatsSources& in, F&& f) {
+  auto now = static_cast<uint32_t>(clock_ms());
+  const ForwardingTable& table = in.publisher->table();
+  for (const WorkerContext* w : *in.workers)
+    w->processor->flows().for_each_live(now, [&](const FlowKey& k, const FlowValue& v) {
+      const Listener* l = nullptr;
+      const Endpoint* e = endpoint_by_id(table, v.endpoint_id, &l);
+      f(k, l, e);
+    });
+}
+
 }  // namespace
 
-std::string stats_text(const StatsInput& in) {
-  Totals t = sum(in);
-  const TableSpec& spec = in.table->spec();
-  std::ostringstream os;
-  os << "onramp-dataplane counters (pop " << (spec.pop.empty() ? "-" : spec.pop)
-     << ", table version " << spec.version << ", " << in.workers->size() << " worker lcore"
-     << (in.workers->size() == 1 ? "" : "s") << ")\n";
-  os << "  rx " << t.rx_packets << " packets " << t.rx_bytes << " bytes; forwarded " << t.forwarded
-     << "; echo replies " << t.echo_replies << "; icmp errors forwarded " << t.icmp_errors
-     << "; dropped " << t.dropped << "\n";
-  os << "  flows: " << t.new_flows << " new, " << t.flows_moved << " moved; table " << t.flows_live
-     << " live of " << t.flow_capacity << ", " << t.evictions << " evicted, " << t.expired
-     << " expired (" << FlowTable::bytes_per_flow() << " bytes per flow)\n";
-  for (size_t li = 0; li < in.table->listeners().size(); ++li) {
-    const Listener& l = in.table->listener(li);
-    TrafficTotals lt = in.table->listener_totals(li);
-    os << "  listener " << l.name << ": " << lt.packets << " packets " << lt.bytes << " bytes "
-       << lt.new_flows << " new flows\n";
-    for (const Endpoint& e : l.endpoints) {
-      TrafficTotals et = in.table->endpoint_totals(e);
-      os << "    endpoint " << e.address.to_string();
-      if (!e.label.empty()) os << " (" << e.label << ")";
-      os << " weight " << int{e.weight} << (e.healthy ? "" : " unhealthy") << ": " << et.packets
-         << " packets " << et.bytes << " bytes " << et.new_flows << " new flows\n";
-    }
+pb::DataplaneStats collect_stats(const StatsSources& in) {
+  pb::DataplaneStats s;
+  auto lock = in.publisher->lock();
+  const ForwardingTable& table = in.publisher->table();
+  s.set_table_version(table.spec().version);
+  s.set_pop(table.spec().pop);
+  s.set_workers(static_cast<uint32_t>(in.workers->size()));
+  s.set_tables_applied(in.publisher->tables_applied());
+  s.set_uptime_ms(clock_ms());
+  uint64_t drops[kDropReasonCount] = {};
+  auto now = static_cast<uint32_t>(clock_ms());
+  for (const WorkerContext* w : *in.workers) {
+    const LcoreStats& c = w->processor->stats();
+    s.set_rx_packets(s.rx_packets() + get(c.rx_packets));
+    s.set_rx_bytes(s.rx_bytes() + get(c.rx_bytes));
+    s.set_forwarded(s.forwarded() + get(c.forwarded));
+    s.set_echo_replies(s.echo_replies() + get(c.echo_replies));
+    s.set_icmp_errors_forwarded(s.icmp_errors_forwarded() + get(c.icmp_errors_forwarded));
+    s.set_new_flows(s.new_flows() + get(c.new_flows));
+    s.set_flows_moved(s.flows_moved() + get(c.flows_moved));
+    for (int r = 0; r < kDropReasonCount; ++r) drops[r] += get(c.drops[r]);
+    const FlowTable& f = w->processor->flows();
+    s.set_flow_capacity(s.flow_capacity() + f.capacity());
+    // Racy read of another lcore's table while it runs: an approximate
+    // count, good enough for a gauge. Exact at exit.
+    s.set_flows_live(s.flows_live() + f.live(now));
+    s.set_flow_evictions(s.flow_evictions() + f.stats().evictions);
+    s.set_flow_inserts(s.flow_inserts() + f.stats().inserts);
+    s.set_flow_expired(s.flow_expired() + f.stats().expired);
+    s.set_idle_sleeps(s.idle_sleeps() + get(w->idle_sleeps));
   }
-  if (t.dropped) {
-    os << "  drops:\n";
-    for (int r = 0; r < kDropReasonCount; ++r) {
-      if (!t.drops[r]) continue;
-      auto reason = static_cast<DropReason>(r);
-      os << "    " << drop_reason_name(reason) << " " << t.drops[r] << "  ("
-         << drop_reason_description(reason) << ")\n";
+  for (int r = 0; r < kDropReasonCount; ++r) {
+    (*s.mutable_drops())[drop_reason_name(static_cast<DropReason>(r))] = drops[r];
+    s.set_dropped(s.dropped() + drops[r]);
+  }
+  for (size_t li = 0; li < table.listeners().size(); ++li) {
+    const Listener& l = table.listener(li);
+    TrafficTotals lt = table.listener_totals(li);
+    TrafficTotals lh = in.publisher->listener_history(l.name);
+    pb::ListenerStats* ls = s.add_listeners();
+    ls->set_name(l.name);
+    ls->set_packets(lt.packets + lh.packets);
+    ls->set_bytes(lt.bytes + lh.bytes);
+    ls->set_new_flows(lt.new_flows + lh.new_flows);
+    for (const Endpoint& e : l.endpoints) {
+      TrafficTotals et = table.endpoint_totals(e);
+      TrafficTotals eh = in.publisher->endpoint_history(l.name, e.address);
+      pb::EndpointStats* es = ls->add_endpoints();
+      es->set_address(e.address.to_string());
+      es->set_label(e.label);
+      es->set_weight(e.weight);
+      es->set_healthy(e.healthy);
+      es->set_packets(et.packets + eh.packets);
+      es->set_bytes(et.bytes + eh.bytes);
+      es->set_new_flows(et.new_flows + eh.new_flows);
     }
   }
   for (const PortInfo& p : *in.ports) {
-    rte_eth_stats s{};
-    rte_eth_stats_get(p.id, &s);
-    os << "  port " << p.id << " " << p.name << " " << mac_to_string(p.mac) << ": rx " << s.ipackets
-       << " tx " << s.opackets << " missed " << s.imissed << " rx errors " << s.ierrors
-       << " tx errors " << s.oerrors << "\n";
+    rte_eth_stats st{};
+    rte_eth_stats_get(p.id, &st);
+    pb::PortStats* ps = s.add_ports();
+    ps->set_id(p.id);
+    ps->set_name(p.name);
+    ps->set_mac(mac_to_string(p.mac));
+    ps->set_rx_packets(st.ipackets);
+    ps->set_tx_packets(st.opackets);
+    ps->set_missed(st.imissed);
   }
-  if (in.with_flows) {
-    os << "  flows:\n";
-    for (const WorkerContext* w : *in.workers) {
-      w->processor->flows().for_each_live(in.now_ms, [&](const FlowKey& k, const FlowValue& v) {
-        const Listener* l = nullptr;
-        const Endpoint* e = endpoint_by_id(*in.table, v.endpoint_id, &l);
-        os << "    ";
-        if (k.kind == FlowKind::source_ip) {
-          os << "client " << k.client.to_string() << " (source-ip affinity)";
-        } else {
-          os << proto_name(k.proto) << " " << endpoint_text(k.client, k.client_port) << " -> "
-             << endpoint_text(k.vip, k.vip_port);
-        }
-        os << " => " << (e ? e->address.to_string() : "?");
-        if (e && !e->label.empty()) os << " (" << e->label << ")";
-        if (l) os << " [" << l->name << "]";
-        os << "\n";
-      });
+  return s;
+}
+
+std::string stats_text(const pb::DataplaneStats& s) {
+  std::ostringstream os;
+  os << "onramp-dataplane counters (pop " << (s.pop().empty() ? "-" : s.pop()) << ", table version "
+     << s.table_version() << ", " << s.workers() << " worker lcore" << (s.workers() == 1 ? "" : "s")
+     << ", " << s.tables_applied() << " table" << (s.tables_applied() == 1 ? "" : "s")
+     << " applied)\n";
+  os << "  rx " << s.rx_packets() << " packets " << s.rx_bytes() << " bytes; forwarded "
+     << s.forwarded() << "; echo replies " << s.echo_replies() << "; icmp errors forwarded "
+     << s.icmp_errors_forwarded() << "; dropped " << s.dropped() << "\n";
+  os << "  flows: " << s.new_flows() << " new, " << s.flows_moved() << " moved; table "
+     << s.flows_live() << " live of " << s.flow_capacity() << ", " << s.flow_evictions()
+     << " evicted (" << FlowTable::bytes_per_flow() << " bytes per flow)\n";
+  for (const auto& l : s.listeners()) {
+    os << "  listener " << l.name() << ": " << l.packets() << " packets " << l.bytes() << " bytes "
+       << l.new_flows() << " new flows\n";
+    for (const auto& e : l.endpoints()) {
+      os << "    endpoint " << e.address();
+      if (!e.label().empty()) os << " (" << e.label() << ")";
+      os << " weight " << e.weight() << (e.healthy() ? "" : " unhealthy") << ": " << e.packets()
+         << " packets " << e.bytes() << " bytes " << e.new_flows() << " new flows\n";
     }
   }
+  if (s.dropped()) {
+    os << "  drops:\n";
+    for (int r = 0; r < kDropReasonCount; ++r) {
+      auto reason = static_cast<DropReason>(r);
+      auto it = s.drops().find(drop_reason_name(reason));
+      if (it == s.drops().end() || it->second == 0) continue;
+      os << "    " << it->first << " " << it->second << "  (" << drop_reason_description(reason)
+         << ")\n";
+    }
+  }
+  for (const auto& p : s.ports())
+    os << "  port " << p.id() << " " << p.name() << " " << p.mac() << ": rx " << p.rx_packets()
+       << " tx " << p.tx_packets() << " missed " << p.missed() << "\n";
   return os.str();
 }
 
-std::string stats_json(const StatsInput& in) {
-  Totals t = sum(in);
-  const TableSpec& spec = in.table->spec();
+std::string stats_json(const pb::DataplaneStats& s, const std::string& flows) {
   std::ostringstream os;
-  os << "{\n  \"pop\": \"" << json_escape(spec.pop) << "\",\n  \"table_version\": " << spec.version
-     << ",\n  \"workers\": " << in.workers->size() << ",\n  \"rx_packets\": " << t.rx_packets
-     << ",\n  \"rx_bytes\": " << t.rx_bytes << ",\n  \"forwarded\": " << t.forwarded
-     << ",\n  \"echo_replies\": " << t.echo_replies
-     << ",\n  \"icmp_errors_forwarded\": " << t.icmp_errors << ",\n  \"new_flows\": " << t.new_flows
-     << ",\n  \"flows_moved\": " << t.flows_moved << ",\n  \"dropped\": " << t.dropped
-     << ",\n  \"idle_sleeps\": " << t.idle_sleeps << ",\n  \"drops\": {";
-  for (int r = 0; r < kDropReasonCount; ++r)
-    os << (r ? ", " : "") << "\"" << drop_reason_name(static_cast<DropReason>(r))
-       << "\": " << t.drops[r];
-  os << "},\n  \"flow_table\": {\"capacity\": " << t.flow_capacity << ", \"live\": " << t.flows_live
-     << ", \"inserts\": " << t.inserts << ", \"evictions\": " << t.evictions
-     << ", \"expired\": " << t.expired << ", \"bytes_per_flow\": " << FlowTable::bytes_per_flow()
-     << "},\n  \"listeners\": [";
-  for (size_t li = 0; li < in.table->listeners().size(); ++li) {
-    const Listener& l = in.table->listener(li);
-    TrafficTotals lt = in.table->listener_totals(li);
-    os << (li ? "," : "") << "\n    {\"name\": \"" << json_escape(l.name)
-       << "\", \"packets\": " << lt.packets << ", \"bytes\": " << lt.bytes
-       << ", \"new_flows\": " << lt.new_flows << ", \"endpoints\": [";
-    for (size_t ei = 0; ei < l.endpoints.size(); ++ei) {
-      const Endpoint& e = l.endpoints[ei];
-      TrafficTotals et = in.table->endpoint_totals(e);
-      os << (ei ? ", " : "") << "{\"address\": \"" << e.address.to_string() << "\", \"label\": \""
-         << json_escape(e.label) << "\", \"weight\": " << int{e.weight}
-         << ", \"healthy\": " << (e.healthy ? "true" : "false") << ", \"packets\": " << et.packets
-         << ", \"bytes\": " << et.bytes << ", \"new_flows\": " << et.new_flows << "}";
+  os << "{\n  \"pop\": \"" << json_escape(s.pop())
+     << "\",\n  \"table_version\": " << s.table_version()
+     << ",\n  \"tables_applied\": " << s.tables_applied() << ",\n  \"workers\": " << s.workers()
+     << ",\n  \"rx_packets\": " << s.rx_packets() << ",\n  \"rx_bytes\": " << s.rx_bytes()
+     << ",\n  \"forwarded\": " << s.forwarded() << ",\n  \"echo_replies\": " << s.echo_replies()
+     << ",\n  \"icmp_errors_forwarded\": " << s.icmp_errors_forwarded()
+     << ",\n  \"new_flows\": " << s.new_flows() << ",\n  \"flows_moved\": " << s.flows_moved()
+     << ",\n  \"dropped\": " << s.dropped() << ",\n  \"idle_sleeps\": " << s.idle_sleeps()
+     << ",\n  \"drops\": {";
+  for (int r = 0; r < kDropReasonCount; ++r) {
+    const char* name = drop_reason_name(static_cast<DropReason>(r));
+    auto it = s.drops().find(name);
+    os << (r ? ", " : "") << "\"" << name << "\": " << (it == s.drops().end() ? 0 : it->second);
+  }
+  os << "},\n  \"flow_table\": {\"capacity\": " << s.flow_capacity()
+     << ", \"live\": " << s.flows_live() << ", \"inserts\": " << s.flow_inserts()
+     << ", \"evictions\": " << s.flow_evictions() << ", \"expired\": " << s.flow_expired()
+     << ", \"bytes_per_flow\": " << FlowTable::bytes_per_flow() << "},\n  \"listeners\": [";
+  for (int li = 0; li < s.listeners_size(); ++li) {
+    const auto& l = s.listeners(li);
+    os << (li ? "," : "") << "\n    {\"name\": \"" << json_escape(l.name())
+       << "\", \"packets\": " << l.packets() << ", \"bytes\": " << l.bytes()
+       << ", \"new_flows\": " << l.new_flows() << ", \"endpoints\": [";
+    for (int ei = 0; ei < l.endpoints_size(); ++ei) {
+      const auto& e = l.endpoints(ei);
+      os << (ei ? ", " : "") << "{\"address\": \"" << e.address() << "\", \"label\": \""
+         << json_escape(e.label()) << "\", \"weight\": " << e.weight()
+         << ", \"healthy\": " << (e.healthy() ? "true" : "false")
+         << ", \"packets\": " << e.packets() << ", \"bytes\": " << e.bytes()
+         << ", \"new_flows\": " << e.new_flows() << "}";
     }
     os << "]}";
   }
   os << "\n  ],\n  \"ports\": [";
-  for (size_t i = 0; i < in.ports->size(); ++i) {
-    const PortInfo& p = (*in.ports)[i];
-    rte_eth_stats s{};
-    rte_eth_stats_get(p.id, &s);
-    os << (i ? ", " : "") << "{\"id\": " << p.id << ", \"name\": \"" << json_escape(p.name)
-       << "\", \"mac\": \"" << mac_to_string(p.mac) << "\", \"rx\": " << s.ipackets
-       << ", \"tx\": " << s.opackets << ", \"missed\": " << s.imissed << "}";
+  for (int i = 0; i < s.ports_size(); ++i) {
+    const auto& p = s.ports(i);
+    os << (i ? ", " : "") << "{\"id\": " << p.id() << ", \"name\": \"" << json_escape(p.name())
+       << "\", \"mac\": \"" << p.mac() << "\", \"rx\": " << p.rx_packets()
+       << ", \"tx\": " << p.tx_packets() << ", \"missed\": " << p.missed() << "}";
   }
   os << "]";
-  if (in.with_flows) {
-    os << ",\n  \"flows\": [";
-    bool first = true;
-    for (const WorkerContext* w : *in.workers) {
-      w->processor->flows().for_each_live(in.now_ms, [&](const FlowKey& k, const FlowValue& v) {
-        const Listener* l = nullptr;
-        const Endpoint* e = endpoint_by_id(*in.table, v.endpoint_id, &l);
-        os << (first ? "" : ",") << "\n    {\"client\": \"" << k.client.to_string() << "\"";
-        if (k.kind == FlowKind::five_tuple)
-          os << ", \"client_port\": " << k.client_port << ", \"vip\": \"" << k.vip.to_string()
-             << "\", \"vip_port\": " << k.vip_port << ", \"proto\": \"" << proto_name(k.proto)
-             << "\"";
-        os << ", \"endpoint\": \"" << (e ? e->address.to_string() : "") << "\", \"listener\": \""
-           << (l ? json_escape(l->name) : "") << "\"}";
-        first = false;
-      });
-    }
-    os << "\n  ]";
-  }
+  if (!flows.empty()) os << ",\n  \"flows\": " << flows;
   os << "\n}\n";
+  return os.str();
+}
+
+std::string flows_text(const StatsSources& in) {
+  std::ostringstream os;
+  os << "  flows:\n";
+  each_flow(in, [&](const FlowKey& k, const Listener* l, const Endpoint* e) {
+    os << "    ";
+    if (k.kind == FlowKind::source_ip) {
+      os << "client " << k.client.to_string() << " (source-ip affinity)";
+    } else {
+      os << proto_name(k.proto) << " " << addr_port(k.client, k.client_port) << " -> "
+         << addr_port(k.vip, k.vip_port);
+    }
+    os << " => " << (e ? e->address.to_string() : "?");
+    if (e && !e->label.empty()) os << " (" << e->label << ")";
+    if (l) os << " [" << l->name << "]";
+    os << "\n";
+  });
+  return os.str();
+}
+
+std::string flows_json(const StatsSources& in) {
+  std::ostringstream os;
+  os << "[";
+  bool first = true;
+  each_flow(in, [&](const FlowKey& k, const Listener* l, const Endpoint* e) {
+    os << (first ? "" : ",") << "\n    {\"client\": \"" << k.client.to_string() << "\"";
+    if (k.kind == FlowKind::five_tuple)
+      os << ", \"client_port\": " << k.client_port << ", \"vip\": \"" << k.vip.to_string()
+         << "\", \"vip_port\": " << k.vip_port << ", \"proto\": \"" << proto_name(k.proto) << "\"";
+    os << ", \"endpoint\": \"" << (e ? e->address.to_string() : "") << "\", \"listener\": \""
+       << (l ? json_escape(l->name) : "") << "\"}";
+    first = false;
+  });
+  os << "\n  ]";
   return os.str();
 }
 

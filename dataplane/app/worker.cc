@@ -47,12 +47,14 @@ int worker_main(void* arg) {
   uint32_t empty_polls = 0;
   uint32_t sleep_us = 1;
   w.last_rx_ms.store(clock_ms(), std::memory_order_relaxed);
+  TablePublisher& publisher = *w.publisher;
+  publisher.worker_online(w.index);
 
   while (!w.stop->load(std::memory_order_relaxed)) {
     uint64_t now = clock_ms();
-    // Acquire: see the whole table that the publisher's release store made
-    // visible.
-    ForwardingTable* table = w.table->load(std::memory_order_acquire);
+    // Acquire: pairs with the publisher's release store, so the whole table
+    // is visible. The pointer is used until the quiescent report below.
+    ForwardingTable* table = publisher.current().load(std::memory_order_acquire);
     uint32_t received = 0;
     for (const PortInfo& port : *w.ports) {
       uint16_t n = rte_eth_rx_burst(port.id, static_cast<uint16_t>(w.index), rx, opts.burst);
@@ -84,6 +86,8 @@ int worker_main(void* arg) {
         rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
       }
     }
+    // Done with `table` for this burst: a publisher waiting to free it may.
+    publisher.worker_quiescent(w.index);
     if (w.on_poll) w.on_poll();
     if (received) {
       w.last_rx_ms.store(now, std::memory_order_relaxed);
@@ -95,11 +99,15 @@ int worker_main(void* arg) {
     // microseconds), then sleep with exponential back-off so an idle PoP or
     // test bed does not hold a core at 100 %.
     if (opts.idle_sleep_max_us == 0 || ++empty_polls < opts.idle_spin_polls) continue;
+    // Offline while asleep, so a table swap does not wait for the sleep.
+    publisher.worker_offline(w.index);
     rte_delay_us_sleep(sleep_us);
+    publisher.worker_online(w.index);
     w.idle_sleeps.store(w.idle_sleeps.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
     sleep_us = std::min(sleep_us * 2, opts.idle_sleep_max_us);
   }
+  publisher.worker_offline(w.index);
   return 0;
 }
 

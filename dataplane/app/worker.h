@@ -10,6 +10,7 @@
 
 #include "dataplane/app/options.h"
 #include "dataplane/app/ports.h"
+#include "dataplane/app/table_publisher.h"
 #include "dataplane/core/forwarding_table.h"
 #include "dataplane/core/processor.h"
 
@@ -22,9 +23,9 @@ struct WorkerContext {
   unsigned index = 0;  // queue index on every port, and counter slot
   const Options* opts = nullptr;
   const std::vector<PortInfo>* ports = nullptr;
-  // The table in force. Read once per burst (acquire: pairs with the release
-  // store of whoever publishes a new table, so its contents are visible).
-  const std::atomic<ForwardingTable*>* table = nullptr;
+  // Publishes the table in force; the worker reports quiescent states to it
+  // between bursts (index is its RCU thread id).
+  TablePublisher* publisher = nullptr;
   const std::atomic<bool>* stop = nullptr;
   std::unique_ptr<PacketProcessor> processor;
   std::atomic<uint64_t> last_rx_ms{0};

@@ -32,7 +32,7 @@ std::string address(const std::string& where, const std::string& text, IpAddress
   return "";
 }
 
-std::string listener_from_proto(const pb::Listener& l, const std::string& where,
+std::string listener_from_proto(const pb::ForwardingListener& l, const std::string& where,
                                 ListenerSpec& out) {
   out.name = l.name();
   for (int i = 0; i < l.vips_size(); ++i) {

@@ -4,6 +4,7 @@
 #include "dataplane/core/icmp.h"
 #include "dataplane/core/net_headers.h"
 #include "dataplane/core/parser.h"
+#include "dataplane/core/trace.h"
 
 namespace onramp::dp {
 namespace {
@@ -17,24 +18,6 @@ struct Work {
   uint16_t listener;
   bool icmp_error;  // an ICMP error following its flow: no new flow state
 };
-
-FlowKey make_key(const ParsedPacket& flow, const Listener& l) {
-  FlowKey k;
-  k.client = flow.src;
-  k.proto = flow.l4_proto;
-  if (l.affinity == Affinity::source_ip) {
-    k.kind = FlowKind::source_ip;
-    k.client_port = static_cast<uint16_t>(l.id);
-    k.vip_port = static_cast<uint16_t>(l.id >> 16);
-    k.proto = 0;  // TCP and UDP of one client share the endpoint
-  } else {
-    k.kind = FlowKind::five_tuple;
-    k.vip = flow.dst;
-    k.client_port = flow.src_port;
-    k.vip_port = flow.dst_port;
-  }
-  return k;
-}
 
 }  // namespace
 
@@ -98,7 +81,7 @@ void PacketProcessor::process_burst(ForwardingTable& table, PacketBuf* pkts, Act
     const Listener& l = table.listener(li);
     w.listener = static_cast<uint16_t>(li);
     w.idle_ms = flow->l4_proto == kProtoTcp ? l.tcp_idle_ms : l.udp_idle_ms;
-    w.key = make_key(*flow, l);
+    w.key = flow_key(flow->src, flow->src_port, flow->dst, flow->dst_port, flow->l4_proto, l);
     w.hash = FlowTable::hash_key(w.key);
     flows_.prefetch(w.hash);
     pending[n_pending++] = i;

@@ -1,0 +1,160 @@
+#include "dataplane/app/local_api.h"
+
+#include <grpcpp/grpcpp.h>
+#include <rte_ethdev.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "dataplane/config/table_loader.h"
+#include "dataplane/core/trace.h"
+#include "onramp/v1/dataplane.grpc.pb.h"
+
+namespace onramp::dp {
+
+namespace pb = onramp::v1;
+
+class LocalApi::Service final : public pb::DataplaneService::CallbackService {
+ public:
+  Service(TablePublisher& publisher, const StatsSources& sources)
+      : publisher_(publisher), sources_(sources) {}
+
+  grpc::ServerUnaryReactor* ApplyTable(grpc::CallbackServerContext* ctx,
+                                       const pb::ApplyTableRequest* req,
+                                       pb::ApplyTableResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    TableSpec spec;
+    std::string err = table_spec_from_proto(req->table(), spec);
+    if (!err.empty()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + err));
+      return reactor;
+    }
+    PublishTiming timing;
+    err = publisher_.apply(spec, timing);
+    if (!err.empty()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + err));
+      return reactor;
+    }
+    resp->set_version(spec.version);
+    resp->set_build_us(timing.build_us);
+    resp->set_publish_us(timing.publish_us);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* ctx,
+                                     const pb::DataplaneStatsRequest*,
+                                     pb::DataplaneStats* resp) override {
+    *resp = collect_stats(sources_);
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* TraceFlow(grpc::CallbackServerContext* ctx,
+                                      const pb::DataplaneTraceRequest* req,
+                                      pb::DataplaneTraceResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    auto client = IpAddress::parse(req->client_address());
+    auto vip = IpAddress::parse(req->vip());
+    std::string err;
+    if (!client)
+      err = "client_address: \"" + req->client_address() + "\" is not an IP address";
+    else if (!vip)
+      err = "vip: \"" + req->vip() + "\" is not an IP address";
+    else if (req->client_port() > 65535)
+      err = "client_port: must be 0..65535";
+    else if (req->port() < 1 || req->port() > 65535)
+      err = "port: must be 1..65535";
+    else if (req->protocol() != pb::TCP && req->protocol() != pb::UDP)
+      err = "protocol: TCP or UDP";
+    if (!err.empty()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, err));
+      return reactor;
+    }
+    FlowQuery q{.client = *client,
+                .client_port = static_cast<uint16_t>(req->client_port()),
+                .vip = *vip,
+                .port = static_cast<uint16_t>(req->port()),
+                .l4_proto = static_cast<uint8_t>(req->protocol() == pb::TCP ? 6 : 17)};
+    auto lock = publisher_.lock();
+    const ForwardingTable& table = publisher_.table();
+    FlowTrace t = trace_flow(table, q);
+    resp->set_table_version(table.spec().version);
+    if (t.listener >= 0) resp->set_listener(table.listener(t.listener).name);
+    if (t.endpoint >= 0)
+      resp->set_endpoint(table.listener(t.listener).endpoints[t.endpoint].address.to_string());
+    resp->set_decided_by("maglev");
+    for (auto& s : t.steps) resp->add_explanation(s);
+    resp->add_explanation(
+        "a flow established before a table change stays on its endpoint while that endpoint "
+        "stays healthy, even at weight 0");
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Health(grpc::CallbackServerContext* ctx,
+                                   const pb::DataplaneHealthRequest*,
+                                   pb::DataplaneHealthResponse* resp) override {
+    uint32_t up = 0;
+    for (const PortInfo& p : *sources_.ports) {
+      rte_eth_link link{};
+      if (rte_eth_link_get_nowait(p.id, &link) == 0 && link.link_status == RTE_ETH_LINK_UP) ++up;
+    }
+    auto lock = publisher_.lock();
+    const ForwardingTable& table = publisher_.table();
+    resp->set_ports(static_cast<uint32_t>(sources_.ports->size()));
+    resp->set_ports_up(up);
+    resp->set_table_version(table.spec().version);
+    resp->set_pop(table.spec().pop);
+    for (const Vip& v : table.vips()) resp->add_vips(v.address.to_string());
+    resp->set_healthy(up == sources_.ports->size() && up > 0);
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  TablePublisher& publisher_;
+  StatsSources sources_;
+};
+
+std::unique_ptr<LocalApi> LocalApi::start(const std::string& socket_path, TablePublisher& publisher,
+                                          const StatsSources& sources, std::string& error) {
+  std::unique_ptr<LocalApi> api(new LocalApi());
+  api->path_ = socket_path;
+  std::filesystem::path dir = std::filesystem::path(socket_path).parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::exists(dir)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      error = dir.string() + ": " + ec.message();
+      return nullptr;
+    }
+    ::chmod(dir.c_str(), 0700);
+  }
+  ::unlink(socket_path.c_str());  // a stale socket of an earlier run
+  api->service_ = std::make_unique<Service>(publisher, sources);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
+  builder.RegisterService(api->service_.get());
+  // The socket is created owner-only: the API changes what the PoP forwards.
+  mode_t old = ::umask(0077);
+  api->server_ = builder.BuildAndStart();
+  ::umask(old);
+  if (!api->server_) {
+    error = "cannot serve the local API on " + socket_path;
+    return nullptr;
+  }
+  return api;
+}
+
+LocalApi::~LocalApi() {
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  ::unlink(path_.c_str());
+}
+
+}  // namespace onramp::dp

@@ -1,0 +1,33 @@
+// The dataplane's local gRPC API (onramp.v1.DataplaneService) on a unix
+// socket that only root can open: apply a table, read stats, trace a flow,
+// health. The agent is its client.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "dataplane/app/stats_report.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace onramp::dp {
+
+class LocalApi {
+ public:
+  // Starts serving on `socket_path` (its folder is created 0700, the socket
+  // made 0600). Returns nullptr and sets `error` on failure.
+  static std::unique_ptr<LocalApi> start(const std::string& socket_path, TablePublisher& publisher,
+                                         const StatsSources& sources, std::string& error);
+  ~LocalApi();
+
+ private:
+  LocalApi() = default;
+  class Service;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string path_;
+};
+
+}  // namespace onramp::dp

@@ -1,0 +1,68 @@
+// Publishes forwarding tables to the worker lcores with RCU: the new table is
+// built off the fast path, made current with one atomic pointer store, and the
+// old one is freed once every worker has passed a quiescent state
+// (rte_rcu_qsbr). Workers never wait and never lose a packet to a swap.
+// Counters of retired tables are kept, by listener name and endpoint address,
+// so statistics run on across table changes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "dataplane/core/forwarding_table.h"
+
+struct rte_rcu_qsbr;
+
+namespace onramp::dp {
+
+struct PublishTiming {
+  uint64_t build_us = 0;
+  uint64_t publish_us = 0;  // store + grace period
+};
+
+class TablePublisher {
+ public:
+  // `workers` worker threads will register with ids 0..workers-1.
+  TablePublisher(unsigned workers, std::unique_ptr<ForwardingTable> first);
+  ~TablePublisher();
+  TablePublisher(const TablePublisher&) = delete;
+  TablePublisher& operator=(const TablePublisher&) = delete;
+
+  // Builds a table from `spec` (already validated) and publishes it. Returns
+  // "" or the build error; on error the current table stays. Serialised: one
+  // apply at a time.
+  std::string apply(const TableSpec& spec, PublishTiming& timing);
+
+  // Worker side.
+  const std::atomic<ForwardingTable*>& current() const { return current_; }
+  void worker_online(unsigned id);
+  void worker_quiescent(unsigned id);
+  void worker_offline(unsigned id);
+
+  // Control side: the table in force, for reading counters and config. Hold
+  // the returned lock while using it (an apply waits for it).
+  std::unique_lock<std::mutex> lock() const { return std::unique_lock<std::mutex>(mu_); }
+  const ForwardingTable& table() const { return *owned_; }
+  TrafficTotals listener_history(const std::string& name) const;
+  TrafficTotals endpoint_history(const std::string& listener, const IpAddress& addr) const;
+  uint64_t tables_applied() const { return tables_applied_; }
+
+ private:
+  void retire(const ForwardingTable& old);
+
+  unsigned workers_;
+  rte_rcu_qsbr* qsbr_;
+  std::atomic<ForwardingTable*> current_;
+  std::unique_ptr<ForwardingTable> owned_;
+  mutable std::mutex mu_;  // guards owned_, the history maps, apply()
+  std::map<std::string, TrafficTotals> listener_history_;
+  std::map<std::pair<std::string, IpAddress>, TrafficTotals> endpoint_history_;
+  uint64_t tables_applied_ = 1;
+};
+
+}  // namespace onramp::dp
