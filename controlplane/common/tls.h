@@ -1,0 +1,35 @@
+// TLS credentials for onramp's gRPC clients and servers (DESIGN.md §6).
+// Plaintext exists only for loopback, and only when asked for.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace grpc {
+class ChannelCredentials;
+}
+
+namespace onramp::cp {
+
+struct TlsFiles {
+  std::string ca;    // PEM: CA that signed the peer's certificate
+  std::string cert;  // PEM: our certificate (client certificate on a client)
+  std::string key;   // PEM: its private key
+};
+
+// True for 127.0.0.0/8, ::1, "localhost" and unix sockets, with or without
+// a port ("127.0.0.1:7443", "[::1]:7443", "localhost:7443", "unix:/run/x").
+bool is_loopback_target(const std::string& target);
+
+// Credentials to reach `target`. plaintext: insecure, refused unless the
+// target is loopback. Otherwise TLS verified against files.ca (the system
+// roots when empty), presenting files.cert/key as a client certificate when
+// given. Returns nullptr and sets `error` (naming the flag) on failure.
+std::shared_ptr<grpc::ChannelCredentials> client_credentials(const std::string& target,
+                                                             const TlsFiles& files,
+                                                             bool plaintext, std::string& error);
+
+// Reads a whole file; "" and `error` set when it cannot.
+std::string read_file(const std::string& path, std::string& error);
+
+}  // namespace onramp::cp
