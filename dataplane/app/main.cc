@@ -100,6 +100,9 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  // A peer that went away (vhost-user socket, local API client) must not kill
+  // us with SIGPIPE before the final counters are out.
+  std::signal(SIGPIPE, SIG_IGN);
 
   std::vector<WorkerContext*> workers;
   for (unsigned i = 0; i < n_workers; ++i) {
@@ -159,6 +162,7 @@ int main(int argc, char** argv) {
   onramp::v1::DataplaneStats final_stats = collect_stats(sources);
   std::fputs(stats_text(final_stats).c_str(), stdout);
   if (opts.print_flows) std::fputs(flows_text(sources).c_str(), stdout);
+  std::fflush(stdout);
   if (!opts.stats_json.empty()) {
     std::ofstream out(opts.stats_json);
     out << stats_json(final_stats, opts.print_flows ? flows_json(sources) : "");

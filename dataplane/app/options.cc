@@ -41,7 +41,7 @@ Forwards TCP/UDP flows for anycast VIPs to backend endpoints (IPIP or GUE).
   --help                   this text
 
 Example (replay a capture, no NIC needed):
-  onramp-dataplane --no-pci --no-huge -m 512 --in-memory -l 0 \
+  onramp-dataplane --no-pci --no-huge -m 512 --no-shconf -l 0 \
     --vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap -- \
     --table table.textproto --exit-on-idle-ms 300
 )";

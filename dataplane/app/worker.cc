@@ -43,6 +43,7 @@ int worker_main(void* arg) {
   PacketBuf bufs[PacketProcessor::kMaxBurst];
   Action actions[PacketProcessor::kMaxBurst];
   uint16_t slot[PacketProcessor::kMaxBurst];  // bufs index -> rx index
+  Action tx_action[PacketProcessor::kMaxBurst];
 
   uint32_t empty_polls = 0;
   uint32_t sleep_us = 1;
@@ -78,11 +79,12 @@ int worker_main(void* arg) {
           continue;
         }
         from_packet(m, bufs[i]);
+        tx_action[ntx] = actions[i];
         tx[ntx++] = m;
       }
       uint16_t sent = ntx ? rte_eth_tx_burst(port.id, static_cast<uint16_t>(w.index), tx, ntx) : 0;
       if (sent < ntx) {
-        proc.count_drop(DropReason::tx_full, ntx - sent);
+        for (uint16_t i = sent; i < ntx; ++i) proc.count_tx_refused(tx_action[i]);
         rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
       }
     }

@@ -51,6 +51,14 @@ class PacketProcessor {
   void count_drop(DropReason r, uint64_t n = 1) {
     LcoreStats::bump(stats_.drops[static_cast<int>(r)], n);
   }
+  // A packet process_burst sent on (forward or reply) that the TX queue then
+  // refused: it becomes a tx_full drop, so forwarded + replies + drops
+  // always add up to what was received.
+  void count_tx_refused(Action a) {
+    auto& sent = a == Action::reply ? stats_.echo_replies : stats_.forwarded;
+    sent.store(sent.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    count_drop(DropReason::tx_full);
+  }
   const LcoreStats& stats() const { return stats_; }
   const FlowTable& flows() const { return flows_; }
   unsigned lcore() const { return lcore_; }

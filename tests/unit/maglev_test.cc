@@ -57,7 +57,8 @@ TEST(Maglev, ZeroWeightTakesNoSlotAndEmptyWhenNoneHasWeight) {
   EXPECT_EQ(c[1], 0u);
   EXPECT_EQ(c[0] + c[2], 1021u);
   auto none = build_maglev(backends({0, 0}), 1021);
-  EXPECT_TRUE(std::all_of(none.begin(), none.end(), [](uint16_t e) { return e == dp::kMaglevEmpty; }));
+  EXPECT_TRUE(
+      std::all_of(none.begin(), none.end(), [](uint16_t e) { return e == dp::kMaglevEmpty; }));
 }
 
 TEST(Maglev, RemovingOneOfNMovesAboutOneNth) {
@@ -100,8 +101,8 @@ TEST(Maglev, OrderOfEndpointsDoesNotMatter) {
 }
 
 TEST(Maglev, IPv6EndpointsBalanceToo) {
-  std::vector<MaglevBackend> b = {{ip("2001:db8::1"), 100}, {ip("2001:db8::2"), 100},
-                                  {ip("198.51.100.9"), 200}};
+  std::vector<MaglevBackend> b = {
+      {ip("2001:db8::1"), 100}, {ip("2001:db8::2"), 100}, {ip("198.51.100.9"), 200}};
   auto c = counts(build_maglev(b, 65537), 3);
   EXPECT_NEAR(c[2] / 65537.0, 0.5, 0.005);
 }
@@ -110,14 +111,16 @@ TEST(Maglev, IPv6EndpointsBalanceToo) {
 // turn order or the hash changed: every flow on every PoP would move during a
 // rolling upgrade. Change it only on purpose, and say so in the release notes.
 TEST(Maglev, GoldenTable) {
-  std::vector<MaglevBackend> b = {{ip("198.51.100.1"), 128}, {ip("198.51.100.2"), 64},
-                                  {ip("2001:db8::3"), 255}, {ip("198.51.100.4"), 1}};
+  std::vector<MaglevBackend> b = {{ip("198.51.100.1"), 128},
+                                  {ip("198.51.100.2"), 64},
+                                  {ip("2001:db8::3"), 255},
+                                  {ip("198.51.100.4"), 1}};
   auto table = build_maglev(b, 1021);
   std::vector<uint16_t> first(table.begin(), table.begin() + 24);
-  uint64_t digest = dp::hash_words(reinterpret_cast<const uint8_t*>(table.data()),
-                                   table.size() * 2 / 8 * 8, 0);
+  uint64_t digest =
+      dp::hash_words(reinterpret_cast<const uint8_t*>(table.data()), table.size() * 2 / 8 * 8, 0);
   std::vector<uint16_t> golden_first = {0, 2, 0, 2, 0, 2, 0, 0, 2, 2, 1, 2,
-                                       2, 2, 0, 2, 0, 1, 0, 2, 2, 0, 2, 2};
+                                        2, 2, 0, 2, 0, 1, 0, 2, 2, 0, 2, 2};
   EXPECT_EQ(first, golden_first);
   EXPECT_EQ(digest, 8172684171328174185ULL);
 }

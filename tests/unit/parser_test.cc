@@ -96,8 +96,7 @@ TEST(Parser, EthernetPaddingIsNotPacket) {
 
 TEST(Parser, Ipv4OptionsAreSkipped) {
   Bytes opts = {0x07, 0x07, 0x04, 0, 0, 0, 0};  // record route, padded to 8
-  auto o = parse(
-      cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(1234, 443), opts)));
+  auto o = parse(cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(1234, 443), opts)));
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.p.l4_offset, 14 + 28);
   EXPECT_EQ(o.p.dst_port, 443);
@@ -112,8 +111,7 @@ TEST(Parser, VlanAndQinQ) {
   o = parse(cat(ether(0x0800, {100, 200}), ipv4("192.0.2.1", "203.0.113.10", 6, tcp(1, 80))));
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.p.l3_offset, 22);
-  o = parse(
-      cat(ether(0x0800, {100, 200, 300}), ipv4("192.0.2.1", "203.0.113.10", 6, tcp(1, 80))));
+  o = parse(cat(ether(0x0800, {100, 200, 300}), ipv4("192.0.2.1", "203.0.113.10", 6, tcp(1, 80))));
   EXPECT_EQ(o.reason, DropReason::too_many_vlan_tags);
 }
 
@@ -141,12 +139,12 @@ TEST(Parser, TcpHeaderChecks) {
 }
 
 TEST(Parser, Ipv4Fragments) {
-  auto first = parse(cat(ether(0x0800),
-                         ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 53), {}, 0x2000)));
+  auto first =
+      parse(cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 53), {}, 0x2000)));
   ASSERT_TRUE(first.ok);
   EXPECT_TRUE(first.p.fragment);  // more fragments follow
-  auto later = parse(cat(ether(0x0800),
-                         ipv4("192.0.2.1", "203.0.113.10", 17, Bytes(16, 0), {}, 0x0010)));
+  auto later =
+      parse(cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, Bytes(16, 0), {}, 0x0010)));
   ASSERT_TRUE(later.ok);
   EXPECT_TRUE(later.p.fragment);
   auto df = parse(cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 53))));
@@ -154,7 +152,7 @@ TEST(Parser, Ipv4Fragments) {
 }
 
 TEST(Parser, Ipv6ExtensionHeadersAreWalked) {
-  Bytes hbh = {17, 0, 1, 4, 0, 0, 0, 0};        // hop-by-hop -> routing? no: -> UDP
+  Bytes hbh = {17, 0, 1, 4, 0, 0, 0, 0};  // hop-by-hop -> routing? no: -> UDP
   Bytes rest = cat(hbh, udp(5353, 53));
   auto o = parse(cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8:10::10", 0, rest)));
   ASSERT_TRUE(o.ok);
@@ -166,8 +164,8 @@ TEST(Parser, Ipv6ExtensionHeadersAreWalked) {
   Bytes chain = {60, 0, 1, 4, 0, 0, 0, 0};
   Bytes dst = {43, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   Bytes rt = {6, 0, 0, 0, 0, 0, 0, 0};
-  o = parse(cat(ether(0x86dd),
-                ipv6("2001:db8::1", "2001:db8:10::10", 0, cat(cat(cat(chain, dst), rt), tcp(9, 443)))));
+  o = parse(cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8:10::10", 0,
+                                    cat(cat(cat(chain, dst), rt), tcp(9, 443)))));
   ASSERT_TRUE(o.ok);
   EXPECT_EQ(o.p.l4_offset, 14 + 40 + 32);
   EXPECT_EQ(o.p.dst_port, 443);
@@ -190,13 +188,12 @@ TEST(Parser, Ipv6ExtensionErrors) {
 
 TEST(Parser, Ipv6Fragments) {
   Bytes frag_first = {17, 0, 0x00, 0x01, 0, 0, 0, 1};  // offset 0, M=1
-  auto o = parse(cat(ether(0x86dd),
-                     ipv6("2001:db8::1", "2001:db8::2", 44, cat(frag_first, udp(1, 53)))));
+  auto o = parse(
+      cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8::2", 44, cat(frag_first, udp(1, 53)))));
   ASSERT_TRUE(o.ok);
   EXPECT_TRUE(o.p.fragment);
   Bytes atomic = {17, 0, 0, 0, 0, 0, 0, 1};  // offset 0, M=0: a whole packet
-  o = parse(
-      cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8::2", 44, cat(atomic, udp(1, 53)))));
+  o = parse(cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8::2", 44, cat(atomic, udp(1, 53)))));
   ASSERT_TRUE(o.ok);
   EXPECT_FALSE(o.p.fragment);
   EXPECT_EQ(o.p.dst_port, 53);

@@ -89,8 +89,11 @@ TEST(Processor, Ipv4InIpv4BytesAreExact) {
   Bytes want = {0x02, 0, 0, 0, 0, 0xfe, 0x02, 0x70, 0x63, 0x61, 0x70, 0x00, 0x08, 0x00};
   // Outer IPv4 built independently: DF copied from the inner header, TTL 64,
   // protocol 4, from the tunnel source to the endpoint.
-  Bytes outer = {0x45, 0x00, 0, static_cast<uint8_t>(20 + inner.size()), 0, 0, 0x40, 0, 64, 4, 0,
-                 0,    192,  0, 2,                                       1, 198, 51,  100, 7};
+  Bytes outer = {0x45, 0x00, 0,    static_cast<uint8_t>(20 + inner.size()),
+                 0,    0,    0x40, 0,
+                 64,   4,    0,    0,
+                 192,  0,    2,    1,
+                 198,  51,   100,  7};
   uint16_t c = inet_checksum(outer.data(), 20);
   outer[10] = static_cast<uint8_t>(c >> 8);
   outer[11] = static_cast<uint8_t>(c);
@@ -114,7 +117,8 @@ TEST(Processor, VlanTagIsKeptAndPaddingTrimmed) {
 }
 
 TEST(Processor, GueOverIpv6HasAValidUdpChecksum) {
-  auto table = build(make_spec({{.address = ip("2001:db8:100::7"), .mode = dp::ForwardingMode::gue}}));
+  auto table =
+      build(make_spec({{.address = ip("2001:db8:100::7"), .mode = dp::ForwardingMode::gue}}));
   PacketProcessor proc(0, 1024);
   auto r = run(proc, *table, syn("192.0.2.10", 40000));
   ASSERT_EQ(r.action, Action::forward);
@@ -167,7 +171,8 @@ TEST(Processor, FragNeededFollowsItsFlow) {
     quoted.resize(28);
     Bytes icmp = cat(Bytes{3, 4, 0, 0, 0, 0, 0x05, 0xdc}, quoted);
     PacketProcessor fresh(0, 1024);  // no flow state: the hash alone decides
-    auto err = run(fresh, *table, cat(ether(0x0800), ipv4("198.51.100.254", "203.0.113.10", 1, icmp)));
+    auto err =
+        run(fresh, *table, cat(ether(0x0800), ipv4("198.51.100.254", "203.0.113.10", 1, icmp)));
     ASSERT_EQ(err.action, Action::forward);
     EXPECT_EQ(outer_dst(err.out), outer_dst(fwd.out)) << "port " << port;
     EXPECT_EQ(fresh.stats().icmp_errors_forwarded.load(), 1u);
@@ -182,7 +187,8 @@ TEST(Processor, DrainKeepsFlowsUnhealthyMovesThemRemovalMovesThem) {
   auto t1 = build(make_spec(eps));
   PacketProcessor proc(0, 4096);
   std::map<uint16_t, std::string> first;
-  for (uint16_t p = 1; p <= 300; ++p) first[p] = outer_dst(run(proc, *t1, syn("192.0.2.10", p)).out);
+  for (uint16_t p = 1; p <= 300; ++p)
+    first[p] = outer_dst(run(proc, *t1, syn("192.0.2.10", p)).out);
   std::set<std::string> used;
   for (auto& [p, e] : first) used.insert(e);
   ASSERT_EQ(used.size(), 3u);
@@ -212,8 +218,10 @@ TEST(Processor, DrainKeepsFlowsUnhealthyMovesThemRemovalMovesThem) {
 
   // Remove .1 from the table (a new index layout): its flows move, the
   // flows that moved to .3 stay there.
-  auto t4 = build(make_spec({{.address = ip("198.51.100.3")}, {.address = ip("198.51.100.2"), .healthy = false}}));
-  for (auto& [p, e] : first) EXPECT_EQ(outer_dst(run(proc, *t4, syn("192.0.2.10", p)).out), "198.51.100.3");
+  auto t4 = build(make_spec(
+      {{.address = ip("198.51.100.3")}, {.address = ip("198.51.100.2"), .healthy = false}}));
+  for (auto& [p, e] : first)
+    EXPECT_EQ(outer_dst(run(proc, *t4, syn("192.0.2.10", p)).out), "198.51.100.3");
 }
 
 TEST(Processor, SourceIpAffinityPinsAClient) {
@@ -226,7 +234,8 @@ TEST(Processor, SourceIpAffinityPinsAClient) {
   for (int c = 1; c <= 20; ++c) {
     std::string client = "192.0.2." + std::to_string(c);
     std::set<std::string> seen;
-    for (uint16_t p = 1; p <= 30; ++p) seen.insert(outer_dst(run(proc, *table, syn(client.c_str(), p)).out));
+    for (uint16_t p = 1; p <= 30; ++p)
+      seen.insert(outer_dst(run(proc, *table, syn(client.c_str(), p)).out));
     EXPECT_EQ(seen.size(), 1u) << client;
     clients_endpoints.insert(*seen.begin());
   }
@@ -244,7 +253,8 @@ TEST(Processor, DropsAreCountedByReason) {
   EXPECT_EQ(reason(DropReason::no_listener), 1u);
   run(proc, *table, syn("192.0.2.1", 1));
   EXPECT_EQ(reason(DropReason::no_endpoint), 1u);  // only endpoint drained
-  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 1, Bytes{13, 0, 0, 0, 0, 0, 0, 0})));
+  run(proc, *table,
+      cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 1, Bytes{13, 0, 0, 0, 0, 0, 0, 0})));
   EXPECT_EQ(reason(DropReason::icmp_unsupported), 1u);
   run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 47, Bytes(8, 0))));
   EXPECT_EQ(reason(DropReason::no_listener), 2u);  // GRE to a VIP
@@ -272,7 +282,8 @@ TEST(Processor, TooBigAndNoHeadroom) {
 }
 
 TEST(Processor, AFullBurstMixesVerdicts) {
-  auto table = build(make_spec({{.address = ip("198.51.100.7")}, {.address = ip("2001:db8:100::8")}}));
+  auto table =
+      build(make_spec({{.address = ip("198.51.100.7")}, {.address = ip("2001:db8:100::8")}}));
   PacketProcessor proc(0, 1024);
   std::vector<std::vector<uint8_t>> storage;
   std::vector<dp::PacketBuf> pkts;
@@ -289,6 +300,26 @@ TEST(Processor, AFullBurstMixesVerdicts) {
   for (int i = 0; i < PacketProcessor::kMaxBurst; ++i)
     EXPECT_EQ(actions[i], i % 3 == 0 ? Action::drop : Action::forward) << i;
   EXPECT_EQ(proc.stats().forwarded.load() + proc.stats().dropped(), 64u);
+}
+
+}  // namespace
+}  // namespace onramp::test
+
+namespace onramp::test {
+namespace {
+
+TEST(Processor, TxRefusalKeepsTheBooksBalanced) {
+  auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
+  PacketProcessor proc(0, 1024);
+  run(proc, *table, syn("192.0.2.1", 1));
+  Bytes echo = {8, 0, 0xf7, 0xff, 0, 0, 0, 0};
+  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 1, echo)));
+  proc.count_tx_refused(Action::forward);
+  proc.count_tx_refused(Action::reply);
+  EXPECT_EQ(proc.stats().forwarded.load(), 0u);
+  EXPECT_EQ(proc.stats().echo_replies.load(), 0u);
+  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::tx_full)].load(), 2u);
+  EXPECT_EQ(proc.stats().rx_packets.load(), proc.stats().dropped());
 }
 
 }  // namespace

@@ -79,7 +79,8 @@ TEST(TableLoader, ErrorsNameTheField) {
   };
   for (const auto& c : cases) {
     std::string err = load(c.text);
-    EXPECT_NE(err.find(c.error), std::string::npos) << "want \"" << c.error << "\", got \"" << err << "\"";
+    EXPECT_NE(err.find(c.error), std::string::npos)
+        << "want \"" << c.error << "\", got \"" << err << "\"";
   }
 }
 
@@ -91,7 +92,8 @@ listeners { name: "web" vips: "203.0.113.11" protocol: UDP port_ranges { first: 
   std::string overlap = std::string(kGood) + R"(
 listeners { name: "alt" vips: "203.0.113.10" protocol: TCP_UDP port_ranges { first: 8050 last: 9000 } }
 )";
-  EXPECT_NE(load(overlap).find("listeners[1].port_ranges[0]: 8050..9000 overlaps listeners[0].port_ranges[1] on VIP 203.0.113.10 (TCP)"),
+  EXPECT_NE(load(overlap).find("listeners[1].port_ranges[0]: 8050..9000 overlaps "
+                               "listeners[0].port_ranges[1] on VIP 203.0.113.10 (TCP)"),
             std::string::npos)
       << load(overlap);
   // UDP on the same ports of the same VIP is a different listener space.
