@@ -97,6 +97,12 @@ int main(int argc, char** argv) {
     return fail(opts.table_path + ": " + err);
   }
   TablePublisher publisher(n_workers, std::move(table));
+  // Ethernet + two VLAN tags around an MTU-sized packet.
+  if (spec.mtu + 22u > opts.mbuf_size)
+    std::fprintf(stderr,
+                 "onramp-dataplane: warning: table mtu %u needs frames up to %u bytes but "
+                 "--mbuf-size is %u: larger frames are dropped (oversized_frame)\n",
+                 spec.mtu, spec.mtu + 22u, opts.mbuf_size);
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -28,6 +28,8 @@ Forwards TCP/UDP flows for anycast VIPs to backend endpoints (IPIP or GUE).
   --table FILE             forwarding table, protobuf text format (required)
   --flows-per-lcore N      flow table capacity per worker lcore (default 1048576)
   --burst N                RX burst size, 1..64 (default 32)
+  --mbuf-size N            frame bytes per packet buffer, 1024..60000 (default
+                           2048; 9216 for jumbo frames)
   --rx-desc N, --tx-desc N descriptors per queue (default 1024)
   --idle-spin-polls N      empty polls before sleeping (default 256)
   --idle-sleep-max-us N    longest idle sleep, 0 = busy-poll (default 500)
@@ -52,6 +54,7 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
     kTable = 256,
     kFlows,
     kBurst,
+    kMbufSize,
     kRxDesc,
     kTxDesc,
     kSpin,
@@ -67,6 +70,7 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
       {"table", required_argument, nullptr, kTable},
       {"flows-per-lcore", required_argument, nullptr, kFlows},
       {"burst", required_argument, nullptr, kBurst},
+      {"mbuf-size", required_argument, nullptr, kMbufSize},
       {"rx-desc", required_argument, nullptr, kRxDesc},
       {"tx-desc", required_argument, nullptr, kTxDesc},
       {"idle-spin-polls", required_argument, nullptr, kSpin},
@@ -101,6 +105,10 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
         break;
       case kBurst:
         if ((err = number("burst", 1, 64)).empty()) out.burst = static_cast<uint16_t>(v);
+        break;
+      case kMbufSize:
+        if ((err = number("mbuf-size", 1024, 60000)).empty())
+          out.mbuf_size = static_cast<uint16_t>(v);
         break;
       case kRxDesc:
         if ((err = number("rx-desc", 32, 16384)).empty())

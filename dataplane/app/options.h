@@ -10,6 +10,10 @@ struct Options {
   std::string table_path;
   uint32_t flows_per_lcore = 1u << 20;
   uint16_t burst = 32;
+  // Frame bytes one mbuf holds (its data room less the headroom). Frames
+  // larger than this are dropped (oversized_frame): set it to the largest
+  // frame the PoP's links carry, e.g. 9216 for jumbo frames.
+  uint16_t mbuf_size = 2048;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
   // Adaptive idle sleep: after this many empty polls in a row a worker sleeps,

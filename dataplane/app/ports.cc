@@ -37,7 +37,8 @@ std::string setup_ports(const Options& opts, uint16_t queues, std::vector<PortIn
     rte_mempool*& pool = pools[socket];
     if (!pool) {
       std::string name = "onramp_mbufs_" + std::to_string(socket);
-      pool = rte_pktmbuf_pool_create(name.c_str(), mbufs, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+      pool = rte_pktmbuf_pool_create(name.c_str(), mbufs, kMbufCache, 0,
+                                     static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + opts.mbuf_size),
                                      socket);
       if (!pool)
         return "cannot allocate " + std::to_string(mbufs) + " mbufs on socket " +

@@ -14,8 +14,9 @@ uint64_t clock_ms() {
 
 namespace {
 
-// Hands an mbuf's first segment to the core. A chained mbuf is made
-// contiguous first; returns false when it cannot be.
+// Hands an mbuf to the core, which needs the frame in one piece. A chained
+// mbuf (a frame larger than --mbuf-size) is made contiguous when its first
+// buffer has room; returns false when it has not.
 bool to_packet(rte_mbuf* m, PacketBuf& pkt) {
   if (m->nb_segs > 1 && rte_pktmbuf_linearize(m) != 0) return false;
   pkt.data = rte_pktmbuf_mtod(m, uint8_t*);
@@ -66,7 +67,7 @@ int worker_main(void* arg) {
         if (to_packet(rx[i], bufs[nb])) {
           slot[nb++] = i;
         } else {
-          proc.count_drop(DropReason::no_headroom);
+          proc.count_unprocessed(rte_pktmbuf_pkt_len(rx[i]), DropReason::oversized_frame);
           rte_pktmbuf_free(rx[i]);
         }
       }

@@ -29,6 +29,7 @@ namespace onramp::dp {
   X(no_endpoint, "listener has no endpoint that can take a new flow")                  \
   X(too_big, "packet would exceed the MTU after encapsulation")                        \
   X(no_headroom, "buffer lacks headroom for the outer headers")                        \
+  X(oversized_frame, "frame larger than one packet buffer (raise --mbuf-size)")        \
   X(tx_full, "transmit queue full")
 
 enum class DropReason : uint8_t {

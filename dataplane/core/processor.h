@@ -51,6 +51,13 @@ class PacketProcessor {
   void count_drop(DropReason r, uint64_t n = 1) {
     LcoreStats::bump(stats_.drops[static_cast<int>(r)], n);
   }
+  // A packet the shell dropped before the core saw it (it still counts as
+  // received, so the books balance).
+  void count_unprocessed(uint32_t bytes, DropReason r) {
+    LcoreStats::bump(stats_.rx_packets);
+    LcoreStats::bump(stats_.rx_bytes, bytes);
+    count_drop(r);
+  }
   // A packet process_burst sent on (forward or reply) that the TX queue then
   // refused: it becomes a tx_full drop, so forwarded + replies + drops
   // always add up to what was received.

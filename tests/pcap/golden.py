@@ -1,0 +1,122 @@
+"""Builds the frames the dataplane should send, field by field, with scapy.
+
+Nothing here reads the binary's output: an expected frame is assembled from the
+forwarding rules (DESIGN.md section 4, the comments in dataplane/core/encap.h
+and icmp.h) and the input frame. Lengths and checksums are left to scapy, so a
+wrong checksum or length in the dataplane shows up as a byte difference.
+Hash-dependent fields (GUE source port, IPv6 flow label) are passed in by the
+case, which pins them.
+"""
+
+import ipaddress
+
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
+from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+from scapy.packet import Raw
+
+# The MAC net_pcap gives port 0: the source of everything the dataplane sends.
+PORT_MAC = "02:70:63:61:70:00"
+# The upstream router that hands us client traffic (source MAC of input frames).
+ROUTER_MAC = "02:00:00:00:00:01"
+# next_hop_mac of the test tables.
+NEXT_HOP_MAC = "02:00:00:00:00:fe"
+TUNNEL_V4 = "192.0.2.1"
+TUNNEL_V6 = "2001:db8::1"
+GUE_PORT = 6080
+
+ETH_IPV4 = 0x0800
+ETH_IPV6 = 0x86DD
+_VLAN_LAYERS = (Dot1Q, Dot1AD)
+
+
+def _split_l2(frame):
+    """Returns (ether, [vlan tags], ip layer) of a frame."""
+    eth = Ether(bytes(frame))
+    tags = []
+    layer = eth.payload
+    while isinstance(layer, _VLAN_LAYERS):
+        tags.append(layer)
+        layer = layer.payload
+    if not isinstance(layer, (IP, IPv6)):
+        raise ValueError("golden: frame does not carry IPv4 or IPv6")
+    return eth, tags, layer
+
+
+def _ip_bytes(ip):
+    """The IP packet alone: Ethernet padding after it cut off."""
+    raw = bytes(ip)
+    length = ip.len if isinstance(ip, IP) else 40 + ip.plen
+    return raw[:length]
+
+
+def _l2_header(eth, tags, dst, src, last_type):
+    """Ethernet header with the same VLAN tags, new MACs and a new EtherType."""
+    headers = [Ether(dst=dst, src=src)] + [
+        type(t)(prio=t.prio, id=t.id, vlan=t.vlan) for t in tags
+    ]
+    types = [eth.type] + [t.type for t in tags]
+    types[-1] = last_type
+    out = None
+    for header, ethertype in zip(headers, types):
+        header.type = ethertype
+        out = header if out is None else out / header
+    return out
+
+
+def encap(frame, endpoint, *, gue=False, gue_port=GUE_PORT, sport=None, flow_label=None,
+          tunnel_v4=TUNNEL_V4, tunnel_v6=TUNNEL_V6, next_hop=NEXT_HOP_MAC):
+    """The frame the dataplane sends when it forwards `frame` to `endpoint`.
+
+    sport: GUE UDP source port (pinned by the case) when gue.
+    flow_label: outer IPv6 flow label (pinned by the case) for an IPv6 endpoint.
+    """
+    eth, tags, ip = _split_l2(frame)
+    inner = _ip_bytes(ip)
+    if isinstance(ip, IP):
+        tos, df, inner_proto = ip.tos, bool(ip.flags.DF), 4
+    else:
+        # An inner IPv6 packet is never fragmented on the path: DF on a v4 outer.
+        tos, df, inner_proto = ip.tc, True, 41
+    ep_v4 = ipaddress.ip_address(endpoint).version == 4
+    next_proto = 17 if gue else inner_proto
+    if ep_v4:
+        outer = IP(version=4, ihl=5, tos=tos, id=0, flags="DF" if df else 0, frag=0, ttl=64,
+                   proto=next_proto, src=tunnel_v4, dst=endpoint)
+    else:
+        if flow_label is None:
+            raise ValueError("golden: an IPv6 outer header needs a pinned flow_label")
+        outer = IPv6(tc=tos, fl=flow_label, nh=next_proto, hlim=64, src=tunnel_v6, dst=endpoint)
+    if gue:
+        if sport is None:
+            raise ValueError("golden: GUE needs a pinned source port")
+        # IPv4 outer: no UDP checksum. IPv6 outer: scapy computes it (RFC 8200).
+        outer = outer / UDP(sport=sport, dport=gue_port, chksum=0 if ep_v4 else None)
+    l2 = _l2_header(eth, tags, next_hop, PORT_MAC, ETH_IPV4 if ep_v4 else ETH_IPV6)
+    return bytes(l2 / outer / Raw(inner))
+
+
+def echo_reply(frame):
+    """The echo reply the PoP sends back for an echo request to a VIP."""
+    eth, tags, ip = _split_l2(frame)
+    l2 = _l2_header(eth, tags, eth.src, PORT_MAC, ETH_IPV4 if isinstance(ip, IP) else ETH_IPV6)
+    if isinstance(ip, IP):
+        req = ip[ICMP]
+        reply_ip = IP(version=4, ihl=ip.ihl, tos=ip.tos, len=ip.len, id=ip.id, flags=ip.flags,
+                      frag=ip.frag, ttl=64, proto=1, src=ip.dst, dst=ip.src, options=ip.options)
+        body = bytes(req.payload)
+        icmp_len = ip.len - ip.ihl * 4 - 8
+        reply = reply_ip / ICMP(type=0, code=req.code, id=req.id, seq=req.seq) / Raw(
+            body[:icmp_len])
+    else:
+        # Extension headers before the ICMPv6 header stay as they were.
+        reply = IPv6(tc=ip.tc, fl=ip.fl, nh=ip.nh, hlim=64, src=ip.dst, dst=ip.src)
+        layer = ip.payload
+        while not isinstance(layer, ICMPv6EchoRequest):
+            header = layer.copy()
+            header.remove_payload()
+            reply = reply / header
+            layer = layer.payload
+        reply = reply / ICMPv6EchoReply(code=layer.code, id=layer.id, seq=layer.seq,
+                                        data=layer.data)
+    return bytes(l2 / reply)
