@@ -310,7 +310,8 @@ def need_root_and_tools():
         raise Skip(f"scapy is not importable by {sys.executable} (apt-get install python3-scapy)")
 
 
-def forward_through(args, pmd, tag, devargs_extra="", host_traffic=False):
+def forward_through(args, pmd, tag, devargs_extra="", host_traffic=False, lcores=("-l", "0"),
+                    workers=1):
     need_root_and_tools()
     with tempfile.TemporaryDirectory(prefix=f"onramp-{tag}-") as workdir:
         pair = None
@@ -320,7 +321,7 @@ def forward_through(args, pmd, tag, devargs_extra="", host_traffic=False):
             if host_traffic:
                 pair.add_host_addresses()
             vdev = f"--vdev={pmd}0,iface={pair.pop_if}{devargs_extra}"
-            dp = Dataplane(args.dataplane, workdir, tag, eal_args(tag) + ["-l", "0", vdev],
+            dp = Dataplane(args.dataplane, workdir, tag, eal_args(tag) + [*lcores, vdev],
                            ["--flows-per-lcore", "65536"], netns=pair.pop_ns)
             dp.wait_ready()
             sent = vip_packets()
@@ -330,6 +331,7 @@ def forward_through(args, pmd, tag, devargs_extra="", host_traffic=False):
             rc, output, stats = dp.stop(signal.SIGINT)
             log(output)
             assert rc == 0, f"dataplane exited with {rc} on SIGINT"
+            assert stats["workers"] == workers, f"{stats['workers']} workers, want {workers}"
             check_encapsulated(sent, [p for p in received if not is_echo_reply(p)])
             if host_traffic:
                 # The steering program passed the echo request to the kernel,
@@ -361,6 +363,15 @@ def is_echo_reply(p):
 
 def test_af_packet(args):
     forward_through(args, "net_af_packet", "afpkt")
+
+
+def test_af_packet_2q(args):
+    """Two worker lcores, one queue pair each: the kernel's packet fanout
+    hashes flows over the queues (af_packet's RSS)."""
+    # Main lcore shares CPU 0 with worker 1 (it mostly sleeps): two workers
+    # fit this two-core machine.
+    forward_through(args, "net_af_packet", "afpkt2q", devargs_extra=",qpairs=2",
+                    lcores=("--lcores", "0@0,1@0,2@1"), workers=2)
 
 
 def af_xdp_supported():
@@ -478,7 +489,7 @@ def test_shutdown(args):
         log("PASS shutdown")
 
 
-TESTS = {"af_packet": test_af_packet, "af_xdp": test_af_xdp, "idle_cpu": test_idle_cpu,
+TESTS = {"af_packet": test_af_packet, "af_packet_2q": test_af_packet_2q, "af_xdp": test_af_xdp, "idle_cpu": test_idle_cpu,
          "shutdown": test_shutdown}
 
 
