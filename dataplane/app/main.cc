@@ -70,8 +70,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "onramp-dataplane: %s\n\n%s", err.c_str(), options_usage());
     return 2;
   }
-  TableSpec spec;
-  if (err = load_table_file(opts.table_path, spec); !err.empty()) return fail(err);
+  TableSpec spec;  // empty until a table is loaded or applied
+  if (!opts.table_path.empty()) {
+    if (err = load_table_file(opts.table_path, spec); !err.empty()) return fail(err);
+  } else if (opts.api_socket.empty()) {
+    std::fprintf(stderr, "onramp-dataplane: %s\n\n%s",
+                 "no --table and no --api-socket: nothing could ever be forwarded",
+                 options_usage());
+    return 2;
+  }
 
   if (rte_eal_init(split, argv) < 0)
     return fail(std::string("EAL init failed: ") + rte_strerror(rte_errno));

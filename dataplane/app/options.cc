@@ -21,11 +21,13 @@ bool parse_u32(const char* text, uint64_t max, uint32_t& out) {
 }  // namespace
 
 const char* options_usage() {
-  return R"(usage: onramp-dataplane [EAL options] -- --table FILE [options]
+  return R"(usage: onramp-dataplane [EAL options] -- [--table FILE] [--api-socket PATH] [options]
 
 Forwards TCP/UDP flows for anycast VIPs to backend endpoints (IPIP or GUE).
 
-  --table FILE             forwarding table, protobuf text format (required)
+  --table FILE             forwarding table, protobuf text format; without it
+                           the dataplane starts empty (every packet non_vip)
+                           until a table is applied through the local API
   --flows-per-lcore N      flow table capacity per worker lcore (default 1048576)
   --burst N                RX burst size, 1..64 (default 32)
   --mbuf-size N            frame bytes per packet buffer, 1024..60000 (default
@@ -149,7 +151,6 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
     if (!err.empty()) return err;
   }
   if (optind < argc) return std::string("unexpected argument \"") + argv[optind] + "\"";
-  if (out.table_path.empty()) return "--table is required";
   return "";
 }
 
