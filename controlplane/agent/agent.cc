@@ -1,0 +1,246 @@
+#include "controlplane/agent/agent.h"
+
+#include "controlplane/agent/log.h"
+#include "dataplane/config/table_loader.h"
+
+namespace onramp::agent {
+namespace {
+
+uint32_t ms_since(std::chrono::steady_clock::time_point t0) {
+  return static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+}
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The dataplane said no to the table itself; anything else (unreachable,
+// timed out, shutting down) may work when tried again.
+bool refused(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config, DataplaneClient& dataplane)
+    : config_(std::move(config)), dataplane_(dataplane), store_(config_.state_dir) {}
+
+Agent::~Agent() { stop(); }
+
+void Agent::set_sender(std::function<bool(const v1::AgentMessage&)> send) {
+  send_ = std::move(send);
+}
+
+void Agent::start() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    v1::ForwardingTable table;
+    std::string error;
+    if (store_.load(table, error)) {
+      log(LogLevel::kInfo,
+          "last good table: version " + std::to_string(table.version()) + " from " + store_.path());
+      last_good_ = std::move(table);
+    } else if (!error.empty()) {
+      log(LogLevel::kWarning, "ignoring the stored table: " + error);
+    } else {
+      log(LogLevel::kInfo, "no last good table in " + config_.state_dir + " yet");
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopping_ = false;
+  }
+  watch_ = std::thread([this] { watch_loop(); });
+}
+
+void Agent::stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (watch_.joinable()) watch_.join();
+}
+
+void Agent::watch_loop() {
+  while (true) {
+    tick();
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    if (stop_cv_.wait_for(lock, config_.status_interval, [this] { return stopping_; })) return;
+  }
+}
+
+uint64_t Agent::last_good_version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_good_ ? last_good_->version() : 0;
+}
+
+v1::Hello Agent::hello() {
+  v1::Hello h;
+  const PopIdentity& id = config_.identity;
+  h.set_pop(id.pop);
+  h.set_iata(id.iata);
+  h.set_city(id.city);
+  h.set_country(id.country);
+  h.set_latitude(id.latitude);
+  h.set_longitude(id.longitude);
+  h.mutable_tunnel_source()->set_ipv4(config_.tunnel_source_v4);
+  h.mutable_tunnel_source()->set_ipv6(config_.tunnel_source_v6);
+  h.set_agent_version(config_.agent_version);
+  h.add_capabilities("status");
+  // What the dataplane runs; when it cannot be asked, the last good table,
+  // which the watch puts back as soon as it answers.
+  v1::DataplaneHealthResponse health;
+  if (dataplane_.health(health).ok())
+    h.set_applied_version(health.table_version());
+  else
+    h.set_applied_version(last_good_version());
+  return h;
+}
+
+v1::ForwardingTable Agent::localise(const v1::TableUpdate& update) const {
+  v1::ForwardingTable table = update.table();
+  // The update's version is the one the controller tracks and we ACK.
+  table.set_version(update.version());
+  if (table.pop().empty()) table.set_pop(config_.identity.pop);
+  if (!config_.tunnel_source_v4.empty())
+    table.mutable_tunnel_source()->set_ipv4(config_.tunnel_source_v4);
+  if (!config_.tunnel_source_v6.empty())
+    table.mutable_tunnel_source()->set_ipv6(config_.tunnel_source_v6);
+  if (!config_.next_hop_mac.empty()) table.set_next_hop_mac(config_.next_hop_mac);
+  return table;
+}
+
+grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms) {
+  auto t0 = std::chrono::steady_clock::now();
+  v1::ApplyTableResponse resp;
+  grpc::Status s = dataplane_.apply_table(table, resp);
+  apply_ms = ms_since(t0);
+  if (!s.ok()) return s;
+  last_good_ = table;
+  std::string error = store_.save(table);
+  if (!error.empty())
+    log(LogLevel::kError, "version " + std::to_string(table.version()) +
+                              " applied but not saved as the last good table: " + error);
+  return s;
+}
+
+v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
+  auto received = std::chrono::steady_clock::now();
+  v1::TableAck ack;
+  ack.set_version(update.version());
+  ack.set_nonce(update.nonce());
+  std::string version = "version " + std::to_string(update.version());
+
+  v1::ForwardingTable table = localise(update);
+  dp::TableSpec spec;
+  std::string invalid = dp::table_spec_from_proto(table, spec);
+  if (!invalid.empty()) {
+    ack.set_error("table." + invalid);
+    log(LogLevel::kWarning, "refused " + version + ": " + ack.error());
+    return ack;
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_.reset();  // this update supersedes one that waited
+  uint32_t apply_ms = 0;
+  grpc::Status s = apply_locked(table, apply_ms);
+  if (s.ok()) {
+    ack.set_ok(true);
+    ack.set_apply_ms(ms_since(received));
+    log(LogLevel::kInfo, "applied " + version + " in " + std::to_string(apply_ms) + " ms");
+  } else if (refused(s)) {
+    ack.set_error(s.error_message());
+    log(LogLevel::kWarning, "the dataplane refused " + version + ": " + ack.error());
+  } else {
+    pending_ = Pending{.table = table, .nonce = update.nonce(), .received = received};
+    ack.set_error("dataplane unavailable: " + s.error_message() +
+                  "; the table will be applied when it answers");
+    log(LogLevel::kWarning, version + " waits for the dataplane: " + s.error_message());
+  }
+  return ack;
+}
+
+void Agent::tick() {
+  v1::DataplaneHealthResponse health;
+  grpc::Status hs = dataplane_.health(health);
+  v1::DataplaneStats stats;
+  grpc::Status ss = hs.ok() ? dataplane_.stats(stats) : hs;
+
+  std::optional<v1::TableAck> late_ack;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Uptime going backwards means a new dataplane process, which may run a
+    // table file of the same version number as ours.
+    bool restarted = ss.ok() && stats.uptime_ms() < last_uptime_ms_;
+    if (ss.ok()) last_uptime_ms_ = stats.uptime_ms();
+    if (hs.ok() != dataplane_reachable_) {
+      dataplane_reachable_ = hs.ok();
+      if (hs.ok())
+        log(LogLevel::kInfo,
+            "the dataplane answers again, version " + std::to_string(health.table_version()));
+      else
+        log(LogLevel::kWarning, "the dataplane does not answer: " + hs.error_message());
+    }
+    if (hs.ok() && pending_) {
+      uint32_t apply_ms = 0;
+      grpc::Status s = apply_locked(pending_->table, apply_ms);
+      if (s.ok() || refused(s)) {
+        late_ack.emplace();
+        late_ack->set_version(pending_->table.version());
+        late_ack->set_nonce(pending_->nonce);
+        late_ack->set_ok(s.ok());
+        late_ack->set_error(s.error_message());
+        late_ack->set_apply_ms(ms_since(pending_->received));
+        log(s.ok() ? LogLevel::kInfo : LogLevel::kWarning,
+            (s.ok() ? "applied version " : "the dataplane refused version ") +
+                std::to_string(pending_->table.version()) +
+                (s.ok() ? " once the dataplane answered" : ": " + s.error_message()));
+        pending_.reset();
+      }
+    } else if (hs.ok() && last_good_ &&
+               (health.table_version() != last_good_->version() || restarted)) {
+      log(LogLevel::kWarning,
+          "the dataplane runs version " + std::to_string(health.table_version()) +
+              (restarted ? " and has restarted" : "") + ": re-applying the last good version " +
+              std::to_string(last_good_->version()));
+      v1::ForwardingTable table = *last_good_;
+      uint32_t apply_ms = 0;
+      grpc::Status s = apply_locked(table, apply_ms);
+      if (!s.ok())
+        log(LogLevel::kError, "cannot re-apply version " + std::to_string(table.version()) + ": " +
+                                  s.error_message());
+    }
+  }
+  if (late_ack) {
+    v1::AgentMessage msg;
+    *msg.mutable_ack() = *late_ack;
+    send(msg);
+  }
+
+  v1::AgentMessage msg;
+  v1::PopStatus* status = msg.mutable_status();
+  status->set_dataplane_healthy(hs.ok() && health.healthy());
+  status->set_bgp_announced(false);  // BGP announcement is not in the agent yet
+  if (ss.ok()) *status->mutable_stats() = std::move(stats);
+  status->set_time_ms(unix_ms());
+  send(msg);
+}
+
+void Agent::send(const v1::AgentMessage& msg) {
+  if (send_) send_(msg);
+}
+
+}  // namespace onramp::agent

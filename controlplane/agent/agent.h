@@ -1,0 +1,116 @@
+// The PoP agent's logic: turns the controller's table updates into applied,
+// persisted tables (or NACKs), keeps the dataplane on the last good table
+// whatever restarts, and reports the PoP's status. It knows the dataplane
+// only through DataplaneClient and the controller only through the callbacks
+// of ControllerSession, so all of it is tested with fakes.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "controlplane/agent/dataplane_client.h"
+#include "controlplane/agent/table_store.h"
+#include "onramp/v1/pop_session.pb.h"
+
+namespace onramp::agent {
+
+// Who this PoP is (sent in Hello, DESIGN.md §2 "PoP").
+struct PopIdentity {
+  std::string pop;      // "FRA1"
+  std::string iata;     // "FRA"
+  std::string city;     // "Frankfurt"
+  std::string country;  // "DE"
+  double latitude = 0;
+  double longitude = 0;
+};
+
+struct AgentConfig {
+  PopIdentity identity;
+  // Filled into every table from the controller: the outer source of
+  // encapsulated packets, and the next hop towards the endpoints. Empty:
+  // keep what the controller sent.
+  std::string tunnel_source_v4;
+  std::string tunnel_source_v6;
+  std::string next_hop_mac;
+  std::string state_dir = "/var/lib/onramp/agent";
+  std::chrono::milliseconds status_interval{1000};
+  std::string agent_version;
+};
+
+// What the controller session asks of the agent.
+class SessionHandler {
+ public:
+  virtual ~SessionHandler() = default;
+  // The first message of every session.
+  virtual v1::Hello hello() = 0;
+  // Applies (or refuses) one update; the answer goes back on the stream.
+  virtual v1::TableAck on_update(const v1::TableUpdate& update) = 0;
+};
+
+class Agent final : public SessionHandler {
+ public:
+  Agent(AgentConfig config, DataplaneClient& dataplane);
+  ~Agent() override;
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Where status reports and late ACKs go (ControllerSession::send); returns
+  // false when no session is up. Set before start().
+  void set_sender(std::function<bool(const v1::AgentMessage&)> send);
+
+  // Loads the last good table and starts the watch thread, whose first round
+  // re-applies that table at once, whether the controller answers or not.
+  void start();
+  void stop();
+
+  v1::Hello hello() override;
+  v1::TableAck on_update(const v1::TableUpdate& update) override;
+
+  // One status interval: re-apply the last good table if the dataplane lost
+  // it (restarted, or runs another version), apply a table that waited for
+  // the dataplane, send PopStatus. The watch thread calls it; tests too.
+  void tick();
+
+  // The version of the last good table; 0 when there is none.
+  uint64_t last_good_version() const;
+
+ private:
+  struct Pending {
+    v1::ForwardingTable table;
+    std::string nonce;
+    std::chrono::steady_clock::time_point received;
+  };
+
+  // The table as this PoP applies it: version from the update, the PoP's own
+  // tunnel source and next hop.
+  v1::ForwardingTable localise(const v1::TableUpdate& update) const;
+  // Applies `table`; on success it becomes the last good one and is saved.
+  // Call with mu_ held.
+  grpc::Status apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms);
+  void send(const v1::AgentMessage& msg);
+  void watch_loop();
+
+  const AgentConfig config_;
+  DataplaneClient& dataplane_;
+  TableStore store_;
+  std::function<bool(const v1::AgentMessage&)> send_;
+
+  mutable std::mutex mu_;  // guards everything below; one apply at a time
+  std::optional<v1::ForwardingTable> last_good_;
+  std::optional<Pending> pending_;   // received while the dataplane was unreachable
+  uint64_t last_uptime_ms_ = 0;      // the dataplane's, to notice it restarting
+  bool dataplane_reachable_ = true;  // logged when it changes
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread watch_;
+};
+
+}  // namespace onramp::agent

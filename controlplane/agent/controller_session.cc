@@ -1,0 +1,116 @@
+#include "controlplane/agent/controller_session.h"
+
+#include "controlplane/agent/log.h"
+
+namespace onramp::agent {
+
+ControllerSession::ControllerSession(SessionConfig config, SessionHandler& handler)
+    : config_(std::move(config)), handler_(handler) {}
+
+std::unique_ptr<v1::PopSessionService::Stub> ControllerSession::new_stub() const {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(config_.keepalive_time.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(config_.keepalive_timeout.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // A channel of its own for every attempt: our backoff spaces the attempts,
+  // and a fresh subchannel connects at once instead of waiting out the
+  // reconnect delay an old one grew while the controller was away.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return v1::PopSessionService::NewStub(
+      grpc::CreateCustomChannel(config_.controller, config_.credentials, args));
+}
+
+ControllerSession::~ControllerSession() { stop(); }
+
+void ControllerSession::start() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void ControllerSession::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (context_) context_->TryCancel();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ControllerSession::send(const v1::AgentMessage& msg) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return stream_ && stream_->Write(msg);
+}
+
+void ControllerSession::run() {
+  Backoff backoff(config_.backoff);
+  while (true) {
+    if (serve_once()) backoff.reset();
+    auto delay = backoff.next();
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, delay, [this] { return stopping_; })) return;
+  }
+}
+
+bool ControllerSession::serve_once() {
+  grpc::ClientContext ctx;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    context_ = &ctx;
+  }
+  auto started = std::chrono::steady_clock::now();
+  bool heard = false;
+  bool write_failed = false;
+  auto stub = new_stub();
+  auto stream = stub->Connect(&ctx);
+  v1::AgentMessage hello;
+  *hello.mutable_hello() = handler_.hello();
+  if (stream->Write(hello)) {
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      stream_ = stream.get();
+    }
+    connected_.store(true, std::memory_order_relaxed);
+    sessions_.fetch_add(1, std::memory_order_relaxed);
+    log(LogLevel::kInfo, "session to controller " + config_.controller + " open, version " +
+                             std::to_string(hello.hello().applied_version()) + " applied");
+    v1::ControllerMessage msg;
+    while (stream->Read(&msg)) {
+      heard = true;
+      if (!msg.has_update()) continue;  // a newer controller's message we do not know
+      v1::AgentMessage ack;
+      *ack.mutable_ack() = handler_.on_update(msg.update());
+      std::lock_guard<std::mutex> lock(write_mu_);
+      if (!stream->Write(ack)) {
+        write_failed = true;
+        break;
+      }
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    stream_ = nullptr;
+  }
+  connected_.store(false, std::memory_order_relaxed);
+  if (write_failed) ctx.TryCancel();  // the stream may still be open: end it
+  grpc::Status status = stream->Finish();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    context_ = nullptr;
+    if (stopping_) return false;
+  }
+  log(LogLevel::kWarning,
+      "session to controller " + config_.controller + " ended: " +
+          (status.error_message().empty() ? "status " + std::to_string(status.error_code())
+                                          : status.error_message()));
+  // A session that carried something, or stayed up longer than the longest
+  // backoff, worked: the next attempt starts from the shortest delay.
+  return heard || std::chrono::steady_clock::now() - started > config_.backoff.max;
+}
+
+}  // namespace onramp::agent

@@ -1,0 +1,40 @@
+// What the agent needs from its PoP's onramp-dataplane: apply a table, health,
+// counters. An interface, so the agent's logic is tested with a fake
+// (STYLE.md "Inject the adapter"); the real one speaks DataplaneService on
+// the dataplane's unix socket.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "onramp/v1/dataplane.pb.h"
+#include "onramp/v1/forwarding.pb.h"
+
+namespace onramp::agent {
+
+class DataplaneClient {
+ public:
+  virtual ~DataplaneClient() = default;
+  // INVALID_ARGUMENT: the dataplane refused the table (the message names the
+  // field). UNAVAILABLE / DEADLINE_EXCEEDED: it could not be reached.
+  virtual grpc::Status apply_table(const v1::ForwardingTable& table,
+                                   v1::ApplyTableResponse& response) = 0;
+  virtual grpc::Status health(v1::DataplaneHealthResponse& response) = 0;
+  virtual grpc::Status stats(v1::DataplaneStats& response) = 0;
+};
+
+struct DataplaneDeadlines {
+  // Building a big table takes tens of milliseconds, publishing waits for
+  // every worker: generous. Health and stats are cheap reads.
+  std::chrono::milliseconds apply{30000};
+  std::chrono::milliseconds read{2000};
+};
+
+// DataplaneService over "unix:<socket_path>".
+std::unique_ptr<DataplaneClient> make_grpc_dataplane_client(const std::string& socket_path,
+                                                            DataplaneDeadlines deadlines = {});
+
+}  // namespace onramp::agent

@@ -1,0 +1,78 @@
+// DataplaneClient over gRPC on the dataplane's unix socket.
+#include <grpcpp/grpcpp.h>
+
+#include <mutex>
+
+#include "controlplane/agent/dataplane_client.h"
+#include "onramp/v1/dataplane.grpc.pb.h"
+
+namespace onramp::agent {
+namespace {
+
+class GrpcDataplaneClient final : public DataplaneClient {
+ public:
+  GrpcDataplaneClient(const std::string& socket_path, DataplaneDeadlines deadlines)
+      : target_("unix:" + socket_path), deadlines_(deadlines) {}
+
+  grpc::Status apply_table(const v1::ForwardingTable& table,
+                           v1::ApplyTableResponse& response) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadlines_.apply);
+    v1::ApplyTableRequest req;
+    *req.mutable_table() = table;
+    return checked(stub()->ApplyTable(&ctx, req, &response));
+  }
+
+  grpc::Status health(v1::DataplaneHealthResponse& response) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadlines_.read);
+    return checked(stub()->Health(&ctx, v1::DataplaneHealthRequest(), &response));
+  }
+
+  grpc::Status stats(v1::DataplaneStats& response) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadlines_.read);
+    return checked(stub()->GetStats(&ctx, v1::DataplaneStatsRequest(), &response));
+  }
+
+ private:
+  // A dataplane that went away comes back on the same socket, usually within
+  // seconds. A gRPC channel that failed to connect waits out a growing
+  // reconnect delay (several seconds here, whatever the backoff arguments
+  // say) and fails every call meanwhile. So after a failure to reach the
+  // dataplane the next call gets a new channel with its own subchannel,
+  // which connects at once.
+  std::shared_ptr<v1::DataplaneService::Stub> stub() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stub_) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      // The socket is local and root-only (DESIGN.md §6): no TLS.
+      stub_ = v1::DataplaneService::NewStub(
+          grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args));
+    }
+    return stub_;
+  }
+
+  grpc::Status checked(grpc::Status s) {
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stub_.reset();
+    }
+    return s;
+  }
+
+  const std::string target_;
+  const DataplaneDeadlines deadlines_;
+  std::mutex mu_;  // guards stub_
+  std::shared_ptr<v1::DataplaneService::Stub> stub_;
+};
+
+}  // namespace
+
+std::unique_ptr<DataplaneClient> make_grpc_dataplane_client(const std::string& socket_path,
+                                                            DataplaneDeadlines deadlines) {
+  return std::make_unique<GrpcDataplaneClient>(socket_path, deadlines);
+}
+
+}  // namespace onramp::agent

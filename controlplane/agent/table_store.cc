@@ -1,0 +1,119 @@
+#include "controlplane/agent/table_store.h"
+
+#include <fcntl.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "dataplane/config/table_loader.h"
+
+namespace onramp::agent {
+namespace {
+
+// Keeps the first syntax error for our message instead of protobuf's log.
+class FirstError : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (error.empty())
+      error =
+          "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+  }
+  std::string error;
+};
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// Writes all of `data` to `fd`, retrying short writes.
+bool write_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+TableStore::TableStore(std::string dir)
+    : dir_(std::move(dir)), path_(dir_ + "/last_good_table.textproto") {}
+
+std::string TableStore::save(const v1::ForwardingTable& table) const {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir_, ec)) {
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) return dir_ + ": " + ec.message();
+    ::chmod(dir_.c_str(), 0700);
+  }
+  std::string text = "# The last table this PoP's dataplane accepted, written by onramp-agent.\n";
+  std::string body;
+  if (!google::protobuf::TextFormat::PrintToString(table, &body)) return "cannot print the table";
+  text += body;
+
+  std::string tmp = path_ + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_text(tmp);
+  if (!write_all(fd, text) || ::fsync(fd) != 0) {
+    std::string err = errno_text(tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  if (::close(fd) != 0) {
+    std::string err = errno_text(tmp);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    std::string err = errno_text(path_);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  // The rename is durable only once the folder's entry is on disk.
+  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return errno_text(dir_);
+  int rc = ::fsync(dfd);
+  std::string err = rc == 0 ? "" : errno_text(dir_);
+  ::close(dfd);
+  return err;
+}
+
+bool TableStore::load(v1::ForwardingTable& table, std::string& error) const {
+  error.clear();
+  std::error_code ec;
+  if (!std::filesystem::exists(path_, ec)) return false;  // nothing stored yet
+  std::ifstream in(path_);
+  if (!in) {
+    error = path_ + ": cannot open";
+    return false;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  table.Clear();
+  google::protobuf::TextFormat::Parser parser;
+  FirstError syntax;
+  parser.RecordErrorsTo(&syntax);
+  if (!parser.ParseFromString(buf.str(), &table)) {
+    error = path_ + ": " + syntax.error;
+    return false;
+  }
+  dp::TableSpec spec;
+  std::string invalid = dp::table_spec_from_proto(table, spec);
+  if (!invalid.empty()) {
+    error = path_ + ": " + invalid;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace onramp::agent

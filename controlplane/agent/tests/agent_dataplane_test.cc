@@ -1,0 +1,241 @@
+// onramp-agent (the binary) with a real onramp-dataplane and an in-process
+// controller: tables pushed are applied and ACKed, bad ones NACKed; killing
+// the agent leaves the dataplane forwarding on its table; a restarted agent
+// puts the last good table back with no controller; a restarted dataplane
+// gets it back from the running agent. Needs root (DPDK); skipped without.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "controlplane/agent/dataplane_client.h"
+#include "controlplane/agent/tests/fakes.h"
+
+namespace onramp::agent::test {
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// A child process with its output appended to a log file.
+class Process {
+ public:
+  Process(const std::vector<std::string>& args, const std::string& log) {
+    std::vector<char*> argv;
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ == 0) {  // only async-signal-safe calls until exec
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~Process() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // Sends `sig` and waits; the exit status, or 128 + signal.
+  int stop(int sig) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  bool running() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class AgentDataplaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "onramp-dataplane needs root";
+    agent_bin = env("ONRAMP_AGENT_BIN");
+    dataplane_bin = env("ONRAMP_DATAPLANE_BIN");
+    table_file = env("ONRAMP_DEMO_TABLE");
+    if (agent_bin.empty() || dataplane_bin.empty() || table_file.empty())
+      GTEST_SKIP() << "set ONRAMP_AGENT_BIN, ONRAMP_DATAPLANE_BIN and ONRAMP_DEMO_TABLE";
+    socket = dir.path + "/dp.sock";
+    idle_pcap = dir.path + "/idle.pcap";
+    // A pcap header and no packet: the port stays idle.
+    const uint32_t header[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1};
+    std::ofstream(idle_pcap, std::ios::binary)
+        .write(reinterpret_cast<const char*>(header), sizeof header);
+    client = make_grpc_dataplane_client(socket, {.apply = 10s, .read = 1s});
+  }
+
+  std::unique_ptr<Process> start_dataplane() {
+    auto p = std::make_unique<Process>(
+        std::vector<std::string>{
+            dataplane_bin, "--no-pci", "--no-huge", "-m", "512", "--no-shconf", "--no-telemetry",
+            "--file-prefix=agent-test-" + std::to_string(getpid()), "-l", "0", "--log-level=error",
+            "--vdev=net_pcap0,rx_pcap=" + idle_pcap + ",tx_pcap=" + dir.path + "/tx.pcap", "--",
+            "--table", table_file, "--api-socket", socket, "--flows-per-lcore", "4096"},
+        dir.path + "/dataplane.log");
+    // Up when it answers; a running agent may already have replaced its
+    // version 1.
+    EXPECT_TRUE(wait_answers(30s)) << log("dataplane.log");
+    return p;
+  }
+
+  std::unique_ptr<Process> start_agent(const std::string& controller) {
+    return std::make_unique<Process>(std::vector<std::string>{agent_bin,
+                                                              "--controller",
+                                                              controller,
+                                                              "--plaintext",
+                                                              "--pop",
+                                                              "FRA1",
+                                                              "--city",
+                                                              "Frankfurt",
+                                                              "--country",
+                                                              "DE",
+                                                              "--lat",
+                                                              "50.03",
+                                                              "--lon",
+                                                              "8.57",
+                                                              "--tunnel-source-v4",
+                                                              "192.0.2.1",
+                                                              "--tunnel-source-v6",
+                                                              "2001:db8:f1::1",
+                                                              "--next-hop-mac",
+                                                              "02:00:00:00:00:fe",
+                                                              "--dataplane-socket",
+                                                              socket,
+                                                              "--state-dir",
+                                                              dir.path + "/state",
+                                                              "--status-interval-ms",
+                                                              "100"},
+                                     dir.path + "/agent.log");
+  }
+
+  // Waits until the dataplane reports table version `v`.
+  bool wait_version(uint64_t v, std::chrono::milliseconds timeout = 10s) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      v1::DataplaneHealthResponse h;
+      if (client->health(h).ok() && h.table_version() == v) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  bool wait_answers(std::chrono::milliseconds timeout) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      v1::DataplaneHealthResponse h;
+      if (client->health(h).ok()) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  uint64_t version() {
+    v1::DataplaneHealthResponse h;
+    return client->health(h).ok() ? h.table_version() : 0;
+  }
+
+  std::string log(const std::string& name) {
+    std::ifstream in(dir.path + "/" + name);
+    std::stringstream s;
+    s << in.rdbuf();
+    return name + ":\n" + s.str();
+  }
+
+  // The demo table as the controller sends it: no next hop (the PoP's own).
+  v1::ForwardingTable controller_table() {
+    std::ifstream in(table_file);
+    std::stringstream s;
+    s << in.rdbuf();
+    v1::ForwardingTable t;
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(s.str(), &t));
+    t.clear_next_hop_mac();
+    t.clear_version();
+    return t;
+  }
+
+  TempDir dir;
+  std::string agent_bin, dataplane_bin, table_file, socket, idle_pcap;
+  std::unique_ptr<DataplaneClient> client;
+};
+
+TEST_F(AgentDataplaneTest, KeepsTheDataplaneOnTheLastGoodTable) {
+  auto dataplane = start_dataplane();
+  EXPECT_EQ(version(), 1u);  // the demo table
+  auto controller = std::make_unique<ControllerServer>();
+  ASSERT_TRUE(controller->ok());
+  auto agent = start_agent(controller->address());
+
+  auto hello = controller->controller.wait_for([](auto& m) { return m.has_hello(); }, 10s);
+  ASSERT_TRUE(hello) << log("agent.log");
+  EXPECT_EQ(hello->hello().pop(), "FRA1");
+  EXPECT_EQ(hello->hello().applied_version(), 1u);
+
+  // A table from the controller: applied by the real dataplane, ACKed.
+  ASSERT_TRUE(controller->controller.send_update(5, "n5", controller_table()));
+  auto ack = controller->controller.wait_for(
+      [](auto& m) { return m.has_ack() && m.ack().version() == 5; }, 10s);
+  ASSERT_TRUE(ack) << log("agent.log");
+  EXPECT_TRUE(ack->ack().ok()) << ack->ack().error();
+  EXPECT_EQ(version(), 5u);
+
+  // One the dataplane would refuse: NACKed by the agent, never applied.
+  v1::ForwardingTable bad = controller_table();
+  bad.set_mtu(100);
+  ASSERT_TRUE(controller->controller.send_update(6, "n6", bad));
+  auto nack = controller->controller.wait_for(
+      [](auto& m) { return m.has_ack() && m.ack().version() == 6; }, 10s);
+  ASSERT_TRUE(nack);
+  EXPECT_FALSE(nack->ack().ok());
+  EXPECT_NE(nack->ack().error().find("table.mtu"), std::string::npos) << nack->ack().error();
+  EXPECT_EQ(version(), 5u);
+
+  // Status reaches the controller.
+  auto status = controller->controller.wait_for(
+      [](auto& m) { return m.has_status() && m.status().stats().table_version() == 5; }, 10s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->status().dataplane_healthy());
+
+  // The agent dies: the dataplane keeps its table.
+  agent->stop(SIGKILL);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(version(), 5u);
+  EXPECT_TRUE(dataplane->running());
+
+  // Controller gone, dataplane restarted on its file (version 1): a new
+  // agent puts version 5 back from disk on its own.
+  controller->shutdown();
+  controller.reset();
+  EXPECT_EQ(dataplane->stop(SIGTERM), 0) << log("dataplane.log");
+  dataplane = start_dataplane();
+  EXPECT_EQ(version(), 1u);
+  agent = start_agent("127.0.0.1:1");
+  EXPECT_TRUE(wait_version(5)) << log("agent.log");
+
+  // The dataplane restarts under the running agent: it gets version 5 back.
+  EXPECT_EQ(dataplane->stop(SIGTERM), 0);
+  dataplane = start_dataplane();
+  EXPECT_TRUE(wait_version(5)) << log("agent.log");
+
+  EXPECT_EQ(agent->stop(SIGTERM), 0) << log("agent.log");
+  EXPECT_EQ(version(), 5u);
+}
+
+}  // namespace
+}  // namespace onramp::agent::test

@@ -1,0 +1,171 @@
+// The agent's session against an in-process controller: Hello, updates in,
+// ACK/NACK and status out, reconnection when the controller goes away, and a
+// dataplane left alone while it is away.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "controlplane/agent/agent.h"
+#include "controlplane/agent/controller_session.h"
+#include "controlplane/agent/tests/fakes.h"
+
+namespace onramp::agent::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SessionTest : public ::testing::Test {
+ protected:
+  // Starts an agent and its session towards `controller`.
+  void start(const std::string& controller) {
+    agent = std::make_unique<Agent>(
+        AgentConfig{
+            .identity = {.pop = "FRA1",
+                         .iata = "FRA",
+                         .city = "Frankfurt",
+                         .country = "DE",
+                         .latitude = 50.03,
+                         .longitude = 8.57},
+            .tunnel_source_v4 = "192.0.2.1",
+            .next_hop_mac = "02:00:00:00:00:fe",
+            .state_dir = dir.path,
+            .status_interval = 50ms,
+            .agent_version = "test",
+        },
+        dataplane);
+    session = std::make_unique<ControllerSession>(
+        SessionConfig{
+            .controller = controller,
+            .credentials = grpc::InsecureChannelCredentials(),
+            .backoff = {.initial = 20ms, .max = 200ms},
+            .keepalive_time = 1000ms,
+            .keepalive_timeout = 500ms,
+        },
+        *agent);
+    agent->set_sender([this](const v1::AgentMessage& m) { return session->send(m); });
+    agent->start();
+    session->start();
+  }
+
+  void TearDown() override {
+    if (session) session->stop();
+    if (agent) agent->stop();
+  }
+
+  static bool is_hello(const v1::AgentMessage& m) { return m.has_hello(); }
+  static auto ack_of(uint64_t version) {
+    return [version](const v1::AgentMessage& m) {
+      return m.has_ack() && m.ack().version() == version;
+    };
+  }
+
+  TempDir dir;
+  FakeDataplane dataplane;
+  std::unique_ptr<Agent> agent;
+  std::unique_ptr<ControllerSession> session;
+};
+
+TEST_F(SessionTest, HelloCarriesIdentityAndAppliedVersion) {
+  ControllerServer server;
+  ASSERT_TRUE(server.ok());
+  dataplane.set_version(7);
+  start(server.address());
+  auto hello = server.controller.wait_for(is_hello);
+  ASSERT_TRUE(hello);
+  const v1::Hello& h = hello->hello();
+  EXPECT_EQ(h.pop(), "FRA1");
+  EXPECT_EQ(h.iata(), "FRA");
+  EXPECT_EQ(h.city(), "Frankfurt");
+  EXPECT_EQ(h.country(), "DE");
+  EXPECT_DOUBLE_EQ(h.latitude(), 50.03);
+  EXPECT_EQ(h.tunnel_source().ipv4(), "192.0.2.1");
+  EXPECT_EQ(h.applied_version(), 7u);
+  EXPECT_EQ(h.agent_version(), "test");
+}
+
+TEST_F(SessionTest, UpdatesAreAppliedPersistedAndAcked) {
+  ControllerServer server;
+  start(server.address());
+  ASSERT_TRUE(server.controller.wait_for(is_hello));
+  v1::ForwardingTable table = sample_table(0);
+  ASSERT_TRUE(server.controller.send_update(11, "nonce-11", table));
+  auto ack = server.controller.wait_for(ack_of(11));
+  ASSERT_TRUE(ack);
+  EXPECT_TRUE(ack->ack().ok()) << ack->ack().error();
+  EXPECT_EQ(ack->ack().nonce(), "nonce-11");
+  ASSERT_EQ(dataplane.applied().size(), 1u);
+  EXPECT_EQ(dataplane.applied()[0].version(), 11u);
+  EXPECT_EQ(dataplane.applied()[0].next_hop_mac(), "02:00:00:00:00:fe");
+  v1::ForwardingTable stored;
+  std::string error;
+  ASSERT_TRUE(TableStore(dir.path).load(stored, error)) << error;
+  EXPECT_EQ(stored.version(), 11u);
+
+  // An invalid one: NACKed with the field, not applied, the old one kept.
+  ASSERT_TRUE(server.controller.send_update(12, "nonce-12", sample_table(0, "not-an-ip")));
+  auto nack = server.controller.wait_for(ack_of(12));
+  ASSERT_TRUE(nack);
+  EXPECT_FALSE(nack->ack().ok());
+  EXPECT_EQ(nack->ack().nonce(), "nonce-12");
+  EXPECT_THAT(nack->ack().error(), HasSubstr("listeners[0].endpoints[0].address"));
+  EXPECT_EQ(dataplane.applied().size(), 1u);
+  ASSERT_TRUE(TableStore(dir.path).load(stored, error));
+  EXPECT_EQ(stored.version(), 11u);
+}
+
+TEST_F(SessionTest, StatusIsReportedEveryInterval) {
+  ControllerServer server;
+  start(server.address());
+  ASSERT_TRUE(server.controller.wait_for(is_hello));
+  size_t from = server.controller.received_count();
+  auto first = server.controller.wait_for([](auto& m) { return m.has_status(); }, 2s, from);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->status().dataplane_healthy());
+  EXPECT_EQ(first->status().stats().forwarded(), 42u);
+  auto later = server.controller.wait_for(
+      [&](auto& m) { return m.has_status() && m.status().time_ms() > first->status().time_ms(); },
+      2s, from);
+  EXPECT_TRUE(later);
+}
+
+TEST_F(SessionTest, ControllerDownTheDataplaneKeepsItsTableAndTheAgentRetries) {
+  int port = 0;
+  {
+    ControllerServer probe;  // find a free port, then leave it closed
+    port = probe.port();
+  }
+  dataplane.set_version(4);
+  start("127.0.0.1:" + std::to_string(port));
+  std::this_thread::sleep_for(400ms);
+  EXPECT_FALSE(session->connected());
+  EXPECT_TRUE(dataplane.applied().empty());  // left as it is
+  EXPECT_EQ(dataplane.version(), 4u);
+
+  ControllerServer server(port);  // the controller comes (back) up
+  ASSERT_TRUE(server.ok());
+  auto hello = server.controller.wait_for(is_hello, 5s);
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->hello().applied_version(), 4u);
+}
+
+TEST_F(SessionTest, AgentReconnectsAfterTheControllerRestarts) {
+  auto server = std::make_unique<ControllerServer>();
+  int port = server->port();
+  start(server->address());
+  ASSERT_TRUE(server->controller.wait_for(is_hello));
+  ASSERT_TRUE(server->controller.send_update(3, "n3", sample_table(0)));
+  ASSERT_TRUE(server->controller.wait_for(ack_of(3)));
+
+  server->shutdown();
+  server.reset();
+  server = std::make_unique<ControllerServer>(port);
+  ASSERT_TRUE(server->ok());
+  auto hello = server->controller.wait_for(is_hello, 5s);
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->hello().applied_version(), 3u);
+  EXPECT_GE(session->sessions(), 2u);
+  // Nothing was re-applied meanwhile: the dataplane still ran version 3.
+  EXPECT_EQ(dataplane.applied().size(), 1u);
+}
+
+}  // namespace
+}  // namespace onramp::agent::test

@@ -1,0 +1,116 @@
+// `onrampctl accelerator ...`: sets of anycast VIPs.
+#include <CLI/CLI.hpp>
+
+#include "controlplane/cli/call.h"
+#include "controlplane/cli/resource_tables.h"
+
+namespace onramp::cli {
+namespace {
+
+struct AcceleratorFlags {
+  std::string name;
+  std::vector<std::string> vips;
+  bool disabled = false;  // create
+  bool enable = false;    // update
+  bool disable = false;   // update
+};
+
+Table accelerator_table() { return Table({"NAME", "ENABLED", "VIPS", "UPDATED"}); }
+
+void accelerator_row(Table& t, const v1::Accelerator& a) {
+  t.row({a.name(), yes_no(a.enabled()), join(a.vips()), format_time_ms(a.update_time_ms())});
+}
+
+}  // namespace
+
+void print_accelerator(std::ostream& out, const v1::Accelerator& a) {
+  Table t = accelerator_table();
+  accelerator_row(t, a);
+  t.print(out);
+}
+
+void print_accelerators(std::ostream& out, const v1::ListAcceleratorsResponse& list) {
+  Table t = accelerator_table();
+  for (const v1::Accelerator& a : list.accelerators()) accelerator_row(t, a);
+  t.print(out);
+}
+
+void add_accelerator_commands(CommandTree& tree) {
+  CLI::App* g = tree.group(tree.root, "accelerator", "Accelerators: sets of anycast VIPs");
+
+  auto c = std::make_shared<AcceleratorFlags>();
+  CLI::App* create = tree.command(
+      *g, "create", "Create an accelerator",
+      "  onrampctl accelerator create web --vip 203.0.113.10 --vip 2001:db8:10::10\n"
+      "  onrampctl accelerator create staging --vip 203.0.113.20 --disabled\n",
+      [c](Context& ctx) {
+        v1::Accelerator req;
+        req.set_name(c->name);
+        req.set_enabled(!c->disabled);
+        for (const std::string& v : c->vips) req.add_vips(v);
+        return call_and_print<v1::Accelerator>(ctx, "CreateAccelerator", req, print_accelerator);
+      });
+  create->add_option("name", c->name, "Name: [a-z0-9-], starting with a letter")->required();
+  create->add_option("--vip", c->vips, "An anycast VIP, IPv4 or IPv6 (repeat, or a,b)")
+      ->required()
+      ->delimiter(',');
+  create->add_flag("--disabled", c->disabled, "Keep it, but push it to no PoP");
+
+  auto get = std::make_shared<AcceleratorFlags>();
+  tree.command(*g, "get", "Show one accelerator", "  onrampctl accelerator get web -o yaml\n",
+               [get](Context& ctx) {
+                 v1::AcceleratorKey key;
+                 key.set_name(get->name);
+                 return call_and_print<v1::Accelerator>(ctx, "GetAccelerator", key,
+                                                        print_accelerator);
+               })
+      ->add_option("name", get->name, "Accelerator name")
+      ->required();
+
+  tree.command(*g, "list", "List the accelerators",
+               "  onrampctl accelerator list\n  onrampctl accelerator list -o json\n",
+               [](Context& ctx) {
+                 return call_and_print<v1::ListAcceleratorsResponse>(
+                     ctx, "ListAccelerators", v1::ListRequest(), print_accelerators);
+               });
+
+  auto u = std::make_shared<AcceleratorFlags>();
+  CLI::App* update =
+      tree.command(*g, "update", "Change an accelerator; only the flags given change",
+                   "  onrampctl accelerator update web --disable\n"
+                   "  onrampctl accelerator update web --vip 203.0.113.10 --vip 203.0.113.11\n",
+                   [u](Context& ctx) {
+                     v1::AcceleratorKey key;
+                     key.set_name(u->name);
+                     return get_patch_update<v1::Accelerator>(
+                         ctx, "Accelerator", key,
+                         [u](v1::Accelerator& a) {
+                           if (!u->vips.empty()) {
+                             a.clear_vips();
+                             for (const std::string& v : u->vips) a.add_vips(v);
+                           }
+                           if (u->enable) a.set_enabled(true);
+                           if (u->disable) a.set_enabled(false);
+                         },
+                         print_accelerator);
+                   });
+  update->add_option("name", u->name, "Accelerator name")->required();
+  update->add_option("--vip", u->vips, "The new VIP set, replacing the old (repeat, or a,b)")
+      ->delimiter(',');
+  CLI::Option* enable = update->add_flag("--enable", u->enable, "Push it to the PoPs again");
+  update->add_flag("--disable", u->disable, "Withdraw it from every PoP, keep the config")
+      ->excludes(enable);
+
+  auto d = std::make_shared<AcceleratorFlags>();
+  tree.command(*g, "delete", "Delete an accelerator (it must have no listeners)",
+               "  onrampctl accelerator delete staging\n",
+               [d](Context& ctx) {
+                 v1::AcceleratorKey key;
+                 key.set_name(d->name);
+                 return delete_resource(ctx, "Accelerator", key, "accelerator " + d->name);
+               })
+      ->add_option("name", d->name, "Accelerator name")
+      ->required();
+}
+
+}  // namespace onramp::cli

@@ -1,0 +1,52 @@
+// Parsers for the values onrampctl takes on its command line: port ranges,
+// port overrides, client addresses, enum names. Each returns "" or an error
+// that says what is wrong with the text it was given.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "onramp/v1/forwarding.pb.h"
+#include "onramp/v1/resources.pb.h"
+
+namespace onramp::cli {
+
+struct PortSpan {
+  uint32_t first = 0;
+  uint32_t last = 0;  // == first for a single port
+  bool operator==(const PortSpan&) const = default;
+};
+
+// "80,443,8000-8099": ports 1..65535, first <= last, no empty items. Spans
+// are kept in the order given.
+std::string parse_port_ranges(const std::string& text, std::vector<PortSpan>& out);
+// The other way round; "last == 0" is a single port, as in the proto.
+std::string format_port_ranges(const google::protobuf::RepeatedPtrField<v1::PortRange>& ranges);
+
+// "80:8080" -> listener port 80 to endpoint port 8080.
+std::string parse_port_override(const std::string& text, v1::PortOverride& out);
+
+// "198.51.100.7", "198.51.100.7:5000", "2001:db8::7", "[2001:db8::7]:5000".
+// The port is 0 when not given.
+std::string parse_client(const std::string& text, std::string& address, uint32_t& port);
+
+// Lower-case names on the command line <-> proto enums.
+v1::Protocol protocol_from_name(const std::string& name);                    // tcp, udp, tcp_udp
+v1::ClientAffinity affinity_from_name(const std::string& name);              // none, source_ip
+v1::ForwardingMode mode_from_name(const std::string& name);                  // ipip, gue
+v1::HealthCheckProtocol health_protocol_from_name(const std::string& name);  // tcp, http, udp
+std::string protocol_name(v1::Protocol p);
+std::string affinity_name(v1::ClientAffinity a);
+std::string mode_name(v1::ForwardingMode m);
+std::string health_protocol_name(v1::HealthCheckProtocol p);
+
+extern const std::vector<std::string> kProtocolNames;
+extern const std::vector<std::string> kFlowProtocolNames;  // tcp, udp (traces)
+extern const std::vector<std::string> kAffinityNames;
+extern const std::vector<std::string> kModeNames;
+extern const std::vector<std::string> kHealthProtocolNames;
+
+}  // namespace onramp::cli

@@ -1,0 +1,104 @@
+// Context (connections on first use, errors to exit codes) and CommandTree
+// (how commands hang together, what completion needs to know).
+#include <google/protobuf/message.h>
+#include <grpcpp/support/status.h>
+
+#include <CLI/CLI.hpp>
+
+#include "controlplane/cli/command.h"
+#include "controlplane/cli/exit_code.h"
+#include "onramp/v1/admin.grpc.pb.h"
+#include "onramp/v1/dataplane.grpc.pb.h"
+
+namespace onramp::cli {
+namespace {
+
+// gRPC's own words for "could not connect" do not say to what.
+grpc::Status name_the_server(grpc::Status s, const std::string& what) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+    return grpc::Status(s.error_code(), what + ": " + s.error_message());
+  return s;
+}
+
+}  // namespace
+
+std::string admin_method(const std::string& name) {
+  return std::string("/") + v1::AdminService::service_full_name() + "/" + name;
+}
+
+std::string dataplane_method(const std::string& name) {
+  return std::string("/") + v1::DataplaneService::service_full_name() + "/" + name;
+}
+
+grpc::Status Context::admin(const std::string& method, const google::protobuf::Message& request,
+                            google::protobuf::Message& response) {
+  if (!admin_) {
+    std::string error;
+    admin_ = connector_.controller(globals, error);
+    if (!admin_) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, error);
+  }
+  return name_the_server(admin_->call(admin_method(method), request, response),
+                         "controller " + globals.controller);
+}
+
+grpc::Status Context::dataplane(const std::string& method, const google::protobuf::Message& request,
+                                google::protobuf::Message& response) {
+  if (!dataplane_) {
+    std::string error;
+    dataplane_ = connector_.dataplane(globals, error);
+    if (!dataplane_) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, error);
+  }
+  return name_the_server(dataplane_->call(dataplane_method(method), request, response),
+                         "dataplane " + globals.dataplane_socket);
+}
+
+int Context::fail(const grpc::Status& status) {
+  std::string msg = status.error_message();
+  if (msg.empty()) msg = "failed with gRPC status " + std::to_string(status.error_code());
+  return fail(exit_code_for(status.error_code()), msg);
+}
+
+int Context::fail(int exit_code, const std::string& message) {
+  err << "onrampctl: " << message << '\n';
+  return exit_code;
+}
+
+CLI::App* CommandTree::group(CLI::App& parent, const std::string& name,
+                             const std::string& description) {
+  CLI::App* g = parent.add_subcommand(name, description);
+  g->require_subcommand(1);
+  return g;
+}
+
+CLI::App* CommandTree::command(CLI::App& parent, const std::string& name,
+                               const std::string& description, const std::string& examples,
+                               Action action) {
+  CLI::App* c = parent.add_subcommand(name, description);
+  if (!examples.empty()) {
+    c->footer("Examples:\n" + examples);
+    // A group's help shows the first example of each of its commands.
+    if (&parent != &root) {
+      std::string& text = group_examples_[&parent];
+      text += examples.substr(0, examples.find('\n') + 1);
+      parent.footer("Examples:\n" + text);
+    }
+  }
+  c->callback([this, action = std::move(action)] { selected = action; });
+  return c;
+}
+
+void CommandTree::choices(const CLI::Option* option, std::vector<std::string> values) {
+  choices_[option] = std::move(values);
+}
+
+void CommandTree::file(const CLI::Option* option) { files_[option] = true; }
+
+const std::vector<std::string>* CommandTree::choices_of(const CLI::Option* option) const {
+  auto it = choices_.find(option);
+  return it == choices_.end() ? nullptr : &it->second;
+}
+
+bool CommandTree::is_file(const CLI::Option* option) const { return files_.count(option) > 0; }
+
+}  // namespace onramp::cli

@@ -1,0 +1,289 @@
+// `onrampctl endpoint-group ...`: the endpoints of one region serving a
+// listener, with their traffic dial, health check and port overrides.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+
+#include "controlplane/cli/args.h"
+#include "controlplane/cli/call.h"
+#include "controlplane/cli/resource_tables.h"
+
+namespace onramp::cli {
+namespace {
+
+struct GroupFlags {
+  std::string name;
+  std::string accelerator;
+  std::string listener;
+  std::string region;
+  uint32_t traffic_dial = 100;
+  std::string health_check = "tcp";
+  uint32_t health_port = 0;
+  std::string health_path;
+  uint32_t health_interval_ms = 0;
+  uint32_t health_timeout_ms = 0;
+  uint32_t healthy_threshold = 0;
+  uint32_t unhealthy_threshold = 0;
+  std::string health_status;
+  std::vector<std::string> port_overrides;
+  bool no_port_overrides = false;
+  // Given or not (update changes only what is given).
+  std::vector<std::pair<CLI::Option*, std::function<void(const GroupFlags&, v1::EndpointGroup&)>>>
+      setters;
+};
+
+const CLI::Validator kPortOverride(
+    [](std::string& text) {
+      v1::PortOverride o;
+      return parse_port_override(text, o);
+    },
+    "LISTENER_PORT:ENDPOINT_PORT");
+
+const CLI::Validator kStatusRange(
+    [](std::string& text) -> std::string {
+      std::vector<PortSpan> spans;  // same shape as a port range: MIN-MAX
+      if (!parse_port_ranges(text, spans).empty() || spans.size() != 1 || spans[0].first < 100 ||
+          spans[0].last > 599)
+        return "\"" + text + "\" is not a status range MIN-MAX within 100..599";
+      return "";
+    },
+    "MIN-MAX");
+
+void apply_flags(const GroupFlags& f, v1::EndpointGroup& g, bool only_given) {
+  for (const auto& [opt, set] : f.setters)
+    if (!only_given || opt->count() > 0) set(f, g);
+}
+
+void add_settings(CommandTree& tree, CLI::App& cmd, GroupFlags& f, bool create) {
+  auto& s = f.setters;
+  CLI::Option* o =
+      cmd.add_option("--region", f.region, "Region name, e.g. eu-central (shown in routes)");
+  if (create) o->required();
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) { g.set_region(f.region); });
+
+  o = cmd.add_option("--traffic-dial", f.traffic_dial,
+                     "Percent of a PoP's traffic this group takes when nearest, 0..100")
+          ->check(CLI::Range(0, 100));
+  if (create) o->capture_default_str();
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.set_traffic_dial_percent(f.traffic_dial);
+  });
+
+  o = cmd.add_option("--health-check", f.health_check,
+                     "tcp (connect), http (GET, expect a status) or udp (request/response)")
+          ->transform(CLI::IsMember(kHealthProtocolNames, CLI::ignore_case));
+  if (create) o->capture_default_str();
+  tree.choices(o, kHealthProtocolNames);
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_protocol(health_protocol_from_name(f.health_check));
+  });
+
+  o = cmd.add_option("--health-port", f.health_port,
+                     "Port probed (default: the listener's first port, after overrides)")
+          ->check(CLI::Range(1, 65535));
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_port(f.health_port);
+  });
+
+  o = cmd.add_option("--health-path", f.health_path, "HTTP path probed (default /)");
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_path(f.health_path);
+  });
+
+  o = cmd.add_option("--health-status", f.health_status,
+                     "HTTP statuses that count as healthy, MIN-MAX (default 200-399)")
+          ->check(kStatusRange);
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    std::vector<PortSpan> spans;
+    if (!parse_port_ranges(f.health_status, spans).empty()) return;  // not given (create)
+    g.mutable_health_check()->set_expected_status_min(spans.at(0).first);
+    g.mutable_health_check()->set_expected_status_max(spans.at(0).last);
+  });
+
+  o = cmd.add_option("--health-interval-ms", f.health_interval_ms,
+                     "Probe interval, 100..300000 ms (default 10000)")
+          ->check(CLI::Range(100, 300000));
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_interval_ms(f.health_interval_ms);
+  });
+
+  o = cmd.add_option("--health-timeout-ms", f.health_timeout_ms,
+                     "Probe timeout, 10 ms..the interval (default min(2000, interval))")
+          ->check(CLI::Range(10, 300000));
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_timeout_ms(f.health_timeout_ms);
+  });
+
+  o = cmd.add_option("--healthy-threshold", f.healthy_threshold,
+                     "Successes in a row to become healthy, 1..10 (default 3)")
+          ->check(CLI::Range(1, 10));
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_healthy_threshold(f.healthy_threshold);
+  });
+
+  o = cmd.add_option("--unhealthy-threshold", f.unhealthy_threshold,
+                     "Failures in a row to become unhealthy, 1..10 (default 3)")
+          ->check(CLI::Range(1, 10));
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_unhealthy_threshold(f.unhealthy_threshold);
+  });
+
+  o = cmd.add_option("--port-override", f.port_overrides,
+                     "LISTENER_PORT:ENDPOINT_PORT, e.g. 80:8080 (repeat, or a,b); on update "
+                     "the list replaces the old one")
+          ->delimiter(',')
+          ->check(kPortOverride);
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.clear_port_overrides();
+    for (const std::string& text : f.port_overrides)
+      parse_port_override(text, *g.add_port_overrides());
+  });
+
+  if (!create) {
+    CLI::Option* none =
+        cmd.add_flag("--no-port-overrides", f.no_port_overrides, "Remove every port override")
+            ->excludes(o);
+    s.emplace_back(none, [](const GroupFlags&, v1::EndpointGroup& g) { g.clear_port_overrides(); });
+  }
+}
+
+void add_identity(CLI::App& cmd, GroupFlags& f) {
+  cmd.add_option("name", f.name, "Endpoint group name, unique in its listener")->required();
+  cmd.add_option("--accelerator", f.accelerator, "The accelerator")->required();
+  cmd.add_option("--listener", f.listener, "The listener it serves")->required();
+}
+
+v1::EndpointGroupKey key_of(const GroupFlags& f) {
+  v1::EndpointGroupKey key;
+  key.set_accelerator(f.accelerator);
+  key.set_listener(f.listener);
+  key.set_name(f.name);
+  return key;
+}
+
+// The values the controller uses, defaults filled in (resources.proto).
+std::string health_summary(const v1::HealthCheck& h) {
+  std::string s = health_protocol_name(h.protocol());
+  if (h.port() != 0) s += ":" + std::to_string(h.port());
+  if (h.protocol() == v1::HEALTH_CHECK_HTTP) {
+    s += h.path().empty() ? "/" : h.path();
+    uint32_t lo = h.expected_status_min() ? h.expected_status_min() : 200;
+    uint32_t hi = h.expected_status_max() ? h.expected_status_max() : 399;
+    s += " " + std::to_string(lo) + "-" + std::to_string(hi);
+  }
+  return s;
+}
+
+Table group_table() {
+  return Table({"ACCELERATOR", "LISTENER", "NAME", "REGION", "DIAL", "HEALTH_CHECK", "INTERVAL_MS",
+                "TIMEOUT_MS", "UP/DOWN", "PORT_OVERRIDES"});
+}
+
+void group_row(Table& t, const v1::EndpointGroup& g) {
+  const v1::HealthCheck& h = g.health_check();
+  uint32_t interval = h.interval_ms() ? h.interval_ms() : 10000;
+  uint32_t timeout = h.timeout_ms() ? h.timeout_ms() : std::min<uint32_t>(2000, interval);
+  uint32_t up = h.healthy_threshold() ? h.healthy_threshold() : 3;
+  uint32_t down = h.unhealthy_threshold() ? h.unhealthy_threshold() : 3;
+  std::string overrides;
+  for (const v1::PortOverride& o : g.port_overrides()) {
+    if (!overrides.empty()) overrides += ',';
+    overrides += std::to_string(o.listener_port()) + ":" + std::to_string(o.endpoint_port());
+  }
+  uint32_t dial = g.has_traffic_dial_percent() ? g.traffic_dial_percent() : 100;
+  t.row({g.accelerator(), g.listener(), g.name(), g.region(), std::to_string(dial) + "%",
+         health_summary(h), std::to_string(interval), std::to_string(timeout),
+         std::to_string(up) + "/" + std::to_string(down), overrides});
+}
+
+}  // namespace
+
+void print_endpoint_group(std::ostream& out, const v1::EndpointGroup& g) {
+  Table t = group_table();
+  group_row(t, g);
+  t.print(out);
+}
+
+void print_endpoint_groups(std::ostream& out, const v1::ListEndpointGroupsResponse& list) {
+  Table t = group_table();
+  for (const v1::EndpointGroup& g : list.endpoint_groups()) group_row(t, g);
+  t.print(out);
+}
+
+void add_endpoint_group_commands(CommandTree& tree) {
+  CLI::App* g = tree.group(tree.root, "endpoint-group",
+                           "Endpoint groups: one region's endpoints for a listener");
+
+  auto c = std::make_shared<GroupFlags>();
+  CLI::App* create = tree.command(
+      *g, "create", "Create an endpoint group",
+      "  onrampctl endpoint-group create fra --accelerator web --listener https "
+      "--region eu-central\n"
+      "  onrampctl endpoint-group create sin --accelerator web --listener https "
+      "--region ap-southeast --traffic-dial 50 --health-check http --health-path /healthz "
+      "--health-interval-ms 1000 --port-override 443:8443\n",
+      [c](Context& ctx) {
+        v1::EndpointGroup req;
+        req.set_accelerator(c->accelerator);
+        req.set_listener(c->listener);
+        req.set_name(c->name);
+        apply_flags(*c, req, /*only_given=*/false);
+        return call_and_print<v1::EndpointGroup>(ctx, "CreateEndpointGroup", req,
+                                                 print_endpoint_group);
+      });
+  add_identity(*create, *c);
+  add_settings(tree, *create, *c, /*create=*/true);
+
+  auto get = std::make_shared<GroupFlags>();
+  add_identity(*tree.command(*g, "get", "Show one endpoint group",
+                             "  onrampctl endpoint-group get fra --accelerator web --listener "
+                             "https -o yaml\n",
+                             [get](Context& ctx) {
+                               return call_and_print<v1::EndpointGroup>(
+                                   ctx, "GetEndpointGroup", key_of(*get), print_endpoint_group);
+                             }),
+               *get);
+
+  auto l = std::make_shared<GroupFlags>();
+  CLI::App* list =
+      tree.command(*g, "list", "List endpoint groups, all or those of an accelerator or listener",
+                   "  onrampctl endpoint-group list\n"
+                   "  onrampctl endpoint-group list --accelerator web --listener https\n",
+                   [l](Context& ctx) {
+                     v1::ListRequest req;
+                     req.set_accelerator(l->accelerator);
+                     req.set_listener(l->listener);
+                     return call_and_print<v1::ListEndpointGroupsResponse>(
+                         ctx, "ListEndpointGroups", req, print_endpoint_groups);
+                   });
+  list->add_option("--accelerator", l->accelerator, "Only this accelerator's groups");
+  list->add_option("--listener", l->listener, "Only this listener's groups");
+
+  auto u = std::make_shared<GroupFlags>();
+  CLI::App* update =
+      tree.command(*g, "update", "Change an endpoint group; only the flags given change",
+                   "  onrampctl endpoint-group update fra --accelerator web --listener https "
+                   "--traffic-dial 20\n"
+                   "  onrampctl endpoint-group update fra --accelerator web --listener https "
+                   "--no-port-overrides\n",
+                   [u](Context& ctx) {
+                     return get_patch_update<v1::EndpointGroup>(
+                         ctx, "EndpointGroup", key_of(*u),
+                         [u](v1::EndpointGroup& g) { apply_flags(*u, g, /*only_given=*/true); },
+                         print_endpoint_group);
+                   });
+  add_identity(*update, *u);
+  add_settings(tree, *update, *u, /*create=*/false);
+
+  auto d = std::make_shared<GroupFlags>();
+  add_identity(
+      *tree.command(*g, "delete", "Delete an endpoint group (it must have no endpoints)",
+                    "  onrampctl endpoint-group delete sin --accelerator web --listener https\n",
+                    [d](Context& ctx) {
+                      return delete_resource(
+                          ctx, "EndpointGroup", key_of(*d),
+                          "endpoint group " + d->accelerator + "/" + d->listener + "/" + d->name);
+                    }),
+      *d);
+}
+
+}  // namespace onramp::cli

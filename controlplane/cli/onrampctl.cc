@@ -1,0 +1,95 @@
+// The root of the command tree: global flags, parsing, and turning what
+// happened into an exit code.
+#include "controlplane/cli/onrampctl.h"
+
+#include <grpcpp/support/status.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+
+#include "controlplane/cli/exit_code.h"
+
+namespace onramp::cli {
+
+int run_onrampctl(const std::vector<std::string>& args, Connector& connector, std::ostream& out,
+                  std::ostream& err) {
+  Globals globals;
+  CLI::App app(
+      "Operate an onramp anycast accelerator: configure it through the controller, "
+      "look at PoPs, routes and traces, drive a PoP's dataplane.",
+      "onrampctl");
+  // Global flags may come after the subcommand too: `onrampctl pop list -o json`.
+  app.fallthrough();
+  app.require_subcommand(1);
+
+  std::string format = "table";
+  const std::vector<std::string> formats = {"table", "json", "yaml"};
+  CLI::Option* output = app.add_option("-o,--output", format, "Output format: table, json or yaml")
+                            ->check(CLI::IsMember(formats))
+                            ->capture_default_str();
+  app.add_option("--controller", globals.controller, "Controller address, HOST:PORT")
+      ->envname("ONRAMP_CONTROLLER")
+      ->capture_default_str();
+  CLI::Option* ca =
+      app.add_option("--tls-ca", globals.tls.ca,
+                     "PEM file of the CA that signed the controller's certificate (default: the "
+                     "system roots)")
+          ->envname("ONRAMP_TLS_CA");
+  CLI::Option* cert =
+      app.add_option("--tls-cert", globals.tls.cert, "PEM client certificate (with --tls-key)")
+          ->envname("ONRAMP_TLS_CERT");
+  CLI::Option* key = app.add_option("--tls-key", globals.tls.key, "PEM private key of --tls-cert")
+                         ->envname("ONRAMP_TLS_KEY");
+  app.add_option("--token", globals.token, "Bearer token sent with every call")
+      ->envname("ONRAMP_TOKEN");
+  app.add_flag("--plaintext", globals.plaintext,
+               "No TLS; refused unless the controller is a loopback address");
+  app.add_option("--timeout", globals.timeout_s, "Deadline of each call, seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.footer(
+      "Environment: ONRAMP_CONTROLLER, ONRAMP_TLS_CA, ONRAMP_TLS_CERT, ONRAMP_TLS_KEY, "
+      "ONRAMP_TOKEN,\nONRAMP_DATAPLANE_SOCKET. Exit codes: 0 ok, 1 other error, 2 usage, 3 not "
+      "found,\n4 invalid argument, 5 unavailable, 6 already exists, 7 failed precondition, 8 "
+      "denied.\n\nExamples:\n"
+      "  onrampctl accelerator create web --vip 203.0.113.10\n"
+      "  onrampctl pop list -o yaml\n"
+      "  onrampctl dataplane health --socket /run/onramp/dataplane.sock");
+
+  CommandTree tree(app);
+  tree.choices(output, formats);
+  for (const CLI::Option* o : {ca, cert, key}) tree.file(o);
+  add_accelerator_commands(tree);
+  add_listener_commands(tree);
+  add_endpoint_group_commands(tree);
+  add_endpoint_commands(tree);
+  add_pop_commands(tree);
+  add_route_commands(tree);
+  add_dataplane_commands(tree, globals);
+  add_completion_commands(tree);
+
+  // CLI11 takes the arguments without the program name, last first.
+  std::vector<std::string> rest(args.size() > 1 ? args.begin() + 1 : args.end(), args.end());
+  std::reverse(rest.begin(), rest.end());
+  try {
+    app.parse(rest);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::ParseError& e) {
+    err << "onrampctl: " << e.what() << "\nRun with --help for usage.\n";
+    return kExitUsage;
+  }
+  globals.format = format == "json"   ? Format::kJson
+                   : format == "yaml" ? Format::kYaml
+                                      : Format::kTable;
+  if (!tree.selected) {  // cannot happen: every group requires a subcommand
+    err << "onrampctl: no command given\n";
+    return kExitUsage;
+  }
+  Context ctx(globals, connector, out, err);
+  return tree.selected(ctx);
+}
+
+}  // namespace onramp::cli

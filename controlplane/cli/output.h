@@ -1,0 +1,64 @@
+// How onrampctl prints what it got: aligned tables (and key: value blocks)
+// for people, JSON (protobuf's own printer, proto field names) and YAML (the
+// same fields, emitted here from the message) for programs.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "controlplane/cli/command.h"
+
+namespace onramp::cli {
+
+// Columns with upper-case headers, separated by two spaces; empty cells
+// print as "-". The last column is not padded.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+  void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  bool empty() const { return rows_.empty(); }
+  void print(std::ostream& out, const std::string& indent = "") const;
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// "key:  value" lines with the values aligned.
+class Fields {
+ public:
+  void add(std::string key, std::string value) {
+    items_.emplace_back(std::move(key), std::move(value));
+  }
+  void print(std::ostream& out, const std::string& indent = "") const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+// Every scalar field is printed, set or not (so a script sees `enabled:
+// false`); message fields and proto3 `optional` fields only when set.
+std::string to_json(const google::protobuf::Message& message);
+std::string to_yaml(const google::protobuf::Message& message);
+
+// Prints `message` as JSON or YAML, or calls `table` for the table format.
+void print_message(std::ostream& out, Format format, const google::protobuf::Message& message,
+                   const std::function<void(std::ostream&)>& table);
+
+// Unix milliseconds as UTC "2024-05-01T10:00:00Z"; "-" for 0.
+std::string format_time_ms(int64_t ms);
+std::string yes_no(bool b);
+// A double with at most `decimals` decimals, trailing zeros dropped.
+std::string format_number(double v, int decimals = 1);
+std::string join(const google::protobuf::RepeatedPtrField<std::string>& items,
+                 const std::string& sep = ",");
+// "explanation:" and one numbered step per line (traces); nothing when empty.
+void print_explanation(std::ostream& out,
+                       const google::protobuf::RepeatedPtrField<std::string>& steps);
+
+}  // namespace onramp::cli

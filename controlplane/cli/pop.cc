@@ -1,0 +1,91 @@
+// `onrampctl pop ...`: the PoPs the controller knows, their session state and
+// which table version each one runs.
+#include <CLI/CLI.hpp>
+
+#include "controlplane/cli/call.h"
+#include "controlplane/cli/resource_tables.h"
+
+namespace onramp::cli {
+namespace {
+
+std::string state_name(v1::PopState s) {
+  switch (s) {
+    case v1::POP_CONNECTED:
+      return "connected";
+    case v1::POP_DISCONNECTED:
+      return "disconnected";
+    default:
+      return "unknown";
+  }
+}
+
+std::string version(uint64_t v) { return v == 0 ? "" : std::to_string(v); }
+
+}  // namespace
+
+void print_pops(std::ostream& out, const v1::ListPopsResponse& list) {
+  Table t({"POP", "CITY", "COUNTRY", "STATE", "APPLIED", "SENT", "DATAPLANE", "BGP", "APPLY_MS",
+           "LAST_SEEN", "AGENT"});
+  for (const v1::Pop& p : list.pops())
+    t.row({p.id(), p.city(), p.country(), state_name(p.state()), version(p.applied_version()),
+           version(p.sent_version()), p.dataplane_healthy() ? "healthy" : "unhealthy",
+           p.bgp_announced() ? "announced" : "withdrawn", std::to_string(p.last_apply_latency_ms()),
+           format_time_ms(p.last_seen_ms()), p.agent_version()});
+  t.print(out);
+  out << "\nconfig version " << list.config_version() << '\n';
+  for (const v1::Pop& p : list.pops())
+    if (p.nacked_version() != 0)
+      out << p.id() << " refused version " << p.nacked_version() << ": " << p.nack_error() << '\n';
+}
+
+void print_pop(std::ostream& out, const v1::Pop& p) {
+  Fields f;
+  f.add("id", p.id());
+  f.add("iata", p.iata());
+  f.add("location", p.city() + ", " + p.country() + " (" + format_number(p.latitude(), 4) + ", " +
+                        format_number(p.longitude(), 4) + ")");
+  f.add("tunnel_source",
+        p.tunnel_source().ipv4() +
+            (p.tunnel_source().ipv4().empty() || p.tunnel_source().ipv6().empty() ? "" : ", ") +
+            p.tunnel_source().ipv6());
+  f.add("state", state_name(p.state()));
+  f.add("applied_version", version(p.applied_version()));
+  f.add("sent_version", version(p.sent_version()));
+  if (p.nacked_version() != 0)
+    f.add("nacked", "version " + std::to_string(p.nacked_version()) + ": " + p.nack_error());
+  f.add("dataplane", p.dataplane_healthy() ? "healthy" : "unhealthy");
+  f.add("bgp", p.bgp_announced() ? "announced" : "withdrawn");
+  f.add("last_apply_latency_ms", std::to_string(p.last_apply_latency_ms()));
+  f.add("last_seen", format_time_ms(p.last_seen_ms()));
+  f.add("agent_version", p.agent_version());
+  f.print(out);
+}
+
+void add_pop_commands(CommandTree& tree) {
+  CLI::App* g = tree.group(tree.root, "pop", "PoPs: registered when their agent connects");
+
+  tree.command(*g, "list", "List the PoPs, their state and table versions",
+               "  onrampctl pop list\n  onrampctl pop list -o json\n", [](Context& ctx) {
+                 return call_and_print<v1::ListPopsResponse>(ctx, "ListPops", v1::ListPopsRequest(),
+                                                             print_pops);
+               });
+
+  auto id = std::make_shared<std::string>();
+  tree.command(*g, "get", "Show one PoP", "  onrampctl pop get FRA1\n",
+               [id](Context& ctx) {
+                 v1::ListPopsResponse all;
+                 grpc::Status s = ctx.admin("ListPops", v1::ListPopsRequest(), all);
+                 if (!s.ok()) return ctx.fail(s);
+                 for (const v1::Pop& p : all.pops())
+                   if (p.id() == *id) {
+                     print_message(ctx.out, ctx.globals.format, p,
+                                   [&](std::ostream& out) { print_pop(out, p); });
+                     return static_cast<int>(kExitOk);
+                   }
+                 return ctx.fail(kExitNotFound, "pop: no PoP \"" + *id + "\"");
+               })
+      ->add_option("id", *id, "PoP id, e.g. FRA1")
+      ->required();
+}
+
+}  // namespace onramp::cli

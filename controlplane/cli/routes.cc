@@ -1,0 +1,142 @@
+// `onrampctl routes | trace | stats`: what the control plane made of the
+// configuration at each PoP, and what the PoPs report back.
+#include <CLI/CLI.hpp>
+
+#include "controlplane/cli/args.h"
+#include "controlplane/cli/call.h"
+#include "controlplane/cli/resource_tables.h"
+#include "controlplane/cli/stats_table.h"
+
+namespace onramp::cli {
+namespace {
+
+struct TraceFlags {
+  std::string pop;
+  std::string client;
+  std::string vip;
+  uint32_t port = 0;
+  std::string protocol;
+};
+
+}  // namespace
+
+void print_routes(std::ostream& out, const v1::GetRoutesResponse& r) {
+  out << "pop " << r.pop() << ": computed version " << r.table().version() << ", applied version "
+      << r.applied_version() << '\n';
+  for (const v1::ListenerRoute& l : r.listeners()) {
+    out << '\n' << l.accelerator() << '/' << l.listener() << '\n';
+    Table groups({"ENDPOINT_GROUP", "REGION", "SHARE", "DIAL", "HEALTHY", "RTT_MS", "REASON"});
+    for (const v1::GroupRoute& g : l.groups())
+      groups.row({g.endpoint_group(), g.region(), format_number(g.share_percent()) + "%",
+                  std::to_string(g.traffic_dial_percent()) + "%",
+                  std::to_string(g.healthy_endpoints()) + "/" + std::to_string(g.endpoints()),
+                  g.rtt_ms() < 0 ? "unmeasured" : format_number(g.rtt_ms()), g.reason()});
+    groups.print(out, "  ");
+    if (l.fail_open()) out << "  FAIL OPEN: no endpoint is healthy; traffic goes to the nearest\n";
+    if (l.endpoints_size() > 0) {
+      out << '\n';
+      Table eps({"ENDPOINT", "WEIGHT", "HEALTHY", "MODE", "LABEL"});
+      for (const v1::ForwardingEndpoint& e : l.endpoints())
+        eps.row({e.address(), std::to_string(e.weight()), yes_no(!e.unhealthy()),
+                 mode_name(e.mode()), e.label()});
+      eps.print(out, "  ");
+    }
+  }
+}
+
+void print_trace(std::ostream& out, const v1::TraceFlowResponse& t) {
+  Fields f;
+  f.add("pop", t.pop());
+  f.add("accelerator", t.accelerator());
+  f.add("listener", t.listener());
+  f.add("endpoint_group", t.endpoint_group());
+  f.add("region", t.region());
+  f.add("endpoint", t.endpoint());
+  f.add("mode", t.endpoint().empty() ? "" : mode_name(t.mode()));
+  f.add("table_version", std::to_string(t.table_version()));
+  f.print(out);
+  print_explanation(out, t.explanation());
+}
+
+void print_stats(std::ostream& out, const v1::GetStatsResponse& r, bool detail) {
+  if (detail) {
+    bool first = true;
+    for (const v1::PopStats& p : r.pops()) {
+      if (!first) out << '\n';
+      first = false;
+      out << "pop " << p.pop() << ", reported " << format_time_ms(p.reported_ms()) << "\n\n";
+      print_dataplane_stats(out, p.stats());
+    }
+    return;
+  }
+  Table t({"POP", "REPORTED", "TABLE_VERSION", "RX_PACKETS", "FORWARDED", "DROPPED", "NEW_FLOWS",
+           "FLOWS_LIVE"});
+  for (const v1::PopStats& p : r.pops()) {
+    const v1::DataplaneStats& s = p.stats();
+    t.row({p.pop(), format_time_ms(p.reported_ms()), std::to_string(s.table_version()),
+           std::to_string(s.rx_packets()), std::to_string(s.forwarded()),
+           std::to_string(s.dropped()), std::to_string(s.new_flows()),
+           std::to_string(s.flows_live())});
+  }
+  t.print(out);
+}
+
+void add_route_commands(CommandTree& tree) {
+  auto pop = std::make_shared<std::string>();
+  tree.command(tree.root, "routes",
+               "The route weights computed for one PoP, and why each endpoint group got its "
+               "share",
+               "  onrampctl routes --pop FRA1\n  onrampctl routes --pop FRA1 -o yaml\n",
+               [pop](Context& ctx) {
+                 v1::GetRoutesRequest req;
+                 req.set_pop(*pop);
+                 return call_and_print<v1::GetRoutesResponse>(ctx, "GetRoutes", req, print_routes);
+               })
+      ->add_option("--pop", *pop, "PoP id, e.g. FRA1")
+      ->required();
+
+  auto t = std::make_shared<TraceFlags>();
+  CLI::App* trace = tree.command(
+      tree.root, "trace",
+      "Where a flow arriving at a PoP goes: listener, endpoint group, endpoint, and why",
+      "  onrampctl trace --pop FRA1 --client 198.51.100.200:40000 --vip 203.0.113.10 "
+      "--port 443 --protocol tcp\n",
+      [t](Context& ctx) {
+        v1::TraceFlowRequest req;
+        uint32_t client_port = 0;
+        std::string error = parse_client(t->client, *req.mutable_client_address(), client_port);
+        if (!error.empty()) return ctx.fail(kExitUsage, "--client: " + error);
+        req.set_client_port(client_port);
+        req.set_vip(t->vip);
+        req.set_port(t->port);
+        req.set_protocol(protocol_from_name(t->protocol));
+        req.set_pop(t->pop);
+        return call_and_print<v1::TraceFlowResponse>(ctx, "TraceFlow", req, print_trace);
+      });
+  trace->add_option("--pop", t->pop, "PoP id, e.g. FRA1")->required();
+  trace->add_option("--client", t->client, "Client address, ADDR or ADDR:PORT ([V6]:PORT)")
+      ->required();
+  trace->add_option("--vip", t->vip, "The VIP the flow is sent to")->required();
+  trace->add_option("--port", t->port, "Destination port")->required()->check(CLI::Range(1, 65535));
+  tree.choices(trace->add_option("--protocol", t->protocol, "tcp or udp")
+                   ->required()
+                   ->transform(CLI::IsMember(kFlowProtocolNames, CLI::ignore_case)),
+               kFlowProtocolNames);
+
+  auto stats_pop = std::make_shared<std::string>();
+  tree.command(tree.root, "stats",
+               "Dataplane counters as the PoPs reported them: one line per PoP, or every "
+               "counter of one",
+               "  onrampctl stats\n  onrampctl stats --pop FRA1\n",
+               [stats_pop](Context& ctx) {
+                 v1::GetStatsRequest req;
+                 req.set_pop(*stats_pop);
+                 bool detail = !stats_pop->empty();
+                 return call_and_print<v1::GetStatsResponse>(
+                     ctx, "GetStats", req,
+                     [detail](std::ostream& out, const auto& r) { print_stats(out, r, detail); });
+               })
+      ->add_option("--pop", *stats_pop, "Only this PoP, with every counter");
+}
+
+}  // namespace onramp::cli

@@ -1,0 +1,68 @@
+#include "controlplane/cli/stats_table.h"
+
+#include <algorithm>
+#include <map>
+
+#include "controlplane/cli/output.h"
+
+namespace onramp::cli {
+
+void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
+  Fields f;
+  f.add("pop", s.pop());
+  f.add("table_version", std::to_string(s.table_version()));
+  f.add("tables_applied", std::to_string(s.tables_applied()));
+  f.add("uptime", format_number(static_cast<double>(s.uptime_ms()) / 1000.0, 3) + " s");
+  f.add("workers", std::to_string(s.workers()));
+  f.add("rx_packets", std::to_string(s.rx_packets()));
+  f.add("rx_bytes", std::to_string(s.rx_bytes()));
+  f.add("forwarded", std::to_string(s.forwarded()));
+  f.add("echo_replies", std::to_string(s.echo_replies()));
+  f.add("icmp_errors_forwarded", std::to_string(s.icmp_errors_forwarded()));
+  f.add("dropped", std::to_string(s.dropped()));
+  f.add("new_flows", std::to_string(s.new_flows()));
+  f.add("flows_moved", std::to_string(s.flows_moved()));
+  f.add("flows_live", std::to_string(s.flows_live()) + " of " + std::to_string(s.flow_capacity()));
+  f.add("flow_inserts", std::to_string(s.flow_inserts()));
+  f.add("flow_expired", std::to_string(s.flow_expired()));
+  f.add("flow_evictions", std::to_string(s.flow_evictions()));
+  f.add("idle_sleeps", std::to_string(s.idle_sleeps()));
+  f.print(out);
+
+  // Only the reasons that happened; the JSON and YAML views have them all.
+  std::map<std::string, uint64_t> drops;
+  for (const auto& [reason, n] : s.drops())
+    if (n > 0) drops[reason] = n;
+  if (!drops.empty()) {
+    out << '\n';
+    Table t({"DROP_REASON", "PACKETS"});
+    for (const auto& [reason, n] : drops) t.row({reason, std::to_string(n)});
+    t.print(out);
+  }
+
+  if (s.listeners_size() > 0) {
+    out << '\n';
+    Table t(
+        {"LISTENER", "ENDPOINT", "LABEL", "WEIGHT", "HEALTHY", "PACKETS", "BYTES", "NEW_FLOWS"});
+    for (const v1::ListenerStats& l : s.listeners()) {
+      t.row({l.name(), "*", "", "", "", std::to_string(l.packets()), std::to_string(l.bytes()),
+             std::to_string(l.new_flows())});
+      for (const v1::EndpointStats& e : l.endpoints())
+        t.row({l.name(), e.address(), e.label(), std::to_string(e.weight()), yes_no(e.healthy()),
+               std::to_string(e.packets()), std::to_string(e.bytes()),
+               std::to_string(e.new_flows())});
+    }
+    t.print(out);
+  }
+
+  if (s.ports_size() > 0) {
+    out << '\n';
+    Table t({"PORT", "NAME", "MAC", "RX_PACKETS", "TX_PACKETS", "MISSED"});
+    for (const v1::PortStats& p : s.ports())
+      t.row({std::to_string(p.id()), p.name(), p.mac(), std::to_string(p.rx_packets()),
+             std::to_string(p.tx_packets()), std::to_string(p.missed())});
+    t.print(out);
+  }
+}
+
+}  // namespace onramp::cli

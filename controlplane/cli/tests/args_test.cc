@@ -1,0 +1,124 @@
+// Value parsers of the command line, and the exit code of each gRPC status.
+#include "controlplane/cli/args.h"
+
+#include <gtest/gtest.h>
+
+#include "controlplane/cli/exit_code.h"
+
+namespace onramp::cli {
+namespace {
+
+TEST(PortRanges, ParsesSinglePortsAndRangesInOrder) {
+  std::vector<PortSpan> spans;
+  ASSERT_EQ(parse_port_ranges("80,443,8000-8099", spans), "");
+  EXPECT_EQ(spans, (std::vector<PortSpan>{{80, 80}, {443, 443}, {8000, 8099}}));
+  ASSERT_EQ(parse_port_ranges("1-65535", spans), "");
+  EXPECT_EQ(spans, (std::vector<PortSpan>{{1, 65535}}));
+  ASSERT_EQ(parse_port_ranges("53", spans), "");
+  EXPECT_EQ(spans, (std::vector<PortSpan>{{53, 53}}));
+}
+
+TEST(PortRanges, RejectsWhatIsNotAPortList) {
+  std::vector<PortSpan> spans;
+  EXPECT_EQ(parse_port_ranges("", spans), "\"\": empty item in the port list");
+  EXPECT_EQ(parse_port_ranges("80,,443", spans), "\"80,,443\": empty item in the port list");
+  EXPECT_EQ(parse_port_ranges("80,", spans), "\"80,\": empty item in the port list");
+  EXPECT_EQ(parse_port_ranges("0", spans), "\"0\" is not a port (1..65535)");
+  EXPECT_EQ(parse_port_ranges("65536", spans), "\"65536\" is not a port (1..65535)");
+  EXPECT_EQ(parse_port_ranges("http", spans), "\"http\" is not a port (1..65535)");
+  EXPECT_EQ(parse_port_ranges("-80", spans),
+            "\"-80\" is not a port range (first-last, ports 1..65535)");
+  EXPECT_EQ(parse_port_ranges("80-", spans),
+            "\"80-\" is not a port range (first-last, ports 1..65535)");
+  EXPECT_EQ(parse_port_ranges("1-2-3", spans),
+            "\"1-2-3\" is not a port range (first-last, ports 1..65535)");
+  EXPECT_EQ(parse_port_ranges("443,90-80", spans), "\"90-80\": the first port is above the last");
+  EXPECT_EQ(parse_port_ranges(" 80", spans), "\" 80\" is not a port (1..65535)");
+}
+
+TEST(PortRanges, FormatsTheProtoForm) {
+  google::protobuf::RepeatedPtrField<v1::PortRange> ranges;
+  ranges.Add()->set_first(80);
+  auto* r = ranges.Add();
+  r->set_first(443);
+  r->set_last(443);
+  r = ranges.Add();
+  r->set_first(8000);
+  r->set_last(8099);
+  EXPECT_EQ(format_port_ranges(ranges), "80,443,8000-8099");
+}
+
+TEST(PortOverride, ParsesListenerToEndpointPort) {
+  v1::PortOverride o;
+  ASSERT_EQ(parse_port_override("80:8080", o), "");
+  EXPECT_EQ(o.listener_port(), 80u);
+  EXPECT_EQ(o.endpoint_port(), 8080u);
+  EXPECT_NE(parse_port_override("80", o), "");
+  EXPECT_NE(parse_port_override("80:0", o), "");
+  EXPECT_NE(parse_port_override(":80", o), "");
+  EXPECT_NE(parse_port_override("80:8080:1", o), "");
+}
+
+TEST(Client, ParsesAddressesWithAndWithoutPorts) {
+  std::string addr;
+  uint32_t port = 99;
+  ASSERT_EQ(parse_client("198.51.100.7", addr, port), "");
+  EXPECT_EQ(addr, "198.51.100.7");
+  EXPECT_EQ(port, 0u);
+  ASSERT_EQ(parse_client("198.51.100.7:5000", addr, port), "");
+  EXPECT_EQ(addr, "198.51.100.7");
+  EXPECT_EQ(port, 5000u);
+  ASSERT_EQ(parse_client("2001:db8::7", addr, port), "");
+  EXPECT_EQ(addr, "2001:db8::7");
+  EXPECT_EQ(port, 0u);
+  ASSERT_EQ(parse_client("[2001:db8::7]:443", addr, port), "");
+  EXPECT_EQ(addr, "2001:db8::7");
+  EXPECT_EQ(port, 443u);
+  ASSERT_EQ(parse_client("[2001:db8::7]", addr, port), "");
+  EXPECT_EQ(port, 0u);
+}
+
+TEST(Client, RejectsMalformedInput) {
+  std::string addr;
+  uint32_t port = 0;
+  EXPECT_EQ(parse_client("example.com", addr, port),
+            "\"example.com\" is not an IPv4 or IPv6 address");
+  EXPECT_EQ(parse_client("198.51.100.7:http", addr, port),
+            "\"198.51.100.7:http\": \"http\" is not a port (0..65535)");
+  EXPECT_EQ(parse_client("198.51.100.7:70000", addr, port),
+            "\"198.51.100.7:70000\": \"70000\" is not a port (0..65535)");
+  EXPECT_EQ(parse_client("[2001:db8::7", addr, port), "\"[2001:db8::7\": missing ']'");
+  EXPECT_EQ(parse_client("[2001:db8::7]443", addr, port),
+            "\"[2001:db8::7]443\": expected [ADDRESS]:PORT");
+  EXPECT_EQ(parse_client("300.1.1.1", addr, port), "\"300.1.1.1\" is not an IPv4 or IPv6 address");
+}
+
+TEST(Enums, NamesRoundTrip) {
+  for (const std::string& n : kProtocolNames) EXPECT_EQ(protocol_name(protocol_from_name(n)), n);
+  for (const std::string& n : kAffinityNames) EXPECT_EQ(affinity_name(affinity_from_name(n)), n);
+  for (const std::string& n : kModeNames) EXPECT_EQ(mode_name(mode_from_name(n)), n);
+  for (const std::string& n : kHealthProtocolNames)
+    EXPECT_EQ(health_protocol_name(health_protocol_from_name(n)), n);
+  EXPECT_EQ(protocol_from_name("sctp"), v1::PROTOCOL_UNSPECIFIED);
+}
+
+TEST(ExitCodes, OnePerKindOfFailure) {
+  using grpc::StatusCode;
+  EXPECT_EQ(exit_code_for(StatusCode::OK), 0);
+  EXPECT_EQ(exit_code_for(StatusCode::NOT_FOUND), 3);
+  EXPECT_EQ(exit_code_for(StatusCode::INVALID_ARGUMENT), 4);
+  EXPECT_EQ(exit_code_for(StatusCode::OUT_OF_RANGE), 4);
+  EXPECT_EQ(exit_code_for(StatusCode::UNAVAILABLE), 5);
+  EXPECT_EQ(exit_code_for(StatusCode::DEADLINE_EXCEEDED), 5);
+  EXPECT_EQ(exit_code_for(StatusCode::ALREADY_EXISTS), 6);
+  EXPECT_EQ(exit_code_for(StatusCode::FAILED_PRECONDITION), 7);
+  EXPECT_EQ(exit_code_for(StatusCode::ABORTED), 7);
+  EXPECT_EQ(exit_code_for(StatusCode::UNAUTHENTICATED), 8);
+  EXPECT_EQ(exit_code_for(StatusCode::PERMISSION_DENIED), 8);
+  EXPECT_EQ(exit_code_for(StatusCode::INTERNAL), 1);
+  EXPECT_EQ(exit_code_for(StatusCode::UNIMPLEMENTED), 1);
+  EXPECT_EQ(exit_code_for(StatusCode::UNKNOWN), 1);
+}
+
+}  // namespace
+}  // namespace onramp::cli

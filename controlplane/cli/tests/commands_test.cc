@@ -1,0 +1,608 @@
+// The command line -> the request that goes on the wire, with a fake
+// connection: what each command sends, what update leaves alone, how errors
+// become exit codes, where global flags and environment variables land.
+#include <gmock/gmock.h>
+#include <google/protobuf/text_format.h>
+#include <grpcpp/support/status.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "controlplane/cli/onrampctl.h"
+#include "onramp/v1/admin.pb.h"
+#include "onramp/v1/dataplane.pb.h"
+
+namespace onramp::cli {
+namespace {
+
+namespace pb = google::protobuf;
+using ::testing::HasSubstr;
+
+struct Call {
+  std::string method;
+  std::shared_ptr<pb::Message> request;
+};
+
+// Records every call; answers with a canned reply (text format) or status.
+struct FakeServer {
+  std::vector<Call> calls;
+  std::map<std::string, std::string> replies;
+  std::map<std::string, grpc::Status> errors;
+  std::vector<Globals> controller_opened;
+  std::vector<Globals> dataplane_opened;
+  std::string refuse;  // error the connector gives, e.g. a refused --plaintext
+};
+
+class FakeTransport : public Transport {
+ public:
+  explicit FakeTransport(FakeServer& server) : server_(server) {}
+  grpc::Status call(const std::string& method, const pb::Message& request,
+                    pb::Message& response) override {
+    std::shared_ptr<pb::Message> copy(request.New());
+    copy->CopyFrom(request);
+    server_.calls.push_back({method, copy});
+    std::string name = method.substr(method.rfind('/') + 1);
+    if (auto e = server_.errors.find(name); e != server_.errors.end()) return e->second;
+    if (auto r = server_.replies.find(name); r != server_.replies.end()) {
+      EXPECT_TRUE(pb::TextFormat::ParseFromString(r->second, &response)) << r->second;
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  FakeServer& server_;
+};
+
+class FakeConnector : public Connector {
+ public:
+  explicit FakeConnector(FakeServer& server) : server_(server) {}
+  std::unique_ptr<Transport> controller(const Globals& g, std::string& error) override {
+    server_.controller_opened.push_back(g);
+    if (!server_.refuse.empty()) {
+      error = server_.refuse;
+      return nullptr;
+    }
+    return std::make_unique<FakeTransport>(server_);
+  }
+  std::unique_ptr<Transport> dataplane(const Globals& g, std::string& error) override {
+    server_.dataplane_opened.push_back(g);
+    (void)error;
+    return std::make_unique<FakeTransport>(server_);
+  }
+
+ private:
+  FakeServer& server_;
+};
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* v : {"ONRAMP_CONTROLLER", "ONRAMP_TLS_CA", "ONRAMP_TLS_CERT", "ONRAMP_TLS_KEY",
+                          "ONRAMP_TOKEN", "ONRAMP_DATAPLANE_SOCKET"})
+      unsetenv(v);
+  }
+
+  int run(std::vector<std::string> args) {
+    args.insert(args.begin(), "onrampctl");
+    out.str("");
+    err.str("");
+    server.calls.clear();
+    FakeConnector connector(server);
+    return run_onrampctl(args, connector, out, err);
+  }
+
+  // The request of call `i`, as the message type `T`, compared in text form.
+  template <typename T>
+  void expect_request(size_t i, const std::string& method, const std::string& text) {
+    ASSERT_LT(i, server.calls.size());
+    EXPECT_EQ(server.calls[i].method, method);
+    T expected;
+    ASSERT_TRUE(pb::TextFormat::ParseFromString(text, &expected)) << text;
+    EXPECT_EQ(server.calls[i].request->ShortDebugString(), expected.ShortDebugString());
+  }
+
+  FakeServer server;
+  std::ostringstream out;
+  std::ostringstream err;
+};
+
+constexpr char kAdmin[] = "/onramp.v1.AdminService/";
+constexpr char kDataplane[] = "/onramp.v1.DataplaneService/";
+
+std::string m(const char* service, const char* name) { return std::string(service) + name; }
+
+TEST_F(CommandsTest, AcceleratorCreate) {
+  server.replies["CreateAccelerator"] = R"(name: "web" enabled: true vips: "203.0.113.10")";
+  ASSERT_EQ(run({"accelerator", "create", "web", "--vip", "203.0.113.10", "--vip",
+                 "2001:db8:10::10,203.0.113.11"}),
+            0)
+      << err.str();
+  expect_request<v1::Accelerator>(
+      0, m(kAdmin, "CreateAccelerator"),
+      R"(name: "web" enabled: true vips: "203.0.113.10" vips: "2001:db8:10::10"
+         vips: "203.0.113.11")");
+  EXPECT_EQ(out.str(),
+            "NAME  ENABLED  VIPS          UPDATED\n"
+            "web   yes      203.0.113.10  -\n");
+
+  ASSERT_EQ(run({"accelerator", "create", "stage", "--vip", "203.0.113.20", "--disabled"}), 0);
+  expect_request<v1::Accelerator>(0, m(kAdmin, "CreateAccelerator"),
+                                  R"(name: "stage" vips: "203.0.113.20")");
+}
+
+TEST_F(CommandsTest, AcceleratorGetListDelete) {
+  ASSERT_EQ(run({"accelerator", "get", "web"}), 0);
+  expect_request<v1::AcceleratorKey>(0, m(kAdmin, "GetAccelerator"), R"(name: "web")");
+  ASSERT_EQ(run({"accelerator", "list"}), 0);
+  expect_request<v1::ListRequest>(0, m(kAdmin, "ListAccelerators"), "");
+  ASSERT_EQ(run({"accelerator", "delete", "web"}), 0);
+  expect_request<v1::AcceleratorKey>(0, m(kAdmin, "DeleteAccelerator"), R"(name: "web")");
+  EXPECT_EQ(out.str(), "deleted accelerator web\n");
+  ASSERT_EQ(run({"accelerator", "delete", "web", "-o", "json"}), 0);
+  EXPECT_EQ(out.str(), "{}\n");
+}
+
+TEST_F(CommandsTest, AcceleratorUpdateChangesOnlyTheFlagsGiven) {
+  server.replies["GetAccelerator"] =
+      R"(name: "web" enabled: true vips: "203.0.113.10" create_time_ms: 5)";
+  ASSERT_EQ(run({"accelerator", "update", "web", "--disable"}), 0) << err.str();
+  ASSERT_EQ(server.calls.size(), 2u);
+  expect_request<v1::AcceleratorKey>(0, m(kAdmin, "GetAccelerator"), R"(name: "web")");
+  expect_request<v1::Accelerator>(1, m(kAdmin, "UpdateAccelerator"),
+                                  R"(name: "web" vips: "203.0.113.10" create_time_ms: 5)");
+
+  ASSERT_EQ(run({"accelerator", "update", "web", "--vip", "203.0.113.30"}), 0);
+  expect_request<v1::Accelerator>(
+      1, m(kAdmin, "UpdateAccelerator"),
+      R"(name: "web" enabled: true vips: "203.0.113.30" create_time_ms: 5)");
+
+  EXPECT_EQ(run({"accelerator", "update", "web", "--enable", "--disable"}), 2);
+}
+
+TEST_F(CommandsTest, ListenerCreate) {
+  ASSERT_EQ(run({"listener", "create", "https", "--accelerator", "web", "--protocol", "tcp",
+                 "--ports", "80,443,8000-8099", "--affinity", "source_ip", "--tcp-idle-timeout",
+                 "900", "--udp-idle-timeout", "20"}),
+            0)
+      << err.str();
+  expect_request<v1::Listener>(0, m(kAdmin, "CreateListener"), R"(
+      name: "https" accelerator: "web" protocol: TCP
+      port_ranges { first: 80 } port_ranges { first: 443 }
+      port_ranges { first: 8000 last: 8099 }
+      affinity: SOURCE_IP tcp_idle_timeout_s: 900 udp_idle_timeout_s: 20)");
+
+  ASSERT_EQ(run({"listener", "create", "dns", "--accelerator", "web", "--protocol", "UDP",
+                 "--ports", "53"}),
+            0)
+      << err.str();
+  expect_request<v1::Listener>(0, m(kAdmin, "CreateListener"), R"(
+      name: "dns" accelerator: "web" protocol: UDP port_ranges { first: 53 })");
+}
+
+TEST_F(CommandsTest, ListenerCreateRejectsBadValuesAsUsage) {
+  EXPECT_EQ(run({"listener", "create", "x", "--accelerator", "web", "--protocol", "tcp", "--ports",
+                 "90-80"}),
+            2);
+  EXPECT_THAT(err.str(), HasSubstr("\"90-80\": the first port is above the last"));
+  EXPECT_EQ(run({"listener", "create", "x", "--accelerator", "web", "--protocol", "sctp", "--ports",
+                 "80"}),
+            2);
+  EXPECT_THAT(err.str(), HasSubstr("--protocol"));
+  EXPECT_EQ(run({"listener", "create", "x", "--accelerator", "web", "--ports", "80"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("--protocol is required"));
+  EXPECT_EQ(run({"listener", "create", "x", "--accelerator", "web", "--protocol", "tcp", "--ports",
+                 "80", "--tcp-idle-timeout", "0"}),
+            2);
+  EXPECT_TRUE(server.calls.empty());
+}
+
+TEST_F(CommandsTest, ListenerUpdateKeepsWhatIsNotGiven) {
+  server.replies["GetListener"] = R"(
+      name: "https" accelerator: "web" protocol: TCP port_ranges { first: 443 }
+      affinity: SOURCE_IP tcp_idle_timeout_s: 900)";
+  ASSERT_EQ(run({"listener", "update", "https", "--accelerator", "web", "--ports", "443,8443"}), 0)
+      << err.str();
+  expect_request<v1::ListenerKey>(0, m(kAdmin, "GetListener"),
+                                  R"(accelerator: "web" name: "https")");
+  expect_request<v1::Listener>(1, m(kAdmin, "UpdateListener"), R"(
+      name: "https" accelerator: "web" protocol: TCP port_ranges { first: 443 }
+      port_ranges { first: 8443 } affinity: SOURCE_IP tcp_idle_timeout_s: 900)");
+}
+
+TEST_F(CommandsTest, ListenerListFilters) {
+  ASSERT_EQ(run({"listener", "list", "--accelerator", "web"}), 0);
+  expect_request<v1::ListRequest>(0, m(kAdmin, "ListListeners"), R"(accelerator: "web")");
+}
+
+TEST_F(CommandsTest, EndpointGroupCreate) {
+  ASSERT_EQ(run({"endpoint-group",
+                 "create",
+                 "sin",
+                 "--accelerator",
+                 "web",
+                 "--listener",
+                 "https",
+                 "--region",
+                 "ap-southeast",
+                 "--traffic-dial",
+                 "50",
+                 "--health-check",
+                 "http",
+                 "--health-port",
+                 "8080",
+                 "--health-path",
+                 "/healthz",
+                 "--health-status",
+                 "200-299",
+                 "--health-interval-ms",
+                 "1000",
+                 "--health-timeout-ms",
+                 "500",
+                 "--healthy-threshold",
+                 "2",
+                 "--unhealthy-threshold",
+                 "4",
+                 "--port-override",
+                 "443:8443",
+                 "--port-override",
+                 "80:8080"}),
+            0)
+      << err.str();
+  expect_request<v1::EndpointGroup>(0, m(kAdmin, "CreateEndpointGroup"), R"(
+      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
+      traffic_dial_percent: 50
+      health_check { protocol: HEALTH_CHECK_HTTP port: 8080 path: "/healthz" interval_ms: 1000
+                     timeout_ms: 500 healthy_threshold: 2 unhealthy_threshold: 4
+                     expected_status_min: 200 expected_status_max: 299 }
+      port_overrides { listener_port: 443 endpoint_port: 8443 }
+      port_overrides { listener_port: 80 endpoint_port: 8080 })");
+}
+
+TEST_F(CommandsTest, EndpointGroupCreateDefaultsTheDialTo100) {
+  ASSERT_EQ(run({"endpoint-group", "create", "fra", "--accelerator", "web", "--listener", "https",
+                 "--region", "eu-central"}),
+            0)
+      << err.str();
+  expect_request<v1::EndpointGroup>(0, m(kAdmin, "CreateEndpointGroup"), R"(
+      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
+      traffic_dial_percent: 100 health_check { protocol: HEALTH_CHECK_TCP })");
+}
+
+TEST_F(CommandsTest, EndpointGroupUpdate) {
+  server.replies["GetEndpointGroup"] = R"(
+      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
+      traffic_dial_percent: 100
+      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 }
+      port_overrides { listener_port: 443 endpoint_port: 8443 })";
+  ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+                 "--traffic-dial", "0", "--health-interval-ms", "2000"}),
+            0)
+      << err.str();
+  expect_request<v1::EndpointGroupKey>(0, m(kAdmin, "GetEndpointGroup"),
+                                       R"(accelerator: "web" listener: "https" name: "fra")");
+  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
+      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
+      traffic_dial_percent: 0
+      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 2000 }
+      port_overrides { listener_port: 443 endpoint_port: 8443 })");
+
+  ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+                 "--no-port-overrides"}),
+            0);
+  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
+      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
+      traffic_dial_percent: 100
+      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 })");
+}
+
+TEST_F(CommandsTest, EndpointAddUpdateRemove) {
+  ASSERT_EQ(run({"endpoint", "add", "198.51.100.11", "--accelerator", "web", "--listener", "https",
+                 "--endpoint-group", "fra"}),
+            0)
+      << err.str();
+  expect_request<v1::Endpoint>(0, m(kAdmin, "CreateEndpoint"), R"(
+      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11"
+      weight: 128 mode: ENCAP_IPIP)");
+
+  ASSERT_EQ(run({"endpoint", "add", "2001:db8::21", "--accelerator", "web", "--listener", "https",
+                 "--endpoint-group", "sin", "--weight", "0", "--mode", "gue"}),
+            0);
+  expect_request<v1::Endpoint>(0, m(kAdmin, "CreateEndpoint"), R"(
+      accelerator: "web" listener: "https" endpoint_group: "sin" address: "2001:db8::21"
+      weight: 0 mode: ENCAP_GUE)");
+
+  server.replies["GetEndpoint"] = R"(
+      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11"
+      weight: 128 mode: ENCAP_GUE)";
+  ASSERT_EQ(run({"endpoint", "update", "198.51.100.11", "--accelerator", "web", "--listener",
+                 "https", "--endpoint-group", "fra", "--weight", "0"}),
+            0);
+  expect_request<v1::EndpointKey>(0, m(kAdmin, "GetEndpoint"), R"(
+      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11")");
+  expect_request<v1::Endpoint>(1, m(kAdmin, "UpdateEndpoint"), R"(
+      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11"
+      weight: 0 mode: ENCAP_GUE)");
+
+  ASSERT_EQ(run({"endpoint", "remove", "198.51.100.11", "--accelerator", "web", "--listener",
+                 "https", "--endpoint-group", "fra"}),
+            0);
+  expect_request<v1::EndpointKey>(0, m(kAdmin, "DeleteEndpoint"), R"(
+      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11")");
+
+  EXPECT_EQ(run({"endpoint", "add", "198.51.100.11", "--accelerator", "web", "--listener", "https",
+                 "--endpoint-group", "fra", "--weight", "256"}),
+            2);
+}
+
+TEST_F(CommandsTest, PopsRoutesTraceStats) {
+  ASSERT_EQ(run({"pop", "list"}), 0);
+  expect_request<v1::ListPopsRequest>(0, m(kAdmin, "ListPops"), "");
+  ASSERT_EQ(run({"routes", "--pop", "FRA1"}), 0);
+  expect_request<v1::GetRoutesRequest>(0, m(kAdmin, "GetRoutes"), R"(pop: "FRA1")");
+  ASSERT_EQ(run({"trace", "--pop", "FRA1", "--client", "[2001:db8::5]:5353", "--vip",
+                 "203.0.113.10", "--port", "53", "--protocol", "udp"}),
+            0)
+      << err.str();
+  expect_request<v1::TraceFlowRequest>(0, m(kAdmin, "TraceFlow"), R"(
+      client_address: "2001:db8::5" client_port: 5353 vip: "203.0.113.10" port: 53
+      protocol: UDP pop: "FRA1")");
+  ASSERT_EQ(run({"stats"}), 0);
+  expect_request<v1::GetStatsRequest>(0, m(kAdmin, "GetStats"), "");
+  ASSERT_EQ(run({"stats", "--pop", "SIN1"}), 0);
+  expect_request<v1::GetStatsRequest>(0, m(kAdmin, "GetStats"), R"(pop: "SIN1")");
+
+  EXPECT_EQ(run({"trace", "--pop", "FRA1", "--client", "client.example", "--vip", "203.0.113.10",
+                 "--port", "53", "--protocol", "udp"}),
+            2);
+  EXPECT_EQ(err.str(), "onrampctl: --client: \"client.example\" is not an IPv4 or IPv6 address\n");
+}
+
+TEST_F(CommandsTest, PopGetFindsOneOrSaysNotFound) {
+  server.replies["ListPops"] = R"(pops { id: "FRA1" city: "Frankfurt" } pops { id: "SIN1" })";
+  ASSERT_EQ(run({"pop", "get", "FRA1", "-o", "yaml"}), 0);
+  EXPECT_THAT(out.str(), HasSubstr("id: FRA1\n"));
+  EXPECT_THAT(out.str(), HasSubstr("city: Frankfurt\n"));
+  EXPECT_EQ(run({"pop", "get", "IAD1"}), 3);
+  EXPECT_EQ(err.str(), "onrampctl: pop: no PoP \"IAD1\"\n");
+}
+
+TEST_F(CommandsTest, ServerErrorsBecomeExitCodesAndMessages) {
+  server.errors["GetAccelerator"] =
+      grpc::Status(grpc::StatusCode::NOT_FOUND, "accelerator: no accelerator \"nope\"");
+  EXPECT_EQ(run({"accelerator", "get", "nope"}), 3);
+  EXPECT_EQ(err.str(), "onrampctl: accelerator: no accelerator \"nope\"\n");
+  EXPECT_EQ(out.str(), "");
+
+  server.errors["CreateAccelerator"] =
+      grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "vips[0]: \"1.2.3\" is not an address");
+  EXPECT_EQ(run({"accelerator", "create", "web", "--vip", "1.2.3"}), 4);
+  EXPECT_EQ(err.str(), "onrampctl: vips[0]: \"1.2.3\" is not an address\n");
+
+  server.errors["CreateAccelerator"] = grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "exists");
+  EXPECT_EQ(run({"accelerator", "create", "web", "--vip", "203.0.113.1"}), 6);
+
+  server.errors["DeleteAccelerator"] =
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "accelerator web has listeners");
+  EXPECT_EQ(run({"accelerator", "delete", "web"}), 7);
+
+  server.errors["ListPops"] = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad token");
+  EXPECT_EQ(run({"pop", "list"}), 8);
+
+  server.errors["ListPops"] = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+  EXPECT_EQ(run({"pop", "list", "--controller", "10.0.0.1:7443"}), 5);
+  EXPECT_EQ(err.str(), "onrampctl: controller 10.0.0.1:7443: connection refused\n");
+
+  server.errors["ListPops"] = grpc::Status(grpc::StatusCode::INTERNAL, "");
+  EXPECT_EQ(run({"pop", "list"}), 1);
+  EXPECT_EQ(err.str(), "onrampctl: failed with gRPC status 13\n");
+}
+
+TEST_F(CommandsTest, UpdateStopsWhenTheGetFails) {
+  server.errors["GetListener"] = grpc::Status(grpc::StatusCode::NOT_FOUND, "listener: no");
+  EXPECT_EQ(run({"listener", "update", "x", "--accelerator", "web", "--ports", "80"}), 3);
+  EXPECT_EQ(server.calls.size(), 1u);
+}
+
+TEST_F(CommandsTest, ConnectionRefusedByTheConnectorNamesTheFlag) {
+  server.refuse = "--plaintext: refused for 10.0.0.1:7443, which is not a loopback address";
+  EXPECT_EQ(run({"pop", "list", "--plaintext", "--controller", "10.0.0.1:7443"}), 4);
+  EXPECT_EQ(err.str(), "onrampctl: " + server.refuse + "\n");
+}
+
+TEST_F(CommandsTest, UsageErrors) {
+  EXPECT_EQ(run({}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("subcommand is required"));
+  EXPECT_EQ(run({"accelerator"}), 2);
+  EXPECT_EQ(run({"accelerator", "create", "web"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("--vip is required"));
+  EXPECT_EQ(run({"accelerator", "list", "--bogus"}), 2);
+  EXPECT_EQ(run({"frobnicate"}), 2);
+  EXPECT_EQ(run({"pop", "list", "-o", "xml"}), 2);
+  EXPECT_EQ(run({"pop", "list", "--timeout", "0"}), 2);
+  EXPECT_TRUE(server.calls.empty());
+}
+
+TEST_F(CommandsTest, HelpShowsExamples) {
+  EXPECT_EQ(run({"--help"}), 0);
+  EXPECT_THAT(out.str(), HasSubstr("accelerator"));
+  EXPECT_THAT(out.str(), HasSubstr("Exit codes"));
+  EXPECT_EQ(run({"listener", "create", "--help"}), 0);
+  EXPECT_THAT(out.str(), HasSubstr("Examples:\n  onrampctl listener create https"));
+  EXPECT_THAT(out.str(), HasSubstr("--ports"));
+}
+
+TEST_F(CommandsTest, GlobalFlagsAndEnvironment) {
+  ASSERT_EQ(run({"pop", "list"}), 0);
+  ASSERT_EQ(server.controller_opened.size(), 1u);
+  EXPECT_EQ(server.controller_opened[0].controller, "127.0.0.1:7443");
+  EXPECT_EQ(server.controller_opened[0].timeout_s, 10);
+  EXPECT_FALSE(server.controller_opened[0].plaintext);
+
+  setenv("ONRAMP_CONTROLLER", "ctl.example:7443", 1);
+  setenv("ONRAMP_TOKEN", "s3cret", 1);
+  setenv("ONRAMP_TLS_CA", "/etc/onramp/ca.pem", 1);
+  ASSERT_EQ(run({"pop", "list"}), 0);
+  const Globals& g = server.controller_opened.back();
+  EXPECT_EQ(g.controller, "ctl.example:7443");
+  EXPECT_EQ(g.token, "s3cret");
+  EXPECT_EQ(g.tls.ca, "/etc/onramp/ca.pem");
+
+  // Flags beat the environment, and may come after the subcommand.
+  ASSERT_EQ(run({"pop", "list", "--controller", "[::1]:7000", "--plaintext", "--timeout", "2.5",
+                 "--tls-cert", "c.pem", "--tls-key", "k.pem", "-o", "json"}),
+            0)
+      << err.str();
+  const Globals& h = server.controller_opened.back();
+  EXPECT_EQ(h.controller, "[::1]:7000");
+  EXPECT_TRUE(h.plaintext);
+  EXPECT_EQ(h.timeout_s, 2.5);
+  EXPECT_EQ(h.tls.cert, "c.pem");
+  EXPECT_EQ(h.tls.key, "k.pem");
+  EXPECT_EQ(h.format, Format::kJson);
+  EXPECT_EQ(out.str(), "{\n \"pops\": [],\n \"config_version\": \"0\"\n}\n");
+}
+
+TEST_F(CommandsTest, DataplaneCommandsUseTheSocketNotTheController) {
+  ASSERT_EQ(run({"dataplane", "health"}), 0);
+  expect_request<v1::DataplaneHealthRequest>(0, m(kDataplane, "Health"), "");
+  EXPECT_TRUE(server.controller_opened.empty());
+  ASSERT_EQ(server.dataplane_opened.size(), 1u);
+  EXPECT_EQ(server.dataplane_opened[0].dataplane_socket, "/run/onramp/dataplane.sock");
+
+  setenv("ONRAMP_DATAPLANE_SOCKET", "/tmp/env.sock", 1);
+  ASSERT_EQ(run({"dataplane", "stats"}), 0);
+  expect_request<v1::DataplaneStatsRequest>(0, m(kDataplane, "GetStats"), "");
+  EXPECT_EQ(server.dataplane_opened.back().dataplane_socket, "/tmp/env.sock");
+
+  ASSERT_EQ(run({"dataplane", "--socket", "/tmp/a.sock", "health"}), 0);
+  EXPECT_EQ(server.dataplane_opened.back().dataplane_socket, "/tmp/a.sock");
+  ASSERT_EQ(run({"dataplane", "health", "--socket", "/tmp/b.sock"}), 0);
+  EXPECT_EQ(server.dataplane_opened.back().dataplane_socket, "/tmp/b.sock");
+}
+
+TEST_F(CommandsTest, DataplaneTrace) {
+  server.replies["TraceFlow"] = R"(listener: "web" endpoint: "198.51.100.11"
+      decided_by: "maglev" explanation: "VIP 203.0.113.10 port 443/tcp: listener web"
+      explanation: "maglev slot 7 of 65537: 198.51.100.11" table_version: 3)";
+  ASSERT_EQ(run({"dataplane", "trace", "--client", "198.51.100.200:40000", "--vip", "203.0.113.10",
+                 "--port", "443", "--protocol", "tcp"}),
+            0)
+      << err.str();
+  expect_request<v1::DataplaneTraceRequest>(0, m(kDataplane, "TraceFlow"), R"(
+      client_address: "198.51.100.200" client_port: 40000 vip: "203.0.113.10" port: 443
+      protocol: TCP)");
+  EXPECT_EQ(out.str(),
+            "listener:       web\n"
+            "endpoint:       198.51.100.11\n"
+            "decided_by:     maglev\n"
+            "table_version:  3\n"
+            "explanation:\n"
+            "  1. VIP 203.0.113.10 port 443/tcp: listener web\n"
+            "  2. maglev slot 7 of 65537: 198.51.100.11\n");
+  EXPECT_EQ(run({"dataplane", "trace", "--client", "198.51.100.200", "--vip", "203.0.113.10",
+                 "--port", "0", "--protocol", "tcp"}),
+            2);
+}
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    char name[] = "/tmp/onrampctl-test-XXXXXX";
+    int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    close(fd);
+    path = name;
+    std::ofstream(path) << text;
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+  std::string path;
+};
+
+constexpr char kTable[] = R"(
+version: 7
+pop: "FRA1"
+tunnel_source { ipv4: "192.0.2.1" }
+next_hop_mac: "02:00:00:00:00:fe"
+listeners {
+  name: "web" vips: "203.0.113.10" protocol: TCP port_ranges { first: 80 }
+  endpoints { address: "198.51.100.11" weight: 128 }
+}
+)";
+
+TEST_F(CommandsTest, DataplaneApplySendsTheValidatedTable) {
+  TempFile file(kTable);
+  server.replies["ApplyTable"] = "version: 7 build_us: 1200 publish_us: 35";
+  ASSERT_EQ(run({"dataplane", "apply", file.path}), 0) << err.str();
+  v1::ApplyTableRequest expected;
+  ASSERT_TRUE(pb::TextFormat::ParseFromString(kTable, expected.mutable_table()));
+  ASSERT_EQ(server.calls.size(), 1u);
+  EXPECT_EQ(server.calls[0].method, m(kDataplane, "ApplyTable"));
+  EXPECT_EQ(server.calls[0].request->ShortDebugString(), expected.ShortDebugString());
+  EXPECT_EQ(out.str(),
+            "version:     7\n"
+            "build_us:    1200\n"
+            "publish_us:  35\n");
+}
+
+TEST_F(CommandsTest, DataplaneApplyRefusesABadTableBeforeSendingIt) {
+  std::string bad = kTable;
+  bad.replace(bad.find("198.51.100.11"), 13, "198.51.100.300");
+  TempFile file(bad);
+  EXPECT_EQ(run({"dataplane", "apply", file.path}), 4);
+  EXPECT_THAT(err.str(), HasSubstr("onrampctl: " + file.path + ": listeners[0].endpoints[0]"));
+  EXPECT_TRUE(server.calls.empty());
+
+  TempFile syntax("version: 7\nbogus: 1\n");
+  EXPECT_EQ(run({"dataplane", "apply", syntax.path}), 4);
+  EXPECT_THAT(err.str(), HasSubstr("line 2"));
+  EXPECT_TRUE(server.calls.empty());
+
+  // --no-validate leaves the check to the dataplane, whose error is shown.
+  server.errors["ApplyTable"] = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                             "table.listeners[0].endpoints[0].address: bad");
+  EXPECT_EQ(run({"dataplane", "apply", "--no-validate", file.path}), 4);
+  EXPECT_EQ(server.calls.size(), 1u);
+  EXPECT_EQ(err.str(), "onrampctl: table.listeners[0].endpoints[0].address: bad\n");
+
+  EXPECT_EQ(run({"dataplane", "apply", "/nonexistent/table"}), 2);
+  EXPECT_EQ(err.str(), "onrampctl: /nonexistent/table: cannot open\n");
+}
+
+// The generated bash script parses, and completes commands, options and
+// option values.
+TEST_F(CommandsTest, BashCompletionCompletes) {
+  ASSERT_EQ(run({"completion", "bash"}), 0);
+  std::string script = out.str();
+  EXPECT_THAT(script, HasSubstr("complete -F _onrampctl onrampctl"));
+  TempFile file(script);
+  auto complete = [&](const std::string& words, int cword) {
+    std::string cmd = "bash -c 'source " + file.path + "; COMP_WORDS=(" + words +
+                      "); COMP_CWORD=" + std::to_string(cword) +
+                      "; _onrampctl; echo \"${COMPREPLY[*]}\"'";
+    std::string result;
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    while (p && fgets(buf, sizeof buf, p)) result += buf;
+    if (p) pclose(p);
+    return result;
+  };
+  EXPECT_EQ(complete("onrampctl acc", 1), "accelerator\n");
+  EXPECT_EQ(complete("onrampctl accelerator \"\"", 2), "create get list update delete\n");
+  EXPECT_EQ(complete("onrampctl listener create x --protocol \"\"", 5), "tcp udp tcp_udp\n");
+  EXPECT_EQ(complete("onrampctl listener create x --aff", 4), "--affinity\n");
+  EXPECT_EQ(complete("onrampctl pop list --out", 3), "--output\n");
+  EXPECT_EQ(complete("onrampctl pop list -o \"\"", 4), "table json yaml\n");
+  EXPECT_EQ(complete("onrampctl dataplane health --so", 3), "--socket\n");
+
+  ASSERT_EQ(run({"completion", "zsh"}), 0);
+  EXPECT_THAT(out.str(), HasSubstr("bashcompinit"));
+  EXPECT_EQ(run({"completion", "fish"}), 2);
+}
+
+}  // namespace
+}  // namespace onramp::cli

@@ -1,0 +1,369 @@
+// Golden output: tables for people, JSON and YAML for programs.
+#include "controlplane/cli/output.h"
+
+#include <google/protobuf/text_format.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "controlplane/cli/resource_tables.h"
+#include "controlplane/cli/stats_table.h"
+
+namespace onramp::cli {
+namespace {
+
+template <typename T>
+T parse(const std::string& text) {
+  T msg;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &msg)) << text;
+  return msg;
+}
+
+template <typename T, typename Fn>
+std::string render(const std::string& text, Fn fn) {
+  std::ostringstream out;
+  fn(out, parse<T>(text));
+  return out.str();
+}
+
+TEST(Table, AlignsColumnsAndMarksEmptyCells) {
+  Table t({"NAME", "VALUE", "NOTE"});
+  t.row({"a", "1", "first"});
+  t.row({"longer-name", "", "x"});
+  std::ostringstream out;
+  t.print(out, "  ");
+  EXPECT_EQ(out.str(),
+            "  NAME         VALUE  NOTE\n"
+            "  a            1      first\n"
+            "  longer-name  -      x\n");
+}
+
+TEST(Fields, AlignsValues) {
+  Fields f;
+  f.add("version", "7");
+  f.add("publish_us", "35");
+  f.add("pop", "");
+  std::ostringstream out;
+  f.print(out);
+  EXPECT_EQ(out.str(),
+            "version:     7\n"
+            "publish_us:  35\n"
+            "pop:         -\n");
+}
+
+constexpr char kAccelerators[] = R"(
+  accelerators { name: "web" enabled: true vips: "203.0.113.10" vips: "2001:db8:10::10"
+                 update_time_ms: 1714557600000 }
+  accelerators { name: "staging" vips: "203.0.113.20" })";
+
+TEST(Golden, AcceleratorTable) {
+  EXPECT_EQ(render<v1::ListAcceleratorsResponse>(kAccelerators, print_accelerators),
+            "NAME     ENABLED  VIPS                          UPDATED\n"
+            "web      yes      203.0.113.10,2001:db8:10::10  2024-05-01T10:00:00Z\n"
+            "staging  no       203.0.113.20                  -\n");
+}
+
+TEST(Golden, AcceleratorJson) {
+  auto list = parse<v1::ListAcceleratorsResponse>(kAccelerators);
+  EXPECT_EQ(to_json(list.accelerators(1)),
+            "{\n"
+            " \"name\": \"staging\",\n"
+            " \"enabled\": false,\n"
+            " \"vips\": [\n"
+            "  \"203.0.113.20\"\n"
+            " ],\n"
+            " \"create_time_ms\": \"0\",\n"
+            " \"update_time_ms\": \"0\"\n"
+            "}\n");
+}
+
+TEST(Golden, AcceleratorYaml) {
+  EXPECT_EQ(to_yaml(parse<v1::ListAcceleratorsResponse>(kAccelerators)),
+            "accelerators:\n"
+            "  - name: web\n"
+            "    enabled: true\n"
+            "    vips:\n"
+            "      - 203.0.113.10\n"
+            "      - 2001:db8:10::10\n"
+            "    create_time_ms: 0\n"
+            "    update_time_ms: 1714557600000\n"
+            "  - name: staging\n"
+            "    enabled: false\n"
+            "    vips:\n"
+            "      - 203.0.113.20\n"
+            "    create_time_ms: 0\n"
+            "    update_time_ms: 0\n");
+  EXPECT_EQ(to_yaml(v1::ListAcceleratorsResponse()), "accelerators: []\n");
+  EXPECT_EQ(to_yaml(v1::DeleteResponse()), "{}\n");
+}
+
+TEST(Golden, ListenerTable) {
+  EXPECT_EQ(
+      render<v1::ListListenersResponse>(R"(
+      listeners { accelerator: "web" name: "https" protocol: TCP
+                  port_ranges { first: 80 } port_ranges { first: 443 }
+                  port_ranges { first: 8000 last: 8099 } }
+      listeners { accelerator: "web" name: "dns" protocol: UDP port_ranges { first: 53 }
+                  affinity: SOURCE_IP tcp_idle_timeout_s: 60 udp_idle_timeout_s: 10 })",
+                                        print_listeners),
+      "ACCELERATOR  NAME   PROTOCOL  PORTS             AFFINITY   TCP_IDLE_S     UDP_IDLE_S\n"
+      "web          https  tcp       80,443,8000-8099  none       340 (default)  30 (default)\n"
+      "web          dns    udp       53                source_ip  60             10\n");
+}
+
+TEST(Golden, ListenerYamlNestsMessagesInLists) {
+  EXPECT_EQ(to_yaml(parse<v1::Listener>(R"(name: "https" accelerator: "web" protocol: TCP
+                                           port_ranges { first: 80 }
+                                           port_ranges { first: 8000 last: 8099 })")),
+            "name: https\n"
+            "accelerator: web\n"
+            "protocol: TCP\n"
+            "port_ranges:\n"
+            "  - first: 80\n"
+            "    last: 0\n"
+            "  - first: 8000\n"
+            "    last: 8099\n"
+            "affinity: NONE\n"
+            "tcp_idle_timeout_s: 0\n"
+            "udp_idle_timeout_s: 0\n"
+            "create_time_ms: 0\n"
+            "update_time_ms: 0\n");
+}
+
+TEST(Golden, EndpointGroupTableShowsEffectiveDefaults) {
+  EXPECT_EQ(render<v1::ListEndpointGroupsResponse>(R"(
+      endpoint_groups { accelerator: "web" listener: "https" name: "fra" region: "eu-central" }
+      endpoint_groups { accelerator: "web" listener: "https" name: "sin" region: "ap-southeast"
+                        traffic_dial_percent: 0
+                        health_check { protocol: HEALTH_CHECK_HTTP port: 8080 path: "/healthz"
+                                       interval_ms: 1000 unhealthy_threshold: 2 }
+                        port_overrides { listener_port: 443 endpoint_port: 8443 } })",
+                                                   print_endpoint_groups),
+            "ACCELERATOR  LISTENER  NAME  REGION        DIAL  HEALTH_CHECK               "
+            "INTERVAL_MS  TIMEOUT_MS  UP/DOWN  PORT_OVERRIDES\n"
+            "web          https     fra   eu-central    100%  tcp                        "
+            "10000        2000        3/3      -\n"
+            "web          https     sin   ap-southeast  0%    http:8080/healthz 200-399  "
+            "1000         1000        3/2      443:8443\n");
+}
+
+TEST(Golden, EndpointGroupYamlShowsOptionalFieldsOnlyWhenSet) {
+  std::string unset = to_yaml(parse<v1::EndpointGroup>(R"(name: "fra")"));
+  EXPECT_EQ(unset.find("traffic_dial_percent"), std::string::npos) << unset;
+  EXPECT_EQ(unset.find("health_check"), std::string::npos) << unset;
+  std::string zero = to_yaml(parse<v1::EndpointGroup>(R"(name: "fra" traffic_dial_percent: 0
+                                                          health_check {})"));
+  EXPECT_NE(zero.find("traffic_dial_percent: 0\n"), std::string::npos) << zero;
+  EXPECT_NE(zero.find("health_check:\n  protocol: HEALTH_CHECK_PROTOCOL_UNSPECIFIED\n  port: 0\n"
+                      "  path: \"\"\n"),
+            std::string::npos)
+      << zero;
+}
+
+TEST(Golden, EndpointTable) {
+  EXPECT_EQ(render<v1::ListEndpointsResponse>(R"(
+      endpoints { accelerator: "web" listener: "https" endpoint_group: "fra"
+                  address: "198.51.100.11" }
+      endpoints { accelerator: "web" listener: "https" endpoint_group: "sin"
+                  address: "2001:db8:ae::21" weight: 0 mode: ENCAP_GUE })",
+                                              print_endpoints),
+            "ACCELERATOR  LISTENER  ENDPOINT_GROUP  ADDRESS          WEIGHT        MODE\n"
+            "web          https     fra             198.51.100.11    128           ipip\n"
+            "web          https     sin             2001:db8:ae::21  0 (draining)  gue\n");
+}
+
+TEST(Golden, PopTable) {
+  EXPECT_EQ(render<v1::ListPopsResponse>(R"(
+      pops { id: "FRA1" iata: "FRA" city: "Frankfurt" country: "DE" state: POP_CONNECTED
+             applied_version: 12 sent_version: 12 dataplane_healthy: true bgp_announced: true
+             last_seen_ms: 1714557600000 last_apply_latency_ms: 18
+             agent_version: "0.1.0" }
+      pops { id: "SIN1" iata: "SIN" city: "Singapore" country: "SG" state: POP_DISCONNECTED
+             applied_version: 11 sent_version: 12 nacked_version: 12
+             nack_error: "table.listeners[0].endpoints[0].address: bad" }
+      config_version: 12)",
+                                         print_pops),
+            "POP   CITY       COUNTRY  STATE         APPLIED  SENT  DATAPLANE  BGP        "
+            "APPLY_MS  LAST_SEEN             AGENT\n"
+            "FRA1  Frankfurt  DE       connected     12       12    healthy    announced  "
+            "18        2024-05-01T10:00:00Z  0.1.0\n"
+            "SIN1  Singapore  SG       disconnected  11       12    unhealthy  withdrawn  "
+            "0         -                     -\n"
+            "\n"
+            "config version 12\n"
+            "SIN1 refused version 12: table.listeners[0].endpoints[0].address: bad\n");
+}
+
+TEST(Golden, Routes) {
+  EXPECT_EQ(render<v1::GetRoutesResponse>(R"(
+      pop: "FRA1" table { version: 12 } applied_version: 11
+      listeners {
+        accelerator: "web" listener: "https"
+        groups { endpoint_group: "fra" region: "eu-central" share_percent: 60
+                 traffic_dial_percent: 60 healthy_endpoints: 2 endpoints: 2 rtt_ms: 4.26
+                 reason: "nearest healthy group, dial 60 %" }
+        groups { endpoint_group: "sin" region: "ap-southeast" share_percent: 40
+                 traffic_dial_percent: 100 healthy_endpoints: 1 endpoints: 1 rtt_ms: -1
+                 reason: "spill-over: nearer group dialled to 60 %" }
+        endpoints { address: "198.51.100.11" weight: 96 label: "fra" }
+        endpoints { address: "2001:db8:ae::21" weight: 64 label: "sin" unhealthy: true }
+      })",
+                                          print_routes),
+            "pop FRA1: computed version 12, applied version 11\n"
+            "\n"
+            "web/https\n"
+            "  ENDPOINT_GROUP  REGION        SHARE  DIAL  HEALTHY  RTT_MS      REASON\n"
+            "  fra             eu-central    60%    60%   2/2      4.3         "
+            "nearest healthy group, dial 60 %\n"
+            "  sin             ap-southeast  40%    100%  1/1      unmeasured  "
+            "spill-over: nearer group dialled to 60 %\n"
+            "\n"
+            "  ENDPOINT         WEIGHT  HEALTHY  MODE  LABEL\n"
+            "  198.51.100.11    96      yes      ipip  fra\n"
+            "  2001:db8:ae::21  64      no       ipip  sin\n");
+}
+
+TEST(Golden, Trace) {
+  EXPECT_EQ(
+      render<v1::TraceFlowResponse>(R"pb(
+                                      pop: "FRA1"
+                                      accelerator: "web"
+                                      listener: "https"
+                                      endpoint_group: "fra"
+                                      region: "eu-central"
+                                      endpoint: "198.51.100.11"
+                                      table_version: 12
+                                      explanation: "listener https matches TCP 203.0.113.10:443"
+                                      explanation: "nearest group fra (4.3 ms)")pb",
+                                    print_trace),
+      "pop:             FRA1\n"
+      "accelerator:     web\n"
+      "listener:        https\n"
+      "endpoint_group:  fra\n"
+      "region:          eu-central\n"
+      "endpoint:        198.51.100.11\n"
+      "mode:            ipip\n"
+      "table_version:   12\n"
+      "explanation:\n"
+      "  1. listener https matches TCP 203.0.113.10:443\n"
+      "  2. nearest group fra (4.3 ms)\n");
+}
+
+constexpr char kStats[] = R"(
+  table_version: 3 pop: "FRA1" workers: 2 rx_packets: 1000 rx_bytes: 64000 forwarded: 990
+  dropped: 10 drops { key: "non_vip" value: 7 } drops { key: "fragment" value: 3 }
+  drops { key: "too_big" value: 0 } new_flows: 20 flows_live: 18 flow_capacity: 8192
+  tables_applied: 3 uptime_ms: 12345 flow_inserts: 20 flow_expired: 2 idle_sleeps: 5
+  listeners { name: "web" packets: 990 bytes: 63360 new_flows: 20
+              endpoints { address: "198.51.100.11" label: "fra" weight: 128 healthy: true
+                          packets: 990 bytes: 63360 new_flows: 20 } }
+  ports { id: 0 name: "net_pcap0" mac: "02:70:63:61:70:00" rx_packets: 1000 tx_packets: 990 })";
+
+TEST(Golden, DataplaneStats) {
+  EXPECT_EQ(render<v1::DataplaneStats>(kStats, print_dataplane_stats),
+            "pop:                    FRA1\n"
+            "table_version:          3\n"
+            "tables_applied:         3\n"
+            "uptime:                 12.345 s\n"
+            "workers:                2\n"
+            "rx_packets:             1000\n"
+            "rx_bytes:               64000\n"
+            "forwarded:              990\n"
+            "echo_replies:           0\n"
+            "icmp_errors_forwarded:  0\n"
+            "dropped:                10\n"
+            "new_flows:              20\n"
+            "flows_moved:            0\n"
+            "flows_live:             18 of 8192\n"
+            "flow_inserts:           20\n"
+            "flow_expired:           2\n"
+            "flow_evictions:         0\n"
+            "idle_sleeps:            5\n"
+            "\n"
+            "DROP_REASON  PACKETS\n"
+            "fragment     3\n"
+            "non_vip      7\n"
+            "\n"
+            "LISTENER  ENDPOINT       LABEL  WEIGHT  HEALTHY  PACKETS  BYTES  NEW_FLOWS\n"
+            "web       *              -      -       -        990      63360  20\n"
+            "web       198.51.100.11  fra    128     yes      990      63360  20\n"
+            "\n"
+            "PORT  NAME       MAC                RX_PACKETS  TX_PACKETS  MISSED\n"
+            "0     net_pcap0  02:70:63:61:70:00  1000        990         0\n");
+}
+
+TEST(Golden, DataplaneStatsYamlSortsTheDropMap) {
+  std::string yaml = to_yaml(parse<v1::DataplaneStats>(kStats));
+  EXPECT_NE(yaml.find("drops:\n  fragment: 3\n  non_vip: 7\n  too_big: 0\n"), std::string::npos)
+      << yaml;
+  EXPECT_NE(yaml.find("listeners:\n  - name: web\n    packets: 990\n    bytes: 63360\n"
+                      "    new_flows: 20\n    endpoints:\n      - address: 198.51.100.11\n"
+                      "        label: fra\n"),
+            std::string::npos)
+      << yaml;
+}
+
+TEST(Golden, StatsSummaryAndDetail) {
+  std::string text = std::string("pops { pop: \"FRA1\" reported_ms: 1714557600000 stats {") +
+                     kStats + "} } pops { pop: \"SIN1\" }";
+  EXPECT_EQ(
+      render<v1::GetStatsResponse>(
+          text, [](std::ostream& o, const v1::GetStatsResponse& r) { print_stats(o, r, false); }),
+      "POP   REPORTED              TABLE_VERSION  RX_PACKETS  FORWARDED  DROPPED  "
+      "NEW_FLOWS  FLOWS_LIVE\n"
+      "FRA1  2024-05-01T10:00:00Z  3              1000        990        10       "
+      "20         18\n"
+      "SIN1  -                     0              0           0          0        "
+      "0          0\n");
+  std::string detail = render<v1::GetStatsResponse>(
+      text, [](std::ostream& o, const v1::GetStatsResponse& r) { print_stats(o, r, true); });
+  EXPECT_EQ(detail.rfind("pop FRA1, reported 2024-05-01T10:00:00Z\n\npop:  ", 0), 0u) << detail;
+}
+
+TEST(Yaml, QuotesWhatWouldNotReadBackAsTheSameString) {
+  auto yaml_of = [](const std::string& s) {
+    v1::AcceleratorKey k;
+    k.set_name(s);
+    std::string y = to_yaml(k);
+    return y.substr(6, y.size() - 7);  // between "name: " and "\n"
+  };
+  EXPECT_EQ(yaml_of("web"), "web");
+  EXPECT_EQ(yaml_of("203.0.113.10"), "203.0.113.10");
+  EXPECT_EQ(yaml_of("2001:db8::1"), "2001:db8::1");
+  EXPECT_EQ(yaml_of("02:00:00:00:00:fe"), "02:00:00:00:00:fe");
+  EXPECT_EQ(yaml_of("nearest healthy group, dial 100 %"), "nearest healthy group, dial 100 %");
+  EXPECT_EQ(yaml_of(""), "\"\"");
+  EXPECT_EQ(yaml_of("yes"), "\"yes\"");
+  EXPECT_EQ(yaml_of("Off"), "\"Off\"");
+  EXPECT_EQ(yaml_of("null"), "\"null\"");
+  EXPECT_EQ(yaml_of("~"), "\"~\"");
+  EXPECT_EQ(yaml_of("123"), "\"123\"");
+  EXPECT_EQ(yaml_of("-1.5e3"), "\"-1.5e3\"");
+  EXPECT_EQ(yaml_of(".inf"), "\".inf\"");
+  EXPECT_EQ(yaml_of("02:00:00:00:00:10"), "\"02:00:00:00:00:10\"");  // base 60 in YAML 1.1
+  EXPECT_EQ(yaml_of("0x1f"), "\"0x1f\"");
+  EXPECT_EQ(yaml_of("a: b"), "\"a: b\"");
+  EXPECT_EQ(yaml_of("a #b"), "\"a #b\"");
+  EXPECT_EQ(yaml_of("- x"), "\"- x\"");
+  EXPECT_EQ(yaml_of("*ref"), "\"*ref\"");
+  EXPECT_EQ(yaml_of(" lead"), "\" lead\"");
+  EXPECT_EQ(yaml_of("say \"hi\"\n"), "\"say \\\"hi\\\"\\n\"");
+  EXPECT_EQ(yaml_of(std::string("a\x01", 2)), "\"a\\x01\"");
+}
+
+TEST(Yaml, ScalarsOfEveryKind) {
+  v1::HealthCheck h;
+  h.set_udp_request("ping");
+  h.set_udp_expected_response(std::string("\x00\xff", 2));
+  std::string y = to_yaml(h);
+  EXPECT_NE(y.find("udp_request: cGluZw==\n"), std::string::npos) << y;
+  EXPECT_NE(y.find("udp_expected_response: AP8=\n"), std::string::npos) << y;
+  v1::Pop p;
+  p.set_latitude(50.03);
+  p.set_longitude(-8.5);
+  y = to_yaml(p);
+  EXPECT_NE(y.find("latitude: 50.03\nlongitude: -8.5\n"), std::string::npos) << y;
+}
+
+}  // namespace
+}  // namespace onramp::cli
