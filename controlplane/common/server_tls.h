@@ -1,0 +1,42 @@
+// TLS credentials for onramp's gRPC servers (DESIGN.md §6), and who the peer
+// of a call is. Plaintext only for loopback listen addresses, and only when
+// asked for.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace grpc {
+class AuthContext;
+class ServerCredentials;
+}  // namespace grpc
+
+namespace onramp::cp {
+
+struct ServerTlsFiles {
+  std::string cert;       // PEM: the server's certificate chain
+  std::string key;        // PEM: its private key
+  std::string client_ca;  // PEM: CA that signs client certificates
+};
+
+enum class ClientCertificates {
+  optional,  // verified against client_ca when presented (admin API)
+  required,  // mutual TLS: no certificate, no connection (PoP API)
+};
+
+// Credentials to serve on `listen` ("0.0.0.0:7444", "[::1]:7443"). plaintext:
+// insecure, refused unless `listen` is loopback. Otherwise TLS with
+// files.cert/key, asking for client certificates as `clients` says. Returns
+// nullptr and sets `error` (naming the flag) on failure.
+std::shared_ptr<grpc::ServerCredentials> server_credentials(const std::string& listen,
+                                                            const ServerTlsFiles& files,
+                                                            ClientCertificates clients,
+                                                            bool plaintext, std::string& error);
+
+// The name a verified client certificate gives its holder: the subject's
+// common name, or when it has none the first DNS subject alternative name.
+// "" when the peer presented no verified certificate (or the call is
+// plaintext).
+std::string peer_certificate_name(const grpc::AuthContext& auth);
+
+}  // namespace onramp::cp

@@ -1,0 +1,72 @@
+// AdminService: what onrampctl speaks. CRUD of accelerators, listeners,
+// endpoint groups and endpoints (validated at the boundary, each mutation one
+// store commit), and the controller's views: PoPs, routes, flow traces,
+// stats. Every call is authenticated first (auth.h).
+#pragma once
+
+#include <functional>
+#include <mutex>
+
+#include "controlplane/controller/auth.h"
+#include "controlplane/controller/config_store.h"
+#include "controlplane/controller/pop_registry.h"
+#include "onramp/v1/admin.grpc.pb.h"
+
+namespace onramp::ctl {
+
+class AdminService final : public v1::AdminService::CallbackService {
+ public:
+  // `on_commit` runs after every committed mutation (it schedules a push).
+  AdminService(ConfigStore& store, PopRegistry& registry, const AdminAuth& auth,
+               std::function<void()> on_commit);
+
+  using Reactor = grpc::ServerUnaryReactor;
+  using Ctx = grpc::CallbackServerContext;
+
+  Reactor* CreateAccelerator(Ctx*, const v1::Accelerator*, v1::Accelerator*) override;
+  Reactor* GetAccelerator(Ctx*, const v1::AcceleratorKey*, v1::Accelerator*) override;
+  Reactor* ListAccelerators(Ctx*, const v1::ListRequest*, v1::ListAcceleratorsResponse*) override;
+  Reactor* UpdateAccelerator(Ctx*, const v1::Accelerator*, v1::Accelerator*) override;
+  Reactor* DeleteAccelerator(Ctx*, const v1::AcceleratorKey*, v1::DeleteResponse*) override;
+
+  Reactor* CreateListener(Ctx*, const v1::Listener*, v1::Listener*) override;
+  Reactor* GetListener(Ctx*, const v1::ListenerKey*, v1::Listener*) override;
+  Reactor* ListListeners(Ctx*, const v1::ListRequest*, v1::ListListenersResponse*) override;
+  Reactor* UpdateListener(Ctx*, const v1::Listener*, v1::Listener*) override;
+  Reactor* DeleteListener(Ctx*, const v1::ListenerKey*, v1::DeleteResponse*) override;
+
+  Reactor* CreateEndpointGroup(Ctx*, const v1::EndpointGroup*, v1::EndpointGroup*) override;
+  Reactor* GetEndpointGroup(Ctx*, const v1::EndpointGroupKey*, v1::EndpointGroup*) override;
+  Reactor* ListEndpointGroups(Ctx*, const v1::ListRequest*,
+                              v1::ListEndpointGroupsResponse*) override;
+  Reactor* UpdateEndpointGroup(Ctx*, const v1::EndpointGroup*, v1::EndpointGroup*) override;
+  Reactor* DeleteEndpointGroup(Ctx*, const v1::EndpointGroupKey*, v1::DeleteResponse*) override;
+
+  Reactor* CreateEndpoint(Ctx*, const v1::Endpoint*, v1::Endpoint*) override;
+  Reactor* GetEndpoint(Ctx*, const v1::EndpointKey*, v1::Endpoint*) override;
+  Reactor* ListEndpoints(Ctx*, const v1::ListRequest*, v1::ListEndpointsResponse*) override;
+  Reactor* UpdateEndpoint(Ctx*, const v1::Endpoint*, v1::Endpoint*) override;
+  Reactor* DeleteEndpoint(Ctx*, const v1::EndpointKey*, v1::DeleteResponse*) override;
+
+  Reactor* ListPops(Ctx*, const v1::ListPopsRequest*, v1::ListPopsResponse*) override;
+  Reactor* GetRoutes(Ctx*, const v1::GetRoutesRequest*, v1::GetRoutesResponse*) override;
+  Reactor* TraceFlow(Ctx*, const v1::TraceFlowRequest*, v1::TraceFlowResponse*) override;
+  Reactor* GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetStatsResponse*) override;
+
+ private:
+  // Authenticates, runs `body`, finishes the call with its status.
+  template <typename Body>
+  Reactor* serve(Ctx* ctx, Body&& body);
+  // Validates against the newest snapshot and commits what `build` puts in
+  // the change; retried when another writer got in between.
+  grpc::Status mutate(Ctx* ctx, const std::string& what,
+                      const std::function<grpc::Status(const Config&, ConfigChange&)>& build);
+
+  ConfigStore& store_;
+  PopRegistry& registry_;
+  const AdminAuth& auth_;
+  std::function<void()> on_commit_;
+  std::mutex mutate_mu_;  // one mutation at a time: validate and commit as one step
+};
+
+}  // namespace onramp::ctl

@@ -1,0 +1,95 @@
+#include "controlplane/controller/auth.h"
+
+#include <fstream>
+
+#include "controlplane/common/server_tls.h"
+#include "controlplane/controller/log.h"
+#include "controlplane/controller/validation.h"
+
+namespace onramp::ctl {
+namespace {
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+// Compares in time independent of where the strings first differ.
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+AdminAuth::AdminAuth(bool plaintext, std::vector<std::string> tokens)
+    : plaintext_(plaintext), tokens_(std::move(tokens)) {}
+
+bool AdminAuth::load_tokens(const std::string& path, std::vector<std::string>& tokens,
+                            std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "--admin-token-file: " + path + ": cannot open";
+    return false;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    tokens.push_back(line);
+  }
+  if (tokens.empty()) {
+    error = "--admin-token-file: " + path + ": no token in it";
+    return false;
+  }
+  return true;
+}
+
+bool AdminAuth::token_matches(const std::string& presented) const {
+  bool match = false;
+  for (const auto& t : tokens_) match |= constant_time_equal(t, presented);
+  return match;
+}
+
+grpc::Status AdminAuth::check(const grpc::CallbackServerContext& ctx) const {
+  if (!plaintext_) {
+    std::string name = cp::peer_certificate_name(*ctx.auth_context());
+    if (!name.empty()) {
+      if (!is_pop_id(name)) return grpc::Status::OK;
+      log(LogLevel::warning, "admin call from " + ctx.peer() + " refused: certificate of PoP " +
+                                 name + " is not an operator's");
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "the client certificate names PoP " + name +
+                              "; PoP certificates cannot call the admin API");
+    }
+  } else if (tokens_.empty()) {
+    return grpc::Status::OK;
+  }
+  const auto& md = ctx.client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) {
+    log(LogLevel::warning, "admin call from " + ctx.peer() + " refused: no credentials");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "give a client certificate signed by the controller's client CA, or "
+                        "\"authorization: Bearer <token>\"");
+  }
+  std::string value(it->second.data(), it->second.size());
+  static const std::string kBearer = "Bearer ";
+  if (value.rfind(kBearer, 0) == 0 && !tokens_.empty() &&
+      token_matches(trim(value.substr(kBearer.size()))))
+    return grpc::Status::OK;
+  log(LogLevel::warning, "admin call from " + ctx.peer() + " refused: bad bearer token");
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "authorization: the bearer token is not valid");
+}
+
+std::string pop_session_identity(const grpc::CallbackServerContext& ctx) {
+  return cp::peer_certificate_name(*ctx.auth_context());
+}
+
+}  // namespace onramp::ctl

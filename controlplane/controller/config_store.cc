@@ -1,0 +1,62 @@
+#include "controlplane/controller/config_store.h"
+
+namespace onramp::ctl {
+
+std::string accelerator_key(const std::string& name) { return name; }
+
+std::string listener_key(const std::string& accelerator, const std::string& name) {
+  return accelerator + "/" + name;
+}
+
+std::string group_key(const std::string& accelerator, const std::string& listener,
+                      const std::string& name) {
+  return accelerator + "/" + listener + "/" + name;
+}
+
+std::string endpoint_key(const std::string& accelerator, const std::string& listener,
+                         const std::string& group, const std::string& address) {
+  return accelerator + "/" + listener + "/" + group + "/" + address;
+}
+
+std::string key_of(const v1::Accelerator& a) { return accelerator_key(a.name()); }
+std::string key_of(const v1::Listener& l) { return listener_key(l.accelerator(), l.name()); }
+std::string key_of(const v1::EndpointGroup& g) {
+  return group_key(g.accelerator(), g.listener(), g.name());
+}
+std::string key_of(const v1::Endpoint& e) {
+  return endpoint_key(e.accelerator(), e.listener(), e.endpoint_group(), e.address());
+}
+
+namespace {
+
+template <typename T>
+std::map<std::string, T>& table_of(Config& c);
+template <>
+std::map<std::string, v1::Accelerator>& table_of(Config& c) {
+  return c.accelerators;
+}
+template <>
+std::map<std::string, v1::Listener>& table_of(Config& c) {
+  return c.listeners;
+}
+template <>
+std::map<std::string, v1::EndpointGroup>& table_of(Config& c) {
+  return c.groups;
+}
+template <>
+std::map<std::string, v1::Endpoint>& table_of(Config& c) {
+  return c.endpoints;
+}
+
+}  // namespace
+
+void apply_change(Config& config, const ConfigChange& change) {
+  for (const Resource& r : change.erasures)
+    std::visit([&](const auto& x) { table_of<std::decay_t<decltype(x)>>(config).erase(key_of(x)); },
+               r);
+  for (const Resource& r : change.puts)
+    std::visit([&](const auto& x) { table_of<std::decay_t<decltype(x)>>(config)[key_of(x)] = x; },
+               r);
+}
+
+}  // namespace onramp::ctl

@@ -1,0 +1,106 @@
+// The controller's configuration and where it is kept. ConfigStore is the
+// interface the rest of the controller sees: an immutable snapshot to read,
+// and atomic commits that each bump the configuration version. SQLite
+// implements it today (sqlite_store.h); a replicated store can follow.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "onramp/v1/resources.pb.h"
+
+namespace onramp::ctl {
+
+namespace v1 = onramp::v1;
+
+// Keys join the names that identify a resource with '/': names are
+// [a-z0-9-] and addresses never hold '/', so "a/b/" is exactly the prefix of
+// b's children.
+std::string accelerator_key(const std::string& name);
+std::string listener_key(const std::string& accelerator, const std::string& name);
+std::string group_key(const std::string& accelerator, const std::string& listener,
+                      const std::string& name);
+std::string endpoint_key(const std::string& accelerator, const std::string& listener,
+                         const std::string& group, const std::string& address);
+std::string key_of(const v1::Accelerator& a);
+std::string key_of(const v1::Listener& l);
+std::string key_of(const v1::EndpointGroup& g);
+std::string key_of(const v1::Endpoint& e);
+
+// One version of the whole configuration. Immutable once published: readers
+// hold a shared_ptr and never lock.
+struct Config {
+  uint64_t version = 0;
+  std::map<std::string, v1::Accelerator> accelerators;
+  std::map<std::string, v1::Listener> listeners;
+  std::map<std::string, v1::EndpointGroup> groups;
+  std::map<std::string, v1::Endpoint> endpoints;
+
+  // Entries of `m` whose key starts with `parent_key` + "/".
+  template <typename T>
+  static std::vector<const T*> children(const std::map<std::string, T>& m,
+                                        const std::string& parent_key) {
+    std::vector<const T*> out;
+    std::string prefix = parent_key + "/";
+    for (auto it = m.lower_bound(prefix); it != m.end() && it->first.starts_with(prefix); ++it)
+      out.push_back(&it->second);
+    return out;
+  }
+};
+
+using Resource = std::variant<v1::Accelerator, v1::Listener, v1::EndpointGroup, v1::Endpoint>;
+
+// What one commit does. Erasures only need the key fields filled.
+struct ConfigChange {
+  std::vector<Resource> puts;
+  std::vector<Resource> erasures;
+};
+
+struct CommitResult {
+  enum class Outcome {
+    committed,
+    conflict,  // the configuration moved on since expected_version
+    failed,    // the store refused or could not write; nothing changed
+  };
+  Outcome outcome = Outcome::failed;
+  std::string error;
+  std::shared_ptr<const Config> config;  // the new snapshot when committed
+};
+
+// A PoP as the registry keeps it across restarts. Pop's runtime-only fields
+// (state, sent_version, dataplane_healthy, bgp_announced) are not persisted.
+struct PopRecord {
+  v1::Pop pop;
+  // Digests of the table content the PoP acknowledged last and refused last,
+  // so a restarted controller neither resends what a PoP already runs nor
+  // repeats a table it refused.
+  std::string applied_digest;
+  std::string nacked_digest;
+};
+
+// Applies the puts and erasures of `change` to `config` (not its version):
+// the in-memory half of a commit, shared by every store.
+void apply_change(Config& config, const ConfigChange& change);
+
+class ConfigStore {
+ public:
+  virtual ~ConfigStore() = default;
+
+  // The newest committed configuration.
+  virtual std::shared_ptr<const Config> snapshot() const = 0;
+
+  // Applies `change` as one transaction and bumps the version by one, if the
+  // configuration is still at `expected_version`. Durable when it returns
+  // committed: the change survives a crash of the process or the machine.
+  virtual CommitResult commit(const ConfigChange& change, uint64_t expected_version) = 0;
+
+  // The PoP registry. Writes are batched: one transaction for all records.
+  virtual std::vector<PopRecord> pops() const = 0;
+  virtual std::string put_pops(const std::vector<PopRecord>& records) = 0;
+};
+
+}  // namespace onramp::ctl

@@ -1,0 +1,118 @@
+#include "controlplane/controller/controller_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <mutex>
+
+#include "controlplane/controller/admin_service.h"
+#include "controlplane/controller/auth.h"
+#include "controlplane/controller/log.h"
+#include "controlplane/controller/pop_registry.h"
+#include "controlplane/controller/pop_session.h"
+#include "controlplane/controller/push_scheduler.h"
+#include "controlplane/controller/route_computer.h"
+
+namespace onramp::ctl {
+
+struct ControllerServer::Parts {
+  Parts(ConfigStore& store, const ServerOptions& o)
+      : registry(store, computer),
+        auth(o.plaintext, o.admin_tokens),
+        scheduler(registry, o.debounce, std::max(o.debounce * 10, std::chrono::milliseconds(1000))),
+        admin(store, registry, auth, [this] { scheduler.config_changed(); }),
+        sessions(registry, o.plaintext) {}
+
+  RouteComputer computer;
+  PopRegistry registry;
+  AdminAuth auth;
+  PushScheduler scheduler;
+  AdminService admin;
+  PopSessionService sessions;
+};
+
+std::unique_ptr<ControllerServer> ControllerServer::start(ConfigStore& store,
+                                                          const ServerOptions& o,
+                                                          std::string& error) {
+  auto admin_creds = cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional,
+                                            o.plaintext, error);
+  if (!admin_creds) return nullptr;
+  auto pop_creds = cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required,
+                                          o.plaintext, error);
+  if (!pop_creds) return nullptr;
+
+  // Both are process-wide switches that apply to servers built afterwards.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  });
+
+  std::unique_ptr<ControllerServer> server(new ControllerServer());
+  server->parts_ = std::make_unique<Parts>(store, o);
+  server->parts_->registry.load();
+
+  grpc::ServerBuilder admin;
+  admin.AddListeningPort(o.admin_listen, admin_creds, &server->admin_port_);
+  admin.RegisterService(&server->parts_->admin);
+  server->admin_server_ = admin.BuildAndStart();
+  if (!server->admin_server_ || server->admin_port_ == 0) {
+    error = "--admin-listen: cannot listen on " + o.admin_listen;
+    server->parts_->scheduler.stop();
+    return nullptr;
+  }
+
+  grpc::ServerBuilder pop;
+  pop.AddListeningPort(o.pop_listen, pop_creds, &server->pop_port_);
+  pop.RegisterService(&server->parts_->sessions);
+  // Dead agents are found by keepalive, not by waiting for TCP to time out.
+  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(o.keepalive_time.count()));
+  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                         static_cast<int>(o.keepalive_timeout.count()));
+  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  pop.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  pop.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  server->pop_server_ = pop.BuildAndStart();
+  if (!server->pop_server_ || server->pop_port_ == 0) {
+    error = "--pop-listen: cannot listen on " + o.pop_listen;
+    server->admin_server_->Shutdown();
+    server->parts_->scheduler.stop();
+    return nullptr;
+  }
+  for (grpc::Server* s : {server->admin_server_.get(), server->pop_server_.get()})
+    if (auto* health = s->GetHealthCheckService()) health->SetServingStatus(true);
+  if (auto* health = server->admin_server_->GetHealthCheckService())
+    health->SetServingStatus("onramp.v1.AdminService", true);
+  if (auto* health = server->pop_server_->GetHealthCheckService())
+    health->SetServingStatus("onramp.v1.PopSessionService", true);
+  log(LogLevel::info, "admin API on " + o.admin_listen + " (port " +
+                          std::to_string(server->admin_port_) + "), PoP API on " + o.pop_listen +
+                          " (port " + std::to_string(server->pop_port_) + ")" +
+                          (o.plaintext ? ", plaintext" : ", TLS"));
+  return server;
+}
+
+std::string ControllerServer::check(const ServerOptions& o) {
+  std::string error;
+  if (!cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional, o.plaintext,
+                              error) ||
+      !cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required, o.plaintext,
+                              error))
+    return error;
+  return "";
+}
+
+ControllerServer::~ControllerServer() { shutdown(); }
+
+void ControllerServer::shutdown() {
+  if (shut_down_ || !parts_) return;
+  shut_down_ = true;
+  // Streams never end on their own: give calls a moment, then cancel.
+  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
+  if (pop_server_) pop_server_->Shutdown(deadline);
+  if (admin_server_) admin_server_->Shutdown(deadline);
+  parts_->scheduler.stop();
+}
+
+}  // namespace onramp::ctl

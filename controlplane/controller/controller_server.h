@@ -1,0 +1,64 @@
+// The controller's gRPC side: two servers, the admin API (onrampctl, on
+// loopback by default) and the PoP API (agents, mutual TLS), each with the
+// gRPC health service and server reflection, wired to one PoP registry and
+// one push scheduler over a ConfigStore.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controlplane/common/server_tls.h"
+#include "controlplane/controller/config_store.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace onramp::ctl {
+
+struct ServerOptions {
+  std::string admin_listen = "127.0.0.1:7443";
+  std::string pop_listen = "0.0.0.0:7444";
+  // Insecure, for loopback addresses only (tests, a laptop demo).
+  bool plaintext = false;
+  cp::ServerTlsFiles tls;
+  std::vector<std::string> admin_tokens;  // bearer tokens accepted on the admin API
+  std::chrono::milliseconds debounce{100};
+  // Keepalive pings to agents; agents may ping every 5 s or slower.
+  std::chrono::milliseconds keepalive_time{20000};
+  std::chrono::milliseconds keepalive_timeout{10000};
+};
+
+class ControllerServer {
+ public:
+  // Starts both servers. Returns nullptr and sets `error` (naming the flag)
+  // when an address cannot be served.
+  static std::unique_ptr<ControllerServer> start(ConfigStore& store, const ServerOptions& options,
+                                                 std::string& error);
+  // The credential checks of start() alone (plaintext on loopback only,
+  // certificate files readable): "" or the problem, naming the flag.
+  static std::string check(const ServerOptions& options);
+  ~ControllerServer();
+
+  // The ports bound (useful with port 0 in tests).
+  int admin_port() const { return admin_port_; }
+  int pop_port() const { return pop_port_; }
+
+  // Ends every session, pushes what is pending and saves the PoP records.
+  void shutdown();
+
+ private:
+  struct Parts;
+  ControllerServer() = default;
+
+  std::unique_ptr<Parts> parts_;
+  std::unique_ptr<grpc::Server> admin_server_;
+  std::unique_ptr<grpc::Server> pop_server_;
+  int admin_port_ = 0;
+  int pop_port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace onramp::ctl

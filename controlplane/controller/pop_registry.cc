@@ -1,0 +1,417 @@
+#include "controlplane/controller/pop_registry.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "controlplane/controller/log.h"
+#include "controlplane/controller/table_check.h"
+#include "controlplane/controller/validation.h"
+#include "dataplane/core/ip_address.h"
+
+namespace onramp::ctl {
+namespace {
+
+using grpc::Status;
+using grpc::StatusCode;
+
+constexpr size_t kMaxOutstanding = 16;
+
+Status check_hello(const std::string& identity, const v1::Hello& h, v1::TunnelSource& tunnel) {
+  if (!is_pop_id(h.pop()))
+    return Status(
+        StatusCode::INVALID_ARGUMENT,
+        "hello.pop: \"" + h.pop() + "\" must be an IATA code plus a number, [A-Z]{3}[0-9]{1,2}");
+  if (!identity.empty() && identity != h.pop())
+    return Status(StatusCode::PERMISSION_DENIED, "hello.pop: " + h.pop() +
+                                                     " is not the PoP of the client "
+                                                     "certificate, " +
+                                                     identity);
+  if (!h.iata().empty() && (h.iata().size() != 3 || !is_pop_id(h.iata() + "0")))
+    return Status(StatusCode::INVALID_ARGUMENT,
+                  "hello.iata: \"" + h.iata() + "\" is not an IATA code ([A-Z]{3})");
+  if (!std::isfinite(h.latitude()) || std::fabs(h.latitude()) > 90)
+    return Status(StatusCode::INVALID_ARGUMENT, "hello.latitude: outside -90..90");
+  if (!std::isfinite(h.longitude()) || std::fabs(h.longitude()) > 180)
+    return Status(StatusCode::INVALID_ARGUMENT, "hello.longitude: outside -180..180");
+  tunnel.Clear();
+  if (!h.tunnel_source().ipv4().empty()) {
+    auto a = dp::IpAddress::parse(h.tunnel_source().ipv4());
+    if (!a || !a->is_v4())
+      return Status(
+          StatusCode::INVALID_ARGUMENT,
+          "hello.tunnel_source.ipv4: \"" + h.tunnel_source().ipv4() + "\" is not an IPv4 address");
+    tunnel.set_ipv4(a->to_string());
+  }
+  if (!h.tunnel_source().ipv6().empty()) {
+    auto a = dp::IpAddress::parse(h.tunnel_source().ipv6());
+    if (!a || a->is_v4())
+      return Status(
+          StatusCode::INVALID_ARGUMENT,
+          "hello.tunnel_source.ipv6: \"" + h.tunnel_source().ipv6() + "\" is not an IPv6 address");
+    tunnel.set_ipv6(a->to_string());
+  }
+  return Status::OK;
+}
+
+bool same_tunnel(const v1::TunnelSource& a, const v1::TunnelSource& b) {
+  return a.ipv4() == b.ipv4() && a.ipv6() == b.ipv6();
+}
+
+}  // namespace
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string content_digest(const v1::ForwardingTable& table, const v1::ProbePlan& plan) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&](const std::string& bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 0x100000001b3ull;
+    }
+  };
+  v1::ForwardingTable unversioned = table;
+  unversioned.set_version(0);
+  mix(unversioned.SerializeAsString());
+  mix("|");
+  mix(plan.SerializeAsString());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+void PopRegistry::Actions::run() {
+  for (auto& [sink, status] : closes) sink->close(status);
+  for (auto& [sink, message] : sends) sink->send(message);
+}
+
+PopRegistry::PopRegistry(ConfigStore& store, const RouteComputer& computer)
+    : store_(store), computer_(computer), rng_(std::random_device{}()) {}
+
+void PopRegistry::load() {
+  std::lock_guard lock(mu_);
+  for (PopRecord& r : store_.pops()) {
+    PopState& st = pops_[r.pop.id()];
+    st.pop = std::move(r.pop);
+    st.pop.set_state(v1::POP_DISCONNECTED);
+    st.pop.set_dataplane_healthy(false);
+    st.pop.set_bgp_announced(false);
+    st.applied_digest = std::move(r.applied_digest);
+    st.nacked_digest = std::move(r.nacked_digest);
+  }
+}
+
+std::string PopRegistry::nonce() {
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng_()),
+                static_cast<unsigned long long>(rng_()));
+  return buf;
+}
+
+// A version for new content of this PoP: the configuration version, unless
+// the PoP already knows that number with other content (its tunnel sources
+// changed, or the database is younger than the agent's table). Then the
+// configuration version is bumped, so every (PoP, version) names one table.
+uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
+  if (wanted != st.version && wanted != st.pop.applied_version() &&
+      wanted != st.pop.nacked_version())
+    return wanted;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto cfg = store_.snapshot();
+    CommitResult r = store_.commit(ConfigChange{}, cfg->version);
+    if (r.outcome == CommitResult::Outcome::committed) {
+      log_pop(LogLevel::info, st.pop.id(),
+              "its inputs changed outside the configuration: configuration version bumped to " +
+                  std::to_string(r.config->version));
+      return r.config->version;
+    }
+    if (r.outcome == CommitResult::Outcome::failed) {
+      log_pop(LogLevel::error, st.pop.id(), "cannot bump the configuration version: " + r.error);
+      break;
+    }
+  }
+  return wanted;
+}
+
+void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions) {
+  PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
+  PopRoutes routes = computer_.compute(config, ctx);
+  dp::TableSpec spec;
+  if (std::string err = check_table(routes.table, spec); !err.empty()) {
+    // A bug, not an operator's mistake: validation should have refused the
+    // configuration. The PoP keeps its table.
+    log_pop(LogLevel::error, st.pop.id(),
+            "table for configuration version " + std::to_string(config.version) +
+                " fails the dataplane's validation, not sent: table." + err);
+    return;
+  }
+  std::string digest = content_digest(routes.table, routes.probe_plan);
+  if (digest != st.digest) {
+    if (st.pop.applied_version() && digest == st.applied_digest)
+      st.version = st.pop.applied_version();
+    else if (st.pop.nacked_version() && digest == st.nacked_digest)
+      st.version = st.pop.nacked_version();
+    else
+      st.version = fresh_version(config.version, st);
+    st.digest = digest;
+    st.table = std::move(routes.table);
+    st.table.set_version(st.version);
+    st.probe_plan = std::move(routes.probe_plan);
+  }
+  maybe_send(st, actions);
+}
+
+void PopRegistry::maybe_send(PopState& st, Actions& actions) {
+  if (!st.sink || st.digest.empty()) return;
+  if (st.version == st.pop.applied_version() && st.digest == st.applied_digest) return;
+  // Refused once: wait for different content rather than loop on a NACK.
+  if (st.version == st.pop.nacked_version() && st.digest == st.nacked_digest) return;
+  if (st.version == st.session_sent_version) return;
+  v1::ControllerMessage msg;
+  v1::TableUpdate* u = msg.mutable_update();
+  u->set_version(st.version);
+  u->set_nonce(nonce());
+  *u->mutable_table() = st.table;
+  *u->mutable_probe_plan() = st.probe_plan;
+  u->set_created_ms(now_ms());
+  st.outstanding[u->nonce()] = Sent{st.version, u->created_ms(), st.digest};
+  while (st.outstanding.size() > kMaxOutstanding) {
+    auto oldest = st.outstanding.begin();
+    for (auto it = st.outstanding.begin(); it != st.outstanding.end(); ++it)
+      if (it->second.version < oldest->second.version) oldest = it;
+    st.outstanding.erase(oldest);
+  }
+  st.session_sent_version = st.version;
+  st.pop.set_sent_version(st.version);
+  log_pop(LogLevel::info, st.pop.id(),
+          "sending table version " + std::to_string(st.version) + " (" +
+              std::to_string(st.table.listeners_size()) + " listeners, nonce " + u->nonce() + ")");
+  actions.sends.emplace_back(st.sink, std::move(msg));
+}
+
+Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const std::string& identity,
+                          const v1::Hello& h) {
+  v1::TunnelSource tunnel;
+  if (Status s = check_hello(identity, h, tunnel); !s.ok()) {
+    log_pop(LogLevel::warning, identity.empty() ? h.pop() : identity,
+            "hello refused: " + s.error_message());
+    return s;
+  }
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    auto [it, created] = pops_.try_emplace(h.pop());
+    PopState& st = it->second;
+    if (created) {
+      st.pop.set_id(h.pop());
+      log_pop(LogLevel::info, h.pop(), "registered");
+    }
+    if (st.sink && st.sink != sink) {
+      log_pop(LogLevel::warning, h.pop(), "a new session replaces the current one");
+      actions.closes.emplace_back(
+          st.sink, Status(StatusCode::ABORTED, "superseded by a newer session of " + h.pop()));
+    }
+    bool tunnel_changed = !same_tunnel(st.pop.tunnel_source(), tunnel);
+    st.pop.set_iata(h.iata());
+    st.pop.set_city(h.city());
+    st.pop.set_country(h.country());
+    st.pop.set_latitude(h.latitude());
+    st.pop.set_longitude(h.longitude());
+    *st.pop.mutable_tunnel_source() = tunnel;
+    st.pop.set_agent_version(h.agent_version());
+    st.pop.set_state(v1::POP_CONNECTED);
+    st.pop.set_last_seen_ms(now_ms());
+    // The agent knows what its dataplane runs; believe it over the record.
+    if (h.applied_version() != st.pop.applied_version()) {
+      if (h.applied_version() && h.applied_version() == st.version && !st.digest.empty())
+        st.applied_digest = st.digest;
+      else
+        st.applied_digest.clear();
+      st.pop.set_applied_version(h.applied_version());
+    }
+    if (tunnel_changed && !created)
+      log_pop(LogLevel::info, h.pop(),
+              "tunnel sources changed to ipv4=\"" + tunnel.ipv4() + "\" ipv6=\"" + tunnel.ipv6() +
+                  "\"");
+    st.sink = sink;
+    st.session_sent_version = 0;
+    st.outstanding.clear();
+    st.dirty = true;
+    log_pop(LogLevel::info, h.pop(),
+            "connected: agent " + (h.agent_version().empty() ? "?" : h.agent_version()) +
+                ", runs table version " + std::to_string(h.applied_version()));
+    refresh(st, *store_.snapshot(), actions);
+  }
+  actions.run();
+  return Status::OK;
+}
+
+void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::TableAck& ack) {
+  std::lock_guard lock(mu_);
+  auto it = pops_.find(pop);
+  if (it == pops_.end() || it->second.sink.get() != sink) return;
+  PopState& st = it->second;
+  int64_t now = now_ms();
+  st.pop.set_last_seen_ms(now);
+  auto sent = st.outstanding.find(ack.nonce());
+  if (sent == st.outstanding.end()) {
+    log_pop(LogLevel::warning, pop,
+            std::string(ack.ok() ? "ACK" : "NACK") + " of version " +
+                std::to_string(ack.version()) + " with unknown nonce \"" + ack.nonce() +
+                "\" ignored");
+    return;
+  }
+  Sent s = sent->second;
+  if (ack.version() != s.version)
+    log_pop(LogLevel::warning, pop,
+            "ACK/NACK says version " + std::to_string(ack.version()) + " for nonce " + ack.nonce() +
+                " of version " + std::to_string(s.version) + "; the nonce decides");
+  if (ack.ok()) {
+    st.pop.set_applied_version(s.version);
+    st.applied_digest = s.digest;
+    int64_t latency = std::max<int64_t>(0, now - s.created_ms);
+    st.pop.set_last_apply_latency_ms(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
+    st.pop.set_nacked_version(0);
+    st.pop.clear_nack_error();
+    st.nacked_digest.clear();
+    log_pop(LogLevel::info, pop,
+            "applied table version " + std::to_string(s.version) + " in " +
+                std::to_string(latency) + " ms (agent apply " + std::to_string(ack.apply_ms()) +
+                " ms)");
+  } else {
+    st.pop.set_nacked_version(s.version);
+    st.pop.set_nack_error(ack.error());
+    st.nacked_digest = s.digest;
+    log_pop(LogLevel::warning, pop,
+            "refused table version " + std::to_string(s.version) + ", keeps version " +
+                std::to_string(st.pop.applied_version()) + ": " + ack.error());
+  }
+  for (auto o = st.outstanding.begin(); o != st.outstanding.end();)
+    o = o->second.version <= s.version ? st.outstanding.erase(o) : std::next(o);
+  st.dirty = true;
+}
+
+void PopRegistry::status(const TableSink* sink, const std::string& pop,
+                         const v1::PopStatus& status) {
+  std::lock_guard lock(mu_);
+  auto it = pops_.find(pop);
+  if (it == pops_.end() || it->second.sink.get() != sink) return;
+  PopState& st = it->second;
+  int64_t now = now_ms();
+  st.pop.set_last_seen_ms(now);
+  if (st.pop.dataplane_healthy() != status.dataplane_healthy())
+    log_pop(status.dataplane_healthy() ? LogLevel::info : LogLevel::warning, pop,
+            std::string("dataplane ") + (status.dataplane_healthy() ? "healthy" : "unhealthy"));
+  st.pop.set_dataplane_healthy(status.dataplane_healthy());
+  st.pop.set_bgp_announced(status.bgp_announced());
+  if (status.has_stats()) {
+    v1::PopStats s;
+    s.set_pop(pop);
+    *s.mutable_stats() = status.stats();
+    s.set_reported_ms(status.time_ms() ? status.time_ms() : now);
+    st.stats = std::move(s);
+  }
+}
+
+void PopRegistry::probes(const TableSink* sink, const std::string& pop, const v1::ProbeReport&) {
+  // Probe results feed the health view of the optimal-path work; until then
+  // they only show the PoP is alive.
+  std::lock_guard lock(mu_);
+  auto it = pops_.find(pop);
+  if (it == pops_.end() || it->second.sink.get() != sink) return;
+  it->second.pop.set_last_seen_ms(now_ms());
+}
+
+void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
+  std::lock_guard lock(mu_);
+  auto it = pops_.find(pop);
+  if (it == pops_.end() || it->second.sink.get() != sink) return;
+  PopState& st = it->second;
+  st.sink.reset();
+  st.outstanding.clear();
+  st.pop.set_state(v1::POP_DISCONNECTED);
+  st.pop.set_last_seen_ms(now_ms());
+  st.dirty = true;
+  log_pop(LogLevel::warning, pop,
+          "disconnected; keeps forwarding on table version " +
+              std::to_string(st.pop.applied_version()));
+}
+
+void PopRegistry::push_all() {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    auto config = store_.snapshot();
+    for (auto& [id, st] : pops_)
+      if (st.sink) refresh(st, *config, actions);
+  }
+  actions.run();
+}
+
+std::string PopRegistry::flush() {
+  std::vector<PopRecord> records;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, st] : pops_) {
+      if (!st.dirty) continue;
+      st.dirty = false;
+      PopRecord r{
+          .pop = st.pop, .applied_digest = st.applied_digest, .nacked_digest = st.nacked_digest};
+      r.pop.clear_state();
+      r.pop.clear_sent_version();
+      r.pop.clear_dataplane_healthy();
+      r.pop.clear_bgp_announced();
+      records.push_back(std::move(r));
+    }
+  }
+  std::string err = store_.put_pops(records);
+  if (!err.empty()) {
+    std::lock_guard lock(mu_);
+    for (const PopRecord& r : records)
+      if (auto it = pops_.find(r.pop.id()); it != pops_.end()) it->second.dirty = true;
+  }
+  return err;
+}
+
+bool PopRegistry::known(const std::string& pop) const {
+  std::lock_guard lock(mu_);
+  return pops_.count(pop) > 0;
+}
+
+v1::ListPopsResponse PopRegistry::list_pops() const {
+  v1::ListPopsResponse out;
+  std::lock_guard lock(mu_);
+  out.set_config_version(store_.snapshot()->version);
+  for (const auto& [id, st] : pops_) *out.add_pops() = st.pop;
+  return out;
+}
+
+Status PopRegistry::view(const std::string& pop, PopView& out) const {
+  std::lock_guard lock(mu_);
+  auto it = pops_.find(pop);
+  if (it == pops_.end()) return Status(StatusCode::NOT_FOUND, "pop: no PoP \"" + pop + "\"");
+  const PopState& st = it->second;
+  out.config = store_.snapshot();
+  out.routes =
+      computer_.compute(*out.config, {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()});
+  // The PoP's version when the content is what it was last given; the
+  // configuration version when a push is still due.
+  bool current = content_digest(out.routes.table, out.routes.probe_plan) == st.digest;
+  out.routes.table.set_version(current ? st.version : out.config->version);
+  out.applied_version = st.pop.applied_version();
+  return Status::OK;
+}
+
+std::vector<v1::PopStats> PopRegistry::stats(const std::string& pop) const {
+  std::vector<v1::PopStats> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, st] : pops_)
+    if ((pop.empty() || id == pop) && st.stats) out.push_back(*st.stats);
+  return out;
+}
+
+}  // namespace onramp::ctl

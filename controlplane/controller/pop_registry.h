@@ -1,0 +1,130 @@
+// The PoPs and what each has been sent: registration on Hello, the table each
+// PoP should run, the decision to push it, and ACK/NACK bookkeeping. Sessions
+// reach the registry through TableSink, so all of this is tested without
+// gRPC streams.
+//
+// Rules (DESIGN.md §5): a PoP is sent a table only when its content (the
+// table without its version, and the probe plan) changed; the version is the
+// configuration version at which the content was computed; every send has a
+// fresh nonce; an ACK moves the PoP's applied version; a NACK leaves it, is
+// recorded, and the same content is not sent again until it changes.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "controlplane/controller/config_store.h"
+#include "controlplane/controller/route_computer.h"
+#include "onramp/v1/admin.pb.h"
+#include "onramp/v1/pop_session.pb.h"
+
+namespace onramp::ctl {
+
+// The controller's end of one PoP session.
+class TableSink {
+ public:
+  virtual ~TableSink() = default;
+  // Queues a message; never blocks. A newer update replaces one not yet
+  // written, and one older than an update already queued is dropped.
+  virtual void send(const v1::ControllerMessage& message) = 0;
+  // Ends the session with `status`.
+  virtual void close(const grpc::Status& status) = 0;
+};
+
+// What GetRoutes and TraceFlow read: the routes the controller computes for
+// a PoP now, from `config`.
+struct PopView {
+  std::shared_ptr<const Config> config;
+  PopRoutes routes;  // table version stamped
+  uint64_t applied_version = 0;
+};
+
+class PopRegistry {
+ public:
+  PopRegistry(ConfigStore& store, const RouteComputer& computer);
+
+  // Loads the PoPs the store remembers, all disconnected.
+  void load();
+
+  // A session's first message. `identity` is the PoP id its client
+  // certificate proves, or "" in plaintext (Hello.pop is taken as it is).
+  // Registers or updates the PoP, makes `sink` its session (ending an older
+  // one) and sends the current table when the PoP does not run it. Returns
+  // the status to end the session with when the Hello is refused.
+  grpc::Status hello(const std::shared_ptr<TableSink>& sink, const std::string& identity,
+                     const v1::Hello& hello);
+  void ack(const TableSink* sink, const std::string& pop, const v1::TableAck& ack);
+  void status(const TableSink* sink, const std::string& pop, const v1::PopStatus& status);
+  void probes(const TableSink* sink, const std::string& pop, const v1::ProbeReport& report);
+  // The session ended; the PoP is disconnected unless a newer session took
+  // over.
+  void detach(const TableSink* sink, const std::string& pop);
+
+  // Recomputes every connected PoP's table from the newest configuration and
+  // sends those whose content changed.
+  void push_all();
+
+  // Writes PoP records changed since the last flush, in one transaction.
+  std::string flush();
+
+  bool known(const std::string& pop) const;
+  v1::ListPopsResponse list_pops() const;
+  grpc::Status view(const std::string& pop, PopView& out) const;
+  std::vector<v1::PopStats> stats(const std::string& pop) const;
+
+ private:
+  struct Sent {
+    uint64_t version;
+    int64_t created_ms;
+    std::string digest;
+  };
+  struct PopState {
+    v1::Pop pop;
+    std::string applied_digest;
+    std::string nacked_digest;
+    std::shared_ptr<TableSink> sink;
+    // The newest table computed for the PoP: its content digest, version
+    // and the messages themselves.
+    std::string digest;
+    uint64_t version = 0;
+    v1::ForwardingTable table;
+    v1::ProbePlan probe_plan;
+    uint64_t session_sent_version = 0;        // last sent on the current session
+    std::map<std::string, Sent> outstanding;  // by nonce, awaiting ACK/NACK
+    std::optional<v1::PopStats> stats;
+    bool dirty = false;  // record changed since the last flush
+  };
+  // Work done after the lock is released: a sink's send or close may run
+  // gRPC reactions inline, and those call back into the registry.
+  struct Actions {
+    std::vector<std::pair<std::shared_ptr<TableSink>, v1::ControllerMessage>> sends;
+    std::vector<std::pair<std::shared_ptr<TableSink>, grpc::Status>> closes;
+    void run();
+  };
+
+  void refresh(PopState& st, const Config& config, Actions& actions);
+  void maybe_send(PopState& st, Actions& actions);
+  uint64_t fresh_version(uint64_t wanted, const PopState& st);
+  std::string nonce();
+
+  ConfigStore& store_;
+  const RouteComputer& computer_;
+  mutable std::mutex mu_;  // guards everything below
+  std::map<std::string, PopState> pops_;
+  std::mt19937_64 rng_;
+};
+
+// 16 hex digits identifying a table's content (FNV-1a, 64 bits).
+std::string content_digest(const v1::ForwardingTable& table, const v1::ProbePlan& plan);
+
+int64_t now_ms();
+
+}  // namespace onramp::ctl

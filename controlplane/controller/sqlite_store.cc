@@ -1,0 +1,388 @@
+#include "controlplane/controller/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace onramp::ctl {
+namespace {
+
+// Bodies are the resources' own protobuf encoding; the key columns exist for
+// the primary keys and the foreign keys, which guard the invariants
+// validation already checks (no orphan, no parent deleted under children).
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('config_version', 0);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);
+CREATE TABLE IF NOT EXISTS accelerators (
+  name TEXT PRIMARY KEY,
+  body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS listeners (
+  accelerator TEXT NOT NULL REFERENCES accelerators (name),
+  name TEXT NOT NULL,
+  body BLOB NOT NULL,
+  PRIMARY KEY (accelerator, name)
+);
+CREATE TABLE IF NOT EXISTS endpoint_groups (
+  accelerator TEXT NOT NULL,
+  listener TEXT NOT NULL,
+  name TEXT NOT NULL,
+  body BLOB NOT NULL,
+  PRIMARY KEY (accelerator, listener, name),
+  FOREIGN KEY (accelerator, listener) REFERENCES listeners (accelerator, name)
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+  accelerator TEXT NOT NULL,
+  listener TEXT NOT NULL,
+  endpoint_group TEXT NOT NULL,
+  address TEXT NOT NULL,
+  body BLOB NOT NULL,
+  PRIMARY KEY (accelerator, listener, endpoint_group, address),
+  FOREIGN KEY (accelerator, listener, endpoint_group)
+    REFERENCES endpoint_groups (accelerator, listener, name)
+);
+CREATE TABLE IF NOT EXISTS pops (
+  id TEXT PRIMARY KEY,
+  body BLOB NOT NULL,
+  applied_digest TEXT NOT NULL DEFAULT '',
+  nacked_digest TEXT NOT NULL DEFAULT ''
+);
+)sql";
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return stmt_ != nullptr; }
+  Stmt& text(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& blob(int i, const std::string& s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return sqlite3_step(stmt_); }
+  std::string column_text(int i) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, i))) : "";
+  }
+  std::string column_blob(int i) const {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, i))) : "";
+  }
+  int64_t column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
+  std::string error() const { return sqlite3_errmsg(db_); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::string exec(sqlite3* db, const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) == SQLITE_OK) return "";
+  std::string err = msg ? msg : sqlite3_errmsg(db);
+  sqlite3_free(msg);
+  return err;
+}
+
+// Runs a statement that returns no row; "" or the error.
+std::string run(Stmt& s, const char* what) {
+  if (!s.ok()) return std::string(what) + ": " + s.error();
+  int rc = s.step();
+  if (rc != SQLITE_DONE) return std::string(what) + ": " + s.error();
+  return "";
+}
+
+template <typename T>
+std::string load_rows(sqlite3* db, const char* sql, const char* what,
+                      std::map<std::string, T>& out) {
+  Stmt s(db, sql);
+  if (!s.ok()) return std::string(what) + ": " + s.error();
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    T msg;
+    if (!msg.ParseFromString(s.column_blob(0)))
+      return std::string(what) + ": a row does not parse; the database is damaged";
+    out[key_of(msg)] = std::move(msg);
+  }
+  return rc == SQLITE_DONE ? "" : std::string(what) + ": " + s.error();
+}
+
+// Upserts, one per kind of resource.
+std::string put_row(sqlite3* db, const v1::Accelerator& a) {
+  Stmt s(db,
+         "INSERT INTO accelerators (name, body) VALUES (?1, ?2) "
+         "ON CONFLICT (name) DO UPDATE SET body = excluded.body");
+  if (!s.ok()) return s.error();
+  s.text(1, a.name()).blob(2, a.SerializeAsString());
+  return run(s, "accelerators");
+}
+std::string put_row(sqlite3* db, const v1::Listener& l) {
+  Stmt s(db,
+         "INSERT INTO listeners (accelerator, name, body) VALUES (?1, ?2, ?3) "
+         "ON CONFLICT (accelerator, name) DO UPDATE SET body = excluded.body");
+  if (!s.ok()) return s.error();
+  s.text(1, l.accelerator()).text(2, l.name()).blob(3, l.SerializeAsString());
+  return run(s, "listeners");
+}
+std::string put_row(sqlite3* db, const v1::EndpointGroup& g) {
+  Stmt s(db,
+         "INSERT INTO endpoint_groups (accelerator, listener, name, body) "
+         "VALUES (?1, ?2, ?3, ?4) "
+         "ON CONFLICT (accelerator, listener, name) DO UPDATE SET body = excluded.body");
+  if (!s.ok()) return s.error();
+  s.text(1, g.accelerator()).text(2, g.listener()).text(3, g.name()).blob(4, g.SerializeAsString());
+  return run(s, "endpoint_groups");
+}
+std::string put_row(sqlite3* db, const v1::Endpoint& e) {
+  Stmt s(db,
+         "INSERT INTO endpoints (accelerator, listener, endpoint_group, address, body) "
+         "VALUES (?1, ?2, ?3, ?4, ?5) "
+         "ON CONFLICT (accelerator, listener, endpoint_group, address) "
+         "DO UPDATE SET body = excluded.body");
+  if (!s.ok()) return s.error();
+  s.text(1, e.accelerator())
+      .text(2, e.listener())
+      .text(3, e.endpoint_group())
+      .text(4, e.address())
+      .blob(5, e.SerializeAsString());
+  return run(s, "endpoints");
+}
+
+// Erasing a row that is not there means the caller's view and the file
+// disagree: refuse rather than bump the version for nothing.
+std::string erased_one(sqlite3* db, Stmt& s, const char* what) {
+  if (auto err = run(s, what); !err.empty()) return err;
+  return sqlite3_changes(db) == 1 ? "" : std::string(what) + ": no such row";
+}
+std::string erase_row(sqlite3* db, const v1::Accelerator& a) {
+  Stmt s(db, "DELETE FROM accelerators WHERE name = ?1");
+  if (!s.ok()) return s.error();
+  s.text(1, a.name());
+  return erased_one(db, s, "accelerators");
+}
+std::string erase_row(sqlite3* db, const v1::Listener& l) {
+  Stmt s(db, "DELETE FROM listeners WHERE accelerator = ?1 AND name = ?2");
+  if (!s.ok()) return s.error();
+  s.text(1, l.accelerator()).text(2, l.name());
+  return erased_one(db, s, "listeners");
+}
+std::string erase_row(sqlite3* db, const v1::EndpointGroup& g) {
+  Stmt s(db, "DELETE FROM endpoint_groups WHERE accelerator = ?1 AND listener = ?2 AND name = ?3");
+  if (!s.ok()) return s.error();
+  s.text(1, g.accelerator()).text(2, g.listener()).text(3, g.name());
+  return erased_one(db, s, "endpoint_groups");
+}
+std::string erase_row(sqlite3* db, const v1::Endpoint& e) {
+  Stmt s(db,
+         "DELETE FROM endpoints WHERE accelerator = ?1 AND listener = ?2 AND "
+         "endpoint_group = ?3 AND address = ?4");
+  if (!s.ok()) return s.error();
+  s.text(1, e.accelerator()).text(2, e.listener()).text(3, e.endpoint_group()).text(4, e.address());
+  return erased_one(db, s, "endpoints");
+}
+
+}  // namespace
+
+std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, std::string& error) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore());
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      error = "--db: cannot create " + dir.string() + ": " + ec.message();
+      return nullptr;
+    }
+  }
+  // The in-memory snapshot is only right while this process is the only
+  // writer: a second controller on the same file is refused. The lock lives
+  // on a file of its own, away from SQLite's POSIX locks on the database.
+  std::string lock_path = path + ".lock";
+  store->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (store->lock_fd_ < 0) {
+    error = "--db: " + lock_path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    error =
+        "--db: " + path + " is in use by another onramp-controller (" + lock_path + " is locked)";
+    return nullptr;
+  }
+  if (sqlite3_open_v2(path.c_str(), &store->db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    error = "--db: " + path + ": " + (store->db_ ? sqlite3_errmsg(store->db_) : "cannot open");
+    return nullptr;
+  }
+  sqlite3_busy_timeout(store->db_, 5000);
+  // WAL: a commit is one append and one fsync of the log; synchronous=FULL
+  // makes that fsync happen before COMMIT returns, so an acknowledged
+  // mutation is on disk.
+  {
+    Stmt wal(store->db_, "PRAGMA journal_mode=WAL");
+    if (!wal.ok() || wal.step() != SQLITE_ROW || wal.column_text(0) != "wal") {
+      error = "--db: " + path + ": cannot switch to WAL journal mode";
+      return nullptr;
+    }
+  }
+  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (auto err = exec(store->db_, pragma); !err.empty()) {
+      error = "--db: " + path + ": " + pragma + ": " + err;
+      return nullptr;
+    }
+  }
+  if (auto err = exec(store->db_, kSchema); !err.empty()) {
+    error = "--db: " + path + ": creating the schema: " + err;
+    return nullptr;
+  }
+  auto config = std::make_shared<Config>();
+  if (auto err = store->load(*config); !err.empty()) {
+    error = "--db: " + path + ": " + err;
+    return nullptr;
+  }
+  store->snapshot_ = std::move(config);
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  if (db_) sqlite3_close_v2(db_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+std::string SqliteStore::load(Config& out) {
+  {
+    Stmt s(db_, "SELECT value FROM meta WHERE key = 'config_version'");
+    if (!s.ok() || s.step() != SQLITE_ROW) return "reading the config version: " + s.error();
+    out.version = static_cast<uint64_t>(s.column_int(0));
+  }
+  if (auto e = load_rows(db_, "SELECT body FROM accelerators", "accelerators", out.accelerators);
+      !e.empty())
+    return e;
+  if (auto e = load_rows(db_, "SELECT body FROM listeners", "listeners", out.listeners); !e.empty())
+    return e;
+  if (auto e = load_rows(db_, "SELECT body FROM endpoint_groups", "endpoint_groups", out.groups);
+      !e.empty())
+    return e;
+  return load_rows(db_, "SELECT body FROM endpoints", "endpoints", out.endpoints);
+}
+
+std::shared_ptr<const Config> SqliteStore::snapshot() const {
+  std::lock_guard lock(mu_);
+  return snapshot_;
+}
+
+std::string SqliteStore::write_change(const ConfigChange& change) {
+  // Children go before parents on erase and after them on put, so the
+  // foreign keys hold after every statement.
+  auto rank = [](const Resource& r) { return static_cast<int>(r.index()); };
+  std::vector<const Resource*> erasures, puts;
+  for (const auto& r : change.erasures) erasures.push_back(&r);
+  for (const auto& r : change.puts) puts.push_back(&r);
+  std::stable_sort(erasures.begin(), erasures.end(),
+                   [&](auto* a, auto* b) { return rank(*a) > rank(*b); });
+  std::stable_sort(puts.begin(), puts.end(), [&](auto* a, auto* b) { return rank(*a) < rank(*b); });
+  for (const Resource* r : erasures)
+    if (auto err = std::visit([&](const auto& x) { return erase_row(db_, x); }, *r); !err.empty())
+      return err;
+  for (const Resource* r : puts)
+    if (auto err = std::visit([&](const auto& x) { return put_row(db_, x); }, *r); !err.empty())
+      return err;
+  Stmt bump(db_, "UPDATE meta SET value = value + 1 WHERE key = 'config_version'");
+  return run(bump, "config version");
+}
+
+CommitResult SqliteStore::commit(const ConfigChange& change, uint64_t expected_version) {
+  std::lock_guard lock(mu_);
+  CommitResult result;
+  if (snapshot_->version != expected_version) {
+    result.outcome = CommitResult::Outcome::conflict;
+    result.error = "the configuration changed meanwhile (version " +
+                   std::to_string(snapshot_->version) + ", expected " +
+                   std::to_string(expected_version) + ")";
+    return result;
+  }
+  if (auto err = exec(db_, "BEGIN IMMEDIATE"); !err.empty()) {
+    result.error = "store: " + err;
+    return result;
+  }
+  std::string err = write_change(change);
+  if (err.empty()) err = exec(db_, "COMMIT");
+  if (!err.empty()) {
+    // Nothing of a failed transaction stays: neither the rows nor the
+    // version bump. ROLLBACK fails harmlessly when SQLite already rolled back.
+    exec(db_, "ROLLBACK");
+    result.error = "store: " + err;
+    return result;
+  }
+  auto next = std::make_shared<Config>(*snapshot_);
+  apply_change(*next, change);
+  next->version = snapshot_->version + 1;
+  snapshot_ = next;
+  result.outcome = CommitResult::Outcome::committed;
+  result.config = std::move(next);
+  return result;
+}
+
+std::vector<PopRecord> SqliteStore::pops() const {
+  std::lock_guard lock(mu_);
+  std::vector<PopRecord> out;
+  Stmt s(db_, "SELECT body, applied_digest, nacked_digest FROM pops ORDER BY id");
+  if (!s.ok()) return out;
+  while (s.step() == SQLITE_ROW) {
+    PopRecord r;
+    if (!r.pop.ParseFromString(s.column_blob(0))) continue;
+    r.applied_digest = s.column_text(1);
+    r.nacked_digest = s.column_text(2);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string SqliteStore::put_pops(const std::vector<PopRecord>& records) {
+  if (records.empty()) return "";
+  std::lock_guard lock(mu_);
+  if (auto err = exec(db_, "BEGIN IMMEDIATE"); !err.empty()) return "store: " + err;
+  std::string err;
+  for (const PopRecord& r : records) {
+    Stmt s(db_,
+           "INSERT INTO pops (id, body, applied_digest, nacked_digest) VALUES (?1, ?2, ?3, ?4) "
+           "ON CONFLICT (id) DO UPDATE SET body = excluded.body, "
+           "applied_digest = excluded.applied_digest, nacked_digest = excluded.nacked_digest");
+    if (!s.ok()) {
+      err = s.error();
+      break;
+    }
+    s.text(1, r.pop.id()).blob(2, r.pop.SerializeAsString());
+    s.text(3, r.applied_digest).text(4, r.nacked_digest);
+    if ((err = run(s, "pops")).empty()) continue;
+    break;
+  }
+  if (err.empty()) err = exec(db_, "COMMIT");
+  if (!err.empty()) {
+    exec(db_, "ROLLBACK");
+    return "store: " + err;
+  }
+  return "";
+}
+
+}  // namespace onramp::ctl

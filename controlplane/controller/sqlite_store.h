@@ -1,0 +1,43 @@
+// ConfigStore on an embedded SQLite database: one file, WAL journal,
+// synchronous=FULL, one transaction per commit with the version bump inside
+// it, so the configuration survives kill -9 or power loss at any moment. The
+// whole configuration is also held in memory as an immutable snapshot; reads
+// never touch the file.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "controlplane/controller/config_store.h"
+
+struct sqlite3;
+
+namespace onramp::ctl {
+
+class SqliteStore final : public ConfigStore {
+ public:
+  // Opens the database at `path`, creating it (and its folder) when missing,
+  // and loads the configuration. Only one process may hold it: a second one
+  // is refused. Returns nullptr and sets `error` on failure.
+  static std::unique_ptr<SqliteStore> open(const std::string& path, std::string& error);
+  ~SqliteStore() override;
+
+  std::shared_ptr<const Config> snapshot() const override;
+  CommitResult commit(const ConfigChange& change, uint64_t expected_version) override;
+  std::vector<PopRecord> pops() const override;
+  std::string put_pops(const std::vector<PopRecord>& records) override;
+
+ private:
+  SqliteStore() = default;
+  std::string load(Config& out);
+  std::string write_change(const ConfigChange& change);
+
+  sqlite3* db_ = nullptr;
+  int lock_fd_ = -1;
+  // Serialises writers and guards snapshot_ (the pointer, not the Config).
+  mutable std::mutex mu_;
+  std::shared_ptr<const Config> snapshot_;
+};
+
+}  // namespace onramp::ctl

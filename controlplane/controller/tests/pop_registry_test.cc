@@ -1,0 +1,244 @@
+// The PoP registry without gRPC: what is pushed to whom and when, and how
+// ACKs and NACKs move a PoP's state, across reconnects and restarts.
+#include "controlplane/controller/pop_registry.h"
+
+#include <gtest/gtest.h>
+
+#include "controlplane/controller/log.h"
+#include "controlplane/controller/sqlite_store.h"
+#include "controlplane/controller/tests/fixtures.h"
+
+namespace onramp::ctl::test {
+namespace {
+
+class FakeSink : public TableSink {
+ public:
+  void send(const v1::ControllerMessage& m) override { sent.push_back(m.update()); }
+  void close(const grpc::Status& s) override { closed = s; }
+  std::vector<v1::TableUpdate> sent;
+  std::optional<grpc::Status> closed;
+};
+
+v1::Hello hello(const std::string& pop, uint64_t applied = 0) {
+  v1::Hello h;
+  h.set_pop(pop);
+  h.set_iata(pop.substr(0, 3));
+  h.set_city("Somewhere");
+  h.mutable_tunnel_source()->set_ipv4("192.0.2.1");
+  h.set_applied_version(applied);
+  return h;
+}
+
+v1::TableAck ack(const v1::TableUpdate& u, bool ok = true, const std::string& error = "") {
+  v1::TableAck a;
+  a.set_version(u.version());
+  a.set_nonce(u.nonce());
+  a.set_ok(ok);
+  a.set_error(error);
+  return a;
+}
+
+class PopRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    set_log_enabled(false);
+    reopen();
+    put(accelerator("web", {"203.0.113.10"}));
+    put(listener("web", "http", {{80, 80}}));
+    put(group("web", "http", "eu", "eu-central", 100));
+    put(endpoint("web", "http", "eu", "198.51.100.1", 128));
+  }
+  void TearDown() override { set_log_enabled(true); }
+
+  void reopen() {
+    registry_.reset();
+    store_.reset();
+    std::string err;
+    store_ = SqliteStore::open(dir_.file("c.db"), err);
+    ASSERT_TRUE(store_) << err;
+    registry_ = std::make_unique<PopRegistry>(*store_, computer_);
+    registry_->load();
+  }
+  void put(Resource r) {
+    ConfigChange ch;
+    ch.puts.push_back(std::move(r));
+    ASSERT_EQ(store_->commit(ch, store_->snapshot()->version).outcome,
+              CommitResult::Outcome::committed);
+  }
+  v1::Pop pop(const std::string& id) {
+    auto all = registry_->list_pops();
+    for (const auto& p : all.pops())
+      if (p.id() == id) return p;
+    ADD_FAILURE() << id << " not listed";
+    return {};
+  }
+
+  TempDir dir_;
+  RouteComputer computer_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<PopRegistry> registry_;
+};
+
+TEST_F(PopRegistryTest, HelloGetsTheTableAndAckMovesTheAppliedVersion) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  ASSERT_EQ(sink->sent.size(), 1u);
+  const v1::TableUpdate u = sink->sent[0];
+  EXPECT_EQ(u.version(), 4u);
+  EXPECT_EQ(u.table().version(), 4u);
+  EXPECT_EQ(u.table().pop(), "FRA1");
+  EXPECT_EQ(u.table().tunnel_source().ipv4(), "192.0.2.1");
+  EXPECT_EQ(u.nonce().size(), 32u);
+  EXPECT_GT(u.created_ms(), 0);
+  EXPECT_EQ(u.probe_plan().targets_size(), 1);
+  EXPECT_EQ(pop("FRA1").state(), v1::POP_CONNECTED);
+  EXPECT_EQ(pop("FRA1").sent_version(), 4u);
+  EXPECT_EQ(pop("FRA1").applied_version(), 0u);
+
+  registry_->ack(sink.get(), "FRA1", ack(u));
+  EXPECT_EQ(pop("FRA1").applied_version(), 4u);
+
+  // Nothing changed: nothing is pushed.
+  registry_->push_all();
+  EXPECT_EQ(sink->sent.size(), 1u);
+
+  // A change that does not touch FRA1's table is not pushed either.
+  put(accelerator("off", {"203.0.113.20"}, false));
+  registry_->push_all();
+  EXPECT_EQ(sink->sent.size(), 1u);
+
+  put(endpoint("web", "http", "eu", "198.51.100.2", 128));
+  registry_->push_all();
+  ASSERT_EQ(sink->sent.size(), 2u);
+  EXPECT_EQ(sink->sent[1].version(), 6u);
+  EXPECT_NE(sink->sent[1].nonce(), u.nonce());
+
+  registry_->detach(sink.get(), "FRA1");
+  EXPECT_EQ(pop("FRA1").state(), v1::POP_DISCONNECTED);
+}
+
+TEST_F(PopRegistryTest, NackKeepsTheLastGoodVersionAndIsNotRetried) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0]));
+  put(endpoint("web", "http", "eu", "198.51.100.2", 128));
+  registry_->push_all();
+  ASSERT_EQ(sink->sent.size(), 2u);
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[1], false, "no route to 198.51.100.2"));
+  v1::Pop p = pop("FRA1");
+  EXPECT_EQ(p.applied_version(), 4u);
+  EXPECT_EQ(p.nacked_version(), 5u);
+  EXPECT_EQ(p.nack_error(), "no route to 198.51.100.2");
+
+  // Reconnecting does not bring the refused table back.
+  registry_->detach(sink.get(), "FRA1");
+  auto again = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(again, "", hello("FRA1", 4)).ok());
+  EXPECT_TRUE(again->sent.empty());
+  registry_->push_all();
+  EXPECT_TRUE(again->sent.empty());
+
+  // A configuration change does, and its ACK clears the NACK.
+  put(endpoint("web", "http", "eu", "198.51.100.3", 128));
+  registry_->push_all();
+  ASSERT_EQ(again->sent.size(), 1u);
+  EXPECT_EQ(again->sent[0].version(), 6u);
+  registry_->ack(again.get(), "FRA1", ack(again->sent[0]));
+  p = pop("FRA1");
+  EXPECT_EQ(p.applied_version(), 6u);
+  EXPECT_EQ(p.nacked_version(), 0u);
+  EXPECT_EQ(p.nack_error(), "");
+}
+
+TEST_F(PopRegistryTest, IdentityMustMatchHello) {
+  auto sink = std::make_shared<FakeSink>();
+  auto s = registry_->hello(sink, "FRA1", hello("SIN1"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("SIN1"), std::string::npos);
+  EXPECT_TRUE(sink->sent.empty());
+  EXPECT_TRUE(registry_->list_pops().pops().empty());
+  EXPECT_EQ(registry_->hello(sink, "", hello("fra1")).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  auto bad = hello("FRA1");
+  bad.mutable_tunnel_source()->set_ipv4("2001:db8::1");
+  EXPECT_EQ(registry_->hello(sink, "FRA1", bad).error_message(),
+            "hello.tunnel_source.ipv4: \"2001:db8::1\" is not an IPv4 address");
+}
+
+TEST_F(PopRegistryTest, UnknownNonceIsIgnored) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  v1::TableAck a = ack(sink->sent[0]);
+  a.set_nonce("not-ours");
+  registry_->ack(sink.get(), "FRA1", a);
+  EXPECT_EQ(pop("FRA1").applied_version(), 0u);
+}
+
+TEST_F(PopRegistryTest, ANewSessionReplacesTheOld) {
+  auto first = std::make_shared<FakeSink>();
+  auto second = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(first, "", hello("FRA1")).ok());
+  ASSERT_TRUE(registry_->hello(second, "", hello("FRA1")).ok());
+  ASSERT_TRUE(first->closed);
+  EXPECT_EQ(first->closed->error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(second->sent.size(), 1u);
+  // The old session's late messages and end change nothing.
+  registry_->ack(first.get(), "FRA1", ack(first->sent[0]));
+  EXPECT_EQ(pop("FRA1").applied_version(), 0u);
+  registry_->detach(first.get(), "FRA1");
+  EXPECT_EQ(pop("FRA1").state(), v1::POP_CONNECTED);
+}
+
+TEST_F(PopRegistryTest, ARestartedControllerDoesNotResendWhatAPopRuns) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0]));
+  // Unrelated mutations move the configuration version past the PoP's.
+  put(accelerator("off", {"203.0.113.20"}, false));
+  ASSERT_EQ(registry_->flush(), "");
+  reopen();
+  EXPECT_EQ(pop("FRA1").state(), v1::POP_DISCONNECTED);
+  EXPECT_EQ(pop("FRA1").applied_version(), 4u);
+  auto back = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(back, "", hello("FRA1", 4)).ok());
+  EXPECT_TRUE(back->sent.empty());
+  // An agent that lost its table gets it again.
+  auto fresh = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(fresh, "", hello("FRA1", 0)).ok());
+  ASSERT_EQ(fresh->sent.size(), 1u);
+  EXPECT_EQ(fresh->sent[0].version(), 4u);
+}
+
+TEST_F(PopRegistryTest, NewTunnelSourcesGetANewVersion) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0]));
+  auto moved = hello("FRA1", 4);
+  moved.mutable_tunnel_source()->set_ipv4("192.0.2.99");
+  auto again = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(again, "", moved).ok());
+  ASSERT_EQ(again->sent.size(), 1u);
+  EXPECT_EQ(again->sent[0].table().tunnel_source().ipv4(), "192.0.2.99");
+  EXPECT_GT(again->sent[0].version(), 4u);  // one version, one table
+}
+
+TEST_F(PopRegistryTest, StatusFeedsStats) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  v1::PopStatus st;
+  st.set_dataplane_healthy(true);
+  st.set_bgp_announced(true);
+  st.mutable_stats()->set_rx_packets(42);
+  st.set_time_ms(1234);
+  registry_->status(sink.get(), "FRA1", st);
+  auto stats = registry_->stats("");
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].pop(), "FRA1");
+  EXPECT_EQ(stats[0].stats().rx_packets(), 42u);
+  EXPECT_EQ(stats[0].reported_ms(), 1234);
+  EXPECT_TRUE(pop("FRA1").dataplane_healthy());
+  EXPECT_TRUE(pop("FRA1").bgp_announced());
+}
+
+}  // namespace
+}  // namespace onramp::ctl::test

@@ -1,0 +1,398 @@
+// The admin and PoP session services in one process, over loopback gRPC in
+// plaintext: configure with the admin stubs, connect a fake agent, and watch
+// tables go out, ACKs and NACKs come back, and ListPops tell the story.
+#include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "controlplane/controller/controller_server.h"
+#include "controlplane/controller/log.h"
+#include "controlplane/controller/sqlite_store.h"
+#include "controlplane/controller/table_check.h"
+#include "controlplane/controller/tests/fake_agent.h"
+#include "controlplane/controller/tests/fixtures.h"
+#include "onramp/v1/admin.grpc.pb.h"
+
+namespace onramp::ctl::test {
+namespace {
+
+using namespace std::chrono_literals;
+using grpc::StatusCode;
+
+constexpr auto kDebounce = 300ms;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    set_log_enabled(false);
+    std::string err;
+    store_ = SqliteStore::open(dir_.file("c.db"), err);
+    ASSERT_TRUE(store_) << err;
+    ServerOptions o{.admin_listen = "127.0.0.1:0",
+                    .pop_listen = "127.0.0.1:0",
+                    .plaintext = true,
+                    .debounce = kDebounce};
+    server_ = ControllerServer::start(*store_, o, err);
+    ASSERT_TRUE(server_) << err;
+    admin_channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->admin_port()),
+                                         grpc::InsecureChannelCredentials());
+    admin_ = v1::AdminService::NewStub(admin_channel_);
+    pop_channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->pop_port()),
+                                       grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    server_.reset();
+    set_log_enabled(true);
+  }
+
+  template <typename Req, typename Resp, typename Call>
+  grpc::Status call(Call method, const Req& req, Resp& resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    return ((*admin_).*method)(&ctx, req, &resp);
+  }
+  grpc::Status create(const v1::Accelerator& a) {
+    v1::Accelerator out;
+    return call(&v1::AdminService::Stub::CreateAccelerator, a, out);
+  }
+  grpc::Status create(const v1::Listener& l) {
+    v1::Listener out;
+    return call(&v1::AdminService::Stub::CreateListener, l, out);
+  }
+  grpc::Status create(const v1::EndpointGroup& g) {
+    v1::EndpointGroup out;
+    return call(&v1::AdminService::Stub::CreateEndpointGroup, g, out);
+  }
+  grpc::Status create(const v1::Endpoint& e) {
+    v1::Endpoint out;
+    return call(&v1::AdminService::Stub::CreateEndpoint, e, out);
+  }
+  v1::ListPopsResponse pops() {
+    v1::ListPopsResponse out;
+    EXPECT_TRUE(call(&v1::AdminService::Stub::ListPops, v1::ListPopsRequest(), out).ok());
+    return out;
+  }
+  v1::Pop pop(const std::string& id) {
+    auto all = pops();
+    for (const auto& p : all.pops())
+      if (p.id() == id) return p;
+    ADD_FAILURE() << id << " not listed";
+    return {};
+  }
+  // web / http (TCP 80) / eu with two endpoints: configuration version 5.
+  void configure() {
+    ASSERT_TRUE(create(accelerator("web", {"203.0.113.10"})).ok());
+    ASSERT_TRUE(create(listener("web", "http", {{80, 0}})).ok());
+    ASSERT_TRUE(create(group("web", "http", "eu", "eu-central")).ok());
+    ASSERT_TRUE(create(endpoint("web", "http", "eu", "198.51.100.1")).ok());
+    ASSERT_TRUE(create(endpoint("web", "http", "eu", "198.51.100.2", 64)).ok());
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<ControllerServer> server_;
+  std::shared_ptr<grpc::Channel> admin_channel_, pop_channel_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+};
+
+TEST_F(ServiceTest, CrudRoundTrip) {
+  configure();
+  v1::Accelerator a;
+  v1::AcceleratorKey key;
+  key.set_name("web");
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetAccelerator, key, a).ok());
+  EXPECT_EQ(a.vips(0), "203.0.113.10");
+  EXPECT_GT(a.create_time_ms(), 0);
+  EXPECT_EQ(a.create_time_ms(), a.update_time_ms());
+
+  v1::Endpoint e;
+  v1::EndpointKey ek;
+  ek.set_accelerator("web");
+  ek.set_listener("http");
+  ek.set_endpoint_group("eu");
+  ek.set_address("198.51.100.1");
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetEndpoint, ek, e).ok());
+  EXPECT_EQ(e.weight(), 128u);  // default
+
+  v1::EndpointGroup g;
+  v1::EndpointGroupKey gk;
+  gk.set_accelerator("web");
+  gk.set_listener("http");
+  gk.set_name("eu");
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetEndpointGroup, gk, g).ok());
+  EXPECT_EQ(g.traffic_dial_percent(), 100u);
+  EXPECT_EQ(g.health_check().interval_ms(), 10000u);
+
+  // Update keeps the creation time.
+  std::this_thread::sleep_for(5ms);
+  auto changed = accelerator("web", {"203.0.113.10", "2001:db8::10"});
+  v1::Accelerator updated;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::UpdateAccelerator, changed, updated).ok());
+  EXPECT_EQ(updated.create_time_ms(), a.create_time_ms());
+  EXPECT_GT(updated.update_time_ms(), a.update_time_ms());
+
+  v1::ListRequest filter;
+  filter.set_accelerator("web");
+  v1::ListEndpointsResponse eps;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::ListEndpoints, filter, eps).ok());
+  EXPECT_EQ(eps.endpoints_size(), 2);
+  filter.set_accelerator("other");
+  ASSERT_TRUE(call(&v1::AdminService::Stub::ListEndpoints, filter, eps = {}).ok());
+  EXPECT_EQ(eps.endpoints_size(), 0);
+
+  // A parent with children stays, and says which children.
+  v1::DeleteResponse del;
+  auto s = call(&v1::AdminService::Stub::DeleteAccelerator, key, del);
+  EXPECT_EQ(s.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("\"http\""), std::string::npos) << s.error_message();
+
+  // Delete bottom-up works.
+  ASSERT_TRUE(call(&v1::AdminService::Stub::DeleteEndpoint, ek, del).ok());
+  EXPECT_EQ(call(&v1::AdminService::Stub::DeleteEndpoint, ek, del).error_code(),
+            StatusCode::NOT_FOUND);
+  EXPECT_EQ(call(&v1::AdminService::Stub::GetEndpoint, ek, e).error_code(), StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, ABadRequestChangesNothing) {
+  configure();
+  uint64_t before = pops().config_version();
+  EXPECT_EQ(before, 5u);
+  auto s = create(endpoint("web", "http", "eu", "1.2.3.400"));
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "endpoint.address: \"1.2.3.400\" is not an IPv4 or IPv6 address");
+  s = create(listener("web", "tls", {{443, 0}, {70, 90}}));
+  EXPECT_EQ(s.error_message(),
+            "listener.port_ranges[1]: 70..90 overlaps listener \"http\".port_ranges[0]");
+  s = create(accelerator("Web", {"192.0.2.1"}));
+  EXPECT_EQ(s.error_message(), "accelerator.name: \"Web\" must match [a-z][a-z0-9-]{0,62}");
+  EXPECT_EQ(create(accelerator("api", {"203.0.113.10"})).error_code(), StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(create(listener("nope", "http", {{80, 0}})).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(pops().config_version(), before);
+  v1::ListAcceleratorsResponse accs;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::ListAccelerators, v1::ListRequest(), accs).ok());
+  EXPECT_EQ(accs.accelerators_size(), 1);
+}
+
+TEST_F(ServiceTest, PushAckNackAndCoalescing) {
+  configure();
+  FakeAgent agent(pop_channel_);
+  ASSERT_TRUE(agent.hello("FRA1"));
+  auto first = agent.next(5s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->version(), 5u);
+  EXPECT_EQ(first->table().pop(), "FRA1");
+  EXPECT_EQ(first->table().next_hop_mac(), "");
+  ASSERT_EQ(first->table().listeners_size(), 1);
+  EXPECT_EQ(first->table().listeners(0).endpoints_size(), 2);
+  dp::TableSpec spec;
+  EXPECT_EQ(check_table(first->table(), spec), "");
+
+  v1::Pop p = pop("FRA1");
+  EXPECT_EQ(p.state(), v1::POP_CONNECTED);
+  EXPECT_EQ(p.sent_version(), 5u);
+  EXPECT_EQ(p.applied_version(), 0u);
+  EXPECT_EQ(p.city(), "Test");
+  EXPECT_EQ(p.agent_version(), "fake-agent");
+
+  ASSERT_TRUE(agent.ack(*first));
+  for (int i = 0; i < 100 && pop("FRA1").applied_version() != 5; ++i)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(pop("FRA1").applied_version(), 5u);
+
+  // Three mutations in a row: one update, computed after the last.
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(create(endpoint("web", "http", "eu", "198.51.100.3")).ok());
+  ASSERT_TRUE(create(endpoint("web", "http", "eu", "198.51.100.4")).ok());
+  ASSERT_TRUE(create(endpoint("web", "http", "eu", "198.51.100.5")).ok());
+  auto burst = std::chrono::steady_clock::now() - t0;
+  auto coalesced = agent.next(5s);
+  ASSERT_TRUE(coalesced);
+  if (burst < kDebounce) {
+    EXPECT_EQ(coalesced->version(), 8u);
+    EXPECT_EQ(coalesced->table().listeners(0).endpoints_size(), 5);
+  }
+  EXPECT_NE(coalesced->nonce(), first->nonce());
+  if (burst < kDebounce) {
+    EXPECT_FALSE(agent.next(3 * kDebounce)) << "a second update came";
+  }
+  while (coalesced->version() != 8u) {  // a slow machine split the burst
+    coalesced = agent.next(5s);
+    ASSERT_TRUE(coalesced);
+  }
+
+  // NACK: the PoP stays on 5 and ListPops says why.
+  ASSERT_TRUE(agent.ack(*coalesced, false, "table.listeners[0]: no room"));
+  for (int i = 0; i < 100 && pop("FRA1").nacked_version() != 8; ++i)
+    std::this_thread::sleep_for(20ms);
+  p = pop("FRA1");
+  EXPECT_EQ(p.applied_version(), 5u);
+  EXPECT_EQ(p.nacked_version(), 8u);
+  EXPECT_EQ(p.nack_error(), "table.listeners[0]: no room");
+  EXPECT_EQ(p.sent_version(), 8u);
+  EXPECT_EQ(pops().config_version(), 8u);
+  // Not resent: only a change brings a new table.
+  EXPECT_FALSE(agent.next(3 * kDebounce));
+
+  v1::Endpoint drain = endpoint("web", "http", "eu", "198.51.100.5", 0);
+  v1::Endpoint out;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::UpdateEndpoint, drain, out).ok());
+  auto next = agent.next(5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->version(), 9u);
+  ASSERT_TRUE(agent.ack(*next));
+  for (int i = 0; i < 100 && pop("FRA1").applied_version() != 9; ++i)
+    std::this_thread::sleep_for(20ms);
+  p = pop("FRA1");
+  EXPECT_EQ(p.applied_version(), 9u);
+  EXPECT_EQ(p.nacked_version(), 0u);
+  EXPECT_EQ(p.nack_error(), "");
+
+  // A reconnecting agent that runs the current version gets nothing.
+  FakeAgent again(pop_channel_);
+  ASSERT_TRUE(again.hello("FRA1", 9));
+  EXPECT_FALSE(again.next(500ms));
+  // The first session was replaced.
+  EXPECT_EQ(agent.finish(5s).error_code(), StatusCode::ABORTED);
+}
+
+TEST_F(ServiceTest, RoutesTraceAndStats) {
+  configure();
+  FakeAgent agent(pop_channel_);
+  ASSERT_TRUE(agent.hello("FRA1"));
+  auto u = agent.next(5s);
+  ASSERT_TRUE(u);
+  ASSERT_TRUE(agent.ack(*u));
+
+  v1::GetRoutesRequest rq;
+  rq.set_pop("FRA1");
+  v1::GetRoutesResponse routes;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetRoutes, rq, routes).ok());
+  EXPECT_EQ(routes.table().version(), 5u);
+  ASSERT_EQ(routes.listeners_size(), 1);
+  EXPECT_EQ(routes.listeners(0).accelerator(), "web");
+  ASSERT_EQ(routes.listeners(0).groups_size(), 1);
+  EXPECT_DOUBLE_EQ(routes.listeners(0).groups(0).share_percent(), 100.0);
+  EXPECT_EQ(routes.listeners(0).groups(0).healthy_endpoints(), 2u);
+  EXPECT_FALSE(routes.listeners(0).groups(0).reason().empty());
+  EXPECT_EQ(routes.listeners(0).endpoints(0).weight(), 255u);
+  EXPECT_EQ(routes.listeners(0).endpoints(1).weight(), 128u);
+  rq.set_pop("SIN1");
+  EXPECT_EQ(call(&v1::AdminService::Stub::GetRoutes, rq, routes).error_code(),
+            StatusCode::NOT_FOUND);
+
+  v1::TraceFlowRequest tq;
+  tq.set_client_address("198.18.0.7");
+  tq.set_client_port(40000);
+  tq.set_vip("203.0.113.10");
+  tq.set_port(80);
+  tq.set_protocol(v1::TCP);
+  tq.set_pop("FRA1");
+  v1::TraceFlowResponse trace;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::TraceFlow, tq, trace).ok());
+  EXPECT_EQ(trace.accelerator(), "web");
+  EXPECT_EQ(trace.listener(), "http");
+  EXPECT_EQ(trace.endpoint_group(), "eu");
+  EXPECT_EQ(trace.region(), "eu-central");
+  EXPECT_TRUE(trace.endpoint() == "198.51.100.1" || trace.endpoint() == "198.51.100.2");
+  EXPECT_EQ(trace.table_version(), 5u);
+  bool matched = false;
+  for (const auto& line : trace.explanation())
+    matched |= line.find("listener web/http matches") != std::string::npos;
+  EXPECT_TRUE(matched);
+  tq.set_port(81);
+  ASSERT_TRUE(call(&v1::AdminService::Stub::TraceFlow, tq, trace = {}).ok());
+  EXPECT_EQ(trace.endpoint(), "");
+  tq.set_vip("nope");
+  EXPECT_EQ(call(&v1::AdminService::Stub::TraceFlow, tq, trace).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+
+  v1::AgentMessage status;
+  status.mutable_status()->set_dataplane_healthy(true);
+  status.mutable_status()->mutable_stats()->set_rx_packets(99);
+  ASSERT_TRUE(agent.send(status));
+  v1::GetStatsResponse stats;
+  for (int i = 0; i < 100 && stats.pops_size() == 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+    stats.Clear();
+    ASSERT_TRUE(call(&v1::AdminService::Stub::GetStats, v1::GetStatsRequest(), stats).ok());
+  }
+  ASSERT_EQ(stats.pops_size(), 1);
+  EXPECT_EQ(stats.pops(0).pop(), "FRA1");
+  EXPECT_EQ(stats.pops(0).stats().rx_packets(), 99u);
+}
+
+TEST_F(ServiceTest, SessionMustStartWithHello) {
+  FakeAgent agent(pop_channel_);
+  v1::AgentMessage m;
+  m.mutable_ack()->set_version(1);
+  ASSERT_TRUE(agent.send(m));
+  auto s = agent.finish(5s);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "the first message must be a hello");
+}
+
+TEST_F(ServiceTest, HealthServiceAnswers) {
+  grpc::GenericStub stub(admin_channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  grpc::Slice empty("");  // HealthCheckRequest{service: ""} encodes to nothing
+  grpc::ByteBuffer request(&empty, 1), response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) { done.set_value(s); });
+  ASSERT_TRUE(done.get_future().get().ok());
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& s : slices) bytes += std::string(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+// grpcurl lists services through reflection: ask for the list, as it does.
+class ReflectionList : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit ReflectionList(grpc::GenericStub& stub) {
+    // ServerReflectionRequest{list_services: ""}: field 7, length 0.
+    grpc::Slice request(std::string("\x3a\x00", 2));
+    request_ = grpc::ByteBuffer(&request, 1);
+    ctx_.set_deadline(std::chrono::system_clock::now() + 10s);
+    stub.PrepareBidiStreamingCall(&ctx_,
+                                  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                  grpc::StubOptions(), this);
+    StartWriteLast(&request_, grpc::WriteOptions());
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    std::vector<grpc::Slice> slices;
+    if (response_.Dump(&slices).ok())
+      for (auto& s : slices)
+        text_ += std::string(reinterpret_cast<const char*>(s.begin()), s.size());
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& s) override { done_.set_value(s); }
+  std::string wait() {
+    done_.get_future().wait();
+    return text_;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  grpc::ByteBuffer request_, response_;
+  std::string text_;
+  std::promise<grpc::Status> done_;
+};
+
+TEST_F(ServiceTest, ReflectionListsTheServices) {
+  grpc::GenericStub admin(admin_channel_);
+  ReflectionList on_admin(admin);
+  EXPECT_NE(on_admin.wait().find("onramp.v1.AdminService"), std::string::npos);
+  grpc::GenericStub pop(pop_channel_);
+  ReflectionList on_pop(pop);
+  EXPECT_NE(on_pop.wait().find("onramp.v1.PopSessionService"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace onramp::ctl::test

@@ -1,0 +1,161 @@
+// The SQLite store: commits are atomic and versioned, a failed one leaves
+// nothing behind, and everything is there again after a reopen.
+#include "controlplane/controller/sqlite_store.h"
+
+#include <gtest/gtest.h>
+
+#include "controlplane/controller/tests/fixtures.h"
+
+namespace onramp::ctl::test {
+namespace {
+
+using Outcome = CommitResult::Outcome;
+
+std::unique_ptr<SqliteStore> open_store(const std::string& path) {
+  std::string err;
+  auto s = SqliteStore::open(path, err);
+  EXPECT_TRUE(s) << err;
+  return s;
+}
+
+CommitResult put(ConfigStore& s, Resource r) {
+  ConfigChange ch;
+  ch.puts.push_back(std::move(r));
+  return s.commit(ch, s.snapshot()->version);
+}
+
+CommitResult erase(ConfigStore& s, Resource r) {
+  ConfigChange ch;
+  ch.erasures.push_back(std::move(r));
+  return s.commit(ch, s.snapshot()->version);
+}
+
+TEST(SqliteStore, CrudBumpsTheVersion) {
+  TempDir dir;
+  auto s = open_store(dir.file("c.db"));
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->snapshot()->version, 0u);
+  EXPECT_EQ(put(*s, accelerator("web", {"203.0.113.10"})).outcome, Outcome::committed);
+  EXPECT_EQ(put(*s, listener("web", "http", {{80, 80}})).outcome, Outcome::committed);
+  EXPECT_EQ(put(*s, group("web", "http", "eu", "eu-central", 100)).outcome, Outcome::committed);
+  auto r = put(*s, endpoint("web", "http", "eu", "198.51.100.1", 10));
+  ASSERT_EQ(r.outcome, Outcome::committed) << r.error;
+  EXPECT_EQ(r.config->version, 4u);
+  EXPECT_EQ(s->snapshot()->endpoints.size(), 1u);
+
+  // Update replaces the body.
+  r = put(*s, endpoint("web", "http", "eu", "198.51.100.1", 20));
+  ASSERT_EQ(r.outcome, Outcome::committed);
+  EXPECT_EQ(s->snapshot()->endpoints.begin()->second.weight(), 20u);
+  EXPECT_EQ(s->snapshot()->version, 5u);
+
+  r = erase(*s, endpoint("web", "http", "eu", "198.51.100.1"));
+  ASSERT_EQ(r.outcome, Outcome::committed) << r.error;
+  EXPECT_TRUE(s->snapshot()->endpoints.empty());
+  EXPECT_EQ(s->snapshot()->version, 6u);
+}
+
+TEST(SqliteStore, ReopenKeepsEverything) {
+  TempDir dir;
+  {
+    auto s = open_store(dir.file("c.db"));
+    ASSERT_EQ(put(*s, accelerator("web", {"203.0.113.10", "2001:db8::10"})).outcome,
+              Outcome::committed);
+    ASSERT_EQ(put(*s, listener("web", "http", {{80, 80}, {8000, 8099}})).outcome,
+              Outcome::committed);
+    ASSERT_EQ(put(*s, group("web", "http", "eu", "eu-central", 40)).outcome, Outcome::committed);
+    ASSERT_EQ(put(*s, endpoint("web", "http", "eu", "198.51.100.1", 7)).outcome,
+              Outcome::committed);
+    PopRecord p;
+    p.pop.set_id("FRA1");
+    p.pop.set_city("Frankfurt");
+    p.pop.set_applied_version(3);
+    p.applied_digest = "00112233aabbccdd";
+    ASSERT_EQ(s->put_pops({p}), "");
+  }
+  auto s = open_store(dir.file("c.db"));
+  ASSERT_TRUE(s);
+  auto c = s->snapshot();
+  EXPECT_EQ(c->version, 4u);
+  ASSERT_EQ(c->accelerators.size(), 1u);
+  EXPECT_EQ(c->accelerators.at("web").vips_size(), 2);
+  EXPECT_EQ(c->listeners.at("web/http").port_ranges(1).last(), 8099u);
+  EXPECT_EQ(c->groups.at("web/http/eu").traffic_dial_percent(), 40u);
+  EXPECT_EQ(c->endpoints.at("web/http/eu/198.51.100.1").weight(), 7u);
+  auto pops = s->pops();
+  ASSERT_EQ(pops.size(), 1u);
+  EXPECT_EQ(pops[0].pop.city(), "Frankfurt");
+  EXPECT_EQ(pops[0].pop.applied_version(), 3u);
+  EXPECT_EQ(pops[0].applied_digest, "00112233aabbccdd");
+}
+
+TEST(SqliteStore, FailedTransactionLeavesNothing) {
+  TempDir dir;
+  {
+    auto s = open_store(dir.file("c.db"));
+    ASSERT_EQ(put(*s, accelerator("web", {"203.0.113.10"})).outcome, Outcome::committed);
+    // The first put is fine; the second has no parent, so the foreign key
+    // fails and the whole commit goes, version bump included.
+    ConfigChange ch;
+    ch.puts.push_back(listener("web", "http", {{80, 80}}));
+    ch.puts.push_back(group("web", "nope", "eu"));
+    auto r = s->commit(ch, 1);
+    EXPECT_EQ(r.outcome, Outcome::failed);
+    EXPECT_NE(r.error.find("FOREIGN KEY"), std::string::npos) << r.error;
+    EXPECT_EQ(s->snapshot()->version, 1u);
+    EXPECT_TRUE(s->snapshot()->listeners.empty());
+    // Deleting a parent with children is refused by the file too.
+    ASSERT_EQ(put(*s, listener("web", "http", {{80, 80}})).outcome, Outcome::committed);
+    r = erase(*s, accelerator("web", {}));
+    EXPECT_EQ(r.outcome, Outcome::failed);
+    // Erasing what is not there is refused.
+    r = erase(*s, accelerator("api", {}));
+    EXPECT_EQ(r.outcome, Outcome::failed);
+    EXPECT_EQ(s->snapshot()->version, 2u);
+    // And a stale expected version is a conflict, not a write.
+    ConfigChange late;
+    late.puts.push_back(accelerator("api", {"192.0.2.1"}));
+    r = s->commit(late, 1);
+    EXPECT_EQ(r.outcome, Outcome::conflict);
+  }
+  auto s = open_store(dir.file("c.db"));
+  EXPECT_EQ(s->snapshot()->version, 2u);
+  EXPECT_EQ(s->snapshot()->accelerators.size(), 1u);
+  EXPECT_EQ(s->snapshot()->listeners.size(), 1u);
+  EXPECT_TRUE(s->snapshot()->groups.empty());
+}
+
+TEST(SqliteStore, OneProcessAtATime) {
+  TempDir dir;
+  auto first = open_store(dir.file("c.db"));
+  std::string err;
+  auto second = SqliteStore::open(dir.file("c.db"), err);
+  EXPECT_FALSE(second);
+  EXPECT_NE(err.find("in use by another onramp-controller"), std::string::npos) << err;
+}
+
+TEST(SqliteStore, EmptyCommitBumpsTheVersion) {
+  TempDir dir;
+  auto s = open_store(dir.file("c.db"));
+  auto r = s->commit({}, 0);
+  ASSERT_EQ(r.outcome, Outcome::committed);
+  EXPECT_EQ(r.config->version, 1u);
+}
+
+TEST(SqliteStore, SnapshotsAreImmutable) {
+  TempDir dir;
+  auto s = open_store(dir.file("c.db"));
+  auto before = s->snapshot();
+  ASSERT_EQ(put(*s, accelerator("web", {"203.0.113.10"})).outcome, Outcome::committed);
+  EXPECT_TRUE(before->accelerators.empty());
+  EXPECT_EQ(before->version, 0u);
+}
+
+TEST(SqliteStore, CreatesTheFolder) {
+  TempDir dir;
+  auto s = open_store(dir.file("a/b/c.db"));
+  EXPECT_TRUE(s);
+}
+
+}  // namespace
+}  // namespace onramp::ctl::test

@@ -1,0 +1,138 @@
+// TLS with certificates from scripts/dev-ca, against the real binary: a PoP
+// is who its certificate says, the admin API wants a client certificate or a
+// bearer token, and PoP certificates do not make operators.
+#include "controlplane/common/tls.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "controlplane/controller/tests/controller_process.h"
+#include "controlplane/controller/tests/fake_agent.h"
+#include "controlplane/controller/tests/fixtures.h"
+#include "onramp/v1/admin.grpc.pb.h"
+
+namespace onramp::ctl::test {
+namespace {
+
+using namespace std::chrono_literals;
+using grpc::StatusCode;
+
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const char* dev_ca = std::getenv("ONRAMP_DEV_CA");
+    if (controller_binary().empty() || !dev_ca) return;
+    dir_ = new TempDir();
+    certs_ = dir_->file("certs");
+    std::string cmd =
+        std::string(dev_ca) + " " + certs_ + " FRA1 SIN1 > " + dir_->file("dev-ca.log") + " 2>&1";
+    if (std::system(cmd.c_str()) != 0) return;
+    std::ofstream(dir_->file("tokens")) << "# test\n  s3cret-token  \n";
+    admin_port_ = free_port();
+    pop_port_ = free_port();
+    ctl_ = new ControllerProcess(
+        {"--db", dir_->file("c.db"), "--admin-listen", "127.0.0.1:" + std::to_string(admin_port_),
+         "--pop-listen", "127.0.0.1:" + std::to_string(pop_port_), "--tls-cert",
+         certs_ + "/controller.pem", "--tls-key", certs_ + "/controller-key.pem", "--tls-client-ca",
+         certs_ + "/ca.pem", "--admin-token-file", dir_->file("tokens")},
+        dir_->file("controller.log"));
+    ready_ = ctl_->wait_ready({admin_port_, pop_port_});
+  }
+  static void TearDownTestSuite() {
+    delete ctl_;
+    delete dir_;
+    ctl_ = nullptr;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (controller_binary().empty() || !std::getenv("ONRAMP_DEV_CA"))
+      GTEST_SKIP() << "ONRAMP_CONTROLLER or ONRAMP_DEV_CA is not set";
+    ASSERT_TRUE(ready_) << (ctl_ ? ctl_->log() : "scripts/dev-ca failed");
+  }
+
+  // A TLS channel to `port` verified against the dev CA, presenting the
+  // client certificate `who` ("" for none).
+  std::shared_ptr<grpc::Channel> channel(int port, const std::string& who) {
+    cp::TlsFiles files{.ca = certs_ + "/ca.pem"};
+    if (!who.empty()) {
+      files.cert = certs_ + "/" + who + ".pem";
+      files.key = certs_ + "/" + who + "-key.pem";
+    }
+    std::string err;
+    std::string target = "localhost:" + std::to_string(port);
+    auto creds = cp::client_credentials(target, files, false, err);
+    EXPECT_TRUE(creds) << err;
+    // A fresh channel each time: no connection is shared across identities.
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    return grpc::CreateCustomChannel(target, creds, args);
+  }
+  grpc::Status list(const std::string& who, const std::string& token = "") {
+    auto stub = v1::AdminService::NewStub(channel(admin_port_, who));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::ListAcceleratorsResponse out;
+    return stub->ListAccelerators(&ctx, v1::ListRequest(), &out);
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline std::string certs_;
+  static inline ControllerProcess* ctl_ = nullptr;
+  static inline int admin_port_ = 0, pop_port_ = 0;
+  static inline bool ready_ = false;
+};
+
+TEST_F(TlsTest, AdminWithoutCertificateOrTokenIsUnauthenticated) {
+  auto s = list("");
+  EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << s.error_message();
+  s = list("", "wrong-token");
+  EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << s.error_message();
+}
+
+TEST_F(TlsTest, AdminWithTokenIsServed) {
+  auto s = list("", "s3cret-token");
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+TEST_F(TlsTest, AdminWithOperatorCertificateIsServed) {
+  auto s = list("operator");
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+TEST_F(TlsTest, APopCertificateIsNotAnOperator) {
+  auto s = list("FRA1");
+  EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << s.error_message();
+}
+
+TEST_F(TlsTest, PopIsWhoItsCertificateSays) {
+  FakeAgent agent(channel(pop_port_, "FRA1"));
+  ASSERT_TRUE(agent.hello("FRA1"));
+  auto u = agent.next(10s);
+  ASSERT_TRUE(u) << ctl_->log();
+  EXPECT_EQ(u->table().pop(), "FRA1");
+}
+
+TEST_F(TlsTest, PopClaimingAnotherIdIsRefused) {
+  FakeAgent agent(channel(pop_port_, "FRA1"));
+  agent.hello("SIN1");
+  auto s = agent.finish(10s);
+  EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(
+      ctl_->log().find(
+          "pop=FRA1 hello refused: hello.pop: SIN1 is not the PoP of the client certificate, FRA1"),
+      std::string::npos)
+      << ctl_->log();
+}
+
+TEST_F(TlsTest, PopWithoutCertificateCannotConnect) {
+  FakeAgent agent(channel(pop_port_, ""));
+  agent.hello("FRA1");
+  auto s = agent.finish(10s);
+  EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+}  // namespace
+}  // namespace onramp::ctl::test

@@ -1,0 +1,300 @@
+// Validation at the admin API boundary: every refusal names its field and
+// says why; defaults fill unset fields; addresses and ranges are normalised.
+#include "controlplane/controller/validation.h"
+
+#include <gtest/gtest.h>
+
+#include "controlplane/controller/tests/fixtures.h"
+
+namespace onramp::ctl::test {
+namespace {
+
+using grpc::StatusCode;
+
+// A configuration with accelerator "web" (203.0.113.10), listener "http"
+// (TCP 80, 8000..8099), group "eu" and endpoint 198.51.100.1 in it.
+Config base() {
+  Config c;
+  ConfigChange ch;
+  ch.puts.push_back(accelerator("web", {"203.0.113.10"}));
+  auto l = listener("web", "http", {{80, 80}, {8000, 8099}});
+  l.set_tcp_idle_timeout_s(340);
+  l.set_udp_idle_timeout_s(30);
+  ch.puts.push_back(l);
+  auto g = group("web", "http", "eu", "eu-central", 100);
+  auto* o = g.add_port_overrides();
+  o->set_listener_port(8000);
+  o->set_endpoint_port(9000);
+  ch.puts.push_back(g);
+  ch.puts.push_back(endpoint("web", "http", "eu", "198.51.100.1", 128));
+  apply_change(c, ch);
+  c.version = 4;
+  return c;
+}
+
+template <typename T, typename F>
+std::pair<StatusCode, std::string> run(F f, const Config& c, const T& in, Mutation m) {
+  T out;
+  grpc::Status s = f(c, in, m, out);
+  return {s.error_code(), s.error_message()};
+}
+
+auto acc(const Config& c, const v1::Accelerator& a, Mutation m = Mutation::create) {
+  return run(validate_accelerator, c, a, m);
+}
+auto lis(const Config& c, const v1::Listener& l, Mutation m = Mutation::create) {
+  return run(validate_listener, c, l, m);
+}
+auto grp(const Config& c, const v1::EndpointGroup& g, Mutation m = Mutation::create) {
+  return run(validate_endpoint_group, c, g, m);
+}
+auto ep(const Config& c, const v1::Endpoint& e, Mutation m = Mutation::create) {
+  return run(validate_endpoint, c, e, m);
+}
+
+using Result = std::pair<StatusCode, std::string>;
+Result invalid(const std::string& m) { return {StatusCode::INVALID_ARGUMENT, m}; }
+const Result kOk{StatusCode::OK, ""};
+
+TEST(Validation, AcceleratorNames) {
+  Config c = base();
+  EXPECT_EQ(acc(c, accelerator("", {"192.0.2.1"})), invalid("accelerator.name: required"));
+  EXPECT_EQ(acc(c, accelerator("Web", {"192.0.2.1"})),
+            invalid("accelerator.name: \"Web\" must match [a-z][a-z0-9-]{0,62}"));
+  EXPECT_EQ(acc(c, accelerator("1web", {"192.0.2.1"})).first, StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(acc(c, accelerator(std::string(64, 'a'), {"192.0.2.1"})).first,
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(acc(c, accelerator(std::string(63, 'a'), {"192.0.2.1"})), kOk);
+  EXPECT_EQ(acc(c, accelerator("a-1", {"192.0.2.1"})), kOk);
+}
+
+TEST(Validation, AcceleratorVips) {
+  Config c = base();
+  EXPECT_EQ(acc(c, accelerator("api", {})),
+            invalid("accelerator.vips: at least one VIP is required"));
+  EXPECT_EQ(acc(c, accelerator("api", {"192.0.2.1", "1.2.3.400"})),
+            invalid("accelerator.vips[1]: \"1.2.3.400\" is not an IPv4 or IPv6 address"));
+  EXPECT_EQ(acc(c, accelerator("api", {"192.0.2.1", "192.0.2.1"})),
+            invalid("accelerator.vips[1]: 192.0.2.1 is listed twice"));
+  EXPECT_EQ(acc(c, accelerator("api", {"127.0.0.1"})),
+            invalid("accelerator.vips[0]: 127.0.0.1 is a loopback address"));
+  EXPECT_EQ(acc(c, accelerator("api", {"ff02::1"})),
+            invalid("accelerator.vips[0]: ff02::1 is a multicast address"));
+  EXPECT_EQ(acc(c, accelerator("api", {"0.0.0.0"})).first, StatusCode::INVALID_ARGUMENT);
+  // Unique across accelerators, whatever the spelling.
+  EXPECT_EQ(acc(c, accelerator("api", {"203.0.113.10"})),
+            Result(StatusCode::ALREADY_EXISTS,
+                   "accelerator.vips[0]: 203.0.113.10 is already a VIP of accelerator \"web\""));
+  // An accelerator keeps its own VIPs on update.
+  EXPECT_EQ(acc(c, accelerator("web", {"203.0.113.10", "2001:db8::10"}), Mutation::update), kOk);
+
+  v1::Accelerator out;
+  ASSERT_TRUE(validate_accelerator(c, accelerator("api", {"2001:DB8:0::0:10", "::ffff:192.0.2.9"}),
+                                   Mutation::create, out)
+                  .ok());
+  ASSERT_EQ(out.vips_size(), 2);
+  EXPECT_EQ(out.vips(0), "2001:db8::10");
+  EXPECT_EQ(out.vips(1), "192.0.2.9");
+}
+
+TEST(Validation, CreateAndUpdateExistence) {
+  Config c = base();
+  EXPECT_EQ(
+      acc(c, accelerator("web", {"192.0.2.1"})),
+      Result(StatusCode::ALREADY_EXISTS, "accelerator.name: accelerator \"web\" already exists"));
+  EXPECT_EQ(acc(c, accelerator("api", {"192.0.2.1"}), Mutation::update),
+            Result(StatusCode::NOT_FOUND, "accelerator.name: no accelerator \"api\""));
+  EXPECT_EQ(lis(c, listener("nope", "http", {{80, 80}})),
+            Result(StatusCode::NOT_FOUND, "listener.accelerator: no accelerator \"nope\""));
+  EXPECT_EQ(lis(c, listener("web", "http", {{81, 81}})).first, StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(grp(c, group("web", "tcp", "eu")).first, StatusCode::NOT_FOUND);
+  EXPECT_EQ(ep(c, endpoint("web", "http", "us", "198.51.100.9")).first, StatusCode::NOT_FOUND);
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "198.51.100.9"), Mutation::update).first,
+            StatusCode::NOT_FOUND);
+}
+
+TEST(Validation, ListenerPortRanges) {
+  Config c = base();
+  EXPECT_EQ(lis(c, listener("web", "tls", {})),
+            invalid("listener.port_ranges: at least one range is required"));
+  EXPECT_EQ(lis(c, listener("web", "tls", {{443, 443}, {0, 10}})),
+            invalid("listener.port_ranges[1]: 0..10 is not a range within 1..65535"));
+  EXPECT_EQ(lis(c, listener("web", "tls", {{443, 443}, {500, 400}})),
+            invalid("listener.port_ranges[1]: 500..400 is not a range within 1..65535"));
+  EXPECT_EQ(lis(c, listener("web", "tls", {{443, 443}, {70000, 0}})).first,
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(lis(c, listener("web", "tls", {{60, 100}, {70, 90}})),
+            invalid("listener.port_ranges[1]: 70..90 overlaps listener.port_ranges[0]"));
+  EXPECT_EQ(lis(c, listener("web", "tls", {{443, 443}, {70, 90}})),
+            invalid("listener.port_ranges[1]: 70..90 overlaps listener \"http\".port_ranges[0]"));
+  EXPECT_EQ(
+      lis(c, listener("web", "alt", {{8050, 8200}})),
+      invalid("listener.port_ranges[0]: 8050..8200 overlaps listener \"http\".port_ranges[1]"));
+  // Other protocols share no traffic; TCP_UDP meets both.
+  EXPECT_EQ(lis(c, listener("web", "dns", {{80, 80}}, v1::UDP)), kOk);
+  EXPECT_EQ(lis(c, listener("web", "both", {{80, 80}}, v1::TCP_UDP)).first,
+            StatusCode::INVALID_ARGUMENT);
+  // The listener itself does not overlap itself on update.
+  EXPECT_EQ(lis(c, listener("web", "http", {{80, 80}, {8000, 8099}}), Mutation::update), kOk);
+}
+
+TEST(Validation, ListenerFieldsAndDefaults) {
+  Config c = base();
+  EXPECT_EQ(lis(c, listener("web", "tls", {{443, 0}}, v1::PROTOCOL_UNSPECIFIED)),
+            invalid("listener.protocol: required (TCP, UDP or TCP_UDP)"));
+  auto l = listener("web", "tls", {{443, 0}});
+  l.set_tcp_idle_timeout_s(86401);
+  EXPECT_EQ(lis(c, l), invalid("listener.tcp_idle_timeout_s: 86401 is outside 1..86400"));
+  l.set_tcp_idle_timeout_s(0);
+  l.set_affinity(static_cast<v1::ClientAffinity>(7));
+  EXPECT_EQ(lis(c, l), invalid("listener.affinity: unknown value 7 (NONE or SOURCE_IP)"));
+  l.set_affinity(v1::SOURCE_IP);
+  v1::Listener out;
+  ASSERT_TRUE(validate_listener(c, l, Mutation::create, out).ok());
+  EXPECT_EQ(out.port_ranges(0).last(), 443u);
+  EXPECT_EQ(out.tcp_idle_timeout_s(), 340u);
+  EXPECT_EQ(out.udp_idle_timeout_s(), 30u);
+  EXPECT_EQ(lis(c, listener("web", "Bad", {{443, 0}})).second,
+            "listener.name: \"Bad\" must match [a-z][a-z0-9-]{0,62}");
+}
+
+TEST(Validation, ListenerUpdateKeepsGroupOverridesInRange) {
+  Config c = base();
+  auto r = lis(c, listener("web", "http", {{80, 80}}), Mutation::update);
+  EXPECT_EQ(r.first, StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(r.second,
+            "listener.port_ranges: endpoint group \"eu\".port_overrides[0].listener_port 8000 "
+            "would be outside every range; change the override first");
+}
+
+TEST(Validation, EndpointGroupDefaults) {
+  Config c = base();
+  v1::EndpointGroup out;
+  ASSERT_TRUE(validate_endpoint_group(c, group("web", "http", "us"), Mutation::create, out).ok());
+  EXPECT_EQ(out.traffic_dial_percent(), 100u);
+  const auto& hc = out.health_check();
+  EXPECT_EQ(hc.protocol(), v1::HEALTH_CHECK_TCP);
+  EXPECT_EQ(hc.interval_ms(), 10000u);
+  EXPECT_EQ(hc.timeout_ms(), 2000u);
+  EXPECT_EQ(hc.healthy_threshold(), 3u);
+  EXPECT_EQ(hc.unhealthy_threshold(), 3u);
+  EXPECT_EQ(hc.port(), 0u);
+
+  auto g = group("web", "http", "us", "", 0);
+  g.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_HTTP);
+  g.mutable_health_check()->set_interval_ms(1000);
+  ASSERT_TRUE(validate_endpoint_group(c, g, Mutation::create, out).ok());
+  EXPECT_EQ(out.traffic_dial_percent(), 0u);  // set explicitly: kept
+  EXPECT_EQ(out.health_check().path(), "/");
+  EXPECT_EQ(out.health_check().timeout_ms(), 1000u);
+  EXPECT_EQ(out.health_check().expected_status_min(), 200u);
+  EXPECT_EQ(out.health_check().expected_status_max(), 399u);
+}
+
+TEST(Validation, EndpointGroupErrors) {
+  Config c = base();
+  EXPECT_EQ(grp(c, group("web", "http", "us", "", 101)),
+            invalid("endpoint_group.traffic_dial_percent: 101 is outside 0..100"));
+  EXPECT_EQ(grp(c, group("web", "http", "us", "eu central")).first, StatusCode::INVALID_ARGUMENT);
+  auto g = group("web", "http", "us");
+  g.mutable_health_check()->set_interval_ms(50);
+  EXPECT_EQ(grp(c, g),
+            invalid("endpoint_group.health_check.interval_ms: 50 is outside 100..300000"));
+  g.mutable_health_check()->set_interval_ms(1000);
+  g.mutable_health_check()->set_timeout_ms(1500);
+  EXPECT_EQ(
+      grp(c, g),
+      invalid("endpoint_group.health_check.timeout_ms: 1500 is outside 10..1000 (the interval)"));
+  g.mutable_health_check()->set_timeout_ms(0);
+  g.mutable_health_check()->set_healthy_threshold(11);
+  EXPECT_EQ(grp(c, g),
+            invalid("endpoint_group.health_check.healthy_threshold: 11 is outside 1..10"));
+  g.mutable_health_check()->set_healthy_threshold(0);
+  g.mutable_health_check()->set_path("/health");
+  EXPECT_EQ(grp(c, g),
+            invalid("endpoint_group.health_check.path: only HTTP health checks have a path"));
+  g.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_HTTP);
+  g.mutable_health_check()->set_path("health");
+  EXPECT_EQ(grp(c, g).second.rfind("endpoint_group.health_check.path: \"health\" must start", 0),
+            0u);
+  g.mutable_health_check()->set_path("/health");
+  g.mutable_health_check()->set_expected_status_min(500);
+  g.mutable_health_check()->set_expected_status_max(200);
+  EXPECT_EQ(grp(c, g), invalid("endpoint_group.health_check.expected_status_max: 200 is below "
+                               "expected_status_min 500"));
+  g.mutable_health_check()->set_expected_status_max(0);
+  EXPECT_EQ(grp(c, g), kOk);
+
+  auto o = group("web", "http", "us");
+  auto* po = o.add_port_overrides();
+  po->set_listener_port(443);
+  po->set_endpoint_port(8443);
+  EXPECT_EQ(grp(c, o), invalid("endpoint_group.port_overrides[0].listener_port: 443 is in no port "
+                               "range of listener \"http\""));
+  po->set_listener_port(80);
+  po->set_endpoint_port(0);
+  EXPECT_EQ(grp(c, o),
+            invalid("endpoint_group.port_overrides[0].endpoint_port: 0 is outside 1..65535"));
+}
+
+TEST(Validation, Endpoints) {
+  Config c = base();
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "1.2.3.400")),
+            invalid("endpoint.address: \"1.2.3.400\" is not an IPv4 or IPv6 address"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "")), invalid("endpoint.address: required"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "198.51.100.2", 256)),
+            invalid("endpoint.weight: 256 is outside 0..255"));
+  auto e = endpoint("web", "http", "eu", "198.51.100.2");
+  e.set_mode(static_cast<v1::ForwardingMode>(9));
+  EXPECT_EQ(ep(c, e), invalid("endpoint.mode: unknown value 9 (ENCAP_IPIP or ENCAP_GUE)"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "198.51.100.1")),
+            Result(StatusCode::ALREADY_EXISTS,
+                   "endpoint.address: 198.51.100.1 is already in endpoint group \"eu\""));
+
+  // One address serves a listener through one group only.
+  Config c2 = c;
+  ConfigChange ch;
+  ch.puts.push_back(group("web", "http", "us", "us-east", 100));
+  apply_change(c2, ch);
+  auto r = ep(c2, endpoint("web", "http", "us", "198.51.100.1"));
+  EXPECT_EQ(r.first, StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(r.second.find("already in endpoint group \"eu\" of listener \"http\""),
+            std::string::npos);
+
+  v1::Endpoint out;
+  ASSERT_TRUE(
+      validate_endpoint(c, endpoint("web", "http", "eu", "2001:DB8::0:7"), Mutation::create, out)
+          .ok());
+  EXPECT_EQ(out.address(), "2001:db8::7");
+  EXPECT_EQ(out.weight(), 128u);
+  ASSERT_TRUE(
+      validate_endpoint(c, endpoint("web", "http", "eu", "198.51.100.3", 0), Mutation::create, out)
+          .ok());
+  EXPECT_EQ(out.weight(), 0u);  // drain, set explicitly
+}
+
+TEST(Validation, DeletesNameTheChildren) {
+  Config c = base();
+  auto s = check_delete_accelerator(c, "web");
+  EXPECT_EQ(s.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(), "accelerator \"web\" has 1 listener: \"http\"; delete them first");
+  s = check_delete_listener(c, "web", "http");
+  EXPECT_EQ(s.error_message(), "listener \"http\" has 1 endpoint group: \"eu\"; delete them first");
+  s = check_delete_endpoint_group(c, "web", "http", "eu");
+  EXPECT_EQ(s.error_message(),
+            "endpoint group \"eu\" has 1 endpoint: \"198.51.100.1\"; delete them first");
+  EXPECT_EQ(check_delete_accelerator(c, "api").error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(check_delete_listener(c, "web", "tls").error_code(), StatusCode::NOT_FOUND);
+}
+
+TEST(Validation, PopIds) {
+  EXPECT_TRUE(is_pop_id("FRA1"));
+  EXPECT_TRUE(is_pop_id("SIN12"));
+  EXPECT_FALSE(is_pop_id("FRA"));
+  EXPECT_FALSE(is_pop_id("fra1"));
+  EXPECT_FALSE(is_pop_id("FRA123"));
+  EXPECT_FALSE(is_pop_id("operator"));
+}
+
+}  // namespace
+}  // namespace onramp::ctl::test

@@ -1,0 +1,457 @@
+#include "controlplane/controller/validation.h"
+
+#include <algorithm>
+#include <set>
+
+#include "dataplane/core/ip_address.h"
+
+namespace onramp::ctl {
+namespace {
+
+using grpc::Status;
+using grpc::StatusCode;
+
+Status invalid(const std::string& message) { return Status(StatusCode::INVALID_ARGUMENT, message); }
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+std::string indexed(const std::string& field, int i) {
+  return field + "[" + std::to_string(i) + "]";
+}
+
+std::string range_text(const v1::PortRange& r) {
+  return std::to_string(r.first()) + ".." + std::to_string(r.last());
+}
+
+// Addresses that can never be a VIP or an endpoint.
+std::string address_problem(const dp::IpAddress& a) {
+  static const dp::IpAddress kZero{};
+  if (a.is_v4()) {
+    const uint8_t* b = a.v4();
+    if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0) return "is the unspecified address";
+    if (b[0] == 127) return "is a loopback address";
+    if (b[0] >= 224 && b[0] <= 239) return "is a multicast address";
+    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) return "is the broadcast address";
+    return "";
+  }
+  const uint8_t* b = a.v6();
+  if (a == kZero) return "is the unspecified address";
+  dp::IpAddress loop{};
+  loop.bytes[15] = 1;
+  if (a == loop) return "is the loopback address";
+  if (b[0] == 0xff) return "is a multicast address";
+  return "";
+}
+
+// Parses and canonicalises `text`, or says why it cannot be used.
+Status address(const std::string& field, const std::string& text, std::string& out) {
+  auto a = dp::IpAddress::parse(text);
+  if (!a) return invalid(field + ": " + quoted(text) + " is not an IPv4 or IPv6 address");
+  if (auto p = address_problem(*a); !p.empty()) return invalid(field + ": " + text + " " + p);
+  out = a->to_string();
+  return Status::OK;
+}
+
+Status name(const std::string& field, const std::string& value) {
+  auto p = check_name(field, value);
+  return p.empty() ? Status::OK : invalid(p);
+}
+
+// True when listeners with these protocols share traffic of some protocol.
+bool protocols_meet(v1::Protocol a, v1::Protocol b) {
+  return (static_cast<int>(a) & static_cast<int>(b)) != 0;
+}
+
+bool port_in(const v1::Listener& l, uint32_t port) {
+  for (const auto& r : l.port_ranges())
+    if (port >= r.first() && port <= r.last()) return true;
+  return false;
+}
+
+Status fill_health_check(const v1::HealthCheck& in, v1::HealthCheck& out) {
+  const std::string f = "endpoint_group.health_check";
+  out = in;
+  switch (in.protocol()) {
+    case v1::HEALTH_CHECK_PROTOCOL_UNSPECIFIED:
+      out.set_protocol(v1::HEALTH_CHECK_TCP);
+      break;
+    case v1::HEALTH_CHECK_TCP:
+    case v1::HEALTH_CHECK_HTTP:
+    case v1::HEALTH_CHECK_UDP:
+      break;
+    default:
+      return invalid(f + ".protocol: unknown value " + std::to_string(in.protocol()) +
+                     " (HEALTH_CHECK_TCP, HEALTH_CHECK_HTTP or HEALTH_CHECK_UDP)");
+  }
+  bool http = out.protocol() == v1::HEALTH_CHECK_HTTP;
+  bool udp = out.protocol() == v1::HEALTH_CHECK_UDP;
+  if (in.port() > 65535)
+    return invalid(f + ".port: " + std::to_string(in.port()) +
+                   " is outside 1..65535 (0: the listener's port)");
+  if (!http && !in.path().empty()) return invalid(f + ".path: only HTTP health checks have a path");
+  if (http) {
+    if (in.path().empty()) out.set_path("/");
+    const std::string& p = out.path();
+    if (p[0] != '/' || p.size() > 1024 ||
+        std::any_of(p.begin(), p.end(), [](char c) { return c <= ' ' || c == 0x7f; }))
+      return invalid(f + ".path: " + quoted(p) +
+                     " must start with \"/\", hold no space or control character, and be at "
+                     "most 1024 bytes");
+  }
+  out.set_interval_ms(in.interval_ms() ? in.interval_ms() : kDefaultProbeIntervalMs);
+  if (out.interval_ms() < 100 || out.interval_ms() > 300000)
+    return invalid(f + ".interval_ms: " + std::to_string(out.interval_ms()) +
+                   " is outside 100..300000");
+  out.set_timeout_ms(in.timeout_ms() ? in.timeout_ms()
+                                     : std::min(kDefaultProbeTimeoutMs, out.interval_ms()));
+  if (out.timeout_ms() < 10 || out.timeout_ms() > out.interval_ms())
+    return invalid(f + ".timeout_ms: " + std::to_string(out.timeout_ms()) + " is outside 10.." +
+                   std::to_string(out.interval_ms()) + " (the interval)");
+  out.set_healthy_threshold(in.healthy_threshold() ? in.healthy_threshold() : kDefaultThreshold);
+  if (out.healthy_threshold() > 10)
+    return invalid(f + ".healthy_threshold: " + std::to_string(in.healthy_threshold()) +
+                   " is outside 1..10");
+  out.set_unhealthy_threshold(in.unhealthy_threshold() ? in.unhealthy_threshold()
+                                                       : kDefaultThreshold);
+  if (out.unhealthy_threshold() > 10)
+    return invalid(f + ".unhealthy_threshold: " + std::to_string(in.unhealthy_threshold()) +
+                   " is outside 1..10");
+  if (http) {
+    // Both unset: 200..399; one unset: the other alone.
+    uint32_t lo = in.expected_status_min(), hi = in.expected_status_max();
+    if (!lo && !hi) {
+      lo = 200;
+      hi = 399;
+    } else if (!lo) {
+      lo = hi;
+    } else if (!hi) {
+      hi = lo;
+    }
+    if (lo < 100 || lo > 599)
+      return invalid(f + ".expected_status_min: " + std::to_string(lo) + " is outside 100..599");
+    if (hi < 100 || hi > 599)
+      return invalid(f + ".expected_status_max: " + std::to_string(hi) + " is outside 100..599");
+    if (lo > hi)
+      return invalid(f + ".expected_status_max: " + std::to_string(hi) +
+                     " is below expected_status_min " + std::to_string(lo));
+    out.set_expected_status_min(lo);
+    out.set_expected_status_max(hi);
+  } else if (in.expected_status_min() || in.expected_status_max()) {
+    return invalid(f + ".expected_status_min: only HTTP health checks have expected statuses");
+  }
+  if (!udp && !in.udp_request().empty())
+    return invalid(f + ".udp_request: only UDP health checks send a request");
+  if (!udp && !in.udp_expected_response().empty())
+    return invalid(f + ".udp_expected_response: only UDP health checks expect a response");
+  if (in.udp_request().size() > 1024)
+    return invalid(f + ".udp_request: " + std::to_string(in.udp_request().size()) +
+                   " bytes; at most 1024");
+  if (in.udp_expected_response().size() > 1024)
+    return invalid(f + ".udp_expected_response: " +
+                   std::to_string(in.udp_expected_response().size()) + " bytes; at most 1024");
+  return Status::OK;
+}
+
+template <typename T>
+const T* find(const std::map<std::string, T>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+// "2 listeners: \"http\", \"https\"" for a FAILED_PRECONDITION message.
+template <typename T, typename Name>
+std::string list_children(const std::vector<const T*>& children, const char* singular,
+                          const char* plural, Name name_of) {
+  std::string s =
+      std::to_string(children.size()) + " " + (children.size() == 1 ? singular : plural) + ": ";
+  for (size_t i = 0; i < children.size(); ++i) {
+    if (i == 8) {
+      s += ", ...";
+      break;
+    }
+    s += (i ? ", " : "") + quoted(name_of(*children[i]));
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string check_name(const std::string& field, const std::string& value) {
+  if (value.empty()) return field + ": required";
+  bool ok = value.size() <= 63 && value[0] >= 'a' && value[0] <= 'z' &&
+            std::all_of(value.begin(), value.end(), [](char c) {
+              return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+            });
+  return ok ? "" : field + ": " + quoted(value) + " must match [a-z][a-z0-9-]{0,62}";
+}
+
+std::optional<std::string> canonical_address(const std::string& text) {
+  auto a = dp::IpAddress::parse(text);
+  if (!a) return std::nullopt;
+  return a->to_string();
+}
+
+bool is_pop_id(const std::string& id) {
+  if (id.size() < 4 || id.size() > 5) return false;
+  for (size_t i = 0; i < 3; ++i)
+    if (id[i] < 'A' || id[i] > 'Z') return false;
+  for (size_t i = 3; i < id.size(); ++i)
+    if (id[i] < '0' || id[i] > '9') return false;
+  return true;
+}
+
+Status validate_accelerator(const Config& config, const v1::Accelerator& in, Mutation mutation,
+                            v1::Accelerator& out) {
+  if (auto s = name("accelerator.name", in.name()); !s.ok()) return s;
+  const v1::Accelerator* existing = find(config.accelerators, accelerator_key(in.name()));
+  if (mutation == Mutation::create && existing)
+    return Status(StatusCode::ALREADY_EXISTS,
+                  "accelerator.name: accelerator " + quoted(in.name()) + " already exists");
+  if (mutation == Mutation::update && !existing)
+    return Status(StatusCode::NOT_FOUND, "accelerator.name: no accelerator " + quoted(in.name()));
+  out = in;
+  out.clear_vips();
+  if (in.vips().empty()) return invalid("accelerator.vips: at least one VIP is required");
+  // VIP -> owning accelerator, for uniqueness across accelerators.
+  std::map<std::string, std::string> owners;
+  for (const auto& [key, a] : config.accelerators)
+    if (a.name() != in.name())
+      for (const auto& v : a.vips()) owners[v] = a.name();
+  std::set<std::string> seen;
+  for (int i = 0; i < in.vips_size(); ++i) {
+    std::string f = indexed("accelerator.vips", i), vip;
+    if (auto s = address(f, in.vips(i), vip); !s.ok()) return s;
+    if (!seen.insert(vip).second) return invalid(f + ": " + vip + " is listed twice");
+    if (auto it = owners.find(vip); it != owners.end())
+      return Status(StatusCode::ALREADY_EXISTS,
+                    f + ": " + vip + " is already a VIP of accelerator " + quoted(it->second));
+    out.add_vips(vip);
+  }
+  return Status::OK;
+}
+
+Status validate_listener(const Config& config, const v1::Listener& in, Mutation mutation,
+                         v1::Listener& out) {
+  if (auto s = name("listener.name", in.name()); !s.ok()) return s;
+  if (auto s = name("listener.accelerator", in.accelerator()); !s.ok()) return s;
+  if (!find(config.accelerators, accelerator_key(in.accelerator())))
+    return Status(StatusCode::NOT_FOUND,
+                  "listener.accelerator: no accelerator " + quoted(in.accelerator()));
+  std::string key = listener_key(in.accelerator(), in.name());
+  const v1::Listener* existing = find(config.listeners, key);
+  if (mutation == Mutation::create && existing)
+    return Status(StatusCode::ALREADY_EXISTS, "listener.name: listener " + quoted(in.name()) +
+                                                  " already exists in accelerator " +
+                                                  quoted(in.accelerator()));
+  if (mutation == Mutation::update && !existing)
+    return Status(StatusCode::NOT_FOUND, "listener.name: no listener " + quoted(in.name()) +
+                                             " in accelerator " + quoted(in.accelerator()));
+  out = in;
+  if (in.protocol() != v1::TCP && in.protocol() != v1::UDP && in.protocol() != v1::TCP_UDP)
+    return invalid("listener.protocol: required (TCP, UDP or TCP_UDP)");
+  if (in.port_ranges().empty())
+    return invalid("listener.port_ranges: at least one range is required");
+  out.clear_port_ranges();
+  for (int i = 0; i < in.port_ranges_size(); ++i) {
+    v1::PortRange r = in.port_ranges(i);
+    if (r.last() == 0) r.set_last(r.first());
+    std::string f = indexed("listener.port_ranges", i);
+    if (r.first() < 1 || r.first() > 65535 || r.last() > 65535 || r.last() < r.first())
+      return invalid(f + ": " + range_text(r) + " is not a range within 1..65535");
+    for (int j = 0; j < out.port_ranges_size(); ++j)
+      if (r.first() <= out.port_ranges(j).last() && out.port_ranges(j).first() <= r.last())
+        return invalid(f + ": " + range_text(r) + " overlaps listener.port_ranges[" +
+                       std::to_string(j) + "]");
+    *out.add_port_ranges() = r;
+  }
+  // Listeners of one accelerator share its VIPs: their ranges may not overlap
+  // for a protocol they both take (the dataplane's classifier needs one
+  // answer per VIP, protocol and port).
+  for (const v1::Listener* other :
+       Config::children(config.listeners, accelerator_key(in.accelerator()))) {
+    if (other->name() == in.name() || !protocols_meet(other->protocol(), out.protocol())) continue;
+    for (int i = 0; i < out.port_ranges_size(); ++i)
+      for (int j = 0; j < other->port_ranges_size(); ++j) {
+        const auto &a = out.port_ranges(i), &b = other->port_ranges(j);
+        if (a.first() <= b.last() && b.first() <= a.last())
+          return invalid(indexed("listener.port_ranges", i) + ": " + range_text(a) +
+                         " overlaps listener " + quoted(other->name()) + ".port_ranges[" +
+                         std::to_string(j) + "]");
+      }
+  }
+  if (in.affinity() != v1::NONE && in.affinity() != v1::SOURCE_IP)
+    return invalid("listener.affinity: unknown value " + std::to_string(in.affinity()) +
+                   " (NONE or SOURCE_IP)");
+  out.set_tcp_idle_timeout_s(in.tcp_idle_timeout_s() ? in.tcp_idle_timeout_s() : kDefaultTcpIdleS);
+  out.set_udp_idle_timeout_s(in.udp_idle_timeout_s() ? in.udp_idle_timeout_s() : kDefaultUdpIdleS);
+  if (out.tcp_idle_timeout_s() > 86400)
+    return invalid("listener.tcp_idle_timeout_s: " + std::to_string(in.tcp_idle_timeout_s()) +
+                   " is outside 1..86400");
+  if (out.udp_idle_timeout_s() > 86400)
+    return invalid("listener.udp_idle_timeout_s: " + std::to_string(in.udp_idle_timeout_s()) +
+                   " is outside 1..86400");
+  // Port overrides of the listener's groups must stay inside its ranges.
+  if (existing) {
+    for (const v1::EndpointGroup* g : Config::children(config.groups, key))
+      for (int i = 0; i < g->port_overrides_size(); ++i)
+        if (!port_in(out, g->port_overrides(i).listener_port()))
+          return Status(StatusCode::FAILED_PRECONDITION,
+                        "listener.port_ranges: endpoint group " + quoted(g->name()) +
+                            ".port_overrides[" + std::to_string(i) + "].listener_port " +
+                            std::to_string(g->port_overrides(i).listener_port()) +
+                            " would be outside every range; change the override first");
+  }
+  return Status::OK;
+}
+
+Status validate_endpoint_group(const Config& config, const v1::EndpointGroup& in, Mutation mutation,
+                               v1::EndpointGroup& out) {
+  if (auto s = name("endpoint_group.name", in.name()); !s.ok()) return s;
+  if (auto s = name("endpoint_group.accelerator", in.accelerator()); !s.ok()) return s;
+  if (auto s = name("endpoint_group.listener", in.listener()); !s.ok()) return s;
+  const v1::Listener* listener =
+      find(config.listeners, listener_key(in.accelerator(), in.listener()));
+  if (!listener)
+    return Status(StatusCode::NOT_FOUND, "endpoint_group.listener: no listener " +
+                                             quoted(in.listener()) + " in accelerator " +
+                                             quoted(in.accelerator()));
+  const v1::EndpointGroup* existing =
+      find(config.groups, group_key(in.accelerator(), in.listener(), in.name()));
+  if (mutation == Mutation::create && existing)
+    return Status(StatusCode::ALREADY_EXISTS, "endpoint_group.name: endpoint group " +
+                                                  quoted(in.name()) + " already exists in " +
+                                                  "listener " + quoted(in.listener()));
+  if (mutation == Mutation::update && !existing)
+    return Status(StatusCode::NOT_FOUND, "endpoint_group.name: no endpoint group " +
+                                             quoted(in.name()) + " in listener " +
+                                             quoted(in.listener()));
+  out = in;
+  if (in.region().size() > 63 || std::any_of(in.region().begin(), in.region().end(), [](char c) {
+        return c <= ' ' || c == 0x7f || (c & 0x80);
+      }))
+    return invalid("endpoint_group.region: " + quoted(in.region()) +
+                   " must be at most 63 printable ASCII characters without spaces");
+  out.set_traffic_dial_percent(in.has_traffic_dial_percent() ? in.traffic_dial_percent()
+                                                             : kDefaultTrafficDial);
+  if (out.traffic_dial_percent() > 100)
+    return invalid("endpoint_group.traffic_dial_percent: " +
+                   std::to_string(out.traffic_dial_percent()) + " is outside 0..100");
+  if (auto s = fill_health_check(in.health_check(), *out.mutable_health_check()); !s.ok()) return s;
+  std::set<uint32_t> seen;
+  for (int i = 0; i < in.port_overrides_size(); ++i) {
+    const auto& o = in.port_overrides(i);
+    std::string f = indexed("endpoint_group.port_overrides", i);
+    if (o.listener_port() < 1 || o.listener_port() > 65535)
+      return invalid(f + ".listener_port: " + std::to_string(o.listener_port()) +
+                     " is outside 1..65535");
+    if (!port_in(*listener, o.listener_port()))
+      return invalid(f + ".listener_port: " + std::to_string(o.listener_port()) +
+                     " is in no port range of listener " + quoted(listener->name()));
+    if (!seen.insert(o.listener_port()).second)
+      return invalid(f + ".listener_port: " + std::to_string(o.listener_port()) +
+                     " is overridden twice");
+    if (o.endpoint_port() < 1 || o.endpoint_port() > 65535)
+      return invalid(f + ".endpoint_port: " + std::to_string(o.endpoint_port()) +
+                     " is outside 1..65535");
+  }
+  return Status::OK;
+}
+
+Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mutation mutation,
+                         v1::Endpoint& out) {
+  if (auto s = name("endpoint.accelerator", in.accelerator()); !s.ok()) return s;
+  if (auto s = name("endpoint.listener", in.listener()); !s.ok()) return s;
+  if (auto s = name("endpoint.endpoint_group", in.endpoint_group()); !s.ok()) return s;
+  out = in;
+  std::string addr;
+  if (in.address().empty()) return invalid("endpoint.address: required");
+  if (auto s = address("endpoint.address", in.address(), addr); !s.ok()) return s;
+  out.set_address(addr);
+  std::string lkey = listener_key(in.accelerator(), in.listener());
+  if (!find(config.groups, group_key(in.accelerator(), in.listener(), in.endpoint_group())))
+    return Status(StatusCode::NOT_FOUND, "endpoint.endpoint_group: no endpoint group " +
+                                             quoted(in.endpoint_group()) + " in listener " +
+                                             quoted(in.listener()) + " of accelerator " +
+                                             quoted(in.accelerator()));
+  const v1::Endpoint* existing = find(config.endpoints, key_of(out));
+  if (mutation == Mutation::create && existing)
+    return Status(StatusCode::ALREADY_EXISTS, "endpoint.address: " + addr +
+                                                  " is already in endpoint group " +
+                                                  quoted(in.endpoint_group()));
+  if (mutation == Mutation::update && !existing)
+    return Status(
+        StatusCode::NOT_FOUND,
+        "endpoint.address: " + addr + " is not in endpoint group " + quoted(in.endpoint_group()));
+  if (mutation == Mutation::create) {
+    // The dataplane knows an endpoint by its address within a listener: one
+    // address serves a listener through one group only.
+    size_t count = 0;
+    for (const v1::Endpoint* e : Config::children(config.endpoints, lkey)) {
+      ++count;
+      if (e->address() == addr)
+        return Status(StatusCode::ALREADY_EXISTS,
+                      "endpoint.address: " + addr + " is already in endpoint group " +
+                          quoted(e->endpoint_group()) + " of listener " + quoted(in.listener()) +
+                          "; an address serves a listener through one group only");
+    }
+    if (count >= 65534)
+      return Status(StatusCode::FAILED_PRECONDITION,
+                    "endpoint: listener " + quoted(in.listener()) +
+                        " already has 65534 endpoints, the most a dataplane listener takes");
+  }
+  out.set_weight(in.has_weight() ? in.weight() : kDefaultWeight);
+  if (out.weight() > 255)
+    return invalid("endpoint.weight: " + std::to_string(out.weight()) + " is outside 0..255");
+  if (in.mode() != v1::ENCAP_IPIP && in.mode() != v1::ENCAP_GUE)
+    return invalid("endpoint.mode: unknown value " + std::to_string(in.mode()) +
+                   " (ENCAP_IPIP or ENCAP_GUE)");
+  return Status::OK;
+}
+
+Status check_delete_accelerator(const Config& config, const std::string& name) {
+  std::string key = accelerator_key(name);
+  if (!find(config.accelerators, key))
+    return Status(StatusCode::NOT_FOUND, "name: no accelerator " + quoted(name));
+  auto children = Config::children(config.listeners, key);
+  if (!children.empty())
+    return Status(StatusCode::FAILED_PRECONDITION,
+                  "accelerator " + quoted(name) + " has " +
+                      list_children(children, "listener", "listeners",
+                                    [](const v1::Listener& l) { return l.name(); }) +
+                      "; delete them first");
+  return Status::OK;
+}
+
+Status check_delete_listener(const Config& config, const std::string& accelerator,
+                             const std::string& name) {
+  std::string key = listener_key(accelerator, name);
+  if (!find(config.listeners, key))
+    return Status(StatusCode::NOT_FOUND,
+                  "name: no listener " + quoted(name) + " in accelerator " + quoted(accelerator));
+  auto children = Config::children(config.groups, key);
+  if (!children.empty())
+    return Status(StatusCode::FAILED_PRECONDITION,
+                  "listener " + quoted(name) + " has " +
+                      list_children(children, "endpoint group", "endpoint groups",
+                                    [](const v1::EndpointGroup& g) { return g.name(); }) +
+                      "; delete them first");
+  return Status::OK;
+}
+
+Status check_delete_endpoint_group(const Config& config, const std::string& accelerator,
+                                   const std::string& listener, const std::string& name) {
+  std::string key = group_key(accelerator, listener, name);
+  if (!find(config.groups, key))
+    return Status(StatusCode::NOT_FOUND,
+                  "name: no endpoint group " + quoted(name) + " in listener " + quoted(listener));
+  auto children = Config::children(config.endpoints, key);
+  if (!children.empty())
+    return Status(StatusCode::FAILED_PRECONDITION,
+                  "endpoint group " + quoted(name) + " has " +
+                      list_children(children, "endpoint", "endpoints",
+                                    [](const v1::Endpoint& e) { return e.address(); }) +
+                      "; delete them first");
+  return Status::OK;
+}
+
+}  // namespace onramp::ctl
