@@ -162,6 +162,9 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions) 
     st.table.set_version(st.version);
     st.probe_plan = std::move(routes.probe_plan);
   }
+  // What the PoP should run, sent this session or already running (after a
+  // controller restart nothing needs sending): ListPops shows it as sent.
+  st.pop.set_sent_version(st.version);
   maybe_send(st, actions);
 }
 
