@@ -41,8 +41,8 @@ std::string read_file(const std::string& path, std::string& error) {
 }
 
 std::shared_ptr<grpc::ChannelCredentials> client_credentials(const std::string& target,
-                                                             const TlsFiles& files,
-                                                             bool plaintext, std::string& error) {
+                                                             const TlsFiles& files, bool plaintext,
+                                                             std::string& error) {
   if (plaintext) {
     if (!is_loopback_target(target)) {
       error = "--plaintext: refused for " + target + ", which is not a loopback address";

@@ -26,8 +26,8 @@ bool is_loopback_target(const std::string& target);
 // roots when empty), presenting files.cert/key as a client certificate when
 // given. Returns nullptr and sets `error` (naming the flag) on failure.
 std::shared_ptr<grpc::ChannelCredentials> client_credentials(const std::string& target,
-                                                             const TlsFiles& files,
-                                                             bool plaintext, std::string& error);
+                                                             const TlsFiles& files, bool plaintext,
+                                                             std::string& error);
 
 // Reads a whole file; "" and `error` set when it cannot.
 std::string read_file(const std::string& path, std::string& error);
