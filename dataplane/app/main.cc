@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     w->ports = &ports;
     w->publisher = &publisher;
     w->stop = &g_stop;
-    w->processor = std::make_unique<PacketProcessor>(i, opts.flows_per_lcore);
+    w->processor = std::make_unique<PacketProcessor>(i, opts.flows_per_lcore, opts.print_flows);
     workers.push_back(w.get());
     owned.push_back(std::move(w));
   }

@@ -33,6 +33,9 @@ Forwards TCP/UDP flows for anycast VIPs to backend endpoints (IPIP or GUE).
   --mbuf-size N            frame bytes per packet buffer, 1024..60000 (default
                            2048; 9216 for jumbo frames)
   --rx-desc N, --tx-desc N descriptors per queue (default 1024)
+  --mbufs N                packet buffers per pool, at least (default: sized for
+                           the rings; a net_pcap capture replayed with
+                           infinite_rx=1 needs one per packet on top)
   --idle-spin-polls N      empty polls before sleeping (default 256)
   --idle-sleep-max-us N    longest idle sleep, 0 = busy-poll (default 500)
   --exit-on-idle-ms N      exit when no packet arrived for N ms (pcap replay)
@@ -66,6 +69,7 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
     kPrintFlows,
     kStatsJson,
     kApiSocket,
+    kMbufs,
     kHelp
   };
   static const option long_opts[] = {
@@ -82,6 +86,7 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
       {"print-flows", no_argument, nullptr, kPrintFlows},
       {"stats-json", required_argument, nullptr, kStatsJson},
       {"api-socket", required_argument, nullptr, kApiSocket},
+      {"mbufs", required_argument, nullptr, kMbufs},
       {"help", no_argument, nullptr, kHelp},
       {nullptr, 0, nullptr, 0},
   };
@@ -141,6 +146,9 @@ std::string parse_options(int argc, char** argv, Options& out, bool& help) {
         break;
       case kApiSocket:
         out.api_socket = optarg;
+        break;
+      case kMbufs:
+        if ((err = number("mbufs", 0, 1u << 26)).empty()) out.mbufs = v;
         break;
       case kHelp:
         help = true;

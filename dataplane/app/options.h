@@ -16,6 +16,10 @@ struct Options {
   uint16_t mbuf_size = 2048;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
+  // Packet buffers per pool, at least; 0: sized for the queues' rings. A
+  // net_pcap port with infinite_rx keeps its whole capture in buffers of
+  // this pool, so a benchmark replaying a big capture raises it.
+  uint32_t mbufs = 0;
   // Adaptive idle sleep: after this many empty polls in a row a worker sleeps,
   // doubling from 1 us up to idle_sleep_max_us, and spins again on traffic.
   uint32_t idle_spin_polls = 256;

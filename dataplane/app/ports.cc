@@ -4,6 +4,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -28,7 +29,7 @@ std::string setup_ports(const Options& opts, uint16_t queues, std::vector<PortIn
   std::map<int, rte_mempool*> pools;
   unsigned per_port =
       queues * (opts.rx_descriptors + opts.tx_descriptors + 2u * opts.burst) + kMbufCache;
-  unsigned mbufs = std::max(8191u, per_port * n_ports);
+  unsigned mbufs = std::max({8191u, per_port * n_ports, opts.mbufs});
 
   uint16_t port;
   RTE_ETH_FOREACH_DEV(port) {

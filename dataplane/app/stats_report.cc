@@ -1,5 +1,6 @@
 #include "dataplane/app/stats_report.h"
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 
 #include <cstdio>
@@ -102,8 +103,11 @@ pb::DataplaneStats collect_stats(const StatsSources& in) {
     s.set_flow_evictions(s.flow_evictions() + f.stats().evictions);
     s.set_flow_inserts(s.flow_inserts() + f.stats().inserts);
     s.set_flow_expired(s.flow_expired() + f.stats().expired);
+    s.set_flow_bytes_per_flow(FlowTable::bytes_per_flow(f.keeps_keys()));
     s.set_idle_sleeps(s.idle_sleeps() + get(w->idle_sleeps));
+    s.set_busy_cycles(s.busy_cycles() + get(w->busy_cycles));
   }
+  s.set_tsc_hz(rte_get_tsc_hz());
   for (int r = 0; r < kDropReasonCount; ++r) {
     (*s.mutable_drops())[drop_reason_name(static_cast<DropReason>(r))] = drops[r];
     s.set_dropped(s.dropped() + drops[r]);
@@ -155,7 +159,10 @@ std::string stats_text(const pb::DataplaneStats& s) {
      << s.icmp_errors_forwarded() << "; dropped " << s.dropped() << "\n";
   os << "  flows: " << s.new_flows() << " new, " << s.flows_moved() << " moved; table "
      << s.flows_live() << " live of " << s.flow_capacity() << ", " << s.flow_evictions()
-     << " evicted (" << FlowTable::bytes_per_flow() << " bytes per flow)\n";
+     << " evicted (" << s.flow_bytes_per_flow() << " bytes per flow)\n";
+  if (s.rx_packets() && s.tsc_hz())
+    os << "  busy " << s.busy_cycles() << " TSC cycles, " << s.busy_cycles() / s.rx_packets()
+       << " per packet received, at " << s.tsc_hz() / 1000000 << " MHz\n";
   for (const auto& l : s.listeners()) {
     os << "  listener " << l.name() << ": " << l.packets() << " packets " << l.bytes() << " bytes "
        << l.new_flows() << " new flows\n";
@@ -192,6 +199,7 @@ std::string stats_json(const pb::DataplaneStats& s, const std::string& flows) {
      << ",\n  \"icmp_errors_forwarded\": " << s.icmp_errors_forwarded()
      << ",\n  \"new_flows\": " << s.new_flows() << ",\n  \"flows_moved\": " << s.flows_moved()
      << ",\n  \"dropped\": " << s.dropped() << ",\n  \"idle_sleeps\": " << s.idle_sleeps()
+     << ",\n  \"busy_cycles\": " << s.busy_cycles() << ",\n  \"tsc_hz\": " << s.tsc_hz()
      << ",\n  \"drops\": {";
   for (int r = 0; r < kDropReasonCount; ++r) {
     const char* name = drop_reason_name(static_cast<DropReason>(r));
@@ -201,7 +209,7 @@ std::string stats_json(const pb::DataplaneStats& s, const std::string& flows) {
   os << "},\n  \"flow_table\": {\"capacity\": " << s.flow_capacity()
      << ", \"live\": " << s.flows_live() << ", \"inserts\": " << s.flow_inserts()
      << ", \"evictions\": " << s.flow_evictions() << ", \"expired\": " << s.flow_expired()
-     << ", \"bytes_per_flow\": " << FlowTable::bytes_per_flow() << "},\n  \"listeners\": [";
+     << ", \"bytes_per_flow\": " << s.flow_bytes_per_flow() << "},\n  \"listeners\": [";
   for (int li = 0; li < s.listeners_size(); ++li) {
     const auto& l = s.listeners(li);
     os << (li ? "," : "") << "\n    {\"name\": \"" << json_escape(l.name())

@@ -45,9 +45,12 @@ void TablePublisher::worker_quiescent(unsigned id) { rte_rcu_qsbr_quiescent(qsbr
 void TablePublisher::worker_offline(unsigned id) { rte_rcu_qsbr_thread_offline(qsbr_, id); }
 
 std::string TablePublisher::apply(const TableSpec& spec, PublishTiming& timing) {
+  // One apply at a time, from build to retire: the build reads the table in
+  // force (owned_), which only an apply replaces.
+  std::lock_guard<std::mutex> serial(apply_mu_);
   auto t0 = std::chrono::steady_clock::now();
   std::string err;
-  std::unique_ptr<ForwardingTable> next = ForwardingTable::build(spec, workers_, err);
+  std::unique_ptr<ForwardingTable> next = ForwardingTable::build(spec, workers_, err, owned_.get());
   timing.build_us = micros_since(t0);
   if (!next) return err;
 
@@ -58,8 +61,14 @@ std::string TablePublisher::apply(const TableSpec& spec, PublishTiming& timing) 
   current_.store(next.get(), std::memory_order_release);
   // Wait until every online worker has reported a quiescent state after the
   // store: none can still hold the old pointer. Offline (sleeping) workers
-  // hold nothing and are not waited for.
-  rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+  // hold nothing and are not waited for. A worker keeps a burst in flight
+  // from one loop to the next and reports only with none, so it is told that
+  // a grace period has begun: release, after the token moved, so a worker
+  // that sees the flag (acquire) reports against the new token.
+  const uint64_t token = rte_rcu_qsbr_start(qsbr_);
+  grace_period_.store(true, std::memory_order_release);
+  rte_rcu_qsbr_check(qsbr_, token, true);
+  grace_period_.store(false, std::memory_order_relaxed);
   timing.publish_us = micros_since(t1);
   // The old table's counters are final now: fold them into the history.
   retire(*owned_);

@@ -40,6 +40,10 @@ class TablePublisher {
 
   // Worker side.
   const std::atomic<ForwardingTable*>& current() const { return current_; }
+  // True while an apply waits for every worker's quiescent report: a worker
+  // with a burst in flight finishes it, and reports, rather than start
+  // another.
+  bool grace_period() const { return grace_period_.load(std::memory_order_acquire); }
   void worker_online(unsigned id);
   void worker_quiescent(unsigned id);
   void worker_offline(unsigned id);
@@ -58,8 +62,10 @@ class TablePublisher {
   unsigned workers_;
   rte_rcu_qsbr* qsbr_;
   std::atomic<ForwardingTable*> current_;
+  std::atomic<bool> grace_period_{false};
   std::unique_ptr<ForwardingTable> owned_;
   mutable std::mutex mu_;  // guards owned_, the history maps, apply()
+  std::mutex apply_mu_;    // one apply() at a time
   std::map<std::string, TrafficTotals> listener_history_;
   std::map<std::pair<std::string, IpAddress>, TrafficTotals> endpoint_history_;
   uint64_t tables_applied_ = 1;

@@ -33,18 +33,57 @@ void from_packet(rte_mbuf* m, const PacketBuf& pkt) {
   m->pkt_len = pkt.len;
 }
 
+// A received burst between the core's stages.
+struct InFlight {
+  rte_mbuf* rx[PacketProcessor::kMaxBurst];
+  PacketBuf bufs[PacketProcessor::kMaxBurst];
+  Action actions[PacketProcessor::kMaxBurst];
+  uint16_t slot[PacketProcessor::kMaxBurst];  // bufs index -> rx index
+  uint16_t n = 0;                             // packets handed to the core
+  const PortInfo* port = nullptr;
+  ForwardingTable* table = nullptr;  // the table it was classified under
+  int core_slot = 0;                 // its slot in the PacketProcessor
+};
+
+// Last stage of a burst, then out of the port it came in on.
+void finish_and_send(InFlight& f, PacketProcessor& proc, uint16_t queue, uint32_t now_ms) {
+  proc.finish(f.core_slot, now_ms);
+  rte_mbuf* tx[PacketProcessor::kMaxBurst];
+  Action tx_action[PacketProcessor::kMaxBurst];
+  uint16_t ntx = 0;
+  for (uint16_t i = 0; i < f.n; ++i) {
+    rte_mbuf* m = f.rx[f.slot[i]];
+    if (f.actions[i] == Action::drop) {
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    from_packet(m, f.bufs[i]);
+    tx_action[ntx] = f.actions[i];
+    tx[ntx++] = m;
+  }
+  uint16_t sent = ntx ? rte_eth_tx_burst(f.port->id, queue, tx, ntx) : 0;
+  if (sent < ntx) {
+    for (uint16_t i = sent; i < ntx; ++i) proc.count_tx_refused(tx_action[i]);
+    rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
+  }
+}
+
 }  // namespace
 
 int worker_main(void* arg) {
   auto& w = *static_cast<WorkerContext*>(arg);
   const Options& opts = *w.opts;
+  const std::vector<PortInfo>& ports = *w.ports;
+  const auto queue = static_cast<uint16_t>(w.index);
   PacketProcessor& proc = *w.processor;
-  rte_mbuf* rx[PacketProcessor::kMaxBurst];
-  rte_mbuf* tx[PacketProcessor::kMaxBurst];
-  PacketBuf bufs[PacketProcessor::kMaxBurst];
-  Action actions[PacketProcessor::kMaxBurst];
-  uint16_t slot[PacketProcessor::kMaxBurst];  // bufs index -> rx index
-  Action tx_action[PacketProcessor::kMaxBurst];
+  // Two bursts overlap in the core (PacketProcessor::classify): while one
+  // is classified, the other's flow-table lines arrive, and it is finished
+  // and sent after. `pending` is the one waiting to be finished.
+  InFlight flights[PacketProcessor::kSlots];
+  for (int i = 0; i < PacketProcessor::kSlots; ++i) flights[i].core_slot = i;
+  int next_flight = 0;
+  InFlight* pending = nullptr;
+  size_t next_port = 0;
 
   uint32_t empty_polls = 0;
   uint32_t sleep_us = 1;
@@ -53,63 +92,74 @@ int worker_main(void* arg) {
   publisher.worker_online(w.index);
 
   while (!w.stop->load(std::memory_order_relaxed)) {
-    uint64_t now = clock_ms();
+    const uint64_t poll_start = rte_rdtsc();
+    // Holding no table (no burst in flight): a publisher waiting to free
+    // one may. With a burst in flight this waits for the flush below.
+    if (!pending) publisher.worker_quiescent(w.index);
     // Acquire: pairs with the publisher's release store, so the whole table
-    // is visible. The pointer is used until the quiescent report below.
+    // is visible. The pointer is used until the next quiescent report.
     ForwardingTable* table = publisher.current().load(std::memory_order_acquire);
-    uint32_t received = 0;
-    for (const PortInfo& port : *w.ports) {
-      uint16_t n = rte_eth_rx_burst(port.id, static_cast<uint16_t>(w.index), rx, opts.burst);
-      if (n == 0) continue;
-      received += n;
-      uint16_t nb = 0;
-      for (uint16_t i = 0; i < n; ++i) {
-        if (to_packet(rx[i], bufs[nb])) {
-          slot[nb++] = i;
-        } else {
-          proc.count_unprocessed(rte_pktmbuf_pkt_len(rx[i]), DropReason::oversized_frame);
-          rte_pktmbuf_free(rx[i]);
-        }
-      }
-      proc.process_burst(*table, bufs, actions, nb, port.mac, static_cast<uint32_t>(now));
-      uint16_t ntx = 0;
-      for (uint16_t i = 0; i < nb; ++i) {
-        rte_mbuf* m = rx[slot[i]];
-        if (actions[i] == Action::drop) {
-          rte_pktmbuf_free(m);
-          continue;
-        }
-        from_packet(m, bufs[i]);
-        tx_action[ntx] = actions[i];
-        tx[ntx++] = m;
-      }
-      uint16_t sent = ntx ? rte_eth_tx_burst(port.id, static_cast<uint16_t>(w.index), tx, ntx) : 0;
-      if (sent < ntx) {
-        for (uint16_t i = sent; i < ntx; ++i) proc.count_tx_refused(tx_action[i]);
-        rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
-      }
-    }
-    // Done with `table` for this burst: a publisher waiting to free it may.
-    publisher.worker_quiescent(w.index);
-    if (w.on_poll) w.on_poll();
-    if (received) {
-      w.last_rx_ms.store(now, std::memory_order_relaxed);
-      empty_polls = 0;
-      sleep_us = 1;
+    if (pending && (pending->table != table || publisher.grace_period())) {
+      // A new table: finish the burst begun under the old one, which stays
+      // alive until the report at the top of the loop. (The pointer alone
+      // is not enough: this loop may have seen it before the publisher
+      // opened its grace period, and reported too early to count.)
+      finish_and_send(*pending, proc, queue, static_cast<uint32_t>(clock_ms()));
+      pending = nullptr;
       continue;
     }
-    // Adaptive idle sleep: spin a little (traffic often comes back within
-    // microseconds), then sleep with exponential back-off so an idle PoP or
-    // test bed does not hold a core at 100 %.
-    if (opts.idle_sleep_max_us == 0 || ++empty_polls < opts.idle_spin_polls) continue;
-    // Offline while asleep, so a table swap does not wait for the sleep.
-    publisher.worker_offline(w.index);
-    rte_delay_us_sleep(sleep_us);
-    publisher.worker_online(w.index);
-    w.idle_sleeps.store(w.idle_sleeps.load(std::memory_order_relaxed) + 1,
+    InFlight& f = flights[next_flight];
+    uint16_t n = 0;
+    for (size_t k = 0; k < ports.size() && n == 0; ++k) {
+      f.port = &ports[next_port];
+      next_port = next_port + 1 == ports.size() ? 0 : next_port + 1;
+      n = rte_eth_rx_burst(f.port->id, queue, f.rx, opts.burst);
+    }
+    const uint64_t now = clock_ms();
+    if (w.on_poll) w.on_poll();
+    if (n == 0) {
+      if (pending) {
+        finish_and_send(*pending, proc, queue, static_cast<uint32_t>(now));
+        pending = nullptr;
+        continue;
+      }
+      // Adaptive idle sleep: spin a little (traffic often comes back within
+      // microseconds), then sleep with exponential back-off so an idle PoP
+      // or test bed does not hold a core at 100 %.
+      if (opts.idle_sleep_max_us == 0 || ++empty_polls < opts.idle_spin_polls) continue;
+      // Offline while asleep, so a table swap does not wait for the sleep.
+      publisher.worker_offline(w.index);
+      rte_delay_us_sleep(sleep_us);
+      publisher.worker_online(w.index);
+      w.idle_sleeps.store(w.idle_sleeps.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+      sleep_us = std::min(sleep_us * 2, opts.idle_sleep_max_us);
+      continue;
+    }
+    f.n = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      if (to_packet(f.rx[i], f.bufs[f.n])) {
+        f.slot[f.n++] = i;
+      } else {
+        proc.count_unprocessed(rte_pktmbuf_pkt_len(f.rx[i]), DropReason::oversized_frame);
+        rte_pktmbuf_free(f.rx[i]);
+      }
+    }
+    f.table = table;
+    proc.classify(f.core_slot, *table, f.bufs, f.actions, f.n, f.port->mac,
+                  pending ? pending->core_slot : -1);
+    if (pending) finish_and_send(*pending, proc, queue, static_cast<uint32_t>(now));
+    pending = &f;
+    next_flight = (next_flight + 1) % PacketProcessor::kSlots;
+
+    // Single writer: relaxed load + store, like the packet counters.
+    w.busy_cycles.store(w.busy_cycles.load(std::memory_order_relaxed) + (rte_rdtsc() - poll_start),
                         std::memory_order_relaxed);
-    sleep_us = std::min(sleep_us * 2, opts.idle_sleep_max_us);
+    w.last_rx_ms.store(now, std::memory_order_relaxed);
+    empty_polls = 0;
+    sleep_us = 1;
   }
+  if (pending) finish_and_send(*pending, proc, queue, static_cast<uint32_t>(clock_ms()));
   publisher.worker_offline(w.index);
   return 0;
 }

@@ -30,6 +30,9 @@ struct WorkerContext {
   std::unique_ptr<PacketProcessor> processor;
   std::atomic<uint64_t> last_rx_ms{0};
   std::atomic<uint64_t> idle_sleeps{0};
+  // TSC cycles of the polls that received packets (receive to transmit):
+  // busy_cycles / packets is the cost of a packet on this lcore.
+  std::atomic<uint64_t> busy_cycles{0};
   // Called between polls when the main lcore is itself a worker.
   std::function<void()> on_poll;
 };

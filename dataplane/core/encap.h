@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "dataplane/core/drop_reason.h"
 #include "dataplane/core/forwarding_table.h"
+#include "dataplane/core/net_headers.h"
 #include "dataplane/core/packet_buf.h"
 #include "dataplane/core/parser.h"
 
@@ -17,11 +19,122 @@ inline uint32_t encap_overhead(const Endpoint& ep) {
   return (ep.v4 ? 20u : 40u) + (ep.mode == ForwardingMode::gue ? 8u : 0u);
 }
 
+// Prepares the endpoint's outer header and its checksum sums (Endpoint::
+// outer_header, outer_sum, outer_addr_sum); ForwardingTable::build calls it.
+void prepare_encap(Endpoint& ep, const TableSpec& spec);
+
 // Wraps the IP packet described by `parsed` (trailing frame padding dropped)
 // for `ep`. `flow_hash` feeds the GUE source port and the IPv6 flow label.
 // Returns false with `reason` (too_big, no_headroom) and leaves pkt unchanged.
-bool encapsulate(PacketBuf& pkt, const ParsedPacket& parsed, const Endpoint& ep,
-                 const ForwardingTable& table, const MacAddress& port_mac, uint64_t flow_hash,
-                 DropReason& reason);
+namespace encap_detail {
+
+// The outer IP header for one endpoint, specialised at compile time for its
+// family and mode (the four combinations are the only ones), as VPP's load
+// balancer specialises its node function. Per packet it copies the
+// endpoint's prepared header (prepare_encap) and patches what depends on the
+// packet: lengths, TOS/traffic class, DF, the inner protocol, the flow label
+// and the checksum, which is summed from those values and the prepared sum
+// rather than read back from the header just written (a wide load of several
+// narrow stores stalls until they reach the cache).
+template <bool kOuterV4, bool kGue>
+[[gnu::always_inline]] inline bool encap(PacketBuf& pkt, const ParsedPacket& parsed,
+                                         const Endpoint& ep, const ForwardingTable& table,
+                                         const MacAddress& port_mac, uint64_t flow_hash,
+                                         DropReason& reason) {
+  constexpr uint32_t kOuterIpLen = kOuterV4 ? kIpv4HeaderLen : kIpv6HeaderLen;
+  constexpr uint32_t kOverhead = kOuterIpLen + (kGue ? kUdpHeaderLen : 0);
+  const uint32_t l2_len = parsed.l3_offset;
+  const uint32_t inner_len = parsed.ip_len;
+  if (inner_len + kOverhead > table.spec().mtu) {
+    reason = DropReason::too_big;
+    return false;
+  }
+  if (pkt.headroom < kOverhead) {
+    reason = DropReason::no_headroom;
+    return false;
+  }
+  const uint8_t* inner_ip = pkt.data + l2_len;
+  const bool inner_v4 = parsed.family == 4;
+  // Traffic class / TOS of the inner packet, copied to the outer header.
+  const uint8_t tos = inner_v4 ? inner_ip[1] : static_cast<uint8_t>(load_be16(inner_ip) >> 4);
+  // DF follows the inner IPv4 header; an inner IPv6 packet is never fragmented
+  // on the path, so its tunnel packet is not either.
+  const bool df = !inner_v4 || (inner_ip[6] & 0x40);
+
+  uint8_t* frame = pkt.data - kOverhead;
+  // The L2 header is 14, 18 or 22 bytes (up to two VLAN tags, see the
+  // parser): move 22 through three registers, all loaded before any store,
+  // which is safe where source and destination overlap and cheaper than a
+  // memmove call. Bytes past l2_len land where the outer IP header goes.
+  static_assert(kEthHeaderLen + 2 * kVlanTagLen == 22);
+  uint64_t l2[3];
+  std::memcpy(&l2[0], pkt.data, 8);
+  std::memcpy(&l2[1], pkt.data + 8, 8);
+  std::memcpy(&l2[2], pkt.data + 14, 8);
+  std::memcpy(frame, &l2[0], 8);
+  std::memcpy(frame + 8, &l2[1], 8);
+  std::memcpy(frame + 14, &l2[2], 8);
+  std::memcpy(frame, table.spec().next_hop_mac.data(), 6);
+  std::memcpy(frame + 6, port_mac.data(), 6);
+  store_be16(frame + parsed.l2_ethertype_offset, kOuterV4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+
+  uint8_t* outer = frame + l2_len;
+  const uint8_t next = kGue ? kProtoUdp : (inner_v4 ? kProtoIpip : kProtoIpv6);
+  const uint32_t after_ip = inner_len + (kGue ? kUdpHeaderLen : 0);
+  std::memcpy(outer, ep.outer_header.data(), kOuterIpLen);
+  if constexpr (kOuterV4) {
+    const uint32_t total = kOuterIpLen + after_ip;
+    const uint16_t flags = df ? 0x4000 : 0;
+    outer[1] = tos;
+    store_be16(outer + 2, static_cast<uint16_t>(total));
+    store_be16(outer + 6, flags);
+    outer[9] = next;
+    store_be16(outer + 10, checksum_fold(ep.outer_sum + tos + total + flags + next));
+  } else {
+    // The outer flow label carries 20 bits of the flow hash.
+    store_be32(outer,
+               6u << 28 | uint32_t{tos} << 20 | (static_cast<uint32_t>(flow_hash >> 12) & 0xfffff));
+    store_be16(outer + 4, static_cast<uint16_t>(after_ip));
+    outer[6] = next;
+  }
+  if constexpr (kGue) {
+    uint8_t* udp = outer + kOuterIpLen;
+    // Source port from the flow hash, in 32768..65535: entropy for RSS/ECMP at
+    // the endpoint, stable per flow.
+    const auto sport = static_cast<uint16_t>(0x8000 | (flow_hash >> 49));
+    store_be16(udp, sport);
+    store_be16(udp + 2, ep.gue_port);
+    store_be16(udp + 4, static_cast<uint16_t>(after_ip));
+    store_be16(udp + 6, 0);  // over IPv4: no checksum (RFC 6935 allows it for tunnels)
+    if constexpr (!kOuterV4) {
+      // IPv6 requires a UDP checksum (RFC 8200 §8.1): pseudo-header (the
+      // addresses, length, protocol), the UDP header, the inner packet.
+      uint32_t sum = ep.outer_addr_sum + after_ip + kProtoUdp;
+      sum += sport + ep.gue_port + after_ip;
+      sum = checksum_partial(udp + kUdpHeaderLen, inner_len, sum);
+      uint16_t c = checksum_fold(sum);
+      store_be16(udp + 6, c ? c : 0xffff);
+    }
+  }
+  pkt.data = frame;
+  pkt.headroom -= kOverhead;
+  pkt.len = l2_len + kOverhead + inner_len;
+  return true;
+}
+
+}  // namespace encap_detail
+
+[[gnu::always_inline]] inline bool encapsulate(PacketBuf& pkt, const ParsedPacket& parsed,
+                                               const Endpoint& ep, const ForwardingTable& table,
+                                               const MacAddress& port_mac, uint64_t flow_hash,
+                                               DropReason& reason) {
+  using encap_detail::encap;
+  const bool gue = ep.mode == ForwardingMode::gue;
+  if (ep.v4)
+    return gue ? encap<true, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
+               : encap<true, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);
+  return gue ? encap<false, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
+             : encap<false, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);
+}
 
 }  // namespace onramp::dp

@@ -1,3 +1,5 @@
+
+
 #include "dataplane/core/flow_table.h"
 
 #include <sys/mman.h>
@@ -7,104 +9,98 @@
 #include <cstring>
 #include <new>
 
-#include "dataplane/core/hash.h"
-
 namespace onramp::dp {
 namespace {
 
-constexpr uint64_t kFlowSeed = 0x666c6f772d6b6579ULL;  // "flow-key"
-
 void* alloc_zeroed(size_t bytes) {
-  bytes = (bytes + 4095) & ~size_t{4095};
-  void* p = std::aligned_alloc(4096, bytes);
+  // 2 MiB-aligned, so that the kernel can back all of it with huge pages:
+  // flows are spread at random over the table, and with 4 KiB pages nearly
+  // every lookup would also miss the TLB.
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t align = bytes >= kHuge ? kHuge : 4096;
+  bytes = (bytes + align - 1) & ~(align - 1);
+  void* p = std::aligned_alloc(align, bytes);
   if (!p) throw std::bad_alloc();
-  // Large tables live on huge pages where the kernel allows: fewer TLB misses.
-  if (bytes >= (2u << 20)) madvise(p, bytes, MADV_HUGEPAGE);
+  if (bytes >= kHuge) madvise(p, bytes, MADV_HUGEPAGE);
   std::memset(p, 0, bytes);
   return p;
 }
 
 }  // namespace
 
-FlowTable::FlowTable(uint32_t capacity) {
+FlowTable::FlowTable(uint32_t capacity, bool keep_keys) {
   uint32_t buckets = std::bit_ceil(capacity < kWays ? 1u : (capacity + kWays - 1) / kWays);
   mask_ = buckets - 1;
   buckets_ = static_cast<Bucket*>(alloc_zeroed(sizeof(Bucket) * buckets));
-  entries_ = static_cast<Entry*>(alloc_zeroed(sizeof(Entry) * buckets * kWays));
+  if (keep_keys) keys_ = static_cast<FlowKey*>(alloc_zeroed(sizeof(FlowKey) * buckets * kWays));
 }
 
 FlowTable::~FlowTable() {
   std::free(buckets_);
-  std::free(entries_);
-}
-
-uint64_t FlowTable::hash_key(const FlowKey& key) {
-  return hash_words(reinterpret_cast<const uint8_t*>(&key), sizeof key, kFlowSeed);
-}
-
-void FlowTable::prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[hash & mask_]); }
-
-FlowValue* FlowTable::lookup(const FlowKey& key, uint64_t hash, uint32_t now_ms, uint32_t idle_ms) {
-  uint32_t b = static_cast<uint32_t>(hash) & mask_;
-  Bucket& bucket = buckets_[b];
-  uint32_t sig = signature(hash);
-  for (uint32_t w = 0; w < kWays; ++w) {
-    if (bucket.sig[w] != sig) continue;
-    Entry& e = entries_[b * kWays + w];
-    if (!(e.key == key)) continue;
-    if (!alive(bucket.expire[w], now_ms)) {
-      bucket.sig[w] = 0;
-      ++stats_.expired;
-      return nullptr;
-    }
-    bucket.expire[w] = now_ms + idle_ms;
-    return &e.value;
-  }
-  return nullptr;
+  std::free(keys_);
 }
 
 void FlowTable::insert(const FlowKey& key, uint64_t hash, FlowValue value, uint32_t now_ms,
                        uint32_t idle_ms) {
-  uint32_t b = static_cast<uint32_t>(hash) & mask_;
-  Bucket& bucket = buckets_[b];
-  // Prefer an empty way, then an expired one, then the one closest to expiry.
-  uint32_t victim = kWays;
-  uint32_t soonest = 0;
+  // A free way in the first bucket, else in the second, else an expired
+  // way in either, else the live one closest to expiry in either. The first
+  // bucket whenever it has room (rather than the emptier of the two, which
+  // fills the table more evenly): a flow there is found with one cache line,
+  // one in its second bucket with two, one after the other.
+  const uint32_t cand[2] = {first(hash), second(hash)};
+  uint32_t victim = kNone;
   bool victim_live = false;
-  for (uint32_t w = 0; w < kWays; ++w) {
-    if (bucket.sig[w] == 0) {
-      victim = w;
-      victim_live = false;
-      break;
-    }
-    if (!alive(bucket.expire[w], now_ms)) {
-      if (victim == kWays || victim_live) {
-        victim = w;
-        victim_live = false;
+  uint32_t free_way[2] = {kWays, kWays};
+  uint32_t n_free[2] = {0, 0};
+  for (uint32_t c = 0; c < 2; ++c)
+    for (uint32_t w = kWays; w-- > 0;)  // the lowest free way
+      if (buckets_[cand[c]].sig[w] == 0) {
+        free_way[c] = w;
+        ++n_free[c];
       }
-      continue;
-    }
-    uint32_t left = bucket.expire[w] - now_ms;
-    if (victim == kWays || (victim_live && left < soonest)) {
-      victim = w;
-      soonest = left;
-      victim_live = true;
-    }
+  if (n_free[0] || n_free[1]) {
+    const uint32_t c = n_free[0] ? 0 : 1;
+    victim = cand[c] * kWays + free_way[c];
   }
+  for (uint32_t c = 0; c < 2 && victim == kNone; ++c)
+    for (uint32_t w = 0; w < kWays; ++w)
+      if (!alive(buckets_[cand[c]].expire[w], now_ms)) {
+        victim = cand[c] * kWays + w;
+        break;
+      }
+  if (victim == kNone) {
+    uint32_t soonest = 0;
+    for (uint32_t c = 0; c < 2; ++c)
+      for (uint32_t w = 0; w < kWays; ++w) {
+        uint32_t left = buckets_[cand[c]].expire[w] - now_ms;
+        if (victim == kNone || left < soonest) {
+          victim = cand[c] * kWays + w;
+          soonest = left;
+        }
+      }
+    victim_live = true;
+  }
+  Bucket& bucket = buckets_[victim / kWays];
+  const uint32_t w = victim % kWays;
   if (victim_live) {
     ++stats_.evictions;
-  } else if (bucket.sig[victim] != 0) {
+  } else if (bucket.sig[w] != 0) {
     ++stats_.expired;
   }
-  bucket.sig[victim] = signature(hash);
-  bucket.expire[victim] = now_ms + idle_ms;
-  entries_[b * kWays + victim] = Entry{key, value};
+  bucket.sig[w] = signature(hash);
+  bucket.check[w] = check_bits(hash);
+  bucket.expire[w] = now_ms + idle_ms;
+  bucket.endpoint_id[w] = value.endpoint_id;
+  bucket.endpoint_index[w] = value.endpoint_index;
+  if (keys_) keys_[victim] = key;
   ++stats_.inserts;
 }
 
 uint64_t FlowTable::live(uint32_t now_ms) const {
   uint64_t n = 0;
-  for_each_live(now_ms, [&](const FlowKey&, const FlowValue&) { ++n; });
+  for (uint32_t b = 0; b <= mask_; ++b)
+    for (uint32_t w = 0; w < kWays; ++w)
+      if (buckets_[b].sig[w] != 0 && alive(buckets_[b].expire[w], now_ms)) ++n;
   return n;
 }
 

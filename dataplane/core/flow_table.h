@@ -1,17 +1,39 @@
 // Per-lcore flow table: remembers which endpoint each flow went to, so a flow
 // stays put when weights or endpoint sets change. Owned by exactly one lcore;
-// no locks. Memory is fixed at creation; when a bucket is full the entry
-// closest to expiry is evicted (because endpoint choice is consistent hashing,
-// an evicted flow usually lands on the same endpoint again).
+// no locks. Memory is fixed at creation; when both of a flow's buckets are
+// full the entry closest to expiry is evicted (because endpoint choice is
+// consistent hashing, an evicted flow usually lands on the same endpoint
+// again).
 //
-// Layout: 8-way buckets. One cache line holds a bucket's 8 signatures and 8
-// expiry times, so a miss costs one line; a hit costs one more for the entry.
+// Layout: one cache line per bucket, 4 ways (as VPP's load balancer does in
+// lbhash.h): each way holds 48 bits of the flow's 64-bit hash, its expiry
+// time and its endpoint, 16 bytes. A flow is found by its hash alone, so a
+// hit reads one line and no key. Two flows would share an entry only if
+// their hashes agreed in those 48 bits and in the bucket index (all 64 bits
+// for a table of 2^18 buckets or more; odds of 2^-58 or less for a given
+// pair); a new flow's endpoint is itself a function of the hash (Maglev), so
+// the second flow would have been given the same endpoint anyway unless the
+// endpoints changed in between. Each flow has two buckets (two-choice hashing): it goes
+// into the emptier, and is looked for in the first, then the second, which
+// lets the table fill to over 90 % before flows push each other out.
+//
+// The flow keys themselves are kept only when asked for (keep_keys), for
+// listing flows (--print-flows, tests): 40 more bytes per flow, written when
+// a flow is placed and never read on the fast path.
+//
+// A burst looks flows up in steps, so the lines arrive while other packets
+// are worked on: prefetch(hash) the first bucket, peek(hash) once that has
+// arrived (which fetches the second when the flow is not in the first),
+// lookup(hash).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
+#include "dataplane/core/hash.h"
 #include "dataplane/core/ip_address.h"
 
 namespace onramp::dp {
@@ -29,8 +51,21 @@ struct FlowKey {
   uint16_t zero = 0;
 
   friend bool operator==(const FlowKey&, const FlowKey&) = default;
+
+  // Sets client_port through zero with one store, so the flow hash's 8-byte
+  // loads of the key are forwarded from a store of the same size (four
+  // narrow stores followed by a wide load stall the pipeline).
+  void set_tail(uint16_t cport, uint16_t vport, uint8_t proto_, FlowKind kind_) {
+    uint64_t tail = uint64_t{cport} | uint64_t{vport} << 16 | uint64_t{proto_} << 32 |
+                    uint64_t{static_cast<uint8_t>(kind_)} << 40;
+    std::memcpy(reinterpret_cast<uint8_t*>(this) + 32, &tail, sizeof tail);
+  }
 };
 static_assert(sizeof(FlowKey) == 40);
+// The key's bytes are what is hashed, and the hash must agree between PoPs:
+// the layout above is that of a little-endian host (x86-64, arm64).
+static_assert(std::endian::native == std::endian::little, "flow keys assume little-endian");
+static_assert(offsetof(FlowKey, client_port) == 32 && offsetof(FlowKey, zero) == 38);
 
 // Where the flow goes. endpoint_index is a hint into the current table's
 // listener; endpoint_id (a hash of the endpoint's address) is the identity that
@@ -43,73 +78,161 @@ struct FlowValue {
 
 struct FlowTableStats {
   uint64_t inserts = 0;
-  uint64_t evictions = 0;  // live entries pushed out by a full bucket
+  uint64_t evictions = 0;  // live entries pushed out by full buckets
   uint64_t expired = 0;    // idle entries found and replaced
 };
 
 class FlowTable {
  public:
-  static constexpr uint32_t kWays = 8;
+  static constexpr uint32_t kWays = 4;
+  static constexpr uint32_t kNone = ~0u;                        // lookup: no such flow
+  static constexpr uint64_t kFlowSeed = 0x666c6f772d6b6579ULL;  // "flow-key"
 
   // Capacity is rounded up to a power of two, at least kWays.
-  explicit FlowTable(uint32_t capacity);
+  explicit FlowTable(uint32_t capacity, bool keep_keys = false);
   ~FlowTable();
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
-  static uint64_t hash_key(const FlowKey& key);
+  // hash_words over the key's five words, unrolled (the loop is not).
+  static uint64_t hash_key(const FlowKey& key) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&key);
+    constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = kFlowSeed ^ (sizeof key * kGolden);
+    h = hash_mix(h ^ load_le64(p)) + kGolden;
+    h = hash_mix(h ^ load_le64(p + 8)) + kGolden;
+    h = hash_mix(h ^ load_le64(p + 16)) + kGolden;
+    h = hash_mix(h ^ load_le64(p + 24)) + kGolden;
+    h = hash_mix(h ^ load_le64(p + 32)) + kGolden;
+    return hash_mix(h);
+  }
 
-  void prefetch(uint64_t hash) const;
+  // Step one: fetch the flow's first bucket into the cache.
+  void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[first(hash)]); }
+  // Step two, once the first bucket has arrived: the flow's slot if it is
+  // there (live or not), else kNone, having fetched the second bucket.
+  uint32_t peek(uint64_t hash) const {
+    const uint32_t b = first(hash);
+    const uint32_t w = find_in(b, hash);
+    if (w != kWays) return b * kWays + w;
+    __builtin_prefetch(&buckets_[second(hash)]);
+    return kNone;
+  }
 
-  // Returns the live entry for `key` and pushes its expiry to now + idle_ms,
-  // or nullptr. An expired entry is removed.
-  FlowValue* lookup(const FlowKey& key, uint64_t hash, uint32_t now_ms, uint32_t idle_ms);
+  // The slot of the live entry for this flow hash, or kNone. A hit pushes
+  // the entry's expiry to now + idle_ms (or close: see refresh); an expired
+  // entry is removed. `hint`: what peek returned for it, if anything came
+  // in between (the way is checked again before it is believed).
+  uint32_t lookup(uint64_t hash, uint32_t now_ms, uint32_t idle_ms, uint32_t hint = kNone) {
+    if (hint != kNone) {
+      const Bucket& b = buckets_[hint / kWays];
+      const uint32_t w = hint % kWays;
+      if (b.sig[w] == signature(hash) && b.check[w] == check_bits(hash))
+        return found(hint, now_ms, idle_ms);
+    }
+    uint32_t b = first(hash);
+    uint32_t w = find_in(b, hash);
+    if (w == kWays) {
+      b = second(hash);
+      w = find_in(b, hash);
+      if (w == kWays) return kNone;
+    }
+    return found(b * kWays + w, now_ms, idle_ms);
+  }
+  FlowValue value(uint32_t slot) const {
+    const Bucket& b = buckets_[slot / kWays];
+    return FlowValue{b.endpoint_id[slot % kWays], b.endpoint_index[slot % kWays], 0};
+  }
+  void set_value(uint32_t slot, FlowValue v) {
+    Bucket& b = buckets_[slot / kWays];
+    b.endpoint_id[slot % kWays] = v.endpoint_id;
+    b.endpoint_index[slot % kWays] = v.endpoint_index;
+  }
 
-  // Adds `key`; the caller has just missed in lookup.
+  // Adds the flow; the caller has just missed in lookup. `key` is kept
+  // only with keep_keys.
   void insert(const FlowKey& key, uint64_t hash, FlowValue value, uint32_t now_ms,
               uint32_t idle_ms);
 
   uint32_t capacity() const { return (mask_ + 1) * kWays; }
+  bool keeps_keys() const { return keys_ != nullptr; }
   // Entries not yet expired at now_ms (a scan; for stats, not per packet).
   uint64_t live(uint32_t now_ms) const;
   const FlowTableStats& stats() const { return stats_; }
-  static constexpr size_t bytes_per_flow();
+  // Memory a flow slot takes, with or without its key kept.
+  static constexpr size_t bytes_per_flow(bool with_keys = false);
 
-  // Calls f(key, value) for every entry live at now_ms (control side only).
+  // Calls f(key, value) for every entry live at now_ms (control side only;
+  // needs keep_keys).
   template <class F>
   void for_each_live(uint32_t now_ms, F&& f) const {
+    if (!keys_) return;
     for (uint32_t b = 0; b <= mask_; ++b)
       for (uint32_t w = 0; w < kWays; ++w)
         if (buckets_[b].sig[w] != 0 && alive(buckets_[b].expire[w], now_ms))
-          f(entries_[b * kWays + w].key, entries_[b * kWays + w].value);
+          f(keys_[b * kWays + w], value(b * kWays + w));
   }
 
  private:
   struct alignas(64) Bucket {
-    uint32_t sig[kWays];     // 0 = empty
+    uint32_t sig[kWays];     // high 32 bits of the hash, never 0; 0 = empty
     uint32_t expire[kWays];  // ms, wraps; live while expire - now > 0
-  };
-  struct Entry {
-    FlowKey key;
-    FlowValue value;
+    uint32_t endpoint_id[kWays];
+    uint16_t endpoint_index[kWays];
+    uint16_t check[kWays];  // 16 more bits of the hash
   };
   static_assert(sizeof(Bucket) == 64);
-  static_assert(sizeof(Entry) == 48);
 
   static uint32_t signature(uint64_t hash) {
     auto sig = static_cast<uint32_t>(hash >> 32);
     return sig ? sig : 1;
   }
+  static uint16_t check_bits(uint64_t hash) { return static_cast<uint16_t>(hash >> 16); }
+  uint32_t first(uint64_t hash) const { return static_cast<uint32_t>(hash) & mask_; }
+  // The second bucket depends on the signature only, as in a cuckoo table;
+  // it differs from the first whenever there are two buckets or more.
+  uint32_t second(uint64_t hash) const {
+    return (first(hash) ^ ((signature(hash) * 0x9e3779b1u) | 1u)) & mask_;
+  }
+  // The way of bucket b holding this hash (live or not), or kWays.
+  uint32_t find_in(uint32_t b, uint64_t hash) const {
+    const Bucket& k = buckets_[b];
+    const uint32_t sig = signature(hash);
+    const uint16_t check = check_bits(hash);
+    for (uint32_t w = 0; w < kWays; ++w)
+      if (k.sig[w] == sig && k.check[w] == check) return w;
+    return kWays;
+  }
   static bool alive(uint32_t expire, uint32_t now) {
     return static_cast<int32_t>(expire - now) > 0;
+  }
+  // lookup's end: the entry at `slot` holds the flow.
+  uint32_t found(uint32_t slot, uint32_t now_ms, uint32_t idle_ms) {
+    Bucket& bucket = buckets_[slot / kWays];
+    const uint32_t w = slot % kWays;
+    if (!alive(bucket.expire[w], now_ms)) {
+      bucket.sig[w] = 0;
+      ++stats_.expired;
+      return kNone;
+    }
+    // Refresh the expiry only when it has fallen behind by more than a
+    // sixty-fourth of the idle timeout (at most a second): a flow then
+    // expires between idle_ms less that and idle_ms after its last packet,
+    // and the bucket's line is not written, and so not written back to
+    // memory, on every packet of a busy flow.
+    const uint32_t slack = idle_ms / 64 < 1000 ? idle_ms / 64 : 1000;
+    if (bucket.expire[w] - now_ms < idle_ms - slack) bucket.expire[w] = now_ms + idle_ms;
+    return slot;
   }
 
   uint32_t mask_;  // bucket count - 1
   Bucket* buckets_;
-  Entry* entries_;  // kWays per bucket
+  FlowKey* keys_ = nullptr;  // kWays per bucket, with keep_keys
   FlowTableStats stats_;
 };
 
-constexpr size_t FlowTable::bytes_per_flow() { return sizeof(Bucket) / kWays + sizeof(Entry); }
+constexpr size_t FlowTable::bytes_per_flow(bool with_keys) {
+  return sizeof(Bucket) / kWays + (with_keys ? sizeof(FlowKey) : 0);
+}
 
 }  // namespace onramp::dp

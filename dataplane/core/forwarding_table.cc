@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <bit>
 #include <map>
+#include <new>
+#include <string_view>
+#include <type_traits>
 
+#include "dataplane/core/encap.h"
 #include "dataplane/core/hash.h"
 #include "dataplane/core/net_headers.h"
 
@@ -12,10 +16,6 @@ namespace {
 
 constexpr uint64_t kEndpointSeed = 0x656e64706f696e74ULL;  // "endpoint"
 constexpr uint64_t kListenerSeed = 0x6c697374656e6572ULL;  // "listener"
-constexpr uint64_t kVipSeed = 0x7669702d6d617020ULL;       // "vip-map "
-
-uint64_t vip_hash(const IpAddress& a) { return hash_words(a.bytes.data(), 16, kVipSeed); }
-
 }  // namespace
 
 uint32_t endpoint_id(const IpAddress& addr) {
@@ -34,35 +34,77 @@ int Listener::find_endpoint(uint32_t id) const {
   return it->second;
 }
 
+namespace {
+
+// Whether `old` was given a Maglev table from the same inputs as `ls` would
+// be: the same size, and the same endpoint addresses, in the same order,
+// with the same weights counted (0 for unhealthy ones).
+bool same_maglev_inputs(const Listener& old, const ListenerSpec& ls, uint32_t maglev_size) {
+  if (old.maglev.size() != maglev_size || old.endpoints.size() != ls.endpoints.size()) return false;
+  for (size_t i = 0; i < ls.endpoints.size(); ++i) {
+    const Endpoint& e = old.endpoints[i];
+    const EndpointSpec& s = ls.endpoints[i];
+    if (!(e.address == s.address) || (e.healthy ? e.weight : 0u) != (s.healthy ? s.weight : 0u))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, unsigned lcores,
-                                                        std::string& error) {
-  std::unique_ptr<ForwardingTable> t(new ForwardingTable());
+                                                        std::string& error,
+                                                        const ForwardingTable* previous) {
+  std::map<std::string_view, const Listener*> previous_by_name;
+  if (previous)
+    for (const Listener& l : previous->listeners_) previous_by_name.emplace(l.name, &l);
+  // Everything the table holds comes from one arena, sized up front so that
+  // it is one block (in huge pages when it is big).
+  size_t estimate = 64 << 10;
+  size_t n_endpoints = 0;
+  for (const ListenerSpec& ls : spec.listeners) {
+    n_endpoints += ls.endpoints.size();
+    estimate += sizeof(Listener) + ls.endpoints.size() * (sizeof(Endpoint) + 8) +
+                size_t{spec.maglev_size} * sizeof(uint16_t) + 64 +
+                ls.vips.size() * ls.port_ranges.size() * 2 * sizeof(PortRangeEntry);
+  }
+  estimate += (n_endpoints + 1) * lcores * sizeof(TrafficCounters);
+  std::unique_ptr<ForwardingTable> t(new ForwardingTable(estimate));
+  std::pmr::memory_resource* mem = t->arena_->resource();
+  t->listeners_.reserve(spec.listeners.size());
   t->spec_ = spec;
   t->lcores_ = lcores;
   std::map<IpAddress, size_t> vip_index;
   uint32_t endpoint_counters = 0;
   for (size_t li = 0; li < spec.listeners.size(); ++li) {
     const ListenerSpec& ls = spec.listeners[li];
-    Listener l{.name = ls.name,
-               .id = listener_id(ls.name),
+    Listener l{.id = listener_id(ls.name),
                .affinity = ls.affinity,
                .tcp_idle_ms = ls.tcp_idle_s * 1000,
                .udp_idle_ms = ls.udp_idle_s * 1000,
-               .endpoints = {},
-               .maglev = {},
-               .by_id = {}};
+               .first_counter = endpoint_counters,
+               .endpoints = std::pmr::vector<Endpoint>(mem),
+               .maglev = std::pmr::vector<uint16_t>(mem),
+               .by_id = std::pmr::vector<std::pair<uint32_t, uint16_t>>(mem),
+               .name = ls.name};
+    l.endpoints.reserve(ls.endpoints.size());
+    l.by_id.reserve(ls.endpoints.size());
     std::vector<MaglevBackend> backends;
     for (size_t ei = 0; ei < ls.endpoints.size(); ++ei) {
       const EndpointSpec& es = ls.endpoints[ei];
-      Endpoint e{.address = es.address,
+      Endpoint e{.outer_header = {},
+                 .outer_sum = 0,
+                 .outer_addr_sum = 0,
                  .id = endpoint_id(es.address),
+                 .counter_index = endpoint_counters++,
                  .gue_port = es.gue_port ? es.gue_port : spec.gue_port,
                  .weight = static_cast<uint8_t>(es.weight),
                  .mode = es.mode,
                  .healthy = es.healthy,
                  .v4 = es.address.is_v4(),
-                 .counter_index = endpoint_counters++,
+                 .address = es.address,
                  .label = es.label};
+      prepare_encap(e, spec);
       l.by_id.emplace_back(e.id, static_cast<uint16_t>(ei));
       // Unhealthy endpoints and drained ones (weight 0) take no new flows.
       backends.push_back({.address = es.address, .weight = es.healthy ? es.weight : 0});
@@ -78,13 +120,28 @@ std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, u
         return nullptr;
       }
     }
-    l.maglev = build_maglev(backends, spec.maglev_size);
+    auto old = previous_by_name.find(ls.name);
+    if (old != previous_by_name.end() && same_maglev_inputs(*old->second, ls, spec.maglev_size)) {
+      l.maglev.assign(old->second->maglev.begin(), old->second->maglev.end());
+    } else {
+      l.maglev.assign(spec.maglev_size, kMaglevEmpty);
+      build_maglev(backends, l.maglev);
+    }
     for (const IpAddress& vip : ls.vips) {
       auto [it, added] = vip_index.emplace(vip, t->vips_.size());
-      if (added) t->vips_.push_back(Vip{.address = vip, .tcp = {}, .udp = {}});
+      if (added)
+        t->vips_.push_back(Vip{.address = vip,
+                               .tcp = std::pmr::vector<PortRangeEntry>(mem),
+                               .udp = std::pmr::vector<PortRangeEntry>(mem)});
       Vip& v = t->vips_[it->second];
       for (const auto& r : ls.port_ranges) {
-        PortRangeEntry pe{r.first, r.last, static_cast<uint16_t>(li)};
+        PortRangeEntry pe{.first = r.first,
+                          .last = r.last,
+                          .listener = static_cast<uint16_t>(li),
+                          .affinity = l.affinity,
+                          .listener_id = l.id,
+                          .tcp_idle_ms = l.tcp_idle_ms,
+                          .udp_idle_ms = l.udp_idle_ms};
         if (static_cast<int>(ls.protocol) & static_cast<int>(Protocol::tcp)) v.tcp.push_back(pe);
         if (static_cast<int>(ls.protocol) & static_cast<int>(Protocol::udp)) v.udp.push_back(pe);
       }
@@ -103,41 +160,27 @@ std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, u
   t->vip_mask_ = slots - 1;
   t->vip_slots_.assign(slots, -1);
   for (size_t i = 0; i < t->vips_.size(); ++i) {
-    uint32_t s = static_cast<uint32_t>(vip_hash(t->vips_[i].address)) & t->vip_mask_;
+    uint32_t s = t->vip_slot(t->vips_[i].address);
     while (t->vip_slots_[s] >= 0) s = (s + 1) & t->vip_mask_;
     t->vip_slots_[s] = static_cast<int32_t>(i);
   }
-  t->stride_ = t->listeners_.size() + endpoint_counters;
-  t->counters_ = std::make_unique<TrafficCounters[]>(t->stride_ * lcores + 1);
+  t->stride_ = endpoint_counters;
+  const size_t n_counters = t->stride_ * lcores + 1;
+  auto* counters = std::pmr::polymorphic_allocator<TrafficCounters>(mem).allocate(n_counters);
+  for (size_t i = 0; i < n_counters; ++i) new (&counters[i]) TrafficCounters();
+  t->counters_ = std::span<TrafficCounters>(counters, n_counters);
   return t;
 }
 
-const Vip* ForwardingTable::find_vip(const IpAddress& addr) const {
-  uint32_t s = static_cast<uint32_t>(vip_hash(addr)) & vip_mask_;
-  while (true) {
-    int32_t i = vip_slots_[s];
-    if (i < 0) return nullptr;
-    if (vips_[i].address == addr) return &vips_[i];
-    s = (s + 1) & vip_mask_;
-  }
-}
+ForwardingTable::ForwardingTable(size_t arena_estimate)
+    : arena_(std::make_unique<TableArena>(arena_estimate)),
+      listeners_(arena_->resource()),
+      vips_(arena_->resource()),
+      vip_slots_(arena_->resource()) {}
 
-int ForwardingTable::find_listener(const Vip& vip, uint8_t l4_proto, uint16_t port) {
-  const std::vector<PortRangeEntry>* ranges;
-  if (l4_proto == kProtoTcp) {
-    ranges = &vip.tcp;
-  } else if (l4_proto == kProtoUdp) {
-    ranges = &vip.udp;
-  } else {
-    return -1;
-  }
-  // The last range whose first port is <= port is the only candidate.
-  auto it = std::upper_bound(ranges->begin(), ranges->end(), port,
-                             [](uint16_t p, const PortRangeEntry& r) { return p < r.first; });
-  if (it == ranges->begin()) return -1;
-  --it;
-  return port <= it->last ? it->listener : -1;
-}
+// The counters are trivially destructible and go with the arena.
+ForwardingTable::~ForwardingTable() = default;
+static_assert(std::is_trivially_destructible_v<TrafficCounters>);
 
 TrafficTotals ForwardingTable::sum(size_t slot) const {
   TrafficTotals t;
@@ -150,10 +193,19 @@ TrafficTotals ForwardingTable::sum(size_t slot) const {
   return t;
 }
 
-TrafficTotals ForwardingTable::listener_totals(size_t listener) const { return sum(listener); }
+TrafficTotals ForwardingTable::listener_totals(size_t listener) const {
+  TrafficTotals t;
+  for (const Endpoint& e : listeners_[listener].endpoints) {
+    TrafficTotals et = endpoint_totals(e);
+    t.packets += et.packets;
+    t.bytes += et.bytes;
+    t.new_flows += et.new_flows;
+  }
+  return t;
+}
 
 TrafficTotals ForwardingTable::endpoint_totals(const Endpoint& e) const {
-  return sum(listeners_.size() + e.counter_index);
+  return sum(e.counter_index);
 }
 
 }  // namespace onramp::dp

@@ -4,26 +4,42 @@
 // build except for counters, each slice of which one lcore alone writes.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <memory_resource>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "dataplane/core/ip_address.h"
+#include "dataplane/core/table_memory.h"
 #include "dataplane/core/table_spec.h"
 
 namespace onramp::dp {
 
-struct Endpoint {
-  IpAddress address;
-  uint32_t id;        // hash of the address: a flow's identity for its endpoint
-  uint16_t gue_port;  // resolved: the endpoint's or the table's
+// What the fast path reads of an endpoint comes first and fills exactly one
+// cache line (a flow's packet reads that line and no other); the rest is
+// for the control side.
+struct alignas(64) Endpoint {
+  // The outer IP header as far as it is the same for every packet (IPv4:
+  // 20 bytes, IPv6: 40), and one's-complement sums (big-endian words) of
+  // that header and of its two addresses, for the IPv4 header checksum and
+  // the UDP pseudo-header. Filled by prepare_encap (encap.h).
+  std::array<uint8_t, 40> outer_header;
+  uint32_t outer_sum;
+  uint32_t outer_addr_sum;
+  uint32_t id;             // hash of the address: a flow's identity for its endpoint
+  uint32_t counter_index;  // into the table's endpoint counters
+  uint16_t gue_port;       // resolved: the endpoint's or the table's
   uint8_t weight;
   ForwardingMode mode;
   bool healthy;
   bool v4;
-  uint32_t counter_index;  // into the table's endpoint counters
+  IpAddress address;
   std::string label;
 
   // Flows already here may stay: present and healthy (weight 0 drains, so it
@@ -31,15 +47,20 @@ struct Endpoint {
   bool keeps_flows() const { return healthy; }
 };
 
-struct Listener {
-  std::string name;
+// What a flow's packet reads comes first: its endpoints in the first cache
+// line, its Maglev slots (new flows only) in the second. (Stage one reads
+// none of it: PortRangeEntry carries what classifying needs.)
+struct alignas(64) Listener {
   uint32_t id;  // hash of the name; part of SOURCE_IP flow keys
   Affinity affinity;
   uint32_t tcp_idle_ms;
   uint32_t udp_idle_ms;
-  std::vector<Endpoint> endpoints;
-  std::vector<uint16_t> maglev;                      // slot -> endpoint index, or kMaglevEmpty
-  std::vector<std::pair<uint32_t, uint16_t>> by_id;  // sorted (endpoint id, index)
+  uint32_t first_counter;  // endpoints[i].counter_index == first_counter + i
+  // In the table's arena (table_memory.h).
+  std::pmr::vector<Endpoint> endpoints;
+  std::pmr::vector<uint16_t> maglev;                      // slot -> endpoint index, or kMaglevEmpty
+  std::pmr::vector<std::pair<uint32_t, uint16_t>> by_id;  // sorted (endpoint id, index)
+  std::string name;
 
   // Index of the endpoint with this id, or -1.
   int find_endpoint(uint32_t id) const;
@@ -49,18 +70,29 @@ struct Listener {
     uint16_t e = maglev[hash % maglev.size()];
     return e == kMaglevEmpty ? -1 : e;
   }
+  // Where pick(hash) will look, so a burst can fetch it ahead.
+  void prefetch_pick(uint64_t hash) const {
+    if (!maglev.empty()) __builtin_prefetch(&maglev[hash % maglev.size()]);
+  }
 };
+static_assert(offsetof(Endpoint, v4) < 64, "the fast path's part of an endpoint is one line");
 
+// A port range of a VIP and what classifying a packet needs of its
+// listener, copied here so that stage one reads no Listener.
 struct PortRangeEntry {
   uint16_t first;
   uint16_t last;
   uint16_t listener;
+  Affinity affinity;
+  uint32_t listener_id;
+  uint32_t tcp_idle_ms;
+  uint32_t udp_idle_ms;
 };
 
 struct Vip {
   IpAddress address;
-  std::vector<PortRangeEntry> tcp;  // sorted, disjoint
-  std::vector<PortRangeEntry> udp;
+  std::pmr::vector<PortRangeEntry> tcp;  // sorted, disjoint
+  std::pmr::vector<PortRangeEntry> udp;
 };
 
 // Counters of one listener or one endpoint as one lcore sees them. Only the
@@ -90,41 +122,101 @@ class ForwardingTable {
  public:
   // Builds from a spec that validate_table_spec accepted; counters for
   // `lcores` lcores. Returns nullptr and sets `error` on failure.
+  // `previous` (the table in force, or null) lends its Maglev tables: a
+  // listener whose endpoints, weights and health are as before gets a copy
+  // of the one it had instead of a new build (the same inputs give the same
+  // table, so the result is identical). A table swap that changes a few
+  // listeners then costs little more than those few builds.
   static std::unique_ptr<ForwardingTable> build(const TableSpec& spec, unsigned lcores,
-                                                std::string& error);
+                                                std::string& error,
+                                                const ForwardingTable* previous = nullptr);
 
-  const Vip* find_vip(const IpAddress& addr) const;
+  const Vip* find_vip(const IpAddress& addr) const {
+    for (uint32_t s = vip_slot(addr);; s = (s + 1) & vip_mask_) {
+      int32_t i = vip_slots_[s];
+      if (i < 0) return nullptr;
+      if (vips_[i].address == addr) return &vips_[i];
+    }
+  }
   // Listener index for (protocol, port) on this VIP, or -1.
-  static int find_listener(const Vip& vip, uint8_t l4_proto, uint16_t port);
+  static int find_listener(const Vip& vip, uint8_t l4_proto, uint16_t port) {
+    const PortRangeEntry* r = find_range(vip, l4_proto, port);
+    return r ? r->listener : -1;
+  }
+  // The port range (and so the listener) for (protocol, port), or nullptr.
+  static const PortRangeEntry* find_range(const Vip& vip, uint8_t l4_proto, uint16_t port) {
+    const std::pmr::vector<PortRangeEntry>* ranges;
+    if (l4_proto == 6) {
+      ranges = &vip.tcp;
+    } else if (l4_proto == 17) {
+      ranges = &vip.udp;
+    } else {
+      return nullptr;
+    }
+    size_t n = ranges->size();
+    if (n == 0) return nullptr;
+    // The last range whose first port is <= port is the only candidate:
+    // a binary search without branches on the data (the compiler turns the
+    // step into a conditional move), so mixed ports cost no mispredictions.
+    const PortRangeEntry* r = ranges->data();
+    while (n > 1) {
+      const size_t half = n / 2;
+      r = r[half].first <= port ? r + half : r;
+      n -= half;
+    }
+    return r->first <= port && port <= r->last ? r : nullptr;
+  }
+  // Both lines of a listener, ahead of stage three.
+  void prefetch_listener(size_t i) const {
+    const char* p = reinterpret_cast<const char*>(&listeners_[i]);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+  }
 
-  const std::vector<Listener>& listeners() const { return listeners_; }
+  const std::pmr::vector<Listener>& listeners() const { return listeners_; }
   const Listener& listener(size_t i) const { return listeners_[i]; }
-  const std::vector<Vip>& vips() const { return vips_; }
+  const std::pmr::vector<Vip>& vips() const { return vips_; }
   const TableSpec& spec() const { return spec_; }
   const uint8_t* tunnel_v4() const { return spec_.tunnel_source_v4->v4(); }
   const uint8_t* tunnel_v6() const { return spec_.tunnel_source_v6->v6(); }
 
-  TrafficCounters& listener_counters(unsigned lcore, size_t listener) {
-    return counters_[lcore * stride_ + listener];
-  }
+  // Counters are kept per endpoint only: every packet forwarded for a
+  // listener goes to one of its endpoints, so a listener's totals are the
+  // sum of its endpoints' (one counter update a packet, not two).
   TrafficCounters& endpoint_counters(unsigned lcore, const Endpoint& e) {
-    return counters_[lcore * stride_ + listeners_.size() + e.counter_index];
+    return counters_[lcore * stride_ + e.counter_index];
   }
+  // Those of endpoint `index` of listener `l`, without reading the endpoint.
+  void prefetch_endpoint_counters(unsigned lcore, const Listener& l, uint32_t index) const {
+    __builtin_prefetch(&counters_[lcore * stride_ + l.first_counter + index]);
+  }
+  ~ForwardingTable();
   TrafficTotals listener_totals(size_t listener) const;
   TrafficTotals endpoint_totals(const Endpoint& e) const;
 
  private:
-  ForwardingTable() = default;
+  explicit ForwardingTable(size_t arena_estimate);
   TrafficTotals sum(size_t slot) const;
+  // Home slot of a VIP in vip_slots_. Only this table uses it, so it need not
+  // be the portable flow hash: a fold and one multiply.
+  uint32_t vip_slot(const IpAddress& a) const {
+    uint64_t w[2];
+    std::memcpy(w, a.bytes.data(), sizeof w);
+    uint64_t x = w[0] ^ w[1];
+    x ^= x >> 32;
+    return static_cast<uint32_t>((x * 0x9e3779b97f4a7c15ULL) >> 32) & vip_mask_;
+  }
 
   TableSpec spec_;
-  std::vector<Listener> listeners_;
-  std::vector<Vip> vips_;
-  std::vector<int32_t> vip_slots_;  // open addressing into vips_, -1 empty
+  // Declared first, destroyed last: everything below lives in it.
+  std::unique_ptr<TableArena> arena_;
+  std::pmr::vector<Listener> listeners_;
+  std::pmr::vector<Vip> vips_;
+  std::pmr::vector<int32_t> vip_slots_;  // open addressing into vips_, -1 empty
   uint32_t vip_mask_ = 0;
   unsigned lcores_ = 0;
-  size_t stride_ = 0;  // counters per lcore: listeners then endpoints
-  std::unique_ptr<TrafficCounters[]> counters_;
+  size_t stride_ = 0;                    // counters per lcore: one per endpoint
+  std::span<TrafficCounters> counters_;  // in the arena
 };
 
 uint32_t endpoint_id(const IpAddress& addr);

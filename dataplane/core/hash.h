@@ -4,6 +4,7 @@
 // no CPU-specific instructions, little-endian loads made explicit.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -21,8 +22,9 @@ inline uint64_t hash_mix(uint64_t x) {
 }
 
 inline uint64_t load_le64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);  // one load; the byte order is made explicit below
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
   return v;
 }
 

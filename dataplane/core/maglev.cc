@@ -12,9 +12,8 @@ constexpr uint64_t kOffsetSeed = 0x6f6e72616d702d6fULL;  // "onramp-o"
 constexpr uint64_t kSkipSeed = 0x6f6e72616d702d73ULL;    // "onramp-s"
 
 struct Permutation {
-  uint32_t offset;
+  uint32_t pos;  // its next permutation entry: offset + tried * skip, mod size
   uint32_t skip;
-  uint32_t next = 0;    // how many of its permutation entries it has tried
   uint64_t credit = 0;  // weighted turns accumulated, see build_maglev
   uint16_t index;       // into the caller's span
   uint32_t weight;
@@ -30,7 +29,14 @@ bool is_prime(uint32_t n) {
 }
 
 std::vector<uint16_t> build_maglev(std::span<const MaglevBackend> backends, uint32_t size) {
-  std::vector<uint16_t> table(size, kMaglevEmpty);
+  std::vector<uint16_t> table(size);
+  build_maglev(backends, table);
+  return table;
+}
+
+void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> table) {
+  const auto size = static_cast<uint32_t>(table.size());
+  std::fill(table.begin(), table.end(), kMaglevEmpty);
   std::vector<Permutation> perms;
   uint32_t max_weight = 0;
   for (size_t i = 0; i < backends.size(); ++i) {
@@ -38,13 +44,13 @@ std::vector<uint16_t> build_maglev(std::span<const MaglevBackend> backends, uint
     if (b.weight == 0) continue;
     uint64_t h1 = hash_words(b.address.bytes.data(), 16, kOffsetSeed);
     uint64_t h2 = hash_words(b.address.bytes.data(), 16, kSkipSeed);
-    perms.push_back({.offset = static_cast<uint32_t>(h1 % size),
+    perms.push_back({.pos = static_cast<uint32_t>(h1 % size),
                      .skip = static_cast<uint32_t>(h2 % (size - 1)) + 1,
                      .index = static_cast<uint16_t>(i),
                      .weight = b.weight});
     max_weight = std::max(max_weight, b.weight);
   }
-  if (perms.empty()) return table;
+  if (perms.empty()) return;
   // Turn order is by address, never by position in the config, so every PoP
   // builds the same table from the same set.
   std::sort(perms.begin(), perms.end(), [&](const Permutation& a, const Permutation& b) {
@@ -60,13 +66,16 @@ std::vector<uint16_t> build_maglev(std::span<const MaglevBackend> backends, uint
       p.credit += p.weight;
       if (p.credit < max_weight) continue;
       p.credit -= max_weight;
+      // Its permutation is offset, offset + skip, offset + 2 skip, ... mod
+      // size: stepped by one addition, no division.
       uint32_t slot;
       do {
-        slot = static_cast<uint32_t>((p.offset + uint64_t{p.next} * p.skip) % size);
-        ++p.next;
+        slot = p.pos;
+        p.pos += p.skip;
+        if (p.pos >= size) p.pos -= size;
       } while (table[slot] != kMaglevEmpty);
       table[slot] = p.index;
-      if (++filled == size) return table;
+      if (++filled == size) return;
     }
   }
 }

@@ -25,6 +25,8 @@ inline constexpr uint16_t kMaglevEmpty = 0xffff;
 // all kMaglevEmpty when no backend has weight. `size` must be prime and the
 // backends fewer than 65535. The result does not depend on their order.
 std::vector<uint16_t> build_maglev(std::span<const MaglevBackend> backends, uint32_t size);
+// The same into `table` (its size is the table size).
+void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> table);
 
 bool is_prime(uint32_t n);
 

@@ -3,6 +3,7 @@
 // every multi-byte field is in network byte order.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -51,15 +52,42 @@ inline void store_be32(uint8_t* p, uint32_t v) {
   p[3] = static_cast<uint8_t>(v);
 }
 
-// One's-complement sum of a byte range, not yet folded; big-endian words.
+// One's-complement sum of a byte range, added to `sum`, not yet folded; the
+// same, modulo 0xffff, as the sum of its big-endian 16-bit words (an odd last
+// byte is padded with a zero). Reads 8 bytes at a time in host order: the
+// one's-complement sum of byte-swapped words is the byte-swapped sum
+// (RFC 1071 §2(B)), so one swap at the end gives the big-endian sum.
 inline uint32_t checksum_partial(const uint8_t* p, uint32_t len, uint32_t sum = 0) {
-  while (len >= 2) {
-    sum += load_be16(p);
+  uint64_t acc = 0;
+  for (; len >= 8; p += 8, len -= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    acc += (v >> 32) + (v & 0xffffffff);
+  }
+  if (len >= 4) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    acc += v;
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    acc += v;
     p += 2;
     len -= 2;
   }
-  if (len) sum += uint32_t{p[0]} << 8;
-  return sum;
+  if (len) {
+    uint8_t pad[2] = {p[0], 0};
+    uint16_t v;
+    std::memcpy(&v, pad, 2);
+    acc += v;
+  }
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  auto folded = static_cast<uint16_t>(acc);
+  if constexpr (std::endian::native == std::endian::little) folded = __builtin_bswap16(folded);
+  return sum + folded;
 }
 
 inline uint16_t checksum_fold(uint32_t sum) {

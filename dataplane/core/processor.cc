@@ -7,38 +7,54 @@
 #include "dataplane/core/trace.h"
 
 namespace onramp::dp {
-namespace {
 
-// What stage one learns about a packet for stage two.
-struct Work {
-  ParsedPacket parsed;
-  FlowKey key;
-  uint64_t hash;
-  uint32_t idle_ms;
-  uint16_t listener;
-  bool icmp_error;  // an ICMP error following its flow: no new flow state
-};
+// Stage two for one packet: with its first flow-table bucket in cache, fetch
+// what stage three will read: the flow's endpoint and its counters when the
+// flow is there, else the second bucket and the Maglev slot a new flow
+// would take.
+//
+// It records what it found (Work::first_slot): besides being a hint, the
+// store keeps the compiler from treating this function as pure and dropping
+// the calls whose result is unused, prefetches and all.
+inline void PacketProcessor::peek(Burst& b, uint16_t j) {
+  Work& w = b.work[b.pending[j]];
+  const uint32_t slot = flows_.peek(w.hash);
+  w.first_slot = slot;
+  const Listener& l = b.table->listener(w.listener);
+  if (slot == FlowTable::kNone) {
+    l.prefetch_pick(w.hash);
+    return;
+  }
+  const uint16_t ep = flows_.value(slot).endpoint_index;
+  if (ep < l.endpoints.size()) {
+    __builtin_prefetch(&l.endpoints[ep]);
+    b.table->prefetch_endpoint_counters(lcore_, l, ep);
+  }
+}
 
-}  // namespace
-
-void PacketProcessor::process_burst(ForwardingTable& table, PacketBuf* pkts, Action* actions,
-                                    uint16_t n, const MacAddress& port_mac, uint32_t now_ms) {
-  Work work[kMaxBurst];
-  uint16_t pending[kMaxBurst];  // packets that reach stage two
-  uint16_t n_pending = 0;
-
-  // Stage one: parse and classify every packet, hash its flow and prefetch
-  // the flow bucket, so stage two finds it in cache.
+void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts, Action* actions,
+                               uint16_t n, const MacAddress& port_mac, int also_match) {
+  Burst& b = bursts_[slot];
+  Burst* m = also_match >= 0 ? &bursts_[also_match] : nullptr;
+  uint16_t matched = 0;
+  b.table = &table;
+  b.pkts = pkts;
+  b.actions = actions;
+  b.port_mac = &port_mac;
+  b.n_pending = 0;
+  b.matched = false;
+  ParsedPacket flow_view;  // an ICMP error's quoted flow
+  uint64_t rx_bytes = 0;
   for (uint16_t i = 0; i < n; ++i) {
+    if (m && matched < m->n_pending) peek(*m, matched++);
     PacketBuf& pkt = pkts[i];
-    Work& w = work[i];
+    Work& w = b.work[i];
     actions[i] = Action::drop;
-    LcoreStats::bump(stats_.rx_packets);
-    LcoreStats::bump(stats_.rx_bytes, pkt.len);
+    rx_bytes += pkt.len;
     if (i + 1 < n) __builtin_prefetch(pkts[i + 1].data);
 
     DropReason reason;
-    if (!parse_packet(pkt.data, pkt.len, w.parsed, reason)) {
+    if (!parse_packet_fast(pkt.data, pkt.len, w.parsed, reason)) {
       count_drop(reason);
       continue;
     }
@@ -52,7 +68,6 @@ void PacketProcessor::process_burst(ForwardingTable& table, PacketBuf* pkts, Act
       count_drop(DropReason::fragment);
       continue;
     }
-    ParsedPacket flow_view;
     const ParsedPacket* flow = &p;
     w.icmp_error = false;
     if (p.l4_proto == kProtoIcmp || p.l4_proto == kProtoIcmpv6) {
@@ -73,39 +88,60 @@ void PacketProcessor::process_burst(ForwardingTable& table, PacketBuf* pkts, Act
       flow = &flow_view;
       w.icmp_error = true;
     }
-    int li = ForwardingTable::find_listener(*vip, flow->l4_proto, flow->dst_port);
-    if (li < 0) {
+    const PortRangeEntry* r = ForwardingTable::find_range(*vip, flow->l4_proto, flow->dst_port);
+    if (!r) {
       count_drop(w.icmp_error ? DropReason::icmp_inner_malformed : DropReason::no_listener);
       continue;
     }
-    const Listener& l = table.listener(li);
-    w.listener = static_cast<uint16_t>(li);
-    w.idle_ms = flow->l4_proto == kProtoTcp ? l.tcp_idle_ms : l.udp_idle_ms;
-    w.key = flow_key(flow->src, flow->src_port, flow->dst, flow->dst_port, flow->l4_proto, l);
+    w.listener = r->listener;
+    table.prefetch_listener(r->listener);
+    w.idle_ms = flow->l4_proto == kProtoTcp ? r->tcp_idle_ms : r->udp_idle_ms;
+    set_flow_key(w.key, flow->src, flow->src_port, flow->dst, flow->dst_port, flow->l4_proto,
+                 r->affinity, r->listener_id);
     w.hash = FlowTable::hash_key(w.key);
     flows_.prefetch(w.hash);
-    pending[n_pending++] = i;
+    b.pending[b.n_pending++] = i;
   }
+  while (m && matched < m->n_pending) peek(*m, matched++);
+  if (m) m->matched = true;
+  LcoreStats::bump(stats_.rx_packets, n);
+  LcoreStats::bump(stats_.rx_bytes, rx_bytes);
+}
 
-  // Stage two: flow lookup, endpoint choice, encapsulation.
-  for (uint16_t j = 0; j < n_pending; ++j) {
-    uint16_t i = pending[j];
-    Work& w = work[i];
+void PacketProcessor::match(int slot) {
+  Burst& b = bursts_[slot];
+  for (uint16_t j = 0; j < b.n_pending; ++j) peek(b, j);
+  b.matched = true;
+}
+
+void PacketProcessor::finish(int slot, uint32_t now_ms) {
+  Burst& b = bursts_[slot];
+  if (!b.matched) match(slot);  // a burst finished without a next one
+  ForwardingTable& table = *b.table;
+  // Counted here, added to the lcore's totals once a burst.
+  uint64_t forwarded = 0, new_flows = 0, moved = 0, icmp_forwarded = 0;
+  for (uint16_t j = 0; j < b.n_pending; ++j) {
+    uint16_t i = b.pending[j];
+    Work& w = b.work[i];
     const Listener& l = table.listener(w.listener);
     int ep = -1;
     bool new_flow = false;
-    FlowValue* v = flows_.lookup(w.key, w.hash, now_ms, w.idle_ms);
-    if (v) {
-      ep = v->endpoint_index;
-      if (ep >= static_cast<int>(l.endpoints.size()) || l.endpoints[ep].id != v->endpoint_id) {
+    const uint32_t slot = flows_.lookup(w.hash, now_ms, w.idle_ms, w.first_slot);
+    if (slot != FlowTable::kNone) {
+      const FlowValue v = flows_.value(slot);
+      ep = v.endpoint_index;
+      if (ep >= static_cast<int>(l.endpoints.size()) || l.endpoints[ep].id != v.endpoint_id) {
         // The table changed since the flow was placed: find its endpoint again.
-        ep = l.find_endpoint(v->endpoint_id);
+        ep = l.find_endpoint(v.endpoint_id);
       }
       if (ep < 0 || !l.endpoints[ep].keeps_flows()) {
         ep = l.pick(w.hash);
-        if (ep >= 0) LcoreStats::bump(stats_.flows_moved);
+        if (ep >= 0) ++moved;
       }
-      if (ep >= 0) *v = FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), 0};
+      // Written only when it changed: a hit then leaves the bucket's line
+      // clean, and the line is not written back to memory.
+      if (ep >= 0 && (v.endpoint_index != ep || v.endpoint_id != l.endpoints[ep].id))
+        flows_.set_value(slot, FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), 0});
     } else {
       ep = l.pick(w.hash);
       if (ep >= 0 && !w.icmp_error) {
@@ -121,17 +157,21 @@ void PacketProcessor::process_burst(ForwardingTable& table, PacketBuf* pkts, Act
     const Endpoint& e = l.endpoints[ep];
     uint32_t inner_len = w.parsed.ip_len;
     DropReason reason;
-    if (!encapsulate(pkts[i], w.parsed, e, table, port_mac, w.hash, reason)) {
+    if (!encapsulate(b.pkts[i], w.parsed, e, table, *b.port_mac, w.hash, reason)) {
       count_drop(reason);
       continue;
     }
-    actions[i] = Action::forward;
-    LcoreStats::bump(stats_.forwarded);
-    if (new_flow) LcoreStats::bump(stats_.new_flows);
-    if (w.icmp_error) LcoreStats::bump(stats_.icmp_errors_forwarded);
-    table.listener_counters(lcore_, w.listener).add(inner_len, new_flow);
+    b.actions[i] = Action::forward;
+    ++forwarded;
+    new_flows += new_flow;
+    icmp_forwarded += w.icmp_error;
     table.endpoint_counters(lcore_, e).add(inner_len, new_flow);
   }
+  b.n_pending = 0;
+  LcoreStats::bump(stats_.forwarded, forwarded);
+  if (new_flows) LcoreStats::bump(stats_.new_flows, new_flows);
+  if (moved) LcoreStats::bump(stats_.flows_moved, moved);
+  if (icmp_forwarded) LcoreStats::bump(stats_.icmp_errors_forwarded, icmp_forwarded);
 }
 
 }  // namespace onramp::dp

@@ -4,25 +4,6 @@
 
 namespace onramp::dp {
 
-FlowKey flow_key(const IpAddress& client, uint16_t client_port, const IpAddress& vip, uint16_t port,
-                 uint8_t l4_proto, const Listener& l) {
-  FlowKey k;
-  k.client = client;
-  k.proto = l4_proto;
-  if (l.affinity == Affinity::source_ip) {
-    k.kind = FlowKind::source_ip;
-    k.client_port = static_cast<uint16_t>(l.id);
-    k.vip_port = static_cast<uint16_t>(l.id >> 16);
-    k.proto = 0;  // TCP and UDP of one client share the endpoint
-  } else {
-    k.kind = FlowKind::five_tuple;
-    k.vip = vip;
-    k.client_port = client_port;
-    k.vip_port = port;
-  }
-  return k;
-}
-
 FlowTrace trace_flow(const ForwardingTable& table, const FlowQuery& q) {
   FlowTrace t;
   const char* proto = q.l4_proto == 6 ? "TCP" : q.l4_proto == 17 ? "UDP" : "other";

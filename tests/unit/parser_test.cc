@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "tests/unit/packet_builder.h"
 
 namespace onramp::test {
@@ -217,6 +219,56 @@ TEST(Parser, QuotedHeaderMayBeCutAfterPorts) {
   EXPECT_EQ(q.src_port, 443);
   EXPECT_EQ(q.dst_port, 50000);
   EXPECT_FALSE(dp::parse_quoted_ip(quoted.data(), 24, 4, q));
+}
+
+// parse_packet_fast must be parse_packet, only quicker: same verdict, same
+// reason, same fields, on valid frames of the kinds it takes and on random
+// damage to them (lengths, versions, offsets, fragments, protocols).
+TEST(Parser, FastPathAgreesWithTheFullParser) {
+  const Bytes bases[] = {
+      v4_tcp(),
+      cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(53, 53, 20))),
+      cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8:10::10", 6, tcp(40000, 443))),
+      cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8:10::10", 17, udp(5000, 53, 0))),
+      cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, Bytes(8, 0))),
+  };
+  std::mt19937 rng(11);
+  int compared = 0;
+  for (int round = 0; round < 40000; ++round) {
+    Bytes f = bases[round % std::size(bases)];
+    if (round % 2) f.resize(f.size() + rng() % 8, 0);  // Ethernet padding
+    int damage = round < 10 ? 0 : static_cast<int>(rng() % 4);
+    for (int d = 0; d < damage; ++d) {
+      size_t at = 12 + rng() % std::min<size_t>(f.size() - 12, 50);
+      f[at] = static_cast<uint8_t>(rng() % 3 == 0 ? rng() : f[at] ^ (1u << (rng() % 8)));
+    }
+    if (rng() % 8 == 0) f.resize(rng() % (f.size() + 1));
+    ParsedPacket a, b;
+    DropReason ra = DropReason::count, rb = DropReason::count;
+    bool oka = dp::parse_packet(f.data(), static_cast<uint32_t>(f.size()), a, ra);
+    bool okb = dp::parse_packet_fast(f.data(), static_cast<uint32_t>(f.size()), b, rb);
+    ASSERT_EQ(oka, okb) << "round " << round;
+    if (!oka) {
+      ASSERT_EQ(ra, rb) << "round " << round;
+      continue;
+    }
+    ++compared;
+    ASSERT_EQ(a.src, b.src);
+    ASSERT_EQ(a.dst, b.dst);
+    ASSERT_EQ(a.l3_offset, b.l3_offset);
+    ASSERT_EQ(a.l4_offset, b.l4_offset);
+    ASSERT_EQ(a.ip_len, b.ip_len);
+    ASSERT_EQ(a.l2_ethertype_offset, b.l2_ethertype_offset);
+    ASSERT_EQ(a.family, b.family);
+    ASSERT_EQ(a.l4_proto, b.l4_proto);
+    ASSERT_EQ(a.vlan_tags, b.vlan_tags);
+    ASSERT_EQ(a.fragment, b.fragment);
+    if (!a.fragment && (a.l4_proto == 6 || a.l4_proto == 17)) {
+      ASSERT_EQ(a.src_port, b.src_port);
+      ASSERT_EQ(a.dst_port, b.dst_port);
+    }
+  }
+  EXPECT_GT(compared, 10000);
 }
 
 }  // namespace

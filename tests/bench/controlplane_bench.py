@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""Config change -> ACK from N PoPs: onramp-controller with N simulated PoPs.
+
+Each PoP is a real onramp-agent process; its dataplane is a socket of one
+fake-dataplane process (tests/bench/fake_dataplane.cc), which accepts every
+table and reports its version as the real one does, so N PoPs fit on one
+machine. An operator change (`onrampctl endpoint update`, the weight of one
+endpoint, which changes every PoP's table) is timed until `onrampctl pop
+list` shows every PoP running the configuration version it produced.
+
+  controlplane_bench.py --build DIR [--pops 10,50,200] [--changes 20]
+                        [--debounce-ms 20] [--json FILE]
+
+The time includes starting onrampctl twice (the change, then each poll) and
+the controller's push debounce; the controller logs each PoP's own apply
+latency (table sent -> ACK) separately.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pop_id(i):
+    return "".join(chr(65 + (i // d) % 26) for d in (676, 26, 1)) + "1"
+
+
+class Bed:
+    def __init__(self, build, work, n, debounce_ms):
+        self.build, self.work, self.n = build, work, n
+        self.admin = f"127.0.0.1:{free_port()}"
+        self.pop_addr = f"127.0.0.1:{free_port()}"
+        self.ctl_bin = os.path.join(build, "controlplane/cli/onrampctl")
+        self.procs = []
+        self.socks = [os.path.join(work, f"dp{i}.sock") for i in range(n)]
+        fake = os.path.join(build, "tests/bench/fake-dataplane")
+        self.spawn([fake, *self.socks], "fake-dataplane")
+        self.spawn([os.path.join(build, "controlplane/controller/onramp-controller"),
+                    "--admin-listen", self.admin, "--pop-listen", self.pop_addr, "--plaintext",
+                    "--db", os.path.join(work, "controller.db"), "--debounce-ms",
+                    str(debounce_ms)], "controller")
+        self.wait("the controller", lambda: self.ctl("pop", "list")[0] == 0)
+        for i in range(n):
+            p = pop_id(i)
+            self.spawn([os.path.join(build, "controlplane/agent/onramp-agent"), "--controller",
+                        self.pop_addr, "--plaintext", "--pop", p, "--tunnel-source-v4",
+                        f"192.0.{2 + i // 250}.{1 + i % 250}", "--next-hop-mac",
+                        "02:00:00:00:00:fe", "--dataplane-socket", self.socks[i], "--state-dir",
+                        os.path.join(work, f"state-{p}"), "--status-interval-ms", "1000"],
+                       f"agent-{p}")
+        self.wait(f"{n} PoPs to connect", lambda: self.connected() == n, timeout=120)
+
+    def spawn(self, cmd, name):
+        log = open(os.path.join(self.work, name + ".log"), "w")
+        self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def ctl(self, *args, fmt=None):
+        cmd = [self.ctl_bin, "--controller", self.admin, "--plaintext", "--timeout", "10"]
+        if fmt:
+            cmd += ["-o", fmt]
+        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+
+    def must(self, *args):
+        rc, out, err = self.ctl(*args)
+        if rc != 0:
+            raise RuntimeError(f"onrampctl {' '.join(args)}: {err.strip()}")
+        return out
+
+    def pops(self):
+        rc, out, _ = self.ctl("pop", "list", fmt="json")
+        j = json.loads(out or "{}") if rc == 0 else {}
+        return j.get("pops", []), int(j.get("config_version", 0))
+
+    def connected(self):
+        return sum(p.get("state") == "POP_CONNECTED" for p in self.pops()[0])
+
+    def converged(self):
+        pops, version = self.pops()
+        return version and len(pops) == self.n and all(
+            p.get("state") == "POP_CONNECTED" and int(p.get("applied_version", 0)) == version
+            for p in pops)
+
+    @staticmethod
+    def wait(what, pred, timeout=60.0, interval=0.05):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(interval)
+        raise RuntimeError(f"timed out waiting for {what}")
+
+
+def measure(build, n, changes, debounce_ms):
+    work = tempfile.mkdtemp(prefix=f"onramp-cp-bench-{n}-")
+    bed = None
+    try:
+        bed = Bed(build, work, n, debounce_ms)
+        bed.must("accelerator", "create", "web", "--vip", "203.0.113.10")
+        bed.must("listener", "create", "http", "--accelerator", "web", "--protocol", "tcp",
+                 "--ports", "80")
+        bed.must("endpoint-group", "create", "eu", "--accelerator", "web", "--listener", "http",
+                 "--region", "eu-central")
+        for addr in ("198.51.100.1", "198.51.100.2"):
+            bed.must("endpoint", "add", addr, "--accelerator", "web", "--listener", "http",
+                     "--endpoint-group", "eu")
+        bed.wait("the first table at every PoP", bed.converged, timeout=120)
+        times = []
+        for i in range(changes):
+            t0 = time.monotonic()
+            bed.must("endpoint", "update", "198.51.100.2", "--accelerator", "web", "--listener",
+                     "http", "--endpoint-group", "eu", "--weight", str(60 if i % 2 == 0 else 200))
+            bed.wait("the change at every PoP", bed.converged, timeout=60, interval=0.002)
+            times.append((time.monotonic() - t0) * 1000)
+        times.sort()
+        return {"pops": n, "changes": changes, "debounce_ms": debounce_ms,
+                "median_ms": round(statistics.median(times), 1),
+                "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
+                "max_ms": round(times[-1], 1)}
+    finally:
+        if bed:
+            bed.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--pops", default="10,50,200")
+    ap.add_argument("--changes", type=int, default=20)
+    ap.add_argument("--debounce-ms", type=int, default=20)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    results = []
+    for n in (int(x) for x in args.pops.split(",")):
+        r = measure(args.build, n, args.changes, args.debounce_ms)
+        print(f"{n:4} PoPs: change -> ACK from all: median {r['median_ms']} ms, p99 "
+              f"{r['p99_ms']} ms, max {r['max_ms']} ms ({r['changes']} changes, debounce "
+              f"{r['debounce_ms']} ms)", flush=True)
+        results.append(r)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
