@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""The two-PoP demo: brings the test bed up and tells the story, printing as
+it goes; the test bed comes down at the end (also on Ctrl-C).
+
+usage: demo.py --build DIR [--keep]
+"""
+import argparse
+import os
+import sys
+import time
+
+import story
+from testbed import CLIENTS, POPS, VIP, Failure, Testbed, wait_for
+
+T0 = time.monotonic()
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def title(n, text):
+    say()
+    say(f"[{time.monotonic() - T0:5.1f} s] {n}. {text}")
+
+
+def show_answer(client, a):
+    pop = story.ENTERS[client] if client != "client" else story.bgp_route(BED) or "?"
+    real = "its real address" if a["client_ip"] == CLIENTS[client]["addr"] else "NOT its address"
+    say(f"   {client} ({CLIENTS[client]['addr']}) -> VIP {VIP} via {pop}: answered by "
+        f"{a['endpoint']} in {a['region']}, which saw {a['client']} ({real})")
+
+
+def indent(text, by="   "):
+    return "\n".join(by + line for line in text.rstrip().splitlines())
+
+
+def run_story(bed):
+    title(1, "PoPs and the latency matrix they measured")
+    wait_for("RTTs from both PoPs", lambda: story.matrix_measured(bed), timeout=30)
+    for pop, region in (("FRA1", "eu-central"), ("SIN1", "ap-southeast")):
+        wait_for(f"{pop} on {region}", lambda: story.shares(bed, pop).get(region) == 100.0,
+                 timeout=30)
+    say(indent(bed.ctl("pop", "list").stdout))
+    m = story.latency_matrix(bed)
+    regions = sorted({r for row in m.values() for r in row})
+    say("   smoothed RTT, ms   " + "".join(f"{r:>14}" for r in regions))
+    for pop in POPS:
+        say(f"   {pop:18} " + "".join(f"{m[pop].get(r, -1):14.1f}" for r in regions))
+
+    title(2, "clients reach the VIP; the nearest region answers")
+    show_answer("client", story.ask(bed, "client"))
+    show_answer("client2", story.ask(bed, "client2"))
+    show_answer("client", story.ask(bed, "client", "udp"))
+    say("   onrampctl routes --pop FRA1:")
+    say(indent(bed.ctl("routes", "--pop", "FRA1").stdout, "     "))
+
+    title(3, "eu-central's endpoints stop (kill -9 of both servers)")
+    r = story.measure_failover(bed, ["eu1", "eu2"], clients=("client",))
+    say(f"   failover: FRA1 sent its last new flow to eu-central "
+        f"{r['FRA1']['failover_s'] * 1000:.0f} ms after the kill "
+        f"(probes every 200 ms, 3 failures to mark an endpoint down)")
+    show_answer("client", story.ask(bed, "client"))
+    say(indent(bed.ctl("health", "--pop", "FRA1", "--listener", "web").stdout))
+
+    title(4, "eu-central's endpoints come back")
+    t = time.monotonic()
+    story.start_servers(bed, ["eu1", "eu2"])
+    wait_for("traffic back to eu-central",
+             lambda: story.ask(bed, "client")["region"] == "eu-central", timeout=30, interval=0.05)
+    say(f"   new requests back on eu-central {time.monotonic() - t:.1f} s after the restart "
+        f"(3 good probes, then the push)")
+    show_answer("client", story.ask(bed, "client"))
+
+    title(5, "the European client's anycast route moves from FRA1 to SIN1")
+    say("   the router's BIRD before:")
+    say(indent(story.bird_view(bed), "     "))
+    story.move_client(bed, "SIN1")
+    say("   router: BGP session with FRA1 down; the router's BIRD now:")
+    say(indent(story.bird_view(bed), "     "))
+    show_answer("client", story.ask(bed, "client"))
+    story.move_client(bed, "FRA1")
+    say("   BGP session with FRA1 up again: the route is back on FRA1")
+
+    title(6, "FRA1's dataplane dies: its agent withdraws the VIP")
+    bed.stop("dataplane-FRA1", sig=9)
+    t = time.monotonic()
+    wait_for("FRA1 withdrawn", lambda: story.bgp_route(bed) == "SIN1", timeout=15)
+    say(f"   the router moved the VIP to SIN1 {time.monotonic() - t:.1f} s after the kill")
+    show_answer("client", story.ask(bed, "client"))
+    bed.start_dataplane("FRA1")
+    wait_for("FRA1 announced again", lambda: story.bgp_route(bed) == "FRA1", timeout=30)
+    say("   FRA1's dataplane restarted: the agent re-applied its table and announced the VIP")
+    say()
+    say(f"[{time.monotonic() - T0:5.1f} s] done. Explore it yourself while it runs: "
+        "scripts/testbed up, then scripts/testbed ctl routes --pop SIN1")
+
+
+BED = None
+
+
+def main():
+    global BED
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--keep", action="store_true", help="leave the test bed up at the end")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("demo: needs root (network namespaces)")
+    BED = Testbed(args.build, prefix="od")
+    BED.down()  # whatever an interrupted demo left
+    say("== onramp demo: one anycast VIP, two PoPs (FRA1, SIN1), two regions ==")
+    say("   client (Europe) and client2 (Asia) -> VIP 203.0.113.200 -> PoP -> endpoint;")
+    say("   WAN delays: 2 ms one way to the near region, 30 ms to the far one")
+    try:
+        title(0, "test bed up: controller, 2 PoPs (dataplane + agent + BIRD), 4 endpoints")
+        BED.up()
+        run_story(BED)
+    except Failure as e:
+        say(f"demo failed: {e} (logs: {BED.state})")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if not args.keep:
+            BED.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

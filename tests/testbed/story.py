@@ -1,0 +1,177 @@
+"""The steps of the two-PoP story, shared by the demo (which prints them) and
+the end-to-end suite (which asserts them). Each step returns what it saw.
+"""
+import collections
+import json
+import os
+import signal
+import statistics
+import subprocess
+import time
+
+from testbed import ACCELERATOR, CLIENTS, POPS, VIP, Failure, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRAFFIC = ["/usr/bin/python3", os.path.join(HERE, "traffic.py")]
+HTTP, ECHO, UDP = 80, 7000, 5300
+# Which PoP each client enters by (client2's route is pinned to SIN1).
+ENTERS = {"client": "FRA1", "client2": "SIN1"}
+
+
+def parse_answer(text):
+    """'endpoint=eu1 region=eu-central client=192.0.2.10:40000' -> dict."""
+    out = dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+    if "endpoint" not in out:
+        raise Failure(f"not an endpoint's answer: {text!r}")
+    out["client_ip"] = out.get("client", "").rsplit(":", 1)[0]
+    return out
+
+
+def ask(bed, client, proto="tcp"):
+    """One request through the VIP from a client namespace."""
+    if proto == "tcp":
+        r = bed.exec(client, ["curl", "-s", "-m", "3", f"http://{VIP}:{HTTP}/"], check=False)
+        if r.returncode != 0:
+            raise Failure(f"curl from {client} -> {r.returncode}: {r.stderr.strip()}")
+        return parse_answer(r.stdout)
+    code = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            f"s.settimeout(3); s.connect(('{VIP}', {UDP})); s.send(b'who'); "
+            "print(s.recv(200).decode())")
+    r = bed.exec(client, ["/usr/bin/python3", "-c", code], check=False)
+    if r.returncode != 0:
+        raise Failure(f"UDP request from {client} failed: {r.stderr.strip()[-200:]}")
+    return parse_answer(r.stdout)
+
+
+def served_by(bed, client, n=6, proto="tcp"):
+    """Regions that answered n requests (each a new connection)."""
+    return collections.Counter(ask(bed, client, proto)["region"] for _ in range(n))
+
+
+def routes(bed, pop, listener="web"):
+    j = bed.ctl_json("routes", "--pop", pop)
+    for l in j.get("listeners", []):
+        if l.get("listener") == listener:
+            return l
+    raise Failure(f"no route for listener {listener} at {pop}: {json.dumps(j)[:300]}")
+
+
+def shares(bed, pop, listener="web"):
+    """region -> share percent of new flows at a PoP."""
+    return {g["region"]: float(g.get("share_percent", 0))
+            for g in routes(bed, pop, listener).get("groups", [])}
+
+
+def latency_matrix(bed):
+    """pop -> region -> smoothed RTT, ms, as the controller has it."""
+    return {pop: {g["region"]: float(g.get("rtt_ms", -1))
+                  for g in routes(bed, pop).get("groups", [])} for pop in POPS}
+
+
+def matrix_measured(bed):
+    m = latency_matrix(bed)
+    return all(rtt > 0 for row in m.values() for rtt in row.values()) and m
+
+
+def health_states(bed):
+    """(pop, endpoint address) -> state name."""
+    j = bed.ctl_json("health", "--accelerator", ACCELERATOR)
+    return {(e["pop"], e["listener"], e["address"]): e.get("state", "HEALTH_STATE_UNKNOWN")
+            for e in j.get("endpoints", [])}
+
+
+def all_healthy(bed, addresses=None):
+    states = health_states(bed)
+    want = [k for k in states if addresses is None or k[2] in addresses]
+    return bool(want) and all(states[k] == "HEALTH_STATE_HEALTHY" for k in want)
+
+
+def kill_servers(bed, names):
+    for n in names:
+        bed.stop(f"server-{n}", sig=signal.SIGKILL)
+
+
+def start_servers(bed, names):
+    for n in names:
+        bed.start_endpoint(n)
+
+
+def measure_failover(bed, victims, clients=("client", "client2"), before=1.5, after=3.0,
+                     rate=200):
+    """Kills the victims' servers while every client opens `rate` new UDP
+    flows a second through its PoP, and returns, per PoP, the seconds from
+    the kill to the last new flow that still reached a victim (0 when none
+    did after the kill), and the flows each victim saw before it."""
+    sniffers = {}
+    for v in victims:
+        sniffers[v] = subprocess.Popen(
+            ["ip", "netns", "exec", bed.ns(v), *TRAFFIC, "sniff", str(UDP)],
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(0.3)
+    gens = [subprocess.Popen(["ip", "netns", "exec", bed.ns(c), *TRAFFIC, "udp-flows", VIP,
+                              str(UDP), str(before + after), str(rate)],
+                             stdout=subprocess.PIPE, text=True) for c in clients]
+    time.sleep(before)
+    t0 = time.monotonic()
+    kill_servers(bed, victims)
+    for g in gens:
+        g.communicate(timeout=before + after + 30)
+    time.sleep(0.2)
+    arrivals = []  # (time, client address)
+    for s in sniffers.values():
+        os.killpg(s.pid, signal.SIGTERM)
+        out, _ = s.communicate(timeout=10)
+        arrivals += [(float(t), src) for t, src in (l.split() for l in out.splitlines())]
+    by_pop = {}
+    for c in clients:
+        addr = CLIENTS[c]["addr"]
+        seen = [t for t, src in arrivals if src == addr]
+        late = [t - t0 for t in seen if t >= t0]
+        by_pop[ENTERS[c]] = {"failover_s": max(late) if late else 0.0,
+                             "before": len([t for t in seen if t < t0]),
+                             "after": len(late)}
+    return by_pop
+
+
+def bgp_route(bed):
+    """The PoP the router's BGP-installed route for the VIP points to."""
+    out = bed.exec("rtr", ["ip", "-4", "route", "show", f"{VIP}/32"], check=False).stdout
+    for pop, p in POPS.items():
+        if f"via {p['addr']} " in out + " ":
+            return pop
+    return None
+
+
+def bird_view(bed):
+    return bed.birdc("router", "show", "route", "for", VIP, "all")
+
+
+def move_client(bed, to_pop):
+    """Moves the European client's anycast route: the router's BGP session
+    with FRA1 goes down (to SIN1) or up again (to FRA1)."""
+    bed.birdc("router", "disable" if to_pop == "SIN1" else "enable", "fra1")
+    return wait_for(f"the VIP's route via {to_pop}", lambda: bgp_route(bed) == to_pop, timeout=20)
+
+
+class Hold:
+    """A long-lived TCP connection from a client through the VIP."""
+
+    def __init__(self, bed, client, seconds):
+        self.p = subprocess.Popen(["ip", "netns", "exec", bed.ns(client), *TRAFFIC, "hold", VIP,
+                                   str(ECHO), str(seconds)], stdout=subprocess.PIPE, text=True)
+        first = json.loads(self.p.stdout.readline() or "{}")
+        if "endpoint" not in first:
+            raise Failure(f"the long-lived connection did not start: {first}")
+        self.endpoint = first["endpoint"]
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def result(self, timeout=120):
+        out, _ = self.p.communicate(timeout=timeout)
+        lines = [json.loads(l) for l in out.splitlines() if l.strip()]
+        return self.p.returncode, lines
+
+
+def summary(values):
+    return {"median": statistics.median(values), "worst": max(values), "n": len(values)}

@@ -1,0 +1,526 @@
+#!/usr/bin/python3
+"""The two-PoP test bed: network namespaces, real onramp processes, a BIRD
+peer and a user-space WAN, on one machine (docs/testbed.md has the picture).
+
+  client   192.0.2.10    Europe: reaches the VIP through the router's BGP
+                         route (FRA1 preferred, SIN1 as backup)
+  client2  192.0.2.138   Asia: the router sends its VIP traffic to SIN1
+  router   the Internet core: BIRD (AS 64500) peering with both PoPs,
+           onramp-controller (PoP API on 198.51.100.1/.17:7444, admin on
+           its loopback), IP forwarding between everything
+  fra1     FRA1: onramp-dataplane (af_packet on p0), onramp-agent, BIRD
+  sin1     SIN1: the same
+  wan      the WAN emulator between the router and each region, and the
+           regions' bridges
+  eu1 eu2  eu-central endpoints (IPIP); ap1 ap2 ap-southeast (GUE): VIP on
+           the loopback, onramp-decap on e0, endpoint_server.py
+
+One-way WAN delays (ms): FRA1 and the European client are 2 from
+eu-central and 30 from ap-southeast; SIN1 and the Asian client the reverse.
+
+usage: testbed.py up|down|status [--build DIR] [--prefix P]
+       testbed.py ctl ARGS...      onrampctl against the test bed's controller
+       testbed.py exec NS CMD...   a command inside one of its namespaces
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+VIP = "203.0.113.200"
+ACCELERATOR = "demo"
+# Listeners: name -> (protocol, ports, health check flags)
+LISTENERS = {
+    "web": ("tcp", "80,7000", ["--health-check", "http", "--health-port", "80",
+                               "--health-path", "/health"]),
+    "dns": ("udp", "5300", ["--health-check", "udp"]),
+}
+PROBE_FLAGS = ["--health-interval-ms", "200", "--health-timeout-ms", "180",
+               "--healthy-threshold", "3", "--unhealthy-threshold", "3"]
+POPS = {
+    "FRA1": dict(ns="fra1", addr="198.51.100.2", gw="198.51.100.1", rtr_if="r-fra", asn=64511,
+                 rtr_mac="02:0b:00:00:01:01", mac="02:0b:00:00:01:02", iata="FRA",
+                 city="Frankfurt", country="DE", lat="50.03", lon="8.57", local_pref=200, cpu=0),
+    "SIN1": dict(ns="sin1", addr="198.51.100.18", gw="198.51.100.17", rtr_if="r-sin", asn=64512,
+                 rtr_mac="02:0b:00:00:02:01", mac="02:0b:00:00:02:02", iata="SIN",
+                 city="Singapore", country="SG", lat="1.36", lon="103.99", local_pref=100, cpu=1),
+}
+CLIENTS = {
+    "client": dict(addr="192.0.2.10", gw="192.0.2.1", net="192.0.2.0/25", rtr_if="r-c"),
+    "client2": dict(addr="192.0.2.138", gw="192.0.2.129", net="192.0.2.128/25", rtr_if="r-c2"),
+}
+REGIONS = {
+    "eu-central": dict(short="eu", gw="203.0.113.1", mode="ipip",
+                       endpoints={"eu1": "203.0.113.11", "eu2": "203.0.113.12"}),
+    "ap-southeast": dict(short="ap", gw="203.0.113.65", mode="gue",
+                         endpoints={"ap1": "203.0.113.75", "ap2": "203.0.113.76"}),
+}
+# One-way delay, ms, between each PoP or client and each region.
+NEAR_MS, FAR_MS = 2, 30
+NEAR = {"FRA1": "eu-central", "client": "eu-central", "SIN1": "ap-southeast",
+        "client2": "ap-southeast"}
+ADMIN = "127.0.0.1:7443"
+POP_PORT = 7444
+CLIENT_MTU = 1400  # leaves room for the PoP's encapsulation on 1500-byte links
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise Failure(f"{' '.join(cmd)} -> {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+def wait_for(what, pred, timeout=30.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Failure as e:
+            last = e
+        time.sleep(interval)
+    raise Failure(f"timed out after {timeout:.0f} s waiting for {what} (last: {last})")
+
+
+def delays_for(region):
+    """The WAN emulator's delay table for one region's link."""
+    out = {}
+    for name, pop in POPS.items():
+        out[f"{pop['addr']}/32"] = NEAR_MS if NEAR[name] == region else FAR_MS
+    for name, c in CLIENTS.items():
+        out[c["net"]] = NEAR_MS if NEAR[name] == region else FAR_MS
+    return out
+
+
+class Testbed:
+    def __init__(self, build, prefix="ot"):
+        self.build = os.path.abspath(build)
+        self.prefix = prefix
+        self.state = f"/run/onramp-testbed-{prefix}"
+        self.bin = {
+            "controller": f"{self.build}/controlplane/controller/onramp-controller",
+            "agent": f"{self.build}/controlplane/agent/onramp-agent",
+            "ctl": f"{self.build}/controlplane/cli/onrampctl",
+            "dataplane": f"{self.build}/dataplane/onramp-dataplane",
+            "decap": f"{self.build}/dataplane/decap/onramp-decap",
+        }
+        self.pids = self._load_pids()
+
+    # --- names ---------------------------------------------------------------
+    def ns(self, role):
+        return f"{self.prefix}-{role}"
+
+    def path(self, *parts):
+        return os.path.join(self.state, *parts)
+
+    def endpoints(self):
+        """name -> (region, address) for every endpoint."""
+        return {n: (r, a) for r, reg in REGIONS.items() for n, a in reg["endpoints"].items()}
+
+    # --- processes -------------------------------------------------------------
+    def _load_pids(self):
+        try:
+            with open(self.path("pids.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def _save_pids(self):
+        with open(self.path("pids.json"), "w") as f:
+            json.dump(self.pids, f)
+
+    def start(self, name, role, cmd):
+        """Starts `cmd` in namespace `role` in its own session; it outlives us."""
+        out = open(self.path(f"{name}.log"), "a")
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns(role), *cmd], stdout=out,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        self.pids[name] = p.pid
+        self._save_pids()
+        return p.pid
+
+    def stop(self, name, sig=signal.SIGTERM, timeout=10.0):
+        pid = self.pids.pop(name, None)
+        self._save_pids()
+        if pid is None:
+            return
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            try:
+                os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
+            except ChildProcessError:
+                pass
+            time.sleep(0.02)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def alive(self, name):
+        pid = self.pids.get(name)
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # a zombie child is dead
+            return os.waitpid(pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return True
+
+    def exec(self, role, cmd, check=True, timeout=30, **kw):
+        return run(["ip", "netns", "exec", self.ns(role), *cmd], check=check, timeout=timeout,
+                   **kw)
+
+    # --- network -----------------------------------------------------------------
+    def _ip(self, role, *args):
+        run(["ip", "-n", self.ns(role), *args])
+
+    def _veth(self, role_a, if_a, role_b, if_b, mtu=1500):
+        run(["ip", "link", "add", if_a, "netns", self.ns(role_a), "mtu", str(mtu), "type", "veth",
+             "peer", "name", if_b, "netns", self.ns(role_b), "mtu", str(mtu)])
+        for role, i in ((role_a, if_a), (role_b, if_b)):
+            # Checksum and segmentation offloads off: frames cross raw
+            # sockets (the WAN emulator, the af_packet dataplane), which
+            # would pass on partial checksums and 64 KiB segments.
+            self.exec(role, ["ethtool", "-K", i, "tx", "off", "tso", "off", "gso", "off", "gro",
+                             "off"], check=False)
+            self._ip(role, "link", "set", i, "up")
+
+    def _sysctl(self, role, key, value):
+        self.exec(role, ["sysctl", "-qw", f"{key}={value}"])
+
+    def net_up(self):
+        roles = ["rtr", "wan", *CLIENTS, *(p["ns"] for p in POPS.values()),
+                 *(n for r in REGIONS.values() for n in r["endpoints"])]
+        for role in roles:
+            run(["ip", "netns", "add", self.ns(role)])
+            self._ip(role, "link", "set", "lo", "up")
+        for role in ("rtr", "wan", *(n for r in REGIONS.values() for n in r["endpoints"])):
+            self._sysctl(role, "net.ipv4.conf.all.rp_filter", 0)
+            self._sysctl(role, "net.ipv4.conf.default.rp_filter", 0)
+        self._sysctl("rtr", "net.ipv4.ip_forward", 1)
+
+        for name, c in CLIENTS.items():
+            self._veth(name, "c0", "rtr", c["rtr_if"], mtu=CLIENT_MTU)
+            self._ip(name, "addr", "add", f"{c['addr']}/25", "dev", "c0")
+            self._ip(name, "route", "add", "default", "via", c["gw"])
+            self._ip("rtr", "addr", "add", f"{c['gw']}/25", "dev", c["rtr_if"])
+        for pop in POPS.values():
+            self._veth(pop["ns"], "p0", "rtr", pop["rtr_if"])
+            self._ip(pop["ns"], "link", "set", "p0", "address", pop["mac"])
+            self._ip("rtr", "link", "set", pop["rtr_if"], "address", pop["rtr_mac"])
+            self._ip(pop["ns"], "addr", "add", f"{pop['addr']}/28", "dev", "p0")
+            self._ip(pop["ns"], "route", "add", "default", "via", pop["gw"])
+            self._ip("rtr", "addr", "add", f"{pop['gw']}/28", "dev", pop["rtr_if"])
+        # Asia's client reaches the VIP through SIN1 whatever BGP says.
+        self._ip("rtr", "route", "add", f"{VIP}/32", "via", POPS["SIN1"]["addr"], "table", "200")
+        self._ip("rtr", "rule", "add", "from", CLIENTS["client2"]["net"], "lookup", "200",
+                 "pref", "100")
+
+        wan_links = []
+        for region, reg in REGIONS.items():
+            s = reg["short"]
+            # router r-<s> | wan: w-<s>-r ~emulator~ w-<s>-b | w-<s>-bp on bridge br-<s>
+            self._veth("rtr", f"r-{s}", "wan", f"w-{s}-r")
+            self._ip("rtr", "addr", "add", f"{reg['gw']}/26", "dev", f"r-{s}")
+            self._veth("wan", f"w-{s}-b", "wan", f"w-{s}-bp")
+            self._ip("wan", "link", "add", f"br-{s}", "type", "bridge")
+            self._ip("wan", "link", "set", f"br-{s}", "up")
+            self._ip("wan", "link", "set", f"w-{s}-bp", "master", f"br-{s}")
+            for ep, addr in reg["endpoints"].items():
+                self._veth(ep, "e0", "wan", f"w-{ep}")
+                self._ip("wan", "link", "set", f"w-{ep}", "master", f"br-{s}")
+                self._ip(ep, "addr", "add", f"{addr}/26", "dev", "e0")
+                self._ip(ep, "route", "add", "default", "via", reg["gw"])
+                self._ip(ep, "addr", "add", f"{VIP}/32", "dev", "lo")
+                # DSR: the VIP lives on the loopback; do not answer ARP for it.
+                self._sysctl(ep, "net.ipv4.conf.all.arp_ignore", 1)
+                self._sysctl(ep, "net.ipv4.conf.all.arp_announce", 2)
+            wan_links.append({"a": f"w-{s}-r", "b": f"w-{s}-b", "delays_ms": delays_for(region),
+                              "default_ms": 0})
+        with open(self.path("wan.json"), "w") as f:
+            json.dump({"links": wan_links}, f, indent=1)
+
+    def set_delay(self, region, who, one_way_ms):
+        """Changes one entry of the latency matrix while traffic flows (the
+        emulator reads its file again within 100 ms)."""
+        path = self.path("wan.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        key = f"{POPS[who]['addr']}/32" if who in POPS else CLIENTS[who]["net"]
+        for link in cfg["links"]:
+            if link["a"] == f"w-{REGIONS[region]['short']}-r":
+                link["delays_ms"][key] = one_way_ms
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(cfg, f, indent=1)
+        os.replace(tmp, path)
+
+    # --- control plane ------------------------------------------------------------
+    def certs(self):
+        sans = []
+        for pop in POPS.values():
+            sans += ["--san", pop["gw"]]
+        run([f"{ROOT}/scripts/dev-ca", self.path("ca"), *sans, *POPS])
+
+    def ctl_env(self):
+        ca = self.path("ca")
+        return dict(os.environ, ONRAMP_CONTROLLER=ADMIN, ONRAMP_TLS_CA=f"{ca}/ca.pem",
+                    ONRAMP_TLS_CERT=f"{ca}/operator.pem", ONRAMP_TLS_KEY=f"{ca}/operator-key.pem")
+
+    def ctl(self, *args, check=True, fmt=None):
+        cmd = ["ip", "netns", "exec", self.ns("rtr"), self.bin["ctl"], "--timeout", "5"]
+        if fmt:
+            cmd += ["-o", fmt]
+        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
+                           env=self.ctl_env())
+        if check and r.returncode != 0:
+            raise Failure(f"onrampctl {' '.join(args)} -> {r.returncode}: {r.stderr.strip()}")
+        return r
+
+    def ctl_json(self, *args):
+        return json.loads(self.ctl(*args, fmt="json").stdout or "{}")
+
+    def start_controller(self):
+        ca = self.path("ca")
+        self.start("controller", "rtr", [
+            self.bin["controller"], "--db", self.path("controller.db"), "--admin-listen", ADMIN,
+            "--pop-listen", f"0.0.0.0:{POP_PORT}", "--tls-cert", f"{ca}/controller.pem",
+            "--tls-key", f"{ca}/controller-key.pem", "--tls-client-ca", f"{ca}/ca.pem",
+            "--debounce-ms", "20"])
+        wait_for("the controller", lambda: self.ctl("pop", "list", check=False).returncode == 0)
+
+    def configure(self):
+        """The demo accelerator, through onrampctl alone."""
+        self.ctl("accelerator", "create", ACCELERATOR, "--vip", VIP)
+        for lname, (proto, ports, health) in LISTENERS.items():
+            self.ctl("listener", "create", lname, "--accelerator", ACCELERATOR, "--protocol", proto,
+                     "--ports", ports)
+            for region, reg in REGIONS.items():
+                self.ctl("endpoint-group", "create", region, "--accelerator", ACCELERATOR,
+                         "--listener", lname, "--region", region, *health, *PROBE_FLAGS)
+                for addr in reg["endpoints"].values():
+                    self.ctl("endpoint", "add", addr, "--accelerator", ACCELERATOR, "--listener",
+                             lname, "--endpoint-group", region, "--mode", reg["mode"])
+
+    # --- PoPs -------------------------------------------------------------------------
+    def dp_socket(self, pop):
+        return self.path(f"{pop.lower()}-dataplane.sock")
+
+    def dp(self, pop, *args, check=True):
+        r = run([self.bin["ctl"], "dataplane", *args, "--socket", self.dp_socket(pop), "-o",
+                 "json"], check=check, timeout=30)
+        return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
+
+    def start_dataplane(self, pop):
+        p = POPS[pop]
+        self.start(f"dataplane-{pop}", p["ns"], [
+            self.bin["dataplane"], "--no-pci", "--no-huge", "-m", "256", "--no-shconf",
+            "--no-telemetry", f"--file-prefix={self.prefix}-{pop}", "-l", str(p["cpu"]),
+            "--log-level=warning", "--vdev=net_af_packet0,iface=p0", "--",
+            "--api-socket", self.dp_socket(pop), "--flows-per-lcore", "65536"])
+        wait_for(f"{pop}'s dataplane", lambda: self.dp(pop, "health", check=False) is not None)
+
+    def bird_config_pop(self, pop):
+        p = POPS[pop]
+        vips = self.path(f"{pop.lower()}-vips.conf")
+        if not os.path.exists(vips):
+            open(vips, "w").close()  # the agent fills it
+        return f"""# {pop}: announces what onramp-agent puts into {vips}
+router id {p['addr']};
+log "{self.path(f'bird-{pop.lower()}.log')}" all;
+protocol device {{ scan time 10; }}
+include "{vips}";
+protocol bgp upstream {{
+  local {p['addr']} as {p['asn']};
+  neighbor {p['gw']} as 64500;
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
+  ipv4 {{ import none; export where proto ~ "onramp_*"; }};
+}}
+"""
+
+    def bird_config_router(self):
+        peers = "".join(f"""
+protocol bgp {pop.lower()} {{
+  local {p['gw']} as 64500;
+  neighbor {p['addr']} as {p['asn']};
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
+  ipv4 {{ import filter {{ bgp_local_pref = {p['local_pref']}; accept; }}; export none; }};
+}}
+""" for pop, p in POPS.items())
+        return f"""# The Internet core: learns the VIP from both PoPs, prefers FRA1, and
+# installs the best route into the kernel.
+router id 198.51.100.1;
+log "{self.path('bird-router.log')}" all;
+protocol device {{ scan time 10; }}
+protocol kernel {{ ipv4 {{ import none; export all; }}; }}
+{peers}"""
+
+    def bird_socket(self, who):
+        return self.path(f"bird-{who}.ctl")
+
+    def start_bird(self, who, role, config):
+        conf = self.path(f"bird-{who}.conf")
+        with open(conf, "w") as f:
+            f.write(config)
+        self.start(f"bird-{who}", role, ["bird", "-f", "-c", conf, "-s", self.bird_socket(who),
+                                         "-P", self.path(f"bird-{who}.pid")])
+        wait_for(f"BIRD ({who})", lambda: os.path.exists(self.bird_socket(who)))
+
+    def birdc(self, who, *args):
+        return run(["birdc", "-s", self.bird_socket(who), *args], check=False, timeout=10).stdout
+
+    def start_agent(self, pop):
+        p = POPS[pop]
+        ca = self.path("ca")
+        self.start(f"agent-{pop}", p["ns"], [
+            self.bin["agent"], "--controller", f"{p['gw']}:{POP_PORT}", "--tls-ca",
+            f"{ca}/ca.pem", "--tls-cert", f"{ca}/{pop}.pem", "--tls-key", f"{ca}/{pop}-key.pem",
+            "--pop", pop, "--iata", p["iata"], "--city", p["city"], "--country", p["country"],
+            "--lat", p["lat"], "--lon", p["lon"], "--tunnel-source-v4", p["addr"],
+            "--next-hop-mac", p["rtr_mac"], "--dataplane-socket", self.dp_socket(pop),
+            "--state-dir", self.path(f"state-{pop}"), "--status-interval-ms", "500",
+            "--bird-config", self.path(f"{pop.lower()}-vips.conf"), "--bird-socket",
+            self.bird_socket(pop.lower())])
+
+    # --- endpoints ---------------------------------------------------------------------
+    def start_endpoint(self, name):
+        region, _ = self.endpoints()[name]
+        self.start(f"server-{name}", name,
+                   ["/usr/bin/python3", f"{HERE}/endpoint_server.py", name, region])
+
+    def start_decap(self, name):
+        self.start(f"decap-{name}", name, [self.bin["decap"], "--interface", "e0", "--allow",
+                                           "198.51.100.0/24"])
+
+    # --- the whole bed ------------------------------------------------------------------
+    def up(self):
+        if os.path.exists(self.path("pids.json")) or run(
+                ["ip", "netns", "list"]).stdout.count(f"{self.prefix}-rtr"):
+            raise Failure(f"a test bed '{self.prefix}' is up already: testbed.py down first")
+        for b in ("controller", "agent", "ctl", "dataplane", "decap"):
+            if not os.access(self.bin[b], os.X_OK):
+                raise Failure(f"{self.bin[b]} is missing: build first (ninja -C {self.build})")
+        for tool in ("bird", "birdc", "ethtool"):
+            if not shutil.which(tool):
+                raise Failure(f"{tool} is missing: run scripts/install-deps")
+        shutil.rmtree(self.state, ignore_errors=True)
+        os.makedirs(self.state)
+        self._save_pids()
+        self.net_up()
+        self.start("wan", "wan", ["/usr/bin/python3", f"{HERE}/wan_emulator.py",
+                                  self.path("wan.json")])
+        for name in self.endpoints():
+            self.start_decap(name)
+            self.start_endpoint(name)
+        self.certs()
+        self.start_controller()
+        self.configure()
+        self.start_bird("router", "rtr", self.bird_config_router())
+        for pop, p in POPS.items():
+            self.start_dataplane(pop)
+            self.start_bird(pop.lower(), p["ns"], self.bird_config_pop(pop))
+            self.start_agent(pop)
+        wait_for("both PoPs on the latest configuration", self.converged, timeout=60)
+
+    def down(self):
+        for name in list(self.pids):
+            self.stop(name)
+        out = run(["ip", "netns", "list"]).stdout
+        for line in out.splitlines():
+            ns = line.split()[0] if line.split() else ""
+            if ns.startswith(f"{self.prefix}-"):
+                run(["ip", "netns", "del", ns], check=False)
+        # Everything but the logs, which stay for a post-mortem until the
+        # next `up`.
+        if os.path.isdir(self.state):
+            for entry in os.listdir(self.state):
+                if not entry.endswith(".log"):
+                    p = self.path(entry)
+                    shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
+
+    # --- what it shows ---------------------------------------------------------------------
+    def pops(self):
+        j = self.ctl_json("pop", "list")
+        return {p["id"]: p for p in j.get("pops", [])}, int(j.get("config_version", 0))
+
+    def converged(self):
+        pops, _ = self.pops()
+        return set(pops) == set(POPS) and all(
+            p.get("state") == "POP_CONNECTED" and int(p.get("applied_version", 0)) ==
+            int(p.get("sent_version", -1)) > 0 for p in pops.values())
+
+    def health(self):
+        """(pop, address) -> EndpointHealth as JSON, for the web listener."""
+        j = self.ctl_json("health", "--accelerator", ACCELERATOR, "--listener", "web")
+        return {(e["pop"], e["address"]): e for e in j.get("endpoints", [])}
+
+    def status(self):
+        for name in sorted(self.pids):
+            log(f"  {name:22} {'running' if self.alive(name) else 'DEAD'}")
+
+
+def main():
+    ap = argparse.ArgumentParser(usage=__doc__)
+    ap.add_argument("command", choices=["up", "down", "status", "ctl", "exec"])
+    ap.add_argument("--build", default=os.environ.get("ONRAMP_BUILD_DIR", f"{ROOT}/build"))
+    ap.add_argument("--prefix", default="ot")
+    args, rest = ap.parse_known_args()
+    if os.geteuid() != 0:
+        sys.exit("testbed: needs root (network namespaces)")
+    bed = Testbed(args.build, args.prefix)
+    try:
+        if args.command == "up":
+            try:
+                bed.up()
+            except BaseException:
+                log(f"testbed: set-up failed; logs in {bed.state}")
+                raise
+            log(f"test bed '{args.prefix}' is up; logs in {bed.state}")
+        elif args.command == "down":
+            bed.down()
+        elif args.command == "status":
+            bed.status()
+        elif args.command == "ctl":
+            r = subprocess.run(["ip", "netns", "exec", bed.ns("rtr"), bed.bin["ctl"], *rest],
+                               env=bed.ctl_env())
+            sys.exit(r.returncode)
+        elif args.command == "exec":
+            if not rest:
+                sys.exit("testbed: exec NS CMD...")
+            r = subprocess.run(["ip", "netns", "exec", bed.ns(rest[0]), *rest[1:]])
+            sys.exit(r.returncode)
+    except Failure as e:
+        sys.exit(f"testbed: {e}")
+
+
+if __name__ == "__main__":
+    main()

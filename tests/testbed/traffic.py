@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Traffic tools the test bed runs inside its namespaces.
+
+  traffic.py udp-flows VIP PORT SECONDS RATE
+      sends one datagram a flow (a new socket, so a new source port) RATE
+      times a second for SECONDS: every datagram is a new flow for the PoP
+  traffic.py sniff PORT
+      prints, one a line, the CLOCK_MONOTONIC time and source of every UDP
+      datagram to PORT that reaches this namespace's e0 (after onramp-decap:
+      the client's own packet), until SIGTERM
+  traffic.py hold VIP PORT SECONDS
+      one long-lived TCP connection to the endpoint's line echo: sends a line
+      every 100 ms for SECONDS and prints each answer's endpoint and the gaps
+      longer than a second; exits 1 when the connection breaks or the
+      endpoint changes
+
+CLOCK_MONOTONIC is one clock for every namespace, so times compare across
+them.
+"""
+import json
+import signal
+import socket
+import struct
+import sys
+import time
+
+ETH_P_ALL = 0x0003
+
+
+def udp_flows(vip, port, seconds, rate):
+    end = time.monotonic() + seconds
+    gap = 1.0 / rate
+    sent = 0
+    t = time.monotonic()
+    while t < end:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"flow", (vip, port))
+        sent += 1
+        t += gap
+        time.sleep(max(0.0, t - time.monotonic()))
+    print(json.dumps({"sent": sent}), flush=True)
+
+
+def sniff(port):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind(("e0", 0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        frame = s.recv(2048)
+        now = time.monotonic()
+        if len(frame) < 42 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+            continue
+        ihl = (frame[14] & 0x0F) * 4
+        dport = struct.unpack_from("!H", frame, 14 + ihl + 2)[0]
+        if dport == port:
+            print(f"{now:.6f} {socket.inet_ntoa(frame[26:30])}", flush=True)
+
+
+def hold(vip, port, seconds):
+    s = socket.create_connection((vip, port), timeout=15)
+    f = s.makefile("rwb")
+    end = time.monotonic() + seconds
+    first, last_ok, n = None, time.monotonic(), 0
+    while time.monotonic() < end:
+        f.write(f"line {n}\n".encode())
+        f.flush()
+        try:
+            answer = f.readline().decode()
+        except OSError as e:
+            print(json.dumps({"error": f"connection broken: {e}", "lines": n}), flush=True)
+            sys.exit(1)
+        if not answer:
+            print(json.dumps({"error": "connection closed", "lines": n}), flush=True)
+            sys.exit(1)
+        endpoint = answer.split()[0]
+        now = time.monotonic()
+        if first is None:
+            first = endpoint
+            print(json.dumps({"endpoint": endpoint}), flush=True)
+        if endpoint != first:
+            print(json.dumps({"error": f"moved from {first} to {endpoint}", "lines": n}),
+                  flush=True)
+            sys.exit(1)
+        if now - last_ok > 1.0:
+            print(json.dumps({"gap_s": round(now - last_ok, 3), "line": n}), flush=True)
+        last_ok = now
+        n += 1
+        time.sleep(0.1)
+    print(json.dumps({"done": True, "endpoint": first, "lines": n}), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    cmd, a = sys.argv[1], sys.argv[2:]
+    if cmd == "udp-flows":
+        udp_flows(a[0], int(a[1]), float(a[2]), float(a[3]))
+    elif cmd == "sniff":
+        sniff(int(a[0]))
+    elif cmd == "hold":
+        hold(a[0], int(a[1]), float(a[2]))
+    else:
+        sys.exit(__doc__)
