@@ -1,0 +1,258 @@
+// The endpoint-side decapsulator: an XDP program that strips the PoP's
+// IP-in-IP or GUE (variant 1: UDP followed directly by the inner IP packet)
+// outer headers from packets whose outer source is in an allowed PoP prefix,
+// and passes the inner packet to the local stack on the same interface, so
+// the application sees the client's address and answers it directly (DSR).
+// Everything else is passed untouched. onramp-decap loads and configures it.
+// The bpf/ headers use the types linux/bpf.h brings: keep it first.
+// clang-format off
+#include <linux/bpf.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+// clang-format on
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+
+#include "dataplane/decap/decap_counters.h"
+
+struct vlan_tag {
+  __be16 tci;
+  __be16 proto;
+};
+
+// Up to two 802.1Q/802.1ad tags, as the PoP's parser accepts.
+#define MAX_VLAN_TAGS 2
+#define MAX_L2_LEN (sizeof(struct ethhdr) + MAX_VLAN_TAGS * sizeof(struct vlan_tag))
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, ONRAMP_DECAP_COUNTER_COUNT);
+  __type(key, __u32);
+  __type(value, __u64);
+} decap_stats SEC(".maps");
+
+// Outer sources allowed to send tunnel packets: the PoPs' tunnel prefixes.
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, ONRAMP_DECAP_MAX_PREFIXES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct onramp_decap_lpm_v4);
+  __type(value, __u8);
+} allow_v4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, ONRAMP_DECAP_MAX_PREFIXES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct onramp_decap_lpm_v6);
+  __type(value, __u8);
+} allow_v6 SEC(".maps");
+
+// UDP destination ports (network byte order) that carry GUE.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ONRAMP_DECAP_MAX_GUE_PORTS);
+  __type(key, __be16);
+  __type(value, __u8);
+} gue_ports SEC(".maps");
+
+static __always_inline int count(__u32 counter, int verdict) {
+  __u64* value = bpf_map_lookup_elem(&decap_stats, &counter);
+  if (value) *value += 1;  // per-CPU slot: no other writer
+  return verdict;
+}
+
+// What the outer header says; filled by the per-family parsers below.
+struct tunnel {
+  __u32 outer_len;   // bytes to strip after the L2 header: outer IP (+ UDP)
+  __u32 inner_len;   // bytes the outer header says follow it
+  __u8 inner_proto;  // IPPROTO_IPIP, IPPROTO_IPV6 or 0 (GUE: from the version nibble)
+  __u8 counter;      // decap_* counter on success
+};
+
+enum parse_result {
+  PARSE_TUNNEL,
+  PARSE_NOT_TUNNEL,
+  PARSE_NOT_ALLOWED,
+  PARSE_FRAGMENT,
+  PARSE_MALFORMED
+};
+
+static __always_inline int is_gue_port(__be16 port) {
+  return bpf_map_lookup_elem(&gue_ports, &port) != 0;
+}
+
+static __always_inline enum parse_result parse_outer_v4(void* ip_start, void* end,
+                                                        struct tunnel* t) {
+  struct iphdr* ip = ip_start;
+  if ((void*)(ip + 1) > end || ip->version != 4 || ip->ihl < 5) return PARSE_NOT_TUNNEL;
+  __u32 ihl = ip->ihl * 4;
+  __u8 proto = ip->protocol;
+  int fragment = (ip->frag_off & bpf_htons(0x3fff)) != 0;  // MF or an offset
+  int first = (ip->frag_off & bpf_htons(0x1fff)) == 0;
+  int gue = 0;
+  if (proto == IPPROTO_UDP) {
+    // Only a first fragment shows its port; later ones are not ours to judge.
+    if (!first) return PARSE_NOT_TUNNEL;
+    struct udphdr* udp = ip_start + ihl;
+    if ((void*)(udp + 1) > end || !is_gue_port(udp->dest)) return PARSE_NOT_TUNNEL;
+    gue = 1;
+  } else if (proto != IPPROTO_IPIP && proto != IPPROTO_IPV6) {
+    return PARSE_NOT_TUNNEL;
+  }
+  struct onramp_decap_lpm_v4 key = {.prefixlen = 32};
+  __builtin_memcpy(key.addr, &ip->saddr, 4);
+  if (!bpf_map_lookup_elem(&allow_v4, &key)) return PARSE_NOT_ALLOWED;
+  if (fragment) return PARSE_FRAGMENT;
+
+  __u32 total = bpf_ntohs(ip->tot_len);
+  if (total < ihl || ip_start + total > end) return PARSE_MALFORMED;
+  t->outer_len = ihl;
+  t->inner_len = total - ihl;
+  t->inner_proto = proto;
+  t->counter = ONRAMP_DECAP_decap_ipip_v4;
+  if (gue) {
+    struct udphdr* udp = ip_start + ihl;
+    if ((void*)(udp + 1) > end) return PARSE_MALFORMED;
+    __u32 udp_len = bpf_ntohs(udp->len);
+    if (udp_len < sizeof(*udp) || udp_len > t->inner_len) return PARSE_MALFORMED;
+    t->outer_len = ihl + sizeof(*udp);
+    t->inner_len = udp_len - sizeof(*udp);
+    t->inner_proto = 0;
+    t->counter = ONRAMP_DECAP_decap_gue_v4;
+  }
+  return PARSE_TUNNEL;
+}
+
+// The PoP puts the tunnel protocol (or UDP) right after the fixed IPv6
+// header; outer extension headers (fragments included) are passed untouched.
+static __always_inline enum parse_result parse_outer_v6(void* ip_start, void* end,
+                                                        struct tunnel* t) {
+  struct ipv6hdr* ip6 = ip_start;
+  if ((void*)(ip6 + 1) > end || ip6->version != 6) return PARSE_NOT_TUNNEL;
+  __u8 next = ip6->nexthdr;
+  int gue = 0;
+  if (next == IPPROTO_UDP) {
+    struct udphdr* udp = (void*)(ip6 + 1);
+    if ((void*)(udp + 1) > end || !is_gue_port(udp->dest)) return PARSE_NOT_TUNNEL;
+    gue = 1;
+  } else if (next != IPPROTO_IPIP && next != IPPROTO_IPV6) {
+    return PARSE_NOT_TUNNEL;
+  }
+  struct onramp_decap_lpm_v6 key = {.prefixlen = 128};
+  __builtin_memcpy(key.addr, &ip6->saddr, 16);
+  if (!bpf_map_lookup_elem(&allow_v6, &key)) return PARSE_NOT_ALLOWED;
+
+  __u32 payload = bpf_ntohs(ip6->payload_len);
+  if ((void*)(ip6 + 1) + payload > end) return PARSE_MALFORMED;
+  t->outer_len = sizeof(*ip6);
+  t->inner_len = payload;
+  t->inner_proto = next;
+  t->counter = ONRAMP_DECAP_decap_ipip_v6;
+  if (gue) {
+    struct udphdr* udp = (void*)(ip6 + 1);
+    __u32 udp_len = bpf_ntohs(udp->len);
+    if (udp_len < sizeof(*udp) || udp_len > payload) return PARSE_MALFORMED;
+    t->outer_len = sizeof(*ip6) + sizeof(*udp);
+    t->inner_len = udp_len - sizeof(*udp);
+    t->inner_proto = 0;
+    t->counter = ONRAMP_DECAP_decap_gue_v6;
+  }
+  return PARSE_TUNNEL;
+}
+
+// Checks the inner IP header against what the outer header announced.
+// Returns the inner EtherType, or 0 when the inner packet is malformed.
+static __always_inline __be16 check_inner(void* inner, void* end, const struct tunnel* t) {
+  __u8* first = inner;
+  if ((void*)(first + 1) > end) return 0;
+  __u8 version = *first >> 4;
+  if (version == 4 && (t->inner_proto == IPPROTO_IPIP || t->inner_proto == 0)) {
+    struct iphdr* ip = inner;
+    if ((void*)(ip + 1) > end || ip->ihl < 5) return 0;
+    __u32 total = bpf_ntohs(ip->tot_len);
+    if (total < ip->ihl * 4u || total > t->inner_len) return 0;
+    return bpf_htons(ETH_P_IP);
+  }
+  if (version == 6 && (t->inner_proto == IPPROTO_IPV6 || t->inner_proto == 0)) {
+    struct ipv6hdr* ip6 = inner;
+    if ((void*)(ip6 + 1) > end) return 0;
+    if (sizeof(*ip6) + bpf_ntohs(ip6->payload_len) > t->inner_len) return 0;
+    return bpf_htons(ETH_P_IPV6);
+  }
+  return 0;  // version disagrees with the IPIP protocol, or a GUE header we do not speak
+}
+
+SEC("xdp")
+int onramp_decap(struct xdp_md* ctx) {
+  void* data = (void*)(long)ctx->data;
+  void* end = (void*)(long)ctx->data_end;
+  struct ethhdr* eth = data;
+  if ((void*)(eth + 1) > end) return count(ONRAMP_DECAP_not_encapsulated, XDP_PASS);
+  __be16 proto = eth->h_proto;
+  __u32 l2_len = sizeof(*eth);
+#pragma unroll
+  for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+    if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD)) break;
+    struct vlan_tag* tag = data + l2_len;
+    if ((void*)(tag + 1) > end) return count(ONRAMP_DECAP_not_encapsulated, XDP_PASS);
+    proto = tag->proto;
+    l2_len += sizeof(*tag);
+  }
+
+  struct tunnel t = {};
+  enum parse_result r;
+  if (proto == bpf_htons(ETH_P_IP))
+    r = parse_outer_v4(data + l2_len, end, &t);
+  else if (proto == bpf_htons(ETH_P_IPV6))
+    r = parse_outer_v6(data + l2_len, end, &t);
+  else
+    r = PARSE_NOT_TUNNEL;
+  switch (r) {
+    case PARSE_TUNNEL:
+      break;
+    case PARSE_NOT_ALLOWED:
+      return count(ONRAMP_DECAP_not_allowed, XDP_PASS);
+    case PARSE_FRAGMENT:
+      return count(ONRAMP_DECAP_outer_fragment, XDP_PASS);
+    // A tunnel packet from a PoP that cannot be unwrapped: this host has no
+    // other decapsulator, so the stack could do nothing better with it.
+    case PARSE_MALFORMED:
+      return count(ONRAMP_DECAP_malformed, XDP_DROP);
+    default:
+      return count(ONRAMP_DECAP_not_encapsulated, XDP_PASS);
+  }
+
+  // Bound the offsets for the verifier: L2 at most 22, outer IPv4 60 + 8.
+  __u32 outer_len = t.outer_len & 0x7f;
+  void* inner = data + l2_len + outer_len;
+  __be16 inner_type = check_inner(inner, end, &t);
+  if (!inner_type) return count(ONRAMP_DECAP_malformed, XDP_DROP);
+
+  // Keep the L2 header (MACs, VLAN tags), drop the outer headers after it.
+  // The inner IP header (at least 20 bytes) follows, so MAX_L2_LEN bytes
+  // are in the frame whatever the tag count.
+  __u8 l2[MAX_L2_LEN];
+  if (data + MAX_L2_LEN > end) return count(ONRAMP_DECAP_malformed, XDP_DROP);
+  __builtin_memcpy(l2, data, MAX_L2_LEN);
+  if (bpf_xdp_adjust_head(ctx, (int)outer_len)) return count(ONRAMP_DECAP_malformed, XDP_DROP);
+  data = (void*)(long)ctx->data;
+  end = (void*)(long)ctx->data_end;
+  if (data + MAX_L2_LEN > end) return count(ONRAMP_DECAP_malformed, XDP_DROP);
+  if (l2_len == sizeof(struct ethhdr)) {
+    __builtin_memcpy(data, l2, sizeof(struct ethhdr) - 2);
+    *(__be16*)(data + sizeof(struct ethhdr) - 2) = inner_type;
+  } else if (l2_len == sizeof(struct ethhdr) + sizeof(struct vlan_tag)) {
+    __builtin_memcpy(data, l2, sizeof(struct ethhdr) + sizeof(struct vlan_tag) - 2);
+    *(__be16*)(data + sizeof(struct ethhdr) + sizeof(struct vlan_tag) - 2) = inner_type;
+  } else {
+    __builtin_memcpy(data, l2, MAX_L2_LEN - 2);
+    *(__be16*)(data + MAX_L2_LEN - 2) = inner_type;
+  }
+  return count(t.counter, XDP_PASS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
