@@ -1,0 +1,371 @@
+#!/usr/bin/python3
+"""onramp-decap on a veth pair between two network namespaces this test
+creates: "pop" sends what a PoP sends (scapy), "endpoint" runs onramp-decap on
+its veth, a TCP listener and a UDP server, with the VIPs on its loopback and
+its default routes back through the veth (direct server return).
+
+Cases, each asserted, then the counters against the expected numbers:
+  1. IPIP (4in4) TCP SYN from client 192.0.2.10 to VIP:80 -> the SYN-ACK
+     leaves the endpoint from the VIP to 192.0.2.10 (client address preserved);
+  2. the same over GUE (UDP to port 6080, the inner packet right after);
+  3. a UDP datagram over IPIP to a server on VIP:5300: the server sees
+     192.0.2.10 and its answer leaves from the VIP;
+  4. tunnel packets (IPIP and GUE) from a source outside the allow list: not
+     delivered (no SYN-ACK), counted in not_allowed;
+  5. malformed tunnel packets from the allowed PoP (inner header cut short,
+     inner version against the IPIP protocol, GUE length past the packet,
+     frame shorter than the outer header says) and an outer fragment: counted,
+     onramp-decap still runs and still decapsulates;
+  6. IPv6: 4in6 and 6in6 IPIP and GUE over IPv6 -> SYN-ACKs from the VIPs;
+  7. `onramp-decap --stats` and the line printed at SIGINT show the numbers;
+     SIGINT detaches the program.
+
+usage: decap_test.py --decap PATH [--mode auto|native|generic]
+"""
+import argparse
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+POP_V4, EP_V4 = "198.51.100.1", "198.51.100.20"
+POP_V6, EP_V6 = "2001:db8:100::1", "2001:db8:100::20"
+ALLOW = ["198.51.100.0/24", "2001:db8:100::/64"]
+CLIENT_V4, CLIENT_V6 = "192.0.2.10", "2001:db8:c::10"
+VIP_V4, VIP_V6 = "203.0.113.200", "2001:db8:200::200"
+STRANGER = "192.0.2.99"  # an outer source outside the allow list
+GUE_PORT = 6080
+TCP_PORT, UDP_PORT = 80, 5300
+CLONE_NEWNET = 0x40000000
+
+# The endpoint's servers: a dual-stack TCP listener (the kernel answers SYNs
+# without an accept) and a UDP server bound to the VIP, so its answers leave
+# from the VIP, that logs the source address of every datagram.
+SERVERS = r"""
+import socket, sys
+log = open(sys.argv[1], "a", buffering=1)
+tcp = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+tcp.bind(("::", %d))
+tcp.listen(64)
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind((%r, %d))
+log.write("ready\n")
+while True:
+    data, addr = udp.recvfrom(2048)
+    log.write("%%s %%d %%s\n" %% (addr[0], addr[1], data.decode(errors="replace")))
+    udp.sendto(b"seen " + addr[0].encode(), addr)
+""" % (TCP_PORT, VIP_V4, UDP_PORT)
+
+
+class Skip(Exception):
+    pass
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def run(*cmd, check_rc=True):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check_rc and r.returncode != 0:
+        raise Failure(f"{' '.join(cmd)} failed ({r.returncode}): {r.stdout.strip()}")
+    return r
+
+
+def wait_for(what, pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise Failure(f"timed out after {timeout:.1f} s waiting for {what}")
+
+
+def parse_counters(line):
+    fields = dict(f.split("=", 1) for f in line.split())
+    return {k: int(v) for k, v in fields.items() if k != "interface"}
+
+
+class Bed:
+    def __init__(self, decap, mode, work):
+        self.decap = decap
+        self.mode = mode
+        self.work = work
+        tag = os.getpid()
+        self.pop, self.ep = f"odecap-pop-{tag}", f"odecap-ep-{tag}"
+        self.procs = {}
+        self.sniffed = []
+
+    # --- namespaces ----------------------------------------------------------
+    def up(self):
+        r = run("ip", "netns", "add", self.pop, check_rc=False)
+        if r.returncode != 0:
+            raise Skip(f"cannot create network namespaces here: {r.stdout.strip()}")
+        run("ip", "netns", "add", self.ep)
+        run("ip", "link", "add", "p0", "netns", self.pop, "type", "veth", "peer", "name", "e0",
+            "netns", self.ep)
+        P, E = ["ip", "-n", self.pop], ["ip", "-n", self.ep]
+        run(*P, "addr", "add", f"{POP_V4}/24", "dev", "p0")
+        run(*P, "addr", "add", f"{POP_V6}/64", "dev", "p0", "nodad")
+        run(*E, "addr", "add", f"{EP_V4}/24", "dev", "e0")
+        run(*E, "addr", "add", f"{EP_V6}/64", "dev", "e0", "nodad")
+        run(*E, "addr", "add", f"{VIP_V4}/32", "dev", "lo")
+        run(*E, "addr", "add", f"{VIP_V6}/128", "dev", "lo")
+        for ns, ifs in ((P, ["lo", "p0"]), (E, ["lo", "e0"])):
+            for i in ifs:
+                run(*ns, "link", "set", i, "up")
+        run(*E, "route", "add", "default", "via", POP_V4)
+        run(*E, "-6", "route", "add", "default", "via", POP_V6)
+        self.pop_mac = self.mac(self.pop, "p0")
+        self.ep_mac = self.mac(self.ep, "e0")
+
+    def mac(self, ns, dev):
+        return json.loads(run("ip", "-j", "-n", ns, "link", "show", dev).stdout)[0]["address"]
+
+    def down(self):
+        for name in list(self.procs):
+            self.stop(name, signal.SIGKILL)
+        for ns in (self.pop, self.ep):
+            run("ip", "netns", "del", ns, check_rc=False)
+
+    # --- processes -------------------------------------------------------------
+    def start(self, name, cmd):
+        out = open(os.path.join(self.work, f"{name}.out"), "w")
+        err = open(os.path.join(self.work, f"{name}.err"), "w")
+        self.procs[name] = subprocess.Popen(["ip", "netns", "exec", self.ep, *cmd], stdout=out,
+                                            stderr=err, start_new_session=True)
+
+    def stop(self, name, sig=signal.SIGINT):
+        p = self.procs.pop(name)
+        if p.poll() is None:
+            os.killpg(p.pid, sig)
+        return p.wait(timeout=10)
+
+    def read(self, name, stream):
+        with open(os.path.join(self.work, f"{name}.{stream}")) as f:
+            return f.read()
+
+    def start_decap(self):
+        cmd = [self.decap, "--interface", "e0", "--mode", self.mode, "--stats-interval-s", "0"]
+        for a in ALLOW:
+            cmd += ["--allow", a]
+        self.start("decap", cmd)
+        wait_for("onramp-decap to attach", lambda: "attached to e0" in self.read("decap", "err")
+                 or self.procs["decap"].poll() is not None)
+        check(self.procs["decap"].poll() is None,
+              f"onramp-decap exited: {self.read('decap', 'err').strip()}")
+        log(self.read("decap", "err").strip())
+
+    def start_servers(self):
+        self.server_log = os.path.join(self.work, "servers.log")
+        self.start("servers", ["/usr/bin/python3", "-c", SERVERS, self.server_log])
+        wait_for("the servers", lambda: os.path.exists(self.server_log)
+                 and "ready" in open(self.server_log).read())
+
+    def stats(self):
+        r = run("ip", "netns", "exec", self.ep, self.decap, "--interface", "e0", "--stats")
+        return parse_counters(r.stdout.strip().splitlines()[-1])
+
+    # --- the PoP side (this process, moved into the pop namespace) ----------
+    def enter_pop(self):
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(f"/run/netns/{self.pop}", os.O_RDONLY)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise Failure(f"setns into {self.pop}: {os.strerror(ctypes.get_errno())}")
+        os.close(fd)
+        from scapy.all import AsyncSniffer, conf
+        conf.verb = 0
+        self.sniffer = AsyncSniffer(iface="p0", store=False, prn=self.sniffed.append)
+        self.sniffer.start()
+        time.sleep(0.5)  # the sniffer's socket is open before anything is sent
+
+    def send(self, frame):
+        from scapy.all import sendp
+        sendp(frame, iface="p0")
+
+    def ether(self, v6=False):
+        from scapy.all import Ether
+        return Ether(src=self.pop_mac, dst=self.ep_mac, type=0x86DD if v6 else 0x0800)
+
+    def wait_sniffed(self, what, match, timeout=3.0):
+        return wait_for(what, lambda: next((p for p in list(self.sniffed) if match(p)), None),
+                        timeout)
+
+    def none_sniffed(self, match, seconds=1.5):
+        time.sleep(seconds)
+        return not any(match(p) for p in list(self.sniffed))
+
+
+def syn_ack_from(vip, client, sport, v6=False):
+    from scapy.all import IP, IPv6, TCP
+    L3 = IPv6 if v6 else IP
+
+    def match(p):
+        return (L3 in p and TCP in p and p[L3].src == vip and p[L3].dst == client
+                and p[TCP].sport == TCP_PORT and p[TCP].dport == sport
+                and (int(p[TCP].flags) & 0x12) == 0x12)
+    return match
+
+
+def run_cases(bed):
+    from scapy.all import IP, IPv6, TCP, UDP, Raw
+    expected = dict(decap_ipip_v4=0, decap_ipip_v6=0, decap_gue_v4=0, decap_gue_v6=0,
+                    not_allowed=0, outer_fragment=0, malformed=0)
+    before = bed.stats()
+    outer = IP(src=POP_V4, dst=EP_V4)
+    outer6 = IPv6(src=POP_V6, dst=EP_V6)
+
+    def syn(sport, v6=False):
+        if v6:
+            return IPv6(src=CLIENT_V6, dst=VIP_V6) / TCP(sport=sport, dport=TCP_PORT, flags="S")
+        return IP(src=CLIENT_V4, dst=VIP_V4) / TCP(sport=sport, dport=TCP_PORT, flags="S")
+
+    log("1. IPIP TCP SYN -> SYN-ACK from the VIP to the client")
+    bed.send(bed.ether() / outer / syn(40001))
+    bed.wait_sniffed("the SYN-ACK of the IPIP SYN", syn_ack_from(VIP_V4, CLIENT_V4, 40001))
+    expected["decap_ipip_v4"] += 1
+
+    log("2. GUE TCP SYN -> SYN-ACK from the VIP to the client")
+    bed.send(bed.ether() / outer / UDP(sport=51234, dport=GUE_PORT) / syn(40002))
+    bed.wait_sniffed("the SYN-ACK of the GUE SYN", syn_ack_from(VIP_V4, CLIENT_V4, 40002))
+    expected["decap_gue_v4"] += 1
+
+    log("3. IPIP UDP datagram -> the server sees the client's address")
+    bed.send(bed.ether() / outer / IP(src=CLIENT_V4, dst=VIP_V4) /
+             UDP(sport=40003, dport=UDP_PORT) / Raw(b"hello-ipip"))
+    line = wait_for("the UDP server to log the datagram",
+                    lambda: next((l for l in open(bed.server_log).read().splitlines()
+                                  if l.endswith("hello-ipip")), None))
+    check(line.split()[0] == CLIENT_V4 and line.split()[1] == "40003",
+          f"the UDP server saw {line!r}, not {CLIENT_V4} 40003")
+    bed.wait_sniffed("the UDP answer from the VIP", lambda p: UDP in p and IP in p
+                     and p[IP].src == VIP_V4 and p[IP].dst == CLIENT_V4
+                     and p[UDP].sport == UDP_PORT and p[UDP].dport == 40003)
+    expected["decap_ipip_v4"] += 1
+
+    log("4. tunnel packets from a source outside the allow list: not delivered")
+    stranger = IP(src=STRANGER, dst=EP_V4)
+    bed.send(bed.ether() / stranger / syn(40004))
+    bed.send(bed.ether() / stranger / UDP(sport=51235, dport=GUE_PORT) / syn(40005))
+    check(bed.none_sniffed(lambda p: TCP in p and p[TCP].dport in (40004, 40005)),
+          "a SYN-ACK answered a tunnel packet from a source outside the allow list")
+    expected["not_allowed"] += 2
+
+    log("5. malformed tunnel packets and an outer fragment: counted, nothing breaks")
+    inner = bytes(syn(40006))
+    # the outer header announces 10 bytes: an inner IPv4 header cut short
+    bed.send(bed.ether() / IP(src=POP_V4, dst=EP_V4, proto=4) / Raw(inner[:10]))
+    # IPIP protocol 4 (IPv4 inside) carrying an IPv6 packet
+    bed.send(bed.ether() / IP(src=POP_V4, dst=EP_V4, proto=4) / syn(40007, v6=True))
+    # GUE whose UDP length runs past the IP packet
+    bed.send(bed.ether() / outer / UDP(sport=51236, dport=GUE_PORT, len=400) / Raw(inner))
+    # a frame shorter than its outer header's total length
+    bed.send(bed.ether() / Raw(bytes(IP(src=POP_V4, dst=EP_V4, proto=4, len=600) /
+                                     Raw(inner))))
+    expected["malformed"] += 4
+    bed.send(bed.ether() / IP(src=POP_V4, dst=EP_V4, proto=4, flags="MF") / Raw(inner))
+    expected["outer_fragment"] += 1
+    check(bed.none_sniffed(lambda p: TCP in p and p[TCP].dport in (40006, 40007), 1.0),
+          "a malformed tunnel packet was answered")
+    check(bed.procs["decap"].poll() is None, "onramp-decap died on malformed packets")
+    bed.send(bed.ether() / outer / syn(40008))
+    bed.wait_sniffed("the SYN-ACK after the malformed packets",
+                     syn_ack_from(VIP_V4, CLIENT_V4, 40008))
+    expected["decap_ipip_v4"] += 1
+
+    log("6. IPv6: 4in6, 6in6 and GUE over IPv6")
+    bed.send(bed.ether(v6=True) / outer6 / syn(40009))
+    bed.wait_sniffed("the SYN-ACK of the 4in6 SYN", syn_ack_from(VIP_V4, CLIENT_V4, 40009))
+    bed.send(bed.ether(v6=True) / outer6 / syn(40010, v6=True))
+    bed.wait_sniffed("the SYN-ACK of the 6in6 SYN",
+                     syn_ack_from(VIP_V6, CLIENT_V6, 40010, v6=True))
+    expected["decap_ipip_v6"] += 2
+    bed.send(bed.ether(v6=True) / outer6 / UDP(sport=51237, dport=GUE_PORT) /
+             syn(40011, v6=True))
+    bed.wait_sniffed("the SYN-ACK of the GUE-over-IPv6 SYN",
+                     syn_ack_from(VIP_V6, CLIENT_V6, 40011, v6=True))
+    expected["decap_gue_v6"] += 1
+
+    log("7. the counters")
+    after = bed.stats()
+    for name, want in expected.items():
+        got = after[name] - before[name]
+        check(got == want, f"counter {name}: {got} since the start, expected {want} "
+              f"(all: {after})")
+    # ARP/ND and the client-less replies are not tunnel packets
+    check(after["not_encapsulated"] > before["not_encapsulated"],
+          "not_encapsulated did not count the ARP/ND traffic")
+    log(f"   {after}")
+    return after
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--decap", required=True)
+    ap.add_argument("--mode", default="auto", choices=["auto", "native", "generic"])
+    args = ap.parse_args()
+    bed = None
+    try:
+        if os.geteuid() != 0:
+            raise Skip(f"needs root (network namespaces, veth, XDP); running as uid "
+                       f"{os.geteuid()}")
+        try:
+            import scapy.all  # noqa: F401
+        except ImportError:
+            raise Skip(f"scapy is not importable by {sys.executable} "
+                       "(apt-get install python3-scapy)")
+        if not os.access(args.decap, os.X_OK):
+            raise Failure(f"{args.decap} is not an executable: build first")
+        with tempfile.TemporaryDirectory(prefix="onramp-decap-test-") as work:
+            bed = Bed(os.path.abspath(args.decap), args.mode, work)
+            try:
+                bed.up()
+                bed.start_servers()
+                bed.start_decap()
+                if bed.mode == "generic":
+                    check("generic mode" in bed.read("decap", "err"), "not in generic mode")
+                bed.enter_pop()
+                counters = run_cases(bed)
+                log("8. SIGINT: the exit line, then the program is detached")
+                rc = bed.stop("decap")
+                check(rc == 0, f"onramp-decap exited {rc}: {bed.read('decap', 'err')}")
+                lines = bed.read("decap", "out").strip().splitlines()
+                check(lines, "onramp-decap printed no counters on exit")
+                final = parse_counters(lines[-1])
+                for name in ("decap_ipip_v4", "decap_gue_v4", "decap_ipip_v6", "decap_gue_v6",
+                             "not_allowed", "malformed", "outer_fragment"):
+                    check(final[name] == counters[name],
+                          f"exit line {name}={final[name]}, --stats said {counters[name]}")
+                link = run("ip", "-n", bed.ep, "link", "show", "e0").stdout
+                check("xdp" not in link, f"the XDP program is still attached: {link}")
+            finally:
+                bed.down()
+    except Skip as e:
+        log(f"SKIP: {e}")
+        return SKIP
+    except Failure as e:
+        log(f"FAIL: {e}")
+        return 1
+    log("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
