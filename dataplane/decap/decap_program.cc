@@ -269,6 +269,8 @@ std::string DecapProgram::detach() {
   return "";
 }
 
+int DecapProgram::prog_fd() const { return bpf_program__fd(prog_); }
+
 std::string DecapProgram::read_counters(Counters& out) const {
   bpf_map* stats = bpf_object__find_map_by_name(obj_, ONRAMP_DECAP_STATS_MAP);
   if (!stats) return "the embedded object has no " ONRAMP_DECAP_STATS_MAP " map";

@@ -54,6 +54,8 @@ class DecapProgram {
   // Detaches, unless the interface runs another program by now.
   std::string detach();
   std::string read_counters(Counters& out) const;
+  // The loaded program (for BPF_PROG_TEST_RUN in tests).
+  int prog_fd() const;
 
  private:
   DecapProgram() = default;
