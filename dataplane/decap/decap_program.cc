@@ -230,6 +230,7 @@ std::string DecapProgram::attach(int ifindex, AttachMode mode, std::string& mode
       Fd old(bpf_prog_get_fd_by_id(current.id));
       LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = old.get());
       if (old.get() >= 0 && bpf_xdp_attach(ifindex, fd, current.mode_flag, &opts) == 0) {
+        note += ", in one step";
         ifindex_ = ifindex;
         mode_flag_ = current.mode_flag;
         mode_used = mode_name(mode_flag_);
@@ -239,6 +240,7 @@ std::string DecapProgram::attach(int ifindex, AttachMode mode, std::string& mode
     if (int err = bpf_xdp_detach(ifindex, current.mode_flag, nullptr); err != 0)
       return "cannot detach the leftover program id " + std::to_string(current.id) + ": " +
              errno_text(err);
+    note += std::string(", detached first (it ran in ") + mode_name(current.mode_flag) + " mode)";
   }
 
   std::string errors;

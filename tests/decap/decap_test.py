@@ -18,7 +18,9 @@ Cases, each asserted, then the counters against the expected numbers:
      onramp-decap still runs and still decapsulates;
   6. IPv6: 4in6 and 6in6 IPIP and GUE over IPv6 -> SYN-ACKs from the VIPs;
   7. `onramp-decap --stats` and the line printed at SIGINT show the numbers;
-     SIGINT detaches the program.
+     SIGINT detaches the program;
+  8. a second instance on the interface is refused; after a SIGKILL the
+     program stays attached and the next start replaces it.
 
 usage: decap_test.py --decap PATH [--mode auto|native|generic]
 """
@@ -316,6 +318,34 @@ def run_cases(bed):
     return after
 
 
+def restart_cases(bed):
+    """A second instance is refused; one killed with SIGKILL leaves its program
+    attached (still decapsulating), and the next start replaces it."""
+    from scapy.all import IP, TCP
+    log("9. a second instance on the same interface is refused")
+    bed.start_decap()
+    r = run("ip", "netns", "exec", bed.ep, bed.decap, "--interface", "e0", "--allow",
+            ALLOW[0], check_rc=False)
+    check(r.returncode == 1 and "already runs on e0" in r.stdout,
+          f"a second onramp-decap: exit {r.returncode}, {r.stdout.strip()!r}")
+    log("10. SIGKILL leaves the program attached; the next start replaces it")
+    bed.stop("decap", signal.SIGKILL)
+    link = run("ip", "-n", bed.ep, "link", "show", "e0").stdout
+    check("onramp_decap" in link, f"no program left after SIGKILL: {link}")
+    bed.start_decap()
+    check("replaced program id" in bed.read("decap", "err")
+          and "in one step" in bed.read("decap", "err"),
+          f"the leftover was not replaced: {bed.read('decap', 'err')}")
+    bed.send(bed.ether() / IP(src=POP_V4, dst=EP_V4) /
+             IP(src=CLIENT_V4, dst=VIP_V4) / TCP(sport=40020, dport=TCP_PORT, flags="S"))
+    bed.wait_sniffed("the SYN-ACK after the restart", syn_ack_from(VIP_V4, CLIENT_V4, 40020))
+    check(bed.stats()["decap_ipip_v4"] == 1, "the new instance did not count from zero")
+    rc = bed.stop("decap", signal.SIGTERM)
+    check(rc == 0, f"onramp-decap exited {rc} on SIGTERM: {bed.read('decap', 'err')}")
+    link = run("ip", "-n", bed.ep, "link", "show", "e0").stdout
+    check("xdp" not in link, f"the XDP program is still attached after SIGTERM: {link}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--decap", required=True)
@@ -355,6 +385,7 @@ def main():
                           f"exit line {name}={final[name]}, --stats said {counters[name]}")
                 link = run("ip", "-n", bed.ep, "link", "show", "e0").stdout
                 check("xdp" not in link, f"the XDP program is still attached: {link}")
+                restart_cases(bed)
             finally:
                 bed.down()
     except Skip as e:
