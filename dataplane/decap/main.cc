@@ -13,7 +13,6 @@
 #include <cstring>
 #include <ctime>
 #include <iostream>
-#include <map>
 
 #include "dataplane/decap/decap_program.h"
 #include "dataplane/decap/prefix.h"
