@@ -160,7 +160,10 @@ std::string DecapProgram::load(std::unique_ptr<DecapProgram>& out) {
   }
   if (int err = bpf_object__load(p->obj_); err != 0) {
     std::string why = "the kernel refused the decapsulation program: " + errno_text(err);
-    if (err == -EPERM) why += " (run as root, or with CAP_BPF and CAP_NET_ADMIN)";
+    // The verifier answers EACCES for a program it refuses, and for pointer
+    // arithmetic without CAP_PERFMON: only the latter is about privileges.
+    if (err == -EPERM || (err == -EACCES && geteuid() != 0))
+      why += " (run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)";
     return why;
   }
   p->prog_ = bpf_object__find_program_by_name(p->obj_, ONRAMP_DECAP_PROG_NAME);
