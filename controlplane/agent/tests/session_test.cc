@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/controller_session.h"
 #include "controlplane/agent/tests/fakes.h"
@@ -162,6 +165,11 @@ TEST_F(SessionTest, AgentReconnectsAfterTheControllerRestarts) {
   auto hello = server->controller.wait_for(is_hello, 5s);
   ASSERT_TRUE(hello);
   EXPECT_EQ(hello->hello().applied_version(), 3u);
+  // The agent counts a session once its Hello is written, which may be a
+  // moment after the controller has read it.
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (session->sessions() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
   EXPECT_GE(session->sessions(), 2u);
   // Nothing was re-applied meanwhile: the dataplane still ran version 3.
   EXPECT_EQ(dataplane.applied().size(), 1u);
