@@ -331,8 +331,12 @@ v1::ListenerRoute RouteComputer::route_listener(const PopContext& pop, const Lis
       } else {
         g->share = left * g->dial / 100.0 * g->health_factor;
         if (g == primary) {
-          r = std::string(g == nearest ? "nearest healthy group (" : "held as nearest (") +
-              rtt_text(*g) + "), dial " + std::to_string(g->dial) + " %";
+          if (!g->measured())
+            r = "kept as nearest: no RTT measured from " + pop.id + " yet, dial " +
+                std::to_string(g->dial) + " %";
+          else
+            r = std::string(g == nearest ? "nearest healthy group (" : "held as nearest (") +
+                rtt_text(*g) + "), dial " + std::to_string(g->dial) + " %";
           if (g->health_factor < 1)
             r += ", health " + std::to_string(g->healthy_weight) + "/" +
                  std::to_string(g->total_weight) +

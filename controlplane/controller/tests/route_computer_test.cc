@@ -541,6 +541,20 @@ TEST_F(OptimalPathTest, JitterFlapsWithoutHysteresis) {
   EXPECT_GT(changes, 10);
 }
 
+// A PoP that reconnects has no health view until its first report; the
+// nearest group it had keeps the traffic meanwhile, rather than the groups
+// sharing by dial as they do for a PoP never measured.
+TEST_F(OptimalPathTest, TheRememberedNearestGroupOutlivesTheHealthView) {
+  round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10}});
+  PopHealth none;
+  PopRoutes r = compute(fra1(), &none, &memory_, false);
+  EXPECT_DOUBLE_EQ(share(r, "us"), 100.0);
+  EXPECT_EQ(reason(r, "us"), "kept as nearest: no RTT measured from FRA1 yet, dial 100 %");
+  r = compute(fra1(), &none, nullptr, false);
+  EXPECT_DOUBLE_EQ(share(r, "us"), 50.0);
+  EXPECT_DOUBLE_EQ(share(r, "eu"), 50.0);
+}
+
 TEST_F(OptimalPathTest, HealthIsPerPop) {
   PopContext sin1{.id = "SIN1"};
   sin1.tunnel_source.set_ipv4("192.0.2.2");
