@@ -125,7 +125,8 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
     CommitResult r = store_.commit(ConfigChange{}, cfg->version);
     if (r.outcome == CommitResult::Outcome::committed) {
       log_pop(LogLevel::info, st.pop.id(),
-              "its inputs changed outside the configuration: configuration version bumped to " +
+              "its table changed outside the configuration (probe verdicts, tunnel sources): "
+              "configuration version bumped to " +
                   std::to_string(r.config->version));
       return r.config->version;
     }
