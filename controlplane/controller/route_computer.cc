@@ -313,8 +313,34 @@ v1::ListenerRoute RouteComputer::route_listener(const PopContext& pop, const Lis
       memory.rounds = 0;
     }
     memory.primary = primary->name;
-    std::stable_partition(order.begin(), order.end(),
-                          [&](const GroupState* g) { return g == primary; });
+    // The groups after the primary: in their previous order, then new ones
+    // by RTT; a group passes the one ahead of it only when nearer by the
+    // margin, so jitter between two spill-over groups does not swap them.
+    std::vector<GroupState*> rest;
+    for (const std::string& name : memory.spill_order)
+      if (GroupState* g = by_name(name); g && g != primary) rest.push_back(g);
+    for (GroupState* g : order)
+      if (g != primary && std::find(rest.begin(), rest.end(), g) == rest.end()) rest.push_back(g);
+    auto clearly_nearer = [&](const GroupState* b, const GroupState* a) {
+      if (!b->measured()) return false;
+      if (!a->measured()) return true;
+      return a->rtt > b->rtt &&
+             a->rtt - b->rtt >= std::max(policy_.margin_ms, policy_.margin_fraction * a->rtt);
+    };
+    // Adjacent swaps of pairs in that strict order: each removes one
+    // inversion, so this ends within n^2 swaps.
+    for (bool swapped = true; swapped;) {
+      swapped = false;
+      for (size_t i = 0; i + 1 < rest.size(); ++i)
+        if (clearly_nearer(rest[i + 1], rest[i])) {
+          std::swap(rest[i], rest[i + 1]);
+          swapped = true;
+        }
+    }
+    order.assign(1, primary);
+    order.insert(order.end(), rest.begin(), rest.end());
+    memory.spill_order.clear();
+    for (const GroupState* g : rest) memory.spill_order.push_back(g->name);
 
     // Spill-over: each group in order takes its dial of what is left,
     // scaled by its health factor; the rest goes on to the next.

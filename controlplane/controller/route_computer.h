@@ -53,6 +53,9 @@ struct ListenerMemory {
   uint32_t rounds = 0;     // consecutive rounds the challenger was better
   bool fail_open = false;
   uint64_t fail_open_entered = 0;  // times the listener failed open
+  // The groups after the primary, in the order they last received
+  // spill-over: a group moves ahead of another only when nearer by the margin.
+  std::vector<std::string> spill_order;
 };
 // By table listener name ("accelerator/listener").
 using RouteMemory = std::map<std::string, ListenerMemory>;

@@ -555,6 +555,27 @@ TEST_F(OptimalPathTest, TheRememberedNearestGroupOutlivesTheHealthView) {
   EXPECT_DOUBLE_EQ(share(r, "eu"), 50.0);
 }
 
+// The groups after the primary keep their order under jitter too: the
+// spilled share stays with one group; a clearly nearer one passes at once.
+TEST_F(OptimalPathTest, SpillOverOrderHoldsUnderJitter) {
+  add(group("web", "http", "ap", "ap-southeast", 100));
+  add(endpoint("web", "http", "ap", "198.51.100.3", 128));
+  add(group("web", "http", "us", "us-east", 50));
+  PopRoutes r =
+      round({{"us", "198.51.100.2", 10}, {"eu", "198.51.100.1", 30}, {"ap", "198.51.100.3", 31}});
+  EXPECT_NEAR(share(r, "eu"), 50.0, 1e-9);
+  for (int i = 0; i < 10; ++i) {
+    r = round({{"us", "198.51.100.2", 10},
+               {"eu", "198.51.100.1", i % 2 ? 33.0 : 30.0},
+               {"ap", "198.51.100.3", i % 2 ? 30.0 : 31.0}});
+    EXPECT_NEAR(share(r, "eu"), 50.0, 1e-9) << "round " << i;
+    EXPECT_EQ(r.listeners[0].groups(1).endpoint_group(), "eu");
+  }
+  r = round({{"us", "198.51.100.2", 10}, {"eu", "198.51.100.1", 30}, {"ap", "198.51.100.3", 20}});
+  EXPECT_NEAR(share(r, "ap"), 50.0, 1e-9);
+  EXPECT_EQ(r.listeners[0].groups(1).endpoint_group(), "ap");
+}
+
 TEST_F(OptimalPathTest, HealthIsPerPop) {
   PopContext sin1{.id = "SIN1"};
   sin1.tunnel_source.set_ipv4("192.0.2.2");
