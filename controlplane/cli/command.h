@@ -134,6 +134,7 @@ void add_endpoint_group_commands(CommandTree& tree);
 void add_endpoint_commands(CommandTree& tree);
 void add_pop_commands(CommandTree& tree);
 void add_route_commands(CommandTree& tree);  // routes, trace, stats
+void add_health_commands(CommandTree& tree);
 void add_dataplane_commands(CommandTree& tree, Globals& globals);
 void add_completion_commands(CommandTree& tree);
 

@@ -25,14 +25,19 @@ void print_routes(std::ostream& out, const v1::GetRoutesResponse& r) {
       << r.applied_version() << '\n';
   for (const v1::ListenerRoute& l : r.listeners()) {
     out << '\n' << l.accelerator() << '/' << l.listener() << '\n';
-    Table groups({"ENDPOINT_GROUP", "REGION", "SHARE", "DIAL", "HEALTHY", "RTT_MS", "REASON"});
+    // Groups in routing order: the first takes traffic first.
+    Table groups({"#", "GROUP", "REGION", "RTT", "HEALTHY", "DIAL", "SHARE", "REASON"});
+    int n = 0;
     for (const v1::GroupRoute& g : l.groups())
-      groups.row({g.endpoint_group(), g.region(), format_number(g.share_percent()) + "%",
-                  std::to_string(g.traffic_dial_percent()) + "%",
+      groups.row({std::to_string(++n), g.endpoint_group(), g.region(),
+                  g.rtt_ms() < 0 ? "unmeasured" : format_number(g.rtt_ms()) + " ms",
                   std::to_string(g.healthy_endpoints()) + "/" + std::to_string(g.endpoints()),
-                  g.rtt_ms() < 0 ? "unmeasured" : format_number(g.rtt_ms()), g.reason()});
+                  std::to_string(g.traffic_dial_percent()) + "%",
+                  format_number(g.share_percent()) + "%", g.reason()});
     groups.print(out, "  ");
-    if (l.fail_open()) out << "  FAIL OPEN: no endpoint is healthy; traffic goes to the nearest\n";
+    if (l.fail_open())
+      out << "  FAIL OPEN: no endpoint is healthy from " << r.pop()
+          << "; every new flow goes to the nearest group, health ignored\n";
     if (l.endpoints_size() > 0) {
       out << '\n';
       Table eps({"ENDPOINT", "WEIGHT", "HEALTHY", "MODE", "LABEL"});

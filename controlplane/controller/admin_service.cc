@@ -461,6 +461,11 @@ AdminService::Reactor* AdminService::GetRoutes(Ctx* ctx, const v1::GetRoutesRequ
   });
 }
 
+AdminService::Reactor* AdminService::GetHealth(Ctx* ctx, const v1::GetHealthRequest* req,
+                                               v1::GetHealthResponse* resp) {
+  return serve(ctx, [&] { return registry_.health(*req, *resp); });
+}
+
 AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequest* req,
                                                v1::TraceFlowResponse* resp) {
   return serve(ctx, [&] {

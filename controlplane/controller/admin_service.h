@@ -1,7 +1,7 @@
 // AdminService: what onrampctl speaks. CRUD of accelerators, listeners,
 // endpoint groups and endpoints (validated at the boundary, each mutation one
 // store commit), and the controller's views: PoPs, routes, flow traces,
-// stats. Every call is authenticated first (auth.h).
+// stats, endpoint health. Every call is authenticated first (auth.h).
 #pragma once
 
 #include <functional>
@@ -50,6 +50,7 @@ class AdminService final : public v1::AdminService::CallbackService {
 
   Reactor* ListPops(Ctx*, const v1::ListPopsRequest*, v1::ListPopsResponse*) override;
   Reactor* GetRoutes(Ctx*, const v1::GetRoutesRequest*, v1::GetRoutesResponse*) override;
+  Reactor* GetHealth(Ctx*, const v1::GetHealthRequest*, v1::GetHealthResponse*) override;
   Reactor* TraceFlow(Ctx*, const v1::TraceFlowRequest*, v1::TraceFlowResponse*) override;
   Reactor* GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetStatsResponse*) override;
 

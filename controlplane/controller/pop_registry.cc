@@ -125,7 +125,8 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
     CommitResult r = store_.commit(ConfigChange{}, cfg->version);
     if (r.outcome == CommitResult::Outcome::committed) {
       log_pop(LogLevel::info, st.pop.id(),
-              "its inputs changed outside the configuration: configuration version bumped to " +
+              "its table changed outside the configuration (probe verdicts, tunnel sources): "
+              "configuration version bumped to " +
                   std::to_string(r.config->version));
       return r.config->version;
     }
@@ -137,9 +138,28 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
   return wanted;
 }
 
-void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions) {
+void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, bool new_round) {
   PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
-  PopRoutes routes = computer_.compute(config, ctx);
+  PopRoutes routes = computer_.compute(config, ctx, &st.health, &st.memory, new_round);
+  for (const v1::ListenerRoute& lr : routes.listeners) {
+    std::string name = table_listener_name(lr.accelerator(), lr.listener());
+    auto before = st.memory.find(name);
+    bool was_open = before != st.memory.end() && before->second.fail_open;
+    const ListenerMemory& now = routes.memory[name];
+    if (lr.fail_open() && !was_open)
+      log_pop(LogLevel::warning, st.pop.id(),
+              name + " fails open: no healthy endpoint in any group; every new flow goes to " +
+                  "the nearest group (failed open " + std::to_string(now.fail_open_entered) +
+                  " time(s))");
+    else if (!lr.fail_open() && was_open)
+      log_pop(LogLevel::info, st.pop.id(), name + " no longer fails open: an endpoint is healthy");
+    if (before != st.memory.end() && !before->second.primary.empty() &&
+        before->second.primary != now.primary && !now.primary.empty())
+      log_pop(
+          LogLevel::info, st.pop.id(),
+          name + ": nearest group now " + now.primary + " (was " + before->second.primary + ")");
+  }
+  st.memory = std::move(routes.memory);
   dp::TableSpec spec;
   if (std::string err = check_table(routes.table, spec); !err.empty()) {
     // A bug, not an operator's mistake: validation should have refused the
@@ -241,6 +261,7 @@ Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const std::str
               "tunnel sources changed to ipv4=\"" + tunnel.ipv4() + "\" ipv6=\"" + tunnel.ipv6() +
                   "\"");
     st.sink = sink;
+    st.health = PopHealth{};
     st.session_sent_version = 0;
     st.outstanding.clear();
     st.dirty = true;
@@ -320,13 +341,29 @@ void PopRegistry::status(const TableSink* sink, const std::string& pop,
   }
 }
 
-void PopRegistry::probes(const TableSink* sink, const std::string& pop, const v1::ProbeReport&) {
-  // Probe results feed the health view of the optimal-path work; until then
-  // they only show the PoP is alive.
-  std::lock_guard lock(mu_);
-  auto it = pops_.find(pop);
-  if (it == pops_.end() || it->second.sink.get() != sink) return;
-  it->second.pop.set_last_seen_ms(now_ms());
+void PopRegistry::probes(const TableSink* sink, const std::string& pop,
+                         const v1::ProbeReport& report) {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pops_.find(pop);
+    if (it == pops_.end() || it->second.sink.get() != sink) return;
+    PopState& st = it->second;
+    int64_t now = now_ms();
+    st.pop.set_last_seen_ms(now);
+    PopHealth::Update u = st.health.replace(report, now);
+    if (u.dropped)
+      log_pop(LogLevel::warning, pop,
+              std::to_string(u.dropped) +
+                  " probe result(s) without accelerator, listener, group or address dropped (" +
+                  std::to_string(st.health.dropped_total()) + " this session)");
+    if (u.verdict_changed)
+      log_pop(LogLevel::info, pop, "probe verdicts changed: routes recomputed");
+    // Every report is one round: the PoP alone is recomputed, and its table
+    // sent at once when the content changed.
+    refresh(st, *store_.snapshot(), actions, true);
+  }
+  actions.run();
 }
 
 void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
@@ -336,6 +373,7 @@ void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
   PopState& st = it->second;
   st.sink.reset();
   st.outstanding.clear();
+  st.health = PopHealth{};
   st.pop.set_state(v1::POP_DISCONNECTED);
   st.pop.set_last_seen_ms(now_ms());
   st.dirty = true;
@@ -399,8 +437,11 @@ Status PopRegistry::view(const std::string& pop, PopView& out) const {
   if (it == pops_.end()) return Status(StatusCode::NOT_FOUND, "pop: no PoP \"" + pop + "\"");
   const PopState& st = it->second;
   out.config = store_.snapshot();
+  // The live computation, as the next round would see it without counting
+  // one.
   out.routes =
-      computer_.compute(*out.config, {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()});
+      computer_.compute(*out.config, {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()},
+                        &st.health, &st.memory, false);
   // The PoP's version when the content is what it was last given; the
   // configuration version when a push is still due.
   bool current = content_digest(out.routes.table, out.routes.probe_plan) == st.digest;
@@ -415,6 +456,49 @@ std::vector<v1::PopStats> PopRegistry::stats(const std::string& pop) const {
   for (const auto& [id, st] : pops_)
     if ((pop.empty() || id == pop) && st.stats) out.push_back(*st.stats);
   return out;
+}
+
+Status PopRegistry::health(const v1::GetHealthRequest& req, v1::GetHealthResponse& out) const {
+  std::lock_guard lock(mu_);
+  if (!req.pop().empty() && !pops_.count(req.pop()))
+    return Status(StatusCode::NOT_FOUND, "pop: no PoP \"" + req.pop() + "\"");
+  auto config = store_.snapshot();
+  if (!req.accelerator().empty() && !config->accelerators.count(accelerator_key(req.accelerator())))
+    return Status(StatusCode::NOT_FOUND,
+                  "accelerator: no accelerator \"" + req.accelerator() + "\"");
+  for (const auto& [id, st] : pops_) {
+    if (!st.sink || (!req.pop().empty() && id != req.pop())) continue;
+    for (const auto& [akey, acc] : config->accelerators) {
+      if (!acc.enabled() || (!req.accelerator().empty() && acc.name() != req.accelerator()))
+        continue;
+      for (const v1::Listener* l : Config::children(config->listeners, akey)) {
+        if (!req.listener().empty() && l->name() != req.listener()) continue;
+        for (const v1::EndpointGroup* g :
+             Config::children(config->groups, listener_key(acc.name(), l->name())))
+          for (const v1::Endpoint* e :
+               Config::children(config->endpoints, group_key(acc.name(), l->name(), g->name()))) {
+            const v1::ProbeResult* r =
+                st.health.find(acc.name(), l->name(), g->name(), e->address());
+            v1::EndpointHealth* h = out.add_endpoints();
+            h->set_pop(id);
+            h->set_accelerator(acc.name());
+            h->set_listener(l->name());
+            h->set_endpoint_group(g->name());
+            h->set_region(g->region());
+            h->set_address(e->address());
+            h->set_state(health_state(r));
+            h->set_rtt_ms(r ? r->rtt_ms() : -1);
+            if (r) {
+              h->set_consecutive(r->consecutive());
+              h->set_last_error(r->last_error());
+              h->set_reported_ms(st.health.reported_ms());
+              h->set_last_change_ms(r->last_change_ms());
+            }
+          }
+      }
+    }
+  }
+  return Status::OK;
 }
 
 }  // namespace onramp::ctl

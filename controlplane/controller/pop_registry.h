@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "controlplane/controller/config_store.h"
+#include "controlplane/controller/health_view.h"
 #include "controlplane/controller/route_computer.h"
 #include "onramp/v1/admin.pb.h"
 #include "onramp/v1/pop_session.pb.h"
@@ -63,6 +64,9 @@ class PopRegistry {
                      const v1::Hello& hello);
   void ack(const TableSink* sink, const std::string& pop, const v1::TableAck& ack);
   void status(const TableSink* sink, const std::string& pop, const v1::PopStatus& status);
+  // Replaces the PoP's health view with the report and recomputes that PoP
+  // alone, as one hysteresis round; a new table goes out at once when its
+  // content changed (a verdict, or a nearest group that won its rounds).
   void probes(const TableSink* sink, const std::string& pop, const v1::ProbeReport& report);
   // The session ended; the PoP is disconnected unless a newer session took
   // over.
@@ -79,6 +83,9 @@ class PopRegistry {
   v1::ListPopsResponse list_pops() const;
   grpc::Status view(const std::string& pop, PopView& out) const;
   std::vector<v1::PopStats> stats(const std::string& pop) const;
+  // Every endpoint of every enabled accelerator as every connected PoP sees
+  // it, filtered as the request says; UNKNOWN where a PoP reported nothing.
+  grpc::Status health(const v1::GetHealthRequest& request, v1::GetHealthResponse& out) const;
 
  private:
   struct Sent {
@@ -100,6 +107,11 @@ class PopRegistry {
     uint64_t session_sent_version = 0;        // last sent on the current session
     std::map<std::string, Sent> outstanding;  // by nonce, awaiting ACK/NACK
     std::optional<v1::PopStats> stats;
+    // The latest probe report, cleared when the session ends, and what
+    // routing remembers between rounds (kept across sessions, so that a
+    // reconnecting PoP keeps its nearest group until its RTTs are back).
+    PopHealth health;
+    RouteMemory memory;
     bool dirty = false;  // record changed since the last flush
   };
   // Work done after the lock is released: a sink's send or close may run
@@ -110,7 +122,8 @@ class PopRegistry {
     void run();
   };
 
-  void refresh(PopState& st, const Config& config, Actions& actions);
+  // Recomputes the PoP's routes; `new_round` counts a probe report.
+  void refresh(PopState& st, const Config& config, Actions& actions, bool new_round = false);
   void maybe_send(PopState& st, Actions& actions);
   uint64_t fresh_version(uint64_t wanted, const PopState& st);
   std::string nonce();

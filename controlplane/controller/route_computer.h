@@ -2,17 +2,19 @@
 // (one flat weighted endpoint list per listener, DESIGN.md §3), the probe
 // plan, and per listener an explanation of every group's share.
 //
-// Today's policy is "weights and dials as configured": the groups of a
-// listener share its new flows in proportion to their traffic dials, and
-// within a group in proportion to endpoint weights. RouteComputer keeps that
-// policy in one virtual step, route_listener(), which the optimal-path work
-// overrides with RTT ordering, health and spill-over.
+// The policy (DESIGN.md §3, docs/routing.md): groups ordered by the RTT the
+// PoP measured, the nearest healthy one takes its dial scaled by its health,
+// the rest spills to the next nearest; fail-open when nothing is healthy;
+// hysteresis on the nearest group. compute() is a function of the
+// configuration, the PoP, its health view and the routing memory it returns.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "controlplane/controller/config_store.h"
+#include "controlplane/controller/health_view.h"
 #include "onramp/v1/admin.pb.h"
 #include "onramp/v1/forwarding.pb.h"
 #include "onramp/v1/pop_session.pb.h"
@@ -30,6 +32,8 @@ struct GroupInput {
   const v1::EndpointGroup* group = nullptr;
   // Endpoints the PoP can reach: it has a tunnel source of their family.
   std::vector<const v1::Endpoint*> endpoints;
+  // The PoP's probe result for each of `endpoints`, null when none.
+  std::vector<const v1::ProbeResult*> probes;
   // Endpoints left out because it has not, and the sentence saying so.
   uint32_t left_out = 0;
   std::string left_out_reason;
@@ -41,26 +45,72 @@ struct ListenerInput {
   std::vector<GroupInput> groups;  // by name
 };
 
+// What routing remembers of one listener at one PoP between rounds (a round
+// is one probe report from that PoP).
+struct ListenerMemory {
+  std::string primary;     // the group that takes traffic first, "" none yet
+  std::string challenger;  // a nearer group waiting out the hysteresis
+  uint32_t rounds = 0;     // consecutive rounds the challenger was better
+  bool fail_open = false;
+  uint64_t fail_open_entered = 0;  // times the listener failed open
+  // The groups after the primary, in the order they last received
+  // spill-over: a group moves ahead of another only when nearer by the margin.
+  std::vector<std::string> spill_order;
+};
+// By table listener name ("accelerator/listener").
+using RouteMemory = std::map<std::string, ListenerMemory>;
+
+struct RoutePolicy {
+  // A group's health factor is min(1, overprovisioning x healthy weight /
+  // total weight), as Envoy's priority levels.
+  double overprovisioning = 1.4;
+  // A challenger replaces the nearest group when it is better by
+  // max(margin_ms, margin_fraction x the current RTT) for `rounds`
+  // consecutive rounds.
+  double margin_ms = 5.0;
+  double margin_fraction = 0.10;
+  uint32_t rounds = 3;
+};
+
 struct PopRoutes {
   // version is 0: the caller stamps it once it knows whether the content
   // changed. next_hop_mac is empty: the agent fills it.
   v1::ForwardingTable table;
   v1::ProbePlan probe_plan;
   std::vector<v1::ListenerRoute> listeners;  // in table order
+  // The memory after this computation; the caller keeps it for the next.
+  RouteMemory memory;
 };
 
 class RouteComputer {
  public:
-  virtual ~RouteComputer() = default;
+  RouteComputer() = default;
+  explicit RouteComputer(const RoutePolicy& policy) : policy_(policy) {}
 
-  // Every listener of every enabled accelerator, in name order.
-  PopRoutes compute(const Config& config, const PopContext& pop) const;
+  // Every listener of every enabled accelerator, in name order. `health` is
+  // what the PoP reported (null: nothing yet), `memory` what the previous
+  // computation returned (null: none). `new_round` counts this computation
+  // as a hysteresis round: true for a probe report, false for a
+  // configuration change or a view, which change no round count.
+  PopRoutes compute(const Config& config, const PopContext& pop, const PopHealth* health = nullptr,
+                    const RouteMemory* memory = nullptr, bool new_round = false) const;
 
- protected:
-  // The policy for one listener at one PoP: the groups' shares with their
-  // reasons, and the flat endpoint list with effective weights.
-  virtual v1::ListenerRoute route_listener(const PopContext& pop, const ListenerInput& in) const;
+  const RoutePolicy& policy() const { return policy_; }
+
+ private:
+  // The policy for one listener at one PoP: the groups' shares in routing
+  // order with their reasons, and the flat endpoint list with effective
+  // weights. Updates `memory`.
+  v1::ListenerRoute route_listener(const PopContext& pop, const ListenerInput& in,
+                                   ListenerMemory& memory, bool new_round) const;
+
+  RoutePolicy policy_;
 };
+
+// The RTT that orders a group: the median of the smoothed RTTs of its
+// routable endpoints of weight > 0; without one, of every measured endpoint;
+// negative when none is measured.
+double group_rtt(const GroupInput& group);
 
 // Effective dataplane weights for shares of new flows: the largest share
 // becomes 255 and the others scale with it, rounded, never below 1 while

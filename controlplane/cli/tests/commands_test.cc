@@ -353,6 +353,11 @@ TEST_F(CommandsTest, PopsRoutesTraceStats) {
       protocol: UDP pop: "FRA1")");
   ASSERT_EQ(run({"stats"}), 0);
   expect_request<v1::GetStatsRequest>(0, m(kAdmin, "GetStats"), "");
+  ASSERT_EQ(run({"health"}), 0);
+  expect_request<v1::GetHealthRequest>(0, m(kAdmin, "GetHealth"), "");
+  ASSERT_EQ(run({"health", "--pop", "FRA1", "--accelerator", "web", "--listener", "https"}), 0);
+  expect_request<v1::GetHealthRequest>(0, m(kAdmin, "GetHealth"),
+                                       R"(pop: "FRA1" accelerator: "web" listener: "https")");
   ASSERT_EQ(run({"stats", "--pop", "SIN1"}), 0);
   expect_request<v1::GetStatsRequest>(0, m(kAdmin, "GetStats"), R"(pop: "SIN1")");
 

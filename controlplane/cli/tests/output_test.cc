@@ -212,15 +212,72 @@ TEST(Golden, Routes) {
             "pop FRA1: computed version 12, applied version 11\n"
             "\n"
             "web/https\n"
-            "  ENDPOINT_GROUP  REGION        SHARE  DIAL  HEALTHY  RTT_MS      REASON\n"
-            "  fra             eu-central    60%    60%   2/2      4.3         "
+            "  #  GROUP  REGION        RTT         HEALTHY  DIAL  SHARE  REASON\n"
+            "  1  fra    eu-central    4.3 ms      2/2      60%   60%    "
             "nearest healthy group, dial 60 %\n"
-            "  sin             ap-southeast  40%    100%  1/1      unmeasured  "
+            "  2  sin    ap-southeast  unmeasured  1/1      100%  40%    "
             "spill-over: nearer group dialled to 60 %\n"
             "\n"
             "  ENDPOINT         WEIGHT  HEALTHY  MODE  LABEL\n"
             "  198.51.100.11    96      yes      ipip  fra\n"
             "  2001:db8:ae::21  64      no       ipip  sin\n");
+}
+
+TEST(Golden, RoutesFailOpen) {
+  EXPECT_EQ(render<v1::GetRoutesResponse>(R"(
+      pop: "FRA1" table { version: 3 } applied_version: 3
+      listeners {
+        accelerator: "web" listener: "https" fail_open: true
+        groups { endpoint_group: "fra" share_percent: 100 traffic_dial_percent: 100
+                 healthy_endpoints: 0 endpoints: 1 rtt_ms: 4 reason: "fail-open" }
+      })",
+                                          print_routes),
+            "pop FRA1: computed version 3, applied version 3\n"
+            "\n"
+            "web/https\n"
+            "  #  GROUP  REGION  RTT   HEALTHY  DIAL  SHARE  REASON\n"
+            "  1  fra    -       4 ms  0/1      100%  100%   fail-open\n"
+            "  FAIL OPEN: no endpoint is healthy from FRA1; every new flow goes to the nearest "
+            "group, health ignored\n");
+}
+
+TEST(Golden, Health) {
+  EXPECT_EQ(render<v1::GetHealthResponse>(R"(
+      endpoints { pop: "FRA1" accelerator: "web" listener: "https" endpoint_group: "fra"
+                  region: "eu-central" address: "198.51.100.11" state: HEALTH_STATE_HEALTHY
+                  rtt_ms: 4.26 consecutive: 12 last_change_ms: 1714557600000 }
+      endpoints { pop: "FRA1" accelerator: "web" listener: "https" endpoint_group: "sin"
+                  address: "2001:db8:ae::21" state: HEALTH_STATE_UNHEALTHY rtt_ms: -1
+                  consecutive: 3 last_error: "connect: timed out" last_change_ms: 1714557660000 }
+      endpoints { pop: "SIN1" accelerator: "web" listener: "https" endpoint_group: "fra"
+                  region: "eu-central" address: "198.51.100.11" rtt_ms: -1 })",
+                                          print_health),
+            "POP   LISTENER   GROUP (REGION)    ENDPOINT         STATE         RTT     SINCE       "
+            "          LAST ERROR\n"
+            "FRA1  web/https  fra (eu-central)  198.51.100.11    healthy x12   4.3 ms  "
+            "2024-05-01T10:00:00Z  -\n"
+            "FRA1  web/https  sin               2001:db8:ae::21  unhealthy x3  -       "
+            "2024-05-01T10:01:00Z  connect: timed out\n"
+            "SIN1  web/https  fra (eu-central)  198.51.100.11    unknown       -       -           "
+            "          -\n");
+  EXPECT_EQ(render<v1::GetHealthResponse>("", print_health),
+            "no endpoint health: no PoP is connected, or no endpoint matches\n");
+}
+
+// The test bed reads these names: proto field names, enums by name.
+TEST(Golden, HealthAndRoutesJsonKeepProtoNames) {
+  std::string health = to_json(parse<v1::GetHealthResponse>(R"(
+      endpoints { pop: "FRA1" listener: "https" address: "198.51.100.11"
+                  state: HEALTH_STATE_UNHEALTHY rtt_ms: 4.5 })"));
+  EXPECT_NE(health.find("\"pop\": \"FRA1\""), std::string::npos) << health;
+  EXPECT_NE(health.find("\"state\": \"HEALTH_STATE_UNHEALTHY\""), std::string::npos) << health;
+  EXPECT_NE(health.find("\"rtt_ms\": 4.5"), std::string::npos) << health;
+  std::string routes = to_json(parse<v1::GetRoutesResponse>(R"(
+      listeners { listener: "https" fail_open: true
+                  groups { region: "eu-central" share_percent: 60 rtt_ms: 4.5 } })"));
+  for (const char* key : {"\"listener\": \"https\"", "\"region\": \"eu-central\"",
+                          "\"share_percent\": 60", "\"rtt_ms\": 4.5", "\"fail_open\": true"})
+    EXPECT_NE(routes.find(key), std::string::npos) << key << " in " << routes;
 }
 
 TEST(Golden, Trace) {

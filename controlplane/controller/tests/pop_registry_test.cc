@@ -240,5 +240,153 @@ TEST_F(PopRegistryTest, StatusFeedsStats) {
   EXPECT_TRUE(pop("FRA1").bgp_announced());
 }
 
+v1::ProbeReport probe_report(std::vector<std::tuple<std::string, std::string, double, bool>> rows) {
+  v1::ProbeReport r;
+  for (auto& [group, address, rtt, healthy] : rows) {
+    auto* x = r.add_results();
+    x->set_accelerator("web");
+    x->set_listener("http");
+    x->set_endpoint_group(group);
+    x->set_address(address);
+    x->set_rtt_ms(rtt);
+    x->set_healthy(healthy);
+    x->set_known(true);
+    x->set_consecutive(3);
+    if (!healthy) x->set_last_error("connect: refused");
+  }
+  return r;
+}
+
+const v1::EndpointHealth* find_health(const v1::GetHealthResponse& h, const std::string& pop,
+                                      const std::string& address) {
+  for (const auto& e : h.endpoints())
+    if (e.pop() == pop && e.address() == address) return &e;
+  return nullptr;
+}
+
+TEST_F(PopRegistryTest, AVerdictChangePushesToThatPopOnly) {
+  put(group("web", "http", "us", "us-east", 100));
+  put(endpoint("web", "http", "us", "198.51.100.2", 128));
+  auto fra = std::make_shared<FakeSink>();
+  auto sin = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  ASSERT_TRUE(registry_->hello(sin, "", hello("SIN1")).ok());
+  ASSERT_EQ(fra->sent.size(), 1u);
+  ASSERT_EQ(sin->sent.size(), 1u);
+  registry_->ack(fra.get(), "FRA1", ack(fra->sent[0]));
+  registry_->ack(sin.get(), "SIN1", ack(sin->sent[0]));
+
+  // First RTTs: us is nearer from both; the tables change (us takes all).
+  registry_->probes(
+      fra.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, true}}));
+  registry_->probes(
+      sin.get(), "SIN1",
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, true}}));
+  ASSERT_EQ(fra->sent.size(), 2u);
+  ASSERT_EQ(sin->sent.size(), 2u);
+  registry_->ack(fra.get(), "FRA1", ack(fra->sent[1]));
+  registry_->ack(sin.get(), "SIN1", ack(sin->sent[1]));
+  uint64_t fra_version = fra->sent[1].version();
+
+  // RTT jitter only: recomputed, same content, nothing sent.
+  registry_->probes(
+      fra.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 33, true}, {"us", "198.51.100.2", 9, true}}));
+  EXPECT_EQ(fra->sent.size(), 2u);
+
+  // FRA1 loses us: a new table, with a new version, to FRA1 alone.
+  registry_->probes(
+      fra.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, false}}));
+  ASSERT_EQ(fra->sent.size(), 3u);
+  EXPECT_EQ(sin->sent.size(), 2u);
+  const v1::TableUpdate& u = fra->sent[2];
+  EXPECT_GT(u.version(), fra_version);
+  EXPECT_EQ(u.table().version(), u.version());
+  bool us_unhealthy = false;
+  for (const auto& e : u.table().listeners(0).endpoints())
+    if (e.address() == "198.51.100.2") us_unhealthy = e.unhealthy();
+  EXPECT_TRUE(us_unhealthy);
+
+  // GetRoutes shows the live computation.
+  PopView view;
+  ASSERT_TRUE(registry_->view("FRA1", view).ok());
+  EXPECT_EQ(view.routes.table.version(), u.version());
+  ASSERT_EQ(view.routes.listeners.size(), 1u);
+  EXPECT_EQ(view.routes.listeners[0].groups(0).endpoint_group(), "eu");
+  EXPECT_DOUBLE_EQ(view.routes.listeners[0].groups(0).share_percent(), 100.0);
+  ASSERT_TRUE(registry_->view("SIN1", view).ok());
+  EXPECT_EQ(view.routes.listeners[0].groups(0).endpoint_group(), "us");
+
+  // Health per PoP.
+  v1::GetHealthResponse h;
+  ASSERT_TRUE(registry_->health({}, h).ok());
+  EXPECT_EQ(h.endpoints_size(), 4);  // 2 endpoints x 2 PoPs
+  const v1::EndpointHealth* e = find_health(h, "FRA1", "198.51.100.2");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->state(), v1::HEALTH_STATE_UNHEALTHY);
+  EXPECT_EQ(e->last_error(), "connect: refused");
+  EXPECT_EQ(e->region(), "us-east");
+  EXPECT_EQ(e->consecutive(), 3u);
+  EXPECT_GT(e->reported_ms(), 0);
+  ASSERT_TRUE(e = find_health(h, "SIN1", "198.51.100.2"));
+  EXPECT_EQ(e->state(), v1::HEALTH_STATE_HEALTHY);
+  EXPECT_DOUBLE_EQ(e->rtt_ms(), 10);
+
+  // Filters.
+  v1::GetHealthRequest only_fra;
+  only_fra.set_pop("FRA1");
+  h.Clear();
+  ASSERT_TRUE(registry_->health(only_fra, h).ok());
+  EXPECT_EQ(h.endpoints_size(), 2);
+  v1::GetHealthRequest other_listener;
+  other_listener.set_listener("dns");
+  h.Clear();
+  ASSERT_TRUE(registry_->health(other_listener, h).ok());
+  EXPECT_EQ(h.endpoints_size(), 0);
+  v1::GetHealthRequest nowhere;
+  nowhere.set_pop("AMS1");
+  EXPECT_EQ(registry_->health(nowhere, h).error_code(), grpc::StatusCode::NOT_FOUND);
+  nowhere.Clear();
+  nowhere.set_accelerator("nope");
+  EXPECT_EQ(registry_->health(nowhere, h).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // The session ends: FRA1's health is forgotten; a new session starts UNKNOWN.
+  registry_->detach(fra.get(), "FRA1");
+  auto again = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(again, "", hello("FRA1", u.version())).ok());
+  h.Clear();
+  ASSERT_TRUE(registry_->health(only_fra, h).ok());
+  ASSERT_TRUE(e = find_health(h, "FRA1", "198.51.100.2"));
+  EXPECT_EQ(e->state(), v1::HEALTH_STATE_UNKNOWN);
+  EXPECT_LT(e->rtt_ms(), 0);
+}
+
+TEST_F(PopRegistryTest, ReportsFromAStaleSessionOrWithoutKeysAreIgnored) {
+  auto fra = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  registry_->ack(fra.get(), "FRA1", ack(fra->sent[0]));
+  FakeSink stranger;
+  registry_->probes(&stranger, "FRA1", probe_report({{"eu", "198.51.100.1", 30, false}}));
+  v1::GetHealthResponse h;
+  ASSERT_TRUE(registry_->health({}, h).ok());
+  ASSERT_EQ(h.endpoints_size(), 1);
+  EXPECT_EQ(h.endpoints(0).state(), v1::HEALTH_STATE_UNKNOWN);
+  // A result without an address is dropped; the rest of the report counts.
+  v1::ProbeReport r = probe_report({{"eu", "198.51.100.1", 30, false}, {"eu", "", 1, true}});
+  registry_->probes(fra.get(), "FRA1", r);
+  h.Clear();
+  ASSERT_TRUE(registry_->health({}, h).ok());
+  ASSERT_EQ(h.endpoints_size(), 1);
+  EXPECT_EQ(h.endpoints(0).state(), v1::HEALTH_STATE_UNHEALTHY);
+  EXPECT_EQ(fra->sent.size(), 1u);
+  // Its only endpoint is down: FRA1 fails open, which does not change the
+  // table's content (the endpoint takes every flow either way).
+  PopView view;
+  ASSERT_TRUE(registry_->view("FRA1", view).ok());
+  EXPECT_TRUE(view.routes.listeners[0].fail_open());
+}
+
 }  // namespace
 }  // namespace onramp::ctl::test

@@ -322,6 +322,72 @@ TEST_F(ServiceTest, RoutesTraceAndStats) {
   EXPECT_EQ(stats.pops(0).stats().rx_packets(), 99u);
 }
 
+TEST_F(ServiceTest, ProbeReportsMoveRoutesAndShowInHealth) {
+  configure();
+  ASSERT_TRUE(create(group("web", "http", "us", "us-east")).ok());
+  ASSERT_TRUE(create(endpoint("web", "http", "us", "198.51.100.3")).ok());
+  FakeAgent agent(pop_channel_);
+  ASSERT_TRUE(agent.hello("FRA1"));
+  auto u = agent.next(5s);
+  ASSERT_TRUE(u);
+  ASSERT_TRUE(agent.ack(*u));
+
+  // FRA1 finds us-east nearer, and one eu endpoint down.
+  v1::AgentMessage m;
+  auto result = [&](const std::string& group, const std::string& address, double rtt,
+                    bool healthy) {
+    auto* r = m.mutable_probes()->add_results();
+    r->set_accelerator("web");
+    r->set_listener("http");
+    r->set_endpoint_group(group);
+    r->set_address(address);
+    r->set_rtt_ms(rtt);
+    r->set_healthy(healthy);
+    r->set_known(true);
+    r->set_consecutive(2);
+    r->set_last_change_ms(1714557600000);
+    if (!healthy) r->set_last_error("connect: connection refused");
+  };
+  result("eu", "198.51.100.1", 4.2, true);
+  result("eu", "198.51.100.2", 4.4, false);
+  result("us", "198.51.100.3", 92, true);
+  m.mutable_probes()->set_time_ms(1714557600000);
+  ASSERT_TRUE(agent.send(m));
+  auto pushed = agent.next(5s);
+  ASSERT_TRUE(pushed) << "a verdict changed: FRA1 must get a new table";
+  EXPECT_GT(pushed->version(), u->version());
+  ASSERT_TRUE(agent.ack(*pushed));
+
+  v1::GetRoutesRequest rq;
+  rq.set_pop("FRA1");
+  v1::GetRoutesResponse routes;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetRoutes, rq, routes).ok());
+  EXPECT_EQ(routes.table().version(), pushed->version());
+  ASSERT_EQ(routes.listeners(0).groups_size(), 2);
+  const v1::GroupRoute& eu = routes.listeners(0).groups(0);
+  EXPECT_EQ(eu.endpoint_group(), "eu");
+  EXPECT_DOUBLE_EQ(eu.rtt_ms(), 4.2);  // the healthy endpoint's
+  EXPECT_EQ(eu.healthy_endpoints(), 1u);
+  // 128 of 192 weight healthy x 1.4 = 93.3 %; the rest spills to us-east.
+  EXPECT_NEAR(eu.share_percent(), 100 * 1.4 * 128 / 192, 1e-9);
+  EXPECT_NEAR(routes.listeners(0).groups(1).share_percent(), 100 - 100 * 1.4 * 128 / 192, 1e-9);
+  EXPECT_FALSE(routes.listeners(0).fail_open());
+
+  v1::GetHealthRequest hq;
+  v1::GetHealthResponse health;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetHealth, hq, health).ok());
+  ASSERT_EQ(health.endpoints_size(), 3);
+  for (const auto& e : health.endpoints()) {
+    EXPECT_EQ(e.pop(), "FRA1");
+    EXPECT_EQ(e.state(),
+              e.address() == "198.51.100.2" ? v1::HEALTH_STATE_UNHEALTHY : v1::HEALTH_STATE_HEALTHY)
+        << e.address();
+  }
+  hq.set_pop("SIN1");
+  EXPECT_EQ(call(&v1::AdminService::Stub::GetHealth, hq, health).error_code(),
+            StatusCode::NOT_FOUND);
+}
+
 TEST_F(ServiceTest, SessionMustStartWithHello) {
   FakeAgent agent(pop_channel_);
   v1::AgentMessage m;

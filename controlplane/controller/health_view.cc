@@ -1,0 +1,51 @@
+#include "controlplane/controller/health_view.h"
+
+#include <cmath>
+
+namespace onramp::ctl {
+
+v1::HealthState health_state(const v1::ProbeResult* r) {
+  if (!r || !r->known()) return v1::HEALTH_STATE_UNKNOWN;
+  return r->healthy() ? v1::HEALTH_STATE_HEALTHY : v1::HEALTH_STATE_UNHEALTHY;
+}
+
+bool routable(const v1::ProbeResult* r) { return health_state(r) != v1::HEALTH_STATE_UNHEALTHY; }
+
+PopHealth::Update PopHealth::replace(const v1::ProbeReport& report, int64_t received_ms) {
+  Update u;
+  std::map<Key, v1::ProbeResult> next;
+  for (const v1::ProbeResult& r : report.results()) {
+    if (r.accelerator().empty() || r.listener().empty() || r.endpoint_group().empty() ||
+        r.address().empty()) {
+      ++u.dropped;
+      continue;
+    }
+    v1::ProbeResult& slot =
+        next[Key{r.accelerator(), r.listener(), r.endpoint_group(), r.address()}];
+    slot = r;
+    if (!std::isfinite(slot.rtt_ms())) slot.set_rtt_ms(-1);
+    if (!std::isfinite(slot.last_rtt_ms())) slot.set_last_rtt_ms(-1);
+  }
+  // A verdict changed when an endpoint's state differs, counting an endpoint
+  // missing on either side as UNKNOWN.
+  for (const auto& [key, r] : next) {
+    auto old = results_.find(key);
+    if (health_state(old == results_.end() ? nullptr : &old->second) != health_state(&r))
+      u.verdict_changed = true;
+  }
+  for (const auto& [key, r] : results_)
+    if (!next.count(key) && health_state(&r) != v1::HEALTH_STATE_UNKNOWN) u.verdict_changed = true;
+  results_ = std::move(next);
+  reported_ms_ = received_ms;
+  ++rounds_;
+  dropped_total_ += u.dropped;
+  return u;
+}
+
+const v1::ProbeResult* PopHealth::find(const std::string& accelerator, const std::string& listener,
+                                       const std::string& group, const std::string& address) const {
+  auto it = results_.find(Key{accelerator, listener, group, address});
+  return it == results_.end() ? nullptr : &it->second;
+}
+
+}  // namespace onramp::ctl

@@ -1,0 +1,57 @@
+// What one PoP's probes say about the endpoints it serves: the latest
+// ProbeResult per (accelerator, listener, group, address), replaced whole by
+// each ProbeReport (the agent sends its whole probe plan every time). The
+// controller keeps one per connected PoP; health is per PoP, so an endpoint
+// one PoP cannot reach is unhealthy from that PoP only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "onramp/v1/admin.pb.h"
+#include "onramp/v1/pop_session.pb.h"
+
+namespace onramp::ctl {
+
+class PopHealth {
+ public:
+  // What replace() found in a report.
+  struct Update {
+    bool verdict_changed = false;  // an endpoint's HealthState changed
+    uint32_t dropped = 0;          // results refused (a key field empty)
+  };
+
+  // Replaces the view with `report`, whole. Results without an accelerator,
+  // listener, group or address are dropped and counted; a non-finite RTT
+  // counts as not measured; of two results for one endpoint the later wins.
+  Update replace(const v1::ProbeReport& report, int64_t received_ms);
+
+  // The PoP's latest result for an endpoint, or null when it reported none.
+  const v1::ProbeResult* find(const std::string& accelerator, const std::string& listener,
+                              const std::string& group, const std::string& address) const;
+
+  int64_t reported_ms() const { return reported_ms_; }
+  // Reports received since the session started: one routing round each.
+  uint64_t rounds() const { return rounds_; }
+  uint64_t dropped_total() const { return dropped_total_; }
+  size_t size() const { return results_.size(); }
+
+ private:
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
+  std::map<Key, v1::ProbeResult> results_;
+  int64_t reported_ms_ = 0;
+  uint64_t rounds_ = 0;
+  uint64_t dropped_total_ = 0;
+};
+
+// The state an endpoint is in as a PoP sees it; UNKNOWN without a result or
+// before the first verdict.
+v1::HealthState health_state(const v1::ProbeResult* result);
+
+// Whether routing treats the endpoint as healthy: unknown counts as healthy,
+// so endpoints take traffic before the first probes come in.
+bool routable(const v1::ProbeResult* result);
+
+}  // namespace onramp::ctl
