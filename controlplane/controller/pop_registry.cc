@@ -74,9 +74,13 @@ std::string content_digest(const v1::ForwardingTable& table, const v1::ProbePlan
       h *= 0x100000001b3ull;
     }
   };
-  v1::ForwardingTable unversioned = table;
-  unversioned.set_version(0);
-  mix(unversioned.SerializeAsString());
+  if (table.version() == 0) {  // as RouteComputer returns it: no copy needed
+    mix(table.SerializeAsString());
+  } else {
+    v1::ForwardingTable unversioned = table;
+    unversioned.set_version(0);
+    mix(unversioned.SerializeAsString());
+  }
   mix("|");
   mix(plan.SerializeAsString());
   char buf[17];
@@ -86,7 +90,7 @@ std::string content_digest(const v1::ForwardingTable& table, const v1::ProbePlan
 
 void PopRegistry::Actions::run() {
   for (auto& [sink, status] : closes) sink->close(status);
-  for (auto& [sink, message] : sends) sink->send(message);
+  for (auto& [sink, message] : sends) sink->send(std::move(message));
 }
 
 PopRegistry::PopRegistry(ConfigStore& store, const RouteComputer& computer)
@@ -387,6 +391,7 @@ void PopRegistry::push_all() {
   {
     std::lock_guard lock(mu_);
     auto config = store_.snapshot();
+    actions.sends.reserve(pops_.size());
     for (auto& [id, st] : pops_)
       if (st.sink) refresh(st, *config, actions);
   }

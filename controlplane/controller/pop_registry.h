@@ -34,8 +34,9 @@ class TableSink {
  public:
   virtual ~TableSink() = default;
   // Queues a message; never blocks. A newer update replaces one not yet
-  // written, and one older than an update already queued is dropped.
-  virtual void send(const v1::ControllerMessage& message) = 0;
+  // written, and one older than an update already queued is dropped. Taken
+  // by value: a push hands every PoP its message without copying it again.
+  virtual void send(v1::ControllerMessage message) = 0;
   // Ends the session with `status`.
   virtual void close(const grpc::Status& status) = 0;
 };

@@ -25,7 +25,7 @@ class SessionWriter final : public TableSink {
  public:
   explicit SessionWriter(SessionReactor* reactor) : reactor_(reactor) {}
 
-  void send(const v1::ControllerMessage& message) override;
+  void send(v1::ControllerMessage message) override;
   void close(const Status& status) override;
 
   // Reactor side.
@@ -138,7 +138,7 @@ class SessionReactor final
   std::string pop_;  // set by an accepted hello; read only by reactions
 };
 
-void SessionWriter::send(const v1::ControllerMessage& message) {
+void SessionWriter::send(v1::ControllerMessage message) {
   SessionReactor* r;
   {
     std::lock_guard lock(mu_);
@@ -147,12 +147,14 @@ void SessionWriter::send(const v1::ControllerMessage& message) {
     uint64_t version = message.update().version();
     if (message.has_update() && version < last_version_) return;
     last_version_ = std::max(last_version_, version);
+    // Moves swap: `message` leaves with what it replaces, destroyed after
+    // the lock is released.
     if (writing_) {
-      pending_ = message;
+      pending_ = std::move(message);
       return;
     }
     writing_ = true;
-    reactor_->out_ = message;
+    reactor_->out_ = std::move(message);
     r = reactor_;
   }
   r->start_write(&r->out_);

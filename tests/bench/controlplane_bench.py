@@ -1,19 +1,28 @@
 #!/usr/bin/python3
 """Config change -> ACK from N PoPs: onramp-controller with N simulated PoPs.
 
-Each PoP is a real onramp-agent process; its dataplane is a socket of one
-fake-dataplane process (tests/bench/fake_dataplane.cc), which accepts every
-table and reports its version as the real one does, so N PoPs fit on one
-machine. An operator change (`onrampctl endpoint update`, the weight of one
-endpoint, which changes every PoP's table) is timed until `onrampctl pop
-list` shows every PoP running the configuration version it produced.
+Two ways to simulate the PoPs (--agents):
 
-  controlplane_bench.py --build DIR [--pops 10,50,200] [--changes 20]
-                        [--debounce-ms 20] [--json FILE]
+sim (default): one `sim-agents` process (tests/bench/sim_agents.cc) holds N
+PoP sessions, each with its own PoP id and TCP connection, and ACKs every
+TableUpdate the moment it arrives. It also drives the changes: each sets one
+endpoint's weight through the admin gRPC API (it changes every PoP's table)
+and is timed on one monotonic clock from just before the admin call to the
+moment the last PoP's ACK is written to its stream ("last_ms", the headline
+figure), with the steps on the way (admin call returned, first PoP reached,
+each PoP's ACK, and the controller showing every ACK in ListPops).
 
-The time includes starting onrampctl twice (the change, then each poll) and
-the controller's push debounce; the controller logs each PoP's own apply
-latency (table sent -> ACK) separately.
+real: N onramp-agent processes, their dataplanes the sockets of one
+fake-dataplane process (tests/bench/fake_dataplane.cc); each change is
+`onrampctl endpoint update`, timed until `onrampctl pop list` shows every PoP
+on the new version. It includes two onrampctl start-ups per change and, at
+200 PoPs, the scheduling of 200 agent processes on this machine.
+
+  controlplane_bench.py --build DIR [--pops 10,50,200] [--changes 100]
+                        [--debounce-ms 20] [--agents sim|real] [--json FILE]
+
+The controller runs with --debounce-ms (default here 20, the controller's own
+default is 100): every figure includes it.
 """
 import argparse
 import json
@@ -114,6 +123,54 @@ class Bed:
         raise RuntimeError(f"timed out waiting for {what}")
 
 
+def start_controller(build, work, debounce_ms):
+    """Returns (process, admin address, PoP address, log file)."""
+    admin, pop = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    log = open(os.path.join(work, "controller.log"), "w")
+    proc = subprocess.Popen([os.path.join(build, "controlplane/controller/onramp-controller"),
+                             "--admin-listen", admin, "--pop-listen", pop, "--plaintext",
+                             "--db", os.path.join(work, "controller.db"), "--debounce-ms",
+                             str(debounce_ms)], stdout=log, stderr=subprocess.STDOUT)
+    return proc, admin, pop, log
+
+
+def measure_sim(build, n, changes, debounce_ms, gap_ms):
+    work = tempfile.mkdtemp(prefix=f"onramp-cp-sim-{n}-")
+    proc = log = None
+    try:
+        proc, admin, pop, log = start_controller(build, work, debounce_ms)
+        out = os.path.join(work, "sim.json")
+        # sim-agents waits for the controller to listen (wait_for_ready).
+        r = subprocess.run([os.path.join(build, "tests/bench/sim-agents"), "--controller", pop,
+                            "--admin", admin, "--pops", str(n), "--changes", str(changes),
+                            "--gap-ms", str(gap_ms), "--json", out],
+                           capture_output=True, text=True, timeout=60 + changes * 30)
+        if r.returncode != 0:
+            log.flush()
+            with open(os.path.join(work, "controller.log")) as f:
+                tail = f.read()[-2000:]
+            raise RuntimeError(f"sim-agents ({n} PoPs) exited {r.returncode}: "
+                               f"{r.stderr.strip()}\ncontroller log:\n{tail}")
+        with open(out) as f:
+            res = json.load(f)
+        last = res["last_ms"]
+        res.update({"agents": "sim", "debounce_ms": debounce_ms,
+                    "median_ms": round(last["median"], 1), "p99_ms": round(last["p99"], 1),
+                    "max_ms": round(last["max"], 1)})
+        return res
+    finally:
+        if proc:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if log:
+            log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def measure(build, n, changes, debounce_ms):
     work = tempfile.mkdtemp(prefix=f"onramp-cp-bench-{n}-")
     bed = None
@@ -136,7 +193,7 @@ def measure(build, n, changes, debounce_ms):
             bed.wait("the change at every PoP", bed.converged, timeout=60, interval=0.002)
             times.append((time.monotonic() - t0) * 1000)
         times.sort()
-        return {"pops": n, "changes": changes, "debounce_ms": debounce_ms,
+        return {"pops": n, "changes": changes, "debounce_ms": debounce_ms, "agents": "real",
                 "median_ms": round(statistics.median(times), 1),
                 "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
                 "max_ms": round(times[-1], 1)}
@@ -150,16 +207,27 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", required=True)
     ap.add_argument("--pops", default="10,50,200")
-    ap.add_argument("--changes", type=int, default=20)
+    ap.add_argument("--changes", type=int, default=100)
     ap.add_argument("--debounce-ms", type=int, default=20)
+    ap.add_argument("--agents", choices=("sim", "real"), default="sim")
+    ap.add_argument("--gap-ms", type=int, default=50,
+                    help="sim: pause before each change (an operator's changes, not a burst)")
     ap.add_argument("--json")
     args = ap.parse_args()
     results = []
     for n in (int(x) for x in args.pops.split(",")):
-        r = measure(args.build, n, args.changes, args.debounce_ms)
-        print(f"{n:4} PoPs: change -> ACK from all: median {r['median_ms']} ms, p99 "
-              f"{r['p99_ms']} ms, max {r['max_ms']} ms ({r['changes']} changes, debounce "
+        if args.agents == "sim":
+            r = measure_sim(args.build, n, args.changes, args.debounce_ms, args.gap_ms)
+        else:
+            r = measure(args.build, n, args.changes, args.debounce_ms)
+        print(f"{n:4} PoPs ({r['agents']}): change -> ACK from all: median {r['median_ms']} ms, "
+              f"p99 {r['p99_ms']} ms, max {r['max_ms']} ms ({r['changes']} changes, debounce "
               f"{r['debounce_ms']} ms)", flush=True)
+        if r["agents"] == "sim":
+            print("       " + ", ".join(
+                f"{k[:-3]} {r[k]['median']:.1f}/{r[k]['p99']:.1f}"
+                for k in ("admin_ms", "first_ms", "each_ms", "last_ms", "recorded_ms")) +
+                " ms (median/p99)", flush=True)
         results.append(r)
     if args.json:
         with open(args.json, "w") as f:

@@ -13,7 +13,7 @@ namespace {
 
 class FakeSink : public TableSink {
  public:
-  void send(const v1::ControllerMessage& m) override { sent.push_back(m.update()); }
+  void send(v1::ControllerMessage m) override { sent.push_back(m.update()); }
   void close(const grpc::Status& s) override { closed = s; }
   std::vector<v1::TableUpdate> sent;
   std::optional<grpc::Status> closed;
