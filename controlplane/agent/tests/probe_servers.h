@@ -20,16 +20,30 @@
 
 namespace onramp::agent::test {
 
-// A bound loopback socket of `type`; its port in `port`.
-inline int bind_loopback(int type, uint16_t& port) {
-  int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return -1;
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  port = ntohs(a.sin_port);
+// A bound loopback socket of `type` (127.0.0.1, or ::1 when `v6`); its
+// port in `port`; -1 when it cannot be bound.
+inline int bind_loopback(int type, uint16_t& port, bool v6 = false) {
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_loopback;
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof *a;
+  }
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                  : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   return fd;
 }
 
@@ -88,8 +102,9 @@ class TcpListener {
 // Answers every request with `status` (0: accepts and never answers).
 class HttpServer {
  public:
-  explicit HttpServer(int status) : status_(status) {
-    int fd = bind_loopback(SOCK_STREAM, port);
+  explicit HttpServer(int status, bool v6 = false) : status_(status) {
+    int fd = bind_loopback(SOCK_STREAM, port, v6);
+    ok = fd >= 0;
     ::listen(fd, 64);
     poll_.run(fd, [this](int l) {
       int c = ::accept(l, nullptr, nullptr);
@@ -128,6 +143,7 @@ class HttpServer {
     return requests_;
   }
   uint16_t port = 0;
+  bool ok = false;
 
  private:
   std::atomic<int> status_;

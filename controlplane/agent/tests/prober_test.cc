@@ -296,6 +296,40 @@ TEST_F(ProberTest, UdpNeedsAReplyThatStartsWithTheExpectedBytes) {
   EXPECT_EQ(c->last_error(), "UDP: connection refused");
 }
 
+TEST_F(ProberTest, Ipv6TargetsAreProbedWithABracketedHost) {
+  HttpServer server(204, /*v6=*/true);
+  if (!server.ok) GTEST_SKIP() << "no IPv6 loopback here";
+  v1::ProbePlan plan;
+  v1::ProbeTarget t = target("v6", server.port, v1::HEALTH_CHECK_HTTP);
+  t.set_address("::1");
+  *plan.add_targets() = t;
+  prober.set_plan(plan);
+  ASSERT_TRUE(wait_result("v6", up));
+  auto requests = server.requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_THAT(requests[0], HasSubstr("Host: [::1]:" + std::to_string(server.port) + "\r\n"));
+}
+
+TEST_F(ProberTest, OneThreadProbesManyTargets) {
+  TcpListener listener;
+  v1::ProbePlan plan;
+  constexpr int kTargets = 300;
+  for (int i = 0; i < kTargets; ++i)
+    *plan.add_targets() =
+        target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 2, 2);
+  prober.set_plan(plan);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  int healthy = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    v1::ProbeReport r = prober.snapshot();
+    healthy = 0;
+    for (const auto& x : r.results()) healthy += x.known() && x.healthy();
+    if (healthy == kTargets) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(healthy, kTargets);
+}
+
 TEST_F(ProberTest, AnUnusableTargetFailsWithAReason) {
   v1::ProbePlan plan;
   v1::ProbeTarget t = target("bad", 80, v1::HEALTH_CHECK_TCP);
