@@ -194,6 +194,14 @@ TEST_F(AgentBgpTest, VipsFollowTheDataplanesHealthAndTheTable) {
   EXPECT_THAT(read_file(include), HasSubstr("route 203.0.113.10/32"));
   EXPECT_TRUE(last_status()->bgp_announced());
 
+  // It answers but says it cannot forward: withdrawn too.
+  dataplane.set_healthy(false);
+  agent.tick();
+  EXPECT_FALSE(last_status()->bgp_announced());
+  dataplane.set_healthy(true);
+  agent.tick();
+  EXPECT_TRUE(last_status()->bgp_announced());
+
   // A table whose only endpoint is drained: withdrawn.
   v1::ForwardingTable drained = sample_table(0);
   drained.mutable_listeners(0)->mutable_endpoints(0)->set_weight(0);
@@ -201,7 +209,7 @@ TEST_F(AgentBgpTest, VipsFollowTheDataplanesHealthAndTheTable) {
   agent.tick();
   EXPECT_THAT(read_file(include), Not(HasSubstr("route")));
   EXPECT_FALSE(last_status()->bgp_announced());
-  EXPECT_EQ(bird.commands().size(), 5u);
+  EXPECT_EQ(bird.commands().size(), 7u);
 }
 
 TEST_F(AgentBgpTest, ADataplaneOnAnotherTableIsNotAnnouncedUntilItRunsOurs) {
