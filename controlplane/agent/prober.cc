@@ -219,7 +219,26 @@ void Prober::start() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = false;
   }
+  {
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    outbox_stopping_ = false;
+  }
+  report_thread_ = std::thread([this] { report_loop(); });
   thread_ = std::thread([this] { loop(); });
+}
+
+void Prober::report_loop() {
+  while (true) {
+    v1::ProbeReport report;
+    {
+      std::unique_lock<std::mutex> lock(outbox_mu_);
+      outbox_cv_.wait(lock, [this] { return outbox_stopping_ || outbox_; });
+      if (outbox_stopping_) return;
+      report = std::move(*outbox_);
+      outbox_.reset();
+    }
+    if (report_) report_(report);
+  }
 }
 
 void Prober::stop() {
@@ -232,6 +251,12 @@ void Prober::stop() {
     [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
   }
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    outbox_stopping_ = true;
+  }
+  outbox_cv_.notify_all();
+  if (report_thread_.joinable()) report_thread_.join();
 }
 
 void Prober::set_plan(const v1::ProbePlan& plan) {
@@ -527,7 +552,11 @@ void Prober::loop() {
     }
     if (report) {
       reports_.fetch_add(1, std::memory_order_relaxed);
-      if (report_) report_(*report);
+      {
+        std::lock_guard<std::mutex> lock(outbox_mu_);
+        outbox_ = std::move(*report);  // replaces one not yet sent
+      }
+      outbox_cv_.notify_one();
     }
     int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), wait_ms);
     if (n < 0 && errno != EINTR) {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -73,7 +74,8 @@ class Prober {
   // Every target of the current plan, as the next report would carry it.
   v1::ProbeReport snapshot() const;
   size_t target_count() const;
-  // Reports handed to the reporter so far.
+  // Reports produced so far (a report not yet taken by the reporter is
+  // replaced by a newer one).
   uint64_t reports_sent() const { return reports_.load(std::memory_order_relaxed); }
 
  private:
@@ -104,9 +106,20 @@ class Prober {
   bool stopping_ = false;
   std::mt19937_64 rng_;
 
+  // Reports leave through an outbox drained by their own thread, so a slow
+  // reporter (a controller stream under flow control) never stalls probes
+  // and never turns their late completions into timeouts. Only the newest
+  // report waits: each one is a whole snapshot.
+  void report_loop();
+  std::mutex outbox_mu_;
+  std::condition_variable outbox_cv_;
+  std::optional<v1::ProbeReport> outbox_;
+  bool outbox_stopping_ = false;
+
   // Relaxed: a counter for tests and logs, it orders nothing.
   std::atomic<uint64_t> reports_{0};
   std::thread thread_;
+  std::thread report_thread_;
 };
 
 }  // namespace onramp::agent

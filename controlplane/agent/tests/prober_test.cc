@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <set>
@@ -424,6 +425,38 @@ TEST(ProberReportTest, AVerdictChangeIsReportedAtOnce) {
   EXPECT_EQ(reports.back().results(0).last_error(), "HTTP 500");
   EXPECT_EQ(reports.back().results(0).consecutive(), 2u);
   EXPECT_GT(reports.back().time_ms(), 0);
+}
+
+TEST(ProberReportTest, ASlowReporterDoesNotSlowProbesDown) {
+  // A reporter stuck for 300 ms per report (a controller stream under flow
+  // control): probes keep their pace and their RTTs stay those of loopback.
+  std::atomic<int> calls{0};
+  Prober prober(ProberOptions{.report_interval = 100ms}, [&](const v1::ProbeReport&) {
+    ++calls;
+    std::this_thread::sleep_for(300ms);
+  });
+  prober.start();
+  TcpListener listener;
+  v1::ProbePlan plan;
+  for (int i = 0; i < 20; ++i)
+    *plan.add_targets() =
+        target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 1, 1);
+  prober.set_plan(plan);
+  double worst = 0;
+  int failures = 0;
+  auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    v1::ProbeReport snap = prober.snapshot();
+    for (const auto& r : snap.results()) {
+      worst = std::max(worst, r.last_rtt_ms());
+      failures += r.known() && !r.healthy();
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(calls.load(), 2);
+  EXPECT_EQ(failures, 0);
+  EXPECT_LT(worst, 50) << "RTTs include time the prober spent reporting";
+  EXPECT_GE(prober.reports_sent(), 8u) << "reports did not keep their interval";
 }
 
 }  // namespace
