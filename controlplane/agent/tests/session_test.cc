@@ -164,6 +164,9 @@ TEST_F(SessionTest, AgentReconnectsAfterTheControllerRestarts) {
   auto hello = server->controller.wait_for(is_hello, 5s);
   ASSERT_TRUE(hello);
   EXPECT_EQ(hello->hello().applied_version(), 3u);
+  // The session counts itself once its Hello is written, which may be just
+  // after the controller read it.
+  for (int i = 0; i < 100 && session->sessions() < 2; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_GE(session->sessions(), 2u);
   // Nothing was re-applied meanwhile: the dataplane still ran version 3.
   EXPECT_EQ(dataplane.applied().size(), 1u);
