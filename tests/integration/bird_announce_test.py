@@ -15,7 +15,9 @@ Steps, each asserted:
      and the PoP shows withdrawn;
   3. the dataplane is started again: the agent re-applies the last good
      table and the peer regains the route;
-  4. the agent is killed: the route stays (static stability).
+  4. the only endpoint is drained (weight 0): the route goes, and comes back
+     with the weight;
+  5. the agent is killed: the route stays (static stability).
 
 usage: bird_announce_test.py --build-dir DIR
 """
@@ -258,10 +260,21 @@ def steps(bed):
         "the start")
     wait_for("pop list to show BGP announced again", bed.bgp_announced)
 
+    # Draining the only endpoint leaves nothing to serve the VIP: withdrawn.
+    def weight(w):
+        bed.ctl("endpoint", "update", "198.51.100.1", "--accelerator", "web", "--listener",
+                "http", "--endpoint-group", "eu", "--weight", str(w))
+    weight(0)
+    wait_for("the peer to lose the route of a drained VIP", lambda: not bed.peer_has_route(),
+             timeout=5)
+    weight(128)
+    wait_for("the peer to regain the route", bed.peer_has_route, timeout=5)
+    log("4. the only endpoint drained (weight 0): withdrawn; weight back: announced again")
+
     bed.kill("agent")
     time.sleep(2.0)
     check(bed.peer_has_route(), "the route went away with the agent")
-    log("4. agent killed: the VIP stays announced (static stability)")
+    log("5. agent killed: the VIP stays announced (static stability)")
 
 
 def main():
