@@ -2,6 +2,7 @@
 // the controller and the dataplane on the last good table (docs/agent.md).
 #include <arpa/inet.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -136,6 +137,14 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // One socket per probe in flight: take every descriptor the hard limit
+  // allows rather than fail probes at the soft limit (often 1024).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   onramp::agent::set_log_pop(id.pop);
   auto dataplane = onramp::agent::make_grpc_dataplane_client(socket);

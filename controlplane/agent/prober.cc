@@ -358,10 +358,21 @@ void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
   bool udp = check.protocol() == v1::HEALTH_CHECK_UDP;
   t.fd = ::socket(t.addr.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   0);
+  if (t.fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+    // Out of file descriptors is this agent's problem, not the endpoint's:
+    // the attempt is skipped, not counted, and tried again shortly.
+    if (!out_of_fds_logged_)
+      log(LogLevel::kError, "probes: out of file descriptors (" + error_text(errno) +
+                                "); attempts are postponed, raise the limit (ulimit -n)");
+    out_of_fds_logged_ = true;
+    t.next_start = now + std::chrono::milliseconds(kMinIntervalMs);
+    return;
+  }
   if (t.fd < 0) {
     finish_locked(t, false, -1, "socket: " + error_text(errno), now);
     return;
   }
+  out_of_fds_logged_ = false;
   int rc = ::connect(t.fd, reinterpret_cast<const sockaddr*>(&t.addr), t.addr_len);
   if (udp) {
     // A connected UDP socket hears the ICMP port unreachable as ECONNREFUSED.

@@ -104,6 +104,7 @@ class Prober {
   uint64_t next_id_ = 1;                          // 0 is the wake fd
   bool changed_ = false;                          // a verdict or the target set changed
   bool stopping_ = false;
+  bool out_of_fds_logged_ = false;  // logged once until a socket opens again
   std::mt19937_64 rng_;
 
   // Reports leave through an outbox drained by their own thread, so a slow

@@ -5,10 +5,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <set>
 
 #include "controlplane/agent/tests/probe_servers.h"
@@ -457,6 +459,45 @@ TEST(ProberReportTest, ASlowReporterDoesNotSlowProbesDown) {
   EXPECT_EQ(failures, 0);
   EXPECT_LT(worst, 150) << "RTTs include time the prober spent reporting";
   EXPECT_GE(prober.reports_sent(), 8u) << "reports did not keep their interval";
+}
+
+TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
+  // In a child process (threadsafe death test style: re-executed), since
+  // it lowers the process's descriptor limit.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        TcpListener listener;
+        Prober prober(ProberOptions{.report_interval = 100ms}, nullptr);
+        prober.start();
+        rlimit saved{};
+        getrlimit(RLIMIT_NOFILE, &saved);
+        rlimit low = saved;
+        low.rlim_cur = 0;  // open descriptors stay, no new one opens
+        setrlimit(RLIMIT_NOFILE, &low);
+        v1::ProbePlan plan;
+        for (int i = 0; i < 5; ++i)
+          *plan.add_targets() =
+              target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 1, 1);
+        prober.set_plan(plan);
+        std::this_thread::sleep_for(500ms);
+        v1::ProbeReport starved = prober.snapshot();
+        for (const auto& r : starved.results())
+          if (r.known() || !r.last_error().empty()) {
+            std::fprintf(stderr, "counted as a result: %s\n", r.last_error().c_str());
+            std::exit(1);
+          }
+        setrlimit(RLIMIT_NOFILE, &saved);
+        std::this_thread::sleep_for(500ms);
+        v1::ProbeReport fed = prober.snapshot();
+        for (const auto& r : fed.results())
+          if (!r.known() || !r.healthy()) {
+            std::fprintf(stderr, "not probed once descriptors are back\n");
+            std::exit(2);
+          }
+        std::exit(starved.results_size() == 5 ? 0 : 3);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
