@@ -1,5 +1,7 @@
 #include "controlplane/agent/agent.h"
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include "controlplane/agent/log.h"
 #include "dataplane/config/table_loader.h"
 
@@ -35,7 +37,18 @@ bool refused(const grpc::Status& s) {
 }  // namespace
 
 Agent::Agent(AgentConfig config, DataplaneClient& dataplane)
-    : config_(std::move(config)), dataplane_(dataplane), store_(config_.state_dir) {}
+    : config_(std::move(config)), dataplane_(dataplane), store_(config_.state_dir) {
+  if (config_.probes)
+    prober_ = std::make_unique<Prober>(ProberOptions{.report_interval = config_.report_interval},
+                                       [this](const v1::ProbeReport& report) {
+                                         v1::AgentMessage msg;
+                                         *msg.mutable_probes() = report;
+                                         send(msg);
+                                       });
+  if (!config_.bird_config.empty())
+    bird_ = std::make_unique<BirdAnnouncer>(
+        BirdOptions{.config_path = config_.bird_config, .socket_path = config_.bird_socket});
+}
 
 Agent::~Agent() { stop(); }
 
@@ -58,6 +71,20 @@ void Agent::start() {
       log(LogLevel::kInfo, "no last good table in " + config_.state_dir + " yet");
     }
   }
+  if (prober_) {
+    // The controller sends no update when the dataplane already runs its
+    // version, so a restarted agent probes from the plan it kept.
+    v1::ProbePlan plan;
+    std::string error;
+    if (store_.load_plan(plan, error)) {
+      prober_->set_plan(plan);
+      std::lock_guard<std::mutex> lock(mu_);
+      plan_ = plan;
+    } else if (!error.empty()) {
+      log(LogLevel::kWarning, "ignoring the stored probe plan: " + error);
+    }
+    prober_->start();
+  }
   {
     std::lock_guard<std::mutex> lock(stop_mu_);
     stopping_ = false;
@@ -72,6 +99,7 @@ void Agent::stop() {
   }
   stop_cv_.notify_all();
   if (watch_.joinable()) watch_.join();
+  if (prober_) prober_->stop();
 }
 
 void Agent::watch_loop() {
@@ -100,6 +128,8 @@ v1::Hello Agent::hello() {
   h.mutable_tunnel_source()->set_ipv6(config_.tunnel_source_v6);
   h.set_agent_version(config_.agent_version);
   h.add_capabilities("status");
+  if (prober_) h.add_capabilities("probes");
+  if (bird_) h.add_capabilities("bgp");
   // What the dataplane runs; when it cannot be asked, the last good table,
   // which the watch puts back as soon as it answers.
   v1::DataplaneHealthResponse health;
@@ -137,8 +167,28 @@ grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& app
   return s;
 }
 
+v1::ProbeReport Agent::probe_snapshot() const {
+  return prober_ ? prober_->snapshot() : v1::ProbeReport();
+}
+
+bool Agent::bgp_announced() const { return bird_ && bird_->announced(); }
+
+void Agent::take_plan(const v1::ProbePlan& plan) {
+  if (!prober_) return;
+  prober_->set_plan(plan);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (plan_ && google::protobuf::util::MessageDifferencer::Equals(*plan_, plan)) return;
+  plan_ = plan;
+  if (std::string error = store_.save_plan(plan); !error.empty())
+    log(LogLevel::kWarning, "probe plan not saved: " + error);
+}
+
 v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   auto received = std::chrono::steady_clock::now();
+  // The plan is taken even when the table is refused: it names the
+  // endpoints the controller wants health for, which it needs all the more
+  // while this PoP is stuck on an older table.
+  take_plan(update.probe_plan());
   v1::TableAck ack;
   ack.set_version(update.version());
   ack.set_nonce(update.nonce());
@@ -180,8 +230,11 @@ void Agent::tick() {
   grpc::Status ss = hs.ok() ? dataplane_.stats(stats) : hs;
 
   std::optional<v1::TableAck> late_ack;
+  std::vector<std::string> vips;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // The version the dataplane runs once this tick is done.
+    uint64_t running = hs.ok() ? health.table_version() : 0;
     // Uptime going backwards means a new dataplane process, which may run a
     // table file of the same version number as ours.
     bool restarted = ss.ok() && stats.uptime_ms() < last_uptime_ms_;
@@ -197,6 +250,7 @@ void Agent::tick() {
     if (hs.ok() && pending_) {
       uint32_t apply_ms = 0;
       grpc::Status s = apply_locked(pending_->table, apply_ms);
+      if (s.ok()) running = pending_->table.version();
       if (s.ok() || refused(s)) {
         late_ack.emplace();
         late_ack->set_version(pending_->table.version());
@@ -218,12 +272,23 @@ void Agent::tick() {
               std::to_string(last_good_->version()));
       v1::ForwardingTable table = *last_good_;
       uint32_t apply_ms = 0;
+      running = 0;  // until the re-apply succeeds, what it runs is not ours
       grpc::Status s = apply_locked(table, apply_ms);
-      if (!s.ok())
+      if (s.ok())
+        running = table.version();
+      else
         log(LogLevel::kError, "cannot re-apply version " + std::to_string(table.version()) + ": " +
                                   s.error_message());
     }
+    // Announce only what the dataplane forwards now: it answers, says it is
+    // healthy, and runs our last good table (not a stale table file).
+    if (bird_) {
+      bool runs_last_good = last_good_ && running == last_good_->version();
+      vips = vips_to_announce(runs_last_good ? &*last_good_ : nullptr, hs.ok() && health.healthy());
+    }
   }
+  // Outside mu_: BIRD may take a while to answer, updates must not wait.
+  if (bird_) bird_->update(vips);
   if (late_ack) {
     v1::AgentMessage msg;
     *msg.mutable_ack() = *late_ack;
@@ -233,7 +298,7 @@ void Agent::tick() {
   v1::AgentMessage msg;
   v1::PopStatus* status = msg.mutable_status();
   status->set_dataplane_healthy(hs.ok() && health.healthy());
-  status->set_bgp_announced(false);  // BGP announcement is not in the agent yet
+  status->set_bgp_announced(bgp_announced());
   if (ss.ok()) *status->mutable_stats() = std::move(stats);
   status->set_time_ms(unix_ms());
   send(msg);

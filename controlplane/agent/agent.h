@@ -9,12 +9,15 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "controlplane/agent/bird_announcer.h"
 #include "controlplane/agent/dataplane_client.h"
+#include "controlplane/agent/prober.h"
 #include "controlplane/agent/table_store.h"
 #include "onramp/v1/pop_session.pb.h"
 
@@ -41,6 +44,14 @@ struct AgentConfig {
   std::string state_dir = "/var/lib/onramp/agent";
   std::chrono::milliseconds status_interval{1000};
   std::string agent_version;
+  // Probes of the controller's probe plan; a whole ProbeReport goes out at
+  // once when a verdict changes, else every report_interval.
+  bool probes = true;
+  std::chrono::milliseconds report_interval{1000};
+  // BIRD include file and control socket (docs/bgp.md); empty bird_config:
+  // nothing about BIRD happens.
+  std::string bird_config;
+  std::string bird_socket = "/run/bird/bird.ctl";
 };
 
 // What the controller session asks of the agent.
@@ -80,6 +91,12 @@ class Agent final : public SessionHandler {
   // The version of the last good table; 0 when there is none.
   uint64_t last_good_version() const;
 
+  // The probe state now (every target of the current plan); empty when
+  // probes are off.
+  v1::ProbeReport probe_snapshot() const;
+  // True when BIRD last accepted a non-empty set of VIPs (PopStatus).
+  bool bgp_announced() const;
+
  private:
   struct Pending {
     v1::ForwardingTable table;
@@ -95,17 +112,22 @@ class Agent final : public SessionHandler {
   grpc::Status apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms);
   void send(const v1::AgentMessage& msg);
   void watch_loop();
+  // Hands the update's plan to the prober and keeps it on disk.
+  void take_plan(const v1::ProbePlan& plan);
 
   const AgentConfig config_;
   DataplaneClient& dataplane_;
   TableStore store_;
   std::function<bool(const v1::AgentMessage&)> send_;
+  std::unique_ptr<Prober> prober_;       // null when probes are off
+  std::unique_ptr<BirdAnnouncer> bird_;  // null without bird_config
 
   mutable std::mutex mu_;  // guards everything below; one apply at a time
   std::optional<v1::ForwardingTable> last_good_;
-  std::optional<Pending> pending_;   // received while the dataplane was unreachable
-  uint64_t last_uptime_ms_ = 0;      // the dataplane's, to notice it restarting
-  bool dataplane_reachable_ = true;  // logged when it changes
+  std::optional<Pending> pending_;     // received while the dataplane was unreachable
+  uint64_t last_uptime_ms_ = 0;        // the dataplane's, to notice it restarting
+  bool dataplane_reachable_ = true;    // logged when it changes
+  std::optional<v1::ProbePlan> plan_;  // the last plan saved, to skip rewriting it
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -2,6 +2,7 @@
 // the controller and the dataplane on the last good table (docs/agent.md).
 #include <arpa/inet.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -53,6 +54,8 @@ int main(int argc, char** argv) {
   bool plaintext = false;
   std::string socket = "/run/onramp/dataplane.sock";
   uint32_t status_interval_ms = 1000;
+  uint32_t report_interval_ms = 1000;
+  bool no_probes = false;
 
   CLI::App app(
       "onramp-agent: keeps this PoP's onramp-dataplane on the controller's tables, "
@@ -90,6 +93,17 @@ int main(int argc, char** argv) {
                  "How often to check the dataplane and report status, ms")
       ->check(CLI::Range(50, 60000))
       ->capture_default_str();
+  app.add_option("--report-interval-ms", report_interval_ms,
+                 "How often the whole probe report goes to the controller when no verdict "
+                 "changes, ms")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
+  app.add_flag("--no-probes", no_probes, "Do not run the controller's probe plan");
+  app.add_option("--bird-config", config.bird_config,
+                 "Include file of the BIRD config the agent writes its VIPs to (docs/bgp.md); "
+                 "without it the agent does not touch BIRD");
+  app.add_option("--bird-socket", config.bird_socket, "BIRD's control socket")
+      ->capture_default_str();
   app.footer(
       "Example:\n"
       "  onramp-agent --controller ctl.example.net:7443 --tls-ca ca.pem --tls-cert fra1.pem \\\n"
@@ -105,6 +119,8 @@ int main(int argc, char** argv) {
   }
   if (id.iata.empty()) id.iata = id.pop.substr(0, 3);
   config.status_interval = std::chrono::milliseconds(status_interval_ms);
+  config.report_interval = std::chrono::milliseconds(report_interval_ms);
+  config.probes = !no_probes;
 
   std::string error;
   session_config.credentials =
@@ -122,20 +138,33 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // One socket per probe in flight: take every descriptor the hard limit
+  // allows rather than fail probes at the soft limit (often 1024).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+
   onramp::agent::set_log_pop(id.pop);
   auto dataplane = onramp::agent::make_grpc_dataplane_client(socket);
   onramp::agent::Agent agent(config, *dataplane);
   onramp::agent::ControllerSession session(session_config, agent);
   agent.set_sender([&session](const onramp::v1::AgentMessage& m) { return session.send(m); });
-  onramp::agent::log(LogLevel::kInfo, "starting " + std::string(ONRAMP_VERSION) + ", dataplane " +
-                                          socket + ", controller " + session_config.controller);
+  onramp::agent::log(LogLevel::kInfo,
+                     "starting " + std::string(ONRAMP_VERSION) + ", dataplane " + socket +
+                         ", controller " + session_config.controller +
+                         (config.bird_config.empty()
+                              ? std::string(", no BIRD")
+                              : ", BIRD " + config.bird_config + " via " + config.bird_socket));
   agent.start();
   session.start();
 
   int sig = 0;
   sigwait(&signals, &sig);
-  onramp::agent::log(LogLevel::kInfo, std::string("stopping on ") + strsignal(sig) +
-                                          "; the dataplane keeps forwarding");
+  onramp::agent::log(LogLevel::kInfo,
+                     std::string("stopping on ") + strsignal(sig) +
+                         "; the dataplane keeps forwarding and BIRD keeps announcing");
   session.stop();
   agent.stop();
   return 0;

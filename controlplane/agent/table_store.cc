@@ -45,23 +45,9 @@ bool write_all(int fd, const std::string& data) {
 
 }  // namespace
 
-TableStore::TableStore(std::string dir)
-    : dir_(std::move(dir)), path_(dir_ + "/last_good_table.textproto") {}
-
-std::string TableStore::save(const v1::ForwardingTable& table) const {
-  std::error_code ec;
-  if (!std::filesystem::exists(dir_, ec)) {
-    std::filesystem::create_directories(dir_, ec);
-    if (ec) return dir_ + ": " + ec.message();
-    ::chmod(dir_.c_str(), 0700);
-  }
-  std::string text = "# The last table this PoP's dataplane accepted, written by onramp-agent.\n";
-  std::string body;
-  if (!google::protobuf::TextFormat::PrintToString(table, &body)) return "cannot print the table";
-  text += body;
-
-  std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+std::string write_file_atomically(const std::string& path, const std::string& text, unsigned mode) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return errno_text(tmp);
   if (!write_all(fd, text) || ::fsync(fd) != 0) {
     std::string err = errno_text(tmp);
@@ -74,18 +60,73 @@ std::string TableStore::save(const v1::ForwardingTable& table) const {
     ::unlink(tmp.c_str());
     return err;
   }
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-    std::string err = errno_text(path_);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = errno_text(path);
     ::unlink(tmp.c_str());
     return err;
   }
   // The rename is durable only once the folder's entry is on disk.
-  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return errno_text(dir_);
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return errno_text(dir);
   int rc = ::fsync(dfd);
-  std::string err = rc == 0 ? "" : errno_text(dir_);
+  std::string err = rc == 0 ? "" : errno_text(dir);
   ::close(dfd);
   return err;
+}
+
+TableStore::TableStore(std::string dir)
+    : dir_(std::move(dir)),
+      path_(dir_ + "/last_good_table.textproto"),
+      plan_path_(dir_ + "/probe_plan.textproto") {}
+
+std::string TableStore::make_dir() const {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir_, ec)) {
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) return dir_ + ": " + ec.message();
+    ::chmod(dir_.c_str(), 0700);
+  }
+  return "";
+}
+
+std::string TableStore::save(const v1::ForwardingTable& table) const {
+  if (std::string err = make_dir(); !err.empty()) return err;
+  std::string text = "# The last table this PoP's dataplane accepted, written by onramp-agent.\n";
+  std::string body;
+  if (!google::protobuf::TextFormat::PrintToString(table, &body)) return "cannot print the table";
+  return write_file_atomically(path_, text + body, 0600);
+}
+
+std::string TableStore::save_plan(const v1::ProbePlan& plan) const {
+  if (std::string err = make_dir(); !err.empty()) return err;
+  std::string text = "# The last probe plan from the controller, written by onramp-agent.\n";
+  std::string body;
+  if (!google::protobuf::TextFormat::PrintToString(plan, &body)) return "cannot print the plan";
+  return write_file_atomically(plan_path_, text + body, 0600);
+}
+
+bool TableStore::load_plan(v1::ProbePlan& plan, std::string& error) const {
+  error.clear();
+  std::error_code ec;
+  if (!std::filesystem::exists(plan_path_, ec)) return false;
+  std::ifstream in(plan_path_);
+  if (!in) {
+    error = plan_path_ + ": cannot open";
+    return false;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  plan.Clear();
+  google::protobuf::TextFormat::Parser parser;
+  FirstError syntax;
+  parser.RecordErrorsTo(&syntax);
+  if (!parser.ParseFromString(buf.str(), &plan)) {
+    error = plan_path_ + ": " + syntax.error;
+    return false;
+  }
+  return true;
 }
 
 bool TableStore::load(v1::ForwardingTable& table, std::string& error) const {

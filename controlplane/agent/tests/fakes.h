@@ -52,7 +52,7 @@ class FakeDataplane : public DataplaneClient {
   grpc::Status health(v1::DataplaneHealthResponse& response) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!up_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
-    response.set_healthy(true);
+    response.set_healthy(healthy_);
     response.set_table_version(version_);
     response.set_pop("FRA1");
     return grpc::Status::OK;
@@ -77,6 +77,11 @@ class FakeDataplane : public DataplaneClient {
   void set_up(bool up) {
     std::lock_guard<std::mutex> lock(mu_);
     up_ = up;
+  }
+  // Answers, but says it cannot forward (ports down, say).
+  void set_healthy(bool healthy) {
+    std::lock_guard<std::mutex> lock(mu_);
+    healthy_ = healthy;
   }
   void set_version(uint64_t v) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -104,6 +109,7 @@ class FakeDataplane : public DataplaneClient {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool up_ = true;
+  bool healthy_ = true;
   uint64_t version_ = 0;
   uint64_t uptime_ms_ = 0;
   grpc::Status reject_;

@@ -10,6 +10,7 @@
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/controller_session.h"
 #include "controlplane/agent/tests/fakes.h"
+#include "controlplane/agent/tests/probe_servers.h"
 
 namespace onramp::agent::test {
 namespace {
@@ -33,6 +34,7 @@ class SessionTest : public ::testing::Test {
             .state_dir = dir.path,
             .status_interval = 50ms,
             .agent_version = "test",
+            .report_interval = 100ms,
         },
         dataplane);
     session = std::make_unique<ControllerSession>(
@@ -165,14 +167,45 @@ TEST_F(SessionTest, AgentReconnectsAfterTheControllerRestarts) {
   auto hello = server->controller.wait_for(is_hello, 5s);
   ASSERT_TRUE(hello);
   EXPECT_EQ(hello->hello().applied_version(), 3u);
-  // The agent counts a session once its Hello is written, which may be a
-  // moment after the controller has read it.
-  auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (session->sessions() < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(5ms);
+  // The session counts itself once its Hello is written, which may be just
+  // after the controller read it.
+  for (int i = 0; i < 100 && session->sessions() < 2; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_GE(session->sessions(), 2u);
   // Nothing was re-applied meanwhile: the dataplane still ran version 3.
   EXPECT_EQ(dataplane.applied().size(), 1u);
+}
+
+TEST_F(SessionTest, ProbeReportsGoToTheControllerOnTheSession) {
+  ControllerServer server;
+  ASSERT_TRUE(server.ok());
+  TcpListener listener;
+  start(server.address());
+  ASSERT_TRUE(server.controller.wait_for(is_hello));
+  v1::ControllerMessage msg;
+  v1::TableUpdate* u = msg.mutable_update();
+  u->set_version(21);
+  u->set_nonce("n-21");
+  *u->mutable_table() = sample_table(0);
+  v1::ProbeTarget* t = u->mutable_probe_plan()->add_targets();
+  t->set_accelerator("acc");
+  t->set_listener("web");
+  t->set_endpoint_group("eu");
+  t->set_address("127.0.0.1");
+  t->set_port(listener.port);
+  t->mutable_health_check()->set_interval_ms(100);
+  t->mutable_health_check()->set_healthy_threshold(2);
+  ASSERT_TRUE(server.controller.send(msg));
+  ASSERT_TRUE(server.controller.wait_for(ack_of(21)));
+  auto report = server.controller.wait_for([](const v1::AgentMessage& m) {
+    return m.has_probes() && m.probes().results_size() == 1 && m.probes().results(0).known();
+  });
+  ASSERT_TRUE(report);
+  const v1::ProbeResult& r = report->probes().results(0);
+  EXPECT_TRUE(r.healthy());
+  EXPECT_EQ(r.address(), "127.0.0.1");
+  EXPECT_EQ(r.endpoint_group(), "eu");
+  EXPECT_GE(r.consecutive(), 2u);
+  EXPECT_GE(r.rtt_ms(), 0);
 }
 
 }  // namespace

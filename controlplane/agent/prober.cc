@@ -1,0 +1,594 @@
+#include "controlplane/agent/prober.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "controlplane/agent/log.h"
+
+namespace onramp::agent {
+namespace {
+
+constexpr uint32_t kDefaultIntervalMs = 10000;
+constexpr uint32_t kMinIntervalMs = 100;
+constexpr uint32_t kMaxIntervalMs = 300000;
+constexpr uint32_t kMinTimeoutMs = 10;
+constexpr uint32_t kDefaultThreshold = 3;
+constexpr uint32_t kMaxThreshold = 10;
+// An HTTP status line longer than this is not one.
+constexpr size_t kMaxStatusLine = 4096;
+const char kDefaultUdpRequest[] = "onramp-probe\n";
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double ms_between(std::chrono::steady_clock::time_point a,
+                  std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// "Connection refused" -> "connection refused", as the rest of our errors.
+std::string error_text(int err) {
+  std::string s = std::strerror(err);
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+// Fills `ss` from a textual IPv4 or IPv6 address and a port.
+bool to_sockaddr(const std::string& address, uint32_t port, sockaddr_storage& ss, socklen_t& len) {
+  std::memset(&ss, 0, sizeof ss);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Where a target's attempt stands.
+enum class ProbePhase { kIdle, kConnecting, kSending, kReading, kAwaitReply };
+
+struct Prober::Target {
+  uint64_t id = 0;
+  std::string key;
+  v1::ProbeTarget spec;  // health_check normalised
+  HealthTracker tracker;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  std::string bad_target;  // why it cannot be probed at all; "" when it can
+
+  Clock::time_point next_start;
+  // The attempt in flight.
+  int fd = -1;
+  bool watched = false;  // fd is in the epoll set
+  ProbePhase phase = ProbePhase::kIdle;
+  Clock::time_point started;
+  Clock::time_point deadline;
+  double connect_ms = -1;
+  std::string out;
+  size_t out_done = 0;
+  std::string in;
+
+  Target(uint64_t id_in, std::string key_in, v1::ProbeTarget spec_in, double alpha)
+      : id(id_in),
+        key(std::move(key_in)),
+        spec(std::move(spec_in)),
+        tracker(spec.health_check().healthy_threshold(), spec.health_check().unhealthy_threshold(),
+                alpha) {
+    if (spec.port() == 0 || spec.port() > 65535)
+      bad_target = "no port to probe (" + std::to_string(spec.port()) + ")";
+    else if (!to_sockaddr(spec.address(), spec.port(), addr, addr_len))
+      bad_target = "\"" + spec.address() + "\" is not an IPv4 or IPv6 address";
+  }
+  ~Target() { close_fd(); }
+
+  void close_fd() {
+    if (fd >= 0) ::close(fd);  // also leaves the epoll set
+    fd = -1;
+    watched = false;
+  }
+  std::chrono::milliseconds interval() const {
+    return std::chrono::milliseconds(spec.health_check().interval_ms());
+  }
+};
+
+v1::HealthCheck normalise_check(const v1::HealthCheck& check) {
+  v1::HealthCheck c = check;
+  if (c.protocol() == v1::HEALTH_CHECK_PROTOCOL_UNSPECIFIED) c.set_protocol(v1::HEALTH_CHECK_TCP);
+  uint32_t interval = c.interval_ms() == 0 ? kDefaultIntervalMs : c.interval_ms();
+  interval = std::clamp(interval, kMinIntervalMs, kMaxIntervalMs);
+  c.set_interval_ms(interval);
+  uint32_t timeout = c.timeout_ms() == 0 ? std::min<uint32_t>(2000, interval) : c.timeout_ms();
+  c.set_timeout_ms(std::clamp(timeout, kMinTimeoutMs, interval));
+  auto threshold = [](uint32_t v) {
+    return v == 0 ? kDefaultThreshold : std::clamp<uint32_t>(v, 1, kMaxThreshold);
+  };
+  c.set_healthy_threshold(threshold(c.healthy_threshold()));
+  c.set_unhealthy_threshold(threshold(c.unhealthy_threshold()));
+  if (c.protocol() == v1::HEALTH_CHECK_HTTP) {
+    // The path goes into the request line: spaces and control bytes are
+    // percent-encoded so a path can never add a header.
+    std::string path;
+    for (unsigned char ch : c.path()) {
+      if (ch <= 0x20 || ch >= 0x7f) {
+        static const char hex[] = "0123456789ABCDEF";
+        path += '%';
+        path += hex[ch >> 4];
+        path += hex[ch & 15];
+      } else {
+        path += static_cast<char>(ch);
+      }
+    }
+    if (path.empty() || path[0] != '/') path = "/" + path;
+    c.set_path(path);
+    if (c.expected_status_min() == 0 && c.expected_status_max() == 0) {
+      c.set_expected_status_min(200);
+      c.set_expected_status_max(399);
+    } else {
+      if (c.expected_status_min() == 0) c.set_expected_status_min(100);
+      if (c.expected_status_max() == 0) c.set_expected_status_max(599);
+    }
+  }
+  if (c.protocol() == v1::HEALTH_CHECK_UDP && c.udp_request().empty())
+    c.set_udp_request(kDefaultUdpRequest);
+  return c;
+}
+
+std::string probe_target_key(const v1::ProbeTarget& target) {
+  std::string check;
+  normalise_check(target.health_check()).SerializeToString(&check);
+  std::string key;
+  for (const std::string* part :
+       {&target.accelerator(), &target.listener(), &target.endpoint_group(), &target.address()}) {
+    key += *part;
+    key += '\0';
+  }
+  key += std::to_string(target.port());
+  key += '\0';
+  key += check;
+  return key;
+}
+
+std::chrono::milliseconds jittered_interval(std::chrono::milliseconds interval, double jitter,
+                                            std::mt19937_64& rng) {
+  if (jitter <= 0) return interval;
+  std::uniform_real_distribution<double> d(-jitter, jitter);
+  double ms = static_cast<double>(interval.count()) * (1.0 + d(rng));
+  return std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(ms)));
+}
+
+std::chrono::milliseconds first_probe_offset(std::chrono::milliseconds interval,
+                                             std::mt19937_64& rng) {
+  if (interval.count() <= 1) return std::chrono::milliseconds(0);
+  std::uniform_int_distribution<int64_t> d(0, interval.count() - 1);
+  return std::chrono::milliseconds(d(rng));
+}
+
+Prober::Prober(ProberOptions options, Reporter report)
+    : options_(options),
+      report_(std::move(report)),
+      rng_(options.seed ? options.seed : std::random_device{}()) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    log(LogLevel::kError, "probes disabled: epoll/eventfd: " + error_text(errno));
+    return;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+}
+
+Prober::~Prober() {
+  stop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    by_id_.clear();
+    targets_.clear();
+  }
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Prober::start() {
+  if (epoll_fd_ < 0 || wake_fd_ < 0 || thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    outbox_stopping_ = false;
+  }
+  report_thread_ = std::thread([this] { report_loop(); });
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Prober::report_loop() {
+  while (true) {
+    v1::ProbeReport report;
+    {
+      std::unique_lock<std::mutex> lock(outbox_mu_);
+      outbox_cv_.wait(lock, [this] { return outbox_stopping_ || outbox_; });
+      if (outbox_stopping_) return;
+      report = std::move(*outbox_);
+      outbox_.reset();
+    }
+    if (report_) report_(report);
+  }
+}
+
+void Prober::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    outbox_stopping_ = true;
+  }
+  outbox_cv_.notify_all();
+  if (report_thread_.joinable()) report_thread_.join();
+}
+
+void Prober::set_plan(const v1::ProbePlan& plan) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_plan_ = plan;
+  }
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+}
+
+size_t Prober::target_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pending_plan_) return static_cast<size_t>(pending_plan_->targets_size());
+  return targets_.size();
+}
+
+v1::ProbeReport Prober::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_locked();
+}
+
+v1::ProbeReport Prober::snapshot_locked() const {
+  v1::ProbeReport report;
+  for (const auto& t : targets_) {
+    v1::ProbeResult* r = report.add_results();
+    r->set_accelerator(t->spec.accelerator());
+    r->set_listener(t->spec.listener());
+    r->set_endpoint_group(t->spec.endpoint_group());
+    r->set_address(t->spec.address());
+    r->set_known(t->tracker.known());
+    r->set_healthy(t->tracker.known() && t->tracker.healthy());
+    r->set_rtt_ms(t->tracker.smoothed_rtt_ms());
+    r->set_last_rtt_ms(t->tracker.last_rtt_ms());
+    r->set_consecutive(t->tracker.consecutive());
+    r->set_last_error(t->tracker.last_error());
+    r->set_last_change_ms(t->tracker.last_change_ms());
+  }
+  report.set_time_ms(unix_ms());
+  return report;
+}
+
+void Prober::apply_plan_locked(const v1::ProbePlan& plan, Clock::time_point now) {
+  std::unordered_map<std::string, std::unique_ptr<Target>> old;
+  for (auto& t : targets_) old.emplace(t->key, std::move(t));
+  targets_.clear();
+  by_id_.clear();
+  bool same_set = true;
+  std::unordered_map<std::string, bool> seen;
+  for (const v1::ProbeTarget& in : plan.targets()) {
+    v1::ProbeTarget spec = in;
+    *spec.mutable_health_check() = normalise_check(in.health_check());
+    std::string key = probe_target_key(spec);
+    if (!seen.emplace(key, true).second) continue;  // listed twice: probe once
+    auto it = old.find(key);
+    if (it != old.end()) {
+      it->second->spec = std::move(spec);  // the region may have changed
+      targets_.push_back(std::move(it->second));
+      old.erase(it);
+    } else {
+      same_set = false;
+      auto t = std::make_unique<Target>(next_id_++, key, std::move(spec), options_.rtt_alpha);
+      t->next_start = now + first_probe_offset(t->interval(), rng_);
+      targets_.push_back(std::move(t));
+    }
+    by_id_[targets_.back()->id] = targets_.back().get();
+  }
+  if (!old.empty()) same_set = false;
+  old.clear();  // closes the sockets of removed targets
+  if (!same_set) {
+    changed_ = true;
+    log(LogLevel::kInfo, "probe plan: " + std::to_string(targets_.size()) + " targets");
+  }
+}
+
+bool Prober::watch_locked(Target& t, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = t.id;
+  if (epoll_ctl(epoll_fd_, t.watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, t.fd, &ev) != 0) return false;
+  t.watched = true;
+  return true;
+}
+
+void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
+  t.started = now;
+  t.deadline = now + std::chrono::milliseconds(t.spec.health_check().timeout_ms());
+  t.connect_ms = -1;
+  t.out.clear();
+  t.out_done = 0;
+  t.in.clear();
+  if (!t.bad_target.empty()) {
+    finish_locked(t, false, -1, t.bad_target, now);
+    return;
+  }
+  const v1::HealthCheck& check = t.spec.health_check();
+  bool udp = check.protocol() == v1::HEALTH_CHECK_UDP;
+  t.fd = ::socket(t.addr.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  0);
+  if (t.fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+    // Out of file descriptors is this agent's problem, not the endpoint's:
+    // the attempt is skipped, not counted, and tried again shortly.
+    if (!out_of_fds_logged_)
+      log(LogLevel::kError, "probes: out of file descriptors (" + error_text(errno) +
+                                "); attempts are postponed, raise the limit (ulimit -n)");
+    out_of_fds_logged_ = true;
+    t.next_start = now + std::chrono::milliseconds(kMinIntervalMs);
+    return;
+  }
+  if (t.fd < 0) {
+    finish_locked(t, false, -1, "socket: " + error_text(errno), now);
+    return;
+  }
+  out_of_fds_logged_ = false;
+  int rc = ::connect(t.fd, reinterpret_cast<const sockaddr*>(&t.addr), t.addr_len);
+  if (udp) {
+    // A connected UDP socket hears the ICMP port unreachable as ECONNREFUSED.
+    if (rc != 0) {
+      finish_locked(t, false, -1, "UDP: connect: " + error_text(errno), now);
+      return;
+    }
+    const std::string& req = check.udp_request();
+    if (::send(t.fd, req.data(), req.size(), MSG_NOSIGNAL) < 0) {
+      finish_locked(t, false, -1, "UDP: send: " + error_text(errno), now);
+      return;
+    }
+    t.phase = ProbePhase::kAwaitReply;
+    if (!watch_locked(t, EPOLLIN)) finish_locked(t, false, -1, "epoll: " + error_text(errno), now);
+    return;
+  }
+  if (rc == 0) {
+    on_connected_locked(t, now);
+    return;
+  }
+  if (errno != EINPROGRESS) {
+    finish_locked(t, false, -1, "connect: " + error_text(errno), now);
+    return;
+  }
+  t.phase = ProbePhase::kConnecting;
+  if (!watch_locked(t, EPOLLOUT)) finish_locked(t, false, -1, "epoll: " + error_text(errno), now);
+}
+
+void Prober::on_connected_locked(Target& t, Clock::time_point now) {
+  // The RTT of TCP and HTTP probes is the connect time: one round trip of
+  // the network, without the server's think time.
+  t.connect_ms = ms_between(t.started, now);
+  const v1::HealthCheck& check = t.spec.health_check();
+  if (check.protocol() != v1::HEALTH_CHECK_HTTP) {
+    finish_locked(t, true, t.connect_ms, "", now);
+    return;
+  }
+  std::string host = t.spec.address();
+  if (t.addr.ss_family == AF_INET6) host = "[" + host + "]";
+  if (t.spec.port() != 80) host += ":" + std::to_string(t.spec.port());
+  t.out = "GET " + check.path() + " HTTP/1.1\r\nHost: " + host +
+          "\r\nUser-Agent: onramp-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+  t.phase = ProbePhase::kSending;
+  if (!watch_locked(t, EPOLLOUT)) finish_locked(t, false, -1, "epoll: " + error_text(errno), now);
+}
+
+void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
+  const v1::HealthCheck& check = t.spec.health_check();
+  switch (t.phase) {
+    case ProbePhase::kIdle:
+      return;
+    case ProbePhase::kConnecting: {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(t.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err != 0) {
+        finish_locked(t, false, -1, "connect: " + error_text(err), now);
+        return;
+      }
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      on_connected_locked(t, now);
+      return;
+    }
+    case ProbePhase::kSending: {
+      while (t.out_done < t.out.size()) {
+        ssize_t n =
+            ::send(t.fd, t.out.data() + t.out_done, t.out.size() - t.out_done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0) {
+          finish_locked(t, false, -1, "HTTP: send: " + error_text(errno), now);
+          return;
+        }
+        t.out_done += static_cast<size_t>(n);
+      }
+      t.phase = ProbePhase::kReading;
+      if (!watch_locked(t, EPOLLIN))
+        finish_locked(t, false, -1, "epoll: " + error_text(errno), now);
+      return;
+    }
+    case ProbePhase::kReading: {
+      char buf[1024];
+      bool eof = false;
+      while (true) {
+        ssize_t n = ::recv(t.fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (n < 0) {
+          finish_locked(t, false, -1, "HTTP: recv: " + error_text(errno), now);
+          return;
+        }
+        if (n == 0) {
+          eof = true;
+          break;
+        }
+        t.in.append(buf, static_cast<size_t>(n));
+        if (t.in.find('\n') != std::string::npos || t.in.size() > kMaxStatusLine) break;
+      }
+      size_t eol = t.in.find('\n');
+      if (eol == std::string::npos) {
+        if (t.in.size() > kMaxStatusLine)
+          finish_locked(t, false, -1, "HTTP: no status line in the first 4096 bytes", now);
+        else if (eof)
+          finish_locked(t, false, -1, "HTTP: connection closed before the status line", now);
+        return;
+      }
+      // "HTTP/1.1 200 OK": the code is the three digits after the first space.
+      std::string line = t.in.substr(0, eol);
+      size_t sp = line.find(' ');
+      int code = -1;
+      if (line.rfind("HTTP/", 0) == 0 && sp != std::string::npos && line.size() >= sp + 4 &&
+          std::isdigit(static_cast<unsigned char>(line[sp + 1])) &&
+          std::isdigit(static_cast<unsigned char>(line[sp + 2])) &&
+          std::isdigit(static_cast<unsigned char>(line[sp + 3])))
+        code = std::stoi(line.substr(sp + 1, 3));
+      if (code < 0) {
+        finish_locked(t, false, -1, "HTTP: not an HTTP status line", now);
+        return;
+      }
+      bool pass = static_cast<uint32_t>(code) >= check.expected_status_min() &&
+                  static_cast<uint32_t>(code) <= check.expected_status_max();
+      finish_locked(t, pass, t.connect_ms, pass ? "" : "HTTP " + std::to_string(code), now);
+      return;
+    }
+    case ProbePhase::kAwaitReply: {
+      char buf[2048];
+      ssize_t n = ::recv(t.fd, buf, sizeof buf, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+      if (n < 0) {
+        finish_locked(t, false, -1, "UDP: " + error_text(errno), now);
+        return;
+      }
+      std::string_view reply(buf, static_cast<size_t>(n));
+      const std::string& want = check.udp_expected_response();
+      if (reply.substr(0, want.size()) != want) {
+        finish_locked(t, false, -1, "UDP: unexpected response", now);
+        return;
+      }
+      finish_locked(t, true, ms_between(t.started, now), "", now);
+      return;
+    }
+  }
+}
+
+void Prober::finish_locked(Target& t, bool success, double rtt_ms, const std::string& error,
+                           Clock::time_point now) {
+  t.close_fd();
+  t.phase = ProbePhase::kIdle;
+  t.out.clear();
+  t.in.clear();
+  if (t.tracker.record(success, rtt_ms, error, unix_ms())) changed_ = true;
+  auto next = t.started + jittered_interval(t.interval(), options_.jitter, rng_);
+  t.next_start = std::max(next, now);
+}
+
+void Prober::loop() {
+  std::vector<epoll_event> events(256);
+  Clock::time_point next_report = Clock::now() + options_.report_interval;
+  while (true) {
+    std::optional<v1::ProbeReport> report;
+    int wait_ms = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      Clock::time_point now = Clock::now();
+      if (pending_plan_) {
+        apply_plan_locked(*pending_plan_, now);
+        pending_plan_.reset();
+      }
+      Clock::time_point wake = now + std::chrono::seconds(1);
+      for (auto& t : targets_) {
+        if (t->phase != ProbePhase::kIdle && t->deadline <= now)
+          finish_locked(
+              *t, false, -1,
+              "timeout after " + std::to_string(t->spec.health_check().timeout_ms()) + " ms", now);
+        if (t->phase == ProbePhase::kIdle && t->next_start <= now) start_attempt_locked(*t, now);
+        wake = std::min(wake, t->phase == ProbePhase::kIdle ? t->next_start : t->deadline);
+      }
+      if (changed_ || (now >= next_report && !targets_.empty())) {
+        report = snapshot_locked();
+        changed_ = false;
+        next_report = now + options_.report_interval;
+      }
+      if (targets_.empty()) next_report = now + options_.report_interval;
+      wake = std::min(wake, next_report);
+      wait_ms = static_cast<int>(
+          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(wake - now).count()));
+    }
+    if (report) {
+      reports_.fetch_add(1, std::memory_order_relaxed);
+      {
+        std::lock_guard<std::mutex> lock(outbox_mu_);
+        outbox_ = std::move(*report);  // replaces one not yet sent
+      }
+      outbox_cv_.notify_one();
+    }
+    int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), wait_ms);
+    if (n < 0 && errno != EINTR) {
+      log(LogLevel::kError, "probes: epoll_wait: " + error_text(errno));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    Clock::time_point now = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      uint64_t id = events[static_cast<size_t>(i)].data.u64;
+      if (id == 0) {
+        uint64_t count = 0;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
+        continue;
+      }
+      auto it = by_id_.find(id);
+      if (it == by_id_.end() || it->second->fd < 0) continue;  // removed or finished meanwhile
+      on_io_locked(*it->second, events[static_cast<size_t>(i)].events, now);
+    }
+  }
+}
+
+}  // namespace onramp::agent

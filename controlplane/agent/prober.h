@@ -1,0 +1,126 @@
+// Health and latency probes from this PoP to every endpoint of the probe
+// plan (DESIGN.md §3): TCP connect, HTTP GET with an expected status range,
+// UDP request/response. One thread drives every target with non-blocking
+// sockets and epoll; results go through HealthTracker, and whole snapshots
+// (ProbeReport) go to the reporter at once when a verdict changes, else at
+// the report interval.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "controlplane/agent/health_tracker.h"
+#include "onramp/v1/pop_session.pb.h"
+
+namespace onramp::agent {
+
+struct ProberOptions {
+  // How often a whole report goes out when no verdict changes.
+  std::chrono::milliseconds report_interval{1000};
+  // Weight of the newest RTT in the smoothed RTT.
+  double rtt_alpha = 0.3;
+  // Each round's interval is stretched or shrunk by up to this fraction, so
+  // PoPs (and targets) started together drift apart.
+  double jitter = 0.05;
+  // Seed of the jitter; 0 seeds from std::random_device.
+  uint64_t seed = 0;
+};
+
+// The health check as the prober runs it: every default filled in and every
+// value brought into its documented range (resources.proto HealthCheck).
+v1::HealthCheck normalise_check(const v1::HealthCheck& check);
+
+// The identity of a target across plan updates: a target whose key is
+// unchanged keeps its state (thresholds, RTT).
+std::string probe_target_key(const v1::ProbeTarget& target);
+
+// The delay before the next round: `interval` ± up to `jitter` of it.
+std::chrono::milliseconds jittered_interval(std::chrono::milliseconds interval, double jitter,
+                                            std::mt19937_64& rng);
+// The first round of a new target starts at a random offset in [0, interval).
+std::chrono::milliseconds first_probe_offset(std::chrono::milliseconds interval,
+                                             std::mt19937_64& rng);
+
+class Prober {
+ public:
+  using Reporter = std::function<void(const v1::ProbeReport&)>;
+
+  Prober(ProberOptions options, Reporter report);
+  ~Prober();
+  Prober(const Prober&) = delete;
+  Prober& operator=(const Prober&) = delete;
+
+  void start();
+  void stop();
+
+  // Replaces the plan (from any thread); the probe thread picks it up at
+  // once. Targets whose key is unchanged keep their state; removed ones are
+  // dropped, with an attempt in flight abandoned.
+  void set_plan(const v1::ProbePlan& plan);
+
+  // Every target of the current plan, as the next report would carry it.
+  v1::ProbeReport snapshot() const;
+  size_t target_count() const;
+  // Reports produced so far (a report not yet taken by the reporter is
+  // replaced by a newer one).
+  uint64_t reports_sent() const { return reports_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Target;
+  using Clock = std::chrono::steady_clock;
+
+  void loop();
+  void apply_plan_locked(const v1::ProbePlan& plan, Clock::time_point now);
+  void start_attempt_locked(Target& t, Clock::time_point now);
+  void on_io_locked(Target& t, uint32_t events, Clock::time_point now);
+  void on_connected_locked(Target& t, Clock::time_point now);
+  void finish_locked(Target& t, bool success, double rtt_ms, const std::string& error,
+                     Clock::time_point now);
+  bool watch_locked(Target& t, uint32_t events);
+  v1::ProbeReport snapshot_locked() const;
+
+  const ProberOptions options_;
+  const Reporter report_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: a new plan, or stop
+
+  mutable std::mutex mu_;  // guards everything below
+  std::optional<v1::ProbePlan> pending_plan_;
+  std::vector<std::unique_ptr<Target>> targets_;  // in plan order
+  std::unordered_map<uint64_t, Target*> by_id_;   // epoll data -> target
+  uint64_t next_id_ = 1;                          // 0 is the wake fd
+  bool changed_ = false;                          // a verdict or the target set changed
+  bool stopping_ = false;
+  bool out_of_fds_logged_ = false;  // logged once until a socket opens again
+  std::mt19937_64 rng_;
+
+  // Reports leave through an outbox drained by their own thread, so a slow
+  // reporter (a controller stream under flow control) never stalls probes
+  // and never turns their late completions into timeouts. Only the newest
+  // report waits: each one is a whole snapshot.
+  void report_loop();
+  std::mutex outbox_mu_;
+  std::condition_variable outbox_cv_;
+  std::optional<v1::ProbeReport> outbox_;
+  bool outbox_stopping_ = false;
+
+  // Relaxed: a counter for tests and logs, it orders nothing.
+  std::atomic<uint64_t> reports_{0};
+  std::thread thread_;
+  std::thread report_thread_;
+};
+
+}  // namespace onramp::agent

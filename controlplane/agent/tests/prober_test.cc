@@ -1,0 +1,504 @@
+// The prober: thresholds and RTT smoothing (HealthTracker), jitter, check
+// defaults, and real probes against local servers (a TCP listener, a
+// refusing port, HTTP 200/503/silent, UDP echo), plan updates and reports.
+#include "controlplane/agent/prober.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <set>
+
+#include "controlplane/agent/tests/probe_servers.h"
+
+namespace onramp::agent::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+TEST(HealthTrackerTest, UnknownUntilAThresholdIsReached) {
+  HealthTracker t(3, 2);
+  EXPECT_FALSE(t.record(true, 1, "", 100));
+  EXPECT_FALSE(t.record(true, 1, "", 200));
+  EXPECT_FALSE(t.known());
+  EXPECT_EQ(t.last_change_ms(), 0);
+  EXPECT_TRUE(t.record(true, 1, "", 300));
+  EXPECT_TRUE(t.known());
+  EXPECT_TRUE(t.healthy());
+  EXPECT_EQ(t.last_change_ms(), 300);
+  EXPECT_EQ(t.consecutive(), 3u);
+}
+
+TEST(HealthTrackerTest, AFirstVerdictCanBeUnhealthy) {
+  HealthTracker t(3, 2);
+  EXPECT_FALSE(t.record(false, -1, "connect: connection refused", 10));
+  EXPECT_TRUE(t.record(false, -1, "connect: connection refused", 20));
+  EXPECT_TRUE(t.known());
+  EXPECT_FALSE(t.healthy());
+  EXPECT_EQ(t.last_error(), "connect: connection refused");
+}
+
+TEST(HealthTrackerTest, FlipsOnlyAfterThresholdOppositeResultsInARow) {
+  HealthTracker t(2, 3);
+  t.record(true, 1, "", 1);
+  ASSERT_TRUE(t.record(true, 1, "", 2));
+  // Two failures, then a success: the failure streak restarts.
+  EXPECT_FALSE(t.record(false, -1, "x", 3));
+  EXPECT_FALSE(t.record(false, -1, "x", 4));
+  EXPECT_EQ(t.consecutive(), 2u);
+  EXPECT_FALSE(t.record(true, 1, "", 5));
+  EXPECT_TRUE(t.healthy());
+  EXPECT_EQ(t.consecutive(), 1u);
+  EXPECT_EQ(t.last_error(), "");
+  EXPECT_FALSE(t.record(false, -1, "x", 6));
+  EXPECT_FALSE(t.record(false, -1, "x", 7));
+  EXPECT_TRUE(t.record(false, -1, "timeout after 50 ms", 8));
+  EXPECT_FALSE(t.healthy());
+  EXPECT_EQ(t.last_change_ms(), 8);
+  // More failures change nothing; two successes bring it back.
+  EXPECT_FALSE(t.record(false, -1, "x", 9));
+  EXPECT_FALSE(t.record(true, 1, "", 10));
+  EXPECT_TRUE(t.record(true, 1, "", 11));
+  EXPECT_TRUE(t.healthy());
+}
+
+TEST(HealthTrackerTest, SmoothsRttWithAnEwmaAndKeepsTheLastOne) {
+  HealthTracker t(1, 1, 0.3);
+  EXPECT_LT(t.smoothed_rtt_ms(), 0);
+  EXPECT_LT(t.last_rtt_ms(), 0);
+  t.record(true, 10, "", 1);
+  EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 10);
+  t.record(true, 20, "", 2);
+  EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 0.3 * 20 + 0.7 * 10);
+  EXPECT_DOUBLE_EQ(t.last_rtt_ms(), 20);
+  // A failure measures nothing.
+  t.record(false, 500, "x", 3);
+  EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 13);
+  EXPECT_DOUBLE_EQ(t.last_rtt_ms(), 20);
+}
+
+TEST(JitterTest, RoundsVaryWithinTheFractionAndFirstOffsetsSpread) {
+  std::mt19937_64 rng(42);
+  std::set<int64_t> seen;
+  for (int i = 0; i < 200; ++i) {
+    auto d = jittered_interval(1000ms, 0.05, rng);
+    EXPECT_GE(d.count(), 950);
+    EXPECT_LE(d.count(), 1050);
+    seen.insert(d.count());
+  }
+  EXPECT_GT(seen.size(), 20u) << "the interval does not vary";
+  EXPECT_EQ(jittered_interval(1000ms, 0, rng), 1000ms);
+
+  std::set<int64_t> offsets;
+  int64_t lo = 1000, hi = 0;
+  for (int i = 0; i < 200; ++i) {
+    int64_t o = first_probe_offset(1000ms, rng).count();
+    EXPECT_GE(o, 0);
+    EXPECT_LT(o, 1000);
+    lo = std::min(lo, o);
+    hi = std::max(hi, o);
+    offsets.insert(o);
+  }
+  EXPECT_GT(offsets.size(), 100u);
+  EXPECT_LT(lo, 200);
+  EXPECT_GT(hi, 800);
+}
+
+TEST(CheckTest, DefaultsAreFilledAndRangesEnforced) {
+  v1::HealthCheck c = normalise_check(v1::HealthCheck());
+  EXPECT_EQ(c.protocol(), v1::HEALTH_CHECK_TCP);
+  EXPECT_EQ(c.interval_ms(), 10000u);
+  EXPECT_EQ(c.timeout_ms(), 2000u);
+  EXPECT_EQ(c.healthy_threshold(), 3u);
+  EXPECT_EQ(c.unhealthy_threshold(), 3u);
+
+  v1::HealthCheck h;
+  h.set_protocol(v1::HEALTH_CHECK_HTTP);
+  h.set_interval_ms(20);  // below the floor
+  h.set_timeout_ms(5000);
+  h.set_healthy_threshold(50);
+  c = normalise_check(h);
+  EXPECT_EQ(c.interval_ms(), 100u);
+  EXPECT_EQ(c.timeout_ms(), 100u);
+  EXPECT_EQ(c.healthy_threshold(), 10u);
+  EXPECT_EQ(c.path(), "/");
+  EXPECT_EQ(c.expected_status_min(), 200u);
+  EXPECT_EQ(c.expected_status_max(), 399u);
+
+  h.set_path("health z\r\nX-Evil: 1");
+  EXPECT_EQ(normalise_check(h).path(), "/health%20z%0D%0AX-Evil:%201");
+
+  v1::HealthCheck u;
+  u.set_protocol(v1::HEALTH_CHECK_UDP);
+  EXPECT_FALSE(normalise_check(u).udp_request().empty());
+}
+
+v1::ProbeTarget target(const std::string& group, uint16_t port, v1::HealthCheckProtocol protocol,
+                       uint32_t healthy = 1, uint32_t unhealthy = 1) {
+  v1::ProbeTarget t;
+  t.set_accelerator("acc");
+  t.set_listener("web");
+  t.set_endpoint_group(group);
+  t.set_address("127.0.0.1");
+  t.set_port(port);
+  t.set_region("eu-central");
+  v1::HealthCheck* c = t.mutable_health_check();
+  c->set_protocol(protocol);
+  c->set_interval_ms(100);
+  c->set_timeout_ms(80);
+  c->set_healthy_threshold(healthy);
+  c->set_unhealthy_threshold(unhealthy);
+  return t;
+}
+
+TEST(CheckTest, KeysIgnoreTheRegionButNotThePortOrCheck) {
+  v1::ProbeTarget a = target("g", 80, v1::HEALTH_CHECK_TCP);
+  v1::ProbeTarget b = a;
+  b.set_region("us-east");
+  EXPECT_EQ(probe_target_key(a), probe_target_key(b));
+  b.set_port(81);
+  EXPECT_NE(probe_target_key(a), probe_target_key(b));
+  b = a;
+  b.mutable_health_check()->set_timeout_ms(50);
+  EXPECT_NE(probe_target_key(a), probe_target_key(b));
+  b = a;
+  b.set_address("127.0.0.2");
+  EXPECT_NE(probe_target_key(a), probe_target_key(b));
+}
+
+// Runs a Prober and keeps every report it hands out.
+class ProberTest : public ::testing::Test {
+ protected:
+  ProberTest()
+      : prober(ProberOptions{.report_interval = 200ms, .seed = 7},
+               [this](const v1::ProbeReport& r) {
+                 std::lock_guard<std::mutex> lock(mu);
+                 reports.push_back(r);
+                 cv.notify_all();
+               }) {
+    prober.start();
+  }
+
+  // The result of `group` once `pred` holds for it, from the latest report.
+  std::optional<v1::ProbeResult> wait_result(
+      const std::string& group, const std::function<bool(const v1::ProbeResult&)>& pred,
+      std::chrono::milliseconds timeout = 3s) {
+    std::unique_lock<std::mutex> lock(mu);
+    std::optional<v1::ProbeResult> found;
+    cv.wait_for(lock, timeout, [&] {
+      if (reports.empty()) return false;
+      for (const auto& r : reports.back().results())
+        if (r.endpoint_group() == group && pred(r)) {
+          found = r;
+          return true;
+        }
+      return false;
+    });
+    return found;
+  }
+  static bool up(const v1::ProbeResult& r) { return r.known() && r.healthy(); }
+  static bool down(const v1::ProbeResult& r) { return r.known() && !r.healthy(); }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<v1::ProbeReport> reports;
+  Prober prober;
+};
+
+TEST_F(ProberTest, TcpConnectPassesOnAListenerAndFailsOnAClosedPort) {
+  TcpListener listener;
+  v1::ProbePlan plan;
+  *plan.add_targets() = target("open", listener.port, v1::HEALTH_CHECK_TCP);
+  *plan.add_targets() = target("closed", closed_port(), v1::HEALTH_CHECK_TCP);
+  prober.set_plan(plan);
+
+  auto open = wait_result("open", up);
+  ASSERT_TRUE(open);
+  EXPECT_GE(open->rtt_ms(), 0);
+  EXPECT_GE(open->last_rtt_ms(), 0);
+  EXPECT_LT(open->rtt_ms(), 80);
+  EXPECT_GT(open->last_change_ms(), 0);
+  EXPECT_EQ(open->last_error(), "");
+  EXPECT_EQ(open->accelerator(), "acc");
+  EXPECT_EQ(open->listener(), "web");
+  EXPECT_EQ(open->address(), "127.0.0.1");
+
+  auto closed = wait_result("closed", down);
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->last_error(), "connect: connection refused");
+  EXPECT_LT(closed->rtt_ms(), 0);
+}
+
+TEST_F(ProberTest, HttpPassesInsideTheStatusRangeAndFailsOutside) {
+  HttpServer ok(200), unavailable(503), silent(0);
+  v1::ProbePlan plan;
+  v1::ProbeTarget t = target("ok", ok.port, v1::HEALTH_CHECK_HTTP);
+  t.mutable_health_check()->set_path("/healthz");
+  *plan.add_targets() = t;
+  *plan.add_targets() = target("unavailable", unavailable.port, v1::HEALTH_CHECK_HTTP);
+  *plan.add_targets() = target("silent", silent.port, v1::HEALTH_CHECK_HTTP);
+  prober.set_plan(plan);
+
+  auto r = wait_result("ok", up);
+  ASSERT_TRUE(r);
+  EXPECT_GE(r->rtt_ms(), 0);
+  auto requests = ok.requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_THAT(requests[0], HasSubstr("GET /healthz HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[0], HasSubstr("Host: 127.0.0.1:" + std::to_string(ok.port) + "\r\n"));
+  EXPECT_THAT(requests[0], HasSubstr("Connection: close\r\n"));
+
+  auto bad = wait_result("unavailable", down);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->last_error(), "HTTP 503");
+
+  // Connected, but no status line before the timeout.
+  auto quiet = wait_result("silent", down);
+  ASSERT_TRUE(quiet);
+  EXPECT_EQ(quiet->last_error(), "timeout after 80 ms");
+
+  // 503 accepted once the range says so: the same group, a new check.
+  v1::ProbePlan wide;
+  *wide.add_targets() = target("unavailable", unavailable.port, v1::HEALTH_CHECK_HTTP);
+  wide.mutable_targets(0)->mutable_health_check()->set_expected_status_min(200);
+  wide.mutable_targets(0)->mutable_health_check()->set_expected_status_max(599);
+  prober.set_plan(wide);
+  EXPECT_TRUE(wait_result("unavailable", up));
+}
+
+TEST_F(ProberTest, UdpNeedsAReplyThatStartsWithTheExpectedBytes) {
+  UdpEcho echo("pong:");
+  v1::ProbePlan plan;
+  v1::ProbeTarget any = target("any", echo.port, v1::HEALTH_CHECK_UDP);
+  *plan.add_targets() = any;
+  v1::ProbeTarget expect = target("expect", echo.port, v1::HEALTH_CHECK_UDP);
+  expect.mutable_health_check()->set_udp_request("ping");
+  expect.mutable_health_check()->set_udp_expected_response("pong:ping");
+  *plan.add_targets() = expect;
+  v1::ProbeTarget wrong = target("wrong", echo.port, v1::HEALTH_CHECK_UDP);
+  wrong.mutable_health_check()->set_udp_expected_response("hello");
+  *plan.add_targets() = wrong;
+  *plan.add_targets() = target("closed", closed_port(SOCK_DGRAM), v1::HEALTH_CHECK_UDP);
+  prober.set_plan(plan);
+
+  auto a = wait_result("any", up);
+  ASSERT_TRUE(a);
+  EXPECT_GE(a->rtt_ms(), 0);
+  EXPECT_TRUE(wait_result("expect", up));
+  auto w = wait_result("wrong", down);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->last_error(), "UDP: unexpected response");
+  // Loopback answers a closed port with ICMP port unreachable.
+  auto c = wait_result("closed", down);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->last_error(), "UDP: connection refused");
+}
+
+TEST_F(ProberTest, Ipv6TargetsAreProbedWithABracketedHost) {
+  HttpServer server(204, /*v6=*/true);
+  if (!server.ok) GTEST_SKIP() << "no IPv6 loopback here";
+  v1::ProbePlan plan;
+  v1::ProbeTarget t = target("v6", server.port, v1::HEALTH_CHECK_HTTP);
+  t.set_address("::1");
+  *plan.add_targets() = t;
+  prober.set_plan(plan);
+  ASSERT_TRUE(wait_result("v6", up));
+  auto requests = server.requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_THAT(requests[0], HasSubstr("Host: [::1]:" + std::to_string(server.port) + "\r\n"));
+}
+
+TEST_F(ProberTest, OneThreadProbesManyTargets) {
+  TcpListener listener;
+  v1::ProbePlan plan;
+  constexpr int kTargets = 300;
+  for (int i = 0; i < kTargets; ++i)
+    *plan.add_targets() =
+        target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 2, 2);
+  prober.set_plan(plan);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  int healthy = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    v1::ProbeReport r = prober.snapshot();
+    healthy = 0;
+    for (const auto& x : r.results()) healthy += x.known() && x.healthy();
+    if (healthy == kTargets) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(healthy, kTargets);
+}
+
+TEST_F(ProberTest, AnUnusableTargetFailsWithAReason) {
+  v1::ProbePlan plan;
+  v1::ProbeTarget t = target("bad", 80, v1::HEALTH_CHECK_TCP);
+  t.set_address("not-an-address");
+  *plan.add_targets() = t;
+  prober.set_plan(plan);
+  auto r = wait_result("bad", down);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last_error(), "\"not-an-address\" is not an IPv4 or IPv6 address");
+}
+
+TEST_F(ProberTest, PlanUpdatesKeepUnchangedTargetsAndDropRemovedOnes) {
+  TcpListener a, b;
+  v1::ProbePlan plan;
+  // Healthy only after 3 successes: state that would be lost on a reset.
+  *plan.add_targets() = target("a", a.port, v1::HEALTH_CHECK_TCP, 3, 3);
+  *plan.add_targets() = target("b", b.port, v1::HEALTH_CHECK_TCP, 3, 3);
+  prober.set_plan(plan);
+  auto first = wait_result("a", up);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(wait_result("b", up));
+
+  v1::ProbePlan next;
+  *next.add_targets() = plan.targets(0);
+  next.mutable_targets(0)->set_region("elsewhere");  // not part of the identity
+  *next.add_targets() = target("c", b.port, v1::HEALTH_CHECK_TCP, 3, 3);
+  prober.set_plan(next);
+  // Right after the update "a" is still healthy, "c" unknown, "b" gone.
+  auto r = wait_result("c", [](const v1::ProbeResult& x) { return !x.known(); });
+  ASSERT_TRUE(r);
+  v1::ProbeReport snap = prober.snapshot();
+  ASSERT_EQ(snap.results_size(), 2);
+  EXPECT_EQ(snap.results(0).endpoint_group(), "a");
+  EXPECT_TRUE(snap.results(0).known());
+  EXPECT_TRUE(snap.results(0).healthy());
+  EXPECT_EQ(snap.results(0).last_change_ms(), first->last_change_ms());
+  EXPECT_EQ(snap.results(1).endpoint_group(), "c");
+  EXPECT_EQ(prober.target_count(), 2u);
+
+  prober.set_plan(v1::ProbePlan());
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (prober.snapshot().results_size() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(prober.snapshot().results_size(), 0);
+}
+
+TEST_F(ProberTest, WithoutChangesReportsComeAtTheReportInterval) {
+  HttpServer server(200);
+  v1::ProbePlan plan;
+  *plan.add_targets() = target("g", server.port, v1::HEALTH_CHECK_HTTP, 1, 1);
+  // Probes every 100 ms, reports every 200 ms: about 5 a second, not one
+  // per probe.
+  prober.set_plan(plan);
+  ASSERT_TRUE(wait_result("g", up));
+  uint64_t before = prober.reports_sent();
+  std::this_thread::sleep_for(1000ms);
+  uint64_t periodic = prober.reports_sent() - before;
+  EXPECT_GE(periodic, 3u);
+  EXPECT_LE(periodic, 7u);
+}
+
+TEST(ProberReportTest, AVerdictChangeIsReportedAtOnce) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<v1::ProbeReport> reports;
+  // A report interval far beyond the test: every report seen is a change.
+  Prober prober(ProberOptions{.report_interval = 60s}, [&](const v1::ProbeReport& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    reports.push_back(r);
+    cv.notify_all();
+  });
+  prober.start();
+  HttpServer server(200);
+  v1::ProbePlan plan;
+  *plan.add_targets() = target("g", server.port, v1::HEALTH_CHECK_HTTP, 2, 2);
+  prober.set_plan(plan);
+  auto wait = [&](auto pred) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, 3s, [&] {
+      return !reports.empty() && reports.back().results_size() == 1 &&
+             pred(reports.back().results(0));
+    });
+  };
+  // The new plan itself is reported (all unknown), then the first verdict.
+  ASSERT_TRUE(wait([](const v1::ProbeResult& r) { return !r.known(); }));
+  ASSERT_TRUE(wait([](const v1::ProbeResult& r) { return r.known() && r.healthy(); }));
+  server.set_status(500);
+  ASSERT_TRUE(wait([](const v1::ProbeResult& r) { return r.known() && !r.healthy(); }));
+  std::lock_guard<std::mutex> lock(mu);
+  // One report per change, nothing between them.
+  EXPECT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports.back().results(0).last_error(), "HTTP 500");
+  EXPECT_EQ(reports.back().results(0).consecutive(), 2u);
+  EXPECT_GT(reports.back().time_ms(), 0);
+}
+
+TEST(ProberReportTest, ASlowReporterDoesNotSlowProbesDown) {
+  // A reporter stuck for 300 ms per report (a controller stream under flow
+  // control): probes keep their pace and their RTTs stay those of loopback.
+  std::atomic<int> calls{0};
+  Prober prober(ProberOptions{.report_interval = 100ms}, [&](const v1::ProbeReport&) {
+    ++calls;
+    std::this_thread::sleep_for(300ms);
+  });
+  prober.start();
+  TcpListener listener;
+  v1::ProbePlan plan;
+  for (int i = 0; i < 20; ++i)
+    *plan.add_targets() =
+        target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 1, 1);
+  prober.set_plan(plan);
+  double worst = 0;
+  int failures = 0;
+  auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    v1::ProbeReport snap = prober.snapshot();
+    for (const auto& r : snap.results()) {
+      worst = std::max(worst, r.last_rtt_ms());
+      failures += r.known() && !r.healthy();
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(calls.load(), 2);
+  EXPECT_EQ(failures, 0);
+  EXPECT_LT(worst, 150) << "RTTs include time the prober spent reporting";
+  EXPECT_GE(prober.reports_sent(), 8u) << "reports did not keep their interval";
+}
+
+TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
+  // In a child process (threadsafe death test style: re-executed), since
+  // it lowers the process's descriptor limit.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        TcpListener listener;
+        Prober prober(ProberOptions{.report_interval = 100ms}, nullptr);
+        prober.start();
+        rlimit saved{};
+        getrlimit(RLIMIT_NOFILE, &saved);
+        rlimit low = saved;
+        low.rlim_cur = 0;  // open descriptors stay, no new one opens
+        setrlimit(RLIMIT_NOFILE, &low);
+        v1::ProbePlan plan;
+        for (int i = 0; i < 5; ++i)
+          *plan.add_targets() =
+              target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 1, 1);
+        prober.set_plan(plan);
+        std::this_thread::sleep_for(500ms);
+        v1::ProbeReport starved = prober.snapshot();
+        for (const auto& r : starved.results())
+          if (r.known() || !r.last_error().empty()) {
+            std::fprintf(stderr, "counted as a result: %s\n", r.last_error().c_str());
+            std::exit(1);
+          }
+        setrlimit(RLIMIT_NOFILE, &saved);
+        std::this_thread::sleep_for(500ms);
+        v1::ProbeReport fed = prober.snapshot();
+        for (const auto& r : fed.results())
+          if (!r.known() || !r.healthy()) {
+            std::fprintf(stderr, "not probed once descriptors are back\n");
+            std::exit(2);
+          }
+        std::exit(starved.results_size() == 5 ? 0 : 3);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace onramp::agent::test
