@@ -84,6 +84,10 @@ PopRoutes RouteComputer::compute(const Config& config, const PopContext& pop,
           t->set_endpoint_group(g->name());
           t->set_address(e->address());
           t->set_port(probe_port(*l, *g));
+          t->set_region(g->region());
+          // The stored check has its defaults filled in (validation).
+          *t->mutable_health_check() = g->health_check();
+          t->mutable_health_check()->set_port(t->port());
         }
         gi.left_out = left_v4 + left_v6;
         if (left_v4)

@@ -182,8 +182,11 @@ TEST_F(RouteComputerTest, ProbePlanUsesTheOverriddenPort) {
   o->set_listener_port(80);
   o->set_endpoint_port(8080);
   add(g);
-  auto h = group("web", "http", "us", "", 100);
+  auto h = group("web", "http", "us", "us-east", 100);
   h.mutable_health_check()->set_port(9999);
+  h.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_HTTP);
+  h.mutable_health_check()->set_path("/health");
+  h.mutable_health_check()->set_interval_ms(200);
   add(h);
   add(endpoint("web", "http", "eu", "198.51.100.1", 128));
   add(endpoint("web", "http", "us", "198.51.100.2", 128));
@@ -192,6 +195,14 @@ TEST_F(RouteComputerTest, ProbePlanUsesTheOverriddenPort) {
   EXPECT_EQ(r.probe_plan.targets(0).port(), 8080u);
   EXPECT_EQ(r.probe_plan.targets(1).port(), 9999u);
   EXPECT_EQ(r.probe_plan.targets(0).endpoint_group(), "eu");
+  // The agent probes with the group's own check, on the port above.
+  const auto& hc = r.probe_plan.targets(1).health_check();
+  EXPECT_EQ(hc.protocol(), v1::HEALTH_CHECK_HTTP);
+  EXPECT_EQ(hc.path(), "/health");
+  EXPECT_EQ(hc.interval_ms(), 200u);
+  EXPECT_EQ(hc.port(), 9999u);
+  EXPECT_EQ(r.probe_plan.targets(0).health_check().port(), 8080u);
+  EXPECT_EQ(r.probe_plan.targets(1).region(), "us-east");
 }
 
 TEST_F(RouteComputerTest, ManyListenersAndFamiliesValidate) {
