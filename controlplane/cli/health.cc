@@ -39,7 +39,9 @@ void print_health(std::ostream& out, const v1::GetHealthResponse& r) {
     if (e.state() != v1::HEALTH_STATE_UNKNOWN && e.consecutive() > 0)
       state += " x" + std::to_string(e.consecutive());
     t.row({e.pop(), e.accelerator() + "/" + e.listener(),
-           e.region().empty() ? e.endpoint_group() : e.endpoint_group() + " (" + e.region() + ")",
+           e.region().empty() || e.region() == e.endpoint_group()
+               ? e.endpoint_group()
+               : e.endpoint_group() + " (" + e.region() + ")",
            e.address(), state, e.rtt_ms() < 0 ? "-" : format_number(e.rtt_ms()) + " ms",
            format_time_ms(e.last_change_ms()), e.last_error()});
   }

@@ -32,7 +32,8 @@ std::string table_listener_name(const std::string& accelerator, const std::strin
 }
 
 std::string endpoint_label(const v1::EndpointGroup& group) {
-  return group.region().empty() ? group.name() : group.name() + " (" + group.region() + ")";
+  if (group.region().empty() || group.region() == group.name()) return group.name();
+  return group.name() + " (" + group.region() + ")";
 }
 
 std::vector<uint32_t> scale_weights(const std::vector<double>& shares) {

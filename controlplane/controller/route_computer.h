@@ -121,7 +121,8 @@ std::vector<uint32_t> scale_weights(const std::vector<double>& shares);
 // in the table and readable in dataplane counters and traces.
 std::string table_listener_name(const std::string& accelerator, const std::string& listener);
 
-// The label of an endpoint in the table: its group, and region when set.
+// The label of an endpoint in the table: its group, and its region when set
+// and named otherwise.
 std::string endpoint_label(const v1::EndpointGroup& group);
 
 }  // namespace onramp::ctl

@@ -143,7 +143,8 @@ def bgp_route(bed):
 
 
 def bird_view(bed):
-    return bed.birdc("router", "show", "route", "for", VIP, "all")
+    out = bed.birdc("router", "show", "route", "for", VIP)
+    return "\n".join(l for l in out.splitlines() if not l.startswith("BIRD "))
 
 
 def move_client(bed, to_pop):

@@ -78,6 +78,8 @@ TEST_F(RouteComputerTest, GroupsShareByDial) {
   EXPECT_EQ(weight_of(r, "198.51.100.2"), 128u);
   EXPECT_EQ(r.table.listeners(0).name(), "web/http");
   EXPECT_EQ(r.table.listeners(0).endpoints(0).label(), "eu (eu-central)");
+  v1::EndpointGroup same = group("web", "http", "eu-central", "eu-central");
+  EXPECT_EQ(endpoint_label(same), "eu-central");  // not "eu-central (eu-central)"
   EXPECT_EQ(r.table.pop(), "FRA1");
   EXPECT_EQ(r.table.tunnel_source().ipv4(), "192.0.2.1");
   EXPECT_EQ(r.table.next_hop_mac(), "");
