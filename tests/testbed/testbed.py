@@ -450,6 +450,7 @@ protocol kernel {{ ipv4 {{ import none; export all; }}; }}
             self.start_bird(pop.lower(), p["ns"], self.bird_config_pop(pop))
             self.start_agent(pop)
         wait_for("both PoPs on the latest configuration", self.converged, timeout=60)
+        wait_for("both PoPs announcing the VIP to the router", self.both_announced, timeout=30)
 
     def down(self):
         for name in list(self.pids):
@@ -477,6 +478,13 @@ protocol kernel {{ ipv4 {{ import none; export all; }}; }}
         return set(pops) == set(POPS) and all(
             p.get("state") == "POP_CONNECTED" and int(p.get("applied_version", 0)) ==
             int(p.get("sent_version", -1)) > 0 for p in pops.values())
+
+    def both_announced(self):
+        learned = self.birdc("router", "show", "route", "for", VIP, "all")
+        installed = run(["ip", "netns", "exec", self.ns("rtr"), "ip", "-4", "route", "show",
+                         f"{VIP}/32"], check=False).stdout
+        return (all(f"via {p['addr']} " in learned for p in POPS.values())
+                and f"via {POPS['FRA1']['addr']} " in installed + " ")
 
     def health(self):
         """(pop, address) -> EndpointHealth as JSON, for the web listener."""

@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""End to end, in the two-PoP test bed (tests/testbed): every step of the
+demo's story, asserted with real TCP (curl, a long-lived connection) and UDP,
+and the failover time measured.
+
+  1. the latency matrix: each PoP measures its near region nearer;
+  2. each PoP routes to its nearest region; requests through the VIP are
+     answered there, and the endpoint sees the client's own address;
+  3. failover: an endpoint dies while both PoPs send it new flows; timed
+     from the kill to the last new flow that still reached it, per PoP
+     (--rounds times: median and worst);
+  4. a region dies: new requests go to the other region; it comes back:
+     traffic comes back;
+  5. a long-lived TCP connection survives a table change that does not touch
+     its endpoint, a dataplane restart (BGP moves the client to SIN1 while
+     FRA1's dataplane is down, and back), and the client's move between PoPs
+     while both route its listener to the same endpoint group;
+  6. BGP: the router's route for the VIP follows FRA1's dataplane health;
+  7. the controller and an agent killed: forwarding goes on; both come back.
+
+usage: e2e_test.py --build-dir DIR [--rounds N] [--json FILE]
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testbed"))
+import story  # noqa: E402
+from testbed import ACCELERATOR, CLIENTS, Failure, Testbed, wait_for  # noqa: E402
+
+SKIP = 77
+# A functional bound for one failover in this shared 2-core test bed; the
+# target (1 s) is what docs/testbed.md reports from the measured figures.
+FAILOVER_BOUND_S = 3.0
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def dial(bed, listener, group, pct):
+    bed.ctl("endpoint-group", "update", group, "--accelerator", ACCELERATOR, "--listener",
+            listener, "--traffic-dial", str(pct))
+
+
+def step_matrix(bed):
+    m = wait_for("RTTs from both PoPs to both regions", lambda: story.matrix_measured(bed),
+                 timeout=30)
+    log(f"  latency matrix (ms): {json.dumps(m)}")
+    check(m["FRA1"]["eu-central"] < m["FRA1"]["ap-southeast"],
+          f"FRA1 should measure eu-central nearer: {m['FRA1']}")
+    check(m["SIN1"]["ap-southeast"] < m["SIN1"]["eu-central"],
+          f"SIN1 should measure ap-southeast nearer: {m['SIN1']}")
+    return m
+
+
+def step_nearest(bed):
+    for pop, region in (("FRA1", "eu-central"), ("SIN1", "ap-southeast")):
+        for listener in ("web", "dns"):
+            wait_for(f"{pop} routing {listener} to {region}",
+                     lambda: story.shares(bed, pop, listener).get(region) == 100.0, timeout=30)
+    for client, region in (("client", "eu-central"), ("client2", "ap-southeast")):
+        for proto in ("tcp", "udp"):
+            a = story.ask(bed, client, proto)
+            log(f"  {client} {proto}: {a['endpoint']} ({a['region']}) saw {a['client']}")
+            check(a["region"] == region, f"{client} over {proto} answered by {a}")
+            check(a["client_ip"] == CLIENTS[client]["addr"],
+                  f"the endpoint saw {a['client_ip']}, not the client's address")
+
+
+def step_failover(bed, rounds):
+    # SIN1 spills half of its UDP flows to eu-central, so the victim gets new
+    # flows from both PoPs.
+    dial(bed, "dns", "ap-southeast", 50)
+    wait_for("SIN1 spilling to eu-central",
+             lambda: story.shares(bed, "SIN1", "dns").get("eu-central", 0) > 0, timeout=20)
+    times = {"FRA1": [], "SIN1": []}
+    for i in range(rounds):
+        r = story.measure_failover(bed, ["eu1"])
+        log(f"  round {i + 1}: " + ", ".join(
+            f"{pop} {v['failover_s'] * 1000:.0f} ms ({v['before']} flows before, "
+            f"{v['after']} after)" for pop, v in r.items()))
+        for pop, v in r.items():
+            check(v["before"] > 0, f"eu1 got no flows from {pop} before the kill: nothing measured")
+            check(v["failover_s"] < FAILOVER_BOUND_S,
+                  f"{pop} still sent new flows to eu1 {v['failover_s']:.2f} s after its death")
+            times[pop].append(v["failover_s"])
+        story.start_servers(bed, ["eu1"])
+        wait_for("eu1 healthy again from both PoPs", lambda: story.all_healthy(bed, ["203.0.113.11"]),
+                 timeout=20)
+    dial(bed, "dns", "ap-southeast", 100)
+    overall = [max(a, b) for a, b in zip(times["FRA1"], times["SIN1"])]
+    figures = {"per_pop_s": times, "any_pop": story.summary(overall)}
+    log(f"  failover (kill -> no new flows from any PoP): median "
+        f"{figures['any_pop']['median'] * 1000:.0f} ms, worst "
+        f"{figures['any_pop']['worst'] * 1000:.0f} ms over {rounds} rounds")
+    return figures
+
+
+def step_region_down(bed):
+    r = story.measure_failover(bed, ["eu1", "eu2"], clients=("client",))
+    log(f"  eu-central down: FRA1 stopped sending it new flows after "
+        f"{r['FRA1']['failover_s'] * 1000:.0f} ms")
+    for proto in ("tcp", "udp"):
+        got = story.served_by(bed, "client", 4, proto)
+        check(set(got) == {"ap-southeast"}, f"with eu-central down {proto} went to {dict(got)}")
+    check(story.shares(bed, "FRA1").get("ap-southeast") == 100.0, "FRA1 should route to ap-southeast")
+    story.start_servers(bed, ["eu1", "eu2"])
+    wait_for("eu-central healthy again", lambda: story.all_healthy(bed), timeout=20)
+    wait_for("traffic back to eu-central",
+             lambda: set(story.served_by(bed, "client", 4)) == {"eu-central"}, timeout=20)
+    return r["FRA1"]["failover_s"]
+
+
+def step_long_lived(bed):
+    # Both PoPs route the web listener to eu-central: the connection keeps
+    # its endpoint whichever PoP it enters by.
+    dial(bed, "web", "ap-southeast", 0)
+    wait_for("SIN1 routing web to eu-central",
+             lambda: story.shares(bed, "SIN1").get("eu-central") == 100.0, timeout=20)
+    hold = story.Hold(bed, "client", 40)
+    log(f"  long-lived connection held by {hold.endpoint}")
+    time.sleep(1)
+
+    # (a) a table change elsewhere: an ap-southeast endpoint's weight.
+    bed.ctl("endpoint", "update", "203.0.113.75", "--accelerator", ACCELERATOR, "--listener",
+            "web", "--endpoint-group", "ap-southeast", "--weight", "200")
+    wait_for("the change applied everywhere", bed.converged, timeout=20)
+    time.sleep(1)
+    check(hold.alive(), "the connection broke after a table change")
+
+    # (b) FRA1's dataplane restarts: its agent withdraws the VIP, BGP moves
+    # the client to SIN1, and back once FRA1 is healthy again.
+    bed.stop("dataplane-FRA1", sig=9)
+    wait_for("the VIP's route via SIN1 while FRA1 is down", lambda: story.bgp_route(bed) == "SIN1",
+             timeout=15)
+    log("  FRA1's dataplane killed: BGP moved the client to SIN1")
+    bed.start_dataplane("FRA1")
+    wait_for("the VIP's route via FRA1 again", lambda: story.bgp_route(bed) == "FRA1", timeout=30)
+    log("  FRA1's dataplane back: BGP moved the client back to FRA1")
+    time.sleep(1)
+    check(hold.alive(), "the connection broke across FRA1's dataplane restart")
+
+    # (c) the client's move from FRA1 to SIN1 and back.
+    story.move_client(bed, "SIN1")
+    time.sleep(2)
+    story.move_client(bed, "FRA1")
+    rc, lines = hold.result(timeout=120)
+    log(f"  connection: {lines[-1] if lines else 'no output'}")
+    check(rc == 0, f"the long-lived connection did not survive: {lines}")
+    dial(bed, "web", "ap-southeast", 100)
+
+
+def step_bgp(bed):
+    view = story.bird_view(bed)
+    check("198.51.100.2" in view, f"the router's BIRD should prefer FRA1:\n{view}")
+    bed.stop("dataplane-FRA1", sig=9)
+    wait_for("FRA1 withdrawn", lambda: story.bgp_route(bed) == "SIN1", timeout=15)
+    view = story.bird_view(bed)
+    check("198.51.100.2" not in view and "198.51.100.18" in view,
+          f"with FRA1's dataplane dead the router should only know SIN1:\n{view}")
+    a = story.ask(bed, "client")
+    check(a["client_ip"] == CLIENTS["client"]["addr"], f"served through SIN1: {a}")
+    bed.start_dataplane("FRA1")
+    wait_for("FRA1 announced again", lambda: story.bgp_route(bed) == "FRA1", timeout=30)
+
+
+def step_control_plane_down(bed):
+    bed.stop("controller", sig=9)
+    for c in ("client", "client2"):
+        story.ask(bed, c)
+    bed.stop("agent-FRA1", sig=9)
+    story.ask(bed, "client")
+    log("  controller and FRA1's agent killed: both PoPs still forward")
+    bed.start_controller()
+    bed.start_agent("FRA1")
+    wait_for("both PoPs reconnected and in sync", bed.converged, timeout=30)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        log("SKIP: the test bed needs root (network namespaces)")
+        return SKIP
+    for tool in ("bird", "birdc", "ethtool", "curl"):
+        if not shutil.which(tool):
+            log(f"SKIP: {tool} is not installed (scripts/install-deps installs it)")
+            return SKIP
+    bed = Testbed(args.build_dir, prefix=f"oe{os.getpid() % 1000}")
+    figures = {}
+    t_start = time.monotonic()
+    try:
+        log("step: test bed up")
+        bed.up()
+        log("step 1: latency matrix")
+        figures["matrix_ms"] = step_matrix(bed)
+        log("step 2: nearest region, client address preserved")
+        step_nearest(bed)
+        log(f"step 3: failover of one endpoint, {args.rounds} rounds")
+        figures["failover"] = step_failover(bed, args.rounds)
+        log("step 4: a region down and back")
+        figures["region_failover_s"] = step_region_down(bed)
+        log("step 5: a long-lived TCP connection through change, restart and move")
+        step_long_lived(bed)
+        log("step 6: BGP follows the dataplane's health")
+        step_bgp(bed)
+        log("step 7: controller and agent killed")
+        step_control_plane_down(bed)
+    except Failure as e:
+        log(f"FAIL: {e}")
+        log(f"logs: {bed.state}")
+        for name in ("agent-FRA1", "agent-SIN1", "controller"):
+            try:
+                with open(bed.path(f"{name}.log")) as f:
+                    log(f"--- {name} (last lines)\n" + "".join(f.readlines()[-15:]))
+            except OSError:
+                pass
+        return 1
+    finally:
+        if os.environ.get("ONRAMP_KEEP_TESTBED") != "1":
+            bed.down()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+    log(f"PASS in {time.monotonic() - t_start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
