@@ -22,8 +22,9 @@ a forwarding table to every PoP's agent.
                           (CN = PoP id, e.g. FRA1) and operator certificates
   --admin-token-file FILE bearer tokens accepted on the admin API, one a line
   --plaintext             no TLS; refused unless every address is loopback
-  --debounce-ms N         wait for N ms without mutation before pushing
-                          tables, 0..60000 (default 100)
+  --debounce-ms N         push a mutation at once after N ms without a push;
+                          hold later ones until N ms pass without another
+                          and push them together, 0..60000 (default 100)
   --help                  this text
 
 Admin callers present a client certificate signed by --tls-client-ca or

@@ -44,7 +44,10 @@ void PushScheduler::run() {
     bool push_due = false;
     auto wake = next_flush;
     if (pending_) {
-      auto due = std::min(last_change_ + debounce_, first_change_ + max_delay_);
+      // Leading edge: the first change after a quiet spell goes at once.
+      auto due = first_change_ >= last_push_ + debounce_
+                     ? first_change_
+                     : std::min(last_change_ + debounce_, first_change_ + max_delay_);
       if (due <= now || stopping_)
         push_due = true;
       else
@@ -55,6 +58,7 @@ void PushScheduler::run() {
       lock.unlock();
       registry_.push_all();
       lock.lock();
+      last_push_ = Clock::now();
       continue;
     }
     if (now >= next_flush || stopping_) {

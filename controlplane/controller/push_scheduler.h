@@ -1,8 +1,12 @@
-// Coalesces configuration changes into pushes: after a mutation the
-// scheduler waits until no further mutation came for `debounce` (but never
-// longer than `max_delay` after the first), then has the registry recompute
-// and push every connected PoP's table once. It also flushes PoP records to
-// the store once a second, so ACKs and heartbeats never wait on a disk sync.
+// Coalesces configuration changes into pushes. A mutation after a quiet
+// spell (no push for `debounce`) is pushed at once: an isolated change, an
+// operator draining an endpoint, reaches every PoP without waiting. Any
+// mutation that follows within `debounce` of a push is held until no further
+// mutation came for `debounce` (but never longer than `max_delay` after the
+// first held one), then pushed with the rest: a burst costs at most two
+// pushes. A push has the registry recompute and send every connected PoP's
+// table once. The scheduler also flushes PoP records to the store once a
+// second, so ACKs and heartbeats never wait on a disk sync.
 #pragma once
 
 #include <chrono>
@@ -36,6 +40,7 @@ class PushScheduler {
   bool pending_ = false;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point first_change_, last_change_;
+  std::chrono::steady_clock::time_point last_push_{};  // epoch: none yet
   std::thread thread_;
 };
 

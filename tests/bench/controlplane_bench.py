@@ -208,10 +208,10 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--pops", default="10,50,200")
     ap.add_argument("--changes", type=int, default=100)
-    ap.add_argument("--debounce-ms", type=int, default=20)
+    ap.add_argument("--debounce-ms", type=int, default=100)
     ap.add_argument("--agents", choices=("sim", "real"), default="sim")
-    ap.add_argument("--gap-ms", type=int, default=50,
-                    help="sim: pause before each change (an operator's changes, not a burst)")
+    ap.add_argument("--gap-ms", type=int, default=200,
+                    help="sim: pause before each change, longer than the debounce: isolated operator changes, not a burst")
     ap.add_argument("--json")
     args = ap.parse_args()
     results = []
