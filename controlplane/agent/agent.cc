@@ -159,6 +159,7 @@ grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& app
   grpc::Status s = dataplane_.apply_table(table, resp);
   apply_ms = ms_since(t0);
   if (!s.ok()) return s;
+  ++applies_;
   last_good_ = table;
   std::string error = store_.save(table);
   if (!error.empty())
@@ -224,6 +225,11 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
 }
 
 void Agent::tick() {
+  uint64_t applies_before = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    applies_before = applies_;
+  }
   v1::DataplaneHealthResponse health;
   grpc::Status hs = dataplane_.health(health);
   v1::DataplaneStats stats;
@@ -233,8 +239,11 @@ void Agent::tick() {
   std::vector<std::string> vips;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // An update applied while the dataplane was asked: its answer is older
+    // than that table, which it runs now.
+    bool stale = applies_ != applies_before;
     // The version the dataplane runs once this tick is done.
-    uint64_t running = hs.ok() ? health.table_version() : 0;
+    uint64_t running = !hs.ok() ? 0 : stale ? last_good_->version() : health.table_version();
     // Uptime going backwards means a new dataplane process, which may run a
     // table file of the same version number as ours.
     bool restarted = ss.ok() && stats.uptime_ms() < last_uptime_ms_;
@@ -264,7 +273,7 @@ void Agent::tick() {
                 (s.ok() ? " once the dataplane answered" : ": " + s.error_message()));
         pending_.reset();
       }
-    } else if (hs.ok() && last_good_ &&
+    } else if (hs.ok() && !stale && last_good_ &&
                (health.table_version() != last_good_->version() || restarted)) {
       log(LogLevel::kWarning,
           "the dataplane runs version " + std::to_string(health.table_version()) +

@@ -127,6 +127,7 @@ class Agent final : public SessionHandler {
   std::optional<Pending> pending_;     // received while the dataplane was unreachable
   uint64_t last_uptime_ms_ = 0;        // the dataplane's, to notice it restarting
   bool dataplane_reachable_ = true;    // logged when it changes
+  uint64_t applies_ = 0;               // tables applied, to spot a stale health answer
   std::optional<v1::ProbePlan> plan_;  // the last plan saved, to skip rewriting it
 
   std::mutex stop_mu_;

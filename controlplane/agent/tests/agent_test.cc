@@ -97,6 +97,20 @@ TEST_F(AgentTest, AnUpdateIsLocalisedAppliedPersistedAndAcked) {
   EXPECT_EQ(stored.ShortDebugString(), applied[0].ShortDebugString());
 }
 
+TEST_F(AgentTest, AnUpdateAppliedDuringATickIsNotReappliedByIt) {
+  Agent agent(config_in(dir.path), dataplane);
+  wire(agent);
+  // The tick's health answer (no table) is made just before an update is
+  // applied: the tick must not take it for a dataplane that lost its table.
+  dataplane.after_next_health(
+      [&] { EXPECT_TRUE(agent.on_update(update(3, "n-3", sample_table(0))).ok()); });
+  agent.tick();
+  EXPECT_EQ(dataplane.applied().size(), 1u);
+  agent.tick();  // a fresh answer: version 3 runs, nothing to do
+  EXPECT_EQ(dataplane.applied().size(), 1u);
+  EXPECT_EQ(agent.last_good_version(), 3u);
+}
+
 TEST_F(AgentTest, AnInvalidTableIsNackedAndNotApplied) {
   Agent agent(config_in(dir.path), dataplane);
   ASSERT_TRUE(agent.on_update(update(8, "n-8", sample_table(8))).ok());

@@ -13,6 +13,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "controlplane/agent/dataplane_client.h"
@@ -50,12 +51,22 @@ class FakeDataplane : public DataplaneClient {
     return grpc::Status::OK;
   }
   grpc::Status health(v1::DataplaneHealthResponse& response) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!up_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
-    response.set_healthy(healthy_);
-    response.set_table_version(version_);
-    response.set_pop("FRA1");
+    std::function<void()> after;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!up_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+      response.set_healthy(healthy_);
+      response.set_table_version(version_);
+      response.set_pop("FRA1");
+      after = std::exchange(after_health_, nullptr);
+    }
+    if (after) after();  // what happens between the answer and its reading
     return grpc::Status::OK;
+  }
+  // Runs once, after the next health answer is made and before it returns.
+  void after_next_health(std::function<void()> f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    after_health_ = std::move(f);
   }
   grpc::Status stats(v1::DataplaneStats& response) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -114,6 +125,7 @@ class FakeDataplane : public DataplaneClient {
   uint64_t uptime_ms_ = 0;
   grpc::Status reject_;
   std::vector<v1::ForwardingTable> applied_;
+  std::function<void()> after_health_;
 };
 
 class FakeController final : public v1::PopSessionService::Service {
