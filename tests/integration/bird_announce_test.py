@@ -31,6 +31,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure, check, log, wait_for  # noqa: E402
+
 SKIP = 77
 VIP = "203.0.113.200"
 POP_ADDR, PEER_ADDR = "192.0.2.1", "192.0.2.2"
@@ -60,33 +63,6 @@ protocol bgp pop {{
   ipv4 {{ import all; export none; }};
 }}
 """
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-def wait_for(what, pred, timeout=20.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Failure as e:
-            last = e
-        time.sleep(interval)
-    raise Failure(f"timed out after {timeout:.0f} s waiting for {what} (last: {last})")
 
 
 class Bed:

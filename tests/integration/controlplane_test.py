@@ -24,12 +24,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure, check, free_port, log, wait_for  # noqa: E402
 
 SKIP = 77
 VIP = "203.0.113.10"
@@ -41,39 +43,6 @@ POPS = {
     "SIN1": dict(iata="SIN", city="Singapore", country="SG", lat="1.36", lon="103.99",
                  v4="192.0.2.21", v6=None, mac="02:00:00:00:02:fe"),
 }
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-def wait_for(what, pred, timeout=20.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Failure as e:
-            last = e
-        time.sleep(interval)
-    raise Failure(f"timed out after {timeout:.0f} s waiting for {what} (last: {last})")
 
 
 class Bed:

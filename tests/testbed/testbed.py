@@ -31,6 +31,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure, log, run, wait_for  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -69,35 +72,6 @@ NEAR = {"FRA1": "eu-central", "client": "eu-central", "SIN1": "ap-southeast",
 ADMIN = "127.0.0.1:7443"
 POP_PORT = 7444
 CLIENT_MTU = 1400  # leaves room for the PoP's encapsulation on 1500-byte links
-
-
-class Failure(Exception):
-    pass
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def run(cmd, check=True, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if check and r.returncode != 0:
-        raise Failure(f"{' '.join(cmd)} -> {r.returncode}: {r.stderr.strip()}")
-    return r
-
-
-def wait_for(what, pred, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Failure as e:
-            last = e
-        time.sleep(interval)
-    raise Failure(f"timed out after {timeout:.0f} s waiting for {what} (last: {last})")
 
 
 def delays_for(region):
