@@ -503,9 +503,10 @@ TEST_F(OptimalPathTest, AnInterruptedChallengeStartsOver) {
 
 // ±20 % uniform jitter on every raw RTT sample, for 2000 rounds: the nearest
 // group never changes, so neither does the table. The agent reports a
-// smoothed RTT; the cases marked `smoothed` smooth the samples as TCP does
-// (RFC 6298, alpha 1/8), the others feed the raw samples straight in, where
-// the 5 ms floor of the margin must hold alone.
+// smoothed RTT; the cases marked `smoothed` smooth the samples as it does
+// (an exponential average, weight 0.3 on the newest: HealthTracker), the
+// others feed the raw samples straight in, where the 5 ms floor of the
+// margin must hold alone.
 TEST_F(OptimalPathTest, NoFlappingUnderTwentyPercentJitter) {
   struct Case {
     double eu, us;
@@ -521,8 +522,8 @@ TEST_F(OptimalPathTest, NoFlappingUnderTwentyPercentJitter) {
     int changes = 0;
     for (int i = 0; i < 2000; ++i) {
       double eu_sample = c.eu * jitter(rng), us_sample = c.us * jitter(rng);
-      eu = c.smoothed ? eu + (eu_sample - eu) / 8 : eu_sample;
-      us = c.smoothed ? us + (us_sample - us) / 8 : us_sample;
+      eu = c.smoothed ? eu + (eu_sample - eu) * 0.3 : eu_sample;
+      us = c.smoothed ? us + (us_sample - us) * 0.3 : us_sample;
       PopRoutes r = round({{"eu", "198.51.100.1", eu}, {"us", "198.51.100.2", us}});
       std::string primary = r.memory.at("web/http").primary;
       std::string table = r.table.SerializeAsString();
