@@ -24,10 +24,14 @@ def title(n, text):
     say(f"[{time.monotonic() - T0:5.1f} s] {n}. {text}")
 
 
-def show_answer(client, a):
+def show_answer(client, proto="tcp"):
+    """Asks once through the VIP (HTTP over TCP, or a UDP datagram) and says
+    who answered and which client address it saw."""
+    a = story.ask(BED, client, proto)
     pop = story.ENTERS[client] if client != "client" else story.bgp_route(BED) or "?"
     real = "its real address" if a["client_ip"] == CLIENTS[client]["addr"] else "NOT its address"
-    say(f"   {client} ({CLIENTS[client]['addr']}) -> VIP {VIP} via {pop}: answered by "
+    what = "HTTP" if proto == "tcp" else "UDP"
+    say(f"   {client} ({CLIENTS[client]['addr']}) -> {what} to VIP {VIP} via {pop}: answered by "
         f"{a['endpoint']} in {a['region']}, which saw {a['client']} ({real})")
 
 
@@ -49,9 +53,9 @@ def run_story(bed):
         say(f"   {pop:18} " + "".join(f"{m[pop].get(r, -1):14.1f}" for r in regions))
 
     title(2, "clients reach the VIP; the nearest region answers")
-    show_answer("client", story.ask(bed, "client"))
-    show_answer("client2", story.ask(bed, "client2"))
-    show_answer("client", story.ask(bed, "client", "udp"))
+    show_answer("client")
+    show_answer("client2")
+    show_answer("client", "udp")
     say("   onrampctl routes --pop FRA1:")
     say(indent(bed.ctl("routes", "--pop", "FRA1").stdout, "     "))
 
@@ -60,7 +64,7 @@ def run_story(bed):
     say(f"   failover: FRA1 sent its last new flow to eu-central "
         f"{r['FRA1']['failover_s'] * 1000:.0f} ms after the kill "
         f"(probes every 200 ms, 3 failures to mark an endpoint down)")
-    show_answer("client", story.ask(bed, "client"))
+    show_answer("client")
     say(indent(bed.ctl("health", "--pop", "FRA1", "--listener", "web").stdout))
 
     title(4, "eu-central's endpoints come back")
@@ -70,7 +74,7 @@ def run_story(bed):
              lambda: story.ask(bed, "client")["region"] == "eu-central", timeout=30, interval=0.05)
     say(f"   new requests back on eu-central {time.monotonic() - t:.1f} s after the restart "
         f"(3 good probes, then the push)")
-    show_answer("client", story.ask(bed, "client"))
+    show_answer("client")
 
     title(5, "the European client's anycast route moves from FRA1 to SIN1")
     say("   the router's BIRD before:")
@@ -78,7 +82,7 @@ def run_story(bed):
     story.move_client(bed, "SIN1")
     say("   router: BGP session with FRA1 down; the router's BIRD now:")
     say(indent(story.bird_view(bed), "     "))
-    show_answer("client", story.ask(bed, "client"))
+    show_answer("client")
     story.move_client(bed, "FRA1")
     say("   BGP session with FRA1 up again: the route is back on FRA1")
 
@@ -87,13 +91,13 @@ def run_story(bed):
     t = time.monotonic()
     wait_for("FRA1 withdrawn", lambda: story.bgp_route(bed) == "SIN1", timeout=15)
     say(f"   the router moved the VIP to SIN1 {time.monotonic() - t:.1f} s after the kill")
-    show_answer("client", story.ask(bed, "client"))
+    show_answer("client")
     bed.start_dataplane("FRA1")
     wait_for("FRA1 announced again", lambda: story.bgp_route(bed) == "FRA1", timeout=30)
     say("   FRA1's dataplane restarted: the agent re-applied its table and announced the VIP")
     say()
-    say(f"[{time.monotonic() - T0:5.1f} s] done. Explore it yourself while it runs: "
-        "scripts/testbed up, then scripts/testbed ctl routes --pop SIN1")
+    say(f"[{time.monotonic() - T0:5.1f} s] done; the test bed comes down. To explore one: "
+        "scripts/testbed up, then scripts/testbed ctl routes --pop SIN1 (docs/testbed.md)")
 
 
 BED = None
