@@ -34,6 +34,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure, check, log  # noqa: E402
+
 SKIP = 77
 POP_V4, EP_V4 = "198.51.100.1", "198.51.100.20"
 POP_V6, EP_V6 = "2001:db8:100::1", "2001:db8:100::20"
@@ -68,19 +71,6 @@ while True:
 
 class Skip(Exception):
     pass
-
-
-class Failure(Exception):
-    pass
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def run(*cmd, check_rc=True):
