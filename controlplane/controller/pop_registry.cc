@@ -278,13 +278,19 @@ Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const std::str
   return Status::OK;
 }
 
+PopRegistry::PopState* PopRegistry::heard_from(const TableSink* sink, const std::string& pop) {
+  auto it = pops_.find(pop);
+  if (it == pops_.end() || it->second.sink.get() != sink) return nullptr;
+  it->second.pop.set_last_seen_ms(now_ms());
+  return &it->second;
+}
+
 void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::TableAck& ack) {
   std::lock_guard lock(mu_);
-  auto it = pops_.find(pop);
-  if (it == pops_.end() || it->second.sink.get() != sink) return;
-  PopState& st = it->second;
-  int64_t now = now_ms();
-  st.pop.set_last_seen_ms(now);
+  PopState* found = heard_from(sink, pop);
+  if (!found) return;
+  PopState& st = *found;
+  int64_t now = st.pop.last_seen_ms();
   auto sent = st.outstanding.find(ack.nonce());
   if (sent == st.outstanding.end()) {
     log_pop(LogLevel::warning, pop,
@@ -326,11 +332,10 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
 void PopRegistry::status(const TableSink* sink, const std::string& pop,
                          const v1::PopStatus& status) {
   std::lock_guard lock(mu_);
-  auto it = pops_.find(pop);
-  if (it == pops_.end() || it->second.sink.get() != sink) return;
-  PopState& st = it->second;
-  int64_t now = now_ms();
-  st.pop.set_last_seen_ms(now);
+  PopState* found = heard_from(sink, pop);
+  if (!found) return;
+  PopState& st = *found;
+  int64_t now = st.pop.last_seen_ms();
   if (st.pop.dataplane_healthy() != status.dataplane_healthy())
     log_pop(status.dataplane_healthy() ? LogLevel::info : LogLevel::warning, pop,
             std::string("dataplane ") + (status.dataplane_healthy() ? "healthy" : "unhealthy"));
@@ -350,11 +355,10 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
   Actions actions;
   {
     std::lock_guard lock(mu_);
-    auto it = pops_.find(pop);
-    if (it == pops_.end() || it->second.sink.get() != sink) return;
-    PopState& st = it->second;
-    int64_t now = now_ms();
-    st.pop.set_last_seen_ms(now);
+    PopState* found = heard_from(sink, pop);
+    if (!found) return;
+    PopState& st = *found;
+    int64_t now = st.pop.last_seen_ms();
     PopHealth::Update u = st.health.replace(report, now);
     if (u.dropped)
       log_pop(LogLevel::warning, pop,
@@ -373,7 +377,7 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
 void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
   std::lock_guard lock(mu_);
   auto it = pops_.find(pop);
-  if (it == pops_.end() || it->second.sink.get() != sink) return;
+  if (it == pops_.end() || it->second.sink.get() != sink) return;  // a newer session took over
   PopState& st = it->second;
   st.sink.reset();
   st.outstanding.clear();

@@ -126,6 +126,9 @@ class PopRegistry {
   // Recomputes the PoP's routes; `new_round` counts a probe report.
   void refresh(PopState& st, const Config& config, Actions& actions, bool new_round = false);
   void maybe_send(PopState& st, Actions& actions);
+  // The PoP whose current session is `sink`, its last-seen time set to now;
+  // null for a session a newer one replaced. Caller holds mu_.
+  PopState* heard_from(const TableSink* sink, const std::string& pop);
   uint64_t fresh_version(uint64_t wanted, const PopState& st);
   std::string nonce();
 
