@@ -32,7 +32,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Failure, check, log, wait_for  # noqa: E402
+from harness import Failure, check, dump_logs, log, missing_binaries, wait_for  # noqa: E402
 
 SKIP = 77
 VIP = "203.0.113.200"
@@ -265,10 +265,8 @@ def main():
         return SKIP
     work = tempfile.mkdtemp(prefix="onramp-bgp-")
     bed = Bed(os.path.abspath(args.build_dir), work)
-    for b in bed.bin.values():
-        if not os.access(b, os.X_OK):
-            print(f"missing {b}")
-            return 1
+    if missing_binaries(bed.bin.values()):
+        return 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rc = 0
     try:
@@ -277,11 +275,7 @@ def main():
         log("PASS bird-announce")
     except Failure as e:
         log(f"FAIL: {e}")
-        for name in sorted(os.listdir(work)):
-            if name.endswith(".log") or name.endswith(".messages"):
-                with open(os.path.join(work, name)) as f:
-                    tail = f.read()[-4000:]
-                log(f"--- {name} (tail) ---\n{tail}")
+        dump_logs(work, (".log", ".messages"))
         rc = 1
     finally:
         for name in list(bed.procs):

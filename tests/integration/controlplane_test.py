@@ -31,7 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Failure, check, free_port, log, wait_for  # noqa: E402
+from harness import Failure, check, dump_logs, free_port, log, missing_binaries, wait_for  # noqa: E402
 
 SKIP = 77
 VIP = "203.0.113.10"
@@ -333,10 +333,8 @@ def main():
         return SKIP
     work = tempfile.mkdtemp(prefix="onramp-cp-")
     bed = Bed(os.path.abspath(args.build_dir), work)
-    for b in bed.bin.values():
-        if not os.access(b, os.X_OK):
-            print(f"missing {b}")
-            return 1
+    if missing_binaries(bed.bin.values()):
+        return 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rc = 0
     try:
@@ -349,11 +347,7 @@ def main():
             log(bed.ctl("pop", "list", fmt="json", check_rc=False)[1])
         except Exception:  # the controller may be down: the logs say why
             pass
-        for name in sorted(os.listdir(work)):
-            if name.endswith(".log"):
-                with open(os.path.join(work, name)) as f:
-                    tail = f.read()[-6000:]
-                log(f"--- {name} (tail) ---\n{tail}")
+        dump_logs(work, tail=6000)
         rc = 1
     finally:
         for name in list(bed.procs):
