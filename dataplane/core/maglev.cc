@@ -17,7 +17,18 @@ struct Permutation {
   uint64_t credit = 0;  // weighted turns accumulated, see build_maglev
   uint16_t index;       // into the caller's span
   uint32_t weight;
+  uint32_t inverse_skip = 0;  // skip^-1 mod size, once needed
 };
+
+// a^-1 mod p for a prime p, as a^(p-2) (Fermat).
+uint32_t inverse_mod_prime(uint32_t a, uint32_t p) {
+  uint64_t result = 1, base = a % p;
+  for (uint32_t e = p - 2; e != 0; e >>= 1) {
+    if (e & 1) result = result * base % p;
+    base = base * base % p;
+  }
+  return static_cast<uint32_t>(result);
+}
 
 }  // namespace
 
@@ -35,6 +46,11 @@ std::vector<uint16_t> build_maglev(std::span<const MaglevBackend> backends, uint
 }
 
 void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> table) {
+  build_maglev(backends, table, kMaglevRankBelow);
+}
+
+void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> table,
+                  uint32_t rank_below) {
   const auto size = static_cast<uint32_t>(table.size());
   std::fill(table.begin(), table.end(), kMaglevEmpty);
   std::vector<Permutation> perms;
@@ -57,6 +73,47 @@ void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> t
     return backends[a.index].address < backends[b.index].address;
   });
 
+  // Its permutation is offset, offset + skip, offset + 2 skip, ... mod
+  // size; `pos` is the next entry not yet tried. Probing steps through it to
+  // the first empty slot by one addition a try, no division, reading a bitmap
+  // of taken slots (8 KiB for 65 537: it stays in L1, the table does not).
+  std::vector<uint64_t> taken((size + 63) / 64);
+  auto probe = [&](Permutation& p) {
+    uint32_t slot;
+    do {
+      slot = p.pos;
+      p.pos += p.skip;
+      if (p.pos >= size) p.pos -= size;
+    } while (taken[slot >> 6] >> (slot & 63) & 1);
+    taken[slot >> 6] |= uint64_t{1} << (slot & 63);
+    return slot;
+  };
+  // A probe costs size/empty tries, so the last slots are most of the work
+  // (a whole table takes about size·ln(size) tries). With few left, a turn
+  // finds the same slot by ranking every empty slot by its place in the
+  // permutation after `pos`, (slot - pos) / skip mod size, and taking the
+  // first.
+  std::vector<uint32_t> empty;
+  auto rank = [&](Permutation& p) {
+    if (empty.empty()) {
+      for (uint32_t s = 0; s < size; ++s)
+        if (table[s] == kMaglevEmpty) empty.push_back(s);
+    }
+    if (p.inverse_skip == 0) p.inverse_skip = inverse_mod_prime(p.skip, size);
+    size_t best = 0;
+    uint64_t best_place = UINT64_MAX;
+    for (size_t i = 0; i < empty.size(); ++i) {
+      uint64_t ahead = empty[i] >= p.pos ? empty[i] - p.pos : empty[i] + size - p.pos;
+      uint64_t place = ahead * p.inverse_skip % size;
+      if (place < best_place) best_place = place, best = i;
+    }
+    uint32_t slot = empty[best];
+    empty[best] = empty.back();
+    empty.pop_back();
+    p.pos = static_cast<uint32_t>((uint64_t{slot} + p.skip) % size);
+    return slot;
+  };
+
   // Each round every backend earns its weight in credit; one slot costs
   // max_weight. A backend of weight w thus fills w/max_weight slots a round,
   // and its share of the table is its share of the total weight.
@@ -66,15 +123,7 @@ void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> t
       p.credit += p.weight;
       if (p.credit < max_weight) continue;
       p.credit -= max_weight;
-      // Its permutation is offset, offset + skip, offset + 2 skip, ... mod
-      // size: stepped by one addition, no division.
-      uint32_t slot;
-      do {
-        slot = p.pos;
-        p.pos += p.skip;
-        if (p.pos >= size) p.pos -= size;
-      } while (table[slot] != kMaglevEmpty);
-      table[slot] = p.index;
+      table[size - filled > rank_below ? probe(p) : rank(p)] = p.index;
       if (++filled == size) return;
     }
   }

@@ -28,6 +28,12 @@ std::vector<uint16_t> build_maglev(std::span<const MaglevBackend> backends, uint
 // The same into `table` (its size is the table size).
 void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> table);
 
+// How many empty slots are left when filling switches from probing to ranking
+// (see maglev.cc). Either way gives the same table; it decides only the cost.
+inline constexpr uint32_t kMaglevRankBelow = 128;
+void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> table,
+                  uint32_t rank_below);
+
 bool is_prime(uint32_t n);
 
 }  // namespace onramp::dp

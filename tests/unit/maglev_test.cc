@@ -107,6 +107,25 @@ TEST(Maglev, IPv6EndpointsBalanceToo) {
   EXPECT_NEAR(c[2] / 65537.0, 0.5, 0.005);
 }
 
+TEST(Maglev, RankingTheLastSlotsGivesTheSameTableAsProbing) {
+  // build_maglev probes for slots until few are empty, then ranks the empty
+  // ones instead: the table must not depend on where it switches.
+  std::mt19937 rng(11);
+  for (uint32_t m : {1021u, 65537u}) {
+    for (int round = 0; round < 6; ++round) {
+      std::vector<uint32_t> weights(1 + rng() % 80);
+      for (auto& w : weights) w = rng() % 4 == 0 ? 0 : 1 + rng() % 255;
+      auto b = backends(weights);
+      std::vector<uint16_t> probed(m), ranked(m), mixed(m);
+      build_maglev(b, probed, 0);
+      build_maglev(b, ranked, std::min(m, 4096u));  // all of a small table
+      build_maglev(b, mixed, dp::kMaglevRankBelow);
+      ASSERT_EQ(probed, ranked) << m << " slots, " << weights.size() << " endpoints";
+      ASSERT_EQ(probed, mixed) << m << " slots, " << weights.size() << " endpoints";
+    }
+  }
+}
+
 // Golden: pinned slots of a fixed set. If this fails, the permutation, the
 // turn order or the hash changed: every flow on every PoP would move during a
 // rolling upgrade. Change it only on purpose, and say so in the release notes.
