@@ -52,6 +52,15 @@ bool same_maglev_inputs(const Listener& old, const ListenerSpec& ls, uint32_t ma
 
 }  // namespace
 
+// Maglev tables in one arena, held by every forwarding table that uses one of
+// them, freed with the last of those.
+struct MaglevBlock {
+  MaglevBlock(size_t tables, uint32_t slots)
+      : tables(tables), arena(tables * (size_t{slots} * sizeof(uint16_t) + 64)) {}
+  size_t tables;  // how many it was made for
+  TableArena arena;
+};
+
 std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, unsigned lcores,
                                                         std::string& error,
                                                         const ForwardingTable* previous) {
@@ -65,7 +74,6 @@ std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, u
   for (const ListenerSpec& ls : spec.listeners) {
     n_endpoints += ls.endpoints.size();
     estimate += sizeof(Listener) + ls.endpoints.size() * (sizeof(Endpoint) + 8) +
-                size_t{spec.maglev_size} * sizeof(uint16_t) + 64 +
                 ls.vips.size() * ls.port_ranges.size() * 2 * sizeof(PortRangeEntry);
   }
   estimate += (n_endpoints + 1) * lcores * sizeof(TrafficCounters);
@@ -74,6 +82,34 @@ std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, u
   t->listeners_.reserve(spec.listeners.size());
   t->spec_ = spec;
   t->lcores_ = lcores;
+  // Listeners whose Maglev inputs are as in `previous` keep their table
+  // (kept[li]); they share it where its block stays at least half in use,
+  // and copy it into the new block otherwise. The rest are built there.
+  std::vector<const Listener*> kept(spec.listeners.size(), nullptr);
+  std::map<uint32_t, uint32_t> shared;  // previous's block -> listeners keeping a table in it
+  for (size_t li = 0; li < spec.listeners.size(); ++li) {
+    auto old = previous_by_name.find(spec.listeners[li].name);
+    if (old == previous_by_name.end() ||
+        !same_maglev_inputs(*old->second, spec.listeners[li], spec.maglev_size))
+      continue;
+    kept[li] = old->second;
+    ++shared[old->second->maglev_block];
+  }
+  size_t fresh = spec.listeners.size();
+  std::erase_if(shared, [&](const auto& b) {
+    return 2 * b.second < previous->maglev_blocks_[b.first]->tables;
+  });
+  for (auto& [b, n] : shared) fresh -= n;
+  std::shared_ptr<MaglevBlock> block;
+  if (fresh > 0) {
+    block = std::make_shared<MaglevBlock>(fresh, spec.maglev_size);
+    t->maglev_blocks_.push_back(block);
+  }
+  for (auto& [b, index] : shared) {  // from now on: its index in t->maglev_blocks_
+    index = static_cast<uint32_t>(t->maglev_blocks_.size());
+    t->maglev_blocks_.push_back(previous->maglev_blocks_[b]);
+  }
+
   std::map<IpAddress, size_t> vip_index;
   uint32_t endpoint_counters = 0;
   for (size_t li = 0; li < spec.listeners.size(); ++li) {
@@ -84,7 +120,8 @@ std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, u
                .udp_idle_ms = ls.udp_idle_s * 1000,
                .first_counter = endpoint_counters,
                .endpoints = std::pmr::vector<Endpoint>(mem),
-               .maglev = std::pmr::vector<uint16_t>(mem),
+               .maglev_block = 0,
+               .maglev = {},
                .by_id = std::pmr::vector<std::pair<uint32_t, uint16_t>>(mem),
                .name = ls.name};
     l.endpoints.reserve(ls.endpoints.size());
@@ -120,12 +157,18 @@ std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, u
         return nullptr;
       }
     }
-    auto old = previous_by_name.find(ls.name);
-    if (old != previous_by_name.end() && same_maglev_inputs(*old->second, ls, spec.maglev_size)) {
-      l.maglev.assign(old->second->maglev.begin(), old->second->maglev.end());
+    if (const Listener* old = kept[li]; old && shared.contains(old->maglev_block)) {
+      l.maglev_block = shared[old->maglev_block];
+      l.maglev = old->maglev;
     } else {
-      l.maglev.assign(spec.maglev_size, kMaglevEmpty);
-      build_maglev(backends, l.maglev);
+      std::span<uint16_t> slots(std::pmr::polymorphic_allocator<uint16_t>(block->arena.resource())
+                                    .allocate(spec.maglev_size),
+                                spec.maglev_size);
+      if (old)
+        std::copy(old->maglev.begin(), old->maglev.end(), slots.begin());
+      else
+        build_maglev(backends, slots);
+      l.maglev = slots;
     }
     for (const IpAddress& vip : ls.vips) {
       auto [it, added] = vip_index.emplace(vip, t->vips_.size());

@@ -58,7 +58,10 @@ struct alignas(64) Listener {
   uint32_t first_counter;  // endpoints[i].counter_index == first_counter + i
   // In the table's arena (table_memory.h).
   std::pmr::vector<Endpoint> endpoints;
-  std::pmr::vector<uint16_t> maglev;                      // slot -> endpoint index, or kMaglevEmpty
+  uint32_t maglev_block;  // which of the table's Maglev blocks holds `maglev`
+  // Slot -> endpoint index, or kMaglevEmpty. In a Maglev block, which the
+  // table may share with the tables before and after it.
+  std::span<const uint16_t> maglev;
   std::pmr::vector<std::pair<uint32_t, uint16_t>> by_id;  // sorted (endpoint id, index)
   std::string name;
 
@@ -118,15 +121,20 @@ struct TrafficTotals {
   uint64_t new_flows = 0;
 };
 
+struct MaglevBlock;
+
 class ForwardingTable {
  public:
   // Builds from a spec that validate_table_spec accepted; counters for
   // `lcores` lcores. Returns nullptr and sets `error` on failure.
-  // `previous` (the table in force, or null) lends its Maglev tables: a
-  // listener whose endpoints, weights and health are as before gets a copy
-  // of the one it had instead of a new build (the same inputs give the same
-  // table, so the result is identical). A table swap that changes a few
-  // listeners then costs little more than those few builds.
+  // `previous` (the table in force, or null) shares its Maglev tables: a
+  // listener whose endpoints, weights and health are as before keeps the one
+  // it had instead of a new build (the same inputs give the same table, so
+  // the result is identical). A table swap that changes a few listeners then
+  // costs little more than those few builds. Shared tables live in blocks
+  // that the tables using them hold; a block that less than half of it is
+  // still in use is copied from instead, so the memory held stays under twice
+  // what the table in force uses.
   static std::unique_ptr<ForwardingTable> build(const TableSpec& spec, unsigned lcores,
                                                 std::string& error,
                                                 const ForwardingTable* previous = nullptr);
@@ -217,6 +225,9 @@ class ForwardingTable {
   unsigned lcores_ = 0;
   size_t stride_ = 0;                    // counters per lcore: one per endpoint
   std::span<TrafficCounters> counters_;  // in the arena
+  // The blocks its listeners' Maglev tables are in (Listener::maglev_block):
+  // its own first, when it built any, then those it shares with others.
+  std::vector<std::shared_ptr<const MaglevBlock>> maglev_blocks_;
 };
 
 uint32_t endpoint_id(const IpAddress& addr);

@@ -85,5 +85,46 @@ TEST(ForwardingTable, BuildingNextToThePreviousTableGivesTheSameTable) {
                           current->listener(1).maglev.begin()));
 }
 
+std::vector<uint16_t> slots_of(const dp::Listener& l) { return {l.maglev.begin(), l.maglev.end()}; }
+
+TEST(ForwardingTable, UnchangedMaglevTablesAreSharedAndOutliveTheTableThatBuiltThem) {
+  const TableSpec before = spec_with(6, 5);
+  auto current = build(before, nullptr);
+  TableSpec after = before;
+  after.listeners[1].endpoints[2].weight = 200;
+  auto next = build(after, current.get());
+  for (size_t i : {0, 2, 3, 4, 5})
+    EXPECT_EQ(next->listener(i).maglev.data(), current->listener(i).maglev.data()) << i;
+  EXPECT_NE(next->listener(1).maglev.data(), current->listener(1).maglev.data());
+  // The table in force goes (after a swap); the next one still has them all.
+  current.reset();
+  auto scratch = build(after, nullptr);
+  for (size_t i = 0; i < 6; ++i)
+    EXPECT_EQ(slots_of(next->listener(i)), slots_of(scratch->listener(i))) << "listener " << i;
+  // And so does the one after it, sharing from two blocks.
+  TableSpec third = after;
+  third.listeners[5].endpoints[0].healthy = false;
+  auto last = build(third, next.get());
+  EXPECT_EQ(last->listener(1).maglev.data(), next->listener(1).maglev.data());
+  EXPECT_EQ(last->listener(0).maglev.data(), next->listener(0).maglev.data());
+  next.reset();
+  auto scratch3 = build(third, nullptr);
+  for (size_t i = 0; i < 6; ++i)
+    EXPECT_EQ(slots_of(last->listener(i)), slots_of(scratch3->listener(i))) << "listener " << i;
+}
+
+TEST(ForwardingTable, ABlockLessThanHalfInUseIsCopiedFromNotShared) {
+  const TableSpec before = spec_with(6, 5);
+  auto current = build(before, nullptr);
+  TableSpec after = before;
+  for (int i = 0; i < 4; ++i) after.listeners[i].endpoints[0].weight = 3;
+  auto next = build(after, current.get());
+  // Two of the six tables in current's block are still wanted: copied.
+  for (size_t i : {4, 5}) {
+    EXPECT_NE(next->listener(i).maglev.data(), current->listener(i).maglev.data()) << i;
+    EXPECT_EQ(slots_of(next->listener(i)), slots_of(current->listener(i))) << i;
+  }
+}
+
 }  // namespace
 }  // namespace onramp::test
