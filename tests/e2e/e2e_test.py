@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testbed"))
 import story  # noqa: E402
-from testbed import ACCELERATOR, CLIENTS, Failure, Testbed, wait_for  # noqa: E402
+from testbed import ACCELERATOR, CLIENTS, REGIONS, Failure, Testbed, wait_for  # noqa: E402
 
 SKIP = 77
 # A functional bound for one failover in this shared 2-core test bed; the
@@ -49,6 +49,13 @@ def check(cond, msg):
 def dial(bed, listener, group, pct):
     bed.ctl("endpoint-group", "update", group, "--accelerator", ACCELERATOR, "--listener",
             listener, "--traffic-dial", str(pct))
+
+
+def set_weight(bed, group, address, weight):
+    bed.ctl("endpoint", "update", address, "--accelerator", ACCELERATOR, "--listener", "web",
+            "--endpoint-group", group, "--weight", str(weight))
+    wait_for("the change applied everywhere", bed.converged, timeout=20)
+    time.sleep(0.5)
 
 
 def step_matrix(bed):
@@ -126,16 +133,35 @@ def step_long_lived(bed):
     dial(bed, "web", "ap-southeast", 0)
     wait_for("SIN1 routing web to eu-central",
              lambda: story.shares(bed, "SIN1").get("eu-central") == 100.0, timeout=20)
-    hold = story.Hold(bed, "client", 40)
-    log(f"  long-lived connection held by {hold.endpoint}")
+    # A client port whose flow goes to one eu-central endpoint now and would
+    # go to the other once that one's weight is 255: after that change only
+    # FRA1's flow table keeps the connection where it is.
+    eu = REGIONS["eu-central"]["endpoints"]
+    (kept_name, kept), (_, other) = sorted(eu.items())
+    ports = range(41000, 41040)
+    before = {p: story.trace(bed, "FRA1", "client", p) for p in ports}
+    set_weight(bed, "eu-central", other, 255)
+    port = next((p for p in ports
+                 if before[p] == kept and story.trace(bed, "FRA1", "client", p) == other), None)
+    set_weight(bed, "eu-central", other, 128)
+    check(port is not None, f"no client port in {ports} moves from {kept} to {other}")
+    hold = story.Hold(bed, "client", 40, source_port=port)
+    check(hold.endpoint == kept_name, f"the connection from port {port} went to {hold.endpoint}")
+    log(f"  long-lived connection from port {port} held by {hold.endpoint}")
     time.sleep(1)
 
-    # (a) a table change elsewhere: an ap-southeast endpoint's weight.
-    bed.ctl("endpoint", "update", "203.0.113.75", "--accelerator", ACCELERATOR, "--listener",
-            "web", "--endpoint-group", "ap-southeast", "--weight", "200")
-    wait_for("the change applied everywhere", bed.converged, timeout=20)
+    # (a) table changes that do not touch its endpoint: an ap-southeast
+    # endpoint's weight, then its eu-central sibling's.
+    set_weight(bed, "ap-southeast", "203.0.113.75", 200)
+    check(hold.alive(), "the connection broke after a table change elsewhere")
+    set_weight(bed, "eu-central", other, 255)
+    check(story.trace(bed, "FRA1", "client", port) == other,
+          f"a new flow from port {port} should now go to {other}")
     time.sleep(1)
-    check(hold.alive(), "the connection broke after a table change")
+    check(hold.alive(), "the connection broke (or moved) when its sibling's weight changed")
+    log(f"  {other} at weight 255, where a new flow of this 5-tuple would now go: "
+        "the connection stayed on its endpoint (flow table)")
+    set_weight(bed, "eu-central", other, 128)
 
     # (b) FRA1's dataplane restarts: its agent withdraws the VIP, BGP moves
     # the client to SIN1, and back once FRA1 is healthy again.

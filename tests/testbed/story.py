@@ -56,6 +56,14 @@ def routes(bed, pop, listener="web"):
     raise Failure(f"no route for listener {listener} at {pop}: {json.dumps(j)[:300]}")
 
 
+def trace(bed, pop, client, client_port, port=ECHO):
+    """The endpoint address a new TCP flow from client:client_port to the
+    VIP's port would get at a PoP now (the controller's TraceFlow)."""
+    return bed.ctl_json("trace", "--pop", pop, "--client",
+                        f"{CLIENTS[client]['addr']}:{client_port}", "--vip", VIP, "--port",
+                        str(port), "--protocol", "tcp").get("endpoint", "")
+
+
 def shares(bed, pop, listener="web"):
     """region -> share percent of new flows at a PoP."""
     return {g["region"]: float(g.get("share_percent", 0))
@@ -157,13 +165,15 @@ def move_client(bed, to_pop):
 class Hold:
     """A long-lived TCP connection from a client through the VIP."""
 
-    def __init__(self, bed, client, seconds):
+    def __init__(self, bed, client, seconds, source_port=0):
         self.p = subprocess.Popen(["ip", "netns", "exec", bed.ns(client), *TRAFFIC, "hold", VIP,
-                                   str(ECHO), str(seconds)], stdout=subprocess.PIPE, text=True)
+                                   str(ECHO), str(seconds), str(source_port)],
+                                  stdout=subprocess.PIPE, text=True)
         first = json.loads(self.p.stdout.readline() or "{}")
         if "endpoint" not in first:
             raise Failure(f"the long-lived connection did not start: {first}")
         self.endpoint = first["endpoint"]
+        self.port = first["port"]  # the client's side of the connection
 
     def alive(self):
         return self.p.poll() is None

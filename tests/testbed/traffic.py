@@ -8,8 +8,9 @@
       prints, one a line, the CLOCK_MONOTONIC time and source of every UDP
       datagram to PORT that reaches this namespace's e0 (after onramp-decap:
       the client's own packet), until SIGTERM
-  traffic.py hold VIP PORT SECONDS
-      one long-lived TCP connection to the endpoint's line echo: sends a line
+  traffic.py hold VIP PORT SECONDS [SOURCE_PORT]
+      one long-lived TCP connection to the endpoint's line echo (from
+      SOURCE_PORT when given, else one the kernel picks): sends a line
       every 100 ms for SECONDS and prints each answer's endpoint and the gaps
       longer than a second; exits 1 when the connection breaks or the
       endpoint changes
@@ -56,8 +57,8 @@ def sniff(port):
             print(f"{now:.6f} {socket.inet_ntoa(frame[26:30])}", flush=True)
 
 
-def hold(vip, port, seconds):
-    s = socket.create_connection((vip, port), timeout=15)
+def hold(vip, port, seconds, source_port=0):
+    s = socket.create_connection((vip, port), timeout=15, source_address=("", source_port))
     f = s.makefile("rwb")
     end = time.monotonic() + seconds
     first, last_ok, n = None, time.monotonic(), 0
@@ -76,7 +77,7 @@ def hold(vip, port, seconds):
         now = time.monotonic()
         if first is None:
             first = endpoint
-            print(json.dumps({"endpoint": endpoint}), flush=True)
+            print(json.dumps({"endpoint": endpoint, "port": s.getsockname()[1]}), flush=True)
         if endpoint != first:
             print(json.dumps({"error": f"moved from {first} to {endpoint}", "lines": n}),
                   flush=True)
@@ -98,6 +99,6 @@ if __name__ == "__main__":
     elif cmd == "sniff":
         sniff(int(a[0]))
     elif cmd == "hold":
-        hold(a[0], int(a[1]), float(a[2]))
+        hold(a[0], int(a[1]), float(a[2]), int(a[3]) if len(a) > 3 else 0)
     else:
         sys.exit(__doc__)
