@@ -68,7 +68,7 @@ BENCHMARK(BM_ForwardingTableBuild)
     ->MinTime(2.0);
 
 // A table swap: the same table with one listener's weights changed, built
-// next to the one in force, which lends the Maglev tables that stay the
+// next to the one in force, which shares the Maglev tables that stay the
 // same (what TablePublisher::apply does).
 void BM_ForwardingTableSwap(benchmark::State& state) {
   const TableSpec before =

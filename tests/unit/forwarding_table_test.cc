@@ -1,5 +1,5 @@
 // The compiled forwarding table: port-range lookup agrees with a plain scan,
-// and a table built next to the one in force (borrowing its unchanged Maglev
+// and a table built next to the one in force (sharing its unchanged Maglev
 // tables) is the table a build from scratch gives.
 #include "dataplane/core/forwarding_table.h"
 
