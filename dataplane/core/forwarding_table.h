@@ -55,10 +55,9 @@ struct alignas(64) Listener {
   Affinity affinity;
   uint32_t tcp_idle_ms;
   uint32_t udp_idle_ms;
-  uint32_t first_counter;  // endpoints[i].counter_index == first_counter + i
-  // In the table's arena (table_memory.h).
-  std::pmr::vector<Endpoint> endpoints;
-  uint32_t maglev_block;  // which of the table's Maglev blocks holds `maglev`
+  uint32_t first_counter;                // endpoints[i].counter_index == first_counter + i
+  std::pmr::vector<Endpoint> endpoints;  // in the table's arena (table_memory.h)
+  uint32_t maglev_block;                 // which of the table's Maglev blocks holds `maglev`
   // Slot -> endpoint index, or kMaglevEmpty. In a Maglev block, which the
   // table may share with the tables before and after it.
   std::span<const uint16_t> maglev;
@@ -132,8 +131,8 @@ class ForwardingTable {
   // it had instead of a new build (the same inputs give the same table, so
   // the result is identical). A table swap that changes a few listeners then
   // costs little more than those few builds. Shared tables live in blocks
-  // that the tables using them hold; a block that less than half of it is
-  // still in use is copied from instead, so the memory held stays under twice
+  // held by every table that uses them; from a block less than half still in
+  // use the tables are copied instead, so the memory held stays under twice
   // what the table in force uses.
   static std::unique_ptr<ForwardingTable> build(const TableSpec& spec, unsigned lcores,
                                                 std::string& error,
