@@ -58,7 +58,12 @@ def sniff(port):
 
 
 def hold(vip, port, seconds, source_port=0):
-    s = socket.create_connection((vip, port), timeout=15, source_address=("", source_port))
+    s = socket.socket(socket.AF_INET6 if ":" in vip else socket.AF_INET, socket.SOCK_STREAM)
+    # The port may still be in TIME_WAIT from an earlier connection to the VIP.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", source_port))
+    s.settimeout(15)
+    s.connect((vip, port))
     f = s.makefile("rwb")
     end = time.monotonic() + seconds
     first, last_ok, n = None, time.monotonic(), 0
