@@ -196,10 +196,9 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   std::string version = "version " + std::to_string(update.version());
 
   v1::ForwardingTable table = localise(update);
-  dp::TableSpec spec;
-  std::string invalid = dp::table_spec_from_proto(table, spec);
-  if (!invalid.empty()) {
-    ack.set_error("table." + invalid);
+  auto spec = dp::table_spec_from_proto(table);
+  if (!spec.ok()) {
+    ack.set_error("table." + spec.error());
     log(LogLevel::kWarning, "refused " + version + ": " + ack.error());
     return ack;
   }

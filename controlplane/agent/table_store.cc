@@ -148,10 +148,8 @@ bool TableStore::load(v1::ForwardingTable& table, std::string& error) const {
     error = path_ + ": " + syntax.error;
     return false;
   }
-  dp::TableSpec spec;
-  std::string invalid = dp::table_spec_from_proto(table, spec);
-  if (!invalid.empty()) {
-    error = path_ + ": " + invalid;
+  if (auto spec = dp::table_spec_from_proto(table); !spec.ok()) {
+    error = path_ + ": " + spec.error();
     return false;
   }
   return true;

@@ -13,6 +13,7 @@
 #include "controlplane/cli/exit_code.h"
 #include "controlplane/cli/output.h"
 #include "controlplane/cli/stats_table.h"
+#include "common/textproto.h"
 #include "dataplane/config/table_loader.h"
 #include "onramp/v1/dataplane.pb.h"
 
@@ -31,17 +32,6 @@ struct TraceFlags {
   std::string protocol;
 };
 
-// Keeps the first syntax error instead of letting protobuf log it.
-class FirstError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (error.empty())
-      error =
-          "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
-  }
-  std::string error;
-};
 
 int apply(Context& ctx, const ApplyFlags& flags) {
   std::string text;
@@ -56,16 +46,12 @@ int apply(Context& ctx, const ApplyFlags& flags) {
   // Check it here first: a bad file is reported with its line or field
   // before anything reaches the PoP.
   if (!flags.no_validate) {
-    dp::TableSpec spec;
-    std::string error = dp::parse_table_text(text, spec);
-    if (!error.empty()) return ctx.fail(kExitInvalid, name + ": " + error);
+    if (auto spec = dp::parse_table_text(text); !spec.ok())
+      return ctx.fail(kExitInvalid, name + ": " + spec.error());
   }
   v1::ApplyTableRequest req;
-  google::protobuf::TextFormat::Parser parser;
-  FirstError syntax;
-  parser.RecordErrorsTo(&syntax);
-  if (!parser.ParseFromString(text, req.mutable_table()))
-    return ctx.fail(kExitInvalid, name + ": " + syntax.error);
+  if (Status s = parse_text_proto(text, *req.mutable_table()); !s.ok())
+    return ctx.fail(kExitInvalid, name + ": " + s.message());
 
   v1::ApplyTableResponse resp;
   grpc::Status s = ctx.dataplane("ApplyTable", req, resp);

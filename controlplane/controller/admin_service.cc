@@ -469,8 +469,8 @@ AdminService::Reactor* AdminService::GetHealth(Ctx* ctx, const v1::GetHealthRequ
 AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequest* req,
                                                v1::TraceFlowResponse* resp) {
   return serve(ctx, [&] {
-    auto client = dp::IpAddress::parse(req->client_address());
-    auto vip = dp::IpAddress::parse(req->vip());
+    auto client = IpAddress::parse(req->client_address());
+    auto vip = IpAddress::parse(req->vip());
     if (!client)
       return invalid("client_address: " + quoted(req->client_address()) +
                      " is not an IPv4 or IPv6 address");
@@ -485,13 +485,14 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
     const v1::ForwardingTable& table = view.routes.table;
     // The same validation and build as the PoP's dataplane, then the same
     // lookups as its fast path.
-    dp::TableSpec spec;
-    if (std::string err = check_table(table, spec); !err.empty())
-      return Status(StatusCode::INTERNAL, "the table for " + req->pop() + " is invalid: " + err);
+    auto spec = check_table(table);
+    if (!spec.ok())
+      return Status(StatusCode::INTERNAL,
+                    "the table for " + req->pop() + " is invalid: " + spec.error());
     std::string err;
-    auto built = dp::ForwardingTable::build(spec, 1, err);
+    auto built = dp::ForwardingTable::build(*spec, 1, err);
     if (!built) return Status(StatusCode::INTERNAL, "building the table: " + err);
-    dp::FlowQuery q{.client = *client,
+    FlowQuery q{.client = *client,
                     .client_port = static_cast<uint16_t>(req->client_port()),
                     .vip = *vip,
                     .port = static_cast<uint16_t>(req->port()),
@@ -516,7 +517,7 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
     if (t.endpoint >= 0) {
       const dp::Endpoint& e = built->listener(t.listener).endpoints[t.endpoint];
       resp->set_endpoint(e.address.to_string());
-      resp->set_mode(e.mode == dp::ForwardingMode::gue ? v1::ENCAP_GUE : v1::ENCAP_IPIP);
+      resp->set_mode(e.mode == ForwardingMode::gue ? v1::ENCAP_GUE : v1::ENCAP_IPIP);
       // Addresses are unique within a listener: the endpoint names its group.
       for (const v1::Endpoint* ep : Config::children(
                view.config->endpoints, listener_key(resp->accelerator(), resp->listener())))

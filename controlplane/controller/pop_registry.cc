@@ -7,7 +7,7 @@
 #include "controlplane/controller/log.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/validation.h"
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
 
 namespace onramp::ctl {
 namespace {
@@ -36,7 +36,7 @@ Status check_hello(const std::string& identity, const v1::Hello& h, v1::TunnelSo
     return Status(StatusCode::INVALID_ARGUMENT, "hello.longitude: outside -180..180");
   tunnel.Clear();
   if (!h.tunnel_source().ipv4().empty()) {
-    auto a = dp::IpAddress::parse(h.tunnel_source().ipv4());
+    auto a = IpAddress::parse(h.tunnel_source().ipv4());
     if (!a || !a->is_v4())
       return Status(
           StatusCode::INVALID_ARGUMENT,
@@ -44,7 +44,7 @@ Status check_hello(const std::string& identity, const v1::Hello& h, v1::TunnelSo
     tunnel.set_ipv4(a->to_string());
   }
   if (!h.tunnel_source().ipv6().empty()) {
-    auto a = dp::IpAddress::parse(h.tunnel_source().ipv6());
+    auto a = IpAddress::parse(h.tunnel_source().ipv6());
     if (!a || a->is_v4())
       return Status(
           StatusCode::INVALID_ARGUMENT,
@@ -164,13 +164,12 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
           name + ": nearest group now " + now.primary + " (was " + before->second.primary + ")");
   }
   st.memory = std::move(routes.memory);
-  dp::TableSpec spec;
-  if (std::string err = check_table(routes.table, spec); !err.empty()) {
+  if (auto spec = check_table(routes.table); !spec.ok()) {
     // A bug, not an operator's mistake: validation should have refused the
     // configuration. The PoP keeps its table.
     log_pop(LogLevel::error, st.pop.id(),
             "table for configuration version " + std::to_string(config.version) +
-                " fails the dataplane's validation, not sent: table." + err);
+                " fails the dataplane's validation, not sent: table." + spec.error());
     return;
   }
   std::string digest = content_digest(routes.table, routes.probe_plan);

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
 
 namespace onramp::ctl {
 namespace {
@@ -70,7 +70,7 @@ PopRoutes RouteComputer::compute(const Config& config, const PopContext& pop,
         uint32_t left_v4 = 0, left_v6 = 0;
         for (const v1::Endpoint* e :
              Config::children(config.endpoints, group_key(acc.name(), l->name(), g->name()))) {
-          auto a = dp::IpAddress::parse(e->address());
+          auto a = IpAddress::parse(e->address());
           bool v4 = a && a->is_v4();
           if (v4 ? !has_v4 : !has_v6) {
             ++(v4 ? left_v4 : left_v6);

@@ -4,10 +4,10 @@
 
 namespace onramp::ctl {
 
-std::string check_table(const onramp::v1::ForwardingTable& table, dp::TableSpec& spec) {
+Result<TableSpec> check_table(const onramp::v1::ForwardingTable& table) {
   onramp::v1::ForwardingTable copy = table;
   if (copy.next_hop_mac().empty()) copy.set_next_hop_mac(kPlaceholderNextHopMac);
-  return dp::table_spec_from_proto(copy, spec);
+  return dp::table_spec_from_proto(copy);
 }
 
 }  // namespace onramp::ctl

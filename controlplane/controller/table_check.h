@@ -7,7 +7,8 @@
 
 #include <string>
 
-#include "dataplane/core/table_spec.h"
+#include "common/status.h"
+#include "common/table_spec.h"
 #include "onramp/v1/forwarding.pb.h"
 
 namespace onramp::ctl {
@@ -15,7 +16,7 @@ namespace onramp::ctl {
 // Stands in for next_hop_mac during the check only; never sent.
 inline constexpr const char* kPlaceholderNextHopMac = "00:00:00:00:00:00";
 
-// "" and `spec` filled, or the dataplane's message naming the field.
-std::string check_table(const onramp::v1::ForwardingTable& table, dp::TableSpec& spec);
+// The table as the dataplane would load it, or its message naming the field.
+Result<TableSpec> check_table(const onramp::v1::ForwardingTable& table);
 
 }  // namespace onramp::ctl

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
 
 namespace onramp::ctl {
 namespace {
@@ -24,8 +24,8 @@ std::string range_text(const v1::PortRange& r) {
 }
 
 // Addresses that can never be a VIP or an endpoint.
-std::string address_problem(const dp::IpAddress& a) {
-  static const dp::IpAddress kZero{};
+std::string address_problem(const IpAddress& a) {
+  static const IpAddress kZero{};
   if (a.is_v4()) {
     const uint8_t* b = a.v4();
     if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0) return "is the unspecified address";
@@ -36,7 +36,7 @@ std::string address_problem(const dp::IpAddress& a) {
   }
   const uint8_t* b = a.v6();
   if (a == kZero) return "is the unspecified address";
-  dp::IpAddress loop{};
+  IpAddress loop{};
   loop.bytes[15] = 1;
   if (a == loop) return "is the loopback address";
   if (b[0] == 0xff) return "is a multicast address";
@@ -45,7 +45,7 @@ std::string address_problem(const dp::IpAddress& a) {
 
 // Parses and canonicalises `text`, or says why it cannot be used.
 Status address(const std::string& field, const std::string& text, std::string& out) {
-  auto a = dp::IpAddress::parse(text);
+  auto a = IpAddress::parse(text);
   if (!a) return invalid(field + ": " + quoted(text) + " is not an IPv4 or IPv6 address");
   if (auto p = address_problem(*a); !p.empty()) return invalid(field + ": " + text + " " + p);
   out = a->to_string();
@@ -186,7 +186,7 @@ std::string check_name(const std::string& field, const std::string& value) {
 }
 
 std::optional<std::string> canonical_address(const std::string& text) {
-  auto a = dp::IpAddress::parse(text);
+  auto a = IpAddress::parse(text);
   if (!a) return std::nullopt;
   return a->to_string();
 }

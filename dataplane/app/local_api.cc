@@ -26,19 +26,18 @@ class LocalApi::Service final : public pb::DataplaneService::CallbackService {
                                        const pb::ApplyTableRequest* req,
                                        pb::ApplyTableResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
-    TableSpec spec;
-    std::string err = table_spec_from_proto(req->table(), spec);
-    if (!err.empty()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + err));
+    auto spec = table_spec_from_proto(req->table());
+    if (!spec.ok()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + spec.error()));
       return reactor;
     }
     PublishTiming timing;
-    err = publisher_.apply(spec, timing);
+    std::string err = publisher_.apply(*spec, timing);
     if (!err.empty()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + err));
       return reactor;
     }
-    resp->set_version(spec.version);
+    resp->set_version(spec->version);
     resp->set_build_us(timing.build_us);
     resp->set_publish_us(timing.publish_us);
     reactor->Finish(grpc::Status::OK);

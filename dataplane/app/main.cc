@@ -26,6 +26,7 @@
 
 namespace {
 
+using namespace onramp;
 using namespace onramp::dp;
 
 std::atomic<bool> g_stop{false};
@@ -72,7 +73,9 @@ int main(int argc, char** argv) {
   }
   TableSpec spec;  // empty until a table is loaded or applied
   if (!opts.table_path.empty()) {
-    if (err = load_table_file(opts.table_path, spec); !err.empty()) return fail(err);
+    auto loaded = load_table_file(opts.table_path);
+    if (!loaded.ok()) return fail(loaded.error());
+    spec = std::move(*loaded);
   } else if (opts.api_socket.empty()) {
     std::fprintf(stderr, "onramp-dataplane: %s\n\n%s",
                  "no --table and no --api-socket: nothing could ever be forwarded",

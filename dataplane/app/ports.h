@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "dataplane/app/options.h"
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
 
 struct rte_mempool;
 

@@ -4,16 +4,17 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
-#include "dataplane/core/table_spec.h"
+#include "common/status.h"
+#include "common/table_spec.h"
 #include "onramp/v1/forwarding.pb.h"
 
 namespace onramp::dp {
 
-// Each returns "" and fills `out`, or returns the error and leaves `out`
-// unspecified.
-std::string table_spec_from_proto(const onramp::v1::ForwardingTable& msg, TableSpec& out);
-std::string parse_table_text(const std::string& text, TableSpec& out);
-std::string load_table_file(const std::string& path, TableSpec& out);
+Result<TableSpec> table_spec_from_proto(const onramp::v1::ForwardingTable& msg);
+Result<TableSpec> parse_table_text(std::string_view text);
+// Errors start with the path.
+Result<TableSpec> load_table_file(const std::string& path);
 
 }  // namespace onramp::dp

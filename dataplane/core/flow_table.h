@@ -34,7 +34,7 @@
 #include <memory>
 
 #include "dataplane/core/hash.h"
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
 
 namespace onramp::dp {
 

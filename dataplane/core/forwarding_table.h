@@ -15,9 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
+#include "common/table_spec.h"
+#include "dataplane/core/maglev.h"
 #include "dataplane/core/table_memory.h"
-#include "dataplane/core/table_spec.h"
 
 namespace onramp::dp {
 

@@ -32,13 +32,6 @@ uint32_t inverse_mod_prime(uint32_t a, uint32_t p) {
 
 }  // namespace
 
-bool is_prime(uint32_t n) {
-  if (n < 2) return false;
-  for (uint32_t d = 2; d * d <= n; ++d)
-    if (n % d == 0) return false;
-  return true;
-}
-
 std::vector<uint16_t> build_maglev(std::span<const MaglevBackend> backends, uint32_t size) {
   std::vector<uint16_t> table(size);
   build_maglev(backends, table);

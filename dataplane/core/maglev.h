@@ -8,11 +8,10 @@
 #include <span>
 #include <vector>
 
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
+#include "common/table_spec.h"
 
 namespace onramp::dp {
-
-constexpr uint32_t kDefaultMaglevSize = 65537;
 
 struct MaglevBackend {
   IpAddress address;    // identity: decides the permutation
@@ -33,7 +32,5 @@ void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> t
 inline constexpr uint32_t kMaglevRankBelow = 128;
 void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> table,
                   uint32_t rank_below);
-
-bool is_prime(uint32_t n);
 
 }  // namespace onramp::dp

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "dataplane/core/drop_reason.h"
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
 #include "dataplane/core/net_headers.h"
 
 namespace onramp::dp {

@@ -7,18 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "common/flow_query.h"
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/forwarding_table.h"
 
 namespace onramp::dp {
-
-struct FlowQuery {
-  IpAddress client;
-  uint16_t client_port = 0;
-  IpAddress vip;
-  uint16_t port = 0;
-  uint8_t l4_proto = 6;  // 6 TCP, 17 UDP
-};
 
 struct FlowTrace {
   int listener = -1;  // index, or -1

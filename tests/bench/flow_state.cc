@@ -20,6 +20,7 @@
 
 namespace {
 
+using namespace onramp;
 using namespace onramp::dp;
 
 uint64_t rss_bytes() {

@@ -19,6 +19,7 @@
 
 namespace {
 
+using namespace onramp;
 using namespace onramp::dp;
 
 constexpr uint32_t kHeadroom = 128;

@@ -10,10 +10,11 @@
 
 #include "dataplane/core/forwarding_table.h"
 #include "dataplane/core/maglev.h"
-#include "dataplane/core/table_spec.h"
+#include "common/table_spec.h"
 
 namespace {
 
+using namespace onramp;
 using namespace onramp::dp;
 
 IpAddress v4(uint32_t n) {
@@ -47,8 +48,8 @@ TableSpec make_spec(int listeners, int endpoints) {
 void BM_ForwardingTableBuild(benchmark::State& state) {
   const TableSpec spec =
       make_spec(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
-  if (std::string err = validate_table_spec(spec); !err.empty()) {
-    state.SkipWithError(err.c_str());
+  if (Status s = validate_table_spec(spec); !s.ok()) {
+    state.SkipWithError(s.message().c_str());
     return;
   }
   for (auto _ : state) {

@@ -25,7 +25,7 @@ using test::ether;
 using test::ip;
 
 constexpr int kSkip = 77;
-constexpr dp::MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
+constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
 constexpr uint32_t kHeadroom = 128;
 
 struct Case {
@@ -33,31 +33,31 @@ struct Case {
   const char* client;
   const char* vip;
   const char* endpoint;
-  dp::ForwardingMode mode;
+  ForwardingMode mode;
   uint16_t gue_port;  // 0: the table's (6080)
   bool vlan;
   int counter;  // -1: the program must leave the frame alone (not_encapsulated)
 };
 
 const Case kCases[] = {
-    {"4in4 IPIP", "192.0.2.10", "203.0.113.10", "198.51.100.7", dp::ForwardingMode::ipip, 0, false,
+    {"4in4 IPIP", "192.0.2.10", "203.0.113.10", "198.51.100.7", ForwardingMode::ipip, 0, false,
      ONRAMP_DECAP_decap_ipip_v4},
-    {"6in4 IPIP", "2001:db8:c::10", "2001:db8:10::10", "198.51.100.7", dp::ForwardingMode::ipip, 0,
+    {"6in4 IPIP", "2001:db8:c::10", "2001:db8:10::10", "198.51.100.7", ForwardingMode::ipip, 0,
      false, ONRAMP_DECAP_decap_ipip_v4},
-    {"4in6 IPIP", "192.0.2.10", "203.0.113.10", "2001:db8:100::7", dp::ForwardingMode::ipip, 0,
+    {"4in6 IPIP", "192.0.2.10", "203.0.113.10", "2001:db8:100::7", ForwardingMode::ipip, 0,
      false, ONRAMP_DECAP_decap_ipip_v6},
     {"6in6 IPIP, VLAN", "2001:db8:c::10", "2001:db8:10::10", "2001:db8:100::7",
-     dp::ForwardingMode::ipip, 0, true, ONRAMP_DECAP_decap_ipip_v6},
-    {"4in4 GUE", "192.0.2.10", "203.0.113.10", "198.51.100.7", dp::ForwardingMode::gue, 0, false,
+     ForwardingMode::ipip, 0, true, ONRAMP_DECAP_decap_ipip_v6},
+    {"4in4 GUE", "192.0.2.10", "203.0.113.10", "198.51.100.7", ForwardingMode::gue, 0, false,
      ONRAMP_DECAP_decap_gue_v4},
-    {"6in4 GUE, VLAN", "2001:db8:c::10", "2001:db8:10::10", "198.51.100.7", dp::ForwardingMode::gue,
+    {"6in4 GUE, VLAN", "2001:db8:c::10", "2001:db8:10::10", "198.51.100.7", ForwardingMode::gue,
      0, true, ONRAMP_DECAP_decap_gue_v4},
-    {"4in6 GUE", "192.0.2.10", "203.0.113.10", "2001:db8:100::7", dp::ForwardingMode::gue, 0, false,
+    {"4in6 GUE", "192.0.2.10", "203.0.113.10", "2001:db8:100::7", ForwardingMode::gue, 0, false,
      ONRAMP_DECAP_decap_gue_v6},
-    {"6in6 GUE", "2001:db8:c::10", "2001:db8:10::10", "2001:db8:100::7", dp::ForwardingMode::gue, 0,
+    {"6in6 GUE", "2001:db8:c::10", "2001:db8:10::10", "2001:db8:100::7", ForwardingMode::gue, 0,
      false, ONRAMP_DECAP_decap_gue_v6},
     {"GUE to a port the endpoint was not told about", "192.0.2.10", "203.0.113.10", "198.51.100.7",
-     dp::ForwardingMode::gue, 7000, false, -1},
+     ForwardingMode::gue, 7000, false, -1},
 };
 
 Bytes client_frame(const Case& c, bool vlan) {
@@ -84,7 +84,7 @@ int main() {
   std::vector<decap::Prefix> allow(2);
   decap::parse_prefix("198.51.100.0/24", allow[0]);
   decap::parse_prefix("2001:db8:100::/64", allow[1]);
-  if (auto err = program->configure(allow, {dp::kDefaultGuePort}); !err.empty()) {
+  if (auto err = program->configure(allow, {kDefaultGuePort}); !err.empty()) {
     std::printf("FAIL: %s\n", err.c_str());
     return 1;
   }
@@ -92,20 +92,20 @@ int main() {
   int failures = 0;
   for (const Case& c : kCases) {
     // The PoP: one listener, one endpoint, tunnel sources in the allowed prefixes.
-    dp::TableSpec spec{
+    TableSpec spec{
         .version = 1,
         .pop = "FRA1",
         .tunnel_source_v4 = ip("198.51.100.1"),
         .tunnel_source_v6 = ip("2001:db8:100::1"),
         .next_hop_mac = {0x02, 0, 0, 0, 0, 0xfe},
-        .listeners = {dp::ListenerSpec{
+        .listeners = {ListenerSpec{
             .name = "web",
             .vips = {ip("203.0.113.10"), ip("2001:db8:10::10")},
-            .protocol = dp::Protocol::tcp_udp,
+            .protocol = Protocol::tcp_udp,
             .port_ranges = {{80, 80}},
             .endpoints = {{.address = ip(c.endpoint), .mode = c.mode, .gue_port = c.gue_port}}}},
     };
-    std::string err = dp::validate_table_spec(spec);
+    std::string err = validate_table_spec(spec).message();
     auto table = err.empty() ? dp::ForwardingTable::build(spec, 1, err) : nullptr;
     if (!table) {
       std::printf("FAIL %s: table: %s\n", c.name, err.c_str());

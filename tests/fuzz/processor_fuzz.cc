@@ -11,34 +11,35 @@
 #include "dataplane/core/processor.h"
 
 namespace dp = onramp::dp;
+using namespace onramp;
 
 namespace {
 
-dp::IpAddress ip(const char* s) { return *dp::IpAddress::parse(s); }
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
 
 dp::ForwardingTable& table() {
   static std::unique_ptr<dp::ForwardingTable> t = [] {
-    dp::TableSpec spec{
+    TableSpec spec{
         .tunnel_source_v4 = ip("192.0.2.1"),
         .tunnel_source_v6 = ip("2001:db8::1"),
         .next_hop_mac = {2, 0, 0, 0, 0, 0xfe},
-        .listeners = {dp::ListenerSpec{.name = "tcp",
+        .listeners = {ListenerSpec{.name = "tcp",
                                        .vips = {ip("203.0.113.10"), ip("2001:db8:10::10")},
-                                       .protocol = dp::Protocol::tcp_udp,
+                                       .protocol = Protocol::tcp_udp,
                                        .port_ranges = {{1, 1024}},
                                        .endpoints = {{.address = ip("198.51.100.1")},
                                                      {.address = ip("2001:db8:100::2"),
-                                                      .mode = dp::ForwardingMode::gue}}},
-                      dp::ListenerSpec{
+                                                      .mode = ForwardingMode::gue}}},
+                      ListenerSpec{
                           .name = "sticky",
                           .vips = {ip("203.0.113.10")},
-                          .protocol = dp::Protocol::udp,
+                          .protocol = Protocol::udp,
                           .port_ranges = {{2000, 65535}},
-                          .affinity = dp::Affinity::source_ip,
+                          .affinity = Affinity::source_ip,
                           .endpoints = {{.address = ip("198.51.100.3"), .weight = 5}}}},
         .maglev_size = 1021,
     };
-    if (!dp::validate_table_spec(spec).empty()) std::abort();
+    if (!validate_table_spec(spec).ok()) std::abort();
     std::string err;
     return dp::ForwardingTable::build(spec, 1, err);
   }();

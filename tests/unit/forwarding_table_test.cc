@@ -13,15 +13,15 @@
 namespace onramp::test {
 namespace {
 
-using dp::EndpointSpec;
+using onramp::EndpointSpec;
 using dp::ForwardingTable;
-using dp::ListenerSpec;
-using dp::TableSpec;
+using onramp::ListenerSpec;
+using onramp::TableSpec;
 
-dp::IpAddress v4(uint32_t n) {
+IpAddress v4(uint32_t n) {
   uint8_t b[4] = {static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
                   static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n)};
-  return dp::IpAddress::from_v4(b);
+  return IpAddress::from_v4(b);
 }
 
 TableSpec spec_with(int listeners, int endpoints, uint32_t maglev_size = 1021) {
@@ -41,7 +41,7 @@ TableSpec spec_with(int listeners, int endpoints, uint32_t maglev_size = 1021) {
 }
 
 std::unique_ptr<ForwardingTable> build(const TableSpec& spec, const ForwardingTable* previous) {
-  EXPECT_EQ(dp::validate_table_spec(spec), "");
+  EXPECT_EQ(validate_table_spec(spec).message(), "");
   std::string err;
   auto t = ForwardingTable::build(spec, 2, err, previous);
   EXPECT_NE(t, nullptr) << err;

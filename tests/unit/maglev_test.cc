@@ -34,7 +34,7 @@ std::vector<size_t> counts(const std::vector<uint16_t>& table, size_t n) {
 }
 
 TEST(Maglev, EveryEndpointGetsItsWeightShareWithinOnePercent) {
-  const uint32_t m = dp::kDefaultMaglevSize;
+  const uint32_t m = kDefaultMaglevSize;
   for (const auto& weights : std::vector<std::vector<uint32_t>>{
            {128, 128, 128, 128}, {1, 2, 3, 4, 5, 6, 7, 8}, {255, 1, 100, 37}, {10, 200}}) {
     auto b = backends(weights);
@@ -62,7 +62,7 @@ TEST(Maglev, ZeroWeightTakesNoSlotAndEmptyWhenNoneHasWeight) {
 }
 
 TEST(Maglev, RemovingOneOfNMovesAboutOneNth) {
-  const uint32_t m = dp::kDefaultMaglevSize;
+  const uint32_t m = kDefaultMaglevSize;
   for (size_t n : {5u, 10u, 50u}) {
     auto before_b = backends(std::vector<uint32_t>(n, 128));
     auto before = build_maglev(before_b, m);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
 
 namespace onramp::test {
 
@@ -25,7 +25,7 @@ inline uint16_t inet_checksum(const uint8_t* p, size_t n, uint32_t sum = 0) {
   return static_cast<uint16_t>(~sum);
 }
 
-inline dp::IpAddress ip(const char* text) { return *dp::IpAddress::parse(text); }
+inline IpAddress ip(const char* text) { return *IpAddress::parse(text); }
 
 // Ethernet header with optional VLAN tags.
 inline Bytes ether(uint16_t ethertype, std::initializer_list<uint16_t> vlans = {}) {

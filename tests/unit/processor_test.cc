@@ -16,17 +16,17 @@ namespace {
 
 using dp::Action;
 using dp::DropReason;
-using dp::EndpointSpec;
+using onramp::EndpointSpec;
 using dp::ForwardingTable;
-using dp::ListenerSpec;
+using onramp::ListenerSpec;
 using dp::PacketProcessor;
-using dp::TableSpec;
+using onramp::TableSpec;
 
-constexpr dp::MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
+constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
 constexpr uint32_t kHeadroom = 128;
 
 TableSpec make_spec(std::vector<EndpointSpec> endpoints,
-                    dp::Affinity affinity = dp::Affinity::none) {
+                    Affinity affinity = Affinity::none) {
   return TableSpec{
       .version = 1,
       .pop = "FRA1",
@@ -35,7 +35,7 @@ TableSpec make_spec(std::vector<EndpointSpec> endpoints,
       .next_hop_mac = {0x02, 0, 0, 0, 0, 0xfe},
       .listeners = {ListenerSpec{.name = "web",
                                  .vips = {ip("203.0.113.10"), ip("2001:db8:10::10")},
-                                 .protocol = dp::Protocol::tcp_udp,
+                                 .protocol = Protocol::tcp_udp,
                                  .port_ranges = {{80, 80}, {8000, 8099}},
                                  .affinity = affinity,
                                  .endpoints = std::move(endpoints)}},
@@ -43,7 +43,7 @@ TableSpec make_spec(std::vector<EndpointSpec> endpoints,
 }
 
 std::unique_ptr<ForwardingTable> build(const TableSpec& spec) {
-  EXPECT_EQ(dp::validate_table_spec(spec), "");
+  EXPECT_EQ(validate_table_spec(spec).message(), "");
   std::string err;
   auto t = ForwardingTable::build(spec, 1, err);
   EXPECT_NE(t, nullptr) << err;
@@ -75,8 +75,8 @@ Bytes syn(const char* client, uint16_t port, const char* vip = "203.0.113.10",
 // The endpoint an encapsulated frame went to (outer destination).
 std::string outer_dst(const Bytes& out) {
   uint16_t type = static_cast<uint16_t>(out[12] << 8 | out[13]);
-  if (type == 0x0800) return dp::IpAddress::from_v4(&out[14 + 16]).to_string();
-  return dp::IpAddress::from_v6(&out[14 + 24]).to_string();
+  if (type == 0x0800) return IpAddress::from_v4(&out[14 + 16]).to_string();
+  return IpAddress::from_v6(&out[14 + 24]).to_string();
 }
 
 TEST(Processor, Ipv4InIpv4BytesAreExact) {
@@ -118,7 +118,7 @@ TEST(Processor, VlanTagIsKeptAndPaddingTrimmed) {
 
 TEST(Processor, GueOverIpv6HasAValidUdpChecksum) {
   auto table =
-      build(make_spec({{.address = ip("2001:db8:100::7"), .mode = dp::ForwardingMode::gue}}));
+      build(make_spec({{.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}}));
   PacketProcessor proc(0, 1024);
   auto r = run(proc, *table, syn("192.0.2.10", 40000));
   ASSERT_EQ(r.action, Action::forward);
@@ -128,7 +128,7 @@ TEST(Processor, GueOverIpv6HasAValidUdpChecksum) {
   const uint8_t* udph = ip6 + 40;
   uint16_t udp_len = static_cast<uint16_t>(udph[4] << 8 | udph[5]);
   EXPECT_EQ(udp_len, 8u + 40);
-  EXPECT_EQ(udph[2] << 8 | udph[3], dp::kDefaultGuePort);
+  EXPECT_EQ(udph[2] << 8 | udph[3], kDefaultGuePort);
   EXPECT_GE(udph[0], 0x80);  // source port in 32768..65535
   // Verify: pseudo-header + datagram sums to 0xffff (checksum 0 after fold).
   uint32_t sum = 0;
@@ -148,8 +148,8 @@ TEST(Processor, EchoRequestIsAnswered) {
   auto r = run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, icmp)));
   ASSERT_EQ(r.action, Action::reply);
   EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + 6), (Bytes{0x02, 0, 0, 0, 0, 0x01}));
-  EXPECT_EQ(dp::IpAddress::from_v4(&r.out[26]), ip("203.0.113.10"));
-  EXPECT_EQ(dp::IpAddress::from_v4(&r.out[30]), ip("192.0.2.10"));
+  EXPECT_EQ(IpAddress::from_v4(&r.out[26]), ip("203.0.113.10"));
+  EXPECT_EQ(IpAddress::from_v4(&r.out[30]), ip("192.0.2.10"));
   EXPECT_EQ(inet_checksum(&r.out[14], 20), 0);
   EXPECT_EQ(r.out[34], 0);
   EXPECT_EQ(inet_checksum(&r.out[34], icmp.size()), 0);
@@ -228,7 +228,7 @@ TEST(Processor, SourceIpAffinityPinsAClient) {
   std::vector<EndpointSpec> eps;
   for (int i = 1; i <= 16; ++i)
     eps.push_back({.address = ip(("198.51.100." + std::to_string(i)).c_str())});
-  auto table = build(make_spec(eps, dp::Affinity::source_ip));
+  auto table = build(make_spec(eps, Affinity::source_ip));
   PacketProcessor proc(0, 4096);
   std::set<std::string> clients_endpoints;
   for (int c = 1; c <= 20; ++c) {

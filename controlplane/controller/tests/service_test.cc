@@ -186,8 +186,7 @@ TEST_F(ServiceTest, PushAckNackAndCoalescing) {
   EXPECT_EQ(first->table().next_hop_mac(), "");
   ASSERT_EQ(first->table().listeners_size(), 1);
   EXPECT_EQ(first->table().listeners(0).endpoints_size(), 2);
-  dp::TableSpec spec;
-  EXPECT_EQ(check_table(first->table(), spec), "");
+  EXPECT_EQ(check_table(first->table()).error(), "");
 
   v1::Pop p = pop("FRA1");
   EXPECT_EQ(p.state(), v1::POP_CONNECTED);

@@ -1,10 +1,10 @@
-#include "dataplane/core/ip_address.h"
+#include "common/ip_address.h"
 
 #include <arpa/inet.h>
 
 #include <cstdio>
 
-namespace onramp::dp {
+namespace onramp {
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   if (text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
@@ -56,4 +56,4 @@ std::string mac_to_string(const MacAddress& mac) {
   return buf;
 }
 
-}  // namespace onramp::dp
+}  // namespace onramp

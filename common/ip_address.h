@@ -13,7 +13,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace onramp::dp {
+namespace onramp {
 
 struct IpAddress {
   std::array<uint8_t, 16> bytes{};
@@ -65,4 +65,4 @@ using MacAddress = std::array<uint8_t, 6>;
 std::optional<MacAddress> parse_mac(std::string_view text);
 std::string mac_to_string(const MacAddress& mac);
 
-}  // namespace onramp::dp
+}  // namespace onramp

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/ip_address.h"
-#include "dataplane/core/maglev.h"
+#include "common/ip_address.h"
+#include "common/status.h"
 
-namespace onramp::dp {
+namespace onramp {
 
 enum class Protocol : uint8_t { tcp = 1, udp = 2, tcp_udp = 3 };
 enum class Affinity : uint8_t { none = 0, source_ip = 1 };
@@ -21,6 +21,12 @@ constexpr uint32_t kDefaultTcpIdleS = 340;
 constexpr uint32_t kDefaultUdpIdleS = 30;
 constexpr uint16_t kDefaultGuePort = 6080;
 constexpr uint16_t kDefaultMtu = 1500;
+// Maglev lookup tables have a prime number of slots.
+constexpr uint32_t kDefaultMaglevSize = 65537;
+constexpr uint32_t kMinMaglevSize = 1021;
+constexpr uint32_t kMaxMaglevSize = 1048573;
+
+bool is_prime(uint32_t n);
 
 struct PortRangeSpec {
   uint16_t first = 0;
@@ -61,8 +67,8 @@ struct TableSpec {
 
 // Checks what a table needs to be forwardable: names unique, port ranges
 // disjoint per (VIP, protocol), tunnel sources for every endpoint family,
-// limits. Returns "" or one message that names the field
-// ("listeners[1].port_ranges[0]: ...") in the proto's own field names.
-std::string validate_table_spec(const TableSpec& spec);
+// limits. The error names the field ("listeners[1].port_ranges[0]: ...") in
+// the proto's own field names.
+Status validate_table_spec(const TableSpec& spec);
 
-}  // namespace onramp::dp
+}  // namespace onramp

@@ -1,0 +1,31 @@
+// A group's health check with every default filled in and every range
+// checked. The controller validates operators' checks with it and the agent
+// probes with its output, so both agree on what an unset field means.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/status.h"
+#include "onramp/v1/resources.pb.h"
+
+namespace onramp {
+
+inline constexpr uint32_t kDefaultProbeIntervalMs = 10000;
+inline constexpr uint32_t kMinProbeIntervalMs = 100;
+inline constexpr uint32_t kMaxProbeIntervalMs = 300000;
+inline constexpr uint32_t kDefaultProbeTimeoutMs = 2000;  // or the interval, if shorter
+inline constexpr uint32_t kMinProbeTimeoutMs = 10;
+inline constexpr uint32_t kDefaultThreshold = 3;
+inline constexpr uint32_t kMaxThreshold = 10;
+inline constexpr size_t kMaxHealthCheckPathBytes = 1024;
+inline constexpr size_t kMaxUdpProbeBytes = 1024;
+inline constexpr const char* kDefaultUdpRequest = "onramp-probe\n";
+
+// The check with its defaults (protocol TCP; interval, timeout, thresholds;
+// HTTP path "/" and statuses 200..399, or the one bound given; a UDP request),
+// or an error that names the field under `field` ("endpoint_group.health_check").
+Result<v1::HealthCheck> normalise_health_check(const v1::HealthCheck& in,
+                                               std::string_view field = "health_check");
+
+}  // namespace onramp

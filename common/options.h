@@ -1,0 +1,33 @@
+// Command lines of every onramp binary: CLI11, with the flags all of them
+// share (--version, --log-level) and the checks their addresses need, so a
+// flag is parsed, checked and explained the same way everywhere.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace onramp::opts {
+
+// "0.1.0" or, in a git checkout, what `git describe` says ("v0.1.0-12-gabc123").
+const char* version();
+// "onramp-agent 0.1.0 (...)": what --version prints.
+std::string version_line(std::string_view program);
+
+// Adds --version and --log-level (the common logger's level) to `app`.
+void add_common_flags(CLI::App& app);
+
+// Parses argv. nullopt: go on; otherwise main returns the value: 0 after
+// --help or --version, 2 (with CLI11's message naming the flag) for a usage
+// error.
+std::optional<int> parse(CLI::App& app, int argc, char** argv);
+
+// Checks for CLI11 options, each with a message that says what is expected.
+extern const CLI::Validator kIpAddress;  // IPv4 or IPv6
+extern const CLI::Validator kIpv4;
+extern const CLI::Validator kIpv6;
+extern const CLI::Validator kMac;
+extern const CLI::Validator kPopId;  // IATA code + number, e.g. FRA1
+
+}  // namespace onramp::opts
