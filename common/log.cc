@@ -26,7 +26,7 @@ State& state() {
     auto* st = new State;  // never destroyed: threads may log during exit
     st->logger = std::make_shared<spdlog::logger>(
         "onramp", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    st->logger->set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
+    st->logger->set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ %v", spdlog::pattern_time_type::utc);
     st->logger->set_level(spdlog::level::info);
     // stderr is unbuffered; flush after every line in case it was redirected.
     st->logger->flush_on(spdlog::level::trace);
@@ -49,6 +49,23 @@ spdlog::level::level_enum to_spdlog(Level l) {
       return spdlog::level::off;
   }
   return spdlog::level::info;
+}
+
+// Our names, not spdlog's ("warning"): the same words --log-level takes.
+const char* level_name(Level l) {
+  switch (l) {
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
+    case Level::off:
+      break;
+  }
+  return "off";
 }
 
 void rebuild_prefix(State& s) {
@@ -150,10 +167,12 @@ bool enabled(Level l) { return l != Level::off && state().logger->should_log(to_
 void write(Level l, std::string_view message, std::initializer_list<Field> fields) {
   if (!enabled(l)) return;
   State& s = state();
-  std::string line;
+  std::string line = "level=";
+  line += level_name(l);
+  line += ' ';
   {
     std::lock_guard<std::mutex> lock(s.mu);
-    line = s.prefix;
+    line += s.prefix;
   }
   line += " msg=";
   line += escape_value(message);
