@@ -1,7 +1,10 @@
 #include "common/options.h"
 
+#include <cctype>
 #include <iostream>
+#include <iterator>
 #include <regex>
+#include <sstream>
 
 #include "common/ip_address.h"
 #include "common/log.h"
@@ -34,10 +37,97 @@ void add_common_flags(CLI::App& app) {
       ->type_name("LEVEL");
 }
 
+namespace {
+
+bool key_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
+
+// CLI11's TOML reader, remembering on which line each key stands so that an
+// error about its value can say where to look.
+class LineTrackingConfig : public CLI::ConfigTOML {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::string text((std::istreambuf_iterator<char>(input)), std::istreambuf_iterator<char>());
+    lines_.clear();
+    std::istringstream scan(text);
+    std::string line, section;
+    for (int number = 1; std::getline(scan, line); ++number) {
+      std::string t = CLI::detail::trim_copy(line);
+      if (t.empty() || t[0] == '#') continue;
+      if (t.front() == '[' && t.back() == ']') {
+        section = CLI::detail::trim_copy(t.substr(1, t.size() - 2));
+        continue;
+      }
+      auto eq = t.find('=');
+      std::string key = CLI::detail::trim_copy(t.substr(0, eq));
+      if (!section.empty() && section != "default") key = section + "." + key;
+      lines_.emplace_back(key, number);
+    }
+    std::istringstream again(text);
+    return CLI::ConfigTOML::from_config(again);
+  }
+
+  // The key (and its line) that `message` is about, if any: the longest key
+  // named in it, as "--key" or as a word.
+  std::optional<std::pair<std::string, int>> key_in(const std::string& message) const {
+    std::optional<std::pair<std::string, int>> best;
+    for (const auto& [key, line] : lines_) {
+      bool named = message.find("--" + key) != std::string::npos;
+      for (size_t at = message.find(key); at != std::string::npos && !named;
+           at = message.find(key, at + 1)) {
+        size_t end = at + key.size();
+        named = (at == 0 || !key_char(message[at - 1])) &&
+                (end >= message.size() || !key_char(message[end]));
+      }
+      if (named && (!best || key.size() > best->first.size())) best = {key, line};
+    }
+    return best;
+  }
+
+ private:
+  mutable std::vector<std::pair<std::string, int>> lines_;
+};
+
+// The file --config names, or its default.
+std::string config_path(const CLI::App& app) {
+  const CLI::Option* opt = app.get_config_ptr();
+  if (opt == nullptr) return "";
+  if (opt->count() > 0) return opt->results().front();
+  return opt->get_default_str();
+}
+
+}  // namespace
+
+void add_config_file(CLI::App& app, const std::string& default_path) {
+  app.config_formatter(std::make_shared<LineTrackingConfig>());
+  // A mistyped key is an error, not silently nothing.
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.set_config("--config", default_path,
+                 "Configuration file (TOML: the long flags without dashes, \"key = value\"); "
+                 "flags override it");
+  app.get_config_ptr()->type_name("FILE");
+}
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    auto config = std::dynamic_pointer_cast<LineTrackingConfig>(app.get_config_formatter());
+    if (config && e.get_exit_code() != 0) {
+      if (auto where = config->key_in(e.what())) {
+        // Only when the key did not also come from the command line.
+        const CLI::Option* opt = app.get_option_no_throw("--" + where->first);
+        bool on_command_line = false;
+        for (int i = 1; opt != nullptr && i < argc; ++i)
+          on_command_line |= std::string(argv[i]).rfind("--" + where->first, 0) == 0;
+        if (!on_command_line) {
+          std::cerr << config_path(app) << ":" << where->second << ": " << where->first << ": "
+                    << e.what() << "\n";
+          return e.get_exit_code();
+        }
+      }
+    }
     return app.exit(e);
   }
   return std::nullopt;

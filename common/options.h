@@ -18,9 +18,17 @@ std::string version_line(std::string_view program);
 // Adds --version and --log-level (the common logger's level) to `app`.
 void add_common_flags(CLI::App& app);
 
+// Adds --config FILE: a configuration file read before the command line,
+// whose keys are the long flags without their dashes ("port = 7444"; TOML:
+// strings may be quoted, lists in [..], # comments). Flags given on the
+// command line override it. `default_path` (e.g. /etc/onramp/agent.conf) is
+// read when it exists; a file named with --config must exist.
+void add_config_file(CLI::App& app, const std::string& default_path);
+
 // Parses argv. nullopt: go on; otherwise main returns the value: 0 after
 // --help or --version, 2 (with CLI11's message naming the flag) for a usage
-// error.
+// error. An error about a value from the configuration file names the file,
+// the line and the key ("/etc/onramp/agent.conf:3: pop: ...").
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
 
 // Checks for CLI11 options, each with a message that says what is expected.

@@ -3,6 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <vector>
 
 #include "common/log.h"
@@ -60,6 +64,87 @@ TEST(Options, AddressChecksSayWhatIsExpected) {
   EXPECT_THAT(check(opts::kMac, "02:00"), HasSubstr("is not a MAC address"));
   EXPECT_EQ(check(opts::kPopId, "FRA1"), "");
   EXPECT_THAT(check(opts::kPopId, "fra1"), HasSubstr("is not IATA code + number"));
+}
+
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/onramp-config-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& text) {
+    std::string path = dir_ + "/agent.conf";
+    std::ofstream(path) << text;
+    return path;
+  }
+  // An app like a daemon's: a few flags, the common ones, a config file.
+  void make_app(const std::string& default_path) {
+    app_ = std::make_unique<CLI::App>("test", "onramp-test");
+    app_->add_option("--pop", pop_)->check(opts::kPopId);
+    app_->add_option("--port", port_)->check(CLI::Range(1, 65535));
+    app_->add_option("--vips", vips_);
+    opts::add_common_flags(*app_);
+    opts::add_config_file(*app_, default_path);
+  }
+
+  std::string dir_;
+  std::unique_ptr<CLI::App> app_;
+  std::string pop_;
+  int port_ = 7444;
+  std::vector<std::string> vips_;
+};
+
+TEST_F(ConfigFileTest, TheFileSetsFlagsAndTheCommandLineOverridesIt) {
+  std::string path =
+      write("# PoP\npop = \"FRA1\"\nport = 7000\nvips = [\"203.0.113.10\", \"2001:db8::10\"]\n");
+  make_app(path);
+  EXPECT_FALSE(run(*app_, {}).has_value());
+  EXPECT_EQ(pop_, "FRA1");
+  EXPECT_EQ(port_, 7000);
+  EXPECT_EQ(vips_, (std::vector<std::string>{"203.0.113.10", "2001:db8::10"}));
+
+  make_app(path);
+  EXPECT_FALSE(run(*app_, {"--port", "7444"}).has_value());
+  EXPECT_EQ(port_, 7444);
+  EXPECT_EQ(pop_, "FRA1");
+}
+
+TEST_F(ConfigFileTest, AMissingDefaultFileIsFineAMissingNamedFileIsNot) {
+  make_app(dir_ + "/absent.conf");
+  EXPECT_FALSE(run(*app_, {"--pop", "SIN1"}).has_value());
+  EXPECT_EQ(pop_, "SIN1");
+
+  make_app("");
+  ::testing::internal::CaptureStderr();
+  auto rc = run(*app_, {"--config", dir_ + "/absent.conf"});
+  std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_NE(*rc, 0);
+  EXPECT_THAT(err, HasSubstr("absent.conf"));
+}
+
+TEST_F(ConfigFileTest, ABadValueNamesTheFileTheLineAndTheKey) {
+  std::string path = write("pop = \"FRA1\"\n\n# the PoP port\nport = 99999\n");
+  make_app(path);
+  ::testing::internal::CaptureStderr();
+  auto rc = run(*app_, {});
+  std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_NE(*rc, 0);
+  EXPECT_THAT(err, ::testing::StartsWith(path + ":4: port: "));
+}
+
+TEST_F(ConfigFileTest, AnUnknownKeyNamesTheFileAndTheLine) {
+  std::string path = write("pop = \"FRA1\"\nprot = 7000\n");
+  make_app(path);
+  ::testing::internal::CaptureStderr();
+  auto rc = run(*app_, {});
+  std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_NE(*rc, 0);
+  EXPECT_THAT(err, ::testing::StartsWith(path + ":2: prot: "));
 }
 
 }  // namespace
