@@ -31,8 +31,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Failure, log, run, wait_for  # noqa: E402
+from harness import Failure, log, programs, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -89,13 +88,7 @@ class Testbed:
         self.build = os.path.abspath(build)
         self.prefix = prefix
         self.state = f"/run/onramp-testbed-{prefix}"
-        self.bin = {
-            "controller": f"{self.build}/controlplane/controller/onramp-controller",
-            "agent": f"{self.build}/controlplane/agent/onramp-agent",
-            "ctl": f"{self.build}/controlplane/cli/onrampctl",
-            "dataplane": f"{self.build}/dataplane/onramp-dataplane",
-            "decap": f"{self.build}/dataplane/decap/onramp-decap",
-        }
+        self.bin = programs(self.build, "controller", "agent", "ctl", "dataplane", "decap")
         self.pids = self._load_pids()
 
     # --- names ---------------------------------------------------------------
