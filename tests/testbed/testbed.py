@@ -265,13 +265,8 @@ class Testbed:
 
     def ctl(self, *args, check=True, fmt=None):
         cmd = ["ip", "netns", "exec", self.ns("rtr"), self.bin["ctl"], "--timeout", "5"]
-        if fmt:
-            cmd += ["-o", fmt]
-        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
-                           env=self.ctl_env())
-        if check and r.returncode != 0:
-            raise Failure(f"onrampctl {' '.join(args)} -> {r.returncode}: {r.stderr.strip()}")
-        return r
+        return run(cmd + (["-o", fmt] if fmt else []) + list(args), check=check, timeout=30,
+                   env=self.ctl_env())
 
     def ctl_json(self, *args):
         return json.loads(self.ctl(*args, fmt="json").stdout or "{}")
