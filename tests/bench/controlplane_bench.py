@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 
-from harness import free_port, wait_for
+from harness import free_port, stop, wait_for
 
 
 def pop_id(i):
@@ -146,12 +146,7 @@ def measure_sim(build, n, changes, debounce_ms, gap_ms):
         return res
     finally:
         if proc:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
         if log:
             log.close()
         shutil.rmtree(work, ignore_errors=True)

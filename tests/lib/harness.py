@@ -99,6 +99,17 @@ def kill_group(proc, sig=signal.SIGKILL, timeout=20):
         proc.wait(timeout=timeout)
 
 
+def stop(proc, sig=signal.SIGTERM, timeout=10):
+    """Sends sig to proc and waits up to `timeout` seconds for it to exit,
+    then kills it. Returns its exit code."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def missing_binaries(paths):
     """The paths among `paths` that are not executables, each said."""
     missing = [p for p in paths if not os.access(p, os.X_OK)]

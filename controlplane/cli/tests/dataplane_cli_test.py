@@ -11,14 +11,13 @@ import argparse
 import json
 import os
 import re
-import signal
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-from harness import SKIP, Failure, check, not_root, run
+from harness import SKIP, Failure, check, not_root, run, stop
 
 
 class Ctl:
@@ -166,12 +165,7 @@ def steps(args, workdir):
         check(r.returncode == 5, "no dataplane: exit 5", r)
         check(r.stderr.startswith(f"onrampctl: dataplane {missing}: "), "names the socket", r)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=20)
         log.close()
 
 
