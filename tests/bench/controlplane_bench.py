@@ -29,18 +29,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import free_port, stop, wait_for
 
 
 def pop_id(i):
@@ -61,7 +56,7 @@ class Bed:
                     "--admin-listen", self.admin, "--pop-listen", self.pop_addr, "--plaintext",
                     "--db", os.path.join(work, "controller.db"), "--debounce-ms",
                     str(debounce_ms)], "controller")
-        self.wait("the controller", lambda: self.ctl("pop", "list")[0] == 0)
+        wait_for("the controller", lambda: self.ctl("pop", "list")[0] == 0, timeout=60.0)
         for i in range(n):
             p = pop_id(i)
             self.spawn([os.path.join(build, "controlplane/agent/onramp-agent"), "--controller",
@@ -70,7 +65,7 @@ class Bed:
                         "02:00:00:00:00:fe", "--dataplane-socket", self.socks[i], "--state-dir",
                         os.path.join(work, f"state-{p}"), "--status-interval-ms", "1000"],
                        f"agent-{p}")
-        self.wait(f"{n} PoPs to connect", lambda: self.connected() == n, timeout=120)
+        wait_for(f"{n} PoPs to connect", lambda: self.connected() == n, timeout=120)
 
     def spawn(self, cmd, name):
         log = open(os.path.join(self.work, name + ".log"), "w")
@@ -113,15 +108,6 @@ class Bed:
             p.get("state") == "POP_CONNECTED" and int(p.get("applied_version", 0)) == version
             for p in pops)
 
-    @staticmethod
-    def wait(what, pred, timeout=60.0, interval=0.05):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return
-            time.sleep(interval)
-        raise RuntimeError(f"timed out waiting for {what}")
-
 
 def start_controller(build, work, debounce_ms):
     """Returns (process, admin address, PoP address, log file)."""
@@ -160,12 +146,7 @@ def measure_sim(build, n, changes, debounce_ms, gap_ms):
         return res
     finally:
         if proc:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
         if log:
             log.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -184,13 +165,13 @@ def measure(build, n, changes, debounce_ms):
         for addr in ("198.51.100.1", "198.51.100.2"):
             bed.must("endpoint", "add", addr, "--accelerator", "web", "--listener", "http",
                      "--endpoint-group", "eu")
-        bed.wait("the first table at every PoP", bed.converged, timeout=120)
+        wait_for("the first table at every PoP", bed.converged, timeout=120)
         times = []
         for i in range(changes):
             t0 = time.monotonic()
             bed.must("endpoint", "update", "198.51.100.2", "--accelerator", "web", "--listener",
                      "http", "--endpoint-group", "eu", "--weight", str(60 if i % 2 == 0 else 200))
-            bed.wait("the change at every PoP", bed.converged, timeout=60, interval=0.002)
+            wait_for("the change at every PoP", bed.converged, timeout=60, interval=0.002)
             times.append((time.monotonic() - t0) * 1000)
         times.sort()
         return {"pops": n, "changes": changes, "debounce_ms": debounce_ms, "agents": "real",

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Generates the benchmark workloads: a capture and a forwarding table each.
 
-  workloads.py --out DIR [--scale full|smoke] [W1 W2 W3 W4 W1x2 ...]
+  PYTHONPATH=tests/pcap workloads.py --out DIR [--scale full|smoke] [W1 W2 ...]
 
 writes, per workload, DIR/<name>.textproto (the table), one capture per RX
 queue (DIR/<name>.pcap, or <name>-q0.pcap, <name>-q1.pcap for two queues),
@@ -32,11 +32,8 @@ import json
 import os
 import random
 import struct
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pcap"))
-
-import model  # noqa: E402  (the flow hash, for W3's construction)
+import model  # tests/pcap: the flow hash, for W3's construction
 
 GENERATOR_VERSION = 2
 DST_MAC = bytes.fromhex("027063617000")  # net_pcap's own port MAC

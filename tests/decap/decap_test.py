@@ -34,10 +34,8 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Failure, check, log  # noqa: E402
+from harness import SKIP, Failure, check, log, run, wait_for
 
-SKIP = 77
 POP_V4, EP_V4 = "198.51.100.1", "198.51.100.20"
 POP_V6, EP_V6 = "2001:db8:100::1", "2001:db8:100::20"
 ALLOW = ["198.51.100.0/24", "2001:db8:100::/64"]
@@ -73,23 +71,6 @@ class Skip(Exception):
     pass
 
 
-def run(*cmd, check_rc=True):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if check_rc and r.returncode != 0:
-        raise Failure(f"{' '.join(cmd)} failed ({r.returncode}): {r.stdout.strip()}")
-    return r
-
-
-def wait_for(what, pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise Failure(f"timed out after {timeout:.1f} s waiting for {what}")
-
-
 def parse_counters(line):
     fields = dict(f.split("=", 1) for f in line.split())
     return {k: int(v) for k, v in fields.items() if k != "interface"}
@@ -107,35 +88,35 @@ class Bed:
 
     # --- namespaces ----------------------------------------------------------
     def up(self):
-        r = run("ip", "netns", "add", self.pop, check_rc=False)
+        r = run(["ip", "netns", "add", self.pop], check=False, merge_stderr=True)
         if r.returncode != 0:
             raise Skip(f"cannot create network namespaces here: {r.stdout.strip()}")
-        run("ip", "netns", "add", self.ep)
-        run("ip", "link", "add", "p0", "netns", self.pop, "type", "veth", "peer", "name", "e0",
-            "netns", self.ep)
+        run(["ip", "netns", "add", self.ep])
+        run(["ip", "link", "add", "p0", "netns", self.pop, "type", "veth", "peer", "name", "e0",
+            "netns", self.ep])
         P, E = ["ip", "-n", self.pop], ["ip", "-n", self.ep]
-        run(*P, "addr", "add", f"{POP_V4}/24", "dev", "p0")
-        run(*P, "addr", "add", f"{POP_V6}/64", "dev", "p0", "nodad")
-        run(*E, "addr", "add", f"{EP_V4}/24", "dev", "e0")
-        run(*E, "addr", "add", f"{EP_V6}/64", "dev", "e0", "nodad")
-        run(*E, "addr", "add", f"{VIP_V4}/32", "dev", "lo")
-        run(*E, "addr", "add", f"{VIP_V6}/128", "dev", "lo")
+        run([*P, "addr", "add", f"{POP_V4}/24", "dev", "p0"])
+        run([*P, "addr", "add", f"{POP_V6}/64", "dev", "p0", "nodad"])
+        run([*E, "addr", "add", f"{EP_V4}/24", "dev", "e0"])
+        run([*E, "addr", "add", f"{EP_V6}/64", "dev", "e0", "nodad"])
+        run([*E, "addr", "add", f"{VIP_V4}/32", "dev", "lo"])
+        run([*E, "addr", "add", f"{VIP_V6}/128", "dev", "lo"])
         for ns, ifs in ((P, ["lo", "p0"]), (E, ["lo", "e0"])):
             for i in ifs:
-                run(*ns, "link", "set", i, "up")
-        run(*E, "route", "add", "default", "via", POP_V4)
-        run(*E, "-6", "route", "add", "default", "via", POP_V6)
+                run([*ns, "link", "set", i, "up"])
+        run([*E, "route", "add", "default", "via", POP_V4])
+        run([*E, "-6", "route", "add", "default", "via", POP_V6])
         self.pop_mac = self.mac(self.pop, "p0")
         self.ep_mac = self.mac(self.ep, "e0")
 
     def mac(self, ns, dev):
-        return json.loads(run("ip", "-j", "-n", ns, "link", "show", dev).stdout)[0]["address"]
+        return json.loads(run(["ip", "-j", "-n", ns, "link", "show", dev]).stdout)[0]["address"]
 
     def down(self):
         for name in list(self.procs):
             self.stop(name, signal.SIGKILL)
         for ns in (self.pop, self.ep):
-            run("ip", "netns", "del", ns, check_rc=False)
+            run(["ip", "netns", "del", ns], check=False)
 
     # --- processes -------------------------------------------------------------
     def start(self, name, cmd):
@@ -160,7 +141,7 @@ class Bed:
             cmd += ["--allow", a]
         self.start("decap", cmd)
         wait_for("onramp-decap to attach", lambda: "attached to e0" in self.read("decap", "err")
-                 or self.procs["decap"].poll() is not None)
+                 or self.procs["decap"].poll() is not None, timeout=5.0)
         check(self.procs["decap"].poll() is None,
               f"onramp-decap exited: {self.read('decap', 'err').strip()}")
         log(self.read("decap", "err").strip())
@@ -169,10 +150,10 @@ class Bed:
         self.server_log = os.path.join(self.work, "servers.log")
         self.start("servers", ["/usr/bin/python3", "-c", SERVERS, self.server_log])
         wait_for("the servers", lambda: os.path.exists(self.server_log)
-                 and "ready" in open(self.server_log).read())
+                 and "ready" in open(self.server_log).read(), timeout=5.0)
 
     def stats(self):
-        r = run("ip", "netns", "exec", self.ep, self.decap, "--interface", "e0", "--stats")
+        r = run(["ip", "netns", "exec", self.ep, self.decap, "--interface", "e0", "--stats"])
         return parse_counters(r.stdout.strip().splitlines()[-1])
 
     # --- the PoP side (this process, moved into the pop namespace) ----------
@@ -244,7 +225,7 @@ def run_cases(bed):
              UDP(sport=40003, dport=UDP_PORT) / Raw(b"hello-ipip"))
     line = wait_for("the UDP server to log the datagram",
                     lambda: next((l for l in open(bed.server_log).read().splitlines()
-                                  if l.endswith("hello-ipip")), None))
+                                  if l.endswith("hello-ipip")), None), timeout=5.0)
     check(line.split()[0] == CLIENT_V4 and line.split()[1] == "40003",
           f"the UDP server saw {line!r}, not {CLIENT_V4} 40003")
     bed.wait_sniffed("the UDP answer from the VIP", lambda p: UDP in p and IP in p
@@ -314,13 +295,13 @@ def restart_cases(bed):
     from scapy.all import IP, TCP
     log("9. a second instance on the same interface is refused")
     bed.start_decap()
-    r = run("ip", "netns", "exec", bed.ep, bed.decap, "--interface", "e0", "--allow",
-            ALLOW[0], check_rc=False)
+    r = run(["ip", "netns", "exec", bed.ep, bed.decap, "--interface", "e0", "--allow",
+            ALLOW[0]], check=False, merge_stderr=True)
     check(r.returncode == 1 and "already runs on e0" in r.stdout,
           f"a second onramp-decap: exit {r.returncode}, {r.stdout.strip()!r}")
     log("10. SIGKILL leaves the program attached; the next start replaces it")
     bed.stop("decap", signal.SIGKILL)
-    link = run("ip", "-n", bed.ep, "link", "show", "e0").stdout
+    link = run(["ip", "-n", bed.ep, "link", "show", "e0"]).stdout
     check("onramp_decap" in link, f"no program left after SIGKILL: {link}")
     bed.start_decap()
     check("replaced program id" in bed.read("decap", "err")
@@ -332,7 +313,7 @@ def restart_cases(bed):
     check(bed.stats()["decap_ipip_v4"] == 1, "the new instance did not count from zero")
     rc = bed.stop("decap", signal.SIGTERM)
     check(rc == 0, f"onramp-decap exited {rc} on SIGTERM: {bed.read('decap', 'err')}")
-    link = run("ip", "-n", bed.ep, "link", "show", "e0").stdout
+    link = run(["ip", "-n", bed.ep, "link", "show", "e0"]).stdout
     check("xdp" not in link, f"the XDP program is still attached after SIGTERM: {link}")
 
 
@@ -373,7 +354,7 @@ def main():
                              "not_allowed", "malformed", "outer_fragment"):
                     check(final[name] == counters[name],
                           f"exit line {name}={final[name]}, --stats said {counters[name]}")
-                link = run("ip", "-n", bed.ep, "link", "show", "e0").stdout
+                link = run(["ip", "-n", bed.ep, "link", "show", "e0"]).stdout
                 check("xdp" not in link, f"the XDP program is still attached: {link}")
                 restart_cases(bed)
             finally:

@@ -27,23 +27,13 @@ import shutil
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testbed"))
-import story  # noqa: E402
-from testbed import ACCELERATOR, CLIENTS, REGIONS, Failure, Testbed, wait_for  # noqa: E402
+import story
+from harness import SKIP, Failure, check, log, not_root, wait_for
+from testbed import ACCELERATOR, CLIENTS, REGIONS, Testbed
 
-SKIP = 77
 # A functional bound for one failover in this shared 2-core test bed; the
 # target (1 s) is what docs/testbed.md reports from the measured figures.
 FAILOVER_BOUND_S = 3.0
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def dial(bed, listener, group, pct):
@@ -217,8 +207,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        log("SKIP: the test bed needs root (network namespaces)")
+    if not_root("the test bed needs root (network namespaces)"):
         return SKIP
     for tool in ("bird", "birdc", "ethtool", "curl"):
         if not shutil.which(tool):

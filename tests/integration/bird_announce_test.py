@@ -31,10 +31,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Failure, check, dump_logs, log, missing_binaries, wait_for  # noqa: E402
+from harness import (SKIP, check, kill_group, log, missing_binaries, not_root, programs,
+                    run, run_test, wait_for)
 
-SKIP = 77
 VIP = "203.0.113.200"
 POP_ADDR, PEER_ADDR = "192.0.2.1", "192.0.2.2"
 POP_AS, PEER_AS = 64500, 64501
@@ -80,12 +79,7 @@ class Bed:
         self.pop_sock = os.path.join(work, "bird-pop.ctl")
         self.peer_sock = os.path.join(work, "bird-peer.ctl")
         self.dp_sock = os.path.join(work, "dataplane.sock")
-        self.bin = {
-            "controller": os.path.join(build, "controlplane/controller/onramp-controller"),
-            "agent": os.path.join(build, "controlplane/agent/onramp-agent"),
-            "ctl": os.path.join(build, "controlplane/cli/onrampctl"),
-            "dataplane": os.path.join(build, "dataplane/onramp-dataplane"),
-        }
+        self.bin = programs(build, "controller", "agent", "ctl", "dataplane")
 
     def start(self, name, cmd, ns):
         out = open(os.path.join(self.work, f"{name}.log"), "a")
@@ -93,10 +87,7 @@ class Bed:
                                             stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self, name, sig=signal.SIGKILL):
-        p = self.procs.pop(name, None)
-        if p and p.poll() is None:
-            os.killpg(p.pid, sig)
-            p.wait(timeout=20)
+        kill_group(self.procs.pop(name, None), sig)
 
     def net_up(self):
         for ns in (self.pop_ns, self.peer_ns):
@@ -117,6 +108,11 @@ class Bed:
     def net_down(self):
         for ns in (self.pop_ns, self.peer_ns):
             subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+    def teardown(self):
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM if name.startswith("bird") else signal.SIGKILL)
+        self.net_down()
 
     def start_birds(self):
         fill = dict(pop=POP_ADDR, peer=PEER_ADDR, pop_as=POP_AS, peer_as=PEER_AS, work=self.work,
@@ -176,11 +172,7 @@ class Bed:
     def ctl(self, *args, check_rc=True, fmt=None):
         cmd = ["ip", "netns", "exec", self.pop_ns, self.bin["ctl"], "--controller", self.admin,
                "--plaintext", "--timeout", "5"]
-        if fmt:
-            cmd += ["-o", fmt]
-        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30)
-        if check_rc and r.returncode != 0:
-            raise Failure(f"onrampctl {' '.join(args)} -> {r.returncode}: {r.stderr.strip()}")
+        r = run(cmd + (["-o", fmt] if fmt else []) + list(args), check=check_rc, timeout=30)
         return r.returncode, r.stdout, r.stderr
 
     def pop(self):
@@ -196,6 +188,7 @@ class Bed:
 
 
 def steps(bed):
+    bed.net_up()
     bed.start_birds()
     wait_for("the BGP session to be established",
              lambda: "Established" in bed.birdc(bed.peer_sock, "show protocols", "pop")[1],
@@ -257,32 +250,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root for network namespaces and BIRD")
+    if not_root("needs root for network namespaces and BIRD"):
         return SKIP
     if not shutil.which("bird") or not shutil.which("birdc"):
         print("SKIP: bird and birdc (Debian bird2) are not installed")
         return SKIP
-    work = tempfile.mkdtemp(prefix="onramp-bgp-")
-    bed = Bed(os.path.abspath(args.build_dir), work)
+    bed = Bed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix="onramp-bgp-"))
     if missing_binaries(bed.bin.values()):
         return 1
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    rc = 0
-    try:
-        bed.net_up()
-        steps(bed)
-        log("PASS bird-announce")
-    except Failure as e:
-        log(f"FAIL: {e}")
-        dump_logs(work, (".log", ".messages"))
-        rc = 1
-    finally:
-        for name in list(bed.procs):
-            bed.kill(name, signal.SIGTERM if name.startswith("bird") else signal.SIGKILL)
-        bed.net_down()
-        shutil.rmtree(work, ignore_errors=True)
-    return rc
+    return run_test("bird-announce", bed.work, lambda: steps(bed), bed.teardown,
+                    suffixes=(".log", ".messages"))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ usage: controlplane_test.py --build-dir DIR [--changes N]
 import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -30,10 +29,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Failure, check, dump_logs, free_port, log, missing_binaries, wait_for  # noqa: E402
+from harness import (SKIP, check, free_port, kill_group, log, missing_binaries, not_root,
+                    programs, run, run_test, wait_for)
 
-SKIP = 77
 VIP = "203.0.113.10"
 # Two IPv6 addresses whose endpoint ids (32-bit hashes) collide.
 COLLIDING = ("2001:db8:ae::4054", "2001:db8:ae::7c27")
@@ -54,12 +52,7 @@ class Bed:
         self.admin = f"127.0.0.1:{free_port()}"
         self.pop_addr = f"127.0.0.1:{free_port()}"
         self.db = os.path.join(work, "controller.db")
-        self.bin = {
-            "controller": os.path.join(build, "controlplane/controller/onramp-controller"),
-            "agent": os.path.join(build, "controlplane/agent/onramp-agent"),
-            "ctl": os.path.join(build, "controlplane/cli/onrampctl"),
-            "dataplane": os.path.join(build, "dataplane/onramp-dataplane"),
-        }
+        self.bin = programs(build, "controller", "agent", "ctl", "dataplane")
 
     # --- processes ---------------------------------------------------------
     def start(self, name, cmd, netns=False):
@@ -70,10 +63,7 @@ class Bed:
                                             start_new_session=True)
 
     def kill(self, name, sig=signal.SIGKILL):
-        p = self.procs.pop(name, None)
-        if p and p.poll() is None:
-            os.killpg(p.pid, sig)
-            p.wait(timeout=20)
+        kill_group(self.procs.pop(name, None), sig)
 
     def alive(self, name):
         p = self.procs.get(name)
@@ -127,14 +117,21 @@ class Bed:
     def net_down(self):
         subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
 
+    def teardown(self):
+        for name in list(self.procs):
+            self.kill(name)
+        self.net_down()
+
+    def show_pops(self):
+        try:
+            log(self.ctl("pop", "list", fmt="json", check_rc=False)[1])
+        except Exception:  # the controller may be down: the logs say why
+            pass
+
     # --- clients -----------------------------------------------------------
     def ctl(self, *args, check_rc=True, fmt=None):
         cmd = [self.bin["ctl"], "--controller", self.admin, "--plaintext", "--timeout", "5"]
-        if fmt:
-            cmd += ["-o", fmt]
-        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30)
-        if check_rc and r.returncode != 0:
-            raise Failure(f"onrampctl {' '.join(args)} -> {r.returncode}: {r.stderr.strip()}")
+        r = run(cmd + (["-o", fmt] if fmt else []) + list(args), check=check_rc, timeout=30)
         return r.returncode, r.stdout, r.stderr
 
     def ctl_json(self, *args):
@@ -142,12 +139,7 @@ class Bed:
 
     def dp(self, pop, *args, check_rc=True, fmt=None):
         cmd = [self.bin["ctl"], "dataplane", *args, "--socket", self.sock(pop)]
-        if fmt:
-            cmd += ["-o", fmt]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-        if check_rc and r.returncode != 0:
-            raise Failure(f"onrampctl dataplane {' '.join(args)} ({pop}) -> {r.returncode}: "
-                          f"{r.stderr.strip()}")
+        r = run(cmd + (["-o", fmt] if fmt else []), check=check_rc, timeout=30)
         return r.returncode, r.stdout, r.stderr
 
     def dp_json(self, pop, *args):
@@ -199,6 +191,7 @@ while True:
 
 
 def steps(bed, changes):
+    bed.net_up()
     pops = list(POPS)
     bed.start_controller()
     for pop in pops:
@@ -328,33 +321,13 @@ def main():
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--changes", type=int, default=30)
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root for network namespaces")
+    if not_root("needs root for network namespaces"):
         return SKIP
-    work = tempfile.mkdtemp(prefix="onramp-cp-")
-    bed = Bed(os.path.abspath(args.build_dir), work)
+    bed = Bed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix="onramp-cp-"))
     if missing_binaries(bed.bin.values()):
         return 1
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    rc = 0
-    try:
-        bed.net_up()
-        steps(bed, args.changes)
-        log("PASS control plane")
-    except Failure as e:
-        log(f"FAIL: {e}")
-        try:
-            log(bed.ctl("pop", "list", fmt="json", check_rc=False)[1])
-        except Exception:  # the controller may be down: the logs say why
-            pass
-        dump_logs(work, tail=6000)
-        rc = 1
-    finally:
-        for name in list(bed.procs):
-            bed.kill(name)
-        bed.net_down()
-        shutil.rmtree(work, ignore_errors=True)
-    return rc
+    return run_test("control plane", bed.work, lambda: steps(bed, args.changes), bed.teardown,
+                    on_failure=bed.show_pops, tail=6000)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import time
 
 from scapy.all import IP, TCP, Ether, wrpcap
 
+from harness import run
+
 FLOWS = 2000
 PACKETS_PER_FLOW = 4
 
@@ -47,8 +49,7 @@ listeners {{
 
 
 def ctl(onrampctl, sock, *args):
-    return subprocess.run([onrampctl, "dataplane", *args, "--socket", sock],
-                          capture_output=True, text=True, timeout=30)
+    return run([onrampctl, "dataplane", *args, "--socket", sock], check=False, timeout=30)
 
 
 def main():

@@ -1,9 +1,27 @@
 """What the Python tests that drive real processes share: a failure that
-names what went wrong, waiting for a condition, running a command."""
+names what went wrong, waiting for a condition, running a command, and the
+frame of a test's main (skip, pass or fail, logs on failure, cleanup).
+
+Tests import it by name: meson puts tests/lib on PYTHONPATH for every Python
+test, and scripts/demo, scripts/testbed and scripts/bench do the same."""
 import os
+import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+
+# The exit code meson reads as "skipped".
+SKIP = 77
+# Where each program is, inside a build folder.
+PROGRAMS = {
+    "controller": "controlplane/controller/onramp-controller",
+    "agent": "controlplane/agent/onramp-agent",
+    "ctl": "controlplane/cli/onrampctl",
+    "dataplane": "dataplane/onramp-dataplane",
+    "decap": "dataplane/decap/onramp-decap",
+}
 
 
 class Failure(Exception):
@@ -14,15 +32,27 @@ def log(msg):
     print(msg, flush=True)
 
 
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
+def check(cond, msg, result=None):
+    """Raises Failure(msg) unless cond; `result`, a finished command, adds its
+    exit code and output to the message."""
+    if cond:
+        return
+    if result is not None:
+        msg += (f"\n  exit {result.returncode}\n  stdout: {result.stdout!r}"
+                f"\n  stderr: {result.stderr!r}")
+    raise Failure(msg)
 
 
-def run(cmd, check=True, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+def run(cmd, check=True, merge_stderr=False, **kw):
+    """Runs cmd (a list) to the end, its output captured as text. With check,
+    a non-zero exit is a Failure naming the command, its code and what it
+    said. merge_stderr puts stderr into stdout, in the order written."""
+    r = subprocess.run(cmd, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, text=True,
+                       **kw)
     if check and r.returncode != 0:
-        raise Failure(f"{' '.join(cmd)} -> {r.returncode}: {r.stderr.strip()}")
+        said = r.stdout if merge_stderr else r.stderr
+        raise Failure(f"{' '.join(cmd)} -> {r.returncode}: {said.strip()}")
     return r
 
 
@@ -48,6 +78,38 @@ def wait_for(what, pred, timeout=30.0, interval=0.05):
     raise Failure(f"timed out after {timeout:.0f} s waiting for {what} (last: {last})")
 
 
+def not_root(why):
+    """True, having said SKIP and why, when this process is not root."""
+    if os.geteuid() == 0:
+        return False
+    log(f"SKIP: {why}")
+    return True
+
+
+def programs(build, *names):
+    """{name: path} of the named programs in the build folder `build`."""
+    return {n: os.path.join(build, PROGRAMS[n]) for n in names}
+
+
+def kill_group(proc, sig=signal.SIGKILL, timeout=20):
+    """Sends sig to the process group that proc leads (it was started with
+    start_new_session) and waits for it; nothing when it has exited."""
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout)
+
+
+def stop(proc, sig=signal.SIGTERM, timeout=10):
+    """Sends sig to proc and waits up to `timeout` seconds for it to exit,
+    then kills it. Returns its exit code."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def missing_binaries(paths):
     """The paths among `paths` that are not executables, each said."""
     missing = [p for p in paths if not os.access(p, os.X_OK)]
@@ -62,3 +124,25 @@ def dump_logs(folder, suffixes=(".log",), tail=4000):
         if name.endswith(tuple(suffixes)):
             with open(os.path.join(folder, name), errors="replace") as f:
                 log(f"--- {name} (tail) ---\n{f.read()[-tail:]}")
+
+
+def run_test(title, work, steps, teardown, on_failure=None, suffixes=(".log",), tail=4000):
+    """The frame of a test's main: runs steps(), says PASS or FAIL, and on a
+    Failure calls on_failure() and prints the logs in `work`. teardown() runs
+    whatever happened (SIGTERM from meson's timeout included), then `work` is
+    removed. Returns the exit code."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rc = 0
+    try:
+        steps()
+        log(f"PASS {title}")
+    except Failure as e:
+        log(f"FAIL: {e}")
+        if on_failure:
+            on_failure()
+        dump_logs(work, suffixes, tail)
+        rc = 1
+    finally:
+        teardown()
+        shutil.rmtree(work, ignore_errors=True)
+    return rc

@@ -22,7 +22,7 @@ from scapy.packet import Raw
 
 import model
 from golden import PORT_MAC, ROUTER_MAC, echo_reply, encap
-from harness import Case, decap
+from pcap_replay import Case, decap
 
 # ---------------------------------------------------------------------------
 # Input builders

@@ -1,7 +1,7 @@
 """Builds the frames the dataplane should send, field by field, with scapy.
 
 Nothing here reads the binary's output: an expected frame is assembled from the
-forwarding rules (DESIGN.md section 4, the comments in dataplane/core/encap.h
+forwarding rules (docs/design.md "Fast path", the comments in dataplane/core/encap.h
 and icmp.h) and the input frame. Lengths and checksums are left to scapy, so a
 wrong checksum or length in the dataplane shows up as a byte difference.
 Hash-dependent fields (GUE source port, IPv6 flow label) are passed in by the

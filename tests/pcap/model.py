@@ -1,6 +1,6 @@
 """A reference model of the dataplane's flow hash and weighted Maglev table.
 
-Written in Python from the rules in DESIGN.md section 4 and the comments of
+Written in Python from the rules in docs/design.md ("Fast path") and the comments of
 dataplane/core/{hash.h,flow_table.h,maglev.h}, not generated from the binary.
 The pcap cases use it two ways: the hash-dependent golden values pinned in
 cases.py (GUE source ports, IPv6 flow labels, which endpoint a flow lands on)

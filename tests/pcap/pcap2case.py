@@ -21,12 +21,10 @@ import os
 import pprint
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scapy.layers.l2 import Ether
+from scapy.utils import PcapReader
 
-from scapy.layers.l2 import Ether  # noqa: E402
-from scapy.utils import PcapReader  # noqa: E402
-
-import harness  # noqa: E402
+import pcap_replay
 
 # Every scapy layer, so the frame summaries printed with a case dissect fully.
 importlib.import_module("scapy.all")
@@ -71,7 +69,7 @@ def hex_lines(frames, indent):
 def case_record(name, description, table_text, table_var, frames, run):
     stats = run.stats
     drops = {k: v for k, v in stats["drops"].items() if v}
-    counters = {path: harness.lookup(stats, path) for path in COUNTERS}
+    counters = {path: pcap_replay.lookup(stats, path) for path in COUNTERS}
     lines = ["case(", f"    name={name!r},", f"    description={description!r},"]
     lines.append(f"    table={table_var}," if table_var else f"    table={quote_table(table_text)},")
     lines.append("    input=[")
@@ -109,7 +107,7 @@ def main():
                  "(cut the capture with editcap -r)")
     with open(args.table) as f:
         table_text = f.read()
-    run = harness.run_binary(os.path.abspath(args.binary), table_text, frames)
+    run = pcap_replay.run_binary(os.path.abspath(args.binary), table_text, frames)
     if run.rc != 0 or run.stats is None:
         sys.stderr.write(run.stderr)
         sys.exit(f"pcap2case: onramp-dataplane exited {run.rc}; no case written")

@@ -15,10 +15,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import cases  # noqa: E402
-import harness  # noqa: E402
+import cases
+import pcap_replay
 
 
 def run_one(binary, case, keep):
@@ -27,8 +25,8 @@ def run_one(binary, case, keep):
     if keep:
         workdir = os.path.join(keep, case.name)
         os.makedirs(workdir, exist_ok=True)
-    result = harness.run_case(binary, case, workdir)
-    problems = harness.check(result)
+    result = pcap_replay.run_case(binary, case, workdir)
+    problems = pcap_replay.case_problems(result)
     took = time.monotonic() - start
     s = result.stats or {}
     summary = (f"{len(result.input)} in, {len(result.output)} out, forwarded "

@@ -10,7 +10,8 @@ import sys
 import time
 
 import story
-from testbed import CLIENTS, POPS, VIP, Failure, Testbed, wait_for
+from harness import Failure, wait_for
+from testbed import CLIENTS, POPS, VIP, Testbed
 
 T0 = time.monotonic()
 

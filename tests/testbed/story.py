@@ -9,7 +9,8 @@ import statistics
 import subprocess
 import time
 
-from testbed import ACCELERATOR, CLIENTS, POPS, VIP, Failure, wait_for
+from harness import Failure, wait_for
+from testbed import ACCELERATOR, CLIENTS, POPS, VIP
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAFFIC = ["/usr/bin/python3", os.path.join(HERE, "traffic.py")]

@@ -31,8 +31,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Failure, log, run, wait_for  # noqa: E402
+from harness import Failure, log, programs, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -89,13 +88,7 @@ class Testbed:
         self.build = os.path.abspath(build)
         self.prefix = prefix
         self.state = f"/run/onramp-testbed-{prefix}"
-        self.bin = {
-            "controller": f"{self.build}/controlplane/controller/onramp-controller",
-            "agent": f"{self.build}/controlplane/agent/onramp-agent",
-            "ctl": f"{self.build}/controlplane/cli/onrampctl",
-            "dataplane": f"{self.build}/dataplane/onramp-dataplane",
-            "decap": f"{self.build}/dataplane/decap/onramp-decap",
-        }
+        self.bin = programs(self.build, "controller", "agent", "ctl", "dataplane", "decap")
         self.pids = self._load_pids()
 
     # --- names ---------------------------------------------------------------
@@ -272,13 +265,8 @@ class Testbed:
 
     def ctl(self, *args, check=True, fmt=None):
         cmd = ["ip", "netns", "exec", self.ns("rtr"), self.bin["ctl"], "--timeout", "5"]
-        if fmt:
-            cmd += ["-o", fmt]
-        r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
-                           env=self.ctl_env())
-        if check and r.returncode != 0:
-            raise Failure(f"onrampctl {' '.join(args)} -> {r.returncode}: {r.stderr.strip()}")
-        return r
+        return run(cmd + (["-o", fmt] if fmt else []) + list(args), check=check, timeout=30,
+                   env=self.ctl_env())
 
     def ctl_json(self, *args):
         return json.loads(self.ctl(*args, fmt="json").stdout or "{}")

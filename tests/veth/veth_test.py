@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
+from harness import SKIP, log, run
 
 # Documentation prefixes only: this traffic never leaves the namespaces.
 TUNNEL_SOURCE = "192.0.2.1"
@@ -51,17 +51,6 @@ UDP_DATAGRAMS = 3
 
 class Skip(Exception):
     pass
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def run(*cmd, check=True):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stdout.strip()}")
-    return r
 
 
 def eal_args(tag):
@@ -149,29 +138,29 @@ class VethPair:
         self.pop_if = f"onrp{n}"
         self.created = []
         for ns in (self.client_ns, self.pop_ns):
-            r = run("ip", "netns", "add", ns, check=False)
+            r = run(["ip", "netns", "add", ns], check=False, merge_stderr=True)
             if r.returncode != 0:
                 self.remove()
                 raise Skip(f"cannot create network namespaces here: {r.stdout.strip()}")
             self.created.append(ns)
-            run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1")
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "-n", self.client_ns, "link", "add", self.client_if, "address", CLIENT_MAC,
+            run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1"])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", self.client_ns, "link", "add", self.client_if, "address", CLIENT_MAC,
             "type", "veth", "peer", "name", self.pop_if, "address", POP_MAC,
-            "netns", self.pop_ns)
+            "netns", self.pop_ns])
         for ns, ifname in ((self.client_ns, self.client_if), (self.pop_ns, self.pop_if)):
-            run("ip", "-n", ns, "link", "set", ifname, "up")
+            run(["ip", "-n", ns, "link", "set", ifname, "up"])
 
     def add_host_addresses(self):
-        run("ip", "-n", self.pop_ns, "addr", "add", POP_HOST_ADDR + "/24", "dev", self.pop_if)
-        run("ip", "-n", self.client_ns, "addr", "add", CLIENT_HOST_ADDR + "/24", "dev",
-            self.client_if)
+        run(["ip", "-n", self.pop_ns, "addr", "add", POP_HOST_ADDR + "/24", "dev", self.pop_if])
+        run(["ip", "-n", self.client_ns, "addr", "add", CLIENT_HOST_ADDR + "/24", "dev",
+            self.client_if])
 
     def remove(self):
         # Deleting a namespace deletes the veth end in it, and with it the pair.
         for ns in reversed(self.created):
-            run("ip", "netns", "del", ns, check=False)
+            run(["ip", "netns", "del", ns], check=False)
         self.created = []
 
 
@@ -216,8 +205,8 @@ def send_and_capture(pair, workdir, pkts, expect):
     tx = os.path.join(workdir, "client-tx.pcap")
     rx = os.path.join(workdir, "client-rx.pcap")
     wrpcap(tx, pkts)
-    run("ip", "netns", "exec", pair.client_ns, sys.executable, os.path.abspath(__file__),
-        "_send", "--iface", pair.client_if, "--tx", tx, "--rx", rx, "--expect", str(expect))
+    run(["ip", "netns", "exec", pair.client_ns, sys.executable, os.path.abspath(__file__),
+        "_send", "--iface", pair.client_if, "--tx", tx, "--rx", rx, "--expect", str(expect)])
     return list(rdpcap(rx)) if os.path.getsize(rx) > 24 else []
 
 
@@ -394,8 +383,8 @@ def build_steering_program(args, workdir):
     vip = socket.inet_aton(VIP).hex()
     multiarch = subprocess.run(["gcc", "-print-multiarch"], stdout=subprocess.PIPE, text=True,
                                check=False).stdout.strip() or "x86_64-linux-gnu"
-    run(clang, "-O2", "-g", "-target", "bpf", f"-DVIP_V4=0x{vip}",
-        f"-I/usr/include/{multiarch}", "-c", src, "-o", obj)
+    run([clang, "-O2", "-g", "-target", "bpf", f"-DVIP_V4=0x{vip}",
+        f"-I/usr/include/{multiarch}", "-c", src, "-o", obj])
     return obj
 
 

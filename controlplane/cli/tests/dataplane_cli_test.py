@@ -11,26 +11,13 @@ import argparse
 import json
 import os
 import re
-import signal
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-SKIP = 77
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what, result=None):
-    if not cond:
-        detail = ""
-        if result is not None:
-            detail = f"\n  exit {result.returncode}\n  stdout: {result.stdout!r}\n  stderr: {result.stderr!r}"
-        raise Failure(what + detail)
+from harness import SKIP, Failure, check, not_root, run, stop
 
 
 class Ctl:
@@ -42,8 +29,7 @@ class Ctl:
         cmd = [self.binary, "dataplane", *args]
         if socket:
             cmd += ["--socket", self.socket]
-        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=30,
-                              env=env)
+        return run(cmd, check=False, input=stdin, timeout=30, env=env)
 
 
 def idle_pcap(path):
@@ -80,7 +66,7 @@ def with_version(text, version):
     return re.sub(r"(?m)^version: \d+$", f"version: {version}", text)
 
 
-def run(args, workdir):
+def steps(args, workdir):
     socket = os.path.join(workdir, "api", "dp.sock")
     ctl = Ctl(args.onrampctl, socket)
     with open(args.table) as f:
@@ -174,17 +160,12 @@ def run(args, workdir):
         r = ctl("health", env=env, socket=False)
         check(r.returncode == 0, "ONRAMP_DATAPLANE_SOCKET", r)
         missing = os.path.join(workdir, "missing.sock")
-        r = subprocess.run([args.onrampctl, "dataplane", "health", "--socket", missing,
-                            "--timeout", "2"], capture_output=True, text=True, timeout=30)
+        r = run([args.onrampctl, "dataplane", "health", "--socket", missing, "--timeout", "2"],
+                check=False, timeout=30)
         check(r.returncode == 5, "no dataplane: exit 5", r)
         check(r.stderr.startswith(f"onrampctl: dataplane {missing}: "), "names the socket", r)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=20)
         log.close()
 
 
@@ -194,12 +175,11 @@ def main():
     p.add_argument("--dataplane", required=True)
     p.add_argument("--table", required=True)
     args = p.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: onramp-dataplane needs root")
+    if not_root("onramp-dataplane needs root"):
         return SKIP
     with tempfile.TemporaryDirectory(prefix="onrampctl-") as workdir:
         try:
-            run(args, workdir)
+            steps(args, workdir)
         except Failure as e:
             print(f"FAIL: {e}")
             log = os.path.join(workdir, "dataplane.log")

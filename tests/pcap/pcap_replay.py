@@ -1,7 +1,10 @@
-"""Runs onramp-dataplane on a capture with DPDK net_pcap and checks the result.
+"""Replays a capture through onramp-dataplane with DPDK net_pcap and checks
+the result against a case.
 
 Shared by run_case.py (the meson tests) and pcap2case.py (turns a capture into
-a new case). A case is data (see cases.py); this file knows how to replay it.
+a new case). A case is data (see cases.py); this file knows how to replay it
+and what must hold afterwards. The helpers every Python test shares (Failure,
+wait_for, run, ...) are in tests/lib/harness.py; a replay needs none of them.
 """
 
 import dataclasses
@@ -207,7 +210,7 @@ def field_diff(exp, got):
     return out
 
 
-def check(result):
+def case_problems(result):
     """Every problem with `result`, as lines; empty means the case passed."""
     case = result.case
     problems = []
