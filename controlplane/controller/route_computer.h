@@ -6,7 +6,8 @@
 // PoP measured, the nearest healthy one takes its dial scaled by its health,
 // the rest spills to the next nearest; fail-open when nothing is healthy;
 // hysteresis on the nearest group. compute() is a function of the
-// configuration, the PoP, its health view and the routing memory it returns.
+// configuration, the PoP, its health view and the routing memory it returns;
+// the policy's steps are in route_steps.h, its prose in route_explanation.h.
 #pragma once
 
 #include <map>
@@ -62,7 +63,7 @@ using RouteMemory = std::map<std::string, ListenerMemory>;
 
 struct RoutePolicy {
   // A group's health factor is min(1, overprovisioning x healthy weight /
-  // total weight), as Envoy's priority levels.
+  // total weight), as Envoy's priority levels; the explanation prints it.
   double overprovisioning = 1.4;
   // A challenger replaces the nearest group when it is better by
   // max(margin_ms, margin_fraction x the current RTT) for `rounds`
@@ -70,6 +71,29 @@ struct RoutePolicy {
   double margin_ms = 5.0;
   double margin_fraction = 0.10;
   uint32_t rounds = 3;
+};
+
+// How many listeners of one computation took each exit of the policy
+// (route_steps.h), a counter per exit as Envoy's load balancer keeps them.
+struct RouteStats {
+  // Which way a listener was routed: exactly one per listener.
+  uint64_t no_traffic = 0;  // no group can take new flows, not even failing open
+  uint64_t fail_open = 0;   // nothing healthy: one group takes every new flow
+  uint64_t no_rtt = 0;      // no RTT and no primary remembered: groups share by dial
+  uint64_t by_nearest = 0;  // the primary first, the rest spills over
+  // How the primary was chosen: exactly one per listener routed by_nearest.
+  uint64_t primary_nearest = 0;             // the nearest group taking traffic
+  uint64_t primary_challenger_won = 0;      // a nearer group outlasted the hysteresis
+  uint64_t primary_kept_by_hysteresis = 0;  // a group nearer by the margin waits out its rounds
+  uint64_t primary_kept_within_margin = 0;  // a group nearer, but not by the margin
+  uint64_t primary_kept_without_rtt = 0;    // the remembered primary, no RTT from the PoP yet
+  // Alongside, for listeners routed by_nearest:
+  uint64_t primary_switched = 0;  // the primary is not the one remembered
+  uint64_t spill_reordered = 0;   // a spill-over group passed another, nearer by the margin
+  uint64_t spilled = 0;           // new flows reach a group after the primary
+  uint64_t remainder_shared = 0;  // flows left after the last group, shared in proportion
+
+  bool operator==(const RouteStats&) const = default;
 };
 
 struct PopRoutes {
@@ -80,6 +104,8 @@ struct PopRoutes {
   std::vector<v1::ListenerRoute> listeners;  // in table order
   // The memory after this computation; the caller keeps it for the next.
   RouteMemory memory;
+  // The exits the policy took, summed over the listeners.
+  RouteStats stats;
 };
 
 class RouteComputer {
@@ -100,9 +126,9 @@ class RouteComputer {
  private:
   // The policy for one listener at one PoP: the groups' shares in routing
   // order with their reasons, and the flat endpoint list with effective
-  // weights. Updates `memory`.
+  // weights. Updates `memory`, counts the exits taken in `stats`.
   v1::ListenerRoute route_listener(const PopContext& pop, const ListenerInput& in,
-                                   ListenerMemory& memory, bool new_round) const;
+                                   ListenerMemory& memory, bool new_round, RouteStats& stats) const;
 
   RoutePolicy policy_;
 };

@@ -1,18 +1,37 @@
-// Route computation over synthetic latency and health matrices: the nearest
-// group wins, dials spill over, partial health with 1.4 overprovisioning,
-// fail-open, hysteresis under jitter, health per PoP; and before any probe,
-// shares by dial. Every table passes the dataplane's own validation and builds.
+// Route computation over synthetic latency and health matrices, as a table
+// of cases {groups with dials and weights, probe rounds (RTT, health) ->
+// shares, reasons, table weights, memory and the exits counted}: the nearest
+// group wins, dials spill over, partial health with the policy's
+// overprovisioning, fail-open, hysteresis, health per PoP; and before any
+// probe, shares by dial. Beside the table: what the table carries besides
+// shares, the probe plan, and hysteresis under jitter. Every table passes
+// the dataplane's own validation and builds.
 #include "controlplane/controller/route_computer.h"
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <ostream>
 #include <random>
 
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/tests/fixtures.h"
 #include "dataplane/core/forwarding_table.h"
 
-namespace onramp::ctl::test {
+namespace onramp::ctl {
+
+// Counters as gtest prints them when a case fails.
+void PrintTo(const RouteStats& s, std::ostream* os) {
+  *os << "{no_traffic " << s.no_traffic << ", fail_open " << s.fail_open << ", no_rtt " << s.no_rtt
+      << ", by_nearest " << s.by_nearest << ", primary_nearest " << s.primary_nearest
+      << ", primary_challenger_won " << s.primary_challenger_won << ", primary_kept_by_hysteresis "
+      << s.primary_kept_by_hysteresis << ", primary_kept_within_margin "
+      << s.primary_kept_within_margin << ", primary_kept_without_rtt " << s.primary_kept_without_rtt
+      << ", primary_switched " << s.primary_switched << ", spill_reordered " << s.spill_reordered
+      << ", spilled " << s.spilled << ", remainder_shared " << s.remainder_shared << "}";
+}
+
+namespace test {
 namespace {
 
 PopContext fra1() {
@@ -38,8 +57,9 @@ class RouteComputerTest : public ::testing::Test {
     add(l);
   }
   PopRoutes compute(const PopContext& pop = fra1(), const PopHealth* health = nullptr,
-                    const RouteMemory* memory = nullptr, bool new_round = false) {
-    PopRoutes r = RouteComputer().compute(config_, pop, health, memory, new_round);
+                    const RouteMemory* memory = nullptr, bool new_round = false,
+                    const RoutePolicy& policy = {}) {
+    PopRoutes r = RouteComputer(policy).compute(config_, pop, health, memory, new_round);
     auto spec = check_table(r.table);
     EXPECT_EQ(spec.error(), "");
     std::string err;
@@ -58,7 +78,7 @@ class RouteComputerTest : public ::testing::Test {
   Config config_;
 };
 
-TEST_F(RouteComputerTest, GroupsShareByDial) {
+TEST_F(RouteComputerTest, TheTableNamesThePopTheListenerAndTheGroups) {
   web();
   add(group("web", "http", "eu", "eu-central", 100));
   add(group("web", "http", "us", "us-east", 50));
@@ -68,16 +88,8 @@ TEST_F(RouteComputerTest, GroupsShareByDial) {
   ASSERT_EQ(r.listeners.size(), 1u);
   const auto& lr = r.listeners[0];
   ASSERT_EQ(lr.groups_size(), 2);
-  EXPECT_NEAR(lr.groups(0).share_percent(), 66.67, 0.01);
-  EXPECT_NEAR(lr.groups(1).share_percent(), 33.33, 0.01);
   EXPECT_EQ(lr.groups(1).traffic_dial_percent(), 50u);
-  EXPECT_EQ(lr.groups(0).healthy_endpoints(), 1u);
-  EXPECT_EQ(lr.groups(0).rtt_ms(), -1);
-  EXPECT_NE(lr.groups(0).reason().find("no RTT measured from FRA1 yet: groups share by dial"),
-            std::string::npos)
-      << lr.groups(0).reason();
-  EXPECT_EQ(weight_of(r, "198.51.100.1"), 255u);
-  EXPECT_EQ(weight_of(r, "198.51.100.2"), 128u);
+  EXPECT_EQ(lr.groups(0).region(), "eu-central");
   EXPECT_EQ(r.table.listeners(0).name(), "web/http");
   EXPECT_EQ(r.table.listeners(0).endpoints(0).label(), "eu (eu-central)");
   v1::EndpointGroup same = group("web", "http", "eu-central", "eu-central");
@@ -86,61 +98,6 @@ TEST_F(RouteComputerTest, GroupsShareByDial) {
   EXPECT_EQ(r.table.tunnel_source().ipv4(), "192.0.2.1");
   EXPECT_EQ(r.table.next_hop_mac(), "");
   EXPECT_EQ(r.table.version(), 0u);
-}
-
-TEST_F(RouteComputerTest, EndpointsShareByWeight) {
-  web();
-  add(group("web", "http", "eu", "", 100));
-  add(endpoint("web", "http", "eu", "198.51.100.1", 100));
-  add(endpoint("web", "http", "eu", "198.51.100.2", 50));
-  add(endpoint("web", "http", "eu", "198.51.100.3", 1));
-  PopRoutes r = compute();
-  EXPECT_EQ(weight_of(r, "198.51.100.1"), 255u);
-  EXPECT_EQ(weight_of(r, "198.51.100.2"), 128u);
-  EXPECT_EQ(weight_of(r, "198.51.100.3"), 3u);
-  EXPECT_DOUBLE_EQ(r.listeners[0].groups(0).share_percent(), 100.0);
-}
-
-TEST_F(RouteComputerTest, DrainsStayAtZero) {
-  web();
-  add(group("web", "http", "eu", "", 100));
-  add(group("web", "http", "us", "", 0));
-  add(endpoint("web", "http", "eu", "198.51.100.1", 0));
-  add(endpoint("web", "http", "eu", "198.51.100.2", 10));
-  add(endpoint("web", "http", "us", "198.51.100.3", 200));
-  PopRoutes r = compute();
-  EXPECT_EQ(weight_of(r, "198.51.100.1"), 0u);  // weight 0: drain
-  EXPECT_EQ(weight_of(r, "198.51.100.2"), 255u);
-  EXPECT_EQ(weight_of(r, "198.51.100.3"), 0u);  // dial 0: drain
-  const auto& us = r.listeners[0].groups(1);
-  EXPECT_EQ(us.share_percent(), 0.0);
-  EXPECT_EQ(us.reason(), "traffic dial 0 %: drained, existing flows stay");
-  // Drained endpoints stay in the table, so their flows stay.
-  EXPECT_EQ(r.table.listeners(0).endpoints_size(), 3);
-}
-
-TEST_F(RouteComputerTest, AllDrainedTakesNoNewFlows) {
-  web();
-  add(group("web", "http", "eu", "", 100));
-  add(endpoint("web", "http", "eu", "198.51.100.1", 0));
-  PopRoutes r = compute();
-  EXPECT_EQ(weight_of(r, "198.51.100.1"), 0u);
-  EXPECT_EQ(r.listeners[0].groups(0).reason(),
-            "every endpoint has weight 0: drained, existing flows stay");
-}
-
-TEST_F(RouteComputerTest, EmptyGroupsTakeNothing) {
-  web();
-  add(group("web", "http", "eu", "", 50));
-  add(group("web", "http", "empty", "", 100));
-  add(endpoint("web", "http", "eu", "198.51.100.1", 128));
-  PopRoutes r = compute();
-  const auto& lr = r.listeners[0];
-  EXPECT_EQ(lr.groups(0).endpoint_group(), "empty");
-  EXPECT_EQ(lr.groups(0).share_percent(), 0.0);
-  EXPECT_EQ(lr.groups(0).reason(), "no endpoint: takes no traffic");
-  EXPECT_DOUBLE_EQ(lr.groups(1).share_percent(), 100.0);
-  EXPECT_EQ(weight_of(r, "198.51.100.1"), 255u);
 }
 
 TEST_F(RouteComputerTest, ListenerWithoutGroupsIsInTheTable) {
@@ -224,6 +181,7 @@ TEST_F(RouteComputerTest, ManyListenersAndFamiliesValidate) {
   }
   PopRoutes r = compute();
   EXPECT_EQ(r.table.listeners_size(), 4);
+  EXPECT_EQ(r.stats, (RouteStats{.no_rtt = 4}));  // summed over the listeners
 }
 
 TEST(ScaleWeights, LargestBecomes255) {
@@ -233,8 +191,6 @@ TEST(ScaleWeights, LargestBecomes255) {
   EXPECT_EQ(scale_weights({}), std::vector<uint32_t>{});
   EXPECT_EQ(scale_weights({1e-9}), (std::vector<uint32_t>{255}));
 }
-
-// ---- optimal path: RTT order, spill-over, health, fail-open, hysteresis ----
 
 struct Probe {
   std::string group;
@@ -260,6 +216,528 @@ v1::ProbeReport report(const std::vector<Probe>& probes) {
   return r;
 }
 
+// ---- the policy as a table: RTT, health, dials, weights -> shares, reasons ----
+
+struct EndpointSpec {
+  std::string address;
+  int weight;
+};
+struct GroupSpec {
+  std::string name;
+  std::string region;
+  int dial;
+  std::vector<EndpointSpec> endpoints;
+};
+using Probes = std::vector<Probe>;
+
+// A group of the route, in routing order. `reason` is the whole reason,
+// `reason_has` a part of it; empty: not checked.
+struct GroupWant {
+  std::string name;
+  double share;  // percent
+  std::string reason;
+  std::string reason_has;
+  std::optional<double> rtt_ms;
+  std::optional<uint32_t> healthy;
+  std::optional<uint32_t> endpoints;
+};
+// An endpoint of the table, in table order (groups by name).
+struct EndpointWant {
+  std::string address;
+  uint32_t weight;
+  bool unhealthy = false;
+};
+struct MemoryWant {
+  std::optional<std::string> primary;
+  std::optional<std::string> challenger;
+  std::optional<uint32_t> rounds;
+  std::optional<uint64_t> fail_open_entered;
+};
+
+// Listener web/http at one PoP. `before` are earlier rounds, each a probe
+// report; the case starts from the memory they leave (hysteresis). `report`
+// is this computation's health view (none: the PoP reported nothing).
+struct RouteCase {
+  std::string name;
+  std::vector<GroupSpec> groups;
+  std::vector<Probes> before;
+  std::optional<Probes> report;
+  bool new_round = true;
+  RoutePolicy policy = {};
+  PopContext pop = fra1();
+  // What comes out.
+  std::vector<GroupWant> routes;
+  std::vector<EndpointWant> table;
+  bool fail_open = false;
+  MemoryWant memory;
+  RouteStats stats;
+};
+
+const EndpointSpec kEu1{"198.51.100.1", 128};
+const EndpointSpec kUs2{"198.51.100.2", 128};
+const EndpointSpec kAp3{"198.51.100.3", 128};
+const GroupSpec kEu{"eu", "eu-central", 100, {kEu1}};
+const GroupSpec kUs{"us", "us-east", 100, {kUs2}};
+// us with four endpoints of weight 128.
+const GroupSpec kUs4{"us",
+                     "us-east",
+                     100,
+                     {kUs2, {"198.51.100.3", 128}, {"198.51.100.4", 128}, {"198.51.100.5", 128}}};
+
+// eu and us, eu at `eu` ms and us at `us` ms, both healthy.
+Probes rtts(double eu, double us) {
+  return {{"eu", "198.51.100.1", eu}, {"us", "198.51.100.2", us}};
+}
+// us, eu and ap at those RTTs.
+Probes rtts(double us, double eu, double ap) {
+  return {{"us", "198.51.100.2", us}, {"eu", "198.51.100.1", eu}, {"ap", "198.51.100.3", ap}};
+}
+
+PopContext sin1() {
+  PopContext p{.id = "SIN1"};
+  p.tunnel_source.set_ipv4("192.0.2.2");
+  return p;
+}
+
+const std::string kStandbyEu = "standby (30.0 ms): nearer groups take every new flow";
+const std::string kUsDown = "no healthy endpoint from FRA1 (1 unhealthy: connect: timed out)";
+
+const RouteCase kRouteCases[] = {
+    // ---- before any probe: shares by dial ----
+    {.name = "GroupsShareByDialBeforeAnyProbe",
+     .groups = {kEu, {"us", "us-east", 50, {kUs2}}},
+     .routes = {{"eu", 200.0 / 3,
+                 "no RTT measured from FRA1 yet: groups share by dial, 100 % dial = 66.7 % of new "
+                 "flows",
+                 "", -1.0, 1, 1},
+                {"us", 100.0 / 3,
+                 "no RTT measured from FRA1 yet: groups share by dial, 50 % dial = 33.3 % of new "
+                 "flows"}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 128}},
+     .stats = {.no_rtt = 1}},
+    {.name = "EndpointsShareByWeight",
+     .groups =
+         {{"eu", "", 100, {{"198.51.100.1", 100}, {"198.51.100.2", 50}, {"198.51.100.3", 1}}}},
+     .routes = {{"eu", 100.0}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 128}, {"198.51.100.3", 3}},
+     .stats = {.no_rtt = 1}},
+    {.name = "DrainsStayAtZero",
+     .groups = {{"eu", "", 100, {{"198.51.100.1", 0}, {"198.51.100.2", 10}}},
+                {"us", "", 0, {{"198.51.100.3", 200}}}},
+     .routes = {{"eu", 100.0}, {"us", 0.0, "traffic dial 0 %: drained, existing flows stay"}},
+     // Drained endpoints stay in the table, so their flows stay.
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}, {"198.51.100.3", 0}},
+     .stats = {.no_rtt = 1}},
+    {.name = "AllDrainedTakesNoNewFlows",
+     .groups = {{"eu", "", 100, {{"198.51.100.1", 0}}}},
+     .routes = {{"eu", 0.0, "every endpoint has weight 0: drained, existing flows stay"}},
+     .table = {{"198.51.100.1", 0}},
+     .stats = {.no_traffic = 1}},
+    {.name = "EmptyGroupsTakeNothing",
+     .groups = {{"eu", "", 50, {kEu1}}, {"empty", "", 100, {}}},
+     .routes = {{"empty", 0.0, "no endpoint: takes no traffic"}, {"eu", 100.0}},
+     .table = {{"198.51.100.1", 255}},
+     .stats = {.no_rtt = 1}},
+    {.name = "WithoutMemoryAnUnmeasuredPopSharesByDial",
+     .groups = {kEu, kUs},
+     .report = Probes{},
+     .routes = {{"eu", 50.0}, {"us", 50.0}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 255}},
+     .stats = {.no_rtt = 1}},
+
+    // ---- RTT order and spill-over ----
+    {.name = "NearestWins",
+     .groups = {kEu, kUs},
+     .report = rtts(30, 12.1),
+     .routes = {{"us", 100.0, "nearest healthy group (12.1 ms), dial 100 %", "", 12.1},
+                {"eu", 0.0, kStandbyEu}},
+     // eu drains: its flows stay.
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .memory = {.primary = "us"},
+     .stats = {.by_nearest = 1, .primary_nearest = 1}},
+    {.name = "NearestWinsTheOtherWayRound",
+     .groups = {kEu, kUs},
+     .report = rtts(8, 12.1),
+     .routes = {{"eu", 100.0}, {"us", 0.0}},
+     // The table lists endpoints by group name whatever the RTT order.
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 0}},
+     .memory = {.primary = "eu"},
+     .stats = {.by_nearest = 1, .primary_nearest = 1}},
+    {.name = "DialSpillsOverToTheNextNearest",
+     .groups = {{"ap", "ap-southeast", 100, {kAp3}}, kEu, {"us", "us-east", 60, {kUs2}}},
+     .report = rtts(10, 30, 150),
+     .routes = {{"us", 60.0},
+                {"eu", 40.0, "spill-over (30.0 ms): us dialled to 60 %"},
+                {"ap", 0.0, "standby (150.0 ms): nearer groups take every new flow"}},
+     .table = {{"198.51.100.3", 0}, {"198.51.100.1", 170}, {"198.51.100.2", 255}},  // 40/60
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .spilled = 1}},
+    {.name = "TwoDialsInARow",
+     // eu at 50 % takes half of the 40 %, ap the rest.
+     .groups = {{"ap", "ap-southeast", 100, {kAp3}},
+                {"eu", "eu-central", 50, {kEu1}},
+                {"us", "us-east", 60, {kUs2}}},
+     .report = rtts(10, 30, 150),
+     .routes = {{"us", 60.0},
+                {"eu", 20.0},
+                {"ap", 20.0, "spill-over (150.0 ms): us dialled to 60 %, eu dialled to 50 %"}},
+     .table = {{"198.51.100.3", 85}, {"198.51.100.1", 85}, {"198.51.100.2", 255}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .spilled = 1}},
+    {.name = "RemainderAfterTheLastGroupIsSharedInProportion",
+     // us takes 60, eu 50 % of 40 = 20; 20 is left: 75 / 25.
+     .groups = {{"eu", "eu-central", 50, {kEu1}}, {"us", "us-east", 60, {kUs2}}},
+     .report = rtts(30, 10),
+     .routes = {{"us", 75.0, "", "no further group to spill to"},
+                {"eu", 25.0,
+                 "spill-over (30.0 ms): us dialled to 60 %; scaled to 25.0 %: no further group to "
+                 "spill to"}},
+     .table = {{"198.51.100.1", 85}, {"198.51.100.2", 255}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .spilled = 1, .remainder_shared = 1}},
+    {.name = "UnknownHealthCountsAsHealthyAndUnmeasuredGoesLast",
+     .groups = {{"ap", "ap-southeast", 100, {kAp3}}, kEu, {"us", "us-east", 50, {kUs2}}},
+     // ap measured but not judged yet; us and eu not probed at all.
+     .report = Probes{{"ap", "198.51.100.3", 150, false, false}},
+     .routes = {{"ap", 100.0},
+                {"eu", 0.0, "standby (unmeasured): nearer groups take every new flow", "", -1.0},
+                {"us", 0.0}},  // unmeasured: by name
+     .table = {{"198.51.100.3", 255}, {"198.51.100.1", 0}, {"198.51.100.2", 0}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1}},
+
+    // ---- partial health, overprovisioning ----
+    {.name = "OneOfFourDownMovesNothing",
+     // 3/4 x 1.4 = 1.05: still all traffic.
+     .groups = {kEu, kUs4},
+     .report = Probes{{"eu", "198.51.100.1", 30},
+                      {"us", "198.51.100.2", 10},
+                      {"us", "198.51.100.3", 10},
+                      {"us", "198.51.100.4", 10},
+                      {"us", "198.51.100.5", 10, false}},
+     .routes = {{"us", 100.0, "nearest healthy group (10.0 ms), dial 100 %", "", 10.0, 3, 4},
+                {"eu", 0.0}},
+     .table = {{"198.51.100.1", 0},
+               {"198.51.100.2", 255},
+               {"198.51.100.3", 255},
+               {"198.51.100.4", 255},
+               {"198.51.100.5", 0, true}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1}},
+    {.name = "TwoOfFourDownKeepSeventyPercent",
+     // 2/4 x 1.4 = 70 %, the rest spills to eu. Each healthy us endpoint
+     // takes 35 %, eu 30 %: 255 and 219.
+     .groups = {kEu, kUs4},
+     .report = Probes{{"eu", "198.51.100.1", 30},
+                      {"us", "198.51.100.2", 10},
+                      {"us", "198.51.100.3", 10},
+                      {"us", "198.51.100.4", 10, false},
+                      {"us", "198.51.100.5", 10, false}},
+     .routes = {{"us", 70.0,
+                 "nearest healthy group (10.0 ms), dial 100 %, health 256/512 weight x 1.4 = 70 %"},
+                {"eu", 30.0,
+                 "spill-over (30.0 ms): us at 70 % health (256 of 512 weight healthy)"}},
+     .table = {{"198.51.100.1", 219},
+               {"198.51.100.2", 255},
+               {"198.51.100.3", 255},
+               {"198.51.100.4", 0, true},
+               {"198.51.100.5", 0, true}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .spilled = 1}},
+    {.name = "HealthCountsWeightNotEndpoints",
+     // The down endpoint carries most of the weight: 384/639 x 1.4.
+     .groups = {kEu,
+                {"us",
+                 "us-east",
+                 100,
+                 {kUs2, {"198.51.100.3", 128}, {"198.51.100.4", 128}, {"198.51.100.5", 255}}}},
+     .report = Probes{{"eu", "198.51.100.1", 30},
+                      {"us", "198.51.100.2", 10},
+                      {"us", "198.51.100.3", 10},
+                      {"us", "198.51.100.4", 10},
+                      {"us", "198.51.100.5", 10, false}},
+     .routes = {{"us", 100.0 * 1.4 * 384 / 639,
+                 "nearest healthy group (10.0 ms), dial 100 %, health 384/639 weight x 1.4 = 84 %"},
+                {"eu", 100.0 - 100.0 * 1.4 * 384 / 639}},
+     .table = {{"198.51.100.1", 144},
+               {"198.51.100.2", 255},
+               {"198.51.100.3", 255},
+               {"198.51.100.4", 255},
+               {"198.51.100.5", 0, true}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .spilled = 1}},
+    {.name = "OverprovisioningFactorFromThePolicy",
+     // 2/4 x 1.2 = 60 %, and the explanation says 1.2.
+     .groups = {kEu, kUs4},
+     .report = Probes{{"eu", "198.51.100.1", 30},
+                      {"us", "198.51.100.2", 10},
+                      {"us", "198.51.100.3", 10},
+                      {"us", "198.51.100.4", 10, false},
+                      {"us", "198.51.100.5", 10, false}},
+     .policy = {.overprovisioning = 1.2},
+     .routes = {{"us", 60.0,
+                 "nearest healthy group (10.0 ms), dial 100 %, health 256/512 weight x 1.2 = 60 %"},
+                {"eu", 40.0,
+                 "spill-over (30.0 ms): us at 60 % health (256 of 512 weight healthy)"}},
+     .table = {{"198.51.100.1", 255},
+               {"198.51.100.2", 191},
+               {"198.51.100.3", 191},
+               {"198.51.100.4", 0, true},
+               {"198.51.100.5", 0, true}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .spilled = 1}},
+
+    // ---- fail-open ----
+    {.name = "FailOpenWhenNothingIsHealthy",
+     .groups = {kEu, kUs},
+     .report = Probes{{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}},
+     .routes = {{"us", 100.0,
+                 "fail-open: no healthy endpoint in any group from FRA1, the nearest group (10.0 "
+                 "ms) takes every new flow, health ignored (failed open 1 time(s))"},
+                {"eu", 0.0, "no healthy endpoint from FRA1 (1 unhealthy: connect: timed out)"}},
+     // The dataplane must take the fail-open group's endpoints as healthy.
+     .table = {{"198.51.100.1", 0, true}, {"198.51.100.2", 255}},
+     .fail_open = true,
+     .memory = {.fail_open_entered = 1},
+     .stats = {.fail_open = 1}},
+    {.name = "StillFailedOpenIsCountedOnce",
+     .groups = {kEu, kUs},
+     .before = {{{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}}},
+     .report = Probes{{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}},
+     .routes = {{"us", 100.0, "", "(failed open 1 time(s))"}, {"eu", 0.0}},
+     .table = {{"198.51.100.1", 0, true}, {"198.51.100.2", 255}},
+     .fail_open = true,
+     .memory = {.fail_open_entered = 1},
+     .stats = {.fail_open = 1}},
+    {.name = "OneEndpointBackEndsFailOpen",
+     // Normal routing, to it alone.
+     .groups = {kEu, kUs},
+     .before = {{{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}}},
+     .report = Probes{{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, false}},
+     .routes = {{"eu", 100.0}, {"us", 0.0, kUsDown}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 0, true}},
+     .memory = {.primary = "eu", .fail_open_entered = 1},
+     .stats = {.by_nearest = 1, .primary_nearest = 1}},
+    {.name = "DialZeroGroupsDoNotFailOpen",
+     .groups = {{"eu", "eu-central", 0, {kEu1}}, {"us", "us-east", 0, {kUs2}}},
+     .report = Probes{{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}},
+     .routes = {{"us", 0.0, "traffic dial 0 %: drained, existing flows stay"},
+                {"eu", 0.0, "traffic dial 0 %: drained, existing flows stay"}},
+     .table = {{"198.51.100.1", 0, true}, {"198.51.100.2", 0, true}},
+     .stats = {.no_traffic = 1}},
+
+    // ---- health per PoP, at once ----
+    {.name = "HealthIsPerPopFra1CannotReachUs",
+     // us is nearest from both FRA1 and SIN1.
+     .groups = {kEu, kUs},
+     .report = Probes{{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10, false}},
+     .routes = {{"eu", 100.0}, {"us", 0.0, kUsDown}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 0, true}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1}},
+    {.name = "HealthIsPerPopSin1CanReachUs",
+     .groups = {kEu, kUs},
+     .report = rtts(30, 10),
+     .pop = sin1(),
+     .routes = {{"us", 100.0}, {"eu", 0.0, kStandbyEu}},
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1}},
+    {.name = "HealthChangesTakeEffectAtOnce",
+     .groups = {kEu, kUs},
+     .before = {rtts(30, 10)},
+     .report = Probes{{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10, false}},
+     .routes = {{"eu", 100.0}, {"us", 0.0, kUsDown}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 0, true}},
+     .memory = {.primary = "eu"},
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .primary_switched = 1}},
+    {.name = "ARecoveredNearerGroupWaitsOutTheHysteresis",
+     // us is back, nearer by far more than the margin, but must now win
+     // three rounds like any challenger.
+     .groups = {kEu, kUs},
+     .before = {rtts(30, 10), {{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10, false}}},
+     .report = rtts(30, 10),
+     .routes = {{"eu", 100.0,
+                 "held as nearest (30.0 ms), dial 100 %; held: us 20.0 ms nearer, 1 of 3 rounds"},
+                {"us", 0.0,
+                 "standby (10.0 ms): nearer groups take every new flow; challenger: 20.0 ms "
+                 "nearer than eu, 1 of 3 rounds"}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 0}},
+     .memory = {.primary = "eu", .challenger = "us", .rounds = 1},
+     .stats = {.by_nearest = 1, .primary_kept_by_hysteresis = 1}},
+
+    // ---- hysteresis: eu becomes 20 ms nearer than us ----
+    {.name = "ChallengerHeldFirstRound",
+     .groups = {kEu, kUs},
+     .before = {rtts(40, 30)},
+     .report = rtts(10, 30),
+     .routes = {{"us", 100.0,
+                 "held as nearest (30.0 ms), dial 100 %; held: eu 20.0 ms nearer, 1 of 3 rounds"},
+                {"eu", 0.0, "", "challenger: 20.0 ms nearer than us, 1 of 3 rounds"}},
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .memory = {.primary = "us", .challenger = "eu", .rounds = 1},
+     .stats = {.by_nearest = 1, .primary_kept_by_hysteresis = 1}},
+    {.name = "ChallengerHeldSecondRound",
+     .groups = {kEu, kUs},
+     .before = {rtts(40, 30), rtts(10, 30)},
+     .report = rtts(10, 30),
+     .routes = {{"us", 100.0,
+                 "held as nearest (30.0 ms), dial 100 %; held: eu 20.0 ms nearer, 2 of 3 rounds"},
+                {"eu", 0.0, "", "challenger: 20.0 ms nearer than us, 2 of 3 rounds"}},
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .memory = {.primary = "us", .challenger = "eu", .rounds = 2},
+     .stats = {.by_nearest = 1, .primary_kept_by_hysteresis = 1}},
+    {.name = "AViewBetweenRoundsCountsNoRound",
+     .groups = {kEu, kUs},
+     .before = {rtts(40, 30), rtts(10, 30), rtts(10, 30)},
+     .report = rtts(10, 30),
+     .new_round = false,
+     .routes = {{"us", 100.0, "", "2 of 3 rounds"}, {"eu", 0.0}},
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .memory = {.primary = "us", .challenger = "eu", .rounds = 2},
+     .stats = {.by_nearest = 1, .primary_kept_by_hysteresis = 1}},
+    {.name = "NearerRegionWinsAtTheThirdRound",
+     .groups = {kEu, kUs},
+     .before = {rtts(40, 30), rtts(10, 30), rtts(10, 30)},
+     .report = rtts(10, 30),
+     .routes = {{"eu", 100.0, "nearest healthy group (10.0 ms), dial 100 %"}, {"us", 0.0}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 0}},
+     .memory = {.primary = "eu", .challenger = "", .rounds = 0},
+     .stats = {.by_nearest = 1, .primary_challenger_won = 1, .primary_switched = 1}},
+    {.name = "WithinTheMarginTheCountStartsOver",
+     // Within the margin (max(5 ms, 3 ms)) for one round.
+     .groups = {kEu, kUs},
+     .before = {rtts(40, 30), rtts(10, 30), rtts(10, 30)},
+     .report = rtts(26, 30),
+     .routes = {{"us", 100.0,
+                 "held as nearest (30.0 ms), dial 100 %; eu only 4.0 ms nearer, within the 5.0 "
+                 "ms margin"},
+                {"eu", 0.0}},
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .memory = {.primary = "us", .challenger = "", .rounds = 0},
+     .stats = {.by_nearest = 1, .primary_kept_within_margin = 1}},
+    {.name = "AnInterruptedChallengeNeedsThreeNewRounds",
+     .groups = {kEu, kUs},
+     .before = {rtts(40, 30), rtts(10, 30), rtts(10, 30), rtts(26, 30), rtts(10, 30)},
+     .report = rtts(10, 30),
+     .routes = {{"us", 100.0, "", "2 of 3 rounds"}, {"eu", 0.0}},
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .stats = {.by_nearest = 1, .primary_kept_by_hysteresis = 1}},
+    {.name = "AnInterruptedChallengeWinsAtItsThirdRound",
+     .groups = {kEu, kUs},
+     .before = {rtts(40, 30), rtts(10, 30), rtts(10, 30), rtts(26, 30), rtts(10, 30), rtts(10, 30)},
+     .report = rtts(10, 30),
+     .routes = {{"eu", 100.0}, {"us", 0.0}},
+     .table = {{"198.51.100.1", 255}, {"198.51.100.2", 0}},
+     .stats = {.by_nearest = 1, .primary_challenger_won = 1, .primary_switched = 1}},
+    {.name = "TheRememberedNearestGroupOutlivesTheHealthView",
+     // A PoP that reconnects has no health view until its first report; the
+     // nearest group it had keeps the traffic meanwhile, rather than the
+     // groups sharing by dial as they do for a PoP never measured.
+     .groups = {kEu, kUs},
+     .before = {rtts(30, 10)},
+     .report = Probes{},
+     .new_round = false,
+     .routes = {{"us", 100.0, "kept as nearest: no RTT measured from FRA1 yet, dial 100 %"},
+                {"eu", 0.0, "standby (unmeasured): nearer groups take every new flow"}},
+     .table = {{"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .memory = {.primary = "us"},
+     .stats = {.by_nearest = 1, .primary_kept_without_rtt = 1}},
+
+    // ---- the order of the spill-over groups (us dialled to 50 %) ----
+    {.name = "SpillOverOrderHoldsWithinTheMargin",
+     .groups = {{"ap", "ap-southeast", 100, {kAp3}}, kEu, {"us", "us-east", 50, {kUs2}}},
+     .before = {rtts(10, 30, 31)},
+     .report = rtts(10, 33, 30),
+     .routes = {{"us", 50.0}, {"eu", 50.0}, {"ap", 0.0}},
+     .table = {{"198.51.100.3", 0}, {"198.51.100.1", 255}, {"198.51.100.2", 255}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .spilled = 1}},
+    {.name = "AClearlyNearerSpillOverGroupPassesAtOnce",
+     .groups = {{"ap", "ap-southeast", 100, {kAp3}}, kEu, {"us", "us-east", 50, {kUs2}}},
+     .before = {rtts(10, 30, 31)},
+     .report = rtts(10, 30, 20),
+     .routes = {{"us", 50.0},
+                {"ap", 50.0, "spill-over (20.0 ms): us dialled to 50 %"},
+                {"eu", 0.0}},
+     .table = {{"198.51.100.3", 255}, {"198.51.100.1", 0}, {"198.51.100.2", 255}},
+     .stats = {.by_nearest = 1, .primary_nearest = 1, .spill_reordered = 1, .spilled = 1}},
+};
+
+void PrintTo(const RouteCase& c, std::ostream* os) { *os << c.name; }
+
+class RouteTableTest : public RouteComputerTest, public ::testing::WithParamInterface<RouteCase> {
+ protected:
+  void SetUp() override {
+    web();
+    for (const GroupSpec& g : GetParam().groups) {
+      add(group("web", "http", g.name, g.region, g.dial));
+      for (const EndpointSpec& e : g.endpoints)
+        add(endpoint("web", "http", g.name, e.address, e.weight));
+    }
+  }
+};
+
+TEST_P(RouteTableTest, SharesReasonsAndExits) {
+  const RouteCase& c = GetParam();
+  PopHealth health;
+  RouteMemory memory;
+  for (const Probes& round : c.before) {
+    health.replace(report(round), 0);
+    memory = compute(c.pop, &health, &memory, true, c.policy).memory;
+  }
+  if (c.report) health.replace(report(*c.report), 0);
+  PopRoutes r = compute(c.pop, c.report ? &health : nullptr, &memory, c.new_round, c.policy);
+
+  ASSERT_EQ(r.listeners.size(), 1u);
+  const v1::ListenerRoute& lr = r.listeners[0];
+  ASSERT_EQ(lr.groups_size(), static_cast<int>(c.routes.size()));
+  for (size_t i = 0; i < c.routes.size(); ++i) {
+    const GroupWant& want = c.routes[i];
+    const v1::GroupRoute& got = lr.groups(static_cast<int>(i));
+    SCOPED_TRACE("group " + want.name + ": " + got.reason());
+    EXPECT_EQ(got.endpoint_group(), want.name);
+    EXPECT_NEAR(got.share_percent(), want.share, 1e-9);
+    if (!want.reason.empty()) {
+      EXPECT_EQ(got.reason(), want.reason);
+    }
+    if (!want.reason_has.empty()) {
+      EXPECT_NE(got.reason().find(want.reason_has), std::string::npos);
+    }
+    if (want.rtt_ms) {
+      EXPECT_DOUBLE_EQ(got.rtt_ms(), *want.rtt_ms);
+    }
+    if (want.healthy) {
+      EXPECT_EQ(got.healthy_endpoints(), *want.healthy);
+    }
+    if (want.endpoints) {
+      EXPECT_EQ(got.endpoints(), *want.endpoints);
+    }
+  }
+  EXPECT_EQ(lr.fail_open(), c.fail_open);
+
+  const auto& table = r.table.listeners(0).endpoints();
+  ASSERT_EQ(table.size(), static_cast<int>(c.table.size()));
+  for (size_t i = 0; i < c.table.size(); ++i) {
+    SCOPED_TRACE("endpoint " + c.table[i].address);
+    EXPECT_EQ(table[static_cast<int>(i)].address(), c.table[i].address);
+    EXPECT_EQ(table[static_cast<int>(i)].weight(), c.table[i].weight);
+    EXPECT_EQ(table[static_cast<int>(i)].unhealthy(), c.table[i].unhealthy);
+  }
+
+  const ListenerMemory& m = r.memory.at("web/http");
+  if (c.memory.primary) {
+    EXPECT_EQ(m.primary, *c.memory.primary);
+  }
+  if (c.memory.challenger) {
+    EXPECT_EQ(m.challenger, *c.memory.challenger);
+  }
+  if (c.memory.rounds) {
+    EXPECT_EQ(m.rounds, *c.memory.rounds);
+  }
+  if (c.memory.fail_open_entered) {
+    EXPECT_EQ(m.fail_open_entered, *c.memory.fail_open_entered);
+  }
+
+  EXPECT_EQ(r.stats, c.stats);
+}
+
+INSTANTIATE_TEST_SUITE_P(Routes, RouteTableTest, ::testing::ValuesIn(kRouteCases),
+                         [](const ::testing::TestParamInfo<RouteCase>& info) {
+                           return info.param.name;
+                         });
+
+// ---- hysteresis under jitter ----
+
 // A PoP routing over rounds: each report() is one round, as in the registry.
 class OptimalPathTest : public RouteComputerTest {
  protected:
@@ -284,224 +762,10 @@ class OptimalPathTest : public RouteComputerTest {
     ADD_FAILURE() << group << " not in the routes";
     return -1;
   }
-  static std::string reason(const PopRoutes& r, const std::string& group) {
-    for (const auto& g : r.listeners[0].groups())
-      if (g.endpoint_group() == group) return g.reason();
-    return "";
-  }
-  static const v1::ForwardingEndpoint& entry(const PopRoutes& r, const std::string& address) {
-    for (const auto& e : r.table.listeners(0).endpoints())
-      if (e.address() == address) return e;
-    ADD_FAILURE() << address << " not in the table";
-    return r.table.listeners(0).endpoints(0);
-  }
-  static std::string first_group(const PopRoutes& r) {
-    return r.listeners[0].groups(0).endpoint_group();
-  }
 
   PopHealth health_;
   RouteMemory memory_;
 };
-
-TEST_F(OptimalPathTest, NearestWins) {
-  PopRoutes r = round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 12.1}});
-  EXPECT_EQ(first_group(r), "us");
-  EXPECT_DOUBLE_EQ(share(r, "us"), 100.0);
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 0.0);
-  EXPECT_EQ(reason(r, "us"), "nearest healthy group (12.1 ms), dial 100 %");
-  EXPECT_NE(reason(r, "eu").find("standby (30.0 ms)"), std::string::npos) << reason(r, "eu");
-  EXPECT_DOUBLE_EQ(r.listeners[0].groups(0).rtt_ms(), 12.1);
-  EXPECT_EQ(entry(r, "198.51.100.2").weight(), 255u);
-  EXPECT_EQ(entry(r, "198.51.100.1").weight(), 0u);  // drains: its flows stay
-  EXPECT_FALSE(entry(r, "198.51.100.1").unhealthy());
-  EXPECT_FALSE(r.listeners[0].fail_open());
-  EXPECT_EQ(r.memory.at("web/http").primary, "us");
-  // The other way round, the other group.
-  memory_.clear();
-  r = round({{"eu", "198.51.100.1", 8}, {"us", "198.51.100.2", 12.1}});
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 100.0);
-  // The table lists endpoints by group name whatever the RTT order.
-  EXPECT_EQ(r.table.listeners(0).endpoints(0).address(), "198.51.100.1");
-}
-
-TEST_F(OptimalPathTest, DialSpillsOverToTheNextNearest) {
-  add(group("web", "http", "ap", "ap-southeast", 100));
-  add(endpoint("web", "http", "ap", "198.51.100.3", 128));
-  add(group("web", "http", "us", "us-east", 60));
-  PopRoutes r =
-      round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10}, {"ap", "198.51.100.3", 150}});
-  EXPECT_NEAR(share(r, "us"), 60.0, 1e-9);
-  EXPECT_NEAR(share(r, "eu"), 40.0, 1e-9);
-  EXPECT_DOUBLE_EQ(share(r, "ap"), 0.0);
-  EXPECT_EQ(reason(r, "eu"), "spill-over (30.0 ms): us dialled to 60 %");
-  EXPECT_EQ(entry(r, "198.51.100.2").weight(), 255u);
-  EXPECT_EQ(entry(r, "198.51.100.1").weight(), 170u);  // 40/60 x 255
-  // Two dials in a row: eu at 50 % takes half of the 40 %, ap the rest.
-  add(group("web", "http", "eu", "eu-central", 50));
-  r = round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10}, {"ap", "198.51.100.3", 150}});
-  EXPECT_NEAR(share(r, "eu"), 20.0, 1e-9);
-  EXPECT_NEAR(share(r, "ap"), 20.0, 1e-9);
-  EXPECT_EQ(reason(r, "ap"), "spill-over (150.0 ms): us dialled to 60 %, eu dialled to 50 %");
-}
-
-TEST_F(OptimalPathTest, RemainderAfterTheLastGroupIsSharedInProportion) {
-  add(group("web", "http", "us", "us-east", 60));
-  add(group("web", "http", "eu", "eu-central", 50));
-  // us takes 60, eu 50 % of 40 = 20; 20 is left: 75 / 25.
-  PopRoutes r = round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10}});
-  EXPECT_NEAR(share(r, "us"), 75.0, 1e-9);
-  EXPECT_NEAR(share(r, "eu"), 25.0, 1e-9);
-  EXPECT_NE(reason(r, "us").find("no further group to spill to"), std::string::npos)
-      << reason(r, "us");
-}
-
-TEST_F(OptimalPathTest, PartialHealthWithOverprovisioning) {
-  for (int i = 3; i <= 5; ++i)
-    add(endpoint("web", "http", "us", "198.51.100." + std::to_string(i), 128));
-  // us has 4 endpoints. One down: 3/4 x 1.4 = 1.05, still all traffic.
-  PopRoutes r = round({{"eu", "198.51.100.1", 30},
-                       {"us", "198.51.100.2", 10},
-                       {"us", "198.51.100.3", 10},
-                       {"us", "198.51.100.4", 10},
-                       {"us", "198.51.100.5", 10, false}});
-  EXPECT_DOUBLE_EQ(share(r, "us"), 100.0);
-  EXPECT_EQ(r.listeners[0].groups(0).healthy_endpoints(), 3u);
-  EXPECT_EQ(r.listeners[0].groups(0).endpoints(), 4u);
-  EXPECT_TRUE(entry(r, "198.51.100.5").unhealthy());
-  EXPECT_EQ(entry(r, "198.51.100.5").weight(), 0u);
-  EXPECT_EQ(entry(r, "198.51.100.2").weight(), 255u);
-  // Two down: 2/4 x 1.4 = 70 %, the rest spills to eu.
-  r = round({{"eu", "198.51.100.1", 30},
-             {"us", "198.51.100.2", 10},
-             {"us", "198.51.100.3", 10},
-             {"us", "198.51.100.4", 10, false},
-             {"us", "198.51.100.5", 10, false}});
-  EXPECT_NEAR(share(r, "us"), 70.0, 1e-9);
-  EXPECT_NEAR(share(r, "eu"), 30.0, 1e-9);
-  EXPECT_EQ(reason(r, "us"),
-            "nearest healthy group (10.0 ms), dial 100 %, health 256/512 weight x "
-            "1.4 = 70 %");
-  EXPECT_NE(reason(r, "eu").find("spill-over (30.0 ms): us at 70 % health"), std::string::npos)
-      << reason(r, "eu");
-  // Each healthy us endpoint takes 35 %, eu 30 %: 255 and 219.
-  EXPECT_EQ(entry(r, "198.51.100.2").weight(), 255u);
-  EXPECT_EQ(entry(r, "198.51.100.1").weight(), 219u);
-  // Weight counts, not endpoints: the down one carries most of the weight.
-  add(endpoint("web", "http", "us", "198.51.100.5", 255));
-  r = round({{"eu", "198.51.100.1", 30},
-             {"us", "198.51.100.2", 10},
-             {"us", "198.51.100.3", 10},
-             {"us", "198.51.100.4", 10},
-             {"us", "198.51.100.5", 10, false}});
-  EXPECT_NEAR(share(r, "us"), 100.0 * 1.4 * 384 / 639, 1e-9);
-}
-
-TEST_F(OptimalPathTest, UnknownHealthCountsAsHealthyAndUnmeasuredGoesLast) {
-  add(group("web", "http", "ap", "ap-southeast", 100));
-  add(endpoint("web", "http", "ap", "198.51.100.3", 128));
-  add(group("web", "http", "us", "us-east", 50));
-  // ap measured but not judged yet; us and eu not probed at all.
-  PopRoutes r = round({{"ap", "198.51.100.3", 150, false, false}});
-  ASSERT_EQ(r.listeners[0].groups_size(), 3);
-  EXPECT_EQ(first_group(r), "ap");
-  EXPECT_DOUBLE_EQ(share(r, "ap"), 100.0);
-  EXPECT_EQ(r.listeners[0].groups(1).endpoint_group(), "eu");  // unmeasured: by name
-  EXPECT_EQ(r.listeners[0].groups(2).endpoint_group(), "us");
-  EXPECT_LT(r.listeners[0].groups(1).rtt_ms(), 0);
-}
-
-TEST_F(OptimalPathTest, FailOpenWhenNothingIsHealthy) {
-  PopRoutes r = round({{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}});
-  const auto& lr = r.listeners[0];
-  EXPECT_TRUE(lr.fail_open());
-  EXPECT_EQ(first_group(r), "us");
-  EXPECT_DOUBLE_EQ(share(r, "us"), 100.0);
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 0.0);
-  EXPECT_NE(reason(r, "us").find("fail-open: no healthy endpoint in any group from FRA1"),
-            std::string::npos)
-      << reason(r, "us");
-  EXPECT_NE(reason(r, "eu").find("no healthy endpoint from FRA1 (1 unhealthy: connect: timed out)"),
-            std::string::npos)
-      << reason(r, "eu");
-  // The dataplane must take the fail-open group's endpoints as healthy.
-  EXPECT_FALSE(entry(r, "198.51.100.2").unhealthy());
-  EXPECT_EQ(entry(r, "198.51.100.2").weight(), 255u);
-  EXPECT_TRUE(entry(r, "198.51.100.1").unhealthy());
-  EXPECT_EQ(r.memory.at("web/http").fail_open_entered, 1u);
-  // Still failed open next round: counted once.
-  r = round({{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}});
-  EXPECT_EQ(r.memory.at("web/http").fail_open_entered, 1u);
-  // One endpoint back: normal routing, to it alone.
-  r = round({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, false}});
-  EXPECT_FALSE(r.listeners[0].fail_open());
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 100.0);
-  EXPECT_TRUE(entry(r, "198.51.100.2").unhealthy());
-}
-
-TEST_F(OptimalPathTest, DialZeroGroupsDoNotFailOpen) {
-  add(group("web", "http", "us", "us-east", 0));
-  add(group("web", "http", "eu", "eu-central", 0));
-  PopRoutes r = round({{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}});
-  EXPECT_FALSE(r.listeners[0].fail_open());
-  EXPECT_EQ(entry(r, "198.51.100.2").weight(), 0u);
-  EXPECT_EQ(entry(r, "198.51.100.1").weight(), 0u);
-}
-
-TEST_F(OptimalPathTest, HealthChangesTakeEffectAtOnce) {
-  PopRoutes r = round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10}});
-  ASSERT_DOUBLE_EQ(share(r, "us"), 100.0);
-  r = round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10, false}});
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 100.0);
-  EXPECT_EQ(r.memory.at("web/http").primary, "eu");
-  // Back: us is nearer by far more than the margin, but must now win three
-  // rounds like any challenger.
-  r = round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10}});
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 100.0);
-  EXPECT_EQ(reason(r, "eu"),
-            "held as nearest (30.0 ms), dial 100 %; held: us 20.0 ms nearer, 1 of 3 rounds");
-}
-
-TEST_F(OptimalPathTest, NearerRegionWinsAfterThreeRounds) {
-  PopRoutes r = round({{"eu", "198.51.100.1", 40}, {"us", "198.51.100.2", 30}});
-  ASSERT_EQ(r.memory.at("web/http").primary, "us");
-  // eu becomes 20 ms nearer: held for two rounds, takes over at the third.
-  for (uint32_t i = 1; i <= 2; ++i) {
-    r = round({{"eu", "198.51.100.1", 10}, {"us", "198.51.100.2", 30}});
-    EXPECT_DOUBLE_EQ(share(r, "us"), 100.0) << "round " << i;
-    EXPECT_EQ(first_group(r), "us");
-    EXPECT_EQ(reason(r, "us"), "held as nearest (30.0 ms), dial 100 %; held: eu 20.0 ms nearer, " +
-                                   std::to_string(i) + " of 3 rounds");
-    EXPECT_NE(reason(r, "eu").find("challenger: 20.0 ms nearer than us, " + std::to_string(i) +
-                                   " of 3 rounds"),
-              std::string::npos)
-        << reason(r, "eu");
-  }
-  // A view between rounds (no new round) changes nothing.
-  PopRoutes v = compute(fra1(), &health_, &memory_, false);
-  EXPECT_EQ(v.memory.at("web/http").rounds, 2u);
-  EXPECT_EQ(v.memory.at("web/http").primary, "us");
-  r = round({{"eu", "198.51.100.1", 10}, {"us", "198.51.100.2", 30}});
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 100.0);
-  EXPECT_EQ(first_group(r), "eu");
-  EXPECT_EQ(reason(r, "eu"), "nearest healthy group (10.0 ms), dial 100 %");
-  EXPECT_EQ(r.memory.at("web/http").challenger, "");
-}
-
-TEST_F(OptimalPathTest, AnInterruptedChallengeStartsOver) {
-  round({{"eu", "198.51.100.1", 40}, {"us", "198.51.100.2", 30}});
-  round({{"eu", "198.51.100.1", 10}, {"us", "198.51.100.2", 30}});
-  round({{"eu", "198.51.100.1", 10}, {"us", "198.51.100.2", 30}});
-  // Within the margin (max(5 ms, 3 ms)) for one round: the count restarts.
-  PopRoutes r = round({{"eu", "198.51.100.1", 26}, {"us", "198.51.100.2", 30}});
-  EXPECT_NE(reason(r, "us").find("eu only 4.0 ms nearer, within the 5.0 ms margin"),
-            std::string::npos)
-      << reason(r, "us");
-  r = round({{"eu", "198.51.100.1", 10}, {"us", "198.51.100.2", 30}});
-  r = round({{"eu", "198.51.100.1", 10}, {"us", "198.51.100.2", 30}});
-  EXPECT_DOUBLE_EQ(share(r, "us"), 100.0);
-  r = round({{"eu", "198.51.100.1", 10}, {"us", "198.51.100.2", 30}});
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 100.0);
-}
 
 // ±20 % uniform jitter on every raw RTT sample, for 2000 rounds: the nearest
 // group never changes, so neither does the table. The agent reports a
@@ -557,20 +821,6 @@ TEST_F(OptimalPathTest, JitterFlapsWithoutHysteresis) {
   EXPECT_GT(changes, 10);
 }
 
-// A PoP that reconnects has no health view until its first report; the
-// nearest group it had keeps the traffic meanwhile, rather than the groups
-// sharing by dial as they do for a PoP never measured.
-TEST_F(OptimalPathTest, TheRememberedNearestGroupOutlivesTheHealthView) {
-  round({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10}});
-  PopHealth none;
-  PopRoutes r = compute(fra1(), &none, &memory_, false);
-  EXPECT_DOUBLE_EQ(share(r, "us"), 100.0);
-  EXPECT_EQ(reason(r, "us"), "kept as nearest: no RTT measured from FRA1 yet, dial 100 %");
-  r = compute(fra1(), &none, nullptr, false);
-  EXPECT_DOUBLE_EQ(share(r, "us"), 50.0);
-  EXPECT_DOUBLE_EQ(share(r, "eu"), 50.0);
-}
-
 // The groups after the primary keep their order under jitter too: the
 // spilled share stays with one group; a clearly nearer one passes at once.
 TEST_F(OptimalPathTest, SpillOverOrderHoldsUnderJitter) {
@@ -590,22 +840,6 @@ TEST_F(OptimalPathTest, SpillOverOrderHoldsUnderJitter) {
   r = round({{"us", "198.51.100.2", 10}, {"eu", "198.51.100.1", 30}, {"ap", "198.51.100.3", 20}});
   EXPECT_NEAR(share(r, "ap"), 50.0, 1e-9);
   EXPECT_EQ(r.listeners[0].groups(1).endpoint_group(), "ap");
-}
-
-TEST_F(OptimalPathTest, HealthIsPerPop) {
-  PopContext sin1{.id = "SIN1"};
-  sin1.tunnel_source.set_ipv4("192.0.2.2");
-  // us is nearest from both; FRA1 cannot reach it, SIN1 can.
-  PopHealth fra_health, sin_health;
-  fra_health.replace(report({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10, false}}), 0);
-  sin_health.replace(report({{"eu", "198.51.100.1", 30}, {"us", "198.51.100.2", 10}}), 0);
-  PopRoutes fra = compute(fra1(), &fra_health, nullptr, true);
-  PopRoutes sin = compute(sin1, &sin_health, nullptr, true);
-  EXPECT_DOUBLE_EQ(share(fra, "eu"), 100.0);
-  EXPECT_TRUE(entry(fra, "198.51.100.2").unhealthy());
-  EXPECT_EQ(reason(fra, "us"), "no healthy endpoint from FRA1 (1 unhealthy: connect: timed out)");
-  EXPECT_DOUBLE_EQ(share(sin, "us"), 100.0);
-  EXPECT_FALSE(entry(sin, "198.51.100.2").unhealthy());
 }
 
 TEST(GroupRtt, MedianOfRoutableEndpointsElseOfAll) {
@@ -634,4 +868,5 @@ TEST(GroupRtt, MedianOfRoutableEndpointsElseOfAll) {
 }
 
 }  // namespace
-}  // namespace onramp::ctl::test
+}  // namespace test
+}  // namespace onramp::ctl
