@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "controlplane/common/server_tls.h"
 #include "controlplane/controller/config_store.h"
 
@@ -33,13 +34,13 @@ struct ServerOptions {
 
 class ControllerServer {
  public:
-  // Starts both servers. Returns nullptr and sets `error` (naming the flag)
-  // when an address cannot be served.
-  static std::unique_ptr<ControllerServer> start(ConfigStore& store, const ServerOptions& options,
-                                                 std::string& error);
+  // Starts both servers, or says (naming the flag) why an address cannot be
+  // served.
+  static Result<std::unique_ptr<ControllerServer>> start(ConfigStore& store,
+                                                         const ServerOptions& options);
   // The credential checks of start() alone (plaintext on loopback only,
-  // certificate files readable): "" or the problem, naming the flag.
-  static std::string check(const ServerOptions& options);
+  // certificate files readable): ok, or the problem naming the flag.
+  static Status check(const ServerOptions& options);
   ~ControllerServer();
 
   // The ports bound (useful with port 0 in tests).

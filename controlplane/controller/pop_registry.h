@@ -77,8 +77,9 @@ class PopRegistry {
   // sends those whose content changed.
   void push_all();
 
-  // Writes PoP records changed since the last flush, in one transaction.
-  std::string flush();
+  // Writes PoP records changed since the last flush, in one transaction;
+  // on failure they stay due for the next one.
+  Status flush();
 
   bool known(const std::string& pop) const;
   v1::ListPopsResponse list_pops() const;

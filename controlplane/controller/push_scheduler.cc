@@ -1,6 +1,6 @@
 #include "controlplane/controller/push_scheduler.h"
 
-#include "controlplane/controller/log.h"
+#include "common/log.h"
 
 namespace onramp::ctl {
 
@@ -63,8 +63,8 @@ void PushScheduler::run() {
     }
     if (now >= next_flush || stopping_) {
       lock.unlock();
-      if (std::string err = registry_.flush(); !err.empty())
-        log(LogLevel::error, "cannot save PoP records: " + err);
+      if (Status s = registry_.flush(); !s.ok())
+        log::error("cannot save PoP records", {{"error", s.message()}});
       lock.lock();
       next_flush = Clock::now() + flush_interval_;
       if (stopping_ && !pending_) return;

@@ -7,8 +7,8 @@
 #include <future>
 #include <vector>
 
+#include "common/log.h"
 #include "controlplane/controller/controller_server.h"
-#include "controlplane/controller/log.h"
 #include "controlplane/controller/sqlite_store.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/tests/fake_agent.h"
@@ -26,16 +26,17 @@ constexpr auto kDebounce = 300ms;
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    set_log_enabled(false);
-    std::string err;
-    store_ = SqliteStore::open(dir_.file("c.db"), err);
-    ASSERT_TRUE(store_) << err;
+    log::set_level(log::Level::off);
+    auto opened = SqliteStore::open(dir_.file("c.db"));
+    ASSERT_TRUE(opened.ok()) << opened.error();
+    store_ = std::move(*opened);
     ServerOptions o{.admin_listen = "127.0.0.1:0",
                     .pop_listen = "127.0.0.1:0",
                     .plaintext = true,
                     .debounce = kDebounce};
-    server_ = ControllerServer::start(*store_, o, err);
-    ASSERT_TRUE(server_) << err;
+    auto started = ControllerServer::start(*store_, o);
+    ASSERT_TRUE(started.ok()) << started.error();
+    server_ = std::move(*started);
     admin_channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->admin_port()),
                                          grpc::InsecureChannelCredentials());
     admin_ = v1::AdminService::NewStub(admin_channel_);
@@ -44,7 +45,7 @@ class ServiceTest : public ::testing::Test {
   }
   void TearDown() override {
     server_.reset();
-    set_log_enabled(true);
+    log::set_level(log::Level::info);
   }
 
   template <typename Req, typename Resp, typename Call>
