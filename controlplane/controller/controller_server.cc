@@ -20,7 +20,8 @@ struct ControllerServer::Parts {
   Parts(ConfigStore& store, const ServerOptions& o)
       : registry(store, computer),
         auth(o.plaintext, o.admin_tokens),
-        scheduler(registry, o.debounce, std::max(o.debounce * 10, std::chrono::milliseconds(1000))),
+        scheduler(registry, o.debounce, std::max(o.debounce * 10, std::chrono::milliseconds(1000)),
+                  std::chrono::seconds(1), *o.clock),
         admin(store, registry, auth, [this] { scheduler.config_changed(); }),
         sessions(registry, o.plaintext) {}
 
@@ -103,6 +104,10 @@ Status ControllerServer::check(const ServerOptions& o) {
 }
 
 ControllerServer::~ControllerServer() { shutdown(); }
+
+void ControllerServer::clock_advanced() {
+  if (parts_) parts_->scheduler.clock_advanced();
+}
 
 void ControllerServer::shutdown() {
   if (shut_down_ || !parts_) return;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "controlplane/common/server_tls.h"
 #include "controlplane/controller/config_store.h"
@@ -30,6 +31,9 @@ struct ServerOptions {
   // Keepalive pings to agents; agents may ping every 5 s or slower.
   std::chrono::milliseconds keepalive_time{20000};
   std::chrono::milliseconds keepalive_timeout{10000};
+  // What the push scheduler's debounce runs on; tests pass a FakeClock and
+  // call ControllerServer::clock_advanced() after moving it.
+  const Clock* clock = &real_clock();
 };
 
 class ControllerServer {
@@ -49,6 +53,8 @@ class ControllerServer {
 
   // Ends every session, pushes what is pending and saves the PoP records.
   void shutdown();
+  // ServerOptions::clock moved (a FakeClock): pushes that fell due go out.
+  void clock_advanced();
 
  private:
   struct Parts;
