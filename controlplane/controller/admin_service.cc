@@ -380,8 +380,9 @@ AdminService::Reactor* AdminService::GetRoutes(Ctx* ctx, const v1::GetRoutesRequ
                                                v1::GetRoutesResponse* resp) {
   return serve(ctx, [&] {
     if (req->pop().empty()) return invalid("pop: required");
-    PopView view;
-    if (grpc::Status s = registry_.view(req->pop(), view); !s.ok()) return s;
+    auto found = registry_.view(req->pop());
+    if (!found.ok()) return to_grpc(found.status(), StatusCode::NOT_FOUND);
+    PopView& view = *found;
     resp->set_pop(req->pop());
     *resp->mutable_table() = std::move(view.routes.table);
     resp->set_applied_version(view.applied_version);
@@ -402,8 +403,9 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
     auto query = flow_query_from(*req);
     if (!query.ok()) return to_grpc(query.status(), StatusCode::INVALID_ARGUMENT);
     if (req->pop().empty()) return invalid("pop: required");
-    PopView view;
-    if (grpc::Status s = registry_.view(req->pop(), view); !s.ok()) return s;
+    auto found = registry_.view(req->pop());
+    if (!found.ok()) return to_grpc(found.status(), StatusCode::NOT_FOUND);
+    const PopView& view = *found;
     const v1::ForwardingTable& table = view.routes.table;
     // The same validation and build as the PoP's dataplane, then the same
     // lookups as its fast path.

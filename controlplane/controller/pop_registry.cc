@@ -444,11 +444,12 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
   return out;
 }
 
-grpc::Status PopRegistry::view(const std::string& pop, PopView& out) const {
+Result<PopView> PopRegistry::view(const std::string& pop) const {
   std::lock_guard lock(mu_);
   auto it = pops_.find(pop);
-  if (it == pops_.end()) return grpc::Status(StatusCode::NOT_FOUND, "pop: no PoP \"" + pop + "\"");
+  if (it == pops_.end()) return error("pop: no PoP \"" + pop + "\"");
   const PopState& st = it->second;
+  PopView out;
   out.config = store_.snapshot();
   // The live computation, as the next round would see it without counting
   // one.
@@ -460,7 +461,7 @@ grpc::Status PopRegistry::view(const std::string& pop, PopView& out) const {
   bool current = content_digest(out.routes.table, out.routes.probe_plan) == st.digest;
   out.routes.table.set_version(current ? st.version : out.config->version);
   out.applied_version = st.pop.applied_version();
-  return grpc::Status::OK;
+  return out;
 }
 
 std::vector<v1::PopStats> PopRegistry::stats(const std::string& pop) const {

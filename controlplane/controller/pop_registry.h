@@ -83,7 +83,8 @@ class PopRegistry {
 
   bool known(const std::string& pop) const;
   v1::ListPopsResponse list_pops() const;
-  grpc::Status view(const std::string& pop, PopView& out) const;
+  // The PoP's view, or an error when no PoP has that id.
+  Result<PopView> view(const std::string& pop) const;
   std::vector<v1::PopStats> stats(const std::string& pop) const;
   // Every endpoint of every enabled accelerator as every connected PoP sees
   // it, filtered as the request says; UNKNOWN where a PoP reported nothing.

@@ -310,14 +310,15 @@ TEST_F(PopRegistryTest, AVerdictChangePushesToThatPopOnly) {
   EXPECT_TRUE(us_unhealthy);
 
   // GetRoutes shows the live computation.
-  PopView view;
-  ASSERT_TRUE(registry_->view("FRA1", view).ok());
-  EXPECT_EQ(view.routes.table.version(), u.version());
-  ASSERT_EQ(view.routes.listeners.size(), 1u);
-  EXPECT_EQ(view.routes.listeners[0].groups(0).endpoint_group(), "eu");
-  EXPECT_DOUBLE_EQ(view.routes.listeners[0].groups(0).share_percent(), 100.0);
-  ASSERT_TRUE(registry_->view("SIN1", view).ok());
-  EXPECT_EQ(view.routes.listeners[0].groups(0).endpoint_group(), "us");
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->routes.table.version(), u.version());
+  ASSERT_EQ(view->routes.listeners.size(), 1u);
+  EXPECT_EQ(view->routes.listeners[0].groups(0).endpoint_group(), "eu");
+  EXPECT_DOUBLE_EQ(view->routes.listeners[0].groups(0).share_percent(), 100.0);
+  view = registry_->view("SIN1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->routes.listeners[0].groups(0).endpoint_group(), "us");
 
   // Health per PoP.
   v1::GetHealthResponse h;
@@ -383,9 +384,9 @@ TEST_F(PopRegistryTest, ReportsFromAStaleSessionOrWithoutKeysAreIgnored) {
   EXPECT_EQ(fra->sent.size(), 1u);
   // Its only endpoint is down: FRA1 fails open, which does not change the
   // table's content (the endpoint takes every flow either way).
-  PopView view;
-  ASSERT_TRUE(registry_->view("FRA1", view).ok());
-  EXPECT_TRUE(view.routes.listeners[0].fail_open());
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_TRUE(view->routes.listeners[0].fail_open());
 }
 
 }  // namespace
