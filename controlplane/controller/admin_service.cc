@@ -44,21 +44,19 @@ void stamp(T& out, const T* existing) {
 }
 
 // How the four kinds of resource differ, for the CRUD calls written once
-// below. Each kind says: its key message and list response, where its
-// resources are in a Config, its validation, how a key request becomes the
-// resource's key fields (names checked, the address made canonical), how a
-// mutation and a missing resource are named, the list filter, and the check
-// before a delete (NOT_FOUND, or children still there).
+// below. Each kind says where its resources are in a Config, which
+// validation checks them, how a key request becomes the resource's key
+// fields (names checked, the address made canonical), how a mutation and a
+// missing resource are named, which resources a list request matches, and
+// what a delete checks first (NOT_FOUND, or children still there).
 template <typename T>
 struct ResourceKind;
 
 template <>
 struct ResourceKind<v1::Accelerator> {
-  using Key = v1::AcceleratorKey;
-  using ListResponse = v1::ListAcceleratorsResponse;
   static constexpr auto validate = validate_accelerator;
   static const auto& table(const Config& c) { return c.accelerators; }
-  static grpc::Status key(const Key& k, v1::Accelerator& out) {
+  static grpc::Status key(const v1::AcceleratorKey& k, v1::Accelerator& out) {
     if (grpc::Status s = check_names({{"name", &k.name()}}); !s.ok()) return s;
     out.set_name(k.name());
     return grpc::Status::OK;
@@ -72,7 +70,7 @@ struct ResourceKind<v1::Accelerator> {
   static bool matches(const v1::ListRequest& r, const v1::Accelerator& a) {
     return ctl::matches(r.accelerator(), a.name());
   }
-  static v1::Accelerator* add(ListResponse& r) { return r.add_accelerators(); }
+  static v1::Accelerator* add(v1::ListAcceleratorsResponse& r) { return r.add_accelerators(); }
   static grpc::Status check_delete(const Config& c, const v1::Accelerator& a) {
     return check_delete_accelerator(c, a.name());
   }
@@ -80,11 +78,9 @@ struct ResourceKind<v1::Accelerator> {
 
 template <>
 struct ResourceKind<v1::Listener> {
-  using Key = v1::ListenerKey;
-  using ListResponse = v1::ListListenersResponse;
   static constexpr auto validate = validate_listener;
   static const auto& table(const Config& c) { return c.listeners; }
-  static grpc::Status key(const Key& k, v1::Listener& out) {
+  static grpc::Status key(const v1::ListenerKey& k, v1::Listener& out) {
     if (grpc::Status s = check_names({{"accelerator", &k.accelerator()}, {"name", &k.name()}});
         !s.ok())
       return s;
@@ -101,7 +97,7 @@ struct ResourceKind<v1::Listener> {
   static bool matches(const v1::ListRequest& r, const v1::Listener& l) {
     return ctl::matches(r.accelerator(), l.accelerator()) && ctl::matches(r.listener(), l.name());
   }
-  static v1::Listener* add(ListResponse& r) { return r.add_listeners(); }
+  static v1::Listener* add(v1::ListListenersResponse& r) { return r.add_listeners(); }
   static grpc::Status check_delete(const Config& c, const v1::Listener& l) {
     return check_delete_listener(c, l.accelerator(), l.name());
   }
@@ -109,11 +105,9 @@ struct ResourceKind<v1::Listener> {
 
 template <>
 struct ResourceKind<v1::EndpointGroup> {
-  using Key = v1::EndpointGroupKey;
-  using ListResponse = v1::ListEndpointGroupsResponse;
   static constexpr auto validate = validate_endpoint_group;
   static const auto& table(const Config& c) { return c.groups; }
-  static grpc::Status key(const Key& k, v1::EndpointGroup& out) {
+  static grpc::Status key(const v1::EndpointGroupKey& k, v1::EndpointGroup& out) {
     if (grpc::Status s = check_names(
             {{"accelerator", &k.accelerator()}, {"listener", &k.listener()}, {"name", &k.name()}});
         !s.ok())
@@ -134,7 +128,9 @@ struct ResourceKind<v1::EndpointGroup> {
     return ctl::matches(r.accelerator(), g.accelerator()) &&
            ctl::matches(r.listener(), g.listener()) && ctl::matches(r.endpoint_group(), g.name());
   }
-  static v1::EndpointGroup* add(ListResponse& r) { return r.add_endpoint_groups(); }
+  static v1::EndpointGroup* add(v1::ListEndpointGroupsResponse& r) {
+    return r.add_endpoint_groups();
+  }
   static grpc::Status check_delete(const Config& c, const v1::EndpointGroup& g) {
     return check_delete_endpoint_group(c, g.accelerator(), g.listener(), g.name());
   }
@@ -142,11 +138,9 @@ struct ResourceKind<v1::EndpointGroup> {
 
 template <>
 struct ResourceKind<v1::Endpoint> {
-  using Key = v1::EndpointKey;
-  using ListResponse = v1::ListEndpointsResponse;
   static constexpr auto validate = validate_endpoint;
   static const auto& table(const Config& c) { return c.endpoints; }
-  static grpc::Status key(const Key& k, v1::Endpoint& out) {
+  static grpc::Status key(const v1::EndpointKey& k, v1::Endpoint& out) {
     if (grpc::Status s = check_names({{"accelerator", &k.accelerator()},
                                       {"listener", &k.listener()},
                                       {"endpoint_group", &k.endpoint_group()}});
@@ -175,7 +169,7 @@ struct ResourceKind<v1::Endpoint> {
            ctl::matches(r.listener(), e.listener()) &&
            ctl::matches(r.endpoint_group(), e.endpoint_group());
   }
-  static v1::Endpoint* add(ListResponse& r) { return r.add_endpoints(); }
+  static v1::Endpoint* add(v1::ListEndpointsResponse& r) { return r.add_endpoints(); }
   static grpc::Status check_delete(const Config& c, const v1::Endpoint& e) {
     if (!find(c.endpoints, key_of(e))) return grpc::Status(StatusCode::NOT_FOUND, not_found(e));
     return grpc::Status::OK;
