@@ -1,6 +1,8 @@
 #include "controlplane/controller/admin_service.h"
 
-#include "controlplane/controller/log.h"
+#include "common/log.h"
+#include "common/trace_request.h"
+#include "controlplane/controller/grpc_status.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/validation.h"
 #include "dataplane/core/forwarding_table.h"
@@ -9,25 +11,18 @@
 namespace onramp::ctl {
 namespace {
 
-using grpc::Status;
 using grpc::StatusCode;
 
-Status invalid(const std::string& m) { return Status(StatusCode::INVALID_ARGUMENT, m); }
+grpc::Status invalid(const std::string& m) { return grpc::Status(StatusCode::INVALID_ARGUMENT, m); }
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // Key fields of Get and Delete requests: malformed names can never exist.
-Status check_names(std::initializer_list<std::pair<const char*, const std::string*>> fields) {
+grpc::Status check_names(std::initializer_list<std::pair<const char*, const std::string*>> fields) {
   for (const auto& [field, value] : fields)
-    if (auto p = check_name(field, *value); !p.empty()) return invalid(p);
-  return Status::OK;
-}
-
-Status canonical_key_address(const std::string& text, std::string& out) {
-  auto a = canonical_address(text);
-  if (!a) return invalid("address: " + quoted(text) + " is not an IPv4 or IPv6 address");
-  out = *a;
-  return Status::OK;
+    if (grpc::Status s = to_grpc(check_name(field, *value), StatusCode::INVALID_ARGUMENT); !s.ok())
+      return s;
+  return grpc::Status::OK;
 }
 
 template <typename T>
@@ -48,6 +43,139 @@ void stamp(T& out, const T* existing) {
   out.set_update_time_ms(now);
 }
 
+// How the four kinds of resource differ, for the CRUD calls written once
+// below. Each kind says where its resources are in a Config, which
+// validation checks them, how a key request becomes the resource's key
+// fields (names checked, the address made canonical), how a mutation and a
+// missing resource are named, which resources a list request matches, and
+// what a delete checks first (NOT_FOUND, or children still there).
+template <typename T>
+struct ResourceKind;
+
+template <>
+struct ResourceKind<v1::Accelerator> {
+  static constexpr auto validate = validate_accelerator;
+  static const auto& table(const Config& c) { return c.accelerators; }
+  static grpc::Status key(const v1::AcceleratorKey& k, v1::Accelerator& out) {
+    if (grpc::Status s = check_names({{"name", &k.name()}}); !s.ok()) return s;
+    out.set_name(k.name());
+    return grpc::Status::OK;
+  }
+  static std::string name(const v1::Accelerator& a, const char*) {
+    return "accelerator " + quoted(a.name());
+  }
+  static std::string not_found(const v1::Accelerator& a) {
+    return "name: no accelerator " + quoted(a.name());
+  }
+  static bool matches(const v1::ListRequest& r, const v1::Accelerator& a) {
+    return ctl::matches(r.accelerator(), a.name());
+  }
+  static v1::Accelerator* add(v1::ListAcceleratorsResponse& r) { return r.add_accelerators(); }
+  static grpc::Status check_delete(const Config& c, const v1::Accelerator& a) {
+    return check_delete_accelerator(c, a.name());
+  }
+};
+
+template <>
+struct ResourceKind<v1::Listener> {
+  static constexpr auto validate = validate_listener;
+  static const auto& table(const Config& c) { return c.listeners; }
+  static grpc::Status key(const v1::ListenerKey& k, v1::Listener& out) {
+    if (grpc::Status s = check_names({{"accelerator", &k.accelerator()}, {"name", &k.name()}});
+        !s.ok())
+      return s;
+    out.set_accelerator(k.accelerator());
+    out.set_name(k.name());
+    return grpc::Status::OK;
+  }
+  static std::string name(const v1::Listener& l, const char*) {
+    return "listener " + quoted(l.name()) + " of accelerator " + quoted(l.accelerator());
+  }
+  static std::string not_found(const v1::Listener& l) {
+    return "name: no listener " + quoted(l.name()) + " in accelerator " + quoted(l.accelerator());
+  }
+  static bool matches(const v1::ListRequest& r, const v1::Listener& l) {
+    return ctl::matches(r.accelerator(), l.accelerator()) && ctl::matches(r.listener(), l.name());
+  }
+  static v1::Listener* add(v1::ListListenersResponse& r) { return r.add_listeners(); }
+  static grpc::Status check_delete(const Config& c, const v1::Listener& l) {
+    return check_delete_listener(c, l.accelerator(), l.name());
+  }
+};
+
+template <>
+struct ResourceKind<v1::EndpointGroup> {
+  static constexpr auto validate = validate_endpoint_group;
+  static const auto& table(const Config& c) { return c.groups; }
+  static grpc::Status key(const v1::EndpointGroupKey& k, v1::EndpointGroup& out) {
+    if (grpc::Status s = check_names(
+            {{"accelerator", &k.accelerator()}, {"listener", &k.listener()}, {"name", &k.name()}});
+        !s.ok())
+      return s;
+    out.set_accelerator(k.accelerator());
+    out.set_listener(k.listener());
+    out.set_name(k.name());
+    return grpc::Status::OK;
+  }
+  static std::string name(const v1::EndpointGroup& g, const char*) {
+    return "endpoint group " + quoted(g.name()) + " of listener " +
+           quoted(g.accelerator() + "/" + g.listener());
+  }
+  static std::string not_found(const v1::EndpointGroup& g) {
+    return "name: no endpoint group " + quoted(g.name()) + " in listener " + quoted(g.listener());
+  }
+  static bool matches(const v1::ListRequest& r, const v1::EndpointGroup& g) {
+    return ctl::matches(r.accelerator(), g.accelerator()) &&
+           ctl::matches(r.listener(), g.listener()) && ctl::matches(r.endpoint_group(), g.name());
+  }
+  static v1::EndpointGroup* add(v1::ListEndpointGroupsResponse& r) {
+    return r.add_endpoint_groups();
+  }
+  static grpc::Status check_delete(const Config& c, const v1::EndpointGroup& g) {
+    return check_delete_endpoint_group(c, g.accelerator(), g.listener(), g.name());
+  }
+};
+
+template <>
+struct ResourceKind<v1::Endpoint> {
+  static constexpr auto validate = validate_endpoint;
+  static const auto& table(const Config& c) { return c.endpoints; }
+  static grpc::Status key(const v1::EndpointKey& k, v1::Endpoint& out) {
+    if (grpc::Status s = check_names({{"accelerator", &k.accelerator()},
+                                      {"listener", &k.listener()},
+                                      {"endpoint_group", &k.endpoint_group()}});
+        !s.ok())
+      return s;
+    auto address = canonical_address(k.address());
+    if (!address)
+      return invalid("address: " + quoted(k.address()) + " is not an IPv4 or IPv6 address");
+    out.set_accelerator(k.accelerator());
+    out.set_listener(k.listener());
+    out.set_endpoint_group(k.endpoint_group());
+    out.set_address(*address);
+    return grpc::Status::OK;
+  }
+  // An endpoint is created or updated "in" its group, deleted "from" it.
+  static std::string name(const v1::Endpoint& e, const char* verb) {
+    return "endpoint " + e.address() + (std::string_view(verb) == "deleted" ? " from" : " in") +
+           " endpoint group " +
+           quoted(e.accelerator() + "/" + e.listener() + "/" + e.endpoint_group());
+  }
+  static std::string not_found(const v1::Endpoint& e) {
+    return "address: " + e.address() + " is not in endpoint group " + quoted(e.endpoint_group());
+  }
+  static bool matches(const v1::ListRequest& r, const v1::Endpoint& e) {
+    return ctl::matches(r.accelerator(), e.accelerator()) &&
+           ctl::matches(r.listener(), e.listener()) &&
+           ctl::matches(r.endpoint_group(), e.endpoint_group());
+  }
+  static v1::Endpoint* add(v1::ListEndpointsResponse& r) { return r.add_endpoints(); }
+  static grpc::Status check_delete(const Config& c, const v1::Endpoint& e) {
+    if (!find(c.endpoints, key_of(e))) return grpc::Status(StatusCode::NOT_FOUND, not_found(e));
+    return grpc::Status::OK;
+  }
+};
+
 }  // namespace
 
 AdminService::AdminService(ConfigStore& store, PopRegistry& registry, const AdminAuth& auth,
@@ -57,384 +185,179 @@ AdminService::AdminService(ConfigStore& store, PopRegistry& registry, const Admi
 template <typename Body>
 AdminService::Reactor* AdminService::serve(Ctx* ctx, Body&& body) {
   Reactor* reactor = ctx->DefaultReactor();
-  Status s = auth_.check(*ctx);
+  grpc::Status s = auth_.check(*ctx);
   if (s.ok()) s = body();
   reactor->Finish(s);
   return reactor;
 }
 
-Status AdminService::mutate(Ctx* ctx, const std::string& what,
-                            const std::function<Status(const Config&, ConfigChange&)>& build) {
+grpc::Status AdminService::mutate(
+    Ctx* ctx, const std::string& what,
+    const std::function<grpc::Status(const Config&, ConfigChange&)>& build) {
   std::lock_guard lock(mutate_mu_);
   for (int attempt = 0;; ++attempt) {
     auto config = store_.snapshot();
     ConfigChange change;
-    if (Status s = build(*config, change); !s.ok()) return s;
+    if (grpc::Status s = build(*config, change); !s.ok()) return s;
     CommitResult r = store_.commit(change, config->version);
     if (r.outcome == CommitResult::Outcome::committed) {
-      log(LogLevel::info, "admin " + ctx->peer() + ": " + what + "; configuration version " +
-                              std::to_string(r.config->version));
+      log::info("admin mutation committed",
+                {{"peer", ctx->peer()}, {"what", what}, {"config_version", r.config->version}});
       if (on_commit_) on_commit_();
-      return Status::OK;
+      return grpc::Status::OK;
     }
     if (r.outcome == CommitResult::Outcome::failed) {
-      log(LogLevel::error, "admin " + ctx->peer() + ": " + what + " not saved: " + r.error);
-      return Status(StatusCode::INTERNAL, r.error);
+      log::error("admin mutation not saved",
+                 {{"peer", ctx->peer()}, {"what", what}, {"error", r.error}});
+      return grpc::Status(StatusCode::INTERNAL, r.error);
     }
     // Conflict: the registry bumped the version meanwhile; validate again.
-    if (attempt == 3) return Status(StatusCode::ABORTED, r.error);
+    if (attempt == 3) return grpc::Status(StatusCode::ABORTED, r.error);
   }
 }
 
-// ---- accelerators ----
+// ---- accelerators, listeners, endpoint groups, endpoints ----
+
+template <typename T>
+AdminService::Reactor* AdminService::put(Ctx* ctx, const T* req, T* resp, Mutation mutation) {
+  using Kind = ResourceKind<T>;
+  const char* verb = mutation == Mutation::create ? "created" : "updated";
+  return serve(ctx, [&] {
+    return mutate(
+        ctx, std::string(verb) + " " + Kind::name(*req, verb),
+        [&](const Config& c, ConfigChange& ch) {
+          T out;
+          if (grpc::Status s = Kind::validate(c, *req, mutation, out); !s.ok()) return s;
+          stamp(out, mutation == Mutation::create ? nullptr : find(Kind::table(c), key_of(out)));
+          ch.puts.push_back(out);
+          *resp = out;
+          return grpc::Status::OK;
+        });
+  });
+}
+
+template <typename T, typename Key>
+AdminService::Reactor* AdminService::get(Ctx* ctx, const Key* req, T* resp) {
+  using Kind = ResourceKind<T>;
+  return serve(ctx, [&] {
+    T key;
+    if (grpc::Status s = Kind::key(*req, key); !s.ok()) return s;
+    auto c = store_.snapshot();
+    const T* found = find(Kind::table(*c), key_of(key));
+    if (!found) return grpc::Status(StatusCode::NOT_FOUND, Kind::not_found(key));
+    *resp = *found;
+    return grpc::Status::OK;
+  });
+}
+
+template <typename T, typename Response>
+AdminService::Reactor* AdminService::list(Ctx* ctx, const v1::ListRequest* req, Response* resp) {
+  using Kind = ResourceKind<T>;
+  return serve(ctx, [&] {
+    auto c = store_.snapshot();
+    for (const auto& [k, r] : Kind::table(*c))
+      if (Kind::matches(*req, r)) *Kind::add(*resp) = r;
+    return grpc::Status::OK;
+  });
+}
+
+template <typename T, typename Key>
+AdminService::Reactor* AdminService::remove(Ctx* ctx, const Key* req) {
+  using Kind = ResourceKind<T>;
+  return serve(ctx, [&] {
+    T key;
+    if (grpc::Status s = Kind::key(*req, key); !s.ok()) return s;
+    return mutate(ctx, "deleted " + Kind::name(key, "deleted"),
+                  [&](const Config& c, ConfigChange& ch) {
+                    if (grpc::Status s = Kind::check_delete(c, key); !s.ok()) return s;
+                    ch.erasures.push_back(key);
+                    return grpc::Status::OK;
+                  });
+  });
+}
 
 AdminService::Reactor* AdminService::CreateAccelerator(Ctx* ctx, const v1::Accelerator* req,
                                                        v1::Accelerator* resp) {
-  return serve(ctx, [&] {
-    return mutate(ctx, "created accelerator " + quoted(req->name()),
-                  [&](const Config& c, ConfigChange& ch) {
-                    v1::Accelerator out;
-                    if (Status s = validate_accelerator(c, *req, Mutation::create, out); !s.ok())
-                      return s;
-                    stamp(out, static_cast<const v1::Accelerator*>(nullptr));
-                    ch.puts.push_back(out);
-                    *resp = out;
-                    return Status::OK;
-                  });
-  });
+  return put(ctx, req, resp, Mutation::create);
 }
-
-AdminService::Reactor* AdminService::UpdateAccelerator(Ctx* ctx, const v1::Accelerator* req,
-                                                       v1::Accelerator* resp) {
-  return serve(ctx, [&] {
-    return mutate(ctx, "updated accelerator " + quoted(req->name()),
-                  [&](const Config& c, ConfigChange& ch) {
-                    v1::Accelerator out;
-                    if (Status s = validate_accelerator(c, *req, Mutation::update, out); !s.ok())
-                      return s;
-                    stamp(out, find(c.accelerators, key_of(out)));
-                    ch.puts.push_back(out);
-                    *resp = out;
-                    return Status::OK;
-                  });
-  });
-}
-
 AdminService::Reactor* AdminService::GetAccelerator(Ctx* ctx, const v1::AcceleratorKey* req,
                                                     v1::Accelerator* resp) {
-  return serve(ctx, [&] {
-    if (Status s = check_names({{"name", &req->name()}}); !s.ok()) return s;
-    auto c = store_.snapshot();
-    const v1::Accelerator* a = find(c->accelerators, accelerator_key(req->name()));
-    if (!a) return Status(StatusCode::NOT_FOUND, "name: no accelerator " + quoted(req->name()));
-    *resp = *a;
-    return Status::OK;
-  });
+  return get(ctx, req, resp);
 }
-
 AdminService::Reactor* AdminService::ListAccelerators(Ctx* ctx, const v1::ListRequest* req,
                                                       v1::ListAcceleratorsResponse* resp) {
-  return serve(ctx, [&] {
-    auto c = store_.snapshot();
-    for (const auto& [k, a] : c->accelerators)
-      if (matches(req->accelerator(), a.name())) *resp->add_accelerators() = a;
-    return Status::OK;
-  });
+  return list<v1::Accelerator>(ctx, req, resp);
 }
-
+AdminService::Reactor* AdminService::UpdateAccelerator(Ctx* ctx, const v1::Accelerator* req,
+                                                       v1::Accelerator* resp) {
+  return put(ctx, req, resp, Mutation::update);
+}
 AdminService::Reactor* AdminService::DeleteAccelerator(Ctx* ctx, const v1::AcceleratorKey* req,
                                                        v1::DeleteResponse*) {
-  return serve(ctx, [&] {
-    if (Status s = check_names({{"name", &req->name()}}); !s.ok()) return s;
-    return mutate(ctx, "deleted accelerator " + quoted(req->name()),
-                  [&](const Config& c, ConfigChange& ch) {
-                    if (Status s = check_delete_accelerator(c, req->name()); !s.ok()) return s;
-                    v1::Accelerator key;
-                    key.set_name(req->name());
-                    ch.erasures.push_back(key);
-                    return Status::OK;
-                  });
-  });
+  return remove<v1::Accelerator>(ctx, req);
 }
-
-// ---- listeners ----
 
 AdminService::Reactor* AdminService::CreateListener(Ctx* ctx, const v1::Listener* req,
                                                     v1::Listener* resp) {
-  return serve(ctx, [&] {
-    return mutate(
-        ctx,
-        "created listener " + quoted(req->name()) + " of accelerator " + quoted(req->accelerator()),
-        [&](const Config& c, ConfigChange& ch) {
-          v1::Listener out;
-          if (Status s = validate_listener(c, *req, Mutation::create, out); !s.ok()) return s;
-          stamp(out, static_cast<const v1::Listener*>(nullptr));
-          ch.puts.push_back(out);
-          *resp = out;
-          return Status::OK;
-        });
-  });
+  return put(ctx, req, resp, Mutation::create);
 }
-
-AdminService::Reactor* AdminService::UpdateListener(Ctx* ctx, const v1::Listener* req,
-                                                    v1::Listener* resp) {
-  return serve(ctx, [&] {
-    return mutate(
-        ctx,
-        "updated listener " + quoted(req->name()) + " of accelerator " + quoted(req->accelerator()),
-        [&](const Config& c, ConfigChange& ch) {
-          v1::Listener out;
-          if (Status s = validate_listener(c, *req, Mutation::update, out); !s.ok()) return s;
-          stamp(out, find(c.listeners, key_of(out)));
-          ch.puts.push_back(out);
-          *resp = out;
-          return Status::OK;
-        });
-  });
-}
-
 AdminService::Reactor* AdminService::GetListener(Ctx* ctx, const v1::ListenerKey* req,
                                                  v1::Listener* resp) {
-  return serve(ctx, [&] {
-    if (Status s = check_names({{"accelerator", &req->accelerator()}, {"name", &req->name()}});
-        !s.ok())
-      return s;
-    auto c = store_.snapshot();
-    const v1::Listener* l = find(c->listeners, listener_key(req->accelerator(), req->name()));
-    if (!l)
-      return Status(StatusCode::NOT_FOUND, "name: no listener " + quoted(req->name()) +
-                                               " in accelerator " + quoted(req->accelerator()));
-    *resp = *l;
-    return Status::OK;
-  });
+  return get(ctx, req, resp);
 }
-
 AdminService::Reactor* AdminService::ListListeners(Ctx* ctx, const v1::ListRequest* req,
                                                    v1::ListListenersResponse* resp) {
-  return serve(ctx, [&] {
-    auto c = store_.snapshot();
-    for (const auto& [k, l] : c->listeners)
-      if (matches(req->accelerator(), l.accelerator()) && matches(req->listener(), l.name()))
-        *resp->add_listeners() = l;
-    return Status::OK;
-  });
+  return list<v1::Listener>(ctx, req, resp);
 }
-
+AdminService::Reactor* AdminService::UpdateListener(Ctx* ctx, const v1::Listener* req,
+                                                    v1::Listener* resp) {
+  return put(ctx, req, resp, Mutation::update);
+}
 AdminService::Reactor* AdminService::DeleteListener(Ctx* ctx, const v1::ListenerKey* req,
                                                     v1::DeleteResponse*) {
-  return serve(ctx, [&] {
-    if (Status s = check_names({{"accelerator", &req->accelerator()}, {"name", &req->name()}});
-        !s.ok())
-      return s;
-    return mutate(
-        ctx,
-        "deleted listener " + quoted(req->name()) + " of accelerator " + quoted(req->accelerator()),
-        [&](const Config& c, ConfigChange& ch) {
-          if (Status s = check_delete_listener(c, req->accelerator(), req->name()); !s.ok())
-            return s;
-          v1::Listener key;
-          key.set_accelerator(req->accelerator());
-          key.set_name(req->name());
-          ch.erasures.push_back(key);
-          return Status::OK;
-        });
-  });
+  return remove<v1::Listener>(ctx, req);
 }
-
-// ---- endpoint groups ----
 
 AdminService::Reactor* AdminService::CreateEndpointGroup(Ctx* ctx, const v1::EndpointGroup* req,
                                                          v1::EndpointGroup* resp) {
-  return serve(ctx, [&] {
-    return mutate(ctx,
-                  "created endpoint group " + quoted(req->name()) + " of listener " +
-                      quoted(req->accelerator() + "/" + req->listener()),
-                  [&](const Config& c, ConfigChange& ch) {
-                    v1::EndpointGroup out;
-                    if (Status s = validate_endpoint_group(c, *req, Mutation::create, out); !s.ok())
-                      return s;
-                    stamp(out, static_cast<const v1::EndpointGroup*>(nullptr));
-                    ch.puts.push_back(out);
-                    *resp = out;
-                    return Status::OK;
-                  });
-  });
+  return put(ctx, req, resp, Mutation::create);
 }
-
-AdminService::Reactor* AdminService::UpdateEndpointGroup(Ctx* ctx, const v1::EndpointGroup* req,
-                                                         v1::EndpointGroup* resp) {
-  return serve(ctx, [&] {
-    return mutate(ctx,
-                  "updated endpoint group " + quoted(req->name()) + " of listener " +
-                      quoted(req->accelerator() + "/" + req->listener()),
-                  [&](const Config& c, ConfigChange& ch) {
-                    v1::EndpointGroup out;
-                    if (Status s = validate_endpoint_group(c, *req, Mutation::update, out); !s.ok())
-                      return s;
-                    stamp(out, find(c.groups, key_of(out)));
-                    ch.puts.push_back(out);
-                    *resp = out;
-                    return Status::OK;
-                  });
-  });
-}
-
 AdminService::Reactor* AdminService::GetEndpointGroup(Ctx* ctx, const v1::EndpointGroupKey* req,
                                                       v1::EndpointGroup* resp) {
-  return serve(ctx, [&] {
-    if (Status s = check_names({{"accelerator", &req->accelerator()},
-                                {"listener", &req->listener()},
-                                {"name", &req->name()}});
-        !s.ok())
-      return s;
-    auto c = store_.snapshot();
-    const v1::EndpointGroup* g =
-        find(c->groups, group_key(req->accelerator(), req->listener(), req->name()));
-    if (!g)
-      return Status(StatusCode::NOT_FOUND, "name: no endpoint group " + quoted(req->name()) +
-                                               " in listener " + quoted(req->listener()));
-    *resp = *g;
-    return Status::OK;
-  });
+  return get(ctx, req, resp);
 }
-
 AdminService::Reactor* AdminService::ListEndpointGroups(Ctx* ctx, const v1::ListRequest* req,
                                                         v1::ListEndpointGroupsResponse* resp) {
-  return serve(ctx, [&] {
-    auto c = store_.snapshot();
-    for (const auto& [k, g] : c->groups)
-      if (matches(req->accelerator(), g.accelerator()) && matches(req->listener(), g.listener()) &&
-          matches(req->endpoint_group(), g.name()))
-        *resp->add_endpoint_groups() = g;
-    return Status::OK;
-  });
+  return list<v1::EndpointGroup>(ctx, req, resp);
 }
-
+AdminService::Reactor* AdminService::UpdateEndpointGroup(Ctx* ctx, const v1::EndpointGroup* req,
+                                                         v1::EndpointGroup* resp) {
+  return put(ctx, req, resp, Mutation::update);
+}
 AdminService::Reactor* AdminService::DeleteEndpointGroup(Ctx* ctx, const v1::EndpointGroupKey* req,
                                                          v1::DeleteResponse*) {
-  return serve(ctx, [&] {
-    if (Status s = check_names({{"accelerator", &req->accelerator()},
-                                {"listener", &req->listener()},
-                                {"name", &req->name()}});
-        !s.ok())
-      return s;
-    return mutate(ctx,
-                  "deleted endpoint group " + quoted(req->name()) + " of listener " +
-                      quoted(req->accelerator() + "/" + req->listener()),
-                  [&](const Config& c, ConfigChange& ch) {
-                    if (Status s = check_delete_endpoint_group(c, req->accelerator(),
-                                                               req->listener(), req->name());
-                        !s.ok())
-                      return s;
-                    v1::EndpointGroup key;
-                    key.set_accelerator(req->accelerator());
-                    key.set_listener(req->listener());
-                    key.set_name(req->name());
-                    ch.erasures.push_back(key);
-                    return Status::OK;
-                  });
-  });
+  return remove<v1::EndpointGroup>(ctx, req);
 }
-
-// ---- endpoints ----
 
 AdminService::Reactor* AdminService::CreateEndpoint(Ctx* ctx, const v1::Endpoint* req,
                                                     v1::Endpoint* resp) {
-  return serve(ctx, [&] {
-    return mutate(
-        ctx,
-        "created endpoint " + req->address() + " in endpoint group " +
-            quoted(req->accelerator() + "/" + req->listener() + "/" + req->endpoint_group()),
-        [&](const Config& c, ConfigChange& ch) {
-          v1::Endpoint out;
-          if (Status s = validate_endpoint(c, *req, Mutation::create, out); !s.ok()) return s;
-          stamp(out, static_cast<const v1::Endpoint*>(nullptr));
-          ch.puts.push_back(out);
-          *resp = out;
-          return Status::OK;
-        });
-  });
+  return put(ctx, req, resp, Mutation::create);
 }
-
-AdminService::Reactor* AdminService::UpdateEndpoint(Ctx* ctx, const v1::Endpoint* req,
-                                                    v1::Endpoint* resp) {
-  return serve(ctx, [&] {
-    return mutate(
-        ctx,
-        "updated endpoint " + req->address() + " in endpoint group " +
-            quoted(req->accelerator() + "/" + req->listener() + "/" + req->endpoint_group()),
-        [&](const Config& c, ConfigChange& ch) {
-          v1::Endpoint out;
-          if (Status s = validate_endpoint(c, *req, Mutation::update, out); !s.ok()) return s;
-          stamp(out, find(c.endpoints, key_of(out)));
-          ch.puts.push_back(out);
-          *resp = out;
-          return Status::OK;
-        });
-  });
-}
-
 AdminService::Reactor* AdminService::GetEndpoint(Ctx* ctx, const v1::EndpointKey* req,
                                                  v1::Endpoint* resp) {
-  return serve(ctx, [&] {
-    if (Status s = check_names({{"accelerator", &req->accelerator()},
-                                {"listener", &req->listener()},
-                                {"endpoint_group", &req->endpoint_group()}});
-        !s.ok())
-      return s;
-    std::string address;
-    if (Status s = canonical_key_address(req->address(), address); !s.ok()) return s;
-    auto c = store_.snapshot();
-    const v1::Endpoint* e = find(c->endpoints, endpoint_key(req->accelerator(), req->listener(),
-                                                            req->endpoint_group(), address));
-    if (!e)
-      return Status(StatusCode::NOT_FOUND, "address: " + address + " is not in endpoint group " +
-                                               quoted(req->endpoint_group()));
-    *resp = *e;
-    return Status::OK;
-  });
+  return get(ctx, req, resp);
 }
-
 AdminService::Reactor* AdminService::ListEndpoints(Ctx* ctx, const v1::ListRequest* req,
                                                    v1::ListEndpointsResponse* resp) {
-  return serve(ctx, [&] {
-    auto c = store_.snapshot();
-    for (const auto& [k, e] : c->endpoints)
-      if (matches(req->accelerator(), e.accelerator()) && matches(req->listener(), e.listener()) &&
-          matches(req->endpoint_group(), e.endpoint_group()))
-        *resp->add_endpoints() = e;
-    return Status::OK;
-  });
+  return list<v1::Endpoint>(ctx, req, resp);
 }
-
+AdminService::Reactor* AdminService::UpdateEndpoint(Ctx* ctx, const v1::Endpoint* req,
+                                                    v1::Endpoint* resp) {
+  return put(ctx, req, resp, Mutation::update);
+}
 AdminService::Reactor* AdminService::DeleteEndpoint(Ctx* ctx, const v1::EndpointKey* req,
                                                     v1::DeleteResponse*) {
-  return serve(ctx, [&] {
-    if (Status s = check_names({{"accelerator", &req->accelerator()},
-                                {"listener", &req->listener()},
-                                {"endpoint_group", &req->endpoint_group()}});
-        !s.ok())
-      return s;
-    std::string address;
-    if (Status s = canonical_key_address(req->address(), address); !s.ok()) return s;
-    return mutate(
-        ctx,
-        "deleted endpoint " + address + " from endpoint group " +
-            quoted(req->accelerator() + "/" + req->listener() + "/" + req->endpoint_group()),
-        [&](const Config& c, ConfigChange& ch) {
-          v1::Endpoint key;
-          key.set_accelerator(req->accelerator());
-          key.set_listener(req->listener());
-          key.set_endpoint_group(req->endpoint_group());
-          key.set_address(address);
-          if (!find(c.endpoints, key_of(key)))
-            return Status(StatusCode::NOT_FOUND, "address: " + address +
-                                                     " is not in endpoint group " +
-                                                     quoted(req->endpoint_group()));
-          ch.erasures.push_back(key);
-          return Status::OK;
-        });
-  });
+  return remove<v1::Endpoint>(ctx, req);
 }
 
 // ---- views ----
@@ -443,7 +366,7 @@ AdminService::Reactor* AdminService::ListPops(Ctx* ctx, const v1::ListPopsReques
                                               v1::ListPopsResponse* resp) {
   return serve(ctx, [&] {
     *resp = registry_.list_pops();
-    return Status::OK;
+    return grpc::Status::OK;
   });
 }
 
@@ -451,13 +374,14 @@ AdminService::Reactor* AdminService::GetRoutes(Ctx* ctx, const v1::GetRoutesRequ
                                                v1::GetRoutesResponse* resp) {
   return serve(ctx, [&] {
     if (req->pop().empty()) return invalid("pop: required");
-    PopView view;
-    if (Status s = registry_.view(req->pop(), view); !s.ok()) return s;
+    auto found = registry_.view(req->pop());
+    if (!found.ok()) return to_grpc(found.status(), StatusCode::NOT_FOUND);
+    PopView& view = *found;
     resp->set_pop(req->pop());
     *resp->mutable_table() = std::move(view.routes.table);
     resp->set_applied_version(view.applied_version);
     for (auto& l : view.routes.listeners) *resp->add_listeners() = std::move(l);
-    return Status::OK;
+    return grpc::Status::OK;
   });
 }
 
@@ -469,35 +393,24 @@ AdminService::Reactor* AdminService::GetHealth(Ctx* ctx, const v1::GetHealthRequ
 AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequest* req,
                                                v1::TraceFlowResponse* resp) {
   return serve(ctx, [&] {
-    auto client = IpAddress::parse(req->client_address());
-    auto vip = IpAddress::parse(req->vip());
-    if (!client)
-      return invalid("client_address: " + quoted(req->client_address()) +
-                     " is not an IPv4 or IPv6 address");
-    if (!vip) return invalid("vip: " + quoted(req->vip()) + " is not an IPv4 or IPv6 address");
-    if (req->client_port() > 65535) return invalid("client_port: outside 0..65535");
-    if (req->port() < 1 || req->port() > 65535) return invalid("port: outside 1..65535");
-    if (req->protocol() != v1::TCP && req->protocol() != v1::UDP)
-      return invalid("protocol: TCP or UDP");
+    // The same checks and words as the dataplane's own trace.
+    auto query = flow_query_from(*req);
+    if (!query.ok()) return to_grpc(query.status(), StatusCode::INVALID_ARGUMENT);
     if (req->pop().empty()) return invalid("pop: required");
-    PopView view;
-    if (Status s = registry_.view(req->pop(), view); !s.ok()) return s;
+    auto found = registry_.view(req->pop());
+    if (!found.ok()) return to_grpc(found.status(), StatusCode::NOT_FOUND);
+    const PopView& view = *found;
     const v1::ForwardingTable& table = view.routes.table;
     // The same validation and build as the PoP's dataplane, then the same
     // lookups as its fast path.
     auto spec = check_table(table);
     if (!spec.ok())
-      return Status(StatusCode::INTERNAL,
-                    "the table for " + req->pop() + " is invalid: " + spec.error());
+      return grpc::Status(StatusCode::INTERNAL,
+                          "the table for " + req->pop() + " is invalid: " + spec.error());
     std::string err;
     auto built = dp::ForwardingTable::build(*spec, 1, err);
-    if (!built) return Status(StatusCode::INTERNAL, "building the table: " + err);
-    FlowQuery q{.client = *client,
-                    .client_port = static_cast<uint16_t>(req->client_port()),
-                    .vip = *vip,
-                    .port = static_cast<uint16_t>(req->port()),
-                    .l4_proto = static_cast<uint8_t>(req->protocol() == v1::TCP ? 6 : 17)};
-    dp::FlowTrace t = dp::trace_flow(*built, q);
+    if (!built) return grpc::Status(StatusCode::INTERNAL, "building the table: " + err);
+    dp::FlowTrace t = dp::trace_flow(*built, *query);
 
     resp->set_pop(req->pop());
     resp->set_table_version(table.version());
@@ -540,7 +453,7 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
     resp->add_explanation(
         "a flow established before a table change stays on its endpoint while that endpoint "
         "stays healthy, even at weight 0");
-    return Status::OK;
+    return grpc::Status::OK;
   });
 }
 
@@ -548,9 +461,9 @@ AdminService::Reactor* AdminService::GetStats(Ctx* ctx, const v1::GetStatsReques
                                               v1::GetStatsResponse* resp) {
   return serve(ctx, [&] {
     if (!req->pop().empty() && !registry_.known(req->pop()))
-      return Status(StatusCode::NOT_FOUND, "pop: no PoP " + quoted(req->pop()));
+      return grpc::Status(StatusCode::NOT_FOUND, "pop: no PoP " + quoted(req->pop()));
     for (auto& s : registry_.stats(req->pop())) *resp->add_pops() = std::move(s);
-    return Status::OK;
+    return grpc::Status::OK;
   });
 }
 

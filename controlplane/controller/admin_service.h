@@ -10,6 +10,7 @@
 #include "controlplane/controller/auth.h"
 #include "controlplane/controller/config_store.h"
 #include "controlplane/controller/pop_registry.h"
+#include "controlplane/controller/validation.h"
 #include "onramp/v1/admin.grpc.pb.h"
 
 namespace onramp::ctl {
@@ -62,6 +63,17 @@ class AdminService final : public v1::AdminService::CallbackService {
   // the change; retried when another writer got in between.
   grpc::Status mutate(Ctx* ctx, const std::string& what,
                       const std::function<grpc::Status(const Config&, ConfigChange&)>& build);
+
+  // The CRUD calls, once for the four kinds; T is the resource (v1::Listener),
+  // its ResourceKind (admin_service.cc) says how each kind differs.
+  template <typename T>
+  Reactor* put(Ctx* ctx, const T* req, T* resp, Mutation mutation);
+  template <typename T, typename Key>
+  Reactor* get(Ctx* ctx, const Key* req, T* resp);
+  template <typename T, typename Response>
+  Reactor* list(Ctx* ctx, const v1::ListRequest* req, Response* resp);
+  template <typename T, typename Key>
+  Reactor* remove(Ctx* ctx, const Key* req);
 
   ConfigStore& store_;
   PopRegistry& registry_;

@@ -2,8 +2,8 @@
 
 #include <fstream>
 
+#include "common/log.h"
 #include "controlplane/common/server_tls.h"
-#include "controlplane/controller/log.h"
 #include "controlplane/controller/validation.h"
 
 namespace onramp::ctl {
@@ -30,24 +30,18 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 AdminAuth::AdminAuth(bool plaintext, std::vector<std::string> tokens)
     : plaintext_(plaintext), tokens_(std::move(tokens)) {}
 
-bool AdminAuth::load_tokens(const std::string& path, std::vector<std::string>& tokens,
-                            std::string& error) {
+Result<std::vector<std::string>> AdminAuth::load_tokens(const std::string& path) {
   std::ifstream in(path);
-  if (!in) {
-    error = "--admin-token-file: " + path + ": cannot open";
-    return false;
-  }
+  if (!in) return error("--admin-token-file: " + path + ": cannot open");
+  std::vector<std::string> tokens;
   std::string line;
   while (std::getline(in, line)) {
     line = trim(line);
     if (line.empty() || line[0] == '#') continue;
     tokens.push_back(line);
   }
-  if (tokens.empty()) {
-    error = "--admin-token-file: " + path + ": no token in it";
-    return false;
-  }
-  return true;
+  if (tokens.empty()) return error("--admin-token-file: " + path + ": no token in it");
+  return tokens;
 }
 
 bool AdminAuth::token_matches(const std::string& presented) const {
@@ -61,8 +55,8 @@ grpc::Status AdminAuth::check(const grpc::CallbackServerContext& ctx) const {
     std::string name = cp::peer_certificate_name(*ctx.auth_context());
     if (!name.empty()) {
       if (!is_pop_id(name)) return grpc::Status::OK;
-      log(LogLevel::warning, "admin call from " + ctx.peer() + " refused: certificate of PoP " +
-                                 name + " is not an operator's");
+      log::warn("admin call refused: a PoP's certificate is not an operator's",
+                {{"peer", ctx.peer()}, {"pop", name}});
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                           "the client certificate names PoP " + name +
                               "; PoP certificates cannot call the admin API");
@@ -73,7 +67,7 @@ grpc::Status AdminAuth::check(const grpc::CallbackServerContext& ctx) const {
   const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) {
-    log(LogLevel::warning, "admin call from " + ctx.peer() + " refused: no credentials");
+    log::warn("admin call refused: no credentials", {{"peer", ctx.peer()}});
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "give a client certificate signed by the controller's client CA, or "
                         "\"authorization: Bearer <token>\"");
@@ -83,7 +77,7 @@ grpc::Status AdminAuth::check(const grpc::CallbackServerContext& ctx) const {
   if (value.rfind(kBearer, 0) == 0 && !tokens_.empty() &&
       token_matches(trim(value.substr(kBearer.size()))))
     return grpc::Status::OK;
-  log(LogLevel::warning, "admin call from " + ctx.peer() + " refused: bad bearer token");
+  log::warn("admin call refused: bad bearer token", {{"peer", ctx.peer()}});
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                       "authorization: the bearer token is not valid");
 }

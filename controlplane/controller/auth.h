@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+
 namespace onramp::ctl {
 
 class AdminAuth {
@@ -19,10 +21,9 @@ class AdminAuth {
   AdminAuth(bool plaintext, std::vector<std::string> tokens);
 
   // Reads one token per line; blank lines and lines starting with '#' are
-  // skipped. Returns false and sets `error` when the file cannot be read or
-  // holds no token.
-  static bool load_tokens(const std::string& path, std::vector<std::string>& tokens,
-                          std::string& error);
+  // skipped. An error (naming --admin-token-file) when the file cannot be
+  // read or holds no token.
+  static Result<std::vector<std::string>> load_tokens(const std::string& path);
 
   // OK, or UNAUTHENTICATED saying what is missing. Refusals are logged with
   // the peer's address.

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/status.h"
 #include "onramp/v1/resources.pb.h"
 
 namespace onramp::ctl {
@@ -100,7 +101,7 @@ class ConfigStore {
 
   // The PoP registry. Writes are batched: one transaction for all records.
   virtual std::vector<PopRecord> pops() const = 0;
-  virtual std::string put_pops(const std::vector<PopRecord>& records) = 0;
+  virtual Status put_pops(const std::vector<PopRecord>& records) = 0;
 };
 
 }  // namespace onramp::ctl

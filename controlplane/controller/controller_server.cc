@@ -6,9 +6,9 @@
 
 #include <mutex>
 
+#include "common/log.h"
 #include "controlplane/controller/admin_service.h"
 #include "controlplane/controller/auth.h"
-#include "controlplane/controller/log.h"
 #include "controlplane/controller/pop_registry.h"
 #include "controlplane/controller/pop_session.h"
 #include "controlplane/controller/push_scheduler.h"
@@ -20,7 +20,8 @@ struct ControllerServer::Parts {
   Parts(ConfigStore& store, const ServerOptions& o)
       : registry(store, computer),
         auth(o.plaintext, o.admin_tokens),
-        scheduler(registry, o.debounce, std::max(o.debounce * 10, std::chrono::milliseconds(1000))),
+        scheduler(registry, o.debounce, std::max(o.debounce * 10, std::chrono::milliseconds(1000)),
+                  std::chrono::seconds(1), *o.clock),
         admin(store, registry, auth, [this] { scheduler.config_changed(); }),
         sessions(registry, o.plaintext) {}
 
@@ -32,15 +33,15 @@ struct ControllerServer::Parts {
   PopSessionService sessions;
 };
 
-std::unique_ptr<ControllerServer> ControllerServer::start(ConfigStore& store,
-                                                          const ServerOptions& o,
-                                                          std::string& error) {
+Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& store,
+                                                                  const ServerOptions& o) {
+  std::string problem;  // cp::server_credentials says why it returns null
   auto admin_creds = cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional,
-                                            o.plaintext, error);
-  if (!admin_creds) return nullptr;
+                                            o.plaintext, problem);
+  if (!admin_creds) return error(problem);
   auto pop_creds = cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required,
-                                          o.plaintext, error);
-  if (!pop_creds) return nullptr;
+                                          o.plaintext, problem);
+  if (!pop_creds) return error(problem);
 
   // Both are process-wide switches that apply to servers built afterwards.
   static std::once_flag once;
@@ -58,9 +59,8 @@ std::unique_ptr<ControllerServer> ControllerServer::start(ConfigStore& store,
   admin.RegisterService(&server->parts_->admin);
   server->admin_server_ = admin.BuildAndStart();
   if (!server->admin_server_ || server->admin_port_ == 0) {
-    error = "--admin-listen: cannot listen on " + o.admin_listen;
     server->parts_->scheduler.stop();
-    return nullptr;
+    return error("--admin-listen: cannot listen on " + o.admin_listen);
   }
 
   grpc::ServerBuilder pop;
@@ -75,10 +75,9 @@ std::unique_ptr<ControllerServer> ControllerServer::start(ConfigStore& store,
   pop.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   server->pop_server_ = pop.BuildAndStart();
   if (!server->pop_server_ || server->pop_port_ == 0) {
-    error = "--pop-listen: cannot listen on " + o.pop_listen;
     server->admin_server_->Shutdown();
     server->parts_->scheduler.stop();
-    return nullptr;
+    return error("--pop-listen: cannot listen on " + o.pop_listen);
   }
   for (grpc::Server* s : {server->admin_server_.get(), server->pop_server_.get()})
     if (auto* health = s->GetHealthCheckService()) health->SetServingStatus(true);
@@ -86,24 +85,29 @@ std::unique_ptr<ControllerServer> ControllerServer::start(ConfigStore& store,
     health->SetServingStatus("onramp.v1.AdminService", true);
   if (auto* health = server->pop_server_->GetHealthCheckService())
     health->SetServingStatus("onramp.v1.PopSessionService", true);
-  log(LogLevel::info, "admin API on " + o.admin_listen + " (port " +
-                          std::to_string(server->admin_port_) + "), PoP API on " + o.pop_listen +
-                          " (port " + std::to_string(server->pop_port_) + ")" +
-                          (o.plaintext ? ", plaintext" : ", TLS"));
+  log::info("serving", {{"admin_listen", o.admin_listen},
+                        {"admin_port", server->admin_port_},
+                        {"pop_listen", o.pop_listen},
+                        {"pop_port", server->pop_port_},
+                        {"transport", o.plaintext ? "plaintext" : "TLS"}});
   return server;
 }
 
-std::string ControllerServer::check(const ServerOptions& o) {
-  std::string error;
+Status ControllerServer::check(const ServerOptions& o) {
+  std::string problem;
   if (!cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional, o.plaintext,
-                              error) ||
+                              problem) ||
       !cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required, o.plaintext,
-                              error))
-    return error;
-  return "";
+                              problem))
+    return error(problem);
+  return ok_status();
 }
 
 ControllerServer::~ControllerServer() { shutdown(); }
+
+void ControllerServer::clock_advanced() {
+  if (parts_) parts_->scheduler.clock_advanced();
+}
 
 void ControllerServer::shutdown() {
   if (shut_down_ || !parts_) return;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/status.h"
 #include "controlplane/common/server_tls.h"
 #include "controlplane/controller/config_store.h"
 
@@ -29,17 +31,20 @@ struct ServerOptions {
   // Keepalive pings to agents; agents may ping every 5 s or slower.
   std::chrono::milliseconds keepalive_time{20000};
   std::chrono::milliseconds keepalive_timeout{10000};
+  // What the push scheduler's debounce runs on; tests pass a FakeClock and
+  // call ControllerServer::clock_advanced() after moving it.
+  const Clock* clock = &real_clock();
 };
 
 class ControllerServer {
  public:
-  // Starts both servers. Returns nullptr and sets `error` (naming the flag)
-  // when an address cannot be served.
-  static std::unique_ptr<ControllerServer> start(ConfigStore& store, const ServerOptions& options,
-                                                 std::string& error);
+  // Starts both servers, or says (naming the flag) why an address cannot be
+  // served.
+  static Result<std::unique_ptr<ControllerServer>> start(ConfigStore& store,
+                                                         const ServerOptions& options);
   // The credential checks of start() alone (plaintext on loopback only,
-  // certificate files readable): "" or the problem, naming the flag.
-  static std::string check(const ServerOptions& options);
+  // certificate files readable): ok, or the problem naming the flag.
+  static Status check(const ServerOptions& options);
   ~ControllerServer();
 
   // The ports bound (useful with port 0 in tests).
@@ -48,6 +53,8 @@ class ControllerServer {
 
   // Ends every session, pushes what is pending and saves the PoP records.
   void shutdown();
+  // ServerOptions::clock moved (a FakeClock): pushes that fell due go out.
+  void clock_advanced();
 
  private:
   struct Parts;

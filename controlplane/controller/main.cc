@@ -2,16 +2,45 @@
 // APIs, and runs until SIGINT or SIGTERM.
 #include <signal.h>
 
-#include <cstdio>
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <iostream>
 
+#include "common/log.h"
+#include "common/options.h"
+#include "common/text.h"
 #include "controlplane/controller/auth.h"
 #include "controlplane/controller/controller_server.h"
-#include "controlplane/controller/log.h"
-#include "controlplane/controller/options.h"
 #include "controlplane/controller/sqlite_store.h"
+
+namespace {
+
+constexpr const char* kProgram = "onramp-controller";
+constexpr uint32_t kMaxDebounceMs = 60000;
+
+// --debounce-ms: a whole number of milliseconds, 0..60000.
+const CLI::Validator kDebounceMs(
+    [](std::string& s) -> std::string {
+      uint32_t v = 0;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      bool ok =
+          !s.empty() && ec == std::errc() && end == s.data() + s.size() && v <= kMaxDebounceMs;
+      return ok ? ""
+                : onramp::quote(s) + " is not a number in 0.." + std::to_string(kMaxDebounceMs);
+    },
+    "");
+
+int fail(int code, const std::string& message) {
+  std::cerr << kProgram << ": " << message << '\n';
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace onramp::ctl;
+  namespace log = onramp::log;
+  log::init(kProgram);
   // Signals are taken by sigwait at the end. Blocked first, before gRPC
   // starts any thread, so every thread inherits the mask.
   sigset_t signals;
@@ -20,42 +49,77 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Options opts;
-  bool help = false;
-  if (std::string err = parse_options(argc, argv, opts, help); !err.empty()) {
-    std::fprintf(stderr, "onramp-controller: %s\n", err.c_str());
-    return 2;
-  }
-  if (help) {
-    std::fputs(options_usage(), stdout);
-    return 0;
-  }
+  std::string db = "/var/lib/onramp/controller.db";
+  std::string admin_token_file;
+  ServerOptions server_options;
+  uint32_t debounce_ms = static_cast<uint32_t>(server_options.debounce.count());
+
+  CLI::App app(
+      "Stores onramp's configuration, serves the admin API to onrampctl, and pushes\n"
+      "a forwarding table to every PoP's agent.",
+      kProgram);
+  // "usage: onramp-controller [OPTIONS]", as the hand-written usage said it.
+  app.get_formatter()->label("Usage", "usage");
+  onramp::opts::add_common_flags(app);
+  app.add_option("--db", db, "SQLite database")->type_name("PATH")->capture_default_str();
+  app.add_option("--admin-listen", server_options.admin_listen, "Admin API address")
+      ->type_name("ADDR")
+      ->capture_default_str();
+  app.add_option("--pop-listen", server_options.pop_listen, "PoP API address for agents")
+      ->type_name("ADDR")
+      ->capture_default_str();
+  app.add_option("--tls-cert", server_options.tls.cert, "Server certificate chain, PEM")
+      ->type_name("FILE");
+  app.add_option("--tls-key", server_options.tls.key, "Its private key, PEM")->type_name("FILE");
+  app.add_option("--tls-client-ca", server_options.tls.client_ca,
+                 "CA of client certificates, PEM: PoP certificates (CN = PoP id, e.g. FRA1) and "
+                 "operator certificates")
+      ->type_name("FILE");
+  app.add_option("--admin-token-file", admin_token_file,
+                 "Bearer tokens accepted on the admin API, one a line")
+      ->type_name("FILE");
+  app.add_flag("--plaintext", server_options.plaintext,
+               "No TLS; refused unless every address is loopback");
+  app.add_option("--debounce-ms", debounce_ms,
+                 "Push a mutation at once after N ms without a push; hold later ones until N ms "
+                 "pass without another and push them together, 0..60000")
+      ->type_name("N")
+      ->check(kDebounceMs)
+      ->capture_default_str();
+  app.footer(
+      "Admin callers present a client certificate signed by --tls-client-ca or\n"
+      "\"authorization: Bearer <token>\". Agents must present a client certificate\n"
+      "whose common name is their PoP id. Development certificates: scripts/dev-ca.\n"
+      "\n"
+      "Example (a laptop, no TLS):\n"
+      "  onramp-controller --db /tmp/onramp.db --plaintext \\\n"
+      "    --admin-listen 127.0.0.1:7443 --pop-listen 127.0.0.1:7444");
+  // 0 after --help or --version; every usage error exits 2, CLI11's message
+  // naming the flag.
+  if (auto code = onramp::opts::parse(app, argc, argv)) return *code == 0 ? 0 : 2;
+  server_options.debounce = std::chrono::milliseconds(debounce_ms);
+  if (db.empty()) return fail(2, "--db: required");
+  if (server_options.admin_listen.empty()) return fail(2, "--admin-listen: required");
+  if (server_options.pop_listen.empty()) return fail(2, "--pop-listen: required");
+
   // Refuse an unsafe or broken set-up before touching the database.
-  if (std::string problem = ControllerServer::check(opts.server); !problem.empty()) {
-    std::fprintf(stderr, "onramp-controller: %s\n", problem.c_str());
-    return 2;
+  if (onramp::Status s = ControllerServer::check(server_options); !s.ok())
+    return fail(2, s.message());
+  if (!admin_token_file.empty()) {
+    auto tokens = AdminAuth::load_tokens(admin_token_file);
+    if (!tokens.ok()) return fail(2, tokens.error());
+    server_options.admin_tokens = std::move(*tokens);
   }
-  std::string err;
-  if (!opts.admin_token_file.empty() &&
-      !AdminAuth::load_tokens(opts.admin_token_file, opts.server.admin_tokens, err)) {
-    std::fprintf(stderr, "onramp-controller: %s\n", err.c_str());
-    return 2;
-  }
-  auto store = SqliteStore::open(opts.db, err);
-  if (!store) {
-    std::fprintf(stderr, "onramp-controller: %s\n", err.c_str());
-    return 1;
-  }
-  log(LogLevel::info,
-      "configuration " + opts.db + " at version " + std::to_string(store->snapshot()->version));
-  auto server = ControllerServer::start(*store, opts.server, err);
-  if (!server) {
-    std::fprintf(stderr, "onramp-controller: %s\n", err.c_str());
-    return 1;
-  }
+  auto opened = SqliteStore::open(db);
+  if (!opened.ok()) return fail(1, opened.error());
+  std::unique_ptr<SqliteStore> store = std::move(*opened);
+  log::info("configuration loaded", {{"db", db}, {"config_version", store->snapshot()->version}});
+  auto started = ControllerServer::start(*store, server_options);
+  if (!started.ok()) return fail(1, started.error());
+  std::unique_ptr<ControllerServer> server = std::move(*started);
   int sig = 0;
   sigwait(&signals, &sig);
-  log(LogLevel::info, std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  log::info(sig == SIGINT ? "stopping on SIGINT" : "stopping on SIGTERM");
   server->shutdown();
   return 0;
 }

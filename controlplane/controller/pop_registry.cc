@@ -4,41 +4,41 @@
 #include <cmath>
 #include <cstdio>
 
-#include "controlplane/controller/log.h"
+#include "common/ip_address.h"
+#include "common/log.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/validation.h"
-#include "common/ip_address.h"
 
 namespace onramp::ctl {
 namespace {
 
-using grpc::Status;
 using grpc::StatusCode;
 
 constexpr size_t kMaxOutstanding = 16;
 
-Status check_hello(const std::string& identity, const v1::Hello& h, v1::TunnelSource& tunnel) {
+grpc::Status check_hello(const std::string& identity, const v1::Hello& h,
+                         v1::TunnelSource& tunnel) {
   if (!is_pop_id(h.pop()))
-    return Status(
+    return grpc::Status(
         StatusCode::INVALID_ARGUMENT,
         "hello.pop: \"" + h.pop() + "\" must be an IATA code plus a number, [A-Z]{3}[0-9]{1,2}");
   if (!identity.empty() && identity != h.pop())
-    return Status(StatusCode::PERMISSION_DENIED, "hello.pop: " + h.pop() +
-                                                     " is not the PoP of the client "
-                                                     "certificate, " +
-                                                     identity);
+    return grpc::Status(StatusCode::PERMISSION_DENIED, "hello.pop: " + h.pop() +
+                                                           " is not the PoP of the client "
+                                                           "certificate, " +
+                                                           identity);
   if (!h.iata().empty() && (h.iata().size() != 3 || !is_pop_id(h.iata() + "0")))
-    return Status(StatusCode::INVALID_ARGUMENT,
-                  "hello.iata: \"" + h.iata() + "\" is not an IATA code ([A-Z]{3})");
+    return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                        "hello.iata: \"" + h.iata() + "\" is not an IATA code ([A-Z]{3})");
   if (!std::isfinite(h.latitude()) || std::fabs(h.latitude()) > 90)
-    return Status(StatusCode::INVALID_ARGUMENT, "hello.latitude: outside -90..90");
+    return grpc::Status(StatusCode::INVALID_ARGUMENT, "hello.latitude: outside -90..90");
   if (!std::isfinite(h.longitude()) || std::fabs(h.longitude()) > 180)
-    return Status(StatusCode::INVALID_ARGUMENT, "hello.longitude: outside -180..180");
+    return grpc::Status(StatusCode::INVALID_ARGUMENT, "hello.longitude: outside -180..180");
   tunnel.Clear();
   if (!h.tunnel_source().ipv4().empty()) {
     auto a = IpAddress::parse(h.tunnel_source().ipv4());
     if (!a || !a->is_v4())
-      return Status(
+      return grpc::Status(
           StatusCode::INVALID_ARGUMENT,
           "hello.tunnel_source.ipv4: \"" + h.tunnel_source().ipv4() + "\" is not an IPv4 address");
     tunnel.set_ipv4(a->to_string());
@@ -46,12 +46,12 @@ Status check_hello(const std::string& identity, const v1::Hello& h, v1::TunnelSo
   if (!h.tunnel_source().ipv6().empty()) {
     auto a = IpAddress::parse(h.tunnel_source().ipv6());
     if (!a || a->is_v4())
-      return Status(
+      return grpc::Status(
           StatusCode::INVALID_ARGUMENT,
           "hello.tunnel_source.ipv6: \"" + h.tunnel_source().ipv6() + "\" is not an IPv6 address");
     tunnel.set_ipv6(a->to_string());
   }
-  return Status::OK;
+  return grpc::Status::OK;
 }
 
 bool same_tunnel(const v1::TunnelSource& a, const v1::TunnelSource& b) {
@@ -128,14 +128,15 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
     auto cfg = store_.snapshot();
     CommitResult r = store_.commit(ConfigChange{}, cfg->version);
     if (r.outcome == CommitResult::Outcome::committed) {
-      log_pop(LogLevel::info, st.pop.id(),
-              "its table changed outside the configuration (probe verdicts, tunnel sources): "
-              "configuration version bumped to " +
-                  std::to_string(r.config->version));
+      log::info(
+          "its table changed outside the configuration (probe verdicts, tunnel sources): "
+          "configuration version bumped",
+          {{"pop", st.pop.id()}, {"config_version", r.config->version}});
       return r.config->version;
     }
     if (r.outcome == CommitResult::Outcome::failed) {
-      log_pop(LogLevel::error, st.pop.id(), "cannot bump the configuration version: " + r.error);
+      log::error("cannot bump the configuration version",
+                 {{"pop", st.pop.id()}, {"error", r.error}});
       break;
     }
   }
@@ -151,25 +152,28 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
     bool was_open = before != st.memory.end() && before->second.fail_open;
     const ListenerMemory& now = routes.memory[name];
     if (lr.fail_open() && !was_open)
-      log_pop(LogLevel::warning, st.pop.id(),
-              name + " fails open: no healthy endpoint in any group; every new flow goes to " +
-                  "the nearest group (failed open " + std::to_string(now.fail_open_entered) +
-                  " time(s))");
+      log::warn(
+          "listener fails open: no healthy endpoint in any group; every new flow goes to the "
+          "nearest group",
+          {{"pop", st.pop.id()}, {"listener", name}, {"fail_open_count", now.fail_open_entered}});
     else if (!lr.fail_open() && was_open)
-      log_pop(LogLevel::info, st.pop.id(), name + " no longer fails open: an endpoint is healthy");
+      log::info("listener no longer fails open: an endpoint is healthy",
+                {{"pop", st.pop.id()}, {"listener", name}});
     if (before != st.memory.end() && !before->second.primary.empty() &&
         before->second.primary != now.primary && !now.primary.empty())
-      log_pop(
-          LogLevel::info, st.pop.id(),
-          name + ": nearest group now " + now.primary + " (was " + before->second.primary + ")");
+      log::info("nearest group changed", {{"pop", st.pop.id()},
+                                          {"listener", name},
+                                          {"group", now.primary},
+                                          {"was", before->second.primary}});
   }
   st.memory = std::move(routes.memory);
   if (auto spec = check_table(routes.table); !spec.ok()) {
     // A bug, not an operator's mistake: validation should have refused the
     // configuration. The PoP keeps its table.
-    log_pop(LogLevel::error, st.pop.id(),
-            "table for configuration version " + std::to_string(config.version) +
-                " fails the dataplane's validation, not sent: table." + spec.error());
+    log::error("table fails the dataplane's validation, not sent",
+               {{"pop", st.pop.id()},
+                {"config_version", config.version},
+                {"error", "table." + spec.error()}});
     return;
   }
   std::string digest = content_digest(routes.table, routes.probe_plan);
@@ -213,18 +217,19 @@ void PopRegistry::maybe_send(PopState& st, Actions& actions) {
   }
   st.session_sent_version = st.version;
   st.pop.set_sent_version(st.version);
-  log_pop(LogLevel::info, st.pop.id(),
-          "sending table version " + std::to_string(st.version) + " (" +
-              std::to_string(st.table.listeners_size()) + " listeners, nonce " + u->nonce() + ")");
+  log::info("sending table", {{"pop", st.pop.id()},
+                              {"version", st.version},
+                              {"listeners", st.table.listeners_size()},
+                              {"nonce", u->nonce()}});
   actions.sends.emplace_back(st.sink, std::move(msg));
 }
 
-Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const std::string& identity,
-                          const v1::Hello& h) {
+grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const std::string& identity,
+                                const v1::Hello& h) {
   v1::TunnelSource tunnel;
-  if (Status s = check_hello(identity, h, tunnel); !s.ok()) {
-    log_pop(LogLevel::warning, identity.empty() ? h.pop() : identity,
-            "hello refused: " + s.error_message());
+  if (grpc::Status s = check_hello(identity, h, tunnel); !s.ok()) {
+    log::warn("hello refused",
+              {{"pop", identity.empty() ? h.pop() : identity}, {"error", s.error_message()}});
     return s;
   }
   Actions actions;
@@ -234,12 +239,13 @@ Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const std::str
     PopState& st = it->second;
     if (created) {
       st.pop.set_id(h.pop());
-      log_pop(LogLevel::info, h.pop(), "registered");
+      log::info("registered", {{"pop", h.pop()}});
     }
     if (st.sink && st.sink != sink) {
-      log_pop(LogLevel::warning, h.pop(), "a new session replaces the current one");
+      log::warn("a new session replaces the current one", {{"pop", h.pop()}});
       actions.closes.emplace_back(
-          st.sink, Status(StatusCode::ABORTED, "superseded by a newer session of " + h.pop()));
+          st.sink,
+          grpc::Status(StatusCode::ABORTED, "superseded by a newer session of " + h.pop()));
     }
     bool tunnel_changed = !same_tunnel(st.pop.tunnel_source(), tunnel);
     st.pop.set_iata(h.iata());
@@ -260,21 +266,20 @@ Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const std::str
       st.pop.set_applied_version(h.applied_version());
     }
     if (tunnel_changed && !created)
-      log_pop(LogLevel::info, h.pop(),
-              "tunnel sources changed to ipv4=\"" + tunnel.ipv4() + "\" ipv6=\"" + tunnel.ipv6() +
-                  "\"");
+      log::info("tunnel sources changed",
+                {{"pop", h.pop()}, {"ipv4", tunnel.ipv4()}, {"ipv6", tunnel.ipv6()}});
     st.sink = sink;
     st.health = PopHealth{};
     st.session_sent_version = 0;
     st.outstanding.clear();
     st.dirty = true;
-    log_pop(LogLevel::info, h.pop(),
-            "connected: agent " + (h.agent_version().empty() ? "?" : h.agent_version()) +
-                ", runs table version " + std::to_string(h.applied_version()));
+    log::info("connected", {{"pop", h.pop()},
+                            {"agent_version", h.agent_version().empty() ? "?" : h.agent_version()},
+                            {"applied_version", h.applied_version()}});
     refresh(st, *store_.snapshot(), actions);
   }
   actions.run();
-  return Status::OK;
+  return grpc::Status::OK;
 }
 
 PopRegistry::PopState* PopRegistry::heard_from(const TableSink* sink, const std::string& pop) {
@@ -292,17 +297,17 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
   int64_t now = st.pop.last_seen_ms();
   auto sent = st.outstanding.find(ack.nonce());
   if (sent == st.outstanding.end()) {
-    log_pop(LogLevel::warning, pop,
-            std::string(ack.ok() ? "ACK" : "NACK") + " of version " +
-                std::to_string(ack.version()) + " with unknown nonce \"" + ack.nonce() +
-                "\" ignored");
+    log::warn(ack.ok() ? "ACK with unknown nonce ignored" : "NACK with unknown nonce ignored",
+              {{"pop", pop}, {"version", ack.version()}, {"nonce", ack.nonce()}});
     return;
   }
   Sent s = sent->second;
   if (ack.version() != s.version)
-    log_pop(LogLevel::warning, pop,
-            "ACK/NACK says version " + std::to_string(ack.version()) + " for nonce " + ack.nonce() +
-                " of version " + std::to_string(s.version) + "; the nonce decides");
+    log::warn("ACK/NACK names another version than its nonce's; the nonce decides",
+              {{"pop", pop},
+               {"version", ack.version()},
+               {"nonce", ack.nonce()},
+               {"nonce_version", s.version}});
   if (ack.ok()) {
     st.pop.set_applied_version(s.version);
     st.applied_digest = s.digest;
@@ -311,17 +316,18 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
     st.pop.set_nacked_version(0);
     st.pop.clear_nack_error();
     st.nacked_digest.clear();
-    log_pop(LogLevel::info, pop,
-            "applied table version " + std::to_string(s.version) + " in " +
-                std::to_string(latency) + " ms (agent apply " + std::to_string(ack.apply_ms()) +
-                " ms)");
+    log::info("applied table", {{"pop", pop},
+                                {"version", s.version},
+                                {"latency_ms", latency},
+                                {"agent_apply_ms", ack.apply_ms()}});
   } else {
     st.pop.set_nacked_version(s.version);
     st.pop.set_nack_error(ack.error());
     st.nacked_digest = s.digest;
-    log_pop(LogLevel::warning, pop,
-            "refused table version " + std::to_string(s.version) + ", keeps version " +
-                std::to_string(st.pop.applied_version()) + ": " + ack.error());
+    log::warn("refused table", {{"pop", pop},
+                                {"version", s.version},
+                                {"keeps_version", st.pop.applied_version()},
+                                {"error", ack.error()}});
   }
   for (auto o = st.outstanding.begin(); o != st.outstanding.end();)
     o = o->second.version <= s.version ? st.outstanding.erase(o) : std::next(o);
@@ -336,8 +342,9 @@ void PopRegistry::status(const TableSink* sink, const std::string& pop,
   PopState& st = *found;
   int64_t now = st.pop.last_seen_ms();
   if (st.pop.dataplane_healthy() != status.dataplane_healthy())
-    log_pop(status.dataplane_healthy() ? LogLevel::info : LogLevel::warning, pop,
-            std::string("dataplane ") + (status.dataplane_healthy() ? "healthy" : "unhealthy"));
+    log::write(status.dataplane_healthy() ? log::Level::info : log::Level::warn,
+               status.dataplane_healthy() ? "dataplane healthy" : "dataplane unhealthy",
+               {{"pop", pop}});
   st.pop.set_dataplane_healthy(status.dataplane_healthy());
   st.pop.set_bgp_announced(status.bgp_announced());
   if (status.has_stats()) {
@@ -360,12 +367,11 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
     int64_t now = st.pop.last_seen_ms();
     PopHealth::Update u = st.health.replace(report, now);
     if (u.dropped)
-      log_pop(LogLevel::warning, pop,
-              std::to_string(u.dropped) +
-                  " probe result(s) without accelerator, listener, group or address dropped (" +
-                  std::to_string(st.health.dropped_total()) + " this session)");
-    if (u.verdict_changed)
-      log_pop(LogLevel::info, pop, "probe verdicts changed: routes recomputed");
+      log::warn("probe results without accelerator, listener, group or address dropped",
+                {{"pop", pop},
+                 {"dropped", u.dropped},
+                 {"dropped_this_session", st.health.dropped_total()}});
+    if (u.verdict_changed) log::info("probe verdicts changed: routes recomputed", {{"pop", pop}});
     // Every report is one round: the PoP alone is recomputed, and its table
     // sent at once when the content changed.
     refresh(st, *store_.snapshot(), actions, true);
@@ -384,9 +390,8 @@ void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
   st.pop.set_state(v1::POP_DISCONNECTED);
   st.pop.set_last_seen_ms(now_ms());
   st.dirty = true;
-  log_pop(LogLevel::warning, pop,
-          "disconnected; keeps forwarding on table version " +
-              std::to_string(st.pop.applied_version()));
+  log::warn("disconnected; keeps forwarding on its table",
+            {{"pop", pop}, {"applied_version", st.pop.applied_version()}});
 }
 
 void PopRegistry::push_all() {
@@ -401,7 +406,7 @@ void PopRegistry::push_all() {
   actions.run();
 }
 
-std::string PopRegistry::flush() {
+Status PopRegistry::flush() {
   std::vector<PopRecord> records;
   {
     std::lock_guard lock(mu_);
@@ -417,13 +422,13 @@ std::string PopRegistry::flush() {
       records.push_back(std::move(r));
     }
   }
-  std::string err = store_.put_pops(records);
-  if (!err.empty()) {
+  Status saved = store_.put_pops(records);
+  if (!saved.ok()) {
     std::lock_guard lock(mu_);
     for (const PopRecord& r : records)
       if (auto it = pops_.find(r.pop.id()); it != pops_.end()) it->second.dirty = true;
   }
-  return err;
+  return saved;
 }
 
 bool PopRegistry::known(const std::string& pop) const {
@@ -439,11 +444,12 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
   return out;
 }
 
-Status PopRegistry::view(const std::string& pop, PopView& out) const {
+Result<PopView> PopRegistry::view(const std::string& pop) const {
   std::lock_guard lock(mu_);
   auto it = pops_.find(pop);
-  if (it == pops_.end()) return Status(StatusCode::NOT_FOUND, "pop: no PoP \"" + pop + "\"");
+  if (it == pops_.end()) return error("pop: no PoP \"" + pop + "\"");
   const PopState& st = it->second;
+  PopView out;
   out.config = store_.snapshot();
   // The live computation, as the next round would see it without counting
   // one.
@@ -455,7 +461,7 @@ Status PopRegistry::view(const std::string& pop, PopView& out) const {
   bool current = content_digest(out.routes.table, out.routes.probe_plan) == st.digest;
   out.routes.table.set_version(current ? st.version : out.config->version);
   out.applied_version = st.pop.applied_version();
-  return Status::OK;
+  return out;
 }
 
 std::vector<v1::PopStats> PopRegistry::stats(const std::string& pop) const {
@@ -466,14 +472,15 @@ std::vector<v1::PopStats> PopRegistry::stats(const std::string& pop) const {
   return out;
 }
 
-Status PopRegistry::health(const v1::GetHealthRequest& req, v1::GetHealthResponse& out) const {
+grpc::Status PopRegistry::health(const v1::GetHealthRequest& req,
+                                 v1::GetHealthResponse& out) const {
   std::lock_guard lock(mu_);
   if (!req.pop().empty() && !pops_.count(req.pop()))
-    return Status(StatusCode::NOT_FOUND, "pop: no PoP \"" + req.pop() + "\"");
+    return grpc::Status(StatusCode::NOT_FOUND, "pop: no PoP \"" + req.pop() + "\"");
   auto config = store_.snapshot();
   if (!req.accelerator().empty() && !config->accelerators.count(accelerator_key(req.accelerator())))
-    return Status(StatusCode::NOT_FOUND,
-                  "accelerator: no accelerator \"" + req.accelerator() + "\"");
+    return grpc::Status(StatusCode::NOT_FOUND,
+                        "accelerator: no accelerator \"" + req.accelerator() + "\"");
   for (const auto& [id, st] : pops_) {
     if (!st.sink || (!req.pop().empty() && id != req.pop())) continue;
     for (const auto& [akey, acc] : config->accelerators) {
@@ -506,7 +513,7 @@ Status PopRegistry::health(const v1::GetHealthRequest& req, v1::GetHealthRespons
       }
     }
   }
-  return Status::OK;
+  return grpc::Status::OK;
 }
 
 }  // namespace onramp::ctl

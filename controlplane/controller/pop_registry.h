@@ -77,12 +77,14 @@ class PopRegistry {
   // sends those whose content changed.
   void push_all();
 
-  // Writes PoP records changed since the last flush, in one transaction.
-  std::string flush();
+  // Writes PoP records changed since the last flush, in one transaction;
+  // on failure they stay due for the next one.
+  Status flush();
 
   bool known(const std::string& pop) const;
   v1::ListPopsResponse list_pops() const;
-  grpc::Status view(const std::string& pop, PopView& out) const;
+  // The PoP's view, or an error when no PoP has that id.
+  Result<PopView> view(const std::string& pop) const;
   std::vector<v1::PopStats> stats(const std::string& pop) const;
   // Every endpoint of every enabled accelerator as every connected PoP sees
   // it, filtered as the request says; UNKNOWN where a PoP reported nothing.

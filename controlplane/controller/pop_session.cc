@@ -3,13 +3,12 @@
 #include <mutex>
 #include <optional>
 
+#include "common/log.h"
 #include "controlplane/controller/auth.h"
-#include "controlplane/controller/log.h"
 
 namespace onramp::ctl {
 namespace {
 
-using grpc::Status;
 using grpc::StatusCode;
 
 class SessionReactor;
@@ -26,7 +25,7 @@ class SessionWriter final : public TableSink {
   explicit SessionWriter(SessionReactor* reactor) : reactor_(reactor) {}
 
   void send(v1::ControllerMessage message) override;
-  void close(const Status& status) override;
+  void close(const grpc::Status& status) override;
 
   // Reactor side.
   void write_done(bool ok);
@@ -46,7 +45,7 @@ class SessionWriter final : public TableSink {
   uint64_t last_version_ = 0;  // newest update queued
   bool finish_requested_ = false;
   bool finished_ = false;
-  Status finish_status_;
+  grpc::Status finish_status_;
 };
 
 class SessionReactor final
@@ -64,10 +63,10 @@ class SessionReactor final
   void OnReadDone(bool ok) override {
     if (!ok) {
       // The agent closed its side, or the stream broke.
-      writer_->close(Status::OK);
+      writer_->close(grpc::Status::OK);
       return;
     }
-    if (Status s = handle(in_); !s.ok()) {
+    if (grpc::Status s = handle(in_); !s.ok()) {
       writer_->close(s);
       return;
     }
@@ -88,44 +87,45 @@ class SessionReactor final
   }
 
   void start_write(const v1::ControllerMessage* m) { StartWrite(m); }
-  void finish(const Status& s) { Finish(s); }
+  void finish(const grpc::Status& s) { Finish(s); }
   v1::ControllerMessage out_;  // the message in flight; owned by the writer's protocol
 
  private:
-  Status handle(const v1::AgentMessage& m) {
+  grpc::Status handle(const v1::AgentMessage& m) {
     if (pop_.empty()) {
       if (m.message_case() != v1::AgentMessage::kHello) {
-        log_pop(LogLevel::warning, identity_, "session from " + peer_ + " refused: no hello");
-        return Status(StatusCode::INVALID_ARGUMENT, "the first message must be a hello");
+        log::warn("session refused: no hello",
+                  {{"pop", identity_.empty() ? "?" : identity_}, {"peer", peer_}});
+        return grpc::Status(StatusCode::INVALID_ARGUMENT, "the first message must be a hello");
       }
       if (!plaintext_ && identity_.empty()) {
-        log(LogLevel::warning, "PoP session from " + peer_ +
-                                   " refused: its certificate has no common name or DNS name");
-        return Status(StatusCode::PERMISSION_DENIED,
-                      "the client certificate names no PoP (no common name, no DNS name)");
+        log::warn("PoP session refused: its certificate has no common name or DNS name",
+                  {{"peer", peer_}});
+        return grpc::Status(StatusCode::PERMISSION_DENIED,
+                            "the client certificate names no PoP (no common name, no DNS name)");
       }
-      if (Status s = registry_.hello(writer_, identity_, m.hello()); !s.ok()) return s;
+      if (grpc::Status s = registry_.hello(writer_, identity_, m.hello()); !s.ok()) return s;
       pop_ = m.hello().pop();
-      return Status::OK;
+      return grpc::Status::OK;
     }
     switch (m.message_case()) {
       case v1::AgentMessage::kHello:
         if (m.hello().pop() != pop_)
-          return Status(StatusCode::INVALID_ARGUMENT,
-                        "hello.pop: this session is " + pop_ + "; a PoP id cannot change");
+          return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                              "hello.pop: this session is " + pop_ + "; a PoP id cannot change");
         return registry_.hello(writer_, identity_, m.hello());
       case v1::AgentMessage::kAck:
         registry_.ack(writer_.get(), pop_, m.ack());
-        return Status::OK;
+        return grpc::Status::OK;
       case v1::AgentMessage::kProbes:
         registry_.probes(writer_.get(), pop_, m.probes());
-        return Status::OK;
+        return grpc::Status::OK;
       case v1::AgentMessage::kStatus:
         registry_.status(writer_.get(), pop_, m.status());
-        return Status::OK;
+        return grpc::Status::OK;
       default:
-        log_pop(LogLevel::warning, pop_, "message of an unknown kind ignored");
-        return Status::OK;
+        log::warn("message of an unknown kind ignored", {{"pop", pop_}});
+        return grpc::Status::OK;
     }
   }
 
@@ -160,7 +160,7 @@ void SessionWriter::send(v1::ControllerMessage message) {
   r->start_write(&r->out_);
 }
 
-void SessionWriter::close(const Status& status) {
+void SessionWriter::close(const grpc::Status& status) {
   SessionReactor* r;
   {
     std::lock_guard lock(mu_);
@@ -177,7 +177,7 @@ void SessionWriter::close(const Status& status) {
 void SessionWriter::write_done(bool ok) {
   SessionReactor* r;
   bool write = false;
-  Status finish;
+  grpc::Status finish;
   {
     std::lock_guard lock(mu_);
     writing_ = false;

@@ -96,70 +96,69 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-std::string exec(sqlite3* db, const char* sql) {
+Status exec(sqlite3* db, const char* sql) {
   char* msg = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) == SQLITE_OK) return "";
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) == SQLITE_OK) return ok_status();
   std::string err = msg ? msg : sqlite3_errmsg(db);
   sqlite3_free(msg);
-  return err;
+  return error(std::move(err));
 }
 
-// Runs a statement that returns no row; "" or the error.
-std::string run(Stmt& s, const char* what) {
-  if (!s.ok()) return std::string(what) + ": " + s.error();
+// Runs a statement that returns no row.
+Status run(Stmt& s, const char* what) {
+  if (!s.ok()) return error(std::string(what) + ": " + s.error());
   int rc = s.step();
-  if (rc != SQLITE_DONE) return std::string(what) + ": " + s.error();
-  return "";
+  if (rc != SQLITE_DONE) return error(std::string(what) + ": " + s.error());
+  return ok_status();
 }
 
 template <typename T>
-std::string load_rows(sqlite3* db, const char* sql, const char* what,
-                      std::map<std::string, T>& out) {
+Status load_rows(sqlite3* db, const char* sql, const char* what, std::map<std::string, T>& out) {
   Stmt s(db, sql);
-  if (!s.ok()) return std::string(what) + ": " + s.error();
+  if (!s.ok()) return error(std::string(what) + ": " + s.error());
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
     T msg;
     if (!msg.ParseFromString(s.column_blob(0)))
-      return std::string(what) + ": a row does not parse; the database is damaged";
+      return error(std::string(what) + ": a row does not parse; the database is damaged");
     out[key_of(msg)] = std::move(msg);
   }
-  return rc == SQLITE_DONE ? "" : std::string(what) + ": " + s.error();
+  return rc == SQLITE_DONE ? ok_status() : error(std::string(what) + ": " + s.error());
 }
 
 // Upserts, one per kind of resource.
-std::string put_row(sqlite3* db, const v1::Accelerator& a) {
+Status put_row(sqlite3* db, const v1::Accelerator& a) {
   Stmt s(db,
          "INSERT INTO accelerators (name, body) VALUES (?1, ?2) "
          "ON CONFLICT (name) DO UPDATE SET body = excluded.body");
-  if (!s.ok()) return s.error();
+  if (!s.ok()) return error(s.error());
   s.text(1, a.name()).blob(2, a.SerializeAsString());
   return run(s, "accelerators");
 }
-std::string put_row(sqlite3* db, const v1::Listener& l) {
+Status put_row(sqlite3* db, const v1::Listener& l) {
   Stmt s(db,
          "INSERT INTO listeners (accelerator, name, body) VALUES (?1, ?2, ?3) "
          "ON CONFLICT (accelerator, name) DO UPDATE SET body = excluded.body");
-  if (!s.ok()) return s.error();
+  if (!s.ok()) return error(s.error());
   s.text(1, l.accelerator()).text(2, l.name()).blob(3, l.SerializeAsString());
   return run(s, "listeners");
 }
-std::string put_row(sqlite3* db, const v1::EndpointGroup& g) {
+Status put_row(sqlite3* db, const v1::EndpointGroup& g) {
   Stmt s(db,
          "INSERT INTO endpoint_groups (accelerator, listener, name, body) "
          "VALUES (?1, ?2, ?3, ?4) "
          "ON CONFLICT (accelerator, listener, name) DO UPDATE SET body = excluded.body");
-  if (!s.ok()) return s.error();
+  if (!s.ok()) return error(s.error());
   s.text(1, g.accelerator()).text(2, g.listener()).text(3, g.name()).blob(4, g.SerializeAsString());
   return run(s, "endpoint_groups");
 }
-std::string put_row(sqlite3* db, const v1::Endpoint& e) {
+Status put_row(sqlite3* db, const v1::Endpoint& e) {
   Stmt s(db,
          "INSERT INTO endpoints (accelerator, listener, endpoint_group, address, body) "
          "VALUES (?1, ?2, ?3, ?4, ?5) "
          "ON CONFLICT (accelerator, listener, endpoint_group, address) "
          "DO UPDATE SET body = excluded.body");
-  if (!s.ok()) return s.error();
+  if (!s.ok()) return error(s.error());
   s.text(1, e.accelerator())
       .text(2, e.listener())
       .text(3, e.endpoint_group())
@@ -170,48 +169,47 @@ std::string put_row(sqlite3* db, const v1::Endpoint& e) {
 
 // Erasing a row that is not there means the caller's view and the file
 // disagree: refuse rather than bump the version for nothing.
-std::string erased_one(sqlite3* db, Stmt& s, const char* what) {
-  if (auto err = run(s, what); !err.empty()) return err;
-  return sqlite3_changes(db) == 1 ? "" : std::string(what) + ": no such row";
+Status erased_one(sqlite3* db, Stmt& s, const char* what) {
+  ONRAMP_RETURN_IF_ERROR(run(s, what));
+  return sqlite3_changes(db) == 1 ? ok_status() : error(std::string(what) + ": no such row");
 }
-std::string erase_row(sqlite3* db, const v1::Accelerator& a) {
+Status erase_row(sqlite3* db, const v1::Accelerator& a) {
   Stmt s(db, "DELETE FROM accelerators WHERE name = ?1");
-  if (!s.ok()) return s.error();
+  if (!s.ok()) return error(s.error());
   s.text(1, a.name());
   return erased_one(db, s, "accelerators");
 }
-std::string erase_row(sqlite3* db, const v1::Listener& l) {
+Status erase_row(sqlite3* db, const v1::Listener& l) {
   Stmt s(db, "DELETE FROM listeners WHERE accelerator = ?1 AND name = ?2");
-  if (!s.ok()) return s.error();
+  if (!s.ok()) return error(s.error());
   s.text(1, l.accelerator()).text(2, l.name());
   return erased_one(db, s, "listeners");
 }
-std::string erase_row(sqlite3* db, const v1::EndpointGroup& g) {
+Status erase_row(sqlite3* db, const v1::EndpointGroup& g) {
   Stmt s(db, "DELETE FROM endpoint_groups WHERE accelerator = ?1 AND listener = ?2 AND name = ?3");
-  if (!s.ok()) return s.error();
+  if (!s.ok()) return error(s.error());
   s.text(1, g.accelerator()).text(2, g.listener()).text(3, g.name());
   return erased_one(db, s, "endpoint_groups");
 }
-std::string erase_row(sqlite3* db, const v1::Endpoint& e) {
+Status erase_row(sqlite3* db, const v1::Endpoint& e) {
   Stmt s(db,
          "DELETE FROM endpoints WHERE accelerator = ?1 AND listener = ?2 AND "
          "endpoint_group = ?3 AND address = ?4");
-  if (!s.ok()) return s.error();
+  if (!s.ok()) return error(s.error());
   s.text(1, e.accelerator()).text(2, e.listener()).text(3, e.endpoint_group()).text(4, e.address());
   return erased_one(db, s, "endpoints");
 }
 
 }  // namespace
 
-std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, std::string& error) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
   std::unique_ptr<SqliteStore> store(new SqliteStore());
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
   std::error_code ec;
   if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
     std::filesystem::create_directories(dir, ec);
     if (ec) {
-      error = "--db: cannot create " + dir.string() + ": " + ec.message();
-      return nullptr;
+      return error("--db: cannot create " + dir.string() + ": " + ec.message());
     }
   }
   // The in-memory snapshot is only right while this process is the only
@@ -220,19 +218,17 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, std::str
   std::string lock_path = path + ".lock";
   store->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (store->lock_fd_ < 0) {
-    error = "--db: " + lock_path + ": " + std::strerror(errno);
-    return nullptr;
+    return error("--db: " + lock_path + ": " + std::strerror(errno));
   }
   if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    error =
-        "--db: " + path + " is in use by another onramp-controller (" + lock_path + " is locked)";
-    return nullptr;
+    return error("--db: " + path + " is in use by another onramp-controller (" + lock_path +
+                 " is locked)");
   }
   if (sqlite3_open_v2(path.c_str(), &store->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
-    error = "--db: " + path + ": " + (store->db_ ? sqlite3_errmsg(store->db_) : "cannot open");
-    return nullptr;
+    return error("--db: " + path + ": " +
+                 (store->db_ ? sqlite3_errmsg(store->db_) : "cannot open"));
   }
   sqlite3_busy_timeout(store->db_, 5000);
   // WAL: a commit is one append and one fsync of the log; synchronous=FULL
@@ -241,25 +237,17 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, std::str
   {
     Stmt wal(store->db_, "PRAGMA journal_mode=WAL");
     if (!wal.ok() || wal.step() != SQLITE_ROW || wal.column_text(0) != "wal") {
-      error = "--db: " + path + ": cannot switch to WAL journal mode";
-      return nullptr;
+      return error("--db: " + path + ": cannot switch to WAL journal mode");
     }
   }
   for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
-    if (auto err = exec(store->db_, pragma); !err.empty()) {
-      error = "--db: " + path + ": " + pragma + ": " + err;
-      return nullptr;
-    }
+    if (Status s = exec(store->db_, pragma); !s.ok())
+      return std::move(s).prefixed("--db: " + path + ": " + pragma);
   }
-  if (auto err = exec(store->db_, kSchema); !err.empty()) {
-    error = "--db: " + path + ": creating the schema: " + err;
-    return nullptr;
-  }
+  if (Status s = exec(store->db_, kSchema); !s.ok())
+    return std::move(s).prefixed("--db: " + path + ": creating the schema");
   auto config = std::make_shared<Config>();
-  if (auto err = store->load(*config); !err.empty()) {
-    error = "--db: " + path + ": " + err;
-    return nullptr;
-  }
+  if (Status s = store->load(*config); !s.ok()) return std::move(s).prefixed("--db: " + path);
   store->snapshot_ = std::move(config);
   return store;
 }
@@ -269,20 +257,17 @@ SqliteStore::~SqliteStore() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-std::string SqliteStore::load(Config& out) {
+Status SqliteStore::load(Config& out) {
   {
     Stmt s(db_, "SELECT value FROM meta WHERE key = 'config_version'");
-    if (!s.ok() || s.step() != SQLITE_ROW) return "reading the config version: " + s.error();
+    if (!s.ok() || s.step() != SQLITE_ROW) return error("reading the config version: " + s.error());
     out.version = static_cast<uint64_t>(s.column_int(0));
   }
-  if (auto e = load_rows(db_, "SELECT body FROM accelerators", "accelerators", out.accelerators);
-      !e.empty())
-    return e;
-  if (auto e = load_rows(db_, "SELECT body FROM listeners", "listeners", out.listeners); !e.empty())
-    return e;
-  if (auto e = load_rows(db_, "SELECT body FROM endpoint_groups", "endpoint_groups", out.groups);
-      !e.empty())
-    return e;
+  ONRAMP_RETURN_IF_ERROR(
+      load_rows(db_, "SELECT body FROM accelerators", "accelerators", out.accelerators));
+  ONRAMP_RETURN_IF_ERROR(load_rows(db_, "SELECT body FROM listeners", "listeners", out.listeners));
+  ONRAMP_RETURN_IF_ERROR(
+      load_rows(db_, "SELECT body FROM endpoint_groups", "endpoint_groups", out.groups));
   return load_rows(db_, "SELECT body FROM endpoints", "endpoints", out.endpoints);
 }
 
@@ -291,7 +276,7 @@ std::shared_ptr<const Config> SqliteStore::snapshot() const {
   return snapshot_;
 }
 
-std::string SqliteStore::write_change(const ConfigChange& change) {
+Status SqliteStore::write_change(const ConfigChange& change) {
   // Children go before parents on erase and after them on put, so the
   // foreign keys hold after every statement.
   auto rank = [](const Resource& r) { return static_cast<int>(r.index()); };
@@ -302,11 +287,9 @@ std::string SqliteStore::write_change(const ConfigChange& change) {
                    [&](auto* a, auto* b) { return rank(*a) > rank(*b); });
   std::stable_sort(puts.begin(), puts.end(), [&](auto* a, auto* b) { return rank(*a) < rank(*b); });
   for (const Resource* r : erasures)
-    if (auto err = std::visit([&](const auto& x) { return erase_row(db_, x); }, *r); !err.empty())
-      return err;
+    ONRAMP_RETURN_IF_ERROR(std::visit([&](const auto& x) { return erase_row(db_, x); }, *r));
   for (const Resource* r : puts)
-    if (auto err = std::visit([&](const auto& x) { return put_row(db_, x); }, *r); !err.empty())
-      return err;
+    ONRAMP_RETURN_IF_ERROR(std::visit([&](const auto& x) { return put_row(db_, x); }, *r));
   Stmt bump(db_, "UPDATE meta SET value = value + 1 WHERE key = 'config_version'");
   return run(bump, "config version");
 }
@@ -321,17 +304,17 @@ CommitResult SqliteStore::commit(const ConfigChange& change, uint64_t expected_v
                    std::to_string(expected_version) + ")";
     return result;
   }
-  if (auto err = exec(db_, "BEGIN IMMEDIATE"); !err.empty()) {
-    result.error = "store: " + err;
+  if (Status s = exec(db_, "BEGIN IMMEDIATE"); !s.ok()) {
+    result.error = "store: " + s.message();
     return result;
   }
-  std::string err = write_change(change);
-  if (err.empty()) err = exec(db_, "COMMIT");
-  if (!err.empty()) {
+  Status s = write_change(change);
+  if (s.ok()) s = exec(db_, "COMMIT");
+  if (!s.ok()) {
     // Nothing of a failed transaction stays: neither the rows nor the
     // version bump. ROLLBACK fails harmlessly when SQLite already rolled back.
-    exec(db_, "ROLLBACK");
-    result.error = "store: " + err;
+    exec(db_, "ROLLBACK").ignore();
+    result.error = "store: " + s.message();
     return result;
   }
   auto next = std::make_shared<Config>(*snapshot_);
@@ -358,31 +341,30 @@ std::vector<PopRecord> SqliteStore::pops() const {
   return out;
 }
 
-std::string SqliteStore::put_pops(const std::vector<PopRecord>& records) {
-  if (records.empty()) return "";
+Status SqliteStore::put_pops(const std::vector<PopRecord>& records) {
+  if (records.empty()) return ok_status();
   std::lock_guard lock(mu_);
-  if (auto err = exec(db_, "BEGIN IMMEDIATE"); !err.empty()) return "store: " + err;
-  std::string err;
+  if (Status s = exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return std::move(s).prefixed("store");
+  Status status;
   for (const PopRecord& r : records) {
     Stmt s(db_,
            "INSERT INTO pops (id, body, applied_digest, nacked_digest) VALUES (?1, ?2, ?3, ?4) "
            "ON CONFLICT (id) DO UPDATE SET body = excluded.body, "
            "applied_digest = excluded.applied_digest, nacked_digest = excluded.nacked_digest");
     if (!s.ok()) {
-      err = s.error();
+      status = error(s.error());
       break;
     }
     s.text(1, r.pop.id()).blob(2, r.pop.SerializeAsString());
     s.text(3, r.applied_digest).text(4, r.nacked_digest);
-    if ((err = run(s, "pops")).empty()) continue;
-    break;
+    if (status = run(s, "pops"); !status.ok()) break;
   }
-  if (err.empty()) err = exec(db_, "COMMIT");
-  if (!err.empty()) {
-    exec(db_, "ROLLBACK");
-    return "store: " + err;
+  if (status.ok()) status = exec(db_, "COMMIT");
+  if (!status.ok()) {
+    exec(db_, "ROLLBACK").ignore();
+    return std::move(status).prefixed("store");
   }
-  return "";
+  return ok_status();
 }
 
 }  // namespace onramp::ctl

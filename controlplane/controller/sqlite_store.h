@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/status.h"
 #include "controlplane/controller/config_store.h"
 
 struct sqlite3;
@@ -19,19 +20,19 @@ class SqliteStore final : public ConfigStore {
  public:
   // Opens the database at `path`, creating it (and its folder) when missing,
   // and loads the configuration. Only one process may hold it: a second one
-  // is refused. Returns nullptr and sets `error` on failure.
-  static std::unique_ptr<SqliteStore> open(const std::string& path, std::string& error);
+  // is refused. The error names the flag (--db).
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
   ~SqliteStore() override;
 
   std::shared_ptr<const Config> snapshot() const override;
   CommitResult commit(const ConfigChange& change, uint64_t expected_version) override;
   std::vector<PopRecord> pops() const override;
-  std::string put_pops(const std::vector<PopRecord>& records) override;
+  Status put_pops(const std::vector<PopRecord>& records) override;
 
  private:
   SqliteStore() = default;
-  std::string load(Config& out);
-  std::string write_change(const ConfigChange& change);
+  Status load(Config& out);
+  Status write_change(const ConfigChange& change);
 
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;

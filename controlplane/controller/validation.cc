@@ -3,15 +3,18 @@
 #include <algorithm>
 #include <set>
 
+#include "common/health_check.h"
 #include "common/ip_address.h"
+#include "controlplane/controller/grpc_status.h"
 
 namespace onramp::ctl {
 namespace {
 
-using grpc::Status;
 using grpc::StatusCode;
 
-Status invalid(const std::string& message) { return Status(StatusCode::INVALID_ARGUMENT, message); }
+grpc::Status invalid(const std::string& message) {
+  return grpc::Status(StatusCode::INVALID_ARGUMENT, message);
+}
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
@@ -24,37 +27,39 @@ std::string range_text(const v1::PortRange& r) {
 }
 
 // Addresses that can never be a VIP or an endpoint.
-std::string address_problem(const IpAddress& a) {
+Status usable_address(const IpAddress& a) {
   static const IpAddress kZero{};
   if (a.is_v4()) {
     const uint8_t* b = a.v4();
-    if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0) return "is the unspecified address";
-    if (b[0] == 127) return "is a loopback address";
-    if (b[0] >= 224 && b[0] <= 239) return "is a multicast address";
-    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) return "is the broadcast address";
-    return "";
+    if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0)
+      return error("is the unspecified address");
+    if (b[0] == 127) return error("is a loopback address");
+    if (b[0] >= 224 && b[0] <= 239) return error("is a multicast address");
+    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+      return error("is the broadcast address");
+    return ok_status();
   }
   const uint8_t* b = a.v6();
-  if (a == kZero) return "is the unspecified address";
+  if (a == kZero) return error("is the unspecified address");
   IpAddress loop{};
   loop.bytes[15] = 1;
-  if (a == loop) return "is the loopback address";
-  if (b[0] == 0xff) return "is a multicast address";
-  return "";
+  if (a == loop) return error("is the loopback address");
+  if (b[0] == 0xff) return error("is a multicast address");
+  return ok_status();
 }
 
 // Parses and canonicalises `text`, or says why it cannot be used.
-Status address(const std::string& field, const std::string& text, std::string& out) {
+grpc::Status address(const std::string& field, const std::string& text, std::string& out) {
   auto a = IpAddress::parse(text);
   if (!a) return invalid(field + ": " + quoted(text) + " is not an IPv4 or IPv6 address");
-  if (auto p = address_problem(*a); !p.empty()) return invalid(field + ": " + text + " " + p);
+  if (Status usable = usable_address(*a); !usable.ok())
+    return invalid(field + ": " + text + " " + usable.message());
   out = a->to_string();
-  return Status::OK;
+  return grpc::Status::OK;
 }
 
-Status name(const std::string& field, const std::string& value) {
-  auto p = check_name(field, value);
-  return p.empty() ? Status::OK : invalid(p);
+grpc::Status name(const std::string& field, const std::string& value) {
+  return to_grpc(check_name(field, value), StatusCode::INVALID_ARGUMENT);
 }
 
 // True when listeners with these protocols share traffic of some protocol.
@@ -66,90 +71,6 @@ bool port_in(const v1::Listener& l, uint32_t port) {
   for (const auto& r : l.port_ranges())
     if (port >= r.first() && port <= r.last()) return true;
   return false;
-}
-
-Status fill_health_check(const v1::HealthCheck& in, v1::HealthCheck& out) {
-  const std::string f = "endpoint_group.health_check";
-  out = in;
-  switch (in.protocol()) {
-    case v1::HEALTH_CHECK_PROTOCOL_UNSPECIFIED:
-      out.set_protocol(v1::HEALTH_CHECK_TCP);
-      break;
-    case v1::HEALTH_CHECK_TCP:
-    case v1::HEALTH_CHECK_HTTP:
-    case v1::HEALTH_CHECK_UDP:
-      break;
-    default:
-      return invalid(f + ".protocol: unknown value " + std::to_string(in.protocol()) +
-                     " (HEALTH_CHECK_TCP, HEALTH_CHECK_HTTP or HEALTH_CHECK_UDP)");
-  }
-  bool http = out.protocol() == v1::HEALTH_CHECK_HTTP;
-  bool udp = out.protocol() == v1::HEALTH_CHECK_UDP;
-  if (in.port() > 65535)
-    return invalid(f + ".port: " + std::to_string(in.port()) +
-                   " is outside 1..65535 (0: the listener's port)");
-  if (!http && !in.path().empty()) return invalid(f + ".path: only HTTP health checks have a path");
-  if (http) {
-    if (in.path().empty()) out.set_path("/");
-    const std::string& p = out.path();
-    if (p[0] != '/' || p.size() > 1024 ||
-        std::any_of(p.begin(), p.end(), [](char c) { return c <= ' ' || c == 0x7f; }))
-      return invalid(f + ".path: " + quoted(p) +
-                     " must start with \"/\", hold no space or control character, and be at "
-                     "most 1024 bytes");
-  }
-  out.set_interval_ms(in.interval_ms() ? in.interval_ms() : kDefaultProbeIntervalMs);
-  if (out.interval_ms() < 100 || out.interval_ms() > 300000)
-    return invalid(f + ".interval_ms: " + std::to_string(out.interval_ms()) +
-                   " is outside 100..300000");
-  out.set_timeout_ms(in.timeout_ms() ? in.timeout_ms()
-                                     : std::min(kDefaultProbeTimeoutMs, out.interval_ms()));
-  if (out.timeout_ms() < 10 || out.timeout_ms() > out.interval_ms())
-    return invalid(f + ".timeout_ms: " + std::to_string(out.timeout_ms()) + " is outside 10.." +
-                   std::to_string(out.interval_ms()) + " (the interval)");
-  out.set_healthy_threshold(in.healthy_threshold() ? in.healthy_threshold() : kDefaultThreshold);
-  if (out.healthy_threshold() > 10)
-    return invalid(f + ".healthy_threshold: " + std::to_string(in.healthy_threshold()) +
-                   " is outside 1..10");
-  out.set_unhealthy_threshold(in.unhealthy_threshold() ? in.unhealthy_threshold()
-                                                       : kDefaultThreshold);
-  if (out.unhealthy_threshold() > 10)
-    return invalid(f + ".unhealthy_threshold: " + std::to_string(in.unhealthy_threshold()) +
-                   " is outside 1..10");
-  if (http) {
-    // Both unset: 200..399; one unset: the other alone.
-    uint32_t lo = in.expected_status_min(), hi = in.expected_status_max();
-    if (!lo && !hi) {
-      lo = 200;
-      hi = 399;
-    } else if (!lo) {
-      lo = hi;
-    } else if (!hi) {
-      hi = lo;
-    }
-    if (lo < 100 || lo > 599)
-      return invalid(f + ".expected_status_min: " + std::to_string(lo) + " is outside 100..599");
-    if (hi < 100 || hi > 599)
-      return invalid(f + ".expected_status_max: " + std::to_string(hi) + " is outside 100..599");
-    if (lo > hi)
-      return invalid(f + ".expected_status_max: " + std::to_string(hi) +
-                     " is below expected_status_min " + std::to_string(lo));
-    out.set_expected_status_min(lo);
-    out.set_expected_status_max(hi);
-  } else if (in.expected_status_min() || in.expected_status_max()) {
-    return invalid(f + ".expected_status_min: only HTTP health checks have expected statuses");
-  }
-  if (!udp && !in.udp_request().empty())
-    return invalid(f + ".udp_request: only UDP health checks send a request");
-  if (!udp && !in.udp_expected_response().empty())
-    return invalid(f + ".udp_expected_response: only UDP health checks expect a response");
-  if (in.udp_request().size() > 1024)
-    return invalid(f + ".udp_request: " + std::to_string(in.udp_request().size()) +
-                   " bytes; at most 1024");
-  if (in.udp_expected_response().size() > 1024)
-    return invalid(f + ".udp_expected_response: " +
-                   std::to_string(in.udp_expected_response().size()) + " bytes; at most 1024");
-  return Status::OK;
 }
 
 template <typename T>
@@ -176,13 +97,14 @@ std::string list_children(const std::vector<const T*>& children, const char* sin
 
 }  // namespace
 
-std::string check_name(const std::string& field, const std::string& value) {
-  if (value.empty()) return field + ": required";
+Status check_name(const std::string& field, const std::string& value) {
+  if (value.empty()) return error(field + ": required");
   bool ok = value.size() <= 63 && value[0] >= 'a' && value[0] <= 'z' &&
             std::all_of(value.begin(), value.end(), [](char c) {
               return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
             });
-  return ok ? "" : field + ": " + quoted(value) + " must match [a-z][a-z0-9-]{0,62}";
+  return ok ? ok_status()
+            : error(field + ": " + quoted(value) + " must match [a-z][a-z0-9-]{0,62}");
 }
 
 std::optional<std::string> canonical_address(const std::string& text) {
@@ -200,15 +122,16 @@ bool is_pop_id(const std::string& id) {
   return true;
 }
 
-Status validate_accelerator(const Config& config, const v1::Accelerator& in, Mutation mutation,
-                            v1::Accelerator& out) {
+grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& in,
+                                  Mutation mutation, v1::Accelerator& out) {
   if (auto s = name("accelerator.name", in.name()); !s.ok()) return s;
   const v1::Accelerator* existing = find(config.accelerators, accelerator_key(in.name()));
   if (mutation == Mutation::create && existing)
-    return Status(StatusCode::ALREADY_EXISTS,
-                  "accelerator.name: accelerator " + quoted(in.name()) + " already exists");
+    return grpc::Status(StatusCode::ALREADY_EXISTS,
+                        "accelerator.name: accelerator " + quoted(in.name()) + " already exists");
   if (mutation == Mutation::update && !existing)
-    return Status(StatusCode::NOT_FOUND, "accelerator.name: no accelerator " + quoted(in.name()));
+    return grpc::Status(StatusCode::NOT_FOUND,
+                        "accelerator.name: no accelerator " + quoted(in.name()));
   out = in;
   out.clear_vips();
   if (in.vips().empty()) return invalid("accelerator.vips: at least one VIP is required");
@@ -223,29 +146,30 @@ Status validate_accelerator(const Config& config, const v1::Accelerator& in, Mut
     if (auto s = address(f, in.vips(i), vip); !s.ok()) return s;
     if (!seen.insert(vip).second) return invalid(f + ": " + vip + " is listed twice");
     if (auto it = owners.find(vip); it != owners.end())
-      return Status(StatusCode::ALREADY_EXISTS,
-                    f + ": " + vip + " is already a VIP of accelerator " + quoted(it->second));
+      return grpc::Status(
+          StatusCode::ALREADY_EXISTS,
+          f + ": " + vip + " is already a VIP of accelerator " + quoted(it->second));
     out.add_vips(vip);
   }
-  return Status::OK;
+  return grpc::Status::OK;
 }
 
-Status validate_listener(const Config& config, const v1::Listener& in, Mutation mutation,
-                         v1::Listener& out) {
+grpc::Status validate_listener(const Config& config, const v1::Listener& in, Mutation mutation,
+                               v1::Listener& out) {
   if (auto s = name("listener.name", in.name()); !s.ok()) return s;
   if (auto s = name("listener.accelerator", in.accelerator()); !s.ok()) return s;
   if (!find(config.accelerators, accelerator_key(in.accelerator())))
-    return Status(StatusCode::NOT_FOUND,
-                  "listener.accelerator: no accelerator " + quoted(in.accelerator()));
+    return grpc::Status(StatusCode::NOT_FOUND,
+                        "listener.accelerator: no accelerator " + quoted(in.accelerator()));
   std::string key = listener_key(in.accelerator(), in.name());
   const v1::Listener* existing = find(config.listeners, key);
   if (mutation == Mutation::create && existing)
-    return Status(StatusCode::ALREADY_EXISTS, "listener.name: listener " + quoted(in.name()) +
-                                                  " already exists in accelerator " +
-                                                  quoted(in.accelerator()));
+    return grpc::Status(StatusCode::ALREADY_EXISTS, "listener.name: listener " + quoted(in.name()) +
+                                                        " already exists in accelerator " +
+                                                        quoted(in.accelerator()));
   if (mutation == Mutation::update && !existing)
-    return Status(StatusCode::NOT_FOUND, "listener.name: no listener " + quoted(in.name()) +
-                                             " in accelerator " + quoted(in.accelerator()));
+    return grpc::Status(StatusCode::NOT_FOUND, "listener.name: no listener " + quoted(in.name()) +
+                                                   " in accelerator " + quoted(in.accelerator()));
   out = in;
   if (in.protocol() != v1::TCP && in.protocol() != v1::UDP && in.protocol() != v1::TCP_UDP)
     return invalid("listener.protocol: required (TCP, UDP or TCP_UDP)");
@@ -295,36 +219,36 @@ Status validate_listener(const Config& config, const v1::Listener& in, Mutation 
     for (const v1::EndpointGroup* g : Config::children(config.groups, key))
       for (int i = 0; i < g->port_overrides_size(); ++i)
         if (!port_in(out, g->port_overrides(i).listener_port()))
-          return Status(StatusCode::FAILED_PRECONDITION,
-                        "listener.port_ranges: endpoint group " + quoted(g->name()) +
-                            ".port_overrides[" + std::to_string(i) + "].listener_port " +
-                            std::to_string(g->port_overrides(i).listener_port()) +
-                            " would be outside every range; change the override first");
+          return grpc::Status(StatusCode::FAILED_PRECONDITION,
+                              "listener.port_ranges: endpoint group " + quoted(g->name()) +
+                                  ".port_overrides[" + std::to_string(i) + "].listener_port " +
+                                  std::to_string(g->port_overrides(i).listener_port()) +
+                                  " would be outside every range; change the override first");
   }
-  return Status::OK;
+  return grpc::Status::OK;
 }
 
-Status validate_endpoint_group(const Config& config, const v1::EndpointGroup& in, Mutation mutation,
-                               v1::EndpointGroup& out) {
+grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGroup& in,
+                                     Mutation mutation, v1::EndpointGroup& out) {
   if (auto s = name("endpoint_group.name", in.name()); !s.ok()) return s;
   if (auto s = name("endpoint_group.accelerator", in.accelerator()); !s.ok()) return s;
   if (auto s = name("endpoint_group.listener", in.listener()); !s.ok()) return s;
   const v1::Listener* listener =
       find(config.listeners, listener_key(in.accelerator(), in.listener()));
   if (!listener)
-    return Status(StatusCode::NOT_FOUND, "endpoint_group.listener: no listener " +
-                                             quoted(in.listener()) + " in accelerator " +
-                                             quoted(in.accelerator()));
+    return grpc::Status(StatusCode::NOT_FOUND, "endpoint_group.listener: no listener " +
+                                                   quoted(in.listener()) + " in accelerator " +
+                                                   quoted(in.accelerator()));
   const v1::EndpointGroup* existing =
       find(config.groups, group_key(in.accelerator(), in.listener(), in.name()));
   if (mutation == Mutation::create && existing)
-    return Status(StatusCode::ALREADY_EXISTS, "endpoint_group.name: endpoint group " +
-                                                  quoted(in.name()) + " already exists in " +
-                                                  "listener " + quoted(in.listener()));
+    return grpc::Status(StatusCode::ALREADY_EXISTS, "endpoint_group.name: endpoint group " +
+                                                        quoted(in.name()) + " already exists in " +
+                                                        "listener " + quoted(in.listener()));
   if (mutation == Mutation::update && !existing)
-    return Status(StatusCode::NOT_FOUND, "endpoint_group.name: no endpoint group " +
-                                             quoted(in.name()) + " in listener " +
-                                             quoted(in.listener()));
+    return grpc::Status(StatusCode::NOT_FOUND, "endpoint_group.name: no endpoint group " +
+                                                   quoted(in.name()) + " in listener " +
+                                                   quoted(in.listener()));
   out = in;
   if (in.region().size() > 63 || std::any_of(in.region().begin(), in.region().end(), [](char c) {
         return c <= ' ' || c == 0x7f || (c & 0x80);
@@ -336,7 +260,9 @@ Status validate_endpoint_group(const Config& config, const v1::EndpointGroup& in
   if (out.traffic_dial_percent() > 100)
     return invalid("endpoint_group.traffic_dial_percent: " +
                    std::to_string(out.traffic_dial_percent()) + " is outside 0..100");
-  if (auto s = fill_health_check(in.health_check(), *out.mutable_health_check()); !s.ok()) return s;
+  auto health_check = normalise_health_check(in.health_check(), "endpoint_group.health_check");
+  if (!health_check.ok()) return to_grpc(health_check.status(), StatusCode::INVALID_ARGUMENT);
+  *out.mutable_health_check() = std::move(*health_check);
   std::set<uint32_t> seen;
   for (int i = 0; i < in.port_overrides_size(); ++i) {
     const auto& o = in.port_overrides(i);
@@ -354,11 +280,11 @@ Status validate_endpoint_group(const Config& config, const v1::EndpointGroup& in
       return invalid(f + ".endpoint_port: " + std::to_string(o.endpoint_port()) +
                      " is outside 1..65535");
   }
-  return Status::OK;
+  return grpc::Status::OK;
 }
 
-Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mutation mutation,
-                         v1::Endpoint& out) {
+grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mutation mutation,
+                               v1::Endpoint& out) {
   if (auto s = name("endpoint.accelerator", in.accelerator()); !s.ok()) return s;
   if (auto s = name("endpoint.listener", in.listener()); !s.ok()) return s;
   if (auto s = name("endpoint.endpoint_group", in.endpoint_group()); !s.ok()) return s;
@@ -369,17 +295,17 @@ Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mutation 
   out.set_address(addr);
   std::string lkey = listener_key(in.accelerator(), in.listener());
   if (!find(config.groups, group_key(in.accelerator(), in.listener(), in.endpoint_group())))
-    return Status(StatusCode::NOT_FOUND, "endpoint.endpoint_group: no endpoint group " +
-                                             quoted(in.endpoint_group()) + " in listener " +
-                                             quoted(in.listener()) + " of accelerator " +
-                                             quoted(in.accelerator()));
+    return grpc::Status(StatusCode::NOT_FOUND, "endpoint.endpoint_group: no endpoint group " +
+                                                   quoted(in.endpoint_group()) + " in listener " +
+                                                   quoted(in.listener()) + " of accelerator " +
+                                                   quoted(in.accelerator()));
   const v1::Endpoint* existing = find(config.endpoints, key_of(out));
   if (mutation == Mutation::create && existing)
-    return Status(StatusCode::ALREADY_EXISTS, "endpoint.address: " + addr +
-                                                  " is already in endpoint group " +
-                                                  quoted(in.endpoint_group()));
+    return grpc::Status(StatusCode::ALREADY_EXISTS, "endpoint.address: " + addr +
+                                                        " is already in endpoint group " +
+                                                        quoted(in.endpoint_group()));
   if (mutation == Mutation::update && !existing)
-    return Status(
+    return grpc::Status(
         StatusCode::NOT_FOUND,
         "endpoint.address: " + addr + " is not in endpoint group " + quoted(in.endpoint_group()));
   if (mutation == Mutation::create) {
@@ -389,15 +315,16 @@ Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mutation 
     for (const v1::Endpoint* e : Config::children(config.endpoints, lkey)) {
       ++count;
       if (e->address() == addr)
-        return Status(StatusCode::ALREADY_EXISTS,
-                      "endpoint.address: " + addr + " is already in endpoint group " +
-                          quoted(e->endpoint_group()) + " of listener " + quoted(in.listener()) +
-                          "; an address serves a listener through one group only");
+        return grpc::Status(StatusCode::ALREADY_EXISTS,
+                            "endpoint.address: " + addr + " is already in endpoint group " +
+                                quoted(e->endpoint_group()) + " of listener " +
+                                quoted(in.listener()) +
+                                "; an address serves a listener through one group only");
     }
     if (count >= 65534)
-      return Status(StatusCode::FAILED_PRECONDITION,
-                    "endpoint: listener " + quoted(in.listener()) +
-                        " already has 65534 endpoints, the most a dataplane listener takes");
+      return grpc::Status(StatusCode::FAILED_PRECONDITION,
+                          "endpoint: listener " + quoted(in.listener()) +
+                              " already has 65534 endpoints, the most a dataplane listener takes");
   }
   out.set_weight(in.has_weight() ? in.weight() : kDefaultWeight);
   if (out.weight() > 255)
@@ -405,53 +332,53 @@ Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mutation 
   if (in.mode() != v1::ENCAP_IPIP && in.mode() != v1::ENCAP_GUE)
     return invalid("endpoint.mode: unknown value " + std::to_string(in.mode()) +
                    " (ENCAP_IPIP or ENCAP_GUE)");
-  return Status::OK;
+  return grpc::Status::OK;
 }
 
-Status check_delete_accelerator(const Config& config, const std::string& name) {
+grpc::Status check_delete_accelerator(const Config& config, const std::string& name) {
   std::string key = accelerator_key(name);
   if (!find(config.accelerators, key))
-    return Status(StatusCode::NOT_FOUND, "name: no accelerator " + quoted(name));
+    return grpc::Status(StatusCode::NOT_FOUND, "name: no accelerator " + quoted(name));
   auto children = Config::children(config.listeners, key);
   if (!children.empty())
-    return Status(StatusCode::FAILED_PRECONDITION,
-                  "accelerator " + quoted(name) + " has " +
-                      list_children(children, "listener", "listeners",
-                                    [](const v1::Listener& l) { return l.name(); }) +
-                      "; delete them first");
-  return Status::OK;
+    return grpc::Status(StatusCode::FAILED_PRECONDITION,
+                        "accelerator " + quoted(name) + " has " +
+                            list_children(children, "listener", "listeners",
+                                          [](const v1::Listener& l) { return l.name(); }) +
+                            "; delete them first");
+  return grpc::Status::OK;
 }
 
-Status check_delete_listener(const Config& config, const std::string& accelerator,
-                             const std::string& name) {
+grpc::Status check_delete_listener(const Config& config, const std::string& accelerator,
+                                   const std::string& name) {
   std::string key = listener_key(accelerator, name);
   if (!find(config.listeners, key))
-    return Status(StatusCode::NOT_FOUND,
-                  "name: no listener " + quoted(name) + " in accelerator " + quoted(accelerator));
+    return grpc::Status(StatusCode::NOT_FOUND, "name: no listener " + quoted(name) +
+                                                   " in accelerator " + quoted(accelerator));
   auto children = Config::children(config.groups, key);
   if (!children.empty())
-    return Status(StatusCode::FAILED_PRECONDITION,
-                  "listener " + quoted(name) + " has " +
-                      list_children(children, "endpoint group", "endpoint groups",
-                                    [](const v1::EndpointGroup& g) { return g.name(); }) +
-                      "; delete them first");
-  return Status::OK;
+    return grpc::Status(StatusCode::FAILED_PRECONDITION,
+                        "listener " + quoted(name) + " has " +
+                            list_children(children, "endpoint group", "endpoint groups",
+                                          [](const v1::EndpointGroup& g) { return g.name(); }) +
+                            "; delete them first");
+  return grpc::Status::OK;
 }
 
-Status check_delete_endpoint_group(const Config& config, const std::string& accelerator,
-                                   const std::string& listener, const std::string& name) {
+grpc::Status check_delete_endpoint_group(const Config& config, const std::string& accelerator,
+                                         const std::string& listener, const std::string& name) {
   std::string key = group_key(accelerator, listener, name);
   if (!find(config.groups, key))
-    return Status(StatusCode::NOT_FOUND,
-                  "name: no endpoint group " + quoted(name) + " in listener " + quoted(listener));
+    return grpc::Status(StatusCode::NOT_FOUND, "name: no endpoint group " + quoted(name) +
+                                                   " in listener " + quoted(listener));
   auto children = Config::children(config.endpoints, key);
   if (!children.empty())
-    return Status(StatusCode::FAILED_PRECONDITION,
-                  "endpoint group " + quoted(name) + " has " +
-                      list_children(children, "endpoint", "endpoints",
-                                    [](const v1::Endpoint& e) { return e.address(); }) +
-                      "; delete them first");
-  return Status::OK;
+    return grpc::Status(StatusCode::FAILED_PRECONDITION,
+                        "endpoint group " + quoted(name) + " has " +
+                            list_children(children, "endpoint", "endpoints",
+                                          [](const v1::Endpoint& e) { return e.address(); }) +
+                            "; delete them first");
+  return grpc::Status::OK;
 }
 
 }  // namespace onramp::ctl

@@ -11,20 +11,19 @@
 #include <optional>
 #include <string>
 
+#include "common/status.h"
 #include "controlplane/controller/config_store.h"
 
 namespace onramp::ctl {
 
 enum class Mutation { create, update };
 
-// Defaults of unset fields (resources.proto).
+// Defaults of unset fields (resources.proto); those of health checks are in
+// common/health_check.h.
 constexpr uint32_t kDefaultWeight = 128;
 constexpr uint32_t kDefaultTrafficDial = 100;
 constexpr uint32_t kDefaultTcpIdleS = 340;
 constexpr uint32_t kDefaultUdpIdleS = 30;
-constexpr uint32_t kDefaultProbeIntervalMs = 10000;
-constexpr uint32_t kDefaultProbeTimeoutMs = 2000;
-constexpr uint32_t kDefaultThreshold = 3;
 
 grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& in,
                                   Mutation mutation, v1::Accelerator& out);
@@ -43,8 +42,8 @@ grpc::Status check_delete_listener(const Config& config, const std::string& acce
 grpc::Status check_delete_endpoint_group(const Config& config, const std::string& accelerator,
                                          const std::string& listener, const std::string& name);
 
-// [a-z][a-z0-9-]{0,62}: "" or the problem, prefixed with `field`.
-std::string check_name(const std::string& field, const std::string& value);
+// [a-z][a-z0-9-]{0,62}: ok, or the problem prefixed with `field`.
+Status check_name(const std::string& field, const std::string& value);
 
 // The canonical text of an IPv4 or IPv6 address ("2001:DB8:0::1" ->
 // "2001:db8::1"), or nullopt when `text` is not one.

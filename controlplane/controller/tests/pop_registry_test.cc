@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "controlplane/controller/log.h"
+#include "common/log.h"
 #include "controlplane/controller/sqlite_store.h"
 #include "controlplane/controller/tests/fixtures.h"
 
@@ -41,21 +41,21 @@ v1::TableAck ack(const v1::TableUpdate& u, bool ok = true, const std::string& er
 class PopRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    set_log_enabled(false);
+    log::set_level(log::Level::off);
     reopen();
     put(accelerator("web", {"203.0.113.10"}));
     put(listener("web", "http", {{80, 80}}));
     put(group("web", "http", "eu", "eu-central", 100));
     put(endpoint("web", "http", "eu", "198.51.100.1", 128));
   }
-  void TearDown() override { set_log_enabled(true); }
+  void TearDown() override { log::set_level(log::Level::info); }
 
   void reopen() {
     registry_.reset();
     store_.reset();
-    std::string err;
-    store_ = SqliteStore::open(dir_.file("c.db"), err);
-    ASSERT_TRUE(store_) << err;
+    auto opened = SqliteStore::open(dir_.file("c.db"));
+    ASSERT_TRUE(opened.ok()) << opened.error();
+    store_ = std::move(*opened);
     registry_ = std::make_unique<PopRegistry>(*store_, computer_);
     registry_->load();
   }
@@ -195,7 +195,7 @@ TEST_F(PopRegistryTest, ARestartedControllerDoesNotResendWhatAPopRuns) {
   registry_->ack(sink.get(), "FRA1", ack(sink->sent[0]));
   // Unrelated mutations move the configuration version past the PoP's.
   put(accelerator("off", {"203.0.113.20"}, false));
-  ASSERT_EQ(registry_->flush(), "");
+  ASSERT_EQ(registry_->flush().message(), "");
   reopen();
   EXPECT_EQ(pop("FRA1").state(), v1::POP_DISCONNECTED);
   EXPECT_EQ(pop("FRA1").applied_version(), 4u);
@@ -310,14 +310,15 @@ TEST_F(PopRegistryTest, AVerdictChangePushesToThatPopOnly) {
   EXPECT_TRUE(us_unhealthy);
 
   // GetRoutes shows the live computation.
-  PopView view;
-  ASSERT_TRUE(registry_->view("FRA1", view).ok());
-  EXPECT_EQ(view.routes.table.version(), u.version());
-  ASSERT_EQ(view.routes.listeners.size(), 1u);
-  EXPECT_EQ(view.routes.listeners[0].groups(0).endpoint_group(), "eu");
-  EXPECT_DOUBLE_EQ(view.routes.listeners[0].groups(0).share_percent(), 100.0);
-  ASSERT_TRUE(registry_->view("SIN1", view).ok());
-  EXPECT_EQ(view.routes.listeners[0].groups(0).endpoint_group(), "us");
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->routes.table.version(), u.version());
+  ASSERT_EQ(view->routes.listeners.size(), 1u);
+  EXPECT_EQ(view->routes.listeners[0].groups(0).endpoint_group(), "eu");
+  EXPECT_DOUBLE_EQ(view->routes.listeners[0].groups(0).share_percent(), 100.0);
+  view = registry_->view("SIN1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->routes.listeners[0].groups(0).endpoint_group(), "us");
 
   // Health per PoP.
   v1::GetHealthResponse h;
@@ -383,9 +384,9 @@ TEST_F(PopRegistryTest, ReportsFromAStaleSessionOrWithoutKeysAreIgnored) {
   EXPECT_EQ(fra->sent.size(), 1u);
   // Its only endpoint is down: FRA1 fails open, which does not change the
   // table's content (the endpoint takes every flow either way).
-  PopView view;
-  ASSERT_TRUE(registry_->view("FRA1", view).ok());
-  EXPECT_TRUE(view.routes.listeners[0].fail_open());
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_TRUE(view->routes.listeners[0].fail_open());
 }
 
 }  // namespace

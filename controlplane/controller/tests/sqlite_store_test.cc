@@ -12,10 +12,9 @@ namespace {
 using Outcome = CommitResult::Outcome;
 
 std::unique_ptr<SqliteStore> open_store(const std::string& path) {
-  std::string err;
-  auto s = SqliteStore::open(path, err);
-  EXPECT_TRUE(s) << err;
-  return s;
+  auto s = SqliteStore::open(path);
+  EXPECT_TRUE(s.ok()) << s.error();
+  return s.ok() ? std::move(*s) : nullptr;
 }
 
 CommitResult put(ConfigStore& s, Resource r) {
@@ -71,7 +70,7 @@ TEST(SqliteStore, ReopenKeepsEverything) {
     p.pop.set_city("Frankfurt");
     p.pop.set_applied_version(3);
     p.applied_digest = "00112233aabbccdd";
-    ASSERT_EQ(s->put_pops({p}), "");
+    ASSERT_EQ(s->put_pops({p}).message(), "");
   }
   auto s = open_store(dir.file("c.db"));
   ASSERT_TRUE(s);
@@ -128,10 +127,10 @@ TEST(SqliteStore, FailedTransactionLeavesNothing) {
 TEST(SqliteStore, OneProcessAtATime) {
   TempDir dir;
   auto first = open_store(dir.file("c.db"));
-  std::string err;
-  auto second = SqliteStore::open(dir.file("c.db"), err);
-  EXPECT_FALSE(second);
-  EXPECT_NE(err.find("in use by another onramp-controller"), std::string::npos) << err;
+  auto second = SqliteStore::open(dir.file("c.db"));
+  EXPECT_FALSE(second.ok());
+  EXPECT_NE(second.error().find("in use by another onramp-controller"), std::string::npos)
+      << second.error();
 }
 
 TEST(SqliteStore, EmptyCommitBumpsTheVersion) {

@@ -122,7 +122,8 @@ TEST_F(TlsTest, PopClaimingAnotherIdIsRefused) {
   EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << s.error_message();
   EXPECT_NE(
       ctl_->log().find(
-          "pop=FRA1 hello refused: hello.pop: SIN1 is not the PoP of the client certificate, FRA1"),
+          "msg=\"hello refused\" pop=FRA1 error=\"hello.pop: SIN1 is not the PoP of the client "
+          "certificate, FRA1\""),
       std::string::npos)
       << ctl_->log();
 }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/health_check.h"
 #include "controlplane/controller/tests/fixtures.h"
 
 namespace onramp::ctl::test {
@@ -235,6 +236,29 @@ TEST(Validation, EndpointGroupErrors) {
   po->set_endpoint_port(0);
   EXPECT_EQ(grp(c, o),
             invalid("endpoint_group.port_overrides[0].endpoint_port: 0 is outside 1..65535"));
+}
+
+TEST(Validation, UdpHealthCheckGetsTheDefaultRequest) {
+  Config c = base();
+  auto g = group("web", "http", "us");
+  g.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_UDP);
+  v1::EndpointGroup out;
+  ASSERT_TRUE(validate_endpoint_group(c, g, Mutation::create, out).ok());
+  EXPECT_EQ(out.health_check().udp_request(), kDefaultUdpRequest);
+  g.mutable_health_check()->set_udp_request("ping\n");
+  ASSERT_TRUE(validate_endpoint_group(c, g, Mutation::create, out).ok());
+  EXPECT_EQ(out.health_check().udp_request(), "ping\n");
+}
+
+// The old normaliser filled the unset minimum from the maximum before the
+// range check, and blamed expected_status_min for the maximum's 600.
+TEST(Validation, ExpectedStatusMin0Max600NamesTheWrongField) {
+  Config c = base();
+  auto g = group("web", "http", "us");
+  g.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_HTTP);
+  g.mutable_health_check()->set_expected_status_max(600);
+  EXPECT_EQ(grp(c, g), invalid("endpoint_group.health_check.expected_status_max: 600 is outside "
+                               "100..599"));
 }
 
 TEST(Validation, Endpoints) {
