@@ -11,7 +11,7 @@
 #include <cstring>
 #include <set>
 
-#include "controlplane/agent/log.h"
+#include "common/log.h"
 #include "controlplane/agent/table_store.h"
 
 namespace onramp::agent {
@@ -205,7 +205,7 @@ bool BirdAnnouncer::update(const std::vector<std::string>& vips) {
     std::string err = write_file_atomically(options_.config_path, render_bird_config(vips), 0644);
     if (!err.empty()) {
       if (err != last_error_)
-        log(LogLevel::kError, "cannot write the BIRD include file: " + err + "; will retry");
+        log::error("cannot write the BIRD include file; will retry", {{"error", err}});
       last_error_ = err;
       return false;
     }
@@ -214,15 +214,17 @@ bool BirdAnnouncer::update(const std::vector<std::string>& vips) {
   std::string err = bird_configure(options_.socket_path, options_.timeout);
   if (!err.empty()) {
     if (err != last_error_)
-      log(LogLevel::kError, "cannot reconfigure BIRD (" + err + "); announcing [" + join(vips) +
-                                "] is retried every status interval");
+      log::error("cannot reconfigure BIRD; retried every status interval",
+                 {{"error", err}, {"vips", join(vips)}});
     last_error_ = err;
     return false;
   }
   last_error_.clear();
   accepted_ = vips;
-  log(LogLevel::kInfo,
-      vips.empty() ? std::string("BIRD withdraws every VIP") : "BIRD announces " + join(vips));
+  if (vips.empty())
+    log::info("BIRD withdraws every VIP");
+  else
+    log::info("BIRD announces", {{"vips", join(vips)}});
   return true;
 }
 

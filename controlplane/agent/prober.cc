@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "controlplane/agent/log.h"
+#include "common/log.h"
 
 namespace onramp::agent {
 namespace {
@@ -33,8 +33,7 @@ int64_t unix_ms() {
       .count();
 }
 
-double ms_between(std::chrono::steady_clock::time_point a,
-                  std::chrono::steady_clock::time_point b) {
+double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
@@ -65,6 +64,10 @@ bool to_sockaddr(const std::string& address, uint32_t port, sockaddr_storage& ss
   return false;
 }
 
+const char* verdict_name(const HealthTracker& t) {
+  return !t.known() ? "unknown" : t.healthy() ? "healthy" : "unhealthy";
+}
+
 }  // namespace
 
 // Where a target's attempt stands.
@@ -79,7 +82,7 @@ struct Prober::Target {
   socklen_t addr_len = 0;
   std::string bad_target;  // why it cannot be probed at all; "" when it can
 
-  Clock::time_point next_start;
+  Clock::time_point next_start{};
   // The attempt in flight.
   int fd = -1;
   bool watched = false;  // fd is in the epoll set
@@ -186,14 +189,15 @@ std::chrono::milliseconds first_probe_offset(std::chrono::milliseconds interval,
   return std::chrono::milliseconds(d(rng));
 }
 
-Prober::Prober(ProberOptions options, Reporter report)
+Prober::Prober(ProberOptions options, Reporter report, Clock& clock)
     : options_(options),
       report_(std::move(report)),
+      clock_(clock),
       rng_(options.seed ? options.seed : std::random_device{}()) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
-    log(LogLevel::kError, "probes disabled: epoll/eventfd: " + error_text(errno));
+    log::error("probes disabled: epoll or eventfd failed", {{"error", error_text(errno)}});
     return;
   }
   epoll_event ev{};
@@ -222,6 +226,7 @@ void Prober::start() {
   {
     std::lock_guard<std::mutex> lock(outbox_mu_);
     outbox_stopping_ = false;
+    outbox_running_ = true;
   }
   report_thread_ = std::thread([this] { report_loop(); });
   thread_ = std::thread([this] { loop(); });
@@ -257,6 +262,8 @@ void Prober::stop() {
   }
   outbox_cv_.notify_all();
   if (report_thread_.joinable()) report_thread_.join();
+  std::lock_guard<std::mutex> lock(outbox_mu_);
+  outbox_running_ = false;
 }
 
 void Prober::set_plan(const v1::ProbePlan& plan) {
@@ -330,7 +337,7 @@ void Prober::apply_plan_locked(const v1::ProbePlan& plan, Clock::time_point now)
   old.clear();  // closes the sockets of removed targets
   if (!same_set) {
     changed_ = true;
-    log(LogLevel::kInfo, "probe plan: " + std::to_string(targets_.size()) + " targets");
+    log::info("new probe plan", {{"targets", targets_.size()}});
   }
 }
 
@@ -362,8 +369,10 @@ void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
     // Out of file descriptors is this agent's problem, not the endpoint's:
     // the attempt is skipped, not counted, and tried again shortly.
     if (!out_of_fds_logged_)
-      log(LogLevel::kError, "probes: out of file descriptors (" + error_text(errno) +
-                                "); attempts are postponed, raise the limit (ulimit -n)");
+      log::error(
+          "probes: out of file descriptors; attempts are postponed, raise the limit "
+          "(ulimit -n)",
+          {{"error", error_text(errno)}});
     out_of_fds_logged_ = true;
     t.next_start = now + std::chrono::milliseconds(kMinIntervalMs);
     return;
@@ -523,72 +532,109 @@ void Prober::finish_locked(Target& t, bool success, double rtt_ms, const std::st
   t.phase = ProbePhase::kIdle;
   t.out.clear();
   t.in.clear();
-  if (t.tracker.record(success, rtt_ms, error, unix_ms())) changed_ = true;
+  const char* before = verdict_name(t.tracker);
+  if (t.tracker.record(success, rtt_ms, error, unix_ms())) {
+    changed_ = true;
+    log::info("health verdict changed", {{"endpoint", t.spec.address()},
+                                         {"port", t.spec.port()},
+                                         {"group", t.spec.endpoint_group()},
+                                         {"listener", t.spec.listener()},
+                                         {"old", before},
+                                         {"new", verdict_name(t.tracker)},
+                                         {"error", error}});
+  }
   auto next = t.started + jittered_interval(t.interval(), options_.jitter, rng_);
   t.next_start = std::max(next, now);
 }
 
 void Prober::loop() {
-  std::vector<epoll_event> events(256);
-  Clock::time_point next_report = Clock::now() + options_.report_interval;
   while (true) {
-    std::optional<v1::ProbeReport> report;
-    int wait_ms = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
-      Clock::time_point now = Clock::now();
-      if (pending_plan_) {
-        apply_plan_locked(*pending_plan_, now);
-        pending_plan_.reset();
-      }
-      Clock::time_point wake = now + std::chrono::seconds(1);
-      for (auto& t : targets_) {
-        if (t->phase != ProbePhase::kIdle && t->deadline <= now)
-          finish_locked(
-              *t, false, -1,
-              "timeout after " + std::to_string(t->spec.health_check().timeout_ms()) + " ms", now);
-        if (t->phase == ProbePhase::kIdle && t->next_start <= now) start_attempt_locked(*t, now);
-        wake = std::min(wake, t->phase == ProbePhase::kIdle ? t->next_start : t->deadline);
-      }
-      if (changed_ || (now >= next_report && !targets_.empty())) {
-        report = snapshot_locked();
-        changed_ = false;
-        next_report = now + options_.report_interval;
-      }
-      if (targets_.empty()) next_report = now + options_.report_interval;
-      wake = std::min(wake, next_report);
-      wait_ms = static_cast<int>(
-          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(wake - now).count()));
     }
-    if (report) {
-      reports_.fetch_add(1, std::memory_order_relaxed);
-      {
-        std::lock_guard<std::mutex> lock(outbox_mu_);
-        outbox_ = std::move(*report);  // replaces one not yet sent
-      }
-      outbox_cv_.notify_one();
-    }
-    int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), wait_ms);
-    if (n < 0 && errno != EINTR) {
-      log(LogLevel::kError, "probes: epoll_wait: " + error_text(errno));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
+    Clock::time_point wake = run_due();
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - clock_.now());
+    poll_io(std::max(wait, std::chrono::milliseconds(0)));
+  }
+}
+
+Clock::time_point Prober::run_due() {
+  std::optional<v1::ProbeReport> report;
+  Clock::time_point wake;
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    Clock::time_point now = Clock::now();
-    for (int i = 0; i < n; ++i) {
-      uint64_t id = events[static_cast<size_t>(i)].data.u64;
-      if (id == 0) {
-        uint64_t count = 0;
-        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
-        continue;
-      }
-      auto it = by_id_.find(id);
-      if (it == by_id_.end() || it->second->fd < 0) continue;  // removed or finished meanwhile
-      on_io_locked(*it->second, events[static_cast<size_t>(i)].events, now);
+    Clock::time_point now = clock_.now();
+    if (!next_report_) next_report_ = now + options_.report_interval;
+    if (pending_plan_) {
+      apply_plan_locked(*pending_plan_, now);
+      pending_plan_.reset();
+    }
+    wake = now + std::chrono::seconds(1);
+    for (auto& t : targets_) {
+      if (t->phase != ProbePhase::kIdle && t->deadline <= now)
+        finish_locked(
+            *t, false, -1,
+            "timeout after " + std::to_string(t->spec.health_check().timeout_ms()) + " ms", now);
+      if (t->phase == ProbePhase::kIdle && t->next_start <= now) start_attempt_locked(*t, now);
+      wake = std::min(wake, t->phase == ProbePhase::kIdle ? t->next_start : t->deadline);
+    }
+    if (changed_ || (now >= *next_report_ && !targets_.empty())) {
+      report = snapshot_locked();
+      changed_ = false;
+      next_report_ = now + options_.report_interval;
+    }
+    if (targets_.empty()) next_report_ = now + options_.report_interval;
+    wake = std::min(wake, *next_report_);
+  }
+  if (report) publish(std::move(*report));
+  return wake;
+}
+
+void Prober::publish(v1::ProbeReport report) {
+  reports_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    if (outbox_running_) {
+      outbox_ = std::move(report);  // replaces one not yet sent
+      outbox_cv_.notify_one();
+      return;
     }
   }
+  // Not started: a test drives the steps and takes reports as they come.
+  if (report_) report_(report);
+}
+
+size_t Prober::attempts_in_flight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<size_t>(std::count_if(targets_.begin(), targets_.end(), [](const auto& t) {
+    return t->phase != ProbePhase::kIdle;
+  }));
+}
+
+size_t Prober::poll_io(std::chrono::milliseconds timeout) {
+  epoll_event events[256];
+  int n = epoll_wait(epoll_fd_, events, 256,
+                     static_cast<int>(std::min<int64_t>(timeout.count(), 60000)));
+  if (n < 0 && errno != EINTR) {
+    log::error("probes: epoll_wait failed", {{"error", error_text(errno)}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return 0;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Clock::time_point now = clock_.now();
+  for (int i = 0; i < n; ++i) {
+    uint64_t id = events[i].data.u64;
+    if (id == 0) {
+      uint64_t count = 0;
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
+      continue;
+    }
+    auto it = by_id_.find(id);
+    if (it == by_id_.end() || it->second->fd < 0) continue;  // removed or finished meanwhile
+    on_io_locked(*it->second, events[i].events, now);
+  }
+  return n < 0 ? 0 : static_cast<size_t>(n);
 }
 
 }  // namespace onramp::agent

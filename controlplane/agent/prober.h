@@ -3,7 +3,9 @@
 // UDP request/response. One thread drives every target with non-blocking
 // sockets and epoll; results go through HealthTracker, and whole snapshots
 // (ProbeReport) go to the reporter at once when a verdict changes, else at
-// the report interval.
+// the report interval. Every decision reads an injected Clock, and the
+// thread only alternates two steps (run_due, poll_io) that tests call
+// themselves with a FakeClock.
 #pragma once
 
 #include <sys/socket.h>
@@ -22,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/clock.h"
 #include "controlplane/agent/health_tracker.h"
 #include "onramp/v1/pop_session.pb.h"
 
@@ -58,13 +61,30 @@ class Prober {
  public:
   using Reporter = std::function<void(const v1::ProbeReport&)>;
 
-  Prober(ProberOptions options, Reporter report);
+  // `clock` must outlive the prober.
+  Prober(ProberOptions options, Reporter report, Clock& clock = real_clock());
   ~Prober();
   Prober(const Prober&) = delete;
   Prober& operator=(const Prober&) = delete;
 
+  // Starts the probe thread (run_due and poll_io in turn) and the thread
+  // that hands reports to the reporter.
   void start();
   void stop();
+
+  // The probe loop's two steps, for the thread and for tests that drive a
+  // prober without start(), on a FakeClock:
+  // run_due takes a new plan, ends attempts past their deadline, starts
+  // those due, and hands out a report when a verdict changed or the report
+  // interval passed (on the calling thread when the prober is not started).
+  // Returns when it next has something to do.
+  Clock::time_point run_due();
+  // Waits up to `timeout` of real time for socket events (an attempt's
+  // connect, send or reply, or a wake-up) and handles those that came,
+  // each at the clock's now. Returns how many came.
+  size_t poll_io(std::chrono::milliseconds timeout);
+  // Attempts started and not yet finished.
+  size_t attempts_in_flight() const;
 
   // Replaces the plan (from any thread); the probe thread picks it up at
   // once. Targets whose key is unchanged keep their state; removed ones are
@@ -80,9 +100,9 @@ class Prober {
 
  private:
   struct Target;
-  using Clock = std::chrono::steady_clock;
 
   void loop();
+  void publish(v1::ProbeReport report);
   void apply_plan_locked(const v1::ProbePlan& plan, Clock::time_point now);
   void start_attempt_locked(Target& t, Clock::time_point now);
   void on_io_locked(Target& t, uint32_t events, Clock::time_point now);
@@ -94,6 +114,7 @@ class Prober {
 
   const ProberOptions options_;
   const Reporter report_;
+  Clock& clock_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: a new plan, or stop
 
@@ -103,6 +124,7 @@ class Prober {
   std::unordered_map<uint64_t, Target*> by_id_;   // epoll data -> target
   uint64_t next_id_ = 1;                          // 0 is the wake fd
   bool changed_ = false;                          // a verdict or the target set changed
+  std::optional<Clock::time_point> next_report_;  // set by the first run_due
   bool stopping_ = false;
   bool out_of_fds_logged_ = false;  // logged once until a socket opens again
   std::mt19937_64 rng_;
@@ -116,6 +138,7 @@ class Prober {
   std::condition_variable outbox_cv_;
   std::optional<v1::ProbeReport> outbox_;
   bool outbox_stopping_ = false;
+  bool outbox_running_ = false;  // report_thread_ drains the outbox
 
   // Relaxed: a counter for tests and logs, it orders nothing.
   std::atomic<uint64_t> reports_{0};

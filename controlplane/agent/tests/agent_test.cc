@@ -1,6 +1,8 @@
-// The agent's logic with a fake dataplane and no controller: updates are
-// localised, validated, applied, persisted and ACKed (or NACKed); the last
-// good table comes back after an agent or dataplane restart.
+// The agent's logic with a fake dataplane, no controller and a fake clock:
+// updates are localised, validated, applied, persisted and ACKed (or
+// NACKed); the last good table comes back after an agent or dataplane
+// restart. Tests call restore() and tick() themselves; one checks that
+// start() runs the first tick at once.
 #include "controlplane/agent/agent.h"
 
 #include <gmock/gmock.h>
@@ -55,6 +57,7 @@ class AgentTest : public ::testing::Test {
 
   TempDir dir;
   FakeDataplane dataplane;
+  FakeClock clock;
 };
 
 TEST_F(AgentTest, HelloCarriesIdentityAndTheDataplanesVersion) {
@@ -141,7 +144,7 @@ TEST_F(AgentTest, ATableTheDataplaneRefusesIsNacked) {
 }
 
 TEST_F(AgentTest, AnUpdateWaitsForAnUnreachableDataplaneThenIsAcked) {
-  Agent agent(config_in(dir.path), dataplane);
+  Agent agent(config_in(dir.path), dataplane, clock);
   wire(agent);
   dataplane.set_up(false);
   v1::TableAck ack = agent.on_update(update(5, "n-5", sample_table(5)));
@@ -150,6 +153,7 @@ TEST_F(AgentTest, AnUpdateWaitsForAnUnreachableDataplaneThenIsAcked) {
   agent.tick();  // still down: nothing
   EXPECT_TRUE(dataplane.applied().empty());
 
+  clock.advance(250ms);
   dataplane.set_up(true);
   agent.tick();
   ASSERT_EQ(dataplane.applied().size(), 1u);
@@ -160,6 +164,7 @@ TEST_F(AgentTest, AnUpdateWaitsForAnUnreachableDataplaneThenIsAcked) {
   EXPECT_TRUE(late->ack().ok());
   EXPECT_EQ(late->ack().version(), 5u);
   EXPECT_EQ(late->ack().nonce(), "n-5");
+  EXPECT_EQ(late->ack().apply_ms(), 250u) << "from the update to its late ACK";
 }
 
 TEST_F(AgentTest, RestartReappliesThePersistedTableWithNoController) {
@@ -184,10 +189,11 @@ TEST_F(AgentTest, NothingIsAppliedWhenTheDataplaneAlreadyRunsTheLastGoodTable) {
     Agent first(config_in(dir.path), dataplane);
     ASSERT_TRUE(first.on_update(update(8, "n-8", sample_table(8))).ok());
   }
-  Agent agent(config_in(dir.path), dataplane);
-  agent.start();
-  std::this_thread::sleep_for(100ms);
-  agent.stop();
+  Agent agent(config_in(dir.path), dataplane, clock);
+  agent.restore();
+  EXPECT_EQ(agent.last_good_version(), 8u);
+  agent.tick();
+  agent.tick();
   EXPECT_EQ(dataplane.applied().size(), 1u);
 }
 
@@ -237,10 +243,9 @@ TEST_F(AgentTest, StatusCarriesHealthAndCounters) {
 TEST_F(AgentTest, AStoredTableThatNoLongerValidatesIsIgnored) {
   std::filesystem::create_directories(dir.path);
   std::ofstream(dir.path + "/last_good_table.textproto") << "version: 3\nbogus: 1\n";
-  Agent agent(config_in(dir.path), dataplane);
-  agent.start();
-  std::this_thread::sleep_for(60ms);
-  agent.stop();
+  Agent agent(config_in(dir.path), dataplane, clock);
+  agent.restore();
+  agent.tick();
   EXPECT_TRUE(dataplane.applied().empty());
   EXPECT_EQ(agent.last_good_version(), 0u);
 }

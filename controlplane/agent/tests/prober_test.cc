@@ -1,6 +1,8 @@
 // The prober: thresholds and RTT smoothing (HealthTracker), jitter, check
 // defaults, and real probes against local servers (a TCP listener, a
 // refusing port, HTTP 200/503/silent, UDP echo), plan updates and reports.
+// Probers run on a FakeClock, driven step by step (ProberDriver): timeouts,
+// intervals and report times are fake time; only loopback answers are real.
 #include "controlplane/agent/prober.h"
 
 #include <gmock/gmock.h>
@@ -13,7 +15,9 @@
 #include <cstdio>
 #include <set>
 
+#include "common/log.h"
 #include "controlplane/agent/tests/probe_servers.h"
+#include "controlplane/agent/tests/prober_driver.h"
 
 namespace onramp::agent::test {
 namespace {
@@ -171,26 +175,20 @@ TEST(CheckTest, KeysIgnoreTheRegionButNotThePortOrCheck) {
   EXPECT_NE(probe_target_key(a), probe_target_key(b));
 }
 
-// Runs a Prober and keeps every report it hands out.
+// Drives a Prober on a fake clock and keeps every report it hands out.
 class ProberTest : public ::testing::Test {
  protected:
   ProberTest()
-      : prober(ProberOptions{.report_interval = 200ms, .seed = 7},
-               [this](const v1::ProbeReport& r) {
-                 std::lock_guard<std::mutex> lock(mu);
-                 reports.push_back(r);
-                 cv.notify_all();
-               }) {
-    prober.start();
-  }
+      : prober(
+            ProberOptions{.report_interval = 200ms, .seed = 7},
+            [this](const v1::ProbeReport& r) { reports.push_back(r); }, clock),
+        driver(prober, clock) {}
 
   // The result of `group` once `pred` holds for it, from the latest report.
   std::optional<v1::ProbeResult> wait_result(
-      const std::string& group, const std::function<bool(const v1::ProbeResult&)>& pred,
-      std::chrono::milliseconds timeout = 3s) {
-    std::unique_lock<std::mutex> lock(mu);
+      const std::string& group, const std::function<bool(const v1::ProbeResult&)>& pred) {
     std::optional<v1::ProbeResult> found;
-    cv.wait_for(lock, timeout, [&] {
+    driver.until([&] {
       if (reports.empty()) return false;
       for (const auto& r : reports.back().results())
         if (r.endpoint_group() == group && pred(r)) {
@@ -204,10 +202,10 @@ class ProberTest : public ::testing::Test {
   static bool up(const v1::ProbeResult& r) { return r.known() && r.healthy(); }
   static bool down(const v1::ProbeResult& r) { return r.known() && !r.healthy(); }
 
-  std::mutex mu;
-  std::condition_variable cv;
+  FakeClock clock;
   std::vector<v1::ProbeReport> reports;
   Prober prober;
+  ProberDriver driver;
 };
 
 TEST_F(ProberTest, TcpConnectPassesOnAListenerAndFailsOnAClosedPort) {
@@ -232,6 +230,22 @@ TEST_F(ProberTest, TcpConnectPassesOnAListenerAndFailsOnAClosedPort) {
   ASSERT_TRUE(closed);
   EXPECT_EQ(closed->last_error(), "connect: connection refused");
   EXPECT_LT(closed->rtt_ms(), 0);
+}
+
+TEST_F(ProberTest, EveryVerdictChangeIsLoggedWithTheEndpointAndTheError) {
+  uint16_t port = closed_port();
+  v1::ProbePlan plan;
+  *plan.add_targets() = target("closed", port, v1::HEALTH_CHECK_TCP);
+  prober.set_plan(plan);
+  log::set_context("pop", "FRA1");
+  ::testing::internal::CaptureStderr();
+  auto closed = wait_result("closed", down);
+  std::string out = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(closed);
+  EXPECT_THAT(out, HasSubstr(" pop=FRA1 msg=\"health verdict changed\" endpoint=127.0.0.1 port=" +
+                             std::to_string(port) +
+                             " group=closed listener=web old=unknown new=unhealthy "
+                             "error=\"connect: connection refused\"\n"));
 }
 
 TEST_F(ProberTest, HttpPassesInsideTheStatusRangeAndFailsOutside) {
@@ -321,15 +335,13 @@ TEST_F(ProberTest, OneThreadProbesManyTargets) {
     *plan.add_targets() =
         target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 2, 2);
   prober.set_plan(plan);
-  auto deadline = std::chrono::steady_clock::now() + 5s;
   int healthy = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
+  driver.until([&] {
     v1::ProbeReport r = prober.snapshot();
     healthy = 0;
     for (const auto& x : r.results()) healthy += x.known() && x.healthy();
-    if (healthy == kTargets) break;
-    std::this_thread::sleep_for(20ms);
-  }
+    return healthy == kTargets;
+  });
   EXPECT_EQ(healthy, kTargets);
 }
 
@@ -373,9 +385,7 @@ TEST_F(ProberTest, PlanUpdatesKeepUnchangedTargetsAndDropRemovedOnes) {
   EXPECT_EQ(prober.target_count(), 2u);
 
   prober.set_plan(v1::ProbePlan());
-  auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (prober.snapshot().results_size() != 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
+  (void)prober.run_due();
   EXPECT_EQ(prober.snapshot().results_size(), 0);
 }
 
@@ -388,30 +398,27 @@ TEST_F(ProberTest, WithoutChangesReportsComeAtTheReportInterval) {
   prober.set_plan(plan);
   ASSERT_TRUE(wait_result("g", up));
   uint64_t before = prober.reports_sent();
-  std::this_thread::sleep_for(1000ms);
+  driver.run_for(1000ms);
   uint64_t periodic = prober.reports_sent() - before;
   EXPECT_GE(periodic, 3u);
   EXPECT_LE(periodic, 7u);
+  EXPECT_EQ(periodic, 5u) << "on a fake clock the interval is exact";
 }
 
 TEST(ProberReportTest, AVerdictChangeIsReportedAtOnce) {
-  std::mutex mu;
-  std::condition_variable cv;
+  FakeClock clock;
   std::vector<v1::ProbeReport> reports;
   // A report interval far beyond the test: every report seen is a change.
-  Prober prober(ProberOptions{.report_interval = 60s}, [&](const v1::ProbeReport& r) {
-    std::lock_guard<std::mutex> lock(mu);
-    reports.push_back(r);
-    cv.notify_all();
-  });
-  prober.start();
+  Prober prober(
+      ProberOptions{.report_interval = 60s},
+      [&](const v1::ProbeReport& r) { reports.push_back(r); }, clock);
+  ProberDriver driver(prober, clock);
   HttpServer server(200);
   v1::ProbePlan plan;
   *plan.add_targets() = target("g", server.port, v1::HEALTH_CHECK_HTTP, 2, 2);
   prober.set_plan(plan);
   auto wait = [&](auto pred) {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, 3s, [&] {
+    return driver.until([&] {
       return !reports.empty() && reports.back().results_size() == 1 &&
              pred(reports.back().results(0));
     });
@@ -421,7 +428,6 @@ TEST(ProberReportTest, AVerdictChangeIsReportedAtOnce) {
   ASSERT_TRUE(wait([](const v1::ProbeResult& r) { return r.known() && r.healthy(); }));
   server.set_status(500);
   ASSERT_TRUE(wait([](const v1::ProbeResult& r) { return r.known() && !r.healthy(); }));
-  std::lock_guard<std::mutex> lock(mu);
   // One report per change, nothing between them.
   EXPECT_EQ(reports.size(), 3u);
   EXPECT_EQ(reports.back().results(0).last_error(), "HTTP 500");
@@ -468,8 +474,9 @@ TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
   EXPECT_EXIT(
       {
         TcpListener listener;
-        Prober prober(ProberOptions{.report_interval = 100ms}, nullptr);
-        prober.start();
+        FakeClock clock;
+        Prober prober(ProberOptions{.report_interval = 100ms}, nullptr, clock);
+        ProberDriver driver(prober, clock);
         rlimit saved{};
         getrlimit(RLIMIT_NOFILE, &saved);
         rlimit low = saved;
@@ -480,7 +487,7 @@ TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
           *plan.add_targets() =
               target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 1, 1);
         prober.set_plan(plan);
-        std::this_thread::sleep_for(500ms);
+        driver.run_for(500ms);
         v1::ProbeReport starved = prober.snapshot();
         for (const auto& r : starved.results())
           if (r.known() || !r.last_error().empty()) {
@@ -488,7 +495,7 @@ TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
             std::exit(1);
           }
         setrlimit(RLIMIT_NOFILE, &saved);
-        std::this_thread::sleep_for(500ms);
+        driver.run_for(500ms);
         v1::ProbeReport fed = prober.snapshot();
         for (const auto& r : fed.results())
           if (!r.known() || !r.healthy()) {
