@@ -223,13 +223,18 @@ void Prober::start() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = false;
   }
+  start_reporting();
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Prober::start_reporting() {
   {
     std::lock_guard<std::mutex> lock(outbox_mu_);
+    if (outbox_running_) return;
     outbox_stopping_ = false;
     outbox_running_ = true;
   }
   report_thread_ = std::thread([this] { report_loop(); });
-  thread_ = std::thread([this] { loop(); });
 }
 
 void Prober::report_loop() {

@@ -71,6 +71,10 @@ class Prober {
   // that hands reports to the reporter.
   void start();
   void stop();
+  // Starts only the thread that hands reports to the reporter (start() does
+  // it too): a prober whose steps a test drives then never waits for a
+  // slow reporter, as under start().
+  void start_reporting();
 
   // The probe loop's two steps, for the thread and for tests that drive a
   // prober without start(), on a FakeClock:

@@ -1,9 +1,12 @@
 // Drives a Prober that was not started, on a FakeClock, the way its thread
 // would: what is due runs, then socket events are awaited. Fake time jumps
-// to the next thing due only while no attempt waits for an answer, so
-// loopback servers answer within the attempt's (fake) timeout however
-// loaded the machine; an attempt nothing answers for kIoWait of real time
-// (a silent server) is let run into its fake timeout.
+// to the next thing due, and only after kIoWait of real time without an
+// answer while an attempt is in flight, so loopback servers answer within
+// the attempt's (fake) timeout however loaded the machine; an attempt that
+// nothing answers (a silent server) runs into its fake timeout after a few
+// such waits. The real waits are the only real time left: a loopback
+// answer, at worst a SYN retransmitted after 1 s when many connections in a
+// short time meet a port still in TIME_WAIT.
 #pragma once
 
 #include <algorithm>

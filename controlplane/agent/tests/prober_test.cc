@@ -436,14 +436,28 @@ TEST(ProberReportTest, AVerdictChangeIsReportedAtOnce) {
 }
 
 TEST(ProberReportTest, ASlowReporterDoesNotSlowProbesDown) {
-  // A reporter stuck for 300 ms per report (a controller stream under flow
-  // control): probes keep their pace and their RTTs stay those of loopback.
-  std::atomic<int> calls{0};
-  Prober prober(ProberOptions{.report_interval = 100ms}, [&](const v1::ProbeReport&) {
-    ++calls;
-    std::this_thread::sleep_for(300ms);
-  });
-  prober.start();
+  // A reporter stuck in its first report (a controller stream under flow
+  // control) until the test lets it go: probes keep their pace and their
+  // RTTs stay those of loopback. On a fake clock, whatever the machine's
+  // load: a step that waited for the reporter would hang here instead.
+  FakeClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  int calls = 0;
+  Prober prober(
+      ProberOptions{.report_interval = 100ms},
+      [&](const v1::ProbeReport&) {
+        std::unique_lock<std::mutex> lock(mu);
+        ++calls;
+        cv.notify_all();
+        // Bounded, so that a prober that waits for its reporter fails the
+        // test instead of hanging it.
+        cv.wait_for(lock, 10s, [&] { return released; });
+      },
+      clock);
+  prober.start_reporting();
+  ProberDriver driver(prober, clock);
   TcpListener listener;
   v1::ProbePlan plan;
   for (int i = 0; i < 20; ++i)
@@ -452,19 +466,27 @@ TEST(ProberReportTest, ASlowReporterDoesNotSlowProbesDown) {
   prober.set_plan(plan);
   double worst = 0;
   int failures = 0;
-  auto until = std::chrono::steady_clock::now() + 1500ms;
-  while (std::chrono::steady_clock::now() < until) {
+  for (int i = 0; i < 150; ++i) {
+    driver.run_for(10ms);
     v1::ProbeReport snap = prober.snapshot();
     for (const auto& r : snap.results()) {
       worst = std::max(worst, r.last_rtt_ms());
       failures += r.known() && !r.healthy();
     }
-    std::this_thread::sleep_for(10ms);
   }
-  EXPECT_GE(calls.load(), 2);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_EQ(calls, 1) << "the reporter was to be stuck in its first report";
+    released = true;
+    cv.notify_all();
+    // The newest report waited and goes out next.
+    EXPECT_TRUE(cv.wait_for(lock, 10s, [&] { return calls >= 2; }));
+    EXPECT_GE(calls, 2);
+  }
   EXPECT_EQ(failures, 0);
   EXPECT_LT(worst, 150) << "RTTs include time the prober spent reporting";
   EXPECT_GE(prober.reports_sent(), 8u) << "reports did not keep their interval";
+  prober.stop();
 }
 
 TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
