@@ -60,13 +60,13 @@ void Agent::set_sender(std::function<bool(const v1::AgentMessage&)> send) {
 void Agent::restore() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    v1::ForwardingTable table;
-    std::string error;
-    if (store_.load(table, error)) {
-      log::info("last good table loaded", {{"version", table.version()}, {"file", store_.path()}});
-      last_good_ = std::move(table);
-    } else if (!error.empty()) {
-      log::warn("ignoring the stored table", {{"error", error}});
+    Result<std::optional<v1::ForwardingTable>> table = store_.load();
+    if (!table.ok()) {
+      log::warn("ignoring the stored table", {{"error", table.error()}});
+    } else if (*table) {
+      log::info("last good table loaded",
+                {{"version", (*table)->version()}, {"file", store_.path()}});
+      last_good_ = std::move(**table);
     } else {
       log::info("no last good table yet", {{"state_dir", config_.state_dir}});
     }
@@ -74,14 +74,13 @@ void Agent::restore() {
   if (prober_) {
     // The controller sends no update when the dataplane already runs its
     // version, so a restarted agent probes from the plan it kept.
-    v1::ProbePlan plan;
-    std::string error;
-    if (store_.load_plan(plan, error)) {
-      prober_->set_plan(plan);
+    Result<std::optional<v1::ProbePlan>> plan = store_.load_plan();
+    if (!plan.ok()) {
+      log::warn("ignoring the stored probe plan", {{"error", plan.error()}});
+    } else if (*plan) {
+      prober_->set_plan(**plan);
       std::lock_guard<std::mutex> lock(mu_);
-      plan_ = plan;
-    } else if (!error.empty()) {
-      log::warn("ignoring the stored probe plan", {{"error", error}});
+      plan_ = std::move(**plan);
     }
   }
 }
@@ -165,10 +164,9 @@ grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& app
   if (!s.ok()) return s;
   ++applies_;
   last_good_ = table;
-  std::string error = store_.save(table);
-  if (!error.empty())
+  if (Status saved = store_.save(table); !saved.ok())
     log::error("table applied but not saved as the last good table",
-               {{"version", table.version()}, {"error", error}});
+               {{"version", table.version()}, {"error", saved.message()}});
   return s;
 }
 
@@ -184,8 +182,8 @@ void Agent::take_plan(const v1::ProbePlan& plan) {
   std::lock_guard<std::mutex> lock(mu_);
   if (plan_ && google::protobuf::util::MessageDifferencer::Equals(*plan_, plan)) return;
   plan_ = plan;
-  if (std::string error = store_.save_plan(plan); !error.empty())
-    log::warn("probe plan not saved", {{"error", error}});
+  if (Status saved = store_.save_plan(plan); !saved.ok())
+    log::warn("probe plan not saved", {{"error", saved.message()}});
 }
 
 v1::TableAck Agent::on_update(const v1::TableUpdate& update) {

@@ -94,10 +94,9 @@ TEST_F(AgentTest, AnUpdateIsLocalisedAppliedPersistedAndAcked) {
   EXPECT_EQ(applied[0].tunnel_source().ipv6(), "2001:db8:f1::1");
   EXPECT_EQ(agent.last_good_version(), 8u);
 
-  v1::ForwardingTable stored;
-  std::string error;
-  ASSERT_TRUE(TableStore(dir.path).load(stored, error)) << error;
-  EXPECT_EQ(stored.ShortDebugString(), applied[0].ShortDebugString());
+  auto stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok() && *stored) << stored.error();
+  EXPECT_EQ((*stored)->ShortDebugString(), applied[0].ShortDebugString());
 }
 
 TEST_F(AgentTest, AnUpdateAppliedDuringATickIsNotReappliedByIt) {
@@ -124,10 +123,9 @@ TEST_F(AgentTest, AnInvalidTableIsNackedAndNotApplied) {
   EXPECT_THAT(ack.error(), HasSubstr("table.listeners[0].endpoints[0].address"));
   EXPECT_EQ(dataplane.applied().size(), 1u);
   EXPECT_EQ(agent.last_good_version(), 8u);
-  v1::ForwardingTable stored;
-  std::string error;
-  ASSERT_TRUE(TableStore(dir.path).load(stored, error));
-  EXPECT_EQ(stored.version(), 8u);
+  auto stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok() && *stored) << stored.error();
+  EXPECT_EQ((*stored)->version(), 8u);
 }
 
 TEST_F(AgentTest, ATableTheDataplaneRefusesIsNacked) {
@@ -137,10 +135,9 @@ TEST_F(AgentTest, ATableTheDataplaneRefusesIsNacked) {
   EXPECT_FALSE(ack.ok());
   EXPECT_EQ(ack.error(), "table.mtu: too small");
   EXPECT_EQ(agent.last_good_version(), 0u);
-  v1::ForwardingTable stored;
-  std::string error;
-  EXPECT_FALSE(TableStore(dir.path).load(stored, error));
-  EXPECT_EQ(error, "");
+  auto stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok()) << stored.error();
+  EXPECT_FALSE(*stored);
 }
 
 TEST_F(AgentTest, AnUpdateWaitsForAnUnreachableDataplaneThenIsAcked) {

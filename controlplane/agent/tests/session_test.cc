@@ -99,10 +99,9 @@ TEST_F(SessionTest, UpdatesAreAppliedPersistedAndAcked) {
   ASSERT_EQ(dataplane.applied().size(), 1u);
   EXPECT_EQ(dataplane.applied()[0].version(), 11u);
   EXPECT_EQ(dataplane.applied()[0].next_hop_mac(), "02:00:00:00:00:fe");
-  v1::ForwardingTable stored;
-  std::string error;
-  ASSERT_TRUE(TableStore(dir.path).load(stored, error)) << error;
-  EXPECT_EQ(stored.version(), 11u);
+  auto stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok() && *stored) << stored.error();
+  EXPECT_EQ((*stored)->version(), 11u);
 
   // An invalid one: NACKed with the field, not applied, the old one kept.
   ASSERT_TRUE(server.controller.send_update(12, "nonce-12", sample_table(0, "not-an-ip")));
@@ -112,8 +111,9 @@ TEST_F(SessionTest, UpdatesAreAppliedPersistedAndAcked) {
   EXPECT_EQ(nack->ack().nonce(), "nonce-12");
   EXPECT_THAT(nack->ack().error(), HasSubstr("listeners[0].endpoints[0].address"));
   EXPECT_EQ(dataplane.applied().size(), 1u);
-  ASSERT_TRUE(TableStore(dir.path).load(stored, error));
-  EXPECT_EQ(stored.version(), 11u);
+  stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok() && *stored) << stored.error();
+  EXPECT_EQ((*stored)->version(), 11u);
 }
 
 TEST_F(SessionTest, StatusIsReportedEveryInterval) {
