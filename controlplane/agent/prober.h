@@ -5,7 +5,9 @@
 // (ProbeReport) go to the reporter at once when a verdict changes, else at
 // the report interval. Every decision reads an injected Clock, and the
 // thread only alternates two steps (run_due, poll_io) that tests call
-// themselves with a FakeClock.
+// themselves with a FakeClock. Every check is normalised by
+// common/health_check.h, as the controller validates it; a target whose
+// check it refuses is reported failing and never probed.
 #pragma once
 
 #include <sys/socket.h>
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/status.h"
 #include "controlplane/agent/health_tracker.h"
 #include "onramp/v1/pop_session.pb.h"
 
@@ -42,12 +45,9 @@ struct ProberOptions {
   uint64_t seed = 0;
 };
 
-// The health check as the prober runs it: every default filled in and every
-// value brought into its documented range (resources.proto HealthCheck).
-v1::HealthCheck normalise_check(const v1::HealthCheck& check);
-
 // The identity of a target across plan updates: a target whose key is
-// unchanged keeps its state (thresholds, RTT).
+// unchanged keeps its state (thresholds, RTT). Its health check counts as
+// normalise_health_check fills it in.
 std::string probe_target_key(const v1::ProbeTarget& target);
 
 // The delay before the next round: `interval` ± up to `jitter` of it.
@@ -111,8 +111,10 @@ class Prober {
   void start_attempt_locked(Target& t, Clock::time_point now);
   void on_io_locked(Target& t, uint32_t events, Clock::time_point now);
   void on_connected_locked(Target& t, Clock::time_point now);
-  void finish_locked(Target& t, bool success, double rtt_ms, const std::string& error,
-                     Clock::time_point now);
+  void finish_locked(Target& t, const Status& result, double rtt_ms, Clock::time_point now);
+  // A target whose health check normalise_health_check refuses is never
+  // probed: it is reported failing with that error at once, and logged once.
+  void refuse_locked(Target& t, const Status& why);
   bool watch_locked(Target& t, uint32_t events);
   v1::ProbeReport snapshot_locked() const;
 

@@ -1,8 +1,9 @@
-// The prober: thresholds and RTT smoothing (HealthTracker), jitter, check
-// defaults, and real probes against local servers (a TCP listener, a
-// refusing port, HTTP 200/503/silent, UDP echo), plan updates and reports.
-// Probers run on a FakeClock, driven step by step (ProberDriver): timeouts,
-// intervals and report times are fake time; only loopback answers are real.
+// The prober: thresholds and RTT smoothing (HealthTracker), jitter, target
+// keys, checks the common normaliser refuses, and real probes against local
+// servers (a TCP listener, a refusing port, HTTP 200/503/silent, UDP echo),
+// plan updates and reports. Probers run on a FakeClock, driven step by step
+// (ProberDriver): timeouts, intervals and report times are fake time; only
+// loopback answers are real.
 #include "controlplane/agent/prober.h"
 
 #include <gmock/gmock.h>
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <set>
 
+#include "common/health_check.h"
 #include "common/log.h"
 #include "controlplane/agent/tests/probe_servers.h"
 #include "controlplane/agent/tests/prober_driver.h"
@@ -27,11 +29,11 @@ using ::testing::HasSubstr;
 
 TEST(HealthTrackerTest, UnknownUntilAThresholdIsReached) {
   HealthTracker t(3, 2);
-  EXPECT_FALSE(t.record(true, 1, "", 100));
-  EXPECT_FALSE(t.record(true, 1, "", 200));
+  EXPECT_FALSE(t.record(ok_status(), 1, 100));
+  EXPECT_FALSE(t.record(ok_status(), 1, 200));
   EXPECT_FALSE(t.known());
   EXPECT_EQ(t.last_change_ms(), 0);
-  EXPECT_TRUE(t.record(true, 1, "", 300));
+  EXPECT_TRUE(t.record(ok_status(), 1, 300));
   EXPECT_TRUE(t.known());
   EXPECT_TRUE(t.healthy());
   EXPECT_EQ(t.last_change_ms(), 300);
@@ -40,8 +42,8 @@ TEST(HealthTrackerTest, UnknownUntilAThresholdIsReached) {
 
 TEST(HealthTrackerTest, AFirstVerdictCanBeUnhealthy) {
   HealthTracker t(3, 2);
-  EXPECT_FALSE(t.record(false, -1, "connect: connection refused", 10));
-  EXPECT_TRUE(t.record(false, -1, "connect: connection refused", 20));
+  EXPECT_FALSE(t.record(error("connect: connection refused"), -1, 10));
+  EXPECT_TRUE(t.record(error("connect: connection refused"), -1, 20));
   EXPECT_TRUE(t.known());
   EXPECT_FALSE(t.healthy());
   EXPECT_EQ(t.last_error(), "connect: connection refused");
@@ -49,25 +51,25 @@ TEST(HealthTrackerTest, AFirstVerdictCanBeUnhealthy) {
 
 TEST(HealthTrackerTest, FlipsOnlyAfterThresholdOppositeResultsInARow) {
   HealthTracker t(2, 3);
-  t.record(true, 1, "", 1);
-  ASSERT_TRUE(t.record(true, 1, "", 2));
+  t.record(ok_status(), 1, 1);
+  ASSERT_TRUE(t.record(ok_status(), 1, 2));
   // Two failures, then a success: the failure streak restarts.
-  EXPECT_FALSE(t.record(false, -1, "x", 3));
-  EXPECT_FALSE(t.record(false, -1, "x", 4));
+  EXPECT_FALSE(t.record(error("x"), -1, 3));
+  EXPECT_FALSE(t.record(error("x"), -1, 4));
   EXPECT_EQ(t.consecutive(), 2u);
-  EXPECT_FALSE(t.record(true, 1, "", 5));
+  EXPECT_FALSE(t.record(ok_status(), 1, 5));
   EXPECT_TRUE(t.healthy());
   EXPECT_EQ(t.consecutive(), 1u);
   EXPECT_EQ(t.last_error(), "");
-  EXPECT_FALSE(t.record(false, -1, "x", 6));
-  EXPECT_FALSE(t.record(false, -1, "x", 7));
-  EXPECT_TRUE(t.record(false, -1, "timeout after 50 ms", 8));
+  EXPECT_FALSE(t.record(error("x"), -1, 6));
+  EXPECT_FALSE(t.record(error("x"), -1, 7));
+  EXPECT_TRUE(t.record(error("timeout after 50 ms"), -1, 8));
   EXPECT_FALSE(t.healthy());
   EXPECT_EQ(t.last_change_ms(), 8);
   // More failures change nothing; two successes bring it back.
-  EXPECT_FALSE(t.record(false, -1, "x", 9));
-  EXPECT_FALSE(t.record(true, 1, "", 10));
-  EXPECT_TRUE(t.record(true, 1, "", 11));
+  EXPECT_FALSE(t.record(error("x"), -1, 9));
+  EXPECT_FALSE(t.record(ok_status(), 1, 10));
+  EXPECT_TRUE(t.record(ok_status(), 1, 11));
   EXPECT_TRUE(t.healthy());
 }
 
@@ -75,13 +77,13 @@ TEST(HealthTrackerTest, SmoothsRttWithAnEwmaAndKeepsTheLastOne) {
   HealthTracker t(1, 1, 0.3);
   EXPECT_LT(t.smoothed_rtt_ms(), 0);
   EXPECT_LT(t.last_rtt_ms(), 0);
-  t.record(true, 10, "", 1);
+  t.record(ok_status(), 10, 1);
   EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 10);
-  t.record(true, 20, "", 2);
+  t.record(ok_status(), 20, 2);
   EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 0.3 * 20 + 0.7 * 10);
   EXPECT_DOUBLE_EQ(t.last_rtt_ms(), 20);
   // A failure measures nothing.
-  t.record(false, 500, "x", 3);
+  t.record(error("x"), 500, 3);
   EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 13);
   EXPECT_DOUBLE_EQ(t.last_rtt_ms(), 20);
 }
@@ -111,35 +113,6 @@ TEST(JitterTest, RoundsVaryWithinTheFractionAndFirstOffsetsSpread) {
   EXPECT_GT(offsets.size(), 100u);
   EXPECT_LT(lo, 200);
   EXPECT_GT(hi, 800);
-}
-
-TEST(CheckTest, DefaultsAreFilledAndRangesEnforced) {
-  v1::HealthCheck c = normalise_check(v1::HealthCheck());
-  EXPECT_EQ(c.protocol(), v1::HEALTH_CHECK_TCP);
-  EXPECT_EQ(c.interval_ms(), 10000u);
-  EXPECT_EQ(c.timeout_ms(), 2000u);
-  EXPECT_EQ(c.healthy_threshold(), 3u);
-  EXPECT_EQ(c.unhealthy_threshold(), 3u);
-
-  v1::HealthCheck h;
-  h.set_protocol(v1::HEALTH_CHECK_HTTP);
-  h.set_interval_ms(20);  // below the floor
-  h.set_timeout_ms(5000);
-  h.set_healthy_threshold(50);
-  c = normalise_check(h);
-  EXPECT_EQ(c.interval_ms(), 100u);
-  EXPECT_EQ(c.timeout_ms(), 100u);
-  EXPECT_EQ(c.healthy_threshold(), 10u);
-  EXPECT_EQ(c.path(), "/");
-  EXPECT_EQ(c.expected_status_min(), 200u);
-  EXPECT_EQ(c.expected_status_max(), 399u);
-
-  h.set_path("health z\r\nX-Evil: 1");
-  EXPECT_EQ(normalise_check(h).path(), "/health%20z%0D%0AX-Evil:%201");
-
-  v1::HealthCheck u;
-  u.set_protocol(v1::HEALTH_CHECK_UDP);
-  EXPECT_FALSE(normalise_check(u).udp_request().empty());
 }
 
 v1::ProbeTarget target(const std::string& group, uint16_t port, v1::HealthCheckProtocol protocol,
@@ -172,6 +145,24 @@ TEST(CheckTest, KeysIgnoreTheRegionButNotThePortOrCheck) {
   EXPECT_NE(probe_target_key(a), probe_target_key(b));
   b = a;
   b.set_address("127.0.0.2");
+  EXPECT_NE(probe_target_key(a), probe_target_key(b));
+}
+
+TEST(CheckTest, KeysCountTheCheckAsTheNormaliserFillsItIn) {
+  // Unset fields and the defaults written out are one check: the target
+  // keeps its state when the controller starts spelling them.
+  v1::ProbeTarget a = target("g", 80, v1::HEALTH_CHECK_TCP);
+  a.clear_health_check();
+  v1::ProbeTarget b = a;
+  v1::HealthCheck* c = b.mutable_health_check();
+  c->set_protocol(v1::HEALTH_CHECK_TCP);
+  c->set_interval_ms(kDefaultProbeIntervalMs);
+  c->set_timeout_ms(kDefaultProbeTimeoutMs);
+  c->set_healthy_threshold(kDefaultThreshold);
+  c->set_unhealthy_threshold(kDefaultThreshold);
+  EXPECT_EQ(probe_target_key(a), probe_target_key(b));
+  // A check the normaliser refuses has a key of its own all the same.
+  c->set_interval_ms(20);
   EXPECT_NE(probe_target_key(a), probe_target_key(b));
 }
 
@@ -354,6 +345,48 @@ TEST_F(ProberTest, AnUnusableTargetFailsWithAReason) {
   auto r = wait_result("bad", down);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->last_error(), "\"not-an-address\" is not an IPv4 or IPv6 address");
+}
+
+// A check that normalise_health_check refuses (the controller never sends
+// one) is not probed: the target is reported failing with the reason, which
+// is logged once however often the plan comes again.
+TEST_F(ProberTest, ARefusedHealthCheckIsReportedFailingAndNotProbed) {
+  HttpServer server(200);
+  v1::ProbePlan plan;
+  v1::ProbeTarget fast = target("fast", server.port, v1::HEALTH_CHECK_HTTP, 3, 3);
+  fast.mutable_health_check()->set_interval_ms(20);  // below the floor of 100
+  *plan.add_targets() = fast;
+  v1::ProbeTarget header = target("header", server.port, v1::HEALTH_CHECK_HTTP);
+  header.mutable_health_check()->set_path("/health z\r\nX-Evil: 1");
+  *plan.add_targets() = header;
+  ::testing::internal::CaptureStderr();
+  prober.set_plan(plan);
+  auto r = wait_result("fast", down);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last_error(), "health_check.interval_ms: 20 is outside 100..300000");
+  EXPECT_EQ(r->consecutive(), 1u);
+  auto h = wait_result("header", down);
+  ASSERT_TRUE(h);
+  EXPECT_THAT(h->last_error(), HasSubstr("health_check.path: "));
+  EXPECT_THAT(h->last_error(), HasSubstr("hold no space or control character"));
+  prober.set_plan(plan);
+  driver.run_for(1000ms);
+  std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(server.requests().empty()) << "a refused check was probed";
+  EXPECT_EQ(prober.attempts_in_flight(), 0u);
+  size_t logged = 0;
+  for (size_t at = out.find("health check refused"); at != std::string::npos;
+       at = out.find("health check refused", at + 1))
+    ++logged;
+  EXPECT_EQ(logged, 2u) << out;  // one line per target
+  EXPECT_THAT(out, HasSubstr("msg=\"health check refused: the target is not probed\" "
+                             "endpoint=127.0.0.1 port=" +
+                             std::to_string(server.port) +
+                             " group=fast listener=web "
+                             "error=\"health_check.interval_ms: 20 is outside 100..300000\"\n"));
+  v1::ProbeReport snap = prober.snapshot();
+  ASSERT_EQ(snap.results_size(), 2);
+  EXPECT_EQ(snap.results(0).consecutive(), 1u) << "probed after all";
 }
 
 TEST_F(ProberTest, PlanUpdatesKeepUnchangedTargetsAndDropRemovedOnes) {
