@@ -2,16 +2,15 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
-#include "controlplane/agent/log.h"
+#include "common/log.h"
 #include "dataplane/config/table_loader.h"
 
 namespace onramp::agent {
 namespace {
 
-uint32_t ms_since(std::chrono::steady_clock::time_point t0) {
+uint32_t ms_between(Clock::time_point t0, Clock::time_point t1) {
   return static_cast<uint32_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count());
 }
 
 int64_t unix_ms() {
@@ -36,15 +35,17 @@ bool refused(const grpc::Status& s) {
 
 }  // namespace
 
-Agent::Agent(AgentConfig config, DataplaneClient& dataplane)
-    : config_(std::move(config)), dataplane_(dataplane), store_(config_.state_dir) {
+Agent::Agent(AgentConfig config, DataplaneClient& dataplane, Clock& clock)
+    : config_(std::move(config)), dataplane_(dataplane), clock_(clock), store_(config_.state_dir) {
   if (config_.probes)
-    prober_ = std::make_unique<Prober>(ProberOptions{.report_interval = config_.report_interval},
-                                       [this](const v1::ProbeReport& report) {
-                                         v1::AgentMessage msg;
-                                         *msg.mutable_probes() = report;
-                                         send(msg);
-                                       });
+    prober_ = std::make_unique<Prober>(
+        ProberOptions{.report_interval = config_.report_interval},
+        [this](const v1::ProbeReport& report) {
+          v1::AgentMessage msg;
+          *msg.mutable_probes() = report;
+          send(msg);
+        },
+        clock_);
   if (!config_.bird_config.empty())
     bird_ = std::make_unique<BirdAnnouncer>(
         BirdOptions{.config_path = config_.bird_config, .socket_path = config_.bird_socket});
@@ -56,35 +57,37 @@ void Agent::set_sender(std::function<bool(const v1::AgentMessage&)> send) {
   send_ = std::move(send);
 }
 
-void Agent::start() {
+void Agent::restore() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    v1::ForwardingTable table;
-    std::string error;
-    if (store_.load(table, error)) {
-      log(LogLevel::kInfo,
-          "last good table: version " + std::to_string(table.version()) + " from " + store_.path());
-      last_good_ = std::move(table);
-    } else if (!error.empty()) {
-      log(LogLevel::kWarning, "ignoring the stored table: " + error);
+    Result<std::optional<v1::ForwardingTable>> table = store_.load();
+    if (!table.ok()) {
+      log::warn("ignoring the stored table", {{"error", table.error()}});
+    } else if (*table) {
+      log::info("last good table loaded",
+                {{"version", (*table)->version()}, {"file", store_.path()}});
+      last_good_ = std::move(**table);
     } else {
-      log(LogLevel::kInfo, "no last good table in " + config_.state_dir + " yet");
+      log::info("no last good table yet", {{"state_dir", config_.state_dir}});
     }
   }
   if (prober_) {
     // The controller sends no update when the dataplane already runs its
     // version, so a restarted agent probes from the plan it kept.
-    v1::ProbePlan plan;
-    std::string error;
-    if (store_.load_plan(plan, error)) {
-      prober_->set_plan(plan);
+    Result<std::optional<v1::ProbePlan>> plan = store_.load_plan();
+    if (!plan.ok()) {
+      log::warn("ignoring the stored probe plan", {{"error", plan.error()}});
+    } else if (*plan) {
+      prober_->set_plan(**plan);
       std::lock_guard<std::mutex> lock(mu_);
-      plan_ = plan;
-    } else if (!error.empty()) {
-      log(LogLevel::kWarning, "ignoring the stored probe plan: " + error);
+      plan_ = std::move(**plan);
     }
-    prober_->start();
   }
+}
+
+void Agent::start() {
+  restore();
+  if (prober_) prober_->start();
   {
     std::lock_guard<std::mutex> lock(stop_mu_);
     stopping_ = false;
@@ -154,17 +157,16 @@ v1::ForwardingTable Agent::localise(const v1::TableUpdate& update) const {
 }
 
 grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms) {
-  auto t0 = std::chrono::steady_clock::now();
+  Clock::time_point t0 = clock_.now();
   v1::ApplyTableResponse resp;
   grpc::Status s = dataplane_.apply_table(table, resp);
-  apply_ms = ms_since(t0);
+  apply_ms = ms_between(t0, clock_.now());
   if (!s.ok()) return s;
   ++applies_;
   last_good_ = table;
-  std::string error = store_.save(table);
-  if (!error.empty())
-    log(LogLevel::kError, "version " + std::to_string(table.version()) +
-                              " applied but not saved as the last good table: " + error);
+  if (Status saved = store_.save(table); !saved.ok())
+    log::error("table applied but not saved as the last good table",
+               {{"version", table.version()}, {"error", saved.message()}});
   return s;
 }
 
@@ -180,12 +182,12 @@ void Agent::take_plan(const v1::ProbePlan& plan) {
   std::lock_guard<std::mutex> lock(mu_);
   if (plan_ && google::protobuf::util::MessageDifferencer::Equals(*plan_, plan)) return;
   plan_ = plan;
-  if (std::string error = store_.save_plan(plan); !error.empty())
-    log(LogLevel::kWarning, "probe plan not saved: " + error);
+  if (Status saved = store_.save_plan(plan); !saved.ok())
+    log::warn("probe plan not saved", {{"error", saved.message()}});
 }
 
 v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
-  auto received = std::chrono::steady_clock::now();
+  Clock::time_point received = clock_.now();
   // The plan is taken even when the table is refused: it names the
   // endpoints the controller wants health for, which it needs all the more
   // while this PoP is stuck on an older table.
@@ -193,13 +195,12 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   v1::TableAck ack;
   ack.set_version(update.version());
   ack.set_nonce(update.nonce());
-  std::string version = "version " + std::to_string(update.version());
 
   v1::ForwardingTable table = localise(update);
   auto spec = dp::table_spec_from_proto(table);
   if (!spec.ok()) {
     ack.set_error("table." + spec.error());
-    log(LogLevel::kWarning, "refused " + version + ": " + ack.error());
+    log::warn("table refused", {{"version", update.version()}, {"error", ack.error()}});
     return ack;
   }
 
@@ -209,16 +210,18 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   grpc::Status s = apply_locked(table, apply_ms);
   if (s.ok()) {
     ack.set_ok(true);
-    ack.set_apply_ms(ms_since(received));
-    log(LogLevel::kInfo, "applied " + version + " in " + std::to_string(apply_ms) + " ms");
+    ack.set_apply_ms(ms_between(received, clock_.now()));
+    log::info("table applied", {{"version", update.version()}, {"apply_ms", apply_ms}});
   } else if (refused(s)) {
     ack.set_error(s.error_message());
-    log(LogLevel::kWarning, "the dataplane refused " + version + ": " + ack.error());
+    log::warn("the dataplane refused the table",
+              {{"version", update.version()}, {"error", ack.error()}});
   } else {
     pending_ = Pending{.table = table, .nonce = update.nonce(), .received = received};
     ack.set_error("dataplane unavailable: " + s.error_message() +
                   "; the table will be applied when it answers");
-    log(LogLevel::kWarning, version + " waits for the dataplane: " + s.error_message());
+    log::warn("table waits for the dataplane",
+              {{"version", update.version()}, {"error", s.error_message()}});
   }
   return ack;
 }
@@ -250,10 +253,9 @@ void Agent::tick() {
     if (hs.ok() != dataplane_reachable_) {
       dataplane_reachable_ = hs.ok();
       if (hs.ok())
-        log(LogLevel::kInfo,
-            "the dataplane answers again, version " + std::to_string(health.table_version()));
+        log::info("the dataplane answers again", {{"version", health.table_version()}});
       else
-        log(LogLevel::kWarning, "the dataplane does not answer: " + hs.error_message());
+        log::warn("the dataplane does not answer", {{"error", hs.error_message()}});
     }
     if (hs.ok() && pending_) {
       uint32_t apply_ms = 0;
@@ -265,19 +267,21 @@ void Agent::tick() {
         late_ack->set_nonce(pending_->nonce);
         late_ack->set_ok(s.ok());
         late_ack->set_error(s.error_message());
-        late_ack->set_apply_ms(ms_since(pending_->received));
-        log(s.ok() ? LogLevel::kInfo : LogLevel::kWarning,
-            (s.ok() ? "applied version " : "the dataplane refused version ") +
-                std::to_string(pending_->table.version()) +
-                (s.ok() ? " once the dataplane answered" : ": " + s.error_message()));
+        late_ack->set_apply_ms(ms_between(pending_->received, clock_.now()));
+        if (s.ok())
+          log::info("table applied once the dataplane answered",
+                    {{"version", pending_->table.version()}});
+        else
+          log::warn("the dataplane refused the table",
+                    {{"version", pending_->table.version()}, {"error", s.error_message()}});
         pending_.reset();
       }
     } else if (hs.ok() && !stale && last_good_ &&
                (health.table_version() != last_good_->version() || restarted)) {
-      log(LogLevel::kWarning,
-          "the dataplane runs version " + std::to_string(health.table_version()) +
-              (restarted ? " and has restarted" : "") + ": re-applying the last good version " +
-              std::to_string(last_good_->version()));
+      log::warn("the dataplane runs another table: re-applying the last good one",
+                {{"running", health.table_version()},
+                 {"restarted", restarted},
+                 {"last_good", last_good_->version()}});
       v1::ForwardingTable table = *last_good_;
       uint32_t apply_ms = 0;
       running = 0;  // until the re-apply succeeds, what it runs is not ours
@@ -285,8 +289,8 @@ void Agent::tick() {
       if (s.ok())
         running = table.version();
       else
-        log(LogLevel::kError, "cannot re-apply version " + std::to_string(table.version()) + ": " +
-                                  s.error_message());
+        log::error("cannot re-apply the last good table",
+                   {{"version", table.version()}, {"error", s.error_message()}});
     }
     // Announce only what the dataplane forwards now: it answers, says it is
     // healthy, and runs our last good table (not a stale table file).

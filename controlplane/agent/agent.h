@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "controlplane/agent/bird_announcer.h"
 #include "controlplane/agent/dataplane_client.h"
 #include "controlplane/agent/prober.h"
@@ -66,7 +67,9 @@ class SessionHandler {
 
 class Agent final : public SessionHandler {
  public:
-  Agent(AgentConfig config, DataplaneClient& dataplane);
+  // `clock` times applies and ACKs, and drives the prober; it must outlive
+  // the agent.
+  Agent(AgentConfig config, DataplaneClient& dataplane, Clock& clock = real_clock());
   ~Agent() override;
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -75,8 +78,13 @@ class Agent final : public SessionHandler {
   // false when no session is up. Set before start().
   void set_sender(std::function<bool(const v1::AgentMessage&)> send);
 
-  // Loads the last good table and starts the watch thread, whose first round
-  // re-applies that table at once, whether the controller answers or not.
+  // Loads the last good table and the stored probe plan (the plan goes to
+  // the prober). start() does it first; tests call it, then tick().
+  void restore();
+  // restore(), then starts the prober and the watch thread, whose first
+  // round re-applies the last good table at once, whether the controller
+  // answers or not. The watch thread only calls tick() every status
+  // interval.
   void start();
   void stop();
 
@@ -94,6 +102,9 @@ class Agent final : public SessionHandler {
   // The probe state now (every target of the current plan); empty when
   // probes are off.
   v1::ProbeReport probe_snapshot() const;
+  // The prober (null when probes are off), for tests that drive its steps
+  // by hand instead of start()ing the agent.
+  Prober* prober() { return prober_.get(); }
   // True when BIRD last accepted a non-empty set of VIPs (PopStatus).
   bool bgp_announced() const;
 
@@ -101,7 +112,7 @@ class Agent final : public SessionHandler {
   struct Pending {
     v1::ForwardingTable table;
     std::string nonce;
-    std::chrono::steady_clock::time_point received;
+    Clock::time_point received;
   };
 
   // The table as this PoP applies it: version from the update, the PoP's own
@@ -117,6 +128,7 @@ class Agent final : public SessionHandler {
 
   const AgentConfig config_;
   DataplaneClient& dataplane_;
+  Clock& clock_;
   TableStore store_;
   std::function<bool(const v1::AgentMessage&)> send_;
   std::unique_ptr<Prober> prober_;       // null when probes are off

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <set>
 
-#include "controlplane/agent/log.h"
-#include "controlplane/agent/table_store.h"
+#include "common/files.h"
+#include "common/log.h"
 
 namespace onramp::agent {
 namespace {
@@ -52,76 +52,62 @@ std::string join(const std::vector<std::string>& v) {
 // the reply). Codes 0xxx end a command well, 8xxx and 9xxx in error.
 class BirdConnection {
  public:
+  // BIRD's final line of a reply: its code and the whole line.
+  struct Reply {
+    int code = 0;
+    std::string line;
+  };
+
   BirdConnection(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout) {}
   ~BirdConnection() { ::close(fd_); }
 
-  // Reads one whole reply; its final code and text, or code -1 with the
-  // reason in `text`.
-  int read_reply(std::string& text) {
+  // Reads one whole reply, or says why it could not.
+  Result<Reply> read_reply() {
     while (true) {
-      std::string line;
-      if (!read_line(line, text)) return -1;
-      if (line.size() >= 5 && std::all_of(line.begin(), line.begin() + 4, ::isdigit) &&
-          line[4] == ' ') {
-        text = line;
-        return std::stoi(line.substr(0, 4));
-      }
+      Result<std::string> line = read_line();
+      if (!line.ok()) return line.status();
+      if (line->size() >= 5 && std::all_of(line->begin(), line->begin() + 4, ::isdigit) &&
+          (*line)[4] == ' ')
+        return Reply{.code = std::stoi(line->substr(0, 4)), .line = std::move(*line)};
     }
   }
-  bool send_line(const std::string& line, std::string& error) {
+  Status send_line(const std::string& line) {
     std::string data = line + "\n";
     size_t done = 0;
     while (done < data.size()) {
       ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        error = "send: " + error_text(errno);
-        return false;
-      }
+      if (n <= 0) return error("send: " + error_text(errno));
       done += static_cast<size_t>(n);
     }
-    return true;
+    return ok_status();
   }
 
  private:
-  bool read_line(std::string& line, std::string& error) {
+  Result<std::string> read_line() {
     auto deadline = std::chrono::steady_clock::now() + timeout_;
     while (true) {
       size_t eol = buf_.find('\n');
       if (eol != std::string::npos) {
-        line = buf_.substr(0, eol);
+        std::string line = buf_.substr(0, eol);
         buf_.erase(0, eol + 1);
-        return true;
+        return line;
       }
-      if (buf_.size() > 65536) {
-        error = "reply line too long";
-        return false;
-      }
+      if (buf_.size() > 65536) return error("reply line too long");
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) {
-        error = "no answer within " + std::to_string(timeout_.count()) + " ms";
-        return false;
-      }
+      if (left.count() <= 0)
+        return error("no answer within " + std::to_string(timeout_.count()) + " ms");
       pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
       int rc = ::poll(&p, 1, static_cast<int>(left.count()));
       if (rc < 0 && errno == EINTR) continue;
-      if (rc < 0) {
-        error = "poll: " + error_text(errno);
-        return false;
-      }
+      if (rc < 0) return error("poll: " + error_text(errno));
       if (rc == 0) continue;
       char tmp[4096];
       ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n < 0) {
-        error = "recv: " + error_text(errno);
-        return false;
-      }
-      if (n == 0) {
-        error = "connection closed";
-        return false;
-      }
+      if (n < 0) return error("recv: " + error_text(errno));
+      if (n == 0) return error("connection closed");
       buf_.append(tmp, static_cast<size_t>(n));
     }
   }
@@ -169,31 +155,30 @@ std::string render_bird_config(const std::vector<std::string>& vips) {
   return out;
 }
 
-std::string bird_configure(const std::string& socket_path, std::chrono::milliseconds timeout) {
+Status bird_configure(const std::string& socket_path, std::chrono::milliseconds timeout) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path)
-    return "\"" + socket_path + "\" is not a usable unix socket path";
+    return error("\"" + socket_path + "\" is not a usable unix socket path");
   std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "socket: " + error_text(errno);
+  if (fd < 0) return error("socket: " + error_text(errno));
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    std::string err = socket_path + ": " + error_text(errno);
+    Status err = error(socket_path + ": " + error_text(errno));
     ::close(fd);
     return err;
   }
   BirdConnection conn(fd, timeout);
-  std::string text;
-  int code = conn.read_reply(text);  // the greeting, "0001 BIRD 2.0.12 ready."
-  if (code < 0) return socket_path + ": " + text;
-  if (code != 1) return socket_path + ": unexpected greeting \"" + text + "\"";
-  if (!conn.send_line("configure", text)) return socket_path + ": " + text;
-  code = conn.read_reply(text);
-  if (code < 0) return socket_path + ": " + text;
+  Result<BirdConnection::Reply> reply = conn.read_reply();  // "0001 BIRD 2.0.12 ready."
+  if (!reply.ok()) return reply.status().prefixed(socket_path);
+  if (reply->code != 1) return error(socket_path + ": unexpected greeting \"" + reply->line + "\"");
+  ONRAMP_RETURN_IF_ERROR(conn.send_line("configure").prefixed(socket_path));
+  reply = conn.read_reply();
+  if (!reply.ok()) return reply.status().prefixed(socket_path);
   // 0003 Reconfigured, 0004 in progress, 0005 queued; 0006 means BIRD is
   // shutting down and 8xxx/9xxx are errors (8002: the file does not parse).
-  if (code == 3 || code == 4 || code == 5) return "";
-  return "BIRD said \"" + text + "\"";
+  if (reply->code == 3 || reply->code == 4 || reply->code == 5) return ok_status();
+  return error("BIRD said \"" + reply->line + "\"");
 }
 
 BirdAnnouncer::BirdAnnouncer(BirdOptions options) : options_(std::move(options)) {}
@@ -202,27 +187,31 @@ bool BirdAnnouncer::update(const std::vector<std::string>& vips) {
   std::lock_guard<std::mutex> lock(mu_);
   if (accepted_ && *accepted_ == vips) return true;
   if (!written_ || *written_ != vips) {
-    std::string err = write_file_atomically(options_.config_path, render_bird_config(vips), 0644);
-    if (!err.empty()) {
+    Status written = write_file_atomically(options_.config_path, render_bird_config(vips), 0644);
+    if (!written.ok()) {
+      const std::string& err = written.message();
       if (err != last_error_)
-        log(LogLevel::kError, "cannot write the BIRD include file: " + err + "; will retry");
+        log::error("cannot write the BIRD include file; will retry", {{"error", err}});
       last_error_ = err;
       return false;
     }
     written_ = vips;
   }
-  std::string err = bird_configure(options_.socket_path, options_.timeout);
-  if (!err.empty()) {
+  Status configured = bird_configure(options_.socket_path, options_.timeout);
+  if (!configured.ok()) {
+    const std::string& err = configured.message();
     if (err != last_error_)
-      log(LogLevel::kError, "cannot reconfigure BIRD (" + err + "); announcing [" + join(vips) +
-                                "] is retried every status interval");
+      log::error("cannot reconfigure BIRD; retried every status interval",
+                 {{"error", err}, {"vips", join(vips)}});
     last_error_ = err;
     return false;
   }
   last_error_.clear();
   accepted_ = vips;
-  log(LogLevel::kInfo,
-      vips.empty() ? std::string("BIRD withdraws every VIP") : "BIRD announces " + join(vips));
+  if (vips.empty())
+    log::info("BIRD withdraws every VIP");
+  else
+    log::info("BIRD announces", {{"vips", join(vips)}});
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "onramp/v1/forwarding.pb.h"
 
 namespace onramp::agent {
@@ -26,8 +27,8 @@ std::vector<std::string> vips_to_announce(const v1::ForwardingTable* table, bool
 std::string render_bird_config(const std::vector<std::string>& vips);
 
 // Asks the BIRD listening on `socket_path` to re-read its configuration
-// ("configure" in its control protocol). "" on success, else why not.
-std::string bird_configure(const std::string& socket_path, std::chrono::milliseconds timeout);
+// ("configure" in its control protocol); the error says why it did not.
+Status bird_configure(const std::string& socket_path, std::chrono::milliseconds timeout);
 
 struct BirdOptions {
   std::string config_path;  // the include file; the operator's bird.conf includes it

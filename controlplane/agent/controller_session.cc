@@ -1,6 +1,6 @@
 #include "controlplane/agent/controller_session.h"
 
-#include "controlplane/agent/log.h"
+#include "common/log.h"
 
 namespace onramp::agent {
 
@@ -71,14 +71,17 @@ bool ControllerSession::serve_once() {
   v1::AgentMessage hello;
   *hello.mutable_hello() = handler_.hello();
   if (stream->Write(hello)) {
+    // Counted before the stream is shared: whoever sends on it after the
+    // Hello finds the session counted.
+    sessions_.fetch_add(1, std::memory_order_relaxed);
+    connected_.store(true, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(write_mu_);
       stream_ = stream.get();
     }
-    connected_.store(true, std::memory_order_relaxed);
-    sessions_.fetch_add(1, std::memory_order_relaxed);
-    log(LogLevel::kInfo, "session to controller " + config_.controller + " open, version " +
-                             std::to_string(hello.hello().applied_version()) + " applied");
+    log::info(
+        "session to the controller open",
+        {{"controller", config_.controller}, {"applied_version", hello.hello().applied_version()}});
     v1::ControllerMessage msg;
     while (stream->Read(&msg)) {
       heard = true;
@@ -104,10 +107,9 @@ bool ControllerSession::serve_once() {
     context_ = nullptr;
     if (stopping_) return false;
   }
-  log(LogLevel::kWarning,
-      "session to controller " + config_.controller + " ended: " +
-          (status.error_message().empty() ? "status " + std::to_string(status.error_code())
-                                          : status.error_message()));
+  log::warn("session to the controller ended", {{"controller", config_.controller},
+                                                {"code", static_cast<int>(status.error_code())},
+                                                {"error", status.error_message()}});
   // A session that carried something, or stayed up longer than the longest
   // backoff, worked: the next attempt starts from the shortest delay.
   return heard || std::chrono::steady_clock::now() - started > config_.backoff.max;

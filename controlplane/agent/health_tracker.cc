@@ -15,8 +15,8 @@ void HealthTracker::set_thresholds(uint32_t healthy_threshold, uint32_t unhealth
   unhealthy_threshold_ = std::max<uint32_t>(1, unhealthy_threshold);
 }
 
-bool HealthTracker::record(bool success, double rtt_ms, const std::string& error,
-                           int64_t now_unix_ms) {
+bool HealthTracker::record(const Status& result, double rtt_ms, int64_t now_unix_ms) {
+  const bool success = result.ok();
   if (consecutive_ > 0 && success == last_success_)
     ++consecutive_;
   else
@@ -31,7 +31,7 @@ bool HealthTracker::record(bool success, double rtt_ms, const std::string& error
           smoothed_rtt_ms_ < 0 ? rtt_ms : alpha_ * rtt_ms + (1 - alpha_) * smoothed_rtt_ms_;
     }
   } else {
-    last_error_ = error;
+    last_error_ = result.message();
   }
 
   // The verdict moves only when the streak of the opposite outcome reaches

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/status.h"
+
 namespace onramp::agent {
 
 class HealthTracker {
@@ -14,9 +16,10 @@ class HealthTracker {
   // newest RTT in the moving average, in (0, 1].
   HealthTracker(uint32_t healthy_threshold, uint32_t unhealthy_threshold, double rtt_alpha = 0.3);
 
-  // Records one attempt. `rtt_ms` counts only when `success`; `error` only
-  // when not. Returns true when the verdict (known or healthy) changed.
-  bool record(bool success, double rtt_ms, const std::string& error, int64_t now_unix_ms);
+  // Records one attempt: ok, or the reason it failed. `rtt_ms` counts only
+  // when it succeeded. Returns true when the verdict (known or healthy)
+  // changed.
+  bool record(const Status& result, double rtt_ms, int64_t now_unix_ms);
 
   // New thresholds (the plan changed them): the streak and verdict stay.
   void set_thresholds(uint32_t healthy_threshold, uint32_t unhealthy_threshold);

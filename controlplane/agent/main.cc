@@ -1,53 +1,21 @@
 // onramp-agent: runs beside onramp-dataplane at each PoP, keeps a session to
 // the controller and the dataplane on the last good table (docs/agent.md).
-#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
-#include <iostream>
-#include <regex>
+#include <cstring>
 
+#include "common/log.h"
+#include "common/options.h"
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/controller_session.h"
-#include "controlplane/agent/log.h"
 #include "controlplane/common/tls.h"
 
-namespace {
-
-using onramp::agent::LogLevel;
-
-// CLI11 checks with messages that say what is expected.
-const CLI::Validator kPopId(
-    [](std::string& s) -> std::string {
-      static const std::regex re("[A-Z]{3}[0-9]{1,2}");
-      return std::regex_match(s, re) ? "" : "\"" + s + "\" is not IATA code + number, e.g. FRA1";
-    },
-    "POP");
-const CLI::Validator kIpv4(
-    [](std::string& s) -> std::string {
-      in_addr a{};
-      return inet_pton(AF_INET, s.c_str(), &a) == 1 ? "" : "\"" + s + "\" is not an IPv4 address";
-    },
-    "IPV4");
-const CLI::Validator kIpv6(
-    [](std::string& s) -> std::string {
-      in6_addr a{};
-      return inet_pton(AF_INET6, s.c_str(), &a) == 1 ? "" : "\"" + s + "\" is not an IPv6 address";
-    },
-    "IPV6");
-const CLI::Validator kMac(
-    [](std::string& s) -> std::string {
-      static const std::regex re("([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}");
-      return std::regex_match(s, re) ? "" : "\"" + s + "\" is not a MAC address aa:bb:cc:dd:ee:ff";
-    },
-    "MAC");
-
-}  // namespace
-
 int main(int argc, char** argv) {
+  onramp::log::init("onramp-agent");
   onramp::agent::AgentConfig config;
-  config.agent_version = ONRAMP_VERSION;
+  config.agent_version = onramp::opts::version();
   onramp::agent::SessionConfig session_config;
   session_config.controller = "127.0.0.1:7443";
   onramp::cp::TlsFiles tls;
@@ -61,6 +29,7 @@ int main(int argc, char** argv) {
       "onramp-agent: keeps this PoP's onramp-dataplane on the controller's tables, "
       "and on the last good one whenever the controller is away.",
       "onramp-agent");
+  onramp::opts::add_common_flags(app);
   app.add_option("--controller", session_config.controller, "Controller address, HOST:PORT")
       ->capture_default_str();
   app.add_option("--tls-ca", tls.ca, "PEM CA of the controller's certificate");
@@ -70,7 +39,7 @@ int main(int argc, char** argv) {
   auto& id = config.identity;
   app.add_option("--pop", id.pop, "PoP id: IATA code + number, e.g. FRA1")
       ->required()
-      ->check(kPopId);
+      ->check(onramp::opts::kPopId);
   app.add_option("--iata", id.iata, "IATA code (default: the first three letters of --pop)");
   app.add_option("--city", id.city, "City, e.g. Frankfurt");
   app.add_option("--country", id.country, "ISO 3166-1 alpha-2 country, e.g. DE");
@@ -78,13 +47,13 @@ int main(int argc, char** argv) {
   app.add_option("--lon", id.longitude, "Longitude, degrees")->check(CLI::Range(-180.0, 180.0));
   app.add_option("--tunnel-source-v4", config.tunnel_source_v4,
                  "Outer IPv4 source of encapsulated packets")
-      ->check(kIpv4);
+      ->check(onramp::opts::kIpv4);
   app.add_option("--tunnel-source-v6", config.tunnel_source_v6,
                  "Outer IPv6 source of encapsulated packets")
-      ->check(kIpv6);
+      ->check(onramp::opts::kIpv6);
   app.add_option("--next-hop-mac", config.next_hop_mac,
                  "Ethernet address of the next hop towards the endpoints")
-      ->check(kMac);
+      ->check(onramp::opts::kMac);
   app.add_option("--dataplane-socket", socket, "onramp-dataplane's --api-socket")
       ->capture_default_str();
   app.add_option("--state-dir", config.state_dir, "Where the last good table is kept")
@@ -110,13 +79,7 @@ int main(int argc, char** argv) {
       "    --tls-key fra1.key --pop FRA1 --city Frankfurt --country DE --lat 50.03 --lon 8.57 \\\n"
       "    --tunnel-source-v4 192.0.2.1 --tunnel-source-v6 2001:db8:f1::1 \\\n"
       "    --next-hop-mac 02:00:00:00:00:fe --dataplane-socket /run/onramp/dataplane.sock");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::cerr << "onramp-agent: " << e.what() << "\nRun with --help for usage.\n";
-    return 2;
-  }
+  if (auto code = onramp::opts::parse(app, argc, argv)) return *code;
   if (id.iata.empty()) id.iata = id.pop.substr(0, 3);
   config.status_interval = std::chrono::milliseconds(status_interval_ms);
   config.report_interval = std::chrono::milliseconds(report_interval_ms);
@@ -126,7 +89,7 @@ int main(int argc, char** argv) {
   session_config.credentials =
       onramp::cp::client_credentials(session_config.controller, tls, plaintext, error);
   if (!session_config.credentials) {
-    std::cerr << "onramp-agent: " << error << '\n';
+    onramp::log::error("no credentials for the controller", {{"error", error}});
     return 2;
   }
 
@@ -146,25 +109,25 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &files);
   }
 
-  onramp::agent::set_log_pop(id.pop);
+  onramp::log::set_context("pop", id.pop);
   auto dataplane = onramp::agent::make_grpc_dataplane_client(socket);
   onramp::agent::Agent agent(config, *dataplane);
   onramp::agent::ControllerSession session(session_config, agent);
   agent.set_sender([&session](const onramp::v1::AgentMessage& m) { return session.send(m); });
-  onramp::agent::log(LogLevel::kInfo,
-                     "starting " + std::string(ONRAMP_VERSION) + ", dataplane " + socket +
-                         ", controller " + session_config.controller +
-                         (config.bird_config.empty()
-                              ? std::string(", no BIRD")
-                              : ", BIRD " + config.bird_config + " via " + config.bird_socket));
+  onramp::log::info(
+      "starting",
+      {{"version", onramp::opts::version()},
+       {"dataplane", socket},
+       {"controller", session_config.controller},
+       {"bird", config.bird_config.empty() ? std::string("off")
+                                           : config.bird_config + " via " + config.bird_socket}});
   agent.start();
   session.start();
 
   int sig = 0;
   sigwait(&signals, &sig);
-  onramp::agent::log(LogLevel::kInfo,
-                     std::string("stopping on ") + strsignal(sig) +
-                         "; the dataplane keeps forwarding and BIRD keeps announcing");
+  onramp::log::info("stopping; the dataplane keeps forwarding and BIRD keeps announcing",
+                    {{"signal", strsignal(sig)}});
   session.stop();
   agent.stop();
   return 0;

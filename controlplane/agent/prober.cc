@@ -12,20 +12,14 @@
 #include <cerrno>
 #include <cstring>
 
-#include "controlplane/agent/log.h"
+#include "common/health_check.h"
+#include "common/log.h"
 
 namespace onramp::agent {
 namespace {
 
-constexpr uint32_t kDefaultIntervalMs = 10000;
-constexpr uint32_t kMinIntervalMs = 100;
-constexpr uint32_t kMaxIntervalMs = 300000;
-constexpr uint32_t kMinTimeoutMs = 10;
-constexpr uint32_t kDefaultThreshold = 3;
-constexpr uint32_t kMaxThreshold = 10;
 // An HTTP status line longer than this is not one.
 constexpr size_t kMaxStatusLine = 4096;
-const char kDefaultUdpRequest[] = "onramp-probe\n";
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -33,8 +27,7 @@ int64_t unix_ms() {
       .count();
 }
 
-double ms_between(std::chrono::steady_clock::time_point a,
-                  std::chrono::steady_clock::time_point b) {
+double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
@@ -65,6 +58,10 @@ bool to_sockaddr(const std::string& address, uint32_t port, sockaddr_storage& ss
   return false;
 }
 
+const char* verdict_name(const HealthTracker& t) {
+  return !t.known() ? "unknown" : t.healthy() ? "healthy" : "unhealthy";
+}
+
 }  // namespace
 
 // Where a target's attempt stands.
@@ -73,13 +70,13 @@ enum class ProbePhase { kIdle, kConnecting, kSending, kReading, kAwaitReply };
 struct Prober::Target {
   uint64_t id = 0;
   std::string key;
-  v1::ProbeTarget spec;  // health_check normalised
+  v1::ProbeTarget spec;  // health_check normalised when the normaliser accepts it
   HealthTracker tracker;
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
-  std::string bad_target;  // why it cannot be probed at all; "" when it can
+  Status usable;  // ok, or why every attempt fails without a packet sent
 
-  Clock::time_point next_start;
+  Clock::time_point next_start{};
   // The attempt in flight.
   int fd = -1;
   bool watched = false;  // fd is in the epoll set
@@ -98,9 +95,9 @@ struct Prober::Target {
         tracker(spec.health_check().healthy_threshold(), spec.health_check().unhealthy_threshold(),
                 alpha) {
     if (spec.port() == 0 || spec.port() > 65535)
-      bad_target = "no port to probe (" + std::to_string(spec.port()) + ")";
+      usable = error("no port to probe (" + std::to_string(spec.port()) + ")");
     else if (!to_sockaddr(spec.address(), spec.port(), addr, addr_len))
-      bad_target = "\"" + spec.address() + "\" is not an IPv4 or IPv6 address";
+      usable = error("\"" + spec.address() + "\" is not an IPv4 or IPv6 address");
   }
   ~Target() { close_fd(); }
 
@@ -114,51 +111,12 @@ struct Prober::Target {
   }
 };
 
-v1::HealthCheck normalise_check(const v1::HealthCheck& check) {
-  v1::HealthCheck c = check;
-  if (c.protocol() == v1::HEALTH_CHECK_PROTOCOL_UNSPECIFIED) c.set_protocol(v1::HEALTH_CHECK_TCP);
-  uint32_t interval = c.interval_ms() == 0 ? kDefaultIntervalMs : c.interval_ms();
-  interval = std::clamp(interval, kMinIntervalMs, kMaxIntervalMs);
-  c.set_interval_ms(interval);
-  uint32_t timeout = c.timeout_ms() == 0 ? std::min<uint32_t>(2000, interval) : c.timeout_ms();
-  c.set_timeout_ms(std::clamp(timeout, kMinTimeoutMs, interval));
-  auto threshold = [](uint32_t v) {
-    return v == 0 ? kDefaultThreshold : std::clamp<uint32_t>(v, 1, kMaxThreshold);
-  };
-  c.set_healthy_threshold(threshold(c.healthy_threshold()));
-  c.set_unhealthy_threshold(threshold(c.unhealthy_threshold()));
-  if (c.protocol() == v1::HEALTH_CHECK_HTTP) {
-    // The path goes into the request line: spaces and control bytes are
-    // percent-encoded so a path can never add a header.
-    std::string path;
-    for (unsigned char ch : c.path()) {
-      if (ch <= 0x20 || ch >= 0x7f) {
-        static const char hex[] = "0123456789ABCDEF";
-        path += '%';
-        path += hex[ch >> 4];
-        path += hex[ch & 15];
-      } else {
-        path += static_cast<char>(ch);
-      }
-    }
-    if (path.empty() || path[0] != '/') path = "/" + path;
-    c.set_path(path);
-    if (c.expected_status_min() == 0 && c.expected_status_max() == 0) {
-      c.set_expected_status_min(200);
-      c.set_expected_status_max(399);
-    } else {
-      if (c.expected_status_min() == 0) c.set_expected_status_min(100);
-      if (c.expected_status_max() == 0) c.set_expected_status_max(599);
-    }
-  }
-  if (c.protocol() == v1::HEALTH_CHECK_UDP && c.udp_request().empty())
-    c.set_udp_request(kDefaultUdpRequest);
-  return c;
-}
-
 std::string probe_target_key(const v1::ProbeTarget& target) {
+  // Normalised, so that a default left unset and the same value written out
+  // are one check; a check the normaliser refuses is keyed as it is.
+  Result<v1::HealthCheck> normalised = normalise_health_check(target.health_check());
   std::string check;
-  normalise_check(target.health_check()).SerializeToString(&check);
+  (normalised.ok() ? *normalised : target.health_check()).SerializeToString(&check);
   std::string key;
   for (const std::string* part :
        {&target.accelerator(), &target.listener(), &target.endpoint_group(), &target.address()}) {
@@ -186,14 +144,15 @@ std::chrono::milliseconds first_probe_offset(std::chrono::milliseconds interval,
   return std::chrono::milliseconds(d(rng));
 }
 
-Prober::Prober(ProberOptions options, Reporter report)
+Prober::Prober(ProberOptions options, Reporter report, Clock& clock)
     : options_(options),
       report_(std::move(report)),
+      clock_(clock),
       rng_(options.seed ? options.seed : std::random_device{}()) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
-    log(LogLevel::kError, "probes disabled: epoll/eventfd: " + error_text(errno));
+    log::error("probes disabled: epoll or eventfd failed", {{"error", error_text(errno)}});
     return;
   }
   epoll_event ev{};
@@ -219,12 +178,18 @@ void Prober::start() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = false;
   }
+  start_reporting();
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Prober::start_reporting() {
   {
     std::lock_guard<std::mutex> lock(outbox_mu_);
+    if (outbox_running_) return;
     outbox_stopping_ = false;
+    outbox_running_ = true;
   }
   report_thread_ = std::thread([this] { report_loop(); });
-  thread_ = std::thread([this] { loop(); });
 }
 
 void Prober::report_loop() {
@@ -257,6 +222,8 @@ void Prober::stop() {
   }
   outbox_cv_.notify_all();
   if (report_thread_.joinable()) report_thread_.join();
+  std::lock_guard<std::mutex> lock(outbox_mu_);
+  outbox_running_ = false;
 }
 
 void Prober::set_plan(const v1::ProbePlan& plan) {
@@ -310,8 +277,9 @@ void Prober::apply_plan_locked(const v1::ProbePlan& plan, Clock::time_point now)
   std::unordered_map<std::string, bool> seen;
   for (const v1::ProbeTarget& in : plan.targets()) {
     v1::ProbeTarget spec = in;
-    *spec.mutable_health_check() = normalise_check(in.health_check());
-    std::string key = probe_target_key(spec);
+    Result<v1::HealthCheck> check = normalise_health_check(in.health_check());
+    if (check.ok()) *spec.mutable_health_check() = *check;
+    std::string key = probe_target_key(in);
     if (!seen.emplace(key, true).second) continue;  // listed twice: probe once
     auto it = old.find(key);
     if (it != old.end()) {
@@ -321,7 +289,10 @@ void Prober::apply_plan_locked(const v1::ProbePlan& plan, Clock::time_point now)
     } else {
       same_set = false;
       auto t = std::make_unique<Target>(next_id_++, key, std::move(spec), options_.rtt_alpha);
-      t->next_start = now + first_probe_offset(t->interval(), rng_);
+      if (check.ok())
+        t->next_start = now + first_probe_offset(t->interval(), rng_);
+      else
+        refuse_locked(*t, check.status());
       targets_.push_back(std::move(t));
     }
     by_id_[targets_.back()->id] = targets_.back().get();
@@ -330,8 +301,21 @@ void Prober::apply_plan_locked(const v1::ProbePlan& plan, Clock::time_point now)
   old.clear();  // closes the sockets of removed targets
   if (!same_set) {
     changed_ = true;
-    log(LogLevel::kInfo, "probe plan: " + std::to_string(targets_.size()) + " targets");
+    log::info("new probe plan", {{"targets", targets_.size()}});
   }
+}
+
+void Prober::refuse_locked(Target& t, const Status& why) {
+  t.usable = why;
+  t.next_start = Clock::time_point::max();
+  t.tracker.set_thresholds(1, 1);
+  t.tracker.record(why, -1, unix_ms());
+  changed_ = true;
+  log::warn("health check refused: the target is not probed", {{"endpoint", t.spec.address()},
+                                                               {"port", t.spec.port()},
+                                                               {"group", t.spec.endpoint_group()},
+                                                               {"listener", t.spec.listener()},
+                                                               {"error", why.message()}});
 }
 
 bool Prober::watch_locked(Target& t, uint32_t events) {
@@ -350,8 +334,8 @@ void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
   t.out.clear();
   t.out_done = 0;
   t.in.clear();
-  if (!t.bad_target.empty()) {
-    finish_locked(t, false, -1, t.bad_target, now);
+  if (!t.usable.ok()) {
+    finish_locked(t, t.usable, -1, now);
     return;
   }
   const v1::HealthCheck& check = t.spec.health_check();
@@ -362,14 +346,16 @@ void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
     // Out of file descriptors is this agent's problem, not the endpoint's:
     // the attempt is skipped, not counted, and tried again shortly.
     if (!out_of_fds_logged_)
-      log(LogLevel::kError, "probes: out of file descriptors (" + error_text(errno) +
-                                "); attempts are postponed, raise the limit (ulimit -n)");
+      log::error(
+          "probes: out of file descriptors; attempts are postponed, raise the limit "
+          "(ulimit -n)",
+          {{"error", error_text(errno)}});
     out_of_fds_logged_ = true;
-    t.next_start = now + std::chrono::milliseconds(kMinIntervalMs);
+    t.next_start = now + std::chrono::milliseconds(kMinProbeIntervalMs);
     return;
   }
   if (t.fd < 0) {
-    finish_locked(t, false, -1, "socket: " + error_text(errno), now);
+    finish_locked(t, error("socket: " + error_text(errno)), -1, now);
     return;
   }
   out_of_fds_logged_ = false;
@@ -377,16 +363,16 @@ void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
   if (udp) {
     // A connected UDP socket hears the ICMP port unreachable as ECONNREFUSED.
     if (rc != 0) {
-      finish_locked(t, false, -1, "UDP: connect: " + error_text(errno), now);
+      finish_locked(t, error("UDP: connect: " + error_text(errno)), -1, now);
       return;
     }
     const std::string& req = check.udp_request();
     if (::send(t.fd, req.data(), req.size(), MSG_NOSIGNAL) < 0) {
-      finish_locked(t, false, -1, "UDP: send: " + error_text(errno), now);
+      finish_locked(t, error("UDP: send: " + error_text(errno)), -1, now);
       return;
     }
     t.phase = ProbePhase::kAwaitReply;
-    if (!watch_locked(t, EPOLLIN)) finish_locked(t, false, -1, "epoll: " + error_text(errno), now);
+    if (!watch_locked(t, EPOLLIN)) finish_locked(t, error("epoll: " + error_text(errno)), -1, now);
     return;
   }
   if (rc == 0) {
@@ -394,11 +380,11 @@ void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
     return;
   }
   if (errno != EINPROGRESS) {
-    finish_locked(t, false, -1, "connect: " + error_text(errno), now);
+    finish_locked(t, error("connect: " + error_text(errno)), -1, now);
     return;
   }
   t.phase = ProbePhase::kConnecting;
-  if (!watch_locked(t, EPOLLOUT)) finish_locked(t, false, -1, "epoll: " + error_text(errno), now);
+  if (!watch_locked(t, EPOLLOUT)) finish_locked(t, error("epoll: " + error_text(errno)), -1, now);
 }
 
 void Prober::on_connected_locked(Target& t, Clock::time_point now) {
@@ -407,7 +393,7 @@ void Prober::on_connected_locked(Target& t, Clock::time_point now) {
   t.connect_ms = ms_between(t.started, now);
   const v1::HealthCheck& check = t.spec.health_check();
   if (check.protocol() != v1::HEALTH_CHECK_HTTP) {
-    finish_locked(t, true, t.connect_ms, "", now);
+    finish_locked(t, ok_status(), t.connect_ms, now);
     return;
   }
   std::string host = t.spec.address();
@@ -416,7 +402,7 @@ void Prober::on_connected_locked(Target& t, Clock::time_point now) {
   t.out = "GET " + check.path() + " HTTP/1.1\r\nHost: " + host +
           "\r\nUser-Agent: onramp-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n";
   t.phase = ProbePhase::kSending;
-  if (!watch_locked(t, EPOLLOUT)) finish_locked(t, false, -1, "epoll: " + error_text(errno), now);
+  if (!watch_locked(t, EPOLLOUT)) finish_locked(t, error("epoll: " + error_text(errno)), -1, now);
 }
 
 void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
@@ -429,7 +415,7 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
       socklen_t len = sizeof err;
       if (::getsockopt(t.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
       if (err != 0) {
-        finish_locked(t, false, -1, "connect: " + error_text(err), now);
+        finish_locked(t, error("connect: " + error_text(err)), -1, now);
         return;
       }
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
@@ -443,14 +429,14 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n < 0) {
-          finish_locked(t, false, -1, "HTTP: send: " + error_text(errno), now);
+          finish_locked(t, error("HTTP: send: " + error_text(errno)), -1, now);
           return;
         }
         t.out_done += static_cast<size_t>(n);
       }
       t.phase = ProbePhase::kReading;
       if (!watch_locked(t, EPOLLIN))
-        finish_locked(t, false, -1, "epoll: " + error_text(errno), now);
+        finish_locked(t, error("epoll: " + error_text(errno)), -1, now);
       return;
     }
     case ProbePhase::kReading: {
@@ -461,7 +447,7 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n < 0) {
-          finish_locked(t, false, -1, "HTTP: recv: " + error_text(errno), now);
+          finish_locked(t, error("HTTP: recv: " + error_text(errno)), -1, now);
           return;
         }
         if (n == 0) {
@@ -474,9 +460,9 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
       size_t eol = t.in.find('\n');
       if (eol == std::string::npos) {
         if (t.in.size() > kMaxStatusLine)
-          finish_locked(t, false, -1, "HTTP: no status line in the first 4096 bytes", now);
+          finish_locked(t, error("HTTP: no status line in the first 4096 bytes"), -1, now);
         else if (eof)
-          finish_locked(t, false, -1, "HTTP: connection closed before the status line", now);
+          finish_locked(t, error("HTTP: connection closed before the status line"), -1, now);
         return;
       }
       // "HTTP/1.1 200 OK": the code is the three digits after the first space.
@@ -489,12 +475,13 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
           std::isdigit(static_cast<unsigned char>(line[sp + 3])))
         code = std::stoi(line.substr(sp + 1, 3));
       if (code < 0) {
-        finish_locked(t, false, -1, "HTTP: not an HTTP status line", now);
+        finish_locked(t, error("HTTP: not an HTTP status line"), -1, now);
         return;
       }
       bool pass = static_cast<uint32_t>(code) >= check.expected_status_min() &&
                   static_cast<uint32_t>(code) <= check.expected_status_max();
-      finish_locked(t, pass, t.connect_ms, pass ? "" : "HTTP " + std::to_string(code), now);
+      finish_locked(t, pass ? ok_status() : error("HTTP " + std::to_string(code)), t.connect_ms,
+                    now);
       return;
     }
     case ProbePhase::kAwaitReply: {
@@ -502,93 +489,130 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
       ssize_t n = ::recv(t.fd, buf, sizeof buf, 0);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
       if (n < 0) {
-        finish_locked(t, false, -1, "UDP: " + error_text(errno), now);
+        finish_locked(t, error("UDP: " + error_text(errno)), -1, now);
         return;
       }
       std::string_view reply(buf, static_cast<size_t>(n));
       const std::string& want = check.udp_expected_response();
       if (reply.substr(0, want.size()) != want) {
-        finish_locked(t, false, -1, "UDP: unexpected response", now);
+        finish_locked(t, error("UDP: unexpected response"), -1, now);
         return;
       }
-      finish_locked(t, true, ms_between(t.started, now), "", now);
+      finish_locked(t, ok_status(), ms_between(t.started, now), now);
       return;
     }
   }
 }
 
-void Prober::finish_locked(Target& t, bool success, double rtt_ms, const std::string& error,
-                           Clock::time_point now) {
+void Prober::finish_locked(Target& t, const Status& result, double rtt_ms, Clock::time_point now) {
   t.close_fd();
   t.phase = ProbePhase::kIdle;
   t.out.clear();
   t.in.clear();
-  if (t.tracker.record(success, rtt_ms, error, unix_ms())) changed_ = true;
+  const char* before = verdict_name(t.tracker);
+  if (t.tracker.record(result, rtt_ms, unix_ms())) {
+    changed_ = true;
+    log::info("health verdict changed", {{"endpoint", t.spec.address()},
+                                         {"port", t.spec.port()},
+                                         {"group", t.spec.endpoint_group()},
+                                         {"listener", t.spec.listener()},
+                                         {"old", before},
+                                         {"new", verdict_name(t.tracker)},
+                                         {"error", result.message()}});
+  }
   auto next = t.started + jittered_interval(t.interval(), options_.jitter, rng_);
   t.next_start = std::max(next, now);
 }
 
 void Prober::loop() {
-  std::vector<epoll_event> events(256);
-  Clock::time_point next_report = Clock::now() + options_.report_interval;
   while (true) {
-    std::optional<v1::ProbeReport> report;
-    int wait_ms = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
-      Clock::time_point now = Clock::now();
-      if (pending_plan_) {
-        apply_plan_locked(*pending_plan_, now);
-        pending_plan_.reset();
-      }
-      Clock::time_point wake = now + std::chrono::seconds(1);
-      for (auto& t : targets_) {
-        if (t->phase != ProbePhase::kIdle && t->deadline <= now)
-          finish_locked(
-              *t, false, -1,
-              "timeout after " + std::to_string(t->spec.health_check().timeout_ms()) + " ms", now);
-        if (t->phase == ProbePhase::kIdle && t->next_start <= now) start_attempt_locked(*t, now);
-        wake = std::min(wake, t->phase == ProbePhase::kIdle ? t->next_start : t->deadline);
-      }
-      if (changed_ || (now >= next_report && !targets_.empty())) {
-        report = snapshot_locked();
-        changed_ = false;
-        next_report = now + options_.report_interval;
-      }
-      if (targets_.empty()) next_report = now + options_.report_interval;
-      wake = std::min(wake, next_report);
-      wait_ms = static_cast<int>(
-          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(wake - now).count()));
     }
-    if (report) {
-      reports_.fetch_add(1, std::memory_order_relaxed);
-      {
-        std::lock_guard<std::mutex> lock(outbox_mu_);
-        outbox_ = std::move(*report);  // replaces one not yet sent
-      }
-      outbox_cv_.notify_one();
-    }
-    int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), wait_ms);
-    if (n < 0 && errno != EINTR) {
-      log(LogLevel::kError, "probes: epoll_wait: " + error_text(errno));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
+    Clock::time_point wake = run_due();
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake - clock_.now());
+    poll_io(std::max(wait, std::chrono::milliseconds(0)));
+  }
+}
+
+Clock::time_point Prober::run_due() {
+  std::optional<v1::ProbeReport> report;
+  Clock::time_point wake;
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    Clock::time_point now = Clock::now();
-    for (int i = 0; i < n; ++i) {
-      uint64_t id = events[static_cast<size_t>(i)].data.u64;
-      if (id == 0) {
-        uint64_t count = 0;
-        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
-        continue;
-      }
-      auto it = by_id_.find(id);
-      if (it == by_id_.end() || it->second->fd < 0) continue;  // removed or finished meanwhile
-      on_io_locked(*it->second, events[static_cast<size_t>(i)].events, now);
+    Clock::time_point now = clock_.now();
+    if (!next_report_) next_report_ = now + options_.report_interval;
+    if (pending_plan_) {
+      apply_plan_locked(*pending_plan_, now);
+      pending_plan_.reset();
+    }
+    wake = now + std::chrono::seconds(1);
+    for (auto& t : targets_) {
+      if (t->phase != ProbePhase::kIdle && t->deadline <= now)
+        finish_locked(
+            *t,
+            error("timeout after " + std::to_string(t->spec.health_check().timeout_ms()) + " ms"),
+            -1, now);
+      if (t->phase == ProbePhase::kIdle && t->next_start <= now) start_attempt_locked(*t, now);
+      wake = std::min(wake, t->phase == ProbePhase::kIdle ? t->next_start : t->deadline);
+    }
+    if (changed_ || (now >= *next_report_ && !targets_.empty())) {
+      report = snapshot_locked();
+      changed_ = false;
+      next_report_ = now + options_.report_interval;
+    }
+    if (targets_.empty()) next_report_ = now + options_.report_interval;
+    wake = std::min(wake, *next_report_);
+  }
+  if (report) publish(std::move(*report));
+  return wake;
+}
+
+void Prober::publish(v1::ProbeReport report) {
+  reports_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    if (outbox_running_) {
+      outbox_ = std::move(report);  // replaces one not yet sent
+      outbox_cv_.notify_one();
+      return;
     }
   }
+  // Not started: a test drives the steps and takes reports as they come.
+  if (report_) report_(report);
+}
+
+size_t Prober::attempts_in_flight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<size_t>(std::count_if(targets_.begin(), targets_.end(), [](const auto& t) {
+    return t->phase != ProbePhase::kIdle;
+  }));
+}
+
+size_t Prober::poll_io(std::chrono::milliseconds timeout) {
+  epoll_event events[256];
+  int n = epoll_wait(epoll_fd_, events, 256,
+                     static_cast<int>(std::min<int64_t>(timeout.count(), 60000)));
+  if (n < 0 && errno != EINTR) {
+    log::error("probes: epoll_wait failed", {{"error", error_text(errno)}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return 0;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Clock::time_point now = clock_.now();
+  for (int i = 0; i < n; ++i) {
+    uint64_t id = events[i].data.u64;
+    if (id == 0) {
+      uint64_t count = 0;
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
+      continue;
+    }
+    auto it = by_id_.find(id);
+    if (it == by_id_.end() || it->second->fd < 0) continue;  // removed or finished meanwhile
+    on_io_locked(*it->second, events[i].events, now);
+  }
+  return n < 0 ? 0 : static_cast<size_t>(n);
 }
 
 }  // namespace onramp::agent

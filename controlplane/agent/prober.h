@@ -3,7 +3,11 @@
 // UDP request/response. One thread drives every target with non-blocking
 // sockets and epoll; results go through HealthTracker, and whole snapshots
 // (ProbeReport) go to the reporter at once when a verdict changes, else at
-// the report interval.
+// the report interval. Every decision reads an injected Clock, and the
+// thread only alternates two steps (run_due, poll_io) that tests call
+// themselves with a FakeClock. Every check is normalised by
+// common/health_check.h, as the controller validates it; a target whose
+// check it refuses is reported failing and never probed.
 #pragma once
 
 #include <sys/socket.h>
@@ -22,6 +26,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/status.h"
 #include "controlplane/agent/health_tracker.h"
 #include "onramp/v1/pop_session.pb.h"
 
@@ -39,12 +45,9 @@ struct ProberOptions {
   uint64_t seed = 0;
 };
 
-// The health check as the prober runs it: every default filled in and every
-// value brought into its documented range (resources.proto HealthCheck).
-v1::HealthCheck normalise_check(const v1::HealthCheck& check);
-
 // The identity of a target across plan updates: a target whose key is
-// unchanged keeps its state (thresholds, RTT).
+// unchanged keeps its state (thresholds, RTT). Its health check counts as
+// normalise_health_check fills it in.
 std::string probe_target_key(const v1::ProbeTarget& target);
 
 // The delay before the next round: `interval` ± up to `jitter` of it.
@@ -58,13 +61,34 @@ class Prober {
  public:
   using Reporter = std::function<void(const v1::ProbeReport&)>;
 
-  Prober(ProberOptions options, Reporter report);
+  // `clock` must outlive the prober.
+  Prober(ProberOptions options, Reporter report, Clock& clock = real_clock());
   ~Prober();
   Prober(const Prober&) = delete;
   Prober& operator=(const Prober&) = delete;
 
+  // Starts the probe thread (run_due and poll_io in turn) and the thread
+  // that hands reports to the reporter.
   void start();
   void stop();
+  // Starts only the thread that hands reports to the reporter (start() does
+  // it too): a prober whose steps a test drives then never waits for a
+  // slow reporter, as under start().
+  void start_reporting();
+
+  // The probe loop's two steps, for the thread and for tests that drive a
+  // prober without start(), on a FakeClock:
+  // run_due takes a new plan, ends attempts past their deadline, starts
+  // those due, and hands out a report when a verdict changed or the report
+  // interval passed (on the calling thread when the prober is not started).
+  // Returns when it next has something to do.
+  Clock::time_point run_due();
+  // Waits up to `timeout` of real time for socket events (an attempt's
+  // connect, send or reply, or a wake-up) and handles those that came,
+  // each at the clock's now. Returns how many came.
+  size_t poll_io(std::chrono::milliseconds timeout);
+  // Attempts started and not yet finished.
+  size_t attempts_in_flight() const;
 
   // Replaces the plan (from any thread); the probe thread picks it up at
   // once. Targets whose key is unchanged keep their state; removed ones are
@@ -80,20 +104,23 @@ class Prober {
 
  private:
   struct Target;
-  using Clock = std::chrono::steady_clock;
 
   void loop();
+  void publish(v1::ProbeReport report);
   void apply_plan_locked(const v1::ProbePlan& plan, Clock::time_point now);
   void start_attempt_locked(Target& t, Clock::time_point now);
   void on_io_locked(Target& t, uint32_t events, Clock::time_point now);
   void on_connected_locked(Target& t, Clock::time_point now);
-  void finish_locked(Target& t, bool success, double rtt_ms, const std::string& error,
-                     Clock::time_point now);
+  void finish_locked(Target& t, const Status& result, double rtt_ms, Clock::time_point now);
+  // A target whose health check normalise_health_check refuses is never
+  // probed: it is reported failing with that error at once, and logged once.
+  void refuse_locked(Target& t, const Status& why);
   bool watch_locked(Target& t, uint32_t events);
   v1::ProbeReport snapshot_locked() const;
 
   const ProberOptions options_;
   const Reporter report_;
+  Clock& clock_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: a new plan, or stop
 
@@ -103,6 +130,7 @@ class Prober {
   std::unordered_map<uint64_t, Target*> by_id_;   // epoll data -> target
   uint64_t next_id_ = 1;                          // 0 is the wake fd
   bool changed_ = false;                          // a verdict or the target set changed
+  std::optional<Clock::time_point> next_report_;  // set by the first run_due
   bool stopping_ = false;
   bool out_of_fds_logged_ = false;  // logged once until a socket opens again
   std::mt19937_64 rng_;
@@ -116,6 +144,7 @@ class Prober {
   std::condition_variable outbox_cv_;
   std::optional<v1::ProbeReport> outbox_;
   bool outbox_stopping_ = false;
+  bool outbox_running_ = false;  // report_thread_ drains the outbox
 
   // Relaxed: a counter for tests and logs, it orders nothing.
   std::atomic<uint64_t> reports_{0};

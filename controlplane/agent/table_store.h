@@ -4,42 +4,39 @@
 // `onrampctl dataplane apply` read the file as it is.
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "common/status.h"
 #include "onramp/v1/forwarding.pb.h"
 #include "onramp/v1/pop_session.pb.h"
 
 namespace onramp::agent {
-
-// Replaces `path` atomically: a temporary file beside it is written and
-// fsynced, renamed over it, and the folder fsynced, so a crash leaves the old
-// content or the new one, never a mix. "" or the error.
-std::string write_file_atomically(const std::string& path, const std::string& text, unsigned mode);
 
 class TableStore {
  public:
   // `dir` is created (0700) on the first save if missing.
   explicit TableStore(std::string dir);
 
-  // Replaces the stored table atomically: a temporary file is written and
-  // fsynced, renamed over the old one, and the folder fsynced, so a crash
-  // leaves the old table or the new one, never a mix. "" or the error.
-  std::string save(const v1::ForwardingTable& table) const;
+  // Replaces the stored table atomically (write_file_atomically): a crash
+  // leaves the old table or the new one, never a mix.
+  Status save(const v1::ForwardingTable& table) const;
 
-  // True with `table` filled when a table is stored and passes validation.
-  // False with `error` "" when there is none, or the reason it is unusable.
-  bool load(v1::ForwardingTable& table, std::string& error) const;
+  // The stored table when it parses and passes validation; nullopt when
+  // none is stored yet; an error naming the file when it is unusable (a
+  // syntax error, an invalid table, not a regular file, too big).
+  Result<std::optional<v1::ForwardingTable>> load() const;
 
   // The probe plan of the last update, kept beside the table: a restarted
   // agent whose dataplane already runs the controller's version gets no new
   // update, so it probes from this one. Same contract as save/load.
-  std::string save_plan(const v1::ProbePlan& plan) const;
-  bool load_plan(v1::ProbePlan& plan, std::string& error) const;
+  Status save_plan(const v1::ProbePlan& plan) const;
+  Result<std::optional<v1::ProbePlan>> load_plan() const;
 
   const std::string& path() const { return path_; }
 
  private:
-  std::string make_dir() const;
+  Status make_dir() const;
 
   std::string dir_;
   std::string path_;

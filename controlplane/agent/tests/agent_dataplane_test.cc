@@ -235,6 +235,17 @@ TEST_F(AgentDataplaneTest, KeepsTheDataplaneOnTheLastGoodTable) {
 
   EXPECT_EQ(agent->stop(SIGTERM), 0) << log("agent.log");
   EXPECT_EQ(version(), 5u);
+
+  // The agent's lines are logfmt, each naming the program and the PoP.
+  std::string text = log("agent.log");
+  EXPECT_NE(text.find(" prog=onramp-agent pop=FRA1 msg=\"table applied\" version=5 "),
+            std::string::npos)
+      << text;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("ts=", 0) != 0) continue;  // not ours (a child's output, say)
+    EXPECT_NE(line.find(" prog=onramp-agent pop=FRA1 "), std::string::npos) << line;
+  }
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The agent's probes and BGP announcement with a fake dataplane and a fake
 // BIRD: the plan of every update is probed and reported (refused tables
 // included), kept across an agent restart; the VIPs are announced only
-// while the dataplane is healthy and runs a table that serves them.
+// while the dataplane is healthy and runs a table that serves them. The
+// agent's prober runs on a fake clock, driven by the test (ProberDriver).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/tests/fakes.h"
 #include "controlplane/agent/tests/probe_servers.h"
+#include "controlplane/agent/tests/prober_driver.h"
 
 namespace onramp::agent::test {
 namespace {
@@ -65,12 +67,13 @@ class AgentProbeTest : public ::testing::Test {
       return true;
     });
   }
-  // The first probe report that `match` accepts.
+  // The first probe report that `match` accepts, driving the agent's
+  // prober until one comes.
   std::optional<v1::ProbeReport> wait_report(
-      const std::function<bool(const v1::ProbeReport&)>& match) {
-    std::unique_lock<std::mutex> lock(mu);
+      Agent& agent, const std::function<bool(const v1::ProbeReport&)>& match) {
     std::optional<v1::ProbeReport> found;
-    cv.wait_for(lock, 3s, [&] {
+    ProberDriver(*agent.prober(), clock).until([&] {
+      std::lock_guard<std::mutex> lock(mu);
       for (const auto& m : sent)
         if (m.has_probes() && match(m.probes())) {
           found = m.probes();
@@ -95,50 +98,47 @@ class AgentProbeTest : public ::testing::Test {
   std::vector<v1::AgentMessage> sent;
   TempDir dir;
   FakeDataplane dataplane;
+  FakeClock clock;
 };
 
 TEST_F(AgentProbeTest, TheUpdatesPlanIsProbedAndReported) {
   TcpListener listener;
-  Agent agent(config_in(dir.path), dataplane);
+  Agent agent(config_in(dir.path), dataplane, clock);
   wire(agent);
-  agent.start();
+  agent.restore();
   EXPECT_THAT(agent.hello().capabilities(), Contains("probes"));
   EXPECT_THAT(agent.hello().capabilities(), Not(Contains("bgp")));
   ASSERT_TRUE(agent.on_update(update_with_plan(5, sample_table(0), listener.port)).ok());
-  auto report = wait_report(healthy);
+  auto report = wait_report(agent, healthy);
   ASSERT_TRUE(report);
   EXPECT_EQ(report->results(0).endpoint_group(), "eu");
   EXPECT_GE(report->results(0).rtt_ms(), 0);
-  agent.stop();
 }
 
 TEST_F(AgentProbeTest, ThePlanIsTakenEvenWhenTheTableIsRefused) {
   TcpListener listener;
-  Agent agent(config_in(dir.path), dataplane);
+  Agent agent(config_in(dir.path), dataplane, clock);
   wire(agent);
-  agent.start();
+  agent.restore();
   v1::ForwardingTable bad = sample_table(0);
   bad.mutable_listeners(0)->mutable_endpoints(0)->set_address("not-an-address");
   v1::TableAck ack = agent.on_update(update_with_plan(6, bad, listener.port));
   EXPECT_FALSE(ack.ok());
-  EXPECT_TRUE(wait_report(healthy));
-  agent.stop();
+  EXPECT_TRUE(wait_report(agent, healthy));
 }
 
 TEST_F(AgentProbeTest, ARestartedAgentProbesFromTheStoredPlan) {
   TcpListener listener;
   {
-    Agent agent(config_in(dir.path), dataplane);
-    agent.start();
+    Agent agent(config_in(dir.path), dataplane, clock);
+    agent.restore();
     ASSERT_TRUE(agent.on_update(update_with_plan(7, sample_table(0), listener.port)).ok());
-    agent.stop();
   }
   // No update this time: the dataplane already runs version 7.
-  Agent agent(config_in(dir.path), dataplane);
+  Agent agent(config_in(dir.path), dataplane, clock);
   wire(agent);
-  agent.start();
-  EXPECT_TRUE(wait_report(healthy));
-  agent.stop();
+  agent.restore();
+  EXPECT_TRUE(wait_report(agent, healthy));
 }
 
 TEST_F(AgentProbeTest, NoBirdConfigNoAnnouncement) {

@@ -1,6 +1,8 @@
-// The agent's logic with a fake dataplane and no controller: updates are
-// localised, validated, applied, persisted and ACKed (or NACKed); the last
-// good table comes back after an agent or dataplane restart.
+// The agent's logic with a fake dataplane, no controller and a fake clock:
+// updates are localised, validated, applied, persisted and ACKed (or
+// NACKed); the last good table comes back after an agent or dataplane
+// restart. Tests call restore() and tick() themselves; one checks that
+// start() runs the first tick at once.
 #include "controlplane/agent/agent.h"
 
 #include <gmock/gmock.h>
@@ -55,6 +57,7 @@ class AgentTest : public ::testing::Test {
 
   TempDir dir;
   FakeDataplane dataplane;
+  FakeClock clock;
 };
 
 TEST_F(AgentTest, HelloCarriesIdentityAndTheDataplanesVersion) {
@@ -91,10 +94,9 @@ TEST_F(AgentTest, AnUpdateIsLocalisedAppliedPersistedAndAcked) {
   EXPECT_EQ(applied[0].tunnel_source().ipv6(), "2001:db8:f1::1");
   EXPECT_EQ(agent.last_good_version(), 8u);
 
-  v1::ForwardingTable stored;
-  std::string error;
-  ASSERT_TRUE(TableStore(dir.path).load(stored, error)) << error;
-  EXPECT_EQ(stored.ShortDebugString(), applied[0].ShortDebugString());
+  auto stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok() && *stored) << stored.error();
+  EXPECT_EQ((*stored)->ShortDebugString(), applied[0].ShortDebugString());
 }
 
 TEST_F(AgentTest, AnUpdateAppliedDuringATickIsNotReappliedByIt) {
@@ -121,10 +123,9 @@ TEST_F(AgentTest, AnInvalidTableIsNackedAndNotApplied) {
   EXPECT_THAT(ack.error(), HasSubstr("table.listeners[0].endpoints[0].address"));
   EXPECT_EQ(dataplane.applied().size(), 1u);
   EXPECT_EQ(agent.last_good_version(), 8u);
-  v1::ForwardingTable stored;
-  std::string error;
-  ASSERT_TRUE(TableStore(dir.path).load(stored, error));
-  EXPECT_EQ(stored.version(), 8u);
+  auto stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok() && *stored) << stored.error();
+  EXPECT_EQ((*stored)->version(), 8u);
 }
 
 TEST_F(AgentTest, ATableTheDataplaneRefusesIsNacked) {
@@ -134,14 +135,13 @@ TEST_F(AgentTest, ATableTheDataplaneRefusesIsNacked) {
   EXPECT_FALSE(ack.ok());
   EXPECT_EQ(ack.error(), "table.mtu: too small");
   EXPECT_EQ(agent.last_good_version(), 0u);
-  v1::ForwardingTable stored;
-  std::string error;
-  EXPECT_FALSE(TableStore(dir.path).load(stored, error));
-  EXPECT_EQ(error, "");
+  auto stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok()) << stored.error();
+  EXPECT_FALSE(*stored);
 }
 
 TEST_F(AgentTest, AnUpdateWaitsForAnUnreachableDataplaneThenIsAcked) {
-  Agent agent(config_in(dir.path), dataplane);
+  Agent agent(config_in(dir.path), dataplane, clock);
   wire(agent);
   dataplane.set_up(false);
   v1::TableAck ack = agent.on_update(update(5, "n-5", sample_table(5)));
@@ -150,6 +150,7 @@ TEST_F(AgentTest, AnUpdateWaitsForAnUnreachableDataplaneThenIsAcked) {
   agent.tick();  // still down: nothing
   EXPECT_TRUE(dataplane.applied().empty());
 
+  clock.advance(250ms);
   dataplane.set_up(true);
   agent.tick();
   ASSERT_EQ(dataplane.applied().size(), 1u);
@@ -160,6 +161,7 @@ TEST_F(AgentTest, AnUpdateWaitsForAnUnreachableDataplaneThenIsAcked) {
   EXPECT_TRUE(late->ack().ok());
   EXPECT_EQ(late->ack().version(), 5u);
   EXPECT_EQ(late->ack().nonce(), "n-5");
+  EXPECT_EQ(late->ack().apply_ms(), 250u) << "from the update to its late ACK";
 }
 
 TEST_F(AgentTest, RestartReappliesThePersistedTableWithNoController) {
@@ -184,10 +186,11 @@ TEST_F(AgentTest, NothingIsAppliedWhenTheDataplaneAlreadyRunsTheLastGoodTable) {
     Agent first(config_in(dir.path), dataplane);
     ASSERT_TRUE(first.on_update(update(8, "n-8", sample_table(8))).ok());
   }
-  Agent agent(config_in(dir.path), dataplane);
-  agent.start();
-  std::this_thread::sleep_for(100ms);
-  agent.stop();
+  Agent agent(config_in(dir.path), dataplane, clock);
+  agent.restore();
+  EXPECT_EQ(agent.last_good_version(), 8u);
+  agent.tick();
+  agent.tick();
   EXPECT_EQ(dataplane.applied().size(), 1u);
 }
 
@@ -237,10 +240,9 @@ TEST_F(AgentTest, StatusCarriesHealthAndCounters) {
 TEST_F(AgentTest, AStoredTableThatNoLongerValidatesIsIgnored) {
   std::filesystem::create_directories(dir.path);
   std::ofstream(dir.path + "/last_good_table.textproto") << "version: 3\nbogus: 1\n";
-  Agent agent(config_in(dir.path), dataplane);
-  agent.start();
-  std::this_thread::sleep_for(60ms);
-  agent.stop();
+  Agent agent(config_in(dir.path), dataplane, clock);
+  agent.restore();
+  agent.tick();
   EXPECT_TRUE(dataplane.applied().empty());
   EXPECT_EQ(agent.last_good_version(), 0u);
 }

@@ -89,20 +89,21 @@ class BirdTest : public ::testing::Test {
 
 TEST_F(BirdTest, ConfigureSucceedsOnReconfigured) {
   FakeBird bird(socket);
-  EXPECT_EQ(bird_configure(socket, std::chrono::milliseconds(1000)), "");
+  Status s = bird_configure(socket, std::chrono::milliseconds(1000));
+  EXPECT_TRUE(s.ok()) << s.message();
   EXPECT_THAT(bird.commands(), ElementsAre("configure"));
 }
 
 TEST_F(BirdTest, ConfigureReportsBirdsError) {
   FakeBird bird(socket);
   bird.set_reply("8002 /etc/bird/onramp.conf:3:9 syntax error, unexpected CF_SYM_UNDEFINED\n");
-  EXPECT_EQ(bird_configure(socket, std::chrono::milliseconds(1000)),
+  EXPECT_EQ(bird_configure(socket, std::chrono::milliseconds(1000)).message(),
             "BIRD said \"8002 /etc/bird/onramp.conf:3:9 syntax error, unexpected "
             "CF_SYM_UNDEFINED\"");
 }
 
 TEST_F(BirdTest, ConfigureWithoutBirdSaysWhy) {
-  EXPECT_EQ(bird_configure(socket, std::chrono::milliseconds(200)),
+  EXPECT_EQ(bird_configure(socket, std::chrono::milliseconds(200)).message(),
             socket + ": no such file or directory");
 }
 

@@ -54,6 +54,8 @@ class FakeDataplane : public DataplaneClient {
     std::function<void()> after;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      ++health_calls_;
+      cv_.notify_all();
       if (!up_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
       response.set_healthy(healthy_);
       response.set_table_version(version_);
@@ -110,6 +112,12 @@ class FakeDataplane : public DataplaneClient {
     std::lock_guard<std::mutex> lock(mu_);
     return version_;
   }
+  // Waits until the dataplane has been asked for its health `n` times (the
+  // agent's status rounds), answered or not.
+  bool wait_health_calls(uint64_t n, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return health_calls_ >= n; });
+  }
   // Waits until `n` tables have been applied.
   bool wait_applied(size_t n, std::chrono::milliseconds timeout = 5s) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -123,6 +131,7 @@ class FakeDataplane : public DataplaneClient {
   bool healthy_ = true;
   uint64_t version_ = 0;
   uint64_t uptime_ms_ = 0;
+  uint64_t health_calls_ = 0;
   grpc::Status reject_;
   std::vector<v1::ForwardingTable> applied_;
   std::function<void()> after_health_;

@@ -1,6 +1,9 @@
-// The prober: thresholds and RTT smoothing (HealthTracker), jitter, check
-// defaults, and real probes against local servers (a TCP listener, a
-// refusing port, HTTP 200/503/silent, UDP echo), plan updates and reports.
+// The prober: thresholds and RTT smoothing (HealthTracker), jitter, target
+// keys, checks the common normaliser refuses, and real probes against local
+// servers (a TCP listener, a refusing port, HTTP 200/503/silent, UDP echo),
+// plan updates and reports. Probers run on a FakeClock, driven step by step
+// (ProberDriver): timeouts, intervals and report times are fake time; only
+// loopback answers are real.
 #include "controlplane/agent/prober.h"
 
 #include <gmock/gmock.h>
@@ -13,7 +16,10 @@
 #include <cstdio>
 #include <set>
 
+#include "common/health_check.h"
+#include "common/log.h"
 #include "controlplane/agent/tests/probe_servers.h"
+#include "controlplane/agent/tests/prober_driver.h"
 
 namespace onramp::agent::test {
 namespace {
@@ -23,11 +29,11 @@ using ::testing::HasSubstr;
 
 TEST(HealthTrackerTest, UnknownUntilAThresholdIsReached) {
   HealthTracker t(3, 2);
-  EXPECT_FALSE(t.record(true, 1, "", 100));
-  EXPECT_FALSE(t.record(true, 1, "", 200));
+  EXPECT_FALSE(t.record(ok_status(), 1, 100));
+  EXPECT_FALSE(t.record(ok_status(), 1, 200));
   EXPECT_FALSE(t.known());
   EXPECT_EQ(t.last_change_ms(), 0);
-  EXPECT_TRUE(t.record(true, 1, "", 300));
+  EXPECT_TRUE(t.record(ok_status(), 1, 300));
   EXPECT_TRUE(t.known());
   EXPECT_TRUE(t.healthy());
   EXPECT_EQ(t.last_change_ms(), 300);
@@ -36,8 +42,8 @@ TEST(HealthTrackerTest, UnknownUntilAThresholdIsReached) {
 
 TEST(HealthTrackerTest, AFirstVerdictCanBeUnhealthy) {
   HealthTracker t(3, 2);
-  EXPECT_FALSE(t.record(false, -1, "connect: connection refused", 10));
-  EXPECT_TRUE(t.record(false, -1, "connect: connection refused", 20));
+  EXPECT_FALSE(t.record(error("connect: connection refused"), -1, 10));
+  EXPECT_TRUE(t.record(error("connect: connection refused"), -1, 20));
   EXPECT_TRUE(t.known());
   EXPECT_FALSE(t.healthy());
   EXPECT_EQ(t.last_error(), "connect: connection refused");
@@ -45,25 +51,25 @@ TEST(HealthTrackerTest, AFirstVerdictCanBeUnhealthy) {
 
 TEST(HealthTrackerTest, FlipsOnlyAfterThresholdOppositeResultsInARow) {
   HealthTracker t(2, 3);
-  t.record(true, 1, "", 1);
-  ASSERT_TRUE(t.record(true, 1, "", 2));
+  t.record(ok_status(), 1, 1);
+  ASSERT_TRUE(t.record(ok_status(), 1, 2));
   // Two failures, then a success: the failure streak restarts.
-  EXPECT_FALSE(t.record(false, -1, "x", 3));
-  EXPECT_FALSE(t.record(false, -1, "x", 4));
+  EXPECT_FALSE(t.record(error("x"), -1, 3));
+  EXPECT_FALSE(t.record(error("x"), -1, 4));
   EXPECT_EQ(t.consecutive(), 2u);
-  EXPECT_FALSE(t.record(true, 1, "", 5));
+  EXPECT_FALSE(t.record(ok_status(), 1, 5));
   EXPECT_TRUE(t.healthy());
   EXPECT_EQ(t.consecutive(), 1u);
   EXPECT_EQ(t.last_error(), "");
-  EXPECT_FALSE(t.record(false, -1, "x", 6));
-  EXPECT_FALSE(t.record(false, -1, "x", 7));
-  EXPECT_TRUE(t.record(false, -1, "timeout after 50 ms", 8));
+  EXPECT_FALSE(t.record(error("x"), -1, 6));
+  EXPECT_FALSE(t.record(error("x"), -1, 7));
+  EXPECT_TRUE(t.record(error("timeout after 50 ms"), -1, 8));
   EXPECT_FALSE(t.healthy());
   EXPECT_EQ(t.last_change_ms(), 8);
   // More failures change nothing; two successes bring it back.
-  EXPECT_FALSE(t.record(false, -1, "x", 9));
-  EXPECT_FALSE(t.record(true, 1, "", 10));
-  EXPECT_TRUE(t.record(true, 1, "", 11));
+  EXPECT_FALSE(t.record(error("x"), -1, 9));
+  EXPECT_FALSE(t.record(ok_status(), 1, 10));
+  EXPECT_TRUE(t.record(ok_status(), 1, 11));
   EXPECT_TRUE(t.healthy());
 }
 
@@ -71,13 +77,13 @@ TEST(HealthTrackerTest, SmoothsRttWithAnEwmaAndKeepsTheLastOne) {
   HealthTracker t(1, 1, 0.3);
   EXPECT_LT(t.smoothed_rtt_ms(), 0);
   EXPECT_LT(t.last_rtt_ms(), 0);
-  t.record(true, 10, "", 1);
+  t.record(ok_status(), 10, 1);
   EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 10);
-  t.record(true, 20, "", 2);
+  t.record(ok_status(), 20, 2);
   EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 0.3 * 20 + 0.7 * 10);
   EXPECT_DOUBLE_EQ(t.last_rtt_ms(), 20);
   // A failure measures nothing.
-  t.record(false, 500, "x", 3);
+  t.record(error("x"), 500, 3);
   EXPECT_DOUBLE_EQ(t.smoothed_rtt_ms(), 13);
   EXPECT_DOUBLE_EQ(t.last_rtt_ms(), 20);
 }
@@ -107,35 +113,6 @@ TEST(JitterTest, RoundsVaryWithinTheFractionAndFirstOffsetsSpread) {
   EXPECT_GT(offsets.size(), 100u);
   EXPECT_LT(lo, 200);
   EXPECT_GT(hi, 800);
-}
-
-TEST(CheckTest, DefaultsAreFilledAndRangesEnforced) {
-  v1::HealthCheck c = normalise_check(v1::HealthCheck());
-  EXPECT_EQ(c.protocol(), v1::HEALTH_CHECK_TCP);
-  EXPECT_EQ(c.interval_ms(), 10000u);
-  EXPECT_EQ(c.timeout_ms(), 2000u);
-  EXPECT_EQ(c.healthy_threshold(), 3u);
-  EXPECT_EQ(c.unhealthy_threshold(), 3u);
-
-  v1::HealthCheck h;
-  h.set_protocol(v1::HEALTH_CHECK_HTTP);
-  h.set_interval_ms(20);  // below the floor
-  h.set_timeout_ms(5000);
-  h.set_healthy_threshold(50);
-  c = normalise_check(h);
-  EXPECT_EQ(c.interval_ms(), 100u);
-  EXPECT_EQ(c.timeout_ms(), 100u);
-  EXPECT_EQ(c.healthy_threshold(), 10u);
-  EXPECT_EQ(c.path(), "/");
-  EXPECT_EQ(c.expected_status_min(), 200u);
-  EXPECT_EQ(c.expected_status_max(), 399u);
-
-  h.set_path("health z\r\nX-Evil: 1");
-  EXPECT_EQ(normalise_check(h).path(), "/health%20z%0D%0AX-Evil:%201");
-
-  v1::HealthCheck u;
-  u.set_protocol(v1::HEALTH_CHECK_UDP);
-  EXPECT_FALSE(normalise_check(u).udp_request().empty());
 }
 
 v1::ProbeTarget target(const std::string& group, uint16_t port, v1::HealthCheckProtocol protocol,
@@ -171,26 +148,38 @@ TEST(CheckTest, KeysIgnoreTheRegionButNotThePortOrCheck) {
   EXPECT_NE(probe_target_key(a), probe_target_key(b));
 }
 
-// Runs a Prober and keeps every report it hands out.
+TEST(CheckTest, KeysCountTheCheckAsTheNormaliserFillsItIn) {
+  // Unset fields and the defaults written out are one check: the target
+  // keeps its state when the controller starts spelling them.
+  v1::ProbeTarget a = target("g", 80, v1::HEALTH_CHECK_TCP);
+  a.clear_health_check();
+  v1::ProbeTarget b = a;
+  v1::HealthCheck* c = b.mutable_health_check();
+  c->set_protocol(v1::HEALTH_CHECK_TCP);
+  c->set_interval_ms(kDefaultProbeIntervalMs);
+  c->set_timeout_ms(kDefaultProbeTimeoutMs);
+  c->set_healthy_threshold(kDefaultThreshold);
+  c->set_unhealthy_threshold(kDefaultThreshold);
+  EXPECT_EQ(probe_target_key(a), probe_target_key(b));
+  // A check the normaliser refuses has a key of its own all the same.
+  c->set_interval_ms(20);
+  EXPECT_NE(probe_target_key(a), probe_target_key(b));
+}
+
+// Drives a Prober on a fake clock and keeps every report it hands out.
 class ProberTest : public ::testing::Test {
  protected:
   ProberTest()
-      : prober(ProberOptions{.report_interval = 200ms, .seed = 7},
-               [this](const v1::ProbeReport& r) {
-                 std::lock_guard<std::mutex> lock(mu);
-                 reports.push_back(r);
-                 cv.notify_all();
-               }) {
-    prober.start();
-  }
+      : prober(
+            ProberOptions{.report_interval = 200ms, .seed = 7},
+            [this](const v1::ProbeReport& r) { reports.push_back(r); }, clock),
+        driver(prober, clock) {}
 
   // The result of `group` once `pred` holds for it, from the latest report.
   std::optional<v1::ProbeResult> wait_result(
-      const std::string& group, const std::function<bool(const v1::ProbeResult&)>& pred,
-      std::chrono::milliseconds timeout = 3s) {
-    std::unique_lock<std::mutex> lock(mu);
+      const std::string& group, const std::function<bool(const v1::ProbeResult&)>& pred) {
     std::optional<v1::ProbeResult> found;
-    cv.wait_for(lock, timeout, [&] {
+    driver.until([&] {
       if (reports.empty()) return false;
       for (const auto& r : reports.back().results())
         if (r.endpoint_group() == group && pred(r)) {
@@ -204,10 +193,10 @@ class ProberTest : public ::testing::Test {
   static bool up(const v1::ProbeResult& r) { return r.known() && r.healthy(); }
   static bool down(const v1::ProbeResult& r) { return r.known() && !r.healthy(); }
 
-  std::mutex mu;
-  std::condition_variable cv;
+  FakeClock clock;
   std::vector<v1::ProbeReport> reports;
   Prober prober;
+  ProberDriver driver;
 };
 
 TEST_F(ProberTest, TcpConnectPassesOnAListenerAndFailsOnAClosedPort) {
@@ -232,6 +221,22 @@ TEST_F(ProberTest, TcpConnectPassesOnAListenerAndFailsOnAClosedPort) {
   ASSERT_TRUE(closed);
   EXPECT_EQ(closed->last_error(), "connect: connection refused");
   EXPECT_LT(closed->rtt_ms(), 0);
+}
+
+TEST_F(ProberTest, EveryVerdictChangeIsLoggedWithTheEndpointAndTheError) {
+  uint16_t port = closed_port();
+  v1::ProbePlan plan;
+  *plan.add_targets() = target("closed", port, v1::HEALTH_CHECK_TCP);
+  prober.set_plan(plan);
+  log::set_context("pop", "FRA1");
+  ::testing::internal::CaptureStderr();
+  auto closed = wait_result("closed", down);
+  std::string out = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(closed);
+  EXPECT_THAT(out, HasSubstr(" pop=FRA1 msg=\"health verdict changed\" endpoint=127.0.0.1 port=" +
+                             std::to_string(port) +
+                             " group=closed listener=web old=unknown new=unhealthy "
+                             "error=\"connect: connection refused\"\n"));
 }
 
 TEST_F(ProberTest, HttpPassesInsideTheStatusRangeAndFailsOutside) {
@@ -321,15 +326,13 @@ TEST_F(ProberTest, OneThreadProbesManyTargets) {
     *plan.add_targets() =
         target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 2, 2);
   prober.set_plan(plan);
-  auto deadline = std::chrono::steady_clock::now() + 5s;
   int healthy = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
+  driver.until([&] {
     v1::ProbeReport r = prober.snapshot();
     healthy = 0;
     for (const auto& x : r.results()) healthy += x.known() && x.healthy();
-    if (healthy == kTargets) break;
-    std::this_thread::sleep_for(20ms);
-  }
+    return healthy == kTargets;
+  });
   EXPECT_EQ(healthy, kTargets);
 }
 
@@ -342,6 +345,48 @@ TEST_F(ProberTest, AnUnusableTargetFailsWithAReason) {
   auto r = wait_result("bad", down);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->last_error(), "\"not-an-address\" is not an IPv4 or IPv6 address");
+}
+
+// A check that normalise_health_check refuses (the controller never sends
+// one) is not probed: the target is reported failing with the reason, which
+// is logged once however often the plan comes again.
+TEST_F(ProberTest, ARefusedHealthCheckIsReportedFailingAndNotProbed) {
+  HttpServer server(200);
+  v1::ProbePlan plan;
+  v1::ProbeTarget fast = target("fast", server.port, v1::HEALTH_CHECK_HTTP, 3, 3);
+  fast.mutable_health_check()->set_interval_ms(20);  // below the floor of 100
+  *plan.add_targets() = fast;
+  v1::ProbeTarget header = target("header", server.port, v1::HEALTH_CHECK_HTTP);
+  header.mutable_health_check()->set_path("/health z\r\nX-Evil: 1");
+  *plan.add_targets() = header;
+  ::testing::internal::CaptureStderr();
+  prober.set_plan(plan);
+  auto r = wait_result("fast", down);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last_error(), "health_check.interval_ms: 20 is outside 100..300000");
+  EXPECT_EQ(r->consecutive(), 1u);
+  auto h = wait_result("header", down);
+  ASSERT_TRUE(h);
+  EXPECT_THAT(h->last_error(), HasSubstr("health_check.path: "));
+  EXPECT_THAT(h->last_error(), HasSubstr("hold no space or control character"));
+  prober.set_plan(plan);
+  driver.run_for(1000ms);
+  std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(server.requests().empty()) << "a refused check was probed";
+  EXPECT_EQ(prober.attempts_in_flight(), 0u);
+  size_t logged = 0;
+  for (size_t at = out.find("health check refused"); at != std::string::npos;
+       at = out.find("health check refused", at + 1))
+    ++logged;
+  EXPECT_EQ(logged, 2u) << out;  // one line per target
+  EXPECT_THAT(out, HasSubstr("msg=\"health check refused: the target is not probed\" "
+                             "endpoint=127.0.0.1 port=" +
+                             std::to_string(server.port) +
+                             " group=fast listener=web "
+                             "error=\"health_check.interval_ms: 20 is outside 100..300000\"\n"));
+  v1::ProbeReport snap = prober.snapshot();
+  ASSERT_EQ(snap.results_size(), 2);
+  EXPECT_EQ(snap.results(0).consecutive(), 1u) << "probed after all";
 }
 
 TEST_F(ProberTest, PlanUpdatesKeepUnchangedTargetsAndDropRemovedOnes) {
@@ -373,9 +418,7 @@ TEST_F(ProberTest, PlanUpdatesKeepUnchangedTargetsAndDropRemovedOnes) {
   EXPECT_EQ(prober.target_count(), 2u);
 
   prober.set_plan(v1::ProbePlan());
-  auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (prober.snapshot().results_size() != 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
+  (void)prober.run_due();
   EXPECT_EQ(prober.snapshot().results_size(), 0);
 }
 
@@ -388,30 +431,27 @@ TEST_F(ProberTest, WithoutChangesReportsComeAtTheReportInterval) {
   prober.set_plan(plan);
   ASSERT_TRUE(wait_result("g", up));
   uint64_t before = prober.reports_sent();
-  std::this_thread::sleep_for(1000ms);
+  driver.run_for(1000ms);
   uint64_t periodic = prober.reports_sent() - before;
   EXPECT_GE(periodic, 3u);
   EXPECT_LE(periodic, 7u);
+  EXPECT_EQ(periodic, 5u) << "on a fake clock the interval is exact";
 }
 
 TEST(ProberReportTest, AVerdictChangeIsReportedAtOnce) {
-  std::mutex mu;
-  std::condition_variable cv;
+  FakeClock clock;
   std::vector<v1::ProbeReport> reports;
   // A report interval far beyond the test: every report seen is a change.
-  Prober prober(ProberOptions{.report_interval = 60s}, [&](const v1::ProbeReport& r) {
-    std::lock_guard<std::mutex> lock(mu);
-    reports.push_back(r);
-    cv.notify_all();
-  });
-  prober.start();
+  Prober prober(
+      ProberOptions{.report_interval = 60s},
+      [&](const v1::ProbeReport& r) { reports.push_back(r); }, clock);
+  ProberDriver driver(prober, clock);
   HttpServer server(200);
   v1::ProbePlan plan;
   *plan.add_targets() = target("g", server.port, v1::HEALTH_CHECK_HTTP, 2, 2);
   prober.set_plan(plan);
   auto wait = [&](auto pred) {
-    std::unique_lock<std::mutex> lock(mu);
-    return cv.wait_for(lock, 3s, [&] {
+    return driver.until([&] {
       return !reports.empty() && reports.back().results_size() == 1 &&
              pred(reports.back().results(0));
     });
@@ -421,7 +461,6 @@ TEST(ProberReportTest, AVerdictChangeIsReportedAtOnce) {
   ASSERT_TRUE(wait([](const v1::ProbeResult& r) { return r.known() && r.healthy(); }));
   server.set_status(500);
   ASSERT_TRUE(wait([](const v1::ProbeResult& r) { return r.known() && !r.healthy(); }));
-  std::lock_guard<std::mutex> lock(mu);
   // One report per change, nothing between them.
   EXPECT_EQ(reports.size(), 3u);
   EXPECT_EQ(reports.back().results(0).last_error(), "HTTP 500");
@@ -430,14 +469,28 @@ TEST(ProberReportTest, AVerdictChangeIsReportedAtOnce) {
 }
 
 TEST(ProberReportTest, ASlowReporterDoesNotSlowProbesDown) {
-  // A reporter stuck for 300 ms per report (a controller stream under flow
-  // control): probes keep their pace and their RTTs stay those of loopback.
-  std::atomic<int> calls{0};
-  Prober prober(ProberOptions{.report_interval = 100ms}, [&](const v1::ProbeReport&) {
-    ++calls;
-    std::this_thread::sleep_for(300ms);
-  });
-  prober.start();
+  // A reporter stuck in its first report (a controller stream under flow
+  // control) until the test lets it go: probes keep their pace and their
+  // RTTs stay those of loopback. On a fake clock, whatever the machine's
+  // load: a step that waited for the reporter would hang here instead.
+  FakeClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  int calls = 0;
+  Prober prober(
+      ProberOptions{.report_interval = 100ms},
+      [&](const v1::ProbeReport&) {
+        std::unique_lock<std::mutex> lock(mu);
+        ++calls;
+        cv.notify_all();
+        // Bounded, so that a prober that waits for its reporter fails the
+        // test instead of hanging it.
+        cv.wait_for(lock, 10s, [&] { return released; });
+      },
+      clock);
+  prober.start_reporting();
+  ProberDriver driver(prober, clock);
   TcpListener listener;
   v1::ProbePlan plan;
   for (int i = 0; i < 20; ++i)
@@ -446,19 +499,27 @@ TEST(ProberReportTest, ASlowReporterDoesNotSlowProbesDown) {
   prober.set_plan(plan);
   double worst = 0;
   int failures = 0;
-  auto until = std::chrono::steady_clock::now() + 1500ms;
-  while (std::chrono::steady_clock::now() < until) {
+  for (int i = 0; i < 150; ++i) {
+    driver.run_for(10ms);
     v1::ProbeReport snap = prober.snapshot();
     for (const auto& r : snap.results()) {
       worst = std::max(worst, r.last_rtt_ms());
       failures += r.known() && !r.healthy();
     }
-    std::this_thread::sleep_for(10ms);
   }
-  EXPECT_GE(calls.load(), 2);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_EQ(calls, 1) << "the reporter was to be stuck in its first report";
+    released = true;
+    cv.notify_all();
+    // The newest report waited and goes out next.
+    EXPECT_TRUE(cv.wait_for(lock, 10s, [&] { return calls >= 2; }));
+    EXPECT_GE(calls, 2);
+  }
   EXPECT_EQ(failures, 0);
   EXPECT_LT(worst, 150) << "RTTs include time the prober spent reporting";
   EXPECT_GE(prober.reports_sent(), 8u) << "reports did not keep their interval";
+  prober.stop();
 }
 
 TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
@@ -468,8 +529,9 @@ TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
   EXPECT_EXIT(
       {
         TcpListener listener;
-        Prober prober(ProberOptions{.report_interval = 100ms}, nullptr);
-        prober.start();
+        FakeClock clock;
+        Prober prober(ProberOptions{.report_interval = 100ms}, nullptr, clock);
+        ProberDriver driver(prober, clock);
         rlimit saved{};
         getrlimit(RLIMIT_NOFILE, &saved);
         rlimit low = saved;
@@ -480,7 +542,7 @@ TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
           *plan.add_targets() =
               target("g" + std::to_string(i), listener.port, v1::HEALTH_CHECK_TCP, 1, 1);
         prober.set_plan(plan);
-        std::this_thread::sleep_for(500ms);
+        driver.run_for(500ms);
         v1::ProbeReport starved = prober.snapshot();
         for (const auto& r : starved.results())
           if (r.known() || !r.last_error().empty()) {
@@ -488,7 +550,7 @@ TEST(ProberLimitsTest, OutOfDescriptorsPostponesProbesWithoutFailingThem) {
             std::exit(1);
           }
         setrlimit(RLIMIT_NOFILE, &saved);
-        std::this_thread::sleep_for(500ms);
+        driver.run_for(500ms);
         v1::ProbeReport fed = prober.snapshot();
         for (const auto& r : fed.results())
           if (!r.known() || !r.healthy()) {

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
 
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/controller_session.h"
@@ -100,10 +99,9 @@ TEST_F(SessionTest, UpdatesAreAppliedPersistedAndAcked) {
   ASSERT_EQ(dataplane.applied().size(), 1u);
   EXPECT_EQ(dataplane.applied()[0].version(), 11u);
   EXPECT_EQ(dataplane.applied()[0].next_hop_mac(), "02:00:00:00:00:fe");
-  v1::ForwardingTable stored;
-  std::string error;
-  ASSERT_TRUE(TableStore(dir.path).load(stored, error)) << error;
-  EXPECT_EQ(stored.version(), 11u);
+  auto stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok() && *stored) << stored.error();
+  EXPECT_EQ((*stored)->version(), 11u);
 
   // An invalid one: NACKed with the field, not applied, the old one kept.
   ASSERT_TRUE(server.controller.send_update(12, "nonce-12", sample_table(0, "not-an-ip")));
@@ -113,8 +111,9 @@ TEST_F(SessionTest, UpdatesAreAppliedPersistedAndAcked) {
   EXPECT_EQ(nack->ack().nonce(), "nonce-12");
   EXPECT_THAT(nack->ack().error(), HasSubstr("listeners[0].endpoints[0].address"));
   EXPECT_EQ(dataplane.applied().size(), 1u);
-  ASSERT_TRUE(TableStore(dir.path).load(stored, error));
-  EXPECT_EQ(stored.version(), 11u);
+  stored = TableStore(dir.path).load();
+  ASSERT_TRUE(stored.ok() && *stored) << stored.error();
+  EXPECT_EQ((*stored)->version(), 11u);
 }
 
 TEST_F(SessionTest, StatusIsReportedEveryInterval) {
@@ -140,7 +139,8 @@ TEST_F(SessionTest, ControllerDownTheDataplaneKeepsItsTableAndTheAgentRetries) {
   }
   dataplane.set_version(4);
   start("127.0.0.1:" + std::to_string(port));
-  std::this_thread::sleep_for(400ms);
+  // Eight status rounds (50 ms each) without a controller.
+  ASSERT_TRUE(dataplane.wait_health_calls(8));
   EXPECT_FALSE(session->connected());
   EXPECT_TRUE(dataplane.applied().empty());  // left as it is
   EXPECT_EQ(dataplane.version(), 4u);
@@ -167,9 +167,10 @@ TEST_F(SessionTest, AgentReconnectsAfterTheControllerRestarts) {
   auto hello = server->controller.wait_for(is_hello, 5s);
   ASSERT_TRUE(hello);
   EXPECT_EQ(hello->hello().applied_version(), 3u);
-  // The session counts itself once its Hello is written, which may be just
-  // after the controller read it.
-  for (int i = 0; i < 100 && session->sessions() < 2; ++i) std::this_thread::sleep_for(10ms);
+  // The session counts itself before it sends anything but its Hello: a
+  // status on the new stream comes after the count.
+  size_t from = server->controller.received_count();
+  ASSERT_TRUE(server->controller.wait_for([](auto& m) { return m.has_status(); }, 5s, from));
   EXPECT_GE(session->sessions(), 2u);
   // Nothing was re-applied meanwhile: the dataplane still ran version 3.
   EXPECT_EQ(dataplane.applied().size(), 1u);

@@ -1,8 +1,10 @@
-// The last good table on disk: round trip, atomic replacement, bad files.
+// The last good table on disk: round trip, atomic replacement, bad files
+// (a syntax error, an invalid table, a link to a device).
 #include "controlplane/agent/table_store.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -18,14 +20,16 @@ TEST(TableStore, SavesAndLoadsTheTable) {
   t.set_next_hop_mac("02:00:00:00:00:fe");
   t.mutable_tunnel_source()->set_ipv4("192.0.2.1");
 
-  v1::ForwardingTable loaded;
-  std::string error;
-  EXPECT_FALSE(store.load(loaded, error));  // nothing yet
-  EXPECT_EQ(error, "");
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error();
+  EXPECT_FALSE(*loaded);  // nothing yet
 
-  ASSERT_EQ(store.save(t), "");
-  ASSERT_TRUE(store.load(loaded, error)) << error;
-  EXPECT_EQ(loaded.ShortDebugString(), t.ShortDebugString());
+  Status saved = store.save(t);
+  ASSERT_TRUE(saved.ok()) << saved.message();
+  loaded = store.load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error();
+  ASSERT_TRUE(*loaded);
+  EXPECT_EQ((*loaded)->ShortDebugString(), t.ShortDebugString());
 
   struct stat st {};
   ASSERT_EQ(stat((dir.path + "/state").c_str(), &st), 0);
@@ -35,31 +39,63 @@ TEST(TableStore, SavesAndLoadsTheTable) {
   EXPECT_FALSE(std::filesystem::exists(store.path() + ".tmp"));
 
   t.set_version(13);
-  ASSERT_EQ(store.save(t), "");
-  ASSERT_TRUE(store.load(loaded, error));
-  EXPECT_EQ(loaded.version(), 13u);
+  ASSERT_TRUE(store.save(t).ok());
+  loaded = store.load();
+  ASSERT_TRUE(loaded.ok() && *loaded) << loaded.error();
+  EXPECT_EQ((*loaded)->version(), 13u);
 }
 
 TEST(TableStore, RefusesAFileThatIsNotAValidTable) {
   TempDir dir;
   TableStore store(dir.path);
-  v1::ForwardingTable loaded;
-  std::string error;
   std::ofstream(store.path()) << "version: 3\nlisteners { name: \"x\" }\n";
-  EXPECT_FALSE(store.load(loaded, error));
-  EXPECT_NE(error.find(store.path() + ": "), std::string::npos) << error;
+  auto loaded = store.load();
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.error().find(store.path() + ": "), std::string::npos) << loaded.error();
   std::ofstream(store.path()) << "not a table {";
-  EXPECT_FALSE(store.load(loaded, error));
-  EXPECT_EQ(error, store.path() +
-                       ": line 1:5: Message type \"onramp.v1.ForwardingTable\" has no "
-                       "field named \"not\".");
+  loaded = store.load();
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error(), store.path() +
+                                ": line 1:5: Message type \"onramp.v1.ForwardingTable\" has no "
+                                "field named \"not\".");
 }
 
 TEST(TableStore, ReportsAFolderItCannotWrite) {
   TempDir dir;
   std::ofstream(dir.path + "/file") << "x";
   TableStore store(dir.path + "/file/state");
-  EXPECT_NE(store.save(sample_table(1)), "");
+  EXPECT_FALSE(store.save(sample_table(1)).ok());
+}
+
+// A last good table that is a link to /dev/zero (or any other device) is
+// refused at once, not read for ever.
+TEST(TableStore, RefusesALastGoodTableThatIsNotARegularFile) {
+  TempDir dir;
+  TableStore store(dir.path);
+  ASSERT_EQ(::symlink("/dev/zero", store.path().c_str()), 0);
+  auto loaded = store.load();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error(), store.path() + ": not a regular file");
+
+  // The same for the probe plan beside it.
+  ASSERT_EQ(::symlink("/dev/zero", (dir.path + "/probe_plan.textproto").c_str()), 0);
+  auto plan = store.load_plan();
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error(), dir.path + "/probe_plan.textproto: not a regular file");
+}
+
+TEST(TableStore, SavesAndLoadsThePlan) {
+  TempDir dir;
+  TableStore store(dir.path);
+  auto none = store.load_plan();
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_FALSE(*none);
+  v1::ProbePlan plan;
+  plan.add_targets()->set_address("192.0.2.10");
+  ASSERT_TRUE(store.save_plan(plan).ok());
+  auto loaded = store.load_plan();
+  ASSERT_TRUE(loaded.ok() && *loaded) << loaded.error();
+  EXPECT_EQ((*loaded)->ShortDebugString(), plan.ShortDebugString());
 }
 
 }  // namespace
