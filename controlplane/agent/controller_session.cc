@@ -107,9 +107,17 @@ bool ControllerSession::serve_once() {
     context_ = nullptr;
     if (stopping_) return false;
   }
-  log::warn("session to the controller ended", {{"controller", config_.controller},
-                                                {"code", static_cast<int>(status.error_code())},
-                                                {"error", status.error_message()}});
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    // The admin port (7443) answers gRPC but has no PoP session service.
+    log::error(
+        "the controller does not serve PoP sessions at this address: is it its admin "
+        "port? Agents connect to the PoP port (--pop-listen, 7444 by default)",
+        {{"controller", config_.controller}, {"error", status.error_message()}});
+  } else {
+    log::warn("session to the controller ended", {{"controller", config_.controller},
+                                                  {"code", static_cast<int>(status.error_code())},
+                                                  {"error", status.error_message()}});
+  }
   // A session that carried something, or stayed up longer than the longest
   // backoff, worked: the next attempt starts from the shortest delay.
   return heard || std::chrono::steady_clock::now() - started > config_.backoff.max;

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/options.h"
+#include "common/service.h"
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/controller_session.h"
 #include "controlplane/common/tls.h"
@@ -17,7 +18,7 @@ int main(int argc, char** argv) {
   onramp::agent::AgentConfig config;
   config.agent_version = onramp::opts::version();
   onramp::agent::SessionConfig session_config;
-  session_config.controller = "127.0.0.1:7443";
+  session_config.controller = "127.0.0.1:7444";
   onramp::cp::TlsFiles tls;
   bool plaintext = false;
   std::string socket = "/run/onramp/dataplane.sock";
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
       "and on the last good one whenever the controller is away.",
       "onramp-agent");
   onramp::opts::add_common_flags(app);
+  onramp::opts::add_config_file(app, "/etc/onramp/agent.conf");
   app.add_option("--controller", session_config.controller, "Controller address, HOST:PORT")
       ->capture_default_str();
   app.add_option("--tls-ca", tls.ca, "PEM CA of the controller's certificate");
@@ -75,7 +77,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.footer(
       "Example:\n"
-      "  onramp-agent --controller ctl.example.net:7443 --tls-ca ca.pem --tls-cert fra1.pem \\\n"
+      "  onramp-agent --controller ctl.example.net:7444 --tls-ca ca.pem --tls-cert fra1.pem \\\n"
       "    --tls-key fra1.key --pop FRA1 --city Frankfurt --country DE --lat 50.03 --lon 8.57 \\\n"
       "    --tunnel-source-v4 192.0.2.1 --tunnel-source-v6 2001:db8:f1::1 \\\n"
       "    --next-hop-mac 02:00:00:00:00:fe --dataplane-socket /run/onramp/dataplane.sock");
@@ -124,8 +126,29 @@ int main(int argc, char** argv) {
   agent.start();
   session.start();
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  // Ready for systemd once the PoP is served: a session to the controller is
+  // open, or the last good table is back in force while it is away. The
+  // status line follows the session; the watchdog is fed from this loop.
+  int sig = -1;
+  bool ready = false;
+  std::string shown;
+  const timespec tick{.tv_sec = 1, .tv_nsec = 0};
+  do {
+    uint64_t version = agent.last_good_version();
+    std::string status =
+        session.connected() ? "controller " + session_config.controller + ", table version " +
+                                  std::to_string(version)
+                            : "controller away, last good table version " + std::to_string(version);
+    if (!ready && (session.connected() || version > 0)) {
+      onramp::service::ready(status);
+      ready = true;
+    } else if (ready && status != shown) {
+      onramp::service::status(status);
+    }
+    if (ready) shown = status;
+    onramp::service::watchdog();
+  } while ((sig = sigtimedwait(&signals, nullptr, &tick)) < 0);
+  onramp::service::stopping();
   onramp::log::info("stopping; the dataplane keeps forwarding and BIRD keeps announcing",
                     {{"signal", strsignal(sig)}});
   session.stop();

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/options.h"
+#include "common/service.h"
 #include "common/text.h"
 #include "controlplane/controller/auth.h"
 #include "controlplane/controller/controller_server.h"
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
   // "usage: onramp-controller [OPTIONS]", as the hand-written usage said it.
   app.get_formatter()->label("Usage", "usage");
   onramp::opts::add_common_flags(app);
+  onramp::opts::add_config_file(app, "/etc/onramp/controller.conf");
   app.add_option("--db", db, "SQLite database")->type_name("PATH")->capture_default_str();
   app.add_option("--admin-listen", server_options.admin_listen, "Admin API address")
       ->type_name("ADDR")
@@ -117,8 +119,17 @@ int main(int argc, char** argv) {
   auto started = ControllerServer::start(*store, server_options);
   if (!started.ok()) return fail(1, started.error());
   std::unique_ptr<ControllerServer> server = std::move(*started);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  onramp::service::ready("admin API on " + server_options.admin_listen + ", PoP API on " +
+                         server_options.pop_listen);
+  // The watchdog is fed only while the store answers: a wedged store stops
+  // the feeding and systemd restarts the controller.
+  int sig = -1;
+  const timespec tick{.tv_sec = 1, .tv_nsec = 0};
+  while ((sig = sigtimedwait(&signals, nullptr, &tick)) < 0) {
+    (void)store->snapshot();
+    onramp::service::watchdog();
+  }
+  onramp::service::stopping();
   log::info(sig == SIGINT ? "stopping on SIGINT" : "stopping on SIGTERM");
   server->shutdown();
   return 0;

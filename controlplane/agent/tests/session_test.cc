@@ -1,15 +1,21 @@
 // The agent's session against an in-process controller: Hello, updates in,
 // ACK/NACK and status out, reconnection when the controller goes away, and a
 // dataplane left alone while it is away.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/controller_session.h"
 #include "controlplane/agent/tests/fakes.h"
 #include "controlplane/agent/tests/probe_servers.h"
+#include "onramp/v1/admin.grpc.pb.h"
 
 namespace onramp::agent::test {
 namespace {
@@ -207,6 +213,44 @@ TEST_F(SessionTest, ProbeReportsGoToTheControllerOnTheSession) {
   EXPECT_EQ(r.endpoint_group(), "eu");
   EXPECT_GE(r.consecutive(), 2u);
   EXPECT_GE(r.rtt_ms(), 0);
+}
+
+// The agent's default used to be the admin port, and its only word was
+// "ended: status 12": an address without the PoP session service is named as
+// probably the admin port.
+TEST_F(SessionTest, TheAdminPortIsExplainedNotJustAStatusCode) {
+  // What the controller's admin port serves: the admin API, no PoP sessions.
+  v1::AdminService::Service admin_api;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&admin_api);
+  std::unique_ptr<grpc::Server> admin_like = builder.BuildAndStart();
+  ASSERT_TRUE(admin_like && port);
+  // stderr into a file the test reads while the session retries.
+  std::string path = dir.path + "/stderr";
+  fflush(stderr);
+  int saved = dup(2);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  dup2(fd, 2);
+  ::close(fd);
+  start("127.0.0.1:" + std::to_string(port));
+  std::string err;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (err.find("admin port?") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    std::ifstream in(path);
+    err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  session->stop();
+  fflush(stderr);
+  dup2(saved, 2);
+  ::close(saved);
+  EXPECT_THAT(err, HasSubstr("does not serve PoP sessions at this address: is it its admin port?"));
+  EXPECT_THAT(err, HasSubstr("7444"));
+  admin_like->Shutdown();
 }
 
 }  // namespace
