@@ -122,13 +122,12 @@ int main(int argc, char** argv) {
   config.report_interval = std::chrono::milliseconds(report_interval_ms);
   config.probes = !no_probes;
 
-  std::string error;
-  session_config.credentials =
-      onramp::cp::client_credentials(session_config.controller, tls, plaintext, error);
-  if (!session_config.credentials) {
-    std::cerr << "onramp-agent: " << error << '\n';
+  auto credentials = onramp::cp::client_credentials(session_config.controller, tls, plaintext);
+  if (!credentials.ok()) {
+    std::cerr << "onramp-agent: " << credentials.error() << '\n';
     return 2;
   }
+  session_config.credentials = *credentials;
 
   // Every thread started below inherits the blocked signals; main waits for
   // them with sigwait, so shutdown runs in ordinary code.
