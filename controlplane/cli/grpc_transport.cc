@@ -17,7 +17,7 @@ class GrpcConnector final : public Connector {
   }
 
   Result<std::unique_ptr<DataplaneStub>> dataplane(const Globals& g) override {
-    // A unix socket that only root opens: no TLS, no token (DESIGN.md §6).
+    // A unix socket that only root opens: no TLS, no token (docs/design.md, Security).
     std::string target = "unix:" + g.dataplane_socket;
     auto creds = cp::client_credentials(target, {}, /*plaintext=*/true);
     if (!creds.ok()) return creds.status();

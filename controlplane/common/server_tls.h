@@ -1,4 +1,4 @@
-// TLS credentials for onramp's gRPC servers (DESIGN.md §6), and who the peer
+// TLS credentials for onramp's gRPC servers (docs/design.md, Security), and who the peer
 // of a call is. Plaintext only for loopback listen addresses, and only when
 // asked for.
 #pragma once

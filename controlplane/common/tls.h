@@ -1,4 +1,4 @@
-// TLS credentials for onramp's gRPC clients and servers (DESIGN.md §6).
+// TLS credentials for onramp's gRPC clients and servers (docs/design.md, Security).
 // Plaintext exists only for loopback, and only when asked for.
 #pragma once
 
