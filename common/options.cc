@@ -19,12 +19,14 @@ std::string version_line(std::string_view program) {
   return std::string(program) + " " + version();
 }
 
-void add_common_flags(CLI::App& app) {
+void add_common_flags(CLI::App& app) { add_common_flags(app, std::cout); }
+
+void add_common_flags(CLI::App& app, std::ostream& out) {
   std::string program = app.get_name();
   app.add_flag_callback(
       "--version",
-      [program] {
-        std::cout << version_line(program) << "\n";
+      [program, &out] {
+        out << version_line(program) << "\n";
         throw CLI::Success();
       },
       "Print the version and exit");

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,8 @@ std::string version_line(std::string_view program);
 
 // Adds --version and --log-level (the common logger's level) to `app`.
 void add_common_flags(CLI::App& app);
+// The same, with --version printing to `out` (which outlives parsing).
+void add_common_flags(CLI::App& app, std::ostream& out);
 
 // Adds --config FILE: a configuration file read before the command line,
 // whose keys are the long flags without their dashes ("port = 7444"; TOML:

@@ -87,13 +87,12 @@ int main(int argc, char** argv) {
   config.report_interval = std::chrono::milliseconds(report_interval_ms);
   config.probes = !no_probes;
 
-  std::string error;
-  session_config.credentials =
-      onramp::cp::client_credentials(session_config.controller, tls, plaintext, error);
-  if (!session_config.credentials) {
-    onramp::log::error("no credentials for the controller", {{"error", error}});
+  auto credentials = onramp::cp::client_credentials(session_config.controller, tls, plaintext);
+  if (!credentials.ok()) {
+    onramp::log::error("no credentials for the controller", {{"error", credentials.error()}});
     return 2;
   }
+  session_config.credentials = *credentials;
 
   // Every thread started below inherits the blocked signals; main waits for
   // them with sigwait, so shutdown runs in ordinary code.

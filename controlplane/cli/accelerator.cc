@@ -39,17 +39,18 @@ void add_accelerator_commands(CommandTree& tree) {
   CLI::App* g = tree.group(tree.root, "accelerator", "Accelerators: sets of anycast VIPs");
 
   auto c = std::make_shared<AcceleratorFlags>();
-  CLI::App* create = tree.command(
-      *g, "create", "Create an accelerator",
-      "  onrampctl accelerator create web --vip 203.0.113.10 --vip 2001:db8:10::10\n"
-      "  onrampctl accelerator create staging --vip 203.0.113.20 --disabled\n",
-      [c](Context& ctx) {
-        v1::Accelerator req;
-        req.set_name(c->name);
-        req.set_enabled(!c->disabled);
-        for (const std::string& v : c->vips) req.add_vips(v);
-        return call_and_print<v1::Accelerator>(ctx, "CreateAccelerator", req, print_accelerator);
-      });
+  CLI::App* create =
+      tree.command(*g, "create", "Create an accelerator",
+                   "  onrampctl accelerator create web --vip 203.0.113.10 --vip 2001:db8:10::10\n"
+                   "  onrampctl accelerator create staging --vip 203.0.113.20 --disabled\n",
+                   [c](Context& ctx) {
+                     v1::Accelerator req;
+                     req.set_name(c->name);
+                     req.set_enabled(!c->disabled);
+                     for (const std::string& v : c->vips) req.add_vips(v);
+                     return call_and_print<v1::Accelerator>(ctx, &AdminStub::CreateAccelerator, req,
+                                                            print_accelerator);
+                   });
   create->add_option("name", c->name, "Name: [a-z0-9-], starting with a letter")->required();
   create->add_option("--vip", c->vips, "An anycast VIP, IPv4 or IPv6 (repeat, or a,b)")
       ->required()
@@ -61,7 +62,7 @@ void add_accelerator_commands(CommandTree& tree) {
                [get](Context& ctx) {
                  v1::AcceleratorKey key;
                  key.set_name(get->name);
-                 return call_and_print<v1::Accelerator>(ctx, "GetAccelerator", key,
+                 return call_and_print<v1::Accelerator>(ctx, &AdminStub::GetAccelerator, key,
                                                         print_accelerator);
                })
       ->add_option("name", get->name, "Accelerator name")
@@ -71,7 +72,7 @@ void add_accelerator_commands(CommandTree& tree) {
                "  onrampctl accelerator list\n  onrampctl accelerator list -o json\n",
                [](Context& ctx) {
                  return call_and_print<v1::ListAcceleratorsResponse>(
-                     ctx, "ListAccelerators", v1::ListRequest(), print_accelerators);
+                     ctx, &AdminStub::ListAccelerators, v1::ListRequest(), print_accelerators);
                });
 
   auto u = std::make_shared<AcceleratorFlags>();
@@ -83,7 +84,7 @@ void add_accelerator_commands(CommandTree& tree) {
                      v1::AcceleratorKey key;
                      key.set_name(u->name);
                      return get_patch_update<v1::Accelerator>(
-                         ctx, "Accelerator", key,
+                         ctx, &AdminStub::GetAccelerator, &AdminStub::UpdateAccelerator, key,
                          [u](v1::Accelerator& a) {
                            if (!u->vips.empty()) {
                              a.clear_vips();
@@ -107,7 +108,8 @@ void add_accelerator_commands(CommandTree& tree) {
                [d](Context& ctx) {
                  v1::AcceleratorKey key;
                  key.set_name(d->name);
-                 return delete_resource(ctx, "Accelerator", key, "accelerator " + d->name);
+                 return delete_resource(ctx, &AdminStub::DeleteAccelerator, key,
+                                        "accelerator " + d->name);
                })
       ->add_option("name", d->name, "Accelerator name")
       ->required();

@@ -1,8 +1,9 @@
 #include "controlplane/cli/args.h"
 
-#include <arpa/inet.h>
-
+#include <algorithm>
 #include <charconv>
+
+#include "common/ip_address.h"
 
 namespace onramp::cli {
 namespace {
@@ -18,12 +19,6 @@ bool parse_port(std::string_view s, uint32_t& out, bool allow_zero = false) {
   return true;
 }
 
-bool is_ip(const std::string& s) {
-  in_addr v4{};
-  in6_addr v6{};
-  return inet_pton(AF_INET, s.c_str(), &v4) == 1 || inet_pton(AF_INET6, s.c_str(), &v6) == 1;
-}
-
 }  // namespace
 
 const std::vector<std::string> kProtocolNames = {"tcp", "udp", "tcp_udp"};
@@ -32,31 +27,32 @@ const std::vector<std::string> kAffinityNames = {"none", "source_ip"};
 const std::vector<std::string> kModeNames = {"ipip", "gue"};
 const std::vector<std::string> kHealthProtocolNames = {"tcp", "http", "udp"};
 
-std::string parse_port_ranges(const std::string& text, std::vector<PortSpan>& out) {
-  out.clear();
+Result<std::vector<PortSpan>> parse_port_ranges(const std::string& text) {
+  std::vector<PortSpan> out;
   std::string_view rest = text;
   while (true) {
     size_t comma = rest.find(',');
     std::string_view item = rest.substr(0, comma);
-    if (item.empty()) return "\"" + text + "\": empty item in the port list";
+    if (item.empty()) return error("\"" + text + "\": empty item in the port list");
     PortSpan span;
     size_t dash = item.find('-');
     if (dash == std::string_view::npos) {
       if (!parse_port(item, span.first))
-        return "\"" + std::string(item) + "\" is not a port (1..65535)";
+        return error("\"" + std::string(item) + "\" is not a port (1..65535)");
       span.last = span.first;
     } else {
       if (!parse_port(item.substr(0, dash), span.first) ||
           !parse_port(item.substr(dash + 1), span.last))
-        return "\"" + std::string(item) + "\" is not a port range (first-last, ports 1..65535)";
+        return error("\"" + std::string(item) +
+                     "\" is not a port range (first-last, ports 1..65535)");
       if (span.first > span.last)
-        return "\"" + std::string(item) + "\": the first port is above the last";
+        return error("\"" + std::string(item) + "\": the first port is above the last");
     }
     out.push_back(span);
     if (comma == std::string_view::npos) break;
     rest = rest.substr(comma + 1);
   }
-  return "";
+  return out;
 }
 
 std::string format_port_ranges(const google::protobuf::RepeatedPtrField<v1::PortRange>& ranges) {
@@ -69,36 +65,38 @@ std::string format_port_ranges(const google::protobuf::RepeatedPtrField<v1::Port
   return s;
 }
 
-std::string parse_port_override(const std::string& text, v1::PortOverride& out) {
+Result<v1::PortOverride> parse_port_override(const std::string& text) {
   size_t colon = text.find(':');
   uint32_t from = 0, to = 0;
   if (colon == std::string::npos || !parse_port(std::string_view(text).substr(0, colon), from) ||
       !parse_port(std::string_view(text).substr(colon + 1), to))
-    return "\"" + text + "\" is not LISTENER_PORT:ENDPOINT_PORT (ports 1..65535)";
+    return error("\"" + text + "\" is not LISTENER_PORT:ENDPOINT_PORT (ports 1..65535)");
+  v1::PortOverride out;
   out.set_listener_port(from);
   out.set_endpoint_port(to);
-  return "";
+  return out;
 }
 
-std::string parse_client(const std::string& text, std::string& address, uint32_t& port) {
-  port = 0;
+Result<ClientAddress> parse_client(const std::string& text) {
+  ClientAddress c;
   if (!text.empty() && text[0] == '[') {
     size_t close = text.find(']');
-    if (close == std::string::npos) return "\"" + text + "\": missing ']'";
-    address = text.substr(1, close - 1);
+    if (close == std::string::npos) return error("\"" + text + "\": missing ']'");
+    c.address = text.substr(1, close - 1);
     std::string_view tail = std::string_view(text).substr(close + 1);
-    if (!tail.empty() && (tail[0] != ':' || !parse_port(tail.substr(1), port, true)))
-      return "\"" + text + "\": expected [ADDRESS]:PORT";
+    if (!tail.empty() && (tail[0] != ':' || !parse_port(tail.substr(1), c.port, true)))
+      return error("\"" + text + "\": expected [ADDRESS]:PORT");
   } else if (std::count(text.begin(), text.end(), ':') == 1) {
     size_t colon = text.find(':');
-    address = text.substr(0, colon);
-    if (!parse_port(std::string_view(text).substr(colon + 1), port, true))
-      return "\"" + text + "\": \"" + text.substr(colon + 1) + "\" is not a port (0..65535)";
+    c.address = text.substr(0, colon);
+    if (!parse_port(std::string_view(text).substr(colon + 1), c.port, true))
+      return error("\"" + text + "\": \"" + text.substr(colon + 1) + "\" is not a port (0..65535)");
   } else {
-    address = text;  // bare IPv4, or IPv6 without a port
+    c.address = text;  // bare IPv4, or IPv6 without a port
   }
-  if (!is_ip(address)) return "\"" + address + "\" is not an IPv4 or IPv6 address";
-  return "";
+  if (!IpAddress::parse(c.address))
+    return error("\"" + c.address + "\" is not an IPv4 or IPv6 address");
+  return c;
 }
 
 v1::Protocol protocol_from_name(const std::string& name) {

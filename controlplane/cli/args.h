@@ -1,6 +1,6 @@
 // Parsers for the values onrampctl takes on its command line: port ranges,
-// port overrides, client addresses, enum names. Each returns "" or an error
-// that says what is wrong with the text it was given.
+// port overrides, client addresses, enum names. Each returns the value or an
+// error that says what is wrong with the text it was given.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/status.h"
 #include "onramp/v1/forwarding.pb.h"
 #include "onramp/v1/resources.pb.h"
 
@@ -22,16 +23,19 @@ struct PortSpan {
 
 // "80,443,8000-8099": ports 1..65535, first <= last, no empty items. Spans
 // are kept in the order given.
-std::string parse_port_ranges(const std::string& text, std::vector<PortSpan>& out);
+Result<std::vector<PortSpan>> parse_port_ranges(const std::string& text);
 // The other way round; "last == 0" is a single port, as in the proto.
 std::string format_port_ranges(const google::protobuf::RepeatedPtrField<v1::PortRange>& ranges);
 
 // "80:8080" -> listener port 80 to endpoint port 8080.
-std::string parse_port_override(const std::string& text, v1::PortOverride& out);
+Result<v1::PortOverride> parse_port_override(const std::string& text);
 
+struct ClientAddress {
+  std::string address;
+  uint32_t port = 0;  // 0 when not given
+};
 // "198.51.100.7", "198.51.100.7:5000", "2001:db8::7", "[2001:db8::7]:5000".
-// The port is 0 when not given.
-std::string parse_client(const std::string& text, std::string& address, uint32_t& port);
+Result<ClientAddress> parse_client(const std::string& text);
 
 // Lower-case names on the command line <-> proto enums.
 v1::Protocol protocol_from_name(const std::string& name);                    // tcp, udp, tcp_udp

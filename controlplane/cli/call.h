@@ -1,5 +1,6 @@
 // The three shapes every admin command takes: call and print, get-patch-
-// update (an update changes only the flags given), and delete.
+// update (an update changes only the flags given), and delete; each through
+// the generated AdminService stub.
 #pragma once
 
 #include <grpcpp/support/status.h>
@@ -15,11 +16,11 @@
 
 namespace onramp::cli {
 
-// Calls AdminService/<method> and prints the answer; `table(out, response)`
-// draws it for people.
-template <typename Response, typename TableFn>
-int call_and_print(Context& ctx, const std::string& method,
-                   const google::protobuf::Message& request, TableFn table) {
+// Calls `method` and prints the answer; `table(out, response)` draws it for
+// people.
+template <typename Response, typename Request, typename TableFn>
+int call_and_print(Context& ctx, Context::AdminMethod<Request, Response> method,
+                   const Request& request, TableFn table) {
   Response resp;
   grpc::Status s = ctx.admin(method, request, resp);
   if (!s.ok()) return ctx.fail(s);
@@ -27,23 +28,25 @@ int call_and_print(Context& ctx, const std::string& method,
   return kExitOk;
 }
 
-// Reads the resource with Get<Kind>(key), lets `patch` change what the flags
-// say, writes it back with Update<Kind> and prints the result.
+// Reads the resource with `get(key)`, lets `patch` change what the flags say,
+// writes it back with `update` and prints the result.
 template <typename Resource, typename Key, typename TableFn>
-int get_patch_update(Context& ctx, const std::string& kind, const Key& key,
+int get_patch_update(Context& ctx, Context::AdminMethod<Key, Resource> get,
+                     Context::AdminMethod<Resource, Resource> update, const Key& key,
                      const std::function<void(Resource&)>& patch, TableFn table) {
   Resource current;
-  grpc::Status s = ctx.admin("Get" + kind, key, current);
+  grpc::Status s = ctx.admin(get, key, current);
   if (!s.ok()) return ctx.fail(s);
   patch(current);
-  return call_and_print<Resource>(ctx, "Update" + kind, current, table);
+  return call_and_print<Resource>(ctx, update, current, table);
 }
 
-// Delete<Kind>(key); says what went in table format, prints {} otherwise.
-inline int delete_resource(Context& ctx, const std::string& kind,
-                           const google::protobuf::Message& key, const std::string& what) {
+// `remove(key)`; says what went in table format, prints {} otherwise.
+template <typename Key>
+int delete_resource(Context& ctx, Context::AdminMethod<Key, v1::DeleteResponse> remove,
+                    const Key& key, const std::string& what) {
   v1::DeleteResponse resp;
-  grpc::Status s = ctx.admin("Delete" + kind, key, resp);
+  grpc::Status s = ctx.admin(remove, key, resp);
   if (!s.ok()) return ctx.fail(s);
   print_message(ctx.out, ctx.globals.format, resp,
                 [&](std::ostream& out) { out << "deleted " << what << '\n'; });

@@ -1,6 +1,6 @@
 // What every onrampctl command is built from: the global flags, the
-// connections it may open (behind an interface, so commands are tested with a
-// fake and no server), and the tree each resource file adds its commands to.
+// generated stubs it calls (opened by a Connector, so commands are tested
+// against a fake server), and the tree each resource file adds its commands to.
 #pragma once
 
 #include <functional>
@@ -10,20 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "controlplane/common/tls.h"
+#include "onramp/v1/admin.grpc.pb.h"
+#include "onramp/v1/dataplane.grpc.pb.h"
 
 namespace CLI {
 class App;
 class Option;
 }  // namespace CLI
-
-namespace google::protobuf {
-class Message;
-}
-
-namespace grpc {
-class Status;
-}
 
 namespace onramp::cli {
 
@@ -41,27 +36,21 @@ struct Globals {
   std::string dataplane_socket = "/run/onramp/dataplane.sock";
 };
 
-// One unary call to a gRPC method by its full name
-// ("/onramp.v1.AdminService/CreateAccelerator"). The implementation owns the
-// deadline and the credentials.
-class Transport {
- public:
-  virtual ~Transport() = default;
-  virtual grpc::Status call(const std::string& method, const google::protobuf::Message& request,
-                            google::protobuf::Message& response) = 0;
-};
+using AdminStub = v1::AdminService::StubInterface;
+using DataplaneStub = v1::DataplaneService::StubInterface;
 
-// Opens transports to the controller and to the local dataplane. Returns
-// nullptr and sets `error` (naming the flag at fault) when it cannot.
+// Opens the generated stubs to the controller and to the local dataplane
+// (the tests hand out stubs on an in-process fake). The error names the flag
+// at fault.
 class Connector {
  public:
   virtual ~Connector() = default;
-  virtual std::unique_ptr<Transport> controller(const Globals& globals, std::string& error) = 0;
-  virtual std::unique_ptr<Transport> dataplane(const Globals& globals, std::string& error) = 0;
+  virtual Result<std::unique_ptr<AdminStub>> controller(const Globals& globals) = 0;
+  virtual Result<std::unique_ptr<DataplaneStub>> dataplane(const Globals& globals) = 0;
 };
 
-// The real thing: gRPC with TLS (or loopback plaintext), bearer token and a
-// deadline on every call.
+// The real thing: gRPC with TLS (or loopback plaintext) to the controller, the
+// dataplane's unix socket without.
 std::unique_ptr<Connector> make_grpc_connector();
 
 // What a running command uses. Connections open on first use, so a command
@@ -69,16 +58,39 @@ std::unique_ptr<Connector> make_grpc_connector();
 // round.
 class Context {
  public:
+  // A unary method of the generated stub: &AdminStub::GetAccelerator.
+  template <typename Request, typename Response>
+  using AdminMethod = grpc::Status (AdminStub::*)(grpc::ClientContext*, const Request&, Response*);
+  template <typename Request, typename Response>
+  using DataplaneMethod = grpc::Status (DataplaneStub::*)(grpc::ClientContext*, const Request&,
+                                                          Response*);
+
   Context(const Globals& globals, Connector& connector, std::ostream& out, std::ostream& err)
       : globals(globals), out(out), err(err), connector_(connector) {}
 
-  // Calls AdminService/<method> on the controller, or DataplaneService/<method>
-  // on the dataplane's socket. A failure to connect comes back as UNAVAILABLE
-  // or INVALID_ARGUMENT (bad TLS flags).
-  grpc::Status admin(const std::string& method, const google::protobuf::Message& request,
-                     google::protobuf::Message& response);
-  grpc::Status dataplane(const std::string& method, const google::protobuf::Message& request,
-                         google::protobuf::Message& response);
+  // Calls `method` on the controller (with the bearer token), or on the
+  // dataplane's socket, with the --timeout deadline. A failure to connect
+  // comes back as UNAVAILABLE or INVALID_ARGUMENT (bad TLS flags).
+  template <typename Request, typename Response>
+  grpc::Status admin(AdminMethod<Request, Response> method, const Request& request,
+                     Response& response) {
+    Result<AdminStub*> stub = admin_stub();
+    if (!stub.ok()) return refused(stub.status());
+    grpc::ClientContext call;
+    start_call(call, globals.token);
+    return name_the_server(((*stub)->*method)(&call, request, &response),
+                           "controller " + globals.controller);
+  }
+  template <typename Request, typename Response>
+  grpc::Status dataplane(DataplaneMethod<Request, Response> method, const Request& request,
+                         Response& response) {
+    Result<DataplaneStub*> stub = dataplane_stub();
+    if (!stub.ok()) return refused(stub.status());
+    grpc::ClientContext call;
+    start_call(call, "");  // a unix socket that only root opens: no token
+    return name_the_server(((*stub)->*method)(&call, request, &response),
+                           "dataplane " + globals.dataplane_socket);
+  }
 
   // Prints `onrampctl: <message>` to err and returns the exit code for it.
   int fail(const grpc::Status& status);
@@ -89,9 +101,15 @@ class Context {
   std::ostream& err;
 
  private:
+  Result<AdminStub*> admin_stub();
+  Result<DataplaneStub*> dataplane_stub();
+  void start_call(grpc::ClientContext& call, const std::string& token) const;
+  static grpc::Status refused(const Status& status);
+  static grpc::Status name_the_server(grpc::Status s, const std::string& what);
+
   Connector& connector_;
-  std::unique_ptr<Transport> admin_;
-  std::unique_ptr<Transport> dataplane_;
+  std::unique_ptr<AdminStub> admin_;
+  std::unique_ptr<DataplaneStub> dataplane_;
 };
 
 // A command's body: runs after parsing, returns the exit code.
@@ -140,9 +158,5 @@ void add_completion_commands(CommandTree& tree);
 
 // The completion script for "bash" or "zsh", from the tree as built.
 std::string completion_script(const CommandTree& tree, const std::string& shell);
-
-// Full method names.
-std::string admin_method(const std::string& name);
-std::string dataplane_method(const std::string& name);
 
 }  // namespace onramp::cli

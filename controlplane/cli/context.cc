@@ -1,56 +1,50 @@
 // Context (connections on first use, errors to exit codes) and CommandTree
 // (how commands hang together, what completion needs to know).
-#include <google/protobuf/message.h>
+#include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 
 #include "controlplane/cli/command.h"
 #include "controlplane/cli/exit_code.h"
-#include "onramp/v1/admin.grpc.pb.h"
-#include "onramp/v1/dataplane.grpc.pb.h"
 
 namespace onramp::cli {
-namespace {
+
+Result<AdminStub*> Context::admin_stub() {
+  if (!admin_) {
+    Result<std::unique_ptr<AdminStub>> stub = connector_.controller(globals);
+    if (!stub.ok()) return stub.status();
+    admin_ = std::move(*stub);
+  }
+  return admin_.get();
+}
+
+Result<DataplaneStub*> Context::dataplane_stub() {
+  if (!dataplane_) {
+    Result<std::unique_ptr<DataplaneStub>> stub = connector_.dataplane(globals);
+    if (!stub.ok()) return stub.status();
+    dataplane_ = std::move(*stub);
+  }
+  return dataplane_.get();
+}
+
+void Context::start_call(grpc::ClientContext& call, const std::string& token) const {
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(globals.timeout_s * 1000)));
+  if (!token.empty()) call.AddMetadata("authorization", "Bearer " + token);
+}
+
+grpc::Status Context::refused(const Status& status) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, status.message());
+}
 
 // gRPC's own words for "could not connect" do not say to what.
-grpc::Status name_the_server(grpc::Status s, const std::string& what) {
+grpc::Status Context::name_the_server(grpc::Status s, const std::string& what) {
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
     return grpc::Status(s.error_code(), what + ": " + s.error_message());
   return s;
-}
-
-}  // namespace
-
-std::string admin_method(const std::string& name) {
-  return std::string("/") + v1::AdminService::service_full_name() + "/" + name;
-}
-
-std::string dataplane_method(const std::string& name) {
-  return std::string("/") + v1::DataplaneService::service_full_name() + "/" + name;
-}
-
-grpc::Status Context::admin(const std::string& method, const google::protobuf::Message& request,
-                            google::protobuf::Message& response) {
-  if (!admin_) {
-    std::string error;
-    admin_ = connector_.controller(globals, error);
-    if (!admin_) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, error);
-  }
-  return name_the_server(admin_->call(admin_method(method), request, response),
-                         "controller " + globals.controller);
-}
-
-grpc::Status Context::dataplane(const std::string& method, const google::protobuf::Message& request,
-                                google::protobuf::Message& response) {
-  if (!dataplane_) {
-    std::string error;
-    dataplane_ = connector_.dataplane(globals, error);
-    if (!dataplane_) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, error);
-  }
-  return name_the_server(dataplane_->call(dataplane_method(method), request, response),
-                         "dataplane " + globals.dataplane_socket);
 }
 
 int Context::fail(const grpc::Status& status) {

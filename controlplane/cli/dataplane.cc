@@ -1,19 +1,18 @@
 // `onrampctl dataplane ...`: this PoP's onramp-dataplane, over its local
 // unix socket (DataplaneService): apply a table, stats, trace, health.
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
 #include <grpcpp/support/status.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <iterator>
 
+#include "common/files.h"
+#include "common/textproto.h"
 #include "controlplane/cli/args.h"
 #include "controlplane/cli/command.h"
 #include "controlplane/cli/exit_code.h"
 #include "controlplane/cli/output.h"
 #include "controlplane/cli/stats_table.h"
-#include "common/textproto.h"
 #include "dataplane/config/table_loader.h"
 #include "onramp/v1/dataplane.pb.h"
 
@@ -32,16 +31,15 @@ struct TraceFlags {
   std::string protocol;
 };
 
-
 int apply(Context& ctx, const ApplyFlags& flags) {
   std::string text;
   std::string name = flags.file == "-" ? "<stdin>" : flags.file;
   if (flags.file == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   } else {
-    std::string error;
-    text = cp::read_file(flags.file, error);
-    if (!error.empty()) return ctx.fail(kExitUsage, error);
+    Result<std::string> file = read_file(flags.file);
+    if (!file.ok()) return ctx.fail(kExitUsage, file.error());
+    text = std::move(*file);
   }
   // Check it here first: a bad file is reported with its line or field
   // before anything reaches the PoP.
@@ -54,7 +52,7 @@ int apply(Context& ctx, const ApplyFlags& flags) {
     return ctx.fail(kExitInvalid, name + ": " + s.message());
 
   v1::ApplyTableResponse resp;
-  grpc::Status s = ctx.dataplane("ApplyTable", req, resp);
+  grpc::Status s = ctx.dataplane(&DataplaneStub::ApplyTable, req, resp);
   if (!s.ok()) return ctx.fail(s);
   print_message(ctx.out, ctx.globals.format, resp, [&](std::ostream& out) {
     Fields f;
@@ -68,7 +66,7 @@ int apply(Context& ctx, const ApplyFlags& flags) {
 
 int health(Context& ctx) {
   v1::DataplaneHealthResponse resp;
-  grpc::Status s = ctx.dataplane("Health", v1::DataplaneHealthRequest(), resp);
+  grpc::Status s = ctx.dataplane(&DataplaneStub::Health, v1::DataplaneHealthRequest(), resp);
   if (!s.ok()) return ctx.fail(s);
   print_message(ctx.out, ctx.globals.format, resp, [&](std::ostream& out) {
     Fields f;
@@ -84,7 +82,7 @@ int health(Context& ctx) {
 
 int stats(Context& ctx) {
   v1::DataplaneStats resp;
-  grpc::Status s = ctx.dataplane("GetStats", v1::DataplaneStatsRequest(), resp);
+  grpc::Status s = ctx.dataplane(&DataplaneStub::GetStats, v1::DataplaneStatsRequest(), resp);
   if (!s.ok()) return ctx.fail(s);
   print_message(ctx.out, ctx.globals.format, resp,
                 [&](std::ostream& out) { print_dataplane_stats(out, resp); });
@@ -94,15 +92,15 @@ int stats(Context& ctx) {
 int trace_flow(Context& ctx, const std::string& client, const std::string& vip, uint32_t port,
                const std::string& protocol) {
   v1::DataplaneTraceRequest req;
-  uint32_t client_port = 0;
-  std::string error = parse_client(client, *req.mutable_client_address(), client_port);
-  if (!error.empty()) return ctx.fail(kExitUsage, "--client: " + error);
-  req.set_client_port(client_port);
+  Result<ClientAddress> parsed = parse_client(client);
+  if (!parsed.ok()) return ctx.fail(kExitUsage, "--client: " + parsed.error());
+  req.set_client_address(parsed->address);
+  req.set_client_port(parsed->port);
   req.set_vip(vip);
   req.set_port(port);
   req.set_protocol(protocol_from_name(protocol));
   v1::DataplaneTraceResponse resp;
-  grpc::Status s = ctx.dataplane("TraceFlow", req, resp);
+  grpc::Status s = ctx.dataplane(&DataplaneStub::TraceFlow, req, resp);
   if (!s.ok()) return ctx.fail(s);
   print_message(ctx.out, ctx.globals.format, resp, [&](std::ostream& out) {
     Fields f;

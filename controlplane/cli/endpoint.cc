@@ -97,7 +97,7 @@ void add_endpoint_commands(CommandTree& tree) {
         req.set_endpoint_group(a->group);
         req.set_address(a->address);
         apply_flags(*a, req, /*only_given=*/false);
-        return call_and_print<v1::Endpoint>(ctx, "CreateEndpoint", req, print_endpoint);
+        return call_and_print<v1::Endpoint>(ctx, &AdminStub::CreateEndpoint, req, print_endpoint);
       });
   add_identity(*add, *a);
   add_settings(tree, *add, *a, /*create=*/true);
@@ -107,8 +107,8 @@ void add_endpoint_commands(CommandTree& tree) {
                              "  onrampctl endpoint get 198.51.100.11 --accelerator web "
                              "--listener https --endpoint-group fra\n",
                              [get](Context& ctx) {
-                               return call_and_print<v1::Endpoint>(ctx, "GetEndpoint", key_of(*get),
-                                                                   print_endpoint);
+                               return call_and_print<v1::Endpoint>(ctx, &AdminStub::GetEndpoint,
+                                                                   key_of(*get), print_endpoint);
                              }),
                *get);
 
@@ -122,7 +122,7 @@ void add_endpoint_commands(CommandTree& tree) {
         req.set_accelerator(l->accelerator);
         req.set_listener(l->listener);
         req.set_endpoint_group(l->group);
-        return call_and_print<v1::ListEndpointsResponse>(ctx, "ListEndpoints", req,
+        return call_and_print<v1::ListEndpointsResponse>(ctx, &AdminStub::ListEndpoints, req,
                                                          print_endpoints);
       });
   list->add_option("--accelerator", l->accelerator, "Only this accelerator's endpoints");
@@ -136,7 +136,7 @@ void add_endpoint_commands(CommandTree& tree) {
       "--endpoint-group fra --weight 0     # drain\n",
       [u](Context& ctx) {
         return get_patch_update<v1::Endpoint>(
-            ctx, "Endpoint", key_of(*u),
+            ctx, &AdminStub::GetEndpoint, &AdminStub::UpdateEndpoint, key_of(*u),
             [u](v1::Endpoint& e) { apply_flags(*u, e, /*only_given=*/true); }, print_endpoint);
       });
   add_identity(*update, *u);
@@ -147,7 +147,7 @@ void add_endpoint_commands(CommandTree& tree) {
                              "  onrampctl endpoint remove 198.51.100.11 --accelerator web "
                              "--listener https --endpoint-group fra\n",
                              [r](Context& ctx) {
-                               return delete_resource(ctx, "Endpoint", key_of(*r),
+                               return delete_resource(ctx, &AdminStub::DeleteEndpoint, key_of(*r),
                                                       "endpoint " + r->address);
                              }),
                *r);

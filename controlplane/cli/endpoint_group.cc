@@ -32,17 +32,14 @@ struct GroupFlags {
 };
 
 const CLI::Validator kPortOverride(
-    [](std::string& text) {
-      v1::PortOverride o;
-      return parse_port_override(text, o);
-    },
+    [](std::string& text) { return parse_port_override(text).error(); },
     "LISTENER_PORT:ENDPOINT_PORT");
 
 const CLI::Validator kStatusRange(
     [](std::string& text) -> std::string {
-      std::vector<PortSpan> spans;  // same shape as a port range: MIN-MAX
-      if (!parse_port_ranges(text, spans).empty() || spans.size() != 1 || spans[0].first < 100 ||
-          spans[0].last > 599)
+      // Same shape as a port range: MIN-MAX.
+      Result<std::vector<PortSpan>> spans = parse_port_ranges(text);
+      if (!spans.ok() || spans->size() != 1 || spans->at(0).first < 100 || spans->at(0).last > 599)
         return "\"" + text + "\" is not a status range MIN-MAX within 100..599";
       return "";
     },
@@ -93,10 +90,10 @@ void add_settings(CommandTree& tree, CLI::App& cmd, GroupFlags& f, bool create) 
                      "HTTP statuses that count as healthy, MIN-MAX (default 200-399)")
           ->check(kStatusRange);
   s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
-    std::vector<PortSpan> spans;
-    if (!parse_port_ranges(f.health_status, spans).empty()) return;  // not given (create)
-    g.mutable_health_check()->set_expected_status_min(spans.at(0).first);
-    g.mutable_health_check()->set_expected_status_max(spans.at(0).last);
+    Result<std::vector<PortSpan>> spans = parse_port_ranges(f.health_status);
+    if (!spans.ok()) return;  // not given (create)
+    g.mutable_health_check()->set_expected_status_min(spans->at(0).first);
+    g.mutable_health_check()->set_expected_status_max(spans->at(0).last);
   });
 
   o = cmd.add_option("--health-interval-ms", f.health_interval_ms,
@@ -135,7 +132,8 @@ void add_settings(CommandTree& tree, CLI::App& cmd, GroupFlags& f, bool create) 
   s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
     g.clear_port_overrides();
     for (const std::string& text : f.port_overrides)
-      parse_port_override(text, *g.add_port_overrides());
+      if (Result<v1::PortOverride> o = parse_port_override(text); o.ok())
+        *g.add_port_overrides() = *o;  // kPortOverride checked each
   });
 
   if (!create) {
@@ -227,7 +225,7 @@ void add_endpoint_group_commands(CommandTree& tree) {
         req.set_listener(c->listener);
         req.set_name(c->name);
         apply_flags(*c, req, /*only_given=*/false);
-        return call_and_print<v1::EndpointGroup>(ctx, "CreateEndpointGroup", req,
+        return call_and_print<v1::EndpointGroup>(ctx, &AdminStub::CreateEndpointGroup, req,
                                                  print_endpoint_group);
       });
   add_identity(*create, *c);
@@ -239,7 +237,8 @@ void add_endpoint_group_commands(CommandTree& tree) {
                              "https -o yaml\n",
                              [get](Context& ctx) {
                                return call_and_print<v1::EndpointGroup>(
-                                   ctx, "GetEndpointGroup", key_of(*get), print_endpoint_group);
+                                   ctx, &AdminStub::GetEndpointGroup, key_of(*get),
+                                   print_endpoint_group);
                              }),
                *get);
 
@@ -253,24 +252,24 @@ void add_endpoint_group_commands(CommandTree& tree) {
                      req.set_accelerator(l->accelerator);
                      req.set_listener(l->listener);
                      return call_and_print<v1::ListEndpointGroupsResponse>(
-                         ctx, "ListEndpointGroups", req, print_endpoint_groups);
+                         ctx, &AdminStub::ListEndpointGroups, req, print_endpoint_groups);
                    });
   list->add_option("--accelerator", l->accelerator, "Only this accelerator's groups");
   list->add_option("--listener", l->listener, "Only this listener's groups");
 
   auto u = std::make_shared<GroupFlags>();
-  CLI::App* update =
-      tree.command(*g, "update", "Change an endpoint group; only the flags given change",
-                   "  onrampctl endpoint-group update fra --accelerator web --listener https "
-                   "--traffic-dial 20\n"
-                   "  onrampctl endpoint-group update fra --accelerator web --listener https "
-                   "--no-port-overrides\n",
-                   [u](Context& ctx) {
-                     return get_patch_update<v1::EndpointGroup>(
-                         ctx, "EndpointGroup", key_of(*u),
-                         [u](v1::EndpointGroup& g) { apply_flags(*u, g, /*only_given=*/true); },
-                         print_endpoint_group);
-                   });
+  CLI::App* update = tree.command(
+      *g, "update", "Change an endpoint group; only the flags given change",
+      "  onrampctl endpoint-group update fra --accelerator web --listener https "
+      "--traffic-dial 20\n"
+      "  onrampctl endpoint-group update fra --accelerator web --listener https "
+      "--no-port-overrides\n",
+      [u](Context& ctx) {
+        return get_patch_update<v1::EndpointGroup>(
+            ctx, &AdminStub::GetEndpointGroup, &AdminStub::UpdateEndpointGroup, key_of(*u),
+            [u](v1::EndpointGroup& g) { apply_flags(*u, g, /*only_given=*/true); },
+            print_endpoint_group);
+      });
   add_identity(*update, *u);
   add_settings(tree, *update, *u, /*create=*/false);
 
@@ -280,7 +279,7 @@ void add_endpoint_group_commands(CommandTree& tree) {
                     "  onrampctl endpoint-group delete sin --accelerator web --listener https\n",
                     [d](Context& ctx) {
                       return delete_resource(
-                          ctx, "EndpointGroup", key_of(*d),
+                          ctx, &AdminStub::DeleteEndpointGroup, key_of(*d),
                           "endpoint group " + d->accelerator + "/" + d->listener + "/" + d->name);
                     }),
       *d);

@@ -59,7 +59,7 @@ void add_health_commands(CommandTree& tree) {
         req.set_pop(f->pop);
         req.set_accelerator(f->accelerator);
         req.set_listener(f->listener);
-        return call_and_print<v1::GetHealthResponse>(ctx, "GetHealth", req, print_health);
+        return call_and_print<v1::GetHealthResponse>(ctx, &AdminStub::GetHealth, req, print_health);
       });
   health->add_option("--pop", f->pop, "Only this PoP, e.g. FRA1");
   health->add_option("--accelerator", f->accelerator, "Only this accelerator");

@@ -26,18 +26,14 @@ struct ListenerFlags {
 };
 
 // A CLI11 check: the value must parse as a port list.
-const CLI::Validator kPortList(
-    [](std::string& text) {
-      std::vector<PortSpan> spans;
-      return parse_port_ranges(text, spans);
-    },
-    "PORTS");
+const CLI::Validator kPortList([](std::string& text) { return parse_port_ranges(text).error(); },
+                               "PORTS");
 
 void set_ports(v1::Listener& l, const std::string& text) {
-  std::vector<PortSpan> spans;
-  parse_port_ranges(text, spans);  // already checked by kPortList
+  Result<std::vector<PortSpan>> spans = parse_port_ranges(text);
+  if (!spans.ok()) return;  // cannot happen: kPortList checked it
   l.clear_port_ranges();
-  for (const PortSpan& s : spans) {
+  for (const PortSpan& s : *spans) {
     v1::PortRange* r = l.add_port_ranges();
     r->set_first(s.first);
     if (s.last != s.first) r->set_last(s.last);
@@ -136,7 +132,7 @@ void add_listener_commands(CommandTree& tree) {
         req.set_accelerator(c->accelerator);
         req.set_name(c->name);
         apply_flags(*c, req, /*only_given=*/false);
-        return call_and_print<v1::Listener>(ctx, "CreateListener", req, print_listener);
+        return call_and_print<v1::Listener>(ctx, &AdminStub::CreateListener, req, print_listener);
       });
   add_identity(*create, *c);
   add_settings(tree, *create, *c, /*create=*/true);
@@ -145,8 +141,8 @@ void add_listener_commands(CommandTree& tree) {
   add_identity(*tree.command(*g, "get", "Show one listener",
                              "  onrampctl listener get https --accelerator web\n",
                              [get](Context& ctx) {
-                               return call_and_print<v1::Listener>(ctx, "GetListener", key_of(*get),
-                                                                   print_listener);
+                               return call_and_print<v1::Listener>(ctx, &AdminStub::GetListener,
+                                                                   key_of(*get), print_listener);
                              }),
                *get);
 
@@ -156,8 +152,8 @@ void add_listener_commands(CommandTree& tree) {
                [l](Context& ctx) {
                  v1::ListRequest req;
                  req.set_accelerator(l->accelerator);
-                 return call_and_print<v1::ListListenersResponse>(ctx, "ListListeners", req,
-                                                                  print_listeners);
+                 return call_and_print<v1::ListListenersResponse>(ctx, &AdminStub::ListListeners,
+                                                                  req, print_listeners);
                })
       ->add_option("--accelerator", l->accelerator, "Only this accelerator's listeners");
 
@@ -168,7 +164,7 @@ void add_listener_commands(CommandTree& tree) {
       "  onrampctl listener update https --accelerator web --tcp-idle-timeout 900\n",
       [u](Context& ctx) {
         return get_patch_update<v1::Listener>(
-            ctx, "Listener", key_of(*u),
+            ctx, &AdminStub::GetListener, &AdminStub::UpdateListener, key_of(*u),
             [u](v1::Listener& l) { apply_flags(*u, l, /*only_given=*/true); }, print_listener);
       });
   add_identity(*update, *u);
@@ -178,7 +174,7 @@ void add_listener_commands(CommandTree& tree) {
   add_identity(*tree.command(*g, "delete", "Delete a listener (it must have no endpoint groups)",
                              "  onrampctl listener delete dns --accelerator web\n",
                              [d](Context& ctx) {
-                               return delete_resource(ctx, "Listener", key_of(*d),
+                               return delete_resource(ctx, &AdminStub::DeleteListener, key_of(*d),
                                                       "listener " + d->accelerator + "/" + d->name);
                              }),
                *d);

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
+#include "common/options.h"
 #include "controlplane/cli/exit_code.h"
 
 namespace onramp::cli {
@@ -21,6 +22,7 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
   // Global flags may come after the subcommand too: `onrampctl pop list -o json`.
   app.fallthrough();
   app.require_subcommand(1);
+  opts::add_common_flags(app, out);
 
   std::string format = "table";
   const std::vector<std::string> formats = {"table", "json", "yaml"};
@@ -78,6 +80,8 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
     return app.exit(e, out, err);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e, out, err);
+  } catch (const CLI::Success&) {  // --version
+    return kExitOk;
   } catch (const CLI::ParseError& e) {
     err << "onrampctl: " << e.what() << "\nRun with --help for usage.\n";
     return kExitUsage;

@@ -1,6 +1,6 @@
 // How onrampctl prints what it got: aligned tables (and key: value blocks)
-// for people, JSON (protobuf's own printer, proto field names) and YAML (the
-// same fields, emitted here from the message) for programs.
+// for people, JSON (protobuf's own printer, proto field names) and YAML (that
+// JSON in block style, by yaml-cpp) for programs.
 #pragma once
 
 #include <google/protobuf/message.h>

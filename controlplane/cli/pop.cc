@@ -66,15 +66,15 @@ void add_pop_commands(CommandTree& tree) {
 
   tree.command(*g, "list", "List the PoPs, their state and table versions",
                "  onrampctl pop list\n  onrampctl pop list -o json\n", [](Context& ctx) {
-                 return call_and_print<v1::ListPopsResponse>(ctx, "ListPops", v1::ListPopsRequest(),
-                                                             print_pops);
+                 return call_and_print<v1::ListPopsResponse>(ctx, &AdminStub::ListPops,
+                                                             v1::ListPopsRequest(), print_pops);
                });
 
   auto id = std::make_shared<std::string>();
   tree.command(*g, "get", "Show one PoP", "  onrampctl pop get FRA1\n",
                [id](Context& ctx) {
                  v1::ListPopsResponse all;
-                 grpc::Status s = ctx.admin("ListPops", v1::ListPopsRequest(), all);
+                 grpc::Status s = ctx.admin(&AdminStub::ListPops, v1::ListPopsRequest(), all);
                  if (!s.ok()) return ctx.fail(s);
                  for (const v1::Pop& p : all.pops())
                    if (p.id() == *id) {

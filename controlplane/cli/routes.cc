@@ -95,7 +95,8 @@ void add_route_commands(CommandTree& tree) {
                [pop](Context& ctx) {
                  v1::GetRoutesRequest req;
                  req.set_pop(*pop);
-                 return call_and_print<v1::GetRoutesResponse>(ctx, "GetRoutes", req, print_routes);
+                 return call_and_print<v1::GetRoutesResponse>(ctx, &AdminStub::GetRoutes, req,
+                                                              print_routes);
                })
       ->add_option("--pop", *pop, "PoP id, e.g. FRA1")
       ->required();
@@ -108,15 +109,15 @@ void add_route_commands(CommandTree& tree) {
       "--port 443 --protocol tcp\n",
       [t](Context& ctx) {
         v1::TraceFlowRequest req;
-        uint32_t client_port = 0;
-        std::string error = parse_client(t->client, *req.mutable_client_address(), client_port);
-        if (!error.empty()) return ctx.fail(kExitUsage, "--client: " + error);
-        req.set_client_port(client_port);
+        Result<ClientAddress> client = parse_client(t->client);
+        if (!client.ok()) return ctx.fail(kExitUsage, "--client: " + client.error());
+        req.set_client_address(client->address);
+        req.set_client_port(client->port);
         req.set_vip(t->vip);
         req.set_port(t->port);
         req.set_protocol(protocol_from_name(t->protocol));
         req.set_pop(t->pop);
-        return call_and_print<v1::TraceFlowResponse>(ctx, "TraceFlow", req, print_trace);
+        return call_and_print<v1::TraceFlowResponse>(ctx, &AdminStub::TraceFlow, req, print_trace);
       });
   trace->add_option("--pop", t->pop, "PoP id, e.g. FRA1")->required();
   trace->add_option("--client", t->client, "Client address, ADDR or ADDR:PORT ([V6]:PORT)")
@@ -138,7 +139,7 @@ void add_route_commands(CommandTree& tree) {
                  req.set_pop(*stats_pop);
                  bool detail = !stats_pop->empty();
                  return call_and_print<v1::GetStatsResponse>(
-                     ctx, "GetStats", req,
+                     ctx, &AdminStub::GetStats, req,
                      [detail](std::ostream& out, const auto& r) { print_stats(out, r, detail); });
                })
       ->add_option("--pop", *stats_pop, "Only this PoP, with every counter");

@@ -8,46 +8,40 @@
 
 namespace onramp::cp {
 
-std::shared_ptr<grpc::ServerCredentials> server_credentials(const std::string& listen,
-                                                            const ServerTlsFiles& files,
-                                                            ClientCertificates clients,
-                                                            bool plaintext, std::string& error) {
+Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const std::string& listen,
+                                                                    const ServerTlsFiles& files,
+                                                                    ClientCertificates clients,
+                                                                    bool plaintext) {
   if (plaintext) {
-    if (!is_loopback_target(listen)) {
-      error = "--plaintext: refused for " + listen +
-              ", which is not a loopback address; plaintext is for local testing only, "
-              "give --tls-cert, --tls-key and --tls-client-ca";
-      return nullptr;
-    }
+    if (!is_loopback_target(listen))
+      return error("--plaintext: refused for " + listen +
+                   ", which is not a loopback address; plaintext is for local testing only, "
+                   "give --tls-cert, --tls-key and --tls-client-ca");
     return grpc::InsecureServerCredentials();
   }
-  if (files.cert.empty() || files.key.empty()) {
-    error =
-        "--tls-cert and --tls-key: required to serve " + listen + " (or --plaintext on loopback)";
-    return nullptr;
-  }
+  if (files.cert.empty() || files.key.empty())
+    return error("--tls-cert and --tls-key: required to serve " + listen +
+                 " (or --plaintext on loopback)");
+  Result<std::string> cert = read_pem("--tls-cert", files.cert);
+  if (!cert.ok()) return cert.status();
+  Result<std::string> key = read_pem("--tls-key", files.key);
+  if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  if ((pair.cert_chain = read_file(files.cert, error)).empty()) {
-    error = "--tls-cert: " + (error.empty() ? files.cert + ": empty" : error);
-    return nullptr;
-  }
-  if ((pair.private_key = read_file(files.key, error)).empty()) {
-    error = "--tls-key: " + (error.empty() ? files.key + ": empty" : error);
-    return nullptr;
-  }
+  pair.cert_chain = std::move(*cert);
+  pair.private_key = std::move(*key);
   grpc::SslServerCredentialsOptions opts(
       clients == ClientCertificates::required
           ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
           : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   opts.pem_key_cert_pairs.push_back(std::move(pair));
   if (files.client_ca.empty()) {
-    if (clients == ClientCertificates::required) {
-      error = "--tls-client-ca: required: " + listen + " takes only clients with certificates";
-      return nullptr;
-    }
-  } else if ((opts.pem_root_certs = read_file(files.client_ca, error)).empty()) {
-    error = "--tls-client-ca: " + (error.empty() ? files.client_ca + ": empty" : error);
-    return nullptr;
+    if (clients == ClientCertificates::required)
+      return error("--tls-client-ca: required: " + listen +
+                   " takes only clients with certificates");
+  } else {
+    Result<std::string> ca = read_pem("--tls-client-ca", files.client_ca);
+    if (!ca.ok()) return ca.status();
+    opts.pem_root_certs = std::move(*ca);
   }
   return grpc::SslServerCredentials(opts);
 }

@@ -1,10 +1,12 @@
-// TLS credentials for onramp's gRPC servers (DESIGN.md §6), and who the peer
+// TLS credentials for onramp's gRPC servers (docs/design.md, Security), and who the peer
 // of a call is. Plaintext only for loopback listen addresses, and only when
 // asked for.
 #pragma once
 
 #include <memory>
 #include <string>
+
+#include "common/status.h"
 
 namespace grpc {
 class AuthContext;
@@ -26,12 +28,12 @@ enum class ClientCertificates {
 
 // Credentials to serve on `listen` ("0.0.0.0:7444", "[::1]:7443"). plaintext:
 // insecure, refused unless `listen` is loopback. Otherwise TLS with
-// files.cert/key, asking for client certificates as `clients` says. Returns
-// nullptr and sets `error` (naming the flag) on failure.
-std::shared_ptr<grpc::ServerCredentials> server_credentials(const std::string& listen,
-                                                            const ServerTlsFiles& files,
-                                                            ClientCertificates clients,
-                                                            bool plaintext, std::string& error);
+// files.cert/key, asking for client certificates as `clients` says. The
+// error names the flag at fault.
+Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const std::string& listen,
+                                                                    const ServerTlsFiles& files,
+                                                                    ClientCertificates clients,
+                                                                    bool plaintext);
 
 // The name a verified client certificate gives its holder: the subject's
 // common name, or when it has none the first DNS subject alternative name.

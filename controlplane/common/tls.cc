@@ -4,8 +4,8 @@
 #include <grpcpp/security/credentials.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+
+#include "common/files.h"
 
 namespace onramp::cp {
 
@@ -29,45 +29,36 @@ bool is_loopback_target(const std::string& target) {
   return false;
 }
 
-std::string read_file(const std::string& path, std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = path + ": cannot open";
-    return "";
-  }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
+Result<std::string> read_pem(const std::string& flag, const std::string& path) {
+  Result<std::string> text = read_file(path);
+  if (!text.ok()) return text.status().prefixed(flag);
+  if (text->empty()) return error(flag + ": " + path + ": empty");
+  return text;
 }
 
-std::shared_ptr<grpc::ChannelCredentials> client_credentials(const std::string& target,
-                                                             const TlsFiles& files, bool plaintext,
-                                                             std::string& error) {
+Result<std::shared_ptr<grpc::ChannelCredentials>> client_credentials(const std::string& target,
+                                                                     const TlsFiles& files,
+                                                                     bool plaintext) {
   if (plaintext) {
-    if (!is_loopback_target(target)) {
-      error = "--plaintext: refused for " + target + ", which is not a loopback address";
-      return nullptr;
-    }
+    if (!is_loopback_target(target))
+      return error("--plaintext: refused for " + target + ", which is not a loopback address");
     return grpc::InsecureChannelCredentials();
   }
   grpc::SslCredentialsOptions opts;
-  if (!files.ca.empty() && (opts.pem_root_certs = read_file(files.ca, error)).empty()) {
-    error = "--tls-ca: " + error;
-    return nullptr;
+  if (!files.ca.empty()) {
+    Result<std::string> ca = read_pem("--tls-ca", files.ca);
+    if (!ca.ok()) return ca.status();
+    opts.pem_root_certs = std::move(*ca);
   }
-  if (files.cert.empty() != files.key.empty()) {
-    error = "--tls-cert and --tls-key: give both or neither";
-    return nullptr;
-  }
+  if (files.cert.empty() != files.key.empty())
+    return error("--tls-cert and --tls-key: give both or neither");
   if (!files.cert.empty()) {
-    if ((opts.pem_cert_chain = read_file(files.cert, error)).empty()) {
-      error = "--tls-cert: " + error;
-      return nullptr;
-    }
-    if ((opts.pem_private_key = read_file(files.key, error)).empty()) {
-      error = "--tls-key: " + error;
-      return nullptr;
-    }
+    Result<std::string> cert = read_pem("--tls-cert", files.cert);
+    if (!cert.ok()) return cert.status();
+    Result<std::string> key = read_pem("--tls-key", files.key);
+    if (!key.ok()) return key.status();
+    opts.pem_cert_chain = std::move(*cert);
+    opts.pem_private_key = std::move(*key);
   }
   return grpc::SslCredentials(opts);
 }

@@ -1,9 +1,11 @@
-// TLS credentials for onramp's gRPC clients and servers (DESIGN.md §6).
+// TLS credentials for onramp's gRPC clients and servers (docs/design.md, Security).
 // Plaintext exists only for loopback, and only when asked for.
 #pragma once
 
 #include <memory>
 #include <string>
+
+#include "common/status.h"
 
 namespace grpc {
 class ChannelCredentials;
@@ -24,12 +26,12 @@ bool is_loopback_target(const std::string& target);
 // Credentials to reach `target`. plaintext: insecure, refused unless the
 // target is loopback. Otherwise TLS verified against files.ca (the system
 // roots when empty), presenting files.cert/key as a client certificate when
-// given. Returns nullptr and sets `error` (naming the flag) on failure.
-std::shared_ptr<grpc::ChannelCredentials> client_credentials(const std::string& target,
-                                                             const TlsFiles& files, bool plaintext,
-                                                             std::string& error);
+// given. The error names the flag at fault.
+Result<std::shared_ptr<grpc::ChannelCredentials>> client_credentials(const std::string& target,
+                                                                     const TlsFiles& files,
+                                                                     bool plaintext);
 
-// Reads a whole file; "" and `error` set when it cannot.
-std::string read_file(const std::string& path, std::string& error);
+// The PEM text of the file `flag` names; an empty file is an error too.
+Result<std::string> read_pem(const std::string& flag, const std::string& path);
 
 }  // namespace onramp::cp

@@ -35,13 +35,12 @@ struct ControllerServer::Parts {
 
 Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& store,
                                                                   const ServerOptions& o) {
-  std::string problem;  // cp::server_credentials says why it returns null
-  auto admin_creds = cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional,
-                                            o.plaintext, problem);
-  if (!admin_creds) return error(problem);
-  auto pop_creds = cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required,
-                                          o.plaintext, problem);
-  if (!pop_creds) return error(problem);
+  auto admin_creds =
+      cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional, o.plaintext);
+  if (!admin_creds.ok()) return admin_creds.status();
+  auto pop_creds =
+      cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required, o.plaintext);
+  if (!pop_creds.ok()) return pop_creds.status();
 
   // Both are process-wide switches that apply to servers built afterwards.
   static std::once_flag once;
@@ -55,7 +54,7 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   server->parts_->registry.load();
 
   grpc::ServerBuilder admin;
-  admin.AddListeningPort(o.admin_listen, admin_creds, &server->admin_port_);
+  admin.AddListeningPort(o.admin_listen, *admin_creds, &server->admin_port_);
   admin.RegisterService(&server->parts_->admin);
   server->admin_server_ = admin.BuildAndStart();
   if (!server->admin_server_ || server->admin_port_ == 0) {
@@ -64,7 +63,7 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   }
 
   grpc::ServerBuilder pop;
-  pop.AddListeningPort(o.pop_listen, pop_creds, &server->pop_port_);
+  pop.AddListeningPort(o.pop_listen, *pop_creds, &server->pop_port_);
   pop.RegisterService(&server->parts_->sessions);
   // Dead agents are found by keepalive, not by waiting for TCP to time out.
   pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(o.keepalive_time.count()));
@@ -94,13 +93,11 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
 }
 
 Status ControllerServer::check(const ServerOptions& o) {
-  std::string problem;
-  if (!cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional, o.plaintext,
-                              problem) ||
-      !cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required, o.plaintext,
-                              problem))
-    return error(problem);
-  return ok_status();
+  ONRAMP_RETURN_IF_ERROR(
+      cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional, o.plaintext)
+          .status());
+  return cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required, o.plaintext)
+      .status();
 }
 
 ControllerServer::~ControllerServer() { shutdown(); }

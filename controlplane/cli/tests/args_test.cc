@@ -9,31 +9,32 @@ namespace onramp::cli {
 namespace {
 
 TEST(PortRanges, ParsesSinglePortsAndRangesInOrder) {
-  std::vector<PortSpan> spans;
-  ASSERT_EQ(parse_port_ranges("80,443,8000-8099", spans), "");
-  EXPECT_EQ(spans, (std::vector<PortSpan>{{80, 80}, {443, 443}, {8000, 8099}}));
-  ASSERT_EQ(parse_port_ranges("1-65535", spans), "");
-  EXPECT_EQ(spans, (std::vector<PortSpan>{{1, 65535}}));
-  ASSERT_EQ(parse_port_ranges("53", spans), "");
-  EXPECT_EQ(spans, (std::vector<PortSpan>{{53, 53}}));
+  Result<std::vector<PortSpan>> spans = parse_port_ranges("80,443,8000-8099");
+  ASSERT_EQ(spans.error(), "");
+  EXPECT_EQ(*spans, (std::vector<PortSpan>{{80, 80}, {443, 443}, {8000, 8099}}));
+  spans = parse_port_ranges("1-65535");
+  ASSERT_EQ(spans.error(), "");
+  EXPECT_EQ(*spans, (std::vector<PortSpan>{{1, 65535}}));
+  spans = parse_port_ranges("53");
+  ASSERT_EQ(spans.error(), "");
+  EXPECT_EQ(*spans, (std::vector<PortSpan>{{53, 53}}));
 }
 
 TEST(PortRanges, RejectsWhatIsNotAPortList) {
-  std::vector<PortSpan> spans;
-  EXPECT_EQ(parse_port_ranges("", spans), "\"\": empty item in the port list");
-  EXPECT_EQ(parse_port_ranges("80,,443", spans), "\"80,,443\": empty item in the port list");
-  EXPECT_EQ(parse_port_ranges("80,", spans), "\"80,\": empty item in the port list");
-  EXPECT_EQ(parse_port_ranges("0", spans), "\"0\" is not a port (1..65535)");
-  EXPECT_EQ(parse_port_ranges("65536", spans), "\"65536\" is not a port (1..65535)");
-  EXPECT_EQ(parse_port_ranges("http", spans), "\"http\" is not a port (1..65535)");
-  EXPECT_EQ(parse_port_ranges("-80", spans),
+  EXPECT_EQ(parse_port_ranges("").error(), "\"\": empty item in the port list");
+  EXPECT_EQ(parse_port_ranges("80,,443").error(), "\"80,,443\": empty item in the port list");
+  EXPECT_EQ(parse_port_ranges("80,").error(), "\"80,\": empty item in the port list");
+  EXPECT_EQ(parse_port_ranges("0").error(), "\"0\" is not a port (1..65535)");
+  EXPECT_EQ(parse_port_ranges("65536").error(), "\"65536\" is not a port (1..65535)");
+  EXPECT_EQ(parse_port_ranges("http").error(), "\"http\" is not a port (1..65535)");
+  EXPECT_EQ(parse_port_ranges("-80").error(),
             "\"-80\" is not a port range (first-last, ports 1..65535)");
-  EXPECT_EQ(parse_port_ranges("80-", spans),
+  EXPECT_EQ(parse_port_ranges("80-").error(),
             "\"80-\" is not a port range (first-last, ports 1..65535)");
-  EXPECT_EQ(parse_port_ranges("1-2-3", spans),
+  EXPECT_EQ(parse_port_ranges("1-2-3").error(),
             "\"1-2-3\" is not a port range (first-last, ports 1..65535)");
-  EXPECT_EQ(parse_port_ranges("443,90-80", spans), "\"90-80\": the first port is above the last");
-  EXPECT_EQ(parse_port_ranges(" 80", spans), "\" 80\" is not a port (1..65535)");
+  EXPECT_EQ(parse_port_ranges("443,90-80").error(), "\"90-80\": the first port is above the last");
+  EXPECT_EQ(parse_port_ranges(" 80").error(), "\" 80\" is not a port (1..65535)");
 }
 
 TEST(PortRanges, FormatsTheProtoForm) {
@@ -49,48 +50,48 @@ TEST(PortRanges, FormatsTheProtoForm) {
 }
 
 TEST(PortOverride, ParsesListenerToEndpointPort) {
-  v1::PortOverride o;
-  ASSERT_EQ(parse_port_override("80:8080", o), "");
-  EXPECT_EQ(o.listener_port(), 80u);
-  EXPECT_EQ(o.endpoint_port(), 8080u);
-  EXPECT_NE(parse_port_override("80", o), "");
-  EXPECT_NE(parse_port_override("80:0", o), "");
-  EXPECT_NE(parse_port_override(":80", o), "");
-  EXPECT_NE(parse_port_override("80:8080:1", o), "");
+  Result<v1::PortOverride> o = parse_port_override("80:8080");
+  ASSERT_EQ(o.error(), "");
+  EXPECT_EQ(o->listener_port(), 80u);
+  EXPECT_EQ(o->endpoint_port(), 8080u);
+  EXPECT_NE(parse_port_override("80").error(), "");
+  EXPECT_NE(parse_port_override("80:0").error(), "");
+  EXPECT_NE(parse_port_override(":80").error(), "");
+  EXPECT_NE(parse_port_override("80:8080:1").error(), "");
 }
 
 TEST(Client, ParsesAddressesWithAndWithoutPorts) {
-  std::string addr;
-  uint32_t port = 99;
-  ASSERT_EQ(parse_client("198.51.100.7", addr, port), "");
-  EXPECT_EQ(addr, "198.51.100.7");
-  EXPECT_EQ(port, 0u);
-  ASSERT_EQ(parse_client("198.51.100.7:5000", addr, port), "");
-  EXPECT_EQ(addr, "198.51.100.7");
-  EXPECT_EQ(port, 5000u);
-  ASSERT_EQ(parse_client("2001:db8::7", addr, port), "");
-  EXPECT_EQ(addr, "2001:db8::7");
-  EXPECT_EQ(port, 0u);
-  ASSERT_EQ(parse_client("[2001:db8::7]:443", addr, port), "");
-  EXPECT_EQ(addr, "2001:db8::7");
-  EXPECT_EQ(port, 443u);
-  ASSERT_EQ(parse_client("[2001:db8::7]", addr, port), "");
-  EXPECT_EQ(port, 0u);
+  Result<ClientAddress> c = parse_client("198.51.100.7");
+  ASSERT_EQ(c.error(), "");
+  EXPECT_EQ(c->address, "198.51.100.7");
+  EXPECT_EQ(c->port, 0u);
+  c = parse_client("198.51.100.7:5000");
+  ASSERT_EQ(c.error(), "");
+  EXPECT_EQ(c->address, "198.51.100.7");
+  EXPECT_EQ(c->port, 5000u);
+  c = parse_client("2001:db8::7");
+  ASSERT_EQ(c.error(), "");
+  EXPECT_EQ(c->address, "2001:db8::7");
+  EXPECT_EQ(c->port, 0u);
+  c = parse_client("[2001:db8::7]:443");
+  ASSERT_EQ(c.error(), "");
+  EXPECT_EQ(c->address, "2001:db8::7");
+  EXPECT_EQ(c->port, 443u);
+  c = parse_client("[2001:db8::7]");
+  ASSERT_EQ(c.error(), "");
+  EXPECT_EQ(c->port, 0u);
 }
 
 TEST(Client, RejectsMalformedInput) {
-  std::string addr;
-  uint32_t port = 0;
-  EXPECT_EQ(parse_client("example.com", addr, port),
-            "\"example.com\" is not an IPv4 or IPv6 address");
-  EXPECT_EQ(parse_client("198.51.100.7:http", addr, port),
+  EXPECT_EQ(parse_client("example.com").error(), "\"example.com\" is not an IPv4 or IPv6 address");
+  EXPECT_EQ(parse_client("198.51.100.7:http").error(),
             "\"198.51.100.7:http\": \"http\" is not a port (0..65535)");
-  EXPECT_EQ(parse_client("198.51.100.7:70000", addr, port),
+  EXPECT_EQ(parse_client("198.51.100.7:70000").error(),
             "\"198.51.100.7:70000\": \"70000\" is not a port (0..65535)");
-  EXPECT_EQ(parse_client("[2001:db8::7", addr, port), "\"[2001:db8::7\": missing ']'");
-  EXPECT_EQ(parse_client("[2001:db8::7]443", addr, port),
+  EXPECT_EQ(parse_client("[2001:db8::7").error(), "\"[2001:db8::7\": missing ']'");
+  EXPECT_EQ(parse_client("[2001:db8::7]443").error(),
             "\"[2001:db8::7]443\": expected [ADDRESS]:PORT");
-  EXPECT_EQ(parse_client("300.1.1.1", addr, port), "\"300.1.1.1\" is not an IPv4 or IPv6 address");
+  EXPECT_EQ(parse_client("300.1.1.1").error(), "\"300.1.1.1\" is not an IPv4 or IPv6 address");
 }
 
 TEST(Enums, NamesRoundTrip) {

@@ -2,7 +2,12 @@
 // connection: what each command sends, what update leaves alone, how errors
 // become exit codes, where global flags and environment variables land.
 #include <gmock/gmock.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/dynamic_message.h>
 #include <google/protobuf/text_format.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/status.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -13,6 +18,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/options.h"
 #include "controlplane/cli/onrampctl.h"
 #include "onramp/v1/admin.pb.h"
 #include "onramp/v1/dataplane.pb.h"
@@ -28,51 +34,93 @@ struct Call {
   std::shared_ptr<pb::Message> request;
 };
 
-// Records every call; answers with a canned reply (text format) or status.
-struct FakeServer {
+// An in-process gRPC server that takes every method of every service: it
+// records each call (decoded as the method's request type) and answers with
+// a canned reply (text format) or status. onrampctl reaches it through the
+// generated stubs, as it reaches the real servers.
+class FakeServer : public grpc::CallbackGenericService {
+ public:
+  FakeServer() {
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(this);
+    server_ = builder.BuildAndStart();
+  }
+  ~FakeServer() override { server_->Shutdown(); }
+
+  std::shared_ptr<grpc::Channel> channel() {
+    return server_->InProcessChannel(grpc::ChannelArguments());
+  }
+
   std::vector<Call> calls;
   std::map<std::string, std::string> replies;
   std::map<std::string, grpc::Status> errors;
   std::vector<Globals> controller_opened;
   std::vector<Globals> dataplane_opened;
   std::string refuse;  // error the connector gives, e.g. a refused --plaintext
-};
-
-class FakeTransport : public Transport {
- public:
-  explicit FakeTransport(FakeServer& server) : server_(server) {}
-  grpc::Status call(const std::string& method, const pb::Message& request,
-                    pb::Message& response) override {
-    std::shared_ptr<pb::Message> copy(request.New());
-    copy->CopyFrom(request);
-    server_.calls.push_back({method, copy});
-    std::string name = method.substr(method.rfind('/') + 1);
-    if (auto e = server_.errors.find(name); e != server_.errors.end()) return e->second;
-    if (auto r = server_.replies.find(name); r != server_.replies.end()) {
-      EXPECT_TRUE(pb::TextFormat::ParseFromString(r->second, &response)) << r->second;
-    }
-    return grpc::Status::OK;
-  }
 
  private:
-  FakeServer& server_;
+  // One unary call: read the request, answer, done.
+  class Unary : public grpc::ServerGenericBidiReactor {
+   public:
+    Unary(FakeServer& server, std::string method) : server_(server), method_(std::move(method)) {
+      StartRead(&in_);
+    }
+    void OnReadDone(bool ok) override {
+      if (!ok) return Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no request"));
+      grpc::Status s = server_.answer(method_, in_, out_);
+      if (!s.ok()) return Finish(s);
+      StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    FakeServer& server_;
+    std::string method_;
+    grpc::ByteBuffer in_;
+    grpc::ByteBuffer out_;
+  };
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    return new Unary(*this, ctx->method());
+  }
+
+  // "/onramp.v1.AdminService/GetAccelerator": records the request, fills `out`.
+  grpc::Status answer(const std::string& method, grpc::ByteBuffer& in, grpc::ByteBuffer& out) {
+    std::string service = method.substr(1, method.rfind('/') - 1);
+    std::string name = method.substr(method.rfind('/') + 1);
+    const pb::MethodDescriptor* desc =
+        pb::DescriptorPool::generated_pool()->FindMethodByName(service + "." + name);
+    if (!desc) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, method);
+    auto message_of = [](const pb::Descriptor* type) {
+      return std::shared_ptr<pb::Message>(
+          pb::MessageFactory::generated_factory()->GetPrototype(type)->New());
+    };
+    std::shared_ptr<pb::Message> request = message_of(desc->input_type());
+    EXPECT_TRUE(grpc::SerializationTraits<pb::Message>::Deserialize(&in, request.get()).ok());
+    calls.push_back({method, request});
+    if (auto e = errors.find(name); e != errors.end()) return e->second;
+    std::shared_ptr<pb::Message> response = message_of(desc->output_type());
+    if (auto r = replies.find(name); r != replies.end()) {
+      EXPECT_TRUE(pb::TextFormat::ParseFromString(r->second, response.get())) << r->second;
+    }
+    bool own = false;
+    return grpc::SerializationTraits<pb::Message>::Serialize(*response, &out, &own);
+  }
+
+  std::unique_ptr<grpc::Server> server_;
 };
 
 class FakeConnector : public Connector {
  public:
   explicit FakeConnector(FakeServer& server) : server_(server) {}
-  std::unique_ptr<Transport> controller(const Globals& g, std::string& error) override {
+  Result<std::unique_ptr<AdminStub>> controller(const Globals& g) override {
     server_.controller_opened.push_back(g);
-    if (!server_.refuse.empty()) {
-      error = server_.refuse;
-      return nullptr;
-    }
-    return std::make_unique<FakeTransport>(server_);
+    if (!server_.refuse.empty()) return error(server_.refuse);
+    return std::unique_ptr<AdminStub>(v1::AdminService::NewStub(server_.channel()));
   }
-  std::unique_ptr<Transport> dataplane(const Globals& g, std::string& error) override {
+  Result<std::unique_ptr<DataplaneStub>> dataplane(const Globals& g) override {
     server_.dataplane_opened.push_back(g);
-    (void)error;
-    return std::make_unique<FakeTransport>(server_);
+    return std::unique_ptr<DataplaneStub>(v1::DataplaneService::NewStub(server_.channel()));
   }
 
  private:
@@ -432,6 +480,12 @@ TEST_F(CommandsTest, UsageErrors) {
   EXPECT_TRUE(server.calls.empty());
 }
 
+TEST_F(CommandsTest, VersionPrintsTheCommonVersionLine) {
+  EXPECT_EQ(run({"--version"}), 0);
+  EXPECT_EQ(out.str(), opts::version_line("onrampctl") + "\n");
+  EXPECT_TRUE(server.calls.empty());
+}
+
 TEST_F(CommandsTest, HelpShowsExamples) {
   EXPECT_EQ(run({"--help"}), 0);
   EXPECT_THAT(out.str(), HasSubstr("accelerator"));
@@ -575,7 +629,7 @@ TEST_F(CommandsTest, DataplaneApplyRefusesABadTableBeforeSendingIt) {
   EXPECT_EQ(err.str(), "onrampctl: table.listeners[0].endpoints[0].address: bad\n");
 
   EXPECT_EQ(run({"dataplane", "apply", "/nonexistent/table"}), 2);
-  EXPECT_EQ(err.str(), "onrampctl: /nonexistent/table: cannot open\n");
+  EXPECT_EQ(err.str(), "onrampctl: /nonexistent/table: No such file or directory\n");
 }
 
 // The generated bash script parses, and completes commands, options and

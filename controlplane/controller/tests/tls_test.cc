@@ -60,14 +60,13 @@ class TlsTest : public ::testing::Test {
       files.cert = certs_ + "/" + who + ".pem";
       files.key = certs_ + "/" + who + "-key.pem";
     }
-    std::string err;
     std::string target = "localhost:" + std::to_string(port);
-    auto creds = cp::client_credentials(target, files, false, err);
-    EXPECT_TRUE(creds) << err;
+    auto creds = cp::client_credentials(target, files, false);
+    EXPECT_TRUE(creds.ok()) << creds.error();
     // A fresh channel each time: no connection is shared across identities.
     grpc::ChannelArguments args;
     args.SetInt("grpc.use_local_subchannel_pool", 1);
-    return grpc::CreateCustomChannel(target, creds, args);
+    return grpc::CreateCustomChannel(target, creds.ok() ? *creds : nullptr, args);
   }
   grpc::Status list(const std::string& who, const std::string& token = "") {
     auto stub = v1::AdminService::NewStub(channel(admin_port_, who));
