@@ -105,10 +105,11 @@ int main() {
             .port_ranges = {{80, 80}},
             .endpoints = {{.address = ip(c.endpoint), .mode = c.mode, .gue_port = c.gue_port}}}},
     };
-    std::string err = validate_table_spec(spec).message();
-    auto table = err.empty() ? dp::ForwardingTable::build(spec, 1, err) : nullptr;
-    if (!table) {
-      std::printf("FAIL %s: table: %s\n", c.name, err.c_str());
+    Status valid = validate_table_spec(spec);
+    auto table = valid.ok() ? dp::ForwardingTable::build(spec, 1)
+                            : Result<std::unique_ptr<dp::ForwardingTable>>(valid);
+    if (!table.ok()) {
+      std::printf("FAIL %s: table: %s\n", c.name, table.error().c_str());
       ++failures;
       continue;
     }
@@ -118,7 +119,7 @@ int main() {
     std::copy(in.begin(), in.end(), storage.begin() + kHeadroom);
     dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(in.size()), kHeadroom};
     dp::Action action;
-    proc.process_burst(*table, &pkt, &action, 1, kPortMac, 0);
+    proc.process_burst(**table, &pkt, &action, 1, kPortMac, 0);
     if (action != dp::Action::forward) {
       std::printf("FAIL %s: the PoP did not forward the client's frame\n", c.name);
       ++failures;

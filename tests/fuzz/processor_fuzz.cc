@@ -40,8 +40,9 @@ dp::ForwardingTable& table() {
         .maglev_size = 1021,
     };
     if (!validate_table_spec(spec).ok()) std::abort();
-    std::string err;
-    return dp::ForwardingTable::build(spec, 1, err);
+    auto built = dp::ForwardingTable::build(spec, 1);
+    if (!built.ok()) std::abort();
+    return std::move(*built);
   }();
   return *t;
 }

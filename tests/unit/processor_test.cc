@@ -44,10 +44,9 @@ TableSpec make_spec(std::vector<EndpointSpec> endpoints,
 
 std::unique_ptr<ForwardingTable> build(const TableSpec& spec) {
   EXPECT_EQ(validate_table_spec(spec).message(), "");
-  std::string err;
-  auto t = ForwardingTable::build(spec, 1, err);
-  EXPECT_NE(t, nullptr) << err;
-  return t;
+  auto t = ForwardingTable::build(spec, 1);
+  EXPECT_TRUE(t.ok()) << t.error();
+  return t.ok() ? std::move(*t) : nullptr;
 }
 
 // Runs one frame through the processor; returns the action and the output.
