@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
                         {"table_version", spec.version},
                         {"pop", spec.pop}});
   for (const PortInfo& p : ports)
-    log::info("port", {{"id", p.id}, {"name", p.name}, {"mac", mac_to_string(p.mac)}});
+    log::info("port started", {{"id", p.id}, {"name", p.name}, {"mac", mac_to_string(p.mac)}});
   std::unique_ptr<LocalApi> api;
   if (!opts.api_socket.empty()) {
     StatsSources sources{.publisher = &publisher, .ports = &ports, .workers = &workers};

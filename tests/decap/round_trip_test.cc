@@ -72,20 +72,20 @@ Bytes client_frame(const Case& c, bool vlan) {
 }  // namespace
 
 int main() {
-  std::unique_ptr<decap::DecapProgram> program;
-  if (auto err = decap::DecapProgram::load(program); !err.empty()) {
+  auto loaded = decap::DecapProgram::load();
+  if (!loaded.ok()) {
     if (geteuid() != 0) {
-      std::printf("SKIP: loading BPF needs root (uid %d): %s\n", geteuid(), err.c_str());
+      std::printf("SKIP: loading BPF needs root (uid %d): %s\n", geteuid(), loaded.error().c_str());
       return kSkip;
     }
-    std::printf("FAIL: %s\n", err.c_str());
+    std::printf("FAIL: %s\n", loaded.error().c_str());
     return 1;
   }
-  std::vector<decap::Prefix> allow(2);
-  decap::parse_prefix("198.51.100.0/24", allow[0]);
-  decap::parse_prefix("2001:db8:100::/64", allow[1]);
-  if (auto err = program->configure(allow, {kDefaultGuePort}); !err.empty()) {
-    std::printf("FAIL: %s\n", err.c_str());
+  std::unique_ptr<decap::DecapProgram> program = std::move(*loaded);
+  std::vector<decap::Prefix> allow = {*decap::parse_prefix("198.51.100.0/24"),
+                                      *decap::parse_prefix("2001:db8:100::/64")};
+  if (Status s = program->configure(allow, {kDefaultGuePort}); !s.ok()) {
+    std::printf("FAIL: %s\n", s.message().c_str());
     return 1;
   }
 
@@ -128,8 +128,8 @@ int main() {
     const Bytes tunnel(pkt.data, pkt.data + pkt.len);
 
     // The endpoint.
-    decap::Counters before{}, after{};
-    program->read_counters(before);
+    auto read_before = program->read_counters();
+    const decap::Counters before = read_before.ok() ? *read_before : decap::Counters{};
     Bytes out(tunnel.size() + 64);
     LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = tunnel.data(), .data_out = out.data(),
                 .data_size_in = static_cast<uint32_t>(tunnel.size()),
@@ -140,7 +140,8 @@ int main() {
       continue;
     }
     out.resize(run.data_size_out);
-    program->read_counters(after);
+    auto read_after = program->read_counters();
+    const decap::Counters after = read_after.ok() ? *read_after : decap::Counters{};
 
     const size_t l2 = c.vlan ? 18 : 14;
     Bytes expected = tunnel;  // untouched, unless decapsulated:
