@@ -17,6 +17,7 @@
 
 #include "common/files.h"
 #include "common/log.h"
+#include "common/service.h"
 #include "dataplane/app/local_api.h"
 #include "dataplane/app/options.h"
 #include "dataplane/app/ports.h"
@@ -151,14 +152,17 @@ int main(int argc, char** argv) {
     log::info("serving the local API", {{"socket", "unix:" + opts.api_socket}});
   }
 
+  service::ready("forwarding: " + std::to_string(ports.size()) + " ports, table version " +
+                 std::to_string(spec.version));
   if (main_forwards) {
     uint64_t next_check = 0;
     workers[0]->on_poll = [&] {
       uint64_t now = clock_ms();
-      if (opts.exit_on_idle_ms && now >= next_check) {
-        next_check = now + 5;
-        if (all_idle(workers, opts.exit_on_idle_ms)) g_stop.store(true, std::memory_order_relaxed);
-      }
+      if (now < next_check) return;
+      next_check = now + 5;
+      service::watchdog();
+      if (opts.exit_on_idle_ms && all_idle(workers, opts.exit_on_idle_ms))
+        g_stop.store(true, std::memory_order_relaxed);
     };
     worker_main(workers[0]);
   } else {
@@ -166,11 +170,13 @@ int main(int argc, char** argv) {
       rte_eal_remote_launch(worker_main, workers[i], worker_lcores[i]);
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      service::watchdog();
       if (opts.exit_on_idle_ms && all_idle(workers, opts.exit_on_idle_ms)) g_stop.store(true);
     }
     rte_eal_mp_wait_lcore();
   }
 
+  service::stopping();
   api.reset();
   StatsSources sources{.publisher = &publisher, .ports = &ports, .workers = &workers};
   onramp::v1::DataplaneStats final_stats = collect_stats(sources);

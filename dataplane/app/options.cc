@@ -28,6 +28,9 @@ std::optional<int> parse_options(int argc, char** argv, Options& out) {
   // command line).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   opts::add_common_flags(app);
+  // No default file: a dataplane is one of several on a host
+  // (onramp-dataplane@NAME reads /etc/onramp/dataplane-NAME.conf).
+  opts::add_config_file(app, "");
   app.add_option("--table", out.table_path,
                  "Forwarding table, protobuf text format; without it the dataplane starts empty "
                  "(every packet non_vip) until a table is applied through the local API")

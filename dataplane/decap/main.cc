@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <iostream>
 
 #include "common/log.h"
 #include "common/options.h"
+#include "common/service.h"
 #include "dataplane/decap/decap_program.h"
 #include "dataplane/decap/prefix.h"
 
@@ -158,22 +160,38 @@ int main(int argc, char** argv) {
                                          {"allow", allowed},
                                          {"gue_ports", ports}});
 
+  onramp::service::ready("decapsulating on " + interface + " (" + attached->mode + " mode)");
+  // Wake for the next counters line, and often enough for systemd's
+  // watchdog (half its interval).
+  using Clock = std::chrono::steady_clock;
+  const std::chrono::nanoseconds stats_period = std::chrono::seconds(stats_interval_s);
+  std::chrono::nanoseconds longest_wait = std::chrono::hours(1);
+  if (stats_interval_s) longest_wait = std::min(longest_wait, stats_period);
+  if (auto w = onramp::service::watchdog_interval(); w.count() > 0)
+    longest_wait = std::min<std::chrono::nanoseconds>(longest_wait, w / 2);
+  auto next_stats = Clock::now() + stats_period;
   int status = 0;
   for (;;) {
-    timespec wait{.tv_sec = stats_interval_s ? static_cast<time_t>(stats_interval_s) : 3600,
-                  .tv_nsec = 0};
-    const int sig = sigtimedwait(&stop_signals, nullptr, &wait);
+    const std::chrono::nanoseconds until_stats =
+        stats_interval_s ? next_stats - Clock::now() : longest_wait;
+    const auto wait = std::clamp<std::chrono::nanoseconds>(until_stats, {}, longest_wait);
+    timespec ts{.tv_sec = static_cast<time_t>(wait.count() / 1000000000),
+                .tv_nsec = static_cast<long>(wait.count() % 1000000000)};
+    const int sig = sigtimedwait(&stop_signals, nullptr, &ts);
     if (sig > 0) {
       log::info("caught a signal, detaching", {{"signal", strsignal(sig)}});
       break;
     }
-    if (errno == EAGAIN && stats_interval_s) {
+    onramp::service::watchdog();
+    if (stats_interval_s && Clock::now() >= next_stats) {
+      next_stats += stats_period;
       if (auto c = program->read_counters(); c.ok())
         print_counters(interface, *c);
       else
         log::warn("cannot read the counters", {{"interface", interface}, {"error", c.error()}});
     }
   }
+  onramp::service::stopping();
   if (auto c = program->read_counters(); c.ok())
     print_counters(interface, *c);
   else
