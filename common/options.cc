@@ -126,11 +126,13 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
         if (!on_command_line) {
           std::cerr << config_path(app) << ":" << where->second << ": " << where->first << ": "
                     << e.what() << "\n";
-          return e.get_exit_code();
+          return 2;
         }
       }
     }
-    return app.exit(e);
+    // CLI11 answers with its own code per kind of error; every usage error
+    // exits 2.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return std::nullopt;
 }

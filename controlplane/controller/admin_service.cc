@@ -407,9 +407,10 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
     if (!spec.ok())
       return grpc::Status(StatusCode::INTERNAL,
                           "the table for " + req->pop() + " is invalid: " + spec.error());
-    std::string err;
-    auto built = dp::ForwardingTable::build(*spec, 1, err);
-    if (!built) return grpc::Status(StatusCode::INTERNAL, "building the table: " + err);
+    auto build = dp::ForwardingTable::build(*spec, 1);
+    if (!build.ok())
+      return grpc::Status(StatusCode::INTERNAL, "building the table: " + build.error());
+    const std::unique_ptr<dp::ForwardingTable>& built = *build;
     dp::FlowTrace t = dp::trace_flow(*built, *query);
 
     resp->set_pop(req->pop());

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/trace_request.h"
 #include "dataplane/config/table_loader.h"
 #include "dataplane/core/trace.h"
 #include "onramp/v1/dataplane.grpc.pb.h"
@@ -31,15 +32,14 @@ class LocalApi::Service final : public pb::DataplaneService::CallbackService {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + spec.error()));
       return reactor;
     }
-    PublishTiming timing;
-    std::string err = publisher_.apply(*spec, timing);
-    if (!err.empty()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + err));
+    auto timing = publisher_.apply(*spec);
+    if (!timing.ok()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + timing.error()));
       return reactor;
     }
     resp->set_version(spec->version);
-    resp->set_build_us(timing.build_us);
-    resp->set_publish_us(timing.publish_us);
+    resp->set_build_us(timing->build_us);
+    resp->set_publish_us(timing->publish_us);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -57,31 +57,14 @@ class LocalApi::Service final : public pb::DataplaneService::CallbackService {
                                       const pb::DataplaneTraceRequest* req,
                                       pb::DataplaneTraceResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
-    auto client = IpAddress::parse(req->client_address());
-    auto vip = IpAddress::parse(req->vip());
-    std::string err;
-    if (!client)
-      err = "client_address: \"" + req->client_address() + "\" is not an IP address";
-    else if (!vip)
-      err = "vip: \"" + req->vip() + "\" is not an IP address";
-    else if (req->client_port() > 65535)
-      err = "client_port: must be 0..65535";
-    else if (req->port() < 1 || req->port() > 65535)
-      err = "port: must be 1..65535";
-    else if (req->protocol() != pb::TCP && req->protocol() != pb::UDP)
-      err = "protocol: TCP or UDP";
-    if (!err.empty()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, err));
+    auto q = flow_query_from(*req);
+    if (!q.ok()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, q.error()));
       return reactor;
     }
-    FlowQuery q{.client = *client,
-                .client_port = static_cast<uint16_t>(req->client_port()),
-                .vip = *vip,
-                .port = static_cast<uint16_t>(req->port()),
-                .l4_proto = static_cast<uint8_t>(req->protocol() == pb::TCP ? 6 : 17)};
     auto lock = publisher_.lock();
     const ForwardingTable& table = publisher_.table();
-    FlowTrace t = trace_flow(table, q);
+    FlowTrace t = trace_flow(table, *q);
     resp->set_table_version(table.spec().version);
     if (t.listener >= 0) resp->set_listener(table.listener(t.listener).name);
     if (t.endpoint >= 0)
@@ -121,18 +104,16 @@ class LocalApi::Service final : public pb::DataplaneService::CallbackService {
   StatsSources sources_;
 };
 
-std::unique_ptr<LocalApi> LocalApi::start(const std::string& socket_path, TablePublisher& publisher,
-                                          const StatsSources& sources, std::string& error) {
+Result<std::unique_ptr<LocalApi>> LocalApi::start(const std::string& socket_path,
+                                                  TablePublisher& publisher,
+                                                  const StatsSources& sources) {
   std::unique_ptr<LocalApi> api(new LocalApi());
   api->path_ = socket_path;
   std::filesystem::path dir = std::filesystem::path(socket_path).parent_path();
   std::error_code ec;
   if (!dir.empty() && !std::filesystem::exists(dir)) {
     std::filesystem::create_directories(dir, ec);
-    if (ec) {
-      error = dir.string() + ": " + ec.message();
-      return nullptr;
-    }
+    if (ec) return error(dir.string() + ": " + ec.message());
     ::chmod(dir.c_str(), 0700);
   }
   ::unlink(socket_path.c_str());  // a stale socket of an earlier run
@@ -144,10 +125,7 @@ std::unique_ptr<LocalApi> LocalApi::start(const std::string& socket_path, TableP
   mode_t old = ::umask(0077);
   api->server_ = builder.BuildAndStart();
   ::umask(old);
-  if (!api->server_) {
-    error = "cannot serve the local API on " + socket_path;
-    return nullptr;
-  }
+  if (!api->server_) return error("cannot serve the local API on " + socket_path);
   return api;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "common/status.h"
 #include "dataplane/app/stats_report.h"
 
 namespace grpc {
@@ -17,9 +18,10 @@ namespace onramp::dp {
 class LocalApi {
  public:
   // Starts serving on `socket_path` (its folder is created 0700, the socket
-  // made 0600). Returns nullptr and sets `error` on failure.
-  static std::unique_ptr<LocalApi> start(const std::string& socket_path, TablePublisher& publisher,
-                                         const StatsSources& sources, std::string& error);
+  // made 0600). Returns the server, or why it could not start.
+  static Result<std::unique_ptr<LocalApi>> start(const std::string& socket_path,
+                                                 TablePublisher& publisher,
+                                                 const StatsSources& sources);
   ~LocalApi();
 
  private:

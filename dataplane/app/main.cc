@@ -11,11 +11,13 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "common/files.h"
+#include "common/log.h"
+#include "common/service.h"
 #include "dataplane/app/local_api.h"
 #include "dataplane/app/options.h"
 #include "dataplane/app/ports.h"
@@ -42,49 +44,44 @@ bool all_idle(const std::vector<WorkerContext*>& workers, uint32_t idle_ms) {
   return true;
 }
 
-int fail(const std::string& msg, int code = 1) {
-  std::fprintf(stderr, "onramp-dataplane: %s\n", msg.c_str());
-  return code;
+// Logs what the dataplane could not do, and why; returns its exit status.
+int fail(std::string_view what, const Status& why) {
+  log::error(what, {{"error", why.message()}});
+  return 1;
+}
+
+// Where our arguments start: after the EAL's, past "--". Without "--", a
+// plain --version or --help is ours too, answered without starting the EAL.
+int app_arguments_start(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--") == 0) return i + 1;
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--version") == 0 || std::strcmp(argv[i], "--help") == 0) return 1;
+  return argc;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  log::init("onramp-dataplane");
   // EAL arguments come first, ours after "--". Ours are read, and the table
   // checked, before the EAL touches any device.
-  int split = argc;
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--") == 0) {
-      split = i;
-      break;
-    }
+  const int app_start = app_arguments_start(argc, argv);
+  const int eal_argc = app_start == argc ? argc : app_start - 1;
   std::vector<char*> app_argv{argv[0]};
-  for (int i = split + 1; i < argc; ++i) app_argv.push_back(argv[i]);
+  for (int i = app_start; i < argc; ++i) app_argv.push_back(argv[i]);
   Options opts;
-  bool help = false;
-  std::string err = parse_options(static_cast<int>(app_argv.size()), app_argv.data(), opts, help);
-  if (help) {
-    std::fputs(options_usage(), stdout);
-    return 0;
-  }
-  if (!err.empty()) {
-    std::fprintf(stderr, "onramp-dataplane: %s\n\n%s", err.c_str(), options_usage());
-    return 2;
-  }
+  if (auto code = parse_options(static_cast<int>(app_argv.size()), app_argv.data(), opts))
+    return *code;
   TableSpec spec;  // empty until a table is loaded or applied
   if (!opts.table_path.empty()) {
     auto loaded = load_table_file(opts.table_path);
-    if (!loaded.ok()) return fail(loaded.error());
+    if (!loaded.ok()) return fail("cannot load the forwarding table", loaded.status());
     spec = std::move(*loaded);
-  } else if (opts.api_socket.empty()) {
-    std::fprintf(stderr, "onramp-dataplane: %s\n\n%s",
-                 "no --table and no --api-socket: nothing could ever be forwarded",
-                 options_usage());
-    return 2;
   }
 
-  if (rte_eal_init(split, argv) < 0)
-    return fail(std::string("EAL init failed: ") + rte_strerror(rte_errno));
+  if (rte_eal_init(eal_argc, argv) < 0)
+    return fail("cannot start the EAL", error(rte_strerror(rte_errno)));
 
   // Worker lcores forward; the main lcore supervises, or forwards too when it
   // is the only one.
@@ -95,24 +92,27 @@ int main(int argc, char** argv) {
   const bool main_forwards = worker_lcores.empty();
   unsigned n_workers = main_forwards ? 1 : static_cast<unsigned>(worker_lcores.size());
 
-  std::vector<PortInfo> ports;
-  if (err = setup_ports(opts, static_cast<uint16_t>(n_workers), ports); !err.empty()) {
+  auto set_up = setup_ports(opts, static_cast<uint16_t>(n_workers));
+  if (!set_up.ok()) {
     rte_eal_cleanup();
-    return fail(err);
+    return fail("cannot set up the ports", set_up.status());
   }
-  std::unique_ptr<ForwardingTable> table = ForwardingTable::build(spec, n_workers, err);
-  if (!table) {
+  std::vector<PortInfo> ports = std::move(*set_up);
+  auto table = ForwardingTable::build(spec, n_workers);
+  if (!table.ok()) {
     stop_ports(ports);
     rte_eal_cleanup();
-    return fail(opts.table_path + ": " + err);
+    return fail(
+        "cannot build the forwarding table",
+        opts.table_path.empty() ? table.status() : table.status().prefixed(opts.table_path));
   }
-  TablePublisher publisher(n_workers, std::move(table));
+  TablePublisher publisher(n_workers, std::move(*table));
   // Ethernet + two VLAN tags around an MTU-sized packet.
   if (spec.mtu + 22u > opts.mbuf_size)
-    std::fprintf(stderr,
-                 "onramp-dataplane: warning: table mtu %u needs frames up to %u bytes but "
-                 "--mbuf-size is %u: larger frames are dropped (oversized_frame)\n",
-                 spec.mtu, spec.mtu + 22u, opts.mbuf_size);
+    log::warn(
+        "frames the table's MTU allows are larger than --mbuf-size: they are dropped "
+        "(oversized_frame)",
+        {{"mtu", spec.mtu}, {"frame_bytes", spec.mtu + 22u}, {"mbuf_size", opts.mbuf_size}});
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -132,35 +132,37 @@ int main(int argc, char** argv) {
     workers.push_back(w.get());
     owned.push_back(std::move(w));
   }
-  std::printf(
-      "onramp-dataplane: %zu port%s, %u worker lcore%s, %zu listener%s, table version %llu%s\n",
-      ports.size(), ports.size() == 1 ? "" : "s", n_workers, n_workers == 1 ? "" : "s",
-      spec.listeners.size(), spec.listeners.size() == 1 ? "" : "s",
-      static_cast<unsigned long long>(spec.version),
-      spec.pop.empty() ? "" : (", pop " + spec.pop).c_str());
+  log::info("started", {{"ports", ports.size()},
+                        {"workers", n_workers},
+                        {"listeners", spec.listeners.size()},
+                        {"table_version", spec.version},
+                        {"pop", spec.pop}});
   for (const PortInfo& p : ports)
-    std::printf("  port %u %s %s\n", p.id, p.name.c_str(), mac_to_string(p.mac).c_str());
+    log::info("port started", {{"id", p.id}, {"name", p.name}, {"mac", mac_to_string(p.mac)}});
   std::unique_ptr<LocalApi> api;
   if (!opts.api_socket.empty()) {
     StatsSources sources{.publisher = &publisher, .ports = &ports, .workers = &workers};
-    api = LocalApi::start(opts.api_socket, publisher, sources, err);
-    if (!api) {
+    auto started = LocalApi::start(opts.api_socket, publisher, sources);
+    if (!started.ok()) {
       stop_ports(ports);
       rte_eal_cleanup();
-      return fail(err);
+      return fail("cannot start the local API", started.status());
     }
-    std::printf("  local API on unix:%s\n", opts.api_socket.c_str());
+    api = std::move(*started);
+    log::info("serving the local API", {{"socket", "unix:" + opts.api_socket}});
   }
-  std::fflush(stdout);
 
+  service::ready("forwarding: " + std::to_string(ports.size()) + " ports, table version " +
+                 std::to_string(spec.version));
   if (main_forwards) {
     uint64_t next_check = 0;
     workers[0]->on_poll = [&] {
       uint64_t now = clock_ms();
-      if (opts.exit_on_idle_ms && now >= next_check) {
-        next_check = now + 5;
-        if (all_idle(workers, opts.exit_on_idle_ms)) g_stop.store(true, std::memory_order_relaxed);
-      }
+      if (now < next_check) return;
+      next_check = now + 5;
+      service::watchdog();
+      if (opts.exit_on_idle_ms && all_idle(workers, opts.exit_on_idle_ms))
+        g_stop.store(true, std::memory_order_relaxed);
     };
     worker_main(workers[0]);
   } else {
@@ -168,11 +170,13 @@ int main(int argc, char** argv) {
       rte_eal_remote_launch(worker_main, workers[i], worker_lcores[i]);
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      service::watchdog();
       if (opts.exit_on_idle_ms && all_idle(workers, opts.exit_on_idle_ms)) g_stop.store(true);
     }
     rte_eal_mp_wait_lcore();
   }
 
+  service::stopping();
   api.reset();
   StatsSources sources{.publisher = &publisher, .ports = &ports, .workers = &workers};
   onramp::v1::DataplaneStats final_stats = collect_stats(sources);
@@ -180,9 +184,13 @@ int main(int argc, char** argv) {
   if (opts.print_flows) std::fputs(flows_text(sources).c_str(), stdout);
   std::fflush(stdout);
   if (!opts.stats_json.empty()) {
-    std::ofstream out(opts.stats_json);
-    out << stats_json(final_stats, opts.print_flows ? flows_json(sources) : "");
-    if (!out) std::fprintf(stderr, "onramp-dataplane: cannot write %s\n", opts.stats_json.c_str());
+    if (opts.print_flows) add_flows(sources, final_stats);
+    auto json = stats_json(final_stats);
+    Status written =
+        json.ok() ? write_file_atomically(opts.stats_json, *json, 0644) : json.status();
+    if (!written.ok())
+      log::error("cannot write the counters",
+                 {{"file", opts.stats_json}, {"error", written.message()}});
   }
   stop_ports(ports);
   rte_eal_cleanup();

@@ -1,165 +1,82 @@
 #include "dataplane/app/options.h"
 
-#include <getopt.h>
-
-#include <cerrno>
-#include <cstdlib>
 #include <limits>
+
+#include "common/options.h"
 
 namespace onramp::dp {
 namespace {
 
-bool parse_u32(const char* text, uint64_t max, uint32_t& out) {
-  errno = 0;
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno || !end || *end || end == text || v > max) return false;
-  out = static_cast<uint32_t>(v);
-  return true;
-}
+constexpr const char* kDescription =
+    "Forwards TCP/UDP flows for anycast VIPs to backend endpoints (IPIP or GUE).\n"
+    "The options below follow the EAL's, after \"--\":\n"
+    "  onramp-dataplane [EAL options] -- [--table FILE] [--api-socket PATH] [options]";
 
-}  // namespace
-
-const char* options_usage() {
-  return R"(usage: onramp-dataplane [EAL options] -- [--table FILE] [--api-socket PATH] [options]
-
-Forwards TCP/UDP flows for anycast VIPs to backend endpoints (IPIP or GUE).
-
-  --table FILE             forwarding table, protobuf text format; without it
-                           the dataplane starts empty (every packet non_vip)
-                           until a table is applied through the local API
-  --flows-per-lcore N      flow table capacity per worker lcore (default 1048576)
-  --burst N                RX burst size, 1..64 (default 32)
-  --mbuf-size N            frame bytes per packet buffer, 1024..60000 (default
-                           2048; 9216 for jumbo frames)
-  --rx-desc N, --tx-desc N descriptors per queue (default 1024)
-  --mbufs N                packet buffers per pool, at least (default: sized for
-                           the rings; a net_pcap capture replayed with
-                           infinite_rx=1 needs one per packet on top)
-  --idle-spin-polls N      empty polls before sleeping (default 256)
-  --idle-sleep-max-us N    longest idle sleep, 0 = busy-poll (default 500)
-  --exit-on-idle-ms N      exit when no packet arrived for N ms (pcap replay)
-  --promiscuous            put every port in promiscuous mode
-  --print-flows            list every live flow and its endpoint at exit
-  --stats-json FILE        write the final counters as JSON to FILE
-  --api-socket PATH        serve the local gRPC API (apply table, stats, trace,
-                           health) on this unix socket, root only
-                           (e.g. /run/onramp/dataplane.sock)
-  --help                   this text
-
+constexpr const char* kExample = R"(
 Example (replay a capture, no NIC needed):
   onramp-dataplane --no-pci --no-huge -m 512 --no-shconf -l 0 \
     --vdev=net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap -- \
     --table table.textproto --exit-on-idle-ms 300
 )";
-}
 
-std::string parse_options(int argc, char** argv, Options& out, bool& help) {
-  enum {
-    kTable = 256,
-    kFlows,
-    kBurst,
-    kMbufSize,
-    kRxDesc,
-    kTxDesc,
-    kSpin,
-    kSleep,
-    kExitIdle,
-    kPromisc,
-    kPrintFlows,
-    kStatsJson,
-    kApiSocket,
-    kMbufs,
-    kHelp
-  };
-  static const option long_opts[] = {
-      {"table", required_argument, nullptr, kTable},
-      {"flows-per-lcore", required_argument, nullptr, kFlows},
-      {"burst", required_argument, nullptr, kBurst},
-      {"mbuf-size", required_argument, nullptr, kMbufSize},
-      {"rx-desc", required_argument, nullptr, kRxDesc},
-      {"tx-desc", required_argument, nullptr, kTxDesc},
-      {"idle-spin-polls", required_argument, nullptr, kSpin},
-      {"idle-sleep-max-us", required_argument, nullptr, kSleep},
-      {"exit-on-idle-ms", required_argument, nullptr, kExitIdle},
-      {"promiscuous", no_argument, nullptr, kPromisc},
-      {"print-flows", no_argument, nullptr, kPrintFlows},
-      {"stats-json", required_argument, nullptr, kStatsJson},
-      {"api-socket", required_argument, nullptr, kApiSocket},
-      {"mbufs", required_argument, nullptr, kMbufs},
-      {"help", no_argument, nullptr, kHelp},
-      {nullptr, 0, nullptr, 0},
-  };
-  help = false;
-  optind = 1;
-  opterr = 0;
-  int c;
-  uint32_t v;
-  while ((c = getopt_long(argc, argv, "", long_opts, nullptr)) != -1) {
-    auto number = [&](const char* name, uint64_t min, uint64_t max) -> std::string {
-      if (!parse_u32(optarg, max, v) || v < min)
-        return std::string("--") + name + ": \"" + optarg + "\" is not a number in " +
-               std::to_string(min) + ".." + std::to_string(max);
-      return "";
-    };
-    std::string err;
-    switch (c) {
-      case kTable:
-        out.table_path = optarg;
-        break;
-      case kFlows:
-        if ((err = number("flows-per-lcore", 8, 1u << 28)).empty()) out.flows_per_lcore = v;
-        break;
-      case kBurst:
-        if ((err = number("burst", 1, 64)).empty()) out.burst = static_cast<uint16_t>(v);
-        break;
-      case kMbufSize:
-        if ((err = number("mbuf-size", 1024, 60000)).empty())
-          out.mbuf_size = static_cast<uint16_t>(v);
-        break;
-      case kRxDesc:
-        if ((err = number("rx-desc", 32, 16384)).empty())
-          out.rx_descriptors = static_cast<uint16_t>(v);
-        break;
-      case kTxDesc:
-        if ((err = number("tx-desc", 32, 16384)).empty())
-          out.tx_descriptors = static_cast<uint16_t>(v);
-        break;
-      case kSpin:
-        if ((err = number("idle-spin-polls", 0, std::numeric_limits<uint32_t>::max())).empty())
-          out.idle_spin_polls = v;
-        break;
-      case kSleep:
-        if ((err = number("idle-sleep-max-us", 0, 100000)).empty()) out.idle_sleep_max_us = v;
-        break;
-      case kExitIdle:
-        if ((err = number("exit-on-idle-ms", 1, 3600000)).empty()) out.exit_on_idle_ms = v;
-        break;
-      case kPromisc:
-        out.promiscuous = true;
-        break;
-      case kPrintFlows:
-        out.print_flows = true;
-        break;
-      case kStatsJson:
-        out.stats_json = optarg;
-        break;
-      case kApiSocket:
-        out.api_socket = optarg;
-        break;
-      case kMbufs:
-        if ((err = number("mbufs", 0, 1u << 26)).empty()) out.mbufs = v;
-        break;
-      case kHelp:
-        help = true;
-        return "";
-      default:
-        return std::string("unknown option \"") + argv[optind - 1] + "\"";
-    }
-    if (!err.empty()) return err;
-  }
-  if (optind < argc) return std::string("unexpected argument \"") + argv[optind] + "\"";
-  return "";
+}  // namespace
+
+std::optional<int> parse_options(int argc, char** argv, Options& out) {
+  CLI::App app(kDescription, "onramp-dataplane");
+  app.footer(kExample);
+  // A flag given twice takes its last value (a script adds to a default
+  // command line).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  opts::add_common_flags(app);
+  // No default file: a dataplane is one of several on a host
+  // (onramp-dataplane@NAME reads /etc/onramp/dataplane-NAME.conf).
+  opts::add_config_file(app, "");
+  app.add_option("--table", out.table_path,
+                 "Forwarding table, protobuf text format; without it the dataplane starts empty "
+                 "(every packet non_vip) until a table is applied through the local API")
+      ->type_name("FILE");
+  app.add_option("--flows-per-lcore", out.flows_per_lcore, "Flow table capacity per worker lcore")
+      ->check(CLI::Range(8u, 1u << 28))
+      ->capture_default_str();
+  app.add_option("--burst", out.burst, "RX burst size, 1..64")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--mbuf-size", out.mbuf_size,
+                 "Frame bytes per packet buffer, 1024..60000 (9216 for jumbo frames)")
+      ->check(CLI::Range(1024, 60000))
+      ->capture_default_str();
+  app.add_option("--rx-desc", out.rx_descriptors, "RX descriptors per queue")
+      ->check(CLI::Range(32, 16384))
+      ->capture_default_str();
+  app.add_option("--tx-desc", out.tx_descriptors, "TX descriptors per queue")
+      ->check(CLI::Range(32, 16384))
+      ->capture_default_str();
+  app.add_option("--mbufs", out.mbufs,
+                 "Packet buffers per pool, at least (default: sized for the rings; a net_pcap "
+                 "capture replayed with infinite_rx=1 needs one per packet on top)")
+      ->check(CLI::Range(0u, 1u << 26));
+  app.add_option("--idle-spin-polls", out.idle_spin_polls, "Empty polls before sleeping")
+      ->check(CLI::Range(0u, std::numeric_limits<uint32_t>::max()))
+      ->capture_default_str();
+  app.add_option("--idle-sleep-max-us", out.idle_sleep_max_us, "Longest idle sleep, 0 = busy-poll")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  app.add_option("--exit-on-idle-ms", out.exit_on_idle_ms,
+                 "Exit when no packet arrived for N ms (pcap replay)")
+      ->check(CLI::Range(1, 3600000));
+  app.add_flag("--promiscuous", out.promiscuous, "Put every port in promiscuous mode");
+  app.add_flag("--print-flows", out.print_flows, "List every live flow and its endpoint at exit");
+  app.add_option("--stats-json", out.stats_json, "Write the final counters as JSON to FILE")
+      ->type_name("FILE");
+  app.add_option("--api-socket", out.api_socket,
+                 "Serve the local gRPC API (apply table, stats, trace, health) on this unix "
+                 "socket, root only (e.g. /run/onramp/dataplane.sock)")
+      ->type_name("PATH");
+  app.final_callback([&out] {
+    if (out.table_path.empty() && out.api_socket.empty())
+      throw CLI::ValidationError("no --table and no --api-socket: nothing could ever be forwarded");
+  });
+  return opts::parse(app, argc, argv);
 }
 
 }  // namespace onramp::dp

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace onramp::dp {
@@ -35,9 +36,9 @@ struct Options {
   std::string api_socket;
 };
 
-// Parses argv (the part after the EAL arguments). Returns "" or an error;
-// `help` is set when --help was asked for.
-std::string parse_options(int argc, char** argv, Options& out, bool& help);
-const char* options_usage();
+// Parses argv (the part after the EAL arguments; argv[0] the program) into
+// `out`. nullopt: go on; otherwise main returns the value: 0 after --help or
+// --version, 2 after a usage error (its message, naming the flag, on stderr).
+std::optional<int> parse_options(int argc, char** argv, Options& out);
 
 }  // namespace onramp::dp

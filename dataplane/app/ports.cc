@@ -13,16 +13,18 @@ namespace {
 
 constexpr unsigned kMbufCache = 256;
 
-std::string port_error(uint16_t port, const char* what, int rc) {
-  return "port " + std::to_string(port) + ": " + what + " failed: " + rte_strerror(-rc);
+Status port_error(uint16_t port, const char* what, int rc) {
+  return error("port " + std::to_string(port) + ": " + what + " failed: " + rte_strerror(-rc));
 }
 
 }  // namespace
 
-std::string setup_ports(const Options& opts, uint16_t queues, std::vector<PortInfo>& ports) {
+Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) {
   uint16_t n_ports = rte_eth_dev_count_avail();
   if (n_ports == 0)
-    return "no DPDK port: bind a NIC to vfio-pci or add one with --vdev (see docs/deployment.md)";
+    return error(
+        "no DPDK port: bind a NIC to vfio-pci or add one with --vdev (see docs/deployment.md)");
+  std::vector<PortInfo> ports;
 
   // One mbuf pool per NUMA socket, sized for every queue's ring plus bursts
   // in flight.
@@ -42,18 +44,18 @@ std::string setup_ports(const Options& opts, uint16_t queues, std::vector<PortIn
                                      static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + opts.mbuf_size),
                                      socket);
       if (!pool)
-        return "cannot allocate " + std::to_string(mbufs) + " mbufs on socket " +
-               std::to_string(socket) + ": " + rte_strerror(rte_errno) +
-               " (give the EAL more memory with -m, or hugepages)";
+        return error("cannot allocate " + std::to_string(mbufs) + " mbufs on socket " +
+                     std::to_string(socket) + ": " + rte_strerror(rte_errno) +
+                     " (give the EAL more memory with -m, or hugepages)");
     }
 
     rte_eth_dev_info info;
     int rc = rte_eth_dev_info_get(port, &info);
     if (rc != 0) return port_error(port, "dev_info_get", rc);
     if (queues > info.max_rx_queues || queues > info.max_tx_queues)
-      return "port " + std::to_string(port) + " (" + info.driver_name + ") has " +
-             std::to_string(info.max_rx_queues) + " RX queues, " + std::to_string(queues) +
-             " worker lcores need one each";
+      return error("port " + std::to_string(port) + " (" + info.driver_name + ") has " +
+                   std::to_string(info.max_rx_queues) + " RX queues, " + std::to_string(queues) +
+                   " worker lcores need one each");
 
     rte_eth_conf conf{};
     if (queues > 1) {
@@ -88,7 +90,7 @@ std::string setup_ports(const Options& opts, uint16_t queues, std::vector<PortIn
     std::memcpy(pi.mac.data(), mac.addr_bytes, 6);
     ports.push_back(std::move(pi));
   }
-  return "";
+  return ports;
 }
 
 void stop_ports(const std::vector<PortInfo>& ports) {

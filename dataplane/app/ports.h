@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/app/options.h"
 #include "common/ip_address.h"
+#include "common/status.h"
+#include "dataplane/app/options.h"
 
 struct rte_mempool;
 
@@ -19,8 +20,9 @@ struct PortInfo {
   MacAddress mac;
 };
 
-// Configures and starts every port. Returns "" or an error naming the port.
-std::string setup_ports(const Options& opts, uint16_t queues, std::vector<PortInfo>& ports);
+// Configures and starts every port. Returns them, or an error naming the
+// port.
+Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues);
 void stop_ports(const std::vector<PortInfo>& ports);
 
 }  // namespace onramp::dp

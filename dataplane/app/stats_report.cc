@@ -1,9 +1,9 @@
 #include "dataplane/app/stats_report.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
-#include <cstdio>
 #include <sstream>
 
 #include "dataplane/core/net_headers.h"
@@ -14,23 +14,6 @@ namespace {
 namespace pb = onramp::v1;
 
 uint64_t get(const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); }
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 const char* proto_name(uint8_t p) {
   switch (p) {
@@ -189,53 +172,18 @@ std::string stats_text(const pb::DataplaneStats& s) {
   return os.str();
 }
 
-std::string stats_json(const pb::DataplaneStats& s, const std::string& flows) {
-  std::ostringstream os;
-  os << "{\n  \"pop\": \"" << json_escape(s.pop())
-     << "\",\n  \"table_version\": " << s.table_version()
-     << ",\n  \"tables_applied\": " << s.tables_applied() << ",\n  \"workers\": " << s.workers()
-     << ",\n  \"rx_packets\": " << s.rx_packets() << ",\n  \"rx_bytes\": " << s.rx_bytes()
-     << ",\n  \"forwarded\": " << s.forwarded() << ",\n  \"echo_replies\": " << s.echo_replies()
-     << ",\n  \"icmp_errors_forwarded\": " << s.icmp_errors_forwarded()
-     << ",\n  \"new_flows\": " << s.new_flows() << ",\n  \"flows_moved\": " << s.flows_moved()
-     << ",\n  \"dropped\": " << s.dropped() << ",\n  \"idle_sleeps\": " << s.idle_sleeps()
-     << ",\n  \"busy_cycles\": " << s.busy_cycles() << ",\n  \"tsc_hz\": " << s.tsc_hz()
-     << ",\n  \"drops\": {";
-  for (int r = 0; r < kDropReasonCount; ++r) {
-    const char* name = drop_reason_name(static_cast<DropReason>(r));
-    auto it = s.drops().find(name);
-    os << (r ? ", " : "") << "\"" << name << "\": " << (it == s.drops().end() ? 0 : it->second);
-  }
-  os << "},\n  \"flow_table\": {\"capacity\": " << s.flow_capacity()
-     << ", \"live\": " << s.flows_live() << ", \"inserts\": " << s.flow_inserts()
-     << ", \"evictions\": " << s.flow_evictions() << ", \"expired\": " << s.flow_expired()
-     << ", \"bytes_per_flow\": " << s.flow_bytes_per_flow() << "},\n  \"listeners\": [";
-  for (int li = 0; li < s.listeners_size(); ++li) {
-    const auto& l = s.listeners(li);
-    os << (li ? "," : "") << "\n    {\"name\": \"" << json_escape(l.name())
-       << "\", \"packets\": " << l.packets() << ", \"bytes\": " << l.bytes()
-       << ", \"new_flows\": " << l.new_flows() << ", \"endpoints\": [";
-    for (int ei = 0; ei < l.endpoints_size(); ++ei) {
-      const auto& e = l.endpoints(ei);
-      os << (ei ? ", " : "") << "{\"address\": \"" << e.address() << "\", \"label\": \""
-         << json_escape(e.label()) << "\", \"weight\": " << e.weight()
-         << ", \"healthy\": " << (e.healthy() ? "true" : "false")
-         << ", \"packets\": " << e.packets() << ", \"bytes\": " << e.bytes()
-         << ", \"new_flows\": " << e.new_flows() << "}";
-    }
-    os << "]}";
-  }
-  os << "\n  ],\n  \"ports\": [";
-  for (int i = 0; i < s.ports_size(); ++i) {
-    const auto& p = s.ports(i);
-    os << (i ? ", " : "") << "{\"id\": " << p.id() << ", \"name\": \"" << json_escape(p.name())
-       << "\", \"mac\": \"" << p.mac() << "\", \"rx\": " << p.rx_packets()
-       << ", \"tx\": " << p.tx_packets() << ", \"missed\": " << p.missed() << "}";
-  }
-  os << "]";
-  if (!flows.empty()) os << ",\n  \"flows\": " << flows;
-  os << "\n}\n";
-  return os.str();
+Result<std::string> stats_json(const pb::DataplaneStats& s) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  // snake_case names, as in the proto and onrampctl's -o json; every field
+  // printed, zeros included, so a reader never meets a missing counter.
+  // 64-bit counters come out as strings (the proto JSON mapping).
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  std::string out;
+  if (auto st = google::protobuf::util::MessageToJsonString(s, &out, opts); !st.ok())
+    return error("cannot print the counters as JSON: " + st.ToString());
+  return out;
 }
 
 std::string flows_text(const StatsSources& in) {
@@ -257,21 +205,19 @@ std::string flows_text(const StatsSources& in) {
   return os.str();
 }
 
-std::string flows_json(const StatsSources& in) {
-  std::ostringstream os;
-  os << "[";
-  bool first = true;
+void add_flows(const StatsSources& in, pb::DataplaneStats& s) {
   each_flow(in, [&](const FlowKey& k, const Listener* l, const Endpoint* e) {
-    os << (first ? "" : ",") << "\n    {\"client\": \"" << k.client.to_string() << "\"";
-    if (k.kind == FlowKind::five_tuple)
-      os << ", \"client_port\": " << k.client_port << ", \"vip\": \"" << k.vip.to_string()
-         << "\", \"vip_port\": " << k.vip_port << ", \"proto\": \"" << proto_name(k.proto) << "\"";
-    os << ", \"endpoint\": \"" << (e ? e->address.to_string() : "") << "\", \"listener\": \""
-       << (l ? json_escape(l->name) : "") << "\"}";
-    first = false;
+    pb::FlowEntry* f = s.add_flows();
+    f->set_client(k.client.to_string());
+    if (k.kind == FlowKind::five_tuple) {
+      f->set_client_port(k.client_port);
+      f->set_vip(k.vip.to_string());
+      f->set_vip_port(k.vip_port);
+      f->set_proto(proto_name(k.proto));
+    }
+    if (e) f->set_endpoint(e->address.to_string());
+    if (l) f->set_listener(l->name);
   });
-  os << "\n  ]";
-  return os.str();
 }
 
 }  // namespace onramp::dp

@@ -1,11 +1,12 @@
 // The dataplane's counters: collected once into a DataplaneStats message
-// (what the local API returns), and rendered as text for people and JSON for
-// tests (docs/dataplane.md lists every field).
+// (what the local API returns), and rendered as text for people and as that
+// message's JSON for tools (docs/dataplane.md lists every field).
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "dataplane/app/ports.h"
 #include "dataplane/app/table_publisher.h"
 #include "dataplane/app/worker.h"
@@ -23,10 +24,13 @@ struct StatsSources {
 onramp::v1::DataplaneStats collect_stats(const StatsSources& in);
 
 std::string stats_text(const onramp::v1::DataplaneStats& s);
-std::string stats_json(const onramp::v1::DataplaneStats& s, const std::string& flows_json);
+// The counters as JSON: the proto's own JSON mapping, snake_case field names,
+// every field present (64-bit counters as strings).
+Result<std::string> stats_json(const onramp::v1::DataplaneStats& s);
 
-// Every live flow and its endpoint (at exit, when workers have stopped).
+// Every live flow and its endpoint (at exit, when workers have stopped): as
+// text, and into the report's `flows`.
 std::string flows_text(const StatsSources& in);
-std::string flows_json(const StatsSources& in);
+void add_flows(const StatsSources& in, onramp::v1::DataplaneStats& s);
 
 }  // namespace onramp::dp

@@ -44,15 +44,16 @@ void TablePublisher::worker_online(unsigned id) { rte_rcu_qsbr_thread_online(qsb
 void TablePublisher::worker_quiescent(unsigned id) { rte_rcu_qsbr_quiescent(qsbr_, id); }
 void TablePublisher::worker_offline(unsigned id) { rte_rcu_qsbr_thread_offline(qsbr_, id); }
 
-std::string TablePublisher::apply(const TableSpec& spec, PublishTiming& timing) {
+Result<PublishTiming> TablePublisher::apply(const TableSpec& spec) {
   // One apply at a time, from build to retire: the build reads the table in
   // force (owned_), which only an apply replaces.
   std::lock_guard<std::mutex> serial(apply_mu_);
+  PublishTiming timing;
   auto t0 = std::chrono::steady_clock::now();
-  std::string err;
-  std::unique_ptr<ForwardingTable> next = ForwardingTable::build(spec, workers_, err, owned_.get());
+  auto built = ForwardingTable::build(spec, workers_, owned_.get());
   timing.build_us = micros_since(t0);
-  if (!next) return err;
+  if (!built.ok()) return built.status();
+  std::unique_ptr<ForwardingTable> next = std::move(*built);
 
   std::lock_guard<std::mutex> guard(mu_);
   auto t1 = std::chrono::steady_clock::now();
@@ -74,7 +75,7 @@ std::string TablePublisher::apply(const TableSpec& spec, PublishTiming& timing) 
   retire(*owned_);
   owned_ = std::move(next);
   ++tables_applied_;
-  return "";
+  return timing;
 }
 
 void TablePublisher::retire(const ForwardingTable& old) {

@@ -34,9 +34,9 @@ class TablePublisher {
   TablePublisher& operator=(const TablePublisher&) = delete;
 
   // Builds a table from `spec` (already validated) and publishes it. Returns
-  // "" or the build error; on error the current table stays. Serialised: one
-  // apply at a time.
-  std::string apply(const TableSpec& spec, PublishTiming& timing);
+  // the build and publish times, or the build error (the current table then
+  // stays). Serialised: one apply at a time.
+  Result<PublishTiming> apply(const TableSpec& spec);
 
   // Worker side.
   const std::atomic<ForwardingTable*>& current() const { return current_; }

@@ -61,9 +61,9 @@ struct MaglevBlock {
   TableArena arena;
 };
 
-std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, unsigned lcores,
-                                                        std::string& error,
-                                                        const ForwardingTable* previous) {
+Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec& spec,
+                                                                unsigned lcores,
+                                                                const ForwardingTable* previous) {
   std::map<std::string_view, const Listener*> previous_by_name;
   if (previous)
     for (const Listener& l : previous->listeners_) previous_by_name.emplace(l.name, &l);
@@ -150,11 +150,10 @@ std::unique_ptr<ForwardingTable> ForwardingTable::build(const TableSpec& spec, u
     std::sort(l.by_id.begin(), l.by_id.end());
     for (size_t i = 1; i < l.by_id.size(); ++i) {
       if (l.by_id[i].first == l.by_id[i - 1].first) {
-        error = "listeners[" + std::to_string(li) +
-                "].endpoints: " + l.endpoints[l.by_id[i].second].address.to_string() + " and " +
-                l.endpoints[l.by_id[i - 1].second].address.to_string() +
-                " share an endpoint id; list one of them in another listener";
-        return nullptr;
+        return error("listeners[" + std::to_string(li) +
+                     "].endpoints: " + l.endpoints[l.by_id[i].second].address.to_string() +
+                     " and " + l.endpoints[l.by_id[i - 1].second].address.to_string() +
+                     " share an endpoint id; list one of them in another listener");
       }
     }
     if (const Listener* old = kept[li]; old && shared.contains(old->maglev_block)) {

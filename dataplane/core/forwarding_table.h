@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/ip_address.h"
+#include "common/status.h"
 #include "common/table_spec.h"
 #include "dataplane/core/maglev.h"
 #include "dataplane/core/table_memory.h"
@@ -126,7 +127,8 @@ struct MaglevBlock;
 class ForwardingTable {
  public:
   // Builds from a spec that validate_table_spec accepted; counters for
-  // `lcores` lcores. Returns nullptr and sets `error` on failure.
+  // `lcores` lcores. Returns the table, or the error that kept it from
+  // being built (naming the listener).
   // `previous` (the table in force, or null) shares its Maglev tables: a
   // listener whose endpoints, weights and health are as before keeps the one
   // it had instead of a new build (the same inputs give the same table, so
@@ -135,9 +137,8 @@ class ForwardingTable {
   // held by every table that uses them; from a block less than half still in
   // use the tables are copied instead, so the memory held stays under twice
   // what the table in force uses.
-  static std::unique_ptr<ForwardingTable> build(const TableSpec& spec, unsigned lcores,
-                                                std::string& error,
-                                                const ForwardingTable* previous = nullptr);
+  static Result<std::unique_ptr<ForwardingTable>> build(const TableSpec& spec, unsigned lcores,
+                                                        const ForwardingTable* previous = nullptr);
 
   const Vip* find_vip(const IpAddress& addr) const {
     for (uint32_t s = vip_slot(addr);; s = (s + 1) & vip_mask_) {

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "dataplane/decap/bpf_object_bytes.h"
+#include "dataplane/decap/decap.skel.h"
 
 namespace onramp::decap {
 namespace {
@@ -38,30 +38,30 @@ class Fd {
   int fd_;
 };
 
-std::string sum_per_cpu(int map_fd, Counters& out) {
+Result<Counters> sum_per_cpu(int map_fd) {
   const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return "cannot count the possible CPUs: " + errno_text(cpus);
+  if (cpus <= 0) return error("cannot count the possible CPUs: " + errno_text(cpus));
   std::vector<uint64_t> values(static_cast<size_t>(cpus));
+  Counters out{};
   for (uint32_t key = 0; key < ONRAMP_DECAP_COUNTER_COUNT; ++key) {
     if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0)
-      return std::string("reading counter ") + kCounterNames[key] + ": " + errno_text(errno);
+      return error(std::string("reading counter ") + kCounterNames[key] + ": " + errno_text(errno));
     uint64_t sum = 0;
     for (uint64_t v : values) sum += v;
     out[key] = sum;
   }
-  return "";
+  return out;
 }
 
-std::string prog_name(uint32_t id, std::string& name) {
+Result<std::string> prog_name(uint32_t id) {
   Fd fd(bpf_prog_get_fd_by_id(id));
   if (fd.get() < 0)
-    return "cannot open XDP program id " + std::to_string(id) + ": " + errno_text(errno);
+    return error("cannot open XDP program id " + std::to_string(id) + ": " + errno_text(errno));
   bpf_prog_info info{};
   uint32_t len = sizeof info;
   if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
-    return "cannot read XDP program id " + std::to_string(id) + ": " + errno_text(errno);
-  name = info.name;
-  return "";
+    return error("cannot read XDP program id " + std::to_string(id) + ": " + errno_text(errno));
+  return std::string(info.name);
 }
 
 int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
@@ -97,11 +97,11 @@ const char* mode_name(uint32_t mode_flag) {
   }
 }
 
-std::string query_attached(int ifindex, AttachedProgram& out) {
+Result<AttachedProgram> query_attached(int ifindex) {
   LIBBPF_OPTS(bpf_xdp_query_opts, q);
   if (int err = bpf_xdp_query(ifindex, 0, &q); err != 0)
-    return "cannot query the interface's XDP program: " + errno_text(err);
-  out = {};
+    return error("cannot query the interface's XDP program: " + errno_text(err));
+  AttachedProgram out;
   if (q.drv_prog_id) {
     out.id = q.drv_prog_id;
     out.mode_flag = XDP_FLAGS_DRV_MODE;
@@ -112,138 +112,133 @@ std::string query_attached(int ifindex, AttachedProgram& out) {
     out.id = q.hw_prog_id;
     out.mode_flag = XDP_FLAGS_HW_MODE;
   }
-  if (out.id == 0) return "";
-  return prog_name(out.id, out.name);
+  if (out.id == 0) return out;
+  auto name = prog_name(out.id);
+  if (!name.ok()) return name.status();
+  out.name = std::move(*name);
+  return out;
 }
 
-std::string read_attached_counters(int ifindex, Counters& out) {
-  AttachedProgram attached;
-  if (auto err = query_attached(ifindex, attached); !err.empty()) return err;
-  if (attached.id == 0) return "no XDP program is attached: is onramp-decap running there?";
-  if (attached.name != ONRAMP_DECAP_PROG_NAME)
-    return "the attached XDP program is \"" + attached.name + "\", not onramp-decap's";
-  Fd prog(bpf_prog_get_fd_by_id(attached.id));
-  if (prog.get() < 0) return "cannot open the attached program: " + errno_text(errno);
+Result<Counters> read_attached_counters(int ifindex) {
+  auto attached = query_attached(ifindex);
+  if (!attached.ok()) return attached.status();
+  if (attached->id == 0) return error("no XDP program is attached: is onramp-decap running there?");
+  if (attached->name != ONRAMP_DECAP_PROG_NAME)
+    return error("the attached XDP program is \"" + attached->name + "\", not onramp-decap's");
+  Fd prog(bpf_prog_get_fd_by_id(attached->id));
+  if (prog.get() < 0) return error("cannot open the attached program: " + errno_text(errno));
   bpf_prog_info info{};
   uint32_t len = sizeof info;
   if (bpf_obj_get_info_by_fd(prog.get(), &info, &len) != 0)
-    return "cannot read the attached program: " + errno_text(errno);
+    return error("cannot read the attached program: " + errno_text(errno));
   std::vector<uint32_t> map_ids(info.nr_map_ids);
   info = {};
   info.nr_map_ids = static_cast<uint32_t>(map_ids.size());
   info.map_ids = reinterpret_cast<uintptr_t>(map_ids.data());
   len = sizeof info;
   if (bpf_obj_get_info_by_fd(prog.get(), &info, &len) != 0)
-    return "cannot list the attached program's maps: " + errno_text(errno);
+    return error("cannot list the attached program's maps: " + errno_text(errno));
   for (uint32_t id : map_ids) {
     Fd map(bpf_map_get_fd_by_id(id));
     if (map.get() < 0) continue;
     bpf_map_info map_info{};
     uint32_t map_len = sizeof map_info;
     if (bpf_obj_get_info_by_fd(map.get(), &map_info, &map_len) != 0) continue;
-    if (std::strcmp(map_info.name, ONRAMP_DECAP_STATS_MAP) == 0) return sum_per_cpu(map.get(), out);
+    if (std::strcmp(map_info.name, ONRAMP_DECAP_STATS_MAP) == 0) return sum_per_cpu(map.get());
   }
-  return "the attached program has no " ONRAMP_DECAP_STATS_MAP " map";
+  return error("the attached program has no " ONRAMP_DECAP_STATS_MAP " map");
 }
 
-std::string DecapProgram::load(std::unique_ptr<DecapProgram>& out) {
+Result<std::unique_ptr<DecapProgram>> DecapProgram::load() {
   libbpf_set_print(libbpf_print);
-  // libelf may write to the image it parses: hand it a copy.
-  const auto bytes = bpf_object_bytes();
-  std::vector<unsigned char> image(bytes.begin(), bytes.end());
-  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "onramp_decap");
   std::unique_ptr<DecapProgram> p(new DecapProgram());
-  p->obj_ = bpf_object__open_mem(image.data(), image.size(), &opts);
-  if (!p->obj_) {
+  p->skel_ = decap_bpf__open();
+  if (!p->skel_) {
     const int err = errno;
-    return "cannot open the embedded BPF object: " + errno_text(err);
+    return error("cannot open the embedded BPF object: " + errno_text(err));
   }
-  if (int err = bpf_object__load(p->obj_); err != 0) {
+  if (int err = decap_bpf__load(p->skel_); err != 0) {
     std::string why = "the kernel refused the decapsulation program: " + errno_text(err);
     // The verifier answers EACCES for a program it refuses, and for pointer
     // arithmetic without CAP_PERFMON: only the latter is about privileges.
     if (err == -EPERM || (err == -EACCES && geteuid() != 0))
       why += " (run as root, or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)";
-    return why;
+    return error(why);
   }
-  p->prog_ = bpf_object__find_program_by_name(p->obj_, ONRAMP_DECAP_PROG_NAME);
-  if (!p->prog_) return "the embedded object has no " ONRAMP_DECAP_PROG_NAME " program";
-  out = std::move(p);
-  return "";
+  return p;
 }
 
-DecapProgram::~DecapProgram() {
-  if (obj_) bpf_object__close(obj_);
-}
+DecapProgram::~DecapProgram() { decap_bpf__destroy(skel_); }
 
-std::string DecapProgram::configure(const std::vector<Prefix>& allow,
-                                    const std::vector<uint16_t>& gue_ports) {
-  bpf_map* v4 = bpf_object__find_map_by_name(obj_, "allow_v4");
-  bpf_map* v6 = bpf_object__find_map_by_name(obj_, "allow_v6");
-  bpf_map* ports = bpf_object__find_map_by_name(obj_, "gue_ports");
-  if (!v4 || !v6 || !ports) return "the embedded object lacks its allow_v4/allow_v6/gue_ports maps";
+Status DecapProgram::configure(const std::vector<Prefix>& allow,
+                               const std::vector<uint16_t>& gue_ports) {
   if (allow.size() > ONRAMP_DECAP_MAX_PREFIXES)
-    return "at most " + std::to_string(ONRAMP_DECAP_MAX_PREFIXES) + " --allow prefixes";
+    return error("at most " + std::to_string(ONRAMP_DECAP_MAX_PREFIXES) + " --allow prefixes");
   if (gue_ports.size() > ONRAMP_DECAP_MAX_GUE_PORTS)
-    return "at most " + std::to_string(ONRAMP_DECAP_MAX_GUE_PORTS) + " --gue-port values";
+    return error("at most " + std::to_string(ONRAMP_DECAP_MAX_GUE_PORTS) + " --gue-port values");
   const uint8_t yes = 1;
   for (const Prefix& p : allow) {
     int err;
     if (p.family == 4) {
       onramp_decap_lpm_v4 key{.prefixlen = p.length, .addr = {}};
       std::memcpy(key.addr, p.addr.data(), sizeof key.addr);
-      err = bpf_map_update_elem(bpf_map__fd(v4), &key, &yes, BPF_ANY);
+      err = bpf_map__update_elem(skel_->maps.allow_v4, &key, sizeof key, &yes, sizeof yes, BPF_ANY);
     } else {
       onramp_decap_lpm_v6 key{.prefixlen = p.length, .addr = {}};
       std::memcpy(key.addr, p.addr.data(), sizeof key.addr);
-      err = bpf_map_update_elem(bpf_map__fd(v6), &key, &yes, BPF_ANY);
+      err = bpf_map__update_elem(skel_->maps.allow_v6, &key, sizeof key, &yes, sizeof yes, BPF_ANY);
     }
-    if (err != 0) return "cannot add --allow " + to_string(p) + ": " + errno_text(errno);
+    if (err != 0) return error("cannot add --allow " + to_string(p) + ": " + errno_text(err));
   }
   for (uint16_t port : gue_ports) {
     const uint16_t key = htons(port);
-    if (bpf_map_update_elem(bpf_map__fd(ports), &key, &yes, BPF_ANY) != 0)
-      return "cannot add --gue-port " + std::to_string(port) + ": " + errno_text(errno);
+    if (int err = bpf_map__update_elem(skel_->maps.gue_ports, &key, sizeof key, &yes, sizeof yes,
+                                       BPF_ANY);
+        err != 0)
+      return error("cannot add --gue-port " + std::to_string(port) + ": " + errno_text(err));
   }
-  return "";
+  return ok_status();
 }
 
-std::string DecapProgram::attach(int ifindex, AttachMode mode, std::string& mode_used,
-                                 std::string& note) {
-  AttachedProgram current;
-  if (auto err = query_attached(ifindex, current); !err.empty()) return err;
+Result<Attachment> DecapProgram::attach(int ifindex, AttachMode mode) {
+  auto attached = query_attached(ifindex);
+  if (!attached.ok()) return attached.status();
+  const AttachedProgram& current = *attached;
   if (current.id != 0 && current.name != ONRAMP_DECAP_PROG_NAME)
-    return "the interface already runs XDP program \"" + current.name + "\" (id " +
-           std::to_string(current.id) + ", " + mode_name(current.mode_flag) +
-           " mode); onramp-decap does not replace another program";
+    return error("the interface already runs XDP program \"" + current.name + "\" (id " +
+                 std::to_string(current.id) + ", " + mode_name(current.mode_flag) +
+                 " mode); onramp-decap does not replace another program");
+  Attachment done;
 
   std::vector<uint32_t> modes;
   if (mode != AttachMode::generic) modes.push_back(XDP_FLAGS_DRV_MODE);
   if (mode != AttachMode::native) modes.push_back(XDP_FLAGS_SKB_MODE);
-  const int fd = bpf_program__fd(prog_);
+  const int fd = bpf_program__fd(skel_->progs.onramp_decap);
 
   if (current.id != 0) {
     // An earlier onramp-decap died without detaching (a live one holds the
     // instance lock). Swap it atomically where the mode allows, so tunnel
     // traffic never meets an interface without a decapsulator.
-    note = "replaced program id " + std::to_string(current.id) + " left by an earlier onramp-decap";
+    done.note =
+        "replaced program id " + std::to_string(current.id) + " left by an earlier onramp-decap";
     bool same_mode = false;
     for (uint32_t m : modes) same_mode |= m == current.mode_flag;
     if (same_mode) {
       Fd old(bpf_prog_get_fd_by_id(current.id));
       LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = old.get());
       if (old.get() >= 0 && bpf_xdp_attach(ifindex, fd, current.mode_flag, &opts) == 0) {
-        note += ", in one step";
+        done.note += ", in one step";
         ifindex_ = ifindex;
         mode_flag_ = current.mode_flag;
-        mode_used = mode_name(mode_flag_);
-        return "";
+        done.mode = mode_name(mode_flag_);
+        return done;
       }
     }
     if (int err = bpf_xdp_detach(ifindex, current.mode_flag, nullptr); err != 0)
-      return "cannot detach the leftover program id " + std::to_string(current.id) + ": " +
-             errno_text(err);
-    note += std::string(", detached first (it ran in ") + mode_name(current.mode_flag) + " mode)";
+      return error("cannot detach the leftover program id " + std::to_string(current.id) + ": " +
+                   errno_text(err));
+    done.note +=
+        std::string(", detached first (it ran in ") + mode_name(current.mode_flag) + " mode)";
   }
 
   std::string errors;
@@ -253,33 +248,31 @@ std::string DecapProgram::attach(int ifindex, AttachMode mode, std::string& mode
     if (err == 0) {
       ifindex_ = ifindex;
       mode_flag_ = m;
-      mode_used = mode_name(m);
-      return "";
+      done.mode = mode_name(m);
+      return done;
     }
     if (!errors.empty()) errors += "; ";
     errors += std::string(mode_name(m)) + " mode: " + errno_text(err);
   }
-  return "cannot attach the XDP program (" + errors + ")";
+  return error("cannot attach the XDP program (" + errors + ")");
 }
 
-std::string DecapProgram::detach() {
-  if (ifindex_ == 0) return "";
+Status DecapProgram::detach() {
+  if (ifindex_ == 0) return ok_status();
   // Detach only our own program: old_prog_fd makes the kernel refuse when
   // the interface runs something else by now.
-  LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = bpf_program__fd(prog_));
+  LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = prog_fd());
   const int err = bpf_xdp_detach(ifindex_, mode_flag_, &opts);
   ifindex_ = 0;
-  if (err == -EEXIST) return "the interface runs another XDP program now: left it attached";
-  if (err != 0) return "cannot detach: " + errno_text(err);
-  return "";
+  if (err == -EEXIST) return error("the interface runs another XDP program now: left it attached");
+  if (err != 0) return error("cannot detach: " + errno_text(err));
+  return ok_status();
 }
 
-int DecapProgram::prog_fd() const { return bpf_program__fd(prog_); }
+int DecapProgram::prog_fd() const { return bpf_program__fd(skel_->progs.onramp_decap); }
 
-std::string DecapProgram::read_counters(Counters& out) const {
-  bpf_map* stats = bpf_object__find_map_by_name(obj_, ONRAMP_DECAP_STATS_MAP);
-  if (!stats) return "the embedded object has no " ONRAMP_DECAP_STATS_MAP " map";
-  return sum_per_cpu(bpf_map__fd(stats), out);
+Result<Counters> DecapProgram::read_counters() const {
+  return sum_per_cpu(bpf_map__fd(skel_->maps.decap_stats));
 }
 
 }  // namespace onramp::decap

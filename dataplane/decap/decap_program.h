@@ -1,4 +1,5 @@
-// The decapsulation program in the kernel: loads the embedded BPF object,
+// The decapsulation program in the kernel: loads the BPF object embedded in
+// its libbpf skeleton (decap.skel.h),
 // fills its allow lists and GUE ports, attaches it to an interface's XDP hook
 // (replacing one an earlier, crashed onramp-decap left behind), detaches it,
 // and reads its counters -- its own, or those of the instance already
@@ -11,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "dataplane/decap/decap_counters.h"
 #include "dataplane/decap/prefix.h"
 
-struct bpf_object;
-struct bpf_program;
+struct decap_bpf;  // the skeleton (decap.skel.h)
 
 namespace onramp::decap {
 
@@ -32,35 +33,41 @@ struct AttachedProgram {
   std::string name;
   uint32_t mode_flag = 0;  // XDP_FLAGS_DRV_MODE, _SKB_MODE or _HW_MODE
 };
-std::string query_attached(int ifindex, AttachedProgram& out);
+Result<AttachedProgram> query_attached(int ifindex);
 const char* mode_name(uint32_t mode_flag);
 
 // Sums the per-CPU counters of the onramp-decap program attached to
 // `ifindex`, whichever process attached it.
-std::string read_attached_counters(int ifindex, Counters& out);
+Result<Counters> read_attached_counters(int ifindex);
+
+// What an attach did.
+struct Attachment {
+  std::string mode;  // "native" or "generic"
+  // What happened beyond the plain attach (a leftover replaced); empty if
+  // nothing.
+  std::string note;
+};
 
 class DecapProgram {
  public:
-  // Opens and loads (verifies) the embedded object. Error message or "".
-  static std::string load(std::unique_ptr<DecapProgram>& out);
+  // Opens and loads (verifies) the embedded object.
+  static Result<std::unique_ptr<DecapProgram>> load();
   ~DecapProgram();
   DecapProgram(const DecapProgram&) = delete;
   DecapProgram& operator=(const DecapProgram&) = delete;
 
-  std::string configure(const std::vector<Prefix>& allow, const std::vector<uint16_t>& gue_ports);
-  // Attaches to `ifindex`. `note` tells what happened beyond the plain
-  // attach (a leftover replaced); `mode_used` is "native" or "generic".
-  std::string attach(int ifindex, AttachMode mode, std::string& mode_used, std::string& note);
+  Status configure(const std::vector<Prefix>& allow, const std::vector<uint16_t>& gue_ports);
+  // Attaches to `ifindex`.
+  Result<Attachment> attach(int ifindex, AttachMode mode);
   // Detaches, unless the interface runs another program by now.
-  std::string detach();
-  std::string read_counters(Counters& out) const;
+  Status detach();
+  Result<Counters> read_counters() const;
   // The loaded program (for BPF_PROG_TEST_RUN in tests).
   int prog_fd() const;
 
  private:
   DecapProgram() = default;
-  bpf_object* obj_ = nullptr;
-  bpf_program* prog_ = nullptr;
+  decap_bpf* skel_ = nullptr;
   int ifindex_ = 0;
   uint32_t mode_flag_ = 0;
 };

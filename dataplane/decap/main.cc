@@ -7,77 +7,80 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <iostream>
 
+#include "common/log.h"
+#include "common/options.h"
+#include "common/service.h"
 #include "dataplane/decap/decap_program.h"
 #include "dataplane/decap/prefix.h"
 
 namespace {
 
+namespace log = onramp::log;
+using onramp::Result;
+using onramp::Status;
 using onramp::decap::AttachMode;
 using onramp::decap::Counters;
 using onramp::decap::DecapProgram;
 using onramp::decap::Prefix;
 
 constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-
-void say(const std::string& msg) { std::cerr << "onramp-decap: " << msg << std::endl; }
 
 void print_counters(const std::string& interface, const Counters& c) {
   std::cout << "interface=" << interface << ' ' << onramp::decap::format_counters(c) << std::endl;
 }
 
 const CLI::Validator kPrefix(
-    [](std::string& s) -> std::string {
-      Prefix p;
-      return onramp::decap::parse_prefix(s, p);
-    },
-    "PREFIX");
+    [](std::string& s) -> std::string { return onramp::decap::parse_prefix(s).error(); }, "PREFIX");
 
 // One instance per interface and network namespace: an abstract unix socket
 // is both (its name space is the network namespace's) and the kernel frees
-// it when the process dies, however it dies. Returns the socket, or -1 when
-// another instance holds it.
-int take_instance_lock(const std::string& interface, std::string& error) {
+// it when the process dies, however it dies. Returns the socket, or an error
+// when another instance holds it.
+Result<int> take_instance_lock(const std::string& interface) {
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = std::string("cannot create the instance lock socket: ") + std::strerror(errno);
-    return -1;
-  }
+  if (fd < 0)
+    return onramp::error(std::string("cannot create the instance lock socket: ") +
+                         std::strerror(errno));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   const std::string name = "onramp-decap/" + interface;
   std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] = 0: abstract
   const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    error = errno == EADDRINUSE
-                ? "another onramp-decap already runs on " + interface + " in this network namespace"
-                : std::string("cannot take the instance lock: ") + std::strerror(errno);
+    Status why = onramp::error(
+        errno == EADDRINUSE
+            ? "another onramp-decap already runs on " + interface + " in this network namespace"
+            : std::string("cannot take the instance lock: ") + std::strerror(errno));
     close(fd);
-    return -1;
+    return why;
   }
   return fd;
 }
 
+// Logs what onramp-decap could not do, and why; returns the exit status.
+int fail(std::string_view what, const std::string& interface, const Status& why) {
+  log::error(what, {{"interface", interface}, {"error", why.message()}});
+  return kExitFailure;
+}
+
 int show_stats(const std::string& interface, int ifindex) {
-  Counters c{};
-  if (auto err = onramp::decap::read_attached_counters(ifindex, c); !err.empty()) {
-    say(interface + ": " + err);
-    return kExitFailure;
-  }
-  print_counters(interface, c);
+  auto c = onramp::decap::read_attached_counters(ifindex);
+  if (!c.ok()) return fail("cannot read the counters", interface, c.status());
+  print_counters(interface, *c);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  log::init("onramp-decap");
   std::string interface;
   std::vector<std::string> allow_text;
   std::vector<uint16_t> gue_ports{6080};
@@ -89,6 +92,7 @@ int main(int argc, char** argv) {
       "onramp-decap: strips the PoPs' IPIP/GUE encapsulation (XDP) from packets sent by the "
       "allowed PoP prefixes, so applications see the client's address and reply directly.",
       "onramp-decap");
+  onramp::opts::add_common_flags(app);
   app.add_option("--interface", interface, "Interface the PoPs' tunnel packets arrive on")
       ->required();
   app.add_option("--allow", allow_text,
@@ -106,42 +110,29 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--stats", stats_only,
                "Print the counters of the onramp-decap running on --interface, then exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : kExitUsage;
-  }
-
-  const unsigned ifindex = if_nametoindex(interface.c_str());
-  if (ifindex == 0) {
-    say("--interface: unknown interface \"" + interface + "\" (in this network namespace)");
-    return kExitUsage;
-  }
+  unsigned ifindex = 0;
+  app.final_callback([&] {
+    ifindex = if_nametoindex(interface.c_str());
+    if (ifindex == 0)
+      throw CLI::ValidationError(
+          "--interface", "unknown interface \"" + interface + "\" (in this network namespace)");
+    if (!stats_only && allow_text.empty())
+      throw CLI::ValidationError(
+          "--allow", "required: the PoP tunnel source prefixes to accept tunnel packets from");
+  });
+  if (auto code = onramp::opts::parse(app, argc, argv)) return *code;
   if (stats_only) return show_stats(interface, static_cast<int>(ifindex));
 
-  if (allow_text.empty()) {
-    say("--allow is required: the PoP tunnel source prefixes to accept tunnel packets from");
-    return kExitUsage;
-  }
   std::vector<Prefix> allow;
-  for (const auto& text : allow_text) {
-    Prefix p;
-    onramp::decap::parse_prefix(text, p);  // checked by kPrefix
-    allow.push_back(p);
-  }
+  for (const auto& text : allow_text) allow.push_back(*onramp::decap::parse_prefix(text));
   std::sort(gue_ports.begin(), gue_ports.end());
   gue_ports.erase(std::unique(gue_ports.begin(), gue_ports.end()), gue_ports.end());
   const AttachMode mode = mode_text == "native"    ? AttachMode::native
                           : mode_text == "generic" ? AttachMode::generic
                                                    : AttachMode::automatic;
 
-  std::string error;
-  const int lock = take_instance_lock(interface, error);
-  if (lock < 0) {
-    say(error);
-    return kExitFailure;
-  }
+  auto lock = take_instance_lock(interface);
+  if (!lock.ok()) return fail("cannot start", interface, lock.status());
 
   // Signals are taken synchronously by the main loop (sigtimedwait), so
   // nothing runs in a handler.
@@ -152,55 +143,60 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  std::unique_ptr<DecapProgram> program;
-  if (auto err = DecapProgram::load(program); !err.empty()) {
-    say(err);
-    return kExitFailure;
-  }
-  if (auto err = program->configure(allow, gue_ports); !err.empty()) {
-    say(err);
-    return kExitFailure;
-  }
-  std::string mode_used, note;
-  if (auto err = program->attach(static_cast<int>(ifindex), mode, mode_used, note); !err.empty()) {
-    say(interface + ": " + err);
-    return kExitFailure;
-  }
-  if (!note.empty()) say(interface + ": " + note);
+  auto loaded = DecapProgram::load();
+  if (!loaded.ok()) return fail("cannot load the BPF program", interface, loaded.status());
+  std::unique_ptr<DecapProgram> program = std::move(*loaded);
+  if (Status s = program->configure(allow, gue_ports); !s.ok())
+    return fail("cannot configure the BPF program", interface, s);
+  auto attached = program->attach(static_cast<int>(ifindex), mode);
+  if (!attached.ok()) return fail("cannot attach", interface, attached.status());
+  if (!attached->note.empty())
+    log::info("replaced a leftover program", {{"interface", interface}, {"note", attached->note}});
   std::string allowed, ports;
   for (const auto& p : allow) allowed += (allowed.empty() ? "" : ",") + to_string(p);
   for (uint16_t p : gue_ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
-  say("attached to " + interface + " (" + mode_used + " mode); allow " + allowed + "; GUE ports " +
-      ports);
+  log::info("attached the XDP program", {{"interface", interface},
+                                         {"mode", attached->mode},
+                                         {"allow", allowed},
+                                         {"gue_ports", ports}});
 
+  onramp::service::ready("decapsulating on " + interface + " (" + attached->mode + " mode)");
+  // Wake for the next counters line, and often enough for systemd's
+  // watchdog (half its interval).
+  using Clock = std::chrono::steady_clock;
+  const std::chrono::nanoseconds stats_period = std::chrono::seconds(stats_interval_s);
+  std::chrono::nanoseconds longest_wait = std::chrono::hours(1);
+  if (stats_interval_s) longest_wait = std::min(longest_wait, stats_period);
+  if (auto w = onramp::service::watchdog_interval(); w.count() > 0)
+    longest_wait = std::min<std::chrono::nanoseconds>(longest_wait, w / 2);
+  auto next_stats = Clock::now() + stats_period;
   int status = 0;
   for (;;) {
-    timespec wait{.tv_sec = stats_interval_s ? static_cast<time_t>(stats_interval_s) : 3600,
-                  .tv_nsec = 0};
-    const int sig = sigtimedwait(&stop_signals, nullptr, &wait);
+    const std::chrono::nanoseconds until_stats =
+        stats_interval_s ? next_stats - Clock::now() : longest_wait;
+    const auto wait = std::clamp<std::chrono::nanoseconds>(until_stats, {}, longest_wait);
+    timespec ts{.tv_sec = static_cast<time_t>(wait.count() / 1000000000),
+                .tv_nsec = static_cast<long>(wait.count() % 1000000000)};
+    const int sig = sigtimedwait(&stop_signals, nullptr, &ts);
     if (sig > 0) {
-      say(std::string("caught ") + strsignal(sig) + ", detaching");
+      log::info("caught a signal, detaching", {{"signal", strsignal(sig)}});
       break;
     }
-    if (errno == EAGAIN && stats_interval_s) {
-      Counters c{};
-      if (auto err = program->read_counters(c); !err.empty())
-        say(err);
+    onramp::service::watchdog();
+    if (stats_interval_s && Clock::now() >= next_stats) {
+      next_stats += stats_period;
+      if (auto c = program->read_counters(); c.ok())
+        print_counters(interface, *c);
       else
-        print_counters(interface, c);
+        log::warn("cannot read the counters", {{"interface", interface}, {"error", c.error()}});
     }
   }
-  Counters c{};
-  if (auto err = program->read_counters(c); !err.empty()) {
-    say(err);
-    status = kExitFailure;
-  } else {
-    print_counters(interface, c);
-  }
-  if (auto err = program->detach(); !err.empty()) {
-    say(interface + ": " + err);
-    status = kExitFailure;
-  }
-  close(lock);
+  onramp::service::stopping();
+  if (auto c = program->read_counters(); c.ok())
+    print_counters(interface, *c);
+  else
+    status = fail("cannot read the counters", interface, c.status());
+  if (Status s = program->detach(); !s.ok()) status = fail("cannot detach", interface, s);
+  close(*lock);
   return status;
 }

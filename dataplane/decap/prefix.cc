@@ -6,7 +6,7 @@
 
 namespace onramp::decap {
 
-std::string parse_prefix(std::string_view text, Prefix& out) {
+Result<Prefix> parse_prefix(std::string_view text) {
   const std::string quoted = "\"" + std::string(text) + "\"";
   const size_t slash = text.find('/');
   const std::string addr_text(text.substr(0, slash));
@@ -16,7 +16,7 @@ std::string parse_prefix(std::string_view text, Prefix& out) {
   } else if (inet_pton(AF_INET6, addr_text.c_str(), p.addr.data()) == 1) {
     p.family = 6;
   } else {
-    return quoted + " is not an IPv4 or IPv6 prefix (e.g. 198.51.100.0/24, 2001:db8::/32)";
+    return error(quoted + " is not an IPv4 or IPv6 prefix (e.g. 198.51.100.0/24, 2001:db8::/32)");
   }
   const unsigned max_len = p.family == 4 ? 32 : 128;
   unsigned len = max_len;
@@ -25,7 +25,7 @@ std::string parse_prefix(std::string_view text, Prefix& out) {
     auto [ptr, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
     if (len_text.empty() || ec != std::errc() || ptr != len_text.data() + len_text.size() ||
         len > max_len)
-      return quoted + ": prefix length must be 0.." + std::to_string(max_len);
+      return error(quoted + ": prefix length must be 0.." + std::to_string(max_len));
   }
   p.length = static_cast<uint8_t>(len);
   // Host bits set is most often a typo for another prefix: refuse, and say
@@ -39,9 +39,8 @@ std::string parse_prefix(std::string_view text, Prefix& out) {
     masked.addr[i] = p.addr[i] & mask;
     host_bits |= masked.addr[i] != p.addr[i];
   }
-  if (host_bits) return quoted + " has host bits set; the prefix is " + to_string(masked);
-  out = p;
-  return "";
+  if (host_bits) return error(quoted + " has host bits set; the prefix is " + to_string(masked));
+  return p;
 }
 
 std::string to_string(const Prefix& p) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/status.h"
+
 namespace onramp::decap {
 
 struct Prefix {
@@ -16,10 +18,9 @@ struct Prefix {
   uint8_t length = 0;              // prefix length in bits
 };
 
-// Parses `text` into `out`. Returns an empty string, or an error message that
-// quotes the input and says what is wrong (host bits set, length out of
-// range, not an address).
-std::string parse_prefix(std::string_view text, Prefix& out);
+// Parses `text`. Returns the prefix, or an error that quotes the input and
+// says what is wrong (host bits set, length out of range, not an address).
+Result<Prefix> parse_prefix(std::string_view text);
 
 std::string to_string(const Prefix& p);
 

@@ -47,8 +47,9 @@ std::unique_ptr<ForwardingTable> w1_table(bool gue) {
                            .weight = 100,
                            .mode = gue ? ForwardingMode::gue : ForwardingMode::ipip});
   spec.listeners.push_back(l);
-  std::string err;
-  return ForwardingTable::build(spec, 1, err);
+  auto built = ForwardingTable::build(spec, 1);
+  if (!built.ok()) return nullptr;
+  return std::move(*built);
 }
 
 void write_frame(uint8_t* f, uint32_t client, uint16_t sport, uint8_t flags) {

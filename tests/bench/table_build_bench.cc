@@ -8,9 +8,9 @@
 
 #include <string>
 
+#include "common/table_spec.h"
 #include "dataplane/core/forwarding_table.h"
 #include "dataplane/core/maglev.h"
-#include "common/table_spec.h"
 
 namespace {
 
@@ -53,9 +53,8 @@ void BM_ForwardingTableBuild(benchmark::State& state) {
     return;
   }
   for (auto _ : state) {
-    std::string err;
-    auto t = ForwardingTable::build(spec, 1, err);
-    if (!t) state.SkipWithError(err.c_str());
+    auto t = ForwardingTable::build(spec, 1);
+    if (!t.ok()) state.SkipWithError(t.error().c_str());
     benchmark::DoNotOptimize(t);
   }
   state.counters["listeners"] = static_cast<double>(state.range(0));
@@ -77,15 +76,14 @@ void BM_ForwardingTableSwap(benchmark::State& state) {
   TableSpec after = before;
   after.version = 2;
   after.listeners[0].endpoints[0].weight = 7;
-  std::string err;
-  auto current = ForwardingTable::build(before, 1, err);
-  if (!current) {
-    state.SkipWithError(err.c_str());
+  auto current = ForwardingTable::build(before, 1);
+  if (!current.ok()) {
+    state.SkipWithError(current.error().c_str());
     return;
   }
   for (auto _ : state) {
-    auto t = ForwardingTable::build(after, 1, err, current.get());
-    if (!t) state.SkipWithError(err.c_str());
+    auto t = ForwardingTable::build(after, 1, current->get());
+    if (!t.ok()) state.SkipWithError(t.error().c_str());
     benchmark::DoNotOptimize(t);
   }
   state.counters["listeners"] = static_cast<double>(state.range(0));

@@ -140,7 +140,8 @@ class Bed:
         for a in ALLOW:
             cmd += ["--allow", a]
         self.start("decap", cmd)
-        wait_for("onramp-decap to attach", lambda: "attached to e0" in self.read("decap", "err")
+        wait_for("onramp-decap to attach",
+                 lambda: 'msg="attached the XDP program" interface=e0 ' in self.read("decap", "err")
                  or self.procs["decap"].poll() is not None, timeout=5.0)
         check(self.procs["decap"].poll() is None,
               f"onramp-decap exited: {self.read('decap', 'err').strip()}")
@@ -341,7 +342,7 @@ def main():
                 bed.start_servers()
                 bed.start_decap()
                 if bed.mode == "generic":
-                    check("generic mode" in bed.read("decap", "err"), "not in generic mode")
+                    check(" mode=generic " in bed.read("decap", "err"), "not in generic mode")
                 bed.enter_pop()
                 counters = run_cases(bed)
                 log("8. SIGINT: the exit line, then the program is detached")

@@ -252,32 +252,33 @@ std::string hex(const Bytes& b) {
 }  // namespace
 
 int main() {
-  std::unique_ptr<DecapProgram> program;
-  if (auto err = DecapProgram::load(program); !err.empty()) {
+  auto loaded = DecapProgram::load();
+  if (!loaded.ok()) {
     if (geteuid() != 0) {
-      std::printf("SKIP: loading BPF needs root (uid %d): %s\n", geteuid(), err.c_str());
+      std::printf("SKIP: loading BPF needs root (uid %d): %s\n", geteuid(), loaded.error().c_str());
       return kSkip;
     }
-    std::printf("FAIL: %s\n", err.c_str());
+    std::printf("FAIL: %s\n", loaded.error().c_str());
     return 1;
   }
-  std::vector<onramp::decap::Prefix> allow(2);
-  if (!onramp::decap::parse_prefix("198.51.100.0/24", allow[0]).empty() ||
-      !onramp::decap::parse_prefix("2001:db8:100::/64", allow[1]).empty())
-    return 1;
-  if (auto err = program->configure(allow, {kGuePort, 7000}); !err.empty()) {
-    std::printf("FAIL: %s\n", err.c_str());
+  std::unique_ptr<DecapProgram> program = std::move(*loaded);
+  auto v4 = onramp::decap::parse_prefix("198.51.100.0/24");
+  auto v6 = onramp::decap::parse_prefix("2001:db8:100::/64");
+  if (!v4.ok() || !v6.ok()) return 1;
+  if (onramp::Status s = program->configure({*v4, *v6}, {kGuePort, 7000}); !s.ok()) {
+    std::printf("FAIL: %s\n", s.message().c_str());
     return 1;
   }
 
   int failures = 0;
   const auto all = cases();
   for (const Case& c : all) {
-    Counters before{}, after{};
-    if (auto err = program->read_counters(before); !err.empty()) {
-      std::printf("FAIL: %s\n", err.c_str());
+    auto read_before = program->read_counters();
+    if (!read_before.ok()) {
+      std::printf("FAIL: %s\n", read_before.error().c_str());
       return 1;
     }
+    const Counters before = *read_before;
     Bytes out(c.input.size() + 256);
     LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = c.input.data(), .data_out = out.data(),
                 .data_size_in = static_cast<uint32_t>(c.input.size()),
@@ -288,7 +289,8 @@ int main() {
       continue;
     }
     out.resize(run.data_size_out);
-    program->read_counters(after);
+    auto read_after = program->read_counters();
+    const Counters after = read_after.ok() ? *read_after : Counters{};
     std::string problems;
     if (run.retval != c.verdict)
       problems += " verdict " + std::to_string(run.retval) + ", expected " +

@@ -44,14 +44,14 @@ const Case kCases[] = {
      ONRAMP_DECAP_decap_ipip_v4},
     {"6in4 IPIP", "2001:db8:c::10", "2001:db8:10::10", "198.51.100.7", ForwardingMode::ipip, 0,
      false, ONRAMP_DECAP_decap_ipip_v4},
-    {"4in6 IPIP", "192.0.2.10", "203.0.113.10", "2001:db8:100::7", ForwardingMode::ipip, 0,
-     false, ONRAMP_DECAP_decap_ipip_v6},
+    {"4in6 IPIP", "192.0.2.10", "203.0.113.10", "2001:db8:100::7", ForwardingMode::ipip, 0, false,
+     ONRAMP_DECAP_decap_ipip_v6},
     {"6in6 IPIP, VLAN", "2001:db8:c::10", "2001:db8:10::10", "2001:db8:100::7",
      ForwardingMode::ipip, 0, true, ONRAMP_DECAP_decap_ipip_v6},
     {"4in4 GUE", "192.0.2.10", "203.0.113.10", "198.51.100.7", ForwardingMode::gue, 0, false,
      ONRAMP_DECAP_decap_gue_v4},
-    {"6in4 GUE, VLAN", "2001:db8:c::10", "2001:db8:10::10", "198.51.100.7", ForwardingMode::gue,
-     0, true, ONRAMP_DECAP_decap_gue_v4},
+    {"6in4 GUE, VLAN", "2001:db8:c::10", "2001:db8:10::10", "198.51.100.7", ForwardingMode::gue, 0,
+     true, ONRAMP_DECAP_decap_gue_v4},
     {"4in6 GUE", "192.0.2.10", "203.0.113.10", "2001:db8:100::7", ForwardingMode::gue, 0, false,
      ONRAMP_DECAP_decap_gue_v6},
     {"6in6 GUE", "2001:db8:c::10", "2001:db8:10::10", "2001:db8:100::7", ForwardingMode::gue, 0,
@@ -72,20 +72,20 @@ Bytes client_frame(const Case& c, bool vlan) {
 }  // namespace
 
 int main() {
-  std::unique_ptr<decap::DecapProgram> program;
-  if (auto err = decap::DecapProgram::load(program); !err.empty()) {
+  auto loaded = decap::DecapProgram::load();
+  if (!loaded.ok()) {
     if (geteuid() != 0) {
-      std::printf("SKIP: loading BPF needs root (uid %d): %s\n", geteuid(), err.c_str());
+      std::printf("SKIP: loading BPF needs root (uid %d): %s\n", geteuid(), loaded.error().c_str());
       return kSkip;
     }
-    std::printf("FAIL: %s\n", err.c_str());
+    std::printf("FAIL: %s\n", loaded.error().c_str());
     return 1;
   }
-  std::vector<decap::Prefix> allow(2);
-  decap::parse_prefix("198.51.100.0/24", allow[0]);
-  decap::parse_prefix("2001:db8:100::/64", allow[1]);
-  if (auto err = program->configure(allow, {kDefaultGuePort}); !err.empty()) {
-    std::printf("FAIL: %s\n", err.c_str());
+  std::unique_ptr<decap::DecapProgram> program = std::move(*loaded);
+  std::vector<decap::Prefix> allow = {*decap::parse_prefix("198.51.100.0/24"),
+                                      *decap::parse_prefix("2001:db8:100::/64")};
+  if (Status s = program->configure(allow, {kDefaultGuePort}); !s.ok()) {
+    std::printf("FAIL: %s\n", s.message().c_str());
     return 1;
   }
 
@@ -105,10 +105,11 @@ int main() {
             .port_ranges = {{80, 80}},
             .endpoints = {{.address = ip(c.endpoint), .mode = c.mode, .gue_port = c.gue_port}}}},
     };
-    std::string err = validate_table_spec(spec).message();
-    auto table = err.empty() ? dp::ForwardingTable::build(spec, 1, err) : nullptr;
-    if (!table) {
-      std::printf("FAIL %s: table: %s\n", c.name, err.c_str());
+    Status valid = validate_table_spec(spec);
+    auto table = valid.ok() ? dp::ForwardingTable::build(spec, 1)
+                            : Result<std::unique_ptr<dp::ForwardingTable>>(valid);
+    if (!table.ok()) {
+      std::printf("FAIL %s: table: %s\n", c.name, table.error().c_str());
       ++failures;
       continue;
     }
@@ -118,7 +119,7 @@ int main() {
     std::copy(in.begin(), in.end(), storage.begin() + kHeadroom);
     dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(in.size()), kHeadroom};
     dp::Action action;
-    proc.process_burst(*table, &pkt, &action, 1, kPortMac, 0);
+    proc.process_burst(**table, &pkt, &action, 1, kPortMac, 0);
     if (action != dp::Action::forward) {
       std::printf("FAIL %s: the PoP did not forward the client's frame\n", c.name);
       ++failures;
@@ -127,8 +128,8 @@ int main() {
     const Bytes tunnel(pkt.data, pkt.data + pkt.len);
 
     // The endpoint.
-    decap::Counters before{}, after{};
-    program->read_counters(before);
+    auto read_before = program->read_counters();
+    const decap::Counters before = read_before.ok() ? *read_before : decap::Counters{};
     Bytes out(tunnel.size() + 64);
     LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = tunnel.data(), .data_out = out.data(),
                 .data_size_in = static_cast<uint32_t>(tunnel.size()),
@@ -139,7 +140,8 @@ int main() {
       continue;
     }
     out.resize(run.data_size_out);
-    program->read_counters(after);
+    auto read_after = program->read_counters();
+    const decap::Counters after = read_after.ok() ? *read_after : decap::Counters{};
 
     const size_t l2 = c.vlan ? 18 : 14;
     Bytes expected = tunnel;  // untouched, unless decapsulated:

@@ -24,24 +24,24 @@ dp::ForwardingTable& table() {
         .tunnel_source_v6 = ip("2001:db8::1"),
         .next_hop_mac = {2, 0, 0, 0, 0, 0xfe},
         .listeners = {ListenerSpec{.name = "tcp",
-                                       .vips = {ip("203.0.113.10"), ip("2001:db8:10::10")},
-                                       .protocol = Protocol::tcp_udp,
-                                       .port_ranges = {{1, 1024}},
-                                       .endpoints = {{.address = ip("198.51.100.1")},
-                                                     {.address = ip("2001:db8:100::2"),
-                                                      .mode = ForwardingMode::gue}}},
-                      ListenerSpec{
-                          .name = "sticky",
-                          .vips = {ip("203.0.113.10")},
-                          .protocol = Protocol::udp,
-                          .port_ranges = {{2000, 65535}},
-                          .affinity = Affinity::source_ip,
-                          .endpoints = {{.address = ip("198.51.100.3"), .weight = 5}}}},
+                                   .vips = {ip("203.0.113.10"), ip("2001:db8:10::10")},
+                                   .protocol = Protocol::tcp_udp,
+                                   .port_ranges = {{1, 1024}},
+                                   .endpoints = {{.address = ip("198.51.100.1")},
+                                                 {.address = ip("2001:db8:100::2"),
+                                                  .mode = ForwardingMode::gue}}},
+                      ListenerSpec{.name = "sticky",
+                                   .vips = {ip("203.0.113.10")},
+                                   .protocol = Protocol::udp,
+                                   .port_ranges = {{2000, 65535}},
+                                   .affinity = Affinity::source_ip,
+                                   .endpoints = {{.address = ip("198.51.100.3"), .weight = 5}}}},
         .maglev_size = 1021,
     };
     if (!validate_table_spec(spec).ok()) std::abort();
-    std::string err;
-    return dp::ForwardingTable::build(spec, 1, err);
+    auto built = dp::ForwardingTable::build(spec, 1);
+    if (!built.ok()) std::abort();
+    return std::move(*built);
   }();
   return *t;
 }

@@ -121,16 +121,21 @@ def main():
     with open(stats) as f:
         s = json.load(f)
 
+    # The proto's JSON mapping writes 64-bit counters as strings.
+    for key in ("tables_applied", "dropped", "forwarded", "rx_packets", "new_flows", "flows_moved"):
+        s[key] = int(s[key])
+    drops = {k: int(v) for k, v in s["drops"].items()}
+    port = {k: int(s["ports"][0][k]) for k in ("rx_packets", "tx_packets")}
+
     failures = []
-    port = s["ports"][0]
     if s["tables_applied"] != args.swaps + 1:
         failures.append(f"tables_applied {s['tables_applied']} != {args.swaps + 1}")
     if s["dropped"] != 0:
-        failures.append(f"dropped {s['dropped']}: {[(k, v) for k, v in s['drops'].items() if v]}")
+        failures.append(f"dropped {s['dropped']}: {[(k, v) for k, v in drops.items() if v]}")
     if s["forwarded"] != s["rx_packets"]:
         failures.append(f"forwarded {s['forwarded']} != received {s['rx_packets']}")
-    if port["tx"] != port["rx"]:
-        failures.append(f"port tx {port['tx']} != port rx {port['rx']}")
+    if port["tx_packets"] != port["rx_packets"]:
+        failures.append(f"port tx {port['tx_packets']} != port rx {port['rx_packets']}")
     if s["new_flows"] != FLOWS:
         failures.append(f"new_flows {s['new_flows']} != {FLOWS} distinct flows")
     if s["flows_moved"] != 0:

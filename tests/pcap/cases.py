@@ -22,7 +22,7 @@ from scapy.packet import Raw
 
 import model
 from golden import PORT_MAC, ROUTER_MAC, echo_reply, encap
-from pcap_replay import Case, decap
+from pcap_replay import Case, counter, decap
 
 # ---------------------------------------------------------------------------
 # Input builders
@@ -278,7 +278,7 @@ case(
     expected=[encap(_web4_syn, EP_WEB4), encap(_web4_ack, EP_WEB4),
               encap(_web4_range, EP_WEB4)],
     counters={
-        "forwarded": 3, "new_flows": 2, "flow_table.live": 2,
+        "forwarded": 3, "new_flows": 2, "flows_live": 2,
         "listeners.0.packets": 3,
         "listeners.0.bytes": sum(ip_len(f) for f in (_web4_syn, _web4_ack, _web4_range)),
         "listeners.0.new_flows": 2,
@@ -407,7 +407,7 @@ case(
     + [tcp6(CLIENT6, VIP_WEB6, 50000, 444)],
     expected=[],
     drops={"no_listener": 5},
-    counters={"new_flows": 0, "flow_table.live": 0},
+    counters={"new_flows": 0, "flows_live": 0},
 )
 
 case(
@@ -659,7 +659,7 @@ case(
     expected=[encap(_pmtu_syn, "198.51.100.53"), encap(_pmtu_icmp, "198.51.100.53"),
               encap(_pmtu_noflow, "198.51.100.52")],
     counters={"forwarded": 3, "icmp_errors_forwarded": 2, "new_flows": 1,
-              "flow_table.live": 1, "listeners.0.packets": 3},
+              "flows_live": 1, "listeners.0.packets": 3},
 )
 
 case(
@@ -821,7 +821,7 @@ case(
     "4 endpoints by 5-tuple; both packets of each connection reach the same endpoint",
     table=SPREAD_TABLE,
     input=_spread_in,
-    counters={"forwarded": 400, "new_flows": 200, "flow_table.live": 200},
+    counters={"forwarded": 400, "new_flows": 200, "flows_live": 200},
     check=consistent(SPREAD_EPS, min_used=4, expect_flows=200),
 )
 
@@ -844,7 +844,7 @@ case(
     "connection), clients still spread over the endpoints",
     table=STICKY_TABLE,
     input=_sticky_in,
-    counters={"forwarded": 480, "new_flows": 30, "flow_table.live": 30,
+    counters={"forwarded": 480, "new_flows": 30, "flows_live": 30,
               "listeners.0.new_flows": 30},
     check=consistent(STICKY_EPS, min_used=4, key="client", expect_flows=30),
 )
@@ -866,9 +866,10 @@ case(
 
 
 def _evictions(result):
-    ft = result.stats["flow_table"]
-    if ft["evictions"] == 0:
-        return [f"no flow was evicted ({ft}); the case needs a full table"]
+    s = result.stats
+    if counter(s["flow_evictions"]) == 0:
+        return [f"no flow was evicted (capacity {s['flow_capacity']}, live {s['flows_live']}); "
+                "the case needs a full table"]
     return []
 
 
@@ -880,7 +881,7 @@ case(
     input=lambda: [tcp4("198.18.2.2", "203.0.113.80", 20000 + i, 80, flags=fl)
                    for fl in ("S", "A") for i in range(500)],
     args=["--flows-per-lcore", "64"],
-    counters={"forwarded": 1000, "flow_table.capacity": 64, "flows_moved": 0},
+    counters={"forwarded": 1000, "flow_capacity": 64, "flows_moved": 0},
     check=all_of(consistent(SPREAD_EPS, min_used=4, expect_flows=500, flows_listed=False),
                  _evictions),
 )
@@ -899,7 +900,8 @@ def _weight_check(result):
                         f"0.75 +- 0.03 ({counts})")
     if set(counts) - {"198.51.100.101", "198.51.100.102"}:
         problems.append(f"flows went to endpoints outside the listener: {counts}")
-    eps = {e["address"]: e["new_flows"] for e in result.stats["listeners"][0]["endpoints"]}
+    eps = {e["address"]: counter(e["new_flows"])
+           for e in result.stats["listeners"][0]["endpoints"]}
     for address, n in counts.items():
         if eps.get(address) != n:
             problems.append(f"{address}: {n} flows in the output, counter says {eps.get(address)}")
@@ -915,7 +917,7 @@ case(
     input=lambda: [udp4(f"198.18.{4 + i // 250}.{1 + i % 250}", "203.0.113.100",
                         1024 + (i * 37) % 60000, 443, payload=b"w") for i in range(4000)],
     args=["--flows-per-lcore", "65536"],
-    counters={"forwarded": 4000, "new_flows": 4000, "flow_table.evictions": 0},
+    counters={"forwarded": 4000, "new_flows": 4000, "flow_evictions": 0},
     check=_weight_check,
 )
 
@@ -996,7 +998,7 @@ case(
     table=MIXED_TABLE,
     input=lambda: [_flow_packet(f, r) for r in range(3) for f in _mixed_flows(400)],
     runs=2,
-    counters={"forwarded": 1200, "new_flows": 400, "flow_table.live": 400},
+    counters={"forwarded": 1200, "new_flows": 400, "flows_live": 400},
     check=consistent([e[0] for e in MIXED_EPS], min_used=5, expect_flows=400),
 )
 

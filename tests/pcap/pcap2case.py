@@ -30,7 +30,7 @@ import pcap_replay
 importlib.import_module("scapy.all")
 
 COUNTERS = ["forwarded", "echo_replies", "icmp_errors_forwarded", "new_flows",
-            "flow_table.live", "flow_table.evictions"]
+            "flows_live", "flow_evictions"]
 MAX_FRAMES = 2000
 
 
@@ -68,8 +68,9 @@ def hex_lines(frames, indent):
 
 def case_record(name, description, table_text, table_var, frames, run):
     stats = run.stats
-    drops = {k: v for k, v in stats["drops"].items() if v}
-    counters = {path: pcap_replay.lookup(stats, path) for path in COUNTERS}
+    drops = {k: n for k, n in ((k, pcap_replay.counter(v)) for k, v in stats["drops"].items())
+             if n}
+    counters = {path: pcap_replay.counter(pcap_replay.lookup(stats, path)) for path in COUNTERS}
     lines = ["case(", f"    name={name!r},", f"    description={description!r},"]
     lines.append(f"    table={table_var}," if table_var else f"    table={quote_table(table_text)},")
     lines.append("    input=[")

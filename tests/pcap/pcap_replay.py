@@ -31,7 +31,7 @@ class Case:
     expected: the golden frames in transmit order, compared byte for byte;
       None when the case only checks a verdict.
     drops: drop counts by reason; every reason not named must stay 0.
-    counters: other stats JSON values by dotted path ("flow_table.live",
+    counters: other stats JSON values by dotted path ("flows_live",
       "listeners.0.endpoints.1.new_flows") that must match exactly.
     check: invariants: a function of the Result that returns a list of
       problems (empty when the case holds).
@@ -178,6 +178,12 @@ def lookup(stats, path):
     return value
 
 
+def counter(value):
+    """A counter of the stats JSON as a number: the proto JSON mapping writes
+    64-bit integers as strings ("12"), 32-bit ones as numbers."""
+    return int(value)
+
+
 def frame_diff(expected, got):
     """Human-readable difference between two frames: fields, then bytes."""
     lines = [f"    expected {len(expected)} bytes, got {len(got)} bytes"]
@@ -231,33 +237,39 @@ def case_problems(result):
     if run.stats is None:
         return problems + ["no stats JSON was written"]
     s = run.stats
+    rx, rx_bytes = counter(s["rx_packets"]), counter(s["rx_bytes"])
+    forwarded, echo_replies = counter(s["forwarded"]), counter(s["echo_replies"])
+    dropped = counter(s["dropped"])
+    drops = {reason: counter(n) for reason, n in s["drops"].items()}
 
     # Accounting: every received packet is forwarded, answered or dropped.
-    if s["rx_packets"] != len(result.input):
-        problems.append(f"rx_packets: expected {len(result.input)}, got {s['rx_packets']}")
-    if s["rx_bytes"] != sum(len(f) for f in result.input):
+    if rx != len(result.input):
+        problems.append(f"rx_packets: expected {len(result.input)}, got {rx}")
+    if rx_bytes != sum(len(f) for f in result.input):
         problems.append(f"rx_bytes: expected {sum(len(f) for f in result.input)}, "
-                        f"got {s['rx_bytes']}")
-    if s["forwarded"] + s["echo_replies"] + s["dropped"] != s["rx_packets"]:
-        problems.append(f"forwarded {s['forwarded']} + echo_replies {s['echo_replies']} + "
-                        f"dropped {s['dropped']} != rx_packets {s['rx_packets']}")
-    if sum(s["drops"].values()) != s["dropped"]:
-        problems.append(f"drops add up to {sum(s['drops'].values())}, dropped is {s['dropped']}")
-    if len(run.output) != s["forwarded"] + s["echo_replies"]:
+                        f"got {rx_bytes}")
+    if forwarded + echo_replies + dropped != rx:
+        problems.append(f"forwarded {forwarded} + echo_replies {echo_replies} + "
+                        f"dropped {dropped} != rx_packets {rx}")
+    if sum(drops.values()) != dropped:
+        problems.append(f"drops add up to {sum(drops.values())}, dropped is {dropped}")
+    if len(run.output) != forwarded + echo_replies:
         problems.append(f"{len(run.output)} frames sent, but forwarded + echo_replies = "
-                        f"{s['forwarded'] + s['echo_replies']}")
-    tx = sum(p.get("tx", 0) for p in s.get("ports", []))
+                        f"{forwarded + echo_replies}")
+    tx = sum(counter(p["tx_packets"]) for p in s.get("ports", []))
     if tx != len(run.output):
         problems.append(f"ports tx counter {tx} != {len(run.output)} frames in the output pcap")
 
-    for reason in sorted(set(s["drops"]) | set(case.drops)):
+    for reason in sorted(set(drops) | set(case.drops)):
         want = case.drops.get(reason, 0)
-        got = s["drops"].get(reason)
+        got = drops.get(reason)
         if got != want:
             problems.append(f"drops.{reason}: expected {want}, got {got}")
     for path, want in case.counters.items():
         try:
             got = lookup(s, path)
+            if isinstance(want, int) and not isinstance(want, bool):
+                got = counter(got)
         except (KeyError, IndexError, ValueError):
             got = "<missing>"
         if got != want:

@@ -13,8 +13,8 @@
 namespace onramp::test {
 namespace {
 
-using onramp::EndpointSpec;
 using dp::ForwardingTable;
+using onramp::EndpointSpec;
 using onramp::ListenerSpec;
 using onramp::TableSpec;
 
@@ -42,10 +42,9 @@ TableSpec spec_with(int listeners, int endpoints, uint32_t maglev_size = 1021) {
 
 std::unique_ptr<ForwardingTable> build(const TableSpec& spec, const ForwardingTable* previous) {
   EXPECT_EQ(validate_table_spec(spec).message(), "");
-  std::string err;
-  auto t = ForwardingTable::build(spec, 2, err, previous);
-  EXPECT_NE(t, nullptr) << err;
-  return t;
+  auto t = ForwardingTable::build(spec, 2, previous);
+  EXPECT_TRUE(t.ok()) << t.error();
+  return t.ok() ? std::move(*t) : nullptr;
 }
 
 TEST(ForwardingTable, FindListenerAgreesWithAScanOfTheRanges) {

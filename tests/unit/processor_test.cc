@@ -16,17 +16,16 @@ namespace {
 
 using dp::Action;
 using dp::DropReason;
-using onramp::EndpointSpec;
 using dp::ForwardingTable;
-using onramp::ListenerSpec;
 using dp::PacketProcessor;
+using onramp::EndpointSpec;
+using onramp::ListenerSpec;
 using onramp::TableSpec;
 
 constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
 constexpr uint32_t kHeadroom = 128;
 
-TableSpec make_spec(std::vector<EndpointSpec> endpoints,
-                    Affinity affinity = Affinity::none) {
+TableSpec make_spec(std::vector<EndpointSpec> endpoints, Affinity affinity = Affinity::none) {
   return TableSpec{
       .version = 1,
       .pop = "FRA1",
@@ -44,10 +43,9 @@ TableSpec make_spec(std::vector<EndpointSpec> endpoints,
 
 std::unique_ptr<ForwardingTable> build(const TableSpec& spec) {
   EXPECT_EQ(validate_table_spec(spec).message(), "");
-  std::string err;
-  auto t = ForwardingTable::build(spec, 1, err);
-  EXPECT_NE(t, nullptr) << err;
-  return t;
+  auto t = ForwardingTable::build(spec, 1);
+  EXPECT_TRUE(t.ok()) << t.error();
+  return t.ok() ? std::move(*t) : nullptr;
 }
 
 // Runs one frame through the processor; returns the action and the output.
@@ -117,8 +115,7 @@ TEST(Processor, VlanTagIsKeptAndPaddingTrimmed) {
 }
 
 TEST(Processor, GueOverIpv6HasAValidUdpChecksum) {
-  auto table =
-      build(make_spec({{.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}}));
+  auto table = build(make_spec({{.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}}));
   PacketProcessor proc(0, 1024);
   auto r = run(proc, *table, syn("192.0.2.10", 40000));
   ASSERT_EQ(r.action, Action::forward);

@@ -82,10 +82,10 @@ class Dataplane:
             return f.read()
 
     def wait_ready(self, timeout=20):
-        """Waits for the banner that lists the ports (printed after they start)."""
+        """Waits for the log line of port 0 (written once it has started)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "  port 0 " in self.output():
+            if 'msg="port started" id=0 ' in self.output():
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(
@@ -268,19 +268,21 @@ def check_encapsulated(sent, received):
 def check_stats(stats, output, rx, forwarded, drops):
     assert stats is not None, "no stats JSON written:\n" + output
     assert "onramp-dataplane counters" in output, "final counters not printed:\n" + output
-    assert stats["rx_packets"] == rx, f"rx_packets {stats['rx_packets']}, want {rx}"
-    assert stats["forwarded"] == forwarded, f"forwarded {stats['forwarded']}, want {forwarded}"
-    assert stats["new_flows"] == forwarded, f"new_flows {stats['new_flows']}, want {forwarded}"
-    assert stats["dropped"] == sum(drops.values()), f"dropped {stats['dropped']}, want {drops}"
+    # int(): the proto's JSON mapping writes 64-bit counters as strings.
+    assert int(stats["rx_packets"]) == rx, f"rx_packets {stats['rx_packets']}, want {rx}"
+    assert int(stats["forwarded"]) == forwarded, f"forwarded {stats['forwarded']}, want {forwarded}"
+    assert int(stats["new_flows"]) == forwarded, f"new_flows {stats['new_flows']}, want {forwarded}"
+    assert int(stats["dropped"]) == sum(drops.values()), f"dropped {stats['dropped']}, want {drops}"
     for reason, n in drops.items():
-        assert stats["drops"][reason] == n, f"drops.{reason} {stats['drops'][reason]}, want {n}"
+        got = int(stats["drops"][reason])
+        assert got == n, f"drops.{reason} {got}, want {n}"
     listeners = {l["name"]: l for l in stats["listeners"]}
-    assert listeners["web"]["packets"] == TCP_SYNS, listeners["web"]
-    assert listeners["dns"]["packets"] == UDP_DATAGRAMS, listeners["dns"]
-    assert listeners["web"]["endpoints"][0]["new_flows"] == TCP_SYNS, listeners["web"]
-    assert listeners["dns"]["endpoints"][0]["new_flows"] == UDP_DATAGRAMS, listeners["dns"]
+    assert int(listeners["web"]["packets"]) == TCP_SYNS, listeners["web"]
+    assert int(listeners["dns"]["packets"]) == UDP_DATAGRAMS, listeners["dns"]
+    assert int(listeners["web"]["endpoints"][0]["new_flows"]) == TCP_SYNS, listeners["web"]
+    assert int(listeners["dns"]["endpoints"][0]["new_flows"]) == UDP_DATAGRAMS, listeners["dns"]
     port = stats["ports"][0]
-    assert port["tx"] == forwarded, f"port tx {port['tx']}, want {forwarded}"
+    assert int(port["tx_packets"]) == forwarded, f"port tx {port['tx_packets']}, want {forwarded}"
 
 
 # ---------------------------------------------------------------------------
@@ -437,7 +439,7 @@ def test_idle_cpu(args):
             log(f"default idle options: {share:.1%} of one core, "
                 f"{stats['idle_sleeps']} idle sleeps")
             assert share < 0.20, f"idle dataplane used {share:.1%} of a core (limit 20 %)"
-            assert stats["idle_sleeps"] > 0, "no idle sleep counted"
+            assert int(stats["idle_sleeps"]) > 0, "no idle sleep counted"
 
             # The same measurement must see a busy-polling dataplane, or it
             # proves nothing.
@@ -446,7 +448,8 @@ def test_idle_cpu(args):
             _, stats = expect_clean_exit(dp, signal.SIGINT)
             log(f"--idle-sleep-max-us 0: {share:.1%} of one core")
             assert share > 0.50, f"busy-polling dataplane used only {share:.1%} of a core"
-            assert stats["idle_sleeps"] == 0, f"{stats['idle_sleeps']} idle sleeps when busy-polling"
+            assert int(stats["idle_sleeps"]) == 0, \
+                f"{stats['idle_sleeps']} idle sleeps when busy-polling"
             log("PASS idle_cpu")
         finally:
             for dp in dps:

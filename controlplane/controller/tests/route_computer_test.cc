@@ -62,9 +62,9 @@ class RouteComputerTest : public ::testing::Test {
     PopRoutes r = RouteComputer(policy).compute(config_, pop, health, memory, new_round);
     auto spec = check_table(r.table);
     EXPECT_EQ(spec.error(), "");
-    std::string err;
     if (spec.ok()) {
-      EXPECT_TRUE(dp::ForwardingTable::build(*spec, 1, err)) << err;
+      auto built = dp::ForwardingTable::build(*spec, 1);
+      EXPECT_TRUE(built.ok()) << built.error();
     }
     return r;
   }
