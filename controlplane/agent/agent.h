@@ -24,7 +24,7 @@
 
 namespace onramp::agent {
 
-// Who this PoP is (sent in Hello, DESIGN.md §2 "PoP").
+// Who this PoP is (sent in Hello, docs/design.md "Data model").
 struct PopIdentity {
   std::string pop;      // "FRA1"
   std::string iata;     // "FRA"

@@ -2,7 +2,7 @@
 // (PopSessionService.Connect): Hello first, then table updates in and ACKs,
 // status and probe reports out. When the stream cannot be opened or breaks,
 // it is opened again after a jittered exponential backoff, for ever; the
-// dataplane keeps forwarding meanwhile (DESIGN.md §5).
+// dataplane keeps forwarding meanwhile (docs/design.md "Control protocol").
 #pragma once
 
 #include <grpcpp/grpcpp.h>

@@ -1,7 +1,7 @@
 // What the agent needs from its PoP's onramp-dataplane: apply a table, health,
 // counters. An interface, so the agent's logic is tested with a fake
-// (STYLE.md "Inject the adapter"); the real one speaks DataplaneService on
-// the dataplane's unix socket.
+// (docs/contributing.md, "Style": inject what a piece talks to); the real one speaks
+// DataplaneService on the dataplane's unix socket.
 #pragma once
 
 #include <grpcpp/support/status.h>

@@ -47,7 +47,7 @@ class GrpcDataplaneClient final : public DataplaneClient {
     if (!stub_) {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-      // The socket is local and root-only (DESIGN.md §6): no TLS.
+      // The socket is local and root-only (docs/design.md "Security"): no TLS.
       stub_ = v1::DataplaneService::NewStub(
           grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args));
     }

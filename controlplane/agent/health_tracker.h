@@ -1,5 +1,5 @@
 // One endpoint's health as this PoP sees it: rise/fall thresholds over
-// consecutive probe results, and a smoothed RTT (DESIGN.md §3). Pure logic
+// consecutive probe results, and a smoothed RTT (docs/design.md "Routing"). Pure logic
 // without clocks or sockets; the prober feeds it one result per attempt.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Health and latency probes from this PoP to every endpoint of the probe
-// plan (DESIGN.md §3): TCP connect, HTTP GET with an expected status range,
+// plan (docs/design.md "Routing"): TCP connect, HTTP GET with an expected status range,
 // UDP request/response. One thread drives every target with non-blocking
 // sockets and epoll; results go through HealthTracker, and whole snapshots
 // (ProbeReport) go to the reporter at once when a verdict changes, else at

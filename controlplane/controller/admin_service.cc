@@ -5,8 +5,7 @@
 #include "controlplane/controller/grpc_status.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/validation.h"
-#include "dataplane/core/forwarding_table.h"
-#include "dataplane/core/trace.h"
+#include "dataplane/core/explain.h"
 
 namespace onramp::ctl {
 namespace {
@@ -407,11 +406,9 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
     if (!spec.ok())
       return grpc::Status(StatusCode::INTERNAL,
                           "the table for " + req->pop() + " is invalid: " + spec.error());
-    auto build = dp::ForwardingTable::build(*spec, 1);
-    if (!build.ok())
-      return grpc::Status(StatusCode::INTERNAL, "building the table: " + build.error());
-    const std::unique_ptr<dp::ForwardingTable>& built = *build;
-    dp::FlowTrace t = dp::trace_flow(*built, *query);
+    auto explained = dp::explain_flow(*spec, *query);
+    if (!explained.ok()) return to_grpc(explained.status(), StatusCode::INTERNAL);
+    const dp::FlowExplanation& t = *explained;
 
     resp->set_pop(req->pop());
     resp->set_table_version(table.version());
@@ -421,17 +418,16 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
       resp->add_explanation("note: " + req->pop() + " acknowledged version " +
                             std::to_string(view.applied_version) +
                             " last; its dataplane may still forward by that one");
-    if (t.listener >= 0) {
-      const std::string& name = built->listener(t.listener).name;
+    if (!t.listener.empty()) {
+      const std::string& name = t.listener;
       auto slash = name.find('/');
       resp->set_accelerator(name.substr(0, slash));
       if (slash != std::string::npos) resp->set_listener(name.substr(slash + 1));
     }
     for (auto& s : t.steps) resp->add_explanation(s);
-    if (t.endpoint >= 0) {
-      const dp::Endpoint& e = built->listener(t.listener).endpoints[t.endpoint];
-      resp->set_endpoint(e.address.to_string());
-      resp->set_mode(e.mode == ForwardingMode::gue ? v1::ENCAP_GUE : v1::ENCAP_IPIP);
+    if (t.endpoint) {
+      resp->set_endpoint(t.endpoint->address.to_string());
+      resp->set_mode(t.endpoint->mode == ForwardingMode::gue ? v1::ENCAP_GUE : v1::ENCAP_IPIP);
       // Addresses are unique within a listener: the endpoint names its group.
       for (const v1::Endpoint* ep : Config::children(
                view.config->endpoints, listener_key(resp->accelerator(), resp->listener())))

@@ -1,4 +1,4 @@
-// Who may call the admin API (DESIGN.md §6): a client certificate signed by
+// Who may call the admin API (docs/design.md "Security"): a client certificate signed by
 // the client CA, or "authorization: Bearer <token>" with a token from the
 // token file. A PoP's certificate is signed by the same CA but does not make
 // its holder an operator: certificates named like a PoP id are refused here.

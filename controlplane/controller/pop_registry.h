@@ -3,7 +3,7 @@
 // reach the registry through TableSink, so all of this is tested without
 // gRPC streams.
 //
-// Rules (DESIGN.md §5): a PoP is sent a table only when its content (the
+// Rules (docs/design.md "Control protocol"): a PoP is sent a table only when its content (the
 // table without its version, and the probe plan) changed; the version is the
 // configuration version at which the content was computed; every send has a
 // fresh nonce; an ACK moves the PoP's applied version; a NACK leaves it, is

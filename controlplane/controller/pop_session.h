@@ -1,4 +1,4 @@
-// PopSessionService: one bidirectional stream per PoP (DESIGN.md §5). The
+// PopSessionService: one bidirectional stream per PoP (docs/design.md "Control protocol"). The
 // first message must be a Hello; the PoP id is the client certificate's
 // (mutual TLS) and Hello.pop must match it. After that the stream carries
 // ACK/NACKs, probe reports and status from the agent, and table updates from

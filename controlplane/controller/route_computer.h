@@ -1,8 +1,8 @@
 // From configuration to what one PoP forwards: the per-PoP ForwardingTable
-// (one flat weighted endpoint list per listener, DESIGN.md §3), the probe
+// (one flat weighted endpoint list per listener, docs/design.md "Routing"), the probe
 // plan, and per listener an explanation of every group's share.
 //
-// The policy (DESIGN.md §3, docs/routing.md): groups ordered by the RTT the
+// The policy (docs/routing.md): groups ordered by the RTT the
 // PoP measured, the nearest healthy one takes its dial scaled by its health,
 // the rest spills to the next nearest; fail-open when nothing is healthy;
 // hysteresis on the nearest group. compute() is a function of the

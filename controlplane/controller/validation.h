@@ -1,4 +1,4 @@
-// Validation of admin requests at the API boundary (DESIGN.md §2): each
+// Validation of admin requests at the API boundary (docs/design.md "Data model"): each
 // function checks one resource against the current configuration, fills the
 // defaults of unset fields and normalises what has several spellings
 // (addresses, single-port ranges), or returns the status to answer with. The

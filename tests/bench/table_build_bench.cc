@@ -2,7 +2,7 @@
 // (ForwardingTable::build: Maglev tables, VIP map, port ranges), the work a
 // table swap does before its one pointer store: from scratch (a dataplane
 // starting), and next to the table in force with one listener changed (a
-// swap). DESIGN.md §9 asks for 1000 listeners x 64 endpoints in 50 ms.
+// swap). docs/design.md "Targets" asks for 1000 listeners x 64 endpoints in 50 ms.
 // Google Benchmark; scripts/bench runs it and reports the means.
 #include <benchmark/benchmark.h>
 

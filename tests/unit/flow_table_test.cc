@@ -166,7 +166,7 @@ TEST(FlowTable, KeysAreKeptOnlyWhenAskedFor) {
 }
 
 TEST(FlowTable, StateFitsTheTarget) {
-  // DESIGN.md §9: at most 64 bytes per flow, keys kept or not.
+  // docs/design.md "Targets": at most 64 bytes per flow, keys kept or not.
   EXPECT_EQ(FlowTable::bytes_per_flow(), 16u);
   EXPECT_LE(FlowTable::bytes_per_flow(true), 64u);
 }
