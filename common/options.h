@@ -11,7 +11,7 @@
 
 namespace onramp::opts {
 
-// "0.1.0" or, in a git checkout, what `git describe` says ("v0.1.0-12-gabc123").
+// "0.1.0", and in a git checkout what `git describe` says: "0.1.0 (git 1a2b3c4)".
 const char* version();
 // "onramp-agent 0.1.0 (...)": what --version prints.
 std::string version_line(std::string_view program);

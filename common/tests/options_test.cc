@@ -24,6 +24,16 @@ std::optional<int> run(CLI::App& app, std::vector<std::string> args) {
   return opts::parse(app, static_cast<int>(argv.size()), argv.data());
 }
 
+// Runs a command line that must be refused as a usage error (exit 2) and
+// returns what it said on stderr.
+std::string refused(CLI::App& app, std::vector<std::string> args) {
+  ::testing::internal::CaptureStderr();
+  auto rc = run(app, std::move(args));
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(rc, std::optional<int>(2)) << err;
+  return err;
+}
+
 TEST(Options, VersionPrintsTheProgramAndVersionAndExitsZero) {
   CLI::App app("test", "onramp-test");
   opts::add_common_flags(app);
@@ -45,12 +55,7 @@ TEST(Options, LogLevelSetsTheCommonLoggerAndRefusesUnknownNames) {
 
   CLI::App again("test", "onramp-test");
   opts::add_common_flags(again);
-  ::testing::internal::CaptureStderr();
-  auto rc = run(again, {"--log-level", "chatty"});
-  std::string err = ::testing::internal::GetCapturedStderr();
-  ASSERT_TRUE(rc.has_value());
-  EXPECT_NE(*rc, 0);
-  EXPECT_THAT(err, HasSubstr("\"chatty\""));
+  EXPECT_THAT(refused(again, {"--log-level", "chatty"}), HasSubstr("\"chatty\""));
 }
 
 TEST(Options, AddressChecksSayWhatIsExpected) {
@@ -117,34 +122,19 @@ TEST_F(ConfigFileTest, AMissingDefaultFileIsFineAMissingNamedFileIsNot) {
   EXPECT_EQ(pop_, "SIN1");
 
   make_app("");
-  ::testing::internal::CaptureStderr();
-  auto rc = run(*app_, {"--config", dir_ + "/absent.conf"});
-  std::string err = ::testing::internal::GetCapturedStderr();
-  ASSERT_TRUE(rc.has_value());
-  EXPECT_NE(*rc, 0);
-  EXPECT_THAT(err, HasSubstr("absent.conf"));
+  EXPECT_THAT(refused(*app_, {"--config", dir_ + "/absent.conf"}), HasSubstr("absent.conf"));
 }
 
 TEST_F(ConfigFileTest, ABadValueNamesTheFileTheLineAndTheKey) {
   std::string path = write("pop = \"FRA1\"\n\n# the PoP port\nport = 99999\n");
   make_app(path);
-  ::testing::internal::CaptureStderr();
-  auto rc = run(*app_, {});
-  std::string err = ::testing::internal::GetCapturedStderr();
-  ASSERT_TRUE(rc.has_value());
-  EXPECT_NE(*rc, 0);
-  EXPECT_THAT(err, ::testing::StartsWith(path + ":4: port: "));
+  EXPECT_THAT(refused(*app_, {}), ::testing::StartsWith(path + ":4: port: "));
 }
 
 TEST_F(ConfigFileTest, AnUnknownKeyNamesTheFileAndTheLine) {
   std::string path = write("pop = \"FRA1\"\nprot = 7000\n");
   make_app(path);
-  ::testing::internal::CaptureStderr();
-  auto rc = run(*app_, {});
-  std::string err = ::testing::internal::GetCapturedStderr();
-  ASSERT_TRUE(rc.has_value());
-  EXPECT_NE(*rc, 0);
-  EXPECT_THAT(err, ::testing::StartsWith(path + ":2: prot: "));
+  EXPECT_THAT(refused(*app_, {}), ::testing::StartsWith(path + ":2: prot: "));
 }
 
 }  // namespace

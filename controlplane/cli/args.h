@@ -37,6 +37,30 @@ struct ClientAddress {
 // "198.51.100.7", "198.51.100.7:5000", "2001:db8::7", "[2001:db8::7]:5000".
 Result<ClientAddress> parse_client(const std::string& text);
 
+// The flow `trace` and `dataplane trace` ask about, as their flags give it.
+struct FlowFlags {
+  std::string client;  // parse_client's forms
+  std::string vip;
+  uint32_t port = 0;
+  std::string protocol;  // tcp or udp
+};
+
+v1::Protocol protocol_from_name(const std::string& name);  // below
+
+// Fills a TraceFlowRequest or a DataplaneTraceRequest (the same fields); the
+// error names the flag.
+template <typename Request>
+Status fill_flow_request(const FlowFlags& f, Request& req) {
+  Result<ClientAddress> client = parse_client(f.client);
+  if (!client.ok()) return client.status().prefixed("--client");
+  req.set_client_address(client->address);
+  req.set_client_port(client->port);
+  req.set_vip(f.vip);
+  req.set_port(f.port);
+  req.set_protocol(protocol_from_name(f.protocol));
+  return ok_status();
+}
+
 // Lower-case names on the command line <-> proto enums.
 v1::Protocol protocol_from_name(const std::string& name);                    // tcp, udp, tcp_udp
 v1::ClientAffinity affinity_from_name(const std::string& name);              // none, source_ip

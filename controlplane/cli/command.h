@@ -145,6 +145,10 @@ class CommandTree {
   std::map<const CLI::App*, std::string> group_examples_;
 };
 
+// --client, --vip, --port and --protocol of the two trace commands.
+struct FlowFlags;
+void add_flow_options(CommandTree& tree, CLI::App* trace, FlowFlags& flags);
+
 // Each resource file adds its commands.
 void add_accelerator_commands(CommandTree& tree);
 void add_listener_commands(CommandTree& tree);

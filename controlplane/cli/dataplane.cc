@@ -24,13 +24,6 @@ struct ApplyFlags {
   bool no_validate = false;
 };
 
-struct TraceFlags {
-  std::string client;
-  std::string vip;
-  uint32_t port = 0;
-  std::string protocol;
-};
-
 int apply(Context& ctx, const ApplyFlags& flags) {
   std::string text;
   std::string name = flags.file == "-" ? "<stdin>" : flags.file;
@@ -89,16 +82,9 @@ int stats(Context& ctx) {
   return kExitOk;
 }
 
-int trace_flow(Context& ctx, const std::string& client, const std::string& vip, uint32_t port,
-               const std::string& protocol) {
+int trace_flow(Context& ctx, const FlowFlags& flow) {
   v1::DataplaneTraceRequest req;
-  Result<ClientAddress> parsed = parse_client(client);
-  if (!parsed.ok()) return ctx.fail(kExitUsage, "--client: " + parsed.error());
-  req.set_client_address(parsed->address);
-  req.set_client_port(parsed->port);
-  req.set_vip(vip);
-  req.set_port(port);
-  req.set_protocol(protocol_from_name(protocol));
+  if (Status s = fill_flow_request(flow, req); !s.ok()) return ctx.fail(kExitUsage, s.message());
   v1::DataplaneTraceResponse resp;
   grpc::Status s = ctx.dataplane(&DataplaneStub::TraceFlow, req, resp);
   if (!s.ok()) return ctx.fail(s);
@@ -146,22 +132,15 @@ void add_dataplane_commands(CommandTree& tree, Globals& globals) {
                "  onrampctl dataplane stats\n  onrampctl dataplane stats -o yaml\n",
                [](Context& ctx) { return stats(ctx); });
 
-  auto t = std::make_shared<TraceFlags>();
+  auto t = std::make_shared<FlowFlags>();
   CLI::App* trace = tree.command(
       *dp, "trace", "Which listener and endpoint a flow would reach, and why",
       "  onrampctl dataplane trace --client 198.51.100.200:40000 --vip 203.0.113.10 --port 443 "
       "--protocol tcp\n"
       "  onrampctl dataplane trace --client [2001:db8::5]:5353 --vip 203.0.113.10 --port 53 "
       "--protocol udp\n",
-      [t](Context& ctx) { return trace_flow(ctx, t->client, t->vip, t->port, t->protocol); });
-  trace->add_option("--client", t->client, "Client address, ADDR or ADDR:PORT ([V6]:PORT)")
-      ->required();
-  trace->add_option("--vip", t->vip, "The VIP the flow is sent to")->required();
-  trace->add_option("--port", t->port, "Destination port")->required()->check(CLI::Range(1, 65535));
-  tree.choices(trace->add_option("--protocol", t->protocol, "tcp or udp")
-                   ->required()
-                   ->transform(CLI::IsMember(kFlowProtocolNames, CLI::ignore_case)),
-               kFlowProtocolNames);
+      [t](Context& ctx) { return trace_flow(ctx, *t); });
+  add_flow_options(tree, trace, *t);
 }
 
 }  // namespace onramp::cli

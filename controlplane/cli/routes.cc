@@ -12,10 +12,7 @@ namespace {
 
 struct TraceFlags {
   std::string pop;
-  std::string client;
-  std::string vip;
-  uint32_t port = 0;
-  std::string protocol;
+  FlowFlags flow;
 };
 
 }  // namespace
@@ -86,6 +83,19 @@ void print_stats(std::ostream& out, const v1::GetStatsResponse& r, bool detail) 
   t.print(out);
 }
 
+void add_flow_options(CommandTree& tree, CLI::App* trace, FlowFlags& flags) {
+  trace->add_option("--client", flags.client, "Client address, ADDR or ADDR:PORT ([V6]:PORT)")
+      ->required();
+  trace->add_option("--vip", flags.vip, "The VIP the flow is sent to")->required();
+  trace->add_option("--port", flags.port, "Destination port")
+      ->required()
+      ->check(CLI::Range(1, 65535));
+  tree.choices(trace->add_option("--protocol", flags.protocol, "tcp or udp")
+                   ->required()
+                   ->transform(CLI::IsMember(kFlowProtocolNames, CLI::ignore_case)),
+               kFlowProtocolNames);
+}
+
 void add_route_commands(CommandTree& tree) {
   auto pop = std::make_shared<std::string>();
   tree.command(tree.root, "routes",
@@ -109,25 +119,13 @@ void add_route_commands(CommandTree& tree) {
       "--port 443 --protocol tcp\n",
       [t](Context& ctx) {
         v1::TraceFlowRequest req;
-        Result<ClientAddress> client = parse_client(t->client);
-        if (!client.ok()) return ctx.fail(kExitUsage, "--client: " + client.error());
-        req.set_client_address(client->address);
-        req.set_client_port(client->port);
-        req.set_vip(t->vip);
-        req.set_port(t->port);
-        req.set_protocol(protocol_from_name(t->protocol));
+        if (Status s = fill_flow_request(t->flow, req); !s.ok())
+          return ctx.fail(kExitUsage, s.message());
         req.set_pop(t->pop);
         return call_and_print<v1::TraceFlowResponse>(ctx, &AdminStub::TraceFlow, req, print_trace);
       });
   trace->add_option("--pop", t->pop, "PoP id, e.g. FRA1")->required();
-  trace->add_option("--client", t->client, "Client address, ADDR or ADDR:PORT ([V6]:PORT)")
-      ->required();
-  trace->add_option("--vip", t->vip, "The VIP the flow is sent to")->required();
-  trace->add_option("--port", t->port, "Destination port")->required()->check(CLI::Range(1, 65535));
-  tree.choices(trace->add_option("--protocol", t->protocol, "tcp or udp")
-                   ->required()
-                   ->transform(CLI::IsMember(kFlowProtocolNames, CLI::ignore_case)),
-               kFlowProtocolNames);
+  add_flow_options(tree, trace, t->flow);
 
   auto stats_pop = std::make_shared<std::string>();
   tree.command(tree.root, "stats",

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
       "allowed PoP prefixes, so applications see the client's address and reply directly.",
       "onramp-decap");
   onramp::opts::add_common_flags(app);
+  onramp::opts::add_config_file(app, "/etc/onramp/decap.conf");
   app.add_option("--interface", interface, "Interface the PoPs' tunnel packets arrive on")
       ->required();
   app.add_option("--allow", allow_text,

@@ -22,15 +22,10 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 AgentConfig config_in(const std::string& dir) {
-  return AgentConfig{
-      .identity = {.pop = "FRA1", .iata = "FRA"},
-      .tunnel_source_v4 = "192.0.2.1",
-      .next_hop_mac = "02:00:00:00:00:fe",
-      .state_dir = dir + "/state",
-      .status_interval = 20ms,
-      .agent_version = "test",
-      .report_interval = 100ms,
-  };
+  AgentConfig c = fra1_agent_config(dir + "/state");
+  c.tunnel_source_v6.clear();
+  c.report_interval = 100ms;
+  return c;
 }
 
 v1::TableUpdate update_with_plan(uint64_t version, v1::ForwardingTable table, uint16_t port) {

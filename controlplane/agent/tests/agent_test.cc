@@ -17,22 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-AgentConfig config_in(const std::string& dir) {
-  return AgentConfig{
-      .identity = {.pop = "FRA1",
-                   .iata = "FRA",
-                   .city = "Frankfurt",
-                   .country = "DE",
-                   .latitude = 50.03,
-                   .longitude = 8.57},
-      .tunnel_source_v4 = "192.0.2.1",
-      .tunnel_source_v6 = "2001:db8:f1::1",
-      .next_hop_mac = "02:00:00:00:00:fe",
-      .state_dir = dir,
-      .status_interval = 20ms,
-      .agent_version = "test",
-  };
-}
+AgentConfig config_in(const std::string& dir) { return fra1_agent_config(dir); }
 
 v1::TableUpdate update(uint64_t version, const std::string& nonce, v1::ForwardingTable table) {
   v1::TableUpdate u;

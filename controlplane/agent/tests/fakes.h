@@ -16,12 +16,31 @@
 #include <utility>
 #include <vector>
 
+#include "controlplane/agent/agent.h"
 #include "controlplane/agent/dataplane_client.h"
 #include "onramp/v1/pop_session.grpc.pb.h"
 
 namespace onramp::agent::test {
 
 using namespace std::chrono_literals;
+
+// FRA1's agent as the tests run it: its state in `state_dir`, short intervals.
+inline AgentConfig fra1_agent_config(const std::string& state_dir) {
+  return AgentConfig{
+      .identity = {.pop = "FRA1",
+                   .iata = "FRA",
+                   .city = "Frankfurt",
+                   .country = "DE",
+                   .latitude = 50.03,
+                   .longitude = 8.57},
+      .tunnel_source_v4 = "192.0.2.1",
+      .tunnel_source_v6 = "2001:db8:f1::1",
+      .next_hop_mac = "02:00:00:00:00:fe",
+      .state_dir = state_dir,
+      .status_interval = 20ms,
+      .agent_version = "test",
+  };
+}
 
 // A table that passes validation once the agent has filled in its next hop.
 inline v1::ForwardingTable sample_table(uint64_t version,

@@ -26,22 +26,11 @@ class SessionTest : public ::testing::Test {
  protected:
   // Starts an agent and its session towards `controller`.
   void start(const std::string& controller) {
-    agent = std::make_unique<Agent>(
-        AgentConfig{
-            .identity = {.pop = "FRA1",
-                         .iata = "FRA",
-                         .city = "Frankfurt",
-                         .country = "DE",
-                         .latitude = 50.03,
-                         .longitude = 8.57},
-            .tunnel_source_v4 = "192.0.2.1",
-            .next_hop_mac = "02:00:00:00:00:fe",
-            .state_dir = dir.path,
-            .status_interval = 50ms,
-            .agent_version = "test",
-            .report_interval = 100ms,
-        },
-        dataplane);
+    AgentConfig config = fra1_agent_config(dir.path);
+    config.tunnel_source_v6.clear();
+    config.status_interval = 50ms;
+    config.report_interval = 100ms;
+    agent = std::make_unique<Agent>(config, dataplane);
     session = std::make_unique<ControllerSession>(
         SessionConfig{
             .controller = controller,
