@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dataplane/decap/decap_program.h"
+#include "tests/decap/load_program.h"
 
 namespace {
 
@@ -21,7 +22,6 @@ using onramp::decap::Counters;
 using onramp::decap::DecapProgram;
 using Bytes = std::vector<uint8_t>;
 
-constexpr int kSkip = 77;
 constexpr uint16_t kIpv4 = 0x0800, kIpv6 = 0x86dd, kArp = 0x0806;
 constexpr uint16_t kDot1q = 0x8100, kDot1ad = 0x88a8;
 constexpr uint8_t kIpip = 4, kIpv6Proto = 41, kUdp = 17, kTcp = 6;
@@ -252,16 +252,7 @@ std::string hex(const Bytes& b) {
 }  // namespace
 
 int main() {
-  auto loaded = DecapProgram::load();
-  if (!loaded.ok()) {
-    if (geteuid() != 0) {
-      std::printf("SKIP: loading BPF needs root (uid %d): %s\n", geteuid(), loaded.error().c_str());
-      return kSkip;
-    }
-    std::printf("FAIL: %s\n", loaded.error().c_str());
-    return 1;
-  }
-  std::unique_ptr<DecapProgram> program = std::move(*loaded);
+  std::unique_ptr<DecapProgram> program = onramp::decap::test::load_program_or_exit();
   auto v4 = onramp::decap::parse_prefix("198.51.100.0/24");
   auto v6 = onramp::decap::parse_prefix("2001:db8:100::/64");
   if (!v4.ok() || !v6.ok()) return 1;

@@ -14,6 +14,7 @@
 
 #include "dataplane/core/processor.h"
 #include "dataplane/decap/decap_program.h"
+#include "tests/decap/load_program.h"
 #include "tests/unit/packet_builder.h"
 
 namespace {
@@ -24,7 +25,6 @@ using test::cat;
 using test::ether;
 using test::ip;
 
-constexpr int kSkip = 77;
 constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
 constexpr uint32_t kHeadroom = 128;
 
@@ -72,16 +72,7 @@ Bytes client_frame(const Case& c, bool vlan) {
 }  // namespace
 
 int main() {
-  auto loaded = decap::DecapProgram::load();
-  if (!loaded.ok()) {
-    if (geteuid() != 0) {
-      std::printf("SKIP: loading BPF needs root (uid %d): %s\n", geteuid(), loaded.error().c_str());
-      return kSkip;
-    }
-    std::printf("FAIL: %s\n", loaded.error().c_str());
-    return 1;
-  }
-  std::unique_ptr<decap::DecapProgram> program = std::move(*loaded);
+  std::unique_ptr<decap::DecapProgram> program = onramp::decap::test::load_program_or_exit();
   std::vector<decap::Prefix> allow = {*decap::parse_prefix("198.51.100.0/24"),
                                       *decap::parse_prefix("2001:db8:100::/64")};
   if (Status s = program->configure(allow, {kDefaultGuePort}); !s.ok()) {
