@@ -110,10 +110,11 @@ class SessionReactor final
     }
     switch (m.message_case()) {
       case v1::AgentMessage::kHello:
-        if (m.hello().pop() != pop_)
-          return grpc::Status(StatusCode::INVALID_ARGUMENT,
-                              "hello.pop: this session is " + pop_ + "; a PoP id cannot change");
-        return registry_.hello(writer_, identity_, m.hello());
+        // A PoP says who it is once per session: a second hello would
+        // re-register it mid-session (its tunnel sources, its location).
+        log::warn("session ended: a second hello", {{"pop", pop_}, {"peer", peer_}});
+        return grpc::Status(StatusCode::FAILED_PRECONDITION,
+                            "hello: already said on this session; reconnect to say it again");
       case v1::AgentMessage::kAck:
         registry_.ack(writer_.get(), pop_, m.ack());
         return grpc::Status::OK;

@@ -414,6 +414,20 @@ TEST_F(ServiceTest, SessionMustStartWithHello) {
   EXPECT_EQ(s.error_message(), "the first message must be a hello");
 }
 
+// Hardening finding: "a second Hello mid-session is accepted and resets the
+// PoP's tunnel sources".
+TEST_F(ServiceTest, ASecondHelloMidSessionEndsTheSession) {
+  FakeAgent agent(pop_channel_);
+  ASSERT_TRUE(agent.hello("FRA1"));
+  v1::AgentMessage again;
+  again.mutable_hello()->set_pop("FRA1");
+  again.mutable_hello()->mutable_tunnel_source()->set_ipv4("192.0.2.99");
+  ASSERT_TRUE(agent.send(again));
+  auto s = agent.finish(5s);
+  EXPECT_EQ(s.error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(), "hello: already said on this session; reconnect to say it again");
+}
+
 TEST_F(ServiceTest, HealthServiceAnswers) {
   grpc::GenericStub stub(admin_channel_);
   grpc::ClientContext ctx;
