@@ -2,12 +2,15 @@
 
 #include <grpcpp/grpcpp.h>
 #include <rte_ethdev.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "common/trace_request.h"
 #include "dataplane/config/table_loader.h"
@@ -104,6 +107,35 @@ class LocalApi::Service final : public pb::DataplaneService::CallbackService {
   StatsSources sources_;
 };
 
+namespace {
+
+// A socket left by an earlier run is removed; a live one (another dataplane
+// with the same --api-socket) or anything that is not a socket is refused,
+// never deleted.
+Status clear_stale_socket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    return errno == ENOENT ? ok_status() : error(path + ": " + std::strerror(errno));
+  if (!S_ISSOCK(st.st_mode))
+    return error(path + ": exists and is not a socket; not removed (choose another --api-socket)");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return error(path + ": path too long for a socket");
+  path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return error(std::string("socket: ") + std::strerror(errno));
+  bool live = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  if (live)
+    return error(path +
+                 ": another process serves this socket (a second dataplane with the same "
+                 "--api-socket?); it is left alone");
+  if (::unlink(path.c_str()) != 0) return error(path + ": " + std::strerror(errno));
+  return ok_status();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<LocalApi>> LocalApi::start(const std::string& socket_path,
                                                   TablePublisher& publisher,
                                                   const StatsSources& sources) {
@@ -116,7 +148,7 @@ Result<std::unique_ptr<LocalApi>> LocalApi::start(const std::string& socket_path
     if (ec) return error(dir.string() + ": " + ec.message());
     ::chmod(dir.c_str(), 0700);
   }
-  ::unlink(socket_path.c_str());  // a stale socket of an earlier run
+  ONRAMP_RETURN_IF_ERROR(clear_stale_socket(socket_path));
   api->service_ = std::make_unique<Service>(publisher, sources);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
@@ -126,12 +158,20 @@ Result<std::unique_ptr<LocalApi>> LocalApi::start(const std::string& socket_path
   api->server_ = builder.BuildAndStart();
   ::umask(old);
   if (!api->server_) return error("cannot serve the local API on " + socket_path);
+  // Read and write for root alone (a socket needs no execute bit).
+  struct stat st {};
+  if (::chmod(socket_path.c_str(), 0600) != 0 || ::lstat(socket_path.c_str(), &st) != 0)
+    return error(socket_path + ": " + std::strerror(errno));
+  api->socket_id_ = {st.st_dev, st.st_ino};
   return api;
 }
 
 LocalApi::~LocalApi() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  ::unlink(path_.c_str());
+  // Only our own socket: a path taken over meanwhile is someone else's.
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && std::pair(st.st_dev, st.st_ino) == socket_id_)
+    ::unlink(path_.c_str());
 }
 
 }  // namespace onramp::dp

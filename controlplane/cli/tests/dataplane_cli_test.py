@@ -38,16 +38,32 @@ def idle_pcap(path):
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
 
 
-def start_dataplane(binary, workdir, table, socket):
+def start_dataplane(binary, workdir, table, socket, name="dataplane"):
     rx = os.path.join(workdir, "idle.pcap")
     idle_pcap(rx)
     cmd = [binary, "--no-pci", "--no-huge", "-m", "512", "--no-shconf", "--no-telemetry",
-           f"--file-prefix=onrampctl-{os.getpid()}", "-l", "0", "--log-level=error",
-           f"--vdev=net_pcap0,rx_pcap={rx},tx_pcap={os.path.join(workdir, 'tx.pcap')}", "--",
-           "--table", table, "--api-socket", socket, "--flows-per-lcore", "4096"]
-    log = open(os.path.join(workdir, "dataplane.log"), "w")
+           f"--file-prefix=onrampctl-{name}-{os.getpid()}", "-l", "0", "--log-level=error",
+           f"--vdev=net_pcap0,rx_pcap={rx},tx_pcap={os.path.join(workdir, name + '-tx.pcap')}",
+           "--", "--table", table, "--api-socket", socket, "--flows-per-lcore", "4096"]
+    log = open(os.path.join(workdir, name + ".log"), "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     return proc, log
+
+
+def refused_start(binary, workdir, table, socket, name):
+    """Starts a dataplane that must refuse `socket`; returns what it logged."""
+    proc, log = start_dataplane(binary, workdir, table, socket, name)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        stop(proc, timeout=20)
+        raise Failure(f"{name}: a second dataplane on {socket} kept running")
+    finally:
+        log.close()
+    with open(os.path.join(workdir, name + ".log")) as f:
+        text = f.read()
+    check(proc.returncode != 0, f"{name}: exit {proc.returncode}, expected a failure:\n{text}")
+    return text
 
 
 def wait_ready(ctl, proc, workdir):
@@ -164,6 +180,23 @@ def steps(args, workdir):
                 check=False, timeout=30)
         check(r.returncode == 5, "no dataplane: exit 5", r)
         check(r.stderr.startswith(f"onrampctl: dataplane {missing}: "), "names the socket", r)
+
+        # Hardening findings: the socket is 0600, as documented (it was 0700);
+        # a second dataplane with the same --api-socket took the live socket
+        # over and deleted it on exit; a regular file at the path was deleted.
+        mode = os.stat(socket).st_mode & 0o777
+        check(mode == 0o600, f"the API socket is {oct(mode)}, not 0600")
+        said = refused_start(args.dataplane, workdir, args.table, socket, "second")
+        check("another process serves this socket" in said, f"second dataplane says: {said}")
+        r = ctl("health")
+        check(r.returncode == 0, "the first dataplane still answers after the second gave up", r)
+        plain = os.path.join(workdir, "api", "notes.txt")
+        with open(plain, "w") as f:
+            f.write("keep me\n")
+        said = refused_start(args.dataplane, workdir, args.table, plain, "on-a-file")
+        check("exists and is not a socket; not removed" in said, f"on a file: {said}")
+        with open(plain) as f:
+            check(f.read() == "keep me\n", "the regular file at --api-socket is intact")
     finally:
         stop(proc, timeout=20)
         log.close()
