@@ -1,6 +1,7 @@
 #include "controlplane/controller/admin_service.h"
 
 #include "common/log.h"
+#include "common/text.h"
 #include "common/trace_request.h"
 #include "controlplane/controller/grpc_status.h"
 #include "controlplane/controller/table_check.h"
@@ -13,8 +14,6 @@ namespace {
 using grpc::StatusCode;
 
 grpc::Status invalid(const std::string& m) { return grpc::Status(StatusCode::INVALID_ARGUMENT, m); }
-
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // Key fields of Get and Delete requests: malformed names can never exist.
 grpc::Status check_names(std::initializer_list<std::pair<const char*, const std::string*>> fields) {
@@ -61,10 +60,10 @@ struct ResourceKind<v1::Accelerator> {
     return grpc::Status::OK;
   }
   static std::string name(const v1::Accelerator& a, const char*) {
-    return "accelerator " + quoted(a.name());
+    return "accelerator " + quote(a.name());
   }
   static std::string not_found(const v1::Accelerator& a) {
-    return "name: no accelerator " + quoted(a.name());
+    return "name: no accelerator " + quote(a.name());
   }
   static bool matches(const v1::ListRequest& r, const v1::Accelerator& a) {
     return ctl::matches(r.accelerator(), a.name());
@@ -88,10 +87,10 @@ struct ResourceKind<v1::Listener> {
     return grpc::Status::OK;
   }
   static std::string name(const v1::Listener& l, const char*) {
-    return "listener " + quoted(l.name()) + " of accelerator " + quoted(l.accelerator());
+    return "listener " + quote(l.name()) + " of accelerator " + quote(l.accelerator());
   }
   static std::string not_found(const v1::Listener& l) {
-    return "name: no listener " + quoted(l.name()) + " in accelerator " + quoted(l.accelerator());
+    return "name: no listener " + quote(l.name()) + " in accelerator " + quote(l.accelerator());
   }
   static bool matches(const v1::ListRequest& r, const v1::Listener& l) {
     return ctl::matches(r.accelerator(), l.accelerator()) && ctl::matches(r.listener(), l.name());
@@ -117,11 +116,11 @@ struct ResourceKind<v1::EndpointGroup> {
     return grpc::Status::OK;
   }
   static std::string name(const v1::EndpointGroup& g, const char*) {
-    return "endpoint group " + quoted(g.name()) + " of listener " +
-           quoted(g.accelerator() + "/" + g.listener());
+    return "endpoint group " + quote(g.name()) + " of listener " +
+           quote(g.accelerator() + "/" + g.listener());
   }
   static std::string not_found(const v1::EndpointGroup& g) {
-    return "name: no endpoint group " + quoted(g.name()) + " in listener " + quoted(g.listener());
+    return "name: no endpoint group " + quote(g.name()) + " in listener " + quote(g.listener());
   }
   static bool matches(const v1::ListRequest& r, const v1::EndpointGroup& g) {
     return ctl::matches(r.accelerator(), g.accelerator()) &&
@@ -147,7 +146,7 @@ struct ResourceKind<v1::Endpoint> {
       return s;
     auto address = canonical_address(k.address());
     if (!address)
-      return invalid("address: " + quoted(k.address()) + " is not an IPv4 or IPv6 address");
+      return invalid("address: " + quote(k.address()) + " is not an IPv4 or IPv6 address");
     out.set_accelerator(k.accelerator());
     out.set_listener(k.listener());
     out.set_endpoint_group(k.endpoint_group());
@@ -158,10 +157,10 @@ struct ResourceKind<v1::Endpoint> {
   static std::string name(const v1::Endpoint& e, const char* verb) {
     return "endpoint " + e.address() + (std::string_view(verb) == "deleted" ? " from" : " in") +
            " endpoint group " +
-           quoted(e.accelerator() + "/" + e.listener() + "/" + e.endpoint_group());
+           quote(e.accelerator() + "/" + e.listener() + "/" + e.endpoint_group());
   }
   static std::string not_found(const v1::Endpoint& e) {
-    return "address: " + e.address() + " is not in endpoint group " + quoted(e.endpoint_group());
+    return "address: " + e.address() + " is not in endpoint group " + quote(e.endpoint_group());
   }
   static bool matches(const v1::ListRequest& r, const v1::Endpoint& e) {
     return ctl::matches(r.accelerator(), e.accelerator()) &&
@@ -458,7 +457,7 @@ AdminService::Reactor* AdminService::GetStats(Ctx* ctx, const v1::GetStatsReques
                                               v1::GetStatsResponse* resp) {
   return serve(ctx, [&] {
     if (!req->pop().empty() && !registry_.known(req->pop()))
-      return grpc::Status(StatusCode::NOT_FOUND, "pop: no PoP " + quoted(req->pop()));
+      return grpc::Status(StatusCode::NOT_FOUND, "pop: no PoP " + quote(req->pop()));
     for (auto& s : registry_.stats(req->pop())) *resp->add_pops() = std::move(s);
     return grpc::Status::OK;
   });

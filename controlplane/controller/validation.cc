@@ -5,6 +5,7 @@
 
 #include "common/health_check.h"
 #include "common/ip_address.h"
+#include "common/text.h"
 #include "controlplane/controller/grpc_status.h"
 
 namespace onramp::ctl {
@@ -15,8 +16,6 @@ using grpc::StatusCode;
 grpc::Status invalid(const std::string& message) {
   return grpc::Status(StatusCode::INVALID_ARGUMENT, message);
 }
-
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
 std::string indexed(const std::string& field, int i) {
   return field + "[" + std::to_string(i) + "]";
@@ -51,7 +50,7 @@ Status usable_address(const IpAddress& a) {
 // Parses and canonicalises `text`, or says why it cannot be used.
 grpc::Status address(const std::string& field, const std::string& text, std::string& out) {
   auto a = IpAddress::parse(text);
-  if (!a) return invalid(field + ": " + quoted(text) + " is not an IPv4 or IPv6 address");
+  if (!a) return invalid(field + ": " + quote(text) + " is not an IPv4 or IPv6 address");
   if (Status usable = usable_address(*a); !usable.ok())
     return invalid(field + ": " + text + " " + usable.message());
   out = a->to_string();
@@ -90,7 +89,7 @@ std::string list_children(const std::vector<const T*>& children, const char* sin
       s += ", ...";
       break;
     }
-    s += (i ? ", " : "") + quoted(name_of(*children[i]));
+    s += (i ? ", " : "") + quote(name_of(*children[i]));
   }
   return s;
 }
@@ -103,8 +102,7 @@ Status check_name(const std::string& field, const std::string& value) {
             std::all_of(value.begin(), value.end(), [](char c) {
               return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
             });
-  return ok ? ok_status()
-            : error(field + ": " + quoted(value) + " must match [a-z][a-z0-9-]{0,62}");
+  return ok ? ok_status() : error(field + ": " + quote(value) + " must match [a-z][a-z0-9-]{0,62}");
 }
 
 std::optional<std::string> canonical_address(const std::string& text) {
@@ -128,10 +126,10 @@ grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& i
   const v1::Accelerator* existing = find(config.accelerators, accelerator_key(in.name()));
   if (mutation == Mutation::create && existing)
     return grpc::Status(StatusCode::ALREADY_EXISTS,
-                        "accelerator.name: accelerator " + quoted(in.name()) + " already exists");
+                        "accelerator.name: accelerator " + quote(in.name()) + " already exists");
   if (mutation == Mutation::update && !existing)
     return grpc::Status(StatusCode::NOT_FOUND,
-                        "accelerator.name: no accelerator " + quoted(in.name()));
+                        "accelerator.name: no accelerator " + quote(in.name()));
   out = in;
   out.clear_vips();
   if (in.vips().empty()) return invalid("accelerator.vips: at least one VIP is required");
@@ -146,9 +144,8 @@ grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& i
     if (auto s = address(f, in.vips(i), vip); !s.ok()) return s;
     if (!seen.insert(vip).second) return invalid(f + ": " + vip + " is listed twice");
     if (auto it = owners.find(vip); it != owners.end())
-      return grpc::Status(
-          StatusCode::ALREADY_EXISTS,
-          f + ": " + vip + " is already a VIP of accelerator " + quoted(it->second));
+      return grpc::Status(StatusCode::ALREADY_EXISTS,
+                          f + ": " + vip + " is already a VIP of accelerator " + quote(it->second));
     out.add_vips(vip);
   }
   return grpc::Status::OK;
@@ -160,16 +157,16 @@ grpc::Status validate_listener(const Config& config, const v1::Listener& in, Mut
   if (auto s = name("listener.accelerator", in.accelerator()); !s.ok()) return s;
   if (!find(config.accelerators, accelerator_key(in.accelerator())))
     return grpc::Status(StatusCode::NOT_FOUND,
-                        "listener.accelerator: no accelerator " + quoted(in.accelerator()));
+                        "listener.accelerator: no accelerator " + quote(in.accelerator()));
   std::string key = listener_key(in.accelerator(), in.name());
   const v1::Listener* existing = find(config.listeners, key);
   if (mutation == Mutation::create && existing)
-    return grpc::Status(StatusCode::ALREADY_EXISTS, "listener.name: listener " + quoted(in.name()) +
+    return grpc::Status(StatusCode::ALREADY_EXISTS, "listener.name: listener " + quote(in.name()) +
                                                         " already exists in accelerator " +
-                                                        quoted(in.accelerator()));
+                                                        quote(in.accelerator()));
   if (mutation == Mutation::update && !existing)
-    return grpc::Status(StatusCode::NOT_FOUND, "listener.name: no listener " + quoted(in.name()) +
-                                                   " in accelerator " + quoted(in.accelerator()));
+    return grpc::Status(StatusCode::NOT_FOUND, "listener.name: no listener " + quote(in.name()) +
+                                                   " in accelerator " + quote(in.accelerator()));
   out = in;
   if (in.protocol() != v1::TCP && in.protocol() != v1::UDP && in.protocol() != v1::TCP_UDP)
     return invalid("listener.protocol: required (TCP, UDP or TCP_UDP)");
@@ -199,7 +196,7 @@ grpc::Status validate_listener(const Config& config, const v1::Listener& in, Mut
         const auto &a = out.port_ranges(i), &b = other->port_ranges(j);
         if (a.first() <= b.last() && b.first() <= a.last())
           return invalid(indexed("listener.port_ranges", i) + ": " + range_text(a) +
-                         " overlaps listener " + quoted(other->name()) + ".port_ranges[" +
+                         " overlaps listener " + quote(other->name()) + ".port_ranges[" +
                          std::to_string(j) + "]");
       }
   }
@@ -220,7 +217,7 @@ grpc::Status validate_listener(const Config& config, const v1::Listener& in, Mut
       for (int i = 0; i < g->port_overrides_size(); ++i)
         if (!port_in(out, g->port_overrides(i).listener_port()))
           return grpc::Status(StatusCode::FAILED_PRECONDITION,
-                              "listener.port_ranges: endpoint group " + quoted(g->name()) +
+                              "listener.port_ranges: endpoint group " + quote(g->name()) +
                                   ".port_overrides[" + std::to_string(i) + "].listener_port " +
                                   std::to_string(g->port_overrides(i).listener_port()) +
                                   " would be outside every range; change the override first");
@@ -237,23 +234,23 @@ grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGro
       find(config.listeners, listener_key(in.accelerator(), in.listener()));
   if (!listener)
     return grpc::Status(StatusCode::NOT_FOUND, "endpoint_group.listener: no listener " +
-                                                   quoted(in.listener()) + " in accelerator " +
-                                                   quoted(in.accelerator()));
+                                                   quote(in.listener()) + " in accelerator " +
+                                                   quote(in.accelerator()));
   const v1::EndpointGroup* existing =
       find(config.groups, group_key(in.accelerator(), in.listener(), in.name()));
   if (mutation == Mutation::create && existing)
     return grpc::Status(StatusCode::ALREADY_EXISTS, "endpoint_group.name: endpoint group " +
-                                                        quoted(in.name()) + " already exists in " +
-                                                        "listener " + quoted(in.listener()));
+                                                        quote(in.name()) + " already exists in " +
+                                                        "listener " + quote(in.listener()));
   if (mutation == Mutation::update && !existing)
     return grpc::Status(StatusCode::NOT_FOUND, "endpoint_group.name: no endpoint group " +
-                                                   quoted(in.name()) + " in listener " +
-                                                   quoted(in.listener()));
+                                                   quote(in.name()) + " in listener " +
+                                                   quote(in.listener()));
   out = in;
   if (in.region().size() > 63 || std::any_of(in.region().begin(), in.region().end(), [](char c) {
         return c <= ' ' || c == 0x7f || (c & 0x80);
       }))
-    return invalid("endpoint_group.region: " + quoted(in.region()) +
+    return invalid("endpoint_group.region: " + quote(in.region()) +
                    " must be at most 63 printable ASCII characters without spaces");
   out.set_traffic_dial_percent(in.has_traffic_dial_percent() ? in.traffic_dial_percent()
                                                              : kDefaultTrafficDial);
@@ -272,7 +269,7 @@ grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGro
                      " is outside 1..65535");
     if (!port_in(*listener, o.listener_port()))
       return invalid(f + ".listener_port: " + std::to_string(o.listener_port()) +
-                     " is in no port range of listener " + quoted(listener->name()));
+                     " is in no port range of listener " + quote(listener->name()));
     if (!seen.insert(o.listener_port()).second)
       return invalid(f + ".listener_port: " + std::to_string(o.listener_port()) +
                      " is overridden twice");
@@ -296,18 +293,18 @@ grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mut
   std::string lkey = listener_key(in.accelerator(), in.listener());
   if (!find(config.groups, group_key(in.accelerator(), in.listener(), in.endpoint_group())))
     return grpc::Status(StatusCode::NOT_FOUND, "endpoint.endpoint_group: no endpoint group " +
-                                                   quoted(in.endpoint_group()) + " in listener " +
-                                                   quoted(in.listener()) + " of accelerator " +
-                                                   quoted(in.accelerator()));
+                                                   quote(in.endpoint_group()) + " in listener " +
+                                                   quote(in.listener()) + " of accelerator " +
+                                                   quote(in.accelerator()));
   const v1::Endpoint* existing = find(config.endpoints, key_of(out));
   if (mutation == Mutation::create && existing)
     return grpc::Status(StatusCode::ALREADY_EXISTS, "endpoint.address: " + addr +
                                                         " is already in endpoint group " +
-                                                        quoted(in.endpoint_group()));
+                                                        quote(in.endpoint_group()));
   if (mutation == Mutation::update && !existing)
     return grpc::Status(
         StatusCode::NOT_FOUND,
-        "endpoint.address: " + addr + " is not in endpoint group " + quoted(in.endpoint_group()));
+        "endpoint.address: " + addr + " is not in endpoint group " + quote(in.endpoint_group()));
   if (mutation == Mutation::create) {
     // The dataplane knows an endpoint by its address within a listener: one
     // address serves a listener through one group only.
@@ -317,13 +314,13 @@ grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mut
       if (e->address() == addr)
         return grpc::Status(StatusCode::ALREADY_EXISTS,
                             "endpoint.address: " + addr + " is already in endpoint group " +
-                                quoted(e->endpoint_group()) + " of listener " +
-                                quoted(in.listener()) +
+                                quote(e->endpoint_group()) + " of listener " +
+                                quote(in.listener()) +
                                 "; an address serves a listener through one group only");
     }
     if (count >= 65534)
       return grpc::Status(StatusCode::FAILED_PRECONDITION,
-                          "endpoint: listener " + quoted(in.listener()) +
+                          "endpoint: listener " + quote(in.listener()) +
                               " already has 65534 endpoints, the most a dataplane listener takes");
   }
   out.set_weight(in.has_weight() ? in.weight() : kDefaultWeight);
@@ -338,11 +335,11 @@ grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mut
 grpc::Status check_delete_accelerator(const Config& config, const std::string& name) {
   std::string key = accelerator_key(name);
   if (!find(config.accelerators, key))
-    return grpc::Status(StatusCode::NOT_FOUND, "name: no accelerator " + quoted(name));
+    return grpc::Status(StatusCode::NOT_FOUND, "name: no accelerator " + quote(name));
   auto children = Config::children(config.listeners, key);
   if (!children.empty())
     return grpc::Status(StatusCode::FAILED_PRECONDITION,
-                        "accelerator " + quoted(name) + " has " +
+                        "accelerator " + quote(name) + " has " +
                             list_children(children, "listener", "listeners",
                                           [](const v1::Listener& l) { return l.name(); }) +
                             "; delete them first");
@@ -353,12 +350,12 @@ grpc::Status check_delete_listener(const Config& config, const std::string& acce
                                    const std::string& name) {
   std::string key = listener_key(accelerator, name);
   if (!find(config.listeners, key))
-    return grpc::Status(StatusCode::NOT_FOUND, "name: no listener " + quoted(name) +
-                                                   " in accelerator " + quoted(accelerator));
+    return grpc::Status(StatusCode::NOT_FOUND, "name: no listener " + quote(name) +
+                                                   " in accelerator " + quote(accelerator));
   auto children = Config::children(config.groups, key);
   if (!children.empty())
     return grpc::Status(StatusCode::FAILED_PRECONDITION,
-                        "listener " + quoted(name) + " has " +
+                        "listener " + quote(name) + " has " +
                             list_children(children, "endpoint group", "endpoint groups",
                                           [](const v1::EndpointGroup& g) { return g.name(); }) +
                             "; delete them first");
@@ -369,12 +366,12 @@ grpc::Status check_delete_endpoint_group(const Config& config, const std::string
                                          const std::string& listener, const std::string& name) {
   std::string key = group_key(accelerator, listener, name);
   if (!find(config.groups, key))
-    return grpc::Status(StatusCode::NOT_FOUND, "name: no endpoint group " + quoted(name) +
-                                                   " in listener " + quoted(listener));
+    return grpc::Status(StatusCode::NOT_FOUND, "name: no endpoint group " + quote(name) +
+                                                   " in listener " + quote(listener));
   auto children = Config::children(config.endpoints, key);
   if (!children.empty())
     return grpc::Status(StatusCode::FAILED_PRECONDITION,
-                        "endpoint group " + quoted(name) + " has " +
+                        "endpoint group " + quote(name) + " has " +
                             list_children(children, "endpoint", "endpoints",
                                           [](const v1::Endpoint& e) { return e.address(); }) +
                             "; delete them first");

@@ -69,6 +69,20 @@ TEST(Validation, AcceleratorNames) {
   EXPECT_EQ(acc(c, accelerator("a-1", {"192.0.2.1"})), kOk);
 }
 
+// Hardening findings: an 8 KB name came back as "received initial metadata
+// size exceeds limit" (the whole name in the status message, exit 1 instead
+// of 4), and names with newlines or escapes went into messages as they were.
+TEST(Validation, AnOversizedOrControlCharacterNameIsRefusedWithABoundedMessage) {
+  Config c = base();
+  Result big = acc(c, accelerator(std::string(8192, 'x'), {"192.0.2.1"}));
+  EXPECT_EQ(big.first, StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(big.second.size(), 200u) << big.second;
+  EXPECT_NE(big.second.find("...\" must match [a-z][a-z0-9-]{0,62}"), std::string::npos)
+      << big.second;
+  EXPECT_EQ(acc(c, accelerator("web\n\x1b[31m", {"192.0.2.1"})),
+            invalid("accelerator.name: \"web\\n\\x1b[31m\" must match [a-z][a-z0-9-]{0,62}"));
+}
+
 TEST(Validation, AcceleratorVips) {
   Config c = base();
   EXPECT_EQ(acc(c, accelerator("api", {})),
