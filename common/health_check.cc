@@ -1,11 +1,55 @@
 #include "common/health_check.h"
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 
+#include "common/ip_address.h"
 #include "common/text.h"
 
 namespace onramp {
+namespace {
+
+// A host name as DNS writes it: dot-separated labels of 1..63 letters,
+// digits and '-', neither starting nor ending with '-'; a trailing dot is
+// refused (SNI never carries one).
+bool is_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxTlsServerNameBytes) return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t dot = name.find('.', start);
+    if (dot == std::string_view::npos) dot = name.size();
+    std::string_view label = name.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
+    for (char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    start = dot + 1;
+  }
+  return true;
+}
+
+// The TLS fields of an HTTPS check: the server name a DNS name or an
+// address, the CA file an absolute path.
+Status check_tls_fields(const v1::HealthCheck& in, const std::string& f) {
+  const std::string& name = in.tls_server_name();
+  if (!name.empty() && !IpAddress::parse(name) && !is_dns_name(name))
+    return error(f + ".tls_server_name: " + quote(name) +
+                 " is neither a DNS name (labels of letters, digits and \"-\", at most " +
+                 std::to_string(kMaxTlsServerNameBytes) + " bytes) nor an IP address");
+  const std::string& ca = in.tls_ca_file();
+  if (!ca.empty() && (ca[0] != '/' || ca.size() > kMaxTlsCaFileBytes ||
+                      std::any_of(ca.begin(), ca.end(), [](char c) {
+                        return static_cast<unsigned char>(c) < ' ' || c == 0x7f;
+                      })))
+    return error(f + ".tls_ca_file: " + quote(ca) +
+                 " must be an absolute path, without control characters, at most " +
+                 std::to_string(kMaxTlsCaFileBytes) + " bytes");
+  return ok_status();
+}
+
+}  // namespace
+
 Result<v1::HealthCheck> normalise_health_check(const v1::HealthCheck& in, std::string_view field) {
   const std::string f(field);
   v1::HealthCheck out = in;
@@ -16,12 +60,16 @@ Result<v1::HealthCheck> normalise_health_check(const v1::HealthCheck& in, std::s
     case v1::HEALTH_CHECK_TCP:
     case v1::HEALTH_CHECK_HTTP:
     case v1::HEALTH_CHECK_UDP:
+    case v1::HEALTH_CHECK_HTTPS:
       break;
     default:
-      return error(f + ".protocol: unknown value " + std::to_string(in.protocol()) +
-                   " (HEALTH_CHECK_TCP, HEALTH_CHECK_HTTP or HEALTH_CHECK_UDP)");
+      return error(
+          f + ".protocol: unknown value " + std::to_string(in.protocol()) +
+          " (HEALTH_CHECK_TCP, HEALTH_CHECK_HTTP, HEALTH_CHECK_HTTPS or HEALTH_CHECK_UDP)");
   }
-  const bool http = out.protocol() == v1::HEALTH_CHECK_HTTP;
+  // HTTPS is HTTP over TLS: path and statuses as HTTP, plus the TLS fields.
+  const bool https = out.protocol() == v1::HEALTH_CHECK_HTTPS;
+  const bool http = out.protocol() == v1::HEALTH_CHECK_HTTP || https;
   const bool udp = out.protocol() == v1::HEALTH_CHECK_UDP;
   if (in.port() > 65535)
     return error(f + ".port: " + std::to_string(in.port()) +
@@ -94,6 +142,13 @@ Result<v1::HealthCheck> normalise_health_check(const v1::HealthCheck& in, std::s
                  ".udp_expected_response: " + std::to_string(in.udp_expected_response().size()) +
                  " bytes; at most " + std::to_string(kMaxUdpProbeBytes));
   if (udp && out.udp_request().empty()) out.set_udp_request(kDefaultUdpRequest);
+  if (!https && !in.tls_server_name().empty())
+    return error(f + ".tls_server_name: only HTTPS health checks use TLS");
+  if (!https && in.tls_skip_verify())
+    return error(f + ".tls_skip_verify: only HTTPS health checks use TLS");
+  if (!https && !in.tls_ca_file().empty())
+    return error(f + ".tls_ca_file: only HTTPS health checks use TLS");
+  if (https) ONRAMP_RETURN_IF_ERROR(check_tls_fields(in, f));
   return out;
 }
 

@@ -21,10 +21,15 @@ inline constexpr uint32_t kMaxThreshold = 10;
 inline constexpr size_t kMaxHealthCheckPathBytes = 1024;
 inline constexpr size_t kMaxUdpProbeBytes = 1024;
 inline constexpr const char* kDefaultUdpRequest = "onramp-probe\n";
+inline constexpr size_t kMaxTlsServerNameBytes = 253;
+inline constexpr size_t kMaxTlsCaFileBytes = 4096;
 
 // The check with its defaults (protocol TCP; interval, timeout, thresholds;
-// HTTP path "/" and statuses 200..399, or the one bound given; a UDP request),
-// or an error that names the field under `field` ("endpoint_group.health_check").
+// HTTP and HTTPS path "/" and statuses 200..399, or the one bound given; a UDP
+// request), or an error that names the field under `field`
+// ("endpoint_group.health_check"). The TLS fields belong to HTTPS checks only:
+// the server name must be a DNS name or an IP address, the CA file an
+// absolute path (it is read on the PoP, when probing).
 Result<v1::HealthCheck> normalise_health_check(const v1::HealthCheck& in,
                                                std::string_view field = "health_check");
 

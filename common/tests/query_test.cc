@@ -111,5 +111,74 @@ TEST(HealthCheck, ExpectedStatusMin0Max600NamesTheMaximum) {
             "health_check.expected_status_max: 600 is outside 100..599");
 }
 
+TEST(HealthCheck, HttpsIsHttpOverTlsWithVerificationOnByDefault) {
+  v1::HealthCheck c;
+  c.set_protocol(v1::HEALTH_CHECK_HTTPS);
+  auto https = normalise_health_check(c);
+  ASSERT_TRUE(https.ok()) << https.error();
+  EXPECT_EQ(https->path(), "/");
+  EXPECT_EQ(https->expected_status_min(), 200u);
+  EXPECT_EQ(https->expected_status_max(), 399u);
+  EXPECT_FALSE(https->tls_skip_verify());
+  EXPECT_EQ(https->tls_server_name(), "");  // no SNI; the address is checked
+  EXPECT_EQ(https->tls_ca_file(), "");      // the system's roots
+
+  c.set_path("/healthz");
+  c.set_expected_status_min(204);
+  c.set_tls_server_name("api.example.com");
+  c.set_tls_ca_file("/etc/onramp/probe-ca.pem");
+  c.set_tls_skip_verify(true);
+  https = normalise_health_check(c);
+  ASSERT_TRUE(https.ok()) << https.error();
+  EXPECT_EQ(https->expected_status_max(), 204u);
+  EXPECT_EQ(https->tls_server_name(), "api.example.com");
+  for (const char* address : {"192.0.2.10", "2001:db8::1", "localhost", "a-b.c1"}) {
+    c.set_tls_server_name(address);
+    EXPECT_TRUE(normalise_health_check(c).ok()) << address;
+  }
+}
+
+TEST(HealthCheck, TlsFieldsBelongToHttpsChecksAndAreChecked) {
+  for (v1::HealthCheckProtocol p : {v1::HEALTH_CHECK_TCP, v1::HEALTH_CHECK_HTTP,
+                                    v1::HEALTH_CHECK_UDP, v1::HEALTH_CHECK_PROTOCOL_UNSPECIFIED}) {
+    v1::HealthCheck c;
+    c.set_protocol(p);
+    c.set_tls_server_name("api.example.com");
+    EXPECT_EQ(normalise_health_check(c).error(),
+              "health_check.tls_server_name: only HTTPS health checks use TLS");
+    c = v1::HealthCheck();
+    c.set_protocol(p);
+    c.set_tls_skip_verify(true);
+    EXPECT_EQ(normalise_health_check(c).error(),
+              "health_check.tls_skip_verify: only HTTPS health checks use TLS");
+    c = v1::HealthCheck();
+    c.set_protocol(p);
+    c.set_tls_ca_file("/etc/ca.pem");
+    EXPECT_EQ(normalise_health_check(c).error(),
+              "health_check.tls_ca_file: only HTTPS health checks use TLS");
+  }
+  v1::HealthCheck c;
+  c.set_protocol(v1::HEALTH_CHECK_HTTPS);
+  for (const char* bad :
+       {"-a.example", "a..b", "a.example.", "under_score.example", "a b", "evil\r\nHost: x"}) {
+    c.set_tls_server_name(bad);
+    EXPECT_THAT(normalise_health_check(c, "g.health_check").error(),
+                HasSubstr("g.health_check.tls_server_name: "))
+        << bad;
+  }
+  c.set_tls_server_name(std::string(64, 'a') + ".example");
+  EXPECT_THAT(normalise_health_check(c).error(), HasSubstr("neither a DNS name"));
+  c.set_tls_server_name("");
+  c.set_tls_ca_file("certs/ca.pem");
+  EXPECT_EQ(normalise_health_check(c).error(),
+            "health_check.tls_ca_file: \"certs/ca.pem\" must be an absolute path, without "
+            "control characters, at most 4096 bytes");
+  c.set_tls_ca_file("/" + std::string(kMaxTlsCaFileBytes, 'a'));
+  EXPECT_THAT(normalise_health_check(c).error(), HasSubstr("health_check.tls_ca_file: "));
+  c.set_tls_ca_file("");
+  c.set_path("no-slash");
+  EXPECT_THAT(normalise_health_check(c).error(), HasSubstr("health_check.path: "));
+}
+
 }  // namespace
 }  // namespace onramp

@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -13,7 +16,9 @@
 #include <cstring>
 
 #include "common/health_check.h"
+#include "common/ip_address.h"
 #include "common/log.h"
+#include "common/text.h"
 
 namespace onramp::agent {
 namespace {
@@ -58,6 +63,47 @@ bool to_sockaddr(const std::string& address, uint32_t port, sockaddr_storage& ss
   return false;
 }
 
+// The newest OpenSSL error of this thread, in words ("" when none), and
+// the queue emptied for the next call.
+// A failed system call (a CA file that cannot be opened) is named by its
+// errno rather than as OpenSSL's "system lib".
+std::string openssl_error() {
+  std::string s;
+  while (unsigned long e = ERR_get_error()) {
+    if (ERR_GET_LIB(e) == ERR_LIB_SYS) {
+      s = error_text(ERR_GET_REASON(e));
+      break;
+    }
+    const char* reason = ERR_reason_error_string(e);
+    s = reason ? reason : "error " + std::to_string(e);
+  }
+  ERR_clear_error();
+  return s;
+}
+
+// One TLS context per HTTPS target: its CA file (or the system's roots)
+// loaded once, not at every attempt.
+Result<SSL_CTX*> make_tls_context(const v1::HealthCheck& check) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) return error("TLS: context: " + openssl_error());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // A server that closes without close_notify after its answer has still
+  // answered: its end of stream reads as one.
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (!check.tls_skip_verify()) {
+    int loaded = check.tls_ca_file().empty()
+                     ? SSL_CTX_set_default_verify_paths(ctx)
+                     : SSL_CTX_load_verify_locations(ctx, check.tls_ca_file().c_str(), nullptr);
+    if (loaded != 1) {
+      std::string why = openssl_error();
+      SSL_CTX_free(ctx);
+      return error("TLS: CA file " + quote(check.tls_ca_file()) + ": " + why);
+    }
+  }
+  return ctx;
+}
+
 const char* verdict_name(const HealthTracker& t) {
   return !t.known() ? "unknown" : t.healthy() ? "healthy" : "unhealthy";
 }
@@ -65,7 +111,7 @@ const char* verdict_name(const HealthTracker& t) {
 }  // namespace
 
 // Where a target's attempt stands.
-enum class ProbePhase { kIdle, kConnecting, kSending, kReading, kAwaitReply };
+enum class ProbePhase { kIdle, kConnecting, kTlsHandshake, kSending, kReading, kAwaitReply };
 
 struct Prober::Target {
   uint64_t id = 0;
@@ -84,6 +130,14 @@ struct Prober::Target {
   Clock::time_point started;
   Clock::time_point deadline;
   double connect_ms = -1;
+  // HTTPS: the context (made at the first attempt, kept while the check
+  // is), the attempt's connection, when its handshake began, and the
+  // latest successful probe's handshake time (reported, never the RTT).
+  SSL_CTX* tls_ctx = nullptr;
+  SSL* tls = nullptr;
+  Clock::time_point handshake_started;
+  double handshake_ms = -1;
+  double last_handshake_ms = -1;
   std::string out;
   size_t out_done = 0;
   std::string in;
@@ -99,9 +153,16 @@ struct Prober::Target {
     else if (!to_sockaddr(spec.address(), spec.port(), addr, addr_len))
       usable = error("\"" + spec.address() + "\" is not an IPv4 or IPv6 address");
   }
-  ~Target() { close_fd(); }
+  ~Target() {
+    close_fd();
+    if (tls_ctx) SSL_CTX_free(tls_ctx);
+  }
 
   void close_fd() {
+    // No close_notify: the probe is over either way, and a shutdown could
+    // block on a full socket.
+    if (tls) SSL_free(tls);
+    tls = nullptr;
     if (fd >= 0) ::close(fd);  // also leaves the epoll set
     fd = -1;
     watched = false;
@@ -263,6 +324,7 @@ v1::ProbeReport Prober::snapshot_locked() const {
     r->set_consecutive(t->tracker.consecutive());
     r->set_last_error(t->tracker.last_error());
     r->set_last_change_ms(t->tracker.last_change_ms());
+    r->set_tls_handshake_ms(t->last_handshake_ms);
   }
   report.set_time_ms(unix_ms());
   return report;
@@ -331,6 +393,7 @@ void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
   t.started = now;
   t.deadline = now + std::chrono::milliseconds(t.spec.health_check().timeout_ms());
   t.connect_ms = -1;
+  t.handshake_ms = -1;
   t.out.clear();
   t.out_done = 0;
   t.in.clear();
@@ -339,6 +402,16 @@ void Prober::start_attempt_locked(Target& t, Clock::time_point now) {
     return;
   }
   const v1::HealthCheck& check = t.spec.health_check();
+  if (check.protocol() == v1::HEALTH_CHECK_HTTPS && !t.tls_ctx) {
+    // An unreadable CA file fails the attempt (and is tried again at the
+    // next one, once someone has fixed it).
+    Result<SSL_CTX*> ctx = make_tls_context(check);
+    if (!ctx.ok()) {
+      finish_locked(t, ctx.status(), -1, now);
+      return;
+    }
+    t.tls_ctx = *ctx;
+  }
   bool udp = check.protocol() == v1::HEALTH_CHECK_UDP;
   t.fd = ::socket(t.addr.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   0);
@@ -392,17 +465,104 @@ void Prober::on_connected_locked(Target& t, Clock::time_point now) {
   // the network, without the server's think time.
   t.connect_ms = ms_between(t.started, now);
   const v1::HealthCheck& check = t.spec.health_check();
+  if (check.protocol() == v1::HEALTH_CHECK_HTTPS) {
+    start_tls_locked(t, now);
+    return;
+  }
   if (check.protocol() != v1::HEALTH_CHECK_HTTP) {
     finish_locked(t, ok_status(), t.connect_ms, now);
     return;
   }
+  send_request_locked(t, now);
+}
+
+void Prober::send_request_locked(Target& t, Clock::time_point now) {
+  const v1::HealthCheck& check = t.spec.health_check();
+  // HTTPS with a server name asks for that virtual host; otherwise the
+  // address, as a client that dialled it would.
   std::string host = t.spec.address();
   if (t.addr.ss_family == AF_INET6) host = "[" + host + "]";
-  if (t.spec.port() != 80) host += ":" + std::to_string(t.spec.port());
+  if (!check.tls_server_name().empty()) host = check.tls_server_name();
+  if (t.tls ? t.spec.port() != 443 : t.spec.port() != 80)
+    host += ":" + std::to_string(t.spec.port());
   t.out = "GET " + check.path() + " HTTP/1.1\r\nHost: " + host +
           "\r\nUser-Agent: onramp-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n";
   t.phase = ProbePhase::kSending;
   if (!watch_locked(t, EPOLLOUT)) finish_locked(t, error("epoll: " + error_text(errno)), -1, now);
+}
+
+void Prober::start_tls_locked(Target& t, Clock::time_point now) {
+  const v1::HealthCheck& check = t.spec.health_check();
+  ERR_clear_error();
+  t.tls = SSL_new(t.tls_ctx);
+  if (!t.tls || SSL_set_fd(t.tls, t.fd) != 1) {
+    finish_locked(t, error("TLS: " + openssl_error()), -1, now);
+    return;
+  }
+  const std::string& name = check.tls_server_name();
+  bool name_is_address = !name.empty() && IpAddress::parse(name).has_value();
+  // SNI carries host names only (RFC 6066): none for an address.
+  if (!name.empty() && !name_is_address && SSL_set_tlsext_host_name(t.tls, name.c_str()) != 1) {
+    finish_locked(t, error("TLS: server name: " + openssl_error()), -1, now);
+    return;
+  }
+  if (!check.tls_skip_verify()) {
+    SSL_set_verify(t.tls, SSL_VERIFY_PEER, nullptr);
+    // The certificate must name the server name, else the address dialled.
+    const std::string& expected = name.empty() ? t.spec.address() : name;
+    bool set = (name.empty() || name_is_address)
+                   ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t.tls), expected.c_str()) == 1
+                   : SSL_set1_host(t.tls, expected.c_str()) == 1;
+    if (!set) {
+      finish_locked(t, error("TLS: name to verify " + quote(expected) + ": " + openssl_error()), -1,
+                    now);
+      return;
+    }
+  }
+  t.handshake_started = now;
+  t.phase = ProbePhase::kTlsHandshake;
+  continue_tls_locked(t, now);
+}
+
+// A TLS call that could not finish now: wait for what it asked for.
+// Returns false when the attempt has failed (and is finished).
+bool Prober::tls_wait_locked(Target& t, int ssl_error, Clock::time_point now) {
+  uint32_t events = ssl_error == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+  if (watch_locked(t, events)) return true;
+  finish_locked(t, error("epoll: " + error_text(errno)), -1, now);
+  return false;
+}
+
+void Prober::continue_tls_locked(Target& t, Clock::time_point now) {
+  ERR_clear_error();
+  int rc = SSL_connect(t.tls);
+  if (rc == 1) {
+    t.handshake_ms = ms_between(t.handshake_started, now);
+    send_request_locked(t, now);
+    return;
+  }
+  int err = SSL_get_error(t.tls, rc);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    tls_wait_locked(t, err, now);
+    return;
+  }
+  // Without verification the result is still computed, but it is no
+  // reason for a failure.
+  long verify = SSL_get_verify_result(t.tls);
+  if (!t.spec.health_check().tls_skip_verify() && verify != X509_V_OK) {
+    ERR_clear_error();
+    finish_locked(t,
+                  error(std::string("TLS: certificate verify failed: ") +
+                        X509_verify_cert_error_string(verify)),
+                  -1, now);
+    return;
+  }
+  int saved_errno = errno;
+  std::string why = openssl_error();
+  if (why.empty())
+    why = err == SSL_ERROR_SYSCALL && saved_errno ? error_text(saved_errno)
+                                                  : "connection closed during the handshake";
+  finish_locked(t, error("TLS: handshake failed: " + why), -1, now);
 }
 
 void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
@@ -422,7 +582,29 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
       on_connected_locked(t, now);
       return;
     }
+    case ProbePhase::kTlsHandshake:
+      continue_tls_locked(t, now);
+      return;
     case ProbePhase::kSending: {
+      while (t.tls && t.out_done < t.out.size()) {
+        // Without partial writes, a write that must wait is retried with
+        // the same bytes, as OpenSSL requires.
+        ERR_clear_error();
+        int n = SSL_write(t.tls, t.out.data() + t.out_done,
+                          static_cast<int>(t.out.size() - t.out_done));
+        if (n > 0) {
+          t.out_done += static_cast<size_t>(n);
+          continue;
+        }
+        int err = SSL_get_error(t.tls, n);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+          tls_wait_locked(t, err, now);
+          return;
+        }
+        std::string why = openssl_error();
+        finish_locked(t, error("TLS: write: " + (why.empty() ? error_text(errno) : why)), -1, now);
+        return;
+      }
       while (t.out_done < t.out.size()) {
         ssize_t n =
             ::send(t.fd, t.out.data() + t.out_done, t.out.size() - t.out_done, MSG_NOSIGNAL);
@@ -442,7 +624,28 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
     case ProbePhase::kReading: {
       char buf[1024];
       bool eof = false;
-      while (true) {
+      while (t.tls) {
+        ERR_clear_error();
+        int n = SSL_read(t.tls, buf, sizeof buf);
+        if (n > 0) {
+          t.in.append(buf, static_cast<size_t>(n));
+          if (t.in.find('\n') != std::string::npos || t.in.size() > kMaxStatusLine) break;
+          continue;
+        }
+        int err = SSL_get_error(t.tls, n);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+          if (!tls_wait_locked(t, err, now)) return;
+          break;
+        }
+        if (err == SSL_ERROR_ZERO_RETURN) {
+          eof = true;
+          break;
+        }
+        std::string why = openssl_error();
+        finish_locked(t, error("TLS: read: " + (why.empty() ? error_text(errno) : why)), -1, now);
+        return;
+      }
+      while (!t.tls) {
         ssize_t n = ::recv(t.fd, buf, sizeof buf, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
@@ -480,6 +683,7 @@ void Prober::on_io_locked(Target& t, uint32_t events, Clock::time_point now) {
       }
       bool pass = static_cast<uint32_t>(code) >= check.expected_status_min() &&
                   static_cast<uint32_t>(code) <= check.expected_status_max();
+      if (pass && t.tls) t.last_handshake_ms = t.handshake_ms;
       finish_locked(t, pass ? ok_status() : error("HTTP " + std::to_string(code)), t.connect_ms,
                     now);
       return;

@@ -1,6 +1,9 @@
 // Health and latency probes from this PoP to every endpoint of the probe
-// plan (docs/design.md "Routing"): TCP connect, HTTP GET with an expected status range,
-// UDP request/response. One thread drives every target with non-blocking
+// plan (docs/design.md "Routing"): TCP connect, HTTP GET with an expected
+// status range, the same GET over TLS (HTTPS: OpenSSL, the certificate
+// verified unless the check says not), UDP request/response. The RTT is
+// always the TCP connect time; an HTTPS handshake's time is reported apart
+// (tls_handshake_ms). One thread drives every target with non-blocking
 // sockets and epoll; results go through HealthTracker, and whole snapshots
 // (ProbeReport) go to the reporter at once when a verdict changes, else at
 // the report interval. Every decision reads an injected Clock, and the
@@ -111,6 +114,12 @@ class Prober {
   void start_attempt_locked(Target& t, Clock::time_point now);
   void on_io_locked(Target& t, uint32_t events, Clock::time_point now);
   void on_connected_locked(Target& t, Clock::time_point now);
+  void send_request_locked(Target& t, Clock::time_point now);
+  // HTTPS: after the TCP connect (whose time stays the RTT), a non-blocking
+  // OpenSSL handshake driven by the same epoll loop, then the request.
+  void start_tls_locked(Target& t, Clock::time_point now);
+  void continue_tls_locked(Target& t, Clock::time_point now);
+  bool tls_wait_locked(Target& t, int ssl_error, Clock::time_point now);
   void finish_locked(Target& t, const Status& result, double rtt_ms, Clock::time_point now);
   // A target whose health check normalise_health_check refuses is never
   // probed: it is reported failing with that error at once, and logged once.

@@ -25,7 +25,7 @@ const std::vector<std::string> kProtocolNames = {"tcp", "udp", "tcp_udp"};
 const std::vector<std::string> kFlowProtocolNames = {"tcp", "udp"};
 const std::vector<std::string> kAffinityNames = {"none", "source_ip"};
 const std::vector<std::string> kModeNames = {"ipip", "gue"};
-const std::vector<std::string> kHealthProtocolNames = {"tcp", "http", "udp"};
+const std::vector<std::string> kHealthProtocolNames = {"tcp", "http", "https", "udp"};
 
 Result<std::vector<PortSpan>> parse_port_ranges(const std::string& text) {
   std::vector<PortSpan> out;
@@ -116,6 +116,7 @@ v1::ForwardingMode mode_from_name(const std::string& name) {
 
 v1::HealthCheckProtocol health_protocol_from_name(const std::string& name) {
   if (name == "http") return v1::HEALTH_CHECK_HTTP;
+  if (name == "https") return v1::HEALTH_CHECK_HTTPS;
   if (name == "udp") return v1::HEALTH_CHECK_UDP;
   return v1::HEALTH_CHECK_TCP;
 }
@@ -143,6 +144,8 @@ std::string health_protocol_name(v1::HealthCheckProtocol p) {
   switch (p) {
     case v1::HEALTH_CHECK_HTTP:
       return "http";
+    case v1::HEALTH_CHECK_HTTPS:
+      return "https";
     case v1::HEALTH_CHECK_UDP:
       return "udp";
     default:

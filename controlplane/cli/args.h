@@ -62,10 +62,11 @@ Status fill_flow_request(const FlowFlags& f, Request& req) {
 }
 
 // Lower-case names on the command line <-> proto enums.
-v1::Protocol protocol_from_name(const std::string& name);                    // tcp, udp, tcp_udp
-v1::ClientAffinity affinity_from_name(const std::string& name);              // none, source_ip
-v1::ForwardingMode mode_from_name(const std::string& name);                  // ipip, gue
-v1::HealthCheckProtocol health_protocol_from_name(const std::string& name);  // tcp, http, udp
+v1::Protocol protocol_from_name(const std::string& name);        // tcp, udp, tcp_udp
+v1::ClientAffinity affinity_from_name(const std::string& name);  // none, source_ip
+v1::ForwardingMode mode_from_name(const std::string& name);      // ipip, gue
+v1::HealthCheckProtocol health_protocol_from_name(
+    const std::string& name);  // tcp, http, https, udp
 std::string protocol_name(v1::Protocol p);
 std::string affinity_name(v1::ClientAffinity a);
 std::string mode_name(v1::ForwardingMode m);

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
+#include "common/text.h"
 #include "controlplane/cli/args.h"
 #include "controlplane/cli/call.h"
 #include "controlplane/cli/resource_tables.h"
@@ -24,6 +25,9 @@ struct GroupFlags {
   uint32_t healthy_threshold = 0;
   uint32_t unhealthy_threshold = 0;
   std::string health_status;
+  std::string health_sni;
+  bool health_insecure = false;
+  std::string health_ca_file;
   std::vector<std::string> port_overrides;
   bool no_port_overrides = false;
   // Given or not (update changes only what is given).
@@ -66,7 +70,8 @@ void add_settings(CommandTree& tree, CLI::App& cmd, GroupFlags& f, bool create) 
   });
 
   o = cmd.add_option("--health-check", f.health_check,
-                     "tcp (connect), http (GET, expect a status) or udp (request/response)")
+                     "tcp (connect), http (GET, expect a status), https (the same over TLS) or udp "
+                     "(request/response)")
           ->transform(CLI::IsMember(kHealthProtocolNames, CLI::ignore_case));
   if (create) o->capture_default_str();
   tree.choices(o, kHealthProtocolNames);
@@ -81,19 +86,41 @@ void add_settings(CommandTree& tree, CLI::App& cmd, GroupFlags& f, bool create) 
     g.mutable_health_check()->set_port(f.health_port);
   });
 
-  o = cmd.add_option("--health-path", f.health_path, "HTTP path probed (default /)");
+  o = cmd.add_option("--health-path", f.health_path, "HTTP(S) path probed (default /)");
   s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
     g.mutable_health_check()->set_path(f.health_path);
   });
 
   o = cmd.add_option("--health-status", f.health_status,
-                     "HTTP statuses that count as healthy, MIN-MAX (default 200-399)")
+                     "HTTP(S) statuses that count as healthy, MIN-MAX (default 200-399)")
           ->check(kStatusRange);
   s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
     Result<std::vector<PortSpan>> spans = parse_port_ranges(f.health_status);
     if (!spans.ok()) return;  // not given (create)
     g.mutable_health_check()->set_expected_status_min(spans->at(0).first);
     g.mutable_health_check()->set_expected_status_max(spans->at(0).last);
+  });
+
+  o = cmd.add_option("--health-sni", f.health_sni,
+                     "HTTPS: the server name sent as SNI and checked in the certificate, a DNS "
+                     "name or an address (default: no SNI, the certificate must name the "
+                     "endpoint's address)");
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_tls_server_name(f.health_sni);
+  });
+
+  o = cmd.add_flag("--health-insecure", f.health_insecure,
+                   "HTTPS: do not verify the certificate (default: verify; "
+                   "--health-insecure=false verifies again)");
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_tls_skip_verify(f.health_insecure);
+  });
+
+  o = cmd.add_option("--health-ca-file", f.health_ca_file,
+                     "HTTPS: absolute path on the PoPs of the PEM CAs that verify the "
+                     "certificate (default: the system's roots)");
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.mutable_health_check()->set_tls_ca_file(f.health_ca_file);
   });
 
   o = cmd.add_option("--health-interval-ms", f.health_interval_ms,
@@ -162,11 +189,18 @@ v1::EndpointGroupKey key_of(const GroupFlags& f) {
 std::string health_summary(const v1::HealthCheck& h) {
   std::string s = health_protocol_name(h.protocol());
   if (h.port() != 0) s += ":" + std::to_string(h.port());
-  if (h.protocol() == v1::HEALTH_CHECK_HTTP) {
+  if (h.protocol() == v1::HEALTH_CHECK_HTTP || h.protocol() == v1::HEALTH_CHECK_HTTPS) {
     s += h.path().empty() ? "/" : h.path();
     uint32_t lo = h.expected_status_min() ? h.expected_status_min() : 200;
     uint32_t hi = h.expected_status_max() ? h.expected_status_max() : 399;
     s += " " + std::to_string(lo) + "-" + std::to_string(hi);
+  }
+  if (h.protocol() == v1::HEALTH_CHECK_HTTPS) {
+    if (!h.tls_server_name().empty()) s += " sni=" + printable(h.tls_server_name());
+    if (h.tls_skip_verify())
+      s += " insecure";
+    else
+      s += " ca=" + (h.tls_ca_file().empty() ? std::string("system") : printable(h.tls_ca_file()));
   }
   return s;
 }

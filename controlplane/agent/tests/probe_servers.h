@@ -1,17 +1,21 @@
 // Small local servers the prober and announcer tests talk to: a TCP
-// listener, an HTTP server answering a fixed status (or never), a UDP echo,
-// and a fake BIRD control socket. Each serves on loopback (or a unix socket
+// listener, an HTTP server answering a fixed status (or never), the same
+// over TLS with certificates made at test time, a UDP echo, and a fake BIRD
+// control socket. Each serves on loopback (or a unix socket
 // in a temporary folder) from its own thread until destroyed.
 #pragma once
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -150,6 +154,117 @@ class HttpServer {
   std::mutex mu_;
   std::vector<int> held_;
   std::vector<std::string> requests_;
+  PollThread poll_;
+};
+
+// A test CA, a second CA nobody trusts, and a server certificate from the
+// first for 127.0.0.1 and "probe.test", made with the openssl command in a
+// temporary folder (removed when destroyed). `ok` is false when openssl
+// failed.
+struct TestCertificates {
+  TestCertificates() {
+    char tmpl[] = "/tmp/onramp-tls-XXXXXX";
+    if (!::mkdtemp(tmpl)) return;
+    dir = tmpl;
+    ca = dir + "/ca.pem";
+    other_ca = dir + "/other-ca.pem";
+    cert = dir + "/server.pem";
+    key = dir + "/server.key";
+    const std::string d = dir;
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    std::string script =
+        "cd " + d + " && exec >openssl.log 2>&1 && " + "openssl req -x509" + ec +
+        " -keyout ca.key -out ca.pem -days 2 -subj /CN=onramp-test-ca" + " && openssl req -x509" +
+        ec + " -keyout other.key -out other-ca.pem -days 2 -subj /CN=someone-else" +
+        " && openssl req" + ec + " -keyout server.key -out server.csr -subj /CN=probe.test" +
+        " && printf 'subjectAltName=IP:127.0.0.1,DNS:probe.test\\n' > san.ext" +
+        " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial" +
+        " -out server.pem -days 2 -extfile san.ext";
+    ok = std::system(script.c_str()) == 0;
+  }
+  ~TestCertificates() {
+    if (dir.empty()) return;
+    [[maybe_unused]] int rc = std::system(("rm -rf " + dir).c_str());
+  }
+  std::string dir, ca, other_ca, cert, key;
+  bool ok = false;
+};
+
+// HttpServer over TLS with `certs`' server certificate: answers `status`
+// after waiting `handshake_delay` (real time) before its handshake, and
+// keeps the SNI name each client sent ("" when none).
+class HttpsServer {
+ public:
+  HttpsServer(const TestCertificates& certs, int status,
+              std::chrono::milliseconds handshake_delay = std::chrono::milliseconds(0))
+      : status_(status), delay_(handshake_delay) {
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    ok = ctx_ && SSL_CTX_use_certificate_chain_file(ctx_, certs.cert.c_str()) == 1 &&
+         SSL_CTX_use_PrivateKey_file(ctx_, certs.key.c_str(), SSL_FILETYPE_PEM) == 1;
+    int fd = bind_loopback(SOCK_STREAM, port);
+    ok = ok && fd >= 0;
+    ::listen(fd, 64);
+    poll_.run(fd, [this](int l) { serve(l); });
+  }
+  ~HttpsServer() {
+    poll_.stop();
+    SSL_CTX_free(ctx_);
+  }
+  // Every request's text, and the SNI name of every handshake.
+  std::vector<std::string> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+  std::vector<std::string> server_names() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return server_names_;
+  }
+  uint16_t port = 0;
+  bool ok = false;
+
+ private:
+  void serve(int l) {
+    int c = ::accept(l, nullptr, nullptr);
+    if (c < 0) return;
+    timeval tv{.tv_sec = 1, .tv_usec = 0};  // a client that gave up never hangs the server
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
+    SSL* ssl = SSL_new(ctx_);
+    SSL_set_fd(ssl, c);
+    bool accepted = SSL_accept(ssl) == 1;
+    // The client's name, even when it then refused the certificate.
+    const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      server_names_.push_back(sni ? sni : "");
+    }
+    if (accepted) {
+      std::string req;
+      char buf[1024];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        int n = SSL_read(ssl, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        requests_.push_back(req);
+      }
+      std::string resp = "HTTP/1.1 " + std::to_string(status_) +
+                         " Whatever\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      SSL_write(ssl, resp.data(), static_cast<int>(resp.size()));
+      SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    ::close(c);
+  }
+
+  const int status_;
+  const std::chrono::milliseconds delay_;
+  SSL_CTX* ctx_ = nullptr;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+  std::vector<std::string> server_names_;
   PollThread poll_;
 };
 

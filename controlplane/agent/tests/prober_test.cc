@@ -1,6 +1,7 @@
 // The prober: thresholds and RTT smoothing (HealthTracker), jitter, target
 // keys, checks the common normaliser refuses, and real probes against local
-// servers (a TCP listener, a refusing port, HTTP 200/503/silent, UDP echo),
+// servers (a TCP listener, a refusing port, HTTP 200/503/silent, HTTPS with
+// a test CA, UDP echo),
 // plan updates and reports. Probers run on a FakeClock, driven step by step
 // (ProberDriver): timeouts, intervals and report times are fake time; only
 // loopback answers are real.
@@ -10,11 +11,13 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "common/health_check.h"
 #include "common/log.h"
@@ -274,6 +277,171 @@ TEST_F(ProberTest, HttpPassesInsideTheStatusRangeAndFailsOutside) {
   wide.mutable_targets(0)->mutable_health_check()->set_expected_status_max(599);
   prober.set_plan(wide);
   EXPECT_TRUE(wait_result("unavailable", up));
+}
+
+// HTTPS against a local TLS server whose certificate (127.0.0.1 and
+// "probe.test") a test CA signed.
+class HttpsProberTest : public ProberTest {
+ protected:
+  static void SetUpTestSuite() { certs = new TestCertificates(); }
+  static void TearDownTestSuite() {
+    delete certs;
+    certs = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(certs->ok) << "openssl failed; see " << certs->dir; }
+
+  // An HTTPS target verified against the test CA (verification is on by default).
+  static v1::ProbeTarget https_target(const std::string& group, uint16_t port) {
+    v1::ProbeTarget t = target(group, port, v1::HEALTH_CHECK_HTTPS);
+    t.mutable_health_check()->set_tls_ca_file(certs->ca);
+    return t;
+  }
+  static TestCertificates* certs;
+};
+TestCertificates* HttpsProberTest::certs = nullptr;
+
+TEST_F(HttpsProberTest, PassesWithTheRightCaAndSendsTheRequestOverTls) {
+  HttpsServer server(*certs, 200);
+  ASSERT_TRUE(server.ok);
+  v1::ProbePlan plan;
+  v1::ProbeTarget t = https_target("ok", server.port);
+  t.mutable_health_check()->set_path("/healthz");
+  *plan.add_targets() = t;
+  prober.set_plan(plan);
+
+  auto r = wait_result("ok", up);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last_error(), "");
+  EXPECT_GE(r->rtt_ms(), 0);
+  EXPECT_GE(r->tls_handshake_ms(), 0);
+  auto requests = server.requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_THAT(requests[0], HasSubstr("GET /healthz HTTP/1.1\r\n"));
+  EXPECT_THAT(requests[0], HasSubstr("Host: 127.0.0.1:" + std::to_string(server.port) + "\r\n"));
+  // No name given: no SNI, and the certificate matched the address.
+  EXPECT_EQ(server.server_names()[0], "");
+}
+
+TEST_F(HttpsProberTest, AnUnknownCaFailsWithVerificationOnAndPassesWithItOff) {
+  HttpsServer server(*certs, 200);
+  ASSERT_TRUE(server.ok);
+  v1::ProbePlan plan;
+  v1::ProbeTarget unknown = https_target("unknown", server.port);
+  unknown.mutable_health_check()->set_tls_ca_file(certs->other_ca);
+  *plan.add_targets() = unknown;
+  v1::ProbeTarget insecure = target("insecure", server.port, v1::HEALTH_CHECK_HTTPS);
+  insecure.mutable_health_check()->set_tls_skip_verify(true);
+  *plan.add_targets() = insecure;
+  prober.set_plan(plan);
+
+  auto bad = wait_result("unknown", down);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->last_error(),
+            "TLS: certificate verify failed: unable to get local issuer certificate");
+  EXPECT_LT(bad->tls_handshake_ms(), 0);
+  EXPECT_TRUE(wait_result("insecure", up));
+}
+
+TEST_F(HttpsProberTest, TheCertificateMustNameTheServerNameWhichIsSentAsSni) {
+  HttpsServer server(*certs, 200);
+  ASSERT_TRUE(server.ok);
+  v1::ProbePlan plan;
+  v1::ProbeTarget named = https_target("named", server.port);
+  named.mutable_health_check()->set_tls_server_name("probe.test");
+  *plan.add_targets() = named;
+  v1::ProbeTarget wrong = https_target("wrong", server.port);
+  wrong.mutable_health_check()->set_tls_server_name("other.test");
+  *plan.add_targets() = wrong;
+  v1::ProbeTarget wrong_ip = https_target("wrong-ip", server.port);
+  wrong_ip.mutable_health_check()->set_tls_server_name("192.0.2.1");
+  *plan.add_targets() = wrong_ip;
+  prober.set_plan(plan);
+
+  auto ok = wait_result("named", up);
+  ASSERT_TRUE(ok);
+  EXPECT_THAT(
+      server.requests(),
+      ::testing::Contains(HasSubstr("Host: probe.test:" + std::to_string(server.port) + "\r\n")));
+  auto bad = wait_result("wrong", down);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->last_error(), "TLS: certificate verify failed: hostname mismatch");
+  auto bad_ip = wait_result("wrong-ip", down);
+  ASSERT_TRUE(bad_ip);
+  EXPECT_EQ(bad_ip->last_error(), "TLS: certificate verify failed: IP address mismatch");
+
+  // The server notes a refused handshake's name after the client's verdict:
+  // wait (real time) for it. An address is never sent as SNI.
+  auto sent = [&](const std::string& name) {
+    for (int i = 0; i < 200; ++i) {
+      auto names = server.server_names();
+      if (std::find(names.begin(), names.end(), name) != names.end()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  };
+  EXPECT_TRUE(sent("probe.test"));
+  EXPECT_TRUE(sent("other.test"));
+  EXPECT_TRUE(sent(""));
+  EXPECT_THAT(server.server_names(), ::testing::Not(::testing::Contains("192.0.2.1")));
+}
+
+TEST_F(HttpsProberTest, TheExpectedStatusesAreHonoured) {
+  HttpsServer server(*certs, 503);
+  ASSERT_TRUE(server.ok);
+  v1::ProbePlan plan;
+  *plan.add_targets() = https_target("g", server.port);
+  prober.set_plan(plan);
+  auto bad = wait_result("g", down);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->last_error(), "HTTP 503");
+
+  v1::ProbePlan wide;
+  *wide.add_targets() = https_target("g", server.port);
+  wide.mutable_targets(0)->mutable_health_check()->set_expected_status_min(503);
+  prober.set_plan(wide);
+  EXPECT_TRUE(wait_result("g", up));
+}
+
+TEST_F(HttpsProberTest, AMissingCaFileFailsTheProbeAndSaysWhich) {
+  HttpsServer server(*certs, 200);
+  ASSERT_TRUE(server.ok);
+  v1::ProbePlan plan;
+  v1::ProbeTarget t = https_target("g", server.port);
+  t.mutable_health_check()->set_tls_ca_file(certs->dir + "/missing.pem");
+  *plan.add_targets() = t;
+  prober.set_plan(plan);
+  auto bad = wait_result("g", down);
+  ASSERT_TRUE(bad);
+  EXPECT_THAT(bad->last_error(), HasSubstr("TLS: CA file \"" + certs->dir +
+                                           "/missing.pem\": no such file or directory"));
+}
+
+// A slow handshake shows in tls_handshake_ms, never in the RTT routing uses:
+// the server waits before its handshake, and the driver moves fake time on
+// while it waits.
+TEST_F(HttpsProberTest, TheHandshakeTimeIsReportedApartFromTheRtt) {
+  HttpsServer server(*certs, 200, 700ms);
+  ASSERT_TRUE(server.ok);
+  v1::ProbePlan plan;
+  v1::ProbeTarget t = https_target("slow", server.port);
+  t.mutable_health_check()->set_interval_ms(5000);
+  t.mutable_health_check()->set_timeout_ms(4000);
+  *plan.add_targets() = t;
+  prober.set_plan(plan);
+  auto r = wait_result("slow", up);
+  ASSERT_TRUE(r);
+  EXPECT_GT(r->tls_handshake_ms(), 0);  // fake time moved on while the server waited
+  EXPECT_GT(r->tls_handshake_ms(), r->last_rtt_ms());
+  EXPECT_LT(r->rtt_ms(), 80);  // the connect alone
+
+  // Other checks have no handshake.
+  TcpListener listener;
+  v1::ProbePlan tcp;
+  *tcp.add_targets() = target("plain", listener.port, v1::HEALTH_CHECK_TCP);
+  prober.set_plan(tcp);
+  auto plain = wait_result("plain", up);
+  ASSERT_TRUE(plain);
+  EXPECT_LT(plain->tls_handshake_ms(), 0);
 }
 
 TEST_F(ProberTest, UdpNeedsAReplyThatStartsWithTheExpectedBytes) {

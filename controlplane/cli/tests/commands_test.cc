@@ -311,6 +311,39 @@ TEST_F(CommandsTest, EndpointGroupCreate) {
       port_overrides { listener_port: 80 endpoint_port: 8080 })");
 }
 
+TEST_F(CommandsTest, EndpointGroupHttpsHealthCheckFlags) {
+  ASSERT_EQ(
+      run({"endpoint-group", "create", "sin", "--accelerator", "web", "--listener", "https",
+           "--region", "ap-southeast", "--health-check", "https", "--health-path", "/healthz",
+           "--health-sni", "api.example.com", "--health-ca-file", "/etc/onramp/probe-ca.pem"}),
+      0)
+      << err.str();
+  expect_request<v1::EndpointGroup>(0, m(kAdmin, "CreateEndpointGroup"), R"(
+      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
+      traffic_dial_percent: 100
+      health_check { protocol: HEALTH_CHECK_HTTPS path: "/healthz"
+                     tls_server_name: "api.example.com" tls_ca_file: "/etc/onramp/probe-ca.pem" })");
+
+  server.replies["GetEndpointGroup"] = R"(
+      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
+      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com" })";
+  ASSERT_EQ(run({"endpoint-group", "update", "sin", "--accelerator", "web", "--listener", "https",
+                 "--health-insecure"}),
+            0)
+      << err.str();
+  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
+      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
+      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com"
+                     tls_skip_verify: true })");
+  ASSERT_EQ(run({"endpoint-group", "update", "sin", "--accelerator", "web", "--listener", "https",
+                 "--health-insecure=false"}),
+            0)
+      << err.str();
+  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
+      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
+      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com" })");
+}
+
 TEST_F(CommandsTest, EndpointGroupCreateDefaultsTheDialTo100) {
   ASSERT_EQ(run({"endpoint-group", "create", "fra", "--accelerator", "web", "--listener", "https",
                  "--region", "eu-central"}),

@@ -147,6 +147,31 @@ TEST(Golden, EndpointGroupTableShowsEffectiveDefaults) {
             "1000         1000        3/2      443:8443\n");
 }
 
+TEST(Golden, EndpointGroupTableShowsHttpsSniAndVerification) {
+  EXPECT_EQ(render<v1::ListEndpointGroupsResponse>(R"(
+      endpoint_groups { accelerator: "web" listener: "https" name: "fra" region: "eu-central"
+                        health_check { protocol: HEALTH_CHECK_HTTPS path: "/healthz"
+                                       tls_server_name: "api.example.com" } }
+      endpoint_groups { accelerator: "web" listener: "https" name: "sin" region: "ap-southeast"
+                        health_check { protocol: HEALTH_CHECK_HTTPS port: 8443
+                                       tls_ca_file: "/etc/onramp/ca.pem" } }
+      endpoint_groups { accelerator: "web" listener: "https" name: "syd" region: "ap-southeast"
+                        health_check { protocol: HEALTH_CHECK_HTTPS tls_skip_verify: true } })",
+                                                   print_endpoint_groups),
+            "ACCELERATOR  LISTENER  NAME  REGION        DIAL  "
+            "HEALTH_CHECK                                         "
+            "INTERVAL_MS  TIMEOUT_MS  UP/DOWN  PORT_OVERRIDES\n"
+            "web          https     fra   eu-central    100%  "
+            "https/healthz 200-399 sni=api.example.com ca=system  "
+            "10000        2000        3/3      -\n"
+            "web          https     sin   ap-southeast  100%  "
+            "https:8443/ 200-399 ca=/etc/onramp/ca.pem            "
+            "10000        2000        3/3      -\n"
+            "web          https     syd   ap-southeast  100%  "
+            "https/ 200-399 insecure                              "
+            "10000        2000        3/3      -\n");
+}
+
 TEST(Golden, EndpointGroupYamlShowsOptionalFieldsOnlyWhenSet) {
   std::string unset = to_yaml(parse<v1::EndpointGroup>(R"(name: "fra")"));
   EXPECT_EQ(unset.find("traffic_dial_percent"), std::string::npos) << unset;

@@ -264,6 +264,26 @@ TEST(Validation, UdpHealthCheckGetsTheDefaultRequest) {
   EXPECT_EQ(out.health_check().udp_request(), "ping\n");
 }
 
+TEST(Validation, HttpsHealthChecksKeepTheirTlsFieldsAndOthersRefuseThem) {
+  Config c = base();
+  auto g = group("web", "http", "us");
+  g.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_HTTPS);
+  g.mutable_health_check()->set_tls_server_name("api.example.com");
+  g.mutable_health_check()->set_tls_ca_file("/etc/onramp/probe-ca.pem");
+  v1::EndpointGroup out;
+  ASSERT_TRUE(validate_endpoint_group(c, g, Mutation::create, out).ok());
+  EXPECT_EQ(out.health_check().path(), "/");
+  EXPECT_EQ(out.health_check().tls_server_name(), "api.example.com");
+  EXPECT_FALSE(out.health_check().tls_skip_verify());
+  g.mutable_health_check()->set_tls_ca_file("probe-ca.pem");
+  EXPECT_EQ(grp(c, g), invalid("endpoint_group.health_check.tls_ca_file: \"probe-ca.pem\" must be "
+                               "an absolute path, without control characters, at most 4096 bytes"));
+  g.mutable_health_check()->set_tls_ca_file("");
+  g.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_HTTP);
+  EXPECT_EQ(grp(c, g), invalid("endpoint_group.health_check.tls_server_name: only HTTPS health "
+                               "checks use TLS"));
+}
+
 // The old normaliser filled the unset minimum from the maximum before the
 // range check, and blamed expected_status_min for the maximum's 600.
 TEST(Validation, ExpectedStatusMin0Max600NamesTheWrongField) {
