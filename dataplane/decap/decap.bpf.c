@@ -51,6 +51,23 @@ struct {
   __type(value, __u8);
 } allow_v6 SEC(".maps");
 
+// This host's addresses (the loader keeps them current): a tunnel packet is
+// unwrapped only when its outer destination is one of them, never for a
+// packet merely passing through or sent to a broadcast or another host.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ONRAMP_DECAP_MAX_LOCAL);
+  __type(key, __be32);
+  __type(value, __u8);
+} local_v4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ONRAMP_DECAP_MAX_LOCAL);
+  __type(key, struct in6_addr);
+  __type(value, __u8);
+} local_v6 SEC(".maps");
+
 // UDP destination ports (network byte order) that carry GUE.
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -77,6 +94,7 @@ enum parse_result {
   PARSE_TUNNEL,
   PARSE_NOT_TUNNEL,
   PARSE_NOT_ALLOWED,
+  PARSE_NOT_LOCAL,
   PARSE_FRAGMENT,
   PARSE_MALFORMED
 };
@@ -106,6 +124,8 @@ static __always_inline enum parse_result parse_outer_v4(void* ip_start, void* en
   struct onramp_decap_lpm_v4 key = {.prefixlen = 32};
   __builtin_memcpy(key.addr, &ip->saddr, 4);
   if (!bpf_map_lookup_elem(&allow_v4, &key)) return PARSE_NOT_ALLOWED;
+  __be32 daddr = ip->daddr;
+  if (!bpf_map_lookup_elem(&local_v4, &daddr)) return PARSE_NOT_LOCAL;
   if (fragment) return PARSE_FRAGMENT;
 
   __u32 total = bpf_ntohs(ip->tot_len);
@@ -145,6 +165,8 @@ static __always_inline enum parse_result parse_outer_v6(void* ip_start, void* en
   struct onramp_decap_lpm_v6 key = {.prefixlen = 128};
   __builtin_memcpy(key.addr, &ip6->saddr, 16);
   if (!bpf_map_lookup_elem(&allow_v6, &key)) return PARSE_NOT_ALLOWED;
+  struct in6_addr daddr = ip6->daddr;
+  if (!bpf_map_lookup_elem(&local_v6, &daddr)) return PARSE_NOT_LOCAL;
 
   __u32 payload = bpf_ntohs(ip6->payload_len);
   if ((void*)(ip6 + 1) + payload > end) return PARSE_MALFORMED;
@@ -216,6 +238,8 @@ int onramp_decap(struct xdp_md* ctx) {
       break;
     case PARSE_NOT_ALLOWED:
       return count(ONRAMP_DECAP_not_allowed, XDP_PASS);
+    case PARSE_NOT_LOCAL:
+      return count(ONRAMP_DECAP_not_local, XDP_PASS);
     case PARSE_FRAGMENT:
       return count(ONRAMP_DECAP_outer_fragment, XDP_PASS);
     // A tunnel packet from a PoP that cannot be unwrapped: this host has no

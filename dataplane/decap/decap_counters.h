@@ -11,6 +11,7 @@
   X(decap_gue_v4, "GUE over IPv4 decapsulated, inner packet passed to the stack")          \
   X(decap_gue_v6, "GUE over IPv6 decapsulated, inner packet passed to the stack")          \
   X(not_allowed, "tunnel packet from a source outside the allow list: passed untouched")   \
+  X(not_local, "tunnel packet to an address not of this host: passed untouched")           \
   X(outer_fragment, "fragment of a tunnel packet: passed untouched (no reassembly here)")  \
   X(malformed, "tunnel packet from an allowed source, cut short or inconsistent: dropped") \
   X(not_encapsulated, "anything else (not IP, not a tunnel protocol or port): passed")
@@ -38,4 +39,6 @@ struct onramp_decap_lpm_v6 {
 };
 
 #define ONRAMP_DECAP_MAX_PREFIXES 1024
+// This host's own addresses: only tunnel packets sent to one are unwrapped.
+#define ONRAMP_DECAP_MAX_LOCAL 1024
 #define ONRAMP_DECAP_MAX_GUE_PORTS 16

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <ifaddrs.h>
 #include <linux/if_link.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -198,6 +200,64 @@ Status DecapProgram::configure(const std::vector<Prefix>& allow,
       return error("cannot add --gue-port " + std::to_string(port) + ": " + errno_text(err));
   }
   return ok_status();
+}
+
+namespace {
+
+// Makes `map` hold exactly `want` (keys of `key_size` bytes, value 1).
+Status sync_set(bpf_map* map, size_t key_size, const std::vector<std::array<uint8_t, 16>>& want) {
+  const uint8_t yes = 1;
+  std::vector<std::array<uint8_t, 16>> stale;
+  std::array<uint8_t, 16> key{}, next{};
+  bool first = true;
+  while (bpf_map__get_next_key(map, first ? nullptr : key.data(), next.data(), key_size) == 0) {
+    first = false;
+    key = next;
+    bool kept = false;
+    for (const auto& w : want) kept |= std::memcmp(w.data(), key.data(), key_size) == 0;
+    if (!kept) stale.push_back(key);
+  }
+  for (const auto& k : stale) (void)bpf_map__delete_elem(map, k.data(), key_size, 0);
+  for (const auto& w : want)
+    if (int err = bpf_map__update_elem(map, w.data(), key_size, &yes, sizeof yes, BPF_ANY); err)
+      return error("cannot add a local address: " + errno_text(err));
+  return ok_status();
+}
+
+}  // namespace
+
+Status DecapProgram::set_local_addresses(const std::vector<IpAddress>& addresses) {
+  if (addresses.size() > ONRAMP_DECAP_MAX_LOCAL)
+    return error("more than " + std::to_string(ONRAMP_DECAP_MAX_LOCAL) + " local addresses");
+  std::vector<std::array<uint8_t, 16>> v4, v6;
+  for (const IpAddress& a : addresses) {
+    std::array<uint8_t, 16> key{};
+    if (a.is_v4()) {
+      std::memcpy(key.data(), a.bytes.data() + 12, 4);
+      v4.push_back(key);
+    } else {
+      v6.push_back(a.bytes);
+    }
+  }
+  ONRAMP_RETURN_IF_ERROR(sync_set(skel_->maps.local_v4, 4, v4));
+  return sync_set(skel_->maps.local_v6, 16, v6);
+}
+
+Result<std::vector<IpAddress>> host_addresses() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return error(std::string("getifaddrs: ") + std::strerror(errno));
+  std::vector<IpAddress> out;
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (i->ifa_addr->sa_family == AF_INET)
+      out.push_back(IpAddress::from_v4(reinterpret_cast<const uint8_t*>(
+          &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr)));
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      out.push_back(IpAddress::from_v6(reinterpret_cast<const uint8_t*>(
+          &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr)));
+  }
+  ::freeifaddrs(list);
+  return out;
 }
 
 Result<Attachment> DecapProgram::attach(int ifindex, AttachMode mode) {

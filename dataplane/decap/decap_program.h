@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ip_address.h"
 #include "common/status.h"
 #include "dataplane/decap/decap_counters.h"
 #include "dataplane/decap/prefix.h"
@@ -40,6 +41,9 @@ const char* mode_name(uint32_t mode_flag);
 // `ifindex`, whichever process attached it.
 Result<Counters> read_attached_counters(int ifindex);
 
+// Every address of every interface of this host (its network namespace).
+Result<std::vector<IpAddress>> host_addresses();
+
 // What an attach did.
 struct Attachment {
   std::string mode;  // "native" or "generic"
@@ -57,6 +61,9 @@ class DecapProgram {
   DecapProgram& operator=(const DecapProgram&) = delete;
 
   Status configure(const std::vector<Prefix>& allow, const std::vector<uint16_t>& gue_ports);
+  // This host's addresses, the only outer destinations unwrapped: the map
+  // is made to hold exactly these (added and removed as they change).
+  Status set_local_addresses(const std::vector<IpAddress>& addresses);
   // Attaches to `ifindex`.
   Result<Attachment> attach(int ifindex, AttachMode mode);
   // Detaches, unless the interface runs another program by now.

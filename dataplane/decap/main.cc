@@ -149,6 +149,15 @@ int main(int argc, char** argv) {
   std::unique_ptr<DecapProgram> program = std::move(*loaded);
   if (Status s = program->configure(allow, gue_ports); !s.ok())
     return fail("cannot configure the BPF program", interface, s);
+  // Only packets to this host are unwrapped; its addresses are read again
+  // every kLocalRefresh, so an address added or removed is followed.
+  auto refresh_local = [&]() -> Status {
+    auto addresses = onramp::decap::host_addresses();
+    if (!addresses.ok()) return addresses.status();
+    return program->set_local_addresses(*addresses);
+  };
+  if (Status s = refresh_local(); !s.ok())
+    return fail("cannot read this host's addresses", interface, s);
   auto attached = program->attach(static_cast<int>(ifindex), mode);
   if (!attached.ok()) return fail("cannot attach", interface, attached.status());
   if (!attached->note.empty())
@@ -170,6 +179,8 @@ int main(int argc, char** argv) {
   if (stats_interval_s) longest_wait = std::min(longest_wait, stats_period);
   if (auto w = onramp::service::watchdog_interval(); w.count() > 0)
     longest_wait = std::min<std::chrono::nanoseconds>(longest_wait, w / 2);
+  constexpr std::chrono::seconds kLocalRefresh(2);
+  longest_wait = std::min<std::chrono::nanoseconds>(longest_wait, kLocalRefresh);
   auto next_stats = Clock::now() + stats_period;
   int status = 0;
   for (;;) {
@@ -184,6 +195,9 @@ int main(int argc, char** argv) {
       break;
     }
     onramp::service::watchdog();
+    if (Status s = refresh_local(); !s.ok())
+      log::warn("cannot refresh this host's addresses",
+                {{"interface", interface}, {"error", s.message()}});
     if (stats_interval_s && Clock::now() >= next_stats) {
       next_stats += stats_period;
       if (auto c = program->read_counters(); c.ok())

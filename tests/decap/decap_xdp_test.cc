@@ -186,6 +186,18 @@ std::vector<Case> cases() {
       eth(kIpv6) + ipv6("2001:db8:101::1", kEndpointV6, kIpv6Proto, in6), XDP_PASS, {},
       ONRAMP_DECAP_not_allowed);
 
+  // Hardening finding: the outer destination was never checked. A tunnel
+  // packet from a PoP to an address that is not this host's (passing
+  // through, a broadcast, another host) is left alone.
+  add("4in4 from a PoP to another host", eth(kIpv4) + ipv4(kPopV4, "198.51.100.99", kIpip, in4),
+      XDP_PASS, {}, ONRAMP_DECAP_not_local);
+  add("GUE over IPv4 from a PoP to a broadcast address",
+      eth(kIpv4) + ipv4(kPopV4, "255.255.255.255", kUdp, udp(50000, kGuePort, in4)), XDP_PASS, {},
+      ONRAMP_DECAP_not_local);
+  add("6in6 from a PoP to another host",
+      eth(kIpv6) + ipv6(kPopV6, "2001:db8:100::99", kIpv6Proto, in6), XDP_PASS, {},
+      ONRAMP_DECAP_not_local);
+
   // Not tunnel packets: untouched.
   add("plain TCP to the VIP", eth(kIpv4) + in4, XDP_PASS, {}, ONRAMP_DECAP_not_encapsulated);
   add("UDP from the PoP to a port that is not GUE",
@@ -257,6 +269,13 @@ int main() {
   auto v6 = onramp::decap::parse_prefix("2001:db8:100::/64");
   if (!v4.ok() || !v6.ok()) return 1;
   if (onramp::Status s = program->configure({*v4, *v6}, {kGuePort, 7000}); !s.ok()) {
+    std::printf("FAIL: %s\n", s.message().c_str());
+    return 1;
+  }
+  // This "host" has the endpoint's addresses only.
+  if (onramp::Status s = program->set_local_addresses(
+          {*onramp::IpAddress::parse(kEndpointV4), *onramp::IpAddress::parse(kEndpointV6)});
+      !s.ok()) {
     std::printf("FAIL: %s\n", s.message().c_str());
     return 1;
   }
