@@ -44,6 +44,14 @@ Status validate_table_spec(const TableSpec& spec) {
     size_t listener, range;
   };
   std::map<std::pair<IpAddress, int>, std::vector<Owner>> ranges;
+  uint64_t with_endpoints = 0;
+  for (const auto& l : spec.listeners) with_endpoints += l.endpoints.empty() ? 0 : 1;
+  if (uint64_t bytes = with_endpoints * spec.maglev_size * sizeof(uint16_t);
+      bytes > kMaxMaglevBytes)
+    return error("maglev_table_size: " + std::to_string(with_endpoints) + " listeners x " +
+                 std::to_string(spec.maglev_size) + " slots need " + std::to_string(bytes >> 20) +
+                 " MiB of Maglev tables; at most " + std::to_string(kMaxMaglevBytes >> 20) +
+                 " MiB are built (a smaller maglev_table_size, or fewer listeners per PoP)");
   std::set<std::string> names;
   for (size_t li = 0; li < spec.listeners.size(); ++li) {
     const auto& l = spec.listeners[li];
@@ -60,6 +68,12 @@ Status validate_table_spec(const TableSpec& spec) {
       return error(where + ".udp_idle_timeout_s: " + std::to_string(l.udp_idle_s) +
                    " is outside 1..86400");
     if (l.endpoints.size() >= 0xffff) return error(where + ".endpoints: more than 65534");
+    if (uint64_t need = uint64_t{kMaglevSlotsPerEndpoint} * l.endpoints.size();
+        need > spec.maglev_size)
+      return error(where + ".endpoints: " + std::to_string(l.endpoints.size()) +
+                   " endpoints need a maglev_table_size of at least " + std::to_string(need) +
+                   " (" + std::to_string(kMaglevSlotsPerEndpoint) + " slots each); it is " +
+                   std::to_string(spec.maglev_size));
     for (size_t ri = 0; ri < l.port_ranges.size(); ++ri) {
       const auto& r = l.port_ranges[ri];
       if (r.first == 0 || r.last < r.first)

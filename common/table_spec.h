@@ -27,6 +27,12 @@ constexpr uint32_t kMinMaglevSize = 1021;
 constexpr uint32_t kMaxMaglevSize = 1048573;
 
 bool is_prime(uint32_t n);
+// Bounds checked before anything is allocated: every listener with endpoints
+// has a Maglev table of maglev_size 2-byte slots, and their sum is bounded;
+// a listener needs at least kMaglevSlotsPerEndpoint slots per endpoint, or
+// most of its endpoints would get no slot (and balance would be coarse).
+constexpr uint64_t kMaxMaglevBytes = uint64_t{512} << 20;
+constexpr uint32_t kMaglevSlotsPerEndpoint = 10;
 
 struct PortRangeSpec {
   uint16_t first = 0;

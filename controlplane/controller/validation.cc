@@ -5,6 +5,7 @@
 
 #include "common/health_check.h"
 #include "common/ip_address.h"
+#include "common/table_spec.h"
 #include "common/text.h"
 #include "controlplane/controller/grpc_status.h"
 
@@ -318,10 +319,16 @@ grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mut
                                 quote(in.listener()) +
                                 "; an address serves a listener through one group only");
     }
-    if (count >= 65534)
+    // The PoPs' Maglev tables (kDefaultMaglevSize slots) give every endpoint
+    // at least kMaglevSlotsPerEndpoint slots: more would be refused by every
+    // dataplane, so it is refused here.
+    constexpr size_t kMaxEndpoints = kDefaultMaglevSize / kMaglevSlotsPerEndpoint;
+    if (count >= kMaxEndpoints)
       return grpc::Status(StatusCode::FAILED_PRECONDITION,
-                          "endpoint: listener " + quote(in.listener()) +
-                              " already has 65534 endpoints, the most a dataplane listener takes");
+                          "endpoint: listener " + quote(in.listener()) + " already has " +
+                              std::to_string(kMaxEndpoints) +
+                              " endpoints, the most a PoP's Maglev table of " +
+                              std::to_string(kDefaultMaglevSize) + " slots takes");
   }
   out.set_weight(in.has_weight() ? in.weight() : kDefaultWeight);
   if (out.weight() > 255)

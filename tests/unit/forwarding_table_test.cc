@@ -47,6 +47,27 @@ std::unique_ptr<ForwardingTable> build(const TableSpec& spec, const ForwardingTa
   return t.ok() ? std::move(*t) : nullptr;
 }
 
+// Hardening findings: maglev_table_size 1048573 x 400 listeners took 940 MB
+// and ended in std::bad_alloc; 5000 endpoints were accepted in a 1021-slot
+// table, where most got no slot. Both are refused before anything is built.
+TEST(ForwardingTable, MemoryAndSlotBoundsAreRefusedBeforeAllocation) {
+  TableSpec big = spec_with(400, 1, kMaxMaglevSize);
+  EXPECT_EQ(validate_table_spec(big).message(),
+            "maglev_table_size: 400 listeners x 1048573 slots need 799 MiB of Maglev tables; at "
+            "most 512 MiB are built (a smaller maglev_table_size, or fewer listeners per PoP)");
+  EXPECT_TRUE(validate_table_spec(spec_with(200, 1, kMaxMaglevSize)).ok());
+
+  auto crowded = [](int endpoints) {
+    TableSpec spec = spec_with(1, endpoints, 1021);
+    for (EndpointSpec& e : spec.listeners[0].endpoints) e.weight = 128;
+    return spec;
+  };
+  EXPECT_EQ(validate_table_spec(crowded(103)).message(),
+            "listeners[0].endpoints: 103 endpoints need a maglev_table_size of at least 1030 (10 "
+            "slots each); it is 1021");
+  EXPECT_TRUE(validate_table_spec(crowded(102)).ok());
+}
+
 TEST(ForwardingTable, FindListenerAgreesWithAScanOfTheRanges) {
   const TableSpec spec = spec_with(60, 2);
   auto t = build(spec, nullptr);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/health_check.h"
+#include "common/table_spec.h"
 #include "controlplane/controller/tests/fixtures.h"
 
 namespace onramp::ctl::test {
@@ -329,6 +330,23 @@ TEST(Validation, Endpoints) {
       validate_endpoint(c, endpoint("web", "http", "eu", "198.51.100.3", 0), Mutation::create, out)
           .ok());
   EXPECT_EQ(out.weight(), 0u);  // drain, set explicitly
+}
+
+// Hardening finding: 5000 endpoints were accepted in a listener whose Maglev
+// table has too few slots for them; the PoPs then refused the table.
+TEST(Validation, AListenerTakesNoMoreEndpointsThanItsMaglevTableServes) {
+  Config c = base();  // one endpoint already
+  ConfigChange ch;
+  const size_t most = kDefaultMaglevSize / kMaglevSlotsPerEndpoint;
+  for (size_t i = 1; i < most; ++i)
+    ch.puts.push_back(
+        endpoint("web", "http", "eu",
+                 "2001:db8:e::" + std::to_string(i / 10000) + ":" + std::to_string(i % 10000)));
+  apply_change(c, ch);
+  auto r = ep(c, endpoint("web", "http", "eu", "198.51.100.200"));
+  EXPECT_EQ(r, Result(StatusCode::FAILED_PRECONDITION,
+                      "endpoint: listener \"http\" already has 6553 endpoints, the most a PoP's "
+                      "Maglev table of 65537 slots takes"));
 }
 
 TEST(Validation, DeletesNameTheChildren) {
