@@ -2,7 +2,9 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include "common/grpc_limits.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "dataplane/config/table_loader.h"
 
 namespace onramp::agent {
@@ -199,7 +201,7 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   v1::ForwardingTable table = localise(update);
   auto spec = dp::table_spec_from_proto(table);
   if (!spec.ok()) {
-    ack.set_error("table." + spec.error());
+    ack.set_error(printable("table." + spec.error(), kMaxErrorBytes));
     log::warn("table refused", {{"version", update.version()}, {"error", ack.error()}});
     return ack;
   }
@@ -213,13 +215,14 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
     ack.set_apply_ms(ms_between(received, clock_.now()));
     log::info("table applied", {{"version", update.version()}, {"apply_ms", apply_ms}});
   } else if (refused(s)) {
-    ack.set_error(s.error_message());
+    ack.set_error(printable(s.error_message(), kMaxErrorBytes));
     log::warn("the dataplane refused the table",
               {{"version", update.version()}, {"error", ack.error()}});
   } else {
     pending_ = Pending{.table = table, .nonce = update.nonce(), .received = received};
-    ack.set_error("dataplane unavailable: " + s.error_message() +
-                  "; the table will be applied when it answers");
+    ack.set_error(printable("dataplane unavailable: " + s.error_message() +
+                                "; the table will be applied when it answers",
+                            kMaxErrorBytes));
     log::warn("table waits for the dataplane",
               {{"version", update.version()}, {"error", s.error_message()}});
   }
@@ -266,7 +269,7 @@ void Agent::tick() {
         late_ack->set_version(pending_->table.version());
         late_ack->set_nonce(pending_->nonce);
         late_ack->set_ok(s.ok());
-        late_ack->set_error(s.error_message());
+        late_ack->set_error(printable(s.error_message(), kMaxErrorBytes));
         late_ack->set_apply_ms(ms_between(pending_->received, clock_.now()));
         if (s.ok())
           log::info("table applied once the dataplane answered",

@@ -1,5 +1,6 @@
 #include "controlplane/agent/controller_session.h"
 
+#include "common/grpc_limits.h"
 #include "common/log.h"
 
 namespace onramp::agent {
@@ -17,6 +18,7 @@ std::unique_ptr<v1::PopSessionService::Stub> ControllerSession::new_stub() const
   // and a fresh subchannel connects at once instead of waiting out the
   // reconnect delay an old one grew while the controller was away.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  limit_messages(args);
   return v1::PopSessionService::NewStub(
       grpc::CreateCustomChannel(config_.controller, config_.credentials, args));
 }

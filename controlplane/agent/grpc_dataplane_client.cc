@@ -3,6 +3,7 @@
 
 #include <mutex>
 
+#include "common/grpc_limits.h"
 #include "controlplane/agent/dataplane_client.h"
 #include "onramp/v1/dataplane.grpc.pb.h"
 
@@ -47,6 +48,7 @@ class GrpcDataplaneClient final : public DataplaneClient {
     if (!stub_) {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      limit_messages(args);
       // The socket is local and root-only (docs/design.md "Security"): no TLS.
       stub_ = v1::DataplaneService::NewStub(
           grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args));

@@ -2,10 +2,17 @@
 // it; the deadline and the bearer token go on each call (Context).
 #include <grpcpp/create_channel.h>
 
+#include "common/grpc_limits.h"
 #include "controlplane/cli/command.h"
 
 namespace onramp::cli {
 namespace {
+
+grpc::ChannelArguments channel_args() {
+  grpc::ChannelArguments args;
+  limit_messages(args);
+  return args;
+}
 
 class GrpcConnector final : public Connector {
  public:
@@ -13,7 +20,7 @@ class GrpcConnector final : public Connector {
     auto creds = cp::client_credentials(g.controller, g.tls, g.plaintext);
     if (!creds.ok()) return creds.status();
     return std::unique_ptr<AdminStub>(
-        v1::AdminService::NewStub(grpc::CreateChannel(g.controller, *creds)));
+        v1::AdminService::NewStub(grpc::CreateCustomChannel(g.controller, *creds, channel_args())));
   }
 
   Result<std::unique_ptr<DataplaneStub>> dataplane(const Globals& g) override {
@@ -22,7 +29,7 @@ class GrpcConnector final : public Connector {
     auto creds = cp::client_credentials(target, {}, /*plaintext=*/true);
     if (!creds.ok()) return creds.status();
     return std::unique_ptr<DataplaneStub>(
-        v1::DataplaneService::NewStub(grpc::CreateChannel(target, *creds)));
+        v1::DataplaneService::NewStub(grpc::CreateCustomChannel(target, *creds, channel_args())));
   }
 };
 

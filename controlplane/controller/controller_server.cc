@@ -6,6 +6,7 @@
 
 #include <mutex>
 
+#include "common/grpc_limits.h"
 #include "common/log.h"
 #include "controlplane/controller/admin_service.h"
 #include "controlplane/controller/auth.h"
@@ -56,6 +57,7 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   grpc::ServerBuilder admin;
   admin.AddListeningPort(o.admin_listen, *admin_creds, &server->admin_port_);
   admin.RegisterService(&server->parts_->admin);
+  limit_messages(admin);
   server->admin_server_ = admin.BuildAndStart();
   if (!server->admin_server_ || server->admin_port_ == 0) {
     server->parts_->scheduler.stop();
@@ -65,6 +67,7 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   grpc::ServerBuilder pop;
   pop.AddListeningPort(o.pop_listen, *pop_creds, &server->pop_port_);
   pop.RegisterService(&server->parts_->sessions);
+  limit_messages(pop);
   // Dead agents are found by keepalive, not by waiting for TCP to time out.
   pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(o.keepalive_time.count()));
   pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/grpc_limits.h"
 #include "common/ip_address.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/validation.h"
 
@@ -322,7 +324,8 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
                                 {"agent_apply_ms", ack.apply_ms()}});
   } else {
     st.pop.set_nacked_version(s.version);
-    st.pop.set_nack_error(ack.error());
+    // What an agent says is cut to a bound: a 4 MB NACK once broke `pop list`.
+    st.pop.set_nack_error(printable(ack.error(), kMaxErrorBytes));
     st.nacked_digest = s.digest;
     log::warn("refused table", {{"pop", pop},
                                 {"version", s.version},

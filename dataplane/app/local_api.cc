@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "common/grpc_limits.h"
 #include "common/trace_request.h"
 #include "dataplane/config/table_loader.h"
 #include "dataplane/core/trace.h"
@@ -153,6 +154,7 @@ Result<std::unique_ptr<LocalApi>> LocalApi::start(const std::string& socket_path
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
   builder.RegisterService(api->service_.get());
+  limit_messages(builder);
   // The socket is created owner-only: the API changes what the PoP forwards.
   mode_t old = ::umask(0077);
   api->server_ = builder.BuildAndStart();

@@ -204,6 +204,39 @@ TEST_F(SessionTest, ProbeReportsGoToTheControllerOnTheSession) {
   EXPECT_GE(r.rtt_ms(), 0);
 }
 
+// Hardening finding: a table over gRPC's default 4 MiB limit never reached
+// the PoP ("Received message larger than max", in a loop). A 6 MB table,
+// as thousands of endpoints with long labels make, is applied and ACKed.
+TEST_F(SessionTest, ATableOverFourMegabytesIsAppliedAndAcked) {
+  ControllerServer server;
+  start(server.address());
+  ASSERT_TRUE(server.controller.wait_for(is_hello));
+  v1::ForwardingTable table = sample_table(0);
+  v1::ForwardingListener model = table.listeners(0);
+  table.clear_listeners();
+  for (int l = 0; l < 1300; ++l) {
+    v1::ForwardingListener* lis = table.add_listeners();
+    *lis = model;
+    lis->set_name("listener-" + std::to_string(l));
+    lis->mutable_port_ranges(0)->set_first(1000 + static_cast<uint32_t>(l));
+    lis->clear_endpoints();
+    for (int e = 0; e < 50; ++e) {
+      v1::ForwardingEndpoint* ep = lis->add_endpoints();
+      ep->set_address("198.51." + std::to_string(100 + e / 250) + "." + std::to_string(e % 250));
+      ep->set_weight(128);
+      ep->set_label("accelerator-with-a-long-name/listener-" + std::to_string(l) +
+                    "/endpoint-group-in-a-region-far-away");
+    }
+  }
+  ASSERT_GT(table.ByteSizeLong(), 6u << 20);  // well past gRPC's default 4 MiB
+  ASSERT_TRUE(server.controller.send_update(21, "nonce-21", table));
+  auto ack = server.controller.wait_for(ack_of(21));
+  ASSERT_TRUE(ack);
+  EXPECT_TRUE(ack->ack().ok()) << ack->ack().error();
+  ASSERT_EQ(dataplane.applied().size(), 1u);
+  EXPECT_EQ(dataplane.applied()[0].listeners_size(), 1300);
+}
+
 // The agent's default used to be the admin port, and its only word was
 // "ended: status 12": an address without the PoP session service is named as
 // probably the admin port.
