@@ -4,6 +4,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <map>
@@ -148,6 +149,10 @@ Result<JsonPath> JsonPath::parse(std::string_view text) {
   }
   if (!piece.literal.empty()) path.pieces_.push_back(std::move(piece));
   if (path.pieces_.empty()) return error("an empty expression; e.g. jsonpath='{.name}'");
+  // "name" alone would print "name" whatever the answer: surely meant {.name}.
+  if (std::none_of(path.pieces_.begin(), path.pieces_.end(),
+                   [](const Piece& p) { return p.has_path; }))
+    return error(quote(where_text) + " picks nothing: put the path in braces, e.g. '{.name}'");
   return path;
 }
 

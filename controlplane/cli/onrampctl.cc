@@ -31,7 +31,7 @@ const CLI::Validator kOutputFormat(
       }
       if (value == "jsonpath") return "jsonpath needs an expression: -o jsonpath='{.name}'";
       std::string msg =
-          quote(value) + " is not an output format (table, wide, json, yaml, " + "jsonpath=EXPR)";
+          quote(value) + " is not an output format (table, wide, json, yaml, jsonpath=EXPR)";
       if (auto best = nearest(value, names)) msg += "; did you mean " + quote(*best) + "?";
       return msg;
     },
@@ -86,6 +86,8 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
       "denied.\n\nExamples:\n"
       "  onrampctl accelerator create web --vip 203.0.113.10\n"
       "  onrampctl pop list -o yaml\n"
+      "  onrampctl pop list -o jsonpath='{.pops[*].id}'\n"
+      "  onrampctl version\n"
       "  onrampctl dataplane health --socket /run/onramp/dataplane.sock");
 
   CommandTree tree(app);

@@ -306,6 +306,8 @@ TEST(JsonPathTest, ErrorsSayWhatAndWhere) {
   EXPECT_EQ(pick("{.pops..id}", pops),
             "parse error: \"{.pops..id}\" at character 8: a field name after '.'");
   EXPECT_EQ(pick("", pops), "parse error: an empty expression; e.g. jsonpath='{.name}'");
+  EXPECT_EQ(pick("pops", pops),
+            "parse error: \"pops\" picks nothing: put the path in braces, e.g. '{.name}'");
   *pops.add_pops()->mutable_id() = "FRA1";
   EXPECT_EQ(pick("{.pops[*].nmae}", pops),
             "error: {.pops[*].nmae}: onramp.v1.Pop has no field \"nmae\"");
