@@ -15,22 +15,25 @@ struct AcceleratorFlags {
   bool disable = false;   // update
 };
 
-Table accelerator_table() { return Table({"NAME", "ENABLED", "VIPS", "UPDATED"}); }
+Table accelerator_table(bool wide) {
+  return Table({"NAME", "ENABLED", "VIPS", "UPDATED"}, {"CREATED"}, wide);
+}
 
 void accelerator_row(Table& t, const v1::Accelerator& a) {
-  t.row({a.name(), yes_no(a.enabled()), join(a.vips()), format_time_ms(a.update_time_ms())});
+  t.row({a.name(), yes_no(a.enabled()), join(a.vips()), format_time_ms(a.update_time_ms())},
+        {format_time_ms(a.create_time_ms())});
 }
 
 }  // namespace
 
-void print_accelerator(std::ostream& out, const v1::Accelerator& a) {
-  Table t = accelerator_table();
+void print_accelerator(std::ostream& out, const v1::Accelerator& a, bool wide) {
+  Table t = accelerator_table(wide);
   accelerator_row(t, a);
   t.print(out);
 }
 
-void print_accelerators(std::ostream& out, const v1::ListAcceleratorsResponse& list) {
-  Table t = accelerator_table();
+void print_accelerators(std::ostream& out, const v1::ListAcceleratorsResponse& list, bool wide) {
+  Table t = accelerator_table(wide);
   for (const v1::Accelerator& a : list.accelerators()) accelerator_row(t, a);
   t.print(out);
 }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <type_traits>
 
 #include "controlplane/cli/command.h"
 #include "controlplane/cli/exit_code.h"
@@ -16,16 +17,29 @@
 
 namespace onramp::cli {
 
+// Prints `message` in the -o format (print_message); a JSONPath that asks
+// for a field the answer does not have is a usage error.
+inline int print_response(Context& ctx, const google::protobuf::Message& message,
+                          const std::function<void(std::ostream&)>& table) {
+  Status s = print_message(ctx.out, ctx.globals, message, table);
+  return s.ok() ? static_cast<int>(kExitOk) : ctx.fail(kExitUsage, s.message());
+}
+
 // Calls `method` and prints the answer; `table(out, response)` draws it for
-// people.
+// people, or `table(out, response, wide)` where the command has more columns
+// to show with -o wide.
 template <typename Response, typename Request, typename TableFn>
 int call_and_print(Context& ctx, Context::AdminMethod<Request, Response> method,
                    const Request& request, TableFn table) {
   Response resp;
   grpc::Status s = ctx.admin(method, request, resp);
   if (!s.ok()) return ctx.fail(s);
-  print_message(ctx.out, ctx.globals.format, resp, [&](std::ostream& out) { table(out, resp); });
-  return kExitOk;
+  return print_response(ctx, resp, [&](std::ostream& out) {
+    if constexpr (std::is_invocable_v<TableFn, std::ostream&, const Response&, bool>)
+      table(out, resp, ctx.globals.format == Format::kWide);
+    else
+      table(out, resp);
+  });
 }
 
 // Reads the resource with `get(key)`, lets `patch` change what the flags say,
@@ -48,9 +62,7 @@ int delete_resource(Context& ctx, Context::AdminMethod<Key, v1::DeleteResponse> 
   v1::DeleteResponse resp;
   grpc::Status s = ctx.admin(remove, key, resp);
   if (!s.ok()) return ctx.fail(s);
-  print_message(ctx.out, ctx.globals.format, resp,
-                [&](std::ostream& out) { out << "deleted " << what << '\n'; });
-  return kExitOk;
+  return print_response(ctx, resp, [&](std::ostream& out) { out << "deleted " << what << '\n'; });
 }
 
 }  // namespace onramp::cli

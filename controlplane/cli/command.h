@@ -22,7 +22,9 @@ class Option;
 
 namespace onramp::cli {
 
-enum class Format { kTable, kJson, kYaml };
+// -o: table, wide (the table with more columns, where a command has more
+// to show), json, yaml, jsonpath=EXPR (jsonpath.h).
+enum class Format { kTable, kWide, kJson, kYaml, kJsonPath };
 
 // Flags that apply to every command (docs/cli.md lists them with their
 // environment variables).
@@ -33,6 +35,7 @@ struct Globals {
   bool plaintext = false;
   double timeout_s = 10;
   Format format = Format::kTable;
+  std::string jsonpath;  // the EXPR of -o jsonpath=EXPR, already checked
   std::string dataplane_socket = "/run/onramp/dataplane.sock";
 };
 
@@ -159,6 +162,7 @@ void add_route_commands(CommandTree& tree);  // routes, trace, stats
 void add_health_commands(CommandTree& tree);
 void add_dataplane_commands(CommandTree& tree, Globals& globals);
 void add_completion_commands(CommandTree& tree);
+void add_version_command(CommandTree& tree);
 
 // The completion script for "bash" or "zsh", from the tree as built.
 std::string completion_script(const CommandTree& tree, const std::string& shell);

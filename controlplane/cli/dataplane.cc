@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/textproto.h"
 #include "controlplane/cli/args.h"
+#include "controlplane/cli/call.h"
 #include "controlplane/cli/command.h"
 #include "controlplane/cli/exit_code.h"
 #include "controlplane/cli/output.h"
@@ -47,21 +48,20 @@ int apply(Context& ctx, const ApplyFlags& flags) {
   v1::ApplyTableResponse resp;
   grpc::Status s = ctx.dataplane(&DataplaneStub::ApplyTable, req, resp);
   if (!s.ok()) return ctx.fail(s);
-  print_message(ctx.out, ctx.globals.format, resp, [&](std::ostream& out) {
+  return print_response(ctx, resp, [&](std::ostream& out) {
     Fields f;
     f.add("version", std::to_string(resp.version()));
     f.add("build_us", std::to_string(resp.build_us()));
     f.add("publish_us", std::to_string(resp.publish_us()));
     f.print(out);
   });
-  return kExitOk;
 }
 
 int health(Context& ctx) {
   v1::DataplaneHealthResponse resp;
   grpc::Status s = ctx.dataplane(&DataplaneStub::Health, v1::DataplaneHealthRequest(), resp);
   if (!s.ok()) return ctx.fail(s);
-  print_message(ctx.out, ctx.globals.format, resp, [&](std::ostream& out) {
+  return print_response(ctx, resp, [&](std::ostream& out) {
     Fields f;
     f.add("healthy", yes_no(resp.healthy()));
     f.add("pop", resp.pop());
@@ -70,16 +70,13 @@ int health(Context& ctx) {
     f.add("vips", join(resp.vips(), ", "));
     f.print(out);
   });
-  return kExitOk;
 }
 
 int stats(Context& ctx) {
   v1::DataplaneStats resp;
   grpc::Status s = ctx.dataplane(&DataplaneStub::GetStats, v1::DataplaneStatsRequest(), resp);
   if (!s.ok()) return ctx.fail(s);
-  print_message(ctx.out, ctx.globals.format, resp,
-                [&](std::ostream& out) { print_dataplane_stats(out, resp); });
-  return kExitOk;
+  return print_response(ctx, resp, [&](std::ostream& out) { print_dataplane_stats(out, resp); });
 }
 
 int trace_flow(Context& ctx, const FlowFlags& flow) {
@@ -88,7 +85,7 @@ int trace_flow(Context& ctx, const FlowFlags& flow) {
   v1::DataplaneTraceResponse resp;
   grpc::Status s = ctx.dataplane(&DataplaneStub::TraceFlow, req, resp);
   if (!s.ok()) return ctx.fail(s);
-  print_message(ctx.out, ctx.globals.format, resp, [&](std::ostream& out) {
+  return print_response(ctx, resp, [&](std::ostream& out) {
     Fields f;
     f.add("listener", resp.listener());
     f.add("endpoint", resp.endpoint());
@@ -97,7 +94,6 @@ int trace_flow(Context& ctx, const FlowFlags& flow) {
     f.print(out);
     print_explanation(out, resp.explanation());
   });
-  return kExitOk;
 }
 
 }  // namespace

@@ -55,27 +55,29 @@ v1::EndpointKey key_of(const EndpointFlags& f) {
   return key;
 }
 
-Table endpoint_table() {
-  return Table({"ACCELERATOR", "LISTENER", "ENDPOINT_GROUP", "ADDRESS", "WEIGHT", "MODE"});
+Table endpoint_table(bool wide) {
+  return Table({"ACCELERATOR", "LISTENER", "ENDPOINT_GROUP", "ADDRESS", "WEIGHT", "MODE"},
+               {"CREATED", "UPDATED"}, wide);
 }
 
 void endpoint_row(Table& t, const v1::Endpoint& e) {
   std::string weight = e.has_weight() ? std::to_string(e.weight()) : "128";
   if (e.has_weight() && e.weight() == 0) weight += " (draining)";
-  t.row({e.accelerator(), e.listener(), e.endpoint_group(), e.address(), weight,
-         mode_name(e.mode())});
+  t.row(
+      {e.accelerator(), e.listener(), e.endpoint_group(), e.address(), weight, mode_name(e.mode())},
+      {format_time_ms(e.create_time_ms()), format_time_ms(e.update_time_ms())});
 }
 
 }  // namespace
 
-void print_endpoint(std::ostream& out, const v1::Endpoint& e) {
-  Table t = endpoint_table();
+void print_endpoint(std::ostream& out, const v1::Endpoint& e, bool wide) {
+  Table t = endpoint_table(wide);
   endpoint_row(t, e);
   t.print(out);
 }
 
-void print_endpoints(std::ostream& out, const v1::ListEndpointsResponse& list) {
-  Table t = endpoint_table();
+void print_endpoints(std::ostream& out, const v1::ListEndpointsResponse& list, bool wide) {
+  Table t = endpoint_table(wide);
   for (const v1::Endpoint& e : list.endpoints()) endpoint_row(t, e);
   t.print(out);
 }

@@ -205,9 +205,10 @@ std::string health_summary(const v1::HealthCheck& h) {
   return s;
 }
 
-Table group_table() {
+Table group_table(bool wide) {
   return Table({"ACCELERATOR", "LISTENER", "NAME", "REGION", "DIAL", "HEALTH_CHECK", "INTERVAL_MS",
-                "TIMEOUT_MS", "UP/DOWN", "PORT_OVERRIDES"});
+                "TIMEOUT_MS", "UP/DOWN", "PORT_OVERRIDES"},
+               {"CREATED", "UPDATED"}, wide);
 }
 
 void group_row(Table& t, const v1::EndpointGroup& g) {
@@ -224,19 +225,21 @@ void group_row(Table& t, const v1::EndpointGroup& g) {
   uint32_t dial = g.has_traffic_dial_percent() ? g.traffic_dial_percent() : 100;
   t.row({g.accelerator(), g.listener(), g.name(), g.region(), std::to_string(dial) + "%",
          health_summary(h), std::to_string(interval), std::to_string(timeout),
-         std::to_string(up) + "/" + std::to_string(down), overrides});
+         std::to_string(up) + "/" + std::to_string(down), overrides},
+        {format_time_ms(g.create_time_ms()), format_time_ms(g.update_time_ms())});
 }
 
 }  // namespace
 
-void print_endpoint_group(std::ostream& out, const v1::EndpointGroup& g) {
-  Table t = group_table();
+void print_endpoint_group(std::ostream& out, const v1::EndpointGroup& g, bool wide) {
+  Table t = group_table(wide);
   group_row(t, g);
   t.print(out);
 }
 
-void print_endpoint_groups(std::ostream& out, const v1::ListEndpointGroupsResponse& list) {
-  Table t = group_table();
+void print_endpoint_groups(std::ostream& out, const v1::ListEndpointGroupsResponse& list,
+                           bool wide) {
+  Table t = group_table(wide);
   for (const v1::EndpointGroup& g : list.endpoint_groups()) group_row(t, g);
   t.print(out);
 }

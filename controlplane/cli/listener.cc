@@ -81,15 +81,16 @@ std::string idle(uint32_t s, uint32_t default_s) {
   return s == 0 ? std::to_string(default_s) + " (default)" : std::to_string(s);
 }
 
-Table listener_table() {
-  return Table(
-      {"ACCELERATOR", "NAME", "PROTOCOL", "PORTS", "AFFINITY", "TCP_IDLE_S", "UDP_IDLE_S"});
+Table listener_table(bool wide) {
+  return Table({"ACCELERATOR", "NAME", "PROTOCOL", "PORTS", "AFFINITY", "TCP_IDLE_S", "UDP_IDLE_S"},
+               {"CREATED", "UPDATED"}, wide);
 }
 
 void listener_row(Table& t, const v1::Listener& l) {
   t.row({l.accelerator(), l.name(), protocol_name(l.protocol()),
          format_port_ranges(l.port_ranges()), affinity_name(l.affinity()),
-         idle(l.tcp_idle_timeout_s(), 340), idle(l.udp_idle_timeout_s(), 30)});
+         idle(l.tcp_idle_timeout_s(), 340), idle(l.udp_idle_timeout_s(), 30)},
+        {format_time_ms(l.create_time_ms()), format_time_ms(l.update_time_ms())});
 }
 
 v1::ListenerKey key_of(const ListenerFlags& f) {
@@ -106,14 +107,14 @@ void add_identity(CLI::App& cmd, ListenerFlags& f) {
 
 }  // namespace
 
-void print_listener(std::ostream& out, const v1::Listener& l) {
-  Table t = listener_table();
+void print_listener(std::ostream& out, const v1::Listener& l, bool wide) {
+  Table t = listener_table(wide);
   listener_row(t, l);
   t.print(out);
 }
 
-void print_listeners(std::ostream& out, const v1::ListListenersResponse& list) {
-  Table t = listener_table();
+void print_listeners(std::ostream& out, const v1::ListListenersResponse& list, bool wide) {
+  Table t = listener_table(wide);
   for (const v1::Listener& l : list.listeners()) listener_row(t, l);
   t.print(out);
 }

@@ -6,11 +6,38 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <optional>
+#include <string_view>
 
 #include "common/options.h"
+#include "common/text.h"
 #include "controlplane/cli/exit_code.h"
+#include "controlplane/cli/jsonpath.h"
+#include "controlplane/cli/suggest.h"
 
 namespace onramp::cli {
+namespace {
+
+constexpr std::string_view kJsonPathPrefix = "jsonpath=";
+
+// -o: one of the names, or jsonpath= with an expression that parses.
+const CLI::Validator kOutputFormat(
+    [](std::string& value) -> std::string {
+      const std::vector<std::string> names = {"table", "wide", "json", "yaml"};
+      if (std::find(names.begin(), names.end(), value) != names.end()) return "";
+      if (value.rfind(kJsonPathPrefix, 0) == 0) {
+        Result<JsonPath> path = JsonPath::parse(value.substr(kJsonPathPrefix.size()));
+        return path.ok() ? "" : "jsonpath: " + path.error();
+      }
+      if (value == "jsonpath") return "jsonpath needs an expression: -o jsonpath='{.name}'";
+      std::string msg =
+          quote(value) + " is not an output format (table, wide, json, yaml, jsonpath=EXPR)";
+      if (auto best = nearest(value, names)) msg += "; did you mean " + quote(*best) + "?";
+      return msg;
+    },
+    "FORMAT");
+
+}  // namespace
 
 int run_onrampctl(const std::vector<std::string>& args, Connector& connector, std::ostream& out,
                   std::ostream& err) {
@@ -25,10 +52,13 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
   opts::add_common_flags(app, out);
 
   std::string format = "table";
-  const std::vector<std::string> formats = {"table", "json", "yaml"};
-  CLI::Option* output = app.add_option("-o,--output", format, "Output format: table, json or yaml")
-                            ->check(CLI::IsMember(formats))
-                            ->capture_default_str();
+  const std::vector<std::string> formats = {"table", "wide", "json", "yaml", "jsonpath="};
+  CLI::Option* output =
+      app.add_option("-o,--output", format,
+                     "Output format: table, wide (more columns), json, yaml or jsonpath=EXPR "
+                     "(e.g. jsonpath='{.pops[*].id}')")
+          ->check(kOutputFormat)
+          ->capture_default_str();
   app.add_option("--controller", globals.controller, "Controller address, HOST:PORT")
       ->envname("ONRAMP_CONTROLLER")
       ->capture_default_str();
@@ -56,6 +86,8 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
       "denied.\n\nExamples:\n"
       "  onrampctl accelerator create web --vip 203.0.113.10\n"
       "  onrampctl pop list -o yaml\n"
+      "  onrampctl pop list -o jsonpath='{.pops[*].id}'\n"
+      "  onrampctl version\n"
       "  onrampctl dataplane health --socket /run/onramp/dataplane.sock");
 
   CommandTree tree(app);
@@ -70,10 +102,12 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
   add_health_commands(tree);
   add_dataplane_commands(tree, globals);
   add_completion_commands(tree);
+  add_version_command(tree);
 
-  // CLI11 takes the arguments without the program name, last first.
-  std::vector<std::string> rest(args.size() > 1 ? args.begin() + 1 : args.end(), args.end());
-  std::reverse(rest.begin(), rest.end());
+  // CLI11 takes the arguments without the program name, last first (and
+  // consumes them).
+  const std::vector<std::string> given(args.size() > 1 ? args.begin() + 1 : args.end(), args.end());
+  std::vector<std::string> rest(given.rbegin(), given.rend());
   try {
     app.parse(rest);
   } catch (const CLI::CallForHelp& e) {
@@ -83,12 +117,22 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
   } catch (const CLI::Success&) {  // --version
     return kExitOk;
   } catch (const CLI::ParseError& e) {
-    err << "onrampctl: " << e.what() << "\nRun with --help for usage.\n";
+    // A mistyped command or flag is named, with what was probably meant,
+    // rather than CLI11's "A subcommand is required".
+    std::optional<std::string> unknown = explain_unknown(app, given);
+    err << "onrampctl: " << (unknown ? *unknown : std::string(e.what()))
+        << "\nRun with --help for usage.\n";
     return kExitUsage;
   }
-  globals.format = format == "json"   ? Format::kJson
-                   : format == "yaml" ? Format::kYaml
-                                      : Format::kTable;
+  if (format.rfind(kJsonPathPrefix, 0) == 0) {
+    globals.format = Format::kJsonPath;
+    globals.jsonpath = format.substr(kJsonPathPrefix.size());
+  } else {
+    globals.format = format == "json"   ? Format::kJson
+                     : format == "yaml" ? Format::kYaml
+                     : format == "wide" ? Format::kWide
+                                        : Format::kTable;
+  }
   if (!tree.selected) {  // cannot happen: every group requires a subcommand
     err << "onrampctl: no command given\n";
     return kExitUsage;

@@ -9,6 +9,8 @@
 #include <map>
 #include <regex>
 
+#include "controlplane/cli/jsonpath.h"
+
 namespace onramp::cli {
 
 namespace pb = google::protobuf;
@@ -172,19 +174,29 @@ std::string to_yaml(const pb::Message& message) {
   return std::string(out.c_str()) + "\n";
 }
 
-void print_message(std::ostream& out, Format format, const pb::Message& message,
-                   const std::function<void(std::ostream&)>& table) {
-  switch (format) {
+Status print_message(std::ostream& out, const Globals& globals, const pb::Message& message,
+                     const std::function<void(std::ostream&)>& table) {
+  switch (globals.format) {
     case Format::kJson:
       out << to_json(message);
       break;
     case Format::kYaml:
       out << to_yaml(message);
       break;
+    case Format::kJsonPath: {
+      Result<JsonPath> path = JsonPath::parse(globals.jsonpath);
+      if (!path.ok()) return path.status().prefixed("--output jsonpath");
+      Result<std::string> picked = path->apply(message);
+      if (!picked.ok()) return picked.status().prefixed("--output jsonpath");
+      out << *picked;
+      break;
+    }
     case Format::kTable:
+    case Format::kWide:
       table(out);
       break;
   }
+  return ok_status();
 }
 
 std::string format_time_ms(int64_t ms) {

@@ -20,12 +20,23 @@ namespace onramp::cli {
 class Table {
  public:
   explicit Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+  // With `wide` (-o wide), the `wide_headers` columns follow the others.
+  Table(std::vector<std::string> headers, const std::vector<std::string>& wide_headers, bool wide)
+      : headers_(std::move(headers)), wide_(wide) {
+    if (wide) headers_.insert(headers_.end(), wide_headers.begin(), wide_headers.end());
+  }
   void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  // A row of a table built with wide headers: `wide_cells` show only with -o wide.
+  void row(std::vector<std::string> cells, const std::vector<std::string>& wide_cells) {
+    if (wide_) cells.insert(cells.end(), wide_cells.begin(), wide_cells.end());
+    rows_.push_back(std::move(cells));
+  }
   bool empty() const { return rows_.empty(); }
   void print(std::ostream& out, const std::string& indent = "") const;
 
  private:
   std::vector<std::string> headers_;
+  bool wide_ = false;
   std::vector<std::vector<std::string>> rows_;
 };
 
@@ -46,9 +57,12 @@ class Fields {
 std::string to_json(const google::protobuf::Message& message);
 std::string to_yaml(const google::protobuf::Message& message);
 
-// Prints `message` as JSON or YAML, or calls `table` for the table format.
-void print_message(std::ostream& out, Format format, const google::protobuf::Message& message,
-                   const std::function<void(std::ostream&)>& table);
+// Prints `message` as -o asks: JSON, YAML, what the JSONPath picks from its
+// JSON, or by calling `table` (table and wide). The error is the JSONPath's:
+// a field the message does not have.
+Status print_message(std::ostream& out, const Globals& globals,
+                     const google::protobuf::Message& message,
+                     const std::function<void(std::ostream&)>& table);
 
 // Unix milliseconds as UTC "2024-05-01T10:00:00Z"; "-" for 0.
 std::string format_time_ms(int64_t ms);

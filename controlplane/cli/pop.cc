@@ -21,16 +21,28 @@ std::string state_name(v1::PopState s) {
 
 std::string version(uint64_t v) { return v == 0 ? "" : std::to_string(v); }
 
+std::string coordinates(const v1::Pop& p) {
+  return format_number(p.latitude(), 4) + "," + format_number(p.longitude(), 4);
+}
+
+// "192.0.2.1, 2001:db8::1", or whichever of the two is set.
+std::string tunnel_source(const v1::Pop& p) {
+  const v1::TunnelSource& t = p.tunnel_source();
+  return t.ipv4() + (t.ipv4().empty() || t.ipv6().empty() ? "" : ", ") + t.ipv6();
+}
+
 }  // namespace
 
-void print_pops(std::ostream& out, const v1::ListPopsResponse& list) {
+void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) {
   Table t({"POP", "CITY", "COUNTRY", "STATE", "APPLIED", "SENT", "DATAPLANE", "BGP", "APPLY_MS",
-           "LAST_SEEN", "AGENT"});
+           "LAST_SEEN", "AGENT"},
+          {"IATA", "LOCATION", "TUNNEL_SOURCE", "NACKED"}, wide);
   for (const v1::Pop& p : list.pops())
     t.row({p.id(), p.city(), p.country(), state_name(p.state()), version(p.applied_version()),
            version(p.sent_version()), p.dataplane_healthy() ? "healthy" : "unhealthy",
            p.bgp_announced() ? "announced" : "withdrawn", std::to_string(p.last_apply_latency_ms()),
-           format_time_ms(p.last_seen_ms()), p.agent_version()});
+           format_time_ms(p.last_seen_ms()), p.agent_version()},
+          {p.iata(), coordinates(p), tunnel_source(p), version(p.nacked_version())});
   t.print(out);
   out << "\nconfig version " << list.config_version() << '\n';
   for (const v1::Pop& p : list.pops())
@@ -44,10 +56,7 @@ void print_pop(std::ostream& out, const v1::Pop& p) {
   f.add("iata", p.iata());
   f.add("location", p.city() + ", " + p.country() + " (" + format_number(p.latitude(), 4) + ", " +
                         format_number(p.longitude(), 4) + ")");
-  f.add("tunnel_source",
-        p.tunnel_source().ipv4() +
-            (p.tunnel_source().ipv4().empty() || p.tunnel_source().ipv6().empty() ? "" : ", ") +
-            p.tunnel_source().ipv6());
+  f.add("tunnel_source", tunnel_source(p));
   f.add("state", state_name(p.state()));
   f.add("applied_version", version(p.applied_version()));
   f.add("sent_version", version(p.sent_version()));
@@ -78,9 +87,7 @@ void add_pop_commands(CommandTree& tree) {
                  if (!s.ok()) return ctx.fail(s);
                  for (const v1::Pop& p : all.pops())
                    if (p.id() == *id) {
-                     print_message(ctx.out, ctx.globals.format, p,
-                                   [&](std::ostream& out) { print_pop(out, p); });
-                     return static_cast<int>(kExitOk);
+                     return print_response(ctx, p, [&](std::ostream& out) { print_pop(out, p); });
                    }
                  return ctx.fail(kExitNotFound, "pop: no PoP \"" + *id + "\"");
                })

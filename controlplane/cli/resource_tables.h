@@ -1,6 +1,7 @@
 // The table view of every admin API answer, one function per message. Each
 // lives in its resource's file; they are declared together so the golden
-// tests reach them.
+// tests reach them. `wide` (-o wide) adds the columns a list has no room
+// for: creation and update times, a PoP's location and tunnel source.
 #pragma once
 
 #include <ostream>
@@ -10,15 +11,17 @@
 
 namespace onramp::cli {
 
-void print_accelerator(std::ostream& out, const v1::Accelerator& a);
-void print_accelerators(std::ostream& out, const v1::ListAcceleratorsResponse& list);
-void print_listener(std::ostream& out, const v1::Listener& l);
-void print_listeners(std::ostream& out, const v1::ListListenersResponse& list);
-void print_endpoint_group(std::ostream& out, const v1::EndpointGroup& g);
-void print_endpoint_groups(std::ostream& out, const v1::ListEndpointGroupsResponse& list);
-void print_endpoint(std::ostream& out, const v1::Endpoint& e);
-void print_endpoints(std::ostream& out, const v1::ListEndpointsResponse& list);
-void print_pops(std::ostream& out, const v1::ListPopsResponse& list);
+void print_accelerator(std::ostream& out, const v1::Accelerator& a, bool wide = false);
+void print_accelerators(std::ostream& out, const v1::ListAcceleratorsResponse& list,
+                        bool wide = false);
+void print_listener(std::ostream& out, const v1::Listener& l, bool wide = false);
+void print_listeners(std::ostream& out, const v1::ListListenersResponse& list, bool wide = false);
+void print_endpoint_group(std::ostream& out, const v1::EndpointGroup& g, bool wide = false);
+void print_endpoint_groups(std::ostream& out, const v1::ListEndpointGroupsResponse& list,
+                           bool wide = false);
+void print_endpoint(std::ostream& out, const v1::Endpoint& e, bool wide = false);
+void print_endpoints(std::ostream& out, const v1::ListEndpointsResponse& list, bool wide = false);
+void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide = false);
 void print_pop(std::ostream& out, const v1::Pop& pop);
 void print_routes(std::ostream& out, const v1::GetRoutesResponse& routes);
 void print_trace(std::ostream& out, const v1::TraceFlowResponse& trace);

@@ -1,6 +1,7 @@
 #include "controlplane/controller/admin_service.h"
 
 #include "common/log.h"
+#include "common/options.h"
 #include "common/text.h"
 #include "common/trace_request.h"
 #include "controlplane/controller/grpc_status.h"
@@ -459,6 +460,14 @@ AdminService::Reactor* AdminService::GetStats(Ctx* ctx, const v1::GetStatsReques
     if (!req->pop().empty() && !registry_.known(req->pop()))
       return grpc::Status(StatusCode::NOT_FOUND, "pop: no PoP " + quote(req->pop()));
     for (auto& s : registry_.stats(req->pop())) *resp->add_pops() = std::move(s);
+    return grpc::Status::OK;
+  });
+}
+
+AdminService::Reactor* AdminService::GetVersion(Ctx* ctx, const v1::GetVersionRequest*,
+                                                v1::GetVersionResponse* resp) {
+  return serve(ctx, [&] {
+    resp->set_version(opts::version());
     return grpc::Status::OK;
   });
 }

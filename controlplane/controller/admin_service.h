@@ -54,6 +54,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   Reactor* GetHealth(Ctx*, const v1::GetHealthRequest*, v1::GetHealthResponse*) override;
   Reactor* TraceFlow(Ctx*, const v1::TraceFlowRequest*, v1::TraceFlowResponse*) override;
   Reactor* GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetStatsResponse*) override;
+  Reactor* GetVersion(Ctx*, const v1::GetVersionRequest*, v1::GetVersionResponse*) override;
 
  private:
   // Authenticates, runs `body`, finishes the call with its status.

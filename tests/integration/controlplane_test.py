@@ -206,6 +206,12 @@ def steps(bed, changes):
              lambda: all(p.get("state") == "POP_CONNECTED" for p in bed.pops()[0].values())
              and len(bed.pops()[0]) == 2)
     log("1. FRA1 and SIN1 registered")
+    versions = bed.ctl_json("version")
+    check(versions.get("client") and versions.get("client") == versions.get("controller"),
+          f"onrampctl version: {versions}")
+    ids = bed.ctl("pop", "list", fmt="jsonpath={.pops[*].id}")[1].split()
+    check(sorted(ids) == sorted(pops), f"PoP ids by -o jsonpath: {ids}")
+    log(f"   onrampctl version: client and controller both {versions['client']}")
 
     bed.ctl("accelerator", "create", "web", "--vip", VIP)
     bed.ctl("listener", "create", "http", "--accelerator", "web", "--protocol", "tcp",

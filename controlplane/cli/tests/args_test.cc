@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "controlplane/cli/exit_code.h"
+#include "controlplane/cli/suggest.h"
 
 namespace onramp::cli {
 namespace {
@@ -119,6 +120,29 @@ TEST(ExitCodes, OnePerKindOfFailure) {
   EXPECT_EQ(exit_code_for(StatusCode::INTERNAL), 1);
   EXPECT_EQ(exit_code_for(StatusCode::UNIMPLEMENTED), 1);
   EXPECT_EQ(exit_code_for(StatusCode::UNKNOWN), 1);
+}
+
+TEST(Suggestions, EditDistanceCountsASwapAsOneEdit) {
+  EXPECT_EQ(edit_distance("output", "output"), 0u);
+  EXPECT_EQ(edit_distance("outptu", "output"), 1u);
+  EXPECT_EQ(edit_distance("foo", "pop"), 2u);
+  EXPECT_EQ(edit_distance("", "pop"), 3u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+}
+
+TEST(Suggestions, NearestOnlyWhenCloseEnough) {
+  const std::vector<std::string> commands = {"accelerator", "listener", "endpoint-group",
+                                             "endpoint",    "pop",      "routes",
+                                             "trace",       "stats",    "version"};
+  EXPECT_EQ(nearest("foo", commands), "pop");
+  EXPECT_EQ(nearest("acclerator", commands), "accelerator");
+  EXPECT_EQ(nearest("endpoint-grop", commands), "endpoint-group");
+  EXPECT_EQ(nearest("stat", commands), "stats");
+  EXPECT_EQ(nearest("acc", commands), "accelerator");  // the only one it begins
+  EXPECT_EQ(nearest("frobnicate", commands), std::nullopt);
+  EXPECT_EQ(nearest("zz", commands), std::nullopt);
+  EXPECT_EQ(nearest("", commands), std::nullopt);
+  EXPECT_EQ(nearest("end", commands), std::nullopt);  // two begin with it
 }
 
 }  // namespace

@@ -513,6 +513,117 @@ TEST_F(CommandsTest, UsageErrors) {
   EXPECT_TRUE(server.calls.empty());
 }
 
+TEST_F(CommandsTest, UnknownCommandsAndFlagsAreNamedWithTheNearestSuggested) {
+  EXPECT_EQ(run({"foo"}), 2);
+  EXPECT_EQ(err.str(),
+            "onrampctl: unknown command \"foo\"; did you mean \"pop\"?\n"
+            "Run with --help for usage.\n");
+  EXPECT_EQ(run({"acclerator", "list"}), 2);
+  EXPECT_THAT(err.str(),
+              HasSubstr("unknown command \"acclerator\"; did you mean \"accelerator\"?"));
+  EXPECT_EQ(run({"pop", "lst"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("unknown command \"pop lst\"; did you mean \"pop list\"?"));
+  EXPECT_EQ(run({"pop", "list", "--outptu", "json"}), 2);
+  EXPECT_EQ(err.str(),
+            "onrampctl: unknown flag \"--outptu\" for \"pop list\"; did you mean \"--output\"?\n"
+            "Run with --help for usage.\n");
+  EXPECT_EQ(run({"pop", "list", "--outptu=json"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("unknown flag \"--outptu\" for \"pop list\"; did you mean"));
+  // The command's own flags count, and an unknown flag comes before "--vip is required".
+  EXPECT_EQ(run({"accelerator", "create", "web", "--vpi", "203.0.113.10"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("unknown flag \"--vpi\" for \"accelerator create\"; did you "
+                                   "mean \"--vip\"?"));
+  // Nothing close: named, nothing suggested.
+  EXPECT_EQ(run({"frobnicate"}), 2);
+  EXPECT_EQ(err.str(), "onrampctl: unknown command \"frobnicate\"\nRun with --help for usage.\n");
+  EXPECT_EQ(run({"pop", "list", "--zzzzzz"}), 2);
+  EXPECT_EQ(err.str(),
+            "onrampctl: unknown flag \"--zzzzzz\" for \"pop list\"\nRun with --help for usage.\n");
+  // An extra argument to a command that takes none is CLI11's to explain.
+  EXPECT_EQ(run({"pop", "list", "extra"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("not expected: extra"));
+  EXPECT_EQ(run({"-o", "jsn", "pop", "list"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("\"jsn\" is not an output format (table, wide, json, yaml, "
+                                   "jsonpath=EXPR); did you mean \"json\"?"));
+  EXPECT_TRUE(server.calls.empty());
+}
+
+TEST_F(CommandsTest, OutputWideShowsMoreColumns) {
+  server.replies["ListAccelerators"] =
+      R"(accelerators { name: "web" enabled: true vips: "203.0.113.10"
+                        create_time_ms: 1714471200000 update_time_ms: 1714557600000 })";
+  ASSERT_EQ(run({"accelerator", "list", "-o", "wide"}), 0) << err.str();
+  EXPECT_EQ(out.str(),
+            "NAME  ENABLED  VIPS          UPDATED               CREATED\n"
+            "web   yes      203.0.113.10  2024-05-01T10:00:00Z  2024-04-30T10:00:00Z\n");
+  ASSERT_EQ(run({"accelerator", "list"}), 0);
+  EXPECT_EQ(out.str(),
+            "NAME  ENABLED  VIPS          UPDATED\n"
+            "web   yes      203.0.113.10  2024-05-01T10:00:00Z\n");
+  for (std::vector<std::string> list : {std::vector<std::string>{"listener", "list"},
+                                        {"endpoint-group", "list"},
+                                        {"endpoint", "list"}}) {
+    list.insert(list.end(), {"--output", "wide"});
+    ASSERT_EQ(run(list), 0) << list[0] << ": " << err.str();
+    EXPECT_THAT(out.str(), HasSubstr("  CREATED  UPDATED\n")) << list[0];
+  }
+  server.replies["ListPops"] = R"(pops { id: "FRA1" iata: "FRA" latitude: 50.0379 })";
+  ASSERT_EQ(run({"pop", "list", "-o", "wide"}), 0);
+  EXPECT_THAT(out.str(), HasSubstr("IATA  LOCATION   TUNNEL_SOURCE  NACKED\n"));
+  EXPECT_THAT(out.str(), HasSubstr("FRA   50.0379,0"));
+  // A command with nothing more to show prints its table.
+  ASSERT_EQ(run({"health", "-o", "wide"}), 0);
+}
+
+TEST_F(CommandsTest, OutputJsonPathPicksFromTheJson) {
+  server.replies["ListPops"] =
+      R"(pops { id: "FRA1" city: "Frankfurt" tunnel_source { ipv4: "192.0.2.1" } }
+         pops { id: "SIN1" city: "Singapore" } config_version: 12)";
+  ASSERT_EQ(run({"pop", "list", "-o", "jsonpath={.pops[*].id}"}), 0) << err.str();
+  EXPECT_EQ(out.str(), "FRA1 SIN1\n");
+  ASSERT_EQ(run({"pop", "list", "-o", "jsonpath={.pops[0].tunnel_source.ipv4} v{.config_version}"}),
+            0);
+  EXPECT_EQ(out.str(), "192.0.2.1 v12\n");
+  ASSERT_EQ(run({"pop", "get", "SIN1", "--output=jsonpath={.city}"}), 0);
+  EXPECT_EQ(out.str(), "Singapore\n");
+
+  // A malformed expression is refused before anything is called.
+  EXPECT_EQ(run({"pop", "list", "-o", "jsonpath={.pops[0}"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("--output: jsonpath: \"{.pops[0}\" at character 7: a '[' "
+                                   "without its ']'"));
+  EXPECT_EQ(run({"pop", "list", "-o", "jsonpath"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("jsonpath needs an expression: -o jsonpath='{.name}'"));
+  EXPECT_TRUE(server.calls.empty());
+  // A field the answer does not have is a usage error too, and prints nothing.
+  EXPECT_EQ(run({"pop", "list", "-o", "jsonpath={.pops[*].nmae}"}), 2);
+  EXPECT_EQ(out.str(), "");
+  EXPECT_EQ(err.str(),
+            "onrampctl: --output jsonpath: {.pops[*].nmae}: onramp.v1.Pop has no field \"nmae\"\n");
+}
+
+TEST_F(CommandsTest, VersionShowsTheClientsAndTheControllers) {
+  server.replies["GetVersion"] = R"pb(version: "9.8.7 (git abcdef0)")pb";
+  ASSERT_EQ(run({"version"}), 0) << err.str();
+  expect_request<v1::GetVersionRequest>(0, m(kAdmin, "GetVersion"), "");
+  std::string client = opts::version();
+  EXPECT_EQ(out.str(), "client:      " + client + "\ncontroller:  9.8.7 (git abcdef0)\n");
+  ASSERT_EQ(run({"version", "-o", "json"}), 0);
+  EXPECT_THAT(out.str(), HasSubstr("\"client\": \"" + client + "\""));
+  EXPECT_THAT(out.str(), HasSubstr("\"controller\": \"9.8.7 (git abcdef0)\""));
+  ASSERT_EQ(run({"version", "-o", "jsonpath={.controller}"}), 0);
+  EXPECT_EQ(out.str(), "9.8.7 (git abcdef0)\n");
+
+  // No controller: the client's version still, the reason, the unavailable code.
+  server.errors["GetVersion"] = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+  EXPECT_EQ(run({"version"}), 5);
+  EXPECT_EQ(out.str(), "client:  " + client + "\n");
+  EXPECT_EQ(err.str(), "onrampctl: controller 127.0.0.1:7443: connection refused\n");
+  // A controller from before GetVersion says so in words.
+  server.errors["GetVersion"] = grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+  EXPECT_EQ(run({"version"}), 1);
+  EXPECT_EQ(err.str(), "onrampctl: controller 127.0.0.1:7443 is too old to say its version\n");
+}
+
 TEST_F(CommandsTest, VersionPrintsTheCommonVersionLine) {
   EXPECT_EQ(run({"--version"}), 0);
   EXPECT_EQ(out.str(), opts::version_line("onrampctl") + "\n");
@@ -688,7 +799,8 @@ TEST_F(CommandsTest, BashCompletionCompletes) {
   EXPECT_EQ(complete("onrampctl listener create x --protocol \"\"", 5), "tcp udp tcp_udp\n");
   EXPECT_EQ(complete("onrampctl listener create x --aff", 4), "--affinity\n");
   EXPECT_EQ(complete("onrampctl pop list --out", 3), "--output\n");
-  EXPECT_EQ(complete("onrampctl pop list -o \"\"", 4), "table json yaml\n");
+  EXPECT_EQ(complete("onrampctl pop list -o \"\"", 4), "table wide json yaml jsonpath=\n");
+  EXPECT_EQ(complete("onrampctl ver", 1), "version\n");
   EXPECT_EQ(complete("onrampctl dataplane health --so", 3), "--socket\n");
 
   ASSERT_EQ(run({"completion", "zsh"}), 0);

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <sstream>
+#include <type_traits>
 
+#include "controlplane/cli/jsonpath.h"
 #include "controlplane/cli/resource_tables.h"
 #include "controlplane/cli/stats_table.h"
 
@@ -19,10 +21,21 @@ T parse(const std::string& text) {
   return msg;
 }
 
+// `fn` draws the table; those with -o wide columns are drawn narrow here.
 template <typename T, typename Fn>
 std::string render(const std::string& text, Fn fn) {
   std::ostringstream out;
-  fn(out, parse<T>(text));
+  if constexpr (std::is_invocable_v<Fn, std::ostream&, const T&, bool>)
+    fn(out, parse<T>(text), false);
+  else
+    fn(out, parse<T>(text));
+  return out.str();
+}
+
+template <typename T, typename Fn>
+std::string render_wide(const std::string& text, Fn fn) {
+  std::ostringstream out;
+  fn(out, parse<T>(text), true);
   return out.str();
 }
 
@@ -61,6 +74,15 @@ TEST(Golden, AcceleratorTable) {
             "NAME     ENABLED  VIPS                          UPDATED\n"
             "web      yes      203.0.113.10,2001:db8:10::10  2024-05-01T10:00:00Z\n"
             "staging  no       203.0.113.20                  -\n");
+}
+
+TEST(Golden, AcceleratorTableWideAddsCreated) {
+  EXPECT_EQ(render_wide<v1::ListAcceleratorsResponse>(R"(
+      accelerators { name: "web" enabled: true vips: "203.0.113.10"
+                     create_time_ms: 1714471200000 update_time_ms: 1714557600000 })",
+                                                      print_accelerators),
+            "NAME  ENABLED  VIPS          UPDATED               CREATED\n"
+            "web   yes      203.0.113.10  2024-05-01T10:00:00Z  2024-04-30T10:00:00Z\n");
 }
 
 TEST(Golden, AcceleratorJson) {
@@ -217,6 +239,107 @@ TEST(Golden, PopTable) {
             "\n"
             "config version 12\n"
             "SIN1 refused version 12: table.listeners[0].endpoints[0].address: bad\n");
+}
+
+TEST(Golden, PopTableWideAddsLocationAndTunnelSource) {
+  EXPECT_EQ(render_wide<v1::ListPopsResponse>(R"(
+      pops { id: "FRA1" iata: "FRA" city: "Frankfurt" country: "DE" state: POP_CONNECTED
+             latitude: 50.0379 longitude: 8.5622
+             tunnel_source { ipv4: "192.0.2.1" ipv6: "2001:db8::1" }
+             applied_version: 12 sent_version: 12 nacked_version: 11 }
+      config_version: 12)",
+                                              print_pops),
+            "POP   CITY       COUNTRY  STATE      APPLIED  SENT  DATAPLANE  BGP        "
+            "APPLY_MS  LAST_SEEN  AGENT  IATA  LOCATION        TUNNEL_SOURCE           NACKED\n"
+            "FRA1  Frankfurt  DE       connected  12       12    unhealthy  withdrawn  "
+            "0         -          -      FRA   50.0379,8.5622  192.0.2.1, 2001:db8::1  11\n"
+            "\n"
+            "config version 12\n"
+            "FRA1 refused version 11: \n");
+}
+
+TEST(Golden, WideTablesOfListenersGroupsAndEndpointsAddTimes) {
+  EXPECT_EQ(render_wide<v1::ListListenersResponse>(R"(
+      listeners { accelerator: "web" name: "https" protocol: TCP port_ranges { first: 443 }
+                  create_time_ms: 1714471200000 update_time_ms: 1714557600000 })",
+                                                   print_listeners),
+            "ACCELERATOR  NAME   PROTOCOL  PORTS  AFFINITY  TCP_IDLE_S     UDP_IDLE_S    CREATED"
+            "               UPDATED\n"
+            "web          https  tcp       443    none      340 (default)  30 (default)  "
+            "2024-04-30T10:00:00Z  2024-05-01T10:00:00Z\n");
+  std::string groups = render_wide<v1::ListEndpointGroupsResponse>(
+      R"(endpoint_groups { accelerator: "web" listener: "https" name: "fra"
+                           create_time_ms: 1714471200000 })",
+      print_endpoint_groups);
+  EXPECT_NE(groups.find("PORT_OVERRIDES  CREATED               UPDATED\n"), std::string::npos)
+      << groups;
+  EXPECT_NE(groups.find("2024-04-30T10:00:00Z  -\n"), std::string::npos) << groups;
+  std::string endpoints = render_wide<v1::ListEndpointsResponse>(
+      R"(endpoints { accelerator: "web" listener: "https" endpoint_group: "fra"
+                     address: "198.51.100.11" update_time_ms: 1714557600000 })",
+      print_endpoints);
+  EXPECT_NE(endpoints.find("MODE  CREATED  UPDATED\n"), std::string::npos) << endpoints;
+  EXPECT_NE(endpoints.find("ipip  -        2024-05-01T10:00:00Z\n"), std::string::npos)
+      << endpoints;
+}
+
+// What -o jsonpath=EXPR prints, on the JSON -o json prints.
+std::string pick(const std::string& expr, const google::protobuf::Message& message) {
+  Result<JsonPath> path = JsonPath::parse(expr);
+  if (!path.ok()) return "parse error: " + path.error();
+  Result<std::string> picked = path->apply(message);
+  return picked.ok() ? *picked : "error: " + picked.error();
+}
+
+TEST(JsonPathTest, PicksFieldsListsIndexesAndNestedFields) {
+  auto pops = parse<v1::ListPopsResponse>(R"(
+      pops { id: "FRA1" city: "Frankfurt" state: POP_CONNECTED applied_version: 12
+             last_apply_latency_ms: 18 dataplane_healthy: true
+             tunnel_source { ipv4: "192.0.2.1" } }
+      pops { id: "SIN1" city: "Singapore" latitude: 1.35 }
+      config_version: 12)");
+  EXPECT_EQ(pick("{.pops[*].id}", pops), "FRA1 SIN1\n");
+  EXPECT_EQ(pick(".pops[*].id", pops), "FRA1 SIN1\n");
+  EXPECT_EQ(pick("{.pops[1].city}", pops), "Singapore\n");
+  EXPECT_EQ(pick("{.pops[0].tunnel_source.ipv4}", pops), "192.0.2.1\n");
+  EXPECT_EQ(pick("{.pops[*].tunnel_source.ipv4}", pops), "192.0.2.1\n");  // SIN1: unset
+  EXPECT_EQ(pick("{.config_version}", pops), "12\n");                     // uint64: a JSON string
+  EXPECT_EQ(pick("{.pops[0].last_apply_latency_ms}", pops), "18\n");
+  EXPECT_EQ(pick("{.pops[1].latitude}", pops), "1.35\n");
+  EXPECT_EQ(pick("{.pops[*].dataplane_healthy}", pops), "true false\n");
+  EXPECT_EQ(pick("{.pops[0].state}", pops), "POP_CONNECTED\n");
+  EXPECT_EQ(pick("{.pops[7].id}", pops), "\n");
+  EXPECT_EQ(pick("{.pops[0].id}={.pops[0].city} ", pops), "FRA1=Frankfurt \n");
+  EXPECT_EQ(pick("{$.pops[0].tunnel_source}", pops), "{\"ipv4\":\"192.0.2.1\",\"ipv6\":\"\"}\n");
+  v1::DeleteResponse empty;
+  EXPECT_EQ(pick("{.}", empty), "{}\n");
+  v1::Listener l;
+  l.add_port_ranges()->set_first(443);
+  EXPECT_EQ(pick("{.port_ranges}", l), "[{\"first\":443,\"last\":0}]\n");
+}
+
+TEST(JsonPathTest, ErrorsSayWhatAndWhere) {
+  v1::ListPopsResponse pops;
+  EXPECT_EQ(pick("{.pops[*].id", pops),
+            "parse error: \"{.pops[*].id\" at character 1: a '{' without its '}'");
+  EXPECT_EQ(pick("{pops}", pops),
+            "parse error: \"{pops}\" at character 2: an expression starts with '.' (\"{.name}\", "
+            "\"{.}\")");
+  EXPECT_EQ(pick("{.pops[x]}", pops),
+            "parse error: \"{.pops[x]}\" at character 8: an index is [*] or a number, [0] for the "
+            "first");
+  EXPECT_EQ(pick("{.pops..id}", pops),
+            "parse error: \"{.pops..id}\" at character 8: a field name after '.'");
+  EXPECT_EQ(pick("", pops), "parse error: an empty expression; e.g. jsonpath='{.name}'");
+  EXPECT_EQ(pick("pops", pops),
+            "parse error: \"pops\" picks nothing: put the path in braces, e.g. '{.name}'");
+  *pops.add_pops()->mutable_id() = "FRA1";
+  EXPECT_EQ(pick("{.pops[*].nmae}", pops),
+            "error: {.pops[*].nmae}: onramp.v1.Pop has no field \"nmae\"");
+  EXPECT_EQ(pick("{.pops.id}", pops),
+            "error: {.pops.id}: \"id\" is asked of a list; pick its items with [*] or [N] first");
+  EXPECT_EQ(pick("{.config_version[0]}", pops),
+            "error: {.config_version[0]}: [0] is asked of something that is not a list");
 }
 
 TEST(Golden, Routes) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/options.h"
 #include "controlplane/controller/controller_server.h"
 #include "controlplane/controller/sqlite_store.h"
 #include "controlplane/controller/table_check.h"
@@ -105,6 +106,13 @@ class ServiceTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> admin_channel_, pop_channel_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
 };
+
+TEST_F(ServiceTest, GetVersionAnswersTheControllersBuild) {
+  v1::GetVersionResponse v;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetVersion, v1::GetVersionRequest(), v).ok());
+  EXPECT_EQ(v.version(), opts::version());
+  EXPECT_FALSE(v.version().empty());
+}
 
 TEST_F(ServiceTest, CrudRoundTrip) {
   configure();
