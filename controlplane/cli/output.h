@@ -11,9 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "common/text.h"
 #include "controlplane/cli/command.h"
 
 namespace onramp::cli {
+
+// Table cells and field values come from the network (a PoP's Hello, an
+// agent's NACK) as well as from operators: newlines and terminal escapes are
+// shown escaped, never obeyed, and long values are cut (-o json has them whole).
+inline constexpr size_t kMaxCellBytes = 256;
+inline constexpr size_t kMaxFieldBytes = 4096;
 
 // Columns with upper-case headers, separated by two spaces; empty cells
 // print as "-". The last column is not padded.
@@ -25,10 +32,11 @@ class Table {
       : headers_(std::move(headers)), wide_(wide) {
     if (wide) headers_.insert(headers_.end(), wide_headers.begin(), wide_headers.end());
   }
-  void row(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  void row(std::vector<std::string> cells) { row(std::move(cells), {}); }
   // A row of a table built with wide headers: `wide_cells` show only with -o wide.
   void row(std::vector<std::string> cells, const std::vector<std::string>& wide_cells) {
     if (wide_) cells.insert(cells.end(), wide_cells.begin(), wide_cells.end());
+    for (std::string& c : cells) c = printable(c, kMaxCellBytes);
     rows_.push_back(std::move(cells));
   }
   bool empty() const { return rows_.empty(); }
@@ -43,8 +51,8 @@ class Table {
 // "key:  value" lines with the values aligned.
 class Fields {
  public:
-  void add(std::string key, std::string value) {
-    items_.emplace_back(std::move(key), std::move(value));
+  void add(std::string key, const std::string& value) {
+    items_.emplace_back(std::move(key), printable(value, kMaxFieldBytes));
   }
   void print(std::ostream& out, const std::string& indent = "") const;
 

@@ -47,7 +47,8 @@ void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) 
   out << "\nconfig version " << list.config_version() << '\n';
   for (const v1::Pop& p : list.pops())
     if (p.nacked_version() != 0)
-      out << p.id() << " refused version " << p.nacked_version() << ": " << p.nack_error() << '\n';
+      out << p.id() << " refused version " << p.nacked_version() << ": "
+          << printable(p.nack_error(), kMaxFieldBytes) << '\n';
 }
 
 void print_pop(std::ostream& out, const v1::Pop& p) {

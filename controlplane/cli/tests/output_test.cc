@@ -4,6 +4,7 @@
 #include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 #include <type_traits>
 
@@ -239,6 +240,20 @@ TEST(Golden, PopTable) {
             "\n"
             "config version 12\n"
             "SIN1 refused version 12: table.listeners[0].endpoints[0].address: bad\n");
+}
+
+// Hardening finding: newlines and ANSI escapes in a PoP's Hello fields made
+// fake rows in `pop list`; a NACK text did the same below the table.
+TEST(Golden, PopTableShowsControlCharactersEscapedNotObeyed) {
+  std::string out = render<v1::ListPopsResponse>(R"(
+      pops { id: "FRA1" iata: "FRA" city: "Frank\nSIN9  forged  row\033[2J" country: "DE"
+             state: POP_CONNECTED nacked_version: 3 nack_error: "bad\nFRA1 applied 999" }
+      config_version: 3)",
+                                                 print_pops);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 5) << out;
+  EXPECT_EQ(out.find('\033'), std::string::npos) << out;
+  EXPECT_NE(out.find("Frank\\nSIN9  forged  row\\x1b[2J"), std::string::npos) << out;
+  EXPECT_NE(out.find("FRA1 refused version 3: bad\\nFRA1 applied 999\n"), std::string::npos) << out;
 }
 
 TEST(Golden, PopTableWideAddsLocationAndTunnelSource) {
