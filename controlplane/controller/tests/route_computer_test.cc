@@ -283,6 +283,12 @@ const GroupSpec kUs4{"us",
                      "us-east",
                      100,
                      {kUs2, {"198.51.100.3", 128}, {"198.51.100.4", 128}, {"198.51.100.5", 128}}};
+// eu at 30 ms; us (kUs4) at 10 ms with two of its four endpoints down.
+const Probes kUs4HalfDown{{"eu", "198.51.100.1", 30},
+                          {"us", "198.51.100.2", 10},
+                          {"us", "198.51.100.3", 10},
+                          {"us", "198.51.100.4", 10, false},
+                          {"us", "198.51.100.5", 10, false}};
 
 // eu and us, eu at `eu` ms and us at `us` ms, both healthy.
 Probes rtts(double eu, double us) {
@@ -423,11 +429,7 @@ const RouteCase kRouteCases[] = {
      // 2/4 x 1.4 = 70 %, the rest spills to eu. Each healthy us endpoint
      // takes 35 %, eu 30 %: 255 and 219.
      .groups = {kEu, kUs4},
-     .report = Probes{{"eu", "198.51.100.1", 30},
-                      {"us", "198.51.100.2", 10},
-                      {"us", "198.51.100.3", 10},
-                      {"us", "198.51.100.4", 10, false},
-                      {"us", "198.51.100.5", 10, false}},
+     .report = kUs4HalfDown,
      .routes = {{"us", 70.0,
                  "nearest healthy group (10.0 ms), dial 100 %, health 256/512 weight x 1.4 = 70 %"},
                 {"eu", 30.0,
@@ -462,11 +464,7 @@ const RouteCase kRouteCases[] = {
     {.name = "OverprovisioningFactorFromThePolicy",
      // 2/4 x 1.2 = 60 %, and the explanation says 1.2.
      .groups = {kEu, kUs4},
-     .report = Probes{{"eu", "198.51.100.1", 30},
-                      {"us", "198.51.100.2", 10},
-                      {"us", "198.51.100.3", 10},
-                      {"us", "198.51.100.4", 10, false},
-                      {"us", "198.51.100.5", 10, false}},
+     .report = kUs4HalfDown,
      .policy = {.overprovisioning = 1.2},
      .routes = {{"us", 60.0,
                  "nearest healthy group (10.0 ms), dial 100 %, health 256/512 weight x 1.2 = 60 %"},
