@@ -506,6 +506,7 @@ grpc::Status PopRegistry::health(const v1::GetHealthRequest& req,
             h->set_address(e->address());
             h->set_state(health_state(r));
             h->set_rtt_ms(r ? r->rtt_ms() : -1);
+            h->set_tls_handshake_ms(r ? r->tls_handshake_ms() : -1);
             if (r) {
               h->set_consecutive(r->consecutive());
               h->set_last_error(r->last_error());
