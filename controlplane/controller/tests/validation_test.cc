@@ -296,6 +296,29 @@ TEST(Validation, ExpectedStatusMin0Max600NamesTheWrongField) {
                                "100..599"));
 }
 
+// Hardening review, finding 5: an endpoint that is a VIP of the same
+// accelerator was accepted and re-encapsulated by the PoP 49 times;
+// link-local and "this network" addresses were accepted.
+TEST(Validation, AddressesThatWouldLoopOrCannotBeReachedAreRefused) {
+  Config c = base();  // accelerator web: VIP 203.0.113.10; endpoint 198.51.100.1
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "203.0.113.10")),
+            invalid("endpoint.address: 203.0.113.10 is a VIP of accelerator \"web\"; traffic to "
+                    "it would loop through the PoP"));
+  EXPECT_EQ(acc(c, accelerator("api", {"198.51.100.1"})),
+            invalid("accelerator.vips[0]: 198.51.100.1 is an endpoint of listener \"http\" of "
+                    "accelerator \"web\"; traffic to it would loop through the PoP"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "169.254.1.1")),
+            invalid("endpoint.address: 169.254.1.1 is a link-local address"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "fe80::1")),
+            invalid("endpoint.address: fe80::1 is a link-local address"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "0.1.2.3")),
+            invalid("endpoint.address: 0.1.2.3 is in 0.0.0.0/8 (\"this network\")"));
+  EXPECT_EQ(acc(c, accelerator("api", {"240.0.0.1"})),
+            invalid("accelerator.vips[0]: 240.0.0.1 is in 240.0.0.0/4 (reserved)"));
+  EXPECT_EQ(acc(c, accelerator("api", {"::ffff:127.0.0.1"})),
+            invalid("accelerator.vips[0]: ::ffff:127.0.0.1 is a loopback address"));
+}
+
 TEST(Validation, Endpoints) {
   Config c = base();
   EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "1.2.3.400")),
