@@ -292,11 +292,23 @@ namespace {
 constexpr uint32_t kReplyHandle = 0xdeca;
 constexpr uint32_t kReplyPriority = 1;
 
+int quiet_print(enum libbpf_print_level, const char*, va_list) { return 0; }
+
+// Runs a libbpf call without its warnings, for calls whose failure is an
+// expected answer ("no such filter", "the qdisc exists"), not a problem.
+template <typename Call>
+int quietly(Call call) {
+  const libbpf_print_fn_t before = libbpf_set_print(quiet_print);
+  const int err = call();
+  libbpf_set_print(before);
+  return err;
+}
+
 }  // namespace
 
 Result<Attachment> DecapProgram::attach_reply(int ifindex) {
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
-  int err = bpf_tc_hook_create(&hook);
+  int err = quietly([&] { return bpf_tc_hook_create(&hook); });
   if (err != 0 && err != -EEXIST)
     return error("cannot add a clsact qdisc for the reply program: " + errno_text(err));
   const bool made = err == 0;
@@ -306,7 +318,7 @@ Result<Attachment> DecapProgram::attach_reply(int ifindex) {
   // left it, else someone else's, which we do not replace.
   LIBBPF_OPTS(bpf_tc_opts, query, .handle = kReplyHandle, .priority = kReplyPriority);
   uint32_t flags = 0;
-  if (bpf_tc_query(&hook, &query) == 0) {
+  if (quietly([&] { return bpf_tc_query(&hook, &query); }) == 0) {
     auto name = prog_name(query.prog_id);
     if (!name.ok()) return name.status();
     if (*name != ONRAMP_DECAP_REPLY_PROG_NAME)
@@ -337,7 +349,7 @@ Status DecapProgram::detach_reply() {
   reply_ifindex_ = 0;
   // Only our own program: the filter at our handle may be someone else's by now.
   LIBBPF_OPTS(bpf_tc_opts, query, .handle = kReplyHandle, .priority = kReplyPriority);
-  if (bpf_tc_query(&hook, &query) == 0) {
+  if (quietly([&] { return bpf_tc_query(&hook, &query); }) == 0) {
     bpf_prog_info info{};
     uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(reply_prog_fd(), &info, &len) != 0)
