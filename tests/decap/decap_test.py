@@ -211,8 +211,8 @@ class Bed:
         for o in OVERRIDES:
             cmd += ["--port-override", o]
         self.start("decap", cmd)
-        wait_for("onramp-decap to attach",
-                 lambda: 'msg="attached the reply program" interface=e0 ' in self.read("decap", "err")
+        attached = 'msg="attached the reply program" interface=e0 '  # the last step
+        wait_for("onramp-decap to attach", lambda: attached in self.read("decap", "err")
                  or self.procs["decap"].poll() is not None, timeout=5.0)
         check(self.procs["decap"].poll() is None,
               f"onramp-decap exited: {self.read('decap', 'err').strip()}")
