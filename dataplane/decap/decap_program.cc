@@ -370,6 +370,21 @@ Status DecapProgram::detach_reply() {
   return ok_status();
 }
 
+Result<std::string> DecapProgram::remove_leftover_reply(int ifindex) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+  LIBBPF_OPTS(bpf_tc_opts, query, .handle = kReplyHandle, .priority = kReplyPriority);
+  if (quietly([&] { return bpf_tc_query(&hook, &query); }) != 0) return std::string();
+  auto name = prog_name(query.prog_id);
+  if (!name.ok()) return name.status();
+  if (*name != ONRAMP_DECAP_REPLY_PROG_NAME) return std::string();  // not ours
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kReplyHandle, .priority = kReplyPriority);
+  if (int err = bpf_tc_detach(&hook, &opts); err != 0)
+    return error("cannot remove the reply program id " + std::to_string(query.prog_id) +
+                 " left by an earlier onramp-decap: " + errno_text(err));
+  return "removed reply program id " + std::to_string(query.prog_id) +
+         " left by an earlier onramp-decap (no --port-override now)";
+}
+
 Result<Attachment> DecapProgram::attach(int ifindex, AttachMode mode) {
   auto attached = query_attached(ifindex);
   if (!attached.ok()) return attached.status();

@@ -78,6 +78,10 @@ class DecapProgram {
   Status detach();
   // Removes the reply program, and the clsact qdisc if attach_reply made it.
   Status detach_reply();
+  // Without port overrides: removes a reply program an earlier onramp-decap
+  // (killed, with overrides) left on `ifindex`, which would go on rewriting.
+  // Returns what it did ("" if nothing).
+  Result<std::string> remove_leftover_reply(int ifindex);
   Result<Counters> read_counters() const;
   // The loaded programs (for BPF_PROG_TEST_RUN in tests).
   int prog_fd() const;

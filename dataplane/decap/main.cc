@@ -216,6 +216,12 @@ int main(int argc, char** argv) {
       rewrites += (rewrites.empty() ? "" : ",") + onramp::decap::to_string(o);
     log::info("attached the reply program",
               {{"interface", reply_interface}, {"port_overrides", rewrites}});
+  } else if (auto removed = program->remove_leftover_reply(static_cast<int>(reply_ifindex));
+             !removed.ok()) {
+    if (Status s = program->detach(); !s.ok()) fail("cannot detach", interface, s);
+    return fail("cannot remove a leftover reply program", reply_interface, removed.status());
+  } else if (!removed->empty()) {
+    log::info("removed a leftover program", {{"interface", reply_interface}, {"note", *removed}});
   }
 
   onramp::service::ready("decapsulating on " + interface + " (" + attached->mode + " mode)");

@@ -204,14 +204,15 @@ class Bed:
         with open(os.path.join(self.work, f"{name}.{stream}")) as f:
             return f.read()
 
-    def start_decap(self):
+    def start_decap(self, overrides=True):
         cmd = [self.decap, "--interface", "e0", "--mode", self.mode, "--stats-interval-s", "0"]
         for a in ALLOW:
             cmd += ["--allow", a]
-        for o in OVERRIDES:
+        for o in OVERRIDES if overrides else []:
             cmd += ["--port-override", o]
         self.start("decap", cmd)
-        attached = 'msg="attached the reply program" interface=e0 '  # the last step
+        # the last step
+        attached = f'msg="attached the {"reply" if overrides else "XDP"} program" interface=e0 '
         wait_for("onramp-decap to attach", lambda: attached in self.read("decap", "err")
                  or self.procs["decap"].poll() is not None, timeout=5.0)
         check(self.procs["decap"].poll() is None,
@@ -391,6 +392,16 @@ def restart_cases(bed):
     check("xdp" not in link, f"the XDP program is still attached after SIGTERM: {link}")
     # The clsact qdisc the killed instance made is not this one's to remove.
     check_no_reply_program(bed, "SIGTERM", qdisc=False)
+    log("10b. a reply program left by a killed instance goes when the next runs without "
+        "port overrides (it would go on rewriting)")
+    bed.start_decap()
+    bed.stop("decap", signal.SIGKILL)
+    bed.start_decap(overrides=False)
+    check("removed reply program id" in bed.read("decap", "err"),
+          f"the leftover reply program was not removed: {bed.read('decap', 'err')}")
+    check_no_reply_program(bed, "a start without port overrides", qdisc=False)
+    rc = bed.stop("decap", signal.SIGTERM)
+    check(rc == 0, f"onramp-decap exited {rc} on SIGTERM: {bed.read('decap', 'err')}")
 
 
 def check_no_reply_program(bed, after, qdisc=True):
