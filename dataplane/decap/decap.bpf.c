@@ -390,23 +390,30 @@ SEC("tc")
 int onramp_reply(struct __sk_buff* skb) {
   const __be16 type = skb->protocol;
   if (type != bpf_htons(ETH_P_IP) && type != bpf_htons(ETH_P_IPV6)) return TC_ACT_OK;
-  // Locally built headers are linear, but make sure: Ethernet, the longest
-  // IPv4 header and TCP up to its checksum.
-  const __u32 want = sizeof(struct ethhdr) + 60 + 18;
   void* data = (void*)(long)skb->data;
   void* end = (void*)(long)skb->data_end;
-  if (data + want > end && skb->len > (__u32)(end - data)) {
-    bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
-    data = (void*)(long)skb->data;
-    end = (void*)(long)skb->data_end;
-  }
   struct ethhdr* eth = data;
   if ((void*)(eth + 1) > end || eth->h_proto != type) return TC_ACT_OK;
 
   struct onramp_decap_port_key key = {};
   __u32 l4_off;
   struct udphdr* l4 = find_l4(eth + 1, end, type, 0, &key, &l4_off);
-  if (!l4) return TC_ACT_OK;
+  if (!l4) {
+    // The stack builds its headers in the linear part, so this is almost
+    // always "not TCP/UDP". Only when the packet goes on past the linear
+    // part, pull the longest headers (Ethernet, IPv4 with options, TCP to
+    // its checksum) and look again: pulling every packet would copy the
+    // head of each cloned TCP segment.
+    const __u32 want = sizeof(struct ethhdr) + 60 + 18;
+    if (skb->len <= (__u32)(end - data) || (__u32)(end - data) >= want) return TC_ACT_OK;
+    if (bpf_skb_pull_data(skb, skb->len < want ? skb->len : want)) return TC_ACT_OK;
+    data = (void*)(long)skb->data;
+    end = (void*)(long)skb->data_end;
+    eth = data;
+    if ((void*)(eth + 1) > end) return TC_ACT_OK;
+    l4 = find_l4(eth + 1, end, type, 0, &key, &l4_off);
+    if (!l4) return TC_ACT_OK;
+  }
   key.port = l4->source;
   __be16* to = bpf_map_lookup_elem(&port_out, &key);
   if (!to) return TC_ACT_OK;
