@@ -209,6 +209,34 @@ grpc::Status validate_listener(const Config& config, const v1::Listener& in, Mut
   return grpc::Status::OK;
 }
 
+namespace {
+
+// What an operator must do before port overrides are accepted, spelled out
+// with this group's VIPs and ports: the PoP forwards packets unchanged
+// (direct server return), only the endpoints' onramp-decap can rewrite.
+std::string port_rewrite_needed(const Config& config, const v1::EndpointGroup& in,
+                                const v1::Listener& listener) {
+  const std::string protocol = listener.protocol() == v1::TCP   ? "/tcp"
+                               : listener.protocol() == v1::UDP ? "/udp"
+                                                                : "";
+  std::string flags;
+  if (const v1::Accelerator* a = find(config.accelerators, accelerator_key(in.accelerator())))
+    for (const std::string& vip_text : a->vips()) {
+      const std::optional<IpAddress> vip = IpAddress::parse(vip_text);
+      const std::string vip_shown = !vip || vip->is_v4() ? vip_text : "[" + vip->to_string() + "]";
+      for (const auto& o : in.port_overrides())
+        flags += " --port-override " + vip_shown + ":" + std::to_string(o.listener_port()) + "=" +
+                 std::to_string(o.endpoint_port()) + protocol;
+    }
+  return "endpoint_group.port_rewrite: the PoPs forward packets unchanged, so port overrides "
+         "take effect only at the endpoints: run onramp-decap with" +
+         flags +
+         " on every endpoint of the group, then set port_rewrite to PORT_REWRITE_DECAP "
+         "(onrampctl: --port-rewrite decap)";
+}
+
+}  // namespace
+
 grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGroup& in,
                                      Mutation mutation, v1::EndpointGroup& out) {
   if (auto s = name("endpoint_group.name", in.name()); !s.ok()) return s;
@@ -261,6 +289,8 @@ grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGro
       return invalid(f + ".endpoint_port: " + std::to_string(o.endpoint_port()) +
                      " is outside 1..65535");
   }
+  if (in.port_overrides_size() > 0 && in.port_rewrite() != v1::PORT_REWRITE_DECAP)
+    return invalid(port_rewrite_needed(config, in, *listener));
   return grpc::Status::OK;
 }
 
