@@ -75,6 +75,9 @@ pb::DataplaneStats collect_stats(const StatsSources& in) {
     s.set_forwarded(s.forwarded() + get(c.forwarded));
     s.set_echo_replies(s.echo_replies() + get(c.echo_replies));
     s.set_icmp_errors_forwarded(s.icmp_errors_forwarded() + get(c.icmp_errors_forwarded));
+    s.set_icmp_too_big_sent(s.icmp_too_big_sent() + get(c.icmp_too_big_sent));
+    s.set_fragmented(s.fragmented() + get(c.fragmented));
+    s.set_fragments_sent(s.fragments_sent() + get(c.fragments_sent));
     s.set_new_flows(s.new_flows() + get(c.new_flows));
     s.set_flows_moved(s.flows_moved() + get(c.flows_moved));
     for (int r = 0; r < kDropReasonCount; ++r) drops[r] += get(c.drops[r]);
@@ -140,6 +143,9 @@ std::string stats_text(const pb::DataplaneStats& s) {
   os << "  rx " << s.rx_packets() << " packets " << s.rx_bytes() << " bytes; forwarded "
      << s.forwarded() << "; echo replies " << s.echo_replies() << "; icmp errors forwarded "
      << s.icmp_errors_forwarded() << "; dropped " << s.dropped() << "\n";
+  if (s.icmp_too_big_sent() || s.fragmented())
+    os << "  too big for the tunnel: " << s.icmp_too_big_sent() << " answered with ICMP, "
+       << s.fragmented() << " split into " << s.fragmented() + s.fragments_sent() << " fragments\n";
   os << "  flows: " << s.new_flows() << " new, " << s.flows_moved() << " moved; table "
      << s.flows_live() << " live of " << s.flow_capacity() << ", " << s.flow_evictions()
      << " evicted (" << s.flow_bytes_per_flow() << " bytes per flow)\n";

@@ -114,7 +114,56 @@ void PacketProcessor::match(int slot) {
   b.matched = true;
 }
 
-void PacketProcessor::finish(int slot, uint32_t now_ms) {
+Action PacketProcessor::too_big(PacketBuf& pkt, Work& w, const Endpoint& e,
+                                const ForwardingTable& table, const MacAddress& port_mac,
+                                uint32_t now_ms, ExtraPackets* extra) {
+  ParsedPacket& p = w.parsed;
+  // An ICMP error about an ICMP error is never sent (RFC 1122 §3.2.2,
+  // RFC 4443 §2.4 (e)); one too big to forward is dropped.
+  if (w.icmp_error) {
+    count_drop(DropReason::too_big);
+    return Action::drop;
+  }
+  const uint32_t fit = inner_mtu(table.spec().mtu, encap_overhead(e));
+  const bool df = p.family == 6 || (pkt.data[p.l3_offset + 6] & 0x40);
+  if (df) {
+    if (!icmp_limiter_.allow(p.src, now_ms)) {
+      count_drop(DropReason::too_big_rate_limited);
+      return Action::drop;
+    }
+    if (!make_too_big(pkt, p, fit, port_mac)) {
+      count_drop(DropReason::no_headroom);
+      return Action::drop;
+    }
+    LcoreStats::bump(stats_.icmp_too_big_sent);
+    return Action::icmp_error;
+  }
+  if (!extra) {
+    count_drop(DropReason::too_big);
+    return Action::drop;
+  }
+  const int n = fragment_ipv4(pkt, p, fit, *extra, frags_.get(), frag_parsed_.get());
+  if (n < 0) {
+    extra->rollback();
+    count_drop(DropReason::fragment_no_buffer);
+    return Action::drop;
+  }
+  DropReason reason = DropReason::no_headroom;
+  bool ok = encapsulate(pkt, p, e, table, port_mac, w.hash, reason);
+  for (int k = 0; ok && k < n; ++k)
+    ok = encapsulate(*frags_[k], frag_parsed_[k], e, table, port_mac, w.hash, reason);
+  if (!ok) {
+    extra->rollback();
+    count_drop(reason);
+    return Action::drop;
+  }
+  extra->commit();
+  LcoreStats::bump(stats_.fragmented);
+  LcoreStats::bump(stats_.fragments_sent, static_cast<uint64_t>(n));
+  return Action::forward;
+}
+
+void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   Burst& b = bursts_[slot];
   if (!b.matched) match(slot);  // a burst finished without a next one
   ForwardingTable& table = *b.table;
@@ -158,8 +207,13 @@ void PacketProcessor::finish(int slot, uint32_t now_ms) {
     uint32_t inner_len = w.parsed.ip_len;
     DropReason reason;
     if (!encapsulate(b.pkts[i], w.parsed, e, table, *b.port_mac, w.hash, reason)) {
-      count_drop(reason);
-      continue;
+      if (reason != DropReason::too_big) {
+        count_drop(reason);
+        continue;
+      }
+      const Action a = too_big(b.pkts[i], w, e, table, *b.port_mac, now_ms, extra);
+      b.actions[i] = a;
+      if (a != Action::forward) continue;
     }
     b.actions[i] = Action::forward;
     ++forwarded;

@@ -13,6 +13,7 @@
 #include "dataplane/core/forwarding_table.h"
 #include "dataplane/core/packet_buf.h"
 #include "dataplane/core/parser.h"
+#include "dataplane/core/pmtu.h"
 
 namespace onramp::dp {
 
@@ -23,6 +24,13 @@ struct LcoreStats {
   std::atomic<uint64_t> forwarded{0};
   std::atomic<uint64_t> echo_replies{0};
   std::atomic<uint64_t> icmp_errors_forwarded{0};
+  // Packets too big for their tunnel answered with an ICMP frag-needed /
+  // packet-too-big from the PoP (Action::icmp_error).
+  std::atomic<uint64_t> icmp_too_big_sent{0};
+  // IPv4 packets without DF split to fit their tunnel (each also counted
+  // in forwarded, as its first fragment), and the further fragments sent.
+  std::atomic<uint64_t> fragmented{0};
+  std::atomic<uint64_t> fragments_sent{0};
   std::atomic<uint64_t> new_flows{0};
   // Existing flows whose endpoint left the table or became unhealthy, sent
   // to a new endpoint.
@@ -53,11 +61,13 @@ class PacketProcessor {
   // Processes up to kMaxBurst packets that arrived on a port whose MAC is
   // port_mac. now_ms: a millisecond clock (wraps), for idle timeouts.
   // The three stages below, one after the other.
+  // extra: lends buffers for fragments; without it an IPv4 packet too big
+  // for its tunnel and without DF is dropped as too_big.
   void process_burst(ForwardingTable& table, PacketBuf* pkts, Action* actions, uint16_t n,
-                     const MacAddress& port_mac, uint32_t now_ms) {
+                     const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra = nullptr) {
     classify(0, table, pkts, actions, n, port_mac);
     match(0);
-    finish(0, now_ms);
+    finish(0, now_ms, extra);
   }
 
   // The same in three stages, so that the DPDK worker can overlap two
@@ -79,8 +89,9 @@ class PacketProcessor {
   void match(int slot);
   // Stage three: look the flows up, place new ones, encapsulate (after
   // stage two, if that has not run). Every action of the burst is final
-  // after this.
-  void finish(int slot, uint32_t now_ms);
+  // after this; fragments beyond the first of a split packet are committed
+  // to `extra` (see process_burst).
+  void finish(int slot, uint32_t now_ms, ExtraPackets* extra = nullptr);
 
   void count_drop(DropReason r, uint64_t n = 1) {
     LcoreStats::bump(stats_.drops[static_cast<int>(r)], n);
@@ -96,9 +107,16 @@ class PacketProcessor {
   // refused: it becomes a tx_full drop, so forwarded + replies + drops
   // always add up to what was received.
   void count_tx_refused(Action a) {
-    auto& sent = a == Action::reply ? stats_.echo_replies : stats_.forwarded;
+    auto& sent = a == Action::reply        ? stats_.echo_replies
+                 : a == Action::icmp_error ? stats_.icmp_too_big_sent
+                                           : stats_.forwarded;
     sent.store(sent.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     count_drop(DropReason::tx_full);
+  }
+  // Fragments beyond the first that the TX queue refused: no longer sent.
+  void count_fragments_refused(uint64_t n) {
+    stats_.fragments_sent.store(stats_.fragments_sent.load(std::memory_order_relaxed) - n,
+                                std::memory_order_relaxed);
   }
   const LcoreStats& stats() const { return stats_; }
   const FlowTable& flows() const { return flows_; }
@@ -129,11 +147,19 @@ class PacketProcessor {
   };
 
   void peek(Burst& b, uint16_t j);
+  // A packet too big for endpoint `e`'s tunnel: the ICMP error back, or its
+  // fragments encapsulated. Returns the packet's action; counts it.
+  Action too_big(PacketBuf& pkt, Work& w, const Endpoint& e, const ForwardingTable& table,
+                 const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
 
   unsigned lcore_;
   FlowTable flows_;
   LcoreStats stats_;
   std::unique_ptr<Burst[]> bursts_ = std::make_unique<Burst[]>(kSlots);
+  IcmpRateLimiter icmp_limiter_;
+  // Scratch for the fragments of one packet (too_big).
+  std::unique_ptr<PacketBuf*[]> frags_ = std::make_unique<PacketBuf*[]>(kMaxFragments);
+  std::unique_ptr<ParsedPacket[]> frag_parsed_ = std::make_unique<ParsedPacket[]>(kMaxFragments);
 };
 
 }  // namespace onramp::dp
