@@ -11,6 +11,7 @@
 #include "dataplane/core/drop_reason.h"
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/forwarding_table.h"
+#include "dataplane/core/fragment_table.h"
 #include "dataplane/core/packet_buf.h"
 #include "dataplane/core/parser.h"
 #include "dataplane/core/pmtu.h"
@@ -31,6 +32,8 @@ struct LcoreStats {
   // in forwarded, as its first fragment), and the further fragments sent.
   std::atomic<uint64_t> fragmented{0};
   std::atomic<uint64_t> fragments_sent{0};
+  // Fragments to a VIP forwarded, first and later ones (also in forwarded).
+  std::atomic<uint64_t> fragments_forwarded{0};
   std::atomic<uint64_t> new_flows{0};
   // Existing flows whose endpoint left the table or became unhealthy, sent
   // to a new endpoint.
@@ -120,6 +123,7 @@ class PacketProcessor {
   }
   const LcoreStats& stats() const { return stats_; }
   const FlowTable& flows() const { return flows_; }
+  const FragmentTable& fragment_trains() const { return frag_table_; }
   unsigned lcore() const { return lcore_; }
 
  private:
@@ -132,7 +136,11 @@ class PacketProcessor {
     uint32_t first_slot;  // stage two: the flow's slot in its first bucket, or kNone
     uint16_t listener;
     bool icmp_error;  // an ICMP error following its flow: no new flow state
+    uint8_t frag;     // kWhole, kFirstFragment or kLaterFragment
   };
+  static constexpr uint8_t kWhole = 0;
+  static constexpr uint8_t kFirstFragment = 1;  // picks the endpoint, records the train
+  static constexpr uint8_t kLaterFragment = 2;  // follows its train: no flow lookup
   // One burst between its stages. Lives in the processor, allocated once:
   // nothing per burst is zeroed or allocated.
   struct Burst {
@@ -151,12 +159,19 @@ class PacketProcessor {
   // fragments encapsulated. Returns the packet's action; counts it.
   Action too_big(PacketBuf& pkt, Work& w, const Endpoint& e, const ForwardingTable& table,
                  const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
+  // A first fragment sent to endpoint `ep` of listener `l`: records its
+  // train. False (counted) when it must be dropped.
+  bool track_first_fragment(const Work& w, const Listener& l, int ep, uint32_t now_ms);
+  // A later fragment: to its train's endpoint. Returns its action; counts it.
+  Action follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table,
+                         const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
 
   unsigned lcore_;
   FlowTable flows_;
   LcoreStats stats_;
   std::unique_ptr<Burst[]> bursts_ = std::make_unique<Burst[]>(kSlots);
   IcmpRateLimiter icmp_limiter_;
+  FragmentTable frag_table_;
   // Scratch for the fragments of one packet (too_big).
   std::unique_ptr<PacketBuf*[]> frags_ = std::make_unique<PacketBuf*[]>(kMaxFragments);
   std::unique_ptr<ParsedPacket[]> frag_parsed_ = std::make_unique<ParsedPacket[]>(kMaxFragments);

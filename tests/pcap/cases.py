@@ -591,24 +591,131 @@ case(
 
 _df_only = tcp4(CLIENT4, VIP_WEB4, 40030, 80)
 _df_only[IP].flags = "DF"
+_f4_first = eth() / IP(src=CLIENT4, dst=VIP_WEB4, flags="MF", id=5) / \
+    TCP(sport=40030, dport=80) / (b"a" * 16)
+_f4_later = eth() / IP(src=CLIENT4, dst=VIP_WEB4, frag=185, id=5, proto=6) / Raw(b"b" * 4)
+_f6_first = eth() / IPv6(src=CLIENT6, dst=VIP_WEB6) / IPv6ExtHdrFragment(m=1, id=9) / \
+    TCP(dport=443)
+_f6_later = eth() / IPv6(src=CLIENT6, dst=VIP_WEB6) / IPv6ExtHdrFragment(offset=10, id=9, nh=6) / \
+    Raw(b"c" * 8)
+LABEL_F6 = 0x9F614  # 2001:db8:c::1:20 -> [2001:db8:10::10]:443 tcp
 case(
     name="fragments",
-    description="IPv4 first fragment (MF), IPv4 later fragment (offset, short payload), "
-    "IPv6 fragment header with M set and with an offset: dropped as fragment; a fragment "
-    "to a non-VIP counts as non_vip; DF with offset 0 is a whole packet and is forwarded",
+    description="IPv4 first fragment (MF, whole TCP header) and a later fragment (offset "
+    "1480) of the same datagram; IPv6 first fragment (M set) and a later one (offset 80): "
+    "the first picks the flow's endpoint, the later follows it (6in6 with the flow's "
+    "label); a fragment to a non-VIP counts as non_vip; DF with offset 0 is a whole packet",
     table=BASE_TABLE,
+    input=[_f4_first, _f4_later, _f6_first, _f6_later,
+           eth() / IP(src=CLIENT4, dst="203.0.113.99", flags="MF") / TCP(dport=80), _df_only],
+    expected=[encap(_f4_first, EP_WEB4), encap(_f4_later, EP_WEB4),
+              encap(_f6_first, EP_WEB6, flow_label=LABEL_F6),
+              encap(_f6_later, EP_WEB6, flow_label=LABEL_F6), encap(_df_only, EP_WEB4)],
+    drops={"non_vip": 1},
+    counters={"fragments_forwarded": 4, "fragment_trains": 2, "fragment_trains_completed": 0},
+)
+
+FRAG_TABLE = HEADER + """\
+listeners {
+  name: "frag" vips: "203.0.113.60" vips: "2001:db8:10::60" protocol: UDP
+  port_ranges { first: 53 }
+  endpoints { address: "198.51.100.61" weight: 100 }
+  endpoints { address: "198.51.100.62" weight: 100 }
+  endpoints { address: "198.51.100.63" weight: 100 }
+  endpoints { address: "198.51.100.64" weight: 100 }
+}
+"""
+VIP_FRAG4 = "203.0.113.60"
+VIP_FRAG6 = "2001:db8:10::60"
+
+
+def udp_fragments(src, dst, sport, dport, payload, ident, size=1400):
+    """A UDP datagram as the client's kernel fragments it: the transport header and
+    payload in pieces of `size` bytes (a multiple of 8), same id, MF / M on all but
+    the last (IPv6: in a fragment header)."""
+    v6 = ":" in src
+    ip = IPv6(src=src, dst=dst) if v6 else IP(src=src, dst=dst)
+    whole = bytes(ip / UDP(sport=sport, dport=dport) / payload)[40 if v6 else 20:]
+    frames = []
+    for off in range(0, len(whole), size):
+        chunk, more = whole[off:off + size], off + size < len(whole)
+        if v6:
+            frames.append(eth() / IPv6(src=src, dst=dst) / IPv6ExtHdrFragment(
+                nh=17, offset=off // 8, m=int(more), id=ident) / Raw(chunk))
+        else:
+            frames.append(eth() / IP(src=src, dst=dst, id=ident, flags="MF" if more else 0,
+                                     frag=off // 8, proto=17) / Raw(chunk))
+    return frames
+
+
+# Pinned Maglev picks (model.py) of FRAG_TABLE's four endpoints.
+_fa = udp_fragments("198.18.2.1", VIP_FRAG4, 40100, 53, b"A" * 2992, 0x101)  # -> .62
+_fa_whole = udp4("198.18.2.1", VIP_FRAG4, 40100, 53)
+_fb = udp_fragments("198.18.2.1", VIP_FRAG4, 40102, 53, b"B" * 2992, 0x102)  # -> .63
+_f6 = udp_fragments("2001:db8:c::60", VIP_FRAG6, 50100, 53, b"6" * 2992, 0x60001)  # -> .63
+_f6_whole = udp6("2001:db8:c::60", VIP_FRAG6, 50100, 53)
+case(
+    name="fragments_follow_first",
+    description="3000-byte UDP datagrams fragmented by the client (1400-byte pieces, "
+    "IPv4 and IPv6 fragment header) to a listener of 4 endpoints: every fragment goes "
+    "where a whole datagram of the same flow goes (pinned), two datagrams of one client "
+    "with other ports to their own endpoints; three trains completed",
+    table=FRAG_TABLE,
+    input=[_fa_whole] + _fa + _fb + [_f6_whole] + _f6,
+    expected=[encap(f, "198.51.100.62") for f in [_fa_whole] + _fa] +
+    [encap(f, "198.51.100.63") for f in _fb + [_f6_whole] + _f6],
+    counters={"fragments_forwarded": 9, "fragment_trains": 3, "fragment_trains_completed": 3,
+              "new_flows": 3},
+)
+
+_oa = udp_fragments("198.18.2.1", VIP_FRAG4, 40100, 53, b"a" * 2992, 0x201)
+_ob = udp_fragments("198.18.2.1", VIP_FRAG4, 40100, 53, b"b" * 2992, 0x202)
+case(
+    name="fragments_out_of_order",
+    description="A later fragment before its first is dropped (fragment_no_first: no "
+    "ports yet, documented), the rest of its train follows the first; a train whose "
+    "last fragment comes before its middle one is forwarded whole and completed",
+    table=FRAG_TABLE,
+    input=[_oa[1], _oa[0], _oa[2], _ob[0], _ob[2], _ob[1]],
+    expected=[encap(f, "198.51.100.62") for f in (_oa[0], _oa[2], _ob[0], _ob[2], _ob[1])],
+    drops={"fragment_no_first": 1},
+    counters={"fragments_forwarded": 5, "fragment_trains": 2, "fragment_trains_completed": 1},
+)
+
+
+def _frag4(ident, offset, data, more=True, proto=17):
+    return eth() / IP(src="198.18.2.1", dst=VIP_FRAG4, id=ident, frag=offset // 8,
+                      flags="MF" if more else 0, proto=proto) / Raw(data)
+
+
+_udp_head = bytes(IP(src="198.18.2.1", dst=VIP_FRAG4) / UDP(sport=40100, dport=53, len=3000))[20:]
+_ov_first = _frag4(0x301, 0, _udp_head + b"o" * 1392)
+_sc_first = _frag4(0x304, 0, _udp_head + b"s" * 16)
+_sc = [_frag4(0x304, off, b"t" * 8) for off in (48, 96, 144)]
+case(
+    name="fragment_attacks",
+    description="Tiny first fragments (8 bytes of a TCP header, IPv4 and IPv6): "
+    "fragment_tiny; a fragment overlapping its train's first (offset 8, RFC 1858) and "
+    "the train's next fragment after it: fragment_overlap; offset 65528 + 16 bytes: "
+    "fragment_oversized; a train with more holes than tracked (4 ranges): "
+    "fragment_scattered; a fragmented ICMP echo: fragment",
+    table=FRAG_TABLE,
     input=[
-        eth() / IP(src=CLIENT4, dst=VIP_WEB4, flags="MF", id=5) / TCP(sport=40030, dport=80)
-        / (b"a" * 16),
-        eth() / IP(src=CLIENT4, dst=VIP_WEB4, frag=185, id=5, proto=6) / Raw(b"b" * 4),
-        eth() / IPv6(src=CLIENT6, dst=VIP_WEB6) / IPv6ExtHdrFragment(m=1, id=9) / TCP(dport=443),
-        eth() / IPv6(src=CLIENT6, dst=VIP_WEB6) / IPv6ExtHdrFragment(offset=10, id=9, nh=6) /
-        Raw(b"c" * 8),
-        eth() / IP(src=CLIENT4, dst="203.0.113.99", flags="MF") / TCP(dport=80),
-        _df_only,
+        _frag4(0x300, 0, bytes(TCP(sport=40100, dport=53))[:8], proto=6),
+        eth() / IPv6(src="2001:db8:c::60", dst=VIP_FRAG6) / IPv6ExtHdrFragment(
+            nh=6, m=1, id=0x300) / Raw(bytes(TCP(sport=50100, dport=53))[:8]),
+        _ov_first,
+        _frag4(0x301, 8, b"x" * 16),
+        _frag4(0x301, 1400, b"y" * 1600, more=False),
+        _frag4(0x302, 65528, b"z" * 16, more=False),
+        _sc_first] + _sc + [
+        _frag4(0x304, 192, b"u" * 8),
+        eth() / IP(src="198.18.2.1", dst=VIP_FRAG4, flags="MF", id=0x305) / ICMP() / (b"p" * 64),
     ],
-    expected=[encap(_df_only, EP_WEB4)],
-    drops={"fragment": 4, "non_vip": 1},
+    expected=[encap(f, "198.51.100.62") for f in [_ov_first, _sc_first] + _sc],
+    drops={"fragment_tiny": 2, "fragment_overlap": 2, "fragment_oversized": 1,
+           "fragment_scattered": 1, "fragment": 1},
+    counters={"fragments_forwarded": 5, "fragment_trains": 2},
 )
 
 # --- ICMP ----------------------------------------------------------------------------

@@ -30,7 +30,8 @@ import pcap_replay
 importlib.import_module("scapy.all")
 
 COUNTERS = ["forwarded", "echo_replies", "icmp_errors_forwarded", "icmp_too_big_sent",
-            "fragmented", "fragments_sent", "new_flows", "flows_live", "flow_evictions"]
+            "fragmented", "fragments_sent", "fragments_forwarded", "new_flows", "flows_live",
+            "flow_evictions"]
 MAX_FRAMES = 2000
 
 
