@@ -75,6 +75,17 @@ pb::DataplaneStats collect_stats(const StatsSources& in) {
     s.set_forwarded(s.forwarded() + get(c.forwarded));
     s.set_echo_replies(s.echo_replies() + get(c.echo_replies));
     s.set_icmp_errors_forwarded(s.icmp_errors_forwarded() + get(c.icmp_errors_forwarded));
+    s.set_icmp_too_big_sent(s.icmp_too_big_sent() + get(c.icmp_too_big_sent));
+    s.set_fragmented(s.fragmented() + get(c.fragmented));
+    s.set_fragments_sent(s.fragments_sent() + get(c.fragments_sent));
+    s.set_fragments_forwarded(s.fragments_forwarded() + get(c.fragments_forwarded));
+    // Plain counters of another lcore, read while it runs, like the flow
+    // table's: approximate until the workers stop.
+    const FragmentTableStats& ft = w->processor->fragment_trains().stats();
+    s.set_fragment_trains(s.fragment_trains() + ft.trains);
+    s.set_fragment_trains_completed(s.fragment_trains_completed() + ft.completed);
+    s.set_fragment_trains_timed_out(s.fragment_trains_timed_out() + ft.timed_out);
+    s.set_fragment_trains_evicted(s.fragment_trains_evicted() + ft.evicted);
     s.set_new_flows(s.new_flows() + get(c.new_flows));
     s.set_flows_moved(s.flows_moved() + get(c.flows_moved));
     for (int r = 0; r < kDropReasonCount; ++r) drops[r] += get(c.drops[r]);
@@ -140,6 +151,14 @@ std::string stats_text(const pb::DataplaneStats& s) {
   os << "  rx " << s.rx_packets() << " packets " << s.rx_bytes() << " bytes; forwarded "
      << s.forwarded() << "; echo replies " << s.echo_replies() << "; icmp errors forwarded "
      << s.icmp_errors_forwarded() << "; dropped " << s.dropped() << "\n";
+  if (s.icmp_too_big_sent() || s.fragmented())
+    os << "  too big for the tunnel: " << s.icmp_too_big_sent() << " answered with ICMP, "
+       << s.fragmented() << " split into " << s.fragmented() + s.fragments_sent() << " fragments\n";
+  if (s.fragments_forwarded() || s.fragment_trains())
+    os << "  fragments to VIPs: " << s.fragments_forwarded() << " forwarded; trains "
+       << s.fragment_trains() << ", " << s.fragment_trains_completed() << " completed, "
+       << s.fragment_trains_timed_out() << " timed out, " << s.fragment_trains_evicted()
+       << " evicted\n";
   os << "  flows: " << s.new_flows() << " new, " << s.flows_moved() << " moved; table "
      << s.flows_live() << " live of " << s.flow_capacity() << ", " << s.flow_evictions()
      << " evicted (" << s.flow_bytes_per_flow() << " bytes per flow)\n";

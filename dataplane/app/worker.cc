@@ -4,6 +4,8 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include <memory>
+
 namespace onramp::dp {
 
 uint64_t clock_ms() {
@@ -33,6 +35,61 @@ void from_packet(rte_mbuf* m, const PacketBuf& pkt) {
   m->pkt_len = pkt.len;
 }
 
+// Lends mbufs for the fragments the core makes (ExtraPackets) and sends
+// the committed ones after the burst they came from, on the same queue.
+class MbufLender final : public ExtraPackets {
+ public:
+  // Fragments of one burst at most: four 64-packet bursts' worth of 5-way
+  // splits; a packet whose fragments do not fit is dropped and counted.
+  static constexpr uint16_t kMax = 256;
+
+  // The pool the burst's own mbufs came from (one per NUMA socket).
+  void set_pool(rte_mempool* pool) { pool_ = pool; }
+
+  PacketBuf* alloc(uint32_t size) override {
+    if (n_ == kMax || !pool_) return nullptr;
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (!m) return nullptr;
+    if (rte_pktmbuf_tailroom(m) < size || rte_pktmbuf_headroom(m) < kTooBigHeadroom) {
+      rte_pktmbuf_free(m);
+      return nullptr;
+    }
+    mbufs_[n_] = m;
+    bufs_[n_] = PacketBuf{rte_pktmbuf_mtod(m, uint8_t*), 0, rte_pktmbuf_headroom(m)};
+    return &bufs_[n_++];
+  }
+  void commit() override { committed_ = n_; }
+  void rollback() override {
+    if (n_ > committed_) rte_pktmbuf_free_bulk(mbufs_ + committed_, n_ - committed_);
+    n_ = committed_;
+  }
+
+  // Transmits what was committed; what the queue refuses is freed and
+  // taken off the core's fragments_sent.
+  void flush(uint16_t port, uint16_t queue, PacketProcessor& proc) {
+    rollback();
+    if (n_ == 0) return;
+    for (uint16_t i = 0; i < n_; ++i) {
+      mbufs_[i]->data_off = static_cast<uint16_t>(bufs_[i].headroom);
+      mbufs_[i]->data_len = static_cast<uint16_t>(bufs_[i].len);
+      mbufs_[i]->pkt_len = bufs_[i].len;
+    }
+    const uint16_t sent = rte_eth_tx_burst(port, queue, mbufs_, n_);
+    if (sent < n_) {
+      proc.count_fragments_refused(n_ - sent);
+      rte_pktmbuf_free_bulk(mbufs_ + sent, n_ - sent);
+    }
+    n_ = committed_ = 0;
+  }
+
+ private:
+  rte_mempool* pool_ = nullptr;
+  rte_mbuf* mbufs_[kMax];
+  PacketBuf bufs_[kMax];
+  uint16_t n_ = 0;
+  uint16_t committed_ = 0;
+};
+
 // A received burst between the core's stages.
 struct InFlight {
   rte_mbuf* rx[PacketProcessor::kMaxBurst];
@@ -46,8 +103,10 @@ struct InFlight {
 };
 
 // Last stage of a burst, then out of the port it came in on.
-void finish_and_send(InFlight& f, PacketProcessor& proc, uint16_t queue, uint32_t now_ms) {
-  proc.finish(f.core_slot, now_ms);
+void finish_and_send(InFlight& f, PacketProcessor& proc, MbufLender& lender, uint16_t queue,
+                     uint32_t now_ms) {
+  if (f.n) lender.set_pool(f.rx[f.slot[0]]->pool);
+  proc.finish(f.core_slot, now_ms, &lender);
   rte_mbuf* tx[PacketProcessor::kMaxBurst];
   Action tx_action[PacketProcessor::kMaxBurst];
   uint16_t ntx = 0;
@@ -66,6 +125,7 @@ void finish_and_send(InFlight& f, PacketProcessor& proc, uint16_t queue, uint32_
     for (uint16_t i = sent; i < ntx; ++i) proc.count_tx_refused(tx_action[i]);
     rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
   }
+  lender.flush(f.port->id, queue, proc);
 }
 
 }  // namespace
@@ -76,6 +136,9 @@ int worker_main(void* arg) {
   const std::vector<PortInfo>& ports = *w.ports;
   const auto queue = static_cast<uint16_t>(w.index);
   PacketProcessor& proc = *w.processor;
+  // On the heap: 6 KiB of pointers and buffers would crowd the lcore's stack.
+  auto lender_storage = std::make_unique<MbufLender>();
+  MbufLender& lender = *lender_storage;
   // Two bursts overlap in the core (PacketProcessor::classify): while one
   // is classified, the other's flow-table lines arrive, and it is finished
   // and sent after. `pending` is the one waiting to be finished.
@@ -104,7 +167,7 @@ int worker_main(void* arg) {
       // alive until the report at the top of the loop. (The pointer alone
       // is not enough: this loop may have seen it before the publisher
       // opened its grace period, and reported too early to count.)
-      finish_and_send(*pending, proc, queue, static_cast<uint32_t>(clock_ms()));
+      finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(clock_ms()));
       pending = nullptr;
       continue;
     }
@@ -119,7 +182,7 @@ int worker_main(void* arg) {
     if (w.on_poll) w.on_poll();
     if (n == 0) {
       if (pending) {
-        finish_and_send(*pending, proc, queue, static_cast<uint32_t>(now));
+        finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(now));
         pending = nullptr;
         continue;
       }
@@ -148,7 +211,7 @@ int worker_main(void* arg) {
     f.table = table;
     proc.classify(f.core_slot, *table, f.bufs, f.actions, f.n, f.port->mac,
                   pending ? pending->core_slot : -1);
-    if (pending) finish_and_send(*pending, proc, queue, static_cast<uint32_t>(now));
+    if (pending) finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(now));
     pending = &f;
     next_flight = (next_flight + 1) % PacketProcessor::kSlots;
 
@@ -159,7 +222,7 @@ int worker_main(void* arg) {
     empty_polls = 0;
     sleep_us = 1;
   }
-  if (pending) finish_and_send(*pending, proc, queue, static_cast<uint32_t>(clock_ms()));
+  if (pending) finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(clock_ms()));
   publisher.worker_offline(w.index);
   return 0;
 }

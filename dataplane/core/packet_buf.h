@@ -17,6 +17,9 @@ enum class Action : uint8_t {
   drop,     // counted by reason; free it
   forward,  // encapsulated to an endpoint; transmit
   reply,    // answered at the PoP (echo reply); transmit
+  // Too big for the tunnel: turned into an ICMP frag-needed / packet-too-big
+  // back to the client; transmit.
+  icmp_error,
 };
 
 }  // namespace onramp::dp

@@ -23,8 +23,8 @@ bool is_ipv6_ext_header(uint8_t next) {
 
 // Walks IPv6 extension headers from `off`; stops at the upper-layer header.
 // `end` bounds the walk (end of the IP packet).
-bool walk_ipv6_ext(const uint8_t* data, uint32_t end, uint32_t& off, uint8_t& next, bool& fragment,
-                   DropReason& reason) {
+bool walk_ipv6_ext(const uint8_t* data, uint32_t end, uint32_t& off, uint8_t& next,
+                   ParsedPacket& out, DropReason& reason) {
   for (int i = 0; is_ipv6_ext_header(next); ++i) {
     if (i == kMaxIpv6ExtHeaders) {
       reason = DropReason::too_many_ipv6_ext;
@@ -39,9 +39,15 @@ bool walk_ipv6_ext(const uint8_t* data, uint32_t end, uint32_t& off, uint8_t& ne
     if (next == 44) {
       hlen = 8;
       uint16_t frag = load_be16(h + 2);
-      // Offset != 0 or more-fragments set: the transport header is not whole
-      // here. An atomic fragment (both zero, RFC 6946) is a whole packet.
-      if ((frag & 0xfff9) != 0) fragment = true;
+      // Offset != 0 or more-fragments set: not a whole packet. An atomic
+      // fragment (both zero, RFC 6946) is one.
+      if ((frag & 0xfff9) != 0 && !out.fragment) {
+        out.fragment = true;
+        out.frag_offset = frag & 0xfff8;
+        out.frag_more = frag & 1;
+        out.frag_id = load_be32(h + 4);
+        out.frag_data_offset = static_cast<uint16_t>(off + 8);
+      }
     } else if (next == 51) {
       hlen = (uint32_t{h[1]} + 2) * 4;
     } else {
@@ -53,7 +59,9 @@ bool walk_ipv6_ext(const uint8_t* data, uint32_t end, uint32_t& off, uint8_t& ne
     }
     next = h[0];
     off += hlen;
-    if (fragment) return true;
+    // A later fragment's data is not headers: stop at it. A first
+    // fragment's headers go on to the transport header.
+    if (out.fragment && out.frag_offset != 0) return true;
   }
   return true;
 }
@@ -138,6 +146,10 @@ bool parse_ip(const uint8_t* data, uint32_t end, uint32_t off, uint8_t family, P
     out.l4_proto = ip[9];
     uint16_t frag = load_be16(ip + 6);
     out.fragment = (frag & 0x3fff) != 0;  // MF set or offset != 0
+    out.frag_offset = static_cast<uint16_t>((frag & 0x1fff) * 8);
+    out.frag_more = frag & 0x2000;
+    out.frag_id = load_be16(ip + 4);
+    out.frag_data_offset = static_cast<uint16_t>(off + ihl);
     l4_off = off + ihl;
   } else {
     if (avail < kIpv6HeaderLen) {
@@ -161,13 +173,20 @@ bool parse_ip(const uint8_t* data, uint32_t end, uint32_t off, uint8_t family, P
     out.dst = IpAddress::from_v6(ip + 24);
     uint8_t next = ip[6];
     l4_off = off + kIpv6HeaderLen;
-    bool fragment = false;
-    if (!walk_ipv6_ext(data, ip_end, l4_off, next, fragment, reason)) return false;
+    out.fragment = false;
+    if (!walk_ipv6_ext(data, ip_end, l4_off, next, out, reason)) return false;
     out.l4_proto = next;
-    out.fragment = fragment;
   }
   out.l4_offset = static_cast<uint16_t>(l4_off);
-  if (out.fragment) return true;
+  out.frag_l4 = false;
+  if (out.fragment) {
+    if (out.frag_offset != 0 || !strict_length) return true;
+    // A first fragment: its ports when its transport header is whole (a
+    // tiny first fragment, RFC 1858, is the caller's to refuse).
+    DropReason ignored;
+    out.frag_l4 = parse_l4(data, ip_end, l4_off, out, ignored);
+    return true;
+  }
   if (strict_length) return parse_l4(data, ip_end, l4_off, out, reason);
   // A quoted header carries at least the first 8 bytes of the transport
   // header: enough for the ports, not for a whole TCP header.

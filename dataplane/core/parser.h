@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "dataplane/core/drop_reason.h"
 #include "common/ip_address.h"
+#include "dataplane/core/drop_reason.h"
 #include "dataplane/core/net_headers.h"
 
 namespace onramp::dp {
@@ -26,7 +26,18 @@ struct ParsedPacket {
   uint8_t icmp_type = 0;
   uint8_t icmp_code = 0;
   uint8_t vlan_tags = 0;
-  bool fragment = false;  // a non-first or incomplete fragment: no L4 view
+  // A fragment (IPv4 MF or offset set; IPv6 fragment header other than an
+  // atomic one): not a whole packet. A first fragment (frag_offset 0) whose
+  // transport header is whole has its ports parsed (frag_l4); a later one
+  // has no L4 view, and for IPv6 its l4_proto is the next header after the
+  // fragment header, whatever that is.
+  bool fragment = false;
+  bool frag_more = false;         // more fragments follow (IPv4 MF, IPv6 M)
+  bool frag_l4 = false;           // first fragment with its whole TCP/UDP/ICMP header
+  uint16_t frag_offset = 0;       // bytes from the datagram's fragmentable part
+  uint16_t frag_data_offset = 0;  // first byte of the fragment's data (after the
+                                  // IPv4 header / IPv6 fragment header)
+  uint32_t frag_id = 0;           // IPv4 identification / IPv6 fragment id
 };
 
 // Returns true and fills `out`, or returns false and sets `reason`.

@@ -18,6 +18,7 @@ namespace onramp::dp {
 // the calls whose result is unused, prefetches and all.
 inline void PacketProcessor::peek(Burst& b, uint16_t j) {
   Work& w = b.work[b.pending[j]];
+  if (w.frag == kLaterFragment) return;  // no flow to look up
   const uint32_t slot = flows_.peek(w.hash);
   w.first_slot = slot;
   const Listener& l = b.table->listener(w.listener);
@@ -30,6 +31,90 @@ inline void PacketProcessor::peek(Burst& b, uint16_t j) {
     __builtin_prefetch(&l.endpoints[ep]);
     b.table->prefetch_endpoint_counters(lcore_, l, ep);
   }
+}
+
+namespace {
+
+// What refuses a fragment before its train is looked at; count if nothing.
+DropReason check_fragment(const ParsedPacket& p) {
+  if (p.frag_offset + FragmentTable::data_len(p) > 0xffff) return DropReason::fragment_oversized;
+  const bool ported = p.l4_proto == kProtoTcp || p.l4_proto == kProtoUdp;
+  if (p.frag_offset == 0) {
+    if (!ported) return DropReason::fragment;
+    if (!p.frag_l4) return DropReason::fragment_tiny;
+  } else if (p.family == 4 && !ported) {
+    // (An IPv6 later fragment names no transport protocol: its train does.)
+    return DropReason::fragment;
+  }
+  return DropReason::count;
+}
+
+}  // namespace
+
+bool PacketProcessor::track_first_fragment(const Work& w, const Listener& l, int ep,
+                                           uint32_t now_ms) {
+  FragmentTrain* t = frag_table_.find(w.parsed, now_ms);
+  if (!t) {
+    // A duplicate first fragment finds the train it made and overlaps it.
+    t = &frag_table_.insert(w.parsed, now_ms);
+    t->listener_id = l.id;
+    t->listener_index = w.listener;
+    t->endpoint_index = static_cast<uint16_t>(ep);
+    t->endpoint_id = l.endpoints[ep].id;
+    t->flow_hash = w.hash;
+  }
+  DropReason reason;
+  if (!frag_table_.add(*t, w.parsed, now_ms, reason)) {
+    count_drop(reason);
+    return false;
+  }
+  return true;
+}
+
+Action PacketProcessor::follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table,
+                                        const MacAddress& port_mac, uint32_t now_ms,
+                                        ExtraPackets* extra) {
+  const ParsedPacket& p = w.parsed;
+  FragmentTrain* t = frag_table_.find(p, now_ms);
+  if (!t) {
+    count_drop(DropReason::fragment_no_first);
+    return Action::drop;
+  }
+  DropReason reason;
+  if (!frag_table_.add(*t, p, now_ms, reason)) {
+    count_drop(reason);
+    return Action::drop;
+  }
+  // The table may have changed since the first fragment: find its listener
+  // and endpoint again by identity. (A train completed by this fragment
+  // was freed by add, but its fields still hold.)
+  if (t->listener_index >= table.listeners().size() ||
+      table.listener(t->listener_index).id != t->listener_id) {
+    count_drop(DropReason::no_listener);
+    return Action::drop;
+  }
+  const Listener& l = table.listener(t->listener_index);
+  int ep = t->endpoint_index;
+  if (ep >= static_cast<int>(l.endpoints.size()) || l.endpoints[ep].id != t->endpoint_id)
+    ep = l.find_endpoint(t->endpoint_id);
+  if (ep < 0) {
+    count_drop(DropReason::no_endpoint);
+    return Action::drop;
+  }
+  const Endpoint& e = l.endpoints[ep];
+  w.hash = t->flow_hash;
+  const uint32_t inner_len = p.ip_len;
+  if (!encapsulate(pkt, p, e, table, port_mac, w.hash, reason)) {
+    if (reason != DropReason::too_big) {
+      count_drop(reason);
+      return Action::drop;
+    }
+    if (const Action a = too_big(pkt, w, e, table, port_mac, now_ms, extra); a != Action::forward)
+      return a;
+  }
+  LcoreStats::bump(stats_.fragments_forwarded);
+  table.endpoint_counters(lcore_, e).add(inner_len, false);
+  return Action::forward;
 }
 
 void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts, Action* actions,
@@ -64,12 +149,21 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
       count_drop(DropReason::non_vip);
       continue;
     }
+    w.icmp_error = false;
+    w.frag = kWhole;
     if (p.fragment) {
-      count_drop(DropReason::fragment);
-      continue;
+      if (const DropReason r = check_fragment(p); r != DropReason::count) {
+        count_drop(r);
+        continue;
+      }
+      if (p.frag_offset != 0) {
+        w.frag = kLaterFragment;  // its train decides, in stage three
+        b.pending[b.n_pending++] = i;
+        continue;
+      }
+      w.frag = kFirstFragment;  // holds the ports: classified as a whole packet
     }
     const ParsedPacket* flow = &p;
-    w.icmp_error = false;
     if (p.l4_proto == kProtoIcmp || p.l4_proto == kProtoIcmpv6) {
       if (is_echo_request(p)) {
         make_echo_reply(pkt, p, port_mac);
@@ -114,7 +208,56 @@ void PacketProcessor::match(int slot) {
   b.matched = true;
 }
 
-void PacketProcessor::finish(int slot, uint32_t now_ms) {
+Action PacketProcessor::too_big(PacketBuf& pkt, Work& w, const Endpoint& e,
+                                const ForwardingTable& table, const MacAddress& port_mac,
+                                uint32_t now_ms, ExtraPackets* extra) {
+  ParsedPacket& p = w.parsed;
+  // An ICMP error about an ICMP error is never sent (RFC 1122 §3.2.2,
+  // RFC 4443 §2.4 (e)); one too big to forward is dropped.
+  if (w.icmp_error) {
+    count_drop(DropReason::too_big);
+    return Action::drop;
+  }
+  const uint32_t fit = inner_mtu(table.spec().mtu, encap_overhead(e));
+  const bool df = p.family == 6 || (pkt.data[p.l3_offset + 6] & 0x40);
+  if (df) {
+    if (!icmp_limiter_.allow(p.src, now_ms)) {
+      count_drop(DropReason::too_big_rate_limited);
+      return Action::drop;
+    }
+    if (!make_too_big(pkt, p, fit, port_mac)) {
+      count_drop(DropReason::no_headroom);
+      return Action::drop;
+    }
+    LcoreStats::bump(stats_.icmp_too_big_sent);
+    return Action::icmp_error;
+  }
+  if (!extra) {
+    count_drop(DropReason::too_big);
+    return Action::drop;
+  }
+  const int n = fragment_ipv4(pkt, p, fit, *extra, frags_.get(), frag_parsed_.get());
+  if (n < 0) {
+    extra->rollback();
+    count_drop(DropReason::fragment_no_buffer);
+    return Action::drop;
+  }
+  DropReason reason = DropReason::no_headroom;
+  bool ok = encapsulate(pkt, p, e, table, port_mac, w.hash, reason);
+  for (int k = 0; ok && k < n; ++k)
+    ok = encapsulate(*frags_[k], frag_parsed_[k], e, table, port_mac, w.hash, reason);
+  if (!ok) {
+    extra->rollback();
+    count_drop(reason);
+    return Action::drop;
+  }
+  extra->commit();
+  LcoreStats::bump(stats_.fragmented);
+  LcoreStats::bump(stats_.fragments_sent, static_cast<uint64_t>(n));
+  return Action::forward;
+}
+
+void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   Burst& b = bursts_[slot];
   if (!b.matched) match(slot);  // a burst finished without a next one
   ForwardingTable& table = *b.table;
@@ -123,6 +266,11 @@ void PacketProcessor::finish(int slot, uint32_t now_ms) {
   for (uint16_t j = 0; j < b.n_pending; ++j) {
     uint16_t i = b.pending[j];
     Work& w = b.work[i];
+    if (w.frag == kLaterFragment) {
+      b.actions[i] = follow_fragment(b.pkts[i], w, table, *b.port_mac, now_ms, extra);
+      forwarded += b.actions[i] == Action::forward;
+      continue;
+    }
     const Listener& l = table.listener(w.listener);
     int ep = -1;
     bool new_flow = false;
@@ -154,15 +302,22 @@ void PacketProcessor::finish(int slot, uint32_t now_ms) {
       count_drop(DropReason::no_endpoint);
       continue;
     }
+    if (w.frag == kFirstFragment && !track_first_fragment(w, l, ep, now_ms)) continue;
     const Endpoint& e = l.endpoints[ep];
     uint32_t inner_len = w.parsed.ip_len;
     DropReason reason;
     if (!encapsulate(b.pkts[i], w.parsed, e, table, *b.port_mac, w.hash, reason)) {
-      count_drop(reason);
-      continue;
+      if (reason != DropReason::too_big) {
+        count_drop(reason);
+        continue;
+      }
+      const Action a = too_big(b.pkts[i], w, e, table, *b.port_mac, now_ms, extra);
+      b.actions[i] = a;
+      if (a != Action::forward) continue;
     }
     b.actions[i] = Action::forward;
     ++forwarded;
+    if (w.frag) LcoreStats::bump(stats_.fragments_forwarded);
     new_flows += new_flow;
     icmp_forwarded += w.icmp_error;
     table.endpoint_counters(lcore_, e).add(inner_len, new_flow);

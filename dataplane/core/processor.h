@@ -11,8 +11,10 @@
 #include "dataplane/core/drop_reason.h"
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/forwarding_table.h"
+#include "dataplane/core/fragment_table.h"
 #include "dataplane/core/packet_buf.h"
 #include "dataplane/core/parser.h"
+#include "dataplane/core/pmtu.h"
 
 namespace onramp::dp {
 
@@ -23,6 +25,15 @@ struct LcoreStats {
   std::atomic<uint64_t> forwarded{0};
   std::atomic<uint64_t> echo_replies{0};
   std::atomic<uint64_t> icmp_errors_forwarded{0};
+  // Packets too big for their tunnel answered with an ICMP frag-needed /
+  // packet-too-big from the PoP (Action::icmp_error).
+  std::atomic<uint64_t> icmp_too_big_sent{0};
+  // IPv4 packets without DF split to fit their tunnel (each also counted
+  // in forwarded, as its first fragment), and the further fragments sent.
+  std::atomic<uint64_t> fragmented{0};
+  std::atomic<uint64_t> fragments_sent{0};
+  // Fragments to a VIP forwarded, first and later ones (also in forwarded).
+  std::atomic<uint64_t> fragments_forwarded{0};
   std::atomic<uint64_t> new_flows{0};
   // Existing flows whose endpoint left the table or became unhealthy, sent
   // to a new endpoint.
@@ -53,11 +64,13 @@ class PacketProcessor {
   // Processes up to kMaxBurst packets that arrived on a port whose MAC is
   // port_mac. now_ms: a millisecond clock (wraps), for idle timeouts.
   // The three stages below, one after the other.
+  // extra: lends buffers for fragments; without it an IPv4 packet too big
+  // for its tunnel and without DF is dropped as too_big.
   void process_burst(ForwardingTable& table, PacketBuf* pkts, Action* actions, uint16_t n,
-                     const MacAddress& port_mac, uint32_t now_ms) {
+                     const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra = nullptr) {
     classify(0, table, pkts, actions, n, port_mac);
     match(0);
-    finish(0, now_ms);
+    finish(0, now_ms, extra);
   }
 
   // The same in three stages, so that the DPDK worker can overlap two
@@ -79,8 +92,9 @@ class PacketProcessor {
   void match(int slot);
   // Stage three: look the flows up, place new ones, encapsulate (after
   // stage two, if that has not run). Every action of the burst is final
-  // after this.
-  void finish(int slot, uint32_t now_ms);
+  // after this; fragments beyond the first of a split packet are committed
+  // to `extra` (see process_burst).
+  void finish(int slot, uint32_t now_ms, ExtraPackets* extra = nullptr);
 
   void count_drop(DropReason r, uint64_t n = 1) {
     LcoreStats::bump(stats_.drops[static_cast<int>(r)], n);
@@ -96,12 +110,20 @@ class PacketProcessor {
   // refused: it becomes a tx_full drop, so forwarded + replies + drops
   // always add up to what was received.
   void count_tx_refused(Action a) {
-    auto& sent = a == Action::reply ? stats_.echo_replies : stats_.forwarded;
+    auto& sent = a == Action::reply        ? stats_.echo_replies
+                 : a == Action::icmp_error ? stats_.icmp_too_big_sent
+                                           : stats_.forwarded;
     sent.store(sent.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     count_drop(DropReason::tx_full);
   }
+  // Fragments beyond the first that the TX queue refused: no longer sent.
+  void count_fragments_refused(uint64_t n) {
+    stats_.fragments_sent.store(stats_.fragments_sent.load(std::memory_order_relaxed) - n,
+                                std::memory_order_relaxed);
+  }
   const LcoreStats& stats() const { return stats_; }
   const FlowTable& flows() const { return flows_; }
+  const FragmentTable& fragment_trains() const { return frag_table_; }
   unsigned lcore() const { return lcore_; }
 
  private:
@@ -114,7 +136,11 @@ class PacketProcessor {
     uint32_t first_slot;  // stage two: the flow's slot in its first bucket, or kNone
     uint16_t listener;
     bool icmp_error;  // an ICMP error following its flow: no new flow state
+    uint8_t frag;     // kWhole, kFirstFragment or kLaterFragment
   };
+  static constexpr uint8_t kWhole = 0;
+  static constexpr uint8_t kFirstFragment = 1;  // picks the endpoint, records the train
+  static constexpr uint8_t kLaterFragment = 2;  // follows its train: no flow lookup
   // One burst between its stages. Lives in the processor, allocated once:
   // nothing per burst is zeroed or allocated.
   struct Burst {
@@ -129,11 +155,26 @@ class PacketProcessor {
   };
 
   void peek(Burst& b, uint16_t j);
+  // A packet too big for endpoint `e`'s tunnel: the ICMP error back, or its
+  // fragments encapsulated. Returns the packet's action; counts it.
+  Action too_big(PacketBuf& pkt, Work& w, const Endpoint& e, const ForwardingTable& table,
+                 const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
+  // A first fragment sent to endpoint `ep` of listener `l`: records its
+  // train. False (counted) when it must be dropped.
+  bool track_first_fragment(const Work& w, const Listener& l, int ep, uint32_t now_ms);
+  // A later fragment: to its train's endpoint. Returns its action; counts it.
+  Action follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table,
+                         const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
 
   unsigned lcore_;
   FlowTable flows_;
   LcoreStats stats_;
   std::unique_ptr<Burst[]> bursts_ = std::make_unique<Burst[]>(kSlots);
+  IcmpRateLimiter icmp_limiter_;
+  FragmentTable frag_table_;
+  // Scratch for the fragments of one packet (too_big).
+  std::unique_ptr<PacketBuf*[]> frags_ = std::make_unique<PacketBuf*[]>(kMaxFragments);
+  std::unique_ptr<ParsedPacket[]> frag_parsed_ = std::make_unique<ParsedPacket[]>(kMaxFragments);
 };
 
 }  // namespace onramp::dp

@@ -1,7 +1,10 @@
 // libFuzzer target: the whole per-packet pipeline (parse, classify, flow
 // table, Maglev, encapsulation, ICMP) on arbitrary frames sent to a fixed
-// table whose VIPs the fuzzer can find in its dictionary. Checks that the
-// output stays inside the buffer and that every packet is accounted for.
+// table whose VIPs the fuzzer can find in its dictionary. The table's MTU is
+// 1280, so frames of more than about 1300 bytes take the path-MTU paths
+// (ICMP error back, inner fragments into lent buffers). Checks that every
+// output stays inside its buffer, that every packet is accounted for, and
+// that fragments are whole tunnel packets.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -37,6 +40,7 @@ dp::ForwardingTable& table() {
                                    .affinity = Affinity::source_ip,
                                    .endpoints = {{.address = ip("198.51.100.3"), .weight = 5}}}},
         .maglev_size = 1021,
+        .mtu = 1280,
     };
     if (!validate_table_spec(spec).ok()) std::abort();
     auto built = dp::ForwardingTable::build(spec, 1);
@@ -44,6 +48,42 @@ dp::ForwardingTable& table() {
     return std::move(*built);
   }();
   return *t;
+}
+
+// Lends fixed buffers for fragments, each with its own bounds to check.
+class Lender final : public dp::ExtraPackets {
+ public:
+  static constexpr uint32_t kRoom = 64 + 9100;
+  dp::PacketBuf* alloc(uint32_t size) override {
+    if (n_ == dp::kMaxFragments || size > kRoom - 64) return nullptr;
+    Slot& s = slots_[n_++];
+    s.buf = dp::PacketBuf{s.bytes + 64, 0, 64};
+    return &s.buf;
+  }
+  void commit() override {
+    for (uint32_t i = committed_; i < n_; ++i) {
+      const dp::PacketBuf& b = slots_[i].buf;
+      if (b.data < slots_[i].bytes || b.data + b.len > slots_[i].bytes + kRoom) std::abort();
+      if (b.len < 14 + 20 + 20 || b.len > 14 + 8 + 1280) std::abort();  // encapsulated, fits
+    }
+    committed_ = n_;
+  }
+  void rollback() override { n_ = committed_; }
+  uint32_t committed() const { return committed_; }
+  void reset() { n_ = committed_ = 0; }
+
+ private:
+  struct Slot {
+    uint8_t bytes[kRoom];
+    dp::PacketBuf buf;
+  };
+  Slot slots_[dp::kMaxFragments];
+  uint32_t n_ = 0;
+  uint32_t committed_ = 0;
+};
+
+uint64_t verdicts(const dp::LcoreStats& s) {
+  return s.forwarded + s.echo_replies + s.icmp_too_big_sent + s.dropped();
 }
 
 }  // namespace
@@ -56,11 +96,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::copy(data, data + size, buf.begin() + kHeadroom);
   dp::PacketBuf pkt{buf.data() + kHeadroom, static_cast<uint32_t>(size), kHeadroom};
   dp::Action action;
-  uint64_t before = proc.stats().forwarded + proc.stats().echo_replies + proc.stats().dropped();
+  static auto lender = std::make_unique<Lender>();
+  lender->reset();
+  const uint64_t before = verdicts(proc.stats());
+  const uint64_t frags_before = proc.stats().fragments_sent;
   static uint32_t now = 0;
-  proc.process_burst(table(), &pkt, &action, 1, {2, 0x70, 0x63, 0x61, 0x70, 0}, now += 7);
-  uint64_t after = proc.stats().forwarded + proc.stats().echo_replies + proc.stats().dropped();
-  if (after != before + 1) std::abort();  // exactly one verdict per packet
+  proc.process_burst(table(), &pkt, &action, 1, {2, 0x70, 0x63, 0x61, 0x70, 0}, now += 7,
+                     lender.get());
+  if (verdicts(proc.stats()) != before + 1) std::abort();  // exactly one verdict per packet
+  if (proc.stats().fragments_sent - frags_before != lender->committed()) std::abort();
+  if (lender->committed() && action != dp::Action::forward) std::abort();
+  if (action == dp::Action::icmp_error && pkt.len > 14 + 8 + 1280) std::abort();
   if (pkt.data < buf.data() || pkt.data + pkt.len > buf.data() + buf.size()) std::abort();
   if (action != dp::Action::drop && pkt.len < 14) std::abort();
   return 0;

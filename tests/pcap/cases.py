@@ -21,7 +21,7 @@ from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
 import model
-from golden import PORT_MAC, ROUTER_MAC, echo_reply, encap
+from golden import PORT_MAC, ROUTER_MAC, echo_reply, encap, ipv4_fragments, too_big_reply
 from pcap_replay import Case, counter, decap
 
 # ---------------------------------------------------------------------------
@@ -591,24 +591,131 @@ case(
 
 _df_only = tcp4(CLIENT4, VIP_WEB4, 40030, 80)
 _df_only[IP].flags = "DF"
+_f4_first = eth() / IP(src=CLIENT4, dst=VIP_WEB4, flags="MF", id=5) / \
+    TCP(sport=40030, dport=80) / (b"a" * 16)
+_f4_later = eth() / IP(src=CLIENT4, dst=VIP_WEB4, frag=185, id=5, proto=6) / Raw(b"b" * 4)
+_f6_first = eth() / IPv6(src=CLIENT6, dst=VIP_WEB6) / IPv6ExtHdrFragment(m=1, id=9) / \
+    TCP(dport=443)
+_f6_later = eth() / IPv6(src=CLIENT6, dst=VIP_WEB6) / IPv6ExtHdrFragment(offset=10, id=9, nh=6) / \
+    Raw(b"c" * 8)
+LABEL_F6 = 0x9F614  # 2001:db8:c::1:20 -> [2001:db8:10::10]:443 tcp
 case(
     name="fragments",
-    description="IPv4 first fragment (MF), IPv4 later fragment (offset, short payload), "
-    "IPv6 fragment header with M set and with an offset: dropped as fragment; a fragment "
-    "to a non-VIP counts as non_vip; DF with offset 0 is a whole packet and is forwarded",
+    description="IPv4 first fragment (MF, whole TCP header) and a later fragment (offset "
+    "1480) of the same datagram; IPv6 first fragment (M set) and a later one (offset 80): "
+    "the first picks the flow's endpoint, the later follows it (6in6 with the flow's "
+    "label); a fragment to a non-VIP counts as non_vip; DF with offset 0 is a whole packet",
     table=BASE_TABLE,
+    input=[_f4_first, _f4_later, _f6_first, _f6_later,
+           eth() / IP(src=CLIENT4, dst="203.0.113.99", flags="MF") / TCP(dport=80), _df_only],
+    expected=[encap(_f4_first, EP_WEB4), encap(_f4_later, EP_WEB4),
+              encap(_f6_first, EP_WEB6, flow_label=LABEL_F6),
+              encap(_f6_later, EP_WEB6, flow_label=LABEL_F6), encap(_df_only, EP_WEB4)],
+    drops={"non_vip": 1},
+    counters={"fragments_forwarded": 4, "fragment_trains": 2, "fragment_trains_completed": 0},
+)
+
+FRAG_TABLE = HEADER + """\
+listeners {
+  name: "frag" vips: "203.0.113.60" vips: "2001:db8:10::60" protocol: UDP
+  port_ranges { first: 53 }
+  endpoints { address: "198.51.100.61" weight: 100 }
+  endpoints { address: "198.51.100.62" weight: 100 }
+  endpoints { address: "198.51.100.63" weight: 100 }
+  endpoints { address: "198.51.100.64" weight: 100 }
+}
+"""
+VIP_FRAG4 = "203.0.113.60"
+VIP_FRAG6 = "2001:db8:10::60"
+
+
+def udp_fragments(src, dst, sport, dport, payload, ident, size=1400):
+    """A UDP datagram as the client's kernel fragments it: the transport header and
+    payload in pieces of `size` bytes (a multiple of 8), same id, MF / M on all but
+    the last (IPv6: in a fragment header)."""
+    v6 = ":" in src
+    ip = IPv6(src=src, dst=dst) if v6 else IP(src=src, dst=dst)
+    whole = bytes(ip / UDP(sport=sport, dport=dport) / payload)[40 if v6 else 20:]
+    frames = []
+    for off in range(0, len(whole), size):
+        chunk, more = whole[off:off + size], off + size < len(whole)
+        if v6:
+            frames.append(eth() / IPv6(src=src, dst=dst) / IPv6ExtHdrFragment(
+                nh=17, offset=off // 8, m=int(more), id=ident) / Raw(chunk))
+        else:
+            frames.append(eth() / IP(src=src, dst=dst, id=ident, flags="MF" if more else 0,
+                                     frag=off // 8, proto=17) / Raw(chunk))
+    return frames
+
+
+# Pinned Maglev picks (model.py) of FRAG_TABLE's four endpoints.
+_fa = udp_fragments("198.18.2.1", VIP_FRAG4, 40100, 53, b"A" * 2992, 0x101)  # -> .62
+_fa_whole = udp4("198.18.2.1", VIP_FRAG4, 40100, 53)
+_fb = udp_fragments("198.18.2.1", VIP_FRAG4, 40102, 53, b"B" * 2992, 0x102)  # -> .63
+_f6 = udp_fragments("2001:db8:c::60", VIP_FRAG6, 50100, 53, b"6" * 2992, 0x60001)  # -> .63
+_f6_whole = udp6("2001:db8:c::60", VIP_FRAG6, 50100, 53)
+case(
+    name="fragments_follow_first",
+    description="3000-byte UDP datagrams fragmented by the client (1400-byte pieces, "
+    "IPv4 and IPv6 fragment header) to a listener of 4 endpoints: every fragment goes "
+    "where a whole datagram of the same flow goes (pinned), two datagrams of one client "
+    "with other ports to their own endpoints; three trains completed",
+    table=FRAG_TABLE,
+    input=[_fa_whole] + _fa + _fb + [_f6_whole] + _f6,
+    expected=[encap(f, "198.51.100.62") for f in [_fa_whole] + _fa] +
+    [encap(f, "198.51.100.63") for f in _fb + [_f6_whole] + _f6],
+    counters={"fragments_forwarded": 9, "fragment_trains": 3, "fragment_trains_completed": 3,
+              "new_flows": 3},
+)
+
+_oa = udp_fragments("198.18.2.1", VIP_FRAG4, 40100, 53, b"a" * 2992, 0x201)
+_ob = udp_fragments("198.18.2.1", VIP_FRAG4, 40100, 53, b"b" * 2992, 0x202)
+case(
+    name="fragments_out_of_order",
+    description="A later fragment before its first is dropped (fragment_no_first: no "
+    "ports yet, documented), the rest of its train follows the first; a train whose "
+    "last fragment comes before its middle one is forwarded whole and completed",
+    table=FRAG_TABLE,
+    input=[_oa[1], _oa[0], _oa[2], _ob[0], _ob[2], _ob[1]],
+    expected=[encap(f, "198.51.100.62") for f in (_oa[0], _oa[2], _ob[0], _ob[2], _ob[1])],
+    drops={"fragment_no_first": 1},
+    counters={"fragments_forwarded": 5, "fragment_trains": 2, "fragment_trains_completed": 1},
+)
+
+
+def _frag4(ident, offset, data, more=True, proto=17):
+    return eth() / IP(src="198.18.2.1", dst=VIP_FRAG4, id=ident, frag=offset // 8,
+                      flags="MF" if more else 0, proto=proto) / Raw(data)
+
+
+_udp_head = bytes(IP(src="198.18.2.1", dst=VIP_FRAG4) / UDP(sport=40100, dport=53, len=3000))[20:]
+_ov_first = _frag4(0x301, 0, _udp_head + b"o" * 1392)
+_sc_first = _frag4(0x304, 0, _udp_head + b"s" * 16)
+_sc = [_frag4(0x304, off, b"t" * 8) for off in (48, 96, 144)]
+case(
+    name="fragment_attacks",
+    description="Tiny first fragments (8 bytes of a TCP header, IPv4 and IPv6): "
+    "fragment_tiny; a fragment overlapping its train's first (offset 8, RFC 1858) and "
+    "the train's next fragment after it: fragment_overlap; offset 65528 + 16 bytes: "
+    "fragment_oversized; a train with more holes than tracked (4 ranges): "
+    "fragment_scattered; a fragmented ICMP echo: fragment",
+    table=FRAG_TABLE,
     input=[
-        eth() / IP(src=CLIENT4, dst=VIP_WEB4, flags="MF", id=5) / TCP(sport=40030, dport=80)
-        / (b"a" * 16),
-        eth() / IP(src=CLIENT4, dst=VIP_WEB4, frag=185, id=5, proto=6) / Raw(b"b" * 4),
-        eth() / IPv6(src=CLIENT6, dst=VIP_WEB6) / IPv6ExtHdrFragment(m=1, id=9) / TCP(dport=443),
-        eth() / IPv6(src=CLIENT6, dst=VIP_WEB6) / IPv6ExtHdrFragment(offset=10, id=9, nh=6) /
-        Raw(b"c" * 8),
-        eth() / IP(src=CLIENT4, dst="203.0.113.99", flags="MF") / TCP(dport=80),
-        _df_only,
+        _frag4(0x300, 0, bytes(TCP(sport=40100, dport=53))[:8], proto=6),
+        eth() / IPv6(src="2001:db8:c::60", dst=VIP_FRAG6) / IPv6ExtHdrFragment(
+            nh=6, m=1, id=0x300) / Raw(bytes(TCP(sport=50100, dport=53))[:8]),
+        _ov_first,
+        _frag4(0x301, 8, b"x" * 16),
+        _frag4(0x301, 1400, b"y" * 1600, more=False),
+        _frag4(0x302, 65528, b"z" * 16, more=False),
+        _sc_first] + _sc + [
+        _frag4(0x304, 192, b"u" * 8),
+        eth() / IP(src="198.18.2.1", dst=VIP_FRAG4, flags="MF", id=0x305) / ICMP() / (b"p" * 64),
     ],
-    expected=[encap(_df_only, EP_WEB4)],
-    drops={"fragment": 4, "non_vip": 1},
+    expected=[encap(f, "198.51.100.62") for f in [_ov_first, _sc_first] + _sc],
+    drops={"fragment_tiny": 2, "fragment_overlap": 2, "fragment_oversized": 1,
+           "fragment_scattered": 1, "fragment": 1},
+    counters={"fragments_forwarded": 5, "fragment_trains": 2},
 )
 
 # --- ICMP ----------------------------------------------------------------------------
@@ -762,38 +869,153 @@ case(
 # --- Endpoint choice --------------------------------------------------------------
 
 MTU_TABLE = table_with(mtu=1280)
+
+
+def df(frame):
+    """The frame with DF set on its IPv4 header."""
+    frame[IP].flags = "DF"
+    return frame
+
+
 _big = {n: tcp4(CLIENT4, VIP_WEB4, 40040, 80, flags="A", payload=b"m" * (n - 40))
         for n in (1260, 1261)}
 _big_gue = {n: tcp4(CLIENT4, VIP_GUE4, 40002, 4000, flags="A", payload=b"g" * (n - 40))
             for n in (1252, 1253)}
 _big_46 = {n: tcp4(CLIENT4, VIP_V4_TO_V6, 40001, 443, flags="A", payload=b"6" * (n - 40))
            for n in (1240, 1241)}
+for _d in (_big, _big_gue, _big_46):
+    df(_d[max(_d)])
 case(
     name="too_big_mtu",
     description="mtu 1280: a packet whose tunnel packet is exactly 1280 bytes is forwarded "
-    "(4in4 +20, GUE4 +28, 4in6 +40), one byte more is dropped as too_big",
+    "(4in4 +20, GUE4 +28, 4in6 +40); one byte more, with DF, is answered with ICMP "
+    "frag-needed announcing the inner MTU that fits (1260, 1252, 1240)",
     table=MTU_TABLE,
     input=[_big[1260], _big[1261], _big_gue[1252], _big_gue[1253], _big_46[1240],
            _big_46[1241]],
-    expected=[encap(_big[1260], EP_WEB4),
+    expected=[encap(_big[1260], EP_WEB4), too_big_reply(_big[1261], 1260),
               encap(_big_gue[1252], EP_GUE4, gue=True, sport=SPORT_GUE4_TCP),
-              encap(_big_46[1240], EP_V4_TO_V6, flow_label=LABEL_4IN6)],
-    drops={"too_big": 3},
+              too_big_reply(_big_gue[1253], 1252),
+              encap(_big_46[1240], EP_V4_TO_V6, flow_label=LABEL_4IN6),
+              too_big_reply(_big_46[1241], 1240)],
+    counters={"forwarded": 3, "icmp_too_big_sent": 3},
 )
 
 JUMBO_TABLE = table_with(mtu=9000)
 _jumbo = {n: tcp4(CLIENT4, VIP_WEB4, 41000 + n % 1000, 80, flags="A", payload=b"J" * (n - 40))
           for n in (2034, 2035, 8980, 8981)}
+df(_jumbo[8981])
 case(
     name="jumbo_frames",
     description="mtu 9000: IP packets of 2034 and 2035 bytes (frames of 2048 and 2049, "
     "either side of one 2 KiB mbuf) and of 8980 bytes (tunnel packet exactly 9000) are "
-    "forwarded; 8981 bytes is too_big",
+    "forwarded; 8981 bytes with DF is answered with frag-needed (MTU 8980, 548 bytes quoted)",
     table=JUMBO_TABLE,
     input=[_jumbo[n] for n in (2034, 2035, 8980, 8981)],
-    expected=[encap(_jumbo[n], EP_WEB4) for n in (2034, 2035, 8980)],
-    drops={"too_big": 1},
+    expected=[encap(_jumbo[n], EP_WEB4) for n in (2034, 2035, 8980)] +
+    [too_big_reply(_jumbo[8981], 8980)],
+    counters={"icmp_too_big_sent": 1},
     args=["--mbuf-size", "9216"],
+)
+
+# --- Path MTU: ICMP errors back, inner fragmentation ----------------------------------
+
+_ptb4_ipip = df(tcp4(CLIENT4, VIP_WEB4, 40050, 80, flags="A", payload=b"a" * 1460))
+_ptb4_gue = df(udp4("198.18.0.3", VIP_GUE4, 40051, 4000, payload=b"u" * 1472))
+_ptb4_vlan = Ether(src="02:00:00:00:00:02", dst=PORT_MAC) / Dot1Q(vlan=7) / IP(
+    src="198.18.0.4", dst=VIP_V4_TO_V6, flags="DF", options=[IPOption_Router_Alert()]) / TCP(
+        sport=40052, dport=443, flags="A") / (b"v" * 1356)
+_big_icmp_error = eth() / IP(src=ROUTER4, dst=VIP_WEB4, flags="DF") / ICMP(
+    type=3, code=4, nexthopmtu=1200) / Raw(bytes(IP(src=VIP_WEB4, dst=CLIENT4) / TCP(
+        sport=80, dport=40050) / (b"q" * 1300)))
+case(
+    name="pmtu_frag_needed_ipv4",
+    description="mtu 1280, IPv4 clients, DF set, too big for the tunnel: answered from the "
+    "VIP with ICMP frag-needed (type 3 code 4) to the sender's MAC, announcing the inner "
+    "MTU (IPIP 4in4 1260, GUE 1252, 4in6 1240), quoting the IP header and payload up to "
+    "576 bytes (548 quoted), checksums right, VLAN tag and quoted IP options kept; an "
+    "ICMP error itself too big is dropped as too_big, never answered",
+    table=MTU_TABLE,
+    input=[_ptb4_ipip, _ptb4_gue, _ptb4_vlan, _big_icmp_error],
+    expected=[too_big_reply(_ptb4_ipip, 1260), too_big_reply(_ptb4_gue, 1252),
+              too_big_reply(_ptb4_vlan, 1240)],
+    drops={"too_big": 1},
+    counters={"forwarded": 0, "icmp_too_big_sent": 3, "icmp_errors_forwarded": 0},
+)
+
+_ptb6_6in6 = tcp6(CLIENT6, VIP_WEB6, 50050, 443, flags="A", payload=b"s" * 1440)
+_ptb6_6in6_edge = tcp6(CLIENT6, VIP_WEB6, 50051, 443, flags="A", payload=b"e" * 1181)
+_ptb6_gue = udp6("2001:db8:c::3", VIP_GUE6, 50052, 4000, payload=b"w" * 1300)
+_ptb6_6in4 = eth() / IPv6(src="2001:db8:c::4", dst=VIP_V6_TO_V4) / IPv6ExtHdrHopByHop() / \
+    TCP(sport=50053, dport=443, flags="A") / (b"x" * 1300)
+case(
+    name="pmtu_packet_too_big_ipv6",
+    description="mtu 1280, IPv6 clients, too big for the tunnel: answered from the VIP with "
+    "ICMPv6 packet-too-big announcing the inner MTU (6in6 1240, GUE over IPv6 1232, 6in4 "
+    "1260), quoting as much of the packet as fits in 1280 bytes (1232), ICMPv6 checksum "
+    "right; a 1241-byte packet (one over 6in6) is answered too, quote cut at 1232",
+    table=MTU_TABLE,
+    input=[_ptb6_6in6, _ptb6_6in6_edge, _ptb6_gue, _ptb6_6in4],
+    expected=[too_big_reply(_ptb6_6in6, 1240), too_big_reply(_ptb6_6in6_edge, 1240),
+              too_big_reply(_ptb6_gue, 1232), too_big_reply(_ptb6_6in4, 1260)],
+    counters={"forwarded": 0, "icmp_too_big_sent": 4},
+)
+
+_flood = [df(udp4("198.18.0.9", VIP_DNS4, 40060 + i, 53, payload=b"f" * 1300))
+          for i in range(12)]
+_other = df(udp4("198.18.0.10", VIP_DNS4, 40070, 53, payload=b"o" * 1300))
+case(
+    name="pmtu_rate_limit",
+    description="12 too-big DF datagrams from one client get the bucket's worth of "
+    "frag-needed (10), the other 2 are dropped as too_big_rate_limited; another client "
+    "still gets its answer (per-client token buckets)",
+    table=MTU_TABLE,
+    input=_flood + [_other],
+    expected=[too_big_reply(f, 1260) for f in _flood[:10]] + [too_big_reply(_other, 1260)],
+    drops={"too_big_rate_limited": 2},
+    counters={"icmp_too_big_sent": 11},
+)
+
+_dgram = udp4(CLIENT4, VIP_DNS4, 40080, 53, payload=bytes(range(256)) * 11 + b"z" * 156, id=0x4d2)
+case(
+    name="inner_fragmentation_ipv4",
+    description="a 3000-byte UDP datagram without DF, too big for a 4in4 tunnel at mtu "
+    "1280: split by the PoP into IPv4 fragments of 1260 bytes at most (1240 + 1240 + 500 "
+    "bytes of payload, same id, MF on all but the last), each encapsulated to the flow's "
+    "endpoint",
+    table=MTU_TABLE,
+    input=[_dgram],
+    expected=[encap(f, EP_DNS) for f in ipv4_fragments(_dgram, 1260)],
+    counters={"forwarded": 1, "fragmented": 1, "fragments_sent": 2, "icmp_too_big_sent": 0,
+              "listeners.4.packets": 1},
+    args=["--mbuf-size", "9216"],
+)
+
+_opt_big = eth() / IP(src=CLIENT4, dst=VIP_GUE4, id=0x77, tos=0x28, options=[
+    IPOption_Router_Alert(), IPOption_NOP(), IPOption_NOP(), IPOption_NOP(), IPOption_NOP()]) \
+    / TCP(sport=40002, dport=4000, flags="A") / (b"o" * 1452)
+case(
+    name="inner_fragmentation_gue_options",
+    description="a 1500-byte TCP segment without DF, with IPv4 options (router alert, "
+    "copied; NOPs, not copied), too big for GUE at mtu 1280: the first fragment keeps "
+    "every option (IHL 7), the second only router alert (IHL 6); both in GUE with the "
+    "flow's pinned source port",
+    table=MTU_TABLE,
+    input=[_opt_big],
+    expected=[encap(f, EP_GUE4, gue=True, sport=SPORT_GUE4_TCP)
+              for f in ipv4_fragments(_opt_big, 1252)],
+    counters={"forwarded": 1, "fragmented": 1, "fragments_sent": 1},
+)
+
+_frag46 = tcp4(CLIENT4, VIP_V4_TO_V6, 40001, 443, flags="A", payload=b"4" * 1960)
+case(
+    name="inner_fragmentation_4in6",
+    description="a 2000-byte IPv4 packet without DF to an IPv6 endpoint at mtu 1280: "
+    "fragments of at most 1240 bytes, each in IPv6 with the flow's pinned flow label",
+    table=MTU_TABLE,
+    input=[_frag46],
+    expected=[encap(f, EP_V4_TO_V6, flow_label=LABEL_4IN6) for f in ipv4_fragments(_frag46, 1240)],
+    counters={"forwarded": 1, "fragmented": 1, "fragments_sent": 1},
 )
 case(
     name="oversized_frame_counted",

@@ -11,7 +11,7 @@ case, which pins them.
 import ipaddress
 
 from scapy.layers.inet import ICMP, IP, UDP
-from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
+from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6PacketTooBig, IPv6
 from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
@@ -120,3 +120,51 @@ def echo_reply(frame):
         reply = reply / ICMPv6EchoReply(code=layer.code, id=layer.id, seq=layer.seq,
                                         data=layer.data)
     return bytes(l2 / reply)
+
+
+def too_big_reply(frame, mtu):
+    """The ICMP error the PoP sends back for `frame`, too big for its tunnel
+    (docs/dataplane.md "Path MTU"): frag-needed (type 3 code 4) for IPv4,
+    packet-too-big for IPv6, announcing `mtu`, from the VIP the client
+    addressed, to the MAC the frame came from, VLAN tags kept, quoting the
+    packet's start so that the error stays within 576 bytes (IPv4, RFC 1812)
+    or 1280 (IPv6, RFC 4443)."""
+    eth, tags, ip = _split_l2(frame)
+    inner = _ip_bytes(ip)
+    if isinstance(ip, IP):
+        l2 = _l2_header(eth, tags, eth.src, PORT_MAC, ETH_IPV4)
+        reply = IP(version=4, ihl=5, tos=0, id=0, flags=0, frag=0, ttl=64, proto=1,
+                   src=ip.dst, dst=ip.src) / ICMP(type=3, code=4, nexthopmtu=mtu) / Raw(
+                       inner[:576 - 28])
+    else:
+        l2 = _l2_header(eth, tags, eth.src, PORT_MAC, ETH_IPV6)
+        reply = IPv6(tc=0, fl=0, nh=58, hlim=64, src=ip.dst, dst=ip.src) / ICMPv6PacketTooBig(
+            mtu=mtu) / Raw(inner[:1280 - 48])
+    return bytes(l2 / reply)
+
+
+def ipv4_fragments(frame, max_len):
+    """The frames an IPv4 packet without DF becomes when the PoP splits it to
+    fit `max_len` bytes of IP packet (RFC 791), before encapsulation: same L2
+    header; the first keeps every option, the others only those with the
+    copied flag; payloads in multiples of 8 but the last. Encapsulate each
+    with encap()."""
+    eth, tags, ip = _split_l2(frame)
+    raw = _ip_bytes(ip)
+    ihl = ip.ihl * 4
+    payload = raw[ihl:]
+    copied = [o for o in ip.options if o.copy_flag]
+    frames = []
+    off = 0
+    while off < len(payload):
+        options = ip.options if off == 0 else copied
+        hdr_len = 20 + (len(b"".join(bytes(o) for o in options)) + 3) // 4 * 4
+        size = (max_len - hdr_len) // 8 * 8
+        chunk = payload[off:off + size]
+        last = off + len(chunk) == len(payload)
+        frag = IP(version=4, tos=ip.tos, id=ip.id, flags=0 if last else "MF", frag=off // 8,
+                  ttl=ip.ttl, proto=ip.proto, src=ip.src, dst=ip.dst, options=options)
+        l2 = _l2_header(eth, tags, eth.dst, eth.src, ETH_IPV4)
+        frames.append(bytes(l2 / frag / Raw(chunk)))
+        off += len(chunk)
+    return frames

@@ -29,8 +29,9 @@ import pcap_replay
 # Every scapy layer, so the frame summaries printed with a case dissect fully.
 importlib.import_module("scapy.all")
 
-COUNTERS = ["forwarded", "echo_replies", "icmp_errors_forwarded", "new_flows",
-            "flows_live", "flow_evictions"]
+COUNTERS = ["forwarded", "echo_replies", "icmp_errors_forwarded", "icmp_too_big_sent",
+            "fragmented", "fragments_sent", "fragments_forwarded", "new_flows", "flows_live",
+            "flow_evictions"]
 MAX_FRAMES = 2000
 
 

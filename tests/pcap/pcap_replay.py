@@ -239,6 +239,11 @@ def case_problems(result):
     s = run.stats
     rx, rx_bytes = counter(s["rx_packets"]), counter(s["rx_bytes"])
     forwarded, echo_replies = counter(s["forwarded"]), counter(s["echo_replies"])
+    # Answered at the PoP: echo replies and ICMP errors for packets too big
+    # for their tunnel. Split packets count once in forwarded; their further
+    # fragments are extra frames.
+    answered = echo_replies + counter(s.get("icmp_too_big_sent", 0))
+    extra = counter(s.get("fragments_sent", 0))
     dropped = counter(s["dropped"])
     drops = {reason: counter(n) for reason, n in s["drops"].items()}
 
@@ -248,14 +253,14 @@ def case_problems(result):
     if rx_bytes != sum(len(f) for f in result.input):
         problems.append(f"rx_bytes: expected {sum(len(f) for f in result.input)}, "
                         f"got {rx_bytes}")
-    if forwarded + echo_replies + dropped != rx:
-        problems.append(f"forwarded {forwarded} + echo_replies {echo_replies} + "
+    if forwarded + answered + dropped != rx:
+        problems.append(f"forwarded {forwarded} + answered {answered} + "
                         f"dropped {dropped} != rx_packets {rx}")
     if sum(drops.values()) != dropped:
         problems.append(f"drops add up to {sum(drops.values())}, dropped is {dropped}")
-    if len(run.output) != forwarded + echo_replies:
-        problems.append(f"{len(run.output)} frames sent, but forwarded + echo_replies = "
-                        f"{forwarded + echo_replies}")
+    if len(run.output) != forwarded + answered + extra:
+        problems.append(f"{len(run.output)} frames sent, but forwarded + answered + "
+                        f"fragments_sent = {forwarded + answered + extra}")
     tx = sum(counter(p["tx_packets"]) for p in s.get("ports", []))
     if tx != len(run.output):
         problems.append(f"ports tx counter {tx} != {len(run.output)} frames in the output pcap")

@@ -145,10 +145,22 @@ TEST(Parser, Ipv4Fragments) {
       parse(cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 53), {}, 0x2000)));
   ASSERT_TRUE(first.ok);
   EXPECT_TRUE(first.p.fragment);  // more fragments follow
+  EXPECT_TRUE(first.p.frag_more);
+  EXPECT_TRUE(first.p.frag_l4);  // a first fragment with its whole UDP header: ports
+  EXPECT_EQ(first.p.dst_port, 53);
+  EXPECT_EQ(first.p.frag_id, 0x1234u);
+  EXPECT_EQ(first.p.frag_data_offset, 14 + 20);
   auto later =
       parse(cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, Bytes(16, 0), {}, 0x0010)));
   ASSERT_TRUE(later.ok);
   EXPECT_TRUE(later.p.fragment);
+  EXPECT_EQ(later.p.frag_offset, 0x10 * 8);
+  EXPECT_FALSE(later.p.frag_more);
+  // A tiny first fragment (RFC 1858) parses, without ports.
+  auto tiny =
+      parse(cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 6, Bytes(8, 0), {}, 0x2000)));
+  ASSERT_TRUE(tiny.ok);
+  EXPECT_FALSE(tiny.p.frag_l4);
   auto df = parse(cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 53))));
   EXPECT_FALSE(df.p.fragment);
 }
@@ -194,6 +206,26 @@ TEST(Parser, Ipv6Fragments) {
       cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8::2", 44, cat(frag_first, udp(1, 53)))));
   ASSERT_TRUE(o.ok);
   EXPECT_TRUE(o.p.fragment);
+  EXPECT_TRUE(o.p.frag_l4);
+  EXPECT_EQ(o.p.dst_port, 53);
+  EXPECT_EQ(o.p.frag_id, 1u);
+  EXPECT_EQ(o.p.frag_data_offset, 14 + 40 + 8);
+  // A first fragment's headers after the fragment header are walked to the
+  // transport header; a later fragment's are not (its data is not headers).
+  Bytes frag_dst = {60, 0, 0x00, 0x01, 0, 0, 0, 2};
+  Bytes dst_opts = {17, 0, 1, 4, 0, 0, 0, 0};
+  o = parse(cat(ether(0x86dd),
+                ipv6("2001:db8::1", "2001:db8::2", 44, cat(cat(frag_dst, dst_opts), udp(1, 53)))));
+  ASSERT_TRUE(o.ok);
+  EXPECT_EQ(o.p.l4_proto, 17);
+  EXPECT_EQ(o.p.dst_port, 53);
+  Bytes frag_later = {17, 0, 0x00, 0x10, 0, 0, 0, 2};  // offset 16, M=0
+  o = parse(
+      cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8::2", 44, cat(frag_later, Bytes(8, 0)))));
+  ASSERT_TRUE(o.ok);
+  EXPECT_TRUE(o.p.fragment);
+  EXPECT_FALSE(o.p.frag_l4);
+  EXPECT_EQ(o.p.frag_offset, 16);
   Bytes atomic = {17, 0, 0, 0, 0, 0, 0, 1};  // offset 0, M=0: a whole packet
   o = parse(cat(ether(0x86dd), ipv6("2001:db8::1", "2001:db8::2", 44, cat(atomic, udp(1, 53)))));
   ASSERT_TRUE(o.ok);

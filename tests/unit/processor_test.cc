@@ -266,7 +266,9 @@ TEST(Processor, TooBigAndNoHeadroom) {
   PacketProcessor proc(0, 1024);
   Bytes big = cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 1260 - 28)));
   EXPECT_EQ(run(proc, *table, big).action, Action::forward);  // 1260 + 20 = 1280
-  big = cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 1261 - 28)));
+  // Without DF and without buffers lent for fragments (pmtu_test.cc has
+  // the ICMP error and the fragments).
+  big = cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 1261 - 28), {}, 0));
   EXPECT_EQ(run(proc, *table, big).action, Action::drop);
   EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::too_big)].load(), 1u);
 
