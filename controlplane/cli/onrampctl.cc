@@ -83,7 +83,7 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
       "Environment: ONRAMP_CONTROLLER, ONRAMP_TLS_CA, ONRAMP_TLS_CERT, ONRAMP_TLS_KEY, "
       "ONRAMP_TOKEN,\nONRAMP_DATAPLANE_SOCKET. Exit codes: 0 ok, 1 other error, 2 usage, 3 not "
       "found,\n4 invalid argument, 5 unavailable, 6 already exists, 7 failed precondition, 8 "
-      "denied.\n\nExamples:\n"
+      "denied,\n9 conflict (changed since it was read).\n\nExamples:\n"
       "  onrampctl accelerator create web --vip 203.0.113.10\n"
       "  onrampctl pop list -o yaml\n"
       "  onrampctl pop list -o jsonpath='{.pops[*].id}'\n"

@@ -195,21 +195,24 @@ TEST_F(CommandsTest, AcceleratorGetListDelete) {
   EXPECT_EQ(out.str(), "{}\n");
 }
 
-TEST_F(CommandsTest, AcceleratorUpdateChangesOnlyTheFlagsGiven) {
-  server.replies["GetAccelerator"] =
-      R"(name: "web" enabled: true vips: "203.0.113.10" create_time_ms: 5)";
+TEST_F(CommandsTest, AcceleratorUpdateSendsOnlyTheFlagsGiven) {
+  // One call, no read first: the mask names what changes, the controller
+  // applies it to what it has.
   ASSERT_EQ(run({"accelerator", "update", "web", "--disable"}), 0) << err.str();
-  ASSERT_EQ(server.calls.size(), 2u);
-  expect_request<v1::AcceleratorKey>(0, m(kAdmin, "GetAccelerator"), R"(name: "web")");
-  expect_request<v1::Accelerator>(1, m(kAdmin, "UpdateAccelerator"),
-                                  R"(name: "web" vips: "203.0.113.10" create_time_ms: 5)");
+  ASSERT_EQ(server.calls.size(), 1u);
+  expect_request<v1::UpdateAcceleratorRequest>(
+      0, m(kAdmin, "UpdateAccelerator"),
+      R"(accelerator { name: "web" } update_mask { paths: "enabled" })");
 
-  ASSERT_EQ(run({"accelerator", "update", "web", "--vip", "203.0.113.30"}), 0);
-  expect_request<v1::Accelerator>(
-      1, m(kAdmin, "UpdateAccelerator"),
-      R"(name: "web" enabled: true vips: "203.0.113.30" create_time_ms: 5)");
+  ASSERT_EQ(run({"accelerator", "update", "web", "--vip", "203.0.113.30", "--enable"}), 0);
+  expect_request<v1::UpdateAcceleratorRequest>(0, m(kAdmin, "UpdateAccelerator"), R"(
+      accelerator { name: "web" enabled: true vips: "203.0.113.30" }
+      update_mask { paths: "vips" paths: "enabled" })");
 
   EXPECT_EQ(run({"accelerator", "update", "web", "--enable", "--disable"}), 2);
+  // Nothing given would be a full replacement with nothing: refused.
+  EXPECT_EQ(run({"accelerator", "update", "web"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("nothing to change"));
 }
 
 TEST_F(CommandsTest, ListenerCreate) {
@@ -249,17 +252,16 @@ TEST_F(CommandsTest, ListenerCreateRejectsBadValuesAsUsage) {
   EXPECT_TRUE(server.calls.empty());
 }
 
-TEST_F(CommandsTest, ListenerUpdateKeepsWhatIsNotGiven) {
-  server.replies["GetListener"] = R"(
-      name: "https" accelerator: "web" protocol: TCP port_ranges { first: 443 }
-      affinity: SOURCE_IP tcp_idle_timeout_s: 900)";
-  ASSERT_EQ(run({"listener", "update", "https", "--accelerator", "web", "--ports", "443,8443"}), 0)
+TEST_F(CommandsTest, ListenerUpdateSendsOnlyWhatIsGiven) {
+  ASSERT_EQ(run({"listener", "update", "https", "--accelerator", "web", "--ports", "443,8443",
+                 "--tcp-idle-timeout", "900"}),
+            0)
       << err.str();
-  expect_request<v1::ListenerKey>(0, m(kAdmin, "GetListener"),
-                                  R"(accelerator: "web" name: "https")");
-  expect_request<v1::Listener>(1, m(kAdmin, "UpdateListener"), R"(
-      name: "https" accelerator: "web" protocol: TCP port_ranges { first: 443 }
-      port_ranges { first: 8443 } affinity: SOURCE_IP tcp_idle_timeout_s: 900)");
+  ASSERT_EQ(server.calls.size(), 1u);
+  expect_request<v1::UpdateListenerRequest>(0, m(kAdmin, "UpdateListener"), R"(
+      listener { name: "https" accelerator: "web" port_ranges { first: 443 }
+                 port_ranges { first: 8443 } tcp_idle_timeout_s: 900 }
+      update_mask { paths: "port_ranges" paths: "tcp_idle_timeout_s" })");
 }
 
 TEST_F(CommandsTest, ListenerListFilters) {
@@ -324,24 +326,21 @@ TEST_F(CommandsTest, EndpointGroupHttpsHealthCheckFlags) {
       health_check { protocol: HEALTH_CHECK_HTTPS path: "/healthz"
                      tls_server_name: "api.example.com" tls_ca_file: "/etc/onramp/probe-ca.pem" })");
 
-  server.replies["GetEndpointGroup"] = R"(
-      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
-      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com" })";
   ASSERT_EQ(run({"endpoint-group", "update", "sin", "--accelerator", "web", "--listener", "https",
                  "--health-insecure"}),
             0)
       << err.str();
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
-      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com"
-                     tls_skip_verify: true })");
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "sin" accelerator: "web" listener: "https"
+                       health_check { tls_skip_verify: true } }
+      update_mask { paths: "health_check.tls_skip_verify" })");
   ASSERT_EQ(run({"endpoint-group", "update", "sin", "--accelerator", "web", "--listener", "https",
                  "--health-insecure=false"}),
             0)
       << err.str();
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
-      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com" })");
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "sin" accelerator: "web" listener: "https" health_check {} }
+      update_mask { paths: "health_check.tls_skip_verify" })");
 }
 
 TEST_F(CommandsTest, EndpointGroupCreateDefaultsTheDialTo100) {
@@ -354,31 +353,26 @@ TEST_F(CommandsTest, EndpointGroupCreateDefaultsTheDialTo100) {
       traffic_dial_percent: 100 health_check { protocol: HEALTH_CHECK_TCP })");
 }
 
-TEST_F(CommandsTest, EndpointGroupUpdate) {
-  server.replies["GetEndpointGroup"] = R"(
-      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
-      traffic_dial_percent: 100
-      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 }
-      port_overrides { listener_port: 443 endpoint_port: 8443 })";
-  ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
-                 "--traffic-dial", "0", "--health-interval-ms", "2000"}),
-            0)
+TEST_F(CommandsTest, EndpointGroupUpdateSendsOnlyTheFlagsGiven) {
+  ASSERT_EQ(
+      run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+           "--traffic-dial", "0", "--health-interval-ms", "2000", "--health-status", "200-204"}),
+      0)
       << err.str();
-  expect_request<v1::EndpointGroupKey>(0, m(kAdmin, "GetEndpointGroup"),
-                                       R"(accelerator: "web" listener: "https" name: "fra")");
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
-      traffic_dial_percent: 0
-      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 2000 }
-      port_overrides { listener_port: 443 endpoint_port: 8443 })");
+  ASSERT_EQ(server.calls.size(), 1u);
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https" traffic_dial_percent: 0
+                       health_check { interval_ms: 2000 expected_status_min: 200
+                                      expected_status_max: 204 } }
+      update_mask { paths: "traffic_dial_percent" paths: "health_check.expected_status_min"
+                    paths: "health_check.expected_status_max" paths: "health_check.interval_ms" })");
 
   ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
                  "--no-port-overrides"}),
             0);
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
-      traffic_dial_percent: 100
-      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 })");
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https" }
+      update_mask { paths: "port_overrides" })");
 }
 
 TEST_F(CommandsTest, EndpointAddUpdateRemove) {
@@ -397,17 +391,13 @@ TEST_F(CommandsTest, EndpointAddUpdateRemove) {
       accelerator: "web" listener: "https" endpoint_group: "sin" address: "2001:db8::21"
       weight: 0 mode: ENCAP_GUE)");
 
-  server.replies["GetEndpoint"] = R"(
-      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11"
-      weight: 128 mode: ENCAP_GUE)";
   ASSERT_EQ(run({"endpoint", "update", "198.51.100.11", "--accelerator", "web", "--listener",
                  "https", "--endpoint-group", "fra", "--weight", "0"}),
             0);
-  expect_request<v1::EndpointKey>(0, m(kAdmin, "GetEndpoint"), R"(
-      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11")");
-  expect_request<v1::Endpoint>(1, m(kAdmin, "UpdateEndpoint"), R"(
-      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11"
-      weight: 0 mode: ENCAP_GUE)");
+  expect_request<v1::UpdateEndpointRequest>(0, m(kAdmin, "UpdateEndpoint"), R"(
+      endpoint { accelerator: "web" listener: "https" endpoint_group: "fra"
+                 address: "198.51.100.11" weight: 0 }
+      update_mask { paths: "weight" })");
 
   ASSERT_EQ(run({"endpoint", "remove", "198.51.100.11", "--accelerator", "web", "--listener",
                  "https", "--endpoint-group", "fra"}),
@@ -488,10 +478,17 @@ TEST_F(CommandsTest, ServerErrorsBecomeExitCodesAndMessages) {
   EXPECT_EQ(err.str(), "onrampctl: failed with gRPC status 13\n");
 }
 
-TEST_F(CommandsTest, UpdateStopsWhenTheGetFails) {
-  server.errors["GetListener"] = grpc::Status(grpc::StatusCode::NOT_FOUND, "listener: no");
+TEST_F(CommandsTest, UpdateRefusalsKeepTheirExitCodes) {
+  server.errors["UpdateListener"] = grpc::Status(grpc::StatusCode::NOT_FOUND, "listener: no");
   EXPECT_EQ(run({"listener", "update", "x", "--accelerator", "web", "--ports", "80"}), 3);
   EXPECT_EQ(server.calls.size(), 1u);
+  // A conflict (the resource changed since it was read) has its own code.
+  server.errors["UpdateEndpoint"] =
+      grpc::Status(grpc::StatusCode::ABORTED, "endpoint 192.0.2.1 changed since it was read");
+  EXPECT_EQ(run({"endpoint", "update", "192.0.2.1", "--accelerator", "web", "--listener", "x",
+                 "--endpoint-group", "g", "--weight", "1"}),
+            9);
+  EXPECT_EQ(err.str(), "onrampctl: endpoint 192.0.2.1 changed since it was read\n");
 }
 
 TEST_F(CommandsTest, ConnectionRefusedByTheConnectorNamesTheFlag) {
