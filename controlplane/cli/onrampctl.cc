@@ -100,6 +100,7 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
   add_pop_commands(tree);
   add_route_commands(tree);
   add_health_commands(tree);
+  add_config_commands(tree);
   add_dataplane_commands(tree, globals);
   add_completion_commands(tree);
   add_version_command(tree);
