@@ -598,6 +598,22 @@ TEST_F(CommandsTest, OutputJsonPathPicksFromTheJson) {
             "onrampctl: --output jsonpath: {.pops[*].nmae}: onramp.v1.Pop has no field \"nmae\"\n");
 }
 
+TEST_F(CommandsTest, QueryIsJsonPathForScripts) {
+  server.replies["ListPops"] =
+      R"(pops { id: "FRA1" city: "Frankfurt" } pops { id: "SIN1" } config_version: 12)";
+  ASSERT_EQ(run({"pop", "list", "--query", "{.pops[*].id} v{.config_version}"}), 0) << err.str();
+  EXPECT_EQ(out.str(), "FRA1 SIN1 v12\n");
+  ASSERT_EQ(run({"--query={.pops[0].city}", "pop", "list"}), 0) << err.str();
+  EXPECT_EQ(out.str(), "Frankfurt\n");
+  // Checked like -o jsonpath=, and not both at once.
+  EXPECT_EQ(run({"pop", "list", "--query", "{.pops[0}"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("--query: jsonpath: \"{.pops[0}\" at character 7"));
+  EXPECT_EQ(run({"pop", "list", "--query", "{.config_version}", "-o", "json"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("excludes"));
+  EXPECT_EQ(run({"pop", "list", "--query", "{.pops[*].nmae}"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("onramp.v1.Pop has no field \"nmae\""));
+}
+
 TEST_F(CommandsTest, VersionShowsTheClientsAndTheControllers) {
   server.replies["GetVersion"] = R"pb(version: "9.8.7 (git abcdef0)")pb";
   ASSERT_EQ(run({"version"}), 0) << err.str();
