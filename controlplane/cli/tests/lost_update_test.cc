@@ -69,8 +69,8 @@ TEST_F(LostUpdateTest, Finding7ConcurrentUpdatesOfDifferentFieldsBothLand) {
             0);
   const std::vector<std::string> group = {"endpoint-group", "update", "eu", "--accelerator", "web",
                                           "--listener",     "http"};
-  constexpr int kRounds = 20;
-  auto dial = [](int i) { return i % 2 ? 30 + i : 60 + i; };
+  constexpr int kRounds = 60;
+  auto dial = [](int i) { return (i % 2 ? 30 : 60) + i % 30; };  // 30..89
   auto interval = [](int i) { return 3000 + 100 * i; };
   // Three parties: the two operators, and this thread, which checks each
   // round after both commands returned and before the next starts.
