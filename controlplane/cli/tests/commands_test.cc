@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -596,6 +597,54 @@ TEST_F(CommandsTest, OutputJsonPathPicksFromTheJson) {
   EXPECT_EQ(out.str(), "");
   EXPECT_EQ(err.str(),
             "onrampctl: --output jsonpath: {.pops[*].nmae}: onramp.v1.Pop has no field \"nmae\"\n");
+}
+
+TEST_F(CommandsTest, ApplyUpdatesWhatDiffersConditionalOnTheVersionRead) {
+  server.replies["ListAccelerators"] =
+      R"(accelerators { name: "web" enabled: true vips: "203.0.113.10" resource_version: 3 })";
+  server.replies["ListEndpointGroups"] = R"(
+      endpoint_groups { accelerator: "web" listener: "https" name: "fra" region: "eu-central"
+                        traffic_dial_percent: 100 health_check { interval_ms: 10000 }
+                        resource_version: 7 }
+      endpoint_groups { accelerator: "web" listener: "https" name: "sin" resource_version: 8 })";
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("onrampctl-apply-" + std::to_string(getpid()) + ".yaml"))
+                         .string();
+  {
+    std::ofstream f(path);
+    f << "kind: Accelerator\nname: web\nenabled: true\nvips: [203.0.113.10]\n---\n"
+         "kind: EndpointGroup\naccelerator: web\nlistener: https\nname: fra\n"
+         "region: eu-central\ntraffic_dial_percent: 40\nhealth_check:\n  interval_ms: 10000\n"
+         "  path: /h\n";
+  }
+  // diff: reads, says, writes nothing; exit 1.
+  ASSERT_EQ(run({"diff", "-f", path, "--prune"}), 1) << err.str();
+  EXPECT_EQ(out.str(),
+            "~ update endpoint group web/https/fra: traffic_dial_percent 100 -> 40; "
+            "health_check.path \"\" -> \"/h\"\n"
+            "- delete endpoint group web/https/sin\n"
+            "0 to create, 1 to update, 1 to delete\n");
+  ASSERT_EQ(server.calls.size(), 4u);
+  // apply: the fields that differ, on the version read.
+  ASSERT_EQ(run({"apply", "-f", path}), 0) << err.str();
+  ASSERT_EQ(server.calls.size(), 5u);
+  expect_request<v1::UpdateEndpointGroupRequest>(4, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https" region: "eu-central"
+                       traffic_dial_percent: 40 health_check { path: "/h" interval_ms: 10000 }
+                       resource_version: 7 }
+      update_mask { paths: "traffic_dial_percent" paths: "health_check.path" })");
+  // Someone changed it meanwhile: a conflict, exit 9.
+  server.errors["UpdateEndpointGroup"] =
+      grpc::Status(grpc::StatusCode::ABORTED, "endpoint group \"fra\" changed since it was read");
+  EXPECT_EQ(run({"apply", "-f", path}), 9);
+  EXPECT_EQ(err.str(),
+            "onrampctl: endpoint group web/https/fra: endpoint group \"fra\" changed since it "
+            "was read\n");
+  // A file that does not read calls nothing: exit 4.
+  { std::ofstream(path) << "kind: Endpoint\naccelerator: web\n"; }
+  EXPECT_EQ(run({"apply", "-f", path}), 4);
+  EXPECT_TRUE(server.calls.empty());
+  std::filesystem::remove(path);
 }
 
 TEST_F(CommandsTest, QueryIsJsonPathForScripts) {
