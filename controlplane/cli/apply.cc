@@ -39,10 +39,6 @@ std::vector<std::string> path_of(const AnyResource& r) {
 
 bool parent_first(const AnyResource& a, const AnyResource& b) { return path_of(a) < path_of(b); }
 
-const google::protobuf::Message& message_of(const AnyResource& r) {
-  return std::visit([](const auto& x) -> const google::protobuf::Message& { return x; }, r);
-}
-
 uint64_t version_of(const AnyResource& r) {
   return std::visit([](const auto& x) { return x.resource_version(); }, r);
 }

@@ -6,7 +6,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "common/ip_address.h"
@@ -40,7 +42,7 @@ AnyResource make(size_t kind) {
   }
 }
 
-pb::Message& message_of(AnyResource& r) {
+pb::Message& mutable_message_of(AnyResource& r) {
   return std::visit([](auto& x) -> pb::Message& { return x; }, r);
 }
 
@@ -148,7 +150,7 @@ Result<size_t> infer_kind(const YAML::Node& node) {
   std::vector<size_t> fits;
   for (size_t k = 0; k < kKinds.size(); ++k) {
     AnyResource r = make(k);
-    const pb::Descriptor* d = message_of(r).GetDescriptor();
+    const pb::Descriptor* d = mutable_message_of(r).GetDescriptor();
     bool all = true;
     for (const auto& kv : node) all = all && d->FindFieldByName(kv.first.Scalar()) != nullptr;
     if (all) fits.push_back(k);
@@ -179,7 +181,7 @@ Result<FileResource> read_resource(const YAML::Node& node, std::optional<size_t>
     kind = *inferred;
   }
   FileResource out{.resource = make(kind), .paths = {}, .where = where};
-  pb::Message& msg = message_of(out.resource);
+  pb::Message& msg = mutable_message_of(out.resource);
   std::string json;
   if (Status s = to_json(node, msg.GetDescriptor(), "", true, json, &out.paths); !s.ok())
     return std::move(s).prefixed(where + " (" + kKinds[kind] + ")");
@@ -225,15 +227,8 @@ std::string label(const AnyResource& r) {
       r);
 }
 
-AnyResource settings_of(AnyResource r) {
-  std::visit(
-      [](auto& x) {
-        x.clear_create_time_ms();
-        x.clear_update_time_ms();
-        x.clear_resource_version();
-      },
-      r);
-  return r;
+const pb::Message& message_of(const AnyResource& r) {
+  return std::visit([](const auto& x) -> const pb::Message& { return x; }, r);
 }
 
 Result<std::vector<FileResource>> parse_config(const std::string& text) {
@@ -293,8 +288,7 @@ std::string to_config_yaml(const std::vector<AnyResource>& resources) {
   std::string out;
   for (const AnyResource& r : resources) {
     if (!out.empty()) out += "---\n";
-    AnyResource copy = r;
-    out += std::string("kind: ") + kind_name(r) + "\n" + to_yaml(message_of(copy), omit);
+    out += std::string("kind: ") + kind_name(r) + "\n" + to_yaml(message_of(r), omit);
   }
   return out;
 }
@@ -340,8 +334,7 @@ void write_json(const YAML::Node& node, const std::string& indent, std::string& 
 std::string to_config_json(const std::vector<AnyResource>& resources) {
   std::string out = "[";
   for (size_t i = 0; i < resources.size(); ++i) {
-    AnyResource copy = resources[i];
-    YAML::Node object = YAML::Load(to_json(message_of(copy)));
+    YAML::Node object = YAML::Load(to_json(message_of(resources[i])));
     for (const std::string& field : kOutputOnly) object.remove(field);
     // The kind first, as in the YAML.
     YAML::Node doc;

@@ -34,9 +34,8 @@ const char* kind_name(const AnyResource& r);
 // What a person calls it: "listener web/https", "endpoint web/https/fra/192.0.2.1".
 std::string label(const AnyResource& r);
 
-// The resource without what the controller sets (times, resource_version):
-// what export writes and what apply compares.
-AnyResource settings_of(AnyResource r);
+// The resource as a protobuf message, for reflection and printing.
+const google::protobuf::Message& message_of(const AnyResource& r);
 
 // Reads every document of `text`. A document is a map with `kind` (or,
 // without it, a map whose fields only one kind has, as `get -o yaml`
