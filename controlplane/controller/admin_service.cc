@@ -105,11 +105,12 @@ grpc::Status changed_meanwhile(const std::string& what, uint64_t given, uint64_t
 }
 
 // How the four kinds of resource differ, for the CRUD calls written once
-// below. Each kind says which fields are its key, where its resources are in a Config, which
-// validation checks them, how a key request becomes the resource's key
-// fields (names checked, the address made canonical), how a mutation and a
-// missing resource are named, which resources a list request matches, and
-// what a delete checks first (NOT_FOUND, or children still there).
+// below. Each kind says which fields are its key (never in an update mask),
+// where its resources are in a Config, which validation checks them, how a
+// key request becomes the resource's key fields (names checked, the address
+// made canonical), how a mutation and a missing resource are named, which
+// resources a list request matches, and what a delete checks first
+// (NOT_FOUND, or children still there).
 template <typename T>
 struct ResourceKind;
 

@@ -1,7 +1,9 @@
 // AdminService: what onrampctl speaks. CRUD of accelerators, listeners,
 // endpoint groups and endpoints (validated at the boundary, each mutation one
-// store commit), and the controller's views: PoPs, routes, flow traces,
-// stats, endpoint health. Every call is authenticated first (auth.h).
+// store commit; an update applies its field mask to the stored resource,
+// conditional on its resource_version), and the controller's views: PoPs,
+// routes, flow traces, stats, endpoint health. Every call is authenticated
+// first (auth.h).
 #pragma once
 
 #include <functional>
