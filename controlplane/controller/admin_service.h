@@ -42,7 +42,8 @@ class AdminService final : public v1::AdminService::CallbackService {
   Reactor* GetEndpointGroup(Ctx*, const v1::EndpointGroupKey*, v1::EndpointGroup*) override;
   Reactor* ListEndpointGroups(Ctx*, const v1::ListRequest*,
                               v1::ListEndpointGroupsResponse*) override;
-  Reactor* UpdateEndpointGroup(Ctx*, const v1::UpdateEndpointGroupRequest*, v1::EndpointGroup*) override;
+  Reactor* UpdateEndpointGroup(Ctx*, const v1::UpdateEndpointGroupRequest*,
+                               v1::EndpointGroup*) override;
   Reactor* DeleteEndpointGroup(Ctx*, const v1::EndpointGroupKey*, v1::DeleteResponse*) override;
 
   Reactor* CreateEndpoint(Ctx*, const v1::Endpoint*, v1::Endpoint*) override;
