@@ -84,19 +84,20 @@ void add_accelerator_commands(CommandTree& tree) {
                    "  onrampctl accelerator update web --disable\n"
                    "  onrampctl accelerator update web --vip 203.0.113.10 --vip 203.0.113.11\n",
                    [u](Context& ctx) {
-                     v1::AcceleratorKey key;
-                     key.set_name(u->name);
-                     return get_patch_update<v1::Accelerator>(
-                         ctx, &AdminStub::GetAccelerator, &AdminStub::UpdateAccelerator, key,
-                         [u](v1::Accelerator& a) {
-                           if (!u->vips.empty()) {
-                             a.clear_vips();
-                             for (const std::string& v : u->vips) a.add_vips(v);
-                           }
-                           if (u->enable) a.set_enabled(true);
-                           if (u->disable) a.set_enabled(false);
-                         },
-                         print_accelerator);
+                     v1::UpdateAcceleratorRequest req;
+                     v1::Accelerator& a = *req.mutable_accelerator();
+                     a.set_name(u->name);
+                     std::vector<std::string> paths;
+                     if (!u->vips.empty()) {
+                       for (const std::string& v : u->vips) a.add_vips(v);
+                       paths.push_back("vips");
+                     }
+                     if (u->enable || u->disable) {
+                       a.set_enabled(u->enable);
+                       paths.push_back("enabled");
+                     }
+                     return update_fields<v1::Accelerator>(ctx, &AdminStub::UpdateAccelerator, req,
+                                                           paths, print_accelerator);
                    });
   update->add_option("name", u->name, "Accelerator name")->required();
   update->add_option("--vip", u->vips, "The new VIP set, replacing the old (repeat, or a,b)")

@@ -1,6 +1,6 @@
-// The three shapes every admin command takes: call and print, get-patch-
-// update (an update changes only the flags given), and delete; each through
-// the generated AdminService stub.
+// The three shapes every admin command takes: call and print, update of the
+// fields given (an update mask), and delete; each through the generated
+// AdminService stub.
 #pragma once
 
 #include <grpcpp/support/status.h>
@@ -9,6 +9,7 @@
 #include <ostream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "controlplane/cli/command.h"
 #include "controlplane/cli/exit_code.h"
@@ -42,17 +43,17 @@ int call_and_print(Context& ctx, Context::AdminMethod<Request, Response> method,
   });
 }
 
-// Reads the resource with `get(key)`, lets `patch` change what the flags say,
-// writes it back with `update` and prints the result.
-template <typename Resource, typename Key, typename TableFn>
-int get_patch_update(Context& ctx, Context::AdminMethod<Key, Resource> get,
-                     Context::AdminMethod<Resource, Resource> update, const Key& key,
-                     const std::function<void(Resource&)>& patch, TableFn table) {
-  Resource current;
-  grpc::Status s = ctx.admin(get, key, current);
-  if (!s.ok()) return ctx.fail(s);
-  patch(current);
-  return call_and_print<Resource>(ctx, update, current, table);
+// An update that sends only what the flags gave: `request` holds the
+// resource's key and the new values, `paths` the fields they are (the update
+// mask). The controller applies them to the resource as stored, in one
+// transaction, so a concurrent change of other fields is kept. No path is a
+// usage error: an empty mask would replace the whole resource.
+template <typename Resource, typename Request, typename TableFn>
+int update_fields(Context& ctx, Context::AdminMethod<Request, Resource> update, Request request,
+                  const std::vector<std::string>& paths, TableFn table) {
+  if (paths.empty()) return ctx.fail(kExitUsage, "nothing to change: give at least one setting");
+  for (const std::string& p : paths) request.mutable_update_mask()->add_paths(p);
+  return call_and_print<Resource>(ctx, update, request, table);
 }
 
 // `remove(key)`; says what went in table format, prints {} otherwise.

@@ -163,6 +163,7 @@ void add_health_commands(CommandTree& tree);
 void add_dataplane_commands(CommandTree& tree, Globals& globals);
 void add_completion_commands(CommandTree& tree);
 void add_version_command(CommandTree& tree);
+void add_config_commands(CommandTree& tree);  // apply, diff, export
 
 // The completion script for "bash" or "zsh", from the tree as built.
 std::string completion_script(const CommandTree& tree, const std::string& shell);

@@ -132,15 +132,24 @@ void add_endpoint_commands(CommandTree& tree) {
   list->add_option("--endpoint-group", l->group, "Only this group's endpoints");
 
   auto u = std::make_shared<EndpointFlags>();
-  CLI::App* update = tree.command(
-      *g, "update", "Change an endpoint's weight or mode; only the flags given change",
-      "  onrampctl endpoint update 198.51.100.11 --accelerator web --listener https "
-      "--endpoint-group fra --weight 0     # drain\n",
-      [u](Context& ctx) {
-        return get_patch_update<v1::Endpoint>(
-            ctx, &AdminStub::GetEndpoint, &AdminStub::UpdateEndpoint, key_of(*u),
-            [u](v1::Endpoint& e) { apply_flags(*u, e, /*only_given=*/true); }, print_endpoint);
-      });
+  CLI::App* update =
+      tree.command(*g, "update", "Change an endpoint's weight or mode; only the flags given change",
+                   "  onrampctl endpoint update 198.51.100.11 --accelerator web --listener https "
+                   "--endpoint-group fra --weight 0     # drain\n",
+                   [u](Context& ctx) {
+                     v1::UpdateEndpointRequest req;
+                     v1::Endpoint& e = *req.mutable_endpoint();
+                     e.set_accelerator(u->accelerator);
+                     e.set_listener(u->listener);
+                     e.set_endpoint_group(u->group);
+                     e.set_address(u->address);
+                     apply_flags(*u, e, /*only_given=*/true);
+                     std::vector<std::string> paths;
+                     if (u->weight_opt->count() > 0) paths.push_back("weight");
+                     if (u->mode_opt->count() > 0) paths.push_back("mode");
+                     return update_fields<v1::Endpoint>(ctx, &AdminStub::UpdateEndpoint, req, paths,
+                                                        print_endpoint);
+                   });
   add_identity(*update, *u);
   add_settings(tree, *update, *u, /*create=*/false);
 

@@ -2,6 +2,8 @@
 // listener, with their traffic dial, health check and port overrides.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <map>
+#include <optional>
 
 #include "common/text.h"
 #include "controlplane/cli/args.h"
@@ -49,6 +51,40 @@ const CLI::Validator kStatusRange(
       return "";
     },
     "MIN-MAX");
+
+// The fields each flag sets: an update's mask.
+const std::map<std::string, std::vector<std::string>> kFlagPaths = {
+    {"--region", {"region"}},
+    {"--traffic-dial", {"traffic_dial_percent"}},
+    {"--health-check", {"health_check.protocol"}},
+    {"--health-port", {"health_check.port"}},
+    {"--health-path", {"health_check.path"}},
+    {"--health-status", {"health_check.expected_status_min", "health_check.expected_status_max"}},
+    {"--health-sni", {"health_check.tls_server_name"}},
+    {"--health-insecure", {"health_check.tls_skip_verify"}},
+    {"--health-ca-file", {"health_check.tls_ca_file"}},
+    {"--health-interval-ms", {"health_check.interval_ms"}},
+    {"--health-timeout-ms", {"health_check.timeout_ms"}},
+    {"--healthy-threshold", {"health_check.healthy_threshold"}},
+    {"--unhealthy-threshold", {"health_check.unhealthy_threshold"}},
+    {"--port-override", {"port_overrides"}},
+    {"--no-port-overrides", {"port_overrides"}},
+    {"--port-rewrite", {"port_rewrite"}},
+};
+
+// The update mask of the flags given; nullopt when one of them has no entry
+// in kFlagPaths.
+std::optional<std::vector<std::string>> given_paths(const GroupFlags& f) {
+  std::vector<std::string> paths;
+  for (const auto& [opt, set] : f.setters) {
+    if (opt->count() == 0) continue;
+    auto it = kFlagPaths.find(opt->get_name());
+    if (it == kFlagPaths.end()) return std::nullopt;
+    for (const std::string& p : it->second)
+      if (std::find(paths.begin(), paths.end(), p) == paths.end()) paths.push_back(p);
+  }
+  return paths;
+}
 
 void apply_flags(const GroupFlags& f, v1::EndpointGroup& g, bool only_given) {
   for (const auto& [opt, set] : f.setters)
@@ -306,18 +342,34 @@ void add_endpoint_group_commands(CommandTree& tree) {
   list->add_option("--listener", l->listener, "Only this listener's groups");
 
   auto u = std::make_shared<GroupFlags>();
-  CLI::App* update = tree.command(
-      *g, "update", "Change an endpoint group; only the flags given change",
-      "  onrampctl endpoint-group update fra --accelerator web --listener https "
-      "--traffic-dial 20\n"
-      "  onrampctl endpoint-group update fra --accelerator web --listener https "
-      "--no-port-overrides\n",
-      [u](Context& ctx) {
-        return get_patch_update<v1::EndpointGroup>(
-            ctx, &AdminStub::GetEndpointGroup, &AdminStub::UpdateEndpointGroup, key_of(*u),
-            [u](v1::EndpointGroup& g) { apply_flags(*u, g, /*only_given=*/true); },
-            print_endpoint_group);
-      });
+  CLI::App* update =
+      tree.command(*g, "update", "Change an endpoint group; only the flags given change",
+                   "  onrampctl endpoint-group update fra --accelerator web --listener https "
+                   "--traffic-dial 20\n"
+                   "  onrampctl endpoint-group update fra --accelerator web --listener https "
+                   "--no-port-overrides\n",
+                   [u](Context& ctx) {
+                     std::optional<std::vector<std::string>> paths = given_paths(*u);
+                     if (!paths) {
+                       // A flag without a field path: read, patch and write the whole
+                       // group back, conditional on the version read.
+                       v1::UpdateEndpointGroupRequest req;
+                       grpc::Status s = ctx.admin(&AdminStub::GetEndpointGroup, key_of(*u),
+                                                  *req.mutable_endpoint_group());
+                       if (!s.ok()) return ctx.fail(s);
+                       apply_flags(*u, *req.mutable_endpoint_group(), /*only_given=*/true);
+                       return call_and_print<v1::EndpointGroup>(
+                           ctx, &AdminStub::UpdateEndpointGroup, req, print_endpoint_group);
+                     }
+                     v1::UpdateEndpointGroupRequest req;
+                     v1::EndpointGroup& g = *req.mutable_endpoint_group();
+                     g.set_accelerator(u->accelerator);
+                     g.set_listener(u->listener);
+                     g.set_name(u->name);
+                     apply_flags(*u, g, /*only_given=*/true);
+                     return update_fields<v1::EndpointGroup>(ctx, &AdminStub::UpdateEndpointGroup,
+                                                             req, *paths, print_endpoint_group);
+                   });
   add_identity(*update, *u);
   add_settings(tree, *update, *u, /*create=*/false);
 

@@ -17,8 +17,9 @@ int exit_code_for(grpc::StatusCode code) {
     case grpc::StatusCode::ALREADY_EXISTS:
       return kExitAlreadyExists;
     case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ABORTED:
       return kExitFailedPrecondition;
+    case grpc::StatusCode::ABORTED:
+      return kExitConflict;
     case grpc::StatusCode::UNAUTHENTICATED:
     case grpc::StatusCode::PERMISSION_DENIED:
       return kExitDenied;

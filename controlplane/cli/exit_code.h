@@ -14,8 +14,9 @@ enum ExitCode : int {
   kExitInvalid = 4,        // INVALID_ARGUMENT, OUT_OF_RANGE; a table file that fails validation
   kExitUnavailable = 5,    // UNAVAILABLE, DEADLINE_EXCEEDED: cannot reach the server
   kExitAlreadyExists = 6,  // ALREADY_EXISTS
-  kExitFailedPrecondition = 7,  // FAILED_PRECONDITION, ABORTED (e.g. delete a parent with children)
+  kExitFailedPrecondition = 7,  // FAILED_PRECONDITION (e.g. delete a parent with children)
   kExitDenied = 8,              // UNAUTHENTICATED, PERMISSION_DENIED
+  kExitConflict = 9,  // ABORTED: the resource changed since it was read (resource_version)
 };
 
 int exit_code_for(grpc::StatusCode code);

@@ -51,6 +51,18 @@ void apply_flags(const ListenerFlags& f, v1::Listener& l, bool only_given) {
   if (given(f.udp_idle_opt)) l.set_udp_idle_timeout_s(f.udp_idle_s);
 }
 
+// The update mask of the flags given.
+std::vector<std::string> given_paths(const ListenerFlags& f) {
+  std::vector<std::string> paths;
+  for (const auto& [opt, path] : {std::pair{f.protocol_opt, "protocol"},
+                                  {f.ports_opt, "port_ranges"},
+                                  {f.affinity_opt, "affinity"},
+                                  {f.tcp_idle_opt, "tcp_idle_timeout_s"},
+                                  {f.udp_idle_opt, "udp_idle_timeout_s"}})
+    if (opt->count() > 0) paths.push_back(path);
+  return paths;
+}
+
 void add_settings(CommandTree& tree, CLI::App& cmd, ListenerFlags& f, bool create) {
   f.protocol_opt = cmd.add_option("--protocol", f.protocol, "tcp, udp or tcp_udp")
                        ->transform(CLI::IsMember(kProtocolNames, CLI::ignore_case));
@@ -159,15 +171,19 @@ void add_listener_commands(CommandTree& tree) {
       ->add_option("--accelerator", l->accelerator, "Only this accelerator's listeners");
 
   auto u = std::make_shared<ListenerFlags>();
-  CLI::App* update = tree.command(
-      *g, "update", "Change a listener; only the flags given change",
-      "  onrampctl listener update https --accelerator web --ports 80,443,8443\n"
-      "  onrampctl listener update https --accelerator web --tcp-idle-timeout 900\n",
-      [u](Context& ctx) {
-        return get_patch_update<v1::Listener>(
-            ctx, &AdminStub::GetListener, &AdminStub::UpdateListener, key_of(*u),
-            [u](v1::Listener& l) { apply_flags(*u, l, /*only_given=*/true); }, print_listener);
-      });
+  CLI::App* update =
+      tree.command(*g, "update", "Change a listener; only the flags given change",
+                   "  onrampctl listener update https --accelerator web --ports 80,443,8443\n"
+                   "  onrampctl listener update https --accelerator web --tcp-idle-timeout 900\n",
+                   [u](Context& ctx) {
+                     v1::UpdateListenerRequest req;
+                     v1::Listener& l = *req.mutable_listener();
+                     l.set_accelerator(u->accelerator);
+                     l.set_name(u->name);
+                     apply_flags(*u, l, /*only_given=*/true);
+                     return update_fields<v1::Listener>(ctx, &AdminStub::UpdateListener, req,
+                                                        given_paths(*u), print_listener);
+                   });
   add_identity(*update, *u);
   add_settings(tree, *update, *u, /*create=*/false);
 

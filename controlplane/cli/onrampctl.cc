@@ -59,6 +59,17 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
                      "(e.g. jsonpath='{.pops[*].id}')")
           ->check(kOutputFormat)
           ->capture_default_str();
+  std::string query;
+  app.add_option("--query", query,
+                 "JSONPath for scripts, the same as -o jsonpath=EXPR (e.g. --query "
+                 "'{.pops[*].id}')")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            Result<JsonPath> path = JsonPath::parse(value);
+            return path.ok() ? "" : "jsonpath: " + path.error();
+          },
+          "EXPR"))
+      ->excludes(output);
   app.add_option("--controller", globals.controller, "Controller address, HOST:PORT")
       ->envname("ONRAMP_CONTROLLER")
       ->capture_default_str();
@@ -83,10 +94,11 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
       "Environment: ONRAMP_CONTROLLER, ONRAMP_TLS_CA, ONRAMP_TLS_CERT, ONRAMP_TLS_KEY, "
       "ONRAMP_TOKEN,\nONRAMP_DATAPLANE_SOCKET. Exit codes: 0 ok, 1 other error, 2 usage, 3 not "
       "found,\n4 invalid argument, 5 unavailable, 6 already exists, 7 failed precondition, 8 "
-      "denied.\n\nExamples:\n"
+      "denied,\n9 conflict (changed since it was read).\n\nExamples:\n"
       "  onrampctl accelerator create web --vip 203.0.113.10\n"
       "  onrampctl pop list -o yaml\n"
       "  onrampctl pop list -o jsonpath='{.pops[*].id}'\n"
+      "  onrampctl pop list --query '{.pops[*].id}'\n"
       "  onrampctl version\n"
       "  onrampctl dataplane health --socket /run/onramp/dataplane.sock");
 
@@ -100,6 +112,7 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
   add_pop_commands(tree);
   add_route_commands(tree);
   add_health_commands(tree);
+  add_config_commands(tree);
   add_dataplane_commands(tree, globals);
   add_completion_commands(tree);
   add_version_command(tree);
@@ -124,6 +137,7 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
         << "\nRun with --help for usage.\n";
     return kExitUsage;
   }
+  if (!query.empty()) format = std::string(kJsonPathPrefix) + query;
   if (format.rfind(kJsonPathPrefix, 0) == 0) {
     globals.format = Format::kJsonPath;
     globals.jsonpath = format.substr(kJsonPathPrefix.size());

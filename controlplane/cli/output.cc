@@ -163,14 +163,16 @@ void emit_object(YAML::Emitter& out, const YAML::Node& object, const pb::Descrip
 // The JSON of the message, read back by yaml-cpp (YAML is a superset of
 // JSON) and emitted in block style; the descriptor says which JSON strings
 // are numbers.
-std::string to_yaml(const pb::Message& message) {
+std::string to_yaml(const pb::Message& message, const std::vector<std::string>& omit) {
   pb::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
   opts.always_print_primitive_fields = true;
   std::string json;
   if (!pb::util::MessageToJsonString(message, &json, opts).ok()) return "error: cannot print\n";
   YAML::Emitter out;
-  emit_object(out, YAML::Load(json), message.GetDescriptor());
+  YAML::Node object = YAML::Load(json);
+  for (const std::string& field : omit) object.remove(field);
+  emit_object(out, object, message.GetDescriptor());
   return std::string(out.c_str()) + "\n";
 }
 

@@ -63,7 +63,9 @@ class Fields {
 // Every scalar field is printed, set or not (so a script sees `enabled:
 // false`); message fields and proto3 `optional` fields only when set.
 std::string to_json(const google::protobuf::Message& message);
-std::string to_yaml(const google::protobuf::Message& message);
+// `omit`: top-level fields left out (export leaves out what the controller sets).
+std::string to_yaml(const google::protobuf::Message& message,
+                    const std::vector<std::string>& omit = {});
 
 // Prints `message` as -o asks: JSON, YAML, what the JSONPath picks from its
 // JSON, or by calling `table` (table and wide). The error is the JSONPath's:

@@ -1,5 +1,7 @@
 #include "controlplane/controller/admin_service.h"
 
+#include <google/protobuf/util/field_mask_util.h>
+
 #include "common/log.h"
 #include "common/options.h"
 #include "common/text.h"
@@ -42,18 +44,80 @@ void stamp(T& out, const T* existing) {
   out.set_update_time_ms(now);
 }
 
+// Fields the controller sets: never in an update mask.
+bool is_output_only(const std::string& path) {
+  return path == "create_time_ms" || path == "update_time_ms" || path == "resource_version";
+}
+
+// An update mask names fields of the resource that an operator may change:
+// not its key (Kind::is_key), not what the controller sets.
+template <typename Kind>
+grpc::Status check_mask(const google::protobuf::FieldMask& mask,
+                        const google::protobuf::Descriptor* type) {
+  for (const std::string& path : mask.paths()) {
+    if (!google::protobuf::util::FieldMaskUtil::GetFieldDescriptors(type, path, nullptr))
+      return invalid("update_mask: " + quote(path) + " is not a field of " + type->name());
+    std::string top = path.substr(0, path.find('.'));
+    if (Kind::is_key(top))
+      return invalid("update_mask: " + quote(path) + " identifies the " + type->name() +
+                     " and cannot change");
+    if (is_output_only(top))
+      return invalid("update_mask: " + quote(path) + " is set by the controller");
+  }
+  return grpc::Status::OK;
+}
+
+// Copies the fields `mask` names from `from` onto `to`; a message or
+// repeated field the mask names is replaced, not merged, and a field unset
+// in `from` is cleared in `to`.
+template <typename T>
+void merge_fields(const T& from, const google::protobuf::FieldMask& mask, T& to) {
+  google::protobuf::util::FieldMaskUtil::MergeOptions options;
+  options.set_replace_message_fields(true);
+  options.set_replace_repeated_fields(true);
+  google::protobuf::util::FieldMaskUtil::MergeMessageTo(from, mask, options, &to);
+}
+
+std::string join_paths(const google::protobuf::FieldMask& mask) {
+  std::string out;
+  for (const std::string& p : mask.paths()) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+// The key a request's resource is stored under (an endpoint's address in
+// canonical form); validation refuses what does not make one.
+template <typename T>
+std::string stored_key(const T& r) {
+  return key_of(r);
+}
+std::string stored_key(const v1::Endpoint& e) {
+  return endpoint_key(e.accelerator(), e.listener(), e.endpoint_group(),
+                      canonical_address(e.address()).value_or(e.address()));
+}
+
+// An update based on a resource_version that is no longer the stored one:
+// someone else changed the resource since it was read.
+grpc::Status changed_meanwhile(const std::string& what, uint64_t given, uint64_t stored) {
+  return grpc::Status(StatusCode::ABORTED, what + " changed since it was read: resource_version " +
+                                               std::to_string(given) + " given, " +
+                                               std::to_string(stored) +
+                                               " stored; read it again and retry");
+}
+
 // How the four kinds of resource differ, for the CRUD calls written once
-// below. Each kind says where its resources are in a Config, which
-// validation checks them, how a key request becomes the resource's key
-// fields (names checked, the address made canonical), how a mutation and a
-// missing resource are named, which resources a list request matches, and
-// what a delete checks first (NOT_FOUND, or children still there).
+// below. Each kind says which fields are its key (never in an update mask),
+// where its resources are in a Config, which validation checks them, how a
+// key request becomes the resource's key fields (names checked, the address
+// made canonical), how a mutation and a missing resource are named, which
+// resources a list request matches, and what a delete checks first
+// (NOT_FOUND, or children still there).
 template <typename T>
 struct ResourceKind;
 
 template <>
 struct ResourceKind<v1::Accelerator> {
   static constexpr auto validate = validate_accelerator;
+  static bool is_key(const std::string& field) { return field == "name"; }
   static const auto& table(const Config& c) { return c.accelerators; }
   static grpc::Status key(const v1::AcceleratorKey& k, v1::Accelerator& out) {
     if (grpc::Status s = check_names({{"name", &k.name()}}); !s.ok()) return s;
@@ -78,6 +142,7 @@ struct ResourceKind<v1::Accelerator> {
 template <>
 struct ResourceKind<v1::Listener> {
   static constexpr auto validate = validate_listener;
+  static bool is_key(const std::string& field) { return field == "name" || field == "accelerator"; }
   static const auto& table(const Config& c) { return c.listeners; }
   static grpc::Status key(const v1::ListenerKey& k, v1::Listener& out) {
     if (grpc::Status s = check_names({{"accelerator", &k.accelerator()}, {"name", &k.name()}});
@@ -105,6 +170,9 @@ struct ResourceKind<v1::Listener> {
 template <>
 struct ResourceKind<v1::EndpointGroup> {
   static constexpr auto validate = validate_endpoint_group;
+  static bool is_key(const std::string& field) {
+    return field == "name" || field == "accelerator" || field == "listener";
+  }
   static const auto& table(const Config& c) { return c.groups; }
   static grpc::Status key(const v1::EndpointGroupKey& k, v1::EndpointGroup& out) {
     if (grpc::Status s = check_names(
@@ -138,6 +206,10 @@ struct ResourceKind<v1::EndpointGroup> {
 template <>
 struct ResourceKind<v1::Endpoint> {
   static constexpr auto validate = validate_endpoint;
+  static bool is_key(const std::string& field) {
+    return field == "address" || field == "accelerator" || field == "listener" ||
+           field == "endpoint_group";
+  }
   static const auto& table(const Config& c) { return c.endpoints; }
   static grpc::Status key(const v1::EndpointKey& k, v1::Endpoint& out) {
     if (grpc::Status s = check_names({{"accelerator", &k.accelerator()},
@@ -192,7 +264,8 @@ AdminService::Reactor* AdminService::serve(Ctx* ctx, Body&& body) {
 
 grpc::Status AdminService::mutate(
     Ctx* ctx, const std::string& what,
-    const std::function<grpc::Status(const Config&, ConfigChange&)>& build) {
+    const std::function<grpc::Status(const Config&, ConfigChange&)>& build,
+    uint64_t* committed_version) {
   std::lock_guard lock(mutate_mu_);
   for (int attempt = 0;; ++attempt) {
     auto config = store_.snapshot();
@@ -202,6 +275,7 @@ grpc::Status AdminService::mutate(
     if (r.outcome == CommitResult::Outcome::committed) {
       log::info("admin mutation committed",
                 {{"peer", ctx->peer()}, {"what", what}, {"config_version", r.config->version}});
+      if (committed_version) *committed_version = r.config->version;
       if (on_commit_) on_commit_();
       return grpc::Status::OK;
     }
@@ -218,20 +292,46 @@ grpc::Status AdminService::mutate(
 // ---- accelerators, listeners, endpoint groups, endpoints ----
 
 template <typename T>
-AdminService::Reactor* AdminService::put(Ctx* ctx, const T* req, T* resp, Mutation mutation) {
+AdminService::Reactor* AdminService::put(Ctx* ctx, const T& req,
+                                         const google::protobuf::FieldMask* mask, T* resp,
+                                         Mutation mutation) {
   using Kind = ResourceKind<T>;
   const char* verb = mutation == Mutation::create ? "created" : "updated";
   return serve(ctx, [&] {
-    return mutate(
-        ctx, std::string(verb) + " " + Kind::name(*req, verb),
+    if (mask)
+      if (grpc::Status s = check_mask<Kind>(*mask, T::descriptor()); !s.ok()) return s;
+    std::string what = std::string(verb) + " " + Kind::name(req, verb);
+    if (mask && mask->paths_size() > 0) what += " (" + join_paths(*mask) + ")";
+    uint64_t version = 0;
+    grpc::Status status = mutate(
+        ctx, what,
         [&](const Config& c, ConfigChange& ch) {
+          const T* existing =
+              mutation == Mutation::create ? nullptr : find(Kind::table(c), stored_key(req));
+          // A conflict is said first: the rest of the request was written
+          // against a resource that is no longer there.
+          if (existing && req.resource_version() != 0 &&
+              req.resource_version() != existing->resource_version())
+            return changed_meanwhile(Kind::name(*existing, verb), req.resource_version(),
+                                     existing->resource_version());
+          // The named fields go onto the resource as stored now, inside this
+          // transaction: a concurrent update of other fields is kept.
+          T merged;
+          if (existing && mask && mask->paths_size() > 0) {
+            merged = *existing;
+            merge_fields(req, *mask, merged);
+          }
+          const T& in = existing && mask && mask->paths_size() > 0 ? merged : req;
           T out;
-          if (grpc::Status s = Kind::validate(c, *req, mutation, out); !s.ok()) return s;
-          stamp(out, mutation == Mutation::create ? nullptr : find(Kind::table(c), key_of(out)));
+          if (grpc::Status s = Kind::validate(c, in, mutation, out); !s.ok()) return s;
+          stamp(out, existing);
           ch.puts.push_back(out);
           *resp = out;
           return grpc::Status::OK;
-        });
+        },
+        &version);
+    resp->set_resource_version(version);
+    return status;
   });
 }
 
@@ -277,7 +377,7 @@ AdminService::Reactor* AdminService::remove(Ctx* ctx, const Key* req) {
 
 AdminService::Reactor* AdminService::CreateAccelerator(Ctx* ctx, const v1::Accelerator* req,
                                                        v1::Accelerator* resp) {
-  return put(ctx, req, resp, Mutation::create);
+  return put(ctx, *req, nullptr, resp, Mutation::create);
 }
 AdminService::Reactor* AdminService::GetAccelerator(Ctx* ctx, const v1::AcceleratorKey* req,
                                                     v1::Accelerator* resp) {
@@ -287,9 +387,10 @@ AdminService::Reactor* AdminService::ListAccelerators(Ctx* ctx, const v1::ListRe
                                                       v1::ListAcceleratorsResponse* resp) {
   return list<v1::Accelerator>(ctx, req, resp);
 }
-AdminService::Reactor* AdminService::UpdateAccelerator(Ctx* ctx, const v1::Accelerator* req,
+AdminService::Reactor* AdminService::UpdateAccelerator(Ctx* ctx,
+                                                       const v1::UpdateAcceleratorRequest* req,
                                                        v1::Accelerator* resp) {
-  return put(ctx, req, resp, Mutation::update);
+  return put(ctx, req->accelerator(), &req->update_mask(), resp, Mutation::update);
 }
 AdminService::Reactor* AdminService::DeleteAccelerator(Ctx* ctx, const v1::AcceleratorKey* req,
                                                        v1::DeleteResponse*) {
@@ -298,7 +399,7 @@ AdminService::Reactor* AdminService::DeleteAccelerator(Ctx* ctx, const v1::Accel
 
 AdminService::Reactor* AdminService::CreateListener(Ctx* ctx, const v1::Listener* req,
                                                     v1::Listener* resp) {
-  return put(ctx, req, resp, Mutation::create);
+  return put(ctx, *req, nullptr, resp, Mutation::create);
 }
 AdminService::Reactor* AdminService::GetListener(Ctx* ctx, const v1::ListenerKey* req,
                                                  v1::Listener* resp) {
@@ -308,9 +409,9 @@ AdminService::Reactor* AdminService::ListListeners(Ctx* ctx, const v1::ListReque
                                                    v1::ListListenersResponse* resp) {
   return list<v1::Listener>(ctx, req, resp);
 }
-AdminService::Reactor* AdminService::UpdateListener(Ctx* ctx, const v1::Listener* req,
+AdminService::Reactor* AdminService::UpdateListener(Ctx* ctx, const v1::UpdateListenerRequest* req,
                                                     v1::Listener* resp) {
-  return put(ctx, req, resp, Mutation::update);
+  return put(ctx, req->listener(), &req->update_mask(), resp, Mutation::update);
 }
 AdminService::Reactor* AdminService::DeleteListener(Ctx* ctx, const v1::ListenerKey* req,
                                                     v1::DeleteResponse*) {
@@ -319,7 +420,7 @@ AdminService::Reactor* AdminService::DeleteListener(Ctx* ctx, const v1::Listener
 
 AdminService::Reactor* AdminService::CreateEndpointGroup(Ctx* ctx, const v1::EndpointGroup* req,
                                                          v1::EndpointGroup* resp) {
-  return put(ctx, req, resp, Mutation::create);
+  return put(ctx, *req, nullptr, resp, Mutation::create);
 }
 AdminService::Reactor* AdminService::GetEndpointGroup(Ctx* ctx, const v1::EndpointGroupKey* req,
                                                       v1::EndpointGroup* resp) {
@@ -329,9 +430,10 @@ AdminService::Reactor* AdminService::ListEndpointGroups(Ctx* ctx, const v1::List
                                                         v1::ListEndpointGroupsResponse* resp) {
   return list<v1::EndpointGroup>(ctx, req, resp);
 }
-AdminService::Reactor* AdminService::UpdateEndpointGroup(Ctx* ctx, const v1::EndpointGroup* req,
+AdminService::Reactor* AdminService::UpdateEndpointGroup(Ctx* ctx,
+                                                         const v1::UpdateEndpointGroupRequest* req,
                                                          v1::EndpointGroup* resp) {
-  return put(ctx, req, resp, Mutation::update);
+  return put(ctx, req->endpoint_group(), &req->update_mask(), resp, Mutation::update);
 }
 AdminService::Reactor* AdminService::DeleteEndpointGroup(Ctx* ctx, const v1::EndpointGroupKey* req,
                                                          v1::DeleteResponse*) {
@@ -340,7 +442,7 @@ AdminService::Reactor* AdminService::DeleteEndpointGroup(Ctx* ctx, const v1::End
 
 AdminService::Reactor* AdminService::CreateEndpoint(Ctx* ctx, const v1::Endpoint* req,
                                                     v1::Endpoint* resp) {
-  return put(ctx, req, resp, Mutation::create);
+  return put(ctx, *req, nullptr, resp, Mutation::create);
 }
 AdminService::Reactor* AdminService::GetEndpoint(Ctx* ctx, const v1::EndpointKey* req,
                                                  v1::Endpoint* resp) {
@@ -350,9 +452,9 @@ AdminService::Reactor* AdminService::ListEndpoints(Ctx* ctx, const v1::ListReque
                                                    v1::ListEndpointsResponse* resp) {
   return list<v1::Endpoint>(ctx, req, resp);
 }
-AdminService::Reactor* AdminService::UpdateEndpoint(Ctx* ctx, const v1::Endpoint* req,
+AdminService::Reactor* AdminService::UpdateEndpoint(Ctx* ctx, const v1::UpdateEndpointRequest* req,
                                                     v1::Endpoint* resp) {
-  return put(ctx, req, resp, Mutation::update);
+  return put(ctx, req->endpoint(), &req->update_mask(), resp, Mutation::update);
 }
 AdminService::Reactor* AdminService::DeleteEndpoint(Ctx* ctx, const v1::EndpointKey* req,
                                                     v1::DeleteResponse*) {

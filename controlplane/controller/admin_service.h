@@ -1,7 +1,9 @@
 // AdminService: what onrampctl speaks. CRUD of accelerators, listeners,
 // endpoint groups and endpoints (validated at the boundary, each mutation one
-// store commit), and the controller's views: PoPs, routes, flow traces,
-// stats, endpoint health. Every call is authenticated first (auth.h).
+// store commit; an update applies its field mask to the stored resource,
+// conditional on its resource_version), and the controller's views: PoPs,
+// routes, flow traces, stats, endpoint health. Every call is authenticated
+// first (auth.h).
 #pragma once
 
 #include <functional>
@@ -27,26 +29,27 @@ class AdminService final : public v1::AdminService::CallbackService {
   Reactor* CreateAccelerator(Ctx*, const v1::Accelerator*, v1::Accelerator*) override;
   Reactor* GetAccelerator(Ctx*, const v1::AcceleratorKey*, v1::Accelerator*) override;
   Reactor* ListAccelerators(Ctx*, const v1::ListRequest*, v1::ListAcceleratorsResponse*) override;
-  Reactor* UpdateAccelerator(Ctx*, const v1::Accelerator*, v1::Accelerator*) override;
+  Reactor* UpdateAccelerator(Ctx*, const v1::UpdateAcceleratorRequest*, v1::Accelerator*) override;
   Reactor* DeleteAccelerator(Ctx*, const v1::AcceleratorKey*, v1::DeleteResponse*) override;
 
   Reactor* CreateListener(Ctx*, const v1::Listener*, v1::Listener*) override;
   Reactor* GetListener(Ctx*, const v1::ListenerKey*, v1::Listener*) override;
   Reactor* ListListeners(Ctx*, const v1::ListRequest*, v1::ListListenersResponse*) override;
-  Reactor* UpdateListener(Ctx*, const v1::Listener*, v1::Listener*) override;
+  Reactor* UpdateListener(Ctx*, const v1::UpdateListenerRequest*, v1::Listener*) override;
   Reactor* DeleteListener(Ctx*, const v1::ListenerKey*, v1::DeleteResponse*) override;
 
   Reactor* CreateEndpointGroup(Ctx*, const v1::EndpointGroup*, v1::EndpointGroup*) override;
   Reactor* GetEndpointGroup(Ctx*, const v1::EndpointGroupKey*, v1::EndpointGroup*) override;
   Reactor* ListEndpointGroups(Ctx*, const v1::ListRequest*,
                               v1::ListEndpointGroupsResponse*) override;
-  Reactor* UpdateEndpointGroup(Ctx*, const v1::EndpointGroup*, v1::EndpointGroup*) override;
+  Reactor* UpdateEndpointGroup(Ctx*, const v1::UpdateEndpointGroupRequest*,
+                               v1::EndpointGroup*) override;
   Reactor* DeleteEndpointGroup(Ctx*, const v1::EndpointGroupKey*, v1::DeleteResponse*) override;
 
   Reactor* CreateEndpoint(Ctx*, const v1::Endpoint*, v1::Endpoint*) override;
   Reactor* GetEndpoint(Ctx*, const v1::EndpointKey*, v1::Endpoint*) override;
   Reactor* ListEndpoints(Ctx*, const v1::ListRequest*, v1::ListEndpointsResponse*) override;
-  Reactor* UpdateEndpoint(Ctx*, const v1::Endpoint*, v1::Endpoint*) override;
+  Reactor* UpdateEndpoint(Ctx*, const v1::UpdateEndpointRequest*, v1::Endpoint*) override;
   Reactor* DeleteEndpoint(Ctx*, const v1::EndpointKey*, v1::DeleteResponse*) override;
 
   Reactor* ListPops(Ctx*, const v1::ListPopsRequest*, v1::ListPopsResponse*) override;
@@ -61,14 +64,19 @@ class AdminService final : public v1::AdminService::CallbackService {
   template <typename Body>
   Reactor* serve(Ctx* ctx, Body&& body);
   // Validates against the newest snapshot and commits what `build` puts in
-  // the change; retried when another writer got in between.
+  // the change; retried when another writer got in between. The committed
+  // configuration version goes to `committed_version` when given.
   grpc::Status mutate(Ctx* ctx, const std::string& what,
-                      const std::function<grpc::Status(const Config&, ConfigChange&)>& build);
+                      const std::function<grpc::Status(const Config&, ConfigChange&)>& build,
+                      uint64_t* committed_version = nullptr);
 
   // The CRUD calls, once for the four kinds; T is the resource (v1::Listener),
   // its ResourceKind (admin_service.cc) says how each kind differs.
+  // Create (`mask` nullptr) or update (the fields `mask` names, all when it
+  // is empty).
   template <typename T>
-  Reactor* put(Ctx* ctx, const T* req, T* resp, Mutation mutation);
+  Reactor* put(Ctx* ctx, const T& req, const google::protobuf::FieldMask* mask, T* resp,
+               Mutation mutation);
   template <typename T, typename Key>
   Reactor* get(Ctx* ctx, const Key* req, T* resp);
   template <typename T, typename Response>

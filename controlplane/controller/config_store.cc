@@ -55,8 +55,13 @@ void apply_change(Config& config, const ConfigChange& change) {
     std::visit([&](const auto& x) { table_of<std::decay_t<decltype(x)>>(config).erase(key_of(x)); },
                r);
   for (const Resource& r : change.puts)
-    std::visit([&](const auto& x) { table_of<std::decay_t<decltype(x)>>(config)[key_of(x)] = x; },
-               r);
+    std::visit(
+        [&](const auto& x) {
+          auto& stored = table_of<std::decay_t<decltype(x)>>(config)[key_of(x)];
+          stored = x;
+          stored.set_resource_version(config.version);
+        },
+        r);
 }
 
 }  // namespace onramp::ctl

@@ -83,8 +83,9 @@ struct PopRecord {
   std::string nacked_digest;
 };
 
-// Applies the puts and erasures of `change` to `config` (not its version):
-// the in-memory half of a commit, shared by every store.
+// Applies the puts and erasures of `change` to `config`, each put stamped
+// with resource_version = config.version (the caller sets the new version
+// first): the in-memory half of a commit, shared by every store.
 void apply_change(Config& config, const ConfigChange& change);
 
 class ConfigStore {
@@ -95,7 +96,8 @@ class ConfigStore {
   virtual std::shared_ptr<const Config> snapshot() const = 0;
 
   // Applies `change` as one transaction and bumps the version by one, if the
-  // configuration is still at `expected_version`. Durable when it returns
+  // configuration is still at `expected_version`; every resource put gets the
+  // new version as its resource_version. Durable when it returns
   // committed: the change survives a crash of the process or the machine.
   virtual CommitResult commit(const ConfigChange& change, uint64_t expected_version) = 0;
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 
 namespace onramp::ctl {
 namespace {
@@ -16,6 +17,7 @@ namespace {
 // Bodies are the resources' own protobuf encoding; the key columns exist for
 // the primary keys and the foreign keys, which guard the invariants
 // validation already checks (no orphan, no parent deleted under children).
+// This is schema version 1; kMigrations below bring it to the newest.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
@@ -59,6 +61,23 @@ CREATE TABLE IF NOT EXISTS pops (
 );
 )sql";
 
+// Schema changes after version 1, in order: kMigrations[i] takes a database
+// from schema version i + 1 to i + 2, in the same transaction as the bump.
+constexpr const char* kMigrations[] = {
+    // 2: resource versions. Rows written before get the configuration
+    // version of the moment of the upgrade: older than any later write.
+    R"sql(
+ALTER TABLE accelerators ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE listeners ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE endpoint_groups ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE endpoints ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0;
+UPDATE accelerators SET resource_version = (SELECT value FROM meta WHERE key = 'config_version');
+UPDATE listeners SET resource_version = (SELECT value FROM meta WHERE key = 'config_version');
+UPDATE endpoint_groups SET resource_version = (SELECT value FROM meta WHERE key = 'config_version');
+UPDATE endpoints SET resource_version = (SELECT value FROM meta WHERE key = 'config_version');
+)sql",
+};
+
 // A prepared statement that finalizes itself.
 class Stmt {
  public:
@@ -72,6 +91,10 @@ class Stmt {
   bool ok() const { return stmt_ != nullptr; }
   Stmt& text(int i, const std::string& s) {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& integer(int i, uint64_t v) {
+    sqlite3_bind_int64(stmt_, i, static_cast<sqlite3_int64>(v));
     return *this;
   }
   Stmt& blob(int i, const std::string& s) {
@@ -121,49 +144,58 @@ Status load_rows(sqlite3* db, const char* sql, const char* what, std::map<std::s
     T msg;
     if (!msg.ParseFromString(s.column_blob(0)))
       return error(std::string(what) + ": a row does not parse; the database is damaged");
+    msg.set_resource_version(static_cast<uint64_t>(s.column_int(1)));
     out[key_of(msg)] = std::move(msg);
   }
   return rc == SQLITE_DONE ? ok_status() : error(std::string(what) + ": " + s.error());
 }
 
-// Upserts, one per kind of resource.
-Status put_row(sqlite3* db, const v1::Accelerator& a) {
+// Upserts, one per kind of resource; `version` is the resource version the
+// row gets (the configuration version of this commit).
+Status put_row(sqlite3* db, const v1::Accelerator& a, uint64_t version) {
   Stmt s(db,
-         "INSERT INTO accelerators (name, body) VALUES (?1, ?2) "
-         "ON CONFLICT (name) DO UPDATE SET body = excluded.body");
+         "INSERT INTO accelerators (name, body, resource_version) VALUES (?1, ?2, ?3) "
+         "ON CONFLICT (name) DO UPDATE SET body = excluded.body, "
+         "resource_version = excluded.resource_version");
   if (!s.ok()) return error(s.error());
-  s.text(1, a.name()).blob(2, a.SerializeAsString());
+  s.text(1, a.name()).blob(2, a.SerializeAsString()).integer(3, version);
   return run(s, "accelerators");
 }
-Status put_row(sqlite3* db, const v1::Listener& l) {
+Status put_row(sqlite3* db, const v1::Listener& l, uint64_t version) {
   Stmt s(db,
-         "INSERT INTO listeners (accelerator, name, body) VALUES (?1, ?2, ?3) "
-         "ON CONFLICT (accelerator, name) DO UPDATE SET body = excluded.body");
+         "INSERT INTO listeners (accelerator, name, body, resource_version) "
+         "VALUES (?1, ?2, ?3, ?4) "
+         "ON CONFLICT (accelerator, name) DO UPDATE SET body = excluded.body, "
+         "resource_version = excluded.resource_version");
   if (!s.ok()) return error(s.error());
   s.text(1, l.accelerator()).text(2, l.name()).blob(3, l.SerializeAsString());
+  s.integer(4, version);
   return run(s, "listeners");
 }
-Status put_row(sqlite3* db, const v1::EndpointGroup& g) {
+Status put_row(sqlite3* db, const v1::EndpointGroup& g, uint64_t version) {
   Stmt s(db,
-         "INSERT INTO endpoint_groups (accelerator, listener, name, body) "
-         "VALUES (?1, ?2, ?3, ?4) "
-         "ON CONFLICT (accelerator, listener, name) DO UPDATE SET body = excluded.body");
+         "INSERT INTO endpoint_groups (accelerator, listener, name, body, resource_version) "
+         "VALUES (?1, ?2, ?3, ?4, ?5) "
+         "ON CONFLICT (accelerator, listener, name) DO UPDATE SET body = excluded.body, "
+         "resource_version = excluded.resource_version");
   if (!s.ok()) return error(s.error());
   s.text(1, g.accelerator()).text(2, g.listener()).text(3, g.name()).blob(4, g.SerializeAsString());
+  s.integer(5, version);
   return run(s, "endpoint_groups");
 }
-Status put_row(sqlite3* db, const v1::Endpoint& e) {
+Status put_row(sqlite3* db, const v1::Endpoint& e, uint64_t version) {
   Stmt s(db,
-         "INSERT INTO endpoints (accelerator, listener, endpoint_group, address, body) "
-         "VALUES (?1, ?2, ?3, ?4, ?5) "
+         "INSERT INTO endpoints (accelerator, listener, endpoint_group, address, body, "
+         "resource_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
          "ON CONFLICT (accelerator, listener, endpoint_group, address) "
-         "DO UPDATE SET body = excluded.body");
+         "DO UPDATE SET body = excluded.body, resource_version = excluded.resource_version");
   if (!s.ok()) return error(s.error());
   s.text(1, e.accelerator())
       .text(2, e.listener())
       .text(3, e.endpoint_group())
       .text(4, e.address())
-      .blob(5, e.SerializeAsString());
+      .blob(5, e.SerializeAsString())
+      .integer(6, version);
   return run(s, "endpoints");
 }
 
@@ -246,6 +278,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   }
   if (Status s = exec(store->db_, kSchema); !s.ok())
     return std::move(s).prefixed("--db: " + path + ": creating the schema");
+  if (Status s = store->migrate(); !s.ok())
+    return std::move(s).prefixed("--db: " + path + ": upgrading the schema");
   auto config = std::make_shared<Config>();
   if (Status s = store->load(*config); !s.ok()) return std::move(s).prefixed("--db: " + path);
   store->snapshot_ = std::move(config);
@@ -257,18 +291,47 @@ SqliteStore::~SqliteStore() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
+Status SqliteStore::migrate() {
+  int64_t schema = 0;
+  {
+    Stmt s(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
+    if (!s.ok() || s.step() != SQLITE_ROW) return error("reading the schema version: " + s.error());
+    schema = s.column_int(0);
+  }
+  constexpr int64_t kNewest = 1 + static_cast<int64_t>(std::size(kMigrations));
+  if (schema < 1 || schema > kNewest)
+    return error("schema version " + std::to_string(schema) +
+                 " is not one this controller knows (1.." + std::to_string(kNewest) +
+                 "); is the database from a newer onramp-controller?");
+  for (; schema < kNewest; ++schema) {
+    ONRAMP_RETURN_IF_ERROR(exec(db_, "BEGIN IMMEDIATE"));
+    Status s = exec(db_, kMigrations[schema - 1]);
+    if (s.ok()) {
+      Stmt bump(db_, "UPDATE meta SET value = value + 1 WHERE key = 'schema_version'");
+      s = run(bump, "schema version");
+    }
+    if (s.ok()) s = exec(db_, "COMMIT");
+    if (!s.ok()) {
+      exec(db_, "ROLLBACK").ignore();
+      return std::move(s).prefixed("to schema version " + std::to_string(schema + 1));
+    }
+  }
+  return ok_status();
+}
+
 Status SqliteStore::load(Config& out) {
   {
     Stmt s(db_, "SELECT value FROM meta WHERE key = 'config_version'");
     if (!s.ok() || s.step() != SQLITE_ROW) return error("reading the config version: " + s.error());
     out.version = static_cast<uint64_t>(s.column_int(0));
   }
+  ONRAMP_RETURN_IF_ERROR(load_rows(db_, "SELECT body, resource_version FROM accelerators",
+                                   "accelerators", out.accelerators));
   ONRAMP_RETURN_IF_ERROR(
-      load_rows(db_, "SELECT body FROM accelerators", "accelerators", out.accelerators));
-  ONRAMP_RETURN_IF_ERROR(load_rows(db_, "SELECT body FROM listeners", "listeners", out.listeners));
-  ONRAMP_RETURN_IF_ERROR(
-      load_rows(db_, "SELECT body FROM endpoint_groups", "endpoint_groups", out.groups));
-  return load_rows(db_, "SELECT body FROM endpoints", "endpoints", out.endpoints);
+      load_rows(db_, "SELECT body, resource_version FROM listeners", "listeners", out.listeners));
+  ONRAMP_RETURN_IF_ERROR(load_rows(db_, "SELECT body, resource_version FROM endpoint_groups",
+                                   "endpoint_groups", out.groups));
+  return load_rows(db_, "SELECT body, resource_version FROM endpoints", "endpoints", out.endpoints);
 }
 
 std::shared_ptr<const Config> SqliteStore::snapshot() const {
@@ -276,7 +339,7 @@ std::shared_ptr<const Config> SqliteStore::snapshot() const {
   return snapshot_;
 }
 
-Status SqliteStore::write_change(const ConfigChange& change) {
+Status SqliteStore::write_change(const ConfigChange& change, uint64_t version) {
   // Children go before parents on erase and after them on put, so the
   // foreign keys hold after every statement.
   auto rank = [](const Resource& r) { return static_cast<int>(r.index()); };
@@ -289,7 +352,7 @@ Status SqliteStore::write_change(const ConfigChange& change) {
   for (const Resource* r : erasures)
     ONRAMP_RETURN_IF_ERROR(std::visit([&](const auto& x) { return erase_row(db_, x); }, *r));
   for (const Resource* r : puts)
-    ONRAMP_RETURN_IF_ERROR(std::visit([&](const auto& x) { return put_row(db_, x); }, *r));
+    ONRAMP_RETURN_IF_ERROR(std::visit([&](const auto& x) { return put_row(db_, x, version); }, *r));
   Stmt bump(db_, "UPDATE meta SET value = value + 1 WHERE key = 'config_version'");
   return run(bump, "config version");
 }
@@ -308,7 +371,7 @@ CommitResult SqliteStore::commit(const ConfigChange& change, uint64_t expected_v
     result.error = "store: " + s.message();
     return result;
   }
-  Status s = write_change(change);
+  Status s = write_change(change, snapshot_->version + 1);
   if (s.ok()) s = exec(db_, "COMMIT");
   if (!s.ok()) {
     // Nothing of a failed transaction stays: neither the rows nor the
@@ -318,8 +381,8 @@ CommitResult SqliteStore::commit(const ConfigChange& change, uint64_t expected_v
     return result;
   }
   auto next = std::make_shared<Config>(*snapshot_);
-  apply_change(*next, change);
   next->version = snapshot_->version + 1;
+  apply_change(*next, change);
   snapshot_ = next;
   result.outcome = CommitResult::Outcome::committed;
   result.config = std::move(next);

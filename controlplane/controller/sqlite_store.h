@@ -31,8 +31,10 @@ class SqliteStore final : public ConfigStore {
 
  private:
   SqliteStore() = default;
+  // Brings an older database's schema up to this build's (kMigrations).
+  Status migrate();
   Status load(Config& out);
-  Status write_change(const ConfigChange& change);
+  Status write_change(const ConfigChange& change, uint64_t version);
 
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;

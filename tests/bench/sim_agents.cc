@@ -280,7 +280,10 @@ std::string set_up(v1::AdminService::Stub& admin) {
            .empty())
     return err;
   for (const char* addr : {"198.51.100.1", kEndpoint}) {
-    v1::Endpoint e, er;
+    v1::UpdateEndpointRequest req;
+    v1::Endpoint& e = *req.mutable_endpoint();
+    v1::Endpoint er;
+    req.mutable_update_mask()->add_paths("weight");
     e.set_accelerator(kAccelerator);
     e.set_listener(kListener);
     e.set_endpoint_group(kGroup);
@@ -359,7 +362,10 @@ int run(const Options& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(o.gap_ms));
     auto before = fleet.receipts();
     for (size_t p = 0; p < o.pops; ++p) next[p] = before[p].size();
-    v1::Endpoint e, er;
+    v1::UpdateEndpointRequest req;
+    v1::Endpoint& e = *req.mutable_endpoint();
+    v1::Endpoint er;
+    req.mutable_update_mask()->add_paths("weight");
     e.set_accelerator(kAccelerator);
     e.set_listener(kListener);
     e.set_endpoint_group(kGroup);
@@ -368,7 +374,7 @@ int run(const Options& o) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     auto t0 = Clock::now();
-    grpc::Status s = admin->UpdateEndpoint(&ctx, e, &er);
+    grpc::Status s = admin->UpdateEndpoint(&ctx, req, &er);
     auto t_admin = Clock::now();
     if (!s.ok()) {
       std::fprintf(stderr, "sim-agents: %s\n", call_error("update endpoint", s).c_str());

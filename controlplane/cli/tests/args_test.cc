@@ -114,7 +114,7 @@ TEST(ExitCodes, OnePerKindOfFailure) {
   EXPECT_EQ(exit_code_for(StatusCode::DEADLINE_EXCEEDED), 5);
   EXPECT_EQ(exit_code_for(StatusCode::ALREADY_EXISTS), 6);
   EXPECT_EQ(exit_code_for(StatusCode::FAILED_PRECONDITION), 7);
-  EXPECT_EQ(exit_code_for(StatusCode::ABORTED), 7);
+  EXPECT_EQ(exit_code_for(StatusCode::ABORTED), 9);
   EXPECT_EQ(exit_code_for(StatusCode::UNAUTHENTICATED), 8);
   EXPECT_EQ(exit_code_for(StatusCode::PERMISSION_DENIED), 8);
   EXPECT_EQ(exit_code_for(StatusCode::INTERNAL), 1);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -195,21 +196,24 @@ TEST_F(CommandsTest, AcceleratorGetListDelete) {
   EXPECT_EQ(out.str(), "{}\n");
 }
 
-TEST_F(CommandsTest, AcceleratorUpdateChangesOnlyTheFlagsGiven) {
-  server.replies["GetAccelerator"] =
-      R"(name: "web" enabled: true vips: "203.0.113.10" create_time_ms: 5)";
+TEST_F(CommandsTest, AcceleratorUpdateSendsOnlyTheFlagsGiven) {
+  // One call, no read first: the mask names what changes, the controller
+  // applies it to what it has.
   ASSERT_EQ(run({"accelerator", "update", "web", "--disable"}), 0) << err.str();
-  ASSERT_EQ(server.calls.size(), 2u);
-  expect_request<v1::AcceleratorKey>(0, m(kAdmin, "GetAccelerator"), R"(name: "web")");
-  expect_request<v1::Accelerator>(1, m(kAdmin, "UpdateAccelerator"),
-                                  R"(name: "web" vips: "203.0.113.10" create_time_ms: 5)");
+  ASSERT_EQ(server.calls.size(), 1u);
+  expect_request<v1::UpdateAcceleratorRequest>(
+      0, m(kAdmin, "UpdateAccelerator"),
+      R"(accelerator { name: "web" } update_mask { paths: "enabled" })");
 
-  ASSERT_EQ(run({"accelerator", "update", "web", "--vip", "203.0.113.30"}), 0);
-  expect_request<v1::Accelerator>(
-      1, m(kAdmin, "UpdateAccelerator"),
-      R"(name: "web" enabled: true vips: "203.0.113.30" create_time_ms: 5)");
+  ASSERT_EQ(run({"accelerator", "update", "web", "--vip", "203.0.113.30", "--enable"}), 0);
+  expect_request<v1::UpdateAcceleratorRequest>(0, m(kAdmin, "UpdateAccelerator"), R"(
+      accelerator { name: "web" enabled: true vips: "203.0.113.30" }
+      update_mask { paths: "vips" paths: "enabled" })");
 
   EXPECT_EQ(run({"accelerator", "update", "web", "--enable", "--disable"}), 2);
+  // Nothing given would be a full replacement with nothing: refused.
+  EXPECT_EQ(run({"accelerator", "update", "web"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("nothing to change"));
 }
 
 TEST_F(CommandsTest, ListenerCreate) {
@@ -249,17 +253,16 @@ TEST_F(CommandsTest, ListenerCreateRejectsBadValuesAsUsage) {
   EXPECT_TRUE(server.calls.empty());
 }
 
-TEST_F(CommandsTest, ListenerUpdateKeepsWhatIsNotGiven) {
-  server.replies["GetListener"] = R"(
-      name: "https" accelerator: "web" protocol: TCP port_ranges { first: 443 }
-      affinity: SOURCE_IP tcp_idle_timeout_s: 900)";
-  ASSERT_EQ(run({"listener", "update", "https", "--accelerator", "web", "--ports", "443,8443"}), 0)
+TEST_F(CommandsTest, ListenerUpdateSendsOnlyWhatIsGiven) {
+  ASSERT_EQ(run({"listener", "update", "https", "--accelerator", "web", "--ports", "443,8443",
+                 "--tcp-idle-timeout", "900"}),
+            0)
       << err.str();
-  expect_request<v1::ListenerKey>(0, m(kAdmin, "GetListener"),
-                                  R"(accelerator: "web" name: "https")");
-  expect_request<v1::Listener>(1, m(kAdmin, "UpdateListener"), R"(
-      name: "https" accelerator: "web" protocol: TCP port_ranges { first: 443 }
-      port_ranges { first: 8443 } affinity: SOURCE_IP tcp_idle_timeout_s: 900)");
+  ASSERT_EQ(server.calls.size(), 1u);
+  expect_request<v1::UpdateListenerRequest>(0, m(kAdmin, "UpdateListener"), R"(
+      listener { name: "https" accelerator: "web" port_ranges { first: 443 }
+                 port_ranges { first: 8443 } tcp_idle_timeout_s: 900 }
+      update_mask { paths: "port_ranges" paths: "tcp_idle_timeout_s" })");
 }
 
 TEST_F(CommandsTest, ListenerListFilters) {
@@ -327,24 +330,21 @@ TEST_F(CommandsTest, EndpointGroupHttpsHealthCheckFlags) {
       health_check { protocol: HEALTH_CHECK_HTTPS path: "/healthz"
                      tls_server_name: "api.example.com" tls_ca_file: "/etc/onramp/probe-ca.pem" })");
 
-  server.replies["GetEndpointGroup"] = R"(
-      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
-      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com" })";
   ASSERT_EQ(run({"endpoint-group", "update", "sin", "--accelerator", "web", "--listener", "https",
                  "--health-insecure"}),
             0)
       << err.str();
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
-      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com"
-                     tls_skip_verify: true })");
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "sin" accelerator: "web" listener: "https"
+                       health_check { tls_skip_verify: true } }
+      update_mask { paths: "health_check.tls_skip_verify" })");
   ASSERT_EQ(run({"endpoint-group", "update", "sin", "--accelerator", "web", "--listener", "https",
                  "--health-insecure=false"}),
             0)
       << err.str();
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
-      health_check { protocol: HEALTH_CHECK_HTTPS tls_server_name: "api.example.com" })");
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "sin" accelerator: "web" listener: "https" health_check {} }
+      update_mask { paths: "health_check.tls_skip_verify" })");
 }
 
 TEST_F(CommandsTest, EndpointGroupCreateDefaultsTheDialTo100) {
@@ -357,42 +357,41 @@ TEST_F(CommandsTest, EndpointGroupCreateDefaultsTheDialTo100) {
       traffic_dial_percent: 100 health_check { protocol: HEALTH_CHECK_TCP })");
 }
 
-TEST_F(CommandsTest, EndpointGroupUpdate) {
-  server.replies["GetEndpointGroup"] = R"(
-      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
-      traffic_dial_percent: 100
-      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 }
-      port_overrides { listener_port: 443 endpoint_port: 8443 }
-      port_rewrite: PORT_REWRITE_DECAP)";
-  ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
-                 "--traffic-dial", "0", "--health-interval-ms", "2000"}),
-            0)
+TEST_F(CommandsTest, EndpointGroupUpdateSendsOnlyTheFlagsGiven) {
+  ASSERT_EQ(
+      run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+           "--traffic-dial", "0", "--health-interval-ms", "2000", "--health-status", "200-204"}),
+      0)
       << err.str();
-  expect_request<v1::EndpointGroupKey>(0, m(kAdmin, "GetEndpointGroup"),
-                                       R"(accelerator: "web" listener: "https" name: "fra")");
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
-      traffic_dial_percent: 0
-      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 2000 }
-      port_overrides { listener_port: 443 endpoint_port: 8443 }
-      port_rewrite: PORT_REWRITE_DECAP)");
+  ASSERT_EQ(server.calls.size(), 1u);
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https" traffic_dial_percent: 0
+                       health_check { interval_ms: 2000 expected_status_min: 200
+                                      expected_status_max: 204 } }
+      update_mask { paths: "traffic_dial_percent" paths: "health_check.expected_status_min"
+                    paths: "health_check.expected_status_max" paths: "health_check.interval_ms" })");
 
   ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
                  "--no-port-overrides"}),
             0);
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
-      traffic_dial_percent: 100
-      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 }
-      port_rewrite: PORT_REWRITE_DECAP)");
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https" }
+      update_mask { paths: "port_overrides" })");
 
   ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
                  "--no-port-overrides", "--port-rewrite", "none"}),
             0);
-  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
-      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
-      traffic_dial_percent: 100
-      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 })");
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https" }
+      update_mask { paths: "port_overrides" paths: "port_rewrite" })");
+  ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+                 "--port-override", "443:8443", "--port-rewrite", "decap"}),
+            0);
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https"
+                       port_overrides { listener_port: 443 endpoint_port: 8443 }
+                       port_rewrite: PORT_REWRITE_DECAP }
+      update_mask { paths: "port_overrides" paths: "port_rewrite" })");
 }
 
 TEST_F(CommandsTest, EndpointAddUpdateRemove) {
@@ -411,17 +410,13 @@ TEST_F(CommandsTest, EndpointAddUpdateRemove) {
       accelerator: "web" listener: "https" endpoint_group: "sin" address: "2001:db8::21"
       weight: 0 mode: ENCAP_GUE)");
 
-  server.replies["GetEndpoint"] = R"(
-      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11"
-      weight: 128 mode: ENCAP_GUE)";
   ASSERT_EQ(run({"endpoint", "update", "198.51.100.11", "--accelerator", "web", "--listener",
                  "https", "--endpoint-group", "fra", "--weight", "0"}),
             0);
-  expect_request<v1::EndpointKey>(0, m(kAdmin, "GetEndpoint"), R"(
-      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11")");
-  expect_request<v1::Endpoint>(1, m(kAdmin, "UpdateEndpoint"), R"(
-      accelerator: "web" listener: "https" endpoint_group: "fra" address: "198.51.100.11"
-      weight: 0 mode: ENCAP_GUE)");
+  expect_request<v1::UpdateEndpointRequest>(0, m(kAdmin, "UpdateEndpoint"), R"(
+      endpoint { accelerator: "web" listener: "https" endpoint_group: "fra"
+                 address: "198.51.100.11" weight: 0 }
+      update_mask { paths: "weight" })");
 
   ASSERT_EQ(run({"endpoint", "remove", "198.51.100.11", "--accelerator", "web", "--listener",
                  "https", "--endpoint-group", "fra"}),
@@ -502,10 +497,17 @@ TEST_F(CommandsTest, ServerErrorsBecomeExitCodesAndMessages) {
   EXPECT_EQ(err.str(), "onrampctl: failed with gRPC status 13\n");
 }
 
-TEST_F(CommandsTest, UpdateStopsWhenTheGetFails) {
-  server.errors["GetListener"] = grpc::Status(grpc::StatusCode::NOT_FOUND, "listener: no");
+TEST_F(CommandsTest, UpdateRefusalsKeepTheirExitCodes) {
+  server.errors["UpdateListener"] = grpc::Status(grpc::StatusCode::NOT_FOUND, "listener: no");
   EXPECT_EQ(run({"listener", "update", "x", "--accelerator", "web", "--ports", "80"}), 3);
   EXPECT_EQ(server.calls.size(), 1u);
+  // A conflict (the resource changed since it was read) has its own code.
+  server.errors["UpdateEndpoint"] =
+      grpc::Status(grpc::StatusCode::ABORTED, "endpoint 192.0.2.1 changed since it was read");
+  EXPECT_EQ(run({"endpoint", "update", "192.0.2.1", "--accelerator", "web", "--listener", "x",
+                 "--endpoint-group", "g", "--weight", "1"}),
+            9);
+  EXPECT_EQ(err.str(), "onrampctl: endpoint 192.0.2.1 changed since it was read\n");
 }
 
 TEST_F(CommandsTest, ConnectionRefusedByTheConnectorNamesTheFlag) {
@@ -613,6 +615,70 @@ TEST_F(CommandsTest, OutputJsonPathPicksFromTheJson) {
   EXPECT_EQ(out.str(), "");
   EXPECT_EQ(err.str(),
             "onrampctl: --output jsonpath: {.pops[*].nmae}: onramp.v1.Pop has no field \"nmae\"\n");
+}
+
+TEST_F(CommandsTest, ApplyUpdatesWhatDiffersConditionalOnTheVersionRead) {
+  server.replies["ListAccelerators"] =
+      R"(accelerators { name: "web" enabled: true vips: "203.0.113.10" resource_version: 3 })";
+  server.replies["ListEndpointGroups"] = R"(
+      endpoint_groups { accelerator: "web" listener: "https" name: "fra" region: "eu-central"
+                        traffic_dial_percent: 100 health_check { interval_ms: 10000 }
+                        resource_version: 7 }
+      endpoint_groups { accelerator: "web" listener: "https" name: "sin" resource_version: 8 })";
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("onrampctl-apply-" + std::to_string(getpid()) + ".yaml"))
+                         .string();
+  {
+    std::ofstream f(path);
+    f << "kind: Accelerator\nname: web\nenabled: true\nvips: [203.0.113.10]\n---\n"
+         "kind: EndpointGroup\naccelerator: web\nlistener: https\nname: fra\n"
+         "region: eu-central\ntraffic_dial_percent: 40\nhealth_check:\n  interval_ms: 10000\n"
+         "  path: /h\n";
+  }
+  // diff: reads, says, writes nothing; exit 1.
+  ASSERT_EQ(run({"diff", "-f", path, "--prune"}), 1) << err.str();
+  EXPECT_EQ(out.str(),
+            "~ update endpoint group web/https/fra: traffic_dial_percent 100 -> 40; "
+            "health_check.path \"\" -> \"/h\"\n"
+            "- delete endpoint group web/https/sin\n"
+            "0 to create, 1 to update, 1 to delete\n");
+  ASSERT_EQ(server.calls.size(), 4u);
+  // apply: the fields that differ, on the version read.
+  ASSERT_EQ(run({"apply", "-f", path}), 0) << err.str();
+  ASSERT_EQ(server.calls.size(), 5u);
+  expect_request<v1::UpdateEndpointGroupRequest>(4, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https" region: "eu-central"
+                       traffic_dial_percent: 40 health_check { path: "/h" interval_ms: 10000 }
+                       resource_version: 7 }
+      update_mask { paths: "traffic_dial_percent" paths: "health_check.path" })");
+  // Someone changed it meanwhile: a conflict, exit 9.
+  server.errors["UpdateEndpointGroup"] =
+      grpc::Status(grpc::StatusCode::ABORTED, "endpoint group \"fra\" changed since it was read");
+  EXPECT_EQ(run({"apply", "-f", path}), 9);
+  EXPECT_EQ(err.str(),
+            "onrampctl: endpoint group web/https/fra: endpoint group \"fra\" changed since it "
+            "was read\n");
+  // A file that does not read calls nothing: exit 4.
+  { std::ofstream(path) << "kind: Endpoint\naccelerator: web\n"; }
+  EXPECT_EQ(run({"apply", "-f", path}), 4);
+  EXPECT_TRUE(server.calls.empty());
+  std::filesystem::remove(path);
+}
+
+TEST_F(CommandsTest, QueryIsJsonPathForScripts) {
+  server.replies["ListPops"] =
+      R"(pops { id: "FRA1" city: "Frankfurt" } pops { id: "SIN1" } config_version: 12)";
+  ASSERT_EQ(run({"pop", "list", "--query", "{.pops[*].id} v{.config_version}"}), 0) << err.str();
+  EXPECT_EQ(out.str(), "FRA1 SIN1 v12\n");
+  ASSERT_EQ(run({"--query={.pops[0].city}", "pop", "list"}), 0) << err.str();
+  EXPECT_EQ(out.str(), "Frankfurt\n");
+  // Checked like -o jsonpath=, and not both at once.
+  EXPECT_EQ(run({"pop", "list", "--query", "{.pops[0}"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("--query: jsonpath: \"{.pops[0}\" at character 7"));
+  EXPECT_EQ(run({"pop", "list", "--query", "{.config_version}", "-o", "json"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("excludes"));
+  EXPECT_EQ(run({"pop", "list", "--query", "{.pops[*].nmae}"}), 2);
+  EXPECT_THAT(err.str(), HasSubstr("onramp.v1.Pop has no field \"nmae\""));
 }
 
 TEST_F(CommandsTest, VersionShowsTheClientsAndTheControllers) {

@@ -96,7 +96,8 @@ TEST(Golden, AcceleratorJson) {
             "  \"203.0.113.20\"\n"
             " ],\n"
             " \"create_time_ms\": \"0\",\n"
-            " \"update_time_ms\": \"0\"\n"
+            " \"update_time_ms\": \"0\",\n"
+            " \"resource_version\": \"0\"\n"
             "}\n");
 }
 
@@ -110,12 +111,14 @@ TEST(Golden, AcceleratorYaml) {
             "      - 2001:db8:10::10\n"
             "    create_time_ms: 0\n"
             "    update_time_ms: 1714557600000\n"
+            "    resource_version: 0\n"
             "  - name: staging\n"
             "    enabled: false\n"
             "    vips:\n"
             "      - 203.0.113.20\n"
             "    create_time_ms: 0\n"
-            "    update_time_ms: 0\n");
+            "    update_time_ms: 0\n"
+            "    resource_version: 0\n");
   EXPECT_EQ(to_yaml(v1::ListAcceleratorsResponse()), "accelerators: []\n");
   EXPECT_EQ(to_yaml(v1::DeleteResponse()), "{}\n");
 }
@@ -150,7 +153,8 @@ TEST(Golden, ListenerYamlNestsMessagesInLists) {
             "tcp_idle_timeout_s: 0\n"
             "udp_idle_timeout_s: 0\n"
             "create_time_ms: 0\n"
-            "update_time_ms: 0\n");
+            "update_time_ms: 0\n"
+            "resource_version: 0\n");
 }
 
 TEST(Golden, EndpointGroupTableShowsEffectiveDefaults) {

@@ -72,6 +72,28 @@ class ServiceTest : public ::testing::Test {
     v1::Endpoint out;
     return call(&v1::AdminService::Stub::CreateEndpoint, e, out);
   }
+  // Update with an update mask (empty: replace the whole resource).
+  grpc::Status update(const v1::Accelerator& a, v1::Accelerator& out,
+                      std::vector<std::string> paths = {}) {
+    v1::UpdateAcceleratorRequest req;
+    *req.mutable_accelerator() = a;
+    for (auto& p : paths) req.mutable_update_mask()->add_paths(p);
+    return call(&v1::AdminService::Stub::UpdateAccelerator, req, out);
+  }
+  grpc::Status update(const v1::EndpointGroup& g, v1::EndpointGroup& out,
+                      std::vector<std::string> paths = {}) {
+    v1::UpdateEndpointGroupRequest req;
+    *req.mutable_endpoint_group() = g;
+    for (auto& p : paths) req.mutable_update_mask()->add_paths(p);
+    return call(&v1::AdminService::Stub::UpdateEndpointGroup, req, out);
+  }
+  grpc::Status update(const v1::Endpoint& e, v1::Endpoint& out,
+                      std::vector<std::string> paths = {}) {
+    v1::UpdateEndpointRequest req;
+    *req.mutable_endpoint() = e;
+    for (auto& p : paths) req.mutable_update_mask()->add_paths(p);
+    return call(&v1::AdminService::Stub::UpdateEndpoint, req, out);
+  }
   v1::ListPopsResponse pops() {
     v1::ListPopsResponse out;
     EXPECT_TRUE(call(&v1::AdminService::Stub::ListPops, v1::ListPopsRequest(), out).ok());
@@ -146,7 +168,7 @@ TEST_F(ServiceTest, CrudRoundTrip) {
   std::this_thread::sleep_for(5ms);
   auto changed = accelerator("web", {"203.0.113.10", "2001:db8::10"});
   v1::Accelerator updated;
-  ASSERT_TRUE(call(&v1::AdminService::Stub::UpdateAccelerator, changed, updated).ok());
+  ASSERT_TRUE(update(changed, updated).ok());
   EXPECT_EQ(updated.create_time_ms(), a.create_time_ms());
   EXPECT_GT(updated.update_time_ms(), a.update_time_ms());
 
@@ -190,6 +212,99 @@ TEST_F(ServiceTest, ABadRequestChangesNothing) {
   v1::ListAcceleratorsResponse accs;
   ASSERT_TRUE(call(&v1::AdminService::Stub::ListAccelerators, v1::ListRequest(), accs).ok());
   EXPECT_EQ(accs.accelerators_size(), 1);
+}
+
+TEST_F(ServiceTest, AnUpdateFromAStaleResourceVersionIsAConflict) {
+  configure();
+  v1::EndpointGroupKey key;
+  key.set_accelerator("web");
+  key.set_listener("http");
+  key.set_name("eu");
+  v1::EndpointGroup read;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetEndpointGroup, key, read).ok());
+  EXPECT_EQ(read.resource_version(), 3u);  // the third commit created it
+
+  // Someone else changes it: its version moves on, and the answer says so.
+  v1::EndpointGroup theirs = read, written;
+  theirs.set_traffic_dial_percent(50);
+  ASSERT_TRUE(update(theirs, written).ok());
+  EXPECT_EQ(written.resource_version(), 6u);
+
+  // An update based on what was read before is refused, whole.
+  v1::EndpointGroup mine = read;
+  mine.mutable_health_check()->set_interval_ms(5000);
+  auto s = update(mine, written);
+  EXPECT_EQ(s.error_code(), StatusCode::ABORTED);
+  EXPECT_EQ(s.error_message(),
+            "endpoint group \"eu\" of listener \"web/http\" changed since it was read: "
+            "resource_version 3 given, 6 stored; read it again and retry");
+  v1::EndpointGroup now;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetEndpointGroup, key, now).ok());
+  EXPECT_EQ(now.traffic_dial_percent(), 50u);
+  EXPECT_EQ(now.resource_version(), 6u);
+
+  // Based on the current version it goes through; 0 is unconditional.
+  mine.set_resource_version(6);
+  ASSERT_TRUE(update(mine, written).ok());
+  EXPECT_EQ(written.resource_version(), 7u);
+  mine.set_resource_version(0);
+  ASSERT_TRUE(update(mine, written).ok());
+  EXPECT_EQ(written.resource_version(), 8u);
+}
+
+TEST_F(ServiceTest, AnUpdateMaskChangesOnlyTheFieldsItNames) {
+  configure();
+  v1::EndpointGroupKey key;
+  key.set_accelerator("web");
+  key.set_listener("http");
+  key.set_name("eu");
+  // Only the key and the named fields: the rest of the request is ignored,
+  // the rest of the stored group stays.
+  v1::EndpointGroup patch = group("web", "http", "eu", "ignored", 40);
+  patch.mutable_health_check()->set_interval_ms(5000);
+  patch.mutable_health_check()->set_path("/ignored");
+  v1::EndpointGroup out;
+  ASSERT_TRUE(update(patch, out, {"traffic_dial_percent", "health_check.interval_ms"}).ok());
+  EXPECT_EQ(out.region(), "eu-central");
+  EXPECT_EQ(out.traffic_dial_percent(), 40u);
+  EXPECT_EQ(out.health_check().interval_ms(), 5000u);
+  EXPECT_EQ(out.health_check().protocol(), v1::HEALTH_CHECK_TCP);
+  v1::EndpointGroup stored;
+  ASSERT_TRUE(call(&v1::AdminService::Stub::GetEndpointGroup, key, stored).ok());
+  EXPECT_EQ(stored.SerializeAsString(), out.SerializeAsString());
+
+  // A named optional field left unset goes back to its default.
+  ASSERT_TRUE(update(group("web", "http", "eu"), out, {"traffic_dial_percent"}).ok());
+  EXPECT_EQ(out.traffic_dial_percent(), 100u);
+  EXPECT_EQ(out.health_check().interval_ms(), 5000u);
+
+  // A repeated field named is replaced whole.
+  v1::Accelerator a = accelerator("web", {"203.0.113.11", "2001:db8::11"}, /*enabled=*/false);
+  v1::Accelerator aout;
+  ASSERT_TRUE(update(a, aout, {"vips"}).ok());
+  EXPECT_EQ(aout.vips_size(), 2);
+  EXPECT_TRUE(aout.enabled());
+
+  // Masks that cannot be: a field that is not there, a key, a controller field.
+  uint64_t before = pops().config_version();
+  auto s = update(patch, out, {"traffic_dial"});
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "update_mask: \"traffic_dial\" is not a field of EndpointGroup");
+  s = update(patch, out, {"name"});
+  EXPECT_EQ(s.error_message(),
+            "update_mask: \"name\" identifies the EndpointGroup and cannot change");
+  s = update(patch, out, {"resource_version"});
+  EXPECT_EQ(s.error_message(), "update_mask: \"resource_version\" is set by the controller");
+  s = update(patch, out, {"health_check.nope"});
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  // The merged group is validated as a whole.
+  patch.mutable_health_check()->set_timeout_ms(9000);
+  s = update(patch, out, {"health_check.timeout_ms"});
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(pops().config_version(), before);
+  // NOT_FOUND for a group that is not there, mask or not.
+  EXPECT_EQ(update(group("web", "http", "us"), out, {"region"}).error_code(),
+            StatusCode::NOT_FOUND);
 }
 
 TEST_F(ServiceTest, PushAckNackAndCoalescing) {
@@ -260,7 +375,7 @@ TEST_F(ServiceTest, PushAckNackAndCoalescing) {
   advance(10 * kDebounce);
   v1::Endpoint drain = endpoint("web", "http", "eu", "198.51.100.5", 0);
   v1::Endpoint out;
-  ASSERT_TRUE(call(&v1::AdminService::Stub::UpdateEndpoint, drain, out).ok());
+  ASSERT_TRUE(update(drain, out).ok());
   auto next = agent.next(5s);
   ASSERT_TRUE(next) << "the isolated change waited for the debounce";
   EXPECT_EQ(next->version(), 9u);

@@ -3,6 +3,7 @@
 #include "controlplane/controller/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "controlplane/controller/tests/fixtures.h"
 
@@ -10,6 +11,16 @@ namespace onramp::ctl::test {
 namespace {
 
 using Outcome = CommitResult::Outcome;
+
+std::string hex(const std::string& bytes) {
+  static const char* digits = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
 
 std::unique_ptr<SqliteStore> open_store(const std::string& path) {
   auto s = SqliteStore::open(path);
@@ -122,6 +133,64 @@ TEST(SqliteStore, FailedTransactionLeavesNothing) {
   EXPECT_EQ(s->snapshot()->accelerators.size(), 1u);
   EXPECT_EQ(s->snapshot()->listeners.size(), 1u);
   EXPECT_TRUE(s->snapshot()->groups.empty());
+}
+
+TEST(SqliteStore, EveryWriteStampsTheResourceVersion) {
+  TempDir dir;
+  {
+    auto s = open_store(dir.file("c.db"));
+    ASSERT_EQ(put(*s, accelerator("web", {"203.0.113.10"})).outcome, Outcome::committed);
+    ASSERT_EQ(put(*s, listener("web", "http", {{80, 80}})).outcome, Outcome::committed);
+    ASSERT_EQ(s->commit({}, 2).outcome, Outcome::committed);  // e.g. a health change
+    ASSERT_EQ(put(*s, accelerator("web", {"203.0.113.11"})).outcome, Outcome::committed);
+    auto c = s->snapshot();
+    EXPECT_EQ(c->accelerators.at("web").resource_version(), 4u);
+    EXPECT_EQ(c->listeners.at("web/http").resource_version(), 2u);
+  }
+  // The versions are in the rows: a reopen gives the same ones.
+  auto s = open_store(dir.file("c.db"));
+  EXPECT_EQ(s->snapshot()->accelerators.at("web").resource_version(), 4u);
+  EXPECT_EQ(s->snapshot()->listeners.at("web/http").resource_version(), 2u);
+}
+
+TEST(SqliteStore, ADatabaseFromBeforeResourceVersionsIsUpgraded) {
+  TempDir dir;
+  std::string path = dir.file("c.db");
+  {
+    // Schema version 1 as an older controller left it: no resource_version
+    // column, configuration version 9.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    v1::Accelerator a = accelerator("web", {"203.0.113.10"});
+    v1::Listener l = listener("web", "http", {{80, 80}});
+    std::string sql =
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "INSERT INTO meta VALUES ('config_version', 9), ('schema_version', 1);"
+        "CREATE TABLE accelerators (name TEXT PRIMARY KEY, body BLOB NOT NULL);"
+        "CREATE TABLE listeners (accelerator TEXT NOT NULL REFERENCES accelerators (name),"
+        " name TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (accelerator, name));"
+        "INSERT INTO accelerators VALUES ('web', X'" +
+        hex(a.SerializeAsString()) +
+        "');"
+        "INSERT INTO listeners VALUES ('web', 'http', X'" +
+        hex(l.SerializeAsString()) + "');";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  {
+    auto s = open_store(path);
+    ASSERT_TRUE(s);
+    auto c = s->snapshot();
+    EXPECT_EQ(c->version, 9u);
+    EXPECT_EQ(c->accelerators.at("web").resource_version(), 9u);
+    EXPECT_EQ(c->listeners.at("web/http").resource_version(), 9u);
+    ASSERT_EQ(put(*s, listener("web", "http", {{8080, 8080}})).outcome, Outcome::committed);
+  }
+  auto s = open_store(path);  // the upgrade runs once
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->snapshot()->accelerators.at("web").resource_version(), 9u);
+  EXPECT_EQ(s->snapshot()->listeners.at("web/http").resource_version(), 10u);
 }
 
 TEST(SqliteStore, OneProcessAtATime) {
