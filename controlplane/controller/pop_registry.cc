@@ -272,6 +272,7 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
         log::warn("probe results without accelerator, listener, group or address dropped",
                   {{"pop", h.pop()}, {"dropped", u.dropped}});
     }
+    st.pop.set_own_table(!h.local_digest().empty());
     if (!h.local_digest().empty()) {
       // The PoP routed on its own while this controller was away: its
       // dataplane runs applied_version with the agent's content, and its
@@ -332,6 +333,7 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
     st.pop.set_last_apply_latency_ms(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
     st.pop.set_nacked_version(0);
     st.pop.clear_nack_error();
+    st.pop.set_own_table(false);
     st.nacked_digest.clear();
     log::info("applied table", {{"pop", pop},
                                 {"version", s.version},

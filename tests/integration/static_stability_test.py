@@ -255,6 +255,7 @@ def steps(bed):
           "the agent applied a table from the returning controller")
     check("the agent stops routing on its own" in bed.agent_log(),
           "no log line for the end of routing on its own")
+    check(bed.pop().get("own_table"), f"pop list should say FRA1 runs its own table: {bed.pop()}")
     log(f"4. controller back: FRA1 in sync on version {after_version}, nothing re-applied")
 
 

@@ -446,6 +446,7 @@ TEST_F(PopRegistryTest, ATableTheAgentComputedItselfIsKeptWhenTheControllerRetur
   auto again = std::make_shared<FakeSink>();
   ASSERT_TRUE(registry_->hello(again, "", back).ok());
   EXPECT_TRUE(again->sent.empty());
+  EXPECT_TRUE(pop("FRA1").own_table());
   EXPECT_EQ(pop("FRA1").applied_version(), u.version());
   EXPECT_EQ(pop("FRA1").sent_version(), u.version());
 
@@ -466,6 +467,8 @@ TEST_F(PopRegistryTest, ATableTheAgentComputedItselfIsKeptWhenTheControllerRetur
   ASSERT_TRUE(registry_->hello(later, "", moved).ok());
   ASSERT_EQ(later->sent.size(), 1u);
   EXPECT_GT(later->sent[0].version(), u.version());
+  registry_->ack(later.get(), "FRA1", ack(later->sent[0]));
+  EXPECT_FALSE(pop("FRA1").own_table());
 }
 
 // Without local_digest, the Hello's probes still count: the first table of
