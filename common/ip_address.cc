@@ -56,4 +56,33 @@ std::string mac_to_string(const MacAddress& mac) {
   return buf;
 }
 
+std::optional<std::string> unusable_address_reason(const IpAddress& a) {
+  if (a.is_v4()) {
+    const uint8_t* b = a.v4();
+    if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0) return "is the unspecified address";
+    if (b[0] == 0) return "is in 0.0.0.0/8 (\"this network\")";
+    if (b[0] == 127) return "is a loopback address";
+    if (b[0] == 169 && b[1] == 254) return "is a link-local address";
+    if (b[0] >= 224 && b[0] <= 239) return "is a multicast address";
+    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) return "is the broadcast address";
+    if (b[0] >= 240) return "is in 240.0.0.0/4 (reserved)";
+    return std::nullopt;
+  }
+  const uint8_t* b = a.v6();
+  static const IpAddress kZero{};
+  if (a == kZero) return "is the unspecified address";
+  IpAddress loop{};
+  loop.bytes[15] = 1;
+  if (a == loop) return "is the loopback address";
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "is a link-local address";
+  if (b[0] == 0xff) return "is a multicast address";
+  return std::nullopt;
+}
+
+std::optional<std::string> unusable_mac_reason(const MacAddress& mac) {
+  if (mac == MacAddress{}) return "is all zeros";
+  if (mac[0] & 1) return "is a multicast or broadcast address";
+  return std::nullopt;
+}
+
 }  // namespace onramp

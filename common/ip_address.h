@@ -60,7 +60,18 @@ struct IpAddress {
   friend auto operator<=>(const IpAddress&, const IpAddress&) = default;
 };
 
+// Addresses that can never be a VIP, an endpoint or a tunnel source: the
+// unspecified address and "this network" (0.0.0.0/8), loopback, link-local
+// (169.254.0.0/16, fe80::/10), multicast, and 240.0.0.0/4 with the broadcast
+// address. The reason as a phrase ("is a link-local address"), or nullopt.
+std::optional<std::string> unusable_address_reason(const IpAddress& a);
+
 using MacAddress = std::array<uint8_t, 6>;
+
+// A next hop's MAC must be a unicast address: not all zeros, and not
+// multicast or broadcast (the group bit of the first octet). The reason as
+// a phrase, or nullopt.
+std::optional<std::string> unusable_mac_reason(const MacAddress& mac);
 
 std::optional<MacAddress> parse_mac(std::string_view text);
 std::string mac_to_string(const MacAddress& mac);

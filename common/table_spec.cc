@@ -36,7 +36,17 @@ Status validate_table_spec(const TableSpec& spec) {
     return error("tunnel_source.ipv4: " + spec.tunnel_source_v4->to_string() + " is not IPv4");
   if (spec.tunnel_source_v6 && spec.tunnel_source_v6->is_v4())
     return error("tunnel_source.ipv6: " + spec.tunnel_source_v6->to_string() + " is not IPv6");
+  for (const auto& [field, source] : {std::pair{"tunnel_source.ipv4", &spec.tunnel_source_v4},
+                                      std::pair{"tunnel_source.ipv6", &spec.tunnel_source_v6}})
+    if (*source)
+      if (auto why = unusable_address_reason(**source))
+        return error(std::string(field) + ": " + (*source)->to_string() + " " + *why);
   if (spec.listeners.size() > 0xffff) return error("listeners: more than 65535");
+
+  // Every VIP of the table: no endpoint may be one (the PoP would
+  // encapsulate to itself, again and again).
+  std::set<IpAddress> vips;
+  for (const auto& l : spec.listeners) vips.insert(l.vips.begin(), l.vips.end());
 
   // (vip, protocol bit) -> ranges with their listener, to find overlaps.
   struct Owner {
@@ -60,6 +70,9 @@ Status validate_table_spec(const TableSpec& spec) {
     if (!names.insert(l.name).second)
       return error(where + ".name: \"" + l.name + "\" is used twice");
     if (l.vips.empty()) return error(where + ".vips: at least one VIP is required");
+    for (size_t vi = 0; vi < l.vips.size(); ++vi)
+      if (auto why = unusable_address_reason(l.vips[vi]))
+        return error(at(li, "vips", vi) + ": " + l.vips[vi].to_string() + " " + *why);
     if (l.port_ranges.empty()) return error(where + ".port_ranges: at least one range is required");
     if (l.tcp_idle_s < 1 || l.tcp_idle_s > 86400)
       return error(where + ".tcp_idle_timeout_s: " + std::to_string(l.tcp_idle_s) +
@@ -106,6 +119,14 @@ Status validate_table_spec(const TableSpec& spec) {
       if (!addresses.insert(e.address).second)
         return error(at(li, "endpoints", ei) + ".address: " + e.address.to_string() +
                      " is listed twice");
+      if (auto why = unusable_address_reason(e.address))
+        return error(at(li, "endpoints", ei) + ".address: " + e.address.to_string() + " " + *why);
+      if (vips.count(e.address))
+        return error(at(li, "endpoints", ei) + ".address: " + e.address.to_string() +
+                     " is a VIP of this table; traffic to it would loop through the PoP");
+      if (e.address == spec.tunnel_source_v4 || e.address == spec.tunnel_source_v6)
+        return error(at(li, "endpoints", ei) + ".address: " + e.address.to_string() +
+                     " is this PoP's tunnel source");
       if (e.address.is_v4() && !spec.tunnel_source_v4)
         return error(at(li, "endpoints", ei) + ".address: IPv4 endpoint " + e.address.to_string() +
                      " needs tunnel_source.ipv4");

@@ -11,10 +11,12 @@
 #include "common/service.h"
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/controller_session.h"
+#include "controlplane/common/grpc_log.h"
 #include "controlplane/common/tls.h"
 
 int main(int argc, char** argv) {
   onramp::log::init("onramp-agent");
+  onramp::cp::route_grpc_logs();
   onramp::agent::AgentConfig config;
   config.agent_version = onramp::opts::version();
   onramp::agent::SessionConfig session_config;

@@ -30,6 +30,7 @@ struct GroupFlags {
   std::string health_ca_file;
   std::vector<std::string> port_overrides;
   bool no_port_overrides = false;
+  std::string port_rewrite;
   // Given or not (update changes only what is given).
   std::vector<std::pair<CLI::Option*, std::function<void(const GroupFlags&, v1::EndpointGroup&)>>>
       setters;
@@ -169,6 +170,16 @@ void add_settings(CommandTree& tree, CLI::App& cmd, GroupFlags& f, bool create) 
             ->excludes(o);
     s.emplace_back(none, [](const GroupFlags&, v1::EndpointGroup& g) { g.clear_port_overrides(); });
   }
+
+  o = cmd.add_option("--port-rewrite", f.port_rewrite,
+                     "Who applies the port overrides: decap (every endpoint of the group runs "
+                     "onramp-decap with --port-override VIP:LISTENER_PORT=ENDPOINT_PORT, "
+                     "docs/endpoint-setup.md) or none; port overrides need decap")
+          ->check(CLI::IsMember({"decap", "none"}));
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.set_port_rewrite(f.port_rewrite == "decap" ? v1::PORT_REWRITE_DECAP
+                                                 : v1::PORT_REWRITE_UNSPECIFIED);
+  });
 }
 
 void add_identity(CLI::App& cmd, GroupFlags& f) {

@@ -28,12 +28,13 @@ std::string state_name(v1::HealthState s) {
 
 }  // namespace
 
-void print_health(std::ostream& out, const v1::GetHealthResponse& r) {
+void print_health(std::ostream& out, const v1::GetHealthResponse& r, bool wide) {
   if (r.endpoints().empty()) {
     out << "no endpoint health: no PoP is connected, or no endpoint matches\n";
     return;
   }
-  Table t({"POP", "LISTENER", "GROUP (REGION)", "ENDPOINT", "STATE", "RTT", "SINCE", "LAST ERROR"});
+  Table t({"POP", "LISTENER", "GROUP (REGION)", "ENDPOINT", "STATE", "RTT", "SINCE", "LAST ERROR"},
+          {"TLS HANDSHAKE"}, wide);
   for (const v1::EndpointHealth& e : r.endpoints()) {
     std::string state = state_name(e.state());
     if (e.state() != v1::HEALTH_STATE_UNKNOWN && e.consecutive() > 0)
@@ -43,7 +44,8 @@ void print_health(std::ostream& out, const v1::GetHealthResponse& r) {
                ? e.endpoint_group()
                : e.endpoint_group() + " (" + e.region() + ")",
            e.address(), state, e.rtt_ms() < 0 ? "-" : format_number(e.rtt_ms()) + " ms",
-           format_time_ms(e.last_change_ms()), e.last_error()});
+           format_time_ms(e.last_change_ms()), e.last_error()},
+          {e.tls_handshake_ms() < 0 ? "-" : format_number(e.tls_handshake_ms()) + " ms"});
   }
   t.print(out);
 }

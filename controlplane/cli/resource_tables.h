@@ -25,7 +25,7 @@ void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide =
 void print_pop(std::ostream& out, const v1::Pop& pop);
 void print_routes(std::ostream& out, const v1::GetRoutesResponse& routes);
 void print_trace(std::ostream& out, const v1::TraceFlowResponse& trace);
-void print_health(std::ostream& out, const v1::GetHealthResponse& health);
+void print_health(std::ostream& out, const v1::GetHealthResponse& health, bool wide = false);
 // `detail`: every counter of each PoP (stats --pop), not one summary line each.
 void print_stats(std::ostream& out, const v1::GetStatsResponse& stats, bool detail);
 

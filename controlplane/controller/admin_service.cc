@@ -396,25 +396,20 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
     auto query = flow_query_from(*req);
     if (!query.ok()) return to_grpc(query.status(), StatusCode::INVALID_ARGUMENT);
     if (req->pop().empty()) return invalid("pop: required");
-    auto found = registry_.view(req->pop());
-    if (!found.ok()) return to_grpc(found.status(), StatusCode::NOT_FOUND);
-    const PopView& view = *found;
-    const v1::ForwardingTable& table = view.routes.table;
-    // The same validation and build as the PoP's dataplane, then the same
-    // lookups as its fast path.
-    auto spec = check_table(table);
-    if (!spec.ok())
-      return grpc::Status(StatusCode::INTERNAL,
-                          "the table for " + req->pop() + " is invalid: " + spec.error());
-    auto explained = dp::explain_flow(*spec, *query);
-    if (!explained.ok()) return to_grpc(explained.status(), StatusCode::INTERNAL);
-    const dp::FlowExplanation& t = *explained;
+    // The table the PoP runs (or will, once it acknowledges it), built once
+    // per content and shared by every trace.
+    if (!registry_.known(req->pop()))
+      return grpc::Status(StatusCode::NOT_FOUND, "pop: no PoP " + quote(req->pop()));
+    auto found = registry_.trace_view(req->pop());
+    if (!found.ok()) return to_grpc(found.status(), StatusCode::INTERNAL);
+    const TraceView& view = *found;
+    const dp::FlowExplanation t = dp::explain_flow(*view.table, *query);
 
     resp->set_pop(req->pop());
-    resp->set_table_version(table.version());
-    resp->add_explanation("PoP " + req->pop() + ", table version " +
-                          std::to_string(table.version()) + " as the controller computes it now");
-    if (view.applied_version != table.version())
+    resp->set_table_version(view.version);
+    resp->add_explanation("PoP " + req->pop() + ", table version " + std::to_string(view.version) +
+                          " as the controller computes it now");
+    if (view.applied_version != view.version)
       resp->add_explanation("note: " + req->pop() + " acknowledged version " +
                             std::to_string(view.applied_version) +
                             " last; its dataplane may still forward by that one");
@@ -439,7 +434,7 @@ AdminService::Reactor* AdminService::TraceFlow(Ctx* ctx, const v1::TraceFlowRequ
           if (g) resp->set_region(g->region());
           break;
         }
-      for (const auto& lr : view.routes.listeners)
+      for (const auto& lr : *view.routes)
         if (lr.accelerator() == resp->accelerator() && lr.listener() == resp->listener())
           for (const auto& gr : lr.groups())
             if (gr.endpoint_group() == resp->endpoint_group())

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "common/grpc_limits.h"
@@ -16,6 +17,11 @@
 #include "controlplane/routing/route_computer.h"
 
 namespace onramp::ctl {
+
+// Calls one connection may carry at once: onrampctl makes one at a time, an
+// agent holds one session.
+constexpr int kAdminStreamsPerConnection = 16;
+constexpr int kPopStreamsPerConnection = 4;
 
 struct ControllerServer::Parts {
   Parts(ConfigStore& store, const ServerOptions& o)
@@ -34,6 +40,61 @@ struct ControllerServer::Parts {
   PopSessionService sessions;
 };
 
+namespace {
+
+// Limits every connection of either port shares (docs/security.md).
+void limit_connections(grpc::ServerBuilder& b, const ServerOptions& o, int streams) {
+  limit_messages(b);
+  b.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                       static_cast<int>(o.handshake_timeout.count()));
+  b.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, static_cast<int>(o.idle_timeout.count()));
+  b.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, streams);
+}
+
+// "host:port" with the port replaced: a rebuilt listener keeps the port the
+// first one bound (which differs from the option when that asked for 0).
+std::string with_port(const std::string& address, int port) {
+  return address.substr(0, address.rfind(':') + 1) + std::to_string(port);
+}
+
+}  // namespace
+
+std::unique_ptr<grpc::Server> ControllerServer::build_admin(const std::string& address, int* port) {
+  grpc::ServerBuilder admin;
+  admin.AddListeningPort(address, admin_creds_, port);
+  admin.RegisterService(&parts_->admin);
+  limit_connections(admin, options_, kAdminStreamsPerConnection);
+  auto server = admin.BuildAndStart();
+  if (!server || *port == 0) return nullptr;
+  if (auto* health = server->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+    health->SetServingStatus("onramp.v1.AdminService", true);
+  }
+  return server;
+}
+
+std::unique_ptr<grpc::Server> ControllerServer::build_pop(const std::string& address, int* port) {
+  grpc::ServerBuilder pop;
+  pop.AddListeningPort(address, pop_creds_, port);
+  pop.RegisterService(&parts_->sessions);
+  limit_connections(pop, options_, kPopStreamsPerConnection);
+  // Dead agents are found by keepalive, not by waiting for TCP to time out.
+  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                         static_cast<int>(options_.keepalive_time.count()));
+  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                         static_cast<int>(options_.keepalive_timeout.count()));
+  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  pop.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  pop.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  auto server = pop.BuildAndStart();
+  if (!server || *port == 0) return nullptr;
+  if (auto* health = server->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+    health->SetServingStatus("onramp.v1.PopSessionService", true);
+  }
+  return server;
+}
+
 Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& store,
                                                                   const ServerOptions& o) {
   auto admin_creds =
@@ -51,48 +112,63 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   });
 
   std::unique_ptr<ControllerServer> server(new ControllerServer());
+  server->options_ = o;
+  server->admin_creds_ = *admin_creds;
+  server->pop_creds_ = *pop_creds;
   server->parts_ = std::make_unique<Parts>(store, o);
   server->parts_->registry.load();
 
-  grpc::ServerBuilder admin;
-  admin.AddListeningPort(o.admin_listen, *admin_creds, &server->admin_port_);
-  admin.RegisterService(&server->parts_->admin);
-  limit_messages(admin);
-  server->admin_server_ = admin.BuildAndStart();
-  if (!server->admin_server_ || server->admin_port_ == 0) {
+  server->admin_server_ = server->build_admin(o.admin_listen, &server->admin_port_);
+  if (!server->admin_server_) {
     server->parts_->scheduler.stop();
     return error("--admin-listen: cannot listen on " + o.admin_listen);
   }
-
-  grpc::ServerBuilder pop;
-  pop.AddListeningPort(o.pop_listen, *pop_creds, &server->pop_port_);
-  pop.RegisterService(&server->parts_->sessions);
-  limit_messages(pop);
-  // Dead agents are found by keepalive, not by waiting for TCP to time out.
-  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(o.keepalive_time.count()));
-  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
-                         static_cast<int>(o.keepalive_timeout.count()));
-  pop.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  pop.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  pop.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
-  server->pop_server_ = pop.BuildAndStart();
-  if (!server->pop_server_ || server->pop_port_ == 0) {
+  server->pop_server_ = server->build_pop(o.pop_listen, &server->pop_port_);
+  if (!server->pop_server_) {
     server->admin_server_->Shutdown();
     server->parts_->scheduler.stop();
     return error("--pop-listen: cannot listen on " + o.pop_listen);
   }
-  for (grpc::Server* s : {server->admin_server_.get(), server->pop_server_.get()})
-    if (auto* health = s->GetHealthCheckService()) health->SetServingStatus(true);
-  if (auto* health = server->admin_server_->GetHealthCheckService())
-    health->SetServingStatus("onramp.v1.AdminService", true);
-  if (auto* health = server->pop_server_->GetHealthCheckService())
-    health->SetServingStatus("onramp.v1.PopSessionService", true);
+  server->guard_ = std::make_unique<ConnectionGuard>(
+      o.limits, std::vector<int>{server->admin_port_, server->pop_port_});
   log::info("serving", {{"admin_listen", o.admin_listen},
                         {"admin_port", server->admin_port_},
                         {"pop_listen", o.pop_listen},
                         {"pop_port", server->pop_port_},
                         {"transport", o.plaintext ? "plaintext" : "TLS"}});
   return server;
+}
+
+void ControllerServer::guard_connections() {
+  if (shut_down_ || !guard_) return;
+  ConnectionGuard::Sweep s = guard_->sweep(ConnectionGuard::Clock::now());
+  if (s.closed > 0)
+    log::warn("closed connections over the limits", {{"closed", s.closed},
+                                                     {"connections", s.connections},
+                                                     {"per_peer_limit", options_.limits.per_peer},
+                                                     {"total_limit", options_.limits.total}});
+  for (bool admin : {true, false}) {
+    std::unique_ptr<grpc::Server>& slot = admin ? admin_server_ : pop_server_;
+    int* bound = admin ? &admin_port_ : &pop_port_;
+    bool stuck = std::find(s.stuck.begin(), s.stuck.end(), *bound) != s.stuck.end();
+    if (slot && !stuck) continue;
+    // gRPC stops accepting on a port for good after accept() fails (out of
+    // descriptors): serve the port again from a new server. Its calls end;
+    // agents reconnect with backoff.
+    if (slot) {
+      log::error("listener stopped accepting; serving the port from a new server",
+                 {{"port", *bound}, {"api", admin ? "admin" : "pop"}});
+      slot->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+      slot.reset();
+    }
+    const std::string& listen = admin ? options_.admin_listen : options_.pop_listen;
+    int again = 0;
+    slot = admin ? build_admin(with_port(listen, *bound), &again)
+                 : build_pop(with_port(listen, *bound), &again);
+    // Out of descriptors still: the next sweep tries again. Until then the
+    // port refuses connections rather than queueing them.
+    if (!slot) log::error("cannot listen again yet", {{"port", *bound}});
+  }
 }
 
 Status ControllerServer::check(const ServerOptions& o) {

@@ -13,10 +13,12 @@
 #include "common/status.h"
 #include "controlplane/common/server_tls.h"
 #include "controlplane/controller/config_store.h"
+#include "controlplane/controller/connection_guard.h"
 
 namespace grpc {
 class Server;
-}
+class ServerCredentials;
+}  // namespace grpc
 
 namespace onramp::ctl {
 
@@ -31,6 +33,12 @@ struct ServerOptions {
   // Keepalive pings to agents; agents may ping every 5 s or slower.
   std::chrono::milliseconds keepalive_time{20000};
   std::chrono::milliseconds keepalive_timeout{10000};
+  // Connection limits (docs/security.md): connections per peer and in total,
+  // how long a TLS/HTTP/2 handshake may take, and how long a connection may
+  // stay open with no call on it.
+  ConnectionLimits limits;
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds idle_timeout{30000};
   // What the push scheduler's debounce runs on; tests pass a FakeClock and
   // call ControllerServer::clock_advanced() after moving it.
   const Clock* clock = &real_clock();
@@ -55,10 +63,16 @@ class ControllerServer {
   void shutdown();
   // ServerOptions::clock moved (a FakeClock): pushes that fell due go out.
   void clock_advanced();
+  // Enforces the connection limits and rebuilds a listener that stopped
+  // accepting; the main loop calls it every quarter second.
+  void guard_connections();
 
  private:
   struct Parts;
   ControllerServer() = default;
+  // The admin or PoP server on `address`, or null when it cannot listen.
+  std::unique_ptr<grpc::Server> build_admin(const std::string& address, int* port);
+  std::unique_ptr<grpc::Server> build_pop(const std::string& address, int* port);
 
   std::unique_ptr<Parts> parts_;
   std::unique_ptr<grpc::Server> admin_server_;
@@ -66,6 +80,10 @@ class ControllerServer {
   int admin_port_ = 0;
   int pop_port_ = 0;
   bool shut_down_ = false;
+  ServerOptions options_;
+  std::shared_ptr<grpc::ServerCredentials> admin_creds_;
+  std::shared_ptr<grpc::ServerCredentials> pop_creds_;
+  std::unique_ptr<ConnectionGuard> guard_;
 };
 
 }  // namespace onramp::ctl

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <iostream>
 
@@ -10,6 +11,7 @@
 #include "common/options.h"
 #include "common/service.h"
 #include "common/text.h"
+#include "controlplane/common/grpc_log.h"
 #include "controlplane/controller/auth.h"
 #include "controlplane/controller/controller_server.h"
 #include "controlplane/controller/sqlite_store.h"
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   using namespace onramp::ctl;
   namespace log = onramp::log;
   log::init(kProgram);
+  onramp::cp::route_grpc_logs();
   // Signals are taken by sigwait at the end. Blocked first, before gRPC
   // starts any thread, so every thread inherits the mask.
   sigset_t signals;
@@ -54,6 +57,8 @@ int main(int argc, char** argv) {
   std::string admin_token_file;
   ServerOptions server_options;
   uint32_t debounce_ms = static_cast<uint32_t>(server_options.debounce.count());
+  uint32_t handshake_timeout_ms = static_cast<uint32_t>(server_options.handshake_timeout.count());
+  uint32_t idle_timeout_s = static_cast<uint32_t>(server_options.idle_timeout.count() / 1000);
 
   CLI::App app(
       "Stores onramp's configuration, serves the admin API to onrampctl, and pushes\n"
@@ -88,6 +93,28 @@ int main(int argc, char** argv) {
       ->type_name("N")
       ->check(kDebounceMs)
       ->capture_default_str();
+  app.add_option("--max-connections", server_options.limits.total,
+                 "Connections on both ports together; beyond it the newest of the peers holding "
+                 "most are closed")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-peer", server_options.limits.per_peer,
+                 "Connections one address may hold on both ports together")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
+  app.add_option(
+         "--handshake-timeout-ms", handshake_timeout_ms,
+         "A connection that has not finished its TLS and HTTP/2 handshake by then is closed")
+      ->type_name("N")
+      ->check(CLI::Range(100u, 120000u))
+      ->capture_default_str();
+  app.add_option("--idle-timeout-s", idle_timeout_s,
+                 "A connection with no call on it for this long is closed")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
   app.footer(
       "Admin callers present a client certificate signed by --tls-client-ca or\n"
       "\"authorization: Bearer <token>\". Agents must present a client certificate\n"
@@ -100,6 +127,8 @@ int main(int argc, char** argv) {
   // naming the flag.
   if (auto code = onramp::opts::parse(app, argc, argv)) return *code == 0 ? 0 : 2;
   server_options.debounce = std::chrono::milliseconds(debounce_ms);
+  server_options.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
+  server_options.idle_timeout = std::chrono::seconds(idle_timeout_s);
   if (db.empty()) return fail(2, "--db: required");
   if (server_options.admin_listen.empty()) return fail(2, "--admin-listen: required");
   if (server_options.pop_listen.empty()) return fail(2, "--pop-listen: required");
@@ -112,6 +141,17 @@ int main(int argc, char** argv) {
     if (!tokens.ok()) return fail(2, tokens.error());
     server_options.admin_tokens = std::move(*tokens);
   }
+  // Descriptors are what a connection flood exhausts first: take all the
+  // hard limit allows, and keep the connection limit well inside it.
+  const uint64_t descriptors = raise_descriptor_limit();
+  // Kept for the database, logs and pushes in flight: 256, or half of a
+  // small limit.
+  const uint64_t room = descriptors > 512 ? descriptors - 256 : descriptors / 2;
+  if (server_options.limits.total > room) {
+    log::warn("--max-connections lowered to fit the descriptor limit",
+              {{"max_connections", room}, {"descriptor_limit", descriptors}});
+    server_options.limits.total = static_cast<uint32_t>(std::max<uint64_t>(room, 1));
+  }
   auto opened = SqliteStore::open(db);
   if (!opened.ok()) return fail(1, opened.error());
   std::unique_ptr<SqliteStore> store = std::move(*opened);
@@ -121,11 +161,19 @@ int main(int argc, char** argv) {
   std::unique_ptr<ControllerServer> server = std::move(*started);
   onramp::service::ready("admin API on " + server_options.admin_listen + ", PoP API on " +
                          server_options.pop_listen);
-  // The watchdog is fed only while the store answers: a wedged store stops
-  // the feeding and systemd restarts the controller.
+  log::info("connection limits", {{"descriptor_limit", descriptors},
+                                  {"max_connections", server_options.limits.total},
+                                  {"max_connections_per_peer", server_options.limits.per_peer},
+                                  {"handshake_timeout_ms", handshake_timeout_ms},
+                                  {"idle_timeout_s", idle_timeout_s}});
+  // Every quarter second: connection limits enforced, a listener that
+  // stopped accepting rebuilt. The watchdog is fed only while the store
+  // answers: a wedged store stops the feeding and systemd restarts the
+  // controller.
   int sig = -1;
-  const timespec tick{.tv_sec = 1, .tv_nsec = 0};
+  const timespec tick{.tv_sec = 0, .tv_nsec = 250'000'000};
   while ((sig = sigtimedwait(&signals, nullptr, &tick)) < 0) {
+    server->guard_connections();
     (void)store->snapshot();
     onramp::service::watchdog();
   }

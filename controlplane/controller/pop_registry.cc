@@ -147,6 +147,7 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
                                           {"was", before->second.primary}});
   }
   st.memory = std::move(routes.memory);
+  st.routes = std::make_shared<const std::vector<v1::ListenerRoute>>(std::move(routes.listeners));
   if (auto spec = check_table(routes.table); !spec.ok()) {
     // A bug, not an operator's mistake: validation should have refused the
     // configuration. The PoP keeps its table.
@@ -484,6 +485,56 @@ Result<PopView> PopRegistry::view(const std::string& pop) const {
   return out;
 }
 
+Result<TraceView> PopRegistry::trace_view(const std::string& pop) const {
+  std::lock_guard build(trace_build_mu_);
+  TraceView out;
+  v1::ForwardingTable table;
+  std::string digest;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pops_.find(pop);
+    if (it == pops_.end()) return error("pop: no PoP \"" + pop + "\"");
+    const PopState& st = it->second;
+    out.config = store_.snapshot();
+    out.applied_version = st.pop.applied_version();
+    out.routes = st.routes;
+    if (!st.digest.empty() && st.explainable_digest == st.digest) {
+      out.table = st.explainable;
+      out.version = st.version;
+      return out;
+    }
+    digest = st.digest;
+    if (!digest.empty()) {
+      table = st.table;
+      out.version = st.version;
+    }
+  }
+  if (digest.empty()) {
+    // Nothing computed since the controller started (the PoP has not
+    // connected): the live computation, not kept.
+    auto live = view(pop);
+    if (!live.ok()) return live.status();
+    table = std::move(live->routes.table);
+    out.version = table.version();
+    out.routes =
+        std::make_shared<const std::vector<v1::ListenerRoute>>(std::move(live->routes.listeners));
+  }
+  auto spec = check_table(table);
+  if (!spec.ok()) return error("the table for " + pop + " is invalid: " + spec.error());
+  auto built = dp::build_explainable(*spec);
+  if (!built.ok()) return built.status();
+  out.table = *built;
+  if (!digest.empty()) {
+    std::lock_guard lock(mu_);
+    auto it = pops_.find(pop);
+    if (it != pops_.end() && it->second.digest == digest) {
+      it->second.explainable = out.table;
+      it->second.explainable_digest = digest;
+    }
+  }
+  return out;
+}
+
 std::vector<v1::PopStats> PopRegistry::stats(const std::string& pop) const {
   std::vector<v1::PopStats> out;
   std::lock_guard lock(mu_);
@@ -523,6 +574,7 @@ grpc::Status PopRegistry::health(const v1::GetHealthRequest& req,
             h->set_address(e->address());
             h->set_state(health_state(r));
             h->set_rtt_ms(r ? r->rtt_ms() : -1);
+            h->set_tls_handshake_ms(r ? r->tls_handshake_ms() : -1);
             if (r) {
               h->set_consecutive(r->consecutive());
               h->set_last_error(r->last_error());

@@ -25,6 +25,7 @@
 #include "controlplane/routing/health_view.h"
 #include "controlplane/routing/route_computer.h"
 #include "controlplane/routing/route_inputs.h"
+#include "dataplane/core/explain.h"
 #include "onramp/v1/admin.pb.h"
 #include "onramp/v1/pop_session.pb.h"
 
@@ -48,6 +49,19 @@ struct PopView {
   std::shared_ptr<const Config> config;
   PopRoutes routes;  // table version stamped
   uint64_t applied_version = 0;
+};
+
+// What TraceFlow reads: the newest table the controller computed for a PoP
+// (the one it runs once it acknowledges it), built as the dataplane builds
+// it. Built once per content and shared by every trace until the content
+// changes, so a trace costs lookups, not a table build.
+struct TraceView {
+  std::shared_ptr<const Config> config;
+  dp::ExplainableTablePtr table;
+  uint64_t version = 0;
+  uint64_t applied_version = 0;
+  // Why each group got its share, from the same computation.
+  std::shared_ptr<const std::vector<v1::ListenerRoute>> routes;
 };
 
 class PopRegistry {
@@ -86,6 +100,9 @@ class PopRegistry {
   v1::ListPopsResponse list_pops() const;
   // The PoP's view, or an error when no PoP has that id.
   Result<PopView> view(const std::string& pop) const;
+  // The PoP's table for TraceFlow, or an error when no PoP has that id or
+  // the table cannot be built.
+  Result<TraceView> trace_view(const std::string& pop) const;
   std::vector<v1::PopStats> stats(const std::string& pop) const;
   // Every endpoint of every enabled accelerator as every connected PoP sees
   // it, filtered as the request says; UNKNOWN where a PoP reported nothing.
@@ -117,6 +134,11 @@ class PopRegistry {
     PopHealth health;
     RouteMemory memory;
     bool dirty = false;  // record changed since the last flush
+    // The routes' explanations from the latest computation; `table` as
+    // TraceFlow reads it, and the digest it was built from.
+    std::shared_ptr<const std::vector<v1::ListenerRoute>> routes;
+    mutable dp::ExplainableTablePtr explainable;
+    mutable std::string explainable_digest;
   };
   // Work done after the lock is released: a sink's send or close may run
   // gRPC reactions inline, and those call back into the registry.
@@ -140,6 +162,9 @@ class PopRegistry {
 
   ConfigStore& store_;
   const RouteComputer& computer_;
+  // Held while a table is built for traces (outside mu_): concurrent traces
+  // wait for the one build instead of each building the same table.
+  mutable std::mutex trace_build_mu_;
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, PopState> pops_;
   std::optional<v1::RouteInputs> slice_;

@@ -13,8 +13,9 @@
 
 namespace onramp::ctl {
 
-// Stands in for next_hop_mac during the check only; never sent.
-inline constexpr const char* kPlaceholderNextHopMac = "00:00:00:00:00:00";
+// Stands in for next_hop_mac during the check only; never sent. A locally
+// administered unicast address, which the loader accepts.
+inline constexpr const char* kPlaceholderNextHopMac = "02:00:00:00:00:00";
 
 // The table as the dataplane would load it, or its message naming the field.
 Result<TableSpec> check_table(const onramp::v1::ForwardingTable& table);

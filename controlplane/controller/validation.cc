@@ -26,34 +26,11 @@ std::string range_text(const v1::PortRange& r) {
   return std::to_string(r.first()) + ".." + std::to_string(r.last());
 }
 
-// Addresses that can never be a VIP or an endpoint.
-Status usable_address(const IpAddress& a) {
-  static const IpAddress kZero{};
-  if (a.is_v4()) {
-    const uint8_t* b = a.v4();
-    if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0)
-      return error("is the unspecified address");
-    if (b[0] == 127) return error("is a loopback address");
-    if (b[0] >= 224 && b[0] <= 239) return error("is a multicast address");
-    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
-      return error("is the broadcast address");
-    return ok_status();
-  }
-  const uint8_t* b = a.v6();
-  if (a == kZero) return error("is the unspecified address");
-  IpAddress loop{};
-  loop.bytes[15] = 1;
-  if (a == loop) return error("is the loopback address");
-  if (b[0] == 0xff) return error("is a multicast address");
-  return ok_status();
-}
-
 // Parses and canonicalises `text`, or says why it cannot be used.
 grpc::Status address(const std::string& field, const std::string& text, std::string& out) {
   auto a = IpAddress::parse(text);
   if (!a) return invalid(field + ": " + quote(text) + " is not an IPv4 or IPv6 address");
-  if (Status usable = usable_address(*a); !usable.ok())
-    return invalid(field + ": " + text + " " + usable.message());
+  if (auto why = unusable_address_reason(*a)) return invalid(field + ": " + text + " " + *why);
   out = a->to_string();
   return grpc::Status::OK;
 }
@@ -147,6 +124,12 @@ grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& i
     if (auto it = owners.find(vip); it != owners.end())
       return grpc::Status(StatusCode::ALREADY_EXISTS,
                           f + ": " + vip + " is already a VIP of accelerator " + quote(it->second));
+    // A VIP that is also an endpoint would send the PoP its own traffic back.
+    for (const auto& [key, e] : config.endpoints)
+      if (e.address() == vip)
+        return invalid(f + ": " + vip + " is an endpoint of listener " + quote(e.listener()) +
+                       " of accelerator " + quote(e.accelerator()) +
+                       "; traffic to it would loop through the PoP");
     out.add_vips(vip);
   }
   return grpc::Status::OK;
@@ -226,6 +209,34 @@ grpc::Status validate_listener(const Config& config, const v1::Listener& in, Mut
   return grpc::Status::OK;
 }
 
+namespace {
+
+// What an operator must do before port overrides are accepted, spelled out
+// with this group's VIPs and ports: the PoP forwards packets unchanged
+// (direct server return), only the endpoints' onramp-decap can rewrite.
+std::string port_rewrite_needed(const Config& config, const v1::EndpointGroup& in,
+                                const v1::Listener& listener) {
+  const std::string protocol = listener.protocol() == v1::TCP   ? "/tcp"
+                               : listener.protocol() == v1::UDP ? "/udp"
+                                                                : "";
+  std::string flags;
+  if (const v1::Accelerator* a = find(config.accelerators, accelerator_key(in.accelerator())))
+    for (const std::string& vip_text : a->vips()) {
+      const std::optional<IpAddress> vip = IpAddress::parse(vip_text);
+      const std::string vip_shown = !vip || vip->is_v4() ? vip_text : "[" + vip->to_string() + "]";
+      for (const auto& o : in.port_overrides())
+        flags += " --port-override " + vip_shown + ":" + std::to_string(o.listener_port()) + "=" +
+                 std::to_string(o.endpoint_port()) + protocol;
+    }
+  return "endpoint_group.port_rewrite: the PoPs forward packets unchanged, so port overrides "
+         "take effect only at the endpoints: run onramp-decap with" +
+         flags +
+         " on every endpoint of the group, then set port_rewrite to PORT_REWRITE_DECAP "
+         "(onrampctl: --port-rewrite decap)";
+}
+
+}  // namespace
+
 grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGroup& in,
                                      Mutation mutation, v1::EndpointGroup& out) {
   if (auto s = name("endpoint_group.name", in.name()); !s.ok()) return s;
@@ -278,6 +289,8 @@ grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGro
       return invalid(f + ".endpoint_port: " + std::to_string(o.endpoint_port()) +
                      " is outside 1..65535");
   }
+  if (in.port_overrides_size() > 0 && in.port_rewrite() != v1::PORT_REWRITE_DECAP)
+    return invalid(port_rewrite_needed(config, in, *listener));
   return grpc::Status::OK;
 }
 
@@ -291,6 +304,13 @@ grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mut
   if (in.address().empty()) return invalid("endpoint.address: required");
   if (auto s = address("endpoint.address", in.address(), addr); !s.ok()) return s;
   out.set_address(addr);
+  // An endpoint that is a VIP would have the PoP encapsulate to itself, again
+  // and again.
+  for (const auto& [key, a] : config.accelerators)
+    for (const std::string& vip : a.vips())
+      if (vip == addr)
+        return invalid("endpoint.address: " + addr + " is a VIP of accelerator " + quote(a.name()) +
+                       "; traffic to it would loop through the PoP");
   std::string lkey = listener_key(in.accelerator(), in.listener());
   if (!find(config.groups, group_key(in.accelerator(), in.listener(), in.endpoint_group())))
     return grpc::Status(StatusCode::NOT_FOUND, "endpoint.endpoint_group: no endpoint group " +

@@ -91,6 +91,8 @@ Result<TableSpec> table_spec_from_proto(const pb::ForwardingTable& msg) {
   auto mac = parse_mac(msg.next_hop_mac());
   if (!mac)
     return error("next_hop_mac: " + quote(msg.next_hop_mac()) + " is not aa:bb:cc:dd:ee:ff");
+  if (auto why = unusable_mac_reason(*mac))
+    return error("next_hop_mac: " + msg.next_hop_mac() + " " + *why);
   out.next_hop_mac = *mac;
   out.maglev_size = msg.maglev_table_size() ? msg.maglev_table_size() : kDefaultMaglevSize;
   if (msg.gue_port() > 65535)

@@ -5,10 +5,20 @@
 
 namespace onramp::dp {
 
-Result<FlowExplanation> explain_flow(const TableSpec& spec, const FlowQuery& query) {
+class ExplainableTable {
+ public:
+  explicit ExplainableTable(std::unique_ptr<ForwardingTable> t) : table(std::move(t)) {}
+  std::unique_ptr<ForwardingTable> table;
+};
+
+Result<ExplainableTablePtr> build_explainable(const TableSpec& spec) {
   auto built = ForwardingTable::build(spec, 1);
   if (!built.ok()) return built.status().prefixed("building the table");
-  const ForwardingTable& table = **built;
+  return std::make_shared<const ExplainableTable>(std::move(*built));
+}
+
+FlowExplanation explain_flow(const ExplainableTable& built, const FlowQuery& query) {
+  const ForwardingTable& table = *built.table;
   FlowTrace t = trace_flow(table, query);
   FlowExplanation out;
   out.steps = std::move(t.steps);
@@ -20,6 +30,12 @@ Result<FlowExplanation> explain_flow(const TableSpec& spec, const FlowQuery& que
                                                .mode = l.endpoints[t.endpoint].mode};
   }
   return out;
+}
+
+Result<FlowExplanation> explain_flow(const TableSpec& spec, const FlowQuery& query) {
+  auto built = build_explainable(spec);
+  if (!built.ok()) return built.status();
+  return explain_flow(**built, query);
 }
 
 }  // namespace onramp::dp

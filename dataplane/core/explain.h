@@ -4,6 +4,7 @@
 // without knowing how the fast path lays out its tables.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,8 +25,19 @@ struct FlowExplanation {
   std::vector<std::string> steps;    // as a person would explain them
 };
 
-// Builds `spec` as the dataplane would (an error if it would refuse it) and
-// traces `query` through it.
+// A table built as the dataplane builds it, kept to explain many flows: the
+// build is the expensive part (Maglev tables), a trace through it is not.
+class ExplainableTable;
+using ExplainableTablePtr = std::shared_ptr<const ExplainableTable>;
+
+// Builds `spec` as the dataplane would, or says why the dataplane would
+// refuse it.
+Result<ExplainableTablePtr> build_explainable(const TableSpec& spec);
+
+// Traces `query` through a built table.
+FlowExplanation explain_flow(const ExplainableTable& table, const FlowQuery& query);
+
+// Both at once, for a single question.
 Result<FlowExplanation> explain_flow(const TableSpec& spec, const FlowQuery& query);
 
 }  // namespace onramp::dp

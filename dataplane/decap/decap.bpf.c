@@ -3,7 +3,10 @@
 // outer headers from packets whose outer source is in an allowed PoP prefix,
 // and passes the inner packet to the local stack on the same interface, so
 // the application sees the client's address and answers it directly (DSR).
-// Everything else is passed untouched. onramp-decap loads and configures it.
+// Everything else is passed untouched. With port overrides, the inner
+// packet's destination port is rewritten (VIP:443 -> 8443) and a TC egress
+// program rewrites the source port of the replies back (8443 -> 443).
+// onramp-decap loads and configures both.
 // The bpf/ headers use the types linux/bpf.h brings: keep it first.
 // clang-format off
 #include <linux/bpf.h>
@@ -14,6 +17,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
 #include <linux/udp.h>
 
 #include "dataplane/decap/decap_counters.h"
@@ -75,6 +79,22 @@ struct {
   __type(key, __be16);
   __type(value, __u8);
 } gue_ports SEC(".maps");
+
+// Port overrides (struct onramp_decap_port_key): destination ports of
+// decapsulated packets, and source ports of replies back.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ONRAMP_DECAP_MAX_PORT_OVERRIDES);
+  __type(key, struct onramp_decap_port_key);
+  __type(value, __be16);
+} port_in SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, ONRAMP_DECAP_MAX_PORT_OVERRIDES);
+  __type(key, struct onramp_decap_port_key);
+  __type(value, __be16);
+} port_out SEC(".maps");
 
 static __always_inline int count(__u32 counter, int verdict) {
   __u64* value = bpf_map_lookup_elem(&decap_stats, &counter);
@@ -208,6 +228,87 @@ static __always_inline __be16 check_inner(void* inner, void* end, const struct t
   return 0;  // version disagrees with the IPIP protocol, or a GUE header we do not speak
 }
 
+// --- port overrides ----------------------------------------------------------
+
+// The transport header of a TCP or UDP packet starting at `ip` (an IPv4
+// header, or an IPv6 header followed directly by the transport header), with
+// room for the checksum field. Fills `key` with the destination (dst != 0)
+// or source address and the protocol; `*l4_off` is the offset from `ip`.
+// Returns 0 for anything else: other protocols, IPv6 extension headers,
+// IPv4 fragments after the first (the first carries the ports, and an
+// incremental checksum fix holds for the whole datagram).
+static __always_inline void* find_l4(void* ip, void* end, __be16 type, int dst,
+                                     struct onramp_decap_port_key* key, __u32* l4_off) {
+  __u8 proto;
+  __u32 off;
+  if (type == bpf_htons(ETH_P_IP)) {
+    struct iphdr* ip4 = ip;
+    if ((void*)(ip4 + 1) > end || ip4->ihl < 5) return 0;
+    if (ip4->frag_off & bpf_htons(0x1fff)) return 0;
+    proto = ip4->protocol;
+    off = ip4->ihl * 4;
+    key->addr[10] = 0xff;
+    key->addr[11] = 0xff;
+    __builtin_memcpy(&key->addr[12], dst ? &ip4->daddr : &ip4->saddr, 4);
+  } else if (type == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr* ip6 = ip;
+    if ((void*)(ip6 + 1) > end) return 0;
+    proto = ip6->nexthdr;
+    off = sizeof(*ip6);
+    __builtin_memcpy(key->addr, dst ? &ip6->daddr : &ip6->saddr, 16);
+  } else {
+    return 0;
+  }
+  // TCP's checksum ends at byte 18, UDP's (the whole header) at byte 8.
+  __u32 need = proto == IPPROTO_TCP ? 18 : 8;
+  if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return 0;
+  void* l4 = ip + off;
+  if (l4 + need > end) return 0;
+  key->protocol = proto;
+  *l4_off = off;
+  return l4;
+}
+
+// RFC 1624: the checksum after one 16-bit word of the summed data changed
+// from `from` to `to` (HC' = ~(~HC + ~m + m')). Byte order does not matter
+// to a one's-complement sum, so all three stay in network order.
+static __always_inline __u16 csum_replace16(__u16 check, __u16 from, __u16 to) {
+  __u32 sum = (__u16)~check;
+  sum += (__u16)~from;
+  sum += to;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return (__u16)~sum;
+}
+
+// Rewrites the destination port of the decapsulated packet at `ip` when
+// (VIP, port, protocol) is overridden, fixing its checksum. The port and the
+// checksum change together, so the one's-complement sum of the segment is
+// unchanged: a CHECKSUM_COMPLETE the driver computed stays right.
+static __always_inline void rewrite_inner_dport(void* ip, void* end, __be16 type) {
+  struct onramp_decap_port_key key = {};
+  __u32 l4_off;
+  struct udphdr* l4 = find_l4(ip, end, type, 1, &key, &l4_off);
+  if (!l4) return;
+  key.port = l4->dest;
+  __be16* to = bpf_map_lookup_elem(&port_in, &key);
+  if (!to) return;
+  __be16 from = l4->dest;
+  __be16 port = *to;
+  if (key.protocol == IPPROTO_TCP) {
+    __u16* check = (void*)l4 + 16;
+    if ((void*)(check + 1) > end) return;  // find_l4 checked; the verifier wants to see it
+    *check = csum_replace16(*check, from, port);
+  } else if (l4->check) {
+    // UDP: 0 means "no checksum" (IPv4) and stays 0; a computed 0 is sent
+    // as 0xffff (RFC 768).
+    __u16 check = csum_replace16(l4->check, from, port);
+    l4->check = check ? check : 0xffff;
+  }
+  l4->dest = port;
+  count(ONRAMP_DECAP_port_rewritten_in, 0);
+}
+
 SEC("xdp")
 int onramp_decap(struct xdp_md* ctx) {
   void* data = (void*)(long)ctx->data;
@@ -276,7 +377,62 @@ int onramp_decap(struct xdp_md* ctx) {
     __builtin_memcpy(data, l2, MAX_L2_LEN - 2);
     *(__be16*)(data + MAX_L2_LEN - 2) = inner_type;
   }
+  rewrite_inner_dport(data + (l2_len & 0x1f), end, inner_type);
   return count(t.counter, XDP_PASS);
+}
+
+// The replies' side of a port override, on the interface the replies leave
+// by (TC egress, clsact): a TCP or UDP packet from (VIP, endpoint port) gets
+// the listener port back as its source port, so the client sees the port it
+// connected to. Ethernet frames without VLAN tags in the data (attach to the
+// VLAN interface itself on a tagged network); everything else passes as is.
+SEC("tc")
+int onramp_reply(struct __sk_buff* skb) {
+  const __be16 type = skb->protocol;
+  if (type != bpf_htons(ETH_P_IP) && type != bpf_htons(ETH_P_IPV6)) return TC_ACT_OK;
+  void* data = (void*)(long)skb->data;
+  void* end = (void*)(long)skb->data_end;
+  struct ethhdr* eth = data;
+  if ((void*)(eth + 1) > end || eth->h_proto != type) return TC_ACT_OK;
+
+  struct onramp_decap_port_key key = {};
+  __u32 l4_off;
+  struct udphdr* l4 = find_l4(eth + 1, end, type, 0, &key, &l4_off);
+  if (!l4) {
+    // The stack builds its headers in the linear part, so this is almost
+    // always "not TCP/UDP". Only when the packet goes on past the linear
+    // part, pull the longest headers (Ethernet, IPv4 with options, TCP to
+    // its checksum) and look again: pulling every packet would copy the
+    // head of each cloned TCP segment.
+    const __u32 want = sizeof(struct ethhdr) + 60 + 18;
+    if (skb->len <= (__u32)(end - data) || (__u32)(end - data) >= want) return TC_ACT_OK;
+    if (bpf_skb_pull_data(skb, skb->len < want ? skb->len : want)) return TC_ACT_OK;
+    data = (void*)(long)skb->data;
+    end = (void*)(long)skb->data_end;
+    eth = data;
+    if ((void*)(eth + 1) > end) return TC_ACT_OK;
+    l4 = find_l4(eth + 1, end, type, 0, &key, &l4_off);
+    if (!l4) return TC_ACT_OK;
+  }
+  key.port = l4->source;
+  __be16* to = bpf_map_lookup_elem(&port_out, &key);
+  if (!to) return TC_ACT_OK;
+  const __be16 from = l4->source;
+  const __be16 port = *to;
+  const __u32 at = sizeof(struct ethhdr) + (l4_off & 0x7f);
+  // The helper knows the skb's checksum state: with CHECKSUM_PARTIAL (the
+  // NIC finishes the sum) it leaves the field alone, as it must.
+  __u64 flags = sizeof(port);
+  __u32 check_at = at + offsetof(struct udphdr, check);
+  if (key.protocol == IPPROTO_TCP) {
+    check_at = at + 16;
+  } else {
+    flags |= BPF_F_MARK_MANGLED_0;  // UDP: 0 stays 0, a computed 0 becomes 0xffff
+  }
+  if (bpf_l4_csum_replace(skb, check_at, from, port, flags)) return TC_ACT_OK;
+  if (bpf_skb_store_bytes(skb, at + offsetof(struct udphdr, source), &port, sizeof(port), 0))
+    return TC_ACT_OK;
+  return count(ONRAMP_DECAP_port_rewritten_out, TC_ACT_OK);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

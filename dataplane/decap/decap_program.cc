@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <ifaddrs.h>
 #include <linux/if_link.h>
+#include <linux/pkt_sched.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -260,6 +261,130 @@ Result<std::vector<IpAddress>> host_addresses() {
   return out;
 }
 
+Status DecapProgram::set_port_overrides(const std::vector<PortOverride>& overrides) {
+  ONRAMP_RETURN_IF_ERROR(check_port_overrides(overrides));
+  if (overrides.size() > ONRAMP_DECAP_MAX_PORT_OVERRIDES)
+    return error("at most " + std::to_string(ONRAMP_DECAP_MAX_PORT_OVERRIDES) +
+                 " port overrides (counting /tcp and /udp apart)");
+  for (const PortOverride& o : overrides) {
+    onramp_decap_port_key in{}, out{};
+    std::memcpy(in.addr, o.vip.bytes.data(), sizeof in.addr);
+    in.protocol = o.protocol;
+    out = in;
+    in.port = htons(o.listener_port);
+    out.port = htons(o.endpoint_port);
+    const uint16_t endpoint_port = htons(o.endpoint_port), listener_port = htons(o.listener_port);
+    int err = bpf_map__update_elem(skel_->maps.port_in, &in, sizeof in, &endpoint_port,
+                                   sizeof endpoint_port, BPF_ANY);
+    if (err == 0)
+      err = bpf_map__update_elem(skel_->maps.port_out, &out, sizeof out, &listener_port,
+                                 sizeof listener_port, BPF_ANY);
+    if (err != 0)
+      return error("cannot add --port-override " + to_string(o) + ": " + errno_text(err));
+  }
+  return ok_status();
+}
+
+namespace {
+
+// Where the reply program sits in the clsact egress hook. Priority 1 runs
+// it before other filters, which might redirect the packet.
+constexpr uint32_t kReplyHandle = 0xdeca;
+constexpr uint32_t kReplyPriority = 1;
+
+int quiet_print(enum libbpf_print_level, const char*, va_list) { return 0; }
+
+// Runs a libbpf call without its warnings, for calls whose failure is an
+// expected answer ("no such filter", "the qdisc exists"), not a problem.
+template <typename Call>
+int quietly(Call call) {
+  const libbpf_print_fn_t before = libbpf_set_print(quiet_print);
+  const int err = call();
+  libbpf_set_print(before);
+  return err;
+}
+
+}  // namespace
+
+Result<Attachment> DecapProgram::attach_reply(int ifindex) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+  int err = quietly([&] { return bpf_tc_hook_create(&hook); });
+  if (err != 0 && err != -EEXIST)
+    return error("cannot add a clsact qdisc for the reply program: " + errno_text(err));
+  const bool made = err == 0;
+  Attachment done;
+  done.mode = "tc egress";
+  // A filter at our handle and priority: ours if an earlier onramp-decap
+  // left it, else someone else's, which we do not replace.
+  LIBBPF_OPTS(bpf_tc_opts, query, .handle = kReplyHandle, .priority = kReplyPriority);
+  uint32_t flags = 0;
+  if (quietly([&] { return bpf_tc_query(&hook, &query); }) == 0) {
+    auto name = prog_name(query.prog_id);
+    if (!name.ok()) return name.status();
+    if (*name != ONRAMP_DECAP_REPLY_PROG_NAME)
+      return error("the interface's TC egress hook already runs \"" + *name +
+                   "\" at handle 0xdeca priority 1; onramp-decap does not replace another "
+                   "program");
+    done.note = "replaced reply program id " + std::to_string(query.prog_id) +
+                " left by an earlier onramp-decap";
+    flags = BPF_TC_F_REPLACE;
+  }
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = reply_prog_fd(), .flags = flags, .handle = kReplyHandle,
+              .priority = kReplyPriority);
+  if (err = bpf_tc_attach(&hook, &opts); err != 0) {
+    if (made) {
+      hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+      (void)bpf_tc_hook_destroy(&hook);
+    }
+    return error("cannot attach the reply program to TC egress: " + errno_text(err));
+  }
+  reply_ifindex_ = ifindex;
+  made_clsact_ = made;
+  return done;
+}
+
+Status DecapProgram::detach_reply() {
+  if (reply_ifindex_ == 0) return ok_status();
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = reply_ifindex_, .attach_point = BPF_TC_EGRESS);
+  reply_ifindex_ = 0;
+  // Only our own program: the filter at our handle may be someone else's by now.
+  LIBBPF_OPTS(bpf_tc_opts, query, .handle = kReplyHandle, .priority = kReplyPriority);
+  if (quietly([&] { return bpf_tc_query(&hook, &query); }) == 0) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(reply_prog_fd(), &info, &len) != 0)
+      return error("cannot read the reply program: " + errno_text(errno));
+    if (query.prog_id != info.id)
+      return error("TC egress runs another program at our handle now: left it attached");
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kReplyHandle, .priority = kReplyPriority);
+    if (int err = bpf_tc_detach(&hook, &opts); err != 0)
+      return error("cannot detach the reply program: " + errno_text(err));
+  }
+  // The qdisc goes only if we made it (it carried nothing before us).
+  if (made_clsact_) {
+    made_clsact_ = false;
+    hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+    if (int err = bpf_tc_hook_destroy(&hook); err != 0 && err != -ENOENT && err != -EINVAL)
+      return error("cannot remove the clsact qdisc: " + errno_text(err));
+  }
+  return ok_status();
+}
+
+Result<std::string> DecapProgram::remove_leftover_reply(int ifindex) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+  LIBBPF_OPTS(bpf_tc_opts, query, .handle = kReplyHandle, .priority = kReplyPriority);
+  if (quietly([&] { return bpf_tc_query(&hook, &query); }) != 0) return std::string();
+  auto name = prog_name(query.prog_id);
+  if (!name.ok()) return name.status();
+  if (*name != ONRAMP_DECAP_REPLY_PROG_NAME) return std::string();  // not ours
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kReplyHandle, .priority = kReplyPriority);
+  if (int err = bpf_tc_detach(&hook, &opts); err != 0)
+    return error("cannot remove the reply program id " + std::to_string(query.prog_id) +
+                 " left by an earlier onramp-decap: " + errno_text(err));
+  return "removed reply program id " + std::to_string(query.prog_id) +
+         " left by an earlier onramp-decap (no --port-override now)";
+}
+
 Result<Attachment> DecapProgram::attach(int ifindex, AttachMode mode) {
   auto attached = query_attached(ifindex);
   if (!attached.ok()) return attached.status();
@@ -330,6 +455,8 @@ Status DecapProgram::detach() {
 }
 
 int DecapProgram::prog_fd() const { return bpf_program__fd(skel_->progs.onramp_decap); }
+
+int DecapProgram::reply_prog_fd() const { return bpf_program__fd(skel_->progs.onramp_reply); }
 
 Result<Counters> DecapProgram::read_counters() const {
   return sum_per_cpu(bpf_map__fd(skel_->maps.decap_stats));

@@ -1,6 +1,7 @@
 // onramp-decap: runs on each endpoint host; strips the PoPs' IPIP/GUE
 // encapsulation in XDP so applications see the client's address and answer
-// it directly (docs/endpoint-setup.md).
+// it directly, and applies the endpoint group's port overrides both ways
+// (docs/endpoint-setup.md).
 #include <net/if.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -28,6 +29,7 @@ using onramp::Status;
 using onramp::decap::AttachMode;
 using onramp::decap::Counters;
 using onramp::decap::DecapProgram;
+using onramp::decap::PortOverride;
 using onramp::decap::Prefix;
 
 constexpr int kExitFailure = 1;
@@ -38,6 +40,9 @@ void print_counters(const std::string& interface, const Counters& c) {
 
 const CLI::Validator kPrefix(
     [](std::string& s) -> std::string { return onramp::decap::parse_prefix(s).error(); }, "PREFIX");
+const CLI::Validator kPortOverride(
+    [](std::string& s) -> std::string { return onramp::decap::parse_port_override(s).error(); },
+    "VIP:PORT=PORT");
 
 // One instance per interface and network namespace: an abstract unix socket
 // is both (its name space is the network namespace's) and the kernel frees
@@ -83,6 +88,8 @@ int main(int argc, char** argv) {
   log::init("onramp-decap");
   std::string interface;
   std::vector<std::string> allow_text;
+  std::vector<std::string> override_text;
+  std::string reply_interface;
   std::vector<uint16_t> gue_ports{6080};
   std::string mode_text = "auto";
   unsigned stats_interval_s = 60;
@@ -102,6 +109,15 @@ int main(int argc, char** argv) {
   app.add_option("--gue-port", gue_ports, "UDP destination port of GUE (repeatable)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  app.add_option("--port-override", override_text,
+                 "VIP:LISTENER_PORT=ENDPOINT_PORT[/tcp|/udp] (IPv6 VIP in brackets; no protocol: "
+                 "both): packets to the VIP's listener port reach the application on the "
+                 "endpoint port, its replies leave from the listener port (repeatable)")
+      ->check(kPortOverride);
+  app.add_option("--reply-interface", reply_interface,
+                 "Interface the replies to clients leave by, where the TC egress program that "
+                 "rewrites their source port is attached (default: --interface; only with "
+                 "--port-override)");
   app.add_option("--mode", mode_text,
                  "XDP mode: native (driver), generic (skb), or auto (native, else generic)")
       ->check(CLI::IsMember({"auto", "native", "generic"}))
@@ -111,7 +127,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--stats", stats_only,
                "Print the counters of the onramp-decap running on --interface, then exit");
-  unsigned ifindex = 0;
+  unsigned ifindex = 0, reply_ifindex = 0;
   app.final_callback([&] {
     ifindex = if_nametoindex(interface.c_str());
     if (ifindex == 0)
@@ -120,12 +136,25 @@ int main(int argc, char** argv) {
     if (!stats_only && allow_text.empty())
       throw CLI::ValidationError(
           "--allow", "required: the PoP tunnel source prefixes to accept tunnel packets from");
+    if (reply_interface.empty()) reply_interface = interface;
+    reply_ifindex = if_nametoindex(reply_interface.c_str());
+    if (reply_ifindex == 0)
+      throw CLI::ValidationError("--reply-interface", "unknown interface \"" + reply_interface +
+                                                          "\" (in this network namespace)");
   });
   if (auto code = onramp::opts::parse(app, argc, argv)) return *code;
   if (stats_only) return show_stats(interface, static_cast<int>(ifindex));
 
   std::vector<Prefix> allow;
   for (const auto& text : allow_text) allow.push_back(*onramp::decap::parse_prefix(text));
+  std::vector<PortOverride> overrides;
+  for (const auto& text : override_text) {
+    auto parsed = onramp::decap::parse_port_override(text);  // kPortOverride checked it
+    if (!parsed.ok()) return fail("cannot start", interface, parsed.status());
+    overrides.insert(overrides.end(), parsed->begin(), parsed->end());
+  }
+  if (Status s = onramp::decap::check_port_overrides(overrides); !s.ok())
+    return fail("cannot start", interface, s);
   std::sort(gue_ports.begin(), gue_ports.end());
   gue_ports.erase(std::unique(gue_ports.begin(), gue_ports.end()), gue_ports.end());
   const AttachMode mode = mode_text == "native"    ? AttachMode::native
@@ -149,6 +178,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<DecapProgram> program = std::move(*loaded);
   if (Status s = program->configure(allow, gue_ports); !s.ok())
     return fail("cannot configure the BPF program", interface, s);
+  if (Status s = program->set_port_overrides(overrides); !s.ok())
+    return fail("cannot configure the BPF program", interface, s);
   // Only packets to this host are unwrapped; its addresses are read again
   // every kLocalRefresh, so an address added or removed is followed.
   auto refresh_local = [&]() -> Status {
@@ -169,6 +200,29 @@ int main(int argc, char** argv) {
                                          {"mode", attached->mode},
                                          {"allow", allowed},
                                          {"gue_ports", ports}});
+  // The replies' half of the port overrides. Without overrides there is
+  // nothing to rewrite and nothing is attached.
+  if (!overrides.empty()) {
+    auto reply = program->attach_reply(static_cast<int>(reply_ifindex));
+    if (!reply.ok()) {
+      if (Status s = program->detach(); !s.ok()) fail("cannot detach", interface, s);
+      return fail("cannot attach the reply program", reply_interface, reply.status());
+    }
+    if (!reply->note.empty())
+      log::info("replaced a leftover program",
+                {{"interface", reply_interface}, {"note", reply->note}});
+    std::string rewrites;
+    for (const PortOverride& o : overrides)
+      rewrites += (rewrites.empty() ? "" : ",") + onramp::decap::to_string(o);
+    log::info("attached the reply program",
+              {{"interface", reply_interface}, {"port_overrides", rewrites}});
+  } else if (auto removed = program->remove_leftover_reply(static_cast<int>(reply_ifindex));
+             !removed.ok()) {
+    if (Status s = program->detach(); !s.ok()) fail("cannot detach", interface, s);
+    return fail("cannot remove a leftover reply program", reply_interface, removed.status());
+  } else if (!removed->empty()) {
+    log::info("removed a leftover program", {{"interface", reply_interface}, {"note", *removed}});
+  }
 
   onramp::service::ready("decapsulating on " + interface + " (" + attached->mode + " mode)");
   // Wake for the next counters line, and often enough for systemd's
@@ -212,6 +266,8 @@ int main(int argc, char** argv) {
   else
     status = fail("cannot read the counters", interface, c.status());
   if (Status s = program->detach(); !s.ok()) status = fail("cannot detach", interface, s);
+  if (Status s = program->detach_reply(); !s.ok())
+    status = fail("cannot detach the reply program", reply_interface, s);
   close(*lock);
   return status;
 }

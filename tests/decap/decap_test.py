@@ -20,7 +20,18 @@ Cases, each asserted, then the counters against the expected numbers:
   7. `onramp-decap --stats` and the line printed at SIGINT show the numbers;
      SIGINT detaches the program;
   8. a second instance on the interface is refused; after a SIGKILL the
-     program stays attached and the next start replaces it.
+     program stays attached and the next start replaces it;
+  11. port overrides (onramp-decap --port-override VIP:443=8443/tcp and
+     VIP:5353=5301/udp): a client in its own namespace runs curl against
+     VIP:443 over IPv4 and IPv6; the PoP namespace tunnels what it sends
+     (IPIP over IPv4, GUE over IPv6: a relay stands in for the dataplane,
+     which never touches the ports) and forwards the direct replies; the
+     endpoint's HTTP server listens on 8443 only, curl gets the page, the
+     server sees the client's address, and every reply on the wire comes
+     from VIP:443 with a checksum the client's kernel verified (transmit
+     checksum offload is off on the endpoint). A UDP datagram to VIP:5353
+     reaches the server on 5301 and its answer leaves from VIP:5353 with a
+     valid checksum. SIGTERM detaches the TC egress program too.
 
 usage: decap_test.py --decap PATH [--mode auto|native|generic]
 """
@@ -44,27 +55,84 @@ VIP_V4, VIP_V6 = "203.0.113.200", "2001:db8:200::200"
 STRANGER = "192.0.2.99"  # an outer source outside the allow list
 GUE_PORT = 6080
 TCP_PORT, UDP_PORT = 80, 5300
+# Port overrides: clients connect to the listener port, the application on
+# the endpoint listens on the endpoint port.
+HTTPS_LISTENER, HTTP_ENDPOINT = 443, 8443
+# (An endpoint port is only reached through its override: its replies all
+# leave from the listener port.)
+UDP_LISTENER, UDP_ENDPOINT = 5353, 5301
+OVERRIDES = [f"{VIP_V4}:{HTTPS_LISTENER}={HTTP_ENDPOINT}/tcp",
+             f"[{VIP_V6}]:{HTTPS_LISTENER}={HTTP_ENDPOINT}/tcp",
+             f"{VIP_V4}:{UDP_LISTENER}={UDP_ENDPOINT}/udp"]
+# The client's side of the port-override case: its own namespace behind the
+# PoP namespace.
+CLIENT_GW_V4, CLIENT_GW_V6 = "192.0.2.1", "2001:db8:c::1"
+PAGE = "onramp port override page\n"
 CLONE_NEWNET = 0x40000000
 
 # The endpoint's servers: a dual-stack TCP listener (the kernel answers SYNs
-# without an accept) and a UDP server bound to the VIP, so its answers leave
-# from the VIP, that logs the source address of every datagram.
+# without an accept) and UDP servers (the second for the port override)
+# bound to the VIP, so their answers leave from the VIP, that log the source
+# address of every datagram.
 SERVERS = r"""
-import socket, sys
+import select, socket, sys
 log = open(sys.argv[1], "a", buffering=1)
 tcp = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 tcp.bind(("::", %d))
 tcp.listen(64)
-udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-udp.bind((%r, %d))
+udps = []
+for port in (%d, %d):
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind((%r, port))
+    udps.append(udp)
 log.write("ready\n")
 while True:
-    data, addr = udp.recvfrom(2048)
-    log.write("%%s %%d %%s\n" %% (addr[0], addr[1], data.decode(errors="replace")))
-    udp.sendto(b"seen " + addr[0].encode(), addr)
-""" % (TCP_PORT, VIP_V4, UDP_PORT)
+    for udp in select.select(udps, [], [])[0]:
+        data, addr = udp.recvfrom(2048)
+        log.write("%%s %%d %%s\n" %% (addr[0], addr[1], data.decode(errors="replace")))
+        udp.sendto(b"seen " + addr[0].encode(), addr)
+""" % (TCP_PORT, UDP_PORT, UDP_ENDPOINT, VIP_V4)
+
+# The PoP's part for the curl case, in the pop namespace: frames from the
+# client to a VIP are sent on to the endpoint in a tunnel, as the dataplane
+# does (it leaves the ports alone): IPv4 in IPIP over IPv4, IPv6 in GUE over
+# IPv6. argv: client-side interface, endpoint-side interface, endpoint MAC,
+# PoP MAC.
+RELAY = r"""
+import socket, struct, sys
+VIP4, VIP6 = socket.inet_aton(%r), socket.inet_pton(socket.AF_INET6, %r)
+POP4, EP4 = socket.inet_aton(%r), socket.inet_aton(%r)
+POP6, EP6 = (socket.inet_pton(socket.AF_INET6, a) for a in (%r, %r))
+GUE = %d
+def checksum(b):
+    s = sum(struct.unpack("!%%dH" %% (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+rx.bind((sys.argv[1], 0))
+tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+tx.bind((sys.argv[2], 0))
+l2 = bytes.fromhex(sys.argv[3].replace(":", "")) + bytes.fromhex(sys.argv[4].replace(":", ""))
+print("ready", flush=True)
+while True:
+    frame, addr = rx.recvfrom(65535)
+    if addr[2] == socket.PACKET_OUTGOING:
+        continue
+    ip = frame[14:]
+    if frame[12:14] == b"\x08\x00" and ip[16:20] == VIP4:
+        ip = ip[:struct.unpack("!H", ip[2:4])[0]]
+        outer = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(ip), 0, 0x4000, 64, 4, 0, POP4, EP4)
+        outer = outer[:10] + struct.pack("!H", checksum(outer)) + outer[12:]
+        tx.send(l2 + b"\x08\x00" + outer + ip)
+    elif frame[12:14] == b"\x86\xdd" and ip[24:40] == VIP6:
+        ip = ip[:40 + struct.unpack("!H", ip[4:6])[0]]
+        udp = struct.pack("!HHHH", 50000, GUE, 8 + len(ip), 0)
+        outer = struct.pack("!IHBB16s16s", 0x60000000, len(udp) + len(ip), 17, 64, POP6, EP6)
+        tx.send(l2 + b"\x86\xdd" + outer + udp + ip)
+""" % (VIP_V4, VIP_V6, POP_V4, EP_V4, POP_V6, EP_V6, GUE_PORT)
 
 
 class Skip(Exception):
@@ -83,6 +151,7 @@ class Bed:
         self.work = work
         tag = os.getpid()
         self.pop, self.ep = f"odecap-pop-{tag}", f"odecap-ep-{tag}"
+        self.client = f"odecap-cl-{tag}"
         self.procs = {}
         self.sniffed = []
 
@@ -115,15 +184,15 @@ class Bed:
     def down(self):
         for name in list(self.procs):
             self.stop(name, signal.SIGKILL)
-        for ns in (self.pop, self.ep):
+        for ns in (self.pop, self.ep, self.client):
             run(["ip", "netns", "del", ns], check=False)
 
     # --- processes -------------------------------------------------------------
-    def start(self, name, cmd):
+    def start(self, name, cmd, ns=None):
         out = open(os.path.join(self.work, f"{name}.out"), "w")
         err = open(os.path.join(self.work, f"{name}.err"), "w")
-        self.procs[name] = subprocess.Popen(["ip", "netns", "exec", self.ep, *cmd], stdout=out,
-                                            stderr=err, start_new_session=True)
+        self.procs[name] = subprocess.Popen(["ip", "netns", "exec", ns or self.ep, *cmd],
+                                            stdout=out, stderr=err, start_new_session=True)
 
     def stop(self, name, sig=signal.SIGINT):
         p = self.procs.pop(name)
@@ -135,13 +204,16 @@ class Bed:
         with open(os.path.join(self.work, f"{name}.{stream}")) as f:
             return f.read()
 
-    def start_decap(self):
+    def start_decap(self, overrides=True):
         cmd = [self.decap, "--interface", "e0", "--mode", self.mode, "--stats-interval-s", "0"]
         for a in ALLOW:
             cmd += ["--allow", a]
+        for o in OVERRIDES if overrides else []:
+            cmd += ["--port-override", o]
         self.start("decap", cmd)
-        wait_for("onramp-decap to attach",
-                 lambda: 'msg="attached the XDP program" interface=e0 ' in self.read("decap", "err")
+        # the last step
+        attached = f'msg="attached the {"reply" if overrides else "XDP"} program" interface=e0 '
+        wait_for("onramp-decap to attach", lambda: attached in self.read("decap", "err")
                  or self.procs["decap"].poll() is not None, timeout=5.0)
         check(self.procs["decap"].poll() is None,
               f"onramp-decap exited: {self.read('decap', 'err').strip()}")
@@ -308,6 +380,8 @@ def restart_cases(bed):
     check("replaced program id" in bed.read("decap", "err")
           and "in one step" in bed.read("decap", "err"),
           f"the leftover was not replaced: {bed.read('decap', 'err')}")
+    check("replaced reply program id" in bed.read("decap", "err"),
+          f"the leftover reply program was not replaced: {bed.read('decap', 'err')}")
     bed.send(bed.ether() / IP(src=POP_V4, dst=EP_V4) /
              IP(src=CLIENT_V4, dst=VIP_V4) / TCP(sport=40020, dport=TCP_PORT, flags="S"))
     bed.wait_sniffed("the SYN-ACK after the restart", syn_ack_from(VIP_V4, CLIENT_V4, 40020))
@@ -316,6 +390,135 @@ def restart_cases(bed):
     check(rc == 0, f"onramp-decap exited {rc} on SIGTERM: {bed.read('decap', 'err')}")
     link = run(["ip", "-n", bed.ep, "link", "show", "e0"]).stdout
     check("xdp" not in link, f"the XDP program is still attached after SIGTERM: {link}")
+    # The clsact qdisc the killed instance made is not this one's to remove.
+    check_no_reply_program(bed, "SIGTERM", qdisc=False)
+    log("10b. a reply program left by a killed instance goes when the next runs without "
+        "port overrides (it would go on rewriting)")
+    bed.start_decap()
+    bed.stop("decap", signal.SIGKILL)
+    bed.start_decap(overrides=False)
+    check("removed reply program id" in bed.read("decap", "err"),
+          f"the leftover reply program was not removed: {bed.read('decap', 'err')}")
+    check_no_reply_program(bed, "a start without port overrides", qdisc=False)
+    rc = bed.stop("decap", signal.SIGTERM)
+    check(rc == 0, f"onramp-decap exited {rc} on SIGTERM: {bed.read('decap', 'err')}")
+
+
+def check_no_reply_program(bed, after, qdisc=True):
+    filters = run(["tc", "-n", bed.ep, "filter", "show", "dev", "e0", "egress"],
+                  check=False, merge_stderr=True).stdout
+    check("onramp_reply" not in filters,
+          f"the TC egress program is still attached after {after}: {filters}")
+    if not qdisc:
+        return
+    qdiscs = run(["tc", "-n", bed.ep, "qdisc", "show", "dev", "e0"]).stdout
+    check("clsact" not in qdiscs, f"the clsact qdisc onramp-decap added is left: {qdiscs}")
+
+
+def valid_l4_checksum(p):
+    """Recomputes the TCP/UDP checksum of a sniffed packet (scapy)."""
+    from scapy.all import IP, IPv6, TCP, UDP
+    L3 = IPv6 if IPv6 in p else IP
+    L4 = TCP if TCP in p else UDP
+    copy = p[L3].copy()
+    sent = copy[L4].chksum
+    del copy[L4].chksum
+    return L3(bytes(copy))[L4].chksum == sent
+
+
+def port_override_cases(bed):
+    """Case 11: curl through the port override, then UDP."""
+    from scapy.all import IP, IPv6, TCP, UDP, Raw
+    log("11. port overrides: curl VIP:443 from a client, the server listens on 8443 only")
+    before = bed.stats()
+    # The client: its own namespace, its gateway in the PoP namespace. The
+    # PoP forwards the endpoint's direct replies to it and drops (blackhole,
+    # no ICMP) what is for the VIPs: the relay tunnels that instead.
+    run(["ip", "netns", "add", bed.client])
+    run(["ip", "link", "add", "c0", "netns", bed.client, "type", "veth", "peer", "name", "c1",
+         "netns", bed.pop])
+    C, P, E = ["ip", "-n", bed.client], ["ip", "-n", bed.pop], ["ip", "-n", bed.ep]
+    run([*C, "addr", "add", f"{CLIENT_V4}/24", "dev", "c0"])
+    run([*C, "addr", "add", f"{CLIENT_V6}/64", "dev", "c0", "nodad"])
+    run([*P, "addr", "add", f"{CLIENT_GW_V4}/24", "dev", "c1"])
+    run([*P, "addr", "add", f"{CLIENT_GW_V6}/64", "dev", "c1", "nodad"])
+    # The tunnel adds up to 48 bytes on the PoP-endpoint link (MTU 1500).
+    run([*C, "link", "set", "c0", "mtu", "1400"])
+    for ns, dev in ((C, "lo"), (C, "c0"), (P, "c1")):
+        run([*ns, "link", "set", dev, "up"])
+    run([*C, "route", "add", "default", "via", CLIENT_GW_V4])
+    run([*C, "-6", "route", "add", "default", "via", CLIENT_GW_V6])
+    run([*P, "route", "add", "blackhole", f"{VIP_V4}/32"])
+    run([*P, "-6", "route", "add", "blackhole", f"{VIP_V6}/128"])
+    run(["ip", "netns", "exec", bed.pop, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+         "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.rp_filter=0",
+         "net.ipv4.conf.p0.rp_filter=0"])
+    # Full checksums on the wire, as from a NIC: the client's kernel then
+    # verifies what the reply program wrote, the relay reads whole sums.
+    run(["ip", "netns", "exec", bed.client, "ethtool", "-K", "c0", "tx", "off"])
+    run(["ip", "netns", "exec", bed.ep, "ethtool", "-K", "e0", "tx", "off"])
+    bed.start("relay", ["/usr/bin/python3", "-c", RELAY, "c1", "p0", bed.ep_mac, bed.pop_mac],
+              ns=bed.pop)
+    wait_for("the relay", lambda: "ready" in bed.read("relay", "out")
+             or bed.procs["relay"].poll() is not None, timeout=5.0)
+    check(bed.procs["relay"].poll() is None, f"the relay exited: {bed.read('relay', 'err')}")
+
+    site = os.path.join(bed.work, "site")
+    os.mkdir(site)
+    with open(os.path.join(site, "index.html"), "w") as f:
+        f.write(PAGE)
+    bed.start("http", ["/usr/bin/python3", "-m", "http.server", str(HTTP_ENDPOINT), "--bind", "::",
+                       "--directory", site])
+    listening = lambda: run(["ip", "netns", "exec", bed.ep, "ss", "-Htln"]).stdout
+    wait_for("the HTTP server", lambda: f":{HTTP_ENDPOINT} " in listening(), timeout=5.0)
+    check(f":{HTTPS_LISTENER} " not in listening(),
+          f"something listens on {HTTPS_LISTENER} on the endpoint: {listening()}")
+
+    for vip, flag in ((VIP_V4, "-4"), (f"[{VIP_V6}]", "-6")):
+        url = f"http://{vip}:{HTTPS_LISTENER}/index.html"
+        r = run(["ip", "netns", "exec", bed.client, "curl", "-sS", flag, "-m", "5", url],
+                check=False, merge_stderr=True)
+        check(r.returncode == 0 and r.stdout == PAGE,
+              f"curl {url}: exit {r.returncode}, {r.stdout!r}")
+        log(f"   curl {url}: {r.stdout.strip()!r}")
+    served = bed.read("http", "err")
+    for client in (CLIENT_V4, CLIENT_V6):
+        check(f"{client} - - " in served or f"::ffff:{client} - - " in served,
+              f"the HTTP server did not see {client}: {served!r}")
+
+    def tcp_from(vip, sport, v6):
+        L3 = IPv6 if v6 else IP
+        return lambda p: (L3 in p and TCP in p and p[L3].src == vip and p[TCP].sport == sport)
+    for vip, v6 in ((VIP_V4, False), (VIP_V6, True)):
+        seen = [p for p in list(bed.sniffed) if tcp_from(vip, HTTPS_LISTENER, v6)(p)]
+        check(seen, f"no reply from {vip}:{HTTPS_LISTENER} on the wire")
+        check(all(valid_l4_checksum(p) for p in seen),
+              f"a reply from {vip}:{HTTPS_LISTENER} has a bad checksum")
+        check(not any(tcp_from(vip, HTTP_ENDPOINT, v6)(p) for p in list(bed.sniffed)),
+              f"a reply left from {vip}:{HTTP_ENDPOINT}, the endpoint port")
+
+    log("   UDP to VIP:5353 reaches the server on 5301, its answer leaves from 5353")
+    bed.send(bed.ether() / IP(src=POP_V4, dst=EP_V4) / IP(src=CLIENT_V4, dst=VIP_V4) /
+             UDP(sport=40030, dport=UDP_LISTENER) / Raw(b"hello-override"))
+    line = wait_for("the UDP server to log the overridden datagram",
+                    lambda: next((l for l in open(bed.server_log).read().splitlines()
+                                  if l.endswith("hello-override")), None), timeout=5.0)
+    check(line.split()[:2] == [CLIENT_V4, "40030"], f"the UDP server saw {line!r}")
+    answer = bed.wait_sniffed("the UDP answer from VIP:5353", lambda p: UDP in p and IP in p
+                              and p[IP].src == VIP_V4 and p[UDP].dport == 40030)
+    check(answer[UDP].sport == UDP_LISTENER,
+          f"the UDP answer left from port {answer[UDP].sport}, not {UDP_LISTENER}")
+    check(valid_l4_checksum(answer), "the UDP answer's checksum does not verify")
+
+    after = bed.stats()
+    moved_in = after["port_rewritten_in"] - before["port_rewritten_in"]
+    moved_out = after["port_rewritten_out"] - before["port_rewritten_out"]
+    # Each curl: at least SYN, ACK, request; SYN-ACK, response. Plus the UDP pair.
+    check(moved_in >= 2 * 3 + 1 and moved_out >= 2 * 2 + 1,
+          f"port_rewritten_in moved by {moved_in}, port_rewritten_out by {moved_out}")
+    log(f"   port_rewritten_in +{moved_in}, port_rewritten_out +{moved_out}")
+    bed.stop("http", signal.SIGTERM)
+    bed.stop("relay", signal.SIGTERM)
 
 
 def main():
@@ -345,6 +548,8 @@ def main():
                     check(" mode=generic " in bed.read("decap", "err"), "not in generic mode")
                 bed.enter_pop()
                 counters = run_cases(bed)
+                port_override_cases(bed)
+                counters = bed.stats()
                 log("8. SIGINT: the exit line, then the program is detached")
                 rc = bed.stop("decap")
                 check(rc == 0, f"onramp-decap exited {rc}: {bed.read('decap', 'err')}")
@@ -352,11 +557,13 @@ def main():
                 check(lines, "onramp-decap printed no counters on exit")
                 final = parse_counters(lines[-1])
                 for name in ("decap_ipip_v4", "decap_gue_v4", "decap_ipip_v6", "decap_gue_v6",
-                             "not_allowed", "malformed", "outer_fragment"):
+                             "not_allowed", "malformed", "outer_fragment", "port_rewritten_in",
+                             "port_rewritten_out"):
                     check(final[name] == counters[name],
                           f"exit line {name}={final[name]}, --stats said {counters[name]}")
                 link = run(["ip", "-n", bed.ep, "link", "show", "e0"]).stdout
                 check("xdp" not in link, f"the XDP program is still attached: {link}")
+                check_no_reply_program(bed, "SIGINT")
                 restart_cases(bed)
             finally:
                 bed.down()

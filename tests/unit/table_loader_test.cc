@@ -82,6 +82,45 @@ TEST(TableLoader, ErrorsNameTheField) {
   }
 }
 
+// Hardening review, finding 5: hand-written tables took VIP 0.0.0.0 or
+// multicast, endpoints 127.0.0.1, 255.255.255.255 or a VIP (re-encapsulated
+// by the PoP again and again), and zero or broadcast next-hop MACs.
+TEST(TableLoader, AddressesThatCannotBeVipsEndpointsOrNextHopsAreRefused) {
+  struct Case {
+    std::string from, to, error;
+  };
+  std::vector<Case> cases = {
+      {"vips: \"203.0.113.10\"", "vips: \"0.0.0.0\"",
+       "listeners[0].vips[0]: 0.0.0.0 is the unspecified address"},
+      {"vips: \"203.0.113.10\"", "vips: \"239.1.2.3\"",
+       "listeners[0].vips[0]: 239.1.2.3 is a multicast address"},
+      {"\"198.51.100.1\"", "\"127.0.0.1\"",
+       "listeners[0].endpoints[0].address: 127.0.0.1 is a loopback address"},
+      {"\"198.51.100.1\"", "\"255.255.255.255\"",
+       "listeners[0].endpoints[0].address: 255.255.255.255 is the broadcast address"},
+      {"\"198.51.100.1\"", "\"169.254.1.1\"",
+       "listeners[0].endpoints[0].address: 169.254.1.1 is a link-local address"},
+      {"\"2001:db8:100::2\"", "\"fe80::1\"",
+       "listeners[0].endpoints[1].address: fe80::1 is a link-local address"},
+      {"\"198.51.100.1\"", "\"203.0.113.10\"",
+       "listeners[0].endpoints[0].address: 203.0.113.10 is a VIP of this table"},
+      {"\"198.51.100.1\"", "\"192.0.2.1\"",
+       "listeners[0].endpoints[0].address: 192.0.2.1 is this PoP's tunnel source"},
+      {"ipv4: \"192.0.2.1\"", "ipv4: \"127.0.0.1\"",
+       "tunnel_source.ipv4: 127.0.0.1 is a loopback address"},
+      {"02:00:00:00:00:fe", "00:00:00:00:00:00", "next_hop_mac: 00:00:00:00:00:00 is all zeros"},
+      {"02:00:00:00:00:fe", "ff:ff:ff:ff:ff:ff",
+       "next_hop_mac: ff:ff:ff:ff:ff:ff is a multicast or broadcast address"},
+      {"02:00:00:00:00:fe", "01:00:5e:00:00:01",
+       "next_hop_mac: 01:00:5e:00:00:01 is a multicast or broadcast address"},
+  };
+  for (const auto& c : cases) {
+    std::string err = load(with(c.from, c.to));
+    EXPECT_NE(err.find(c.error), std::string::npos)
+        << "want \"" << c.error << "\", got \"" << err << "\"";
+  }
+}
+
 TEST(TableLoader, DuplicateListenerNamesAndCrossListenerOverlap) {
   std::string two = std::string(kGood) + R"(
 listeners { name: "web" vips: "203.0.113.11" protocol: UDP port_ranges { first: 53 } }

@@ -298,7 +298,9 @@ TEST_F(CommandsTest, EndpointGroupCreate) {
                  "--port-override",
                  "443:8443",
                  "--port-override",
-                 "80:8080"}),
+                 "80:8080",
+                 "--port-rewrite",
+                 "decap"}),
             0)
       << err.str();
   expect_request<v1::EndpointGroup>(0, m(kAdmin, "CreateEndpointGroup"), R"(
@@ -308,7 +310,8 @@ TEST_F(CommandsTest, EndpointGroupCreate) {
                      timeout_ms: 500 healthy_threshold: 2 unhealthy_threshold: 4
                      expected_status_min: 200 expected_status_max: 299 }
       port_overrides { listener_port: 443 endpoint_port: 8443 }
-      port_overrides { listener_port: 80 endpoint_port: 8080 })");
+      port_overrides { listener_port: 80 endpoint_port: 8080 }
+      port_rewrite: PORT_REWRITE_DECAP)");
 }
 
 TEST_F(CommandsTest, EndpointGroupHttpsHealthCheckFlags) {
@@ -359,7 +362,8 @@ TEST_F(CommandsTest, EndpointGroupUpdate) {
       name: "fra" accelerator: "web" listener: "https" region: "eu-central"
       traffic_dial_percent: 100
       health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 }
-      port_overrides { listener_port: 443 endpoint_port: 8443 })";
+      port_overrides { listener_port: 443 endpoint_port: 8443 }
+      port_rewrite: PORT_REWRITE_DECAP)";
   ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
                  "--traffic-dial", "0", "--health-interval-ms", "2000"}),
             0)
@@ -370,10 +374,20 @@ TEST_F(CommandsTest, EndpointGroupUpdate) {
       name: "fra" accelerator: "web" listener: "https" region: "eu-central"
       traffic_dial_percent: 0
       health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 2000 }
-      port_overrides { listener_port: 443 endpoint_port: 8443 })");
+      port_overrides { listener_port: 443 endpoint_port: 8443 }
+      port_rewrite: PORT_REWRITE_DECAP)");
 
   ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
                  "--no-port-overrides"}),
+            0);
+  expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
+      name: "fra" accelerator: "web" listener: "https" region: "eu-central"
+      traffic_dial_percent: 100
+      health_check { protocol: HEALTH_CHECK_HTTP path: "/h" interval_ms: 1000 }
+      port_rewrite: PORT_REWRITE_DECAP)");
+
+  ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+                 "--no-port-overrides", "--port-rewrite", "none"}),
             0);
   expect_request<v1::EndpointGroup>(1, m(kAdmin, "UpdateEndpointGroup"), R"(
       name: "fra" accelerator: "web" listener: "https" region: "eu-central"

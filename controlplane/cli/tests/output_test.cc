@@ -443,6 +443,24 @@ TEST(Golden, Health) {
             "no endpoint health: no PoP is connected, or no endpoint matches\n");
 }
 
+// -o wide adds the TLS handshake of HTTPS checks, kept apart from the RTT.
+TEST(Golden, HealthWideShowsTlsHandshake) {
+  EXPECT_EQ(render_wide<v1::GetHealthResponse>(R"(
+      endpoints { pop: "FRA1" accelerator: "web" listener: "https" endpoint_group: "fra"
+                  address: "198.51.100.11" state: HEALTH_STATE_HEALTHY rtt_ms: 1.5
+                  tls_handshake_ms: 7.4 last_change_ms: 1714557600000 }
+      endpoints { pop: "FRA1" accelerator: "web" listener: "https" endpoint_group: "fra"
+                  address: "198.51.100.12" state: HEALTH_STATE_HEALTHY rtt_ms: 1.5
+                  tls_handshake_ms: -1 last_change_ms: 1714557600000 })",
+                                               print_health),
+            "POP   LISTENER   GROUP (REGION)  ENDPOINT       STATE    RTT     SINCE       "
+            "          LAST ERROR  TLS HANDSHAKE\n"
+            "FRA1  web/https  fra             198.51.100.11  healthy  1.5 ms  "
+            "2024-05-01T10:00:00Z  -           7.4 ms\n"
+            "FRA1  web/https  fra             198.51.100.12  healthy  1.5 ms  "
+            "2024-05-01T10:00:00Z  -           -\n");
+}
+
 // The test bed reads these names: proto field names, enums by name.
 TEST(Golden, HealthAndRoutesJsonKeepProtoNames) {
   std::string health = to_json(parse<v1::GetHealthResponse>(R"(

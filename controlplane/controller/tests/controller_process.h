@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,11 +55,17 @@ inline bool port_open(int port) {
 
 class ControllerProcess {
  public:
-  // Starts the binary with `args`; its stderr goes to `log_path`.
-  ControllerProcess(const std::vector<std::string>& args, const std::string& log_path)
+  // Starts the binary with `args`; its stderr goes to `log_path`. With
+  // `descriptors`, its descriptor limit (soft and hard) is set to that.
+  ControllerProcess(const std::vector<std::string>& args, const std::string& log_path,
+                    rlim_t descriptors = 0)
       : log_path_(log_path) {
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (descriptors > 0) {
+        rlimit r{descriptors, descriptors};
+        ::setrlimit(RLIMIT_NOFILE, &r);
+      }
       int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0) {
         ::dup2(fd, 1);

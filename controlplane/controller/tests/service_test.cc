@@ -370,6 +370,7 @@ TEST_F(ServiceTest, ProbeReportsMoveRoutesAndShowInHealth) {
     r->set_known(true);
     r->set_consecutive(2);
     r->set_last_change_ms(1714557600000);
+    r->set_tls_handshake_ms(healthy ? 6.5 : -1);
     if (!healthy) r->set_last_error("connect: connection refused");
   };
   result("eu", "198.51.100.1", 4.2, true);
@@ -406,6 +407,8 @@ TEST_F(ServiceTest, ProbeReportsMoveRoutesAndShowInHealth) {
     EXPECT_EQ(e.state(),
               e.address() == "198.51.100.2" ? v1::HEALTH_STATE_UNHEALTHY : v1::HEALTH_STATE_HEALTHY)
         << e.address();
+    // The handshake time reaches the operator beside, not inside, the RTT.
+    EXPECT_DOUBLE_EQ(e.tls_handshake_ms(), e.address() == "198.51.100.2" ? -1 : 6.5);
   }
   hq.set_pop("SIN1");
   EXPECT_EQ(call(&v1::AdminService::Stub::GetHealth, hq, health).error_code(),

@@ -253,6 +253,34 @@ TEST(Validation, EndpointGroupErrors) {
             invalid("endpoint_group.port_overrides[0].endpoint_port: 0 is outside 1..65535"));
 }
 
+// Regression: port overrides were accepted and silently not applied. With
+// direct server return only the endpoints can rewrite ports, which the
+// controller cannot see: the operator says so, and is told exactly how.
+TEST(Validation, PortOverridesAreRefusedUntilTheOperatorSaysTheEndpointsRewrite) {
+  Config c = base();
+  c.accelerators[accelerator_key("web")].add_vips("2001:db8::10");
+  auto g = group("web", "http", "us");
+  auto* o = g.add_port_overrides();
+  o->set_listener_port(80);
+  o->set_endpoint_port(8080);
+  EXPECT_EQ(grp(c, g),
+            invalid("endpoint_group.port_rewrite: the PoPs forward packets unchanged, so port "
+                    "overrides take effect only at the endpoints: run onramp-decap with "
+                    "--port-override 203.0.113.10:80=8080/tcp --port-override "
+                    "[2001:db8::10]:80=8080/tcp on every endpoint of the group, then set "
+                    "port_rewrite to PORT_REWRITE_DECAP (onrampctl: --port-rewrite decap)"));
+  g.set_port_rewrite(v1::PORT_REWRITE_DECAP);
+  v1::EndpointGroup out;
+  ASSERT_TRUE(validate_endpoint_group(c, g, Mutation::create, out).ok());
+  EXPECT_EQ(out.port_rewrite(), v1::PORT_REWRITE_DECAP);
+  // The statement alone, without overrides, is harmless.
+  g.clear_port_overrides();
+  EXPECT_EQ(grp(c, g), kOk);
+  // An update that keeps the overrides but drops the statement is refused too.
+  auto eu = c.groups.at(group_key("web", "http", "eu"));
+  EXPECT_EQ(grp(c, eu, Mutation::update).first, StatusCode::INVALID_ARGUMENT);
+}
+
 TEST(Validation, UdpHealthCheckGetsTheDefaultRequest) {
   Config c = base();
   auto g = group("web", "http", "us");
@@ -294,6 +322,29 @@ TEST(Validation, ExpectedStatusMin0Max600NamesTheWrongField) {
   g.mutable_health_check()->set_expected_status_max(600);
   EXPECT_EQ(grp(c, g), invalid("endpoint_group.health_check.expected_status_max: 600 is outside "
                                "100..599"));
+}
+
+// Hardening review, finding 5: an endpoint that is a VIP of the same
+// accelerator was accepted and re-encapsulated by the PoP 49 times;
+// link-local and "this network" addresses were accepted.
+TEST(Validation, AddressesThatWouldLoopOrCannotBeReachedAreRefused) {
+  Config c = base();  // accelerator web: VIP 203.0.113.10; endpoint 198.51.100.1
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "203.0.113.10")),
+            invalid("endpoint.address: 203.0.113.10 is a VIP of accelerator \"web\"; traffic to "
+                    "it would loop through the PoP"));
+  EXPECT_EQ(acc(c, accelerator("api", {"198.51.100.1"})),
+            invalid("accelerator.vips[0]: 198.51.100.1 is an endpoint of listener \"http\" of "
+                    "accelerator \"web\"; traffic to it would loop through the PoP"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "169.254.1.1")),
+            invalid("endpoint.address: 169.254.1.1 is a link-local address"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "fe80::1")),
+            invalid("endpoint.address: fe80::1 is a link-local address"));
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "0.1.2.3")),
+            invalid("endpoint.address: 0.1.2.3 is in 0.0.0.0/8 (\"this network\")"));
+  EXPECT_EQ(acc(c, accelerator("api", {"240.0.0.1"})),
+            invalid("accelerator.vips[0]: 240.0.0.1 is in 240.0.0.0/4 (reserved)"));
+  EXPECT_EQ(acc(c, accelerator("api", {"::ffff:127.0.0.1"})),
+            invalid("accelerator.vips[0]: ::ffff:127.0.0.1 is a loopback address"));
 }
 
 TEST(Validation, Endpoints) {

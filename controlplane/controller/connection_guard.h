@@ -1,0 +1,78 @@
+// Connection limits on the controller's two ports, enforced beside gRPC.
+//
+// gRPC 1.51 (Debian 12) has no cap on connections, per peer or in total, and
+// when accept() fails for want of descriptors it stops accepting on that port
+// for good. So the controller looks at its own sockets, from the main loop
+// every quarter second: a peer over its share, or everyone over the total,
+// has its newest connections shut down (shutdown(2): gRPC sees the end and
+// closes them itself), and a listener that stopped accepting is reported so
+// that the server can be rebuilt on the same port. docs/security.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace onramp::ctl {
+
+struct ConnectionLimits {
+  uint32_t per_peer = 32;  // connections from one address, both ports together
+  uint32_t total = 4096;   // connections on both ports together
+};
+
+// One accepted connection on a guarded port.
+struct GuardedConnection {
+  int fd = -1;
+  std::string peer;  // the remote address, no port
+};
+
+// The connections to shut so that no peer keeps more than `per_peer` and all
+// together no more than `total`: a peer's newest (highest descriptor) first;
+// over the total, from the peers that hold the most. Never a peer's last
+// connections while another peer holds more.
+std::vector<int> connections_over_limits(std::vector<GuardedConnection> connections,
+                                         const ConnectionLimits& limits);
+
+class ConnectionGuard {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // A listener whose accept queue stays non-empty this long has stopped
+  // accepting (gRPC accepts within milliseconds).
+  static constexpr std::chrono::seconds kStuckAfter{2};
+
+  ConnectionGuard(ConnectionLimits limits, std::vector<int> ports);
+  ~ConnectionGuard();
+  ConnectionGuard(const ConnectionGuard&) = delete;
+  ConnectionGuard& operator=(const ConnectionGuard&) = delete;
+
+  struct Sweep {
+    uint32_t connections = 0;  // on the guarded ports, after the sweep
+    uint32_t closed = 0;       // shut down by this sweep
+    std::vector<int> stuck;    // guarded ports whose listener stopped accepting
+  };
+  // Reads this process's sockets (/proc/self/fd), shuts what is over the
+  // limits, and checks every guarded listener's accept queue.
+  Sweep sweep(Clock::time_point now);
+
+  // The ports changed (a listener rebuilt on another port, in tests).
+  void set_ports(std::vector<int> ports) { ports_ = std::move(ports); }
+  uint64_t closed_total() const { return closed_total_; }
+
+ private:
+  ConnectionLimits limits_;
+  std::vector<int> ports_;
+  // Per port: since when its accept queue has been non-empty.
+  std::map<int, Clock::time_point> queued_since_;
+  uint64_t closed_total_ = 0;
+  // A descriptor held in reserve: reading /proc/self/fd needs one, and the
+  // sweep matters most when a flood has taken every other.
+  int reserve_ = -1;
+};
+
+// Raises this process's soft descriptor limit to its hard limit and returns
+// the limit now in force.
+uint64_t raise_descriptor_limit();
+
+}  // namespace onramp::ctl
