@@ -205,6 +205,11 @@ def step_control_plane_down(bed):
     wait_for("both PoPs reconnected and in sync", bed.converged, timeout=30)
 
 
+def agent_log(bed, pop):
+    with open(bed.path(f"agent-{pop}.log"), errors="replace") as f:
+        return f.read()
+
+
 def dataplane_versions(bed):
     return {pop: int(bed.dp(pop, "health")["table_version"]) for pop in ("FRA1", "SIN1")}
 
@@ -214,8 +219,7 @@ def step_region_down_without_controller(bed):
     bed.stop("controller", sig=9)
     for pop in ("FRA1", "SIN1"):
         wait_for(f"{pop}'s agent routing on its own",
-                 lambda pop=pop: "the agent routes on its own" in open(
-                     bed.path(f"agent-{pop}.log"), errors="replace").read(), timeout=30)
+                 lambda pop=pop: "the agent routes on its own" in agent_log(bed, pop), timeout=30)
     r = story.measure_failover(bed, ["eu1", "eu2"], clients=("client",))
     log(f"  controller dead, eu-central down: FRA1 stopped sending it new flows after "
         f"{r['FRA1']['failover_s'] * 1000:.0f} ms")
