@@ -46,6 +46,7 @@ Agent::Agent(AgentConfig config, DataplaneClient& dataplane, Clock& clock)
           v1::AgentMessage msg;
           *msg.mutable_probes() = report;
           send(msg);
+          route_on_own(report);
         },
         clock_);
   if (!config_.bird_config.empty())
@@ -71,6 +72,19 @@ void Agent::restore() {
       last_good_ = std::move(**table);
     } else {
       log::info("no last good table yet", {{"state_dir", config_.state_dir}});
+    }
+    Result<std::optional<v1::AgentRouteState>> state = store_.load_routing();
+    if (!state.ok()) {
+      log::warn("ignoring the stored route inputs: the agent cannot route on its own",
+                {{"error", state.error()}});
+    } else if (*state && (*state)->has_inputs() && last_good_ &&
+               (*state)->version() == last_good_->version()) {
+      v1::AgentRouteState& st = **state;
+      routing_ = OwnRouting{.version = st.version(),
+                            .inputs = std::move(*st.mutable_inputs()),
+                            .controller_digest = st.controller_digest(),
+                            .local_digest = st.local_digest()};
+      routing_->local = ctl::local_inputs(routing_->inputs);
     }
   }
   if (prober_) {
@@ -142,13 +156,23 @@ v1::Hello Agent::hello() {
     h.set_applied_version(health.table_version());
   else
     h.set_applied_version(last_good_version());
+  // The verdicts as they are, so the controller's first table uses them;
+  // and when the dataplane runs a table of the agent's own, which one, and
+  // the memory that made it, so the controller carries on from there.
+  if (prober_) *h.mutable_probes() = prober_->snapshot();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (routing_ && !routing_->local_digest.empty()) {
+    h.set_local_digest(routing_->local_digest);
+    ctl::memory_to_proto(routing_->local.memory, *h.mutable_route_memory());
+  }
   return h;
 }
 
-v1::ForwardingTable Agent::localise(const v1::TableUpdate& update) const {
-  v1::ForwardingTable table = update.table();
-  // The update's version is the one the controller tracks and we ACK.
-  table.set_version(update.version());
+v1::ForwardingTable Agent::localise(const v1::ForwardingTable& from, uint64_t version) const {
+  v1::ForwardingTable table = from;
+  // The update's version is the one the controller tracks and we ACK; a
+  // table the agent computed itself keeps the version of its inputs.
+  table.set_version(version);
   if (table.pop().empty()) table.set_pop(config_.identity.pop);
   if (!config_.tunnel_source_v4.empty())
     table.mutable_tunnel_source()->set_ipv4(config_.tunnel_source_v4);
@@ -198,7 +222,7 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   ack.set_version(update.version());
   ack.set_nonce(update.nonce());
 
-  v1::ForwardingTable table = localise(update);
+  v1::ForwardingTable table = localise(update.table(), update.version());
   auto spec = dp::table_spec_from_proto(table);
   if (!spec.ok()) {
     ack.set_error(printable("table." + spec.error(), kMaxErrorBytes));
@@ -211,6 +235,7 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   uint32_t apply_ms = 0;
   grpc::Status s = apply_locked(table, apply_ms);
   if (s.ok()) {
+    adopt_inputs_locked(update);
     ack.set_ok(true);
     ack.set_apply_ms(ms_between(received, clock_.now()));
     log::info("table applied", {{"version", update.version()}, {"apply_ms", apply_ms}});
@@ -219,7 +244,8 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
     log::warn("the dataplane refused the table",
               {{"version", update.version()}, {"error", ack.error()}});
   } else {
-    pending_ = Pending{.table = table, .nonce = update.nonce(), .received = received};
+    pending_ =
+        Pending{.table = table, .nonce = update.nonce(), .received = received, .inputs = update};
     ack.set_error(printable("dataplane unavailable: " + s.error_message() +
                                 "; the table will be applied when it answers",
                             kMaxErrorBytes));
@@ -263,7 +289,10 @@ void Agent::tick() {
     if (hs.ok() && pending_) {
       uint32_t apply_ms = 0;
       grpc::Status s = apply_locked(pending_->table, apply_ms);
-      if (s.ok()) running = pending_->table.version();
+      if (s.ok()) {
+        running = pending_->table.version();
+        adopt_inputs_locked(pending_->inputs);
+      }
       if (s.ok() || refused(s)) {
         late_ack.emplace();
         late_ack->set_version(pending_->table.version());
@@ -317,6 +346,123 @@ void Agent::tick() {
   if (ss.ok()) *status->mutable_stats() = std::move(stats);
   status->set_time_ms(unix_ms());
   send(msg);
+}
+
+void Agent::adopt_inputs_locked(const v1::TableUpdate& update) {
+  if (!update.has_route_inputs()) {
+    if (routing_)
+      log::warn("the controller sent no route inputs: the agent cannot route on its own",
+                {{"version", update.version()}});
+    routing_.reset();
+  } else {
+    routing_ =
+        OwnRouting{.version = update.version(),
+                   .inputs = update.route_inputs(),
+                   .controller_digest = ctl::content_digest(update.table(), update.probe_plan())};
+    routing_->local = ctl::local_inputs(routing_->inputs);
+  }
+  save_routing_locked();
+}
+
+void Agent::save_routing_locked() {
+  v1::AgentRouteState state;
+  if (routing_) {
+    state.set_version(routing_->version);
+    *state.mutable_inputs() = routing_->inputs;
+    ctl::memory_to_proto(routing_->local.memory, *state.mutable_inputs()->mutable_memory());
+    state.set_controller_digest(routing_->controller_digest);
+    state.set_local_digest(routing_->local_digest);
+  }
+  if (Status saved = store_.save_routing(state); !saved.ok())
+    log::error("route inputs not saved: a restarted agent cannot route on its own",
+               {{"error", saved.message()}});
+}
+
+void Agent::on_session(bool up, const std::string& reason) {
+  v1::ProbeReport now;
+  if (!up && prober_) now = prober_->snapshot();
+  std::lock_guard<std::mutex> lock(mu_);
+  session_up_ = up;
+  if (up) {
+    if (own_logged_)
+      log::info("the agent stops routing on its own: the controller's tables take over",
+                {{"reason", reason},
+                 {"local_digest", routing_ ? routing_->local_digest : std::string()}});
+    own_logged_ = false;
+    return;
+  }
+  own_reason_ = reason;
+  if (!routing_) {
+    log::warn("controller away and no route inputs: the dataplane keeps its table as it is",
+              {{"reason", reason}});
+    return;
+  }
+  log::warn("the agent routes on its own: its probes decide until the controller is back",
+            {{"reason", reason}, {"version", routing_->version}});
+  own_logged_ = true;
+  // Verdicts that changed since the controller's last table count at once.
+  route_on_own_locked(now, false);
+}
+
+bool Agent::routes_on_own() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !session_up_ && routing_.has_value();
+}
+
+std::string Agent::local_digest() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return routing_ ? routing_->local_digest : std::string();
+}
+
+void Agent::route_on_own(const v1::ProbeReport& report, bool new_round) {
+  std::lock_guard<std::mutex> lock(mu_);
+  route_on_own_locked(report, new_round);
+}
+
+void Agent::route_on_own_locked(const v1::ProbeReport& report, bool new_round) {
+  if (session_up_ || !routing_ || !last_good_ || pending_ || report.results().empty()) return;
+  // An endpoint without a verdict counts as healthy; before every endpoint
+  // has one (an agent just started) the table the agent has is the better
+  // guess.
+  for (const v1::ProbeResult& r : report.results())
+    if (!r.known()) return;
+  ctl::PopHealth health = ctl::health_from_report(report);
+  ctl::RouteComputer computer(routing_->local.policy);
+  ctl::PopRoutes routes = computer.compute(routing_->local.config, routing_->local.pop, &health,
+                                           &routing_->local.memory, new_round);
+  routing_->local.memory = std::move(routes.memory);
+  std::string digest = ctl::content_digest(routes.table, routes.probe_plan);
+  if (digest == routing_->running()) return;
+  if (!own_logged_) {
+    log::warn("the agent routes on its own: its probes decide until the controller is back",
+              {{"reason", own_reason_}, {"version", routing_->version}});
+    own_logged_ = true;
+  }
+  v1::ForwardingTable table = localise(routes.table, routing_->version);
+  if (auto spec = dp::table_spec_from_proto(table); !spec.ok()) {
+    log::error("the agent's own table fails validation, not applied",
+               {{"version", routing_->version}, {"error", "table." + spec.error()}});
+    return;
+  }
+  uint32_t apply_ms = 0;
+  grpc::Status s = apply_locked(table, apply_ms);
+  if (!s.ok()) {
+    log::warn("the dataplane did not take the agent's own table; next report tries again",
+              {{"version", routing_->version}, {"error", s.error_message()}});
+    return;
+  }
+  routing_->local_digest = digest == routing_->controller_digest ? "" : digest;
+  save_routing_locked();
+  uint64_t unhealthy = 0, fail_open = 0;
+  for (const v1::ListenerRoute& l : routes.listeners) {
+    fail_open += l.fail_open();
+    for (const v1::ForwardingEndpoint& e : l.endpoints()) unhealthy += e.unhealthy();
+  }
+  log::info("the agent applied a table of its own", {{"version", routing_->version},
+                                                     {"digest", digest},
+                                                     {"unhealthy_endpoints", unhealthy},
+                                                     {"fail_open_listeners", fail_open},
+                                                     {"apply_ms", apply_ms}});
 }
 
 void Agent::send(const v1::AgentMessage& msg) {

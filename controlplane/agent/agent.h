@@ -20,6 +20,7 @@
 #include "controlplane/agent/dataplane_client.h"
 #include "controlplane/agent/prober.h"
 #include "controlplane/agent/table_store.h"
+#include "controlplane/routing/route_inputs.h"
 #include "onramp/v1/pop_session.pb.h"
 
 namespace onramp::agent {
@@ -63,6 +64,11 @@ class SessionHandler {
   virtual v1::Hello hello() = 0;
   // Applies (or refuses) one update; the answer goes back on the stream.
   virtual v1::TableAck on_update(const v1::TableUpdate& update) = 0;
+  // A session opened (its Hello was written: `up`) or ended, and why.
+  virtual void on_session(bool up, const std::string& reason) {
+    (void)up;
+    (void)reason;
+  }
 };
 
 class Agent final : public SessionHandler {
@@ -90,6 +96,25 @@ class Agent final : public SessionHandler {
 
   v1::Hello hello() override;
   v1::TableAck on_update(const v1::TableUpdate& update) override;
+  // While no session is up the agent routes on its own (static stability,
+  // docs/agent.md): it recomputes its PoP's table from the last update's
+  // RouteInputs and its own probes at every probe report.
+  void on_session(bool up, const std::string& reason) override;
+
+  // One routing round of the agent's own, for a probe report (the prober
+  // calls it after sending the report; tests call it with reports of their
+  // own). Nothing happens while a controller session is up, without route
+  // inputs, or before every endpoint of the report has its first verdict.
+  // The table is recomputed by the controller's rule (controlplane/routing)
+  // and applied when its content differs from what the dataplane runs.
+  // `new_round` counts a hysteresis round, as the controller counts a report.
+  void route_on_own(const v1::ProbeReport& report, bool new_round = true);
+  // True while no session is up and the agent has route inputs: it routes
+  // on its own.
+  bool routes_on_own() const;
+  // The content digest of the table the agent computed itself and the
+  // dataplane runs; "" when it runs the controller's.
+  std::string local_digest() const;
 
   // One status interval: re-apply the last good table if the dataplane lost
   // it (restarted, or runs another version), apply a table that waited for
@@ -113,11 +138,29 @@ class Agent final : public SessionHandler {
     v1::ForwardingTable table;
     std::string nonce;
     Clock::time_point received;
+    v1::TableUpdate inputs;  // route_inputs, and the table and plan to digest
+  };
+  // What the agent routes on its own from: the last applied update's
+  // RouteInputs, parsed, with the memory its own rounds leave.
+  struct OwnRouting {
+    uint64_t version = 0;  // of that update; the agent's own tables keep it
+    v1::RouteInputs inputs;
+    ctl::LocalInputs local;
+    std::string controller_digest;  // of that update's table and plan
+    std::string local_digest;       // of the agent's own table; "" none
+    const std::string& running() const {
+      return local_digest.empty() ? controller_digest : local_digest;
+    }
   };
 
-  // The table as this PoP applies it: version from the update, the PoP's own
-  // tunnel source and next hop.
-  v1::ForwardingTable localise(const v1::TableUpdate& update) const;
+  // `table` as this PoP applies it: `version`, the PoP's own tunnel source
+  // and next hop.
+  v1::ForwardingTable localise(const v1::ForwardingTable& table, uint64_t version) const;
+  // The update just applied becomes what the agent routes from on its own
+  // (none when it carries no route inputs). Call with mu_ held.
+  void adopt_inputs_locked(const v1::TableUpdate& update);
+  void save_routing_locked();
+  void route_on_own_locked(const v1::ProbeReport& report, bool new_round);
   // Applies `table`; on success it becomes the last good one and is saved.
   // Call with mu_ held.
   grpc::Status apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms);
@@ -141,6 +184,12 @@ class Agent final : public SessionHandler {
   bool dataplane_reachable_ = true;    // logged when it changes
   uint64_t applies_ = 0;               // tables applied, to spot a stale health answer
   std::optional<v1::ProbePlan> plan_;  // the last plan saved, to skip rewriting it
+  std::optional<OwnRouting> routing_;
+  bool session_up_ = false;
+  // Why the agent routes on its own, and whether that was logged: at start
+  // it is logged with its first own table, the session usually comes first.
+  std::string own_reason_ = "no controller session since the agent started";
+  bool own_logged_ = false;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

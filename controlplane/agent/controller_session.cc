@@ -72,7 +72,9 @@ bool ControllerSession::serve_once() {
   auto stream = stub->Connect(&ctx);
   v1::AgentMessage hello;
   *hello.mutable_hello() = handler_.hello();
+  bool started_up = false;
   if (stream->Write(hello)) {
+    started_up = true;
     // Counted before the stream is shared: whoever sends on it after the
     // Hello finds the session counted.
     sessions_.fetch_add(1, std::memory_order_relaxed);
@@ -84,6 +86,7 @@ bool ControllerSession::serve_once() {
     log::info(
         "session to the controller open",
         {{"controller", config_.controller}, {"applied_version", hello.hello().applied_version()}});
+    handler_.on_session(true, "session to " + config_.controller + " open");
     v1::ControllerMessage msg;
     while (stream->Read(&msg)) {
       heard = true;
@@ -109,6 +112,10 @@ bool ControllerSession::serve_once() {
     context_ = nullptr;
     if (stopping_) return false;
   }
+  if (started_up)
+    handler_.on_session(
+        false, "session to " + config_.controller + " ended: " +
+                   (status.error_message().empty() ? "stream closed" : status.error_message()));
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
     // The admin port (7443) answers gRPC but has no PoP session service.
     log::error(

@@ -139,7 +139,10 @@ int main(int argc, char** argv) {
     std::string status =
         session.connected() ? "controller " + session_config.controller + ", table version " +
                                   std::to_string(version)
-                            : "controller away, last good table version " + std::to_string(version);
+        : agent.routes_on_own()
+            ? "controller away, routing on its own, table version " + std::to_string(version) +
+                  (agent.local_digest().empty() ? "" : " (own content)")
+            : "controller away, last good table version " + std::to_string(version);
     if (!ready && (session.connected() || version > 0)) {
       onramp::service::ready(status);
       ready = true;

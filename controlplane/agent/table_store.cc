@@ -32,7 +32,8 @@ bool present(const std::string& path) {
 TableStore::TableStore(std::string dir)
     : dir_(std::move(dir)),
       path_(dir_ + "/last_good_table.textproto"),
-      plan_path_(dir_ + "/probe_plan.textproto") {}
+      plan_path_(dir_ + "/probe_plan.textproto"),
+      routing_path_(dir_ + "/route_state.textproto") {}
 
 Status TableStore::make_dir() const {
   std::error_code ec;
@@ -61,6 +62,20 @@ Result<std::optional<v1::ProbePlan>> TableStore::load_plan() const {
   v1::ProbePlan plan;
   ONRAMP_RETURN_IF_ERROR(load_text_proto_file(plan_path_, plan));
   return std::optional<v1::ProbePlan>(std::move(plan));
+}
+
+Status TableStore::save_routing(const v1::AgentRouteState& state) const {
+  ONRAMP_RETURN_IF_ERROR(make_dir());
+  return save_text(routing_path_,
+                   "# What onramp-agent routes on its own from while the controller is away.\n",
+                   state);
+}
+
+Result<std::optional<v1::AgentRouteState>> TableStore::load_routing() const {
+  if (!present(routing_path_)) return std::optional<v1::AgentRouteState>();
+  v1::AgentRouteState state;
+  ONRAMP_RETURN_IF_ERROR(load_text_proto_file(routing_path_, state));
+  return std::optional<v1::AgentRouteState>(std::move(state));
 }
 
 Result<std::optional<v1::ForwardingTable>> TableStore::load() const {

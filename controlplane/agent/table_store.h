@@ -33,6 +33,12 @@ class TableStore {
   Status save_plan(const v1::ProbePlan& plan) const;
   Result<std::optional<v1::ProbePlan>> load_plan() const;
 
+  // What the agent routes on its own from while the controller is away
+  // (AgentRouteState), kept beside the table so that a restarted agent
+  // still can. Same contract as save/load.
+  Status save_routing(const v1::AgentRouteState& state) const;
+  Result<std::optional<v1::AgentRouteState>> load_routing() const;
+
   const std::string& path() const { return path_; }
 
  private:
@@ -41,6 +47,7 @@ class TableStore {
   std::string dir_;
   std::string path_;
   std::string plan_path_;
+  std::string routing_path_;
 };
 
 }  // namespace onramp::agent

@@ -38,13 +38,17 @@ void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) 
            "LAST_SEEN", "AGENT"},
           {"IATA", "LOCATION", "TUNNEL_SOURCE", "NACKED"}, wide);
   for (const v1::Pop& p : list.pops())
-    t.row({p.id(), p.city(), p.country(), state_name(p.state()), version(p.applied_version()),
+    t.row({p.id(), p.city(), p.country(), state_name(p.state()),
+           version(p.applied_version()) + (p.own_table() ? " (own)" : ""),
            version(p.sent_version()), p.dataplane_healthy() ? "healthy" : "unhealthy",
            p.bgp_announced() ? "announced" : "withdrawn", std::to_string(p.last_apply_latency_ms()),
            format_time_ms(p.last_seen_ms()), p.agent_version()},
           {p.iata(), coordinates(p), tunnel_source(p), version(p.nacked_version())});
   t.print(out);
   out << "\nconfig version " << list.config_version() << '\n';
+  for (const v1::Pop& p : list.pops())
+    if (p.own_table())
+      out << p.id() << " runs a table its agent computed while the controller was away\n";
   for (const v1::Pop& p : list.pops())
     if (p.nacked_version() != 0)
       out << p.id() << " refused version " << p.nacked_version() << ": "
@@ -59,7 +63,10 @@ void print_pop(std::ostream& out, const v1::Pop& p) {
                         format_number(p.longitude(), 4) + ")");
   f.add("tunnel_source", tunnel_source(p));
   f.add("state", state_name(p.state()));
-  f.add("applied_version", version(p.applied_version()));
+  f.add("applied_version", version(p.applied_version()) +
+                               (p.own_table() ? " (computed by its agent while the controller "
+                                                "was away)"
+                                              : ""));
   f.add("sent_version", version(p.sent_version()));
   if (p.nacked_version() != 0)
     f.add("nacked", "version " + std::to_string(p.nacked_version()) + ": " + p.nack_error());

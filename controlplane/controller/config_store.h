@@ -12,46 +12,12 @@
 #include <vector>
 
 #include "common/status.h"
+#include "controlplane/routing/config.h"
 #include "onramp/v1/resources.pb.h"
 
 namespace onramp::ctl {
 
 namespace v1 = onramp::v1;
-
-// Keys join the names that identify a resource with '/': names are
-// [a-z0-9-] and addresses never hold '/', so "a/b/" is exactly the prefix of
-// b's children.
-std::string accelerator_key(const std::string& name);
-std::string listener_key(const std::string& accelerator, const std::string& name);
-std::string group_key(const std::string& accelerator, const std::string& listener,
-                      const std::string& name);
-std::string endpoint_key(const std::string& accelerator, const std::string& listener,
-                         const std::string& group, const std::string& address);
-std::string key_of(const v1::Accelerator& a);
-std::string key_of(const v1::Listener& l);
-std::string key_of(const v1::EndpointGroup& g);
-std::string key_of(const v1::Endpoint& e);
-
-// One version of the whole configuration. Immutable once published: readers
-// hold a shared_ptr and never lock.
-struct Config {
-  uint64_t version = 0;
-  std::map<std::string, v1::Accelerator> accelerators;
-  std::map<std::string, v1::Listener> listeners;
-  std::map<std::string, v1::EndpointGroup> groups;
-  std::map<std::string, v1::Endpoint> endpoints;
-
-  // Entries of `m` whose key starts with `parent_key` + "/".
-  template <typename T>
-  static std::vector<const T*> children(const std::map<std::string, T>& m,
-                                        const std::string& parent_key) {
-    std::vector<const T*> out;
-    std::string prefix = parent_key + "/";
-    for (auto it = m.lower_bound(prefix); it != m.end() && it->first.starts_with(prefix); ++it)
-      out.push_back(&it->second);
-    return out;
-  }
-};
 
 using Resource = std::variant<v1::Accelerator, v1::Listener, v1::EndpointGroup, v1::Endpoint>;
 

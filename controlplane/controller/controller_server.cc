@@ -14,7 +14,7 @@
 #include "controlplane/controller/pop_registry.h"
 #include "controlplane/controller/pop_session.h"
 #include "controlplane/controller/push_scheduler.h"
-#include "controlplane/controller/route_computer.h"
+#include "controlplane/routing/route_computer.h"
 
 namespace onramp::ctl {
 

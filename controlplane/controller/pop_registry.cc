@@ -68,28 +68,6 @@ int64_t now_ms() {
       .count();
 }
 
-std::string content_digest(const v1::ForwardingTable& table, const v1::ProbePlan& plan) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&](const std::string& bytes) {
-    for (unsigned char c : bytes) {
-      h ^= c;
-      h *= 0x100000001b3ull;
-    }
-  };
-  if (table.version() == 0) {  // as RouteComputer returns it: no copy needed
-    mix(table.SerializeAsString());
-  } else {
-    v1::ForwardingTable unversioned = table;
-    unversioned.set_version(0);
-    mix(unversioned.SerializeAsString());
-  }
-  mix("|");
-  mix(plan.SerializeAsString());
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 void PopRegistry::Actions::run() {
   for (auto& [sink, status] : closes) sink->close(status);
   for (auto& [sink, message] : sends) sink->send(std::move(message));
@@ -195,10 +173,18 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
   // What the PoP should run, sent this session or already running (after a
   // controller restart nothing needs sending): ListPops shows it as sent.
   st.pop.set_sent_version(st.version);
-  maybe_send(st, actions);
+  maybe_send(st, config, actions);
 }
 
-void PopRegistry::maybe_send(PopState& st, Actions& actions) {
+const v1::RouteInputs& PopRegistry::slice_of(const Config& config) {
+  if (!slice_ || slice_version_ != config.version) {
+    slice_ = config_slice(config);
+    slice_version_ = config.version;
+  }
+  return *slice_;
+}
+
+void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& actions) {
   if (!st.sink || st.digest.empty()) return;
   if (st.version == st.pop.applied_version() && st.digest == st.applied_digest) return;
   // Refused once: wait for different content rather than loop on a NACK.
@@ -211,6 +197,12 @@ void PopRegistry::maybe_send(PopState& st, Actions& actions) {
   *u->mutable_table() = st.table;
   *u->mutable_probe_plan() = st.probe_plan;
   u->set_created_ms(now_ms());
+  // What the table was computed from, for the agent to route on its own
+  // while this controller is away: the table is a function of these and the
+  // PoP's probes.
+  *u->mutable_route_inputs() =
+      route_inputs(slice_of(config), {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()},
+                   st.memory, computer_.policy());
   st.outstanding[u->nonce()] = Sent{st.version, u->created_ms(), st.digest};
   while (st.outstanding.size() > kMaxOutstanding) {
     auto oldest = st.outstanding.begin();
@@ -273,6 +265,30 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
                 {{"pop", h.pop()}, {"ipv4", tunnel.ipv4()}, {"ipv6", tunnel.ipv6()}});
     st.sink = sink;
     st.health = PopHealth{};
+    // The PoP's verdicts as they are now, so that its first table is not
+    // computed from an empty view (every endpoint healthy).
+    if (h.has_probes()) {
+      PopHealth::Update u = st.health.replace(h.probes(), now_ms());
+      if (u.dropped)
+        log::warn("probe results without accelerator, listener, group or address dropped",
+                  {{"pop", h.pop()}, {"dropped", u.dropped}});
+    }
+    st.pop.set_own_table(!h.local_digest().empty());
+    if (!h.local_digest().empty()) {
+      // The PoP routed on its own while this controller was away: its
+      // dataplane runs applied_version with the agent's content, and its
+      // memory is newer than ours. Computed by the same rule from the same
+      // verdicts, our table equals it and nothing is sent; otherwise the
+      // new content gets a new version.
+      st.applied_digest = h.local_digest().substr(0, 16);
+      st.pop.set_applied_version(h.applied_version());
+      st.digest.clear();
+      if (h.route_memory_size()) st.memory = memory_from_proto(h.route_memory());
+      log::info("its agent routed on its own while the controller was away",
+                {{"pop", h.pop()},
+                 {"applied_version", h.applied_version()},
+                 {"local_digest", st.applied_digest}});
+    }
     st.session_sent_version = 0;
     st.outstanding.clear();
     st.dirty = true;
@@ -318,6 +334,7 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
     st.pop.set_last_apply_latency_ms(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
     st.pop.set_nacked_version(0);
     st.pop.clear_nack_error();
+    st.pop.set_own_table(false);
     st.nacked_digest.clear();
     log::info("applied table", {{"pop", pop},
                                 {"version", s.version},

@@ -22,8 +22,9 @@
 #include <vector>
 
 #include "controlplane/controller/config_store.h"
-#include "controlplane/controller/health_view.h"
-#include "controlplane/controller/route_computer.h"
+#include "controlplane/routing/health_view.h"
+#include "controlplane/routing/route_computer.h"
+#include "controlplane/routing/route_inputs.h"
 #include "dataplane/core/explain.h"
 #include "onramp/v1/admin.pb.h"
 #include "onramp/v1/pop_session.pb.h"
@@ -149,7 +150,10 @@ class PopRegistry {
 
   // Recomputes the PoP's routes; `new_round` counts a probe report.
   void refresh(PopState& st, const Config& config, Actions& actions, bool new_round = false);
-  void maybe_send(PopState& st, Actions& actions);
+  void maybe_send(PopState& st, const Config& config, Actions& actions);
+  // The configuration part of RouteInputs, built once per configuration
+  // version. Caller holds mu_.
+  const v1::RouteInputs& slice_of(const Config& config);
   // The PoP whose current session is `sink`, its last-seen time set to now;
   // null for a session a newer one replaced. Caller holds mu_.
   PopState* heard_from(const TableSink* sink, const std::string& pop);
@@ -163,11 +167,10 @@ class PopRegistry {
   mutable std::mutex trace_build_mu_;
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, PopState> pops_;
+  std::optional<v1::RouteInputs> slice_;
+  uint64_t slice_version_ = 0;
   std::mt19937_64 rng_;
 };
-
-// 16 hex digits identifying a table's content (FNV-1a, 64 bits).
-std::string content_digest(const v1::ForwardingTable& table, const v1::ProbePlan& plan);
 
 int64_t now_ms();
 

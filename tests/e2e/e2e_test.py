@@ -16,7 +16,11 @@ and the failover time measured.
      FRA1's dataplane is down, and back), and the client's move between PoPs
      while both route its listener to the same endpoint group;
   6. BGP: the router's route for the VIP follows FRA1's dataplane health;
-  7. the controller and an agent killed: forwarding goes on; both come back.
+  7. the controller and an agent killed: forwarding goes on; both come back;
+  8. static stability: the controller killed, then a region dies: FRA1's
+     agent fails it over on its own probes within the same bound, traffic
+     comes back when the region does, and the returning controller moves no
+     PoP to another table.
 
 usage: e2e_test.py --build-dir DIR [--rounds N] [--json FILE]
 """
@@ -201,6 +205,56 @@ def step_control_plane_down(bed):
     wait_for("both PoPs reconnected and in sync", bed.converged, timeout=30)
 
 
+def agent_log(bed, pop):
+    with open(bed.path(f"agent-{pop}.log"), errors="replace") as f:
+        return f.read()
+
+
+def dataplane_versions(bed):
+    return {pop: int(bed.dp(pop, "health")["table_version"]) for pop in ("FRA1", "SIN1")}
+
+
+def step_region_down_without_controller(bed):
+    wait_for("both PoPs in sync before", bed.converged, timeout=30)
+    seen = {pop: len(agent_log(bed, pop)) for pop in ("FRA1", "SIN1")}
+    bed.stop("controller", sig=9)
+    for pop in ("FRA1", "SIN1"):
+        wait_for(f"{pop}'s agent routing on its own",
+                 lambda pop=pop: "the agent routes on its own" in agent_log(bed, pop)[seen[pop]:],
+                 timeout=30)
+    r = story.measure_failover(bed, ["eu1", "eu2"], clients=("client",))
+    log(f"  controller dead, eu-central down: FRA1 stopped sending it new flows after "
+        f"{r['FRA1']['failover_s'] * 1000:.0f} ms")
+    check(r["FRA1"]["before"] > 0, "eu-central got no flows from FRA1 before the kill")
+    check(r["FRA1"]["failover_s"] < FAILOVER_BOUND_S,
+          f"without the controller FRA1 still sent new flows to eu-central "
+          f"{r['FRA1']['failover_s']:.2f} s after its death")
+    for proto in ("tcp", "udp"):
+        got = story.served_by(bed, "client", 4, proto)
+        check(set(got) == {"ap-southeast"},
+              f"controller dead, eu-central down: {proto} went to {dict(got)}")
+    stats = bed.dp("FRA1", "stats")
+    web = [l for l in stats.get("listeners", []) if l.get("name") == f"{ACCELERATOR}/web"]
+    eu_addresses = set(REGIONS["eu-central"]["endpoints"].values())
+    eu = [e for e in web[0].get("endpoints", []) if e.get("address") in eu_addresses] if web else []
+    check(eu and not any(e.get("healthy") for e in eu),
+          f"FRA1's dataplane should mark eu-central unhealthy: {eu}")
+    story.start_servers(bed, ["eu1", "eu2"])
+    # Back as a challenger: it waits out the hysteresis rounds, as with the
+    # controller.
+    wait_for("traffic back to eu-central without the controller",
+             lambda: set(story.served_by(bed, "client", 4)) == {"eu-central"}, timeout=30)
+    versions = dataplane_versions(bed)
+    bed.start_controller()
+    wait_for("both PoPs reconnected and in sync", bed.converged, timeout=30)
+    time.sleep(1.0)
+    check(dataplane_versions(bed) == versions,
+          f"the returning controller moved a PoP to another table: {versions} -> "
+          f"{dataplane_versions(bed)}")
+    log(f"  controller back: both PoPs kept their tables {versions}")
+    return r["FRA1"]["failover_s"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
@@ -233,6 +287,8 @@ def main():
         step_bgp(bed)
         log("step 7: controller and agent killed")
         step_control_plane_down(bed)
+        log("step 8: controller killed, then a region dies")
+        figures["region_failover_without_controller_s"] = step_region_down_without_controller(bed)
     except Failure as e:
         log(f"FAIL: {e}")
         log(f"logs: {bed.state}")

@@ -171,6 +171,39 @@ TEST_F(SessionTest, AgentReconnectsAfterTheControllerRestarts) {
   EXPECT_EQ(dataplane.applied().size(), 1u);
 }
 
+// The agent routes on its own exactly while no session is up: the session
+// tells it when one opens and ends.
+TEST_F(SessionTest, TheAgentRoutesOnItsOwnOnlyWhileTheSessionIsDown) {
+  auto server = std::make_unique<ControllerServer>();
+  int port = server->port();
+  start(server->address());
+  ASSERT_TRUE(server->controller.wait_for(is_hello));
+  v1::ControllerMessage msg;
+  v1::TableUpdate* u = msg.mutable_update();
+  u->set_version(3);
+  u->set_nonce("n3");
+  *u->mutable_table() = sample_table(3);
+  u->mutable_route_inputs()->set_pop("FRA1");
+  ASSERT_TRUE(server->controller.send(msg));
+  ASSERT_TRUE(server->controller.wait_for(ack_of(3)));
+  EXPECT_FALSE(agent->routes_on_own());
+
+  server->shutdown();
+  server.reset();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!agent->routes_on_own() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(agent->routes_on_own());
+
+  server = std::make_unique<ControllerServer>(port);
+  ASSERT_TRUE(server->ok());
+  ASSERT_TRUE(server->controller.wait_for(is_hello, 5s));
+  deadline = std::chrono::steady_clock::now() + 5s;
+  while (agent->routes_on_own() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(agent->routes_on_own());
+}
+
 TEST_F(SessionTest, ProbeReportsGoToTheControllerOnTheSession) {
   ControllerServer server;
   ASSERT_TRUE(server.ok());

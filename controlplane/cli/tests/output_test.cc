@@ -246,6 +246,22 @@ TEST(Golden, PopTable) {
             "SIN1 refused version 12: table.listeners[0].endpoints[0].address: bad\n");
 }
 
+// Static stability: a PoP whose agent routed on its own runs that table.
+TEST(Golden, PopTableSaysWhichPopRunsItsAgentsOwnTable) {
+  EXPECT_EQ(render<v1::ListPopsResponse>(R"(
+      pops { id: "FRA1" city: "Frankfurt" country: "DE" state: POP_CONNECTED
+             applied_version: 12 sent_version: 12 own_table: true }
+      config_version: 12)",
+                                         print_pops),
+            "POP   CITY       COUNTRY  STATE      APPLIED   SENT  DATAPLANE  BGP        "
+            "APPLY_MS  LAST_SEEN  AGENT\n"
+            "FRA1  Frankfurt  DE       connected  12 (own)  12    unhealthy  withdrawn  "
+            "0         -          -\n"
+            "\n"
+            "config version 12\n"
+            "FRA1 runs a table its agent computed while the controller was away\n");
+}
+
 // Hardening finding: newlines and ANSI escapes in a PoP's Hello fields made
 // fake rows in `pop list`; a NACK text did the same below the table.
 TEST(Golden, PopTableShowsControlCharactersEscapedNotObeyed) {

@@ -415,5 +415,102 @@ TEST_F(PopRegistryTest, ReportsFromAStaleSessionOrWithoutKeysAreIgnored) {
   EXPECT_TRUE(view->routes.listeners[0].fail_open());
 }
 
+// Static stability, the controller's half: every update carries what its
+// table was computed from; an agent that routed on its own computes the same
+// table from them with the routing library, and when it says so in its
+// Hello the controller, computing the same from the same verdicts, sends
+// nothing (no flow moves), also after a restart.
+TEST_F(PopRegistryTest, ATableTheAgentComputedItselfIsKeptWhenTheControllerReturns) {
+  put(group("web", "http", "us", "us-east", 100));
+  put(endpoint("web", "http", "us", "198.51.100.2", 128));
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0]));
+  registry_->probes(
+      sink.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, true}}));
+  ASSERT_EQ(sink->sent.size(), 2u);
+  const v1::TableUpdate u = sink->sent[1];
+  registry_->ack(sink.get(), "FRA1", ack(u));
+
+  const v1::RouteInputs& in = u.route_inputs();
+  EXPECT_EQ(in.pop(), "FRA1");
+  EXPECT_EQ(in.tunnel_source().ipv4(), "192.0.2.1");
+  EXPECT_EQ(in.accelerators_size(), 1);
+  EXPECT_EQ(in.listeners_size(), 1);
+  EXPECT_EQ(in.endpoint_groups_size(), 2);
+  EXPECT_EQ(in.endpoints_size(), 2);
+  ASSERT_EQ(in.memory_size(), 1);
+  EXPECT_EQ(in.memory(0).listener(), "web/http");
+  EXPECT_EQ(in.memory(0).primary(), "us");
+  EXPECT_DOUBLE_EQ(in.policy().overprovisioning(), 1.4);
+  EXPECT_EQ(in.policy().rounds(), 3u);
+
+  // The inputs alone give back the table that was sent.
+  LocalInputs local = local_inputs(in);
+  v1::ProbeReport healthy =
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, true}});
+  PopHealth health = health_from_report(healthy);
+  RouteComputer computer(local.policy);
+  PopRoutes same = computer.compute(local.config, local.pop, &health, &local.memory, false);
+  EXPECT_EQ(content_digest(same.table, same.probe_plan), content_digest(u.table(), u.probe_plan()));
+
+  // The controller goes away; us dies; the agent routes on its own.
+  registry_->detach(sink.get(), "FRA1");
+  v1::ProbeReport us_dead =
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, false}});
+  health = health_from_report(us_dead);
+  PopRoutes own = computer.compute(local.config, local.pop, &health, &local.memory, true);
+  std::string own_digest = content_digest(own.table, own.probe_plan);
+  ASSERT_NE(own_digest, content_digest(u.table(), u.probe_plan()));
+  v1::Hello back = hello("FRA1", u.version());
+  *back.mutable_probes() = us_dead;
+  back.set_local_digest(own_digest);
+  memory_to_proto(own.memory, *back.mutable_route_memory());
+
+  // Back, the controller computes the same table: nothing is sent.
+  auto again = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(again, "", back).ok());
+  EXPECT_TRUE(again->sent.empty());
+  EXPECT_TRUE(pop("FRA1").own_table());
+  EXPECT_EQ(pop("FRA1").applied_version(), u.version());
+  EXPECT_EQ(pop("FRA1").sent_version(), u.version());
+
+  // The same after a restart of the controller, which remembers nothing.
+  registry_->detach(again.get(), "FRA1");
+  ASSERT_TRUE(registry_->flush().ok());
+  reopen();
+  auto restarted = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(restarted, "", back).ok());
+  EXPECT_TRUE(restarted->sent.empty());
+
+  // When the verdicts moved on meanwhile, the new content gets a new version.
+  registry_->detach(restarted.get(), "FRA1");
+  v1::Hello moved = back;
+  *moved.mutable_probes() =
+      probe_report({{"eu", "198.51.100.1", 30, false}, {"us", "198.51.100.2", 10, false}});
+  auto later = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(later, "", moved).ok());
+  ASSERT_EQ(later->sent.size(), 1u);
+  EXPECT_GT(later->sent[0].version(), u.version());
+  registry_->ack(later.get(), "FRA1", ack(later->sent[0]));
+  EXPECT_FALSE(pop("FRA1").own_table());
+}
+
+// Without local_digest, the Hello's probes still count: the first table of
+// a session marks the endpoints the PoP finds dead.
+TEST_F(PopRegistryTest, TheFirstTableOfASessionUsesTheHelloProbes) {
+  v1::Hello h = hello("FRA1");
+  *h.mutable_probes() = probe_report({{"eu", "198.51.100.1", 30, false}});
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", h).ok());
+  ASSERT_EQ(sink->sent.size(), 1u);
+  ASSERT_EQ(sink->sent[0].table().listeners(0).endpoints_size(), 1);
+  // Its only endpoint is down: the listener fails open, counted as such.
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_TRUE(view->routes.listeners[0].fail_open());
+}
+
 }  // namespace
 }  // namespace onramp::ctl::test

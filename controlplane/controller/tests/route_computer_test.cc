@@ -6,7 +6,7 @@
 // probe, shares by dial. Beside the table: what the table carries besides
 // shares, the probe plan, and hysteresis under jitter. Every table passes
 // the dataplane's own validation and builds.
-#include "controlplane/controller/route_computer.h"
+#include "controlplane/routing/route_computer.h"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +14,7 @@
 #include <ostream>
 #include <random>
 
+#include "controlplane/controller/config_store.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/tests/fixtures.h"
 #include "dataplane/core/forwarding_table.h"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/controller/route_computer.h"
+#include "controlplane/routing/route_computer.h"
 
 namespace onramp::ctl {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/controller/route_steps.h"
+#include "controlplane/routing/route_steps.h"
 
 namespace onramp::ctl {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/controller/config_store.h"
-#include "controlplane/controller/health_view.h"
+#include "controlplane/routing/config.h"
+#include "controlplane/routing/health_view.h"
 #include "onramp/v1/admin.pb.h"
 #include "onramp/v1/forwarding.pb.h"
 #include "onramp/v1/pop_session.pb.h"

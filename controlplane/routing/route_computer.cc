@@ -1,11 +1,11 @@
-#include "controlplane/controller/route_computer.h"
+#include "controlplane/routing/route_computer.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "common/ip_address.h"
-#include "controlplane/controller/route_explanation.h"
-#include "controlplane/controller/route_steps.h"
+#include "controlplane/routing/route_explanation.h"
+#include "controlplane/routing/route_steps.h"
 
 namespace onramp::ctl {
 namespace {

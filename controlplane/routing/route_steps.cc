@@ -1,4 +1,4 @@
-#include "controlplane/controller/route_steps.h"
+#include "controlplane/routing/route_steps.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "controlplane/controller/health_view.h"
+#include "controlplane/routing/health_view.h"
 
 #include <cmath>
 

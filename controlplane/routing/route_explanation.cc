@@ -1,4 +1,4 @@
-#include "controlplane/controller/route_explanation.h"
+#include "controlplane/routing/route_explanation.h"
 
 #include <cstdio>
 
