@@ -345,6 +345,11 @@ TEST(Validation, AddressesThatWouldLoopOrCannotBeReachedAreRefused) {
             invalid("accelerator.vips[0]: 240.0.0.1 is in 240.0.0.0/4 (reserved)"));
   EXPECT_EQ(acc(c, accelerator("api", {"::ffff:127.0.0.1"})),
             invalid("accelerator.vips[0]: ::ffff:127.0.0.1 is a loopback address"));
+  // Found by fuzz_validation: inet_pton stops at a NUL, so "127.0.0.1\0\0"
+  // was taken for 127.0.0.1 (and "192.0.2.9\0junk" for 192.0.2.9), and the
+  // refusal carried the NULs to the operator's terminal.
+  EXPECT_EQ(acc(c, accelerator("api", {std::string("192.0.2.9\0junk", 14)})),
+            invalid("accelerator.vips[0]: \"192.0.2.9\\x00junk\" is not an IPv4 or IPv6 address"));
 }
 
 TEST(Validation, Endpoints) {
