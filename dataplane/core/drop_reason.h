@@ -23,6 +23,7 @@ namespace onramp::dp {
   X(bad_tcp_offset, "TCP data offset below 20 bytes or beyond the packet")                  \
   X(non_vip, "destination is not a VIP")                                                    \
   X(no_listener, "VIP without a listener for this protocol and port")                       \
+  X(own_tunnel_source, "from this PoP's own tunnel source: its traffic came back (a loop)") \
   X(fragment, "IP fragment to a VIP of a protocol other than TCP/UDP (no ports)")           \
   X(fragment_tiny, "first fragment without its whole TCP/UDP header (RFC 1858)")            \
   X(fragment_overlap,                                                                       \

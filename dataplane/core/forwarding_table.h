@@ -187,6 +187,12 @@ class ForwardingTable {
   const std::pmr::vector<Vip>& vips() const { return vips_; }
   const TableSpec& spec() const { return spec_; }
   const uint8_t* tunnel_v4() const { return spec_.tunnel_source_v4->v4(); }
+  // Whether `a` is one of this PoP's tunnel sources: a packet from there is
+  // the PoP's own encapsulated traffic routed back to it.
+  bool is_tunnel_source(const IpAddress& a) const {
+    return (spec_.tunnel_source_v4 && a == *spec_.tunnel_source_v4) ||
+           (spec_.tunnel_source_v6 && a == *spec_.tunnel_source_v6);
+  }
   const uint8_t* tunnel_v6() const { return spec_.tunnel_source_v6->v6(); }
 
   // Counters are kept per endpoint only: every packet forwarded for a

@@ -149,6 +149,13 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
       count_drop(DropReason::non_vip);
       continue;
     }
+    // Loop protection: the PoP's own encapsulated traffic, routed back to a
+    // VIP (an endpoint that forwards to a VIP, a route pointing home), is
+    // never encapsulated again.
+    if (table.is_tunnel_source(p.src)) {
+      count_drop(DropReason::own_tunnel_source);
+      continue;
+    }
     w.icmp_error = false;
     w.frag = kWhole;
     if (p.fragment) {

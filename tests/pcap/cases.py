@@ -398,6 +398,24 @@ case(
     drops={"non_vip": 4},
 )
 
+_loop_client = tcp4(CLIENT4, VIP_WEB4, 40000, 80)
+
+case(
+    name="loop_own_tunnel_source",
+    description="The PoP's own encapsulated traffic routed back to a VIP (a GUE packet from "
+    "the tunnel source to a TCP_UDP listener's port, IPv4 and IPv6) is dropped as "
+    "own_tunnel_source, never encapsulated again (hardening review, finding 5)",
+    table=BASE_TABLE,
+    input=[
+        udp4("192.0.2.1", VIP_GUE4, 40000, 4000,
+             payload=bytes(IP(src=CLIENT4, dst=VIP_GUE4) / UDP(sport=1, dport=4000))),
+        tcp6("2001:db8::1", VIP_WEB6, 50000, 443),
+        _loop_client,  # a client's packet beside them still goes
+    ],
+    expected=[encap(_loop_client, EP_WEB4)],
+    drops={"own_tunnel_source": 2},
+)
+
 case(
     name="wrong_port",
     description="A VIP's unlisted ports (79, 81, 7999, 8100; 444 on IPv6) are dropped as "

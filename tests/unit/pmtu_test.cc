@@ -152,12 +152,12 @@ TEST(Pmtu, IcmpErrorsAreRateLimitedPerClient) {
     return cat(ether(0x0800), ipv4(client, "203.0.113.10", 17, udp(1, 80, 1300)));
   };
   for (uint32_t i = 0; i < dp::IcmpRateLimiter::kBurst; ++i)
-    EXPECT_EQ(run(proc, *table, big("192.0.2.1"), 1000).action, Action::icmp_error);
-  EXPECT_EQ(run(proc, *table, big("192.0.2.1"), 1050).action, Action::drop);
-  EXPECT_EQ(run(proc, *table, big("192.0.2.2"), 1050).action, Action::icmp_error);
+    EXPECT_EQ(run(proc, *table, big("198.18.0.1"), 1000).action, Action::icmp_error);
+  EXPECT_EQ(run(proc, *table, big("198.18.0.1"), 1050).action, Action::drop);
+  EXPECT_EQ(run(proc, *table, big("198.18.0.2"), 1050).action, Action::icmp_error);
   // One token back every 1000 / kPerSecond ms.
-  EXPECT_EQ(run(proc, *table, big("192.0.2.1"), 1100).action, Action::icmp_error);
-  EXPECT_EQ(run(proc, *table, big("192.0.2.1"), 1100).action, Action::drop);
+  EXPECT_EQ(run(proc, *table, big("198.18.0.1"), 1100).action, Action::icmp_error);
+  EXPECT_EQ(run(proc, *table, big("198.18.0.1"), 1100).action, Action::drop);
   EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::too_big_rate_limited)].load(), 2u);
   EXPECT_EQ(proc.stats().icmp_too_big_sent.load(), dp::IcmpRateLimiter::kBurst + 2);
 }
@@ -176,7 +176,7 @@ TEST(Pmtu, AnIpv4PacketWithoutDfIsSplitBeforeEncapsulation) {
   auto table = build(ForwardingMode::ipip, "198.51.100.7");
   PacketProcessor proc(0, 1024);
   VectorLender lender;
-  const Bytes ip_packet = ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 2972), {}, 0);
+  const Bytes ip_packet = ipv4("198.18.0.1", "203.0.113.10", 17, udp(1, 80, 2972), {}, 0);
   const Bytes in = cat(ether(0x0800), ip_packet);
   Result r = run(proc, *table, in, 0, &lender);
   ASSERT_EQ(r.action, Action::forward);
@@ -207,7 +207,7 @@ TEST(Pmtu, OnlyCopiedOptionsGoIntoLaterFragments) {
   // Router alert (148: copied), then a timestamp-like option 68 (not copied).
   const Bytes options = {148, 4, 0, 0, 68, 4, 5, 0};
   const Bytes in =
-      cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 1400), options, 0));
+      cat(ether(0x0800), ipv4("198.18.0.1", "203.0.113.10", 17, udp(1, 80, 1400), options, 0));
   Result r = run(proc, *table, in, 0, &lender);
   ASSERT_EQ(r.action, Action::forward);
   ASSERT_EQ(lender.sent.size(), 1u);
@@ -224,7 +224,7 @@ TEST(Pmtu, NoBufferForAFragmentDropsTheWholePacket) {
   VectorLender lender;
   lender.limit = 1;
   const Bytes in =
-      cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 2972), {}, 0));
+      cat(ether(0x0800), ipv4("198.18.0.1", "203.0.113.10", 17, udp(1, 80, 2972), {}, 0));
   EXPECT_EQ(run(proc, *table, in, 0, &lender).action, Action::drop);
   EXPECT_TRUE(lender.sent.empty());
   EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::fragment_no_buffer)].load(), 1u);

@@ -228,7 +228,7 @@ TEST(Processor, SourceIpAffinityPinsAClient) {
   auto table = build(make_spec(eps, Affinity::source_ip));
   PacketProcessor proc(0, 4096);
   std::set<std::string> clients_endpoints;
-  for (int c = 1; c <= 20; ++c) {
+  for (int c = 11; c <= 30; ++c) {  // not the tunnel source, 192.0.2.1
     std::string client = "192.0.2." + std::to_string(c);
     std::set<std::string> seen;
     for (uint16_t p = 1; p <= 30; ++p)
@@ -244,16 +244,16 @@ TEST(Processor, DropsAreCountedByReason) {
   auto table = build(make_spec({{.address = ip("198.51.100.7"), .weight = 0}}));
   PacketProcessor proc(0, 1024);
   auto reason = [&](DropReason r) { return proc.stats().drops[static_cast<int>(r)].load(); };
-  EXPECT_EQ(run(proc, *table, syn("192.0.2.1", 1, "203.0.113.99")).action, Action::drop);
+  EXPECT_EQ(run(proc, *table, syn("192.0.2.10", 1, "203.0.113.99")).action, Action::drop);
   EXPECT_EQ(reason(DropReason::non_vip), 1u);
-  run(proc, *table, syn("192.0.2.1", 1, "203.0.113.10", 81));
+  run(proc, *table, syn("192.0.2.10", 1, "203.0.113.10", 81));
   EXPECT_EQ(reason(DropReason::no_listener), 1u);
-  run(proc, *table, syn("192.0.2.1", 1));
+  run(proc, *table, syn("192.0.2.10", 1));
   EXPECT_EQ(reason(DropReason::no_endpoint), 1u);  // only endpoint drained
   run(proc, *table,
-      cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 1, Bytes{13, 0, 0, 0, 0, 0, 0, 0})));
+      cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, Bytes{13, 0, 0, 0, 0, 0, 0, 0})));
   EXPECT_EQ(reason(DropReason::icmp_unsupported), 1u);
-  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 47, Bytes(8, 0))));
+  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 47, Bytes(8, 0))));
   EXPECT_EQ(reason(DropReason::no_listener), 2u);  // GRE to a VIP
   EXPECT_EQ(proc.stats().dropped(), 5u);
   EXPECT_EQ(proc.stats().forwarded.load(), 0u);
@@ -264,15 +264,15 @@ TEST(Processor, TooBigAndNoHeadroom) {
   spec.mtu = 1280;
   auto table = build(spec);
   PacketProcessor proc(0, 1024);
-  Bytes big = cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 1260 - 28)));
+  Bytes big = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(1, 80, 1260 - 28)));
   EXPECT_EQ(run(proc, *table, big).action, Action::forward);  // 1260 + 20 = 1280
   // Without DF and without buffers lent for fragments (pmtu_test.cc has
   // the ICMP error and the fragments).
-  big = cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 17, udp(1, 80, 1261 - 28), {}, 0));
+  big = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(1, 80, 1261 - 28), {}, 0));
   EXPECT_EQ(run(proc, *table, big).action, Action::drop);
   EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::too_big)].load(), 1u);
 
-  Bytes frame = syn("192.0.2.1", 5);
+  Bytes frame = syn("192.0.2.10", 5);
   dp::PacketBuf pkt{frame.data(), static_cast<uint32_t>(frame.size()), 0};
   Action a;
   proc.process_burst(*table, &pkt, &a, 1, kPortMac, 0);
@@ -287,7 +287,7 @@ TEST(Processor, AFullBurstMixesVerdicts) {
   std::vector<std::vector<uint8_t>> storage;
   std::vector<dp::PacketBuf> pkts;
   for (int i = 0; i < PacketProcessor::kMaxBurst; ++i) {
-    Bytes f = i % 3 == 0 ? syn("192.0.2.1", static_cast<uint16_t>(i), "203.0.113.99")
+    Bytes f = i % 3 == 0 ? syn("192.0.2.10", static_cast<uint16_t>(i), "203.0.113.99")
                          : syn("2001:db8:c::1", static_cast<uint16_t>(i), "2001:db8:10::10");
     storage.emplace_back(kHeadroom + f.size());
     std::copy(f.begin(), f.end(), storage.back().begin() + kHeadroom);
@@ -310,9 +310,9 @@ namespace {
 TEST(Processor, TxRefusalKeepsTheBooksBalanced) {
   auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
   PacketProcessor proc(0, 1024);
-  run(proc, *table, syn("192.0.2.1", 1));
+  run(proc, *table, syn("192.0.2.10", 1));
   Bytes echo = {8, 0, 0xf7, 0xff, 0, 0, 0, 0};
-  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.1", "203.0.113.10", 1, echo)));
+  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, echo)));
   proc.count_tx_refused(Action::forward);
   proc.count_tx_refused(Action::reply);
   EXPECT_EQ(proc.stats().forwarded.load(), 0u);
