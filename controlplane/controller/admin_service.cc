@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/field_mask_util.h>
 
+#include "common/ip_address.h"
 #include "common/log.h"
 #include "common/options.h"
 #include "common/text.h"
@@ -249,9 +250,67 @@ struct ResourceKind<v1::Endpoint> {
 
 }  // namespace
 
+namespace {
+
+// Addresses a VIP or an endpoint may not take because something of onramp's
+// own answers there: a PoP's tunnel source (the PoP would encapsulate to
+// itself) or the controller. Resources without addresses have none.
+using Reserved = std::map<std::string, std::string>;
+
+grpc::Status not_reserved(const v1::Accelerator& a, const Reserved& reserved) {
+  for (int i = 0; i < a.vips_size(); ++i)
+    if (auto it = reserved.find(a.vips(i)); it != reserved.end())
+      return invalid("accelerator.vips[" + std::to_string(i) + "]: " + a.vips(i) + " is " +
+                     it->second);
+  return grpc::Status::OK;
+}
+
+grpc::Status not_reserved(const v1::Endpoint& e, const Reserved& reserved) {
+  if (auto it = reserved.find(e.address()); it != reserved.end())
+    return invalid("endpoint.address: " + e.address() + " is " + it->second +
+                   "; traffic to it would loop through the PoP");
+  return grpc::Status::OK;
+}
+
+template <typename T>
+grpc::Status not_reserved(const T&, const Reserved&) {
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
 AdminService::AdminService(ConfigStore& store, PopRegistry& registry, const AdminAuth& auth,
-                           std::function<void()> on_commit)
-    : store_(store), registry_(registry), auth_(auth), on_commit_(std::move(on_commit)) {}
+                           std::function<void()> on_commit, std::vector<std::string> own_addresses)
+    : store_(store),
+      registry_(registry),
+      auth_(auth),
+      on_commit_(std::move(on_commit)),
+      own_addresses_(own_listen_addresses(own_addresses)) {}
+
+std::map<std::string, std::string> own_listen_addresses(const std::vector<std::string>& listen) {
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < listen.size(); ++i) {
+    std::string host = listen[i].substr(0, listen[i].rfind(':'));
+    if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    auto a = IpAddress::parse(host);
+    if (!a || *a == IpAddress{} || *a == *IpAddress::parse("0.0.0.0")) continue;
+    out.emplace(a->to_string(),
+                i == 0 ? "this controller's admin address" : "this controller's PoP address");
+  }
+  return out;
+}
+
+std::map<std::string, std::string> AdminService::reserved_addresses() const {
+  Reserved out = own_addresses_;
+  const v1::ListPopsResponse pops = registry_.list_pops();
+  for (const v1::Pop& p : pops.pops()) {
+    for (const std::string& a : {p.tunnel_source().ipv4(), p.tunnel_source().ipv6()})
+      if (auto parsed = IpAddress::parse(a))
+        out.emplace(parsed->to_string(), "the tunnel source of PoP " + p.id());
+  }
+  return out;
+}
 
 template <typename Body>
 AdminService::Reactor* AdminService::serve(Ctx* ctx, Body&& body) {
@@ -303,6 +362,7 @@ AdminService::Reactor* AdminService::put(Ctx* ctx, const T& req,
     std::string what = std::string(verb) + " " + Kind::name(req, verb);
     if (mask && mask->paths_size() > 0) what += " (" + join_paths(*mask) + ")";
     uint64_t version = 0;
+    const Reserved reserved = reserved_addresses();
     grpc::Status status = mutate(
         ctx, what,
         [&](const Config& c, ConfigChange& ch) {
@@ -324,6 +384,7 @@ AdminService::Reactor* AdminService::put(Ctx* ctx, const T& req,
           const T& in = existing && mask && mask->paths_size() > 0 ? merged : req;
           T out;
           if (grpc::Status s = Kind::validate(c, in, mutation, out); !s.ok()) return s;
+          if (grpc::Status s = not_reserved(out, reserved); !s.ok()) return s;
           stamp(out, existing);
           ch.puts.push_back(out);
           *resp = out;

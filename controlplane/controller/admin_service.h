@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <mutex>
 
 #include "controlplane/controller/auth.h"
@@ -17,11 +18,18 @@
 
 namespace onramp::ctl {
 
+// The controller's listen addresses ("host:port", admin first, then PoP) as
+// addresses refused for VIPs and endpoints: canonical address -> what it
+// is. Wildcards and names reserve nothing.
+std::map<std::string, std::string> own_listen_addresses(const std::vector<std::string>& listen);
+
 class AdminService final : public v1::AdminService::CallbackService {
  public:
   // `on_commit` runs after every committed mutation (it schedules a push).
+  // `own_addresses` are the controller's listen addresses ("host:port"):
+  // like every PoP's tunnel sources, they are refused as VIPs and endpoints.
   AdminService(ConfigStore& store, PopRegistry& registry, const AdminAuth& auth,
-               std::function<void()> on_commit);
+               std::function<void()> on_commit, std::vector<std::string> own_addresses = {});
 
   using Reactor = grpc::ServerUnaryReactor;
   using Ctx = grpc::CallbackServerContext;
@@ -88,6 +96,10 @@ class AdminService final : public v1::AdminService::CallbackService {
   PopRegistry& registry_;
   const AdminAuth& auth_;
   std::function<void()> on_commit_;
+  // Canonical address -> what it is ("this controller's admin address").
+  std::map<std::string, std::string> own_addresses_;
+  // own_addresses_ and every PoP's tunnel sources, as now.
+  std::map<std::string, std::string> reserved_addresses() const;
   std::mutex mutate_mu_;  // one mutation at a time: validate and commit as one step
 };
 

@@ -29,7 +29,8 @@ struct ControllerServer::Parts {
         auth(o.plaintext, o.admin_tokens),
         scheduler(registry, o.debounce, std::max(o.debounce * 10, std::chrono::milliseconds(1000)),
                   std::chrono::seconds(1), *o.clock),
-        admin(store, registry, auth, [this] { scheduler.config_changed(); }),
+        admin(store, registry, auth, [this] { scheduler.config_changed(); },
+              {o.admin_listen, o.pop_listen}),
         sessions(registry, o.plaintext) {}
 
   RouteComputer computer;

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/options.h"
+#include "controlplane/controller/admin_service.h"
 #include "controlplane/controller/controller_server.h"
 #include "controlplane/controller/sqlite_store.h"
 #include "controlplane/controller/table_check.h"
@@ -305,6 +306,34 @@ TEST_F(ServiceTest, AnUpdateMaskChangesOnlyTheFieldsItNames) {
   // NOT_FOUND for a group that is not there, mask or not.
   EXPECT_EQ(update(group("web", "http", "us"), out, {"region"}).error_code(),
             StatusCode::NOT_FOUND);
+}
+
+// Hardening review, finding 5: a PoP's tunnel source was accepted as an
+// endpoint (the PoP would encapsulate to itself) and the controller's own
+// address as a VIP.
+TEST_F(ServiceTest, TunnelSourcesAndTheControllersAddressAreNotVipsOrEndpoints) {
+  configure();
+  FakeAgent agent(pop_channel_);
+  ASSERT_TRUE(agent.hello("FRA1"));  // tunnel sources 192.0.2.1, 2001:db8::1
+  ASSERT_TRUE(agent.next(5s));
+  uint64_t before = pops().config_version();
+  auto s = create(endpoint("web", "http", "eu", "2001:DB8::1"));
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "endpoint.address: 2001:db8::1 is the tunnel source of PoP FRA1; traffic to it would "
+            "loop through the PoP");
+  s = create(accelerator("api", {"192.0.2.1"}));
+  EXPECT_EQ(s.error_message(), "accelerator.vips[0]: 192.0.2.1 is the tunnel source of PoP FRA1");
+  EXPECT_EQ(pops().config_version(), before);
+}
+
+TEST(OwnAddresses, SpecificListenAddressesAreReservedWildcardsAndNamesAreNot) {
+  auto own = own_listen_addresses({"198.51.100.5:7443", "[2001:DB8::7]:7444"});
+  EXPECT_EQ(own,
+            (std::map<std::string, std::string>{{"198.51.100.5", "this controller's admin address"},
+                                                {"2001:db8::7", "this controller's PoP address"}}));
+  EXPECT_TRUE(own_listen_addresses({"0.0.0.0:7443", "[::]:7444"}).empty());
+  EXPECT_TRUE(own_listen_addresses({"localhost:7443"}).empty());
 }
 
 TEST_F(ServiceTest, PushAckNackAndCoalescing) {
