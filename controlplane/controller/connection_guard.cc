@@ -143,7 +143,6 @@ ConnectionGuard::Sweep ConnectionGuard::sweep(Clock::time_point now) {
     if (::shutdown(fd, SHUT_RDWR) == 0) ++s.closed;
   }
   s.connections = static_cast<uint32_t>(peers.size() - s.closed);
-  closed_total_ += s.closed;
 
   std::map<int, Clock::time_point> queued;
   for (const Listener& l : listeners) {

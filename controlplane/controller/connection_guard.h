@@ -56,16 +56,11 @@ class ConnectionGuard {
   // limits, and checks every guarded listener's accept queue.
   Sweep sweep(Clock::time_point now);
 
-  // The ports changed (a listener rebuilt on another port, in tests).
-  void set_ports(std::vector<int> ports) { ports_ = std::move(ports); }
-  uint64_t closed_total() const { return closed_total_; }
-
  private:
   ConnectionLimits limits_;
   std::vector<int> ports_;
   // Per port: since when its accept queue has been non-empty.
   std::map<int, Clock::time_point> queued_since_;
-  uint64_t closed_total_ = 0;
   // A descriptor held in reserve: reading /proc/self/fd needs one, and the
   // sweep matters most when a flood has taken every other.
   int reserve_ = -1;
