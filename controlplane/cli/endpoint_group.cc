@@ -269,6 +269,10 @@ void group_row(Table& t, const v1::EndpointGroup& g) {
     if (!overrides.empty()) overrides += ',';
     overrides += std::to_string(o.listener_port()) + ":" + std::to_string(o.endpoint_port());
   }
+  // Who rewrites the ports: onramp-decap at the endpoints, or nobody yet (a
+  // group stored before port_rewrite existed; its next update must set it).
+  if (!overrides.empty())
+    overrides += g.port_rewrite() == v1::PORT_REWRITE_DECAP ? " (decap)" : " (not applied)";
   uint32_t dial = g.has_traffic_dial_percent() ? g.traffic_dial_percent() : 100;
   t.row({g.accelerator(), g.listener(), g.name(), g.region(), std::to_string(dial) + "%",
          health_summary(h), std::to_string(interval), std::to_string(timeout),

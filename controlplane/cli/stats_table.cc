@@ -19,6 +19,15 @@ void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
   f.add("forwarded", std::to_string(s.forwarded()));
   f.add("echo_replies", std::to_string(s.echo_replies()));
   f.add("icmp_errors_forwarded", std::to_string(s.icmp_errors_forwarded()));
+  // Path MTU and fragments (docs/dataplane.md).
+  f.add("icmp_too_big_sent", std::to_string(s.icmp_too_big_sent()));
+  f.add("fragmented", std::to_string(s.fragmented()) + " packets, " +
+                          std::to_string(s.fragments_sent()) + " frames more");
+  f.add("fragments_forwarded", std::to_string(s.fragments_forwarded()));
+  f.add("fragment_trains", std::to_string(s.fragment_trains()) + " (" +
+                               std::to_string(s.fragment_trains_completed()) + " completed, " +
+                               std::to_string(s.fragment_trains_timed_out()) + " timed out, " +
+                               std::to_string(s.fragment_trains_evicted()) + " evicted)");
   f.add("dropped", std::to_string(s.dropped()));
   f.add("new_flows", std::to_string(s.new_flows()));
   f.add("flows_moved", std::to_string(s.flows_moved()));

@@ -17,8 +17,6 @@ namespace {
 
 using grpc::StatusCode;
 
-grpc::Status invalid(const std::string& m) { return grpc::Status(StatusCode::INVALID_ARGUMENT, m); }
-
 // Key fields of Get and Delete requests: malformed names can never exist.
 grpc::Status check_names(std::initializer_list<std::pair<const char*, const std::string*>> fields) {
   for (const auto& [field, value] : fields)

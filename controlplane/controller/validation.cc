@@ -14,10 +14,6 @@ namespace {
 
 using grpc::StatusCode;
 
-grpc::Status invalid(const std::string& message) {
-  return grpc::Status(StatusCode::INVALID_ARGUMENT, message);
-}
-
 std::string indexed(const std::string& field, int i) {
   return field + "[" + std::to_string(i) + "]";
 }

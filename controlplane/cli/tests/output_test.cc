@@ -164,6 +164,9 @@ TEST(Golden, EndpointGroupTableShowsEffectiveDefaults) {
                         traffic_dial_percent: 0
                         health_check { protocol: HEALTH_CHECK_HTTP port: 8080 path: "/healthz"
                                        interval_ms: 1000 unhealthy_threshold: 2 }
+                        port_overrides { listener_port: 443 endpoint_port: 8443 }
+                        port_rewrite: PORT_REWRITE_DECAP }
+      endpoint_groups { accelerator: "web" listener: "https" name: "old" region: "eu-west"
                         port_overrides { listener_port: 443 endpoint_port: 8443 } })",
                                                    print_endpoint_groups),
             "ACCELERATOR  LISTENER  NAME  REGION        DIAL  HEALTH_CHECK               "
@@ -171,7 +174,9 @@ TEST(Golden, EndpointGroupTableShowsEffectiveDefaults) {
             "web          https     fra   eu-central    100%  tcp                        "
             "10000        2000        3/3      -\n"
             "web          https     sin   ap-southeast  0%    http:8080/healthz 200-399  "
-            "1000         1000        3/2      443:8443\n");
+            "1000         1000        3/2      443:8443 (decap)\n"
+            "web          https     old   eu-west       100%  tcp                        "
+            "10000        2000        3/3      443:8443 (not applied)\n");
 }
 
 TEST(Golden, EndpointGroupTableShowsHttpsSniAndVerification) {
@@ -512,6 +517,8 @@ constexpr char kStats[] = R"(
   dropped: 10 drops { key: "non_vip" value: 7 } drops { key: "fragment" value: 3 }
   drops { key: "too_big" value: 0 } new_flows: 20 flows_live: 18 flow_capacity: 8192
   tables_applied: 3 uptime_ms: 12345 flow_inserts: 20 flow_expired: 2 idle_sleeps: 5
+  icmp_too_big_sent: 4 fragmented: 2 fragments_sent: 3 fragments_forwarded: 6
+  fragment_trains: 3 fragment_trains_completed: 2 fragment_trains_timed_out: 1
   listeners { name: "web" packets: 990 bytes: 63360 new_flows: 20
               endpoints { address: "198.51.100.11" label: "fra" weight: 128 healthy: true
                           packets: 990 bytes: 63360 new_flows: 20 } }
@@ -529,6 +536,10 @@ TEST(Golden, DataplaneStats) {
             "forwarded:              990\n"
             "echo_replies:           0\n"
             "icmp_errors_forwarded:  0\n"
+            "icmp_too_big_sent:      4\n"
+            "fragmented:             2 packets, 3 frames more\n"
+            "fragments_forwarded:    6\n"
+            "fragment_trains:        3 (2 completed, 1 timed out, 0 evicted)\n"
             "dropped:                10\n"
             "new_flows:              20\n"
             "flows_moved:            0\n"
