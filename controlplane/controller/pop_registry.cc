@@ -60,6 +60,13 @@ bool same_tunnel(const v1::TunnelSource& a, const v1::TunnelSource& b) {
   return a.ipv4() == b.ipv4() && a.ipv6() == b.ipv6();
 }
 
+// The routing memory as the store keeps it: RouteInputs with only `memory`.
+std::string saved_memory(const RouteMemory& memory) {
+  v1::RouteInputs kept;
+  memory_to_proto(memory, *kept.mutable_memory());
+  return kept.SerializeAsString();
+}
+
 }  // namespace
 
 int64_t now_ms() {
@@ -86,6 +93,11 @@ void PopRegistry::load() {
     st.pop.set_bgp_announced(false);
     st.applied_digest = std::move(r.applied_digest);
     st.nacked_digest = std::move(r.nacked_digest);
+    v1::RouteInputs kept;
+    if (!r.route_memory.empty() && kept.ParseFromString(r.route_memory)) {
+      st.memory = memory_from_proto(kept.memory());
+      st.saved_memory = std::move(r.route_memory);
+    }
   }
 }
 
@@ -147,6 +159,10 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
                                           {"was", before->second.primary}});
   }
   st.memory = std::move(routes.memory);
+  if (std::string m = saved_memory(st.memory); m != st.saved_memory) {
+    st.saved_memory = std::move(m);
+    st.dirty = true;
+  }
   st.routes = std::make_shared<const std::vector<v1::ListenerRoute>>(std::move(routes.listeners));
   if (auto spec = check_table(routes.table); !spec.ok()) {
     // A bug, not an operator's mistake: validation should have refused the
@@ -434,8 +450,10 @@ Status PopRegistry::flush() {
     for (auto& [id, st] : pops_) {
       if (!st.dirty) continue;
       st.dirty = false;
-      PopRecord r{
-          .pop = st.pop, .applied_digest = st.applied_digest, .nacked_digest = st.nacked_digest};
+      PopRecord r{.pop = st.pop,
+                  .applied_digest = st.applied_digest,
+                  .nacked_digest = st.nacked_digest,
+                  .route_memory = st.saved_memory};
       r.pop.clear_state();
       r.pop.clear_sent_version();
       r.pop.clear_dataplane_healthy();

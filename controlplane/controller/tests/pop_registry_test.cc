@@ -512,5 +512,38 @@ TEST_F(PopRegistryTest, TheFirstTableOfASessionUsesTheHelloProbes) {
   EXPECT_TRUE(view->routes.listeners[0].fail_open());
 }
 
+// A restarted controller used to forget its routing memory: with two groups
+// within the margin of each other it picked the nearer one afresh, sent the
+// PoP a table it did not run, and moved new flows. The memory is stored with
+// the PoP's record.
+TEST_F(PopRegistryTest, ARestartedControllerKeepsItsRoutingMemory) {
+  put(group("web", "http", "us", "us-east", 100));
+  put(endpoint("web", "http", "us", "198.51.100.2", 128));
+  auto fra = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  registry_->ack(fra.get(), "FRA1", ack(fra->sent[0]));
+  // us is nearest; later eu is 2 ms better, inside the margin: us stays.
+  registry_->probes(
+      fra.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, true}}));
+  ASSERT_EQ(fra->sent.size(), 2u);
+  registry_->ack(fra.get(), "FRA1", ack(fra->sent[1]));
+  auto near = probe_report({{"eu", "198.51.100.1", 10, true}, {"us", "198.51.100.2", 12, true}});
+  registry_->probes(fra.get(), "FRA1", near);
+  ASSERT_EQ(fra->sent.size(), 2u);
+  const uint64_t running = fra->sent[1].version();
+  ASSERT_EQ(registry_->flush().message(), "");
+
+  reopen();
+  v1::Hello back = hello("FRA1", running);
+  *back.mutable_probes() = near;
+  auto again = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(again, "", back).ok());
+  EXPECT_TRUE(again->sent.empty()) << again->sent[0].DebugString();
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->routes.memory.at(table_listener_name("web", "http")).primary, "us");
+}
+
 }  // namespace
 }  // namespace onramp::ctl::test
