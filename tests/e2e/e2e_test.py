@@ -20,9 +20,16 @@ and the failover time measured.
   8. static stability: the controller killed, then a region dies: FRA1's
      agent fails it over on its own probes within the same bound, traffic
      comes back when the region does; the tables the returning controller
-     sends are logged (not asserted yet: docs/routing.md, limits).
+     sends are logged (not asserted yet: docs/routing.md, limits);
+  9. MTU and bytes: from each client through its PoP (clients have MTU 1500,
+     like the PoPs' links), 1 MiB uploaded and downloaded over TCP and
+     1400- and 3000-byte UDP datagrams, every byte checked (SHA-256) where
+     it arrives; the PoPs' path-MTU and fragmentation counters show who did
+     the work.
 
-usage: e2e_test.py --build-dir DIR [--rounds N] [--json FILE]
+usage: e2e_test.py --build-dir DIR [--rounds N] [--json FILE] [--steps 2,9]
+       (--steps: only those steps, after the bed comes up; a step may rely
+       on the bed as a fresh one leaves it, never on an earlier step)
 """
 import argparse
 import json
@@ -33,7 +40,7 @@ import time
 
 import story
 from harness import SKIP, Failure, check, log, not_root, wait_for
-from testbed import ACCELERATOR, CLIENTS, REGIONS, Testbed
+from testbed import ACCELERATOR, CLIENTS, POPS, REGIONS, VIP, Testbed
 
 # A functional bound for one failover in this shared 2-core test bed; the
 # target (1 s) is what docs/testbed.md reports from the measured figures.
@@ -258,12 +265,115 @@ def step_region_down_without_controller(bed):
     return r["FRA1"]["failover_s"]
 
 
+MIB = 1 << 20
+UDP_SIZES = (1400, 3000)
+
+
+def traffic_json(bed, client, *args, timeout=60):
+    r = bed.exec(client, [*story.TRAFFIC, *args], check=False, timeout=timeout)
+    check(r.returncode == 0 and r.stdout.strip(), f"traffic.py {' '.join(args)} from {client}",
+          r)
+    return json.loads(r.stdout.splitlines()[-1])
+
+
+PMTU_COUNTERS = ("icmp_too_big_sent", "fragmented", "fragments_sent", "fragments_forwarded")
+
+
+def pmtu_counters(bed, pop):
+    s = bed.dp(pop, "stats") or {}
+    return {k: int(s.get(k, 0)) for k in PMTU_COUNTERS}
+
+
+def step_mtu_bytes(bed):
+    """Full-size packets from MTU-1500 clients, through each client's PoP:
+    TCP both ways (1 MiB, path-MTU discovery on the upload) and UDP
+    datagrams that fit the link but not the tunnel (1400 + headers does;
+    3000 is fragmented by the client and again by the PoP)."""
+    figures = {}
+    for pop, region in (("FRA1", "eu-central"), ("SIN1", "ap-southeast")):
+        for listener in ("web", "dns"):
+            wait_for(f"{pop} routing {listener} to {region}",
+                     lambda: story.shares(bed, pop, listener).get(region) == 100.0, timeout=30)
+    before = {pop: pmtu_counters(bed, pop) for pop in POPS}
+    for client, region in (("client", "eu-central"), ("client2", "ap-southeast")):
+        pop = story.ENTERS[client]
+        addr = CLIENTS[client]["addr"]
+
+        def udp(size, why):
+            got = traffic_json(bed, client, "udp-size", VIP, str(story.UDP), str(size))
+            log(f"  {client} via {pop}: {size}-byte datagram ({why}) -> {got.get('endpoint')} "
+                f"({got.get('bytes')} bytes)")
+            check(got.get("region") == region, f"{size}-byte datagram from {client}: {got}")
+            check(got.get("bytes") == str(size) and got.get("sha256") == got["sent_sha256"],
+                  f"the endpoint got other bytes than {client}'s {size}-byte datagram: {got}")
+            check(got.get("client", "").rsplit(":", 1)[0] == addr, f"the endpoint saw {got}")
+
+        # A fresh start: the client has learnt no path MTU for the VIP yet,
+        # so its kernel fragments a 3000-byte datagram into 1500-byte
+        # packets, which the PoP splits again to fit its tunnel.
+        bed.exec(client, ["ip", "route", "flush", "cache"])
+        for size in UDP_SIZES:
+            udp(size, "client at MTU 1500")
+        up = traffic_json(bed, client, "upload", VIP, str(story.HTTP), str(MIB))
+        log(f"  {client} via {pop}: 1 MiB up to {up.get('endpoint')} in {up['seconds']} s")
+        check(up["status"] == 200 and up.get("region") == region,
+              f"upload from {client} answered by {up}")
+        check(up.get("bytes") == str(MIB) and up.get("sha256") == up["sent_sha256"],
+              f"the endpoint got other bytes than {client} sent: {up}")
+        check(up.get("client", "").rsplit(":", 1)[0] == addr, f"the endpoint saw {up}")
+        # The upload taught the client the tunnel's path MTU (the PoP's
+        # ICMP): now its own fragments fit, and the PoP forwards them as
+        # they are.
+        udp(3000, "client at the learnt path MTU")
+        down = traffic_json(bed, client, "download", VIP, str(story.HTTP), str(MIB))
+        log(f"  {client} via {pop}: 1 MiB down from {down.get('endpoint')} in "
+            f"{down['seconds']} s")
+        check(down["status"] == 200 and down.get("region") == region,
+              f"download to {client} answered by {down}")
+        check(down["bytes"] == MIB and down["sha256"] == down["expected_sha256"],
+              f"{client} got other bytes than the endpoint sent: {down}")
+        figures[client] = {"upload_s": up["seconds"], "download_s": down["seconds"]}
+    after = {pop: pmtu_counters(bed, pop) for pop in POPS}
+    for pop in POPS:
+        d = {k: after[pop][k] - before[pop][k] for k in after[pop]}
+        log(f"  {pop}: {d['icmp_too_big_sent']} ICMP too-big sent, {d['fragmented']} packets "
+            f"split into {d['fragmented'] + d['fragments_sent']}, "
+            f"{d['fragments_forwarded']} later fragments forwarded")
+        check(d["icmp_too_big_sent"] > 0, f"{pop} sent no ICMP too-big: who did PMTU? {d}")
+        check(d["fragmented"] > 0, f"{pop} split no packet of the 3000-byte datagram: {d}")
+        check(d["fragments_forwarded"] > 0, f"{pop} forwarded no later fragment: {d}")
+        figures[pop] = d
+    return figures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--steps", help="comma-separated step numbers to run (default: all)")
     args = ap.parse_args()
+    steps = [
+        ("1", "latency matrix", lambda: figures.__setitem__("matrix_ms", step_matrix(bed))),
+        ("2", "nearest region, client address preserved", lambda: step_nearest(bed)),
+        ("3", f"failover of one endpoint, {args.rounds} rounds",
+         lambda: figures.__setitem__("failover", step_failover(bed, args.rounds))),
+        ("4", "a region down and back",
+         lambda: figures.__setitem__("region_failover_s", step_region_down(bed))),
+        ("5", "a long-lived TCP connection through change, restart and move",
+         lambda: step_long_lived(bed)),
+        ("6", "BGP follows the dataplane's health", lambda: step_bgp(bed)),
+        ("7", "controller and agent killed", lambda: step_control_plane_down(bed)),
+        ("8", "controller killed, then a region dies",
+         lambda: figures.__setitem__("region_failover_without_controller_s",
+                                     step_region_down_without_controller(bed))),
+        ("9", "MTU 1500 clients: 1 MiB over TCP each way, 1400- and 3000-byte UDP",
+         lambda: figures.__setitem__("mtu", step_mtu_bytes(bed))),
+    ]
+    wanted = args.steps.split(",") if args.steps else [n for n, _, _ in steps]
+    unknown = set(wanted) - {n for n, _, _ in steps}
+    if unknown:
+        ap.error(f"no step {', '.join(sorted(unknown))}")
     if not_root("the test bed needs root (network namespaces)"):
         return SKIP
     for tool in ("bird", "birdc", "ethtool", "curl"):
@@ -276,22 +386,12 @@ def main():
     try:
         log("step: test bed up")
         bed.up()
-        log("step 1: latency matrix")
-        figures["matrix_ms"] = step_matrix(bed)
-        log("step 2: nearest region, client address preserved")
-        step_nearest(bed)
-        log(f"step 3: failover of one endpoint, {args.rounds} rounds")
-        figures["failover"] = step_failover(bed, args.rounds)
-        log("step 4: a region down and back")
-        figures["region_failover_s"] = step_region_down(bed)
-        log("step 5: a long-lived TCP connection through change, restart and move")
-        step_long_lived(bed)
-        log("step 6: BGP follows the dataplane's health")
-        step_bgp(bed)
-        log("step 7: controller and agent killed")
-        step_control_plane_down(bed)
-        log("step 8: controller killed, then a region dies")
-        figures["region_failover_without_controller_s"] = step_region_down_without_controller(bed)
+        for n, title, fn in steps:
+            if n in wanted:
+                t = time.monotonic()
+                log(f"step {n}: {title}")
+                fn()
+                log(f"  (step {n}: {time.monotonic() - t:.0f} s)")
     except Failure as e:
         log(f"FAIL: {e}")
         log(f"logs: {bed.state}")

@@ -8,7 +8,7 @@ peer and a user-space WAN, on one machine (docs/testbed.md has the picture).
   router   the Internet core: BIRD (AS 64500) peering with both PoPs,
            onramp-controller (PoP API on 198.51.100.1/.17:7444, admin on
            its loopback), IP forwarding between everything
-  fra1     FRA1: onramp-dataplane (af_packet on p0), onramp-agent, BIRD
+  fra1     FRA1: onramp-dataplane (net_pcap on p0), onramp-agent, BIRD
   sin1     SIN1: the same
   wan      the WAN emulator between the router and each region, and the
            regions' bridges
@@ -70,7 +70,6 @@ NEAR = {"FRA1": "eu-central", "client": "eu-central", "SIN1": "ap-southeast",
         "client2": "ap-southeast"}
 ADMIN = "127.0.0.1:7443"
 POP_PORT = 7444
-CLIENT_MTU = 1400  # leaves room for the PoP's encapsulation on 1500-byte links
 
 
 def delays_for(region):
@@ -175,7 +174,7 @@ class Testbed:
              "peer", "name", if_b, "netns", self.ns(role_b), "mtu", str(mtu)])
         for role, i in ((role_a, if_a), (role_b, if_b)):
             # Checksum and segmentation offloads off: frames cross raw
-            # sockets (the WAN emulator, the af_packet dataplane), which
+            # sockets (the WAN emulator, the dataplane's pcap port), which
             # would pass on partial checksums and 64 KiB segments.
             self.exec(role, ["ethtool", "-K", i, "tx", "off", "tso", "off", "gso", "off", "gro",
                              "off"], check=False)
@@ -196,7 +195,11 @@ class Testbed:
         self._sysctl("rtr", "net.ipv4.ip_forward", 1)
 
         for name, c in CLIENTS.items():
-            self._veth(name, "c0", "rtr", c["rtr_if"], mtu=CLIENT_MTU)
+            # MTU 1500 like every other link, as real clients have: a full-size
+            # packet does not fit the PoP's tunnel, and path-MTU discovery
+            # (the PoP's ICMP frag-needed) or the PoP's fragmentation must
+            # do the work.
+            self._veth(name, "c0", "rtr", c["rtr_if"])
             self._ip(name, "addr", "add", f"{c['addr']}/25", "dev", "c0")
             self._ip(name, "route", "add", "default", "via", c["gw"])
             self._ip("rtr", "addr", "add", f"{c['gw']}/25", "dev", c["rtr_if"])
@@ -303,11 +306,15 @@ class Testbed:
         return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
 
     def start_dataplane(self, pop):
+        # net_pcap, not net_af_packet: the af_packet driver's fanout group
+        # has the kernel reassemble IPv4 fragments first (and cut those over
+        # 2 KiB), so the PoP would never see fragments as a NIC hands them
+        # over (docs/testbed.md, MTU and fragments).
         p = POPS[pop]
         self.start(f"dataplane-{pop}", p["ns"], [
             self.bin["dataplane"], "--no-pci", "--no-huge", "-m", "256", "--no-shconf",
             "--no-telemetry", f"--file-prefix={self.prefix}-{pop}", "-l", str(p["cpu"]),
-            "--log-level=warning", "--vdev=net_af_packet0,iface=p0", "--",
+            "--log-level=warning", "--vdev=net_pcap0,rx_iface_in=p0,tx_iface=p0,phy_mac=1", "--",
             "--api-socket", self.dp_socket(pop), "--flows-per-lcore", "65536"])
         wait_for(f"{pop}'s dataplane", lambda: self.dp(pop, "health", check=False) is not None)
 
