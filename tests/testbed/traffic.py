@@ -22,9 +22,10 @@
   traffic.py download VIP PORT BYTES
       one HTTP GET of BYTES bytes from the endpoint; prints the SHA-256 of
       what arrived beside the one expected
-  traffic.py udp-size VIP PORT SIZE
+  traffic.py udp-size VIP PORT SIZE [ATTEMPTS]
       one datagram of SIZE bytes (the kernel fragments what exceeds the
-      link's MTU); prints the endpoint's answer and what was sent
+      link's MTU), sent again while unanswered up to ATTEMPTS times (1);
+      prints the endpoint's answer, what was sent and what went wrong
 
 Every command takes an IPv4 or an IPv6 VIP. CLOCK_MONOTONIC is one clock for
 every namespace, so times compare across them.
@@ -79,18 +80,28 @@ def download(vip, port, size):
                       "expected_sha256": hashlib.sha256(want).hexdigest()}), flush=True)
 
 
-def udp_size(vip, port, size):
+def udp_size(vip, port, size, attempts):
+    """Sends the datagram up to `attempts` times, as a resolver would: an
+    IPv6 datagram fragmented for a link MTU larger than the path's is
+    answered by a packet-too-big, which a connected socket reports as
+    EMSGSIZE; the kernel has then learnt the path MTU for the retry."""
     data = random.Random(size).randbytes(size)
+    seen, errors = {}, []
     with socket.socket(family(vip), socket.SOCK_DGRAM) as s:
         s.settimeout(3)
         s.connect((vip, port))
-        s.send(data)
-        try:
-            seen = answer_fields(s.recv(2048).decode())
-        except socket.timeout:
-            seen = {"error": "no answer in 3 s"}
+        for _ in range(attempts):
+            s.send(data)
+            try:
+                seen = answer_fields(s.recv(2048).decode())
+                break
+            except socket.timeout:
+                errors.append("no answer in 3 s")
+            except OSError as e:
+                errors.append(e.strerror)
     print(json.dumps({"sent_bytes": size, "sent_sha256": hashlib.sha256(data).hexdigest(),
-                      **seen}), flush=True)
+                      "attempts": len(errors) + bool(seen), "errors": errors, **seen}),
+          flush=True)
 
 
 def udp_flows(vip, port, seconds, rate):
@@ -114,12 +125,16 @@ def sniff(port):
     while True:
         frame = s.recv(2048)
         now = time.monotonic()
-        if len(frame) < 42 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+        if len(frame) >= 42 and frame[12:14] == b"\x08\x00" and frame[23] == 17:
+            l4 = 14 + (frame[14] & 0x0F) * 4
+            source = socket.inet_ntoa(frame[26:30])
+        elif len(frame) >= 62 and frame[12:14] == b"\x86\xdd" and frame[20] == 17:
+            l4 = 54  # no extension headers: the flows' datagrams are small
+            source = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+        else:
             continue
-        ihl = (frame[14] & 0x0F) * 4
-        dport = struct.unpack_from("!H", frame, 14 + ihl + 2)[0]
-        if dport == port:
-            print(f"{now:.6f} {socket.inet_ntoa(frame[26:30])}", flush=True)
+        if len(frame) >= l4 + 4 and struct.unpack_from("!H", frame, l4 + 2)[0] == port:
+            print(f"{now:.6f} {source}", flush=True)
 
 
 def hold(vip, port, seconds, source_port=0):
@@ -171,7 +186,7 @@ if __name__ == "__main__":
     elif cmd == "download":
         download(a[0], int(a[1]), int(a[2]))
     elif cmd == "udp-size":
-        udp_size(a[0], int(a[1]), int(a[2]))
+        udp_size(a[0], int(a[1]), int(a[2]), int(a[3]) if len(a) > 3 else 1)
     elif cmd == "sniff":
         sniff(int(a[0]))
     elif cmd == "hold":
