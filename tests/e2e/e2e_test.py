@@ -41,7 +41,7 @@ import time
 
 import story
 from harness import SKIP, Failure, check, log, not_root, wait_for
-from testbed import (ACCELERATOR, CLIENTS, POPS, REGIONS, VIPS, Testbed, client_addr,
+from testbed import (ACCELERATOR, POPS, REGIONS, VIPS, Testbed, client_addr,
                      endpoint_addresses)
 
 FAMILIES = (4, 6)
@@ -151,23 +151,33 @@ def step_long_lived(bed):
     # A client port whose flow goes to one eu-central endpoint now and would
     # go to the other once that one's weight is 255: after that change only
     # FRA1's flow table keeps the connection where it is.
+    # The IPv6 connection's port: one whose flow goes to either address of
+    # the same endpoint now and to the other endpoint (either address) after
+    # the change.
     eu = REGIONS["eu-central"]["endpoints"]
-    (kept_name, kept), (_, other) = sorted(eu.items())
-    # Each group holds both addresses of each endpoint, so about one port
-    # in eight qualifies.
+    (kept_name, kept), (other_name, other) = sorted(eu.items())
+    kept_host, other_host = endpoint_addresses(kept_name), endpoint_addresses(other_name)
+    # Each group holds both addresses of each endpoint, so only a few ports
+    # in a hundred qualify.
     ports = range(41000, 41100)
-    before = {p: story.trace(bed, "FRA1", "client", p) for p in ports}
+    before = {(f, p): story.trace(bed, "FRA1", "client", p, family=f)
+              for f in FAMILIES for p in ports}
     set_weight(bed, "eu-central", other, 255)
-    port = next((p for p in ports
-                 if before[p] == kept and story.trace(bed, "FRA1", "client", p) == other), None)
+    port = next((p for p in ports if before[4, p] == kept
+                 and story.trace(bed, "FRA1", "client", p) == other), None)
+    port6 = next((p for p in ports if before[6, p] in kept_host
+                  and story.trace(bed, "FRA1", "client", p, family=6) in other_host), None)
     set_weight(bed, "eu-central", other, 128)
     check(port is not None, f"no client port in {ports} moves from {kept} to {other}")
+    check(port6 is not None, f"no IPv6 client port in {ports} moves from {kept_name} to "
+          f"{other_name}")
     hold = story.Hold(bed, "client", 40, source_port=port)
     check(hold.endpoint == kept_name, f"the connection from port {port} went to {hold.endpoint}")
     log(f"  long-lived connection from port {port} held by {hold.endpoint}")
-    # Its IPv6 sibling, through the same changes, restart and move.
-    hold6 = story.Hold(bed, "client", 40, family=6)
-    log(f"  long-lived IPv6 connection held by {hold6.endpoint}")
+    hold6 = story.Hold(bed, "client", 40, source_port=port6, family=6)
+    check(hold6.endpoint == kept_name,
+          f"the IPv6 connection from port {port6} went to {hold6.endpoint}")
+    log(f"  long-lived IPv6 connection from port {port6} held by {hold6.endpoint}")
     time.sleep(1)
 
     # (a) table changes that do not touch its endpoint: an ap-southeast
@@ -177,11 +187,13 @@ def step_long_lived(bed):
     set_weight(bed, "eu-central", other, 255)
     check(story.trace(bed, "FRA1", "client", port) == other,
           f"a new flow from port {port} should now go to {other}")
+    check(story.trace(bed, "FRA1", "client", port6, family=6) in other_host,
+          f"a new IPv6 flow from port {port6} should now go to {other_name}")
     time.sleep(1)
     check(hold.alive(), "the connection broke (or moved) when its sibling's weight changed")
-    check(hold6.alive(), "the IPv6 connection broke (or moved) after a weight change")
-    log(f"  {other} at weight 255, where a new flow of this 5-tuple would now go: "
-        "the connection stayed on its endpoint (flow table)")
+    check(hold6.alive(), "the IPv6 connection broke (or moved) when its sibling's weight changed")
+    log(f"  {other} at weight 255, where new flows of both connections' 5-tuples would now "
+        "go: both stayed on their endpoint (flow table)")
     set_weight(bed, "eu-central", other, 128)
 
     # (b) FRA1's dataplane restarts: its agent withdraws the VIP, BGP moves

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from harness import Failure, wait_for
-from testbed import ACCELERATOR, CLIENTS, POPS, VIP, VIPS, client_addr
+from testbed import ACCELERATOR, POPS, VIPS, client_addr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAFFIC = ["/usr/bin/python3", os.path.join(HERE, "traffic.py")]
@@ -61,12 +61,14 @@ def routes(bed, pop, listener="web"):
     raise Failure(f"no route for listener {listener} at {pop}: {json.dumps(j)[:300]}")
 
 
-def trace(bed, pop, client, client_port, port=ECHO):
+def trace(bed, pop, client, client_port, port=ECHO, family=4):
     """The endpoint address a new TCP flow from client:client_port to the
-    VIP's port would get at a PoP now (the controller's TraceFlow)."""
-    return bed.ctl_json("trace", "--pop", pop, "--client",
-                        f"{CLIENTS[client]['addr']}:{client_port}", "--vip", VIP, "--port",
-                        str(port), "--protocol", "tcp").get("endpoint", "")
+    VIP's port (of that family) would get at a PoP now (the controller's
+    TraceFlow)."""
+    addr = client_addr(client, family)
+    source = f"{addr}:{client_port}" if family == 4 else f"[{addr}]:{client_port}"
+    return bed.ctl_json("trace", "--pop", pop, "--client", source, "--vip", VIPS[family],
+                        "--port", str(port), "--protocol", "tcp").get("endpoint", "")
 
 
 def shares(bed, pop, listener="web"):
