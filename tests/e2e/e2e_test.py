@@ -333,6 +333,17 @@ def pmtu_counters(bed, pop):
     return {k: int(s.get(k, 0)) for k in PMTU_COUNTERS}
 
 
+# The inner MTUs the PoP announces at its MTU of 1500: IPIP over IPv4 and
+# IPv6, GUE over IPv4 and IPv6 (docs/dataplane.md, Path MTU).
+INNER_MTUS = (1480, 1460, 1472, 1452)
+
+
+def learnt_mtu(bed, client, vip):
+    """The path MTU the client's kernel holds for the VIP (None: none learnt)."""
+    out = bed.exec(client, ["ip", "route", "get", vip]).stdout.split()
+    return int(out[out.index("mtu") + 1]) if "mtu" in out else None
+
+
 def step_mtu_bytes(bed):
     """Full-size packets from MTU-1500 clients, through each client's PoP,
     over each family: TCP both ways (1 MiB, path-MTU discovery on the
@@ -379,6 +390,10 @@ def step_mtu_bytes(bed):
             check(up.get("bytes") == str(MIB) and up.get("sha256") == up["sent_sha256"],
                   f"the endpoint got other bytes than sent, {who}: {up}")
             check(up.get("client", "").rsplit(":", 1)[0] == addr, f"the endpoint saw {up}")
+            learnt = learnt_mtu(bed, client, vip)
+            log(f"  {who}: path MTU learnt for {vip}: {learnt}")
+            check(learnt in INNER_MTUS, f"{client} learnt no tunnel's inner MTU for {vip}: "
+                  f"{learnt} (the PoP's ICMP should have taught it one of {INNER_MTUS})")
             # The client has learnt a path MTU from the PoP's ICMP: its own
             # fragments now fit the tunnel of the endpoint that taught it
             # (another endpoint's tunnel may be smaller: IPv6 may need one
