@@ -119,7 +119,8 @@ def failover_key(pop, family):
 def measure_failover(bed, victims, clients=("client", "client2"), before=1.5, after=3.0,
                      rate=200, families=(4,)):
     """Kills the victims' servers while every client opens `rate` new UDP
-    flows a second through its PoP to the VIP of each family, and returns,
+    flows a second through its PoP, shared between the VIPs of the families
+    (the bed's load stays the same with both), and returns,
     per PoP and family (failover_key), the seconds from the kill to the
     last new flow that still reached a victim (0 when none did after the
     kill), and the flows each victim saw before it."""
@@ -130,7 +131,8 @@ def measure_failover(bed, victims, clients=("client", "client2"), before=1.5, af
             stdout=subprocess.PIPE, text=True, start_new_session=True)
     time.sleep(0.3)
     gens = [subprocess.Popen(["ip", "netns", "exec", bed.ns(c), *TRAFFIC, "udp-flows",
-                              VIPS[f], str(UDP), str(before + after), str(rate)],
+                              VIPS[f], str(UDP), str(before + after),
+                              str(rate / len(families))],
                              stdout=subprocess.PIPE, text=True) for c in clients for f in families]
     time.sleep(before)
     t0 = time.monotonic()
