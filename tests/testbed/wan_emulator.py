@@ -15,7 +15,8 @@ can change the latency matrix while traffic flows:
               "delays_ms": {"198.51.100.2/32": 2, "198.51.100.18/32": 40},
               "default_ms": 0}]}
 
-Frames that are not IP (ARP) and addresses that match no prefix take
+IPv6 prefixes ("2001:db8:100:1::2/128") work alike. Frames that are not IP
+(ARP), neighbour discovery and addresses that match no prefix take
 `default_ms`. Counters (frames and bytes per link and direction, frames
 refused by the kernel) are printed on SIGUSR1 and at exit.
 
