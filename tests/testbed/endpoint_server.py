@@ -8,7 +8,8 @@ served it and that the client's address survived the PoP's encapsulation.
   TCP 7000  line echo for long-lived connections: each line comes back
             prefixed "eu1 " (so a client sees which endpoint holds it)
   UDP 5300  "ping" -> "pong" (the health check); anything else -> the same
-            one line as HTTP
+            one line as HTTP, led by the datagram's "seq=N" when it starts
+            with one (the chaos suite's numbered stream)
 
 It binds the wildcard address, so it serves the VIP (on the loopback, reached
 through onramp-decap) and its own address (probes) alike.
@@ -72,6 +73,8 @@ def main():
     while True:
         data, ancillary, _, client = udp.recvmsg(2048, socket.CMSG_SPACE(12))
         reply = b"pong" if data == b"ping" else describe(name, region, client).encode()
+        if data.startswith(b"seq="):
+            reply = data.split()[0] + b" " + reply
         source = [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("=i4s4s", 0, d[4:8], bytes(4)))
                   for lvl, t, d in ancillary if lvl == socket.IPPROTO_IP and t == IP_PKTINFO]
         udp.sendmsg([reply], source, 0, client)
