@@ -157,8 +157,7 @@ v1::ListenerRoute listener_route(const RoutePlan& plan, const std::vector<std::s
       // threshold): it drains instead, keeping the flows it has. Those are
       // flows it took while failing open, when a sibling's verdict turned
       // first; moved, they were reset (chaos suite, a cut WAN link).
-      bool answers = probe && probe->last_error().empty();
-      unhealthy.push_back(!ok && !open && !answers);
+      unhealthy.push_back(!ok && !open && !answers(probe));
       shares.push_back((ok || open) && pool > 0 ? g.share * double(e->weight()) / double(pool)
                                                 : 0.0);
     }
