@@ -58,13 +58,12 @@ HEALS = {"dataplane", "endpoint"}
 # failure is printed as KNOWN with the cause and does not fail the suite; a
 # run where it holds says so. Lost acknowledged writes are never known.
 KNOWN = {
-    "wan": "leaving fail-open moves flows: with the web listener's only dialled group "
-           "(eu-central) cut off, the listener fails open to it (flows stall, TCP "
-           "retransmits, nothing fails); when the link returns the endpoints' verdicts "
-           "come back one at a time, the first healthy one ends the fail-open, and flows "
-           "on its still-unhealthy sibling are re-picked to it, which resets them: a "
-           "request or a long-lived connection with a packet in the ~100 ms between the "
-           "two verdicts fails (docs/reliability.md)",
+    "wan": "entering fail-open moves flows: the cut endpoints' verdicts turn unhealthy one at "
+           "a time; while the first is unhealthy and its sibling still counts as healthy (up "
+           "to ~200 ms) the dataplane moves the first one's flows to the sibling, which the "
+           "cut has reached too; the listener then fails open to both, but a moved flow stays "
+           "where it was moved, so when the link returns its next packet reaches an endpoint "
+           "that does not know the connection and is reset (docs/reliability.md)",
 }
 
 
