@@ -11,8 +11,6 @@ v1::HealthState health_state(const v1::ProbeResult* r) {
 
 bool routable(const v1::ProbeResult* r) { return health_state(r) != v1::HEALTH_STATE_UNHEALTHY; }
 
-bool answers(const v1::ProbeResult* r) { return r && r->known() && r->last_error().empty(); }
-
 PopHealth::Update PopHealth::replace(const v1::ProbeReport& report, int64_t received_ms) {
   Update u;
   std::map<Key, v1::ProbeResult> next;

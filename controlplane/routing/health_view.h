@@ -54,10 +54,4 @@ v1::HealthState health_state(const v1::ProbeResult* result);
 // so endpoints take traffic before the first probes come in.
 bool routable(const v1::ProbeResult* result);
 
-// Whether the endpoint's latest probe succeeded: the agent's health tracker
-// keeps last_error for a failed probe only and clears it on success. An
-// unhealthy endpoint that answers is coming back (its healthy threshold not
-// reached yet).
-bool answers(const v1::ProbeResult* result);
-
 }  // namespace onramp::ctl

@@ -146,18 +146,13 @@ v1::ListenerRoute listener_route(const RoutePlan& plan, const std::vector<std::s
     bool open = &g == plan.open_group;
     for (size_t i = 0; i < g.in->endpoints.size(); ++i) {
       const v1::Endpoint* e = g.in->endpoints[i];
-      const v1::ProbeResult* probe = g.in->probes.size() > i ? g.in->probes[i] : nullptr;
-      bool ok = routable(probe);
+      bool ok = routable(g.in->probes.size() > i ? g.in->probes[i] : nullptr);
       uint64_t pool = open ? g.total_weight : g.healthy_weight;
       endpoints.push_back(e);
       owner.push_back(&g);
       // Unhealthy endpoints stay in the table marked so: their flows re-pick
-      // at once. Failing open, they take flows as if healthy. One whose
-      // latest probe succeeded answers again (its verdict waits for the
-      // threshold): it drains instead, keeping the flows it has. Those are
-      // flows it took while failing open, when a sibling's verdict turned
-      // first; moved, they were reset (chaos suite, a cut WAN link).
-      unhealthy.push_back(!ok && !open && !answers(probe));
+      // at once. Failing open, they take flows as if healthy.
+      unhealthy.push_back(!ok && !open);
       shares.push_back((ok || open) && pool > 0 ? g.share * double(e->weight()) / double(pool)
                                                 : 0.0);
     }

@@ -58,12 +58,14 @@ HEALS = {"dataplane", "endpoint"}
 # failure is printed as KNOWN with the cause and does not fail the suite; a
 # run where it holds says so. Lost acknowledged writes are never known.
 KNOWN = {
-    "wan": "entering fail-open moves flows: the cut endpoints' verdicts turn unhealthy one at "
-           "a time; while the first is unhealthy and its sibling still counts as healthy (up "
-           "to ~200 ms) the dataplane moves the first one's flows to the sibling, which the "
-           "cut has reached too; the listener then fails open to both, but a moved flow stays "
-           "where it was moved, so when the link returns its next packet reaches an endpoint "
-           "that does not know the connection and is reset (docs/reliability.md)",
+    "wan": "fail-open moves flows between endpoints the cut reached alike: the cut endpoints' "
+           "verdicts change one at a time, up to ~200 ms apart (the probes' stagger). Going "
+           "down, the first unhealthy one's flows are moved to its sibling, which then fails "
+           "too; the listener fails open to both, but a moved flow stays where it was moved. "
+           "Coming back, the first healthy one ends the fail-open and its still-unhealthy "
+           "sibling's flows are moved to it. Either way, when the link returns a moved "
+           "connection's next packet reaches an endpoint that does not know it and is reset "
+           "(docs/reliability.md)",
 }
 
 

@@ -31,8 +31,6 @@ v1::ProbeReport report(const std::vector<Row>& rows) {
     x->set_healthy(healthy);
     x->set_known(true);
     x->set_consecutive(3);
-    // As the health tracker reports a failing endpoint: its latest error.
-    if (!healthy) x->set_last_error("connect: timed out");
   }
   return r;
 }
