@@ -160,15 +160,14 @@ def fault_disk_full(bed, writes):
     raise Failure("40 writes acknowledged on a full disk: did it fill?")
 
 
+# The faults that kill -9 one component, by the name the test bed records.
+KILLED = {"dataplane": "dataplane-FRA1", "agent": "agent-FRA1", "bird": "bird-fra1",
+          "controller": "controller", "endpoint": "server-eu1"}
+
+
 def inject(bed, name, writes):
-    if name in ("dataplane", "agent"):
-        bed.kill(f"{name}-FRA1")
-    elif name == "bird":
-        bed.kill("bird-fra1")
-    elif name == "controller":
-        bed.kill("controller")
-    elif name == "endpoint":
-        bed.kill("server-eu1")
+    if name in KILLED:
+        bed.kill(KILLED[name])
     elif name == "wan":
         bed.blackhole("eu-central")
     elif name == "sigstop":
@@ -178,14 +177,8 @@ def inject(bed, name, writes):
 
 
 def repair(bed, name):
-    if name in ("dataplane", "agent"):
-        bed.restart(f"{name}-FRA1")
-    elif name == "bird":
-        bed.restart("bird-fra1")
-    elif name == "controller":
-        bed.restart("controller")
-    elif name == "endpoint":
-        bed.restart("server-eu1")
+    if name in KILLED:
+        bed.restart(KILLED[name])
     elif name == "wan":
         bed.blackhole("eu-central", on=False)
     elif name == "sigstop":
