@@ -366,8 +366,14 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
                                 {"keeps_version", st.pop.applied_version()},
                                 {"error", ack.error()}});
   }
-  for (auto o = st.outstanding.begin(); o != st.outstanding.end();)
-    o = o->second.version <= s.version ? st.outstanding.erase(o) : std::next(o);
+  // A NACK keeps its own nonce: an agent whose dataplane did not answer
+  // NACKs ("the table will be applied when it answers") and ACKs the same
+  // nonce once it has applied the table. Dropped, that late ACK was ignored
+  // and the PoP never counted as in sync (the chaos suite's dataplane kill).
+  for (auto o = st.outstanding.begin(); o != st.outstanding.end();) {
+    bool done = ack.ok() ? o->second.version <= s.version : o->second.version < s.version;
+    o = done ? st.outstanding.erase(o) : std::next(o);
+  }
   st.dirty = true;
 }
 

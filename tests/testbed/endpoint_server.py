@@ -13,7 +13,9 @@ served it and that the client's address survived the PoP's encapsulation.
             prefixed "eu1 " (so a client sees which endpoint holds it)
   UDP 5300  "ping" -> "pong" (the health check); anything else -> the same
             one line as HTTP with "bytes=N sha256=HEX" of the datagram
-            received (up to 64 KiB, so fragmented datagrams are checked whole)
+            received (up to 64 KiB, so fragmented datagrams are checked whole),
+            led by the datagram's "seq=N" when it starts with one (the chaos
+            suite's numbered stream)
 
 Every answer to a client also carries the endpoint's name, region and the
 client address in the headers X-Endpoint, X-Region and X-Client.
@@ -65,6 +67,8 @@ def serve_udp(sock, name, region, family):
     while True:
         data, ancillary, _, client = sock.recvmsg(MAX_DATAGRAM, socket.CMSG_SPACE(20))
         reply = b"pong" if data == b"ping" else describe(name, region, client, data).encode()
+        if data.startswith(b"seq="):
+            reply = data.split()[0] + b" " + reply
         source = []
         for lvl, t, d in ancillary:
             if lvl == level and t == kind:

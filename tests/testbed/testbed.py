@@ -122,6 +122,9 @@ class Testbed:
         self.state = f"/run/onramp-testbed-{prefix}"
         self.bin = programs(self.build, "controller", "agent", "ctl", "dataplane", "decap")
         self.pids = self._load_pids()
+        # Where the controller keeps its database; a test may point it
+        # elsewhere (the chaos suite: a small tmpfs it fills) before up().
+        self.controller_db = self.path("controller.db")
 
     # --- names ---------------------------------------------------------------
     def ns(self, role):
@@ -193,6 +196,41 @@ class Testbed:
             return os.waitpid(pid, os.WNOHANG) == (0, 0)
         except ChildProcessError:
             return True
+
+    def kill(self, name):
+        """kill -9 of a component by its PID (its whole process group)."""
+        self.stop(name, sig=signal.SIGKILL)
+
+    def send_signal(self, name, sig):
+        """Sends sig (SIGSTOP, SIGCONT...) to a running component; it stays
+        recorded."""
+        os.killpg(self.pids[name], sig)
+
+    def restart(self, name):
+        """Starts again a component that `kill` stopped, by the name
+        `status` shows: controller, dataplane-FRA1, agent-SIN1, bird-fra1,
+        bird-router, server-eu1, decap-ap2, wan."""
+        kind, _, which = name.partition("-")
+        if name == "controller":
+            self.start_controller()
+        elif kind == "dataplane":
+            self.start_dataplane(which)
+        elif kind == "agent":
+            self.start_agent(which)
+        elif kind == "bird":
+            if which == "router":
+                self.start_bird("router", "rtr", self.bird_config_router())
+            else:
+                pop = which.upper()
+                self.start_bird(which, POPS[pop]["ns"], self.bird_config_pop(pop))
+        elif kind == "server":
+            self.start_endpoint(which)
+        elif kind == "decap":
+            self.start_decap(which)
+        elif name == "wan":
+            self.start_wan()
+        else:
+            raise Failure(f"no way to restart {name!r}")
 
     def exec(self, role, cmd, check=True, timeout=30, **kw):
         return run(["ip", "netns", "exec", self.ns(role), *cmd], check=check, timeout=timeout,
@@ -309,6 +347,28 @@ class Testbed:
             json.dump(cfg, f, indent=1)
         os.replace(tmp, path)
 
+    def blackhole(self, region, on=True):
+        """Cuts (on) or restores the WAN link to a region: the emulator drops
+        every frame in both directions (within 100 ms, as set_delay)."""
+        path = self.path("wan.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        for link in cfg["links"]:
+            if link["a"] == f"w-{REGIONS[region]['short']}-r":
+                link["blackhole"] = on
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(cfg, f, indent=1)
+        os.replace(tmp, path)
+
+    def start_wan(self):
+        # Before the test's own load, and ahead of it: the emulator is one
+        # Python process, and starved of CPU (2 shared cores, traffic
+        # generators, builds beside) it would hold frames past the probes'
+        # timeout and fail whole regions that are up.
+        self.start("wan", "wan", ["nice", "-n", "-10", "/usr/bin/python3",
+                                  f"{HERE}/wan_emulator.py", self.path("wan.json")])
+
     # --- control plane ------------------------------------------------------------
     def certs(self):
         sans = []
@@ -332,7 +392,7 @@ class Testbed:
     def start_controller(self):
         ca = self.path("ca")
         self.start("controller", "rtr", [
-            self.bin["controller"], "--db", self.path("controller.db"), "--admin-listen", ADMIN,
+            self.bin["controller"], "--db", self.controller_db, "--admin-listen", ADMIN,
             "--pop-listen", f"0.0.0.0:{POP_PORT}", "--tls-cert", f"{ca}/controller.pem",
             "--tls-key", f"{ca}/controller-key.pem", "--tls-client-ca", f"{ca}/ca.pem",
             "--debounce-ms", "20"])
@@ -474,12 +534,7 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
         os.makedirs(self.state)
         self._save_pids()
         self.net_up()
-        # The network before the test's own load: the emulator is one Python
-        # process, and starved of CPU (2 shared cores, traffic generators,
-        # builds beside) it would hold frames past the probes' timeout and
-        # fail whole regions that are up.
-        self.start("wan", "wan", ["nice", "-n", "-10", "/usr/bin/python3",
-                                  f"{HERE}/wan_emulator.py", self.path("wan.json")])
+        self.start_wan()
         for name in self.endpoints():
             self.start_decap(name)
             self.start_endpoint(name)

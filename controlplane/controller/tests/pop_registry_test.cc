@@ -176,6 +176,33 @@ TEST_F(PopRegistryTest, NackKeepsTheLastGoodVersionAndIsNotRetried) {
   EXPECT_EQ(p.nack_error(), "");
 }
 
+// Chaos suite, dataplane kill: a table sent while the PoP's dataplane was
+// down was NACKed ("applied when it answers"), then ACKed with the same
+// nonce once applied; the controller had forgotten the nonce, ignored the
+// ACK, and the PoP never counted as in sync again.
+TEST_F(PopRegistryTest, LateAckAfterANackOfTheSameNonceCounts) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0]));
+  put(endpoint("web", "http", "eu", "198.51.100.2", 128));
+  registry_->push_all();
+  ASSERT_EQ(sink->sent.size(), 2u);
+  const v1::TableUpdate waiting = sink->sent[1];
+  registry_->ack(sink.get(), "FRA1",
+                 ack(waiting, false,
+                     "dataplane unavailable: connection refused; the table will be applied "
+                     "when it answers"));
+  EXPECT_EQ(pop("FRA1").nacked_version(), waiting.version());
+  EXPECT_EQ(pop("FRA1").applied_version(), 4u);
+
+  registry_->ack(sink.get(), "FRA1", ack(waiting));
+  v1::Pop p = pop("FRA1");
+  EXPECT_EQ(p.applied_version(), waiting.version());
+  EXPECT_EQ(p.sent_version(), waiting.version());
+  EXPECT_EQ(p.nacked_version(), 0u);
+  EXPECT_EQ(p.nack_error(), "");
+}
+
 TEST_F(PopRegistryTest, IdentityMustMatchHello) {
   auto sink = std::make_shared<FakeSink>();
   auto s = registry_->hello(sink, "FRA1", hello("SIN1"));
