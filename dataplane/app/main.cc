@@ -8,6 +8,7 @@
 #include <rte_lcore.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/service.h"
+#include "dataplane/app/build_cpus.h"
 #include "dataplane/app/local_api.h"
 #include "dataplane/app/options.h"
 #include "dataplane/app/ports.h"
@@ -80,6 +82,8 @@ int main(int argc, char** argv) {
     spec = std::move(*loaded);
   }
 
+  // Before the EAL pins this thread to the main lcore's CPU.
+  const BuildCpus process_cpus = BuildCpus::of_calling_thread();
   if (rte_eal_init(eal_argc, argv) < 0)
     return fail("cannot start the EAL", error(rte_strerror(rte_errno)));
 
@@ -98,7 +102,16 @@ int main(int argc, char** argv) {
     return fail("cannot set up the ports", set_up.status());
   }
   std::vector<PortInfo> ports = std::move(*set_up);
-  auto table = ForwardingTable::build(spec, n_workers);
+  // No lcore polls yet: the first table is built on every CPU the process
+  // was given (a restart's time to forward is mostly this build). Later
+  // builds use the CPUs the polling lcores leave.
+  const unsigned first_threads = process_cpus.threads(opts.build_threads);
+  const auto build_started = std::chrono::steady_clock::now();
+  auto table = process_cpus.run(
+      [&] { return ForwardingTable::build(spec, n_workers, nullptr, first_threads); });
+  const auto build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - build_started)
+                            .count();
   if (!table.ok()) {
     stop_ports(ports);
     rte_eal_cleanup();
@@ -106,7 +119,15 @@ int main(int argc, char** argv) {
         "cannot build the forwarding table",
         opts.table_path.empty() ? table.status() : table.status().prefixed(opts.table_path));
   }
-  TablePublisher publisher(n_workers, std::move(*table));
+  std::vector<unsigned> polling = worker_lcores;
+  if (main_forwards) polling.push_back(rte_get_main_lcore());
+  const BuildCpus swap_cpus = process_cpus.without_lcores(polling);
+  const unsigned swap_threads = swap_cpus.threads(opts.build_threads);
+  log::info("forwarding table built", {{"listeners", spec.listeners.size()},
+                                       {"build_ms", build_ms},
+                                       {"build_threads", first_threads},
+                                       {"swap_build_threads", swap_threads}});
+  TablePublisher publisher(n_workers, std::move(*table), swap_cpus, swap_threads);
   // Ethernet + two VLAN tags around an MTU-sized packet.
   if (spec.mtu + 22u > opts.mbuf_size)
     log::warn(

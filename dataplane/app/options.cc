@@ -64,6 +64,11 @@ std::optional<int> parse_options(int argc, char** argv, Options& out) {
   app.add_option("--exit-on-idle-ms", out.exit_on_idle_ms,
                  "Exit when no packet arrived for N ms (pcap replay)")
       ->check(CLI::Range(1, 3600000));
+  app.add_option("--build-threads", out.build_threads,
+                 "Threads that build Maglev tables; 0: one per CPU no polling lcore holds "
+                 "(at start: every CPU the process may use)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   app.add_flag("--promiscuous", out.promiscuous, "Put every port in promiscuous mode");
   app.add_flag("--print-flows", out.print_flows, "List every live flow and its endpoint at exit");
   app.add_option("--stats-json", out.stats_json, "Write the final counters as JSON to FILE")

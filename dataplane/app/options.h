@@ -28,6 +28,9 @@ struct Options {
   // Exit once no port has received a packet for this long (0: run until a
   // signal). For pcap replay.
   uint32_t exit_on_idle_ms = 0;
+  // Threads that fill Maglev tables (0: one per CPU the process may use
+  // that no polling lcore holds; at start, before any polls, every CPU).
+  uint32_t build_threads = 0;
   bool promiscuous = false;
   bool print_flows = false;
   std::string stats_json;

@@ -24,8 +24,13 @@ void add(TrafficTotals& into, const TrafficTotals& t) {
 
 }  // namespace
 
-TablePublisher::TablePublisher(unsigned workers, std::unique_ptr<ForwardingTable> first)
-    : workers_(workers), current_(first.get()), owned_(std::move(first)) {
+TablePublisher::TablePublisher(unsigned workers, std::unique_ptr<ForwardingTable> first,
+                               BuildCpus build_cpus, unsigned build_threads)
+    : workers_(workers),
+      build_cpus_(build_cpus),
+      build_threads_(build_threads),
+      current_(first.get()),
+      owned_(std::move(first)) {
   // Plain cache-aligned memory: the QSBR state needs no EAL heap, and so
   // outlives rte_eal_cleanup() safely.
   size_t size = (rte_rcu_qsbr_get_memsize(workers) + RTE_CACHE_LINE_SIZE - 1) &
@@ -50,7 +55,8 @@ Result<PublishTiming> TablePublisher::apply(const TableSpec& spec) {
   std::lock_guard<std::mutex> serial(apply_mu_);
   PublishTiming timing;
   auto t0 = std::chrono::steady_clock::now();
-  auto built = ForwardingTable::build(spec, workers_, owned_.get());
+  auto built = build_cpus_.run(
+      [&] { return ForwardingTable::build(spec, workers_, owned_.get(), build_threads_); });
   timing.build_us = micros_since(t0);
   if (!built.ok()) return built.status();
   std::unique_ptr<ForwardingTable> next = std::move(*built);

@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "dataplane/app/build_cpus.h"
 #include "dataplane/core/forwarding_table.h"
 
 struct rte_rcu_qsbr;
@@ -27,8 +28,11 @@ struct PublishTiming {
 
 class TablePublisher {
  public:
-  // `workers` worker threads will register with ids 0..workers-1.
-  TablePublisher(unsigned workers, std::unique_ptr<ForwardingTable> first);
+  // `workers` worker threads will register with ids 0..workers-1. Tables
+  // applied later are built on `build_cpus` by build_cpus.threads(build_threads)
+  // threads.
+  TablePublisher(unsigned workers, std::unique_ptr<ForwardingTable> first,
+                 BuildCpus build_cpus = {}, unsigned build_threads = 1);
   ~TablePublisher();
   TablePublisher(const TablePublisher&) = delete;
   TablePublisher& operator=(const TablePublisher&) = delete;
@@ -60,6 +64,8 @@ class TablePublisher {
   void retire(const ForwardingTable& old);
 
   unsigned workers_;
+  BuildCpus build_cpus_;
+  unsigned build_threads_;
   rte_rcu_qsbr* qsbr_;
   std::atomic<ForwardingTable*> current_;
   std::atomic<bool> grace_period_{false};

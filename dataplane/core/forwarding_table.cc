@@ -1,10 +1,12 @@
 #include "dataplane/core/forwarding_table.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <map>
 #include <new>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 
 #include "dataplane/core/encap.h"
@@ -50,6 +52,30 @@ bool same_maglev_inputs(const Listener& old, const ListenerSpec& ls, uint32_t ma
   return true;
 }
 
+// A Maglev table to fill: the backends' order decides the slot values, so it
+// is kept as the listener lists them.
+struct MaglevJob {
+  std::vector<MaglevBackend> backends;
+  std::span<uint16_t> slots;
+};
+
+// Runs work(i) for every i below n on `threads` threads, the caller's among
+// them; each takes the next index left until none is.
+template <typename Work>
+void run_on_threads(size_t n, unsigned threads, const Work& work) {
+  std::atomic<size_t> next{0};
+  // Relaxed: the counter only hands out indices; what the jobs write is
+  // seen by the caller through the threads' joins.
+  auto run = [&] {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) work(i);
+  };
+  std::vector<std::jthread> helpers;
+  const size_t extra = std::min<size_t>(threads > 0 ? threads - 1 : 0, n > 0 ? n - 1 : 0);
+  helpers.reserve(extra);
+  for (size_t i = 0; i < extra; ++i) helpers.emplace_back(run);
+  run();
+}  // helpers join here
+
 }  // namespace
 
 // Maglev tables in one arena, held by every forwarding table that uses one of
@@ -63,7 +89,8 @@ struct MaglevBlock {
 
 Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec& spec,
                                                                 unsigned lcores,
-                                                                const ForwardingTable* previous) {
+                                                                const ForwardingTable* previous,
+                                                                unsigned build_threads) {
   std::map<std::string_view, const Listener*> previous_by_name;
   if (previous)
     for (const Listener& l : previous->listeners_) previous_by_name.emplace(l.name, &l);
@@ -109,6 +136,13 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
     index = static_cast<uint32_t>(t->maglev_blocks_.size());
     t->maglev_blocks_.push_back(previous->maglev_blocks_[b]);
   }
+
+  // Maglev tables are filled after the loop below, on build_threads
+  // threads; a listener whose backends (addresses and weights, in order)
+  // another listener already has gets a copy of that one's table.
+  std::vector<MaglevJob> jobs;
+  std::map<std::vector<std::pair<IpAddress, uint32_t>>, size_t> job_of_backends;
+  std::vector<std::pair<std::span<uint16_t>, size_t>> copies;  // (to, job)
 
   std::map<IpAddress, size_t> vip_index;
   uint32_t endpoint_counters = 0;
@@ -163,10 +197,18 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
       std::span<uint16_t> slots(std::pmr::polymorphic_allocator<uint16_t>(block->arena.resource())
                                     .allocate(spec.maglev_size),
                                 spec.maglev_size);
-      if (old)
+      if (old) {
         std::copy(old->maglev.begin(), old->maglev.end(), slots.begin());
-      else
-        build_maglev(backends, slots);
+      } else {
+        std::vector<std::pair<IpAddress, uint32_t>> key;
+        key.reserve(backends.size());
+        for (const MaglevBackend& b : backends) key.emplace_back(b.address, b.weight);
+        auto [job, added] = job_of_backends.emplace(std::move(key), jobs.size());
+        if (added)
+          jobs.push_back({.backends = std::move(backends), .slots = slots});
+        else
+          copies.emplace_back(slots, job->second);
+      }
       l.maglev = slots;
     }
     for (const IpAddress& vip : ls.vips) {
@@ -190,6 +232,11 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
     }
     t->listeners_.push_back(std::move(l));
   }
+  run_on_threads(jobs.size(), build_threads,
+                 [&](size_t i) { build_maglev(jobs[i].backends, jobs[i].slots); });
+  for (const auto& [to, job] : copies)
+    std::copy(jobs[job].slots.begin(), jobs[job].slots.end(), to.begin());
+
   auto by_first = [](const PortRangeEntry& a, const PortRangeEntry& b) {
     return a.first < b.first;
   };

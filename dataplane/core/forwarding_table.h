@@ -137,8 +137,15 @@ class ForwardingTable {
   // held by every table that uses them; from a block less than half still in
   // use the tables are copied instead, so the memory held stays under twice
   // what the table in force uses.
+  // Listeners with the same endpoints and weights (in the same order) get
+  // one Maglev build, copied to the others. The Maglev tables left to build
+  // are built by `build_threads` threads: the calling thread and
+  // build_threads - 1 started for the build (they run where the caller may;
+  // the dataplane keeps them off polling lcores). The table is the same for
+  // any number of threads.
   static Result<std::unique_ptr<ForwardingTable>> build(const TableSpec& spec, unsigned lcores,
-                                                        const ForwardingTable* previous = nullptr);
+                                                        const ForwardingTable* previous = nullptr,
+                                                        unsigned build_threads = 1);
 
   const Vip* find_vip(const IpAddress& addr) const {
     for (uint32_t s = vip_slot(addr);; s = (s + 1) & vip_mask_) {

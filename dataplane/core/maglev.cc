@@ -1,7 +1,6 @@
 #include "dataplane/core/maglev.h"
 
 #include <algorithm>
-#include <numeric>
 
 #include "dataplane/core/hash.h"
 
@@ -12,12 +11,17 @@ constexpr uint64_t kOffsetSeed = 0x6f6e72616d702d6fULL;  // "onramp-o"
 constexpr uint64_t kSkipSeed = 0x6f6e72616d702d73ULL;    // "onramp-s"
 
 struct Permutation {
-  uint32_t pos;  // its next permutation entry: offset + tried * skip, mod size
+  uint32_t offset;
   uint32_t skip;
-  uint64_t credit = 0;  // weighted turns accumulated, see build_maglev
-  uint16_t index;       // into the caller's span
+  uint16_t index;  // into the caller's span
   uint32_t weight;
-  uint32_t inverse_skip = 0;  // skip^-1 mod size, once needed
+};
+
+// A backend's place in its permutation while the table fills.
+struct Cursor {
+  uint32_t pos;  // its next permutation entry not yet tried
+  uint32_t skip;
+  uint32_t inverse_skip;  // skip^-1 mod size, once ranking needs it
 };
 
 // a^-1 mod p for a prime p, as a^(p-2) (Fermat).
@@ -29,6 +33,18 @@ uint32_t inverse_mod_prime(uint32_t a, uint32_t p) {
   }
   return static_cast<uint32_t>(result);
 }
+
+// What one build needs besides the table, kept by each thread from one
+// build to the next: a thread building many tables allocates nothing after
+// its first.
+struct Scratch {
+  std::vector<Permutation> perms;
+  std::vector<Cursor> cursors;
+  std::vector<uint64_t> credit;
+  std::vector<uint16_t> turns;
+  std::vector<uint64_t> taken;
+  std::vector<uint32_t> empty;
+};
 
 }  // namespace
 
@@ -44,16 +60,18 @@ void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> t
 
 void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> table,
                   uint32_t rank_below) {
+  thread_local Scratch scratch;
   const auto size = static_cast<uint32_t>(table.size());
   std::fill(table.begin(), table.end(), kMaglevEmpty);
-  std::vector<Permutation> perms;
+  std::vector<Permutation>& perms = scratch.perms;
+  perms.clear();
   uint32_t max_weight = 0;
   for (size_t i = 0; i < backends.size(); ++i) {
     const auto& b = backends[i];
     if (b.weight == 0) continue;
     uint64_t h1 = hash_words(b.address.bytes.data(), 16, kOffsetSeed);
     uint64_t h2 = hash_words(b.address.bytes.data(), 16, kSkipSeed);
-    perms.push_back({.pos = static_cast<uint32_t>(h1 % size),
+    perms.push_back({.offset = static_cast<uint32_t>(h1 % size),
                      .skip = static_cast<uint32_t>(h2 % (size - 1)) + 1,
                      .index = static_cast<uint16_t>(i),
                      .weight = b.weight});
@@ -65,18 +83,45 @@ void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> t
   std::sort(perms.begin(), perms.end(), [&](const Permutation& a, const Permutation& b) {
     return backends[a.index].address < backends[b.index].address;
   });
+  const size_t n = perms.size();
 
-  // Its permutation is offset, offset + skip, offset + 2 skip, ... mod
-  // size; `pos` is the next entry not yet tried. Probing steps through it to
-  // the first empty slot by one addition a try, no division, reading a bitmap
-  // of taken slots (8 KiB for 65 537: it stays in L1, the table does not).
-  std::vector<uint64_t> taken((size + 63) / 64);
-  auto probe = [&](Permutation& p) {
+  // Who takes each turn depends on the weights alone, not on which slots are
+  // taken: each round every backend earns its weight in credit, and one slot
+  // costs max_weight, so a backend of weight w takes w/max_weight turns a
+  // round and its share of the table is its share of the total weight. The
+  // whole order is written out first, without a branch on the credit (which
+  // no predictor could guess).
+  std::vector<uint64_t>& credit = scratch.credit;
+  credit.assign(n, 0);
+  std::vector<uint16_t>& turns = scratch.turns;
+  turns.resize(size + n);  // the last round may run past `size`
+  for (uint32_t t = 0; t < size;) {
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t c = credit[i] + perms[i].weight;
+      const bool turn = c >= max_weight;
+      credit[i] = c - (turn ? max_weight : 0);
+      turns[t] = static_cast<uint16_t>(i);
+      t += turn;
+    }
+  }
+
+  std::vector<Cursor>& cursors = scratch.cursors;
+  cursors.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    cursors[i] = {.pos = perms[i].offset, .skip = perms[i].skip, .inverse_skip = 0};
+
+  // A permutation is offset, offset + skip, offset + 2 skip, ... mod size;
+  // a turn takes the first entry from `pos` on whose slot is empty. Probing
+  // steps through it by one addition a try, no division, reading a bitmap of
+  // taken slots (8 KiB for 65 537: it stays in L1, the table does not).
+  std::vector<uint64_t>& taken = scratch.taken;
+  taken.assign((size + 63) / 64, 0);
+  auto probe = [&](Cursor& c) {
     uint32_t slot;
     do {
-      slot = p.pos;
-      p.pos += p.skip;
-      if (p.pos >= size) p.pos -= size;
+      slot = c.pos;
+      c.pos += c.skip;
+      if (c.pos >= size) c.pos -= size;
     } while (taken[slot >> 6] >> (slot & 63) & 1);
     taken[slot >> 6] |= uint64_t{1} << (slot & 63);
     return slot;
@@ -86,39 +131,36 @@ void build_maglev(std::span<const MaglevBackend> backends, std::span<uint16_t> t
   // finds the same slot by ranking every empty slot by its place in the
   // permutation after `pos`, (slot - pos) / skip mod size, and taking the
   // first.
-  std::vector<uint32_t> empty;
-  auto rank = [&](Permutation& p) {
+  std::vector<uint32_t>& empty = scratch.empty;
+  empty.clear();
+  auto rank = [&](Cursor& c) {
     if (empty.empty()) {
       for (uint32_t s = 0; s < size; ++s)
         if (table[s] == kMaglevEmpty) empty.push_back(s);
     }
-    if (p.inverse_skip == 0) p.inverse_skip = inverse_mod_prime(p.skip, size);
+    if (c.inverse_skip == 0) c.inverse_skip = inverse_mod_prime(c.skip, size);
     size_t best = 0;
     uint64_t best_place = UINT64_MAX;
     for (size_t i = 0; i < empty.size(); ++i) {
-      uint64_t ahead = empty[i] >= p.pos ? empty[i] - p.pos : empty[i] + size - p.pos;
-      uint64_t place = ahead * p.inverse_skip % size;
+      uint64_t ahead = empty[i] >= c.pos ? empty[i] - c.pos : empty[i] + size - c.pos;
+      uint64_t place = ahead * c.inverse_skip % size;
       if (place < best_place) best_place = place, best = i;
     }
     uint32_t slot = empty[best];
     empty[best] = empty.back();
     empty.pop_back();
-    p.pos = static_cast<uint32_t>((uint64_t{slot} + p.skip) % size);
+    c.pos = static_cast<uint32_t>((uint64_t{slot} + c.skip) % size);
     return slot;
   };
 
-  // Each round every backend earns its weight in credit; one slot costs
-  // max_weight. A backend of weight w thus fills w/max_weight slots a round,
-  // and its share of the table is its share of the total weight.
-  uint32_t filled = 0;
-  while (true) {
-    for (auto& p : perms) {
-      p.credit += p.weight;
-      if (p.credit < max_weight) continue;
-      p.credit -= max_weight;
-      table[size - filled > rank_below ? probe(p) : rank(p)] = p.index;
-      if (++filled == size) return;
-    }
+  const uint32_t probed = size > rank_below ? size - rank_below : 0;
+  for (uint32_t t = 0; t < probed; ++t) {
+    const uint16_t i = turns[t];
+    table[probe(cursors[i])] = perms[i].index;
+  }
+  for (uint32_t t = probed; t < size; ++t) {
+    const uint16_t i = turns[t];
+    table[rank(cursors[i])] = perms[i].index;
   }
 }
 

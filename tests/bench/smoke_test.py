@@ -3,7 +3,7 @@
 
 Runs `scripts/bench --smoke` against the build and checks the JSON it
 writes: W1..W4 each with mpps, cycles_per_packet, testpmd_mpps and ratio,
-all numbers above zero, and the table-swap, build and flow-state figures
+all numbers above zero, and the table-swap, restart, build and flow-state figures
 present (swaps losing no packet), and the control-plane figure for 2 and 4
 simulated PoPs (sim-agents) with every step of its breakdown. It asserts
 nothing about speed: that is what the full `scripts/bench` run and
@@ -53,6 +53,18 @@ def controlplane_problems(res):
     return problems
 
 
+def restart_problems(res):
+    """What is wrong with the restart figures: a dataplane started with a
+    table forwarded its first packet, with one build thread and with auto."""
+    restart = res.get("restart", {})
+    problems = []
+    for key in ("threads_1", "threads_auto"):
+        v = restart.get(key, {}).get("start_to_first_tx_ms_p50")
+        if not isinstance(v, (int, float)) or not v > 0:
+            problems.append(f"restart.{key}.start_to_first_tx_ms_p50 = {v!r}, want a number > 0")
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -65,7 +77,7 @@ def main():
         print("SKIP (DPDK sections): dpdk-testpmd not installed (apt-get install dpdk); "
               "running the control-plane section only")
         dpdk = False
-    sections = "throughput,swaps,build,flow_state,controlplane" if dpdk else "controlplane"
+    sections = "throughput,swaps,restart,build,flow_state,controlplane" if dpdk else "controlplane"
     with tempfile.TemporaryDirectory(prefix="onramp-bench-smoke-") as work:
         out = os.path.join(work, "bench.json")
         r = subprocess.run([os.path.join(SRC, "scripts", "bench"), "--smoke", "--build", args.build,
@@ -96,6 +108,7 @@ def main():
         problems.append(f"swaps did not run under traffic: {swaps}")
     elif swaps.get("packets_lost") != 0 or swaps.get("flows_moved") != 0:
         problems.append(f"table swaps lost packets or moved flows: {swaps}")
+    problems += restart_problems(res)
     if "build" in res and not all(v > 0 for v in res["build"]["ms"].values()):
         problems.append(f"build figures: {res['build']}")
     fs = res.get("flow_state", {})

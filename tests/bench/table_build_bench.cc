@@ -1,8 +1,10 @@
 // How long the control side takes to compile a forwarding table
 // (ForwardingTable::build: Maglev tables, VIP map, port ranges), the work a
 // table swap does before its one pointer store: from scratch (a dataplane
-// starting), and next to the table in force with one listener changed (a
-// swap). docs/design.md "Targets" asks for 1000 listeners x 64 endpoints in 50 ms.
+// starting, on 1 or more build threads), and next to the table in force with
+// one listener changed (a swap). docs/design.md "Targets" asks for 1000
+// listeners x 64 endpoints in 50 ms for a swap; issue 11 asks for 200 ms from
+// scratch.
 // Google Benchmark; scripts/bench runs it and reports the means.
 #include <benchmark/benchmark.h>
 
@@ -52,19 +54,26 @@ void BM_ForwardingTableBuild(benchmark::State& state) {
     state.SkipWithError(s.message().c_str());
     return;
   }
+  const auto threads = static_cast<unsigned>(state.range(2));
   for (auto _ : state) {
-    auto t = ForwardingTable::build(spec, 1);
+    auto t = ForwardingTable::build(spec, 1, nullptr, threads);
     if (!t.ok()) state.SkipWithError(t.error().c_str());
     benchmark::DoNotOptimize(t);
   }
   state.counters["listeners"] = static_cast<double>(state.range(0));
   state.counters["endpoints_per_listener"] = static_cast<double>(state.range(1));
+  state.counters["build_threads"] = static_cast<double>(threads);
 }
+// The third argument is the number of build threads (a dataplane starting
+// uses one per CPU it may run on). Real time: with threads, CPU time of the
+// calling thread alone would undercount.
 BENCHMARK(BM_ForwardingTableBuild)
-    ->Args({1000, 64})
-    ->Args({100, 64})
-    ->Args({1000, 10})
+    ->Args({1000, 64, 1})
+    ->Args({1000, 64, 2})
+    ->Args({100, 64, 1})
+    ->Args({1000, 10, 1})
     ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
     ->MinTime(2.0);
 
 // A table swap: the same table with one listener's weights changed, built

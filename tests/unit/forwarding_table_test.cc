@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 
@@ -144,6 +145,43 @@ TEST(ForwardingTable, ABlockLessThanHalfInUseIsCopiedFromNotShared) {
     EXPECT_NE(next->listener(i).maglev.data(), current->listener(i).maglev.data()) << i;
     EXPECT_EQ(slots_of(next->listener(i)), slots_of(current->listener(i))) << i;
   }
+}
+
+// Restart recovery: a first table built on several threads, and listeners
+// with the same endpoint set sharing one build, give every listener the
+// Maglev table a one-thread build gives it, and that table is the one
+// build_maglev gives for its endpoints alone.
+TEST(ForwardingTable, ParallelBuildAndSharedEndpointSetsGiveTheSameTables) {
+  TableSpec spec = spec_with(24, 9);
+  // Listeners 10..13 repeat listener 3's endpoints (one build, four copies);
+  // 14 has them in another order, and 15 with one weight changed: both
+  // are tables of their own.
+  for (int i = 10; i < 14; ++i) spec.listeners[i].endpoints = spec.listeners[3].endpoints;
+  spec.listeners[14].endpoints = spec.listeners[3].endpoints;
+  std::reverse(spec.listeners[14].endpoints.begin(), spec.listeners[14].endpoints.end());
+  spec.listeners[15].endpoints = spec.listeners[3].endpoints;
+  spec.listeners[15].endpoints[2].weight += 1;
+  spec.listeners[16].endpoints[1].healthy = false;
+  for (int i = 17; i < 20; ++i) spec.listeners[i].endpoints = spec.listeners[3].endpoints;
+  spec.listeners[18].endpoints[0].healthy = false;
+  ASSERT_EQ(validate_table_spec(spec).message(), "");
+  auto one = ForwardingTable::build(spec, 1, nullptr, 1);
+  ASSERT_TRUE(one.ok()) << one.error();
+  for (unsigned threads : {0u, 2u, 3u, 8u, 64u}) {
+    auto many = ForwardingTable::build(spec, 1, nullptr, threads);
+    ASSERT_TRUE(many.ok()) << many.error();
+    for (size_t i = 0; i < spec.listeners.size(); ++i) {
+      EXPECT_EQ(slots_of((*many)->listener(i)), slots_of((*one)->listener(i)))
+          << threads << " threads, listener " << i;
+      std::vector<dp::MaglevBackend> backends;
+      for (const EndpointSpec& e : spec.listeners[i].endpoints)
+        backends.push_back({.address = e.address, .weight = e.healthy ? e.weight : 0});
+      EXPECT_EQ(slots_of((*many)->listener(i)), dp::build_maglev(backends, spec.maglev_size))
+          << threads << " threads, listener " << i;
+    }
+  }
+  // Copies, not one table shared: every listener's slots are its own.
+  EXPECT_NE((*one)->listener(10).maglev.data(), (*one)->listener(3).maglev.data());
 }
 
 }  // namespace
