@@ -95,7 +95,8 @@ class Bed:
 def in_sync(bed):
     p = bed.pop()
     applied, sent = int(p.get("applied_version", 0)), int(p.get("sent_version", 0))
-    return applied if applied and applied == sent and not p.get("nacked_version") else 0
+    nacked = int(p.get("nacked_version", 0))
+    return applied if applied and applied == sent and not nacked else 0
 
 
 def steps(bed):
