@@ -92,6 +92,14 @@ TEST_F(ProcessTest, Finding2AStoreThatIsNotInitialisedIsRefusedWithoutInit) {
       dir_.file("bumped"));
   ASSERT_TRUE(bumped.wait_ready({admin, pop})) << bumped.log();
   EXPECT_NE(bumped.log().find("epoch=2"), std::string::npos) << bumped.log();
+  bumped.signal(SIGTERM);
+  bumped.wait();
+  // After a restore, for a service started afterwards: raise it and exit.
+  ControllerProcess restore({"--db", dir_.file("new/c.db"), "--init-only", "--new-epoch"},
+                            dir_.file("restore"));
+  st = restore.wait();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << restore.log();
+  EXPECT_NE(restore.log().find("epoch=3"), std::string::npos) << restore.log();
 }
 
 TEST_F(ProcessTest, UnknownFlagsAndBadNumbersAreRefused) {
