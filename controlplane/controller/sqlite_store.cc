@@ -286,6 +286,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                  (store->db_ ? sqlite3_errmsg(store->db_) : "cannot open"));
   }
   sqlite3_busy_timeout(store->db_, 5000);
+  {
+    // A file that SQLite opens but that holds no onramp schema (another
+    // program's database) is not initialised either.
+    Stmt meta(store->db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+    bool has_meta = meta.ok() && meta.step() == SQLITE_ROW;
+    if (!has_meta && !options.init)
+      return error("--db: " + path +
+                   " is not an initialised onramp store (no onramp schema in it); start once "
+                   "with --init to create it");
+  }
   // WAL: a commit is one append and one fsync of the log; synchronous=FULL
   // makes that fsync happen before COMMIT returns, so an acknowledged
   // mutation is on disk.
@@ -298,16 +308,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (Status s = exec(store->db_, pragma); !s.ok())
       return std::move(s).prefixed("--db: " + path + ": " + pragma);
-  }
-  {
-    // A file that SQLite opens but that holds no onramp schema (another
-    // program's database) is not initialised either.
-    Stmt meta(store->db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
-    bool has_meta = meta.ok() && meta.step() == SQLITE_ROW;
-    if (!has_meta && !options.init)
-      return error("--db: " + path +
-                   " is not an initialised onramp store (no onramp schema in it); start once "
-                   "with --init to create it");
   }
   if (Status s = exec(store->db_, kSchema); !s.ok())
     return std::move(s).prefixed("--db: " + path + ": creating the schema");
