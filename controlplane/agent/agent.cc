@@ -69,6 +69,8 @@ void Agent::restore() {
       // what the dataplane runs (Hello.applied_digest empty) and re-sends.
       log::error("the stored last good table fails its check: not applied",
                  {{"error", stored.error()}});
+      if (Result<std::optional<TableOrigin>> origin = store_.load_origin(); origin.ok())
+        damaged_origin_ = *origin;
     } else if (*stored) {
       log::info("last good table loaded", {{"version", (*stored)->table.version()},
                                            {"file", store_.path()},
@@ -230,7 +232,7 @@ void Agent::take_plan(const v1::ProbePlan& plan) {
 }
 
 std::optional<TableOrigin> Agent::running_origin_locked() const {
-  if (!last_good_) return std::nullopt;
+  if (!last_good_) return damaged_origin_;
   return TableOrigin{.store_id = last_good_meta_.store_id,
                      .epoch = last_good_meta_.epoch,
                      .version = last_good_->version()};

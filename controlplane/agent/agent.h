@@ -184,7 +184,10 @@ class Agent final : public SessionHandler {
 
   mutable std::mutex mu_;  // guards everything below; one apply at a time
   std::optional<v1::ForwardingTable> last_good_;
-  TableMeta last_good_meta_;           // kept with it: store, epoch, content digest
+  TableMeta last_good_meta_;  // kept with it: store, epoch, content digest
+  // Where a stored table that failed its check came from (its header):
+  // until a table is applied, tables are judged against it.
+  std::optional<TableOrigin> damaged_origin_;
   std::optional<Pending> pending_;     // received while the dataplane was unreachable
   uint64_t last_uptime_ms_ = 0;        // the dataplane's, to notice it restarting
   bool dataplane_reachable_ = true;    // logged when it changes

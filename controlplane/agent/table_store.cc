@@ -102,8 +102,9 @@ Status TableStore::save(const v1::ForwardingTable& table, const TableMeta& meta)
     return error("cannot print the ForwardingTable");
   std::string text(kTableHeader);
   text += std::string(kMetaPrefix) + " size=" + std::to_string(body.size()) +
-          " sha256=" + sha256_hex(body) + " store=" + word(meta.store_id) +
-          " epoch=" + std::to_string(meta.epoch) + " content=" + word(meta.content_digest) + "\n";
+          " sha256=" + sha256_hex(body) + " version=" + std::to_string(table.version()) +
+          " store=" + word(meta.store_id) + " epoch=" + std::to_string(meta.epoch) +
+          " content=" + word(meta.content_digest) + "\n";
   // One write: the header and the table it describes land together.
   return write_file_atomically(path_, text + body, 0600);
 }
@@ -169,6 +170,22 @@ Result<std::optional<LastGood>> TableStore::load_last_good() const {
   if (auto spec = dp::table_spec_from_proto(out.table); !spec.ok())
     return spec.status().prefixed(path_);
   return std::optional<LastGood>(std::move(out));
+}
+
+Result<std::optional<TableOrigin>> TableStore::load_origin() const {
+  if (!present(path_)) return std::optional<TableOrigin>();
+  Result<std::string> text = read_file(path_, max_bytes_);
+  if (!text.ok()) return text.status();
+  std::string_view rest = *text;
+  if (!rest.starts_with(kTableHeader)) return std::optional<TableOrigin>();
+  rest.remove_prefix(kTableHeader.size());
+  if (!rest.starts_with(kMetaPrefix)) return std::optional<TableOrigin>();
+  auto fields = meta_fields(rest.substr(kMetaPrefix.size(), rest.find('\n') - kMetaPrefix.size()));
+  TableOrigin origin{.store_id = fields["store"]};
+  if (origin.store_id.empty() || !parse_u64(fields["epoch"], origin.epoch) ||
+      !parse_u64(fields["version"], origin.version))
+    return std::optional<TableOrigin>();
+  return std::optional<TableOrigin>(std::move(origin));
 }
 
 Result<std::optional<v1::ForwardingTable>> TableStore::load() const {

@@ -55,6 +55,11 @@ class TableStore {
   Result<std::optional<LastGood>> load_last_good() const;
   // load_last_good(), the table alone.
   Result<std::optional<v1::ForwardingTable>> load() const;
+  // Where the stored table came from, read from its header alone: kept
+  // even when the table fails its check, so that a damaged file does not
+  // let a table from another store in. nullopt when there is no file or no
+  // header naming a store.
+  Result<std::optional<TableOrigin>> load_origin() const;
 
   // The probe plan of the last update, kept beside the table: a restarted
   // agent whose dataplane already runs the controller's version gets no new

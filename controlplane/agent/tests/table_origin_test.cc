@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/tests/fakes.h"
 
@@ -105,6 +107,33 @@ TEST(TableOrigin, Finding2AnAgentKeepsItsTableFromStoreAUntilAdoptThenTakesStore
   EXPECT_EQ((*now)->meta.epoch, 1u);
   // From now on store B's later versions go through without adopt.
   EXPECT_TRUE(agent.on_update(update_from("bbbbbbbbbbbbbbbb", 1, 2, sample_table(0))).ok());
+}
+
+// A last good table that fails its check is not applied, but its header
+// still says which store the PoP ran: a damaged file does not let another
+// store's table in.
+TEST(TableOrigin, Finding2AndFinding4ADamagedTableStillNamesItsStore) {
+  TempDir dir;
+  FakeDataplane dataplane;
+  {
+    Agent agent(fra1_agent_config(dir.path), dataplane);
+    ASSERT_TRUE(agent.on_update(update_from("aaaaaaaaaaaaaaaa", 1, 14281, sample_table(0))).ok());
+  }
+  auto origin = TableStore(dir.path).load_origin();
+  ASSERT_TRUE(origin.ok() && *origin) << origin.error();
+  EXPECT_EQ((*origin)->version, 14281u);
+  std::string path = TableStore(dir.path).path();
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 10);
+
+  Agent agent(fra1_agent_config(dir.path), dataplane);
+  agent.restore();
+  EXPECT_EQ(agent.last_good_version(), 0u);  // not applied
+  EXPECT_EQ(agent.hello().applied_digest(), "");
+  v1::TableAck nack = agent.on_update(update_from("bbbbbbbbbbbbbbbb", 1, 1, sample_table(0)));
+  EXPECT_FALSE(nack.ok());
+  EXPECT_THAT(nack.error(), HasSubstr("another store"));
+  // The same store's table (the controller re-sends it) is taken.
+  EXPECT_TRUE(agent.on_update(update_from("aaaaaaaaaaaaaaaa", 1, 14281, sample_table(0))).ok());
 }
 
 }  // namespace
