@@ -63,13 +63,22 @@ void Agent::set_sender(std::function<bool(const v1::AgentMessage&)> send) {
 void Agent::restore() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Result<std::optional<v1::ForwardingTable>> table = store_.load();
-    if (!table.ok()) {
-      log::warn("ignoring the stored table", {{"error", table.error()}});
-    } else if (*table) {
-      log::info("last good table loaded",
-                {{"version", (*table)->version()}, {"file", store_.path()}});
-      last_good_ = std::move(**table);
+    Result<std::optional<LastGood>> stored = store_.load_last_good();
+    if (!stored.ok()) {
+      // Not applied: the controller hears that the agent cannot vouch for
+      // what the dataplane runs (Hello.applied_digest empty) and re-sends.
+      log::error("the stored last good table fails its check: not applied",
+                 {{"error", stored.error()}});
+      if (Result<std::optional<TableOrigin>> origin = store_.load_origin(); origin.ok())
+        damaged_origin_ = *origin;
+    } else if (*stored) {
+      log::info("last good table loaded", {{"version", (*stored)->table.version()},
+                                           {"file", store_.path()},
+                                           {"store_id", (*stored)->meta.store_id},
+                                           {"epoch", (*stored)->meta.epoch},
+                                           {"verified", (*stored)->verified}});
+      last_good_ = std::move((*stored)->table);
+      last_good_meta_ = std::move((*stored)->meta);
     } else {
       log::info("no last good table yet", {{"state_dir", config_.state_dir}});
     }
@@ -161,6 +170,10 @@ v1::Hello Agent::hello() {
   // the memory that made it, so the controller carries on from there.
   if (prober_) *h.mutable_probes() = prober_->snapshot();
   std::lock_guard<std::mutex> lock(mu_);
+  // The content the agent vouches for: the controller's digest kept with
+  // the last good table, when that is what the dataplane runs.
+  if (last_good_ && h.applied_version() == last_good_->version())
+    h.set_applied_digest(last_good_meta_.content_digest);
   if (routing_ && !routing_->local_digest.empty()) {
     h.set_local_digest(routing_->local_digest);
     ctl::memory_to_proto(routing_->local.memory, *h.mutable_route_memory());
@@ -182,7 +195,8 @@ v1::ForwardingTable Agent::localise(const v1::ForwardingTable& from, uint64_t ve
   return table;
 }
 
-grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms) {
+grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms,
+                                 const v1::TableUpdate* from) {
   Clock::time_point t0 = clock_.now();
   v1::ApplyTableResponse resp;
   grpc::Status s = dataplane_.apply_table(table, resp);
@@ -190,7 +204,12 @@ grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& app
   if (!s.ok()) return s;
   ++applies_;
   last_good_ = table;
-  if (Status saved = store_.save(table); !saved.ok())
+  if (from)
+    last_good_meta_ =
+        TableMeta{.store_id = from->store_id(),
+                  .epoch = from->epoch(),
+                  .content_digest = ctl::content_digest(from->table(), from->probe_plan())};
+  if (Status saved = store_.save(table, last_good_meta_); !saved.ok())
     log::error("table applied but not saved as the last good table",
                {{"version", table.version()}, {"error", saved.message()}});
   return s;
@@ -212,15 +231,42 @@ void Agent::take_plan(const v1::ProbePlan& plan) {
     log::warn("probe plan not saved", {{"error", saved.message()}});
 }
 
+std::optional<TableOrigin> Agent::running_origin_locked() const {
+  if (!last_good_) return damaged_origin_;
+  return TableOrigin{.store_id = last_good_meta_.store_id,
+                     .epoch = last_good_meta_.epoch,
+                     .version = last_good_->version()};
+}
+
 v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   Clock::time_point received = clock_.now();
-  // The plan is taken even when the table is refused: it names the
-  // endpoints the controller wants health for, which it needs all the more
-  // while this PoP is stuck on an older table.
-  take_plan(update.probe_plan());
   v1::TableAck ack;
   ack.set_version(update.version());
   ack.set_nonce(update.nonce());
+  // A table that would take the PoP backwards (a controller on an empty or
+  // restored store) is refused, plan and all, before anything changes: the
+  // dataplane keeps forwarding on what it runs.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::optional<TableOrigin> running = running_origin_locked();
+    TableOrigin offered{
+        .store_id = update.store_id(), .epoch = update.epoch(), .version = update.version()};
+    if (Status may = may_apply(running, offered, update.adopt()); !may.ok()) {
+      ack.set_error(printable(may.message(), kMaxErrorBytes));
+      log::warn("table refused: it would take the PoP backwards",
+                {{"version", update.version()}, {"error", ack.error()}});
+      return ack;
+    }
+    if (update.adopt() && running && running->store_id != update.store_id())
+      log::warn("adopting a table from another store, as an operator confirmed",
+                {{"version", update.version()},
+                 {"store_id", printable(update.store_id(), 64)},
+                 {"was_store_id", running->store_id}});
+  }
+  // The plan is taken even when the dataplane refuses the table: it names
+  // the endpoints the controller wants health for, which it needs all the
+  // more while this PoP is stuck on an older table.
+  take_plan(update.probe_plan());
 
   v1::ForwardingTable table = localise(update.table(), update.version());
   auto spec = dp::table_spec_from_proto(table);
@@ -233,7 +279,7 @@ v1::TableAck Agent::on_update(const v1::TableUpdate& update) {
   std::lock_guard<std::mutex> lock(mu_);
   pending_.reset();  // this update supersedes one that waited
   uint32_t apply_ms = 0;
-  grpc::Status s = apply_locked(table, apply_ms);
+  grpc::Status s = apply_locked(table, apply_ms, &update);
   if (s.ok()) {
     adopt_inputs_locked(update);
     ack.set_ok(true);
@@ -288,7 +334,7 @@ void Agent::tick() {
     }
     if (hs.ok() && pending_) {
       uint32_t apply_ms = 0;
-      grpc::Status s = apply_locked(pending_->table, apply_ms);
+      grpc::Status s = apply_locked(pending_->table, apply_ms, &pending_->inputs);
       if (s.ok()) {
         running = pending_->table.version();
         adopt_inputs_locked(pending_->inputs);

@@ -19,6 +19,7 @@
 #include "controlplane/agent/bird_announcer.h"
 #include "controlplane/agent/dataplane_client.h"
 #include "controlplane/agent/prober.h"
+#include "controlplane/agent/table_origin.h"
 #include "controlplane/agent/table_store.h"
 #include "controlplane/routing/route_inputs.h"
 #include "onramp/v1/pop_session.pb.h"
@@ -161,9 +162,13 @@ class Agent final : public SessionHandler {
   void adopt_inputs_locked(const v1::TableUpdate& update);
   void save_routing_locked();
   void route_on_own_locked(const v1::ProbeReport& report, bool new_round);
-  // Applies `table`; on success it becomes the last good one and is saved.
-  // Call with mu_ held.
-  grpc::Status apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms);
+  // Applies `table`; on success it becomes the last good one and is saved,
+  // with `from` (the controller update it came from) when given, else with
+  // what the last good table had. Call with mu_ held.
+  grpc::Status apply_locked(const v1::ForwardingTable& table, uint32_t& apply_ms,
+                            const v1::TableUpdate* from = nullptr);
+  // Where the last good table came from; nullopt when there is none.
+  std::optional<TableOrigin> running_origin_locked() const;
   void send(const v1::AgentMessage& msg);
   void watch_loop();
   // Hands the update's plan to the prober and keeps it on disk.
@@ -179,6 +184,10 @@ class Agent final : public SessionHandler {
 
   mutable std::mutex mu_;  // guards everything below; one apply at a time
   std::optional<v1::ForwardingTable> last_good_;
+  TableMeta last_good_meta_;  // kept with it: store, epoch, content digest
+  // Where a stored table that failed its check came from (its header):
+  // until a table is applied, tables are judged against it.
+  std::optional<TableOrigin> damaged_origin_;
   std::optional<Pending> pending_;     // received while the dataplane was unreachable
   uint64_t last_uptime_ms_ = 0;        // the dataplane's, to notice it restarting
   bool dataplane_reachable_ = true;    // logged when it changes

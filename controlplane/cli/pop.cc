@@ -50,6 +50,9 @@ void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) 
     if (p.own_table())
       out << p.id() << " runs a table its agent computed while the controller was away\n";
   for (const v1::Pop& p : list.pops())
+    if (p.adopt_pending())
+      out << p.id() << " adopts the controller's next table, backwards or not (pop adopt)\n";
+  for (const v1::Pop& p : list.pops())
     if (p.nacked_version() != 0)
       out << p.id() << " refused version " << p.nacked_version() << ": "
           << printable(p.nack_error(), kMaxFieldBytes) << '\n';
@@ -70,6 +73,7 @@ void print_pop(std::ostream& out, const v1::Pop& p) {
   f.add("sent_version", version(p.sent_version()));
   if (p.nacked_version() != 0)
     f.add("nacked", "version " + std::to_string(p.nacked_version()) + ": " + p.nack_error());
+  if (p.adopt_pending()) f.add("adopt", "pending: the next table is taken, backwards or not");
   f.add("dataplane", p.dataplane_healthy() ? "healthy" : "unhealthy");
   f.add("bgp", p.bgp_announced() ? "announced" : "withdrawn");
   f.add("last_apply_latency_ms", std::to_string(p.last_apply_latency_ms()));
@@ -100,6 +104,23 @@ void add_pop_commands(CommandTree& tree) {
                  return ctx.fail(kExitNotFound, "pop: no PoP \"" + *id + "\"");
                })
       ->add_option("id", *id, "PoP id, e.g. FRA1")
+      ->required();
+
+  auto adopt_id = std::make_shared<std::string>();
+  tree.command(*g, "adopt",
+               "Let a PoP take the controller's table although it would take the PoP backwards "
+               "(another store, a lower epoch or version: see its NACK in pop list)",
+               "  onrampctl pop adopt FRA1\n",
+               [adopt_id](Context& ctx) {
+                 v1::AdoptPopRequest req;
+                 req.set_pop(*adopt_id);
+                 v1::AdoptPopResponse resp;
+                 grpc::Status s = ctx.admin(&AdminStub::AdoptPop, req, resp);
+                 if (!s.ok()) return ctx.fail(s);
+                 return print_response(ctx, resp.pop(),
+                                       [&](std::ostream& out) { print_pop(out, resp.pop()); });
+               })
+      ->add_option("id", *adopt_id, "PoP id, e.g. FRA1")
       ->required();
 }
 

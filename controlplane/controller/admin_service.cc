@@ -547,6 +547,17 @@ AdminService::Reactor* AdminService::ListPops(Ctx* ctx, const v1::ListPopsReques
   });
 }
 
+AdminService::Reactor* AdminService::AdoptPop(Ctx* ctx, const v1::AdoptPopRequest* req,
+                                              v1::AdoptPopResponse* resp) {
+  return serve(ctx, [&] {
+    if (req->pop().empty()) return invalid("pop: required");
+    auto adopted = registry_.adopt(req->pop());
+    if (!adopted.ok()) return to_grpc(adopted.status(), StatusCode::NOT_FOUND);
+    *resp->mutable_pop() = std::move(*adopted);
+    return grpc::Status::OK;
+  });
+}
+
 AdminService::Reactor* AdminService::GetRoutes(Ctx* ctx, const v1::GetRoutesRequest* req,
                                                v1::GetRoutesResponse* resp) {
   return serve(ctx, [&] {

@@ -61,6 +61,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   Reactor* DeleteEndpoint(Ctx*, const v1::EndpointKey*, v1::DeleteResponse*) override;
 
   Reactor* ListPops(Ctx*, const v1::ListPopsRequest*, v1::ListPopsResponse*) override;
+  Reactor* AdoptPop(Ctx*, const v1::AdoptPopRequest*, v1::AdoptPopResponse*) override;
   Reactor* GetRoutes(Ctx*, const v1::GetRoutesRequest*, v1::GetRoutesResponse*) override;
   Reactor* GetHealth(Ctx*, const v1::GetHealthRequest*, v1::GetHealthResponse*) override;
   Reactor* TraceFlow(Ctx*, const v1::TraceFlowRequest*, v1::TraceFlowResponse*) override;

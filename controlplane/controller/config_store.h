@@ -54,6 +54,16 @@ struct PopRecord {
   std::string route_memory;
 };
 
+// Which store a configuration comes from (docs/controller.md "Store
+// identity"): a random id written once when the store is created, and an
+// epoch an operator raises after restoring a backup. Every table a PoP is
+// sent carries both, so that its agent notices a table that would take it
+// backwards.
+struct StoreIdentity {
+  std::string store_id;  // 16 hex digits; "" for a store without one
+  uint64_t epoch = 0;    // >= 1 once initialised
+};
+
 // Applies the puts and erasures of `change` to `config`, each put stamped
 // with resource_version = config.version (the caller sets the new version
 // first): the in-memory half of a commit, shared by every store.
@@ -75,6 +85,9 @@ class ConfigStore {
   // The PoP registry. Writes are batched: one transaction for all records.
   virtual std::vector<PopRecord> pops() const = 0;
   virtual Status put_pops(const std::vector<PopRecord>& records) = 0;
+
+  // The store's identity; fixed while the process runs.
+  virtual StoreIdentity identity() const { return {}; }
 };
 
 }  // namespace onramp::ctl

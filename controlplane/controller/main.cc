@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
 
   std::string db = "/var/lib/onramp/controller.db";
   std::string admin_token_file;
+  SqliteStore::OpenOptions store_options;
+  bool init_only = false;
   ServerOptions server_options;
   uint32_t debounce_ms = static_cast<uint32_t>(server_options.debounce.count());
   uint32_t handshake_timeout_ms = static_cast<uint32_t>(server_options.handshake_timeout.count());
@@ -69,6 +71,14 @@ int main(int argc, char** argv) {
   onramp::opts::add_common_flags(app);
   onramp::opts::add_config_file(app, "/etc/onramp/controller.conf");
   app.add_option("--db", db, "SQLite database")->type_name("PATH")->capture_default_str();
+  app.add_flag("--init", store_options.init,
+               "Create the store (and its folder) when --db is missing or empty; an initialised "
+               "store is opened as it is. Without it such a --db is refused");
+  app.add_flag("--init-only", init_only,
+               "As --init, then exit without serving (package installation)");
+  app.add_flag("--new-epoch", store_options.new_epoch,
+               "Raise the store's epoch by one before serving, after restoring a backup: PoPs then "
+               "accept its tables below the versions they run");
   app.add_option("--admin-listen", server_options.admin_listen, "Admin API address")
       ->type_name("ADDR")
       ->capture_default_str();
@@ -121,7 +131,7 @@ int main(int argc, char** argv) {
       "whose common name is their PoP id. Development certificates: scripts/dev-ca.\n"
       "\n"
       "Example (a laptop, no TLS):\n"
-      "  onramp-controller --db /tmp/onramp.db --plaintext \\\n"
+      "  onramp-controller --db /tmp/onramp.db --init --plaintext \\\n"
       "    --admin-listen 127.0.0.1:7443 --pop-listen 127.0.0.1:7444");
   // 0 after --help or --version; every usage error exits 2, CLI11's message
   // naming the flag.
@@ -130,6 +140,14 @@ int main(int argc, char** argv) {
   server_options.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
   server_options.idle_timeout = std::chrono::seconds(idle_timeout_s);
   if (db.empty()) return fail(2, "--db: required");
+  if (init_only) {
+    store_options.init = true;
+    auto opened = SqliteStore::open(db, store_options);
+    if (!opened.ok()) return fail(1, opened.error());
+    StoreIdentity id = (*opened)->identity();
+    log::info("store ready", {{"db", db}, {"store_id", id.store_id}, {"epoch", id.epoch}});
+    return 0;
+  }
   if (server_options.admin_listen.empty()) return fail(2, "--admin-listen: required");
   if (server_options.pop_listen.empty()) return fail(2, "--pop-listen: required");
 
@@ -152,10 +170,17 @@ int main(int argc, char** argv) {
               {{"max_connections", room}, {"descriptor_limit", descriptors}});
     server_options.limits.total = static_cast<uint32_t>(std::max<uint64_t>(room, 1));
   }
-  auto opened = SqliteStore::open(db);
+  auto opened = SqliteStore::open(db, store_options);
   if (!opened.ok()) return fail(1, opened.error());
   std::unique_ptr<SqliteStore> store = std::move(*opened);
-  log::info("configuration loaded", {{"db", db}, {"config_version", store->snapshot()->version}});
+  const StoreIdentity identity = store->identity();
+  if (store_options.new_epoch)
+    log::warn("store epoch raised: PoPs accept its tables below the versions they run",
+              {{"db", db}, {"store_id", identity.store_id}, {"epoch", identity.epoch}});
+  log::info("configuration loaded", {{"db", db},
+                                     {"config_version", store->snapshot()->version},
+                                     {"store_id", identity.store_id},
+                                     {"epoch", identity.epoch}});
   auto started = ControllerServer::start(*store, server_options);
   if (!started.ok()) return fail(1, started.error());
   std::unique_ptr<ControllerServer> server = std::move(*started);

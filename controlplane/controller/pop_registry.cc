@@ -213,6 +213,10 @@ void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& action
   *u->mutable_table() = st.table;
   *u->mutable_probe_plan() = st.probe_plan;
   u->set_created_ms(now_ms());
+  const StoreIdentity identity = store_.identity();
+  u->set_store_id(identity.store_id);
+  u->set_epoch(identity.epoch);
+  u->set_adopt(st.pop.adopt_pending());
   // What the table was computed from, for the agent to route on its own
   // while this controller is away: the table is a function of these and the
   // PoP's probes.
@@ -230,6 +234,7 @@ void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& action
   st.pop.set_sent_version(st.version);
   log::info("sending table", {{"pop", st.pop.id()},
                               {"version", st.version},
+                              {"adopt", u->adopt()},
                               {"listeners", st.table.listeners_size()},
                               {"nonce", u->nonce()}});
   actions.sends.emplace_back(st.sink, std::move(msg));
@@ -268,12 +273,22 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
     st.pop.set_agent_version(h.agent_version());
     st.pop.set_state(v1::POP_CONNECTED);
     st.pop.set_last_seen_ms(now_ms());
-    // The agent knows what its dataplane runs; believe it over the record.
-    if (h.applied_version() != st.pop.applied_version()) {
-      if (h.applied_version() && h.applied_version() == st.version && !st.digest.empty())
-        st.applied_digest = st.digest;
-      else
-        st.applied_digest.clear();
+    // The agent knows what its dataplane runs; believe it over the record,
+    // content included: a PoP that reports the version the record has but
+    // another digest, or none (its last good table failed its check at
+    // start, or an older agent), is sent the table again.
+    if (h.applied_version() != st.pop.applied_version() ||
+        h.applied_digest() != st.applied_digest) {
+      if (!h.applied_digest().empty() && h.applied_digest() != st.applied_digest)
+        log::warn("its agent reports other content than the controller recorded: table re-sent",
+                  {{"pop", h.pop()},
+                   {"applied_version", h.applied_version()},
+                   {"applied_digest", printable(h.applied_digest(), 16)},
+                   {"recorded_digest", st.applied_digest}});
+      else if (h.applied_digest().empty() && h.applied_version() != 0)
+        log::warn("its agent cannot vouch for the content it runs: table re-sent",
+                  {{"pop", h.pop()}, {"applied_version", h.applied_version()}});
+      st.applied_digest = h.applied_digest().substr(0, 16);
       st.pop.set_applied_version(h.applied_version());
     }
     if (tunnel_changed && !created)
@@ -351,6 +366,7 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
     st.pop.set_nacked_version(0);
     st.pop.clear_nack_error();
     st.pop.set_own_table(false);
+    st.pop.set_adopt_pending(false);
     st.nacked_digest.clear();
     log::info("applied table", {{"pop", pop},
                                 {"version", s.version},
@@ -447,6 +463,30 @@ void PopRegistry::push_all() {
       if (st.sink) refresh(st, *config, actions);
   }
   actions.run();
+}
+
+Result<v1::Pop> PopRegistry::adopt(const std::string& pop) {
+  Actions actions;
+  v1::Pop out;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pops_.find(pop);
+    if (it == pops_.end()) return error("pop: no PoP \"" + printable(pop, 64) + "\"");
+    PopState& st = it->second;
+    st.pop.set_adopt_pending(true);
+    // Forget the refusal, so the same content goes out again, now with the
+    // flag that lets the agent take it.
+    st.pop.set_nacked_version(0);
+    st.nacked_digest.clear();
+    st.session_sent_version = 0;
+    st.dirty = true;
+    log::warn("an operator lets the PoP adopt the controller's table, backwards or not",
+              {{"pop", pop}, {"connected", st.sink != nullptr}});
+    if (st.sink) refresh(st, *store_.snapshot(), actions);
+    out = st.pop;
+  }
+  actions.run();
+  return out;
 }
 
 Status PopRegistry::flush() {

@@ -96,6 +96,13 @@ class PopRegistry {
   // on failure they stay due for the next one.
   Status flush();
 
+  // Marks the PoP so that its next table carries TableUpdate.adopt, and
+  // sends it now when the PoP is connected (even the content it refused):
+  // the operator's confirmation of a table that takes the PoP backwards.
+  // Returns the PoP as ListPops shows it, or an error when no PoP has that
+  // id.
+  Result<v1::Pop> adopt(const std::string& pop);
+
   bool known(const std::string& pop) const;
   v1::ListPopsResponse list_pops() const;
   // The PoP's view, or an error when no PoP has that id.

@@ -76,7 +76,17 @@ UPDATE listeners SET resource_version = (SELECT value FROM meta WHERE key = 'con
 UPDATE endpoint_groups SET resource_version = (SELECT value FROM meta WHERE key = 'config_version');
 UPDATE endpoints SET resource_version = (SELECT value FROM meta WHERE key = 'config_version');
 )sql",
-    // 3: each PoP's routing memory (v1.RouteInputs with only `memory`), so a
+    // 3: the store's identity, written once: a random id and epoch 1. A
+    // store created before gets its identity at the upgrade.
+    R"sql(
+CREATE TABLE store_identity (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  store_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL
+);
+INSERT INTO store_identity (id, store_id, epoch) VALUES (1, lower(hex(randomblob(8))), 1);
+)sql",
+    // 4: each PoP's routing memory (v1.RouteInputs with only `memory`), so a
     // restarted controller computes the tables its PoPs run.
     R"sql(
 ALTER TABLE pops ADD COLUMN route_memory BLOB NOT NULL DEFAULT x'';
@@ -239,11 +249,24 @@ Status erase_row(sqlite3* db, const v1::Endpoint& e) {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       OpenOptions options) {
   std::unique_ptr<SqliteStore> store(new SqliteStore());
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
   std::error_code ec;
-  if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+  // Nothing is created without --init: not the folder, not the file.
+  const bool dir_missing = !dir.empty() && !std::filesystem::exists(dir, ec);
+  const bool file_missing = dir_missing || !std::filesystem::exists(path, ec);
+  const bool file_empty = !file_missing && std::filesystem::is_regular_file(path, ec) &&
+                          std::filesystem::file_size(path, ec) == 0;
+  if (!options.init && (file_missing || file_empty)) {
+    std::string why = dir_missing    ? "its folder " + dir.string() + " does not exist"
+                      : file_missing ? "no such file"
+                                     : "the file is empty";
+    return error("--db: " + path + " is not an initialised onramp store (" + why +
+                 "); start once with --init to create it");
+  }
+  if (dir_missing) {
     std::filesystem::create_directories(dir, ec);
     if (ec) {
       return error("--db: cannot create " + dir.string() + ": " + ec.message());
@@ -268,6 +291,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
                  (store->db_ ? sqlite3_errmsg(store->db_) : "cannot open"));
   }
   sqlite3_busy_timeout(store->db_, 5000);
+  {
+    // A file that SQLite opens but that holds no onramp schema (another
+    // program's database) is not initialised either.
+    Stmt meta(store->db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+    bool has_meta = meta.ok() && meta.step() == SQLITE_ROW;
+    if (!has_meta && !options.init)
+      return error("--db: " + path +
+                   " is not an initialised onramp store (no onramp schema in it); start once "
+                   "with --init to create it");
+  }
   // WAL: a commit is one append and one fsync of the log; synchronous=FULL
   // makes that fsync happen before COMMIT returns, so an acknowledged
   // mutation is on disk.
@@ -285,6 +318,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
     return std::move(s).prefixed("--db: " + path + ": creating the schema");
   if (Status s = store->migrate(); !s.ok())
     return std::move(s).prefixed("--db: " + path + ": upgrading the schema");
+  if (Status s = store->load_identity(options.new_epoch); !s.ok())
+    return std::move(s).prefixed("--db: " + path);
   auto config = std::make_shared<Config>();
   if (Status s = store->load(*config); !s.ok()) return std::move(s).prefixed("--db: " + path);
   store->snapshot_ = std::move(config);
@@ -321,6 +356,20 @@ Status SqliteStore::migrate() {
       return std::move(s).prefixed("to schema version " + std::to_string(schema + 1));
     }
   }
+  return ok_status();
+}
+
+Status SqliteStore::load_identity(bool new_epoch) {
+  if (new_epoch) {
+    Stmt bump(db_, "UPDATE store_identity SET epoch = epoch + 1 WHERE id = 1");
+    ONRAMP_RETURN_IF_ERROR(run(bump, "raising the epoch"));
+  }
+  Stmt s(db_, "SELECT store_id, epoch FROM store_identity WHERE id = 1");
+  if (!s.ok() || s.step() != SQLITE_ROW) return error("reading the store identity: " + s.error());
+  identity_.store_id = s.column_text(0);
+  identity_.epoch = static_cast<uint64_t>(s.column_int(1));
+  if (identity_.store_id.empty() || identity_.epoch == 0)
+    return error("the store identity is damaged (empty id or epoch 0)");
   return ok_status();
 }
 

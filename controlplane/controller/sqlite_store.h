@@ -16,28 +16,45 @@ struct sqlite3;
 
 namespace onramp::ctl {
 
+// How SqliteStore::open treats the file.
+struct StoreOpenOptions {
+  // Create the store (and its folder) when the file is missing or empty;
+  // an initialised store is opened as it is. Without it such a path is
+  // refused: a mistyped --db or a lost file must not start a controller
+  // with an empty configuration that it would push to every PoP.
+  bool init = false;
+  // Raise the store's epoch by one (after restoring a backup): PoPs then
+  // accept its tables even at versions below the ones they run.
+  bool new_epoch = false;
+};
+
 class SqliteStore final : public ConfigStore {
  public:
-  // Opens the database at `path`, creating it (and its folder) when missing,
-  // and loads the configuration. Only one process may hold it: a second one
-  // is refused. The error names the flag (--db).
-  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  using OpenOptions = StoreOpenOptions;
+  // Opens the database at `path` and loads the configuration. Only one
+  // process may hold it: a second one is refused. The error names the flag
+  // (--db, --init).
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                   OpenOptions options = {});
   ~SqliteStore() override;
 
   std::shared_ptr<const Config> snapshot() const override;
   CommitResult commit(const ConfigChange& change, uint64_t expected_version) override;
   std::vector<PopRecord> pops() const override;
   Status put_pops(const std::vector<PopRecord>& records) override;
+  StoreIdentity identity() const override { return identity_; }
 
  private:
   SqliteStore() = default;
   // Brings an older database's schema up to this build's (kMigrations).
   Status migrate();
   Status load(Config& out);
+  Status load_identity(bool new_epoch);
   Status write_change(const ConfigChange& change, uint64_t version);
 
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;
+  StoreIdentity identity_;
   // Serialises writers and guards snapshot_ (the pointer, not the Config).
   mutable std::mutex mu_;
   std::shared_ptr<const Config> snapshot_;

@@ -54,7 +54,7 @@ class Bed:
         self.spawn([fake, *self.socks], "fake-dataplane")
         self.spawn([os.path.join(build, "controlplane/controller/onramp-controller"),
                     "--admin-listen", self.admin, "--pop-listen", self.pop_addr, "--plaintext",
-                    "--db", os.path.join(work, "controller.db"), "--debounce-ms",
+                    "--init", "--db", os.path.join(work, "controller.db"), "--debounce-ms",
                     str(debounce_ms)], "controller")
         wait_for("the controller", lambda: self.ctl("pop", "list")[0] == 0, timeout=60.0)
         for i in range(n):
@@ -115,7 +115,7 @@ def start_controller(build, work, debounce_ms):
     log = open(os.path.join(work, "controller.log"), "w")
     proc = subprocess.Popen([os.path.join(build, "controlplane/controller/onramp-controller"),
                              "--admin-listen", admin, "--pop-listen", pop, "--plaintext",
-                             "--db", os.path.join(work, "controller.db"), "--debounce-ms",
+                             "--init", "--db", os.path.join(work, "controller.db"), "--debounce-ms",
                              str(debounce_ms)], stdout=log, stderr=subprocess.STDOUT)
     return proc, admin, pop, log
 

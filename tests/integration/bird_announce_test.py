@@ -143,7 +143,7 @@ class Bed:
 
     def start_controller(self):
         self.start("controller", [self.bin["controller"], "--admin-listen", self.admin,
-                                  "--pop-listen", self.pop_listen, "--plaintext", "--db",
+                                  "--pop-listen", self.pop_listen, "--plaintext", "--init", "--db",
                                   os.path.join(self.work, "controller.db"), "--debounce-ms", "20"],
                    self.pop_ns)
         wait_for("the controller", lambda: self.ctl("pop", "list", check_rc=False)[0] == 0)

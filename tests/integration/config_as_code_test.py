@@ -36,7 +36,7 @@ class Controllers:
         out = open(os.path.join(self.work, f"{name}.log"), "a")
         self.procs[name] = subprocess.Popen(
             [self.bin["controller"], "--admin-listen", addr, "--pop-listen",
-             f"127.0.0.1:{free_port()}", "--plaintext", "--db",
+             f"127.0.0.1:{free_port()}", "--plaintext", "--init", "--db",
              os.path.join(self.work, f"{name}.db")],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.addr[name] = addr

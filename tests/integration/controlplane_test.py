@@ -71,8 +71,8 @@ class Bed:
 
     def start_controller(self):
         self.start("controller", [self.bin["controller"], "--admin-listen", self.admin,
-                                  "--pop-listen", self.pop_addr, "--plaintext", "--db", self.db,
-                                  "--debounce-ms", "20"])
+                                  "--pop-listen", self.pop_addr, "--plaintext", "--init",
+                                  "--db", self.db, "--debounce-ms", "20"])
         wait_for("the controller", lambda: self.ctl("pop", "list", check_rc=False)[0] == 0)
 
     def sock(self, pop):

@@ -392,7 +392,8 @@ class Testbed:
     def start_controller(self):
         ca = self.path("ca")
         self.start("controller", "rtr", [
-            self.bin["controller"], "--db", self.controller_db, "--admin-listen", ADMIN,
+            self.bin["controller"], "--init", "--db", self.controller_db,
+            "--admin-listen", ADMIN,
             "--pop-listen", f"0.0.0.0:{POP_PORT}", "--tls-cert", f"{ca}/controller.pem",
             "--tls-key", f"{ca}/controller-key.pem", "--tls-client-ca", f"{ca}/ca.pem",
             "--debounce-ms", "20"])

@@ -2,11 +2,13 @@
 // (a syntax error, an invalid table, a link to a device).
 #include "controlplane/agent/table_store.h"
 
+#include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "controlplane/agent/tests/fakes.h"
 
@@ -96,6 +98,78 @@ TEST(TableStore, SavesAndLoadsThePlan) {
   auto loaded = store.load_plan();
   ASSERT_TRUE(loaded.ok() && *loaded) << loaded.error();
   EXPECT_EQ((*loaded)->ShortDebugString(), plan.ShortDebugString());
+}
+
+// sample_table with what the PoP fills in: a table the loader takes.
+v1::ForwardingTable applicable_table(uint64_t version) {
+  v1::ForwardingTable t = sample_table(version);
+  t.set_next_hop_mac("02:00:00:00:00:fe");
+  t.mutable_tunnel_source()->set_ipv4("192.0.2.1");
+  return t;
+}
+
+// Issue 12 finding 4: a last good table cut in half was re-applied at
+// start, and reported as the version it claimed. The header's size and
+// sha256 catch it; the table is refused with the reason.
+TEST(TableStore, Finding4ATableCutShortOrChangedIsRefused) {
+  TempDir dir;
+  TableStore store(dir.path);
+  v1::ForwardingTable t = applicable_table(7);
+  ASSERT_TRUE(
+      store.save(t, {.store_id = "0123456789abcdef", .epoch = 3, .content_digest = "00ff"}).ok());
+  auto whole = store.load_last_good();
+  ASSERT_TRUE(whole.ok() && *whole) << whole.error();
+  EXPECT_TRUE((*whole)->verified);
+  EXPECT_EQ((*whole)->meta.store_id, "0123456789abcdef");
+  EXPECT_EQ((*whole)->meta.epoch, 3u);
+  EXPECT_EQ((*whole)->meta.content_digest, "00ff");
+  EXPECT_EQ((*whole)->table.ShortDebugString(), t.ShortDebugString());
+
+  std::string text;
+  {
+    std::ifstream in(store.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  // Cut after the first listener: still a valid table, but not the one saved.
+  size_t second = text.find("listeners {", text.find("listeners {") + 1);
+  std::string cut =
+      second == std::string::npos ? text.substr(0, text.size() - 2) : text.substr(0, second);
+  std::ofstream(store.path(), std::ios::trunc) << cut;
+  auto loaded = store.load_last_good();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.error().find("where its header says"), std::string::npos) << loaded.error();
+  EXPECT_NE(loaded.error().find("not applied"), std::string::npos);
+
+  // The same size, one byte changed.
+  std::string changed = text;
+  size_t v = changed.rfind("version: 7");
+  ASSERT_NE(v, std::string::npos);
+  changed[v + 9] = '8';
+  std::ofstream(store.path(), std::ios::trunc) << changed;
+  loaded = store.load_last_good();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.error().find("does not match the sha256"), std::string::npos) << loaded.error();
+}
+
+TEST(TableStore, Finding4ReadsAreBoundedAndOldFilesAreUnverified) {
+  TempDir dir;
+  TableStore small(dir.path, 64);
+  ASSERT_TRUE(small.save(applicable_table(7)).ok());
+  auto big = small.load_last_good();
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.error().find("64"), std::string::npos) << big.error();
+
+  // A file without the header (an older agent wrote it) loads, unverified.
+  TableStore store(dir.path);
+  std::string body;
+  ASSERT_TRUE(google::protobuf::TextFormat::PrintToString(applicable_table(7), &body));
+  std::ofstream(store.path(), std::ios::trunc) << body;
+  auto old = store.load_last_good();
+  ASSERT_TRUE(old.ok() && *old) << old.error();
+  EXPECT_FALSE((*old)->verified);
+  EXPECT_EQ((*old)->meta.content_digest, "");
 }
 
 }  // namespace

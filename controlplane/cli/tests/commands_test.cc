@@ -432,6 +432,13 @@ TEST_F(CommandsTest, EndpointAddUpdateRemove) {
 TEST_F(CommandsTest, PopsRoutesTraceStats) {
   ASSERT_EQ(run({"pop", "list"}), 0);
   expect_request<v1::ListPopsRequest>(0, m(kAdmin, "ListPops"), "");
+  // Issue 12 finding 2: the operator's confirmation of a table that takes a
+  // PoP backwards.
+  server.replies["AdoptPop"] = R"(pop { id: "FRA1" adopt_pending: true })";
+  ASSERT_EQ(run({"pop", "adopt", "FRA1"}), 0) << err.str();
+  expect_request<v1::AdoptPopRequest>(0, m(kAdmin, "AdoptPop"), R"(pop: "FRA1")");
+  EXPECT_THAT(out.str(), HasSubstr("adopt"));
+  EXPECT_THAT(out.str(), HasSubstr("the next table is taken, backwards or not"));
   ASSERT_EQ(run({"routes", "--pop", "FRA1"}), 0);
   expect_request<v1::GetRoutesRequest>(0, m(kAdmin, "GetRoutes"), R"(pop: "FRA1")");
   ASSERT_EQ(run({"trace", "--pop", "FRA1", "--client", "[2001:db8::5]:5353", "--vip",

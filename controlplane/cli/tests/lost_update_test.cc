@@ -23,7 +23,7 @@ class LostUpdateTest : public ::testing::Test {
  protected:
   void SetUp() override {
     log::set_level(log::Level::off);
-    auto opened = ctl::SqliteStore::open(dir_.file("c.db"));
+    auto opened = ctl::SqliteStore::open(dir_.file("c.db"), {.init = true});
     ASSERT_TRUE(opened.ok()) << opened.error();
     store_ = std::move(*opened);
     ctl::ServerOptions o{.admin_listen = "127.0.0.1:0",

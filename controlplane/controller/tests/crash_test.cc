@@ -36,7 +36,7 @@ TEST(Crash, EveryAcknowledgedMutationSurvivesSigkill) {
 
   for (int round = 0; round < kRounds; ++round) {
     int admin = free_port(), pop = free_port();
-    ControllerProcess ctl({"--db", dir.file("c.db"), "--plaintext", "--admin-listen",
+    ControllerProcess ctl({"--init", "--db", dir.file("c.db"), "--plaintext", "--admin-listen",
                            "127.0.0.1:" + std::to_string(admin), "--pop-listen",
                            "127.0.0.1:" + std::to_string(pop), "--debounce-ms", "20"},
                           dir.file("controller.log"));

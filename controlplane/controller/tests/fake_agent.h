@@ -40,7 +40,9 @@ class FakeAgent {
     if (!finished_) stream_->Finish();
   }
 
-  bool hello(const std::string& pop, uint64_t applied = 0) {
+  // `digest`: the content digest of the table `applied` names, as a real
+  // agent reports it ("" when it cannot vouch for it).
+  bool hello(const std::string& pop, uint64_t applied = 0, const std::string& digest = "") {
     onramp::v1::AgentMessage m;
     auto* h = m.mutable_hello();
     h->set_pop(pop);
@@ -51,6 +53,7 @@ class FakeAgent {
     h->mutable_tunnel_source()->set_ipv6("2001:db8::1");
     h->set_agent_version("fake-agent");
     h->set_applied_version(applied);
+    h->set_applied_digest(digest);
     return stream_->Write(m);
   }
   bool ack(const onramp::v1::TableUpdate& u, bool ok = true, const std::string& error = "") {

@@ -56,10 +56,11 @@ class FloodTest : public ::testing::Test {
     admin_ = free_port();
     pop_ = free_port();
     ctl_ = std::make_unique<ControllerProcess>(
-        std::vector<std::string>{"--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
-                                 "127.0.0.1:" + std::to_string(admin_), "--pop-listen",
-                                 "127.0.0.1:" + std::to_string(pop_), "--max-connections-per-peer",
-                                 "16", "--handshake-timeout-ms", "1000"},
+        std::vector<std::string>{"--init", "--db", dir_.file("c.db"), "--plaintext",
+                                 "--admin-listen", "127.0.0.1:" + std::to_string(admin_),
+                                 "--pop-listen", "127.0.0.1:" + std::to_string(pop_),
+                                 "--max-connections-per-peer", "16", "--handshake-timeout-ms",
+                                 "1000"},
         dir_.file("controller.log"), 512);
     ASSERT_TRUE(ctl_->wait_ready({admin_, pop_})) << ctl_->log();
   }

@@ -19,8 +19,9 @@ class FakeSink : public TableSink {
   std::optional<grpc::Status> closed;
 };
 
-v1::Hello hello(const std::string& pop, uint64_t applied = 0) {
+v1::Hello hello(const std::string& pop, uint64_t applied = 0, const std::string& digest = "") {
   v1::Hello h;
+  h.set_applied_digest(digest);
   h.set_pop(pop);
   h.set_iata(pop.substr(0, 3));
   h.set_city("Somewhere");
@@ -53,7 +54,7 @@ class PopRegistryTest : public ::testing::Test {
   void reopen() {
     registry_.reset();
     store_.reset();
-    auto opened = SqliteStore::open(dir_.file("c.db"));
+    auto opened = SqliteStore::open(dir_.file("c.db"), {.init = true});
     ASSERT_TRUE(opened.ok()) << opened.error();
     store_ = std::move(*opened);
     registry_ = std::make_unique<PopRegistry>(*store_, computer_);
@@ -253,13 +254,77 @@ TEST_F(PopRegistryTest, ARestartedControllerDoesNotResendWhatAPopRuns) {
   EXPECT_EQ(pop("FRA1").state(), v1::POP_DISCONNECTED);
   EXPECT_EQ(pop("FRA1").applied_version(), 4u);
   auto back = std::make_shared<FakeSink>();
-  ASSERT_TRUE(registry_->hello(back, "", hello("FRA1", 4)).ok());
+  const std::string digest = content_digest(sink->sent[0].table(), sink->sent[0].probe_plan());
+  ASSERT_TRUE(registry_->hello(back, "", hello("FRA1", 4, digest)).ok());
   EXPECT_TRUE(back->sent.empty());
   // An agent that lost its table gets it again.
   auto fresh = std::make_shared<FakeSink>();
   ASSERT_TRUE(registry_->hello(fresh, "", hello("FRA1", 0)).ok());
   ASSERT_EQ(fresh->sent.size(), 1u);
   EXPECT_EQ(fresh->sent[0].version(), 4u);
+}
+
+// Issue 12 finding 4: a PoP whose last good table was cut in half reported
+// the version it claimed, and the controller, comparing versions only, sent
+// nothing. The content digest counts too: another digest, or none, at the
+// same version gets the table again.
+TEST_F(PopRegistryTest, Finding4TheSameVersionWithAnotherDigestOrNoneIsSentAgain) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  const v1::TableUpdate u = sink->sent[0];
+  registry_->ack(sink.get(), "FRA1", ack(u));
+  const std::string digest = content_digest(u.table(), u.probe_plan());
+  ASSERT_EQ(registry_->flush().message(), "");
+  for (bool restart : {false, true}) {
+    if (restart) reopen();
+    auto same = std::make_shared<FakeSink>();
+    ASSERT_TRUE(registry_->hello(same, "", hello("FRA1", 4, digest)).ok());
+    EXPECT_TRUE(same->sent.empty()) << "restart " << restart;
+
+    auto other = std::make_shared<FakeSink>();
+    ASSERT_TRUE(registry_->hello(other, "", hello("FRA1", 4, "00000000deadbeef")).ok());
+    ASSERT_EQ(other->sent.size(), 1u) << "restart " << restart;
+    EXPECT_EQ(content_digest(other->sent[0].table(), other->sent[0].probe_plan()), digest);
+    registry_->ack(other.get(), "FRA1", ack(other->sent[0]));
+
+    auto none = std::make_shared<FakeSink>();
+    ASSERT_TRUE(registry_->hello(none, "", hello("FRA1", other->sent[0].version())).ok());
+    ASSERT_EQ(none->sent.size(), 1u) << "restart " << restart;
+    registry_->ack(none.get(), "FRA1", ack(none->sent[0]));
+    EXPECT_EQ(pop("FRA1").applied_version(), none->sent[0].version());
+    ASSERT_EQ(registry_->flush().message(), "");
+  }
+}
+
+// Issue 12 finding 2: every update names the store and epoch; adopt marks
+// the PoP, re-sends what it refused with the flag, and the ACK clears it.
+TEST_F(PopRegistryTest, Finding2UpdatesCarryTheStoreAndAdoptResendsWhatWasRefused) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  ASSERT_EQ(sink->sent.size(), 1u);
+  EXPECT_EQ(sink->sent[0].store_id(), store_->identity().store_id);
+  EXPECT_EQ(sink->sent[0].store_id().size(), 16u);
+  EXPECT_EQ(sink->sent[0].epoch(), 1u);
+  EXPECT_FALSE(sink->sent[0].adopt());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0], false, "table from another store refused"));
+  registry_->push_all();
+  EXPECT_EQ(sink->sent.size(), 1u);  // not retried on its own
+
+  EXPECT_FALSE(registry_->adopt("NRT1").ok());
+  auto adopted = registry_->adopt("FRA1");
+  ASSERT_TRUE(adopted.ok()) << adopted.error();
+  EXPECT_TRUE(adopted->adopt_pending());
+  EXPECT_TRUE(pop("FRA1").adopt_pending());
+  ASSERT_EQ(sink->sent.size(), 2u);
+  EXPECT_TRUE(sink->sent[1].adopt());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[1]));
+  EXPECT_FALSE(pop("FRA1").adopt_pending());
+  EXPECT_EQ(pop("FRA1").nacked_version(), 0u);
+  EXPECT_EQ(pop("FRA1").applied_version(), sink->sent[1].version());
+  put(endpoint("web", "http", "eu", "198.51.100.2", 128));
+  registry_->push_all();
+  ASSERT_EQ(sink->sent.size(), 3u);
+  EXPECT_FALSE(sink->sent[2].adopt());
 }
 
 TEST_F(PopRegistryTest, NewTunnelSourcesGetANewVersion) {
@@ -562,7 +627,8 @@ TEST_F(PopRegistryTest, ARestartedControllerKeepsItsRoutingMemory) {
   ASSERT_EQ(registry_->flush().message(), "");
 
   reopen();
-  v1::Hello back = hello("FRA1", running);
+  v1::Hello back =
+      hello("FRA1", running, content_digest(fra->sent[1].table(), fra->sent[1].probe_plan()));
   *back.mutable_probes() = near;
   auto again = std::make_shared<FakeSink>();
   ASSERT_TRUE(registry_->hello(again, "", back).ok());

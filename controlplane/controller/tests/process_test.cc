@@ -2,6 +2,9 @@
 // set-ups, and a clean stop on SIGTERM.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "controlplane/controller/tests/controller_process.h"
 #include "controlplane/controller/tests/fixtures.h"
 
@@ -24,7 +27,7 @@ TEST_F(ProcessTest, HelpPrintsUsage) {
 }
 
 TEST_F(ProcessTest, PlaintextOnANonLoopbackAddressIsRefused) {
-  ControllerProcess p({"--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
+  ControllerProcess p({"--init", "--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
                        "127.0.0.1:" + std::to_string(free_port()), "--pop-listen",
                        "0.0.0.0:" + std::to_string(free_port())},
                       dir_.file("log"));
@@ -35,14 +38,68 @@ TEST_F(ProcessTest, PlaintextOnANonLoopbackAddressIsRefused) {
 }
 
 TEST_F(ProcessTest, TlsWithoutCertificatesIsRefused) {
-  ControllerProcess p(
-      {"--db", dir_.file("c.db"), "--admin-listen", "127.0.0.1:" + std::to_string(free_port()),
-       "--pop-listen", "127.0.0.1:" + std::to_string(free_port())},
-      dir_.file("log"));
+  ControllerProcess p({"--init", "--db", dir_.file("c.db"), "--admin-listen",
+                       "127.0.0.1:" + std::to_string(free_port()), "--pop-listen",
+                       "127.0.0.1:" + std::to_string(free_port())},
+                      dir_.file("log"));
   int st = p.wait();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << p.log();
   EXPECT_NE(p.log().find("--tls-cert and --tls-key: required"), std::string::npos) << p.log();
   EXPECT_FALSE(std::filesystem::exists(dir_.file("c.db")));
+}
+
+// Issue 12 finding 2: a controller on an empty database, or on a mistyped
+// --db whose folder it created, pushed an empty table to every PoP. Without
+// --init it does not start, says why, and creates nothing.
+TEST_F(ProcessTest, Finding2AStoreThatIsNotInitialisedIsRefusedWithoutInit) {
+  { std::ofstream(dir_.file("empty.db")); }
+  for (const std::string& db :
+       {dir_.file("missing.db"), dir_.file("typo/c.db"), dir_.file("empty.db")}) {
+    ControllerProcess p(
+        {"--db", db, "--plaintext", "--admin-listen", "127.0.0.1:" + std::to_string(free_port()),
+         "--pop-listen", "127.0.0.1:" + std::to_string(free_port())},
+        dir_.file("log"));
+    int st = p.wait();
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) << p.log();
+    EXPECT_NE(p.log().find("--db: " + db + " is not an initialised onramp store"),
+              std::string::npos)
+        << p.log();
+    EXPECT_NE(p.log().find("start once with --init to create it"), std::string::npos);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("missing.db")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("typo")));
+
+  // With --init it starts; the store is initialised for good.
+  int admin = free_port(), pop = free_port();
+  {
+    ControllerProcess p(
+        {"--db", dir_.file("empty.db"), "--init", "--plaintext", "--admin-listen",
+         "127.0.0.1:" + std::to_string(admin), "--pop-listen", "127.0.0.1:" + std::to_string(pop)},
+        dir_.file("init"));
+    ASSERT_TRUE(p.wait_ready({admin, pop})) << p.log();
+    EXPECT_NE(p.log().find("store_id="), std::string::npos) << p.log();
+    p.signal(SIGTERM);
+    p.wait();
+  }
+  // --init-only creates and exits; --new-epoch raises the epoch.
+  ControllerProcess only({"--db", dir_.file("new/c.db"), "--init-only"}, dir_.file("only"));
+  int st = only.wait();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << only.log();
+  EXPECT_NE(only.log().find("epoch=1"), std::string::npos) << only.log();
+  ControllerProcess bumped(
+      {"--db", dir_.file("new/c.db"), "--plaintext", "--new-epoch", "--admin-listen",
+       "127.0.0.1:" + std::to_string(admin), "--pop-listen", "127.0.0.1:" + std::to_string(pop)},
+      dir_.file("bumped"));
+  ASSERT_TRUE(bumped.wait_ready({admin, pop})) << bumped.log();
+  EXPECT_NE(bumped.log().find("epoch=2"), std::string::npos) << bumped.log();
+  bumped.signal(SIGTERM);
+  bumped.wait();
+  // After a restore, for a service started afterwards: raise it and exit.
+  ControllerProcess restore({"--db", dir_.file("new/c.db"), "--init-only", "--new-epoch"},
+                            dir_.file("restore"));
+  st = restore.wait();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << restore.log();
+  EXPECT_NE(restore.log().find("epoch=3"), std::string::npos) << restore.log();
 }
 
 TEST_F(ProcessTest, UnknownFlagsAndBadNumbersAreRefused) {
@@ -58,7 +115,7 @@ TEST_F(ProcessTest, UnknownFlagsAndBadNumbersAreRefused) {
 TEST_F(ProcessTest, StopsCleanlyOnSigterm) {
   int admin = free_port(), pop = free_port();
   ControllerProcess p(
-      {"--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
+      {"--init", "--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
        "127.0.0.1:" + std::to_string(admin), "--pop-listen", "127.0.0.1:" + std::to_string(pop)},
       dir_.file("log"));
   ASSERT_TRUE(p.wait_ready({admin, pop})) << p.log();
@@ -71,11 +128,11 @@ TEST_F(ProcessTest, StopsCleanlyOnSigterm) {
 TEST_F(ProcessTest, ASecondControllerOnTheSameDatabaseIsRefused) {
   int admin = free_port(), pop = free_port();
   ControllerProcess first(
-      {"--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
+      {"--init", "--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
        "127.0.0.1:" + std::to_string(admin), "--pop-listen", "127.0.0.1:" + std::to_string(pop)},
       dir_.file("first"));
   ASSERT_TRUE(first.wait_ready({admin, pop})) << first.log();
-  ControllerProcess second({"--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
+  ControllerProcess second({"--init", "--db", dir_.file("c.db"), "--plaintext", "--admin-listen",
                             "127.0.0.1:" + std::to_string(free_port()), "--pop-listen",
                             "127.0.0.1:" + std::to_string(free_port())},
                            dir_.file("second"));

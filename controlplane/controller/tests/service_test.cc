@@ -29,7 +29,7 @@ class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     log::set_level(log::Level::off);
-    auto opened = SqliteStore::open(dir_.file("c.db"));
+    auto opened = SqliteStore::open(dir_.file("c.db"), {.init = true});
     ASSERT_TRUE(opened.ok()) << opened.error();
     store_ = std::move(*opened);
     ServerOptions o{.admin_listen = "127.0.0.1:0",
@@ -457,9 +457,10 @@ TEST_F(ServiceTest, PushAckNackAndCoalescing) {
   EXPECT_EQ(p.nacked_version(), 0u);
   EXPECT_EQ(p.nack_error(), "");
 
-  // A reconnecting agent that runs the current version gets nothing.
+  // A reconnecting agent that runs the current version, and says which
+  // content, gets nothing.
   FakeAgent again(pop_channel_);
-  ASSERT_TRUE(again.hello("FRA1", 9));
+  ASSERT_TRUE(again.hello("FRA1", 9, ctl::content_digest(next->table(), next->probe_plan())));
   EXPECT_FALSE(again.next(500ms));
   // The first session was replaced.
   EXPECT_EQ(agent.finish(5s).error_code(), StatusCode::ABORTED);

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "controlplane/controller/tests/fixtures.h"
 
 namespace onramp::ctl::test {
@@ -22,8 +25,9 @@ std::string hex(const std::string& bytes) {
   return out;
 }
 
-std::unique_ptr<SqliteStore> open_store(const std::string& path) {
-  auto s = SqliteStore::open(path);
+std::unique_ptr<SqliteStore> open_store(const std::string& path,
+                                        StoreOpenOptions options = {.init = true}) {
+  auto s = SqliteStore::open(path, options);
   EXPECT_TRUE(s.ok()) << s.error();
   return s.ok() ? std::move(*s) : nullptr;
 }
@@ -183,6 +187,9 @@ TEST(SqliteStore, ADatabaseFromBeforeResourceVersionsIsUpgraded) {
     ASSERT_TRUE(s);
     auto c = s->snapshot();
     EXPECT_EQ(c->version, 9u);
+    // An upgraded store gets its identity at the upgrade: it is initialised.
+    EXPECT_EQ(s->identity().store_id.size(), 16u);
+    EXPECT_EQ(s->identity().epoch, 1u);
     EXPECT_EQ(c->accelerators.at("web").resource_version(), 9u);
     EXPECT_EQ(c->listeners.at("web/http").resource_version(), 9u);
     ASSERT_EQ(put(*s, listener("web", "http", {{8080, 8080}})).outcome, Outcome::committed);
@@ -219,10 +226,89 @@ TEST(SqliteStore, SnapshotsAreImmutable) {
   EXPECT_EQ(before->version, 0u);
 }
 
-TEST(SqliteStore, CreatesTheFolder) {
+TEST(SqliteStore, InitCreatesTheFolder) {
   TempDir dir;
   auto s = open_store(dir.file("a/b/c.db"));
   EXPECT_TRUE(s);
+}
+
+// Issue 12 finding 2: a controller on an empty database wiped every PoP.
+// Nothing that is not an initialised store opens without --init, and
+// nothing is created trying.
+TEST(SqliteStore, Finding2RefusesWhatIsNotAnInitialisedStoreWithoutInit) {
+  TempDir dir;
+  auto missing = SqliteStore::open(dir.file("c.db"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().find("is not an initialised onramp store (no such file)"),
+            std::string::npos)
+      << missing.error();
+  EXPECT_NE(missing.error().find("--init"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("c.db")));
+
+  auto no_folder = SqliteStore::open(dir.file("typo/c.db"));
+  ASSERT_FALSE(no_folder.ok());
+  EXPECT_NE(no_folder.error().find("its folder " + dir.file("typo") + " does not exist"),
+            std::string::npos)
+      << no_folder.error();
+  EXPECT_FALSE(std::filesystem::exists(dir.file("typo")));
+
+  { std::ofstream(dir.file("empty.db")); }
+  auto empty = SqliteStore::open(dir.file("empty.db"));
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.error().find("(the file is empty); start once with --init"), std::string::npos)
+      << empty.error();
+
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir.file("other.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t (x INTEGER)", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto other = SqliteStore::open(dir.file("other.db"));
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().find("no onramp schema in it"), std::string::npos) << other.error();
+
+  // --init creates the empty one as a store.
+  EXPECT_TRUE(open_store(dir.file("empty.db")));
+}
+
+TEST(SqliteStore, Finding2InitWritesAnIdentityOnceAndIsANoOpAfter) {
+  TempDir dir;
+  StoreIdentity first;
+  {
+    auto s = open_store(dir.file("c.db"));
+    ASSERT_TRUE(s);
+    first = s->identity();
+    EXPECT_EQ(first.store_id.size(), 16u);
+    EXPECT_EQ(first.epoch, 1u);
+    ASSERT_EQ(put(*s, accelerator("web", {"203.0.113.10"})).outcome, Outcome::committed);
+  }
+  {
+    // --init on an initialised store opens it as it is.
+    auto s = open_store(dir.file("c.db"));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->identity().store_id, first.store_id);
+    EXPECT_EQ(s->identity().epoch, 1u);
+    EXPECT_EQ(s->snapshot()->version, 1u);
+  }
+  {
+    auto s = open_store(dir.file("c.db"), {});
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->identity().store_id, first.store_id);
+  }
+  {
+    auto s = open_store(dir.file("c.db"), {.new_epoch = true});
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->identity().store_id, first.store_id);
+    EXPECT_EQ(s->identity().epoch, 2u);
+  }
+  auto s = open_store(dir.file("c.db"), {});
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->identity().epoch, 2u);
+  // Another store has another id.
+  auto other = open_store(dir.file("d.db"));
+  ASSERT_TRUE(other);
+  EXPECT_NE(other->identity().store_id, first.store_id);
 }
 
 }  // namespace

@@ -42,10 +42,11 @@ class TlsTest : public ::testing::Test {
     admin_port_ = free_port();
     pop_port_ = free_port();
     ctl_ = new ControllerProcess(
-        {"--db", dir_->file("c.db"), "--admin-listen", "127.0.0.1:" + std::to_string(admin_port_),
-         "--pop-listen", "127.0.0.1:" + std::to_string(pop_port_), "--tls-cert",
-         certs_ + "/controller.pem", "--tls-key", certs_ + "/controller-key.pem", "--tls-client-ca",
-         certs_ + "/ca.pem", "--admin-token-file", dir_->file("tokens")},
+        {"--init", "--db", dir_->file("c.db"), "--admin-listen",
+         "127.0.0.1:" + std::to_string(admin_port_), "--pop-listen",
+         "127.0.0.1:" + std::to_string(pop_port_), "--tls-cert", certs_ + "/controller.pem",
+         "--tls-key", certs_ + "/controller-key.pem", "--tls-client-ca", certs_ + "/ca.pem",
+         "--admin-token-file", dir_->file("tokens")},
         dir_->file("controller.log"));
     ready_ = ctl_->wait_ready({admin_port_, pop_port_});
   }
