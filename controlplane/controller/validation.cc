@@ -358,17 +358,16 @@ grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mut
   if (mutation == Mutation::create) {
     if (auto s = over_limit("endpoints", config.endpoints.size(), kMaxEndpoints); !s.ok()) return s;
     // The dataplane knows an endpoint by its address within a listener: one
-    // address serves a listener through one group only.
-    size_t count = 0;
-    for (const v1::Endpoint* e : Config::children(config.endpoints, lkey)) {
-      ++count;
-      if (e->address() == addr)
+    // address serves a listener through one group only. Looked up group by
+    // group, not by reading every endpoint of the listener: a create costs
+    // the same with 10 or 5000 endpoints.
+    for (const v1::EndpointGroup* g : Config::children(config.groups, lkey))
+      if (config.endpoints.contains(endpoint_key(in.accelerator(), in.listener(), g->name(), addr)))
         return grpc::Status(StatusCode::ALREADY_EXISTS,
                             "endpoint.address: " + addr + " is already in endpoint group " +
-                                quote(e->endpoint_group()) + " of listener " +
-                                quote(in.listener()) +
+                                quote(g->name()) + " of listener " + quote(in.listener()) +
                                 "; an address serves a listener through one group only");
-    }
+    const size_t count = config.endpoints.count_prefix(lkey + "/");
     // The PoPs' Maglev tables (kDefaultMaglevSize slots) give every endpoint
     // at least kMaglevSlotsPerEndpoint slots: more would be refused by every
     // dataplane, so it is refused here.

@@ -105,6 +105,26 @@ class ResourceMap {
     return it;
   }
 
+  // How many keys start with `prefix`: whole chunks inside the range count
+  // by their size, so this costs O(log n + matches / kChunk + kChunk).
+  size_t count_prefix(const std::string& prefix) const {
+    size_t n = 0;
+    auto o = chunk_of(prefix);
+    if (o == outer_.end()) o = outer_.begin();
+    for (; o != outer_.end(); ++o) {
+      const Chunk& c = *o->second;
+      if (c.empty()) continue;
+      if (c.begin()->first > prefix && !c.begin()->first.starts_with(prefix)) break;
+      if (c.begin()->first.starts_with(prefix) && c.rbegin()->first.starts_with(prefix)) {
+        n += c.size();
+        continue;
+      }
+      for (auto it = c.lower_bound(prefix); it != c.end() && it->first.starts_with(prefix); ++it)
+        ++n;
+    }
+    return n;
+  }
+
   // Writes copy the one chunk they touch when another map shares it.
   T& operator[](const std::string& key) {
     Chunk& c = writable_chunk_for(key);

@@ -54,6 +54,11 @@ TEST(ResourceMap, AnswersAsAStdMapDoes) {
     EXPECT_EQ(got.count(probe), want.count(probe));
     EXPECT_EQ(got.find(probe) == got.end(), want.find(probe) == want.end());
   }
+  for (const std::string prefix : {"", "k", "k1", "k12", "k299", "k3000", "j", "l"}) {
+    size_t n = 0;
+    for (const auto& [k, v] : want) n += k.starts_with(prefix);
+    EXPECT_EQ(got.count_prefix(prefix), n) << prefix;
+  }
   // Erased to nothing, and filled again from the front.
   for (const auto& [k, v] : want) got.erase(k);
   EXPECT_TRUE(got.empty());
