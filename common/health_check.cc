@@ -152,4 +152,24 @@ Result<v1::HealthCheck> normalise_health_check(const v1::HealthCheck& in, std::s
   return out;
 }
 
+v1::HealthCheck without_other_protocols(const v1::HealthCheck& check) {
+  v1::HealthCheck out = check;
+  const bool https = check.protocol() == v1::HEALTH_CHECK_HTTPS;
+  if (!https && check.protocol() != v1::HEALTH_CHECK_HTTP) {
+    out.clear_path();
+    out.clear_expected_status_min();
+    out.clear_expected_status_max();
+  }
+  if (check.protocol() != v1::HEALTH_CHECK_UDP) {
+    out.clear_udp_request();
+    out.clear_udp_expected_response();
+  }
+  if (!https) {
+    out.clear_tls_server_name();
+    out.clear_tls_skip_verify();
+    out.clear_tls_ca_file();
+  }
+  return out;
+}
+
 }  // namespace onramp

@@ -33,4 +33,10 @@ inline constexpr size_t kMaxTlsCaFileBytes = 4096;
 Result<v1::HealthCheck> normalise_health_check(const v1::HealthCheck& in,
                                                std::string_view field = "health_check");
 
+// `check` without the fields its protocol does not take (an HTTP path or
+// statuses under TCP, a UDP request under HTTP, TLS settings under anything
+// but HTTPS). An update that changes a stored check's protocol keeps only
+// these, so the defaults the old protocol filled in do not refuse the new one.
+v1::HealthCheck without_other_protocols(const v1::HealthCheck& check);
+
 }  // namespace onramp

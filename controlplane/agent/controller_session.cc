@@ -122,6 +122,13 @@ bool ControllerSession::serve_once() {
         "the controller does not serve PoP sessions at this address: is it its admin "
         "port? Agents connect to the PoP port (--pop-listen, 7444 by default)",
         {{"controller", config_.controller}, {"error", status.error_message()}});
+  } else if (std::string why = status.error_code() == grpc::StatusCode::UNAVAILABLE
+                                   ? cp::certificate_refusal(config_.controller, config_.tls)
+                                   : "";
+             !why.empty()) {
+    log::error(
+        "the controller refuses this PoP's client certificate",
+        {{"controller", config_.controller}, {"certificate", config_.tls.cert}, {"reason", why}});
   } else {
     log::warn("session to the controller ended", {{"controller", config_.controller},
                                                   {"code", static_cast<int>(status.error_code())},

@@ -17,6 +17,7 @@
 
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/backoff.h"
+#include "controlplane/common/tls.h"
 #include "onramp/v1/pop_session.grpc.pb.h"
 
 namespace onramp::agent {
@@ -24,6 +25,9 @@ namespace onramp::agent {
 struct SessionConfig {
   std::string controller;  // "host:port"
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // The client certificate in the credentials, if any: a session that ends
+  // unreachable is checked for a controller that refuses it.
+  cp::TlsFiles tls;
   Backoff::Options backoff;
   // HTTP/2 pings on the channel: a controller (or a path to it) that died
   // without closing the connection is noticed within time + timeout.

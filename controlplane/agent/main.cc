@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   session_config.credentials = *credentials;
+  if (!plaintext) session_config.tls = tls;
 
   // Every thread started below inherits the blocked signals; main waits for
   // them with sigwait, so shutdown runs in ordinary code.

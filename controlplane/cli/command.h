@@ -81,8 +81,7 @@ class Context {
     if (!stub.ok()) return refused(stub.status());
     grpc::ClientContext call;
     start_call(call, globals.token);
-    return name_the_server(((*stub)->*method)(&call, request, &response),
-                           "controller " + globals.controller);
+    return name_the_controller(((*stub)->*method)(&call, request, &response));
   }
   template <typename Request, typename Response>
   grpc::Status dataplane(DataplaneMethod<Request, Response> method, const Request& request,
@@ -109,6 +108,9 @@ class Context {
   void start_call(grpc::ClientContext& call, const std::string& token) const;
   static grpc::Status refused(const Status& status);
   static grpc::Status name_the_server(grpc::Status s, const std::string& what);
+  // name_the_server for the controller, and a refused client certificate
+  // told apart from a controller that cannot be reached (UNAUTHENTICATED).
+  grpc::Status name_the_controller(grpc::Status s) const;
 
   Connector& connector_;
   std::unique_ptr<AdminStub> admin_;

@@ -8,6 +8,7 @@
 
 #include "controlplane/cli/command.h"
 #include "controlplane/cli/exit_code.h"
+#include "controlplane/common/tls.h"
 
 namespace onramp::cli {
 
@@ -45,6 +46,17 @@ grpc::Status Context::name_the_server(grpc::Status s, const std::string& what) {
       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
     return grpc::Status(s.error_code(), what + ": " + s.error_message());
   return s;
+}
+
+grpc::Status Context::name_the_controller(grpc::Status s) const {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && !globals.plaintext) {
+    std::string why = cp::certificate_refusal(globals.controller, globals.tls);
+    if (!why.empty())
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "controller " + globals.controller + " refused the client certificate " +
+                              globals.tls.cert + ": " + why);
+  }
+  return name_the_server(s, "controller " + globals.controller);
 }
 
 int Context::fail(const grpc::Status& status) {

@@ -34,4 +34,16 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> client_credentials(const std::
 // The PEM text of the file `flag` names; an empty file is an error too.
 Result<std::string> read_pem(const std::string& flag, const std::string& path);
 
+// Why the TLS server at `target` ("host:port") refuses the client
+// certificate `files.cert`, for a caller whose call failed as UNAVAILABLE:
+// gRPC reports a refused certificate as "Socket closed", like a server that
+// is down. The certificate's own dates are checked first ("it expired on
+// ..."); then one handshake with it shows whether the server closes the
+// connection (or sends a TLS alert) instead of speaking first, as a gRPC
+// server does once it accepts a client. "" when there is no client
+// certificate, the server cannot be reached at all, or it answers: the
+// certificate is not the problem then.
+std::string certificate_refusal(const std::string& target, const TlsFiles& files,
+                                int timeout_ms = 2000);
+
 }  // namespace onramp::cp

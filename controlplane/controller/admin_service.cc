@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/field_mask_util.h>
 
+#include "common/health_check.h"
 #include "common/ip_address.h"
 #include "common/log.h"
 #include "common/options.h"
@@ -75,6 +76,19 @@ void merge_fields(const T& from, const google::protobuf::FieldMask& mask, T& to)
   options.set_replace_message_fields(true);
   options.set_replace_repeated_fields(true);
   google::protobuf::util::FieldMaskUtil::MergeMessageTo(from, mask, options, &to);
+}
+
+// After an update's fields are merged onto the stored resource: drops what
+// the stored resource had only for a kind it no longer is, and says whether
+// it dropped anything. Only a health check changes kind: its protocol.
+template <typename T>
+bool forget_other_kind(const T&, T&) {
+  return false;
+}
+bool forget_other_kind(const v1::EndpointGroup& stored, v1::EndpointGroup& merged) {
+  if (stored.health_check().protocol() == merged.health_check().protocol()) return false;
+  *merged.mutable_health_check() = without_other_protocols(merged.health_check());
+  return true;
 }
 
 std::string join_paths(const google::protobuf::FieldMask& mask) {
@@ -376,6 +390,9 @@ AdminService::Reactor* AdminService::put(Ctx* ctx, const T& req,
           if (existing && mask && mask->paths_size() > 0) {
             merged = *existing;
             merge_fields(req, *mask, merged);
+            // What the stored resource had only for its old kind goes;
+            // the request's own fields go on again over what is left.
+            if (forget_other_kind(*existing, merged)) merge_fields(req, *mask, merged);
           }
           const T& in = existing && mask && mask->paths_size() > 0 ? merged : req;
           T out;

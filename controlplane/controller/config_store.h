@@ -47,6 +47,11 @@ struct PopRecord {
   // repeats a table it refused.
   std::string applied_digest;
   std::string nacked_digest;
+  // The routing memory of the PoP's last computation (v1.RouteInputs with
+  // only `memory` set, serialised): primaries, challengers, spill order,
+  // fail-open state. A restarted controller that forgot them could compute
+  // another table than the one the PoP runs, and move new flows.
+  std::string route_memory;
 };
 
 // Applies the puts and erasures of `change` to `config`, each put stamped

@@ -60,6 +60,13 @@ bool same_tunnel(const v1::TunnelSource& a, const v1::TunnelSource& b) {
   return a.ipv4() == b.ipv4() && a.ipv6() == b.ipv6();
 }
 
+// The routing memory as the store keeps it: RouteInputs with only `memory`.
+std::string saved_memory(const RouteMemory& memory) {
+  v1::RouteInputs kept;
+  memory_to_proto(memory, *kept.mutable_memory());
+  return kept.SerializeAsString();
+}
+
 }  // namespace
 
 int64_t now_ms() {
@@ -88,6 +95,11 @@ void PopRegistry::load() {
     st.nacked_digest = std::move(r.nacked_digest);
     std::lock_guard tunnels(tunnels_mu_);
     tunnels_[st.pop.id()] = st.pop.tunnel_source();
+    v1::RouteInputs kept;
+    if (!r.route_memory.empty() && kept.ParseFromString(r.route_memory)) {
+      st.memory = memory_from_proto(kept.memory());
+      st.saved_memory = std::move(r.route_memory);
+    }
   }
 }
 
@@ -150,6 +162,10 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
                                           {"was", before->second.primary}});
   }
   st.memory = std::move(routes.memory);
+  if (std::string m = saved_memory(st.memory); m != st.saved_memory) {
+    st.saved_memory = std::move(m);
+    st.dirty = true;
+  }
   if (hold && !st.digest.empty() && content_digest(routes.table, routes.probe_plan) != st.digest)
     return;  // the table, its explanation and its version stay as they are
   st.routes = std::make_shared<const std::vector<v1::ListenerRoute>>(std::move(routes.listeners));
@@ -361,8 +377,14 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
                                 {"keeps_version", st.pop.applied_version()},
                                 {"error", ack.error()}});
   }
-  for (auto o = st.outstanding.begin(); o != st.outstanding.end();)
-    o = o->second.version <= s.version ? st.outstanding.erase(o) : std::next(o);
+  // A NACK keeps its own nonce: an agent whose dataplane did not answer
+  // NACKs ("the table will be applied when it answers") and ACKs the same
+  // nonce once it has applied the table. Dropped, that late ACK was ignored
+  // and the PoP never counted as in sync (the chaos suite's dataplane kill).
+  for (auto o = st.outstanding.begin(); o != st.outstanding.end();) {
+    bool done = ack.ok() ? o->second.version <= s.version : o->second.version < s.version;
+    o = done ? st.outstanding.erase(o) : std::next(o);
+  }
   st.dirty = true;
 }
 
@@ -460,8 +482,10 @@ Status PopRegistry::flush() {
     for (auto& [id, st] : pops_) {
       if (!st.dirty) continue;
       st.dirty = false;
-      PopRecord r{
-          .pop = st.pop, .applied_digest = st.applied_digest, .nacked_digest = st.nacked_digest};
+      PopRecord r{.pop = st.pop,
+                  .applied_digest = st.applied_digest,
+                  .nacked_digest = st.nacked_digest,
+                  .route_memory = st.saved_memory};
       r.pop.clear_state();
       r.pop.clear_sent_version();
       r.pop.clear_dataplane_healthy();

@@ -153,7 +153,8 @@ class PopRegistry {
     // reconnecting PoP keeps its nearest group until its RTTs are back).
     PopHealth health;
     RouteMemory memory;
-    bool dirty = false;  // record changed since the last flush
+    std::string saved_memory;  // `memory` as the store keeps it (PopRecord)
+    bool dirty = false;        // record changed since the last flush
     // The routes' explanations from the latest computation; `table` as
     // TraceFlow reads it, and the digest it was built from.
     std::shared_ptr<const std::vector<v1::ListenerRoute>> routes;

@@ -76,6 +76,11 @@ UPDATE listeners SET resource_version = (SELECT value FROM meta WHERE key = 'con
 UPDATE endpoint_groups SET resource_version = (SELECT value FROM meta WHERE key = 'config_version');
 UPDATE endpoints SET resource_version = (SELECT value FROM meta WHERE key = 'config_version');
 )sql",
+    // 3: each PoP's routing memory (v1.RouteInputs with only `memory`), so a
+    // restarted controller computes the tables its PoPs run.
+    R"sql(
+ALTER TABLE pops ADD COLUMN route_memory BLOB NOT NULL DEFAULT x'';
+)sql",
 };
 
 // A prepared statement that finalizes itself.
@@ -392,13 +397,14 @@ CommitResult SqliteStore::commit(const ConfigChange& change, uint64_t expected_v
 std::vector<PopRecord> SqliteStore::pops() const {
   std::lock_guard lock(mu_);
   std::vector<PopRecord> out;
-  Stmt s(db_, "SELECT body, applied_digest, nacked_digest FROM pops ORDER BY id");
+  Stmt s(db_, "SELECT body, applied_digest, nacked_digest, route_memory FROM pops ORDER BY id");
   if (!s.ok()) return out;
   while (s.step() == SQLITE_ROW) {
     PopRecord r;
     if (!r.pop.ParseFromString(s.column_blob(0))) continue;
     r.applied_digest = s.column_text(1);
     r.nacked_digest = s.column_text(2);
+    r.route_memory = s.column_blob(3);
     out.push_back(std::move(r));
   }
   return out;
@@ -411,15 +417,17 @@ Status SqliteStore::put_pops(const std::vector<PopRecord>& records) {
   Status status;
   for (const PopRecord& r : records) {
     Stmt s(db_,
-           "INSERT INTO pops (id, body, applied_digest, nacked_digest) VALUES (?1, ?2, ?3, ?4) "
+           "INSERT INTO pops (id, body, applied_digest, nacked_digest, route_memory) "
+           "VALUES (?1, ?2, ?3, ?4, ?5) "
            "ON CONFLICT (id) DO UPDATE SET body = excluded.body, "
-           "applied_digest = excluded.applied_digest, nacked_digest = excluded.nacked_digest");
+           "applied_digest = excluded.applied_digest, nacked_digest = excluded.nacked_digest, "
+           "route_memory = excluded.route_memory");
     if (!s.ok()) {
       status = error(s.error());
       break;
     }
     s.text(1, r.pop.id()).blob(2, r.pop.SerializeAsString());
-    s.text(3, r.applied_digest).text(4, r.nacked_digest);
+    s.text(3, r.applied_digest).text(4, r.nacked_digest).blob(5, r.route_memory);
     if (status = run(s, "pops"); !status.ok()) break;
   }
   if (status.ok()) status = exec(db_, "COMMIT");

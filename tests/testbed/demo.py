@@ -11,7 +11,7 @@ import time
 
 import story
 from harness import Failure, wait_for
-from testbed import CLIENTS, POPS, VIP, Testbed
+from testbed import POPS, VIPS, Testbed, client_addr
 
 T0 = time.monotonic()
 
@@ -25,14 +25,15 @@ def title(n, text):
     say(f"[{time.monotonic() - T0:5.1f} s] {n}. {text}")
 
 
-def show_answer(client, proto="tcp"):
-    """Asks once through the VIP (HTTP over TCP, or a UDP datagram) and says
-    who answered and which client address it saw."""
-    a = story.ask(BED, client, proto)
-    pop = story.ENTERS[client] if client != "client" else story.bgp_route(BED) or "?"
-    real = "its real address" if a["client_ip"] == CLIENTS[client]["addr"] else "NOT its address"
+def show_answer(client, proto="tcp", family=4):
+    """Asks once through the VIP of that family (HTTP over TCP, or a UDP
+    datagram) and says who answered and which client address it saw."""
+    a = story.ask(BED, client, proto, family)
+    pop = story.ENTERS[client] if client != "client" else story.bgp_route(BED, family) or "?"
+    addr = client_addr(client, family)
+    real = "its real address" if a["client_ip"] == addr else "NOT its address"
     what = "HTTP" if proto == "tcp" else "UDP"
-    say(f"   {client} ({CLIENTS[client]['addr']}) -> {what} to VIP {VIP} via {pop}: answered by "
+    say(f"   {client} ({addr}) -> {what} to VIP {VIPS[family]} via {pop}: answered by "
         f"{a['endpoint']} in {a['region']}, which saw {a['client']} ({real})")
 
 
@@ -57,6 +58,8 @@ def run_story(bed):
     show_answer("client")
     show_answer("client2")
     show_answer("client", "udp")
+    show_answer("client", family=6)
+    show_answer("client2", "udp", family=6)
     say("   onrampctl routes --pop FRA1:")
     say(indent(bed.ctl("routes", "--pop", "FRA1").stdout, "     "))
 
@@ -114,8 +117,10 @@ def main():
         sys.exit("demo: needs root (network namespaces)")
     BED = Testbed(args.build, prefix="od")
     BED.down()  # whatever an interrupted demo left
-    say("== onramp demo: one anycast VIP, two PoPs (FRA1, SIN1), two regions ==")
-    say("   client (Europe) and client2 (Asia) -> VIP 203.0.113.200 -> PoP -> endpoint;")
+    say("== onramp demo: one anycast accelerator (IPv4 and IPv6 VIPs), two PoPs (FRA1, SIN1), "
+        "two regions ==")
+    say("   client (Europe) and client2 (Asia) -> VIP 203.0.113.200 or 2001:db8:200::200 -> PoP "
+        "-> endpoint;")
     say("   WAN delays: 2 ms one way to the near region, 30 ms to the far one")
     try:
         title(0, "test bed up: controller, 2 PoPs (dataplane + agent + BIRD), 4 endpoints")

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from harness import Failure, wait_for
-from testbed import ACCELERATOR, CLIENTS, POPS, VIP
+from testbed import ACCELERATOR, POPS, VIPS, client_addr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAFFIC = ["/usr/bin/python3", os.path.join(HERE, "traffic.py")]
@@ -28,15 +28,19 @@ def parse_answer(text):
     return out
 
 
-def ask(bed, client, proto="tcp"):
-    """One request through the VIP from a client namespace."""
+def ask(bed, client, proto="tcp", family=4):
+    """One request through the VIP of that family from a client namespace."""
+    vip = VIPS[family]
     if proto == "tcp":
-        r = bed.exec(client, ["curl", "-s", "-m", "3", f"http://{VIP}:{HTTP}/"], check=False)
+        host = vip if family == 4 else f"[{vip}]"
+        r = bed.exec(client, ["curl", "-g", "-s", "-m", "3", f"http://{host}:{HTTP}/"],
+                     check=False)
         if r.returncode != 0:
-            raise Failure(f"curl from {client} -> {r.returncode}: {r.stderr.strip()}")
+            raise Failure(f"curl from {client} to {vip} -> {r.returncode}: {r.stderr.strip()}")
         return parse_answer(r.stdout)
-    code = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-            f"s.settimeout(3); s.connect(('{VIP}', {UDP})); s.send(b'who'); "
+    af = "AF_INET" if family == 4 else "AF_INET6"
+    code = (f"import socket; s = socket.socket(socket.{af}, socket.SOCK_DGRAM); "
+            f"s.settimeout(3); s.connect(('{vip}', {UDP})); s.send(b'who'); "
             "print(s.recv(200).decode())")
     r = bed.exec(client, ["/usr/bin/python3", "-c", code], check=False)
     if r.returncode != 0:
@@ -44,9 +48,9 @@ def ask(bed, client, proto="tcp"):
     return parse_answer(r.stdout)
 
 
-def served_by(bed, client, n=6, proto="tcp"):
+def served_by(bed, client, n=6, proto="tcp", family=4):
     """Regions that answered n requests (each a new connection)."""
-    return collections.Counter(ask(bed, client, proto)["region"] for _ in range(n))
+    return collections.Counter(ask(bed, client, proto, family)["region"] for _ in range(n))
 
 
 def routes(bed, pop, listener="web"):
@@ -57,12 +61,14 @@ def routes(bed, pop, listener="web"):
     raise Failure(f"no route for listener {listener} at {pop}: {json.dumps(j)[:300]}")
 
 
-def trace(bed, pop, client, client_port, port=ECHO):
+def trace(bed, pop, client, client_port, port=ECHO, family=4):
     """The endpoint address a new TCP flow from client:client_port to the
-    VIP's port would get at a PoP now (the controller's TraceFlow)."""
-    return bed.ctl_json("trace", "--pop", pop, "--client",
-                        f"{CLIENTS[client]['addr']}:{client_port}", "--vip", VIP, "--port",
-                        str(port), "--protocol", "tcp").get("endpoint", "")
+    VIP's port (of that family) would get at a PoP now (the controller's
+    TraceFlow)."""
+    addr = client_addr(client, family)
+    source = f"{addr}:{client_port}" if family == 4 else f"[{addr}]:{client_port}"
+    return bed.ctl_json("trace", "--pop", pop, "--client", source, "--vip", VIPS[family],
+                        "--port", str(port), "--protocol", "tcp").get("endpoint", "")
 
 
 def shares(bed, pop, listener="web"):
@@ -105,21 +111,29 @@ def start_servers(bed, names):
         bed.start_endpoint(n)
 
 
+def failover_key(pop, family):
+    """measure_failover's key for one PoP and one client family."""
+    return pop if family == 4 else f"{pop}/IPv6"
+
+
 def measure_failover(bed, victims, clients=("client", "client2"), before=1.5, after=3.0,
-                     rate=200):
+                     rate=200, families=(4,)):
     """Kills the victims' servers while every client opens `rate` new UDP
-    flows a second through its PoP, and returns, per PoP, the seconds from
-    the kill to the last new flow that still reached a victim (0 when none
-    did after the kill), and the flows each victim saw before it."""
+    flows a second through its PoP, shared between the VIPs of the families
+    (the bed's load stays the same with both), and returns,
+    per PoP and family (failover_key), the seconds from the kill to the
+    last new flow that still reached a victim (0 when none did after the
+    kill), and the flows each victim saw before it."""
     sniffers = {}
     for v in victims:
         sniffers[v] = subprocess.Popen(
             ["ip", "netns", "exec", bed.ns(v), *TRAFFIC, "sniff", str(UDP)],
             stdout=subprocess.PIPE, text=True, start_new_session=True)
     time.sleep(0.3)
-    gens = [subprocess.Popen(["ip", "netns", "exec", bed.ns(c), *TRAFFIC, "udp-flows", VIP,
-                              str(UDP), str(before + after), str(rate)],
-                             stdout=subprocess.PIPE, text=True) for c in clients]
+    gens = [subprocess.Popen(["ip", "netns", "exec", bed.ns(c), *TRAFFIC, "udp-flows",
+                              VIPS[f], str(UDP), str(before + after),
+                              str(rate / len(families))],
+                             stdout=subprocess.PIPE, text=True) for c in clients for f in families]
     time.sleep(before)
     t0 = time.monotonic()
     kill_servers(bed, victims)
@@ -133,42 +147,50 @@ def measure_failover(bed, victims, clients=("client", "client2"), before=1.5, af
         arrivals += [(float(t), src) for t, src in (l.split() for l in out.splitlines())]
     by_pop = {}
     for c in clients:
-        addr = CLIENTS[c]["addr"]
-        seen = [t for t, src in arrivals if src == addr]
-        late = [t - t0 for t in seen if t >= t0]
-        by_pop[ENTERS[c]] = {"failover_s": max(late) if late else 0.0,
-                             "before": len([t for t in seen if t < t0]),
-                             "after": len(late)}
+        for f in families:
+            addr = client_addr(c, f)
+            seen = [t for t, src in arrivals if src == addr]
+            late = [t - t0 for t in seen if t >= t0]
+            by_pop[failover_key(ENTERS[c], f)] = {"failover_s": max(late) if late else 0.0,
+                                                  "before": len([t for t in seen if t < t0]),
+                                                  "after": len(late)}
     return by_pop
 
 
-def bgp_route(bed):
+def bgp_route(bed, family=4):
     """The PoP the router's BGP-installed route for the VIP points to."""
-    out = bed.exec("rtr", ["ip", "-4", "route", "show", f"{VIP}/32"], check=False).stdout
+    out = bed.exec("rtr", ["ip", f"-{family}", "route", "show", VIPS[family]], check=False).stdout
     for pop, p in POPS.items():
-        if f"via {p['addr']} " in out + " ":
+        if f"via {p['addr' if family == 4 else 'addr6']} " in out + " ":
             return pop
     return None
 
 
-def bird_view(bed):
-    out = bed.birdc("router", "show", "route", "for", VIP)
+def bgp_routes(bed):
+    """bgp_route for each family, as one (IPv4, IPv6) pair."""
+    return tuple(bgp_route(bed, f) for f in VIPS)
+
+
+def bird_view(bed, family=4):
+    out = bed.birdc("router", "show", "route", "for", VIPS[family])
     return "\n".join(l for l in out.splitlines() if not l.startswith("BIRD "))
 
 
 def move_client(bed, to_pop):
-    """Moves the European client's anycast route: the router's BGP session
-    with FRA1 goes down (to SIN1) or up again (to FRA1)."""
-    bed.birdc("router", "disable" if to_pop == "SIN1" else "enable", "fra1")
-    return wait_for(f"the VIP's route via {to_pop}", lambda: bgp_route(bed) == to_pop, timeout=20)
+    """Moves the European client's anycast routes: the router's BGP sessions
+    with FRA1 (one a family) go down (to SIN1) or up again (to FRA1)."""
+    for session in ("fra1", "fra1_v6"):
+        bed.birdc("router", "disable" if to_pop == "SIN1" else "enable", session)
+    return wait_for(f"the VIPs' routes via {to_pop}",
+                    lambda: bgp_routes(bed) == (to_pop, to_pop), timeout=20)
 
 
 class Hold:
     """A long-lived TCP connection from a client through the VIP."""
 
-    def __init__(self, bed, client, seconds, source_port=0):
-        self.p = subprocess.Popen(["ip", "netns", "exec", bed.ns(client), *TRAFFIC, "hold", VIP,
-                                   str(ECHO), str(seconds), str(source_port)],
+    def __init__(self, bed, client, seconds, source_port=0, family=4):
+        self.p = subprocess.Popen(["ip", "netns", "exec", bed.ns(client), *TRAFFIC, "hold",
+                                   VIPS[family], str(ECHO), str(seconds), str(source_port)],
                                   stdout=subprocess.PIPE, text=True)
         first = json.loads(self.p.stdout.readline() or "{}")
         if "endpoint" not in first:

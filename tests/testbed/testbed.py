@@ -2,13 +2,18 @@
 """The two-PoP test bed: network namespaces, real onramp processes, a BIRD
 peer and a user-space WAN, on one machine (docs/testbed.md has the picture).
 
-  client   192.0.2.10    Europe: reaches the VIP through the router's BGP
-                         route (FRA1 preferred, SIN1 as backup)
+Dual-stack: every address below has an IPv6 twin (2001:db8::/32), the
+accelerator has an IPv4 and an IPv6 VIP, BGP runs for both families, and
+each endpoint group holds both addresses of each endpoint.
+
+  client   192.0.2.10    Europe: reaches the VIPs through the router's BGP
+           2001:db8:c1::10  routes (FRA1 preferred, SIN1 as backup)
   client2  192.0.2.138   Asia: the router sends its VIP traffic to SIN1
+           2001:db8:c2::10
   router   the Internet core: BIRD (AS 64500) peering with both PoPs,
            onramp-controller (PoP API on 198.51.100.1/.17:7444, admin on
            its loopback), IP forwarding between everything
-  fra1     FRA1: onramp-dataplane (af_packet on p0), onramp-agent, BIRD
+  fra1     FRA1: onramp-dataplane (net_pcap on p0), onramp-agent, BIRD
   sin1     SIN1: the same
   wan      the WAN emulator between the router and each region, and the
            regions' bridges
@@ -37,6 +42,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 VIP = "203.0.113.200"
+VIP6 = "2001:db8:200::200"
+VIPS = {4: VIP, 6: VIP6}
 ACCELERATOR = "demo"
 # Listeners: name -> (protocol, ports, health check flags)
 LISTENERS = {
@@ -48,21 +55,29 @@ PROBE_FLAGS = ["--health-interval-ms", "200", "--health-timeout-ms", "180",
                "--healthy-threshold", "3", "--unhealthy-threshold", "3"]
 POPS = {
     "FRA1": dict(ns="fra1", addr="198.51.100.2", gw="198.51.100.1", rtr_if="r-fra", asn=64511,
+                 addr6="2001:db8:100:1::2", gw6="2001:db8:100:1::1",
                  rtr_mac="02:0b:00:00:01:01", mac="02:0b:00:00:01:02", iata="FRA",
                  city="Frankfurt", country="DE", lat="50.03", lon="8.57", local_pref=200, cpu=0),
     "SIN1": dict(ns="sin1", addr="198.51.100.18", gw="198.51.100.17", rtr_if="r-sin", asn=64512,
+                 addr6="2001:db8:100:2::2", gw6="2001:db8:100:2::1",
                  rtr_mac="02:0b:00:00:02:01", mac="02:0b:00:00:02:02", iata="SIN",
                  city="Singapore", country="SG", lat="1.36", lon="103.99", local_pref=100, cpu=1),
 }
 CLIENTS = {
-    "client": dict(addr="192.0.2.10", gw="192.0.2.1", net="192.0.2.0/25", rtr_if="r-c"),
-    "client2": dict(addr="192.0.2.138", gw="192.0.2.129", net="192.0.2.128/25", rtr_if="r-c2"),
+    "client": dict(addr="192.0.2.10", gw="192.0.2.1", net="192.0.2.0/25", rtr_if="r-c",
+                   addr6="2001:db8:c1::10", gw6="2001:db8:c1::1", net6="2001:db8:c1::/64"),
+    "client2": dict(addr="192.0.2.138", gw="192.0.2.129", net="192.0.2.128/25", rtr_if="r-c2",
+                    addr6="2001:db8:c2::10", gw6="2001:db8:c2::1", net6="2001:db8:c2::/64"),
 }
 REGIONS = {
     "eu-central": dict(short="eu", gw="203.0.113.1", mode="ipip",
-                       endpoints={"eu1": "203.0.113.11", "eu2": "203.0.113.12"}),
+                       endpoints={"eu1": "203.0.113.11", "eu2": "203.0.113.12"},
+                       gw6="2001:db8:300:e::1",
+                       endpoints6={"eu1": "2001:db8:300:e::11", "eu2": "2001:db8:300:e::12"}),
     "ap-southeast": dict(short="ap", gw="203.0.113.65", mode="gue",
-                         endpoints={"ap1": "203.0.113.75", "ap2": "203.0.113.76"}),
+                         endpoints={"ap1": "203.0.113.75", "ap2": "203.0.113.76"},
+                         gw6="2001:db8:300:a::1",
+                         endpoints6={"ap1": "2001:db8:300:a::75", "ap2": "2001:db8:300:a::76"}),
 }
 # One-way delay, ms, between each PoP or client and each region.
 NEAR_MS, FAR_MS = 2, 30
@@ -70,16 +85,33 @@ NEAR = {"FRA1": "eu-central", "client": "eu-central", "SIN1": "ap-southeast",
         "client2": "ap-southeast"}
 ADMIN = "127.0.0.1:7443"
 POP_PORT = 7444
-CLIENT_MTU = 1400  # leaves room for the PoP's encapsulation on 1500-byte links
+
+
+def client_addr(client, family=4):
+    return CLIENTS[client]["addr" if family == 4 else "addr6"]
+
+
+def endpoint_addresses(name):
+    """Both addresses (IPv4, IPv6) of one endpoint host."""
+    for reg in REGIONS.values():
+        if name in reg["endpoints"]:
+            return [reg["endpoints"][name], reg["endpoints6"][name]]
+    raise KeyError(name)
+
+
+def delay_keys(who):
+    """The WAN emulator's prefixes for a PoP or a client, both families."""
+    if who in POPS:
+        return [f"{POPS[who]['addr']}/32", f"{POPS[who]['addr6']}/128"]
+    return [CLIENTS[who]["net"], CLIENTS[who]["net6"]]
 
 
 def delays_for(region):
     """The WAN emulator's delay table for one region's link."""
     out = {}
-    for name, pop in POPS.items():
-        out[f"{pop['addr']}/32"] = NEAR_MS if NEAR[name] == region else FAR_MS
-    for name, c in CLIENTS.items():
-        out[c["net"]] = NEAR_MS if NEAR[name] == region else FAR_MS
+    for name in (*POPS, *CLIENTS):
+        for key in delay_keys(name):
+            out[key] = NEAR_MS if NEAR[name] == region else FAR_MS
     return out
 
 
@@ -90,6 +122,9 @@ class Testbed:
         self.state = f"/run/onramp-testbed-{prefix}"
         self.bin = programs(self.build, "controller", "agent", "ctl", "dataplane", "decap")
         self.pids = self._load_pids()
+        # Where the controller keeps its database; a test may point it
+        # elsewhere (the chaos suite: a small tmpfs it fills) before up().
+        self.controller_db = self.path("controller.db")
 
     # --- names ---------------------------------------------------------------
     def ns(self, role):
@@ -162,6 +197,41 @@ class Testbed:
         except ChildProcessError:
             return True
 
+    def kill(self, name):
+        """kill -9 of a component by its PID (its whole process group)."""
+        self.stop(name, sig=signal.SIGKILL)
+
+    def send_signal(self, name, sig):
+        """Sends sig (SIGSTOP, SIGCONT...) to a running component; it stays
+        recorded."""
+        os.killpg(self.pids[name], sig)
+
+    def restart(self, name):
+        """Starts again a component that `kill` stopped, by the name
+        `status` shows: controller, dataplane-FRA1, agent-SIN1, bird-fra1,
+        bird-router, server-eu1, decap-ap2, wan."""
+        kind, _, which = name.partition("-")
+        if name == "controller":
+            self.start_controller()
+        elif kind == "dataplane":
+            self.start_dataplane(which)
+        elif kind == "agent":
+            self.start_agent(which)
+        elif kind == "bird":
+            if which == "router":
+                self.start_bird("router", "rtr", self.bird_config_router())
+            else:
+                pop = which.upper()
+                self.start_bird(which, POPS[pop]["ns"], self.bird_config_pop(pop))
+        elif kind == "server":
+            self.start_endpoint(which)
+        elif kind == "decap":
+            self.start_decap(which)
+        elif name == "wan":
+            self.start_wan()
+        else:
+            raise Failure(f"no way to restart {name!r}")
+
     def exec(self, role, cmd, check=True, timeout=30, **kw):
         return run(["ip", "netns", "exec", self.ns(role), *cmd], check=check, timeout=timeout,
                    **kw)
@@ -175,7 +245,7 @@ class Testbed:
              "peer", "name", if_b, "netns", self.ns(role_b), "mtu", str(mtu)])
         for role, i in ((role_a, if_a), (role_b, if_b)):
             # Checksum and segmentation offloads off: frames cross raw
-            # sockets (the WAN emulator, the af_packet dataplane), which
+            # sockets (the WAN emulator, the dataplane's pcap port), which
             # would pass on partial checksums and 64 KiB segments.
             self.exec(role, ["ethtool", "-K", i, "tx", "off", "tso", "off", "gso", "off", "gro",
                              "off"], check=False)
@@ -194,12 +264,18 @@ class Testbed:
             self._sysctl(role, "net.ipv4.conf.all.rp_filter", 0)
             self._sysctl(role, "net.ipv4.conf.default.rp_filter", 0)
         self._sysctl("rtr", "net.ipv4.ip_forward", 1)
+        self._sysctl("rtr", "net.ipv6.conf.all.forwarding", 1)
 
         for name, c in CLIENTS.items():
-            self._veth(name, "c0", "rtr", c["rtr_if"], mtu=CLIENT_MTU)
+            # MTU 1500 like every other link, as real clients have: a full-size
+            # packet does not fit the PoP's tunnel, and path-MTU discovery
+            # (the PoP's ICMP frag-needed) or the PoP's fragmentation must
+            # do the work.
+            self._veth(name, "c0", "rtr", c["rtr_if"])
             self._ip(name, "addr", "add", f"{c['addr']}/25", "dev", "c0")
             self._ip(name, "route", "add", "default", "via", c["gw"])
             self._ip("rtr", "addr", "add", f"{c['gw']}/25", "dev", c["rtr_if"])
+            self._ip6_link(name, "c0", c["addr6"], "rtr", c["rtr_if"], c["gw6"])
         for pop in POPS.values():
             self._veth(pop["ns"], "p0", "rtr", pop["rtr_if"])
             self._ip(pop["ns"], "link", "set", "p0", "address", pop["mac"])
@@ -207,9 +283,14 @@ class Testbed:
             self._ip(pop["ns"], "addr", "add", f"{pop['addr']}/28", "dev", "p0")
             self._ip(pop["ns"], "route", "add", "default", "via", pop["gw"])
             self._ip("rtr", "addr", "add", f"{pop['gw']}/28", "dev", pop["rtr_if"])
+            self._ip6_link(pop["ns"], "p0", pop["addr6"], "rtr", pop["rtr_if"], pop["gw6"])
         # Asia's client reaches the VIP through SIN1 whatever BGP says.
         self._ip("rtr", "route", "add", f"{VIP}/32", "via", POPS["SIN1"]["addr"], "table", "200")
         self._ip("rtr", "rule", "add", "from", CLIENTS["client2"]["net"], "lookup", "200",
+                 "pref", "100")
+        self._ip("rtr", "-6", "route", "add", f"{VIP6}/128", "via", POPS["SIN1"]["addr6"],
+                 "table", "200")
+        self._ip("rtr", "-6", "rule", "add", "from", CLIENTS["client2"]["net6"], "lookup", "200",
                  "pref", "100")
 
         wan_links = []
@@ -218,6 +299,7 @@ class Testbed:
             # router r-<s> | wan: w-<s>-r ~emulator~ w-<s>-b | w-<s>-bp on bridge br-<s>
             self._veth("rtr", f"r-{s}", "wan", f"w-{s}-r")
             self._ip("rtr", "addr", "add", f"{reg['gw']}/26", "dev", f"r-{s}")
+            self._ip("rtr", "-6", "addr", "add", f"{reg['gw6']}/64", "dev", f"r-{s}", "nodad")
             self._veth("wan", f"w-{s}-b", "wan", f"w-{s}-bp")
             self._ip("wan", "link", "add", f"br-{s}", "type", "bridge")
             self._ip("wan", "link", "set", f"br-{s}", "up")
@@ -228,6 +310,12 @@ class Testbed:
                 self._ip(ep, "addr", "add", f"{addr}/26", "dev", "e0")
                 self._ip(ep, "route", "add", "default", "via", reg["gw"])
                 self._ip(ep, "addr", "add", f"{VIP}/32", "dev", "lo")
+                self._ip(ep, "-6", "addr", "add", f"{reg['endpoints6'][ep]}/64", "dev", "e0",
+                         "nodad")
+                self._ip(ep, "-6", "route", "add", "default", "via", reg["gw6"])
+                # IPv6 needs no arp_ignore: neighbour discovery answers only
+                # for addresses on the interface asked.
+                self._ip(ep, "-6", "addr", "add", f"{VIP6}/128", "dev", "lo", "nodad")
                 # DSR: the VIP lives on the loopback; do not answer ARP for it.
                 self._sysctl(ep, "net.ipv4.conf.all.arp_ignore", 1)
                 self._sysctl(ep, "net.ipv4.conf.all.arp_announce", 2)
@@ -236,20 +324,50 @@ class Testbed:
         with open(self.path("wan.json"), "w") as f:
             json.dump({"links": wan_links}, f, indent=1)
 
+    def _ip6_link(self, role, iface, addr, peer_role, peer_iface, peer_addr):
+        """The IPv6 side of a point-to-point link: a /64, the peer as the
+        default route. No DAD: the addresses are ours alone, and BGP and
+        the probes should not wait for it."""
+        self._ip(role, "-6", "addr", "add", f"{addr}/64", "dev", iface, "nodad")
+        self._ip(peer_role, "-6", "addr", "add", f"{peer_addr}/64", "dev", peer_iface, "nodad")
+        self._ip(role, "-6", "route", "add", "default", "via", peer_addr)
+
     def set_delay(self, region, who, one_way_ms):
         """Changes one entry of the latency matrix while traffic flows (the
         emulator reads its file again within 100 ms)."""
         path = self.path("wan.json")
         with open(path) as f:
             cfg = json.load(f)
-        key = f"{POPS[who]['addr']}/32" if who in POPS else CLIENTS[who]["net"]
         for link in cfg["links"]:
             if link["a"] == f"w-{REGIONS[region]['short']}-r":
-                link["delays_ms"][key] = one_way_ms
+                for key in delay_keys(who):
+                    link["delays_ms"][key] = one_way_ms
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(cfg, f, indent=1)
         os.replace(tmp, path)
+
+    def blackhole(self, region, on=True):
+        """Cuts (on) or restores the WAN link to a region: the emulator drops
+        every frame in both directions (within 100 ms, as set_delay)."""
+        path = self.path("wan.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        for link in cfg["links"]:
+            if link["a"] == f"w-{REGIONS[region]['short']}-r":
+                link["blackhole"] = on
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(cfg, f, indent=1)
+        os.replace(tmp, path)
+
+    def start_wan(self):
+        # Before the test's own load, and ahead of it: the emulator is one
+        # Python process, and starved of CPU (2 shared cores, traffic
+        # generators, builds beside) it would hold frames past the probes'
+        # timeout and fail whole regions that are up.
+        self.start("wan", "wan", ["nice", "-n", "-10", "/usr/bin/python3",
+                                  f"{HERE}/wan_emulator.py", self.path("wan.json")])
 
     # --- control plane ------------------------------------------------------------
     def certs(self):
@@ -274,7 +392,7 @@ class Testbed:
     def start_controller(self):
         ca = self.path("ca")
         self.start("controller", "rtr", [
-            self.bin["controller"], "--db", self.path("controller.db"), "--admin-listen", ADMIN,
+            self.bin["controller"], "--db", self.controller_db, "--admin-listen", ADMIN,
             "--pop-listen", f"0.0.0.0:{POP_PORT}", "--tls-cert", f"{ca}/controller.pem",
             "--tls-key", f"{ca}/controller-key.pem", "--tls-client-ca", f"{ca}/ca.pem",
             "--debounce-ms", "20"])
@@ -282,14 +400,14 @@ class Testbed:
 
     def configure(self):
         """The demo accelerator, through onrampctl alone."""
-        self.ctl("accelerator", "create", ACCELERATOR, "--vip", VIP)
+        self.ctl("accelerator", "create", ACCELERATOR, "--vip", VIP, "--vip", VIP6)
         for lname, (proto, ports, health) in LISTENERS.items():
             self.ctl("listener", "create", lname, "--accelerator", ACCELERATOR, "--protocol", proto,
                      "--ports", ports)
             for region, reg in REGIONS.items():
                 self.ctl("endpoint-group", "create", region, "--accelerator", ACCELERATOR,
                          "--listener", lname, "--region", region, *health, *PROBE_FLAGS)
-                for addr in reg["endpoints"].values():
+                for addr in (*reg["endpoints"].values(), *reg["endpoints6"].values()):
                     self.ctl("endpoint", "add", addr, "--accelerator", ACCELERATOR, "--listener",
                              lname, "--endpoint-group", region, "--mode", reg["mode"])
 
@@ -303,11 +421,15 @@ class Testbed:
         return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
 
     def start_dataplane(self, pop):
+        # net_pcap, not net_af_packet: the af_packet driver's fanout group
+        # has the kernel reassemble IPv4 fragments first (and cut those over
+        # 2 KiB), so the PoP would never see fragments as a NIC hands them
+        # over (docs/testbed.md, MTU and fragments).
         p = POPS[pop]
         self.start(f"dataplane-{pop}", p["ns"], [
             self.bin["dataplane"], "--no-pci", "--no-huge", "-m", "256", "--no-shconf",
             "--no-telemetry", f"--file-prefix={self.prefix}-{pop}", "-l", str(p["cpu"]),
-            "--log-level=warning", "--vdev=net_af_packet0,iface=p0", "--",
+            "--log-level=warning", "--vdev=net_pcap0,rx_iface_in=p0,tx_iface=p0,phy_mac=1", "--",
             "--api-socket", self.dp_socket(pop), "--flows-per-lcore", "65536"])
         wait_for(f"{pop}'s dataplane", lambda: self.dp(pop, "health", check=False) is not None)
 
@@ -327,6 +449,12 @@ protocol bgp upstream {{
   hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
   ipv4 {{ import none; export where proto ~ "onramp_*"; }};
 }}
+protocol bgp upstream_v6 {{
+  local {p['addr6']} as {p['asn']};
+  neighbor {p['gw6']} as 64500;
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
+  ipv6 {{ import none; export where proto ~ "onramp_*"; }};
+}}
 """
 
     def bird_config_router(self):
@@ -337,13 +465,20 @@ protocol bgp {pop.lower()} {{
   hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
   ipv4 {{ import filter {{ bgp_local_pref = {p['local_pref']}; accept; }}; export none; }};
 }}
+protocol bgp {pop.lower()}_v6 {{
+  local {p['gw6']} as 64500;
+  neighbor {p['addr6']} as {p['asn']};
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
+  ipv6 {{ import filter {{ bgp_local_pref = {p['local_pref']}; accept; }}; export none; }};
+}}
 """ for pop, p in POPS.items())
-        return f"""# The Internet core: learns the VIP from both PoPs, prefers FRA1, and
-# installs the best route into the kernel.
+        return f"""# The Internet core: learns the VIPs from both PoPs (one session a family),
+# prefers FRA1, and installs the best routes into the kernel.
 router id 198.51.100.1;
 log "{self.path('bird-router.log')}" all;
 protocol device {{ scan time 10; }}
 protocol kernel {{ ipv4 {{ import none; export all; }}; }}
+protocol kernel {{ ipv6 {{ import none; export all; }}; }}
 {peers}"""
 
     def bird_socket(self, who):
@@ -368,6 +503,7 @@ protocol kernel {{ ipv4 {{ import none; export all; }}; }}
             f"{ca}/ca.pem", "--tls-cert", f"{ca}/{pop}.pem", "--tls-key", f"{ca}/{pop}-key.pem",
             "--pop", pop, "--iata", p["iata"], "--city", p["city"], "--country", p["country"],
             "--lat", p["lat"], "--lon", p["lon"], "--tunnel-source-v4", p["addr"],
+            "--tunnel-source-v6", p["addr6"],
             "--next-hop-mac", p["rtr_mac"], "--dataplane-socket", self.dp_socket(pop),
             "--state-dir", self.path(f"state-{pop}"), "--status-interval-ms", "500",
             "--bird-config", self.path(f"{pop.lower()}-vips.conf"), "--bird-socket",
@@ -381,7 +517,7 @@ protocol kernel {{ ipv4 {{ import none; export all; }}; }}
 
     def start_decap(self, name):
         self.start(f"decap-{name}", name, [self.bin["decap"], "--interface", "e0", "--allow",
-                                           "198.51.100.0/24"])
+                                           "198.51.100.0/24", "--allow", "2001:db8:100::/48"])
 
     # --- the whole bed ------------------------------------------------------------------
     def up(self):
@@ -398,8 +534,7 @@ protocol kernel {{ ipv4 {{ import none; export all; }}; }}
         os.makedirs(self.state)
         self._save_pids()
         self.net_up()
-        self.start("wan", "wan", ["/usr/bin/python3", f"{HERE}/wan_emulator.py",
-                                  self.path("wan.json")])
+        self.start_wan()
         for name in self.endpoints():
             self.start_decap(name)
             self.start_endpoint(name)
@@ -442,11 +577,15 @@ protocol kernel {{ ipv4 {{ import none; export all; }}; }}
             int(p.get("sent_version", -1)) > 0 for p in pops.values())
 
     def both_announced(self):
-        learned = self.birdc("router", "show", "route", "for", VIP, "all")
-        installed = run(["ip", "netns", "exec", self.ns("rtr"), "ip", "-4", "route", "show",
-                         f"{VIP}/32"], check=False).stdout
-        return (all(f"via {p['addr']} " in learned for p in POPS.values())
-                and f"via {POPS['FRA1']['addr']} " in installed + " ")
+        for family, vip in VIPS.items():
+            addr = "addr" if family == 4 else "addr6"
+            learned = self.birdc("router", "show", "route", "for", vip, "all")
+            installed = run(["ip", "netns", "exec", self.ns("rtr"), "ip", f"-{family}", "route",
+                             "show", vip], check=False).stdout
+            if not (all(f"via {p[addr]} " in learned for p in POPS.values())
+                    and f"via {POPS['FRA1'][addr]} " in installed + " "):
+                return False
+        return True
 
     def health(self):
         """(pop, address) -> EndpointHealth as JSON, for the web listener."""

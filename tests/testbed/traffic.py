@@ -15,10 +15,25 @@
       longer than a second; exits 1 when the connection breaks or the
       endpoint changes
 
-CLOCK_MONOTONIC is one clock for every namespace, so times compare across
-them.
+  traffic.py upload VIP PORT BYTES
+      one HTTP POST of BYTES bytes through the VIP; prints what the endpoint
+      saw (its name, region, the client address, the bytes and their
+      SHA-256) beside what was sent
+  traffic.py download VIP PORT BYTES
+      one HTTP GET of BYTES bytes from the endpoint; prints the SHA-256 of
+      what arrived beside the one expected
+  traffic.py udp-size VIP PORT SIZE [ATTEMPTS]
+      one datagram of SIZE bytes (the kernel fragments what exceeds the
+      link's MTU), sent again while unanswered up to ATTEMPTS times (1);
+      prints the endpoint's answer, what was sent and what went wrong
+
+Every command takes an IPv4 or an IPv6 VIP. CLOCK_MONOTONIC is one clock for
+every namespace, so times compare across them.
 """
+import hashlib
+import http.client
 import json
+import random
 import signal
 import socket
 import struct
@@ -28,13 +43,74 @@ import time
 ETH_P_ALL = 0x0003
 
 
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def answer_fields(text):
+    """'endpoint=eu1 region=eu-central bytes=3 ...' -> dict."""
+    return dict(kv.split("=", 1) for kv in text.split() if "=" in kv)
+
+
+def upload(vip, port, size):
+    data = random.Random(size).randbytes(size)
+    t = time.monotonic()
+    c = http.client.HTTPConnection(vip, port, timeout=30)
+    c.request("POST", "/upload", body=data, headers={"Content-Type": "application/octet-stream"})
+    r = c.getresponse()
+    seen = answer_fields(r.read().decode())
+    print(json.dumps({"status": r.status, "seconds": round(time.monotonic() - t, 3),
+                      "sent_bytes": size, "sent_sha256": hashlib.sha256(data).hexdigest(),
+                      **seen}), flush=True)
+
+
+def download(vip, port, size):
+    seed = random.randrange(1 << 30)
+    t = time.monotonic()
+    c = http.client.HTTPConnection(vip, port, timeout=30)
+    c.request("GET", f"/bytes?n={size}&seed={seed}")
+    r = c.getresponse()
+    data = r.read()
+    # The endpoint server's payload(): the same generator, the same seed.
+    want = random.Random(seed).randbytes(size)
+    print(json.dumps({"status": r.status, "seconds": round(time.monotonic() - t, 3),
+                      "endpoint": r.getheader("X-Endpoint"), "region": r.getheader("X-Region"),
+                      "client": r.getheader("X-Client"), "bytes": len(data),
+                      "sha256": hashlib.sha256(data).hexdigest(),
+                      "expected_sha256": hashlib.sha256(want).hexdigest()}), flush=True)
+
+
+def udp_size(vip, port, size, attempts):
+    """Sends the datagram up to `attempts` times, as a resolver would: an
+    IPv6 datagram fragmented for a link MTU larger than the path's is
+    answered by a packet-too-big, which a connected socket reports as
+    EMSGSIZE; the kernel has then learnt the path MTU for the retry."""
+    data = random.Random(size).randbytes(size)
+    seen, errors = {}, []
+    with socket.socket(family(vip), socket.SOCK_DGRAM) as s:
+        s.settimeout(3)
+        s.connect((vip, port))
+        for _ in range(attempts):
+            s.send(data)
+            try:
+                seen = answer_fields(s.recv(2048).decode())
+                break
+            except socket.timeout:
+                errors.append("no answer in 3 s")
+            except OSError as e:
+                errors.append(e.strerror)
+    print(json.dumps({"sent_bytes": size, "sent_sha256": hashlib.sha256(data).hexdigest(),
+                      "attempts": len(errors) + bool(seen), "errors": errors, **seen}),
+          flush=True)
+
+
 def udp_flows(vip, port, seconds, rate):
     end = time.monotonic() + seconds
     gap = 1.0 / rate
     sent = 0
     t = time.monotonic()
     while t < end:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        with socket.socket(family(vip), socket.SOCK_DGRAM) as s:
             s.sendto(b"flow", (vip, port))
         sent += 1
         t += gap
@@ -49,16 +125,20 @@ def sniff(port):
     while True:
         frame = s.recv(2048)
         now = time.monotonic()
-        if len(frame) < 42 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+        if len(frame) >= 42 and frame[12:14] == b"\x08\x00" and frame[23] == 17:
+            l4 = 14 + (frame[14] & 0x0F) * 4
+            source = socket.inet_ntoa(frame[26:30])
+        elif len(frame) >= 62 and frame[12:14] == b"\x86\xdd" and frame[20] == 17:
+            l4 = 54  # no extension headers: the flows' datagrams are small
+            source = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+        else:
             continue
-        ihl = (frame[14] & 0x0F) * 4
-        dport = struct.unpack_from("!H", frame, 14 + ihl + 2)[0]
-        if dport == port:
-            print(f"{now:.6f} {socket.inet_ntoa(frame[26:30])}", flush=True)
+        if len(frame) >= l4 + 4 and struct.unpack_from("!H", frame, l4 + 2)[0] == port:
+            print(f"{now:.6f} {source}", flush=True)
 
 
 def hold(vip, port, seconds, source_port=0):
-    s = socket.socket(socket.AF_INET6 if ":" in vip else socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family(vip), socket.SOCK_STREAM)
     # The port may still be in TIME_WAIT from an earlier connection to the VIP.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("", source_port))
@@ -101,6 +181,12 @@ if __name__ == "__main__":
     cmd, a = sys.argv[1], sys.argv[2:]
     if cmd == "udp-flows":
         udp_flows(a[0], int(a[1]), float(a[2]), float(a[3]))
+    elif cmd == "upload":
+        upload(a[0], int(a[1]), int(a[2]))
+    elif cmd == "download":
+        download(a[0], int(a[1]), int(a[2]))
+    elif cmd == "udp-size":
+        udp_size(a[0], int(a[1]), int(a[2]), int(a[3]) if len(a) > 3 else 1)
     elif cmd == "sniff":
         sniff(int(a[0]))
     elif cmd == "hold":

@@ -15,9 +15,12 @@ can change the latency matrix while traffic flows:
               "delays_ms": {"198.51.100.2/32": 2, "198.51.100.18/32": 40},
               "default_ms": 0}]}
 
-Frames that are not IP (ARP) and addresses that match no prefix take
-`default_ms`. Counters (frames and bytes per link and direction, frames
-refused by the kernel) are printed on SIGUSR1 and at exit.
+IPv6 prefixes ("2001:db8:100:1::2/128") work alike. Frames that are not IP
+(ARP), neighbour discovery and addresses that match no prefix take
+`default_ms`. A link with "blackhole": true drops every frame, both ways (a
+cut WAN link, for the chaos suite). Counters (frames and bytes per link and
+direction, frames refused by the kernel, frames dropped by a blackhole) are
+printed on SIGUSR1 and at exit.
 
 usage: wan_emulator.py CONFIG.json
 """
@@ -66,6 +69,7 @@ class Link:
         self.sock = {self.a: raw_socket(self.a), self.b: raw_socket(self.b)}
         self.counters = {(self.a, self.b): [0, 0], (self.b, self.a): [0, 0]}
         self.refused = 0
+        self.blackholed = 0
         self.configure(spec)
 
     def configure(self, spec):
@@ -74,6 +78,7 @@ class Link:
                               for p, ms in spec.get("delays_ms", {}).items()),
                              key=lambda e: -e[0].prefixlen)
         self.default = float(spec.get("default_ms", 0)) / 1000.0
+        self.blackhole = bool(spec.get("blackhole", False))
 
     def delay(self, frame, from_a):
         addrs = ip_addresses(frame)
@@ -134,6 +139,9 @@ class Emulator:
                 return
             if addr[2] == PACKET_OUTGOING:
                 continue  # our own transmissions, seen again on the way out
+            if link.blackhole:
+                link.blackholed += 1
+                continue
             c = link.counters[(iface, out)]
             c[0] += 1
             c[1] += len(frame)
@@ -154,6 +162,9 @@ class Emulator:
                 print(f"wan_emulator: {src} -> {dst}: {frames} frames, {octets} bytes", flush=True)
             if link.refused:
                 print(f"wan_emulator: {link.a}/{link.b}: {link.refused} frames refused", flush=True)
+            if link.blackholed:
+                print(f"wan_emulator: {link.a}/{link.b}: {link.blackholed} frames dropped "
+                      "(blackhole)", flush=True)
 
     def run(self):
         stop = []

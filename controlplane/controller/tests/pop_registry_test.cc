@@ -181,6 +181,33 @@ TEST_F(PopRegistryTest, NackKeepsTheLastGoodVersionAndIsNotRetried) {
   EXPECT_EQ(p.nack_error(), "");
 }
 
+// Chaos suite, dataplane kill: a table sent while the PoP's dataplane was
+// down was NACKed ("applied when it answers"), then ACKed with the same
+// nonce once applied; the controller had forgotten the nonce, ignored the
+// ACK, and the PoP never counted as in sync again.
+TEST_F(PopRegistryTest, LateAckAfterANackOfTheSameNonceCounts) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0]));
+  put(endpoint("web", "http", "eu", "198.51.100.2", 128));
+  registry_->push_all();
+  ASSERT_EQ(sink->sent.size(), 2u);
+  const v1::TableUpdate waiting = sink->sent[1];
+  registry_->ack(sink.get(), "FRA1",
+                 ack(waiting, false,
+                     "dataplane unavailable: connection refused; the table will be applied "
+                     "when it answers"));
+  EXPECT_EQ(pop("FRA1").nacked_version(), waiting.version());
+  EXPECT_EQ(pop("FRA1").applied_version(), 4u);
+
+  registry_->ack(sink.get(), "FRA1", ack(waiting));
+  v1::Pop p = pop("FRA1");
+  EXPECT_EQ(p.applied_version(), waiting.version());
+  EXPECT_EQ(p.sent_version(), waiting.version());
+  EXPECT_EQ(p.nacked_version(), 0u);
+  EXPECT_EQ(p.nack_error(), "");
+}
+
 TEST_F(PopRegistryTest, IdentityMustMatchHello) {
   auto sink = std::make_shared<FakeSink>();
   auto s = registry_->hello(sink, "FRA1", hello("SIN1"));
@@ -726,6 +753,39 @@ TEST(PopRegistryLimits, Finding3TheLargestTableUpdateFitsOneMessage) {
       largest, per_endpoint, per_group, per_listener, per_accelerator, kMaxGrpcMessageBytes);
   EXPECT_LT(largest, static_cast<size_t>(kMaxGrpcMessageBytes));
   log::set_level(log::Level::info);
+}
+
+// A restarted controller used to forget its routing memory: with two groups
+// within the margin of each other it picked the nearer one afresh, sent the
+// PoP a table it did not run, and moved new flows. The memory is stored with
+// the PoP's record.
+TEST_F(PopRegistryTest, ARestartedControllerKeepsItsRoutingMemory) {
+  put(group("web", "http", "us", "us-east", 100));
+  put(endpoint("web", "http", "us", "198.51.100.2", 128));
+  auto fra = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  registry_->ack(fra.get(), "FRA1", ack(fra->sent[0]));
+  // us is nearest; later eu is 2 ms better, inside the margin: us stays.
+  registry_->probes(
+      fra.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, true}}));
+  ASSERT_EQ(fra->sent.size(), 2u);
+  registry_->ack(fra.get(), "FRA1", ack(fra->sent[1]));
+  auto near = probe_report({{"eu", "198.51.100.1", 10, true}, {"us", "198.51.100.2", 12, true}});
+  registry_->probes(fra.get(), "FRA1", near);
+  ASSERT_EQ(fra->sent.size(), 2u);
+  const uint64_t running = fra->sent[1].version();
+  ASSERT_EQ(registry_->flush().message(), "");
+
+  reopen();
+  v1::Hello back = hello("FRA1", running);
+  *back.mutable_probes() = near;
+  auto again = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(again, "", back).ok());
+  EXPECT_TRUE(again->sent.empty()) << again->sent[0].DebugString();
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->routes.memory.at(table_listener_name("web", "http")).primary, "us");
 }
 
 }  // namespace

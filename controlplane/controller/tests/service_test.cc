@@ -308,6 +308,47 @@ TEST_F(ServiceTest, AnUpdateMaskChangesOnlyTheFieldsItNames) {
             StatusCode::NOT_FOUND);
 }
 
+// Hardening review, finding 10: an HTTP group could not become TCP, because
+// the path and statuses stored for HTTP were refused under TCP and no update
+// could clear them.
+TEST_F(ServiceTest, AProtocolChangeDropsWhatOnlyTheOldProtocolHad) {
+  configure();
+  v1::EndpointGroup http = group("web", "http", "eu");
+  http.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_HTTPS);
+  http.mutable_health_check()->set_path("/health");
+  http.mutable_health_check()->set_tls_server_name("eu.example.com");
+  http.mutable_health_check()->set_interval_ms(5000);
+  v1::EndpointGroup out;
+  ASSERT_TRUE(update(http, out, {"health_check"}).ok());
+  EXPECT_EQ(out.health_check().expected_status_max(), 399u);
+
+  // HTTPS to HTTP keeps the path and statuses, drops the TLS name.
+  v1::EndpointGroup patch = group("web", "http", "eu");
+  patch.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_HTTP);
+  grpc::Status s = update(patch, out, {"health_check.protocol"});
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.health_check().path(), "/health");
+  EXPECT_EQ(out.health_check().tls_server_name(), "");
+
+  // HTTP to TCP drops the path and statuses, keeps the interval.
+  patch.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_TCP);
+  s = update(patch, out, {"health_check.protocol"});
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.health_check().protocol(), v1::HEALTH_CHECK_TCP);
+  EXPECT_EQ(out.health_check().path(), "");
+  EXPECT_EQ(out.health_check().expected_status_min(), 0u);
+  EXPECT_EQ(out.health_check().interval_ms(), 5000u);
+
+  // A field the update names is kept, and refused if the new protocol has no
+  // use for it.
+  patch.mutable_health_check()->set_protocol(v1::HEALTH_CHECK_UDP);
+  patch.mutable_health_check()->set_path("/x");
+  s = update(patch, out, {"health_check.protocol", "health_check.path"});
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "endpoint_group.health_check.path: only HTTP health checks have a path");
+}
+
 // Hardening review, finding 5: a PoP's tunnel source was accepted as an
 // endpoint (the PoP would encapsulate to itself) and the controller's own
 // address as a VIP.

@@ -5,7 +5,11 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include <cstdio>
 #include <fstream>
 
 #include "controlplane/controller/tests/controller_process.h"
@@ -29,6 +33,11 @@ class TlsTest : public ::testing::Test {
     std::string cmd =
         std::string(dev_ca) + " " + certs_ + " FRA1 SIN1 > " + dir_->file("dev-ca.log") + " 2>&1";
     if (std::system(cmd.c_str()) != 0) return;
+    // A second CA that the controller does not know, with its own operator.
+    cmd = std::string(dev_ca) + " " + dir_->file("other") + " > " + dir_->file("dev-ca.log") +
+          " 2>&1";
+    if (std::system(cmd.c_str()) != 0) return;
+    if (!expired_operator(certs_, dir_->file("expired"))) return;
     std::ofstream(dir_->file("tokens")) << "# test\n  s3cret-token  \n";
     admin_port_ = free_port();
     pop_port_ = free_port();
@@ -68,6 +77,18 @@ class TlsTest : public ::testing::Test {
     args.SetInt("grpc.use_local_subchannel_pool", 1);
     return grpc::CreateCustomChannel(target, creds.ok() ? *creds : nullptr, args);
   }
+  grpc::Status list_with(const cp::TlsFiles& files) {
+    std::string target = "localhost:" + std::to_string(admin_port_);
+    auto creds = cp::client_credentials(target, files, false);
+    EXPECT_TRUE(creds.ok()) << creds.error();
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    auto stub = v1::AdminService::NewStub(grpc::CreateCustomChannel(target, *creds, args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::ListAcceleratorsResponse out;
+    return stub->ListAccelerators(&ctx, v1::ListRequest(), &out);
+  }
   grpc::Status list(const std::string& who, const std::string& token = "") {
     auto stub = v1::AdminService::NewStub(channel(admin_port_, who));
     grpc::ClientContext ctx;
@@ -75,6 +96,47 @@ class TlsTest : public ::testing::Test {
     if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
     v1::ListAcceleratorsResponse out;
     return stub->ListAccelerators(&ctx, v1::ListRequest(), &out);
+  }
+
+  // An operator certificate signed by the CA in `ca_dir` that expired
+  // yesterday: `out`.pem and `out`-key.pem.
+  static bool expired_operator(const std::string& ca_dir, const std::string& out) {
+    auto read = [](const std::string& path, auto reader) {
+      FILE* f = std::fopen(path.c_str(), "r");
+      auto* v = f ? reader(f, nullptr, nullptr, nullptr) : nullptr;
+      if (f) std::fclose(f);
+      return v;
+    };
+    X509* ca = read(ca_dir + "/ca.pem", PEM_read_X509);
+    EVP_PKEY* ca_key = read(ca_dir + "/ca-key.pem", PEM_read_PrivateKey);
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    bool ok = ca && ca_key && key && cert;
+    if (ok) {
+      X509_set_version(cert, 2);
+      ASN1_INTEGER_set(X509_get_serialNumber(cert), 4242);
+      X509_gmtime_adj(X509_getm_notBefore(cert), -2 * 86400);
+      X509_gmtime_adj(X509_getm_notAfter(cert), -86400);
+      X509_NAME* name = X509_get_subject_name(cert);
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                 reinterpret_cast<const unsigned char*>("operator"), -1, -1, 0);
+      X509_set_issuer_name(cert, X509_get_subject_name(ca));
+      X509_set_pubkey(cert, key);
+      ok = X509_sign(cert, ca_key, EVP_sha256()) > 0;
+    }
+    if (ok) {
+      FILE* c = std::fopen((out + ".pem").c_str(), "w");
+      FILE* k = std::fopen((out + "-key.pem").c_str(), "w");
+      ok = c && k && PEM_write_X509(c, cert) == 1 &&
+           PEM_write_PrivateKey(k, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+      if (c) std::fclose(c);
+      if (k) std::fclose(k);
+    }
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+    X509_free(ca);
+    return ok;
   }
 
   static inline TempDir* dir_ = nullptr;
@@ -132,6 +194,38 @@ TEST_F(TlsTest, PopWithoutCertificateCannotConnect) {
   agent.hello("FRA1");
   auto s = agent.finish(10s);
   EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+// Hardening review, finding 10: a client certificate from another CA, or an
+// expired one, came back as "Socket closed" (UNAVAILABLE, onrampctl's exit 5,
+// "cannot reach the server"). certificate_refusal tells it apart; onrampctl
+// and the agent say it in words (UNAUTHENTICATED, exit 8).
+TEST_F(TlsTest, ARefusedClientCertificateIsToldApartFromAnUnreachableController) {
+  std::string target = "localhost:" + std::to_string(admin_port_);
+  cp::TlsFiles other{.ca = certs_ + "/ca.pem",
+                     .cert = dir_->file("other") + "/operator.pem",
+                     .key = dir_->file("other") + "/operator-key.pem"};
+  EXPECT_EQ(list_with(other).error_code(), StatusCode::UNAVAILABLE);
+  std::string why = cp::certificate_refusal(target, other);
+  EXPECT_EQ(why.rfind("the server ", 0), 0u) << why;
+  EXPECT_NE(why.find("(a certificate not signed by the CA the server trusts"), std::string::npos)
+      << why;
+
+  cp::TlsFiles expired{.ca = certs_ + "/ca.pem",
+                       .cert = dir_->file("expired") + ".pem",
+                       .key = dir_->file("expired") + "-key.pem"};
+  EXPECT_EQ(list_with(expired).error_code(), StatusCode::UNAVAILABLE);
+  why = cp::certificate_refusal(target, expired);
+  EXPECT_EQ(why.rfind("it expired on ", 0), 0u) << why;
+
+  // A certificate the controller takes, and a port nobody serves: nothing
+  // to say about the certificate.
+  cp::TlsFiles good{.ca = certs_ + "/ca.pem",
+                    .cert = certs_ + "/operator.pem",
+                    .key = certs_ + "/operator-key.pem"};
+  EXPECT_EQ(cp::certificate_refusal(target, good), "");
+  EXPECT_EQ(cp::certificate_refusal("localhost:" + std::to_string(free_port()), other), "");
+  EXPECT_EQ(cp::certificate_refusal(target, {}), "");
 }
 
 }  // namespace
