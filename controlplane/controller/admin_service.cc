@@ -27,7 +27,7 @@ grpc::Status check_names(std::initializer_list<std::pair<const char*, const std:
 }
 
 template <typename T>
-const T* find(const std::map<std::string, T>& m, const std::string& key) {
+const T* find(const ResourceMap<T>& m, const std::string& key) {
   auto it = m.find(key);
   return it == m.end() ? nullptr : &it->second;
 }
@@ -315,12 +315,10 @@ std::map<std::string, std::string> own_listen_addresses(const std::vector<std::s
 
 std::map<std::string, std::string> AdminService::reserved_addresses() const {
   Reserved out = own_addresses_;
-  const v1::ListPopsResponse pops = registry_.list_pops();
-  for (const v1::Pop& p : pops.pops()) {
-    for (const std::string& a : {p.tunnel_source().ipv4(), p.tunnel_source().ipv6()})
+  for (const auto& [id, tunnel] : registry_.tunnel_sources())
+    for (const std::string& a : {tunnel.ipv4(), tunnel.ipv6()})
       if (auto parsed = IpAddress::parse(a))
-        out.emplace(parsed->to_string(), "the tunnel source of PoP " + p.id());
-  }
+        out.emplace(parsed->to_string(), "the tunnel source of PoP " + id);
   return out;
 }
 

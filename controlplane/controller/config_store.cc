@@ -5,21 +5,21 @@ namespace onramp::ctl {
 namespace {
 
 template <typename T>
-std::map<std::string, T>& table_of(Config& c);
+ResourceMap<T>& table_of(Config& c);
 template <>
-std::map<std::string, v1::Accelerator>& table_of(Config& c) {
+ResourceMap<v1::Accelerator>& table_of(Config& c) {
   return c.accelerators;
 }
 template <>
-std::map<std::string, v1::Listener>& table_of(Config& c) {
+ResourceMap<v1::Listener>& table_of(Config& c) {
   return c.listeners;
 }
 template <>
-std::map<std::string, v1::EndpointGroup>& table_of(Config& c) {
+ResourceMap<v1::EndpointGroup>& table_of(Config& c) {
   return c.groups;
 }
 template <>
-std::map<std::string, v1::Endpoint>& table_of(Config& c) {
+ResourceMap<v1::Endpoint>& table_of(Config& c) {
   return c.endpoints;
 }
 

@@ -80,8 +80,8 @@ void PopRegistry::Actions::run() {
   for (auto& [sink, message] : sends) sink->send(std::move(message));
 }
 
-PopRegistry::PopRegistry(ConfigStore& store, const RouteComputer& computer)
-    : store_(store), computer_(computer), rng_(std::random_device{}()) {}
+PopRegistry::PopRegistry(ConfigStore& store, const RouteComputer& computer, const Clock& clock)
+    : store_(store), computer_(computer), clock_(clock), rng_(std::random_device{}()) {}
 
 void PopRegistry::load() {
   std::lock_guard lock(mu_);
@@ -93,6 +93,8 @@ void PopRegistry::load() {
     st.pop.set_bgp_announced(false);
     st.applied_digest = std::move(r.applied_digest);
     st.nacked_digest = std::move(r.nacked_digest);
+    std::lock_guard tunnels(tunnels_mu_);
+    tunnels_[st.pop.id()] = st.pop.tunnel_source();
     v1::RouteInputs kept;
     if (!r.route_memory.empty() && kept.ParseFromString(r.route_memory)) {
       st.memory = memory_from_proto(kept.memory());
@@ -135,7 +137,8 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
   return wanted;
 }
 
-void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, bool new_round) {
+void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, bool new_round,
+                          bool hold) {
   PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
   PopRoutes routes = computer_.compute(config, ctx, &st.health, &st.memory, new_round);
   for (const v1::ListenerRoute& lr : routes.listeners) {
@@ -163,6 +166,8 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
     st.saved_memory = std::move(m);
     st.dirty = true;
   }
+  if (hold && !st.digest.empty() && content_digest(routes.table, routes.probe_plan) != st.digest)
+    return;  // the table, its explanation and its version stay as they are
   st.routes = std::make_shared<const std::vector<v1::ListenerRoute>>(std::move(routes.listeners));
   if (auto spec = check_table(routes.table); !spec.ok()) {
     // A bug, not an operator's mistake: validation should have refused the
@@ -270,6 +275,10 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
     st.pop.set_latitude(h.latitude());
     st.pop.set_longitude(h.longitude());
     *st.pop.mutable_tunnel_source() = tunnel;
+    {
+      std::lock_guard tunnels(tunnels_mu_);
+      tunnels_[h.pop()] = tunnel;
+    }
     st.pop.set_agent_version(h.agent_version());
     st.pop.set_state(v1::POP_CONNECTED);
     st.pop.set_last_seen_ms(now_ms());
@@ -322,6 +331,8 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
     }
     st.session_sent_version = 0;
     st.outstanding.clear();
+    st.first_round = true;
+    st.first_round_push = clock_.now();
     st.dirty = true;
     log::info("connected", {{"pop", h.pop()},
                             {"agent_version", h.agent_version().empty() ? "?" : h.agent_version()},
@@ -432,8 +443,23 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
                  {"dropped_this_session", st.health.dropped_total()}});
     if (u.verdict_changed) log::info("probe verdicts changed: routes recomputed", {{"pop", pop}});
     // Every report is one round: the PoP alone is recomputed, and its table
-    // sent at once when the content changed.
-    refresh(st, *store_.snapshot(), actions, true);
+    // sent at once when the content changed; except while the session's
+    // first round trickles in: an agent that restarts with thousands of
+    // targets would otherwise cause one table (and one configuration
+    // version) per report. A flipped verdict is a failover and goes at once.
+    bool hold = false;
+    if (st.first_round) {
+      const Clock::time_point at = clock_.now();
+      if (u.unknown == 0) {
+        st.first_round = false;
+        log::info("first probe round complete", {{"pop", pop}});
+      } else if (!u.verdict_flipped && at - st.first_round_push < kFirstVerdictHold) {
+        hold = true;
+      } else {
+        st.first_round_push = at;
+      }
+    }
+    refresh(st, *store_.snapshot(), actions, true, hold);
   }
   actions.run();
 }
@@ -529,6 +555,11 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
   return out;
 }
 
+std::map<std::string, v1::TunnelSource> PopRegistry::tunnel_sources() const {
+  std::lock_guard lock(tunnels_mu_);
+  return tunnels_;
+}
+
 Result<PopView> PopRegistry::view(const std::string& pop) const {
   std::lock_guard lock(mu_);
   auto it = pops_.find(pop);
@@ -607,8 +638,9 @@ std::vector<v1::PopStats> PopRegistry::stats(const std::string& pop) const {
   return out;
 }
 
-grpc::Status PopRegistry::health(const v1::GetHealthRequest& req,
-                                 v1::GetHealthResponse& out) const {
+grpc::Status PopRegistry::health(const v1::GetHealthRequest& req, v1::GetHealthResponse& out,
+                                 size_t max_bytes) const {
+  size_t bytes = 0;
   std::lock_guard lock(mu_);
   if (!req.pop().empty() && !pops_.count(req.pop()))
     return grpc::Status(StatusCode::NOT_FOUND, "pop: no PoP \"" + req.pop() + "\"");
@@ -644,6 +676,13 @@ grpc::Status PopRegistry::health(const v1::GetHealthRequest& req,
               h->set_last_error(r->last_error());
               h->set_reported_ms(st.health.reported_ms());
               h->set_last_change_ms(r->last_change_ms());
+            }
+            bytes += h->ByteSizeLong() + 8;
+            if (bytes > max_bytes) {
+              out.Clear();
+              return grpc::Status(StatusCode::RESOURCE_EXHAUSTED,
+                                  "the answer would be larger than " + std::to_string(max_bytes) +
+                                      " bytes; ask for one PoP or one accelerator");
             }
           }
       }

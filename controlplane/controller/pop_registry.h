@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/grpc_limits.h"
 #include "controlplane/controller/config_store.h"
 #include "controlplane/routing/health_view.h"
 #include "controlplane/routing/route_computer.h"
@@ -66,7 +68,11 @@ struct TraceView {
 
 class PopRegistry {
  public:
-  PopRegistry(ConfigStore& store, const RouteComputer& computer);
+  // How long a session's first probe round may hold back new content that
+  // only first verdicts made (docs/routing.md "When a PoP's table changes").
+  static constexpr std::chrono::seconds kFirstVerdictHold{5};
+
+  PopRegistry(ConfigStore& store, const RouteComputer& computer, const Clock& clock = real_clock());
 
   // Loads the PoPs the store remembers, all disconnected.
   void load();
@@ -83,6 +89,9 @@ class PopRegistry {
   // Replaces the PoP's health view with the report and recomputes that PoP
   // alone, as one hysteresis round; a new table goes out at once when its
   // content changed (a verdict, or a nearest group that won its rounds).
+  // Until the session's first full round (a report where every endpoint has
+  // a verdict), content that only first verdicts changed goes out at most
+  // once per kFirstVerdictHold; a verdict that flips goes at once.
   void probes(const TableSink* sink, const std::string& pop, const v1::ProbeReport& report);
   // The session ended; the PoP is disconnected unless a newer session took
   // over.
@@ -105,6 +114,9 @@ class PopRegistry {
 
   bool known(const std::string& pop) const;
   v1::ListPopsResponse list_pops() const;
+  // Every PoP's tunnel sources, by PoP id. Behind a lock of its own: admin
+  // validation reads it on every mutation and must not wait for a push.
+  std::map<std::string, v1::TunnelSource> tunnel_sources() const;
   // The PoP's view, or an error when no PoP has that id.
   Result<PopView> view(const std::string& pop) const;
   // The PoP's table for TraceFlow, or an error when no PoP has that id or
@@ -113,7 +125,11 @@ class PopRegistry {
   std::vector<v1::PopStats> stats(const std::string& pop) const;
   // Every endpoint of every enabled accelerator as every connected PoP sees
   // it, filtered as the request says; UNKNOWN where a PoP reported nothing.
-  grpc::Status health(const v1::GetHealthRequest& request, v1::GetHealthResponse& out) const;
+  // It grows with endpoints x PoPs: past `max_bytes` the answer is
+  // RESOURCE_EXHAUSTED, asking for a filter, instead of a message no client
+  // can receive.
+  grpc::Status health(const v1::GetHealthRequest& request, v1::GetHealthResponse& out,
+                      size_t max_bytes = kMaxGrpcMessageBytes - (1 << 20)) const;
 
  private:
   struct Sent {
@@ -132,7 +148,11 @@ class PopRegistry {
     uint64_t version = 0;
     v1::ForwardingTable table;
     v1::ProbePlan probe_plan;
-    uint64_t session_sent_version = 0;        // last sent on the current session
+    uint64_t session_sent_version = 0;  // last sent on the current session
+    // The session's first probe round is still coming in (some endpoint has
+    // no verdict yet), and when a table was last sent or held back on it.
+    bool first_round = false;
+    Clock::time_point first_round_push{};
     std::map<std::string, Sent> outstanding;  // by nonce, awaiting ACK/NACK
     std::optional<v1::PopStats> stats;
     // The latest probe report, cleared when the session ends, and what
@@ -156,8 +176,11 @@ class PopRegistry {
     void run();
   };
 
-  // Recomputes the PoP's routes; `new_round` counts a probe report.
-  void refresh(PopState& st, const Config& config, Actions& actions, bool new_round = false);
+  // Recomputes the PoP's routes; `new_round` counts a probe report. With
+  // `hold`, new content is not adopted (no version, nothing sent): the PoP
+  // keeps what it was last given; the routing memory still moves.
+  void refresh(PopState& st, const Config& config, Actions& actions, bool new_round = false,
+               bool hold = false);
   void maybe_send(PopState& st, const Config& config, Actions& actions);
   // The configuration part of RouteInputs, built once per configuration
   // version. Caller holds mu_.
@@ -170,6 +193,7 @@ class PopRegistry {
 
   ConfigStore& store_;
   const RouteComputer& computer_;
+  const Clock& clock_;
   // Held while a table is built for traces (outside mu_): concurrent traces
   // wait for the one build instead of each building the same table.
   mutable std::mutex trace_build_mu_;
@@ -178,6 +202,8 @@ class PopRegistry {
   std::optional<v1::RouteInputs> slice_;
   uint64_t slice_version_ = 0;
   std::mt19937_64 rng_;
+  mutable std::mutex tunnels_mu_;  // guards tunnels_; taken inside mu_, never around it
+  std::map<std::string, v1::TunnelSource> tunnels_;
 };
 
 int64_t now_ms();

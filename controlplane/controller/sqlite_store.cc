@@ -151,7 +151,7 @@ Status run(Stmt& s, const char* what) {
 }
 
 template <typename T>
-Status load_rows(sqlite3* db, const char* sql, const char* what, std::map<std::string, T>& out) {
+Status load_rows(sqlite3* db, const char* sql, const char* what, ResourceMap<T>& out) {
   Stmt s(db, sql);
   if (!s.ok()) return error(std::string(what) + ": " + s.error());
   int rc;

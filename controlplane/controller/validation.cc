@@ -47,7 +47,7 @@ bool port_in(const v1::Listener& l, uint32_t port) {
 }
 
 template <typename T>
-const T* find(const std::map<std::string, T>& m, const std::string& key) {
+const T* find(const ResourceMap<T>& m, const std::string& key) {
   auto it = m.find(key);
   return it == m.end() ? nullptr : &it->second;
 }
@@ -66,6 +66,22 @@ std::string list_children(const std::vector<const T*>& children, const char* sin
     s += (i ? ", " : "") + quote(name_of(*children[i]));
   }
   return s;
+}
+
+// A create that would pass one of the totals above.
+grpc::Status over_limit(const char* what, size_t count, size_t limit) {
+  if (count < limit) return grpc::Status::OK;
+  return grpc::Status(StatusCode::FAILED_PRECONDITION,
+                      std::string("the configuration already has ") + std::to_string(count) + " " +
+                          what + ", the most the controller accepts (" + std::to_string(limit) +
+                          ", so that every PoP's table fits in one message)");
+}
+
+// A repeated field longer than its limit.
+grpc::Status too_many(const std::string& field, int count, int limit) {
+  if (count <= limit) return grpc::Status::OK;
+  return invalid(field + ": " + std::to_string(count) + " entries, at most " +
+                 std::to_string(limit));
 }
 
 }  // namespace
@@ -104,9 +120,14 @@ grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& i
   if (mutation == Mutation::update && !existing)
     return grpc::Status(StatusCode::NOT_FOUND,
                         "accelerator.name: no accelerator " + quote(in.name()));
+  if (mutation == Mutation::create)
+    if (auto s = over_limit("accelerators", config.accelerators.size(), kMaxAccelerators); !s.ok())
+      return s;
   out = in;
   out.clear_vips();
   if (in.vips().empty()) return invalid("accelerator.vips: at least one VIP is required");
+  if (auto s = too_many("accelerator.vips", in.vips_size(), kMaxVipsPerAccelerator); !s.ok())
+    return s;
   // VIP -> owning accelerator, for uniqueness across accelerators.
   std::map<std::string, std::string> owners;
   for (const auto& [key, a] : config.accelerators)
@@ -147,11 +168,16 @@ grpc::Status validate_listener(const Config& config, const v1::Listener& in, Mut
   if (mutation == Mutation::update && !existing)
     return grpc::Status(StatusCode::NOT_FOUND, "listener.name: no listener " + quote(in.name()) +
                                                    " in accelerator " + quote(in.accelerator()));
+  if (mutation == Mutation::create)
+    if (auto s = over_limit("listeners", config.listeners.size(), kMaxListeners); !s.ok()) return s;
   out = in;
   if (in.protocol() != v1::TCP && in.protocol() != v1::UDP && in.protocol() != v1::TCP_UDP)
     return invalid("listener.protocol: required (TCP, UDP or TCP_UDP)");
   if (in.port_ranges().empty())
     return invalid("listener.port_ranges: at least one range is required");
+  if (auto s = too_many("listener.port_ranges", in.port_ranges_size(), kMaxPortRangesPerListener);
+      !s.ok())
+    return s;
   out.clear_port_ranges();
   for (int i = 0; i < in.port_ranges_size(); ++i) {
     v1::PortRange r = in.port_ranges(i);
@@ -254,7 +280,14 @@ grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGro
     return grpc::Status(StatusCode::NOT_FOUND, "endpoint_group.name: no endpoint group " +
                                                    quote(in.name()) + " in listener " +
                                                    quote(in.listener()));
+  if (mutation == Mutation::create)
+    if (auto s = over_limit("endpoint groups", config.groups.size(), kMaxEndpointGroups); !s.ok())
+      return s;
   out = in;
+  if (auto s = too_many("endpoint_group.port_overrides", in.port_overrides_size(),
+                        kMaxPortOverridesPerGroup);
+      !s.ok())
+    return s;
   if (in.region().size() > 63 || std::any_of(in.region().begin(), in.region().end(), [](char c) {
         return c <= ' ' || c == 0x7f || (c & 0x80);
       }))
@@ -323,26 +356,26 @@ grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mut
         StatusCode::NOT_FOUND,
         "endpoint.address: " + addr + " is not in endpoint group " + quote(in.endpoint_group()));
   if (mutation == Mutation::create) {
+    if (auto s = over_limit("endpoints", config.endpoints.size(), kMaxEndpoints); !s.ok()) return s;
     // The dataplane knows an endpoint by its address within a listener: one
-    // address serves a listener through one group only.
-    size_t count = 0;
-    for (const v1::Endpoint* e : Config::children(config.endpoints, lkey)) {
-      ++count;
-      if (e->address() == addr)
+    // address serves a listener through one group only. Looked up group by
+    // group, not by reading every endpoint of the listener: a create costs
+    // the same with 10 or 5000 endpoints.
+    for (const v1::EndpointGroup* g : Config::children(config.groups, lkey))
+      if (config.endpoints.contains(endpoint_key(in.accelerator(), in.listener(), g->name(), addr)))
         return grpc::Status(StatusCode::ALREADY_EXISTS,
                             "endpoint.address: " + addr + " is already in endpoint group " +
-                                quote(e->endpoint_group()) + " of listener " +
-                                quote(in.listener()) +
+                                quote(g->name()) + " of listener " + quote(in.listener()) +
                                 "; an address serves a listener through one group only");
-    }
+    const size_t count = config.endpoints.count_prefix(lkey + "/");
     // The PoPs' Maglev tables (kDefaultMaglevSize slots) give every endpoint
     // at least kMaglevSlotsPerEndpoint slots: more would be refused by every
     // dataplane, so it is refused here.
-    constexpr size_t kMaxEndpoints = kDefaultMaglevSize / kMaglevSlotsPerEndpoint;
-    if (count >= kMaxEndpoints)
+    constexpr size_t kMaxInListener = kDefaultMaglevSize / kMaglevSlotsPerEndpoint;
+    if (count >= kMaxInListener)
       return grpc::Status(StatusCode::FAILED_PRECONDITION,
                           "endpoint: listener " + quote(in.listener()) + " already has " +
-                              std::to_string(kMaxEndpoints) +
+                              std::to_string(kMaxInListener) +
                               " endpoints, the most a PoP's Maglev table of " +
                               std::to_string(kDefaultMaglevSize) + " slots takes");
   }

@@ -25,6 +25,21 @@ constexpr uint32_t kDefaultTrafficDial = 100;
 constexpr uint32_t kDefaultTcpIdleS = 340;
 constexpr uint32_t kDefaultUdpIdleS = 30;
 
+// How much configuration the admin API accepts. Every message the controller
+// sends grows with these counts and no other way (names, addresses, health
+// checks and error texts have bounds of their own), so with them the largest
+// message, a PoP's TableUpdate of every resource, stays under
+// kMaxGrpcMessageBytes (docs/controller.md "Limits"; the worst case is
+// computed in validation_test.cc, "Finding3"). Totals are checked against
+// the configuration's own counts on create: O(1).
+constexpr size_t kMaxAccelerators = 1000;
+constexpr size_t kMaxListeners = 5000;
+constexpr size_t kMaxEndpointGroups = 5000;
+constexpr size_t kMaxEndpoints = 20000;
+constexpr int kMaxVipsPerAccelerator = 16;
+constexpr int kMaxPortRangesPerListener = 64;
+constexpr int kMaxPortOverridesPerGroup = 64;
+
 grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& in,
                                   Mutation mutation, v1::Accelerator& out);
 grpc::Status validate_listener(const Config& config, const v1::Listener& in, Mutation mutation,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/routing/resource_map.h"
 #include "onramp/v1/resources.pb.h"
 
 namespace onramp::ctl {
@@ -31,18 +32,18 @@ std::string key_of(const v1::EndpointGroup& g);
 std::string key_of(const v1::Endpoint& e);
 
 // One version of the whole configuration. Immutable once published: readers
-// hold a shared_ptr and never lock.
+// hold a shared_ptr and never lock. A copy shares the resources it does not
+// change with the original (ResourceMap), so a commit costs what it changes.
 struct Config {
   uint64_t version = 0;
-  std::map<std::string, v1::Accelerator> accelerators;
-  std::map<std::string, v1::Listener> listeners;
-  std::map<std::string, v1::EndpointGroup> groups;
-  std::map<std::string, v1::Endpoint> endpoints;
+  ResourceMap<v1::Accelerator> accelerators;
+  ResourceMap<v1::Listener> listeners;
+  ResourceMap<v1::EndpointGroup> groups;
+  ResourceMap<v1::Endpoint> endpoints;
 
   // Entries of `m` whose key starts with `parent_key` + "/".
   template <typename T>
-  static std::vector<const T*> children(const std::map<std::string, T>& m,
-                                        const std::string& parent_key) {
+  static std::vector<const T*> children(const ResourceMap<T>& m, const std::string& parent_key) {
     std::vector<const T*> out;
     std::string prefix = parent_key + "/";
     for (auto it = m.lower_bound(prefix); it != m.end() && it->first.starts_with(prefix); ++it)

@@ -30,8 +30,12 @@ PopHealth::Update PopHealth::replace(const v1::ProbeReport& report, int64_t rece
   // missing on either side as UNKNOWN.
   for (const auto& [key, r] : next) {
     auto old = results_.find(key);
-    if (health_state(old == results_.end() ? nullptr : &old->second) != health_state(&r))
-      u.verdict_changed = true;
+    const v1::HealthState was = health_state(old == results_.end() ? nullptr : &old->second);
+    const v1::HealthState is = health_state(&r);
+    if (was != is) u.verdict_changed = true;
+    if (was != is && was != v1::HEALTH_STATE_UNKNOWN && is != v1::HEALTH_STATE_UNKNOWN)
+      u.verdict_flipped = true;
+    if (is == v1::HEALTH_STATE_UNKNOWN) ++u.unknown;
   }
   for (const auto& [key, r] : results_)
     if (!next.count(key) && health_state(&r) != v1::HEALTH_STATE_UNKNOWN) u.verdict_changed = true;

@@ -20,7 +20,12 @@ class PopHealth {
   // What replace() found in a report.
   struct Update {
     bool verdict_changed = false;  // an endpoint's HealthState changed
-    uint32_t dropped = 0;          // results refused (a key field empty)
+    // An endpoint that had a verdict got the other one (healthy <->
+    // unhealthy): a failover, never held back. A first verdict (from
+    // UNKNOWN) is not a flip.
+    bool verdict_flipped = false;
+    uint32_t unknown = 0;  // results without a verdict yet
+    uint32_t dropped = 0;  // results refused (a key field empty)
   };
 
   // Replaces the view with `report`, whole. Results without an accelerator,

@@ -4,9 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
+#include "common/grpc_limits.h"
+#include "common/health_check.h"
 #include "common/log.h"
 #include "controlplane/controller/sqlite_store.h"
 #include "controlplane/controller/tests/fixtures.h"
+#include "controlplane/controller/validation.h"
 
 namespace onramp::ctl::test {
 namespace {
@@ -470,6 +475,17 @@ TEST_F(PopRegistryTest, AVerdictChangePushesToThatPopOnly) {
   nowhere.Clear();
   nowhere.set_accelerator("nope");
   EXPECT_EQ(registry_->health(nowhere, h).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Hardening finding 3: an answer past the message limit asks for a filter.
+  h.Clear();
+  ASSERT_TRUE(registry_->health({}, h).ok());
+  const size_t all = h.ByteSizeLong();
+  h.Clear();
+  grpc::Status big = registry_->health({}, h, all / 2);
+  EXPECT_EQ(big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(big.error_message(), "the answer would be larger than " + std::to_string(all / 2) +
+                                     " bytes; ask for one PoP or one accelerator");
+  EXPECT_EQ(h.endpoints_size(), 0);
+  EXPECT_TRUE(registry_->health({}, h, all + 64).ok());
 
   // The session ends: FRA1's health is forgotten; a new session starts UNKNOWN.
   registry_->detach(fra.get(), "FRA1");
@@ -602,6 +618,206 @@ TEST_F(PopRegistryTest, TheFirstTableOfASessionUsesTheHelloProbes) {
   auto view = registry_->view("FRA1");
   ASSERT_TRUE(view.ok());
   EXPECT_TRUE(view->routes.listeners[0].fail_open());
+}
+
+// Hardening finding 8: an agent that (re)starts with thousands of probe
+// targets reports their first verdicts a few at a time. Each report used to
+// be a new table and a new configuration version; now the session's first
+// round goes out once it is complete (or once per kFirstVerdictHold), while
+// a verdict that flips is still sent at once.
+TEST_F(PopRegistryTest, Finding8FirstVerdictsOfARestartedAgentCauseOnePush) {
+  constexpr int kTargets = 2000;
+  ConfigChange ch;
+  std::vector<std::string> addresses;
+  for (int i = 0; i < kTargets; ++i) {
+    addresses.push_back("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+    ch.puts.push_back(endpoint("web", "http", "eu", addresses.back(), 128));
+  }
+  ASSERT_EQ(store_->commit(ch, store_->snapshot()->version).outcome,
+            CommitResult::Outcome::committed);
+  FakeClock clock;
+  PopRegistry registry(*store_, computer_, clock);
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry.hello(sink, "", hello("FRA1")).ok());
+  ASSERT_EQ(sink->sent.size(), 1u);
+  registry.ack(sink.get(), "FRA1", ack(sink->sent[0]));
+  const uint64_t version_before = store_->snapshot()->version;
+
+  // Every report lists the whole plan; `known` endpoints have a verdict,
+  // every tenth of them unhealthy.
+  auto report = [&](int known, int flipped = -1) {
+    v1::ProbeReport r;
+    for (int i = 0; i <= kTargets; ++i) {
+      auto* x = r.add_results();
+      x->set_accelerator("web");
+      x->set_listener("http");
+      x->set_endpoint_group("eu");
+      x->set_address(i == kTargets ? "198.51.100.1" : addresses[i]);
+      x->set_rtt_ms(20);
+      x->set_known(i < known || i == kTargets);
+      x->set_healthy(i % 10 != 3 && i != flipped);
+      x->set_consecutive(3);
+    }
+    return r;
+  };
+  // The first verdicts trickle in over ten reports, 0.4 s apart.
+  for (int step = 1; step <= 10; ++step) {
+    clock.advance(std::chrono::milliseconds(400));
+    registry.probes(sink.get(), "FRA1", report(step * kTargets / 10));
+  }
+  // One table for the whole round, sent when its last verdict came in.
+  ASSERT_EQ(sink->sent.size(), 2u);
+  int unhealthy = 0;
+  for (const auto& e : sink->sent[1].table().listeners(0).endpoints()) unhealthy += e.unhealthy();
+  EXPECT_EQ(unhealthy, kTargets / 10);
+  EXPECT_LE(store_->snapshot()->version, version_before + 1);
+  registry.ack(sink.get(), "FRA1", ack(sink->sent[1]));
+
+  // After the first round, a verdict that changes is sent at once.
+  registry.probes(sink.get(), "FRA1", report(kTargets, 0));
+  ASSERT_EQ(sink->sent.size(), 3u);
+
+  // A new session: a healthy endpoint that fails mid-round is a failover,
+  // sent at once; first verdicts alone wait for the round or for
+  // kFirstVerdictHold.
+  auto again = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry.hello(again, "", hello("FRA1", sink->sent[2].version())).ok());
+  size_t sends = again->sent.size();
+  registry.probes(again.get(), "FRA1", report(100));
+  EXPECT_EQ(again->sent.size(), sends);  // endpoint 3 is a first verdict: held
+  registry.probes(again.get(), "FRA1", report(100, 0));
+  EXPECT_EQ(again->sent.size(), sends + 1);  // endpoint 0 flipped: at once
+  registry.probes(again.get(), "FRA1", report(300, 0));
+  EXPECT_EQ(again->sent.size(), sends + 1);
+  clock.advance(PopRegistry::kFirstVerdictHold);
+  registry.probes(again.get(), "FRA1", report(400, 0));
+  EXPECT_EQ(again->sent.size(), sends + 2);  // the hold is over
+}
+
+// Hardening finding 3: a table of 10 000 endpoints with long names did not
+// fit gRPC's message limit. The admin API's caps (validation.h) bound every
+// PoP's TableUpdate; this computes the bound from the real messages. Each
+// resource is built as large as validation lets it be (longest names and
+// addresses, most VIPs, ranges and overrides, every health check field at
+// its longest) and what one more of each kind adds to the update is
+// measured; the caps times those, plus a margin for longer varints, must fit
+// kMaxGrpcMessageBytes.
+TEST(PopRegistryLimits, Finding3TheLargestTableUpdateFitsOneMessage) {
+  log::set_level(log::Level::off);
+  auto name = [](const std::string& prefix) {
+    return prefix + std::string(63 - prefix.size(), 'x');
+  };
+  auto address = [](int i) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "2001:db8:aaaa:bbbb:cccc:dddd:%04x:%04x", 0xe000 + i / 4096,
+                  0xf000 + i % 4096);
+    return std::string(buf);
+  };
+  auto big_accelerator = [&](int a) {
+    v1::Accelerator r = accelerator(name("a" + std::to_string(a)), {});
+    for (int i = 0; i < kMaxVipsPerAccelerator; ++i) r.add_vips(address(a * 100 + i));
+    r.set_create_time_ms(INT64_MAX);
+    r.set_update_time_ms(INT64_MAX);
+    return r;
+  };
+  auto big_listener = [&](int a, int l) {
+    v1::Listener r = listener(name("a" + std::to_string(a)), name("l" + std::to_string(l)), {});
+    for (int i = 0; i < kMaxPortRangesPerListener; ++i) {
+      auto* pr = r.add_port_ranges();
+      pr->set_first(static_cast<uint32_t>(20000 + 200 * l + 2 * i));
+      pr->set_last(pr->first() + 1);
+    }
+    r.set_tcp_idle_timeout_s(86400);
+    r.set_udp_idle_timeout_s(86400);
+    r.set_affinity(v1::SOURCE_IP);
+    r.set_create_time_ms(INT64_MAX);
+    r.set_update_time_ms(INT64_MAX);
+    return r;
+  };
+  auto big_group = [&](int a, int l, int g) {
+    v1::EndpointGroup r = group(name("a" + std::to_string(a)), name("l" + std::to_string(l)),
+                                name("g" + std::to_string(g)), std::string(63, 'r'), 100);
+    v1::HealthCheck* hc = r.mutable_health_check();
+    hc->set_protocol(v1::HEALTH_CHECK_HTTPS);
+    hc->set_port(65535);
+    hc->set_path("/" + std::string(kMaxHealthCheckPathBytes - 1, 'p'));
+    hc->set_interval_ms(UINT32_MAX);
+    hc->set_timeout_ms(UINT32_MAX);
+    hc->set_healthy_threshold(UINT32_MAX);
+    hc->set_unhealthy_threshold(UINT32_MAX);
+    hc->set_expected_status_min(UINT32_MAX);
+    hc->set_expected_status_max(UINT32_MAX);
+    hc->set_udp_request(std::string(kMaxUdpProbeBytes, 'q'));
+    hc->set_udp_expected_response(std::string(kMaxUdpProbeBytes, 's'));
+    hc->set_tls_server_name(std::string(kMaxTlsServerNameBytes, 'n'));
+    hc->set_tls_skip_verify(true);
+    hc->set_tls_ca_file("/" + std::string(kMaxTlsCaFileBytes - 1, 'c'));
+    for (int i = 0; i < kMaxPortOverridesPerGroup; ++i) {
+      auto* o = r.add_port_overrides();
+      o->set_listener_port(static_cast<uint32_t>(20000 + 200 * l + 2 * i));
+      o->set_endpoint_port(65535);
+    }
+    r.set_port_rewrite(v1::PORT_REWRITE_DECAP);
+    r.set_create_time_ms(INT64_MAX);
+    r.set_update_time_ms(INT64_MAX);
+    return r;
+  };
+  auto big_endpoint = [&](int a, int l, int g, int e) {
+    v1::Endpoint r = endpoint(name("a" + std::to_string(a)), name("l" + std::to_string(l)),
+                              name("g" + std::to_string(g)), address(5000 + e), 255);
+    r.set_mode(v1::ENCAP_GUE);
+    r.set_create_time_ms(INT64_MAX);
+    r.set_update_time_ms(INT64_MAX);
+    return r;
+  };
+  // The size of the first update a PoP gets for `resources`.
+  auto update_size = [](const std::vector<Resource>& resources) -> size_t {
+    TempDir dir;
+    auto store = SqliteStore::open(dir.file("c.db"));
+    EXPECT_TRUE(store.ok());
+    if (!store.ok()) return 0;
+    ConfigChange ch;
+    ch.puts = resources;
+    EXPECT_EQ((*store)->commit(ch, 0).outcome, CommitResult::Outcome::committed);
+    RouteComputer computer;
+    PopRegistry registry(**store, computer);
+    auto sink = std::make_shared<FakeSink>();
+    v1::Hello h = hello("FRA1");
+    h.mutable_tunnel_source()->set_ipv6("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+    EXPECT_TRUE(registry.hello(sink, "", h).ok());
+    EXPECT_EQ(sink->sent.size(), 1u);
+    if (sink->sent.empty()) return 0;
+    v1::ControllerMessage m;
+    *m.mutable_update() = sink->sent[0];
+    return m.ByteSizeLong();
+  };
+  const std::vector<Resource> one = {big_accelerator(0), big_listener(0, 0), big_group(0, 0, 0),
+                                     big_endpoint(0, 0, 0, 0)};
+  auto plus = [&](Resource r) {
+    std::vector<Resource> v = one;
+    v.push_back(std::move(r));
+    return update_size(v) - update_size(one);
+  };
+  const size_t base = update_size(one);
+  const size_t per_endpoint = plus(big_endpoint(0, 0, 0, 1));
+  const size_t per_group = plus(big_group(0, 0, 1));
+  const size_t per_listener = plus(big_listener(0, 1));
+  const size_t per_accelerator = plus(big_accelerator(1));
+  ASSERT_GT(per_endpoint, 0u);
+  ASSERT_GT(per_group, 0u);
+  ASSERT_GT(per_listener, 0u);
+  ASSERT_GT(per_accelerator, 0u);
+  // 8 bytes each for varints that grow with the counts (lengths, versions).
+  const size_t largest = base + (kMaxEndpoints - 1) * (per_endpoint + 8) +
+                         (kMaxEndpointGroups - 1) * (per_group + 8) +
+                         (kMaxListeners - 1) * (per_listener + 8) +
+                         (kMaxAccelerators - 1) * (per_accelerator + 8) + 4096;
+  std::printf(
+      "largest TableUpdate: %zu bytes (endpoint %zu, group %zu, listener %zu, "
+      "accelerator %zu); limit %d\n",
+      largest, per_endpoint, per_group, per_listener, per_accelerator, kMaxGrpcMessageBytes);
+  EXPECT_LT(largest, static_cast<size_t>(kMaxGrpcMessageBytes));
+  log::set_level(log::Level::info);
 }
 
 // A restarted controller used to forget its routing memory: with two groups

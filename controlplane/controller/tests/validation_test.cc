@@ -405,6 +405,77 @@ TEST(Validation, AListenerTakesNoMoreEndpointsThanItsMaglevTableServes) {
                       "Maglev table of 65537 slots takes"));
 }
 
+// Hardening finding 3: the controller accepted configurations whose tables
+// could not be delivered. Each total is capped (checked in O(1)) and the
+// repeated fields that make a resource big are bounded; the largest message
+// they allow is computed in pop_registry_test.cc (Finding3...).
+TEST(Validation, Finding3TheConfigurationIsBoundedSoEveryTableFitsOneMessage) {
+  const std::string fits = " the most the controller accepts (";
+  {
+    Config c = base();
+    ConfigChange ch;
+    for (size_t i = 1; i < kMaxEndpoints; ++i) {
+      const std::string l = "l" + std::to_string(i / 5000);
+      ch.puts.push_back(endpoint("web", l, "eu", "2001:db8:f::" + std::to_string(i)));
+    }
+    apply_change(c, ch);
+    ASSERT_EQ(c.endpoints.size(), kMaxEndpoints);
+    auto r = ep(c, endpoint("web", "http", "eu", "198.51.100.200"));
+    EXPECT_EQ(r, Result(StatusCode::FAILED_PRECONDITION,
+                        "the configuration already has 20000 endpoints," + fits +
+                            "20000, so that every PoP's table fits in one message)"));
+    // Updates of what is there still go through.
+    EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "198.51.100.1", 3), Mutation::update).first,
+              StatusCode::OK);
+  }
+  {
+    Config c = base();
+    ConfigChange ch;
+    for (size_t i = 1; i < kMaxEndpointGroups; ++i)
+      ch.puts.push_back(group("web", "http", "g" + std::to_string(i)));
+    apply_change(c, ch);
+    EXPECT_EQ(grp(c, group("web", "http", "one-more")).first, StatusCode::FAILED_PRECONDITION);
+  }
+  {
+    Config c = base();
+    ConfigChange ch;
+    for (size_t i = 1; i < kMaxListeners; ++i)
+      ch.puts.push_back(listener("web", "l" + std::to_string(i), {{1000, 1000}}));
+    apply_change(c, ch);
+    auto r = lis(c, listener("web", "one-more", {{2000, 2000}}));
+    EXPECT_EQ(r.first, StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(r.second.find("already has 5000 listeners"), std::string::npos) << r.second;
+  }
+  {
+    Config c = base();
+    ConfigChange ch;
+    for (size_t i = 1; i < kMaxAccelerators; ++i)
+      ch.puts.push_back(accelerator("a" + std::to_string(i), {"203.0.114." + std::to_string(i)}));
+    apply_change(c, ch);
+    EXPECT_EQ(acc(c, accelerator("one-more", {"192.0.2.99"})).first,
+              StatusCode::FAILED_PRECONDITION);
+  }
+  // The repeated fields that make one resource big.
+  Config c = base();
+  v1::Accelerator a = accelerator("many", {});
+  for (int i = 0; i <= kMaxVipsPerAccelerator; ++i) a.add_vips("192.0.2." + std::to_string(i + 1));
+  EXPECT_EQ(acc(c, a), invalid("accelerator.vips: 17 entries, at most 16"));
+  v1::Listener l = listener("web", "many", {});
+  for (int i = 0; i <= kMaxPortRangesPerListener; ++i) {
+    auto* r = l.add_port_ranges();
+    r->set_first(static_cast<uint32_t>(10000 + 2 * i));
+  }
+  EXPECT_EQ(lis(c, l), invalid("listener.port_ranges: 65 entries, at most 64"));
+  v1::EndpointGroup g = group("web", "http", "many");
+  for (int i = 0; i <= kMaxPortOverridesPerGroup; ++i) {
+    auto* o = g.add_port_overrides();
+    o->set_listener_port(static_cast<uint32_t>(8000 + i));
+    o->set_endpoint_port(9000);
+  }
+  g.set_port_rewrite(v1::PORT_REWRITE_DECAP);
+  EXPECT_EQ(grp(c, g), invalid("endpoint_group.port_overrides: 65 entries, at most 64"));
+}
+
 TEST(Validation, DeletesNameTheChildren) {
   Config c = base();
   auto s = check_delete_accelerator(c, "web");
