@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/text.h"
+
 namespace onramp::agent {
 
 HealthTracker::HealthTracker(uint32_t healthy_threshold, uint32_t unhealthy_threshold,
@@ -31,7 +33,7 @@ bool HealthTracker::record(const Status& result, double rtt_ms, int64_t now_unix
           smoothed_rtt_ms_ < 0 ? rtt_ms : alpha_ * rtt_ms + (1 - alpha_) * smoothed_rtt_ms_;
     }
   } else {
-    last_error_ = result.message();
+    last_error_ = printable(result.message(), kMaxErrorBytes);
   }
 
   // The verdict moves only when the streak of the opposite outcome reaches

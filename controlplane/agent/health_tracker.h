@@ -37,7 +37,11 @@ class HealthTracker {
   // one; negative until a probe succeeded.
   double smoothed_rtt_ms() const { return smoothed_rtt_ms_; }
   double last_rtt_ms() const { return last_rtt_ms_; }
-  // The latest failure's reason; empty once a probe succeeds again.
+  // The latest failure's reason, printable, cut to kMaxErrorBytes (a
+  // reason can quote what an endpoint sent); empty once a probe succeeds
+  // again. Reports of the largest configuration stay far below the gRPC
+  // message limit this way.
+  static constexpr size_t kMaxErrorBytes = 256;
   const std::string& last_error() const { return last_error_; }
 
  private:

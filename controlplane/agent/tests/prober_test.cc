@@ -43,6 +43,19 @@ TEST(HealthTrackerTest, UnknownUntilAThresholdIsReached) {
   EXPECT_EQ(t.consecutive(), 3u);
 }
 
+// Hardening review, finding 3: a probe's reason travels in every probe
+// report; an endpoint that answers with 10 KB of text (and control
+// characters) must not grow the report past the message limit.
+TEST(HealthTrackerTest, AFailureReasonIsPrintableAndBounded) {
+  HealthTracker t(3, 3);
+  t.record(error("HTTP 500: " + std::string(10000, 'x') + "\n\x1b[31m"), -1, 0);
+  EXPECT_LE(t.last_error().size(), HealthTracker::kMaxErrorBytes + 3);  // and "..."
+  EXPECT_EQ(t.last_error().rfind("HTTP 500: xxx", 0), 0u);
+  EXPECT_EQ(t.last_error().find('\x1b'), std::string::npos);
+  t.record(ok_status(), 1.0, 1);
+  EXPECT_EQ(t.last_error(), "");
+}
+
 TEST(HealthTrackerTest, AFirstVerdictCanBeUnhealthy) {
   HealthTracker t(3, 2);
   EXPECT_FALSE(t.record(error("connect: connection refused"), -1, 10));
