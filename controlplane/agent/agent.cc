@@ -170,6 +170,7 @@ v1::Hello Agent::hello() {
   // the memory that made it, so the controller carries on from there.
   if (prober_) *h.mutable_probes() = prober_->snapshot();
   std::lock_guard<std::mutex> lock(mu_);
+  if (routing_) h.set_route_inputs_version(routing_->inputs.config_version());
   // The content the agent vouches for: the controller's digest kept with
   // the last good table, when that is what the dataplane runs.
   if (last_good_ && h.applied_version() == last_good_->version())

@@ -1,5 +1,7 @@
 #include "controlplane/controller/pop_registry.h"
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -199,7 +201,16 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
 
 const v1::RouteInputs& PopRegistry::slice_of(const Config& config) {
   if (!slice_ || slice_version_ != config.version) {
-    slice_ = config_slice(config);
+    v1::RouteInputs next = config_slice(config);
+    if (slice_) {
+      v1::RouteInputs before = *slice_;
+      before.set_config_version(next.config_version());
+      if (!google::protobuf::util::MessageDifferencer::Equals(before, next))
+        slice_since_ = config.version;
+    } else {
+      slice_since_ = config.version;
+    }
+    slice_ = std::move(next);
     slice_version_ = config.version;
   }
   return *slice_;
@@ -207,10 +218,16 @@ const v1::RouteInputs& PopRegistry::slice_of(const Config& config) {
 
 void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& actions) {
   if (!st.sink || st.digest.empty()) return;
-  if (st.version == st.pop.applied_version() && st.digest == st.applied_digest) return;
+  // A PoP that runs the table is sent it again only when the route inputs
+  // it keeps are from an older configuration (a change that left its table
+  // as it was): it must not route on its own from a stale one.
+  slice_of(config);
+  const bool inputs_current = st.inputs_version >= slice_since_;
+  if (st.version == st.pop.applied_version() && st.digest == st.applied_digest && inputs_current)
+    return;
   // Refused once: wait for different content rather than loop on a NACK.
   if (st.version == st.pop.nacked_version() && st.digest == st.nacked_digest) return;
-  if (st.version == st.session_sent_version) return;
+  if (st.version == st.session_sent_version && st.session_sent_inputs >= slice_since_) return;
   v1::ControllerMessage msg;
   v1::TableUpdate* u = msg.mutable_update();
   u->set_version(st.version);
@@ -228,7 +245,7 @@ void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& action
   *u->mutable_route_inputs() =
       route_inputs(slice_of(config), {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()},
                    st.memory, computer_.policy());
-  st.outstanding[u->nonce()] = Sent{st.version, u->created_ms(), st.digest};
+  st.outstanding[u->nonce()] = Sent{st.version, u->created_ms(), st.digest, config.version};
   while (st.outstanding.size() > kMaxOutstanding) {
     auto oldest = st.outstanding.begin();
     for (auto it = st.outstanding.begin(); it != st.outstanding.end(); ++it)
@@ -236,6 +253,7 @@ void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& action
     st.outstanding.erase(oldest);
   }
   st.session_sent_version = st.version;
+  st.session_sent_inputs = config.version;
   st.pop.set_sent_version(st.version);
   log::info("sending table", {{"pop", st.pop.id()},
                               {"version", st.version},
@@ -330,6 +348,8 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
                  {"local_digest", st.applied_digest}});
     }
     st.session_sent_version = 0;
+    st.inputs_version = h.route_inputs_version();
+    st.session_sent_inputs = 0;
     st.outstanding.clear();
     st.first_round = true;
     st.first_round_push = clock_.now();
@@ -372,6 +392,7 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
   if (ack.ok()) {
     st.pop.set_applied_version(s.version);
     st.applied_digest = s.digest;
+    st.inputs_version = std::max(st.inputs_version, s.inputs_version);
     int64_t latency = std::max<int64_t>(0, now - s.created_ms);
     st.pop.set_last_apply_latency_ms(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
     st.pop.set_nacked_version(0);

@@ -136,6 +136,7 @@ class PopRegistry {
     uint64_t version;
     int64_t created_ms;
     std::string digest;
+    uint64_t inputs_version;  // the configuration version of its route inputs
   };
   struct PopState {
     v1::Pop pop;
@@ -149,6 +150,10 @@ class PopRegistry {
     v1::ForwardingTable table;
     v1::ProbePlan probe_plan;
     uint64_t session_sent_version = 0;  // last sent on the current session
+    // The configuration version of the route inputs the agent keeps (its
+    // Hello, then each ACK), and of the last sent on this session.
+    uint64_t inputs_version = 0;
+    uint64_t session_sent_inputs = 0;
     // The session's first probe round is still coming in (some endpoint has
     // no verdict yet), and when a table was last sent or held back on it.
     bool first_round = false;
@@ -201,6 +206,10 @@ class PopRegistry {
   std::map<std::string, PopState> pops_;
   std::optional<v1::RouteInputs> slice_;
   uint64_t slice_version_ = 0;
+  // The configuration version since which the slice's content is the same
+  // (a change to a disabled accelerator leaves it as it was): route inputs
+  // of that version or newer are current.
+  uint64_t slice_since_ = 0;
   std::mt19937_64 rng_;
   mutable std::mutex tunnels_mu_;  // guards tunnels_; taken inside mu_, never around it
   std::map<std::string, v1::TunnelSource> tunnels_;

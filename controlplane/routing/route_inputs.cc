@@ -7,6 +7,7 @@ namespace onramp::ctl {
 
 v1::RouteInputs config_slice(const Config& config) {
   v1::RouteInputs out;
+  out.set_config_version(config.version);
   for (const auto& [akey, acc] : config.accelerators) {
     if (!acc.enabled()) continue;
     *out.add_accelerators() = acc;

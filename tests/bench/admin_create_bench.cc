@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   const std::string dir = tmpl;
   int rc = 0;
   {
-    auto store = onramp::ctl::SqliteStore::open(dir + "/c.db");
+    auto store = onramp::ctl::SqliteStore::open(dir + "/c.db", {.init = true});
     if (!store.ok()) {
       std::fprintf(stderr, "%s\n", store.error().c_str());
       return 1;

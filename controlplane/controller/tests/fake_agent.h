@@ -42,7 +42,9 @@ class FakeAgent {
 
   // `digest`: the content digest of the table `applied` names, as a real
   // agent reports it ("" when it cannot vouch for it).
-  bool hello(const std::string& pop, uint64_t applied = 0, const std::string& digest = "") {
+  // `inputs`: the configuration version of the route inputs it keeps.
+  bool hello(const std::string& pop, uint64_t applied = 0, const std::string& digest = "",
+             uint64_t inputs = 0) {
     onramp::v1::AgentMessage m;
     auto* h = m.mutable_hello();
     h->set_pop(pop);
@@ -54,6 +56,7 @@ class FakeAgent {
     h->set_agent_version("fake-agent");
     h->set_applied_version(applied);
     h->set_applied_digest(digest);
+    h->set_route_inputs_version(inputs);
     return stream_->Write(m);
   }
   bool ack(const onramp::v1::TableUpdate& u, bool ok = true, const std::string& error = "") {

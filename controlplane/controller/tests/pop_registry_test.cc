@@ -24,9 +24,11 @@ class FakeSink : public TableSink {
   std::optional<grpc::Status> closed;
 };
 
-v1::Hello hello(const std::string& pop, uint64_t applied = 0, const std::string& digest = "") {
+v1::Hello hello(const std::string& pop, uint64_t applied = 0, const std::string& digest = "",
+                uint64_t inputs = 0) {
   v1::Hello h;
   h.set_applied_digest(digest);
+  h.set_route_inputs_version(inputs);
   h.set_pop(pop);
   h.set_iata(pop.substr(0, 3));
   h.set_city("Somewhere");
@@ -260,8 +262,16 @@ TEST_F(PopRegistryTest, ARestartedControllerDoesNotResendWhatAPopRuns) {
   EXPECT_EQ(pop("FRA1").applied_version(), 4u);
   auto back = std::make_shared<FakeSink>();
   const std::string digest = content_digest(sink->sent[0].table(), sink->sent[0].probe_plan());
-  ASSERT_TRUE(registry_->hello(back, "", hello("FRA1", 4, digest)).ok());
+  ASSERT_TRUE(registry_->hello(back, "", hello("FRA1", 4, digest, 5)).ok());
   EXPECT_TRUE(back->sent.empty());
+  // One whose route inputs are from before the last change gets the same
+  // table again with current inputs: the restarted controller cannot know
+  // that the change left the inputs as they were.
+  auto behind = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(behind, "", hello("FRA1", 4, digest, 4)).ok());
+  ASSERT_EQ(behind->sent.size(), 1u);
+  EXPECT_EQ(behind->sent[0].version(), 4u);
+  EXPECT_EQ(behind->sent[0].route_inputs().config_version(), 5u);
   // An agent that lost its table gets it again.
   auto fresh = std::make_shared<FakeSink>();
   ASSERT_TRUE(registry_->hello(fresh, "", hello("FRA1", 0)).ok());
@@ -283,7 +293,7 @@ TEST_F(PopRegistryTest, Finding4TheSameVersionWithAnotherDigestOrNoneIsSentAgain
   for (bool restart : {false, true}) {
     if (restart) reopen();
     auto same = std::make_shared<FakeSink>();
-    ASSERT_TRUE(registry_->hello(same, "", hello("FRA1", 4, digest)).ok());
+    ASSERT_TRUE(registry_->hello(same, "", hello("FRA1", 4, digest, 4)).ok());
     EXPECT_TRUE(same->sent.empty()) << "restart " << restart;
 
     auto other = std::make_shared<FakeSink>();
@@ -571,7 +581,7 @@ TEST_F(PopRegistryTest, ATableTheAgentComputedItselfIsKeptWhenTheControllerRetur
   PopRoutes own = computer.compute(local.config, local.pop, &health, &local.memory, true);
   std::string own_digest = content_digest(own.table, own.probe_plan);
   ASSERT_NE(own_digest, content_digest(u.table(), u.probe_plan()));
-  v1::Hello back = hello("FRA1", u.version());
+  v1::Hello back = hello("FRA1", u.version(), "", u.route_inputs().config_version());
   *back.mutable_probes() = us_dead;
   back.set_local_digest(own_digest);
   memory_to_proto(own.memory, *back.mutable_route_memory());
@@ -584,13 +594,18 @@ TEST_F(PopRegistryTest, ATableTheAgentComputedItselfIsKeptWhenTheControllerRetur
   EXPECT_EQ(pop("FRA1").applied_version(), u.version());
   EXPECT_EQ(pop("FRA1").sent_version(), u.version());
 
-  // The same after a restart of the controller, which remembers nothing.
+  // The same after a restart of the controller: no new table. (A restarted
+  // controller cannot tell whether the verdicts' version bump changed the
+  // route inputs, so it may send the same table again, with current ones.)
   registry_->detach(again.get(), "FRA1");
   ASSERT_TRUE(registry_->flush().ok());
   reopen();
   auto restarted = std::make_shared<FakeSink>();
   ASSERT_TRUE(registry_->hello(restarted, "", back).ok());
-  EXPECT_TRUE(restarted->sent.empty());
+  for (const v1::TableUpdate& r : restarted->sent) {
+    EXPECT_EQ(r.version(), u.version());
+    EXPECT_EQ(content_digest(r.table(), r.probe_plan()), own_digest);
+  }
 
   // When the verdicts moved on meanwhile, the new content gets a new version.
   registry_->detach(restarted.get(), "FRA1");
@@ -773,7 +788,7 @@ TEST(PopRegistryLimits, Finding3TheLargestTableUpdateFitsOneMessage) {
   // The size of the first update a PoP gets for `resources`.
   auto update_size = [](const std::vector<Resource>& resources) -> size_t {
     TempDir dir;
-    auto store = SqliteStore::open(dir.file("c.db"));
+    auto store = SqliteStore::open(dir.file("c.db"), {.init = true});
     EXPECT_TRUE(store.ok());
     if (!store.ok()) return 0;
     ConfigChange ch;
@@ -844,14 +859,51 @@ TEST_F(PopRegistryTest, ARestartedControllerKeepsItsRoutingMemory) {
 
   reopen();
   v1::Hello back =
-      hello("FRA1", running, content_digest(fra->sent[1].table(), fra->sent[1].probe_plan()));
+      hello("FRA1", running, content_digest(fra->sent[1].table(), fra->sent[1].probe_plan()),
+            fra->sent[1].route_inputs().config_version());
   *back.mutable_probes() = near;
   auto again = std::make_shared<FakeSink>();
   ASSERT_TRUE(registry_->hello(again, "", back).ok());
-  EXPECT_TRUE(again->sent.empty()) << again->sent[0].DebugString();
+  // Nothing new: at most the same table again, with current route inputs
+  // (the verdicts bumped the configuration version after these were made).
+  for (const v1::TableUpdate& r : again->sent) {
+    EXPECT_EQ(r.version(), running);
+    EXPECT_EQ(content_digest(r.table(), r.probe_plan()),
+              content_digest(fra->sent[1].table(), fra->sent[1].probe_plan()));
+  }
   auto view = registry_->view("FRA1");
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->routes.memory.at(table_listener_name("web", "http")).primary, "us");
+}
+
+// A configuration change that left a PoP's table as it was (a group that
+// takes no traffic) never reached the agent: with the controller then away,
+// the agent routed on its own from stale inputs (e2e step 8: a dial put back
+// to 100 was still 0 there, and the listener failed open into a dead
+// region). The same table goes again, same version, with current inputs.
+TEST_F(PopRegistryTest, AChangeThatLeavesTheTableAsItWasStillReachesTheAgentsInputs) {
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0]));
+  const uint64_t version = sink->sent[0].version();
+  EXPECT_EQ(sink->sent[0].route_inputs().endpoint_groups_size(), 1);
+
+  put(group("web", "http", "us", "us-east", 0));  // no endpoints, dial 0
+  registry_->push_all();
+  ASSERT_EQ(sink->sent.size(), 2u);
+  EXPECT_EQ(sink->sent[1].version(), version);
+  EXPECT_EQ(content_digest(sink->sent[1].table(), sink->sent[1].probe_plan()),
+            content_digest(sink->sent[0].table(), sink->sent[0].probe_plan()));
+  EXPECT_EQ(sink->sent[1].route_inputs().endpoint_groups_size(), 2);
+  EXPECT_EQ(sink->sent[1].route_inputs().config_version(), store_->snapshot()->version);
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[1]));
+
+  // Acknowledged: nothing more; a change outside the inputs (a disabled
+  // accelerator) sends nothing either.
+  registry_->push_all();
+  put(accelerator("off", {"203.0.113.20"}, false));
+  registry_->push_all();
+  EXPECT_EQ(sink->sent.size(), 2u);
 }
 
 }  // namespace

@@ -457,10 +457,11 @@ TEST_F(ServiceTest, PushAckNackAndCoalescing) {
   EXPECT_EQ(p.nacked_version(), 0u);
   EXPECT_EQ(p.nack_error(), "");
 
-  // A reconnecting agent that runs the current version, and says which
-  // content, gets nothing.
+  // A reconnecting agent that runs the current version, says which
+  // content, and keeps the current route inputs, gets nothing.
   FakeAgent again(pop_channel_);
-  ASSERT_TRUE(again.hello("FRA1", 9, ctl::content_digest(next->table(), next->probe_plan())));
+  ASSERT_TRUE(again.hello("FRA1", 9, ctl::content_digest(next->table(), next->probe_plan()),
+                          next->route_inputs().config_version()));
   EXPECT_FALSE(again.next(500ms));
   // The first session was replaced.
   EXPECT_EQ(agent.finish(5s).error_code(), StatusCode::ABORTED);
