@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <tuple>
 
 namespace onramp::ctl {
 namespace {
@@ -83,7 +84,8 @@ void scan(const std::vector<int>& ports, std::vector<GuardedConnection>& connect
       continue;
     }
     std::string peer = peer_of(fd);
-    if (!peer.empty()) connections.push_back({fd, std::move(peer)});
+    if (!peer.empty())
+      connections.push_back({.fd = fd, .peer = std::move(peer), .inode = st.st_ino});
   }
   ::closedir(dir);
 }
@@ -92,10 +94,11 @@ void scan(const std::vector<int>& ports, std::vector<GuardedConnection>& connect
 
 std::vector<int> connections_over_limits(std::vector<GuardedConnection> connections,
                                          const ConnectionLimits& limits) {
-  // Per peer, oldest (lowest descriptor) first.
+  // Per peer, oldest (first seen, then lowest descriptor) first.
   std::map<std::string, std::vector<int>> by_peer;
-  std::sort(connections.begin(), connections.end(),
-            [](const auto& a, const auto& b) { return a.fd < b.fd; });
+  std::sort(connections.begin(), connections.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first_seen, a.fd) < std::tie(b.first_seen, b.fd);
+  });
   for (const GuardedConnection& c : connections) by_peer[c.peer].push_back(c.fd);
 
   std::vector<int> close;
@@ -132,6 +135,17 @@ ConnectionGuard::Sweep ConnectionGuard::sweep(Clock::time_point now) {
   if (reserve_ >= 0) ::close(reserve_);
   scan(ports_, connections, listeners);
   reserve_ = ::open("/dev/null", O_RDONLY);
+
+  // Each connection's age, by the sweep that first saw it; connections gone
+  // are forgotten.
+  ++sweeps_;
+  std::map<uint64_t, uint64_t> seen;
+  for (GuardedConnection& c : connections) {
+    auto it = first_seen_.find(c.inode);
+    c.first_seen = it == first_seen_.end() ? sweeps_ : it->second;
+    seen[c.inode] = c.first_seen;
+  }
+  first_seen_ = std::move(seen);
 
   Sweep s;
   std::map<int, std::string> peers;

@@ -26,10 +26,15 @@ struct ConnectionLimits {
 struct GuardedConnection {
   int fd = -1;
   std::string peer;  // the remote address, no port
+  // When the guard first saw it (a sweep count): older connections have
+  // lower numbers. Descriptors are reused, so they do not tell age alone.
+  uint64_t first_seen = 0;
+  uint64_t inode = 0;  // the socket's, which names it across sweeps
 };
 
 // The connections to shut so that no peer keeps more than `per_peer` and all
-// together no more than `total`: a peer's newest (highest descriptor) first;
+// together no more than `total`: a peer's newest (latest first seen, then
+// highest descriptor) first;
 // over the total, from the peers that hold the most. Never a peer's last
 // connections while another peer holds more.
 std::vector<int> connections_over_limits(std::vector<GuardedConnection> connections,
@@ -61,6 +66,9 @@ class ConnectionGuard {
   std::vector<int> ports_;
   // Per port: since when its accept queue has been non-empty.
   std::map<int, Clock::time_point> queued_since_;
+  // Per socket inode: the sweep that first saw the connection.
+  std::map<uint64_t, uint64_t> first_seen_;
+  uint64_t sweeps_ = 0;
   // A descriptor held in reserve: reading /proc/self/fd needs one, and the
   // sweep matters most when a flood has taken every other.
   int reserve_ = -1;

@@ -140,6 +140,10 @@ TEST_F(FloodTest, PeerOverItsShareLosesItsNewestConnections) {
   const char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
   std::vector<int> mine;
   for (int i = 0; i < 40; ++i) {
+    // The first 16 are older than the rest by two sweeps: the guard tells
+    // age by when it first saw a connection, not by its descriptor, which
+    // the server may have reused out of order.
+    if (i == 16) std::this_thread::sleep_for(600ms);
     int fd = idle_connection("127.0.0.2", admin_);
     ASSERT_GE(fd, 0);
     pollfd p{fd, POLLOUT, 0};
