@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from harness import (SKIP, check, kill_group, log, missing_binaries, not_root, programs,
+from harness import (Processes, SKIP, check, log, missing_binaries, not_root, programs,
                     run, run_test, wait_for)
 
 VIP = "203.0.113.200"
@@ -64,11 +64,10 @@ protocol bgp pop {{
 """
 
 
-class Bed:
+class Bed(Processes):
     def __init__(self, build, work):
+        super().__init__(work)
         self.build = build
-        self.work = work
-        self.procs = {}
         tag = os.getpid()
         self.pop_ns = f"onramp-bgp-pop-{tag}"
         self.peer_ns = f"onramp-bgp-peer-{tag}"
@@ -80,14 +79,6 @@ class Bed:
         self.peer_sock = os.path.join(work, "bird-peer.ctl")
         self.dp_sock = os.path.join(work, "dataplane.sock")
         self.bin = programs(build, "controller", "agent", "ctl", "dataplane")
-
-    def start(self, name, cmd, ns):
-        out = open(os.path.join(self.work, f"{name}.log"), "a")
-        self.procs[name] = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill(self, name, sig=signal.SIGKILL):
-        kill_group(self.procs.pop(name, None), sig)
 
     def net_up(self):
         for ns in (self.pop_ns, self.peer_ns):

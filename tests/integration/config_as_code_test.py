@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from harness import (Failure, check, free_port, log, missing_binaries, programs, run_test, stop,
+from harness import (check, free_port, log, missing_binaries, programs, run_test, stop,
                      wait_for)
 
 

@@ -22,14 +22,13 @@ usage: controlplane_test.py --build-dir DIR [--changes N]
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from harness import (SKIP, check, free_port, kill_group, log, missing_binaries, not_root,
+from harness import (Processes, SKIP, check, free_port, log, missing_binaries, not_root,
                     programs, run, run_test, wait_for)
 
 VIP = "203.0.113.10"
@@ -43,11 +42,10 @@ POPS = {
 }
 
 
-class Bed:
+class Bed(Processes):
     def __init__(self, build, work):
+        super().__init__(work)
         self.build = build
-        self.work = work
-        self.procs = {}
         self.ns = f"onramp-cp-{os.getpid()}"
         self.admin = f"127.0.0.1:{free_port()}"
         self.pop_addr = f"127.0.0.1:{free_port()}"
@@ -56,18 +54,7 @@ class Bed:
 
     # --- processes ---------------------------------------------------------
     def start(self, name, cmd, netns=False):
-        out = open(os.path.join(self.work, f"{name}.log"), "a")
-        if netns:
-            cmd = ["ip", "netns", "exec", self.ns, *cmd]
-        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    def kill(self, name, sig=signal.SIGKILL):
-        kill_group(self.procs.pop(name, None), sig)
-
-    def alive(self, name):
-        p = self.procs.get(name)
-        return p is not None and p.poll() is None
+        super().start(name, cmd, self.ns if netns else None)
 
     def start_controller(self):
         self.start("controller", [self.bin["controller"], "--admin-listen", self.admin,
@@ -123,8 +110,7 @@ class Bed:
         subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
 
     def teardown(self):
-        for name in list(self.procs):
-            self.kill(name)
+        self.kill_all()
         self.net_down()
 
     def show_pops(self):

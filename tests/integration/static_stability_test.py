@@ -23,13 +23,12 @@ import datetime
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from harness import (SKIP, check, free_port, kill_group, log, missing_binaries, not_root,
+from harness import (Processes, SKIP, check, free_port, log, missing_binaries, not_root,
                      programs, run, run_test, wait_for)
 
 VIP = "203.0.113.10"
@@ -41,11 +40,10 @@ HTTP_PORT = 8080
 DEADLINE_S = 1.0
 
 
-class Bed:
+class Bed(Processes):
     def __init__(self, build, work):
+        super().__init__(work)
         self.build = build
-        self.work = work
-        self.procs = {}
         self.ns = f"onramp-ss-{os.getpid()}"
         self.admin = f"127.0.0.1:{free_port()}"
         self.pop_addr = f"127.0.0.1:{free_port()}"
@@ -54,14 +52,7 @@ class Bed:
         self.bin = programs(build, "controller", "agent", "ctl", "dataplane")
 
     def start(self, name, cmd, netns=True):
-        out = open(os.path.join(self.work, f"{name}.log"), "a")
-        if netns:
-            cmd = ["ip", "netns", "exec", self.ns, *cmd]
-        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    def kill(self, name, sig=signal.SIGKILL):
-        kill_group(self.procs.pop(name, None), sig)
+        super().start(name, cmd, self.ns if netns else None)
 
     def net_up(self):
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
@@ -71,8 +62,7 @@ class Bed:
                            check=True)
 
     def teardown(self):
-        for name in list(self.procs):
-            self.kill(name)
+        self.kill_all()
         subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
 
     def ctl(self, *args, fmt=None, check_rc=True):
@@ -143,8 +133,7 @@ class Bed:
         return {}
 
     def agent_log(self):
-        with open(os.path.join(self.work, "agent.log"), errors="replace") as f:
-            return f.read()
+        return self.output("agent")
 
 
 def log_time(line):

@@ -20,34 +20,23 @@ usage: store_identity_test.py --build-dir DIR
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 
-from harness import (check, free_port, kill_group, log, missing_binaries, programs, run,
+from harness import (Processes, check, free_port, log, missing_binaries, programs, run,
                      run_test, wait_for)
 
 
-class Bed:
+class Bed(Processes):
     def __init__(self, build, work):
-        self.work = work
+        super().__init__(work)
         self.bin = programs(build, "controller", "agent", "ctl")
         self.bin["fake_dataplane"] = os.path.join(build, "tests/bench/fake-dataplane")
-        self.procs = {}
         self.admin = f"127.0.0.1:{free_port()}"
         self.pop_addr = f"127.0.0.1:{free_port()}"
         self.sock = os.path.join(work, "fra1.sock")
         self.state = os.path.join(work, "state")
         self.table = os.path.join(self.state, "last_good_table.textproto")
-
-    def start(self, name, cmd):
-        out = open(os.path.join(self.work, f"{name}.log"), "a")
-        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    def kill(self, name, sig=signal.SIGKILL):
-        kill_group(self.procs.pop(name, None), sig)
 
     def controller_cmd(self, db, *extra):
         return [self.bin["controller"], "--admin-listen", self.admin, "--pop-listen",
@@ -84,12 +73,10 @@ class Bed:
             return f.read().count("listeners {")
 
     def agent_log(self):
-        with open(os.path.join(self.work, "agent.log"), errors="replace") as f:
-            return f.read()
+        return self.output("agent")
 
     def teardown(self):
-        for name in list(self.procs):
-            self.kill(name)
+        self.kill_all()
 
 
 def in_sync(bed):

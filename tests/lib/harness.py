@@ -110,6 +110,39 @@ def stop(proc, sig=signal.SIGTERM, timeout=10):
         return proc.wait()
 
 
+class Processes:
+    """The processes a test starts, by name: each in its own session (so a
+    kill reaches its children), its output appended to `work`/NAME.log,
+    optionally inside a network namespace. Tests' beds derive from it."""
+
+    def __init__(self, work):
+        self.work = work
+        self.procs = {}
+
+    def start(self, name, cmd, netns=None):
+        out = open(os.path.join(self.work, f"{name}.log"), "a")
+        if netns:
+            cmd = ["ip", "netns", "exec", netns, *cmd]
+        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        kill_group(self.procs.pop(name, None), sig)
+
+    def alive(self, name):
+        p = self.procs.get(name)
+        return p is not None and p.poll() is None
+
+    def kill_all(self):
+        for name in list(self.procs):
+            self.kill(name)
+
+    def output(self, name):
+        """What NAME has written so far."""
+        with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
+            return f.read()
+
+
 def missing_binaries(paths):
     """The paths among `paths` that are not executables, each said."""
     missing = [p for p in paths if not os.access(p, os.X_OK)]
