@@ -156,16 +156,18 @@ int main(int argc, char** argv) {
                      .count();
       return s;
     });
+    // The PoP matters more than its metrics: an address that cannot be
+    // served (taken, a file unreadable) is logged and the agent goes on.
     auto started = onramp::cp::MetricsHttpServer::start(metrics, {collector});
     if (!started.ok()) {
-      onramp::log::error("refusing to start", {{"error", started.error()}});
-      return 2;
+      onramp::log::error("metrics not served", {{"error", started.error()}});
+    } else {
+      metrics_server = std::move(*started);
+      onramp::log::info("serving metrics", {{"listen", metrics.listen},
+                                            {"port", metrics_server->port()},
+                                            {"tls", !metrics.tls_pem.empty()},
+                                            {"basic_auth", !metrics.basic_auth_file.empty()}});
     }
-    metrics_server = std::move(*started);
-    onramp::log::info("serving metrics", {{"listen", metrics.listen},
-                                          {"port", metrics_server->port()},
-                                          {"tls", !metrics.tls_pem.empty()},
-                                          {"basic_auth", !metrics.basic_auth_file.empty()}});
   }
   agent.start();
   session.start();
