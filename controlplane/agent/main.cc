@@ -165,7 +165,6 @@ int main(int argc, char** argv) {
       metrics_server = std::move(*started);
       onramp::log::info("serving metrics", {{"listen", metrics.listen},
                                             {"port", metrics_server->port()},
-                                            {"tls", !metrics.tls_pem.empty()},
                                             {"basic_auth", !metrics.basic_auth_file.empty()}});
     }
   }

@@ -13,20 +13,17 @@ namespace onramp::cp {
 void add_metrics_flags(CLI::App& app, MetricsHttpOptions& options) {
   app.add_option("--metrics-listen", options.listen,
                  "Serve Prometheus metrics on http://ADDR:PORT/metrics (default: off). An address "
-                 "other than loopback needs --metrics-basic-auth-file or --metrics-tls-pem")
+                 "other than loopback needs --metrics-basic-auth-file")
       ->type_name("ADDR:PORT");
   app.add_option("--metrics-basic-auth-file", options.basic_auth_file,
                  "Lines user:password; a scrape of /metrics must present one (basic auth)")
-      ->type_name("FILE");
-  app.add_option("--metrics-tls-pem", options.tls_pem,
-                 "PEM file with the certificate chain and its private key: /metrics over HTTPS")
       ->type_name("FILE");
 }
 
 Status check_metrics_options(const MetricsHttpOptions& options) {
   if (options.listen.empty()) {
-    if (!options.basic_auth_file.empty() || !options.tls_pem.empty())
-      return error("--metrics-basic-auth-file and --metrics-tls-pem need --metrics-listen");
+    if (!options.basic_auth_file.empty())
+      return error("--metrics-basic-auth-file: needs --metrics-listen");
     return ok_status();
   }
   const std::string& l = options.listen;
@@ -34,10 +31,9 @@ Status check_metrics_options(const MetricsHttpOptions& options) {
   if (colon == std::string::npos || colon == 0 || colon + 1 == l.size() ||
       l.find_first_not_of("0123456789", colon + 1) != std::string::npos)
     return error("--metrics-listen: " + quote(l) + " is not ADDR:PORT");
-  if (!is_loopback_target(l) && options.basic_auth_file.empty() && options.tls_pem.empty())
+  if (!is_loopback_target(l) && options.basic_auth_file.empty())
     return error("--metrics-listen: " + quote(l) +
-                 " is not loopback: give --metrics-basic-auth-file or --metrics-tls-pem, or "
-                 "listen on 127.0.0.1");
+                 " is not loopback: give --metrics-basic-auth-file, or listen on 127.0.0.1");
   return ok_status();
 }
 
@@ -73,14 +69,7 @@ Result<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::start(
     if (!loaded.ok()) return loaded.status();
     users = std::move(*loaded);
   }
-  // civetweb: an "s" after the port serves it over TLS with ssl_certificate.
-  std::vector<std::string> civet = {"listening_ports", options.listen, "num_threads", "2"};
-  if (!options.tls_pem.empty()) {
-    Result<std::string> pem = read_file(options.tls_pem);
-    if (!pem.ok()) return pem.status().prefixed("--metrics-tls-pem");
-    civet[1] += "s";
-    civet.insert(civet.end(), {"ssl_certificate", options.tls_pem});
-  }
+  const std::vector<std::string> civet = {"listening_ports", options.listen, "num_threads", "2"};
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer());
   server->collectables_ = collectables;
   try {

@@ -1,8 +1,10 @@
 // The /metrics listener of the agent and the controller: prometheus-cpp's
 // pull exposer (civetweb), with the same flags and the same rule in both
-// daemons: off by default; a loopback address may be plain HTTP; any other
-// address needs basic authentication or TLS, or the daemon refuses to start
-// (docs/observability.md "Flags").
+// daemons: off by default; a loopback address may be open; any other address
+// needs basic authentication, or the daemon refuses to start
+// (docs/observability.md "Flags"). No TLS: Debian 12's civetweb calls a null
+// function after a TLS request (its OpenSSL loaded at run time) and takes the
+// process down; TLS is terminated in front of a loopback listener instead.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -27,12 +29,9 @@ struct MetricsHttpOptions {
   std::string listen;
   // Lines "user:password"; a scrape must present one of them.
   std::string basic_auth_file;
-  // One PEM file holding the certificate chain and its private key
-  // (civetweb's ssl_certificate): /metrics is served over HTTPS only.
-  std::string tls_pem;
 };
 
-// Adds --metrics-listen, --metrics-basic-auth-file and --metrics-tls-pem.
+// Adds --metrics-listen and --metrics-basic-auth-file.
 void add_metrics_flags(CLI::App& app, MetricsHttpOptions& options);
 
 // The flags' rule alone: ok, or the problem naming the flag.

@@ -207,7 +207,6 @@ int main(int argc, char** argv) {
     metrics_server = std::move(*served);
     log::info("serving metrics", {{"listen", metrics_options.listen},
                                   {"port", metrics_server->port()},
-                                  {"tls", !metrics_options.tls_pem.empty()},
                                   {"basic_auth", !metrics_options.basic_auth_file.empty()}});
   }
   onramp::service::ready("admin API on " + server_options.admin_listen + ", PoP API on " +
