@@ -170,25 +170,30 @@ void add_dataplane(Families& f, const Labels& pop, const v1::DataplaneStats& s, 
 
 AgentMetrics::AgentMetrics(std::function<AgentSample()> sample) : sample_(std::move(sample)) {}
 
-std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const { return families(sample_()); }
+std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
+  std::lock_guard lock(scrape_mu_);
+  return families(sample_());
+}
 
 std::vector<prometheus::MetricFamily> AgentMetrics::families(const AgentSample& sample) const {
   std::lock_guard lock(mu_);
   const Labels pop = {{"pop", sample.pop}};
   bool restarted = false;
-  int64_t start_ms = 0;
   if (sample.stats) {
-    start_ms = sample.now_ms - static_cast<int64_t>(sample.stats->uptime_ms());
-    // The start moves with the jitter of the two clocks' reads; a restart
-    // moves it by at least the dataplane's start-up, well over a second.
-    restarted = dataplane_start_ms_ != 0 && start_ms > dataplane_start_ms_ + 1000;
-    if (dataplane_start_ms_ == 0 || restarted) dataplane_start_ms_ = start_ms;
+    const int64_t uptime = static_cast<int64_t>(sample.stats->uptime_ms());
+    const int64_t start = sample.monotonic_ms - uptime;
+    // The start moves with the jitter of the read; a restart moves it by at
+    // least the dataplane's start-up, well over a second.
+    restarted = dataplane_start_ && start > *dataplane_start_ + 1000;
+    if (!dataplane_start_ || restarted) dataplane_start_ = start;
   }
   continuity_.begin(restarted);
   Families f(continuity_);
   f.gauge("onramp_dataplane_up", "1 when the dataplane answered the agent's read of its counters",
           pop, sample.stats ? 1 : 0);
-  if (sample.stats) add_dataplane(f, pop, *sample.stats, dataplane_start_ms_);
+  if (sample.stats)
+    add_dataplane(f, pop, *sample.stats,
+                  sample.now_ms - static_cast<int64_t>(sample.stats->uptime_ms()));
   f.gauge("onramp_agent_table_version", "Version of the agent's last good table", pop,
           sample.last_good_version);
   f.gauge("onramp_table_apply_seconds",

@@ -54,8 +54,11 @@ struct AgentSample {
   uint64_t last_good_version = 0;
   double last_apply_seconds = 0;
   uint64_t apply_failures = 0;
-  // Wall clock of the read, Unix milliseconds.
+  // Wall clock of the read, Unix milliseconds (the start time exported),
+  // and a monotonic clock, milliseconds (restarts told apart with it, so
+  // that a step of the wall clock is not taken for one).
   int64_t now_ms = 0;
+  int64_t monotonic_ms = 0;
 };
 
 class AgentMetrics final : public prometheus::Collectable {
@@ -69,10 +72,15 @@ class AgentMetrics final : public prometheus::Collectable {
 
  private:
   std::function<AgentSample()> sample_;
+  // Held from sample to families: two scrapes at once (the exposer has two
+  // threads) would otherwise hand their reads over out of order, and an
+  // older read after a newer one looks like a counter reset.
+  mutable std::mutex scrape_mu_;
   mutable std::mutex mu_;  // guards the two below
   mutable CounterContinuity continuity_;
-  // The dataplane's start (now_ms - uptime_ms) at the last read; 0 none.
-  mutable int64_t dataplane_start_ms_ = 0;
+  // The dataplane's start on the monotonic clock (monotonic_ms -
+  // uptime_ms) at the last read; nullopt before the first.
+  mutable std::optional<int64_t> dataplane_start_;
 };
 
 }  // namespace onramp::agent

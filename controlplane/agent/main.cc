@@ -154,6 +154,9 @@ int main(int argc, char** argv) {
       s.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
+      s.monotonic_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
       return s;
     });
     // The PoP matters more than its metrics: an address that cannot be

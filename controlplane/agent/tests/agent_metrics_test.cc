@@ -50,6 +50,7 @@ AgentSample sample(std::optional<v1::DataplaneStats> s, int64_t now_ms) {
   a.pop = "FRA1";
   a.stats = std::move(s);
   a.now_ms = now_ms;
+  a.monotonic_ms = now_ms - 1'600'000'000'000;
   a.last_good_version = 7;
   a.last_apply_seconds = 0.012;
   auto* r = a.probes.add_results();
@@ -167,6 +168,19 @@ TEST(AgentMetricsTest, ADataplaneThatDoesNotAnswerKeepsTheCountersForLater) {
   EXPECT_EQ(family(down, "onramp_new_flows_total"), nullptr);
   auto back = metrics.families(sample(stats(500, 2, 200, 1), t0 + 2000));
   EXPECT_EQ(value(back, "onramp_new_flows_total"), 41);
+}
+
+// A step of the wall clock is no restart: restarts are told apart on the
+// monotonic clock.
+TEST(AgentMetricsTest, AWallClockStepIsNoRestart) {
+  AgentMetrics metrics([] { return AgentSample(); });
+  const int64_t t0 = 1'700'000'000'000;
+  AgentSample a = sample(stats(60000, 100, 10000, 40), t0);
+  (void)metrics.families(a);
+  AgentSample b = sample(stats(61000, 101, 10100, 41), t0 + 1000 + 3'600'000);
+  b.monotonic_ms = a.monotonic_ms + 1000;
+  auto fs = metrics.families(b);
+  EXPECT_EQ(value(fs, "onramp_new_flows_total"), 41);
 }
 
 TEST(AgentMetricsTest, AListenerBackInTheTableKeepsCounting) {
