@@ -1,5 +1,6 @@
 #include "controlplane/common/metrics_http.h"
 
+#include <openssl/crypto.h>
 #include <prometheus/exposer.h>
 
 #include <exception>
@@ -80,9 +81,13 @@ Result<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::start(
   if (!users.empty())
     server->exposer_->RegisterAuth(
         [users](const std::string& user, const std::string& password) {
+          // Every line compared in full, in time that does not depend on
+          // where a guess first differs.
+          bool match = false;
           for (const auto& [u, p] : users)
-            if (u == user && p == password) return true;
-          return false;
+            match |= u == user && p.size() == password.size() &&
+                     CRYPTO_memcmp(p.data(), password.data(), p.size()) == 0;
+          return match;
         },
         "onramp metrics");
   for (const auto& c : server->collectables_) server->exposer_->RegisterCollectable(c);
