@@ -2,15 +2,18 @@
 // the PoP registry counts them, PoPs by state, and store latency.
 #include "controlplane/controller/controller_metrics.h"
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
 
 #include "common/log.h"
+#include "controlplane/controller/controller_server.h"
 #include "controlplane/controller/pop_registry.h"
 #include "controlplane/controller/sqlite_store.h"
 #include "controlplane/controller/tests/fixtures.h"
+#include "onramp/v1/admin.grpc.pb.h"
 
 namespace onramp::ctl::test {
 namespace {
@@ -112,6 +115,38 @@ TEST_F(ControllerMetricsTest, PopsByStateAndVersions) {
   EXPECT_TRUE(has(t, "onramp_pop_computed_table_version{pop=\"FRA1\"} " + std::to_string(v))) << t;
   EXPECT_TRUE(has(t, "onramp_pop_applied_table_version{pop=\"IAD1\"} 0")) << t;
   EXPECT_TRUE(has(t, "onramp_config_version 4")) << t;
+}
+
+// The admin server's interceptor: every call counted by method and the
+// status code it ended with, through a real gRPC server.
+TEST_F(ControllerMetricsTest, AdminCallsAreCountedByTheServer) {
+  ControllerMetrics metrics;
+  ServerOptions o{.admin_listen = "127.0.0.1:0",
+                  .pop_listen = "127.0.0.1:0",
+                  .plaintext = true,
+                  .metrics = &metrics};
+  auto started = ControllerServer::start(*store_, o);
+  ASSERT_TRUE(started.ok()) << started.error();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*started)->admin_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto admin = v1::AdminService::NewStub(channel);
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    v1::ListPopsResponse out;
+    EXPECT_TRUE(admin->ListPops(&ctx, v1::ListPopsRequest(), &out).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::AcceleratorKey req;
+    req.set_name("nope");
+    v1::Accelerator out;
+    EXPECT_EQ(admin->GetAccelerator(&ctx, req, &out).error_code(), grpc::NOT_FOUND);
+  }
+  (*started)->shutdown();
+  std::string t = text(metrics.registry()->Collect());
+  EXPECT_TRUE(has(t, "onramp_admin_requests_total{code=\"OK\",method=\"ListPops\"} 2")) << t;
+  EXPECT_TRUE(has(t, "onramp_admin_requests_total{code=\"NOT_FOUND\",method=\"GetAccelerator\"} 1"))
+      << t;
 }
 
 TEST_F(ControllerMetricsTest, AdminRequestsByMethodAndCode) {
