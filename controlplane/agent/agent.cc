@@ -202,8 +202,13 @@ grpc::Status Agent::apply_locked(const v1::ForwardingTable& table, uint32_t& app
   v1::ApplyTableResponse resp;
   grpc::Status s = dataplane_.apply_table(table, resp);
   apply_ms = ms_between(t0, clock_.now());
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    ++applied_.failures;
+    return s;
+  }
   ++applies_;
+  applied_.seconds = apply_ms / 1000.0;
+  applied_.version = table.version();
   last_good_ = table;
   if (from)
     last_good_meta_ =
@@ -221,6 +226,13 @@ v1::ProbeReport Agent::probe_snapshot() const {
 }
 
 bool Agent::bgp_announced() const { return bird_ && bird_->announced(); }
+
+bool Agent::bgp_configured() const { return bird_ != nullptr; }
+
+Agent::ApplyRecord Agent::last_apply() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return applied_;
+}
 
 void Agent::take_plan(const v1::ProbePlan& plan) {
   if (!prober_) return;

@@ -133,6 +133,18 @@ class Agent final : public SessionHandler {
   Prober* prober() { return prober_.get(); }
   // True when BIRD last accepted a non-empty set of VIPs (PopStatus).
   bool bgp_announced() const;
+  // True when the agent drives BIRD (--bird-config).
+  bool bgp_configured() const;
+
+  // The last table applied, for /metrics: its version, how long the apply
+  // took (the dataplane's build and publish, as the agent waited for it),
+  // and the applies the dataplane refused or did not answer since start.
+  struct ApplyRecord {
+    uint64_t version = 0;
+    double seconds = 0;
+    uint64_t failures = 0;
+  };
+  ApplyRecord last_apply() const;
 
  private:
   struct Pending {
@@ -188,10 +200,11 @@ class Agent final : public SessionHandler {
   // Where a stored table that failed its check came from (its header):
   // until a table is applied, tables are judged against it.
   std::optional<TableOrigin> damaged_origin_;
-  std::optional<Pending> pending_;     // received while the dataplane was unreachable
-  uint64_t last_uptime_ms_ = 0;        // the dataplane's, to notice it restarting
-  bool dataplane_reachable_ = true;    // logged when it changes
-  uint64_t applies_ = 0;               // tables applied, to spot a stale health answer
+  std::optional<Pending> pending_;   // received while the dataplane was unreachable
+  uint64_t last_uptime_ms_ = 0;      // the dataplane's, to notice it restarting
+  bool dataplane_reachable_ = true;  // logged when it changes
+  uint64_t applies_ = 0;             // tables applied, to spot a stale health answer
+  ApplyRecord applied_;
   std::optional<v1::ProbePlan> plan_;  // the last plan saved, to skip rewriting it
   std::optional<OwnRouting> routing_;
   bool session_up_ = false;

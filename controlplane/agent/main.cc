@@ -4,14 +4,17 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstring>
 
 #include "common/log.h"
 #include "common/options.h"
 #include "common/service.h"
 #include "controlplane/agent/agent.h"
+#include "controlplane/agent/agent_metrics.h"
 #include "controlplane/agent/controller_session.h"
 #include "controlplane/common/grpc_log.h"
+#include "controlplane/common/metrics_http.h"
 #include "controlplane/common/tls.h"
 
 int main(int argc, char** argv) {
@@ -27,6 +30,7 @@ int main(int argc, char** argv) {
   uint32_t status_interval_ms = 1000;
   uint32_t report_interval_ms = 1000;
   bool no_probes = false;
+  onramp::cp::MetricsHttpOptions metrics;
 
   CLI::App app(
       "onramp-agent: keeps this PoP's onramp-dataplane on the controller's tables, "
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
                  "without it the agent does not touch BIRD");
   app.add_option("--bird-socket", config.bird_socket, "BIRD's control socket")
       ->capture_default_str();
+  onramp::cp::add_metrics_flags(app, metrics);
   app.footer(
       "Example:\n"
       "  onramp-agent --controller ctl.example.net:7444 --tls-ca ca.pem --tls-cert fra1.pem \\\n"
@@ -88,6 +93,11 @@ int main(int argc, char** argv) {
   config.status_interval = std::chrono::milliseconds(status_interval_ms);
   config.report_interval = std::chrono::milliseconds(report_interval_ms);
   config.probes = !no_probes;
+
+  if (onramp::Status s = onramp::cp::check_metrics_options(metrics); !s.ok()) {
+    onramp::log::error("refusing to start", {{"error", s.message()}});
+    return 2;
+  }
 
   auto credentials = onramp::cp::client_credentials(session_config.controller, tls, plaintext);
   if (!credentials.ok()) {
@@ -125,6 +135,42 @@ int main(int argc, char** argv) {
        {"controller", session_config.controller},
        {"bird", config.bird_config.empty() ? std::string("off")
                                            : config.bird_config + " via " + config.bird_socket}});
+  // /metrics reads the dataplane's counters at each scrape, over the same
+  // client the agent uses (docs/observability.md).
+  std::unique_ptr<onramp::cp::MetricsHttpServer> metrics_server;
+  if (!metrics.listen.empty()) {
+    auto collector = std::make_shared<onramp::agent::AgentMetrics>([&] {
+      onramp::agent::AgentSample s;
+      s.pop = id.pop;
+      onramp::v1::DataplaneStats stats;
+      if (dataplane->stats(stats).ok()) s.stats = std::move(stats);
+      s.probes = agent.probe_snapshot();
+      s.bgp_configured = agent.bgp_configured();
+      s.bgp_announced = agent.bgp_announced();
+      s.last_good_version = agent.last_good_version();
+      onramp::agent::Agent::ApplyRecord applied = agent.last_apply();
+      s.last_apply_seconds = applied.seconds;
+      s.apply_failures = applied.failures;
+      s.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+      s.monotonic_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
+      return s;
+    });
+    // The PoP matters more than its metrics: an address that cannot be
+    // served (taken, a file unreadable) is logged and the agent goes on.
+    auto started = onramp::cp::MetricsHttpServer::start(metrics, {collector});
+    if (!started.ok()) {
+      onramp::log::error("metrics not served", {{"error", started.error()}});
+    } else {
+      metrics_server = std::move(*started);
+      onramp::log::info("serving metrics", {{"listen", metrics.listen},
+                                            {"port", metrics_server->port()},
+                                            {"basic_auth", !metrics.basic_auth_file.empty()}});
+    }
+  }
   agent.start();
   session.start();
 
@@ -156,6 +202,7 @@ int main(int argc, char** argv) {
   onramp::service::stopping();
   onramp::log::info("stopping; the dataplane keeps forwarding and BIRD keeps announcing",
                     {{"signal", strsignal(sig)}});
+  metrics_server.reset();
   session.stop();
   agent.stop();
   return 0;

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "controlplane/controller/admin_service.h"
 #include "controlplane/controller/auth.h"
+#include "controlplane/controller/controller_metrics.h"
 #include "controlplane/controller/pop_registry.h"
 #include "controlplane/controller/pop_session.h"
 #include "controlplane/controller/push_scheduler.h"
@@ -31,7 +32,9 @@ struct ControllerServer::Parts {
                   std::chrono::seconds(1), *o.clock),
         admin(store, registry, auth, [this] { scheduler.config_changed(); },
               {o.admin_listen, o.pop_listen}),
-        sessions(registry, o.plaintext) {}
+        sessions(registry, o.plaintext) {
+    registry.set_metrics(o.metrics);
+  }
 
   RouteComputer computer;
   PopRegistry registry;
@@ -64,6 +67,11 @@ std::unique_ptr<grpc::Server> ControllerServer::build_admin(const std::string& a
   grpc::ServerBuilder admin;
   admin.AddListeningPort(address, admin_creds_, port);
   admin.RegisterService(&parts_->admin);
+  if (options_.metrics) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(options_.metrics->admin_interceptor());
+    admin.experimental().SetInterceptorCreators(std::move(creators));
+  }
   limit_connections(admin, options_, kAdminStreamsPerConnection);
   auto server = admin.BuildAndStart();
   if (!server || *port == 0) return nullptr;
@@ -185,6 +193,8 @@ ControllerServer::~ControllerServer() { shutdown(); }
 void ControllerServer::clock_advanced() {
   if (parts_) parts_->scheduler.clock_advanced();
 }
+
+v1::ListPopsResponse ControllerServer::pops() const { return parts_->registry.list_pops(); }
 
 void ControllerServer::shutdown() {
   if (shut_down_ || !parts_) return;

@@ -14,6 +14,7 @@
 #include "controlplane/common/server_tls.h"
 #include "controlplane/controller/config_store.h"
 #include "controlplane/controller/connection_guard.h"
+#include "onramp/v1/admin.pb.h"
 
 namespace grpc {
 class Server;
@@ -21,6 +22,8 @@ class ServerCredentials;
 }  // namespace grpc
 
 namespace onramp::ctl {
+
+class ControllerMetrics;
 
 struct ServerOptions {
   std::string admin_listen = "127.0.0.1:7443";
@@ -42,6 +45,9 @@ struct ServerOptions {
   // What the push scheduler's debounce runs on; tests pass a FakeClock and
   // call ControllerServer::clock_advanced() after moving it.
   const Clock* clock = &real_clock();
+  // Where the PoP registry and the admin server count what /metrics shows;
+  // null: nothing is counted. Outlives the server.
+  ControllerMetrics* metrics = nullptr;
 };
 
 class ControllerServer {
@@ -58,6 +64,9 @@ class ControllerServer {
   // The ports bound (useful with port 0 in tests).
   int admin_port() const { return admin_port_; }
   int pop_port() const { return pop_port_; }
+
+  // Every PoP as ListPops shows it (for /metrics).
+  v1::ListPopsResponse pops() const;
 
   // Ends every session, pushes what is pending and saves the PoP records.
   void shutdown();

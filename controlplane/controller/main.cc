@@ -12,7 +12,9 @@
 #include "common/service.h"
 #include "common/text.h"
 #include "controlplane/common/grpc_log.h"
+#include "controlplane/common/metrics_http.h"
 #include "controlplane/controller/auth.h"
+#include "controlplane/controller/controller_metrics.h"
 #include "controlplane/controller/controller_server.h"
 #include "controlplane/controller/sqlite_store.h"
 
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
   uint32_t debounce_ms = static_cast<uint32_t>(server_options.debounce.count());
   uint32_t handshake_timeout_ms = static_cast<uint32_t>(server_options.handshake_timeout.count());
   uint32_t idle_timeout_s = static_cast<uint32_t>(server_options.idle_timeout.count() / 1000);
+  onramp::cp::MetricsHttpOptions metrics_options;
 
   CLI::App app(
       "Stores onramp's configuration, serves the admin API to onrampctl, and pushes\n"
@@ -125,6 +128,7 @@ int main(int argc, char** argv) {
       ->type_name("N")
       ->check(CLI::Range(1u, 86400u))
       ->capture_default_str();
+  onramp::cp::add_metrics_flags(app, metrics_options);
   app.footer(
       "Admin callers present a client certificate signed by --tls-client-ca or\n"
       "\"authorization: Bearer <token>\". Agents must present a client certificate\n"
@@ -154,6 +158,8 @@ int main(int argc, char** argv) {
   // Refuse an unsafe or broken set-up before touching the database.
   if (onramp::Status s = ControllerServer::check(server_options); !s.ok())
     return fail(2, s.message());
+  if (onramp::Status s = onramp::cp::check_metrics_options(metrics_options); !s.ok())
+    return fail(2, s.message());
   if (!admin_token_file.empty()) {
     auto tokens = AdminAuth::load_tokens(admin_token_file);
     if (!tokens.ok()) return fail(2, tokens.error());
@@ -181,9 +187,28 @@ int main(int argc, char** argv) {
                                      {"config_version", store->snapshot()->version},
                                      {"store_id", identity.store_id},
                                      {"epoch", identity.epoch}});
-  auto started = ControllerServer::start(*store, server_options);
+  // Store latency is timed between the server and the store; the metrics
+  // outlive the server (declared before it).
+  ControllerMetrics metrics;
+  TimedStore timed_store(*store, metrics);
+  server_options.metrics = &metrics;
+  auto started = ControllerServer::start(timed_store, server_options);
   if (!started.ok()) return fail(1, started.error());
   std::unique_ptr<ControllerServer> server = std::move(*started);
+  std::unique_ptr<onramp::cp::MetricsHttpServer> metrics_server;
+  if (!metrics_options.listen.empty()) {
+    auto pops = std::make_shared<PopCollector>([&server] { return server->pops(); },
+                                               [&store] { return store->snapshot()->version; });
+    auto served = onramp::cp::MetricsHttpServer::start(metrics_options, {metrics.registry(), pops});
+    if (!served.ok()) {
+      server->shutdown();
+      return fail(1, served.error());
+    }
+    metrics_server = std::move(*served);
+    log::info("serving metrics", {{"listen", metrics_options.listen},
+                                  {"port", metrics_server->port()},
+                                  {"basic_auth", !metrics_options.basic_auth_file.empty()}});
+  }
   onramp::service::ready("admin API on " + server_options.admin_listen + ", PoP API on " +
                          server_options.pop_listen);
   log::info("connection limits", {{"descriptor_limit", descriptors},
@@ -204,6 +229,7 @@ int main(int argc, char** argv) {
   }
   onramp::service::stopping();
   log::info(sig == SIGINT ? "stopping on SIGINT" : "stopping on SIGTERM");
+  metrics_server.reset();
   server->shutdown();
   return 0;
 }

@@ -148,6 +148,13 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
     auto before = st.memory.find(name);
     bool was_open = before != st.memory.end() && before->second.fail_open;
     const ListenerMemory& now = routes.memory[name];
+    if (metrics_) {
+      if (lr.fail_open() != was_open)
+        metrics_->route_change(st.pop.id(), lr.fail_open() ? "fail_open" : "fail_open_cleared");
+      if (before != st.memory.end() && !before->second.primary.empty() &&
+          before->second.primary != now.primary && !now.primary.empty())
+        metrics_->route_change(st.pop.id(), "nearest_group");
+    }
     if (lr.fail_open() && !was_open)
       log::warn(
           "listener fails open: no healthy endpoint in any group; every new flow goes to the "
@@ -182,6 +189,10 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
   }
   std::string digest = content_digest(routes.table, routes.probe_plan);
   if (digest != st.digest) {
+    // The first computation of a PoP since the controller started is no
+    // change; later ones are due to a probe round or to the configuration.
+    if (metrics_ && !st.digest.empty())
+      metrics_->route_change(st.pop.id(), new_round ? "probes" : "configuration");
     if (st.pop.applied_version() && digest == st.applied_digest)
       st.version = st.pop.applied_version();
     else if (st.pop.nacked_version() && digest == st.nacked_digest)
@@ -400,6 +411,7 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
     st.pop.set_own_table(false);
     st.pop.set_adopt_pending(false);
     st.nacked_digest.clear();
+    if (metrics_) metrics_->acked(pop, static_cast<double>(latency) / 1000.0);
     log::info("applied table", {{"pop", pop},
                                 {"version", s.version},
                                 {"latency_ms", latency},
@@ -409,6 +421,7 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
     // What an agent says is cut to a bound: a 4 MB NACK once broke `pop list`.
     st.pop.set_nack_error(printable(ack.error(), kMaxErrorBytes));
     st.nacked_digest = s.digest;
+    if (metrics_) metrics_->nacked(pop);
     log::warn("refused table", {{"pop", pop},
                                 {"version", s.version},
                                 {"keeps_version", st.pop.applied_version()},

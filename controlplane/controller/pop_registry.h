@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/grpc_limits.h"
 #include "controlplane/controller/config_store.h"
+#include "controlplane/controller/controller_metrics.h"
 #include "controlplane/routing/health_view.h"
 #include "controlplane/routing/route_computer.h"
 #include "controlplane/routing/route_inputs.h"
@@ -73,6 +74,10 @@ class PopRegistry {
   static constexpr std::chrono::seconds kFirstVerdictHold{5};
 
   PopRegistry(ConfigStore& store, const RouteComputer& computer, const Clock& clock = real_clock());
+
+  // Where ACK latency, NACKs and route changes are counted (/metrics); null:
+  // nowhere. Set before sessions start; `metrics` outlives the registry.
+  void set_metrics(ControllerMetrics* metrics) { metrics_ = metrics; }
 
   // Loads the PoPs the store remembers, all disconnected.
   void load();
@@ -199,6 +204,7 @@ class PopRegistry {
   ConfigStore& store_;
   const RouteComputer& computer_;
   const Clock& clock_;
+  ControllerMetrics* metrics_ = nullptr;
   // Held while a table is built for traces (outside mu_): concurrent traces
   // wait for the one build instead of each building the same table.
   mutable std::mutex trace_build_mu_;

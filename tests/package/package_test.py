@@ -19,7 +19,9 @@ from harness import Failure, check, log, run
 CONTENTS = {
     "onramp-controller": ["usr/bin/onramp-controller", "lib/systemd/system/onramp-controller.service",
                           "usr/share/man/man8/onramp-controller.8.gz", "etc/onramp/controller.conf",
-                          "usr/lib/sysusers.d/onramp-controller.conf"],
+                          "usr/lib/sysusers.d/onramp-controller.conf",
+                          "usr/share/onramp/prometheus/onramp-alerts.yml",
+                          "usr/share/onramp/grafana/onramp-dashboard.json"],
     "onramp-pop": ["usr/bin/onramp-agent", "usr/bin/onramp-dataplane",
                    "lib/systemd/system/onramp-agent.service",
                    "lib/systemd/system/onramp-dataplane@.service",

@@ -85,6 +85,12 @@ NEAR = {"FRA1": "eu-central", "client": "eu-central", "SIN1": "ap-southeast",
         "client2": "ap-southeast"}
 ADMIN = "127.0.0.1:7443"
 POP_PORT = 7444
+# /metrics (docs/observability.md): each agent on its PoP's address with
+# basic authentication (off loopback it must have some), the controller on
+# the router's loopback.
+AGENT_METRICS_PORT = 9470
+CONTROLLER_METRICS = "127.0.0.1:9471"
+METRICS_USER, METRICS_PASSWORD = "prometheus", "testbed-scrape"
 
 
 def client_addr(client, family=4):
@@ -396,7 +402,7 @@ class Testbed:
             "--admin-listen", ADMIN,
             "--pop-listen", f"0.0.0.0:{POP_PORT}", "--tls-cert", f"{ca}/controller.pem",
             "--tls-key", f"{ca}/controller-key.pem", "--tls-client-ca", f"{ca}/ca.pem",
-            "--debounce-ms", "20"])
+            "--debounce-ms", "20", "--metrics-listen", CONTROLLER_METRICS])
         wait_for("the controller", lambda: self.ctl("pop", "list", check=False).returncode == 0)
 
     def configure(self):
@@ -496,6 +502,13 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
     def birdc(self, who, *args):
         return run(["birdc", "-s", self.bird_socket(who), *args], check=False, timeout=10).stdout
 
+    def metrics_users(self):
+        """The agents' --metrics-basic-auth-file."""
+        path = self.path("metrics-users")
+        with open(path, "w") as f:
+            f.write(f"{METRICS_USER}:{METRICS_PASSWORD}\n")
+        return path
+
     def start_agent(self, pop):
         p = POPS[pop]
         ca = self.path("ca")
@@ -508,7 +521,9 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
             "--next-hop-mac", p["rtr_mac"], "--dataplane-socket", self.dp_socket(pop),
             "--state-dir", self.path(f"state-{pop}"), "--status-interval-ms", "500",
             "--bird-config", self.path(f"{pop.lower()}-vips.conf"), "--bird-socket",
-            self.bird_socket(pop.lower())])
+            self.bird_socket(pop.lower()),
+            "--metrics-listen", f"{p['addr']}:{AGENT_METRICS_PORT}",
+            "--metrics-basic-auth-file", self.metrics_users()])
 
     # --- endpoints ---------------------------------------------------------------------
     def start_endpoint(self, name):

@@ -26,6 +26,10 @@
       one datagram of SIZE bytes (the kernel fragments what exceeds the
       link's MTU), sent again while unanswered up to ATTEMPTS times (1);
       prints the endpoint's answer, what was sent and what went wrong
+  traffic.py udp-count VIP PORT FLOWS SIZE
+      FLOWS datagrams of SIZE bytes, each from a socket of its own (a new
+      flow each), each waiting for its answer; prints how many each endpoint
+      answered
 
 Every command takes an IPv4 or an IPv6 VIP. CLOCK_MONOTONIC is one clock for
 every namespace, so times compare across them.
@@ -102,6 +106,22 @@ def udp_size(vip, port, size, attempts):
     print(json.dumps({"sent_bytes": size, "sent_sha256": hashlib.sha256(data).hexdigest(),
                       "attempts": len(errors) + bool(seen), "errors": errors, **seen}),
           flush=True)
+
+
+def udp_count(vip, port, flows, size):
+    by_endpoint, unanswered = {}, 0
+    for i in range(flows):
+        with socket.socket(family(vip), socket.SOCK_DGRAM) as s:
+            s.settimeout(3)
+            s.connect((vip, port))
+            s.send(random.Random(i).randbytes(size))
+            try:
+                name = answer_fields(s.recv(2048).decode()).get("endpoint", "?")
+                by_endpoint[name] = by_endpoint.get(name, 0) + 1
+            except OSError:
+                unanswered += 1
+    print(json.dumps({"sent": flows, "size": size, "by_endpoint": by_endpoint,
+                      "unanswered": unanswered}), flush=True)
 
 
 def udp_flows(vip, port, seconds, rate):
@@ -187,6 +207,8 @@ if __name__ == "__main__":
         download(a[0], int(a[1]), int(a[2]))
     elif cmd == "udp-size":
         udp_size(a[0], int(a[1]), int(a[2]), int(a[3]) if len(a) > 3 else 1)
+    elif cmd == "udp-count":
+        udp_count(a[0], int(a[1]), int(a[2]), int(a[3]))
     elif cmd == "sniff":
         sniff(int(a[0]))
     elif cmd == "hold":

@@ -3,12 +3,16 @@
 // the agent leaves the dataplane forwarding on its table; a restarted agent
 // puts the last good table back with no controller; a restarted dataplane
 // gets it back from the running agent. Needs root (DPDK); skipped without.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -95,34 +99,36 @@ class AgentDataplaneTest : public ::testing::Test {
     return p;
   }
 
-  std::unique_ptr<Process> start_agent(const std::string& controller) {
-    return std::make_unique<Process>(std::vector<std::string>{agent_bin,
-                                                              "--controller",
-                                                              controller,
-                                                              "--plaintext",
-                                                              "--pop",
-                                                              "FRA1",
-                                                              "--city",
-                                                              "Frankfurt",
-                                                              "--country",
-                                                              "DE",
-                                                              "--lat",
-                                                              "50.03",
-                                                              "--lon",
-                                                              "8.57",
-                                                              "--tunnel-source-v4",
-                                                              "192.0.2.1",
-                                                              "--tunnel-source-v6",
-                                                              "2001:db8:f1::1",
-                                                              "--next-hop-mac",
-                                                              "02:00:00:00:00:fe",
-                                                              "--dataplane-socket",
-                                                              socket,
-                                                              "--state-dir",
-                                                              dir.path + "/state",
-                                                              "--status-interval-ms",
-                                                              "100"},
-                                     dir.path + "/agent.log");
+  std::unique_ptr<Process> start_agent(const std::string& controller,
+                                       const std::vector<std::string>& more = {}) {
+    std::vector<std::string> args{agent_bin,
+                                  "--controller",
+                                  controller,
+                                  "--plaintext",
+                                  "--pop",
+                                  "FRA1",
+                                  "--city",
+                                  "Frankfurt",
+                                  "--country",
+                                  "DE",
+                                  "--lat",
+                                  "50.03",
+                                  "--lon",
+                                  "8.57",
+                                  "--tunnel-source-v4",
+                                  "192.0.2.1",
+                                  "--tunnel-source-v6",
+                                  "2001:db8:f1::1",
+                                  "--next-hop-mac",
+                                  "02:00:00:00:00:fe",
+                                  "--dataplane-socket",
+                                  socket,
+                                  "--state-dir",
+                                  dir.path + "/state",
+                                  "--status-interval-ms",
+                                  "100"};
+    args.insert(args.end(), more.begin(), more.end());
+    return std::make_unique<Process>(args, dir.path + "/agent.log");
   }
 
   // Waits until the dataplane reports table version `v`.
@@ -246,6 +252,80 @@ TEST_F(AgentDataplaneTest, KeepsTheDataplaneOnTheLastGoodTable) {
     if (line.rfind("ts=", 0) != 0) continue;  // not ours (a child's output, say)
     EXPECT_NE(line.find(" prog=onramp-agent pop=FRA1 "), std::string::npos) << line;
   }
+}
+
+// /metrics of a real agent over a real dataplane, scraped with curl: the
+// dataplane's counters per listener and endpoint, and its start time, which
+// moves when the dataplane restarts while the counters stay monotonic.
+TEST_F(AgentDataplaneTest, ServesMetricsScrapedWithCurl) {
+  auto dataplane = start_dataplane();
+  auto controller = std::make_unique<ControllerServer>();
+  ASSERT_TRUE(controller->ok());
+  // A port nobody holds now: bind 0, read it, close.
+  int port = 0;
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    ::close(fd);
+  }
+  auto agent =
+      start_agent(controller->address(), {"--metrics-listen", "127.0.0.1:" + std::to_string(port)});
+  auto scrape = [&] {
+    std::string out;
+    std::string cmd = "curl -s --max-time 5 http://127.0.0.1:" + std::to_string(port) + "/metrics";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    pclose(p);
+    return out;
+  };
+  std::string body;
+  for (int i = 0; i < 100 && body.find("onramp_dataplane_up{pop=\"FRA1\"} 1") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(100ms);
+    body = scrape();
+  }
+  ASSERT_NE(body.find("onramp_dataplane_up{pop=\"FRA1\"} 1"), std::string::npos)
+      << body << log("agent.log");
+  EXPECT_NE(body.find("onramp_new_flows_total{pop=\"FRA1\",accelerator=\"\",listener=\"web\","
+                      "endpoint_group=\"eu-central\",endpoint=\"198.51.100.11\"} 0"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("onramp_table_version{pop=\"FRA1\"} 1"), std::string::npos) << body;
+  EXPECT_NE(body.find("# TYPE onramp_dataplane_dropped_packets_total counter"), std::string::npos);
+  auto start_time = [](const std::string& text) {
+    const std::string key = "onramp_dataplane_start_time_seconds{pop=\"FRA1\"} ";
+    size_t at = text.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
+  };
+  double first = start_time(body);
+  EXPECT_GT(first, 1e9) << body;
+
+  // The dataplane restarts: the scrape says so by its start time.
+  EXPECT_EQ(dataplane->stop(SIGTERM), 0);
+  for (int i = 0; i < 50 && body.find("onramp_dataplane_up{pop=\"FRA1\"} 0") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(100ms);
+    body = scrape();
+  }
+  EXPECT_NE(body.find("onramp_dataplane_up{pop=\"FRA1\"} 0"), std::string::npos) << body;
+  std::this_thread::sleep_for(1500ms);
+  dataplane = start_dataplane();
+  double second = -1;
+  for (int i = 0; i < 100 && second <= first + 1; ++i) {
+    std::this_thread::sleep_for(100ms);
+    second = start_time(body = scrape());
+  }
+  EXPECT_GT(second, first + 1) << body;
+  EXPECT_EQ(agent->stop(SIGTERM), 0) << log("agent.log");
 }
 
 }  // namespace
