@@ -64,9 +64,17 @@ void StatusBoard::sample(int64_t now_ms) {
     facts["PoP " + p.id()] = pop_state(p.state());
     facts["PoP " + p.id() + " applied version"] = std::to_string(p.applied_version());
   }
+  // The probe's error with an unhealthy verdict only: failures below the
+  // threshold are no change of state.
   for (const v1::EndpointHealth& e : health.endpoints())
     facts[e.pop() + " sees " + e.accelerator() + "/" + e.listener() + " " + e.address()] =
-        health_state(e.state()) + (e.last_error().empty() ? "" : " (" + e.last_error() + ")");
+        health_state(e.state()) +
+        (e.state() == v1::HEALTH_STATE_UNHEALTHY && !e.last_error().empty()
+             ? " (" + e.last_error() + ")"
+             : "");
+  // A share is a change when its whole percent moves; the reason (whose
+  // RTTs move every round) is said with it.
+  std::map<std::string, std::string> reasons;
   std::string json = "{\"generated_ms\":" + std::to_string(now_ms) +
                      ",\"config_version\":" + std::to_string(config_version) +
                      ",\"pops\":" + to_json(pops) + ",\"endpoints\":" + to_json(health) +
@@ -80,10 +88,12 @@ void StatusBoard::sample(int64_t now_ms) {
     for (size_t i = 0; i < listeners->size(); ++i) {
       const v1::ListenerRoute& l = (*listeners)[i];
       json += (i ? "," : "") + to_json(l);
-      for (const v1::GroupRoute& g : l.groups())
-        facts[pop + " routes " + l.accelerator() + "/" + l.listener() + " to " +
-              g.endpoint_group()] =
-            std::to_string(std::lround(g.share_percent())) + " % (" + g.reason() + ")";
+      for (const v1::GroupRoute& g : l.groups()) {
+        std::string key =
+            pop + " routes " + l.accelerator() + "/" + l.listener() + " to " + g.endpoint_group();
+        facts[key] = std::to_string(std::lround(g.share_percent())) + " %";
+        reasons[key] = g.reason();
+      }
     }
     json += "]}";
   }
@@ -99,10 +109,12 @@ void StatusBoard::sample(int64_t now_ms) {
   } else {
     for (const auto& [key, value] : facts) {
       auto it = facts_.find(key);
+      auto reason = reasons.find(key);
+      std::string why = reason == reasons.end() ? "" : " (" + reason->second + ")";
       if (it == facts_.end())
-        note(key + ": " + value);
+        note(key + ": " + value + why);
       else if (it->second != value)
-        note(key + ": " + it->second + " -> " + value);
+        note(key + ": " + it->second + " -> " + value + why);
     }
     for (const auto& [key, value] : facts_)
       if (!facts.count(key)) note(key + ": gone");

@@ -22,7 +22,6 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 
 
 def say(**kw):
@@ -57,7 +56,7 @@ def main():
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1400,1100", "--no-first-run", "--disable-extensions",
+                 "--window-size=1400,2000", "--no-first-run", "--disable-extensions",
                  "--disable-background-networking"):
         options.add_argument(flag)
     profile = tempfile.TemporaryDirectory(prefix="onramp-chromium-")
@@ -67,22 +66,25 @@ def main():
     try:
         driver.get(args.url)
 
+        # Read in one script, so a redraw between two reads cannot leave a
+        # stale element.
         def pops_connected(d):
-            states = {g.get_attribute("data-pop"): g.get_attribute("data-state")
-                      for g in d.find_elements(By.CSS_SELECTOR, "#pops g.pop")}
+            states = dict(d.execute_script(
+                "return [...document.querySelectorAll('#pops g.pop')]"
+                ".map(g => [g.dataset.pop, g.dataset.state]);"))
             return all(states.get(p) == "connected" for p in pops) and states
 
         states = wait(driver, "every PoP connected on the map", pops_connected, 20)
-        labels = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "#pops text")]
+        labels = driver.execute_script(
+            "return [...document.querySelectorAll('#pops text')].map(t => t.textContent);")
 
         def cells(d):
-            out = {}
-            for td in d.find_elements(By.CSS_SELECTOR, "#health td.health"):
-                if (td.get_attribute("data-listener") == args.listener
-                        and td.get_attribute("data-endpoint") in endpoints):
-                    out[(td.get_attribute("data-pop"), td.get_attribute("data-endpoint"))] = \
-                        td.get_attribute("data-state")
-            return out
+            rows = d.execute_script(
+                "return [...document.querySelectorAll('#health td.health')]"
+                ".map(td => [td.dataset.pop, td.dataset.endpoint, td.dataset.listener,"
+                " td.dataset.state]);")
+            return {(pop, ep): state for pop, ep, listener, state in rows
+                    if listener == args.listener and ep in endpoints}
 
         def all_in(state):
             def check(d):
