@@ -296,6 +296,11 @@ Status step_level_on_signals() {
   // A burst of signals must never block the handler.
   ::fcntl(fds[1], F_SETFL, O_NONBLOCK);
   signal_pipe.store(fds[1]);
+  // The thread starts with every signal blocked: a daemon that blocks
+  // SIGTERM in main after this (to sigwait for it) must not lose it here.
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &before);
   std::thread([&s, in = fds[0]] {
     unsigned char sig = 0;
     for (;;) {
@@ -309,6 +314,7 @@ Status step_level_on_signals() {
                    {{"new_level", level_name(now)}, {"signal", more ? "SIGUSR1" : "SIGUSR2"}});
     }
   }).detach();
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
   struct sigaction sa {};
   sa.sa_handler = on_level_signal;
   sigemptyset(&sa.sa_mask);

@@ -59,8 +59,8 @@ inline constexpr const char* kLevelNames = "debug, info, warn, error, off";
 // Makes SIGUSR1 raise the level one step towards debug and SIGUSR2 lower it
 // one step towards error, each change written as a "log level changed" line
 // whatever the level. The handler only writes to a pipe; a thread of the
-// logger reads it, so nothing unsafe runs in signal context. Call once, in
-// main, before any thread is started.
+// logger reads it (with every signal blocked), so nothing unsafe runs in
+// signal context. Call once, in main, before any thread is started.
 Status step_level_on_signals();
 
 enum class Format { logfmt, json };
