@@ -1,5 +1,6 @@
 // The one logger of every onramp binary: one line per event on stderr, in
-// logfmt (key=value) so people read it and tools parse it:
+// logfmt (key=value) so people read it and tools parse it, or as one JSON
+// object a line (--log-format json) with the same keys:
 //
 //   ts=2026-12-04T22:49:48.123Z level=info prog=onramp-agent pop=FRA1 msg="applied table"
 //   version=12
@@ -7,7 +8,9 @@
 // Values from the network or from operators are escaped (quotes, backslashes,
 // control bytes, ANSI escapes) and bounded in length, so no input can forge a
 // line or flood the log. The level is set from a flag and may change at run
-// time; spdlog writes the lines (thread-safe, one write per line).
+// time (SIGUSR1 one step more detail, SIGUSR2 one step less, in the daemons
+// that call step_level_on_signals); spdlog writes the lines (thread-safe,
+// one write per line).
 #pragma once
 
 #include <concepts>
@@ -29,12 +32,14 @@ struct Field {
   Field(std::string_view k, const std::string& v) : key(k), value(v) {}
   Field(std::string_view k, const char* v) : key(k), value(v) {}
   template <std::integral T>
-  Field(std::string_view k, T v) : key(k), value(std::to_string(v)) {}
-  Field(std::string_view k, bool v) : key(k), value(v ? "true" : "false") {}
+  Field(std::string_view k, T v) : key(k), value(std::to_string(v)), literal(true) {}
+  Field(std::string_view k, bool v) : key(k), value(v ? "true" : "false"), literal(true) {}
   Field(std::string_view k, double v);
 
   std::string_view key;
   std::string value;
+  // A number or a boolean: JSON lines write it bare, not as a string.
+  bool literal = false;
 };
 
 // Names the program in every line (prog=...). Call once, first thing in main.
@@ -50,6 +55,20 @@ Level level();
 bool enabled(Level level);
 // The accepted names, for --help.
 inline constexpr const char* kLevelNames = "debug, info, warn, error, off";
+
+// Makes SIGUSR1 raise the level one step towards debug and SIGUSR2 lower it
+// one step towards error, each change written as a "log level changed" line
+// whatever the level. The handler only writes to a pipe; a thread of the
+// logger reads it (with every signal blocked), so nothing unsafe runs in
+// signal context. Call once, in main, before any thread is started.
+Status step_level_on_signals();
+
+enum class Format { logfmt, json };
+void set_format(Format format);
+// "logfmt" or "json".
+Status set_format(std::string_view name);
+Format format();
+inline constexpr const char* kFormatNames = "logfmt, json";
 
 void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 
@@ -71,5 +90,9 @@ inline void error(std::string_view m, std::initializer_list<Field> f = {}) {
 // byte; cut to kMaxValueBytes with "..." appended.
 inline constexpr size_t kMaxValueBytes = 1024;
 std::string escape_value(std::string_view value);
+// A value as a JSON string, quotes included: \" \\ \n \r \t and \u00NN for
+// every other control or non-ASCII byte (so a line is valid JSON whatever
+// the bytes), cut as escape_value cuts.
+std::string json_string(std::string_view value);
 
 }  // namespace onramp::log

@@ -37,6 +37,13 @@ void add_common_flags(CLI::App& app, std::ostream& out) {
          },
          std::string("Log level: ") + log::kLevelNames + " (default info)")
       ->type_name("LEVEL");
+  app.add_option_function<std::string>(
+         "--log-format",
+         [](const std::string& name) {
+           if (Status s = log::set_format(name); !s.ok()) throw CLI::ValidationError(s.message());
+         },
+         std::string("Log lines: ") + log::kFormatNames + " (default logfmt)")
+      ->type_name("FORMAT");
 }
 
 namespace {

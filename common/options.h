@@ -1,5 +1,5 @@
 // Command lines of every onramp binary: CLI11, with the flags all of them
-// share (--version, --log-level) and the checks their addresses need, so a
+// share (--version, --log-level, --log-format) and the checks their addresses need, so a
 // flag is parsed, checked and explained the same way everywhere.
 #pragma once
 
@@ -16,7 +16,8 @@ const char* version();
 // "onramp-agent 0.1.0 (...)": what --version prints.
 std::string version_line(std::string_view program);
 
-// Adds --version and --log-level (the common logger's level) to `app`.
+// Adds --version, --log-level and --log-format (the common logger's level
+// and line format) to `app`.
 void add_common_flags(CLI::App& app);
 // The same, with --version printing to `out` (which outlives parsing).
 void add_common_flags(CLI::App& app, std::ostream& out);

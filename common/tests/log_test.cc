@@ -1,7 +1,13 @@
 #include "common/log.h"
 
 #include <gmock/gmock.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
 
 #include "common/text.h"
 
@@ -18,7 +24,10 @@ class LogTest : public ::testing::Test {
     log::init("onramp-test");
     log::set_level(log::Level::info);
   }
-  void TearDown() override { log::set_level(log::Level::info); }
+  void TearDown() override {
+    log::set_level(log::Level::info);
+    log::set_format(log::Format::logfmt);
+  }
 
   std::string capture(const std::function<void()>& fn) {
     ::testing::internal::CaptureStderr();
@@ -74,6 +83,79 @@ TEST_F(LogTest, LongValuesAreCut) {
   std::string out = capture([&] { log::info("big", {{"field", big}}); });
   EXPECT_LT(out.size(), log::kMaxValueBytes + 200);
   EXPECT_THAT(out, HasSubstr("...\""));
+}
+
+// --log-format json: every line one JSON object, parsed here by a real JSON
+// parser (protobuf's), with the same keys as logfmt; numbers stay numbers.
+google::protobuf::Struct parse_json_line(const std::string& line) {
+  google::protobuf::Struct out;
+  auto status = google::protobuf::util::JsonStringToMessage(line, &out);
+  EXPECT_TRUE(status.ok()) << status.ToString() << " in " << line;
+  return out;
+}
+
+TEST_F(LogTest, JsonLinesCarryTheSameFieldsAndParse) {
+  EXPECT_TRUE(log::set_format("json").ok());
+  log::set_context("pop", "FRA1");
+  std::string out = capture([] {
+    log::info("applied table", {{"version", 12}, {"listeners", std::string("3")}, {"up", true}});
+  });
+  ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
+  ASSERT_EQ(out.back(), '\n');
+  auto fields = parse_json_line(out.substr(0, out.size() - 1)).fields();
+  EXPECT_THAT(fields.at("ts").string_value(), MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"));
+  EXPECT_EQ(fields.at("level").string_value(), "info");
+  EXPECT_EQ(fields.at("prog").string_value(), "onramp-test");
+  EXPECT_EQ(fields.at("pop").string_value(), "FRA1");
+  EXPECT_EQ(fields.at("msg").string_value(), "applied table");
+  EXPECT_EQ(fields.at("version").number_value(), 12);
+  EXPECT_EQ(fields.at("listeners").string_value(), "3");
+  EXPECT_TRUE(fields.at("up").bool_value());
+}
+
+TEST_F(LogTest, JsonValuesCannotForgeLinesOrBreakTheObject) {
+  EXPECT_TRUE(log::set_format("json").ok());
+  std::string hostile = "x\"}\n{\"level\":\"error\"\\\x1b[31m\xff\xfe\t";
+  std::string out = capture([&] { log::warn("hello", {{"city", hostile}, {"n", 0.5}}); });
+  ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
+  EXPECT_THAT(out, Not(HasSubstr("\x1b")));
+  auto fields = parse_json_line(out.substr(0, out.size() - 1)).fields();
+  EXPECT_EQ(fields.at("level").string_value(), "warn");
+  // Bytes outside ASCII come back as the code points of their values.
+  EXPECT_EQ(fields.at("city").string_value(), "x\"}\n{\"level\":\"error\"\\\x1b[31m\u00ff\u00fe\t");
+  EXPECT_EQ(fields.at("n").number_value(), 0.5);
+}
+
+TEST_F(LogTest, AnUnknownFormatIsRefusedWithTheNamesThatWork) {
+  Status s = log::set_format("xml");
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("logfmt, json"));
+}
+
+// SIGUSR1 one step more detail, SIGUSR2 one step less, each change said in
+// a line even when the new level would hide it.
+TEST_F(LogTest, SignalsStepTheLevelAndSaySo) {
+  ASSERT_TRUE(log::step_level_on_signals().ok());
+  auto wait_for = [](log::Level want) {
+    for (int i = 0; i < 200 && log::level() != want; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return log::level();
+  };
+  ::testing::internal::CaptureStderr();
+  raise(SIGUSR1);
+  EXPECT_EQ(wait_for(log::Level::debug), log::Level::debug);
+  raise(SIGUSR2);
+  EXPECT_EQ(wait_for(log::Level::info), log::Level::info);
+  raise(SIGUSR2);
+  EXPECT_EQ(wait_for(log::Level::warn), log::Level::warn);
+  raise(SIGUSR2);
+  EXPECT_EQ(wait_for(log::Level::error), log::Level::error);
+  raise(SIGUSR2);  // error is the floor: signals never turn the log off
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(log::level(), log::Level::error);
+  std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(out, HasSubstr("msg=\"log level changed\" new_level=debug signal=SIGUSR1"));
+  EXPECT_THAT(out, HasSubstr("msg=\"log level changed\" new_level=error signal=SIGUSR2"));
 }
 
 TEST(EscapeValue, PlainTokensStayBareOthersAreQuoted) {

@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
       "    --tunnel-source-v4 192.0.2.1 --tunnel-source-v6 2001:db8:f1::1 \\\n"
       "    --next-hop-mac 02:00:00:00:00:fe --dataplane-socket /run/onramp/dataplane.sock");
   if (auto code = onramp::opts::parse(app, argc, argv)) return *code;
+  // Before the first line: every line of the agent names its PoP.
+  onramp::log::set_context("pop", id.pop);
+  if (onramp::Status s = onramp::log::step_level_on_signals(); !s.ok())
+    onramp::log::warn("log level stays as set", {{"error", s.message()}});
   if (id.iata.empty()) id.iata = id.pop.substr(0, 3);
   config.status_interval = std::chrono::milliseconds(status_interval_ms);
   config.report_interval = std::chrono::milliseconds(report_interval_ms);
@@ -123,7 +127,6 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &files);
   }
 
-  onramp::log::set_context("pop", id.pop);
   auto dataplane = onramp::agent::make_grpc_dataplane_client(socket);
   onramp::agent::Agent agent(config, *dataplane);
   onramp::agent::ControllerSession session(session_config, agent);

@@ -32,6 +32,30 @@ const T* find(const ResourceMap<T>& m, const std::string& key) {
   return it == m.end() ? nullptr : &it->second;
 }
 
+// The code's name as gRPC documents it ("INVALID_ARGUMENT"), for the audit
+// log.
+const char* grpc_code_name(grpc::StatusCode code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  auto i = static_cast<size_t>(code);
+  return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
+}
+
 bool matches(const std::string& filter, const std::string& value) {
   return filter.empty() || filter == value;
 }
@@ -331,6 +355,23 @@ AdminService::Reactor* AdminService::serve(Ctx* ctx, Body&& body) {
   return reactor;
 }
 
+template <typename Body>
+AdminService::Reactor* AdminService::serve_mutation(Ctx* ctx, const std::string& method,
+                                                    const std::string& resource, Body&& body) {
+  Reactor* reactor = ctx->DefaultReactor();
+  grpc::Status s = auth_.check(*ctx);
+  const std::string caller = s.ok() ? auth_.caller(*ctx) : "unauthenticated";
+  if (s.ok()) s = body();
+  log::info("audit", {{"caller", caller},
+                      {"peer", ctx->peer()},
+                      {"method", method},
+                      {"resource", resource},
+                      {"result", s.ok() ? "OK" : grpc_code_name(s.error_code())},
+                      {"error", s.error_message()}});
+  reactor->Finish(s);
+  return reactor;
+}
+
 grpc::Status AdminService::mutate(
     Ctx* ctx, const std::string& what,
     const std::function<grpc::Status(const Config&, ConfigChange&)>& build,
@@ -366,7 +407,9 @@ AdminService::Reactor* AdminService::put(Ctx* ctx, const T& req,
                                          Mutation mutation) {
   using Kind = ResourceKind<T>;
   const char* verb = mutation == Mutation::create ? "created" : "updated";
-  return serve(ctx, [&] {
+  const std::string method =
+      std::string(mutation == Mutation::create ? "Create" : "Update") + T::descriptor()->name();
+  return serve_mutation(ctx, method, stored_key(req), [&] {
     if (mask)
       if (grpc::Status s = check_mask<Kind>(*mask, T::descriptor()); !s.ok()) return s;
     std::string what = std::string(verb) + " " + Kind::name(req, verb);
@@ -437,9 +480,11 @@ AdminService::Reactor* AdminService::list(Ctx* ctx, const v1::ListRequest* req, 
 template <typename T, typename Key>
 AdminService::Reactor* AdminService::remove(Ctx* ctx, const Key* req) {
   using Kind = ResourceKind<T>;
-  return serve(ctx, [&] {
-    T key;
-    if (grpc::Status s = Kind::key(*req, key); !s.ok()) return s;
+  T key;
+  const grpc::Status key_status = Kind::key(*req, key);
+  const std::string resource = key_status.ok() ? key_of(key) : req->ShortDebugString();
+  return serve_mutation(ctx, "Delete" + T::descriptor()->name(), resource, [&] {
+    if (!key_status.ok()) return key_status;
     return mutate(ctx, "deleted " + Kind::name(key, "deleted"),
                   [&](const Config& c, ConfigChange& ch) {
                     if (grpc::Status s = Kind::check_delete(c, key); !s.ok()) return s;
@@ -547,7 +592,7 @@ AdminService::Reactor* AdminService::ListPops(Ctx* ctx, const v1::ListPopsReques
 
 AdminService::Reactor* AdminService::AdoptPop(Ctx* ctx, const v1::AdoptPopRequest* req,
                                               v1::AdoptPopResponse* resp) {
-  return serve(ctx, [&] {
+  return serve_mutation(ctx, "AdoptPop", req->pop(), [&] {
     if (req->pop().empty()) return invalid("pop: required");
     auto adopted = registry_.adopt(req->pop());
     if (!adopted.ok()) return to_grpc(adopted.status(), StatusCode::NOT_FOUND);

@@ -72,6 +72,11 @@ class AdminService final : public v1::AdminService::CallbackService {
   // Authenticates, runs `body`, finishes the call with its status.
   template <typename Body>
   Reactor* serve(Ctx* ctx, Body&& body);
+  // serve() for a call that changes something: also writes one "audit" line
+  // with the caller's identity, the method, the resource and the result.
+  template <typename Body>
+  Reactor* serve_mutation(Ctx* ctx, const std::string& method, const std::string& resource,
+                          Body&& body);
   // Validates against the newest snapshot and commits what `build` puts in
   // the change; retried when another writer got in between. The committed
   // configuration version goes to `committed_version` when given.

@@ -27,8 +27,16 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-AdminAuth::AdminAuth(bool plaintext, std::vector<std::string> tokens)
-    : plaintext_(plaintext), tokens_(std::move(tokens)) {}
+AdminAuth::AdminAuth(bool plaintext, std::vector<std::string> tokens) : plaintext_(plaintext) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& t = tokens[i];
+    size_t space = t.find_first_of(" \t");
+    if (space == std::string::npos)
+      tokens_.push_back({.name = "line-" + std::to_string(i + 1), .secret = t});
+    else
+      tokens_.push_back({.name = t.substr(0, space), .secret = trim(t.substr(space + 1))});
+  }
+}
 
 Result<std::vector<std::string>> AdminAuth::load_tokens(const std::string& path) {
   std::ifstream in(path);
@@ -44,10 +52,31 @@ Result<std::vector<std::string>> AdminAuth::load_tokens(const std::string& path)
   return tokens;
 }
 
-bool AdminAuth::token_matches(const std::string& presented) const {
-  bool match = false;
-  for (const auto& t : tokens_) match |= constant_time_equal(t, presented);
+const AdminAuth::Token* AdminAuth::token_matching(const std::string& presented) const {
+  const Token* match = nullptr;
+  for (const auto& t : tokens_)
+    if (constant_time_equal(t.secret, presented)) match = &t;
   return match;
+}
+
+std::optional<std::string> AdminAuth::bearer_name(const std::string& header) const {
+  static const std::string kBearer = "Bearer ";
+  if (header.rfind(kBearer, 0) != 0) return std::nullopt;
+  const Token* t = token_matching(trim(header.substr(kBearer.size())));
+  if (t == nullptr) return std::nullopt;
+  return t->name;
+}
+
+std::string AdminAuth::caller(const grpc::CallbackServerContext& ctx) const {
+  if (!plaintext_) {
+    std::string name = cp::peer_certificate_name(*ctx.auth_context());
+    if (!name.empty()) return "cert:" + name;
+  }
+  const auto& md = ctx.client_metadata();
+  if (auto it = md.find("authorization"); it != md.end())
+    if (auto name = bearer_name(std::string(it->second.data(), it->second.size())))
+      return "token:" + *name;
+  return "anonymous";
 }
 
 grpc::Status AdminAuth::check(const grpc::CallbackServerContext& ctx) const {
@@ -72,11 +101,7 @@ grpc::Status AdminAuth::check(const grpc::CallbackServerContext& ctx) const {
                         "give a client certificate signed by the controller's client CA, or "
                         "\"authorization: Bearer <token>\"");
   }
-  std::string value(it->second.data(), it->second.size());
-  static const std::string kBearer = "Bearer ";
-  if (value.rfind(kBearer, 0) == 0 && !tokens_.empty() &&
-      token_matches(trim(value.substr(kBearer.size()))))
-    return grpc::Status::OK;
+  if (bearer_name(std::string(it->second.data(), it->second.size()))) return grpc::Status::OK;
   log::warn("admin call refused: bad bearer token", {{"peer", ctx.peer()}});
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                       "authorization: the bearer token is not valid");

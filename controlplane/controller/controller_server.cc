@@ -15,6 +15,8 @@
 #include "controlplane/controller/pop_registry.h"
 #include "controlplane/controller/pop_session.h"
 #include "controlplane/controller/push_scheduler.h"
+#include "controlplane/controller/status_board.h"
+#include "controlplane/controller/status_server.h"
 #include "controlplane/routing/route_computer.h"
 
 namespace onramp::ctl {
@@ -32,7 +34,8 @@ struct ControllerServer::Parts {
                   std::chrono::seconds(1), *o.clock),
         admin(store, registry, auth, [this] { scheduler.config_changed(); },
               {o.admin_listen, o.pop_listen}),
-        sessions(registry, o.plaintext) {
+        sessions(registry, o.plaintext),
+        board(store, registry) {
     registry.set_metrics(o.metrics);
   }
 
@@ -42,7 +45,19 @@ struct ControllerServer::Parts {
   PushScheduler scheduler;
   AdminService admin;
   PopSessionService sessions;
+  StatusBoard board;
 };
+
+namespace {
+
+StatusOptions status_options(const ServerOptions& o) {
+  return {.listen = o.status_listen,
+          .plaintext = o.plaintext,
+          .tls = o.tls,
+          .tokens = !o.admin_tokens.empty()};
+}
+
+}  // namespace
 
 namespace {
 
@@ -138,6 +153,15 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
     server->parts_->scheduler.stop();
     return error("--pop-listen: cannot listen on " + o.pop_listen);
   }
+  if (!o.status_listen.empty()) {
+    auto status =
+        StatusServer::start(status_options(o), server->parts_->auth, server->parts_->board);
+    if (!status.ok()) {
+      server->shutdown();
+      return status.status();
+    }
+    server->status_server_ = std::move(*status);
+  }
   server->guard_ = std::make_unique<ConnectionGuard>(
       o.limits, std::vector<int>{server->admin_port_, server->pop_port_});
   log::info("serving", {{"admin_listen", o.admin_listen},
@@ -184,11 +208,15 @@ Status ControllerServer::check(const ServerOptions& o) {
   ONRAMP_RETURN_IF_ERROR(
       cp::server_credentials(o.admin_listen, o.tls, cp::ClientCertificates::optional, o.plaintext)
           .status());
-  return cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required, o.plaintext)
-      .status();
+  ONRAMP_RETURN_IF_ERROR(
+      cp::server_credentials(o.pop_listen, o.tls, cp::ClientCertificates::required, o.plaintext)
+          .status());
+  return StatusServer::check(status_options(o));
 }
 
 ControllerServer::~ControllerServer() { shutdown(); }
+
+int ControllerServer::status_port() const { return status_server_ ? status_server_->port() : 0; }
 
 void ControllerServer::clock_advanced() {
   if (parts_) parts_->scheduler.clock_advanced();
@@ -199,6 +227,7 @@ v1::ListPopsResponse ControllerServer::pops() const { return parts_->registry.li
 void ControllerServer::shutdown() {
   if (shut_down_ || !parts_) return;
   shut_down_ = true;
+  status_server_.reset();  // reads the registry: gone before it stops
   // Streams never end on their own: give calls a moment, then cancel.
   auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
   if (pop_server_) pop_server_->Shutdown(deadline);

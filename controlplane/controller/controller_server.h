@@ -24,6 +24,7 @@ class ServerCredentials;
 namespace onramp::ctl {
 
 class ControllerMetrics;
+class StatusServer;
 
 struct ServerOptions {
   std::string admin_listen = "127.0.0.1:7443";
@@ -32,6 +33,8 @@ struct ServerOptions {
   bool plaintext = false;
   cp::ServerTlsFiles tls;
   std::vector<std::string> admin_tokens;  // bearer tokens accepted on the admin API
+  // The status page's HTTP listener (status_server.h); "" serves none.
+  std::string status_listen;
   std::chrono::milliseconds debounce{100};
   // Keepalive pings to agents; agents may ping every 5 s or slower.
   std::chrono::milliseconds keepalive_time{20000};
@@ -64,6 +67,8 @@ class ControllerServer {
   // The ports bound (useful with port 0 in tests).
   int admin_port() const { return admin_port_; }
   int pop_port() const { return pop_port_; }
+  // The status page's port; 0 when --status-listen is not given.
+  int status_port() const;
 
   // Every PoP as ListPops shows it (for /metrics).
   v1::ListPopsResponse pops() const;
@@ -93,6 +98,7 @@ class ControllerServer {
   std::shared_ptr<grpc::ServerCredentials> admin_creds_;
   std::shared_ptr<grpc::ServerCredentials> pop_creds_;
   std::unique_ptr<ConnectionGuard> guard_;
+  std::unique_ptr<StatusServer> status_server_;
 };
 
 }  // namespace onramp::ctl

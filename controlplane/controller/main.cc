@@ -100,6 +100,11 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   app.add_flag("--plaintext", server_options.plaintext,
                "No TLS; refused unless every address is loopback");
+  app.add_option("--status-listen", server_options.status_listen,
+                 "Serve the read-only status page and /api/status on ADDR:PORT (off by default); "
+                 "off loopback only over TLS, to callers with a client certificate or an admin "
+                 "token")
+      ->type_name("ADDR:PORT");
   app.add_option("--debounce-ms", debounce_ms,
                  "Push a mutation at once after N ms without a push; hold later ones until N ms "
                  "pass without another and push them together, 0..60000")
@@ -140,6 +145,8 @@ int main(int argc, char** argv) {
   // 0 after --help or --version; every usage error exits 2, CLI11's message
   // naming the flag.
   if (auto code = onramp::opts::parse(app, argc, argv)) return *code == 0 ? 0 : 2;
+  if (onramp::Status s = log::step_level_on_signals(); !s.ok())
+    log::warn("log level stays as set", {{"error", s.message()}});
   server_options.debounce = std::chrono::milliseconds(debounce_ms);
   server_options.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
   server_options.idle_timeout = std::chrono::seconds(idle_timeout_s);

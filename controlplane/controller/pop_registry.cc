@@ -589,6 +589,14 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
   return out;
 }
 
+std::map<std::string, std::shared_ptr<const std::vector<v1::ListenerRoute>>>
+PopRegistry::latest_routes() const {
+  std::map<std::string, std::shared_ptr<const std::vector<v1::ListenerRoute>>> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, st] : pops_) out.emplace(id, st.routes);
+  return out;
+}
+
 std::map<std::string, v1::TunnelSource> PopRegistry::tunnel_sources() const {
   std::lock_guard lock(tunnels_mu_);
   return tunnels_;

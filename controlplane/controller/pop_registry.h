@@ -128,6 +128,11 @@ class PopRegistry {
   // the table cannot be built.
   Result<TraceView> trace_view(const std::string& pop) const;
   std::vector<v1::PopStats> stats(const std::string& pop) const;
+  // Every PoP's routes with their reasons as last computed (no computation:
+  // the status page reads it several times a second); null for a PoP not
+  // computed since the controller started.
+  std::map<std::string, std::shared_ptr<const std::vector<v1::ListenerRoute>>> latest_routes()
+      const;
   // Every endpoint of every enabled accelerator as every connected PoP sees
   // it, filtered as the request says; UNKNOWN where a PoP reported nothing.
   // It grows with endpoints x PoPs: past `max_bytes` the answer is

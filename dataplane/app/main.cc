@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
   Options opts;
   if (auto code = parse_options(static_cast<int>(app_argv.size()), app_argv.data(), opts))
     return *code;
+  // SIGUSR1/SIGUSR2 step the log level; before the EAL starts its threads.
+  if (Status s = log::step_level_on_signals(); !s.ok())
+    log::warn("log level stays as set", {{"error", s.message()}});
   TableSpec spec;  // empty until a table is loaded or applied
   if (!opts.table_path.empty()) {
     auto loaded = load_table_file(opts.table_path);

@@ -143,6 +143,9 @@ int main(int argc, char** argv) {
                                                           "\" (in this network namespace)");
   });
   if (auto code = onramp::opts::parse(app, argc, argv)) return *code;
+  // SIGUSR1/SIGUSR2 step the log level (docs/observability.md).
+  if (Status s = log::step_level_on_signals(); !s.ok())
+    log::warn("log level stays as set", {{"error", s.message()}});
   if (stats_only) return show_stats(interface, static_cast<int>(ifindex));
 
   std::vector<Prefix> allow;

@@ -11,8 +11,8 @@ each endpoint group holds both addresses of each endpoint.
   client2  192.0.2.138   Asia: the router sends its VIP traffic to SIN1
            2001:db8:c2::10
   router   the Internet core: BIRD (AS 64500) peering with both PoPs,
-           onramp-controller (PoP API on 198.51.100.1/.17:7444, admin on
-           its loopback), IP forwarding between everything
+           onramp-controller (PoP API on 198.51.100.1/.17:7444, admin and
+           status page on its loopback), IP forwarding between everything
   fra1     FRA1: onramp-dataplane (net_pcap on p0), onramp-agent, BIRD
   sin1     SIN1: the same
   wan      the WAN emulator between the router and each region, and the
@@ -91,6 +91,8 @@ POP_PORT = 7444
 AGENT_METRICS_PORT = 9470
 CONTROLLER_METRICS = "127.0.0.1:9471"
 METRICS_USER, METRICS_PASSWORD = "prometheus", "testbed-scrape"
+# The controller's status page, on the router namespace's loopback.
+STATUS = "127.0.0.1:7480"
 
 
 def client_addr(client, family=4):
@@ -402,7 +404,8 @@ class Testbed:
             "--admin-listen", ADMIN,
             "--pop-listen", f"0.0.0.0:{POP_PORT}", "--tls-cert", f"{ca}/controller.pem",
             "--tls-key", f"{ca}/controller-key.pem", "--tls-client-ca", f"{ca}/ca.pem",
-            "--debounce-ms", "20", "--metrics-listen", CONTROLLER_METRICS])
+            "--status-listen", STATUS, "--debounce-ms", "20", "--metrics-listen",
+            CONTROLLER_METRICS])
         wait_for("the controller", lambda: self.ctl("pop", "list", check=False).returncode == 0)
 
     def configure(self):

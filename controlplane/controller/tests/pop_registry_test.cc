@@ -2,6 +2,8 @@
 // ACKs and NACKs move a PoP's state, across reconnects and restarts.
 #include "controlplane/controller/pop_registry.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -10,6 +12,7 @@
 #include "common/health_check.h"
 #include "common/log.h"
 #include "controlplane/controller/sqlite_store.h"
+#include "controlplane/controller/status_board.h"
 #include "controlplane/controller/tests/fixtures.h"
 #include "controlplane/controller/validation.h"
 
@@ -904,6 +907,49 @@ TEST_F(PopRegistryTest, AChangeThatLeavesTheTableAsItWasStillReachesTheAgentsInp
   put(accelerator("off", {"203.0.113.20"}, false));
   registry_->push_all();
   EXPECT_EQ(sink->sent.size(), 2u);
+}
+
+// The status page's document: parses as JSON, lists the PoPs and their
+// routes, and says what changed between two samples, newest first.
+TEST_F(PopRegistryTest, StatusBoardShowsPopsRoutesAndWhatChanged) {
+  StatusBoard board(*store_, *registry_);
+  board.sample(1000);
+  auto parse = [](const std::string& json) {
+    google::protobuf::Struct doc;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &doc).ok()) << json;
+    return doc;
+  };
+  auto first = parse(board.json());
+  EXPECT_EQ(first.fields().at("generated_ms").number_value(), 1000);
+  ASSERT_EQ(first.fields().at("changes").list_value().values_size(), 1);
+  EXPECT_EQ(first.fields()
+                .at("changes")
+                .list_value()
+                .values(0)
+                .struct_value()
+                .fields()
+                .at("text")
+                .string_value(),
+            "status page started");
+
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  board.sample(2000);
+  std::string json = board.json();
+  parse(json);
+  EXPECT_NE(json.find("\"text\":\"PoP FRA1: connected\""), std::string::npos) << json;
+  EXPECT_NE(json.find("{\"pop\":\"FRA1\",\"listeners\":[{\"accelerator\":\"web\""),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("FRA1 routes web/http to eu: 100 %"), std::string::npos) << json;
+
+  registry_->detach(sink.get(), "FRA1");
+  board.sample(3000);
+  json = board.json();
+  // Newest first.
+  EXPECT_LT(json.find("PoP FRA1: connected -> disconnected"),
+            json.find("\"text\":\"PoP FRA1: connected\""))
+      << json;
 }
 
 }  // namespace
