@@ -28,8 +28,10 @@ enum class ClientCertificates {
 
 // Credentials to serve on `listen` ("0.0.0.0:7444", "[::1]:7443"). plaintext:
 // insecure, refused unless `listen` is loopback. Otherwise TLS with
-// files.cert/key, asking for client certificates as `clients` says. The
-// error names the flag at fault.
+// files.cert/key, asking for client certificates as `clients` says; a
+// presented certificate is verified against files.client_ca on every call by
+// ClientCertificateGate (client_certificate.h), which refuses the call and
+// logs the peer when it does not verify. The error names the flag at fault.
 Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const std::string& listen,
                                                                     const ServerTlsFiles& files,
                                                                     ClientCertificates clients,
