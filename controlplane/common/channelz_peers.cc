@@ -6,6 +6,7 @@
 #include <grpc/support/alloc.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <functional>

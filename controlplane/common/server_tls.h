@@ -37,10 +37,11 @@ Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const std::s
                                                                     ClientCertificates clients,
                                                                     bool plaintext);
 
-// The name a verified client certificate gives its holder: the subject's
-// common name, or when it has none the first DNS subject alternative name.
-// "" when the peer presented no verified certificate (or the call is
-// plaintext).
+// The name a client certificate gives its holder: the subject's common
+// name, or when it has none the first DNS subject alternative name. "" when
+// the peer presented no certificate (or the call is plaintext). For use in
+// handlers: a call whose certificate does not verify never reaches one
+// (ClientCertificateGate refuses it first).
 std::string peer_certificate_name(const grpc::AuthContext& auth);
 
 }  // namespace onramp::cp
