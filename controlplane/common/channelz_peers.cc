@@ -93,8 +93,15 @@ std::string address_of_socket_name(std::string_view name) {
   return std::string(name);
 }
 
+size_t certificate_hash(std::string_view pem) { return std::hash<std::string>{}(base64(pem)); }
+
 std::vector<std::string> peers_presenting(std::string_view pem, size_t max) {
-  const size_t wanted = std::hash<std::string>{}(base64(pem));
+  std::vector<std::string> peers = peers_presenting_any({certificate_hash(pem)});
+  if (peers.size() > max) peers.resize(max);
+  return peers;
+}
+
+std::vector<std::string> peers_presenting_any(const std::vector<size_t>& wanted) {
   std::vector<std::string> peers;
   std::map<intptr_t, Seen> alive;
   std::lock_guard<std::mutex> lock(cache_mu);
@@ -128,7 +135,8 @@ std::vector<std::string> peers_presenting(std::string_view pem, size_t max) {
             seen.certificate =
                 std::hash<std::string>{}(tls ? text(*tls, "remote_certificate") : "");
           }
-          if (seen.certificate == wanted && peers.size() < max) peers.push_back(seen.peer);
+          if (std::find(wanted.begin(), wanted.end(), seen.certificate) != wanted.end())
+            peers.push_back(seen.peer);
           alive[socket_id] = std::move(seen);
         });
         const Value* end = field(sockets, "end");

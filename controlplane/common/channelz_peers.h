@@ -19,6 +19,11 @@ namespace onramp::cp {
 // query per server and per connection not seen by an earlier call.
 std::vector<std::string> peers_presenting(std::string_view pem, size_t max = 4);
 
+// The same for any of several certificates, each given by
+// certificate_hash(pem): every such connection, no bound.
+std::vector<std::string> peers_presenting_any(const std::vector<size_t>& certificates);
+size_t certificate_hash(std::string_view pem);
+
 // "ipv4:127.0.0.1:58306" and "chttp2 ipv4:127.0.0.1:58306" (a channelz
 // socket name) as "127.0.0.1:58306"; "ipv6:[::1]:1" as "[::1]:1".
 std::string address_of_socket_name(std::string_view name);

@@ -8,6 +8,8 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include <map>
+
 #include "common/log.h"
 #include "controlplane/common/channelz_peers.h"
 
@@ -87,7 +89,32 @@ std::string refusal(int err, X509* at, bool leaf) {
   }
 }
 
+// Certificates refused lately, by certificate_hash: when each was last.
+std::mutex refused_mu;
+std::map<size_t, std::chrono::steady_clock::time_point> refused;  // GUARDED_BY(refused_mu)
+constexpr size_t kMaxRemembered = 4096;
+
+void remember_refused(std::string_view pem) {
+  const size_t h = certificate_hash(pem);
+  std::lock_guard<std::mutex> lock(refused_mu);
+  if (refused.size() >= kMaxRemembered && !refused.count(h)) return;
+  refused[h] = std::chrono::steady_clock::now();
+}
+
 }  // namespace
+
+std::vector<std::string> connections_with_refused_certificates(std::chrono::seconds within) {
+  std::vector<size_t> hashes;
+  {
+    std::lock_guard<std::mutex> lock(refused_mu);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = refused.begin(); it != refused.end();)
+      it = now - it->second > within ? refused.erase(it) : std::next(it);
+    for (const auto& [h, when] : refused) hashes.push_back(h);
+  }
+  if (hashes.empty()) return {};
+  return peers_presenting_any(hashes);
+}
 
 struct ClientCertificateVerifier::Store {
   ~Store() { X509_STORE_free(store); }
@@ -179,6 +206,7 @@ grpc::Status ClientCertificateGate::Process(const InputMetadata& metadata,
                                    : std::string_view(chain.front().data(), chain.front().size());
   ClientCertificateVerifier::Verdict v = verifier_->verify(leaf_pem, chain_pem);
   if (v.ok) return grpc::Status::OK;
+  remember_refused(leaf_pem);
 
   uint64_t suppressed = 0;
   if (may_log(suppressed)) {

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -77,5 +78,14 @@ class ClientCertificateGate : public grpc::AuthMetadataProcessor {
   int logged_in_window_ = 0;                      // GUARDED_BY(mu_)
   uint64_t suppressed_ = 0;                       // GUARDED_BY(mu_)
 };
+
+// The connections (remote "ip:port", as peers_presenting gives them) of this
+// process's servers whose client certificate a ClientCertificateGate refused
+// in the last `within` (a sweep closes them long before), found with one
+// channelz query; empty, and no query,
+// when none was refused. The controller's connection guard closes them: a
+// refused certificate keeps no connection open.
+std::vector<std::string> connections_with_refused_certificates(
+    std::chrono::seconds within = std::chrono::seconds(5));
 
 }  // namespace onramp::cp

@@ -15,6 +15,7 @@
 #include <future>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "controlplane/controller/tests/controller_process.h"
 #include "controlplane/controller/tests/fake_agent.h"
@@ -103,7 +104,10 @@ class TlsTest : public ::testing::Test {
   // grpc.health.v1.Health/Check of the whole server (an empty request) on
   // `port`: a service the controller's own handlers do not guard.
   grpc::Status health_with(int port, const cp::TlsFiles& files) {
-    grpc::GenericStub stub(channel_with(port, files));
+    return health_with_channel(channel_with(port, files));
+  }
+  grpc::Status health_with_channel(std::shared_ptr<grpc::Channel> channel) {
+    grpc::GenericStub stub(std::move(channel));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 10s);
     grpc::ByteBuffer request, response;
@@ -356,6 +360,32 @@ TEST_F(TlsTest, Finding10TheControllerLogsWhoseCertificateItRefusedAndWhy) {
       << ctl_->log();
   EXPECT_GE(log_lines_matching(refused + pops + peer + "subject=\"CN=FRA1\" " + expired), 1u)
       << ctl_->log();
+}
+
+// Finding 10: a refused certificate keeps no connection open. Before, the
+// handshake ended it; now the connection guard closes it within a sweep or
+// two of the refusal, on either port.
+TEST_F(TlsTest, Finding10AConnectionWithARefusedCertificateIsClosed) {
+  for (int port : {admin_port_, pop_port_}) {
+    SCOPED_TRACE(port);
+    auto channel =
+        channel_with(port, port == admin_port_ ? other_ca("operator") : other_ca("FRA1"));
+    EXPECT_EQ(health_with_channel(channel).error_code(), StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (channel->GetState(false) == GRPC_CHANNEL_READY &&
+           std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(50ms);
+    EXPECT_NE(channel->GetState(false), GRPC_CHANNEL_READY);
+  }
+  EXPECT_GE(log_lines_matching("msg=\"closed connections whose client certificate was refused\""),
+            1u)
+      << ctl_->log();
+  // A valid certificate's connection stays.
+  auto good = channel_with(admin_port_, own("operator"));
+  EXPECT_TRUE(health_with_channel(good).ok());
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(good->GetState(false), GRPC_CHANNEL_READY);
 }
 
 }  // namespace
