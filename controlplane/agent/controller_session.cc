@@ -4,6 +4,20 @@
 #include "common/log.h"
 
 namespace onramp::agent {
+namespace {
+
+// Why the controller refused this PoP's client certificate, or "" when the
+// session did not end for that. A controller verifies certificates itself
+// and says why (UNAUTHENTICATED); an older one ends the handshake, which
+// gRPC reports as UNAVAILABLE, and the certificate is looked at closer.
+std::string certificate_refused(const grpc::Status& status, const SessionConfig& config) {
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) return status.error_message();
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE)
+    return cp::certificate_refusal(config.controller, config.tls);
+  return "";
+}
+
+}  // namespace
 
 ControllerSession::ControllerSession(SessionConfig config, SessionHandler& handler)
     : config_(std::move(config)), handler_(handler) {}
@@ -122,10 +136,7 @@ bool ControllerSession::serve_once() {
         "the controller does not serve PoP sessions at this address: is it its admin "
         "port? Agents connect to the PoP port (--pop-listen, 7444 by default)",
         {{"controller", config_.controller}, {"error", status.error_message()}});
-  } else if (std::string why = status.error_code() == grpc::StatusCode::UNAVAILABLE
-                                   ? cp::certificate_refusal(config_.controller, config_.tls)
-                                   : "";
-             !why.empty()) {
+  } else if (std::string why = certificate_refused(status, config_); !why.empty()) {
     log::error(
         "the controller refuses this PoP's client certificate",
         {{"controller", config_.controller}, {"certificate", config_.tls.cert}, {"reason", why}});

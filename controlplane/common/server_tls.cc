@@ -4,6 +4,7 @@
 #include <grpcpp/security/auth_context.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include "controlplane/common/client_certificate.h"
 #include "controlplane/common/tls.h"
 
 namespace onramp::cp {
@@ -29,10 +30,13 @@ Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const std::s
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   pair.cert_chain = std::move(*cert);
   pair.private_key = std::move(*key);
+  // The handshake takes any client certificate; ClientCertificateGate
+  // verifies it on every call, before any handler, so that a refusal is
+  // logged with the peer's address (docs/security.md, "Client certificates").
   grpc::SslServerCredentialsOptions opts(
       clients == ClientCertificates::required
-          ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+          ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY
+          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   opts.pem_key_cert_pairs.push_back(std::move(pair));
   if (files.client_ca.empty()) {
     if (clients == ClientCertificates::required)
@@ -43,13 +47,20 @@ Result<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const std::s
     if (!ca.ok()) return ca.status();
     opts.pem_root_certs = std::move(*ca);
   }
-  return grpc::SslServerCredentials(opts);
+  // Without a client CA every presented certificate is refused.
+  auto verifier = ClientCertificateVerifier::from_pem(opts.pem_root_certs);
+  if (!verifier.ok()) return verifier.status();
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::SslServerCredentials(opts);
+  creds->SetAuthMetadataProcessor(std::make_shared<ClientCertificateGate>(
+      std::shared_ptr<const ClientCertificateVerifier>(std::move(*verifier)), listen));
+  return creds;
 }
 
 std::string peer_certificate_name(const grpc::AuthContext& auth) {
   if (!auth.IsPeerAuthenticated()) return "";
-  // gRPC only reports x509 properties of a certificate the handshake
-  // verified against the client CA.
+  // The handshake does not verify client certificates, but every call whose
+  // certificate does not verify is refused by ClientCertificateGate before
+  // it reaches a handler: a handler only sees verified certificates.
   for (const auto& v : auth.FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME))
     if (!v.empty()) return std::string(v.data(), v.size());
   for (const auto& v : auth.FindPropertyValues(GRPC_PEER_DNS_PROPERTY_NAME))

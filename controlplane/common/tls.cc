@@ -20,18 +20,39 @@
 
 namespace onramp::cp {
 
+Result<HostPort> split_host_port(std::string_view target) {
+  for (std::string_view scheme : {"dns:///", "dns:", "ipv4:", "ipv6:"})
+    if (target.substr(0, scheme.size()) == scheme) {
+      target.remove_prefix(scheme.size());
+      break;
+    }
+  HostPort out;
+  if (!target.empty() && target[0] == '[') {
+    size_t end = target.find(']');
+    if (end == std::string_view::npos) return error(std::string(target) + ": \"[\" without \"]\"");
+    out.host = std::string(target.substr(1, end - 1));
+    std::string_view rest = target.substr(end + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':')
+        return error(std::string(target) + ": after \"]\" only \":port\" may follow");
+      out.port = std::string(rest.substr(1));
+    }
+  } else if (std::count(target.begin(), target.end(), ':') == 1) {
+    size_t colon = target.find(':');
+    out.host = std::string(target.substr(0, colon));
+    out.port = std::string(target.substr(colon + 1));
+  } else {
+    out.host = std::string(target);
+  }
+  if (out.host.empty()) return error(std::string(target) + ": no host");
+  return out;
+}
+
 bool is_loopback_target(const std::string& target) {
   if (target.rfind("unix:", 0) == 0) return true;
-  std::string host = target;
-  if (host.rfind("ipv4:", 0) == 0) host = host.substr(5);
-  if (host.rfind("ipv6:", 0) == 0) host = host.substr(5);
-  if (!host.empty() && host[0] == '[') {
-    auto end = host.find(']');
-    if (end == std::string::npos) return false;
-    host = host.substr(1, end - 1);
-  } else if (std::count(host.begin(), host.end(), ':') == 1) {
-    host = host.substr(0, host.find(':'));
-  }
+  Result<HostPort> split = split_host_port(target);
+  if (!split.ok()) return false;
+  const std::string& host = split->host;
   if (host == "localhost") return true;
   in_addr v4{};
   if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
@@ -112,25 +133,12 @@ std::string outside_dates(const std::string& path) {
 
 // A TCP connection to host:port within the timeout, or -1.
 int connect_to(const std::string& target, int timeout_ms) {
-  std::string host, port;
-  std::string t = target;
-  for (const char* scheme : {"dns:///", "dns:", "ipv4:", "ipv6:"})
-    if (t.rfind(scheme, 0) == 0) t = t.substr(std::string(scheme).size());
-  if (!t.empty() && t[0] == '[') {
-    size_t end = t.find(']');
-    if (end == std::string::npos || end + 2 > t.size() || t[end + 1] != ':') return -1;
-    host = t.substr(1, end - 1);
-    port = t.substr(end + 2);
-  } else {
-    size_t colon = t.rfind(':');
-    if (colon == std::string::npos) return -1;
-    host = t.substr(0, colon);
-    port = t.substr(colon + 1);
-  }
+  Result<HostPort> split = split_host_port(target);
+  if (!split.ok() || split->port.empty()) return -1;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return -1;
+  if (getaddrinfo(split->host.c_str(), split->port.c_str(), &hints, &found) != 0) return -1;
   int fd = -1;
   for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
     fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);

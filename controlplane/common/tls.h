@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -18,6 +19,18 @@ struct TlsFiles {
   std::string cert;  // PEM: our certificate (client certificate on a client)
   std::string key;   // PEM: its private key
 };
+
+struct HostPort {
+  std::string host;  // without brackets: "::1", "127.0.0.1", "controller.example.net"
+  std::string port;  // "" when the target has none
+};
+
+// A gRPC target split into host and port: "host:port", "[v6]:port",
+// "[v6]", a bare host or a bare IPv6 address (more than one colon, no
+// brackets: all host), each with or without a "dns:", "dns:///", "ipv4:" or
+// "ipv6:" scheme. An error for an unclosed bracket, text after "]" that is
+// not ":port", or an empty host.
+Result<HostPort> split_host_port(std::string_view target);
 
 // True for 127.0.0.0/8, ::1, "localhost" and unix sockets, with or without
 // a port ("127.0.0.1:7443", "[::1]:7443", "localhost:7443", "unix:/run/x").

@@ -48,6 +48,17 @@ std::string peer_of(int fd) {
   return address_text(a);
 }
 
+// "ip:port" ("[v6]:port") of the far end of `fd`, as gRPC names peers.
+std::string remote_of(int fd) {
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "";
+  std::string ip = address_text(a);
+  if (ip.empty()) return "";
+  if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
+  return ip + ":" + std::to_string(port_of(a));
+}
+
 struct Listener {
   int port = 0;
   uint32_t queued = 0;  // connections waiting in its accept queue
@@ -156,7 +167,17 @@ ConnectionGuard::Sweep ConnectionGuard::sweep(Clock::time_point now) {
     if (peer_of(fd) != peers[fd]) continue;
     if (::shutdown(fd, SHUT_RDWR) == 0) ++s.closed;
   }
-  s.connections = static_cast<uint32_t>(peers.size() - s.closed);
+  if (remotes_) {
+    std::vector<std::string> refused = remotes_();
+    if (!refused.empty())
+      for (const auto& [fd, peer] : peers) {
+        std::string remote = remote_of(fd);
+        if (!remote.empty() && std::find(refused.begin(), refused.end(), remote) != refused.end() &&
+            ::shutdown(fd, SHUT_RDWR) == 0)
+          ++s.refused;
+      }
+  }
+  s.connections = static_cast<uint32_t>(peers.size() - s.closed - s.refused);
 
   std::map<int, Clock::time_point> queued;
   for (const Listener& l : listeners) {

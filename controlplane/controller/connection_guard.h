@@ -6,11 +6,13 @@
 // every quarter second: a peer over its share, or everyone over the total,
 // has its newest connections shut down (shutdown(2): gRPC sees the end and
 // closes them itself), and a listener that stopped accepting is reported so
-// that the server can be rebuilt on the same port. docs/security.md.
+// that the server can be rebuilt on the same port. Connections whose client
+// certificate was refused are shut as well (close_also). docs/security.md.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,9 +54,17 @@ class ConnectionGuard {
   ConnectionGuard(const ConnectionGuard&) = delete;
   ConnectionGuard& operator=(const ConnectionGuard&) = delete;
 
+  // Each sweep also shuts the connections whose remote address ("ip:port",
+  // "[v6]:port") `remotes` names: those whose client certificate was refused
+  // (cp::connections_with_refused_certificates).
+  void close_also(std::function<std::vector<std::string>()> remotes) {
+    remotes_ = std::move(remotes);
+  }
+
   struct Sweep {
     uint32_t connections = 0;  // on the guarded ports, after the sweep
-    uint32_t closed = 0;       // shut down by this sweep
+    uint32_t closed = 0;       // shut down by this sweep for the limits
+    uint32_t refused = 0;      // shut down by this sweep as close_also named them
     std::vector<int> stuck;    // guarded ports whose listener stopped accepting
   };
   // Reads this process's sockets (/proc/self/fd), shuts what is over the
@@ -69,6 +79,7 @@ class ConnectionGuard {
   // Per socket inode: the sweep that first saw the connection.
   std::map<uint64_t, uint64_t> first_seen_;
   uint64_t sweeps_ = 0;
+  std::function<std::vector<std::string>()> remotes_;
   // A descriptor held in reserve: reading /proc/self/fd needs one, and the
   // sweep matters most when a flood has taken every other.
   int reserve_ = -1;

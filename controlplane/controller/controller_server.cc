@@ -9,6 +9,7 @@
 
 #include "common/grpc_limits.h"
 #include "common/log.h"
+#include "controlplane/common/client_certificate.h"
 #include "controlplane/controller/admin_service.h"
 #include "controlplane/controller/auth.h"
 #include "controlplane/controller/controller_metrics.h"
@@ -164,6 +165,10 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   }
   server->guard_ = std::make_unique<ConnectionGuard>(
       o.limits, std::vector<int>{server->admin_port_, server->pop_port_});
+  // A connection whose client certificate was refused is closed at the next
+  // sweep: it keeps nothing open on the controller (docs/security.md).
+  if (!o.plaintext)
+    server->guard_->close_also([] { return cp::connections_with_refused_certificates(); });
   log::info("serving", {{"admin_listen", o.admin_listen},
                         {"admin_port", server->admin_port_},
                         {"pop_listen", o.pop_listen},
@@ -175,6 +180,8 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
 void ControllerServer::guard_connections() {
   if (shut_down_ || !guard_) return;
   ConnectionGuard::Sweep s = guard_->sweep(ConnectionGuard::Clock::now());
+  if (s.refused > 0)
+    log::warn("closed connections whose client certificate was refused", {{"closed", s.refused}});
   if (s.closed > 0)
     log::warn("closed connections over the limits", {{"closed", s.closed},
                                                      {"connections", s.connections},

@@ -322,6 +322,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
     return std::move(s).prefixed("--db: " + path);
   auto config = std::make_shared<Config>();
   if (Status s = store->load(*config); !s.ok()) return std::move(s).prefixed("--db: " + path);
+  config->reindex();
   store->snapshot_ = std::move(config);
   return store;
 }

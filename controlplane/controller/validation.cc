@@ -110,6 +110,42 @@ bool is_pop_id(const std::string& id) {
   return true;
 }
 
+namespace {
+
+// An endpoint whose address is `address`, or null. From the index when it
+// is kept (every snapshot the store publishes): O(log endpoints); a Config
+// built by hand is scanned.
+const v1::Endpoint* endpoint_at(const Config& config, const std::string& address) {
+  if (config.endpoints_indexed()) {
+    for (const std::string& key : config.endpoint_addresses.users(address, 1))
+      if (auto it = config.endpoints.find(key); it != config.endpoints.end()) return &it->second;
+    return nullptr;
+  }
+  for (const auto& [key, e] : config.endpoints)
+    if (e.address() == address) return &e;
+  return nullptr;
+}
+
+// An accelerator other than `except` (a name; "" for none) with the VIP
+// `address`, or null. Like endpoint_at: from the index when it is kept.
+const v1::Accelerator* other_vip_owner(const Config& config, const std::string& address,
+                                       const std::string& except) {
+  if (config.vips_indexed()) {
+    for (const std::string& key : config.vip_owners.users(address, 2))
+      if (auto it = config.accelerators.find(key);
+          it != config.accelerators.end() && it->second.name() != except)
+        return &it->second;
+    return nullptr;
+  }
+  for (const auto& [key, a] : config.accelerators)
+    if (a.name() != except)
+      for (const std::string& vip : a.vips())
+        if (vip == address) return &a;
+  return nullptr;
+}
+
+}  // namespace
+
 grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& in,
                                   Mutation mutation, v1::Accelerator& out) {
   if (auto s = name("accelerator.name", in.name()); !s.ok()) return s;
@@ -128,25 +164,20 @@ grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& i
   if (in.vips().empty()) return invalid("accelerator.vips: at least one VIP is required");
   if (auto s = too_many("accelerator.vips", in.vips_size(), kMaxVipsPerAccelerator); !s.ok())
     return s;
-  // VIP -> owning accelerator, for uniqueness across accelerators.
-  std::map<std::string, std::string> owners;
-  for (const auto& [key, a] : config.accelerators)
-    if (a.name() != in.name())
-      for (const auto& v : a.vips()) owners[v] = a.name();
   std::set<std::string> seen;
   for (int i = 0; i < in.vips_size(); ++i) {
     std::string f = indexed("accelerator.vips", i), vip;
     if (auto s = address(f, in.vips(i), vip); !s.ok()) return s;
     if (!seen.insert(vip).second) return invalid(f + ": " + vip + " is listed twice");
-    if (auto it = owners.find(vip); it != owners.end())
-      return grpc::Status(StatusCode::ALREADY_EXISTS,
-                          f + ": " + vip + " is already a VIP of accelerator " + quote(it->second));
+    if (const v1::Accelerator* owner = other_vip_owner(config, vip, in.name()))
+      return grpc::Status(
+          StatusCode::ALREADY_EXISTS,
+          f + ": " + vip + " is already a VIP of accelerator " + quote(owner->name()));
     // A VIP that is also an endpoint would send the PoP its own traffic back.
-    for (const auto& [key, e] : config.endpoints)
-      if (e.address() == vip)
-        return invalid(f + ": " + vip + " is an endpoint of listener " + quote(e.listener()) +
-                       " of accelerator " + quote(e.accelerator()) +
-                       "; traffic to it would loop through the PoP");
+    if (const v1::Endpoint* e = endpoint_at(config, vip))
+      return invalid(f + ": " + vip + " is an endpoint of listener " + quote(e->listener()) +
+                     " of accelerator " + quote(e->accelerator()) +
+                     "; traffic to it would loop through the PoP");
     out.add_vips(vip);
   }
   return grpc::Status::OK;
@@ -335,11 +366,9 @@ grpc::Status validate_endpoint(const Config& config, const v1::Endpoint& in, Mut
   out.set_address(addr);
   // An endpoint that is a VIP would have the PoP encapsulate to itself, again
   // and again.
-  for (const auto& [key, a] : config.accelerators)
-    for (const std::string& vip : a.vips())
-      if (vip == addr)
-        return invalid("endpoint.address: " + addr + " is a VIP of accelerator " + quote(a.name()) +
-                       "; traffic to it would loop through the PoP");
+  if (const v1::Accelerator* a = other_vip_owner(config, addr, ""))
+    return invalid("endpoint.address: " + addr + " is a VIP of accelerator " + quote(a->name()) +
+                   "; traffic to it would loop through the PoP");
   std::string lkey = listener_key(in.accelerator(), in.listener());
   if (!find(config.groups, group_key(in.accelerator(), in.listener(), in.endpoint_group())))
     return grpc::Status(StatusCode::NOT_FOUND, "endpoint.endpoint_group: no endpoint group " +

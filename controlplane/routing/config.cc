@@ -27,4 +27,31 @@ std::string key_of(const v1::Endpoint& e) {
   return endpoint_key(e.accelerator(), e.listener(), e.endpoint_group(), e.address());
 }
 
+void AddressIndex::add(const std::string& address, const std::string& key) {
+  entries_[address + "|" + key] = true;
+}
+
+void AddressIndex::remove(const std::string& address, const std::string& key) {
+  entries_.erase(address + "|" + key);
+}
+
+std::vector<std::string> AddressIndex::users(const std::string& address, size_t max) const {
+  std::vector<std::string> out;
+  const std::string prefix = address + "|";
+  for (auto it = entries_.lower_bound(prefix);
+       it != entries_.end() && it->first.starts_with(prefix) && out.size() < max; ++it)
+    out.push_back(it->first.substr(prefix.size()));
+  return out;
+}
+
+void Config::reindex() {
+  endpoint_addresses.clear();
+  for (const auto& [key, e] : endpoints) endpoint_addresses.add(e.address(), key);
+  vip_owners.clear();
+  for (const auto& [key, a] : accelerators)
+    for (const std::string& vip : a.vips()) vip_owners.add(vip, key);
+  endpoint_addresses_generation = endpoints.generation();
+  vip_owners_generation = accelerators.generation();
+}
+
 }  // namespace onramp::ctl

@@ -31,6 +31,23 @@ std::string key_of(const v1::Listener& l);
 std::string key_of(const v1::EndpointGroup& g);
 std::string key_of(const v1::Endpoint& e);
 
+// Which resources use an address (an endpoint's address, an accelerator's
+// VIP), so that a mutation checks the addresses it brings in O(log n)
+// instead of reading every resource (hardening finding 8). A copy shares its
+// entries like a ResourceMap.
+class AddressIndex {
+ public:
+  void add(const std::string& address, const std::string& key);
+  void remove(const std::string& address, const std::string& key);
+  // Keys of the resources that use `address`, in key order, at most `max`.
+  std::vector<std::string> users(const std::string& address, size_t max = 2) const;
+  size_t size() const { return entries_.size(); }
+  void clear() { entries_.clear(); }
+
+ private:
+  ResourceMap<bool> entries_;  // address + '|' + key: addresses hold no '|'
+};
+
 // One version of the whole configuration. Immutable once published: readers
 // hold a shared_ptr and never lock. A copy shares the resources it does not
 // change with the original (ResourceMap), so a commit costs what it changes.
@@ -40,6 +57,20 @@ struct Config {
   ResourceMap<v1::Listener> listeners;
   ResourceMap<v1::EndpointGroup> groups;
   ResourceMap<v1::Endpoint> endpoints;
+
+  // Endpoint address -> endpoint keys, VIP -> accelerator keys. Right only
+  // for the map generations they were kept for: a Config written to directly
+  // (tests, an agent's RouteInputs) has none, and readers scan instead
+  // (vips_indexed(), endpoints_indexed()). apply_change and reindex() keep
+  // them.
+  AddressIndex endpoint_addresses;
+  AddressIndex vip_owners;
+  uint64_t endpoint_addresses_generation = 0;
+  uint64_t vip_owners_generation = 0;
+  bool endpoints_indexed() const { return endpoint_addresses_generation == endpoints.generation(); }
+  bool vips_indexed() const { return vip_owners_generation == accelerators.generation(); }
+  // Builds both indexes from the maps: O(configuration), at load.
+  void reindex();
 
   // Entries of `m` whose key starts with `parent_key` + "/".
   template <typename T>

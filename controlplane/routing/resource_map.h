@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -125,8 +126,14 @@ class ResourceMap {
     return n;
   }
 
+  // Names the content this map holds: every write gives it a number no
+  // other write in the process had, and a copy keeps it. Two maps with one
+  // generation hold the same entries (an index built for one fits the other).
+  uint64_t generation() const { return generation_; }
+
   // Writes copy the one chunk they touch when another map shares it.
   T& operator[](const std::string& key) {
+    generation_ = next_generation();
     Chunk& c = writable_chunk_for(key);
     auto [it, inserted] = c.try_emplace(key);
     if (inserted) {
@@ -139,6 +146,7 @@ class ResourceMap {
   size_t erase(const std::string& key) {
     auto o = chunk_of(key);
     if (o == outer_.end() || !o->second->count(key)) return 0;
+    generation_ = next_generation();
     Chunk& c = unshare(o);
     c.erase(key);
     --size_;
@@ -146,6 +154,7 @@ class ResourceMap {
     return 1;
   }
   void clear() {
+    generation_ = next_generation();
     outer_.clear();
     size_ = 0;
   }
@@ -220,8 +229,15 @@ class ResourceMap {
     outer_.emplace(std::move(upper_key), std::move(upper));
   }
 
+  static uint64_t next_generation() {
+    // Only uniqueness matters, not an order between threads.
+    static std::atomic<uint64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+
   Outer outer_;
   size_t size_ = 0;
+  uint64_t generation_ = 0;  // 0: empty since construction
 };
 
 }  // namespace onramp::ctl

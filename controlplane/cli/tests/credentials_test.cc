@@ -69,5 +69,38 @@ TEST(ServerCredentials, RefusesWhatCannotServe) {
             "--tls-client-ca: /nonexistent: No such file or directory");
 }
 
+// One way to split a target, shared by is_loopback_target and the
+// certificate probe: IPv6 in brackets, bare IPv6 all host, schemes dropped.
+TEST(SplitHostPort, EveryFormOfTarget) {
+  auto split = [](std::string_view t) {
+    Result<HostPort> r = split_host_port(t);
+    return r.ok() ? r->host + "|" + r->port : "error: " + r.error();
+  };
+  EXPECT_EQ(split("127.0.0.1:7443"), "127.0.0.1|7443");
+  EXPECT_EQ(split("controller.example.net:7444"), "controller.example.net|7444");
+  EXPECT_EQ(split("localhost"), "localhost|");
+  EXPECT_EQ(split("[::1]:7443"), "::1|7443");
+  EXPECT_EQ(split("[2001:db8::1]"), "2001:db8::1|");
+  EXPECT_EQ(split("2001:db8::1"), "2001:db8::1|");
+  EXPECT_EQ(split("ipv6:[::1]:7443"), "::1|7443");
+  EXPECT_EQ(split("ipv4:127.0.0.1:7443"), "127.0.0.1|7443");
+  EXPECT_EQ(split("dns:///localhost:7443"), "localhost|7443");
+  EXPECT_EQ(split("dns:localhost:7443"), "localhost|7443");
+  EXPECT_EQ(split("[::1"), "error: [::1: \"[\" without \"]\"");
+  EXPECT_EQ(split("[::1]7443"), "error: [::1]7443: after \"]\" only \":port\" may follow");
+  EXPECT_EQ(split(":7443"), "error: :7443: no host");
+  EXPECT_EQ(split("[]:7443"), "error: []:7443: no host");
+
+  EXPECT_TRUE(is_loopback_target("[::1]:7443"));
+  EXPECT_TRUE(is_loopback_target("::1"));
+  EXPECT_TRUE(is_loopback_target("dns:///localhost:7443"));
+  EXPECT_TRUE(is_loopback_target("127.0.0.2:1"));
+  EXPECT_FALSE(is_loopback_target("[::1"));
+  EXPECT_FALSE(is_loopback_target("[2001:db8::1]:7443"));
+  EXPECT_FALSE(is_loopback_target("10.0.0.1:7443"));
+  // A target the probe cannot split or that names no port: nothing to say.
+  EXPECT_EQ(certificate_refusal("[::1", {.cert = "x", .key = "y"}), "");
+}
+
 }  // namespace
 }  // namespace onramp::cp

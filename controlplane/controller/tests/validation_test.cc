@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+
 #include "common/health_check.h"
 #include "common/table_spec.h"
 #include "controlplane/controller/tests/fixtures.h"
@@ -350,6 +353,112 @@ TEST(Validation, AddressesThatWouldLoopOrCannotBeReachedAreRefused) {
   // refusal carried the NULs to the operator's terminal.
   EXPECT_EQ(acc(c, accelerator("api", {std::string("192.0.2.9\0junk", 14)})),
             invalid("accelerator.vips[0]: \"192.0.2.9\\x00junk\" is not an IPv4 or IPv6 address"));
+}
+
+// Hardening review, finding 8: creating or updating an accelerator read
+// every endpoint to refuse a VIP that is an endpoint's address (finding 5),
+// and an endpoint read every accelerator's VIPs. Both now look the address up
+// in indexes that apply_change keeps; a stale index would let a loop through,
+// so every kind of change is followed here, both ways.
+TEST(Validation, Finding8AddressIndexesFollowEveryChange) {
+  Config c = base();  // accelerator web: VIP 203.0.113.10; endpoint 198.51.100.1
+  auto commit = [&](std::vector<Resource> puts, std::vector<Resource> erasures = {}) {
+    apply_change(c, ConfigChange{.puts = std::move(puts), .erasures = std::move(erasures)});
+    ASSERT_TRUE(c.endpoints_indexed());
+    ASSERT_TRUE(c.vips_indexed());
+  };
+  const Result kVipIsEndpoint = invalid(
+      "accelerator.vips[0]: 198.51.100.2 is an endpoint of listener \"http\" of accelerator "
+      "\"web\"; traffic to it would loop through the PoP");
+  ASSERT_TRUE(c.endpoints_indexed() && c.vips_indexed());
+
+  // An accelerator's VIPs change: the old one is free, the new one taken.
+  commit({accelerator("web", {"203.0.113.20"})});
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "203.0.113.10")), kOk);
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "203.0.113.20")),
+            invalid("endpoint.address: 203.0.113.20 is a VIP of accelerator \"web\"; traffic to "
+                    "it would loop through the PoP"));
+  EXPECT_EQ(acc(c, accelerator("api", {"203.0.113.20"})).first, StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(acc(c, accelerator("web", {"203.0.113.20"}), Mutation::update), kOk);
+
+  // Endpoints come, change and go.
+  commit({endpoint("web", "http", "eu", "198.51.100.2", 10)});
+  EXPECT_EQ(acc(c, accelerator("api", {"198.51.100.2"})), kVipIsEndpoint);
+  commit({endpoint("web", "http", "eu", "198.51.100.2", 20)});  // an update: still there
+  EXPECT_EQ(acc(c, accelerator("api", {"198.51.100.2"})), kVipIsEndpoint);
+  commit({}, {endpoint("web", "http", "eu", "198.51.100.1")});
+  EXPECT_EQ(acc(c, accelerator("api", {"198.51.100.1"})), kOk);
+  EXPECT_EQ(acc(c, accelerator("api", {"198.51.100.2"})), kVipIsEndpoint);
+  commit({}, {endpoint("web", "http", "eu", "198.51.100.2")});
+  EXPECT_EQ(acc(c, accelerator("api", {"198.51.100.2"})), kOk);
+
+  // An accelerator that goes frees its VIPs.
+  commit({accelerator("api", {"192.0.2.50"})});
+  EXPECT_NE(ep(c, endpoint("web", "http", "eu", "192.0.2.50")), kOk);
+  commit({}, {accelerator("api", {})});
+  EXPECT_EQ(ep(c, endpoint("web", "http", "eu", "192.0.2.50")), kOk);
+
+  // What the indexes hold is what building them afresh gives.
+  Config fresh = c;
+  fresh.reindex();
+  for (const char* a : {"203.0.113.10", "203.0.113.20", "198.51.100.1", "198.51.100.2"}) {
+    EXPECT_EQ(c.endpoint_addresses.users(a), fresh.endpoint_addresses.users(a)) << a;
+    EXPECT_EQ(c.vip_owners.users(a), fresh.vip_owners.users(a)) << a;
+  }
+  EXPECT_EQ(c.endpoint_addresses.size(), fresh.endpoint_addresses.size());
+  EXPECT_EQ(c.vip_owners.size(), fresh.vip_owners.size());
+
+  // A Config written to directly has no index for what it holds now, and
+  // the checks read the maps instead: still refused.
+  Config direct = c;
+  direct.endpoints[endpoint_key("web", "http", "eu", "198.51.100.77")] =
+      endpoint("web", "http", "eu", "198.51.100.77");
+  EXPECT_FALSE(direct.endpoints_indexed());
+  EXPECT_EQ(acc(direct, accelerator("api", {"198.51.100.77"})).first, StatusCode::INVALID_ARGUMENT);
+  direct.accelerators[accelerator_key("db")] = accelerator("db", {"192.0.2.60"});
+  EXPECT_FALSE(direct.vips_indexed());
+  EXPECT_NE(ep(direct, endpoint("web", "http", "eu", "192.0.2.60")), kOk);
+  // The next commit builds them again.
+  apply_change(direct, {});
+  EXPECT_TRUE(direct.endpoints_indexed() && direct.vips_indexed());
+  EXPECT_EQ(acc(direct, accelerator("api", {"198.51.100.77"})).first, StatusCode::INVALID_ARGUMENT);
+}
+
+// Finding 8's figure: checking an accelerator's 16 VIPs at the endpoint cap
+// (20 000), through the indexes and by reading every endpoint as before.
+// Printed for docs/performance.md; the index must be the faster.
+TEST(Validation, Finding8AnAcceleratorAtTheEndpointCapIsCheckedWithoutReadingEveryEndpoint) {
+  Config c = base();
+  ConfigChange ch;
+  for (int i = 0; i < 20000; ++i)
+    ch.puts.push_back(endpoint("web", "http", "eu",
+                               "10." + std::to_string(i / 256 / 256 % 256) + "." +
+                                   std::to_string(i / 256 % 256) + "." + std::to_string(i % 256),
+                               1));
+  apply_change(c, ch);
+  ASSERT_EQ(c.endpoints.size(), 20001u);
+  std::vector<std::string> vips;
+  for (int i = 1; i <= 16; ++i) vips.push_back("203.0.113." + std::to_string(100 + i));
+  const v1::Accelerator updated = accelerator("web", vips);
+  Config scanned = c;  // written to directly: no index, read as before
+  scanned.endpoints[c.endpoints.begin()->first] = c.endpoints.begin()->second;
+  ASSERT_TRUE(c.endpoints_indexed());
+  ASSERT_FALSE(scanned.endpoints_indexed());
+
+  auto time_per_check = [&](const Config& config, int rounds) {
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < rounds; ++i) EXPECT_EQ(acc(config, updated, Mutation::update), kOk);
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+               .count() /
+           rounds;
+  };
+  double indexed = time_per_check(c, 2000);
+  double scan = time_per_check(scanned, 20);
+  std::printf(
+      "accelerator update with 16 VIPs at 20000 endpoints: %.1f us indexed, %.1f us "
+      "reading every endpoint\n",
+      indexed, scan);
+  EXPECT_LT(indexed, scan);
 }
 
 TEST(Validation, Endpoints) {
