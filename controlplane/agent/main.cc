@@ -171,7 +171,8 @@ int main(int argc, char** argv) {
       metrics_server = std::move(*started);
       onramp::log::info("serving metrics", {{"listen", metrics.listen},
                                             {"port", metrics_server->port()},
-                                            {"basic_auth", !metrics.basic_auth_file.empty()}});
+                                            {"basic_auth", !metrics.basic_auth_file.empty()},
+                                            {"tls", !metrics.tls_cert.empty()}});
     }
   }
   agent.start();

@@ -1,10 +1,10 @@
-// The /metrics listener of the agent and the controller: prometheus-cpp's
-// pull exposer (civetweb), with the same flags and the same rule in both
-// daemons: off by default; a loopback address may be open; any other address
-// needs basic authentication, or the daemon refuses to start
-// (docs/observability.md "Flags"). No TLS: Debian 12's civetweb calls a null
-// function after a TLS request (its OpenSSL loaded at run time) and takes the
-// process down; TLS is terminated in front of a loopback listener instead.
+// The /metrics listener of the agent and the controller, with the same flags
+// and the same rule in both daemons: off by default; a loopback address may
+// be open; any other address needs basic authentication or TLS (or both), or
+// the daemon refuses to start (docs/observability.md "Flags"). The HTTP
+// server is cpp-httplib, as for the controller's status page; prometheus-cpp
+// only collects and writes the text format (its own civetweb exposer dies on
+// a TLS request with Debian 12's OpenSSL).
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -12,14 +12,15 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/status.h"
 
-namespace prometheus {
-class Exposer;
-}  // namespace prometheus
+namespace httplib {
+class Server;
+}  // namespace httplib
 
 namespace onramp::cp {
 
@@ -29,9 +30,13 @@ struct MetricsHttpOptions {
   std::string listen;
   // Lines "user:password"; a scrape must present one of them.
   std::string basic_auth_file;
+  // HTTPS with this certificate chain and key (PEM); both or neither.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
-// Adds --metrics-listen and --metrics-basic-auth-file.
+// Adds --metrics-listen, --metrics-basic-auth-file, --metrics-tls-cert and
+// --metrics-tls-key.
 void add_metrics_flags(CLI::App& app, MetricsHttpOptions& options);
 
 // The flags' rule alone: ok, or the problem naming the flag.
@@ -57,8 +62,15 @@ class MetricsHttpServer {
 
  private:
   MetricsHttpServer() = default;
+  // The text of one scrape: every collectable, collected now.
+  std::string scrape() const;
+  // True when `authorization` (the request's header) names one of users_.
+  bool authorized(const std::string& authorization) const;
+
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::vector<std::pair<std::string, std::string>> users_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread serving_;
   int port_ = 0;
 };
 

@@ -48,6 +48,16 @@ Result<HostPort> split_host_port(std::string_view target) {
   return out;
 }
 
+std::optional<ListenAddress> parse_listen_address(std::string_view listen) {
+  Result<HostPort> split = split_host_port(listen);
+  if (!split.ok() || split->port.empty() || split->port.size() > 5 ||
+      split->port.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  const int port = std::stoi(split->port);
+  if (port > 65535) return std::nullopt;
+  return ListenAddress{split->host, port};
+}
+
 bool is_loopback_target(const std::string& target) {
   if (target.rfind("unix:", 0) == 0) return true;
   Result<HostPort> split = split_host_port(target);

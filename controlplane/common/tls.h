@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,15 @@ struct HostPort {
 // "ipv6:" scheme. An error for an unclosed bracket, text after "]" that is
 // not ":port", or an empty host.
 Result<HostPort> split_host_port(std::string_view target);
+
+// A listening address: "host:port" or "[v6]:port" with a port 0..65535 (0:
+// any free port), as the HTTP listeners' flags take it.
+struct ListenAddress {
+  std::string host;  // without brackets
+  int port = 0;
+};
+// Nullopt when `listen` is not one (no port, a port out of range, no host).
+std::optional<ListenAddress> parse_listen_address(std::string_view listen);
 
 // True for 127.0.0.0/8, ::1, "localhost" and unix sockets, with or without
 // a port ("127.0.0.1:7443", "[::1]:7443", "localhost:7443", "unix:/run/x").

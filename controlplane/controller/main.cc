@@ -214,7 +214,8 @@ int main(int argc, char** argv) {
     metrics_server = std::move(*served);
     log::info("serving metrics", {{"listen", metrics_options.listen},
                                   {"port", metrics_server->port()},
-                                  {"basic_auth", !metrics_options.basic_auth_file.empty()}});
+                                  {"basic_auth", !metrics_options.basic_auth_file.empty()},
+                                  {"tls", !metrics_options.tls_cert.empty()}});
   }
   onramp::service::ready("admin API on " + server_options.admin_listen + ", PoP API on " +
                          server_options.pop_listen);

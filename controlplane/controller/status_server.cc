@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/text.h"
+#include "controlplane/common/http.h"
 #include "controlplane/common/tls.h"
 #include "controlplane/controller/validation.h"
 #include "status_page_html.h"
@@ -18,38 +19,6 @@ namespace {
 
 constexpr auto kSampleEvery = std::chrono::milliseconds(250);
 constexpr size_t kThreads = 4;
-
-// RFC 4648 base64, as HTTP Basic sends "user:password"; nullopt when the
-// text is not base64.
-std::optional<std::string> base64_decode(std::string_view in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+')
-      v = 62;
-    else if (c == '/')
-      v = 63;
-    else if (c == '=')
-      break;
-    else
-      return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
 
 // The common name of the client certificate the TLS handshake verified
 // against the client CA; "" when there is none.
@@ -61,25 +30,6 @@ std::string verified_client_name(const SSL* ssl) {
   if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) <= 0)
     return "";
   return cn;
-}
-
-// "host:port", "[v6]:port" -> host and port.
-std::optional<std::pair<std::string, int>> split_listen(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  int port = 0;
-  try {
-    size_t used = 0;
-    port = std::stoi(listen.substr(colon + 1), &used);
-    if (used != listen.size() - colon - 1) return std::nullopt;
-  } catch (...) {
-    return std::nullopt;
-  }
-  if (host.empty() || port < 0 || port > 65535) return std::nullopt;
-  return std::make_pair(host, port);
 }
 
 void security_headers(httplib::Response& res) {
@@ -95,7 +45,7 @@ void security_headers(httplib::Response& res) {
 
 Status StatusServer::check(const StatusOptions& o) {
   if (o.listen.empty()) return ok_status();
-  if (!split_listen(o.listen))
+  if (!cp::parse_listen_address(o.listen))
     return error("--status-listen: " + quote(o.listen) + " is not ADDR:PORT");
   if (cp::is_loopback_target(o.listen)) return ok_status();
   if (o.plaintext || o.tls.cert.empty() || o.tls.key.empty())
@@ -113,7 +63,7 @@ Result<std::unique_ptr<StatusServer>> StatusServer::start(const StatusOptions& o
                                                           const AdminAuth& auth,
                                                           StatusBoard& board) {
   ONRAMP_RETURN_IF_ERROR(check(o));
-  const auto [host, port] = *split_listen(o.listen);
+  const cp::ListenAddress where = *cp::parse_listen_address(o.listen);
   const bool tls = !cp::is_loopback_target(o.listen);
 
   std::unique_ptr<StatusServer> server(new StatusServer(auth, board));
@@ -122,10 +72,7 @@ Result<std::unique_ptr<StatusServer>> StatusServer::start(const StatusOptions& o
   if (tls) {
     bool loaded = false;
     server->http_ = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-      SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-      loaded = SSL_CTX_use_certificate_chain_file(&ctx, o.tls.cert.c_str()) == 1 &&
-               SSL_CTX_use_PrivateKey_file(&ctx, o.tls.key.c_str(), SSL_FILETYPE_PEM) == 1 &&
-               SSL_CTX_check_private_key(&ctx) == 1;
+      loaded = cp::load_tls_identity(ctx, o.tls.cert, o.tls.key);
       if (loaded && !o.tls.client_ca.empty()) {
         loaded = SSL_CTX_load_verify_locations(&ctx, o.tls.client_ca.c_str(), nullptr) == 1;
         // Asked for and verified when given; a caller without one may
@@ -162,14 +109,8 @@ Result<std::unique_ptr<StatusServer>> StatusServer::start(const StatusOptions& o
   http.Patch(".*", read_only);
 
   board.sample(now_ms());
-  if (port == 0) {
-    server->port_ = http.bind_to_any_port(host);
-    if (server->port_ <= 0) return error("--status-listen: cannot listen on " + o.listen);
-  } else {
-    if (!http.bind_to_port(host, port))
-      return error("--status-listen: cannot listen on " + o.listen);
-    server->port_ = port;
-  }
+  server->port_ = cp::bind_listener(http, where);
+  if (server->port_ == 0) return error("--status-listen: cannot listen on " + o.listen);
   server->serving_ = std::thread([self] { self->http_->listen_after_bind(); });
   server->sampler_ = std::thread([self] {
     while (!self->stop_.load()) {
@@ -202,13 +143,8 @@ bool StatusServer::authorized(const httplib::Request& req, httplib::Response& re
   if (req.has_header("Authorization")) {
     std::string value = req.get_header_value("Authorization");
     if (auth_.bearer_name(value)) return true;
-    static const std::string kBasic = "Basic ";
-    if (value.rfind(kBasic, 0) == 0)
-      if (auto decoded = base64_decode(value.substr(kBasic.size()))) {
-        size_t colon = decoded->find(':');
-        if (colon != std::string::npos && auth_.bearer_name("Bearer " + decoded->substr(colon + 1)))
-          return true;
-      }
+    if (auto given = cp::basic_credentials(value))
+      if (auth_.bearer_name("Bearer " + given->password)) return true;
   }
   log::warn("status page request refused: no credentials",
             {{"peer", req.remote_addr}, {"path", req.path}, {"certificate", cn}});

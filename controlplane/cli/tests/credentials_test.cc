@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "controlplane/common/http.h"
 #include "controlplane/common/server_tls.h"
 #include "controlplane/common/tls.h"
 
@@ -67,6 +68,43 @@ TEST(ServerCredentials, RefusesWhatCannotServe) {
                                ClientCertificates::optional, false)
                 .error(),
             "--tls-client-ca: /nonexistent: No such file or directory");
+}
+
+// The HTTP listeners' addresses: a host and a port 0..65535, nothing else.
+TEST(ListenAddress, HostAndPortOnly) {
+  auto parse = [](std::string_view l) {
+    auto r = parse_listen_address(l);
+    return r ? r->host + "|" + std::to_string(r->port) : std::string("none");
+  };
+  EXPECT_EQ(parse("127.0.0.1:9470"), "127.0.0.1|9470");
+  EXPECT_EQ(parse("[::1]:0"), "::1|0");
+  EXPECT_EQ(parse("0.0.0.0:65535"), "0.0.0.0|65535");
+  EXPECT_EQ(parse("127.0.0.1:65536"), "none");
+  EXPECT_EQ(parse("127.0.0.1"), "none");
+  EXPECT_EQ(parse("127.0.0.1:"), "none");
+  EXPECT_EQ(parse("127.0.0.1:94x0"), "none");
+  EXPECT_EQ(parse("127.0.0.1:-1"), "none");
+  EXPECT_EQ(parse(":9470"), "none");
+  EXPECT_EQ(parse("::1:9470"), "none");  // bare IPv6 is all host
+}
+
+// HTTP Basic as the /metrics listener and the status page read it.
+TEST(BasicCredentials, DecodedOrRefused) {
+  auto read = [](std::string_view h) {
+    auto c = basic_credentials(h);
+    return c ? c->user + "|" + c->password : std::string("none");
+  };
+  EXPECT_EQ(read("Basic cHJvbWV0aGV1czpzM2NyZXQ="), "prometheus|s3cret");
+  EXPECT_EQ(read("Basic YTpiOmM="), "a|b:c");     // the password may hold colons
+  EXPECT_EQ(read("Basic OnB3"), "|pw");           // an empty user
+  EXPECT_EQ(read("Basic bm9jb2xvbg=="), "none");  // "nocolon"
+  EXPECT_EQ(read("Bearer cHJvbWV0aGV1czpzM2NyZXQ="), "none");
+  EXPECT_EQ(read("Basic cHJvbWV0aGV1czpzM2NyZXQ"), "none");  // not a multiple of 4
+  EXPECT_EQ(read("Basic !!!!"), "none");
+  EXPECT_EQ(read("Basic " + std::string(8192, 'A')), "none");
+  EXPECT_TRUE(equal_in_constant_time("s3cret", "s3cret"));
+  EXPECT_FALSE(equal_in_constant_time("s3cret", "s3creT"));
+  EXPECT_FALSE(equal_in_constant_time("s3cret", "s3cre"));
 }
 
 // One way to split a target, shared by is_loopback_target and the

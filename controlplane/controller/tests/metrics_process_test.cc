@@ -1,9 +1,11 @@
 // The controller binary's /metrics, scraped with curl: served on loopback,
-// refused off loopback without authentication, and with basic auth.
+// refused off loopback without authentication or TLS, with basic auth, and
+// over HTTPS (certificates from scripts/dev-ca).
 #include <gtest/gtest.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "controlplane/controller/tests/controller_process.h"
@@ -62,7 +64,7 @@ TEST_F(MetricsProcessTest, OffLoopbackWithoutAuthIsRefused) {
   int st = p.wait();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << p.log();
   EXPECT_NE(p.log().find("--metrics-listen: \"0.0.0.0:"), std::string::npos) << p.log();
-  EXPECT_NE(p.log().find("is not loopback: give --metrics-basic-auth-file, or listen"),
+  EXPECT_NE(p.log().find("is not loopback: give --metrics-basic-auth-file or --metrics-tls-cert"),
             std::string::npos)
       << p.log();
 }
@@ -79,6 +81,40 @@ TEST_F(MetricsProcessTest, BasicAuthIsRequiredWhenConfigured) {
   EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' " + url), "401");
   EXPECT_EQ(curl("-o /dev/null -w '%{http_code}' -u prometheus:wrong " + url), "401");
   EXPECT_NE(curl("-u prometheus:s3cret " + url).find("onramp_pops"), std::string::npos);
+}
+
+TEST_F(MetricsProcessTest, ServedOverTlsOffLoopback) {
+  const char* dev_ca = std::getenv("ONRAMP_DEV_CA");
+  if (!dev_ca) GTEST_SKIP() << "ONRAMP_DEV_CA is not set";
+  const std::string certs = dir_.file("certs");
+  ASSERT_EQ(std::system(
+                (std::string(dev_ca) + " " + certs + " FRA1 > " + dir_.file("dev-ca.log") + " 2>&1")
+                    .c_str()),
+            0);
+  int admin = free_port(), pop = free_port(), metrics = free_port();
+  auto a = args(admin, pop);
+  a.insert(a.end(),
+           {"--metrics-listen", "0.0.0.0:" + std::to_string(metrics), "--metrics-tls-cert",
+            certs + "/controller.pem", "--metrics-tls-key", certs + "/controller-key.pem"});
+  ControllerProcess p(a, dir_.file("log"));
+  ASSERT_TRUE(p.wait_ready({admin, pop, metrics})) << p.log();
+  const std::string where = "127.0.0.1:" + std::to_string(metrics) + "/metrics";
+  EXPECT_NE(curl("--cacert " + certs + "/ca.pem https://" + where).find("onramp_pops"),
+            std::string::npos);
+  // Plain HTTP to the TLS port gets no metrics.
+  EXPECT_EQ(curl("http://" + where).find("onramp_pops"), std::string::npos);
+}
+
+TEST_F(MetricsProcessTest, ATlsCertificateWithoutItsKeyIsRefused) {
+  auto a = args(free_port(), free_port());
+  a.insert(a.end(), {"--metrics-listen", "127.0.0.1:" + std::to_string(free_port()),
+                     "--metrics-tls-cert", dir_.file("cert.pem")});
+  ControllerProcess p(a, dir_.file("log"));
+  int st = p.wait();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << p.log();
+  EXPECT_NE(p.log().find("--metrics-tls-cert and --metrics-tls-key: give both or neither"),
+            std::string::npos)
+      << p.log();
 }
 
 }  // namespace
