@@ -25,7 +25,8 @@ namespace onramp::dp {
 
 // What the fast path reads of an endpoint comes first and fills exactly one
 // cache line (a flow's packet reads that line and no other); the rest is
-// for the control side.
+// for the control side, but for the drain of an unhealthy endpoint, read
+// only by the packets of flows on one.
 struct alignas(64) Endpoint {
   // The outer IP header as far as it is the same for every packet (IPv4:
   // 20 bytes, IPv6: 40), and one's-complement sums (big-endian words) of
