@@ -116,6 +116,10 @@ Status validate_table_spec(const TableSpec& spec) {
       if (e.weight > 255)
         return error(at(li, "endpoints", ei) + ".weight: " + std::to_string(e.weight) +
                      " is outside 0..255");
+      if (e.unhealthy_drain_s > kMaxUnhealthyDrainS)
+        return error(at(li, "endpoints", ei) +
+                     ".unhealthy_drain_s: " + std::to_string(e.unhealthy_drain_s) +
+                     " is outside 0.." + std::to_string(kMaxUnhealthyDrainS));
       if (!addresses.insert(e.address).second)
         return error(at(li, "endpoints", ei) + ".address: " + e.address.to_string() +
                      " is listed twice");

@@ -25,6 +25,10 @@ constexpr uint16_t kDefaultMtu = 1500;
 constexpr uint32_t kDefaultMaglevSize = 65537;
 constexpr uint32_t kMinMaglevSize = 1021;
 constexpr uint32_t kMaxMaglevSize = 1048573;
+// How long an established TCP flow stays on an endpoint that turned
+// unhealthy (still listed) before it moves, in seconds; 0 moves it at once.
+constexpr uint32_t kDefaultUnhealthyDrainS = 30;
+constexpr uint32_t kMaxUnhealthyDrainS = 3600;
 
 bool is_prime(uint32_t n);
 // Bounds checked before anything is allocated: every listener with endpoints
@@ -45,6 +49,9 @@ struct EndpointSpec {
   ForwardingMode mode = ForwardingMode::ipip;
   uint16_t gue_port = 0;  // 0: the table's
   bool healthy = true;
+  // 0..kMaxUnhealthyDrainS: while unhealthy, its established TCP flows stay
+  // this long after it turned unhealthy; 0 moves them at once.
+  uint32_t unhealthy_drain_s = kDefaultUnhealthyDrainS;
   std::string label;
 };
 

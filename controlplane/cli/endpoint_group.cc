@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 
+#include "common/table_spec.h"
 #include "common/text.h"
 #include "controlplane/cli/args.h"
 #include "controlplane/cli/call.h"
@@ -19,6 +20,7 @@ struct GroupFlags {
   std::string listener;
   std::string region;
   uint32_t traffic_dial = 100;
+  uint32_t unhealthy_drain_s = kDefaultUnhealthyDrainS;
   std::string health_check = "tcp";
   uint32_t health_port = 0;
   std::string health_path;
@@ -56,6 +58,7 @@ const CLI::Validator kStatusRange(
 const std::map<std::string, std::vector<std::string>> kFlagPaths = {
     {"--region", {"region"}},
     {"--traffic-dial", {"traffic_dial_percent"}},
+    {"--unhealthy-drain-s", {"unhealthy_drain_s"}},
     {"--health-check", {"health_check.protocol"}},
     {"--health-port", {"health_check.port"}},
     {"--health-path", {"health_check.path"}},
@@ -104,6 +107,16 @@ void add_settings(CommandTree& tree, CLI::App& cmd, GroupFlags& f, bool create) 
   if (create) o->capture_default_str();
   s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
     g.set_traffic_dial_percent(f.traffic_dial);
+  });
+
+  o = cmd.add_option("--unhealthy-drain-s", f.unhealthy_drain_s,
+                     "Seconds an established TCP connection stays on an endpoint that turned "
+                     "unhealthy before it moves, 0..3600 (0: at once; new connections and UDP "
+                     "move at once regardless)")
+          ->check(CLI::Range(0u, kMaxUnhealthyDrainS));
+  if (create) o->capture_default_str();
+  s.emplace_back(o, [](const GroupFlags& f, v1::EndpointGroup& g) {
+    g.set_unhealthy_drain_s(f.unhealthy_drain_s);
   });
 
   o = cmd.add_option("--health-check", f.health_check,
@@ -254,7 +267,7 @@ std::string health_summary(const v1::HealthCheck& h) {
 
 Table group_table(bool wide) {
   return Table({"ACCELERATOR", "LISTENER", "NAME", "REGION", "DIAL", "HEALTH_CHECK", "INTERVAL_MS",
-                "TIMEOUT_MS", "UP/DOWN", "PORT_OVERRIDES"},
+                "TIMEOUT_MS", "UP/DOWN", "DRAIN_S", "PORT_OVERRIDES"},
                {"CREATED", "UPDATED"}, wide);
 }
 
@@ -274,9 +287,10 @@ void group_row(Table& t, const v1::EndpointGroup& g) {
   if (!overrides.empty())
     overrides += g.port_rewrite() == v1::PORT_REWRITE_DECAP ? " (decap)" : " (not applied)";
   uint32_t dial = g.has_traffic_dial_percent() ? g.traffic_dial_percent() : 100;
+  uint32_t drain = g.has_unhealthy_drain_s() ? g.unhealthy_drain_s() : kDefaultUnhealthyDrainS;
   t.row({g.accelerator(), g.listener(), g.name(), g.region(), std::to_string(dial) + "%",
          health_summary(h), std::to_string(interval), std::to_string(timeout),
-         std::to_string(up) + "/" + std::to_string(down), overrides},
+         std::to_string(up) + "/" + std::to_string(down), std::to_string(drain), overrides},
         {format_time_ms(g.create_time_ms()), format_time_ms(g.update_time_ms())});
 }
 

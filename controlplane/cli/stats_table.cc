@@ -31,6 +31,7 @@ void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
   f.add("dropped", std::to_string(s.dropped()));
   f.add("new_flows", std::to_string(s.new_flows()));
   f.add("flows_moved", std::to_string(s.flows_moved()));
+  f.add("drained_packets", std::to_string(s.drained_packets()));
   f.add("flows_live", std::to_string(s.flows_live()) + " of " + std::to_string(s.flow_capacity()));
   f.add("flow_inserts", std::to_string(s.flow_inserts()));
   f.add("flow_expired", std::to_string(s.flow_expired()));

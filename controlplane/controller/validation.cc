@@ -329,6 +329,11 @@ grpc::Status validate_endpoint_group(const Config& config, const v1::EndpointGro
   if (out.traffic_dial_percent() > 100)
     return invalid("endpoint_group.traffic_dial_percent: " +
                    std::to_string(out.traffic_dial_percent()) + " is outside 0..100");
+  out.set_unhealthy_drain_s(in.has_unhealthy_drain_s() ? in.unhealthy_drain_s()
+                                                       : kDefaultUnhealthyDrainS);
+  if (out.unhealthy_drain_s() > kMaxUnhealthyDrainS)
+    return invalid("endpoint_group.unhealthy_drain_s: " + std::to_string(out.unhealthy_drain_s()) +
+                   " is outside 0.." + std::to_string(kMaxUnhealthyDrainS));
   auto health_check = normalise_health_check(in.health_check(), "endpoint_group.health_check");
   if (!health_check.ok()) return to_grpc(health_check.status(), StatusCode::INVALID_ARGUMENT);
   *out.mutable_health_check() = std::move(*health_check);

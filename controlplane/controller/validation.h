@@ -22,6 +22,8 @@ enum class Mutation { create, update };
 // common/health_check.h.
 constexpr uint32_t kDefaultWeight = 128;
 constexpr uint32_t kDefaultTrafficDial = 100;
+// EndpointGroup.unhealthy_drain_s: kDefaultUnhealthyDrainS, at most
+// kMaxUnhealthyDrainS (common/table_spec.h, as the dataplane checks it).
 constexpr uint32_t kDefaultTcpIdleS = 340;
 constexpr uint32_t kDefaultUdpIdleS = 30;
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/ip_address.h"
+#include "common/table_spec.h"
 #include "controlplane/routing/route_explanation.h"
 #include "controlplane/routing/route_steps.h"
 
@@ -165,6 +166,11 @@ v1::ListenerRoute listener_route(const RoutePlan& plan, const std::vector<std::s
     fe->set_mode(endpoints[i]->mode());
     fe->set_label(endpoint_label(*owner[i]->in->group));
     fe->set_unhealthy(unhealthy[i]);
+    // Every endpoint carries its group's drain: the dataplane times it from
+    // the moment its own table first marks the endpoint unhealthy.
+    const v1::EndpointGroup& group = *owner[i]->in->group;
+    fe->set_unhealthy_drain_s(group.has_unhealthy_drain_s() ? group.unhealthy_drain_s()
+                                                            : kDefaultUnhealthyDrainS);
   }
   route.set_fail_open(plan.mode == RouteMode::kFailOpen);
   return route;

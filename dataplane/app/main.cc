@@ -110,8 +110,10 @@ int main(int argc, char** argv) {
   // builds use the CPUs the polling lcores leave.
   const unsigned first_threads = process_cpus.threads(opts.build_threads);
   const auto build_started = std::chrono::steady_clock::now();
-  auto table = process_cpus.run(
-      [&] { return ForwardingTable::build(spec, n_workers, nullptr, first_threads); });
+  auto table = process_cpus.run([&] {
+    return ForwardingTable::build(spec, n_workers, nullptr, first_threads,
+                                  static_cast<uint32_t>(clock_ms()));
+  });
   const auto build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - build_started)
                             .count();

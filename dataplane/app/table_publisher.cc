@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "dataplane/app/worker.h"
+
 namespace onramp::dp {
 namespace {
 
@@ -56,7 +58,11 @@ Result<PublishTiming> TablePublisher::apply(const TableSpec& spec) {
   PublishTiming timing;
   auto t0 = std::chrono::steady_clock::now();
   auto built = build_cpus_.run(
-      [&] { return ForwardingTable::build(spec, workers_, owned_.get(), build_threads_); });
+      // The workers' clock: an endpoint's drain is timed on it (Endpoint::draining).
+      [&] {
+        return ForwardingTable::build(spec, workers_, owned_.get(), build_threads_,
+                                      static_cast<uint32_t>(clock_ms()));
+      });
   timing.build_us = micros_since(t0);
   if (!built.ok()) return built.status();
   std::unique_ptr<ForwardingTable> next = std::move(*built);

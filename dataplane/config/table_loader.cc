@@ -65,6 +65,12 @@ Status listener_from_proto(const pb::ForwardingListener& l, const std::string& w
       return error(ew + ".gue_port: " + std::to_string(e.gue_port()) + " is outside 1..65535");
     es.gue_port = static_cast<uint16_t>(e.gue_port());
     es.healthy = !e.unhealthy();
+    if (e.has_unhealthy_drain_s()) {
+      if (e.unhealthy_drain_s() > kMaxUnhealthyDrainS)
+        return error(ew + ".unhealthy_drain_s: " + std::to_string(e.unhealthy_drain_s()) +
+                     " is outside 0.." + std::to_string(kMaxUnhealthyDrainS));
+      es.unhealthy_drain_s = e.unhealthy_drain_s();
+    }
     es.label = e.label();
     out.endpoints.push_back(std::move(es));
   }

@@ -88,7 +88,7 @@ void FlowTable::insert(const FlowKey& key, uint64_t hash, FlowValue value, uint3
     ++stats_.expired;
   }
   bucket.sig[w] = signature(hash);
-  bucket.check[w] = check_bits(hash);
+  bucket.check[w] = static_cast<uint16_t>(check_bits(hash) | (value.established ? 1 : 0));
   bucket.expire[w] = now_ms + idle_ms;
   bucket.endpoint_id[w] = value.endpoint_id;
   bucket.endpoint_index[w] = value.endpoint_index;

@@ -6,12 +6,13 @@
 // again).
 //
 // Layout: one cache line per bucket, 4 ways (as VPP's load balancer does in
-// lbhash.h): each way holds 48 bits of the flow's 64-bit hash, its expiry
-// time and its endpoint, 16 bytes. A flow is found by its hash alone, so a
-// hit reads one line and no key. Two flows would share an entry only if
-// their hashes agreed in those 48 bits and in the bucket index (all 64 bits
-// for a table of 2^18 buckets or more; odds of 2^-58 or less for a given
-// pair); a new flow's endpoint is itself a function of the hash (Maglev), so
+// lbhash.h): each way holds 47 bits of the flow's 64-bit hash, one flag (an
+// established TCP flow, see FlowValue), its expiry time and its endpoint, 16
+// bytes. A flow is found by its hash alone, so a hit reads one line and no
+// key. Two flows would share an entry only if their hashes agreed in those
+// 47 bits and in the bucket index (all 64 bits for a table of 2^17 buckets
+// or more; odds of 2^-57 or less for a given pair); a new flow's endpoint is
+// itself a function of the hash (Maglev), so
 // the second flow would have been given the same endpoint anyway unless the
 // endpoints changed in between. Each flow has two buckets (two-choice hashing): it goes
 // into the emptier, and is looked for in the first, then the second, which
@@ -33,8 +34,8 @@
 #include <cstring>
 #include <memory>
 
-#include "dataplane/core/hash.h"
 #include "common/ip_address.h"
+#include "dataplane/core/hash.h"
 
 namespace onramp::dp {
 
@@ -69,11 +70,14 @@ static_assert(offsetof(FlowKey, client_port) == 32 && offsetof(FlowKey, zero) ==
 
 // Where the flow goes. endpoint_index is a hint into the current table's
 // listener; endpoint_id (a hash of the endpoint's address) is the identity that
-// survives table swaps.
+// survives table swaps. established: a TCP flow that has sent a packet
+// without SYN since its last SYN (past its handshake); such a flow drains
+// from an endpoint that turns unhealthy rather than moving at once
+// (PacketProcessor::finish, docs/dataplane.md).
 struct FlowValue {
   uint32_t endpoint_id = 0;
   uint16_t endpoint_index = 0;
-  uint16_t reserved = 0;
+  bool established = false;
 };
 
 struct FlowTableStats {
@@ -127,7 +131,7 @@ class FlowTable {
     if (hint != kNone) {
       const Bucket& b = buckets_[hint / kWays];
       const uint32_t w = hint % kWays;
-      if (b.sig[w] == signature(hash) && b.check[w] == check_bits(hash))
+      if (b.sig[w] == signature(hash) && (b.check[w] & kCheckMask) == check_bits(hash))
         return found(hint, now_ms, idle_ms);
     }
     uint32_t b = first(hash);
@@ -141,12 +145,15 @@ class FlowTable {
   }
   FlowValue value(uint32_t slot) const {
     const Bucket& b = buckets_[slot / kWays];
-    return FlowValue{b.endpoint_id[slot % kWays], b.endpoint_index[slot % kWays], 0};
+    return FlowValue{b.endpoint_id[slot % kWays], b.endpoint_index[slot % kWays],
+                     (b.check[slot % kWays] & kEstablished) != 0};
   }
   void set_value(uint32_t slot, FlowValue v) {
     Bucket& b = buckets_[slot / kWays];
-    b.endpoint_id[slot % kWays] = v.endpoint_id;
-    b.endpoint_index[slot % kWays] = v.endpoint_index;
+    const uint32_t w = slot % kWays;
+    b.endpoint_id[w] = v.endpoint_id;
+    b.endpoint_index[w] = v.endpoint_index;
+    b.check[w] = static_cast<uint16_t>((b.check[w] & kCheckMask) | (v.established ? 1 : 0));
   }
 
   // Adds the flow; the caller has just missed in lookup. `key` is kept
@@ -179,15 +186,21 @@ class FlowTable {
     uint32_t expire[kWays];  // ms, wraps; live while expire - now > 0
     uint32_t endpoint_id[kWays];
     uint16_t endpoint_index[kWays];
-    uint16_t check[kWays];  // 16 more bits of the hash
+    // 15 more bits of the hash (kCheckMask), and the flow's established
+    // flag (kEstablished).
+    uint16_t check[kWays];
   };
   static_assert(sizeof(Bucket) == 64);
+  static constexpr uint16_t kEstablished = 1;
+  static constexpr uint16_t kCheckMask = static_cast<uint16_t>(~kEstablished);
 
   static uint32_t signature(uint64_t hash) {
     auto sig = static_cast<uint32_t>(hash >> 32);
     return sig ? sig : 1;
   }
-  static uint16_t check_bits(uint64_t hash) { return static_cast<uint16_t>(hash >> 16); }
+  static uint16_t check_bits(uint64_t hash) {
+    return static_cast<uint16_t>(hash >> 16) & kCheckMask;
+  }
   uint32_t first(uint64_t hash) const { return static_cast<uint32_t>(hash) & mask_; }
   // The second bucket depends on the signature only, as in a cuckoo table;
   // it differs from the first whenever there are two buckets or more.
@@ -200,7 +213,7 @@ class FlowTable {
     const uint32_t sig = signature(hash);
     const uint16_t check = check_bits(hash);
     for (uint32_t w = 0; w < kWays; ++w)
-      if (k.sig[w] == sig && k.check[w] == check) return w;
+      if (k.sig[w] == sig && (k.check[w] & kCheckMask) == check) return w;
     return kWays;
   }
   static bool alive(uint32_t expire, uint32_t now) {

@@ -90,7 +90,8 @@ struct MaglevBlock {
 Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec& spec,
                                                                 unsigned lcores,
                                                                 const ForwardingTable* previous,
-                                                                unsigned build_threads) {
+                                                                unsigned build_threads,
+                                                                uint32_t now_ms) {
   std::map<std::string_view, const Listener*> previous_by_name;
   if (previous)
     for (const Listener& l : previous->listeners_) previous_by_name.emplace(l.name, &l);
@@ -148,6 +149,8 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
   uint32_t endpoint_counters = 0;
   for (size_t li = 0; li < spec.listeners.size(); ++li) {
     const ListenerSpec& ls = spec.listeners[li];
+    auto before = previous_by_name.find(ls.name);
+    const Listener* was = before == previous_by_name.end() ? nullptr : before->second;
     Listener l{.id = listener_id(ls.name),
                .affinity = ls.affinity,
                .tcp_idle_ms = ls.tcp_idle_s * 1000,
@@ -174,7 +177,12 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
                  .healthy = es.healthy,
                  .v4 = es.address.is_v4(),
                  .address = es.address,
+                 .drain_ms = es.healthy ? 0 : es.unhealthy_drain_s * 1000,
+                 .unhealthy_since_ms = now_ms,
                  .label = es.label};
+      if (!e.healthy && was)
+        if (int old = was->find_endpoint(e.id); old >= 0 && !was->endpoints[old].healthy)
+          e.unhealthy_since_ms = was->endpoints[old].unhealthy_since_ms;
       prepare_encap(e, spec);
       l.by_id.emplace_back(e.id, static_cast<uint16_t>(ei));
       // Unhealthy endpoints and drained ones (weight 0) take no new flows.

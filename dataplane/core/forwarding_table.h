@@ -25,7 +25,8 @@ namespace onramp::dp {
 
 // What the fast path reads of an endpoint comes first and fills exactly one
 // cache line (a flow's packet reads that line and no other); the rest is
-// for the control side.
+// for the control side, but for the drain of an unhealthy endpoint, read
+// only by the packets of flows on one.
 struct alignas(64) Endpoint {
   // The outer IP header as far as it is the same for every packet (IPv4:
   // 20 bytes, IPv6: 40), and one's-complement sums (big-endian words) of
@@ -42,11 +43,25 @@ struct alignas(64) Endpoint {
   bool healthy;
   bool v4;
   IpAddress address;
+  // An unhealthy endpoint's drain (read only for flows on an unhealthy
+  // endpoint, so off the hot line): an established TCP flow stays while
+  // less than drain_ms has passed since unhealthy_since_ms, on the clock of
+  // PacketProcessor's now_ms; drain_ms 0 moves flows at once.
+  uint32_t drain_ms;
+  uint32_t unhealthy_since_ms;
   std::string label;
 
   // Flows already here may stay: present and healthy (weight 0 drains, so it
-  // keeps its flows).
+  // keeps its flows). An unhealthy endpoint keeps only its established TCP
+  // flows, and only while draining().
   bool keeps_flows() const { return healthy; }
+  // Whether an unhealthy endpoint's drain is still running at now_ms. Signed:
+  // a table built a moment after the burst's clock was read still drains
+  // (and a flow idles out long before the difference could wrap).
+  bool draining(uint32_t now_ms) const {
+    return drain_ms != 0 &&
+           static_cast<int32_t>(now_ms - unhealthy_since_ms) < static_cast<int32_t>(drain_ms);
+  }
 };
 
 // What a flow's packet reads comes first: its endpoints in the first cache
@@ -143,9 +158,15 @@ class ForwardingTable {
   // build_threads - 1 started for the build (they run where the caller may;
   // the dataplane keeps them off polling lcores). The table is the same for
   // any number of threads.
+  // now_ms: the time of the build on the clock the processors' now_ms
+  // comes from. An unhealthy endpoint that `previous` listed (same listener
+  // name, same address) as unhealthy keeps the time it turned unhealthy;
+  // any other unhealthy endpoint turned unhealthy now. Its drain runs from
+  // then (Endpoint::draining).
   static Result<std::unique_ptr<ForwardingTable>> build(const TableSpec& spec, unsigned lcores,
                                                         const ForwardingTable* previous = nullptr,
-                                                        unsigned build_threads = 1);
+                                                        unsigned build_threads = 1,
+                                                        uint32_t now_ms = 0);
 
   const Vip* find_vip(const IpAddress& addr) const {
     for (uint32_t s = vip_slot(addr);; s = (s + 1) & vip_mask_) {

@@ -35,6 +35,9 @@ constexpr uint32_t kIpv4HeaderLen = 20;
 constexpr uint32_t kIpv6HeaderLen = 40;
 constexpr uint32_t kUdpHeaderLen = 8;
 constexpr uint32_t kTcpHeaderLen = 20;
+// TCP header flags (byte 13).
+constexpr uint8_t kTcpFlagSyn = 0x02;
+constexpr uint8_t kTcpFlagAck = 0x10;
 constexpr uint32_t kIcmpHeaderLen = 8;
 
 inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }

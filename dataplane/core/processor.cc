@@ -158,6 +158,7 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
     }
     w.icmp_error = false;
     w.frag = kWhole;
+    w.tcp = kNotTcp;
     if (p.fragment) {
       if (const DropReason r = check_fragment(p); r != DropReason::count) {
         count_drop(r);
@@ -169,6 +170,11 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
         continue;
       }
       w.frag = kFirstFragment;  // holds the ports: classified as a whole packet
+    }
+    if (p.l4_proto == kProtoTcp) {
+      // The parser saw the whole TCP header (of a first fragment too).
+      const uint8_t flags = pkt.data[p.l4_offset + 13];
+      w.tcp = !(flags & kTcpFlagSyn) ? kTcpEstablished : !(flags & kTcpFlagAck) ? kTcpSyn : kNotTcp;
     }
     const ParsedPacket* flow = &p;
     if (p.l4_proto == kProtoIcmp || p.l4_proto == kProtoIcmpv6) {
@@ -269,7 +275,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   if (!b.matched) match(slot);  // a burst finished without a next one
   ForwardingTable& table = *b.table;
   // Counted here, added to the lcore's totals once a burst.
-  uint64_t forwarded = 0, new_flows = 0, moved = 0, icmp_forwarded = 0;
+  uint64_t forwarded = 0, new_flows = 0, moved = 0, drained = 0, icmp_forwarded = 0;
   for (uint16_t j = 0; j < b.n_pending; ++j) {
     uint16_t i = b.pending[j];
     Work& w = b.work[i];
@@ -284,24 +290,40 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     const uint32_t slot = flows_.lookup(w.hash, now_ms, w.idle_ms, w.first_slot);
     if (slot != FlowTable::kNone) {
       const FlowValue v = flows_.value(slot);
+      // Established once a packet without SYN was seen, until a new SYN.
+      const bool established = w.tcp == kNotTcp ? v.established : w.tcp == kTcpEstablished;
       ep = v.endpoint_index;
       if (ep >= static_cast<int>(l.endpoints.size()) || l.endpoints[ep].id != v.endpoint_id) {
         // The table changed since the flow was placed: find its endpoint again.
         ep = l.find_endpoint(v.endpoint_id);
       }
+      // A flow whose endpoint is gone moves; one whose endpoint is
+      // unhealthy moves too, unless it is an established TCP flow and the
+      // endpoint's drain is still running (a SYN, a UDP flow, or a flow
+      // whose endpoint was removed re-chooses at once).
       if (ep < 0 || !l.endpoints[ep].keeps_flows()) {
-        ep = l.pick(w.hash);
-        if (ep >= 0) ++moved;
+        if (ep >= 0 && established && l.endpoints[ep].draining(now_ms)) {
+          ++drained;
+        } else {
+          ep = l.pick(w.hash);
+          if (ep >= 0) ++moved;
+        }
       }
       // Written only when it changed: a hit then leaves the bucket's line
       // clean, and the line is not written back to memory.
-      if (ep >= 0 && (v.endpoint_index != ep || v.endpoint_id != l.endpoints[ep].id))
-        flows_.set_value(slot, FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), 0});
+      if (ep >= 0 && (v.endpoint_index != ep || v.endpoint_id != l.endpoints[ep].id ||
+                      v.established != established))
+        flows_.set_value(slot,
+                         FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), established});
     } else {
       ep = l.pick(w.hash);
       if (ep >= 0 && !w.icmp_error) {
-        flows_.insert(w.key, w.hash, FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), 0},
-                      now_ms, w.idle_ms);
+        // A flow first seen past its handshake (its connection began
+        // before this PoP saw it) is established from its first packet.
+        flows_.insert(
+            w.key, w.hash,
+            FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), w.tcp == kTcpEstablished},
+            now_ms, w.idle_ms);
         new_flow = true;
       }
     }
@@ -333,6 +355,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   LcoreStats::bump(stats_.forwarded, forwarded);
   if (new_flows) LcoreStats::bump(stats_.new_flows, new_flows);
   if (moved) LcoreStats::bump(stats_.flows_moved, moved);
+  if (drained) LcoreStats::bump(stats_.drained_packets, drained);
   if (icmp_forwarded) LcoreStats::bump(stats_.icmp_errors_forwarded, icmp_forwarded);
 }
 

@@ -38,6 +38,9 @@ struct LcoreStats {
   // Existing flows whose endpoint left the table or became unhealthy, sent
   // to a new endpoint.
   std::atomic<uint64_t> flows_moved{0};
+  // Packets of established TCP flows sent on to their unhealthy endpoint
+  // during its drain (Endpoint::draining) instead of moving.
+  std::atomic<uint64_t> drained_packets{0};
   std::atomic<uint64_t> drops[kDropReasonCount]{};
 
   static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
@@ -137,7 +140,14 @@ class PacketProcessor {
     uint16_t listener;
     bool icmp_error;  // an ICMP error following its flow: no new flow state
     uint8_t frag;     // kWhole, kFirstFragment or kLaterFragment
+    uint8_t tcp;      // kNotTcp, kTcpSyn or kTcpEstablished
   };
+  // What a packet says of its flow's handshake: nothing (UDP, an ICMP error,
+  // a SYN-ACK), a SYN without ACK (a connect, or its retry: the flow is not
+  // established), or a TCP packet without SYN (the flow is established).
+  static constexpr uint8_t kNotTcp = 0;
+  static constexpr uint8_t kTcpSyn = 1;
+  static constexpr uint8_t kTcpEstablished = 2;
   static constexpr uint8_t kWhole = 0;
   static constexpr uint8_t kFirstFragment = 1;  // picks the endpoint, records the train
   static constexpr uint8_t kLaterFragment = 2;  // follows its train: no flow lookup

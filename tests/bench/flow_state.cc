@@ -73,8 +73,7 @@ int main(int argc, char** argv) {
     for (uint32_t i : order) {
       FlowKey k = key(i);
       uint64_t h = FlowTable::hash_key(k);
-      if (t.lookup(h, 1, idle_ms) == FlowTable::kNone)
-        t.insert(k, h, FlowValue{i, 0, 0}, 1, idle_ms);
+      if (t.lookup(h, 1, idle_ms) == FlowTable::kNone) t.insert(k, h, FlowValue{i, 0}, 1, idle_ms);
     }
     uint64_t found = 0;
     for (uint32_t i : order) {

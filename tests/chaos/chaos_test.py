@@ -57,16 +57,10 @@ HEALS = {"dataplane", "endpoint"}
 # A target that fails for a cause found at its root and not fixed yet: its
 # failure is printed as KNOWN with the cause and does not fail the suite; a
 # run where it holds says so. Lost acknowledged writes are never known.
-KNOWN = {
-    "wan": "fail-open moves flows between endpoints the cut reached alike: the cut endpoints' "
-           "verdicts change one at a time, up to ~200 ms apart (the probes' stagger). Going "
-           "down, the first unhealthy one's flows are moved to its sibling, which then fails "
-           "too; the listener fails open to both, but a moved flow stays where it was moved. "
-           "Coming back, the first healthy one ends the fail-open and its still-unhealthy "
-           "sibling's flows are moved to it. Either way, when the link returns a moved "
-           "connection's next packet reaches an endpoint that does not know it and is reset "
-           "(docs/reliability.md)",
-}
+# (Empty: the cut link's "wan" case, fail-open moving flows between endpoints
+# the cut reached alike, is fixed by draining established TCP flows from an
+# unhealthy endpoint, docs/dataplane.md "When a flow moves".)
+KNOWN = {}
 
 
 class Writes:

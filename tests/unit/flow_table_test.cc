@@ -36,22 +36,41 @@ TEST(FlowTable, InsertThenHit) {
   auto k = key(1000);
   uint64_t h = FlowTable::hash_key(k);
   EXPECT_EQ(t.lookup(h, 0, 1000), kNone);
-  t.insert(k, h, FlowValue{42, 3, 0}, 0, 1000);
+  t.insert(k, h, FlowValue{42, 3}, 0, 1000);
   uint32_t slot = t.lookup(h, 10, 1000);
   ASSERT_NE(slot, kNone);
   EXPECT_EQ(t.value(slot).endpoint_id, 42u);
   EXPECT_EQ(t.value(slot).endpoint_index, 3);
-  t.set_value(slot, FlowValue{43, 4, 0});
+  t.set_value(slot, FlowValue{43, 4});
   EXPECT_EQ(t.value(t.lookup(h, 11, 1000)).endpoint_id, 43u);
   EXPECT_EQ(t.live(10), 1u);
   EXPECT_FALSE(found(t, key(1001), 10, 1000));
+}
+
+TEST(FlowTable, TheEstablishedFlagRidesWithTheEntryAndIsNoPartOfItsIdentity) {
+  FlowTable t(1024);
+  auto k = key(1000);
+  uint64_t h = FlowTable::hash_key(k);
+  t.insert(k, h, FlowValue{42, 3, true}, 0, 1000);
+  uint32_t slot = t.lookup(h, 10, 1000);
+  ASSERT_NE(slot, kNone);
+  EXPECT_TRUE(t.value(slot).established);
+  t.set_value(slot, FlowValue{42, 3, false});
+  ASSERT_EQ(t.lookup(h, 11, 1000), slot);
+  EXPECT_FALSE(t.value(slot).established);
+  EXPECT_EQ(t.value(slot).endpoint_id, 42u);
+  t.set_value(slot, FlowValue{43, 4, true});
+  ASSERT_EQ(t.lookup(h, 12, 1000, slot), slot);  // through the hint too
+  EXPECT_TRUE(t.value(slot).established);
+  EXPECT_EQ(t.value(slot).endpoint_index, 4);
+  EXPECT_EQ(t.live(12), 1u);
 }
 
 TEST(FlowTable, IdleEntriesExpireAndHitsRefresh) {
   FlowTable t(64);
   auto k = key(1);
   uint64_t h = FlowTable::hash_key(k);
-  t.insert(k, h, FlowValue{1, 0, 0}, 1000, 500);
+  t.insert(k, h, FlowValue{1, 0}, 1000, 500);
   ASSERT_NE(t.lookup(h, 1400, 500), kNone);  // refreshed: now expires at 1900
   ASSERT_NE(t.lookup(h, 1850, 500), kNone);  // expires at 2350
   EXPECT_EQ(t.live(2349), 1u);
@@ -66,8 +85,8 @@ TEST(FlowTable, AHitWithinTheSlackDoesNotMoveTheExpiry) {
   FlowTable t(64);
   auto k = key(3);
   uint64_t h = FlowTable::hash_key(k);
-  t.insert(k, h, FlowValue{1, 0, 0}, 0, 64000);  // slack 1000 ms
-  ASSERT_NE(t.lookup(h, 900, 64000), kNone);     // 900 ms behind: left at 64000
+  t.insert(k, h, FlowValue{1, 0}, 0, 64000);  // slack 1000 ms
+  ASSERT_NE(t.lookup(h, 900, 64000), kNone);  // 900 ms behind: left at 64000
   EXPECT_EQ(t.live(63999), 1u);
   EXPECT_EQ(t.live(64000), 0u);
   ASSERT_NE(t.lookup(h, 1100, 64000), kNone);  // 1100 ms behind: refreshed
@@ -80,7 +99,7 @@ TEST(FlowTable, ClockWrapDoesNotExpireLiveEntries) {
   auto k = key(2);
   uint64_t h = FlowTable::hash_key(k);
   uint32_t near_wrap = 0xffffff00u;
-  t.insert(k, h, FlowValue{1, 0, 0}, near_wrap, 1000);
+  t.insert(k, h, FlowValue{1, 0}, near_wrap, 1000);
   EXPECT_NE(t.lookup(h, near_wrap + 900, 1000), kNone);  // wrapped past 0
   EXPECT_EQ(t.lookup(h, near_wrap + 900 + 1001, 1000), kNone);
 }
@@ -92,11 +111,11 @@ TEST(FlowTable, FullBucketEvictsTheEntryClosestToExpiry) {
     auto k = key(i);
     // Entry i expires at 100 + i*10 (inserted at i*10 with 100 ms idle);
     // entry 0 is closest to expiry.
-    t.insert(k, FlowTable::hash_key(k), FlowValue{i, 0, 0}, i * 10u, 100);
+    t.insert(k, FlowTable::hash_key(k), FlowValue{i, 0}, i * 10u, 100);
   }
   EXPECT_EQ(t.live(75), 8u);
   auto k9 = key(100);
-  t.insert(k9, FlowTable::hash_key(k9), FlowValue{100, 0, 0}, 75, 100);
+  t.insert(k9, FlowTable::hash_key(k9), FlowValue{100, 0}, 75, 100);
   EXPECT_EQ(t.stats().evictions, 1u);
   EXPECT_FALSE(found(t, key(0), 76, 100));
   for (uint16_t i = 1; i < 8; ++i) EXPECT_TRUE(found(t, key(i), 76, 100)) << i;
@@ -107,10 +126,10 @@ TEST(FlowTable, ExpiredWaysAreReusedBeforeLiveOnesAreEvicted) {
   FlowTable t(8);
   for (uint16_t i = 0; i < 8; ++i) {
     auto k = key(i);
-    t.insert(k, FlowTable::hash_key(k), FlowValue{i, 0, 0}, 0, i == 5 ? 10 : 1000);
+    t.insert(k, FlowTable::hash_key(k), FlowValue{i, 0}, 0, i == 5 ? 10 : 1000);
   }
   auto k = key(200);
-  t.insert(k, FlowTable::hash_key(k), FlowValue{200, 0, 0}, 50, 1000);
+  t.insert(k, FlowTable::hash_key(k), FlowValue{200, 0}, 50, 1000);
   EXPECT_EQ(t.stats().evictions, 0u);
   EXPECT_EQ(t.stats().expired, 1u);
   EXPECT_EQ(t.live(51), 8u);
@@ -123,7 +142,7 @@ TEST(FlowTable, BoundedMemoryUnderAFlood) {
     FlowKey k = key(static_cast<uint16_t>(i));
     k.client.bytes[13] = static_cast<uint8_t>(i >> 16);
     k.client.bytes[14] = static_cast<uint8_t>(i >> 8);
-    t.insert(k, FlowTable::hash_key(k), FlowValue{1, 0, 0}, 0, 60000);
+    t.insert(k, FlowTable::hash_key(k), FlowValue{1, 0}, 0, 60000);
   }
   EXPECT_EQ(t.live(1), 4096u);
   EXPECT_EQ(t.stats().evictions, 100000u - 4096u);
@@ -141,7 +160,7 @@ TEST(FlowTable, HalfFullItKeepsNearlyEveryFlow) {
     return k;
   };
   for (uint32_t i = 0; i < n; ++i)
-    t.insert(flow(i), FlowTable::hash_key(flow(i)), FlowValue{i, 0, 0}, 0, 60000);
+    t.insert(flow(i), FlowTable::hash_key(flow(i)), FlowValue{i, 0}, 0, 60000);
   uint32_t kept = 0;
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t slot = t.lookup(FlowTable::hash_key(flow(i)), 1, 60000);

@@ -198,7 +198,8 @@ TEST(Processor, DrainKeepsFlowsUnhealthyMovesThemRemovalMovesThem) {
     EXPECT_NE(outer_dst(run(proc, *t2, syn("192.0.2.10", p)).out), "198.51.100.1");
   EXPECT_EQ(proc.stats().flows_moved.load(), 0u);
 
-  // .2 goes unhealthy: its flows move at once; others stay.
+  // .2 goes unhealthy: its flows, never past their SYN, move at once;
+  // others stay.
   eps[1].healthy = false;
   auto t3 = build(make_spec(eps));
   uint64_t moved = 0;
@@ -219,6 +220,174 @@ TEST(Processor, DrainKeepsFlowsUnhealthyMovesThemRemovalMovesThem) {
       {{.address = ip("198.51.100.3")}, {.address = ip("198.51.100.2"), .healthy = false}}));
   for (auto& [p, e] : first)
     EXPECT_EQ(outer_dst(run(proc, *t4, syn("192.0.2.10", p)).out), "198.51.100.3");
+}
+
+// Draining established TCP flows from an unhealthy endpoint (issue 11, the
+// chaos suite's cut WAN link): three endpoints, flows placed by their SYN
+// and established by an ACK at t = 0; at `turned` the second endpoint turns
+// unhealthy in a table built next to the first.
+struct DrainBed {
+  std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.1")},
+                                   {.address = ip("198.51.100.2")},
+                                   {.address = ip("198.51.100.3")}};
+  std::unique_ptr<ForwardingTable> before;
+  std::unique_ptr<ForwardingTable> after;
+  PacketProcessor proc{0, 4096};
+  std::map<uint16_t, std::string> first;  // client port -> endpoint
+
+  static constexpr const char* kSick = "198.51.100.2";
+  static constexpr uint32_t kTurned = 1000;
+
+  explicit DrainBed(uint32_t drain_s = kDefaultUnhealthyDrainS, uint8_t proto = 6) {
+    for (auto& e : eps) e.unhealthy_drain_s = drain_s;
+    before = build_at(nullptr, 0);
+    for (uint16_t p = 1; p <= 300; ++p) {
+      first[p] = outer_dst(run(proc, *before, proto == 6 ? syn("192.0.2.10", p) : udp4(p)).out);
+      if (proto == 6) {
+        EXPECT_EQ(outer_dst(run(proc, *before, ack(p)).out), first[p]);
+      }
+    }
+    eps[1].healthy = false;
+    after = build_at(before.get(), kTurned);
+  }
+  std::unique_ptr<ForwardingTable> build_at(const ForwardingTable* previous, uint32_t now) {
+    auto t = ForwardingTable::build(make_spec(eps), 1, previous, 1, now);
+    EXPECT_TRUE(t.ok()) << t.error();
+    return t.ok() ? std::move(*t) : nullptr;
+  }
+  static Bytes ack(uint16_t port) {
+    return cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(port, 80, 0x10)));
+  }
+  static Bytes udp4(uint16_t port) {
+    return cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(port, 80)));
+  }
+  size_t on_sick() const {
+    size_t n = 0;
+    for (const auto& [p, e] : first) n += e == kSick;
+    return n;
+  }
+};
+
+TEST(Processor, DrainKeepsEstablishedTcpOnAnUnhealthyEndpoint) {
+  DrainBed bed;
+  ASSERT_GT(bed.on_sick(), 0u);
+  // 29 s after it turned unhealthy, every established flow is where it was.
+  for (auto& [p, e] : bed.first)
+    EXPECT_EQ(outer_dst(run(bed.proc, *bed.after, DrainBed::ack(p), 30000 - 1).out), e);
+  EXPECT_EQ(bed.proc.stats().flows_moved.load(), 0u);
+  EXPECT_EQ(bed.proc.stats().drained_packets.load(), bed.on_sick());
+  // New connections avoid it all the same.
+  for (uint16_t p = 1000; p < 1300; ++p)
+    EXPECT_NE(outer_dst(run(bed.proc, *bed.after, syn("192.0.2.10", p), 2000).out),
+              DrainBed::kSick);
+}
+
+TEST(Processor, DrainEndsAfterTheInterval) {
+  DrainBed bed;
+  // A later table that still lists it unhealthy does not restart the drain.
+  auto again = bed.build_at(bed.after.get(), 20000);
+  const uint32_t end = DrainBed::kTurned + 30000;
+  for (auto& [p, e] : bed.first)
+    EXPECT_EQ(outer_dst(run(bed.proc, *again, DrainBed::ack(p), end - 1).out), e);
+  for (auto& [p, e] : bed.first) {
+    std::string now = outer_dst(run(bed.proc, *again, DrainBed::ack(p), end).out);
+    if (e == DrainBed::kSick) {
+      EXPECT_NE(now, DrainBed::kSick);
+    } else {
+      EXPECT_EQ(now, e);
+    }
+  }
+  EXPECT_EQ(bed.proc.stats().flows_moved.load(), bed.on_sick());
+  // Healthy again, then unhealthy: a new drain from the new verdict.
+  bed.eps[1].healthy = true;
+  auto healthy = bed.build_at(again.get(), end + 1000);
+  bed.eps[1].healthy = false;
+  auto sick = bed.build_at(healthy.get(), end + 2000);
+  EXPECT_EQ(sick->listener(0).endpoints[1].unhealthy_since_ms, end + 2000);
+  EXPECT_EQ(again->listener(0).endpoints[1].unhealthy_since_ms, DrainBed::kTurned);
+}
+
+TEST(Processor, ASynOnADrainedFlowReChooses) {
+  DrainBed bed;
+  for (auto& [p, e] : bed.first) {
+    if (e != DrainBed::kSick) continue;
+    // A client retrying its connect is not pinned to the unhealthy endpoint;
+    // the handshake's ACK then follows the SYN to the new endpoint.
+    std::string moved = outer_dst(run(bed.proc, *bed.after, syn("192.0.2.10", p), 2000).out);
+    EXPECT_NE(moved, DrainBed::kSick);
+    EXPECT_EQ(outer_dst(run(bed.proc, *bed.after, DrainBed::ack(p), 2001).out), moved);
+  }
+  EXPECT_EQ(bed.proc.stats().flows_moved.load(), bed.on_sick());
+  EXPECT_EQ(bed.proc.stats().drained_packets.load(), 0u);
+}
+
+TEST(Processor, AFlowPastItsSynWhenTheEndpointTurnsUnhealthyDrains) {
+  // The SYN went to the endpoint before it turned unhealthy; the
+  // handshake's ACK, the flow's first packet without SYN, stays with it.
+  DrainBed bed;
+  PacketProcessor proc(0, 4096);
+  for (auto& [p, e] : bed.first)
+    ASSERT_EQ(outer_dst(run(proc, *bed.before, syn("192.0.2.10", p)).out), e);
+  for (auto& [p, e] : bed.first)
+    EXPECT_EQ(outer_dst(run(proc, *bed.after, DrainBed::ack(p), 2000).out), e);
+  EXPECT_EQ(proc.stats().flows_moved.load(), 0u);
+}
+
+TEST(Processor, UdpFlowsStillMove) {
+  DrainBed bed(kDefaultUnhealthyDrainS, 17);
+  ASSERT_GT(bed.on_sick(), 0u);
+  for (auto& [p, e] : bed.first) {
+    std::string now = outer_dst(run(bed.proc, *bed.after, DrainBed::udp4(p), 2000).out);
+    if (e == DrainBed::kSick) {
+      EXPECT_NE(now, DrainBed::kSick);
+    } else {
+      EXPECT_EQ(now, e);
+    }
+  }
+  EXPECT_EQ(bed.proc.stats().flows_moved.load(), bed.on_sick());
+  EXPECT_EQ(bed.proc.stats().drained_packets.load(), 0u);
+}
+
+TEST(Processor, ZeroDrainMovesAtOnce) {
+  DrainBed bed(0);
+  ASSERT_GT(bed.on_sick(), 0u);
+  // Even a packet whose clock reads before the table was built.
+  for (auto& [p, e] : bed.first) {
+    std::string now = outer_dst(run(bed.proc, *bed.after, DrainBed::ack(p), 0).out);
+    if (e == DrainBed::kSick) {
+      EXPECT_NE(now, DrainBed::kSick);
+    } else {
+      EXPECT_EQ(now, e);
+    }
+  }
+  EXPECT_EQ(bed.proc.stats().flows_moved.load(), bed.on_sick());
+}
+
+TEST(Processor, AnEndpointRemovedFromTheTableLosesItsEstablishedFlowsAtOnce) {
+  DrainBed bed;
+  bed.eps.erase(bed.eps.begin() + 1);
+  auto removed = bed.build_at(bed.after.get(), 2000);
+  for (auto& [p, e] : bed.first) {
+    std::string now = outer_dst(run(bed.proc, *removed, DrainBed::ack(p), 2001).out);
+    if (e == DrainBed::kSick) {
+      EXPECT_NE(now, DrainBed::kSick);
+    } else {
+      EXPECT_EQ(now, e);
+    }
+  }
+  EXPECT_EQ(bed.proc.stats().flows_moved.load(), bed.on_sick());
+}
+
+TEST(Processor, AFlowFirstSeenPastItsHandshakeIsEstablished) {
+  // A connection this PoP never saw start (BGP moved its client here, or
+  // the dataplane restarted) drains like any other.
+  DrainBed bed;
+  PacketProcessor proc(0, 4096);
+  for (auto& [p, e] : bed.first)
+    ASSERT_EQ(outer_dst(run(proc, *bed.before, DrainBed::ack(p)).out), e);
+  for (auto& [p, e] : bed.first)
+    EXPECT_EQ(outer_dst(run(proc, *bed.after, DrainBed::ack(p), 2000).out), e);
+  EXPECT_EQ(proc.stats().drained_packets.load(), bed.on_sick());
 }
 
 TEST(Processor, SourceIpAffinityPinsAClient) {

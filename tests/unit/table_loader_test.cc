@@ -47,6 +47,22 @@ TEST(TableLoader, GoodTableLoadsWithDefaults) {
   EXPECT_EQ(l.endpoints[1].mode, ForwardingMode::gue);
   EXPECT_FALSE(l.endpoints[1].healthy);
   EXPECT_EQ(l.endpoints[1].weight, 0u);
+  EXPECT_EQ(l.endpoints[1].unhealthy_drain_s, 30u);  // unset: 30 s
+}
+
+TEST(TableLoader, UnhealthyDrainIsKeptEvenAtZeroAndBounded) {
+  auto zero = dp::parse_table_text(with("unhealthy: true", "unhealthy: true unhealthy_drain_s: 0"));
+  ASSERT_EQ(zero.error(), "");
+  EXPECT_EQ(zero->listeners[0].endpoints[1].unhealthy_drain_s, 0u);
+  auto most = dp::parse_table_text(with("unhealthy: true", "unhealthy_drain_s: 3600"));
+  ASSERT_EQ(most.error(), "");
+  EXPECT_EQ(most->listeners[0].endpoints[1].unhealthy_drain_s, 3600u);
+  EXPECT_EQ(load(with("unhealthy: true", "unhealthy_drain_s: 3601")),
+            "listeners[0].endpoints[1].unhealthy_drain_s: 3601 is outside 0..3600");
+  TableSpec spec = *most;
+  spec.listeners[0].endpoints[0].unhealthy_drain_s = 3601;
+  EXPECT_EQ(validate_table_spec(spec).message(),
+            "listeners[0].endpoints[0].unhealthy_drain_s: 3601 is outside 0..3600");
 }
 
 TEST(TableLoader, ErrorsNameTheField) {

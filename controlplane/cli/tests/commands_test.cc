@@ -282,6 +282,8 @@ TEST_F(CommandsTest, EndpointGroupCreate) {
                  "ap-southeast",
                  "--traffic-dial",
                  "50",
+                 "--unhealthy-drain-s",
+                 "0",
                  "--health-check",
                  "http",
                  "--health-port",
@@ -308,7 +310,7 @@ TEST_F(CommandsTest, EndpointGroupCreate) {
       << err.str();
   expect_request<v1::EndpointGroup>(0, m(kAdmin, "CreateEndpointGroup"), R"(
       name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
-      traffic_dial_percent: 50
+      traffic_dial_percent: 50 unhealthy_drain_s: 0
       health_check { protocol: HEALTH_CHECK_HTTP port: 8080 path: "/healthz" interval_ms: 1000
                      timeout_ms: 500 healthy_threshold: 2 unhealthy_threshold: 4
                      expected_status_min: 200 expected_status_max: 299 }
@@ -326,7 +328,7 @@ TEST_F(CommandsTest, EndpointGroupHttpsHealthCheckFlags) {
       << err.str();
   expect_request<v1::EndpointGroup>(0, m(kAdmin, "CreateEndpointGroup"), R"(
       name: "sin" accelerator: "web" listener: "https" region: "ap-southeast"
-      traffic_dial_percent: 100
+      traffic_dial_percent: 100 unhealthy_drain_s: 30
       health_check { protocol: HEALTH_CHECK_HTTPS path: "/healthz"
                      tls_server_name: "api.example.com" tls_ca_file: "/etc/onramp/probe-ca.pem" })");
 
@@ -347,14 +349,32 @@ TEST_F(CommandsTest, EndpointGroupHttpsHealthCheckFlags) {
       update_mask { paths: "health_check.tls_skip_verify" })");
 }
 
-TEST_F(CommandsTest, EndpointGroupCreateDefaultsTheDialTo100) {
+TEST_F(CommandsTest, EndpointGroupCreateDefaultsTheDialTo100AndTheDrainTo30) {
   ASSERT_EQ(run({"endpoint-group", "create", "fra", "--accelerator", "web", "--listener", "https",
                  "--region", "eu-central"}),
             0)
       << err.str();
   expect_request<v1::EndpointGroup>(0, m(kAdmin, "CreateEndpointGroup"), R"(
       name: "fra" accelerator: "web" listener: "https" region: "eu-central"
-      traffic_dial_percent: 100 health_check { protocol: HEALTH_CHECK_TCP })");
+      traffic_dial_percent: 100 unhealthy_drain_s: 30
+      health_check { protocol: HEALTH_CHECK_TCP })");
+}
+
+TEST_F(CommandsTest, EndpointGroupUnhealthyDrainIsUpdatedAloneAndBounded) {
+  ASSERT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+                 "--unhealthy-drain-s", "120"}),
+            0)
+      << err.str();
+  ASSERT_EQ(server.calls.size(), 1u);
+  expect_request<v1::UpdateEndpointGroupRequest>(0, m(kAdmin, "UpdateEndpointGroup"), R"(
+      endpoint_group { name: "fra" accelerator: "web" listener: "https" unhealthy_drain_s: 120 }
+      update_mask { paths: "unhealthy_drain_s" })");
+  EXPECT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+                 "--unhealthy-drain-s", "3601"}),
+            2);
+  EXPECT_EQ(run({"endpoint-group", "update", "fra", "--accelerator", "web", "--listener", "https",
+                 "--unhealthy-drain-s", "-1"}),
+            2);
 }
 
 TEST_F(CommandsTest, EndpointGroupUpdateSendsOnlyTheFlagsGiven) {

@@ -161,7 +161,7 @@ TEST(Golden, EndpointGroupTableShowsEffectiveDefaults) {
   EXPECT_EQ(render<v1::ListEndpointGroupsResponse>(R"(
       endpoint_groups { accelerator: "web" listener: "https" name: "fra" region: "eu-central" }
       endpoint_groups { accelerator: "web" listener: "https" name: "sin" region: "ap-southeast"
-                        traffic_dial_percent: 0
+                        traffic_dial_percent: 0 unhealthy_drain_s: 0
                         health_check { protocol: HEALTH_CHECK_HTTP port: 8080 path: "/healthz"
                                        interval_ms: 1000 unhealthy_threshold: 2 }
                         port_overrides { listener_port: 443 endpoint_port: 8443 }
@@ -170,13 +170,13 @@ TEST(Golden, EndpointGroupTableShowsEffectiveDefaults) {
                         port_overrides { listener_port: 443 endpoint_port: 8443 } })",
                                                    print_endpoint_groups),
             "ACCELERATOR  LISTENER  NAME  REGION        DIAL  HEALTH_CHECK               "
-            "INTERVAL_MS  TIMEOUT_MS  UP/DOWN  PORT_OVERRIDES\n"
+            "INTERVAL_MS  TIMEOUT_MS  UP/DOWN  DRAIN_S  PORT_OVERRIDES\n"
             "web          https     fra   eu-central    100%  tcp                        "
-            "10000        2000        3/3      -\n"
+            "10000        2000        3/3      30       -\n"
             "web          https     sin   ap-southeast  0%    http:8080/healthz 200-399  "
-            "1000         1000        3/2      443:8443 (decap)\n"
+            "1000         1000        3/2      0        443:8443 (decap)\n"
             "web          https     old   eu-west       100%  tcp                        "
-            "10000        2000        3/3      443:8443 (not applied)\n");
+            "10000        2000        3/3      30       443:8443 (not applied)\n");
 }
 
 TEST(Golden, EndpointGroupTableShowsHttpsSniAndVerification) {
@@ -192,16 +192,16 @@ TEST(Golden, EndpointGroupTableShowsHttpsSniAndVerification) {
                                                    print_endpoint_groups),
             "ACCELERATOR  LISTENER  NAME  REGION        DIAL  "
             "HEALTH_CHECK                                         "
-            "INTERVAL_MS  TIMEOUT_MS  UP/DOWN  PORT_OVERRIDES\n"
+            "INTERVAL_MS  TIMEOUT_MS  UP/DOWN  DRAIN_S  PORT_OVERRIDES\n"
             "web          https     fra   eu-central    100%  "
             "https/healthz 200-399 sni=api.example.com ca=system  "
-            "10000        2000        3/3      -\n"
+            "10000        2000        3/3      30       -\n"
             "web          https     sin   ap-southeast  100%  "
             "https:8443/ 200-399 ca=/etc/onramp/ca.pem            "
-            "10000        2000        3/3      -\n"
+            "10000        2000        3/3      30       -\n"
             "web          https     syd   ap-southeast  100%  "
             "https/ 200-399 insecure                              "
-            "10000        2000        3/3      -\n");
+            "10000        2000        3/3      30       -\n");
 }
 
 TEST(Golden, EndpointGroupYamlShowsOptionalFieldsOnlyWhenSet) {
@@ -543,6 +543,7 @@ TEST(Golden, DataplaneStats) {
             "dropped:                10\n"
             "new_flows:              20\n"
             "flows_moved:            0\n"
+            "drained_packets:        0\n"
             "flows_live:             18 of 8192\n"
             "flow_inserts:           20\n"
             "flow_expired:           2\n"

@@ -79,6 +79,27 @@ class RouteComputerTest : public ::testing::Test {
   Config config_;
 };
 
+TEST_F(RouteComputerTest, EveryEndpointCarriesItsGroupsUnhealthyDrain) {
+  web();
+  v1::EndpointGroup eu = group("web", "http", "eu", "eu-central", 100);
+  eu.set_unhealthy_drain_s(0);
+  add(eu);
+  add(group("web", "http", "us", "us-east", 100));  // stored before the field: 30
+  add(endpoint("web", "http", "eu", "198.51.100.1", 128));
+  add(endpoint("web", "http", "us", "198.51.100.2", 128));
+  PopRoutes r = compute();
+  const auto& eps = r.table.listeners(0).endpoints();
+  ASSERT_EQ(eps.size(), 2);
+  EXPECT_EQ(eps[0].address(), "198.51.100.1");
+  EXPECT_TRUE(eps[0].has_unhealthy_drain_s());
+  EXPECT_EQ(eps[0].unhealthy_drain_s(), 0u);
+  EXPECT_EQ(eps[1].unhealthy_drain_s(), 30u);
+  auto spec = check_table(r.table);
+  ASSERT_TRUE(spec.ok()) << spec.error();
+  EXPECT_EQ(spec->listeners[0].endpoints[0].unhealthy_drain_s, 0u);
+  EXPECT_EQ(spec->listeners[0].endpoints[1].unhealthy_drain_s, 30u);
+}
+
 TEST_F(RouteComputerTest, TheTableNamesThePopTheListenerAndTheGroups) {
   web();
   add(group("web", "http", "eu", "eu-central", 100));

@@ -279,6 +279,16 @@ TEST_F(ServiceTest, AnUpdateMaskChangesOnlyTheFieldsItNames) {
   EXPECT_EQ(out.traffic_dial_percent(), 100u);
   EXPECT_EQ(out.health_check().interval_ms(), 5000u);
 
+  // The drain too: set to 0 (kept: it means "at once"), then back to 30.
+  v1::EndpointGroup drain = group("web", "http", "eu");
+  drain.set_unhealthy_drain_s(0);
+  ASSERT_TRUE(update(drain, out, {"unhealthy_drain_s"}).ok());
+  EXPECT_TRUE(out.has_unhealthy_drain_s());
+  EXPECT_EQ(out.unhealthy_drain_s(), 0u);
+  EXPECT_EQ(out.traffic_dial_percent(), 100u);
+  ASSERT_TRUE(update(group("web", "http", "eu"), out, {"unhealthy_drain_s"}).ok());
+  EXPECT_EQ(out.unhealthy_drain_s(), 30u);
+
   // A repeated field named is replaced whole.
   v1::Accelerator a = accelerator("web", {"203.0.113.11", "2001:db8::11"}, /*enabled=*/false);
   v1::Accelerator aout;

@@ -191,6 +191,8 @@ TEST(Validation, EndpointGroupDefaults) {
   v1::EndpointGroup out;
   ASSERT_TRUE(validate_endpoint_group(c, group("web", "http", "us"), Mutation::create, out).ok());
   EXPECT_EQ(out.traffic_dial_percent(), 100u);
+  EXPECT_TRUE(out.has_unhealthy_drain_s());
+  EXPECT_EQ(out.unhealthy_drain_s(), 30u);
   const auto& hc = out.health_check();
   EXPECT_EQ(hc.protocol(), v1::HEALTH_CHECK_TCP);
   EXPECT_EQ(hc.interval_ms(), 10000u);
@@ -204,6 +206,12 @@ TEST(Validation, EndpointGroupDefaults) {
   g.mutable_health_check()->set_interval_ms(1000);
   ASSERT_TRUE(validate_endpoint_group(c, g, Mutation::create, out).ok());
   EXPECT_EQ(out.traffic_dial_percent(), 0u);  // set explicitly: kept
+  g.set_unhealthy_drain_s(0);
+  ASSERT_TRUE(validate_endpoint_group(c, g, Mutation::create, out).ok());
+  EXPECT_EQ(out.unhealthy_drain_s(), 0u);  // set explicitly: kept
+  g.set_unhealthy_drain_s(3600);
+  ASSERT_TRUE(validate_endpoint_group(c, g, Mutation::create, out).ok());
+  EXPECT_EQ(out.unhealthy_drain_s(), 3600u);
   EXPECT_EQ(out.health_check().path(), "/");
   EXPECT_EQ(out.health_check().timeout_ms(), 1000u);
   EXPECT_EQ(out.health_check().expected_status_min(), 200u);
@@ -214,6 +222,9 @@ TEST(Validation, EndpointGroupErrors) {
   Config c = base();
   EXPECT_EQ(grp(c, group("web", "http", "us", "", 101)),
             invalid("endpoint_group.traffic_dial_percent: 101 is outside 0..100"));
+  auto drain = group("web", "http", "us");
+  drain.set_unhealthy_drain_s(3601);
+  EXPECT_EQ(grp(c, drain), invalid("endpoint_group.unhealthy_drain_s: 3601 is outside 0..3600"));
   EXPECT_EQ(grp(c, group("web", "http", "us", "eu central")).first, StatusCode::INVALID_ARGUMENT);
   auto g = group("web", "http", "us");
   g.mutable_health_check()->set_interval_ms(50);
