@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""Issue 13 item 3 with real processes, no root: two onramp-controller
+replicas on loopback, one onramp-agent given both (--controller A,B) and a
+stand-in dataplane (fake-dataplane: it takes any table and reports its
+version; it forwards nothing, so "keeps its table" is what is checked).
+
+Without etcd the replicas do not share a store: B runs on a copy of A's
+SQLite file taken while A was stopped, so both have the same store identity
+and configuration, as two replicas over one store would.
+
+Steps, each asserted:
+  1. A configured (4 listeners), stopped, its file copied for B, both started;
+  2. the agent, given A then B, runs A's table;
+  3. kill -9 of A: the agent has a session to B within 2 s, and its
+     dataplane kept the table throughout (never empty, never version 0);
+  4. kill -9 of B with A back: the agent moves back to A.
+
+usage: controller_failover_test.py --build-dir DIR
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import (check, free_port, kill_group, log, missing_binaries, programs, run,
+                     run_test, stop, wait_for)
+
+
+class Bed:
+    def __init__(self, build, work):
+        self.work = work
+        self.bin = programs(build, "controller", "agent", "ctl")
+        self.bin["fake_dataplane"] = os.path.join(build, "tests/bench/fake-dataplane")
+        self.procs = {}
+        self.admin = {r: f"127.0.0.1:{free_port()}" for r in "AB"}
+        self.pop_addr = {r: f"127.0.0.1:{free_port()}" for r in "AB"}
+        self.db = {r: os.path.join(work, f"{r}.db") for r in "AB"}
+        self.sock = os.path.join(work, "fra1.sock")
+        self.state = os.path.join(work, "state")
+        self.table = os.path.join(self.state, "last_good_table.textproto")
+
+    def start(self, name, cmd):
+        out = open(os.path.join(self.work, f"{name}.log"), "a")
+        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        kill_group(self.procs.pop(name, None), sig)
+
+    def start_controller(self, replica, *extra):
+        self.start(replica, [
+            self.bin["controller"], "--admin-listen", self.admin[replica], "--pop-listen",
+            self.pop_addr[replica], "--plaintext", "--db", self.db[replica], "--debounce-ms",
+            "20", *extra])
+        wait_for(f"controller {replica}",
+                 lambda: self.ctl(replica, "pop", "list", check_rc=False).returncode == 0)
+
+    def start_dataplane(self):
+        self.start("dataplane", [self.bin["fake_dataplane"], self.sock])
+        wait_for("the fake dataplane", lambda: os.path.exists(self.sock))
+
+    def start_agent(self):
+        self.start("agent", [
+            self.bin["agent"], "--controller", f"{self.pop_addr['A']},{self.pop_addr['B']}",
+            "--plaintext", "--pop", "FRA1", "--iata", "FRA", "--city", "Frankfurt", "--country",
+            "DE", "--lat", "50.03", "--lon", "8.57", "--tunnel-source-v4", "192.0.2.11",
+            "--next-hop-mac", "02:00:00:00:01:fe", "--dataplane-socket", self.sock,
+            "--state-dir", self.state, "--status-interval-ms", "100", "--no-probes"])
+
+    def ctl(self, replica, *args, check_rc=True):
+        return run([self.bin["ctl"], "--controller", self.admin[replica], "--plaintext",
+                    "--timeout", "5", *args], check=check_rc, timeout=30)
+
+    def pop(self, replica):
+        r = self.ctl(replica, "pop", "list", "-o", "json", check_rc=False)
+        if r.returncode != 0:
+            return {}
+        pops = json.loads(r.stdout or "{}").get("pops", [])
+        return pops[0] if pops else {}
+
+    def dataplane_version(self):
+        r = run([self.bin["ctl"], "dataplane", "health", "--socket", self.sock, "-o", "json"],
+                check=False, timeout=10)
+        return int(json.loads(r.stdout or "{}").get("table_version", 0)) if r.returncode == 0 else -1
+
+    def listeners_on_disk(self):
+        with open(self.table) as f:
+            return f.read().count("listeners {")
+
+    def teardown(self):
+        for name in list(self.procs):
+            self.kill(name)
+
+
+def in_sync(bed, replica):
+    p = bed.pop(replica)
+    applied, sent = int(p.get("applied_version", 0)), int(p.get("sent_version", 0))
+    connected = p.get("state") == "POP_CONNECTED"
+    return applied if connected and applied and applied == sent else 0
+
+
+def steps(bed):
+    # 1. One store for both replicas.
+    bed.start_controller("A", "--init")
+    bed.ctl("A", "accelerator", "create", "web", "--vip", "203.0.113.10")
+    for i in range(4):
+        name = f"l{i}"
+        bed.ctl("A", "listener", "create", name, "--accelerator", "web", "--protocol", "tcp",
+                "--ports", str(8000 + i))
+        bed.ctl("A", "endpoint-group", "create", "eu", "--accelerator", "web", "--listener",
+                name, "--region", "eu-central")
+        bed.ctl("A", "endpoint", "add", f"198.51.100.{i + 1}", "--accelerator", "web",
+                "--listener", name, "--endpoint-group", "eu")
+    stop(bed.procs.pop("A"))
+    shutil.copyfile(bed.db["A"], bed.db["B"])
+    bed.start_controller("A")
+    bed.start_controller("B")
+    log("1. replicas A and B on copies of one store, 4 listeners")
+
+    # 2. The agent on A.
+    bed.start_dataplane()
+    bed.start_agent()
+    version = wait_for("FRA1 to apply A's table", lambda: in_sync(bed, "A"))
+    wait_for("the last good table on disk", lambda: bed.listeners_on_disk() == 4)
+    check(bed.pop("B").get("state") != "POP_CONNECTED", "FRA1 is not on B yet")
+    log(f"2. FRA1 runs A's version {version}")
+
+    # 3. A dies without a word; B must have FRA1 within 2 s.
+    killed = time.monotonic()
+    bed.kill("A")
+    moved = None
+    lowest = version
+    while time.monotonic() - killed < 5:
+        lowest = min(lowest, bed.dataplane_version())
+        if bed.pop("B").get("state") == "POP_CONNECTED":
+            moved = time.monotonic() - killed
+            break
+        time.sleep(0.02)
+    check(moved is not None and moved < 2.0, f"FRA1 on B within 2 s (took {moved})")
+    wait_for("FRA1 in sync with B", lambda: in_sync(bed, "B"))
+    lowest = min(lowest, bed.dataplane_version())
+    check(lowest > 0, f"the dataplane kept a table throughout (lowest version seen {lowest})")
+    check(bed.listeners_on_disk() == 4, "the last good table kept its 4 listeners")
+    log(f"3. kill -9 of A: FRA1 on B after {moved * 1000:.0f} ms, table kept "
+        f"(version {bed.dataplane_version()})")
+
+    # 4. And back: A returns, B dies.
+    bed.start_controller("A")
+    bed.kill("B")
+    wait_for("FRA1 back on A", lambda: in_sync(bed, "A"), timeout=5)
+    log("4. kill -9 of B: FRA1 back on A")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    args = ap.parse_args()
+    bed = Bed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix="onramp-failover-"))
+    if missing_binaries(bed.bin.values()):
+        return 1
+    return run_test("agent failover between controller replicas", bed.work, lambda: steps(bed),
+                    bed.teardown)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
