@@ -13,6 +13,7 @@ Steps, each asserted:
   2. the agent, given A then B, runs A's table;
   3. kill -9 of A: the agent has a session to B within 2 s, and its
      dataplane kept the table throughout (never empty, never version 0);
+     onrampctl given A and B reads and writes through B;
   4. kill -9 of B with A back: the agent moves back to A.
 
 usage: controller_failover_test.py --build-dir DIR
@@ -148,6 +149,16 @@ def steps(bed):
     check(bed.listeners_on_disk() == 4, "the last good table kept its 4 listeners")
     log(f"3. kill -9 of A: FRA1 on B after {moved * 1000:.0f} ms, table kept "
         f"(version {bed.dataplane_version()})")
+
+    # onrampctl given both replicas: reads and writes reach B, A being dead.
+    both = [bed.bin["ctl"], "--controller", f"{bed.admin['A']},{bed.admin['B']}", "--plaintext",
+            "--timeout", "5"]
+    listed = run(both + ["pop", "list", "-o", "json"], timeout=30).stdout
+    check("FRA1" in listed, f"onrampctl --controller A,B reads from B: {listed}")
+    run(both + ["accelerator", "create", "api", "--vip", "203.0.113.20"], timeout=30)
+    check("api" in bed.ctl("B", "accelerator", "list").stdout,
+          "onrampctl --controller A,B wrote to B")
+    log("3b. onrampctl --controller A,B: reads and a create went to B")
 
     # 4. And back: A returns, B dies.
     bed.start_controller("A")
