@@ -4,9 +4,11 @@ replicas on loopback, one onramp-agent given both (--controller A,B) and a
 stand-in dataplane (fake-dataplane: it takes any table and reports its
 version; it forwards nothing, so "keeps its table" is what is checked).
 
-Without etcd the replicas do not share a store: B runs on a copy of A's
-SQLite file taken while A was stopped, so both have the same store identity
-and configuration, as two replicas over one store would.
+With --etcd ETCD the replicas share one store, as in production: an etcd
+member that the test starts on loopback (its own data directory, stopped by
+PID), both controllers on --store etcd://.../onramp/test. Without it they do
+not share a store: B runs on a copy of A's SQLite file taken while A was
+stopped, so both have the same store identity and configuration.
 
 Steps, each asserted:
   1. A configured (4 listeners), stopped, its file copied for B, both started;
@@ -16,7 +18,7 @@ Steps, each asserted:
      onrampctl given A and B reads and writes through B;
   4. kill -9 of B with A back: the agent moves back to A.
 
-usage: controller_failover_test.py --build-dir DIR
+usage: controller_failover_test.py --build-dir DIR [--etcd ETCD]
 """
 import argparse
 import json
@@ -33,8 +35,10 @@ from harness import (check, free_port, kill_group, log, missing_binaries, progra
 
 
 class Bed:
-    def __init__(self, build, work):
+    def __init__(self, build, work, etcd=None):
         self.work = work
+        self.etcd = etcd
+        self.etcd_url = None
         self.bin = programs(build, "controller", "agent", "ctl")
         self.bin["fake_dataplane"] = os.path.join(build, "tests/bench/fake-dataplane")
         self.procs = {}
@@ -53,11 +57,20 @@ class Bed:
     def kill(self, name, sig=signal.SIGKILL):
         kill_group(self.procs.pop(name, None), sig)
 
+    def start_etcd(self):
+        client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+        self.start("etcd", [
+            self.etcd, "--name", "t", "--data-dir", os.path.join(self.work, "etcd"),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"t={peer}", "--log-level", "warn"])
+        self.etcd_url = f"etcd://{client[len('http://'):]}/onramp/test"
+
     def start_controller(self, replica, *extra):
+        store = (["--store", self.etcd_url] if self.etcd_url else ["--db", self.db[replica]])
         self.start(replica, [
             self.bin["controller"], "--admin-listen", self.admin[replica], "--pop-listen",
-            self.pop_addr[replica], "--plaintext", "--db", self.db[replica], "--debounce-ms",
-            "20", *extra])
+            self.pop_addr[replica], "--plaintext", *store, "--debounce-ms", "20", *extra])
         wait_for(f"controller {replica}",
                  lambda: self.ctl(replica, "pop", "list", check_rc=False).returncode == 0)
 
@@ -107,6 +120,10 @@ def in_sync(bed, replica):
 
 def steps(bed):
     # 1. One store for both replicas.
+    if bed.etcd:
+        bed.start_etcd()
+        wait_for("etcd", lambda: run([bed.bin["controller"], "--store", bed.etcd_url,
+                                      "--init-only"], check=False, timeout=30).returncode == 0)
     bed.start_controller("A", "--init")
     bed.ctl("A", "accelerator", "create", "web", "--vip", "203.0.113.10")
     for i in range(4):
@@ -117,11 +134,15 @@ def steps(bed):
                 name, "--region", "eu-central")
         bed.ctl("A", "endpoint", "add", f"198.51.100.{i + 1}", "--accelerator", "web",
                 "--listener", name, "--endpoint-group", "eu")
-    stop(bed.procs.pop("A"))
-    shutil.copyfile(bed.db["A"], bed.db["B"])
-    bed.start_controller("A")
-    bed.start_controller("B")
-    log("1. replicas A and B on copies of one store, 4 listeners")
+    if bed.etcd:
+        bed.start_controller("B")
+        log("1. replicas A and B on one etcd store, 4 listeners")
+    else:
+        stop(bed.procs.pop("A"))
+        shutil.copyfile(bed.db["A"], bed.db["B"])
+        bed.start_controller("A")
+        bed.start_controller("B")
+        log("1. replicas A and B on copies of one store, 4 listeners")
 
     # 2. The agent on A.
     bed.start_dataplane()
@@ -170,12 +191,14 @@ def steps(bed):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--etcd", help="etcd binary: the replicas share a store in it")
     args = ap.parse_args()
-    bed = Bed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix="onramp-failover-"))
+    bed = Bed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix="onramp-failover-"),
+              args.etcd)
     if missing_binaries(bed.bin.values()):
         return 1
-    return run_test("agent failover between controller replicas", bed.work, lambda: steps(bed),
-                    bed.teardown)
+    title = "agent failover between controller replicas" + (" on etcd" if args.etcd else "")
+    return run_test(title, bed.work, lambda: steps(bed), bed.teardown)
 
 
 if __name__ == "__main__":
