@@ -130,6 +130,9 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
     server->parts_->scheduler.stop();
     return error("--pop-listen: cannot listen on " + o.pop_listen);
   }
+  // Another replica's commit (etcd) pushes as one of ours does.
+  server->store_ = &store;
+  store.follow([parts = server->parts_.get()] { parts->scheduler.config_changed(); });
   server->guard_ = std::make_unique<ConnectionGuard>(
       o.limits, std::vector<int>{server->admin_port_, server->pop_port_});
   log::info("serving", {{"admin_listen", o.admin_listen},
@@ -189,6 +192,7 @@ void ControllerServer::clock_advanced() {
 void ControllerServer::shutdown() {
   if (shut_down_ || !parts_) return;
   shut_down_ = true;
+  if (store_) store_->follow({});
   // Streams never end on their own: give calls a moment, then cancel.
   auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
   if (pop_server_) pop_server_->Shutdown(deadline);

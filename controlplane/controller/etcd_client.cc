@@ -44,6 +44,16 @@ std::string prefix_end(const std::string& prefix) {
 EtcdClient::EtcdClient(const EtcdUrl& url, Options options) : options_(std::move(options)) {
   members_ = cp::resolve_replicas(url.endpoints, options_.resolver);
   stubs_.resize(members_.size());
+  channels_.resize(members_.size());
+}
+
+void EtcdClient::open_locked(size_t i) {
+  if (stubs_[i]) return;
+  grpc::ChannelArguments args;
+  limit_messages(args);
+  cp::name_channel(args, members_[i]);
+  channels_[i] = grpc::CreateCustomChannel(members_[i].target, options_.credentials, args);
+  stubs_[i] = etcdserverpb::KV::NewStub(channels_[i]);
 }
 
 template <typename Call>
@@ -54,13 +64,7 @@ grpc::Status EtcdClient::on_member(Call call) {
     std::lock_guard lock(mu_);
     if (members_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no etcd member");
     used = current_;
-    if (!stubs_[used]) {
-      grpc::ChannelArguments args;
-      limit_messages(args);
-      cp::name_channel(args, members_[used]);
-      stubs_[used] = etcdserverpb::KV::NewStub(
-          grpc::CreateCustomChannel(members_[used].target, options_.credentials, args));
-    }
+    open_locked(used);
     stub = stubs_[used].get();
   }
   grpc::ClientContext ctx;
@@ -126,6 +130,40 @@ Result<EtcdClient::TxnResult> EtcdClient::txn(const Txn& txn) {
   });
   if (!s.ok()) return failed("transaction", s);
   return TxnResult{.committed = resp.succeeded(), .revision = resp.header().revision()};
+}
+
+grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,
+                               const std::function<void(int64_t revision)>& on_events,
+                               grpc::ClientContext& ctx) {
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    // The member in use: reads and transactions move it on when it fails.
+    std::lock_guard lock(mu_);
+    if (members_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no etcd member");
+    open_locked(current_);
+    channel = channels_[current_];
+  }
+  auto stub = etcdserverpb::Watch::NewStub(channel);
+  auto stream = stub->Watch(&ctx);
+  etcdserverpb::WatchRequest req;
+  etcdserverpb::WatchCreateRequest* create = req.mutable_create_request();
+  create->set_key(prefix);
+  create->set_range_end(prefix_end(prefix));
+  create->set_start_revision(from_revision);
+  if (!stream->Write(req)) return stream->Finish();
+  etcdserverpb::WatchResponse resp;
+  while (stream->Read(&resp)) {
+    if (resp.canceled()) {
+      ctx.TryCancel();
+      (void)stream->Finish();
+      return grpc::Status(
+          grpc::StatusCode::ABORTED,
+          "etcd cancelled the watch: " +
+              (resp.cancel_reason().empty() ? std::string("compacted") : resp.cancel_reason()));
+    }
+    if (resp.events_size() > 0) on_events(resp.header().revision());
+  }
+  return stream->Finish();
 }
 
 }  // namespace onramp::ctl

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -69,6 +70,14 @@ class EtcdClient {
   };
   Result<TxnResult> txn(const Txn& txn);
 
+  // Watches every key under `prefix` from `from_revision` on: calls
+  // `on_events(revision)` for each batch of changes, until the stream ends
+  // or `ctx` is cancelled (how the caller stops it). The error says why it
+  // ended; a cancelled watch ends with CANCELLED.
+  grpc::Status watch(const std::string& prefix, int64_t from_revision,
+                     const std::function<void(int64_t revision)>& on_events,
+                     grpc::ClientContext& ctx);
+
  private:
   // Runs `call` on the member in use; an unreachable member makes the next
   // call go to the next member (a call is not repeated: a Txn whose answer
@@ -76,12 +85,15 @@ class EtcdClient {
   template <typename Call>
   grpc::Status on_member(Call call);
   Status failed(const std::string& what, const grpc::Status& s) const;
+  // The channel and stub of member `i`, made on first use; mu_ held.
+  void open_locked(size_t i);
 
   Options options_;
   std::vector<cp::Replica> members_;
-  std::mutex mu_;  // guards current_ and stubs_
+  std::mutex mu_;  // guards current_, stubs_ and channels_
   size_t current_ = 0;
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
 };
 
 }  // namespace onramp::ctl

@@ -1,6 +1,9 @@
 #include "controlplane/controller/etcd_store.h"
 
+#include <algorithm>
 #include <random>
+
+#include "common/log.h"
 
 namespace onramp::ctl {
 namespace {
@@ -143,9 +146,10 @@ Status EtcdStore::init_identity(bool init) {
   return ok_status();
 }
 
-Status EtcdStore::load() {
+Status EtcdStore::load(bool* changed) {
   auto all = client_.get_prefix(prefix_);
   if (!all.ok()) return all.status();
+  if (changed) *changed = false;
   auto config = std::make_shared<Config>();
   std::map<std::string, int64_t> revisions;
   auto parse = [&]<typename T>(const etcdserverpb::KeyValue& kv,
@@ -180,9 +184,66 @@ Status EtcdStore::load() {
     if (!s.ok()) return s;
   }
   std::lock_guard lock(mu_);
+  // A commit of this replica may have landed after this read: keep it.
+  if (snapshot_ && all->revision <= loaded_revision_) return ok_status();
+  if (changed) *changed = !snapshot_ || snapshot_->version != config->version;
   snapshot_ = std::move(config);
   revisions_ = std::move(revisions);
+  loaded_revision_ = all->revision;
   return ok_status();
+}
+
+EtcdStore::~EtcdStore() { follow({}); }
+
+void EtcdStore::follow(std::function<void()> on_change) {
+  {
+    std::lock_guard lock(watch_mu_);
+    stopping_ = true;
+    if (watch_ctx_) watch_ctx_->TryCancel();
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+  if (!on_change) return;
+  {
+    std::lock_guard lock(watch_mu_);
+    stopping_ = false;
+    on_change_ = std::move(on_change);
+  }
+  watcher_ = std::thread([this] { watch_loop(); });
+}
+
+void EtcdStore::watch_loop() {
+  while (true) {
+    int64_t from = 0;
+    {
+      std::lock_guard lock(mu_);
+      from = loaded_revision_ + 1;
+    }
+    grpc::ClientContext ctx;
+    {
+      std::lock_guard lock(watch_mu_);
+      if (stopping_) return;
+      watch_ctx_ = &ctx;
+    }
+    grpc::Status s = client_.watch(
+        prefix_, from,
+        [this](int64_t) {
+          bool changed = false;
+          if (Status l = load(&changed); !l.ok())
+            log::warn("etcd store: reading a change failed", {{"error", l.message()}});
+          if (changed) on_change_();
+        },
+        ctx);
+    std::unique_lock lock(watch_mu_);
+    watch_ctx_ = nullptr;
+    if (stopping_) return;
+    log::warn("etcd store: the watch ended; watching again in 1 s", {{"error", s.error_message()}});
+    // Whatever happened meanwhile is read once the watch is back.
+    if (watch_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+    lock.unlock();
+    bool changed = false;
+    if (load(&changed).ok() && changed) on_change_();
+  }
 }
 
 std::string EtcdStore::key_for(const Resource& r) const {
@@ -260,6 +321,7 @@ CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_ver
   for (const auto& [key, value] : txn.puts) revisions_[key] = r->revision;
   for (const std::string& key : txn.deletes) revisions_.erase(key);
   snapshot_ = next;
+  loaded_revision_ = std::max(loaded_revision_, r->revision);
   return {.outcome = CommitResult::Outcome::committed, .config = next};
 }
 

@@ -8,10 +8,13 @@
 // validates again, as after any conflict (docs/controller.md "etcd").
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "common/status.h"
 #include "controlplane/controller/config_store.h"
@@ -34,12 +37,18 @@ class EtcdStore final : public ConfigStore {
   std::vector<PopRecord> pops() const override;
   Status put_pops(const std::vector<PopRecord>& records) override;
   StoreIdentity identity() const override { return identity_; }
+  // Watches the prefix: a commit of another replica is read (the whole
+  // prefix again) and `on_change` called, within a watch event's latency.
+  void follow(std::function<void()> on_change) override;
+  ~EtcdStore() override;
 
  private:
   EtcdStore(const EtcdUrl& url, EtcdClient::Options client);
   Status init_identity(bool new_epoch);
-  // Everything under the prefix again: the snapshot and the revisions.
-  Status load();
+  // Everything under the prefix again: the snapshot and the revisions,
+  // unless what is held is newer. True in `changed` when the version moved.
+  Status load(bool* changed = nullptr);
+  void watch_loop();
   std::string key_for(const Resource& r) const;
 
   const std::string prefix_;
@@ -51,6 +60,15 @@ class EtcdStore final : public ConfigStore {
   // The mod revision of every key of the snapshot (resources and the
   // version key), as read: what a commit compares.
   std::map<std::string, int64_t> revisions_;
+  int64_t loaded_revision_ = 0;  // the etcd revision snapshot_ is as of
+
+  // The watch (follow): its thread, its call, and the callback.
+  std::mutex watch_mu_;  // guards watch_ctx_, on_change_ and stopping_
+  std::condition_variable watch_cv_;
+  grpc::ClientContext* watch_ctx_ = nullptr;
+  std::function<void()> on_change_;
+  bool stopping_ = false;
+  std::thread watcher_;
 };
 
 }  // namespace onramp::ctl

@@ -12,7 +12,8 @@ stopped, so both have the same store identity and configuration.
 
 Steps, each asserted:
   1. A configured (4 listeners), stopped, its file copied for B, both started;
-  2. the agent, given A then B, runs A's table;
+  2. the agent, given A then B, runs A's table; on etcd, a listener made
+     through B reaches it through A (A watches the store);
   3. kill -9 of A: the agent has a session to B within 2 s, and its
      dataplane kept the table throughout (never empty, never version 0);
      onrampctl given A and B reads and writes through B;
@@ -151,6 +152,22 @@ def steps(bed):
     wait_for("the last good table on disk", lambda: bed.listeners_on_disk() == 4)
     check(bed.pop("B").get("state") != "POP_CONNECTED", "FRA1 is not on B yet")
     log(f"2. FRA1 runs A's version {version}")
+    listeners = 4
+    if bed.etcd:
+        # A change made through B reaches FRA1, which is on A (A's watch).
+        made = time.monotonic()
+        bed.ctl("B", "listener", "create", "l4", "--accelerator", "web", "--protocol", "tcp",
+                "--ports", "8004")
+        bed.ctl("B", "endpoint-group", "create", "eu", "--accelerator", "web", "--listener",
+                "l4", "--region", "eu-central")
+        bed.ctl("B", "endpoint", "add", "198.51.100.5", "--accelerator", "web", "--listener",
+                "l4", "--endpoint-group", "eu")
+        wait_for("FRA1 (on A) to run B's change", lambda: bed.listeners_on_disk() == 5,
+                 timeout=5)
+        listeners = 5
+        version = wait_for("FRA1 in sync with A", lambda: in_sync(bed, "A"))
+        log(f"2b. a listener made through B reached FRA1 through A "
+            f"{(time.monotonic() - made) * 1000:.0f} ms after the first call (version {version})")
 
     # 3. A dies without a word; B must have FRA1 within 2 s.
     killed = time.monotonic()
@@ -167,7 +184,8 @@ def steps(bed):
     wait_for("FRA1 in sync with B", lambda: in_sync(bed, "B"))
     lowest = min(lowest, bed.dataplane_version())
     check(lowest > 0, f"the dataplane kept a table throughout (lowest version seen {lowest})")
-    check(bed.listeners_on_disk() == 4, "the last good table kept its 4 listeners")
+    check(bed.listeners_on_disk() == listeners,
+          f"the last good table kept its {listeners} listeners")
     log(f"3. kill -9 of A: FRA1 on B after {moved * 1000:.0f} ms, table kept "
         f"(version {bed.dataplane_version()})")
 

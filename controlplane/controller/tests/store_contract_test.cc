@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "controlplane/controller/etcd_store.h"
 #include "controlplane/controller/sqlite_store.h"
 #include "controlplane/controller/tests/etcd_process.h"
@@ -243,6 +246,39 @@ TEST(EtcdStoreReplicas, TwoReplicasRacingCannotBothWin) {
   ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_EQ((*c)->snapshot()->version, v + 2);
   EXPECT_EQ((*c)->snapshot()->accelerators.size(), 2u);
+}
+
+// A replica sees another's commit through its watch, without committing
+// itself: its snapshot moves on and it is told (the controller pushes then).
+TEST(EtcdStoreReplicas, AReplicaFollowsTheOthersCommits) {
+  if (etcd_binary().empty()) GTEST_SKIP() << "no etcd ($ONRAMP_ETCD)";
+  EtcdBackend backend;
+  auto a = backend.open({.init = true});
+  auto b = backend.open({});
+  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error());
+  std::atomic<int> told{0};
+  (*b)->follow([&] { ++told; });
+  // Its own commits do not count as another's.
+  ConfigChange own;
+  own.puts.push_back(accelerator("api", {"203.0.113.20"}));
+  ASSERT_EQ((*b)->commit(own, (*b)->snapshot()->version).outcome, Outcome::committed);
+
+  ConfigChange change;
+  change.puts.push_back(accelerator("web", {"203.0.113.10"}));
+  // a does not follow: its first try conflicts with b's commit and reads
+  // again, the retry lands (the admin API's loop).
+  ASSERT_EQ((*a)->commit(change, (*a)->snapshot()->version).outcome, Outcome::conflict);
+  ASSERT_EQ((*a)->commit(change, (*a)->snapshot()->version).outcome, Outcome::committed);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while ((*b)->snapshot()->accelerators.size() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ((*b)->snapshot()->accelerators.size(), 2u);
+  EXPECT_EQ((*b)->snapshot()->version, (*a)->snapshot()->version);
+  EXPECT_EQ(told.load(), 1);
+  (*b)->follow({});
+  ASSERT_EQ((*a)->commit({}, (*a)->snapshot()->version).outcome, Outcome::committed);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(told.load(), 1) << "told after follow({})";
 }
 
 }  // namespace
