@@ -13,6 +13,7 @@
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/agent_metrics.h"
 #include "controlplane/agent/controller_session.h"
+#include "controlplane/common/controller_list.h"
 #include "controlplane/common/grpc_log.h"
 #include "controlplane/common/metrics_http.h"
 #include "controlplane/common/tls.h"
@@ -38,8 +39,16 @@ int main(int argc, char** argv) {
       "onramp-agent");
   onramp::opts::add_common_flags(app);
   onramp::opts::add_config_file(app, "/etc/onramp/agent.conf");
-  app.add_option("--controller", session_config.controller, "Controller address, HOST:PORT")
-      ->capture_default_str();
+  app.add_option("--controller", session_config.controller,
+                 "Controller replicas, HOST:PORT[,HOST:PORT...]; a name stands for each of its "
+                 "addresses. After a session ends the agent moves to the next one")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            auto list = onramp::cp::parse_controller_list(value);
+            return list.ok() ? "" : list.error();
+          },
+          "HOST:PORT[,HOST:PORT...]"));
   app.add_option("--tls-ca", tls.ca, "PEM CA of the controller's certificate");
   app.add_option("--tls-cert", tls.cert, "PEM certificate of this PoP (its identity)");
   app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert");
@@ -84,8 +93,10 @@ int main(int argc, char** argv) {
   onramp::cp::add_metrics_flags(app, metrics);
   app.footer(
       "Example:\n"
-      "  onramp-agent --controller ctl.example.net:7444 --tls-ca ca.pem --tls-cert fra1.pem \\\n"
-      "    --tls-key fra1.key --pop FRA1 --city Frankfurt --country DE --lat 50.03 --lon 8.57 \\\n"
+      "  onramp-agent --controller ctl-a.example.net:7444,ctl-b.example.net:7444 --tls-ca ca.pem "
+      "\\\n"
+      "    --tls-cert fra1.pem --tls-key fra1.key --pop FRA1 --city Frankfurt --country DE \\\n"
+      "    --lat 50.03 --lon 8.57 \\\n"
       "    --tunnel-source-v4 192.0.2.1 --tunnel-source-v6 2001:db8:f1::1 \\\n"
       "    --next-hop-mac 02:00:00:00:00:fe --dataplane-socket /run/onramp/dataplane.sock");
   if (auto code = onramp::opts::parse(app, argc, argv)) return *code;
@@ -103,12 +114,17 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto credentials = onramp::cp::client_credentials(session_config.controller, tls, plaintext);
-  if (!credentials.ok()) {
-    onramp::log::error("no credentials for the controller", {{"error", credentials.error()}});
-    return 2;
+  // One set of credentials for every replica; --plaintext must hold for each.
+  auto replicas = onramp::cp::parse_controller_list(session_config.controller);
+  if (!replicas.ok()) return 2;  // the flag's check said why
+  for (const onramp::cp::ControllerAddress& replica : *replicas) {
+    auto credentials = onramp::cp::client_credentials(replica.text(), tls, plaintext);
+    if (!credentials.ok()) {
+      onramp::log::error("no credentials for the controller", {{"error", credentials.error()}});
+      return 2;
+    }
+    session_config.credentials = *credentials;
   }
-  session_config.credentials = *credentials;
   if (!plaintext) session_config.tls = tls;
 
   // Every thread started below inherits the blocked signals; main waits for
@@ -188,8 +204,8 @@ int main(int argc, char** argv) {
   do {
     uint64_t version = agent.last_good_version();
     std::string status =
-        session.connected() ? "controller " + session_config.controller + ", table version " +
-                                  std::to_string(version)
+        session.connected()
+            ? "controller " + session.controller() + ", table version " + std::to_string(version)
         : agent.routes_on_own()
             ? "controller away, routing on its own, table version " + std::to_string(version) +
                   (agent.local_digest().empty() ? "" : " (own content)")

@@ -8,9 +8,11 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/status.h"
+#include "controlplane/common/controller_list.h"
 #include "controlplane/common/tls.h"
 #include "onramp/v1/admin.grpc.pb.h"
 #include "onramp/v1/dataplane.grpc.pb.h"
@@ -29,6 +31,7 @@ enum class Format { kTable, kWide, kJson, kYaml, kJsonPath };
 // Flags that apply to every command (docs/cli.md lists them with their
 // environment variables).
 struct Globals {
+  // The controller replicas, HOST:PORT[,HOST:PORT...] (cp::parse_controller_list).
   std::string controller = "127.0.0.1:7443";
   cp::TlsFiles tls;
   std::string token;
@@ -42,13 +45,14 @@ struct Globals {
 using AdminStub = v1::AdminService::StubInterface;
 using DataplaneStub = v1::DataplaneService::StubInterface;
 
-// Opens the generated stubs to the controller and to the local dataplane
-// (the tests hand out stubs on an in-process fake). The error names the flag
-// at fault.
+// Opens the channel to a controller replica and the generated stub to the
+// local dataplane (the tests hand out ones on an in-process fake). The error
+// names the flag at fault.
 class Connector {
  public:
   virtual ~Connector() = default;
-  virtual Result<std::unique_ptr<AdminStub>> controller(const Globals& globals) = 0;
+  virtual Result<std::shared_ptr<grpc::Channel>> controller(const Globals& globals,
+                                                            const cp::Replica& replica) = 0;
   virtual Result<std::unique_ptr<DataplaneStub>> dataplane(const Globals& globals) = 0;
 };
 
@@ -73,15 +77,17 @@ class Context {
 
   // Calls `method` on the controller (with the bearer token), or on the
   // dataplane's socket, with the --timeout deadline. A failure to connect
-  // comes back as UNAVAILABLE or INVALID_ARGUMENT (bad TLS flags).
+  // comes back as UNAVAILABLE or INVALID_ARGUMENT (bad TLS flags). With
+  // several controller replicas, see on_controller.
   template <typename Request, typename Response>
   grpc::Status admin(AdminMethod<Request, Response> method, const Request& request,
                      Response& response) {
-    Result<AdminStub*> stub = admin_stub();
-    if (!stub.ok()) return refused(stub.status());
-    grpc::ClientContext call;
-    start_call(call, globals.token);
-    return name_the_controller(((*stub)->*method)(&call, request, &response));
+    return on_controller(is_read(method), [&](AdminStub& stub) {
+      response.Clear();
+      grpc::ClientContext call;
+      start_call(call, globals.token);
+      return (stub.*method)(&call, request, &response);
+    });
   }
   template <typename Request, typename Response>
   grpc::Status dataplane(DataplaneMethod<Request, Response> method, const Request& request,
@@ -103,17 +109,54 @@ class Context {
   std::ostream& err;
 
  private:
-  Result<AdminStub*> admin_stub();
+  // Calls without side effects: onrampctl may send them again to another
+  // replica. Everything else is sent once, to one replica.
+  template <typename A, typename B>
+  static bool same_method(A a, B b) {
+    if constexpr (std::is_same_v<A, B>)
+      return a == b;
+    else
+      return false;
+  }
+  template <typename Method>
+  static bool is_read(Method m) {
+    return same_method(m, &AdminStub::GetAccelerator) ||
+           same_method(m, &AdminStub::ListAccelerators) ||
+           same_method(m, &AdminStub::GetListener) || same_method(m, &AdminStub::ListListeners) ||
+           same_method(m, &AdminStub::GetEndpointGroup) ||
+           same_method(m, &AdminStub::ListEndpointGroups) ||
+           same_method(m, &AdminStub::GetEndpoint) || same_method(m, &AdminStub::ListEndpoints) ||
+           same_method(m, &AdminStub::ListPops) || same_method(m, &AdminStub::GetRoutes) ||
+           same_method(m, &AdminStub::GetHealth) || same_method(m, &AdminStub::TraceFlow) ||
+           same_method(m, &AdminStub::GetStats) || same_method(m, &AdminStub::GetVersion);
+  }
+
+  // Runs `call` on a controller replica: the one that answered last, else
+  // the first of --controller. Before a call, a replica that cannot be
+  // connected to is left for the next one (nothing was sent to it, so this
+  // holds for writes too), except the last one tried, whose own error is
+  // reported. A read (`idempotent`) that fails UNAVAILABLE once sent goes
+  // to the next replica; a write is not sent twice.
+  grpc::Status on_controller(bool idempotent, const std::function<grpc::Status(AdminStub&)>& call);
+  struct Replica {
+    cp::Replica address;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<AdminStub> stub;
+  };
+  Result<Replica*> replica(size_t i);
+  bool reachable(grpc::Channel& channel) const;
   Result<DataplaneStub*> dataplane_stub();
   void start_call(grpc::ClientContext& call, const std::string& token) const;
   static grpc::Status refused(const Status& status);
   static grpc::Status name_the_server(grpc::Status s, const std::string& what);
   // name_the_server for the controller, and a refused client certificate
   // told apart from a controller that cannot be reached (UNAUTHENTICATED).
-  grpc::Status name_the_controller(grpc::Status s) const;
+  grpc::Status name_the_controller(grpc::Status s, const std::string& replica) const;
 
   Connector& connector_;
-  std::unique_ptr<AdminStub> admin_;
+  std::vector<cp::Replica> addresses_;              // --controller, resolved on first use
+  std::vector<std::unique_ptr<Replica>> replicas_;  // opened on first use, by index
+  size_t current_ = 0;                              // the replica that answered last
   std::unique_ptr<DataplaneStub> dataplane_;
 };
 

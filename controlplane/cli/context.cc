@@ -1,9 +1,11 @@
 // Context (connections on first use, errors to exit codes) and CommandTree
 // (how commands hang together, what completion needs to know).
+#include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 
 #include "controlplane/cli/command.h"
@@ -12,13 +14,62 @@
 
 namespace onramp::cli {
 
-Result<AdminStub*> Context::admin_stub() {
-  if (!admin_) {
-    Result<std::unique_ptr<AdminStub>> stub = connector_.controller(globals);
-    if (!stub.ok()) return stub.status();
-    admin_ = std::move(*stub);
+Result<Context::Replica*> Context::replica(size_t i) {
+  if (!replicas_[i]) {
+    Result<std::shared_ptr<grpc::Channel>> channel = connector_.controller(globals, addresses_[i]);
+    if (!channel.ok()) return channel.status();
+    replicas_[i] = std::make_unique<Replica>(Replica{.address = addresses_[i],
+                                                     .channel = *channel,
+                                                     .stub = v1::AdminService::NewStub(*channel)});
   }
-  return admin_.get();
+  return replicas_[i].get();
+}
+
+bool Context::reachable(grpc::Channel& channel) const {
+  // Long enough for a TCP and TLS handshake across the world, short enough
+  // that a replica whose address swallows packets does not use up --timeout.
+  auto bound = std::chrono::milliseconds(
+      std::min<int64_t>(5000, static_cast<int64_t>(globals.timeout_s * 1000)));
+  auto deadline = std::chrono::system_clock::now() + bound;
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
+    if (!channel.WaitForStateChange(state, deadline)) return false;
+    state = channel.GetState(/*try_to_connect=*/true);
+  }
+  return true;
+}
+
+grpc::Status Context::on_controller(bool idempotent,
+                                    const std::function<grpc::Status(AdminStub&)>& call) {
+  if (addresses_.empty()) {
+    Result<std::vector<cp::ControllerAddress>> list = cp::parse_controller_list(globals.controller);
+    if (!list.ok()) return refused(list.status().prefixed("--controller"));
+    addresses_ = cp::resolve_replicas(*list, cp::system_resolver());
+    replicas_.resize(addresses_.size());
+  }
+  std::string passed;  // the replicas left, and why
+  for (size_t n = 0; n < addresses_.size(); ++n) {
+    size_t i = (current_ + n) % addresses_.size();
+    bool last = n + 1 == addresses_.size();
+    Result<Replica*> r = replica(i);
+    if (!r.ok()) return refused(r.status());
+    const std::string& name = (*r)->address.authority;
+    if (!last && !reachable(*(*r)->channel)) {
+      passed += "controller " + name + ": not reachable; ";
+      continue;
+    }
+    grpc::Status s = call(*(*r)->stub);
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE && idempotent && !last) {
+      passed += "controller " + name + ": " + s.error_message() + "; ";
+      continue;
+    }
+    current_ = i;
+    s = name_the_controller(s, name);
+    if (!s.ok() && !passed.empty()) return grpc::Status(s.error_code(), passed + s.error_message());
+    return s;
+  }
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no controller replica given");
 }
 
 Result<DataplaneStub*> Context::dataplane_stub() {
@@ -48,15 +99,15 @@ grpc::Status Context::name_the_server(grpc::Status s, const std::string& what) {
   return s;
 }
 
-grpc::Status Context::name_the_controller(grpc::Status s) const {
+grpc::Status Context::name_the_controller(grpc::Status s, const std::string& replica) const {
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE && !globals.plaintext) {
-    std::string why = cp::certificate_refusal(globals.controller, globals.tls);
+    std::string why = cp::certificate_refusal(replica, globals.tls);
     if (!why.empty())
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          "controller " + globals.controller + " refused the client certificate " +
+                          "controller " + replica + " refused the client certificate " +
                               globals.tls.cert + ": " + why);
   }
-  return name_the_server(s, "controller " + globals.controller);
+  return name_the_server(s, "controller " + replica);
 }
 
 int Context::fail(const grpc::Status& status) {

@@ -1,5 +1,5 @@
-// The gRPC side of onrampctl: a channel per server and the generated stubs on
-// it; the deadline and the bearer token go on each call (Context).
+// The gRPC side of onrampctl: a channel per server (per controller replica)
+// and the generated stubs on it; the deadline and the bearer token go on each call (Context).
 #include <grpcpp/create_channel.h>
 
 #include "common/grpc_limits.h"
@@ -16,11 +16,13 @@ grpc::ChannelArguments channel_args() {
 
 class GrpcConnector final : public Connector {
  public:
-  Result<std::unique_ptr<AdminStub>> controller(const Globals& g) override {
-    auto creds = cp::client_credentials(g.controller, g.tls, g.plaintext);
+  Result<std::shared_ptr<grpc::Channel>> controller(const Globals& g,
+                                                    const cp::Replica& replica) override {
+    auto creds = cp::client_credentials(replica.authority, g.tls, g.plaintext);
     if (!creds.ok()) return creds.status();
-    return std::unique_ptr<AdminStub>(
-        v1::AdminService::NewStub(grpc::CreateCustomChannel(g.controller, *creds, channel_args())));
+    grpc::ChannelArguments args = channel_args();
+    cp::name_channel(args, replica);
+    return grpc::CreateCustomChannel(replica.target, *creds, args);
   }
 
   Result<std::unique_ptr<DataplaneStub>> dataplane(const Globals& g) override {

@@ -14,6 +14,7 @@
 #include "controlplane/cli/exit_code.h"
 #include "controlplane/cli/jsonpath.h"
 #include "controlplane/cli/suggest.h"
+#include "controlplane/common/controller_list.h"
 
 namespace onramp::cli {
 namespace {
@@ -70,9 +71,17 @@ int run_onrampctl(const std::vector<std::string>& args, Connector& connector, st
           },
           "EXPR"))
       ->excludes(output);
-  app.add_option("--controller", globals.controller, "Controller address, HOST:PORT")
+  app.add_option("--controller", globals.controller,
+                 "Controller replicas, HOST:PORT[,HOST:PORT...]; reads go to the next one when "
+                 "one does not answer")
       ->envname("ONRAMP_CONTROLLER")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            Result<std::vector<cp::ControllerAddress>> list = cp::parse_controller_list(value);
+            return list.ok() ? "" : list.error();
+          },
+          "HOST:PORT[,HOST:PORT...]"));
   CLI::Option* ca =
       app.add_option("--tls-ca", globals.tls.ca,
                      "PEM file of the CA that signed the controller's certificate (default: the "

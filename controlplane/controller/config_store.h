@@ -1,10 +1,11 @@
 // The controller's configuration and where it is kept. ConfigStore is the
 // interface the rest of the controller sees: an immutable snapshot to read,
 // and atomic commits that each bump the configuration version. SQLite
-// implements it today (sqlite_store.h); a replicated store can follow.
+// (sqlite_store.h) and etcd (etcd_store.h, several replicas) implement it.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -88,6 +89,12 @@ class ConfigStore {
 
   // The store's identity; fixed while the process runs.
   virtual StoreIdentity identity() const { return {}; }
+
+  // Calls `on_change` (from a thread of the store's) each time the store
+  // takes a configuration that another writer committed: another replica
+  // over the same etcd. A store with one writer (SQLite) never calls it.
+  // follow({}) stops; the callback is not running when it returns.
+  virtual void follow(std::function<void()> on_change) { (void)on_change; }
 };
 
 }  // namespace onramp::ctl

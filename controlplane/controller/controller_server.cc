@@ -163,6 +163,9 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
     }
     server->status_server_ = std::move(*status);
   }
+  // Another replica's commit (etcd) pushes as one of ours does.
+  server->store_ = &store;
+  store.follow([parts = server->parts_.get()] { parts->scheduler.config_changed(); });
   server->guard_ = std::make_unique<ConnectionGuard>(
       o.limits, std::vector<int>{server->admin_port_, server->pop_port_});
   // A connection whose client certificate was refused is closed at the next
@@ -235,6 +238,7 @@ void ControllerServer::shutdown() {
   if (shut_down_ || !parts_) return;
   shut_down_ = true;
   status_server_.reset();  // reads the registry: gone before it stops
+  if (store_) store_->follow({});
   // Streams never end on their own: give calls a moment, then cancel.
   auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
   if (pop_server_) pop_server_->Shutdown(deadline);

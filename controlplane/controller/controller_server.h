@@ -89,6 +89,8 @@ class ControllerServer {
   std::unique_ptr<grpc::Server> build_pop(const std::string& address, int* port);
 
   std::unique_ptr<Parts> parts_;
+
+  ConfigStore* store_ = nullptr;  // followed for other replicas' commits while serving
   std::unique_ptr<grpc::Server> admin_server_;
   std::unique_ptr<grpc::Server> pop_server_;
   int admin_port_ = 0;

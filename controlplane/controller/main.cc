@@ -13,9 +13,11 @@
 #include "common/text.h"
 #include "controlplane/common/grpc_log.h"
 #include "controlplane/common/metrics_http.h"
+#include "controlplane/common/tls.h"
 #include "controlplane/controller/auth.h"
 #include "controlplane/controller/controller_metrics.h"
 #include "controlplane/controller/controller_server.h"
+#include "controlplane/controller/etcd_store.h"
 #include "controlplane/controller/sqlite_store.h"
 
 namespace {
@@ -34,6 +36,35 @@ const CLI::Validator kDebounceMs(
                 : onramp::quote(s) + " is not a number in 0.." + std::to_string(kMaxDebounceMs);
     },
     "");
+
+// --db FILE or --store etcd://...: the store, opened (or created with --init).
+// etcd members are reached with TLS when --etcd-ca is given, else in
+// plaintext, which is refused unless every member is on loopback.
+onramp::Result<std::unique_ptr<onramp::ctl::ConfigStore>> open_store(
+    const std::string& db, const std::string& url, const onramp::cp::TlsFiles& etcd_tls,
+    onramp::ctl::StoreOpenOptions options) {
+  using namespace onramp::ctl;
+  if (url.empty()) {
+    auto s = SqliteStore::open(db, options);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<ConfigStore>(std::move(*s));
+  }
+  auto parsed = parse_etcd_url(url);
+  if (!parsed.ok()) return parsed.status().prefixed("--store");
+  EtcdClient::Options client;
+  bool plaintext = etcd_tls.ca.empty() && etcd_tls.cert.empty();
+  for (const onramp::cp::ControllerAddress& member : parsed->endpoints) {
+    auto creds = onramp::cp::client_credentials(member.text(), etcd_tls, plaintext);
+    if (!creds.ok())
+      return onramp::error(
+          "--store: " + creds.error() +
+          (plaintext ? " (give --etcd-ca, and --etcd-cert/--etcd-key if etcd asks for one)" : ""));
+    client.credentials = *creds;
+  }
+  auto s = EtcdStore::open(*parsed, std::move(client), options);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<ConfigStore>(std::move(*s));
+}
 
 int fail(int code, const std::string& message) {
   std::cerr << kProgram << ": " << message << '\n';
@@ -56,6 +87,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::string db = "/var/lib/onramp/controller.db";
+  std::string store_url;
+  onramp::cp::TlsFiles etcd_tls;
   std::string admin_token_file;
   SqliteStore::OpenOptions store_options;
   bool init_only = false;
@@ -73,7 +106,16 @@ int main(int argc, char** argv) {
   app.get_formatter()->label("Usage", "usage");
   onramp::opts::add_common_flags(app);
   onramp::opts::add_config_file(app, "/etc/onramp/controller.conf");
-  app.add_option("--db", db, "SQLite database")->type_name("PATH")->capture_default_str();
+  CLI::Option* db_option =
+      app.add_option("--db", db, "SQLite database")->type_name("PATH")->capture_default_str();
+  app.add_option("--store", store_url,
+                 "The configuration in etcd instead of --db, for several replicas: "
+                 "etcd://HOST:PORT[,HOST:PORT...]/PREFIX")
+      ->type_name("URL")
+      ->excludes(db_option);
+  app.add_option("--etcd-ca", etcd_tls.ca, "PEM CA of the etcd members' certificates (TLS)");
+  app.add_option("--etcd-cert", etcd_tls.cert, "PEM client certificate for etcd (with --etcd-key)");
+  app.add_option("--etcd-key", etcd_tls.key, "PEM private key of --etcd-cert");
   app.add_flag("--init", store_options.init,
                "Create the store (and its folder) when --db is missing or empty; an initialised "
                "store is opened as it is. Without it such a --db is refused");
@@ -151,12 +193,13 @@ int main(int argc, char** argv) {
   server_options.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
   server_options.idle_timeout = std::chrono::seconds(idle_timeout_s);
   if (db.empty()) return fail(2, "--db: required");
+  const std::string where = store_url.empty() ? db : store_url;
   if (init_only) {
     store_options.init = true;
-    auto opened = SqliteStore::open(db, store_options);
+    auto opened = open_store(db, store_url, etcd_tls, store_options);
     if (!opened.ok()) return fail(1, opened.error());
     StoreIdentity id = (*opened)->identity();
-    log::info("store ready", {{"db", db}, {"store_id", id.store_id}, {"epoch", id.epoch}});
+    log::info("store ready", {{"db", where}, {"store_id", id.store_id}, {"epoch", id.epoch}});
     return 0;
   }
   if (server_options.admin_listen.empty()) return fail(2, "--admin-listen: required");
@@ -183,14 +226,14 @@ int main(int argc, char** argv) {
               {{"max_connections", room}, {"descriptor_limit", descriptors}});
     server_options.limits.total = static_cast<uint32_t>(std::max<uint64_t>(room, 1));
   }
-  auto opened = SqliteStore::open(db, store_options);
+  auto opened = open_store(db, store_url, etcd_tls, store_options);
   if (!opened.ok()) return fail(1, opened.error());
-  std::unique_ptr<SqliteStore> store = std::move(*opened);
+  std::unique_ptr<ConfigStore> store = std::move(*opened);
   const StoreIdentity identity = store->identity();
   if (store_options.new_epoch)
     log::warn("store epoch raised: PoPs accept its tables below the versions they run",
-              {{"db", db}, {"store_id", identity.store_id}, {"epoch", identity.epoch}});
-  log::info("configuration loaded", {{"db", db},
+              {{"db", where}, {"store_id", identity.store_id}, {"epoch", identity.epoch}});
+  log::info("configuration loaded", {{"db", where},
                                      {"config_version", store->snapshot()->version},
                                      {"store_id", identity.store_id},
                                      {"epoch", identity.epoch}});

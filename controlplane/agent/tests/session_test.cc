@@ -171,6 +171,52 @@ TEST_F(SessionTest, AgentReconnectsAfterTheControllerRestarts) {
   EXPECT_EQ(dataplane.applied().size(), 1u);
 }
 
+// Issue 13 item 3: with several replicas, the session moves to the next one
+// when its controller goes, at once, keeping the table it runs.
+TEST_F(SessionTest, TheSessionMovesToTheNextReplicaWhenItsControllerGoes) {
+  auto a = std::make_unique<ControllerServer>();
+  ControllerServer b;
+  ASSERT_TRUE(a->ok() && b.ok());
+  start(a->address() + "," + b.address());
+  ASSERT_TRUE(a->controller.wait_for(is_hello));
+  EXPECT_EQ(session->controller(), a->address());
+  ASSERT_TRUE(a->controller.send_update(3, "n3", sample_table(0)));
+  ASSERT_TRUE(a->controller.wait_for(ack_of(3)));
+  EXPECT_EQ(b.controller.received_count(), 0u);
+
+  auto gone = std::chrono::steady_clock::now();
+  a->shutdown();
+  auto hello = b.controller.wait_for(is_hello, 2s);
+  ASSERT_TRUE(hello) << "no session to the second replica within 2 s";
+  EXPECT_LT(std::chrono::steady_clock::now() - gone, 2s);
+  EXPECT_EQ(hello->hello().applied_version(), 3u);
+  EXPECT_EQ(session->controller(), b.address());
+  EXPECT_EQ(dataplane.applied().size(), 1u);  // the table it ran, left alone
+  EXPECT_EQ(dataplane.version(), 3u);
+
+  // And back to the first when the second goes in turn.
+  int port = a->port();
+  a.reset();
+  ControllerServer again(port);
+  ASSERT_TRUE(again.ok());
+  b.shutdown();
+  ASSERT_TRUE(again.controller.wait_for(is_hello, 2s));
+}
+
+// A replica that accepts the connection and then says nothing (a hung
+// process, a proxy in front of a dead one) stalls the session: its
+// keepalive goes unanswered, and after keepalive time + timeout (1 + 0.5 s
+// here) the agent moves to the next replica.
+TEST_F(SessionTest, AStalledReplicaIsLeftForTheNextOne) {
+  HttpServer stalled(0);  // accepts, never speaks HTTP/2
+  ASSERT_TRUE(stalled.ok);
+  ControllerServer b;
+  auto begun = std::chrono::steady_clock::now();
+  start("127.0.0.1:" + std::to_string(stalled.port) + "," + b.address());
+  ASSERT_TRUE(b.controller.wait_for(is_hello, 3s));
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, 2s);
+}
+
 // The agent routes on its own exactly while no session is up: the session
 // tells it when one opens and ends.
 TEST_F(SessionTest, TheAgentRoutesOnItsOwnOnlyWhileTheSessionIsDown) {

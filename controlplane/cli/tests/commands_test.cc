@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "common/options.h"
@@ -44,12 +45,19 @@ class FakeServer : public grpc::CallbackGenericService {
   FakeServer() {
     grpc::ServerBuilder builder;
     builder.RegisterCallbackGenericService(this);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     server_ = builder.BuildAndStart();
   }
   ~FakeServer() override { server_->Shutdown(); }
 
   std::shared_ptr<grpc::Channel> channel() {
     return server_->InProcessChannel(grpc::ChannelArguments());
+  }
+  // On loopback TCP, as a controller replica is reached: a channel that
+  // connects (or not), which an in-process one does not.
+  std::shared_ptr<grpc::Channel> tcp_channel() {
+    return grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                               grpc::InsecureChannelCredentials());
   }
 
   std::vector<Call> calls;
@@ -58,6 +66,10 @@ class FakeServer : public grpc::CallbackGenericService {
   std::vector<Globals> controller_opened;
   std::vector<Globals> dataplane_opened;
   std::string refuse;  // error the connector gives, e.g. a refused --plaintext
+  // Controller replicas (FakeConnector): opened, down, served by another fake.
+  std::vector<std::string> replicas_opened;
+  std::set<std::string> down;
+  std::map<std::string, FakeServer*> others;
 
  private:
   // One unary call: read the request, answer, done.
@@ -109,15 +121,24 @@ class FakeServer : public grpc::CallbackGenericService {
   }
 
   std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
 };
 
+// Every controller replica is `server`, but those in `others` (by the
+// address as given) and those in `down`, which are a closed port.
 class FakeConnector : public Connector {
  public:
   explicit FakeConnector(FakeServer& server) : server_(server) {}
-  Result<std::unique_ptr<AdminStub>> controller(const Globals& g) override {
+  Result<std::shared_ptr<grpc::Channel>> controller(const Globals& g,
+                                                    const cp::Replica& replica) override {
     server_.controller_opened.push_back(g);
+    server_.replicas_opened.push_back(replica.authority);
     if (!server_.refuse.empty()) return error(server_.refuse);
-    return std::unique_ptr<AdminStub>(v1::AdminService::NewStub(server_.channel()));
+    if (server_.down.count(replica.authority))
+      return grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
+    if (auto it = server_.others.find(replica.authority); it != server_.others.end())
+      return it->second->tcp_channel();
+    return server_.tcp_channel();
   }
   Result<std::unique_ptr<DataplaneStub>> dataplane(const Globals& g) override {
     server_.dataplane_opened.push_back(g);
@@ -541,6 +562,67 @@ TEST_F(CommandsTest, ConnectionRefusedByTheConnectorNamesTheFlag) {
   server.refuse = "--plaintext: refused for 10.0.0.1:7443, which is not a loopback address";
   EXPECT_EQ(run({"pop", "list", "--plaintext", "--controller", "10.0.0.1:7443"}), 4);
   EXPECT_EQ(err.str(), "onrampctl: " + server.refuse + "\n");
+}
+
+// Issue 13 item 4: several controller replicas. A replica that cannot be
+// reached is passed over before anything is sent to it; a read that fails
+// once sent goes to the next replica, a write does not.
+TEST_F(CommandsTest, AnUnreachableReplicaIsPassedOverForReadsAndWrites) {
+  server.down = {"127.0.0.1:1"};
+  ASSERT_EQ(run({"--controller", "127.0.0.1:1,127.0.0.1:2", "--plaintext", "accelerator", "list"}),
+            0)
+      << err.str();
+  EXPECT_EQ(server.replicas_opened, (std::vector<std::string>{"127.0.0.1:1", "127.0.0.1:2"}));
+  expect_request<v1::ListRequest>(0, m(kAdmin, "ListAccelerators"), "");
+
+  server.replicas_opened.clear();
+  server.replies["CreateAccelerator"] = R"(name: "web" enabled: true vips: "203.0.113.10")";
+  ASSERT_EQ(run({"--controller", "127.0.0.1:1, [::1]:2", "--plaintext", "accelerator", "create",
+                 "web", "--vip", "203.0.113.10"}),
+            0)
+      << err.str();
+  EXPECT_EQ(server.replicas_opened, (std::vector<std::string>{"127.0.0.1:1", "[::1]:2"}));
+  ASSERT_EQ(server.calls.size(), 1u);
+}
+
+TEST_F(CommandsTest, AReadThatFailsOnOneReplicaIsSentToTheNextAWriteIsNot) {
+  FakeServer second;
+  server.others["127.0.0.1:2"] = &second;
+  server.errors["ListPops"] = grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed");
+  server.errors["CreateAccelerator"] = grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed");
+  second.replies["ListPops"] = R"(pops { id: "FRA1" })";
+  ASSERT_EQ(run({"--controller", "127.0.0.1:1,127.0.0.1:2", "--plaintext", "pop", "list", "-o",
+                 "jsonpath={.pops[*].id}"}),
+            0)
+      << err.str();
+  EXPECT_EQ(out.str(), "FRA1\n");
+  EXPECT_EQ(server.calls.size(), 1u);
+  EXPECT_EQ(second.calls.size(), 1u);
+
+  // A create that may have reached the first replica is not sent again.
+  second.calls.clear();
+  EXPECT_EQ(run({"--controller", "127.0.0.1:1,127.0.0.1:2", "--plaintext", "accelerator", "create",
+                 "web", "--vip", "203.0.113.10"}),
+            5);
+  EXPECT_EQ(err.str(), "onrampctl: controller 127.0.0.1:1: Socket closed\n");
+  EXPECT_EQ(server.calls.size(), 1u);
+  EXPECT_TRUE(second.calls.empty());
+
+  // Every replica failing: each is named.
+  second.errors["ListPops"] = grpc::Status(grpc::StatusCode::UNAVAILABLE, "Connection refused");
+  EXPECT_EQ(run({"--controller", "127.0.0.1:1,127.0.0.1:2", "--plaintext", "pop", "list"}), 5);
+  EXPECT_EQ(err.str(),
+            "onrampctl: controller 127.0.0.1:1: Socket closed; controller 127.0.0.1:2: "
+            "Connection refused\n");
+}
+
+TEST_F(CommandsTest, ABadControllerListIsAUsageError) {
+  for (const char* list : {"", "a:1,,b:2", "ctl.example.net", "a:1,a:1", "::1:7443"}) {
+    EXPECT_EQ(run({"--controller", list, "pop", "list"}), 2) << list;
+    EXPECT_THAT(err.str(), HasSubstr("--controller")) << list;
+  }
+  EXPECT_THAT(err.str(), HasSubstr("takes brackets"));
+  EXPECT_TRUE(server.calls.empty());
 }
 
 TEST_F(CommandsTest, UsageErrors) {

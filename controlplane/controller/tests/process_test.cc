@@ -102,6 +102,29 @@ TEST_F(ProcessTest, Finding2AStoreThatIsNotInitialisedIsRefusedWithoutInit) {
   EXPECT_NE(restore.log().find("epoch=3"), std::string::npos) << restore.log();
 }
 
+// Issue 13: --store etcd://... refusals, before any etcd is reached.
+TEST_F(ProcessTest, EtcdStoreFlagsAreCheckedFirst) {
+  auto run = [&](std::vector<std::string> args, const std::string& log) {
+    ControllerProcess p(args, dir_.file(log));
+    int st = p.wait();
+    return std::make_pair(WIFEXITED(st) ? WEXITSTATUS(st) : -1, p.log());
+  };
+  auto [both, both_log] =
+      run({"--db", dir_.file("c.db"), "--store", "etcd://127.0.0.1:2379/onramp", "--init-only"},
+          "both");
+  EXPECT_EQ(both, 2) << both_log;
+  EXPECT_NE(both_log.find("excludes"), std::string::npos) << both_log;
+  auto [url, url_log] = run({"--store", "etcd://127.0.0.1:2379", "--init-only"}, "url");
+  EXPECT_EQ(url, 1) << url_log;
+  EXPECT_NE(url_log.find("--store: \"etcd://127.0.0.1:2379\": no key prefix"), std::string::npos)
+      << url_log;
+  // No TLS flags: plaintext, which only loopback members may have.
+  auto [tls, tls_log] = run({"--store", "etcd://192.0.2.1:2379/onramp", "--init-only"}, "tls");
+  EXPECT_EQ(tls, 1) << tls_log;
+  EXPECT_NE(tls_log.find("not a loopback address"), std::string::npos) << tls_log;
+  EXPECT_NE(tls_log.find("give --etcd-ca"), std::string::npos) << tls_log;
+}
+
 TEST_F(ProcessTest, UnknownFlagsAndBadNumbersAreRefused) {
   ControllerProcess a({"--bogus"}, dir_.file("a"));
   int st = a.wait();

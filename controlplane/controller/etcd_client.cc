@@ -1,0 +1,169 @@
+#include "controlplane/controller/etcd_client.h"
+
+#include <algorithm>
+
+#include "common/grpc_limits.h"
+
+namespace onramp::ctl {
+
+Result<EtcdUrl> parse_etcd_url(const std::string& url) {
+  const std::string scheme = "etcd://";
+  if (url.rfind(scheme, 0) != 0)
+    return error("\"" + url + "\": not an etcd URL (etcd://HOST:PORT[,HOST:PORT...]/PREFIX)");
+  std::string rest = url.substr(scheme.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string::npos || slash + 1 >= rest.size())
+    return error("\"" + url + "\": no key prefix after the members (etcd://HOST:PORT/onramp)");
+  Result<std::vector<cp::ControllerAddress>> endpoints =
+      cp::parse_controller_list(rest.substr(0, slash));
+  if (!endpoints.ok()) return endpoints.status().prefixed("\"" + url + "\"");
+  std::string prefix = rest.substr(slash);
+  for (char c : prefix)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-' &&
+        c != '/')
+      return error("\"" + url + "\": the prefix may hold letters, digits, '.', '_', '-', '/'");
+  if (prefix.find("//") != std::string::npos)
+    return error("\"" + url + "\": an empty part in the prefix");
+  if (prefix.back() != '/') prefix += '/';
+  return EtcdUrl{.endpoints = std::move(*endpoints), .prefix = prefix};
+}
+
+std::string prefix_end(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty()) {
+    auto last = static_cast<unsigned char>(end.back());
+    if (last < 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');  // every key
+}
+
+EtcdClient::EtcdClient(const EtcdUrl& url, Options options) : options_(std::move(options)) {
+  members_ = cp::resolve_replicas(url.endpoints, options_.resolver);
+  stubs_.resize(members_.size());
+  channels_.resize(members_.size());
+}
+
+void EtcdClient::open_locked(size_t i) {
+  if (stubs_[i]) return;
+  grpc::ChannelArguments args;
+  limit_messages(args);
+  cp::name_channel(args, members_[i]);
+  channels_[i] = grpc::CreateCustomChannel(members_[i].target, options_.credentials, args);
+  stubs_[i] = etcdserverpb::KV::NewStub(channels_[i]);
+}
+
+template <typename Call>
+grpc::Status EtcdClient::on_member(Call call) {
+  etcdserverpb::KV::Stub* stub = nullptr;
+  size_t used = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (members_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no etcd member");
+    used = current_;
+    open_locked(used);
+    stub = stubs_[used].get();
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  grpc::Status s = call(*stub, ctx);
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    std::lock_guard lock(mu_);
+    if (current_ == used) current_ = (current_ + 1) % members_.size();
+  }
+  return s;
+}
+
+Status EtcdClient::failed(const std::string& what, const grpc::Status& s) const {
+  return error("etcd " + what + ": " + s.error_message() + " (gRPC status " +
+               std::to_string(static_cast<int>(s.error_code())) + ")");
+}
+
+Result<EtcdClient::Range> EtcdClient::get(const std::string& key) {
+  etcdserverpb::RangeRequest req;
+  req.set_key(key);
+  etcdserverpb::RangeResponse resp;
+  grpc::Status s = on_member([&](etcdserverpb::KV::Stub& kv, grpc::ClientContext& ctx) {
+    return kv.Range(&ctx, req, &resp);
+  });
+  if (!s.ok()) return failed("get " + key, s);
+  Range r{.kvs = {resp.kvs().begin(), resp.kvs().end()}, .revision = resp.header().revision()};
+  return r;
+}
+
+Result<EtcdClient::Range> EtcdClient::get_prefix(const std::string& prefix) {
+  etcdserverpb::RangeRequest req;
+  req.set_key(prefix);
+  req.set_range_end(prefix_end(prefix));
+  etcdserverpb::RangeResponse resp;
+  grpc::Status s = on_member([&](etcdserverpb::KV::Stub& kv, grpc::ClientContext& ctx) {
+    return kv.Range(&ctx, req, &resp);
+  });
+  if (!s.ok()) return failed("get " + prefix + "*", s);
+  Range r{.kvs = {resp.kvs().begin(), resp.kvs().end()}, .revision = resp.header().revision()};
+  return r;
+}
+
+Result<EtcdClient::TxnResult> EtcdClient::txn(const Txn& txn) {
+  etcdserverpb::TxnRequest req;
+  for (const auto& [key, revision] : txn.expect) {
+    etcdserverpb::Compare* c = req.add_compare();
+    c->set_result(etcdserverpb::Compare::EQUAL);
+    c->set_target(etcdserverpb::Compare::MOD);
+    c->set_key(key);
+    c->set_mod_revision(revision);
+  }
+  for (const auto& [key, value] : txn.puts) {
+    etcdserverpb::PutRequest* p = req.add_success()->mutable_request_put();
+    p->set_key(key);
+    p->set_value(value);
+  }
+  for (const std::string& key : txn.deletes)
+    req.add_success()->mutable_request_delete_range()->set_key(key);
+  etcdserverpb::TxnResponse resp;
+  grpc::Status s = on_member([&](etcdserverpb::KV::Stub& kv, grpc::ClientContext& ctx) {
+    return kv.Txn(&ctx, req, &resp);
+  });
+  if (!s.ok()) return failed("transaction", s);
+  return TxnResult{.committed = resp.succeeded(), .revision = resp.header().revision()};
+}
+
+grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,
+                               const std::function<void(int64_t revision)>& on_events,
+                               grpc::ClientContext& ctx) {
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    // The member in use: reads and transactions move it on when it fails.
+    std::lock_guard lock(mu_);
+    if (members_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no etcd member");
+    open_locked(current_);
+    channel = channels_[current_];
+  }
+  auto stub = etcdserverpb::Watch::NewStub(channel);
+  auto stream = stub->Watch(&ctx);
+  etcdserverpb::WatchRequest req;
+  etcdserverpb::WatchCreateRequest* create = req.mutable_create_request();
+  create->set_key(prefix);
+  create->set_range_end(prefix_end(prefix));
+  create->set_start_revision(from_revision);
+  if (!stream->Write(req)) return stream->Finish();
+  etcdserverpb::WatchResponse resp;
+  while (stream->Read(&resp)) {
+    if (resp.canceled()) {
+      ctx.TryCancel();
+      (void)stream->Finish();
+      return grpc::Status(
+          grpc::StatusCode::ABORTED,
+          "etcd cancelled the watch: " +
+              (resp.cancel_reason().empty() ? std::string("compacted") : resp.cancel_reason()));
+    }
+    if (resp.events_size() > 0) on_events(resp.header().revision());
+  }
+  return stream->Finish();
+}
+
+}  // namespace onramp::ctl

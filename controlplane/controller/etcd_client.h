@@ -1,0 +1,99 @@
+// A small client of etcd's v3 gRPC API (proto/etcd/v3/etcd.proto) for the
+// controller's etcd store: the cluster named by an etcd:// URL, linearizable
+// reads of a key or a prefix, and transactions that apply only if every key
+// they read is still at the revision it was read at (docs/controller.md
+// "etcd").
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "controlplane/common/controller_list.h"
+#include "etcd/v3/etcd.grpc.pb.h"
+
+namespace onramp::ctl {
+
+// etcd://HOST:PORT[,HOST:PORT...]/PREFIX: the members a client may talk to,
+// and the key prefix under which everything of this control plane lives
+// ("/onramp/prod/"; always starts and ends with '/').
+struct EtcdUrl {
+  std::vector<cp::ControllerAddress> endpoints;
+  std::string prefix;
+};
+// Errors name what is wrong: the scheme, an endpoint (as the --controller
+// list rules have it), a prefix missing or with characters other than
+// [A-Za-z0-9._-/].
+Result<EtcdUrl> parse_etcd_url(const std::string& url);
+
+// The end of the key range of every key that starts with `prefix`, as etcd
+// takes it (range_end): the prefix with its last byte plus one.
+std::string prefix_end(const std::string& prefix);
+
+class EtcdClient {
+ public:
+  struct Options {
+    // Plaintext or TLS (with a client certificate) to the members.
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    std::chrono::milliseconds timeout{5000};  // deadline of each call
+    cp::Resolver resolver = cp::system_resolver();
+  };
+  EtcdClient(const EtcdUrl& url, Options options);
+
+  struct Range {
+    std::vector<etcdserverpb::KeyValue> kvs;
+    int64_t revision = 0;  // the store's revision the read saw
+  };
+  // Linearizable: what the cluster's majority holds now.
+  Result<Range> get(const std::string& key);
+  Result<Range> get_prefix(const std::string& prefix);
+
+  // One transaction: when every `expect` key is at its mod revision (0: the
+  // key does not exist), all puts and deletes apply at one new revision;
+  // otherwise nothing does.
+  struct Txn {
+    std::vector<std::pair<std::string, int64_t>> expect;  // key, mod_revision
+    std::vector<std::pair<std::string, std::string>> puts;
+    std::vector<std::string> deletes;
+  };
+  struct TxnResult {
+    bool committed = false;  // false: an expected revision had moved on
+    int64_t revision = 0;
+  };
+  Result<TxnResult> txn(const Txn& txn);
+
+  // Watches every key under `prefix` from `from_revision` on: calls
+  // `on_events(revision)` for each batch of changes, until the stream ends
+  // or `ctx` is cancelled (how the caller stops it). The error says why it
+  // ended; a cancelled watch ends with CANCELLED.
+  grpc::Status watch(const std::string& prefix, int64_t from_revision,
+                     const std::function<void(int64_t revision)>& on_events,
+                     grpc::ClientContext& ctx);
+
+ private:
+  // Runs `call` on the member in use; an unreachable member makes the next
+  // call go to the next member (a call is not repeated: a Txn whose answer
+  // was lost may have applied).
+  template <typename Call>
+  grpc::Status on_member(Call call);
+  Status failed(const std::string& what, const grpc::Status& s) const;
+  // The channel and stub of member `i`, made on first use; mu_ held.
+  void open_locked(size_t i);
+
+  Options options_;
+  std::vector<cp::Replica> members_;
+  std::mutex mu_;  // guards current_, stubs_ and channels_
+  size_t current_ = 0;
+  std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+};
+
+}  // namespace onramp::ctl

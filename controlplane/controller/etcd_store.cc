@@ -1,0 +1,350 @@
+#include "controlplane/controller/etcd_store.h"
+
+#include <algorithm>
+#include <random>
+
+#include "common/log.h"
+
+namespace onramp::ctl {
+namespace {
+
+// Keys under the prefix.
+constexpr char kVersionKey[] = "meta/version";
+constexpr char kIdentityKey[] = "meta/identity";
+constexpr char kPops[] = "pops/";
+
+template <typename T>
+constexpr const char* kind_of();
+template <>
+constexpr const char* kind_of<v1::Accelerator>() {
+  return "accelerators/";
+}
+template <>
+constexpr const char* kind_of<v1::Listener>() {
+  return "listeners/";
+}
+template <>
+constexpr const char* kind_of<v1::EndpointGroup>() {
+  return "groups/";
+}
+template <>
+constexpr const char* kind_of<v1::Endpoint>() {
+  return "endpoints/";
+}
+
+template <typename T>
+ResourceMap<T>& table_of(Config& c);
+template <>
+ResourceMap<v1::Accelerator>& table_of(Config& c) {
+  return c.accelerators;
+}
+template <>
+ResourceMap<v1::Listener>& table_of(Config& c) {
+  return c.listeners;
+}
+template <>
+ResourceMap<v1::EndpointGroup>& table_of(Config& c) {
+  return c.groups;
+}
+template <>
+ResourceMap<v1::Endpoint>& table_of(Config& c) {
+  return c.endpoints;
+}
+
+// A PopRecord as one value: each field as its length, ':', its bytes.
+std::string encode(const PopRecord& r) {
+  std::string out;
+  for (const std::string& f :
+       {r.pop.SerializeAsString(), r.applied_digest, r.nacked_digest, r.route_memory})
+    out += std::to_string(f.size()) + ":" + f;
+  return out;
+}
+
+bool decode(const std::string& in, PopRecord& r) {
+  std::string fields[4];
+  size_t at = 0;
+  for (std::string& f : fields) {
+    size_t colon = in.find(':', at);
+    if (colon == std::string::npos) return false;
+    size_t n = 0;
+    try {
+      n = std::stoul(in.substr(at, colon - at));
+    } catch (...) {
+      return false;
+    }
+    if (colon + 1 + n > in.size()) return false;
+    f = in.substr(colon + 1, n);
+    at = colon + 1 + n;
+  }
+  r.applied_digest = fields[1];
+  r.nacked_digest = fields[2];
+  r.route_memory = fields[3];
+  return r.pop.ParseFromString(fields[0]);
+}
+
+// The key of `r`'s parent in its own table's terms ("web/http" for a
+// group "web/http/eu"); "" for an accelerator.
+std::string parent_of(const std::string& key) {
+  size_t slash = key.rfind('/');
+  return slash == std::string::npos ? "" : key.substr(0, slash);
+}
+
+}  // namespace
+
+EtcdStore::EtcdStore(const EtcdUrl& url, EtcdClient::Options client)
+    : prefix_(url.prefix), client_(url, std::move(client)) {}
+
+Result<std::unique_ptr<EtcdStore>> EtcdStore::open(const EtcdUrl& url, EtcdClient::Options client,
+                                                   StoreOpenOptions options) {
+  std::unique_ptr<EtcdStore> store(new EtcdStore(url, std::move(client)));
+  if (Status s = store->init_identity(options.init); !s.ok()) return s;
+  if (options.new_epoch) {
+    auto id = store->client_.get(store->prefix_ + kIdentityKey);
+    if (!id.ok()) return id.status();
+    StoreIdentity raised = store->identity_;
+    ++raised.epoch;
+    auto r = store->client_.txn(
+        {.expect = {{store->prefix_ + kIdentityKey, id->kvs.at(0).mod_revision()}},
+         .puts = {{store->prefix_ + kIdentityKey,
+                   raised.store_id + " " + std::to_string(raised.epoch)}}});
+    if (!r.ok()) return r.status();
+    if (!r->committed) return error("--new-epoch: another replica changed the identity meanwhile");
+    store->identity_ = raised;
+  }
+  if (Status s = store->load(); !s.ok()) return s;
+  return store;
+}
+
+Status EtcdStore::init_identity(bool init) {
+  const std::string key = prefix_ + kIdentityKey;
+  auto id = client_.get(key);
+  if (!id.ok()) return id.status();
+  if (id->kvs.empty()) {
+    if (!init)
+      return error("--store: no onramp store under " + prefix_ +
+                   "; start once with --init to create one");
+    std::random_device rd;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%08x%08x", rd(), rd());
+    // Only the first replica to get here creates it; the others read it.
+    auto r = client_.txn({.expect = {{key, 0}},
+                          .puts = {{key, std::string(hex) + " 1"}, {prefix_ + kVersionKey, "0"}}});
+    if (!r.ok()) return r.status();
+    id = client_.get(key);
+    if (!id.ok()) return id.status();
+    if (id->kvs.empty()) return error("--store: the store's identity vanished under " + prefix_);
+  }
+  const std::string& v = id->kvs[0].value();
+  size_t space = v.find(' ');
+  if (space == std::string::npos) return error("--store: " + key + ": not an identity: " + v);
+  identity_.store_id = v.substr(0, space);
+  try {
+    identity_.epoch = std::stoull(v.substr(space + 1));
+  } catch (...) {
+    return error("--store: " + key + ": not an identity: " + v);
+  }
+  return ok_status();
+}
+
+Status EtcdStore::load(bool* changed) {
+  auto all = client_.get_prefix(prefix_);
+  if (!all.ok()) return all.status();
+  if (changed) *changed = false;
+  auto config = std::make_shared<Config>();
+  std::map<std::string, int64_t> revisions;
+  auto parse = [&]<typename T>(const etcdserverpb::KeyValue& kv,
+                               const std::string& rest) -> Status {
+    T x;
+    if (!x.ParseFromString(kv.value())) return error("--store: " + kv.key() + ": not a resource");
+    table_of<T>(*config)[rest] = x;
+    revisions[kv.key()] = kv.mod_revision();
+    return ok_status();
+  };
+  for (const etcdserverpb::KeyValue& kv : all->kvs) {
+    std::string rel = kv.key().substr(prefix_.size());
+    Status s = ok_status();
+    auto under = [&](const char* kind) { return rel.starts_with(kind); };
+    auto rest = [&](const char* kind) { return rel.substr(std::string(kind).size()); };
+    if (rel == kVersionKey) {
+      try {
+        config->version = std::stoull(kv.value());
+      } catch (...) {
+        return error("--store: " + kv.key() + ": not a version: " + kv.value());
+      }
+      revisions[kv.key()] = kv.mod_revision();
+    } else if (under(kind_of<v1::Accelerator>())) {
+      s = parse.template operator()<v1::Accelerator>(kv, rest(kind_of<v1::Accelerator>()));
+    } else if (under(kind_of<v1::Listener>())) {
+      s = parse.template operator()<v1::Listener>(kv, rest(kind_of<v1::Listener>()));
+    } else if (under(kind_of<v1::EndpointGroup>())) {
+      s = parse.template operator()<v1::EndpointGroup>(kv, rest(kind_of<v1::EndpointGroup>()));
+    } else if (under(kind_of<v1::Endpoint>())) {
+      s = parse.template operator()<v1::Endpoint>(kv, rest(kind_of<v1::Endpoint>()));
+    }
+    if (!s.ok()) return s;
+  }
+  std::lock_guard lock(mu_);
+  // A commit of this replica may have landed after this read: keep it.
+  if (snapshot_ && all->revision <= loaded_revision_) return ok_status();
+  if (changed) *changed = !snapshot_ || snapshot_->version != config->version;
+  snapshot_ = std::move(config);
+  revisions_ = std::move(revisions);
+  loaded_revision_ = all->revision;
+  return ok_status();
+}
+
+EtcdStore::~EtcdStore() { follow({}); }
+
+void EtcdStore::follow(std::function<void()> on_change) {
+  {
+    std::lock_guard lock(watch_mu_);
+    stopping_ = true;
+    if (watch_ctx_) watch_ctx_->TryCancel();
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+  if (!on_change) return;
+  {
+    std::lock_guard lock(watch_mu_);
+    stopping_ = false;
+    on_change_ = std::move(on_change);
+  }
+  watcher_ = std::thread([this] { watch_loop(); });
+}
+
+void EtcdStore::watch_loop() {
+  while (true) {
+    int64_t from = 0;
+    {
+      std::lock_guard lock(mu_);
+      from = loaded_revision_ + 1;
+    }
+    grpc::ClientContext ctx;
+    {
+      std::lock_guard lock(watch_mu_);
+      if (stopping_) return;
+      watch_ctx_ = &ctx;
+    }
+    grpc::Status s = client_.watch(
+        prefix_, from,
+        [this](int64_t) {
+          bool changed = false;
+          if (Status l = load(&changed); !l.ok())
+            log::warn("etcd store: reading a change failed", {{"error", l.message()}});
+          if (changed) on_change_();
+        },
+        ctx);
+    std::unique_lock lock(watch_mu_);
+    watch_ctx_ = nullptr;
+    if (stopping_) return;
+    log::warn("etcd store: the watch ended; watching again in 1 s", {{"error", s.error_message()}});
+    // Whatever happened meanwhile is read once the watch is back.
+    if (watch_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+    lock.unlock();
+    bool changed = false;
+    if (load(&changed).ok() && changed) on_change_();
+  }
+}
+
+std::string EtcdStore::key_for(const Resource& r) const {
+  return std::visit(
+      [&](const auto& x) { return prefix_ + kind_of<std::decay_t<decltype(x)>>() + key_of(x); }, r);
+}
+
+std::shared_ptr<const Config> EtcdStore::snapshot() const {
+  std::lock_guard lock(mu_);
+  return snapshot_;
+}
+
+CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_version) {
+  std::unique_lock lock(mu_);
+  if (snapshot_->version != expected_version)
+    return {.outcome = CommitResult::Outcome::conflict,
+            .error = "the configuration moved on to version " + std::to_string(snapshot_->version)};
+  auto next = std::make_shared<Config>(*snapshot_);
+  next->version = expected_version + 1;
+  // What the file's foreign keys do for SQLite: nothing erased that is not
+  // there or still has children, nothing put under a missing parent.
+  for (const Resource& r : change.erasures) {
+    std::string key = key_for(r);
+    if (!revisions_.count(key))
+      return {.error = "erase " + key.substr(prefix_.size()) + ": not in the store"};
+  }
+  apply_change(*next, change);
+  auto orphan =
+      [&]<typename Parent, typename Child>(const ResourceMap<Child>& children) -> std::string {
+    for (const auto& [key, child] : children)
+      if (table_of<Parent>(*next).find(parent_of(key)) == table_of<Parent>(*next).end()) return key;
+    return "";
+  };
+  std::string lost = orphan.template operator()<v1::Accelerator>(next->listeners);
+  if (lost.empty()) lost = orphan.template operator()<v1::Listener>(next->groups);
+  if (lost.empty()) lost = orphan.template operator()<v1::EndpointGroup>(next->endpoints);
+  if (!lost.empty()) return {.error = lost + ": its parent is not in the store"};
+
+  const std::string version_key = prefix_ + kVersionKey;
+  EtcdClient::Txn txn;
+  auto read_at = [&](const std::string& key) {
+    auto it = revisions_.find(key);
+    return it == revisions_.end() ? int64_t{0} : it->second;
+  };
+  txn.expect.emplace_back(version_key, read_at(version_key));
+  txn.puts.emplace_back(version_key, std::to_string(next->version));
+  for (const Resource& r : change.erasures) {
+    std::string key = key_for(r);
+    txn.expect.emplace_back(key, read_at(key));
+    txn.deletes.push_back(key);
+  }
+  for (const Resource& r : change.puts) {
+    std::string key = key_for(r);
+    txn.expect.emplace_back(key, read_at(key));
+    std::string value = std::visit(
+        [&](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          return table_of<T>(*next).at(key_of(x)).SerializeAsString();
+        },
+        r);
+    txn.puts.emplace_back(key, std::move(value));
+  }
+  auto r = client_.txn(txn);
+  if (!r.ok()) return {.error = r.error()};
+  if (!r->committed) {
+    // Another replica committed since this one read: read again, so the
+    // caller's next attempt starts from what is there now.
+    lock.unlock();
+    Status reloaded = load();
+    return {.outcome = CommitResult::Outcome::conflict,
+            .error = reloaded.ok() ? "another replica changed the configuration meanwhile"
+                                   : "another replica changed the configuration meanwhile; " +
+                                         reloaded.message()};
+  }
+  for (const auto& [key, value] : txn.puts) revisions_[key] = r->revision;
+  for (const std::string& key : txn.deletes) revisions_.erase(key);
+  snapshot_ = next;
+  loaded_revision_ = std::max(loaded_revision_, r->revision);
+  return {.outcome = CommitResult::Outcome::committed, .config = next};
+}
+
+std::vector<PopRecord> EtcdStore::pops() const {
+  std::vector<PopRecord> out;
+  auto all = client_.get_prefix(prefix_ + kPops);
+  if (!all.ok()) return out;
+  for (const etcdserverpb::KeyValue& kv : all->kvs) {
+    PopRecord r;
+    if (decode(kv.value(), r)) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Status EtcdStore::put_pops(const std::vector<PopRecord>& records) {
+  // The registry is last-writer-wins: a PoP is connected to one replica at
+  // a time, and every agent says what it runs in its next Hello.
+  EtcdClient::Txn txn;
+  for (const PopRecord& r : records) txn.puts.emplace_back(prefix_ + kPops + r.pop.id(), encode(r));
+  if (txn.puts.empty()) return ok_status();
+  auto r = client_.txn(txn);
+  if (!r.ok()) return r.status();
+  return ok_status();
+}
+
+}  // namespace onramp::ctl

@@ -1,0 +1,74 @@
+// ConfigStore on etcd (--store etcd://...): the configuration of a control
+// plane whose replicas share one etcd cluster. Every resource is one key
+// under the URL's prefix, its value the resource's protobuf encoding; a
+// version key holds the configuration version. Every commit is one etcd
+// transaction that applies only if the version key and every key it
+// touches are still at the mod revisions this replica read, so two
+// replicas that race cannot both win: the loser reloads and its caller
+// validates again, as after any conflict (docs/controller.md "etcd").
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "controlplane/controller/config_store.h"
+#include "controlplane/controller/etcd_client.h"
+#include "controlplane/controller/sqlite_store.h"
+
+namespace onramp::ctl {
+
+class EtcdStore final : public ConfigStore {
+ public:
+  // Reads the store under url.prefix. Without options.init, a prefix that
+  // holds no onramp store is refused (as a missing --db is); with it, the
+  // store's identity and version are created there, once, whichever
+  // replica comes first.
+  static Result<std::unique_ptr<EtcdStore>> open(const EtcdUrl& url, EtcdClient::Options client,
+                                                 StoreOpenOptions options = {});
+
+  std::shared_ptr<const Config> snapshot() const override;
+  CommitResult commit(const ConfigChange& change, uint64_t expected_version) override;
+  std::vector<PopRecord> pops() const override;
+  Status put_pops(const std::vector<PopRecord>& records) override;
+  StoreIdentity identity() const override { return identity_; }
+  // Watches the prefix: a commit of another replica is read (the whole
+  // prefix again) and `on_change` called, within a watch event's latency.
+  void follow(std::function<void()> on_change) override;
+  ~EtcdStore() override;
+
+ private:
+  EtcdStore(const EtcdUrl& url, EtcdClient::Options client);
+  Status init_identity(bool new_epoch);
+  // Everything under the prefix again: the snapshot and the revisions,
+  // unless what is held is newer. True in `changed` when the version moved.
+  Status load(bool* changed = nullptr);
+  void watch_loop();
+  std::string key_for(const Resource& r) const;
+
+  const std::string prefix_;
+  // Mutable: reads are const in ConfigStore, and the client is thread-safe.
+  mutable EtcdClient client_;
+  StoreIdentity identity_;
+  mutable std::mutex mu_;  // serialises commits; guards snapshot_ and revisions_
+  std::shared_ptr<const Config> snapshot_;
+  // The mod revision of every key of the snapshot (resources and the
+  // version key), as read: what a commit compares.
+  std::map<std::string, int64_t> revisions_;
+  int64_t loaded_revision_ = 0;  // the etcd revision snapshot_ is as of
+
+  // The watch (follow): its thread, its call, and the callback.
+  std::mutex watch_mu_;  // guards watch_ctx_, on_change_ and stopping_
+  std::condition_variable watch_cv_;
+  grpc::ClientContext* watch_ctx_ = nullptr;
+  std::function<void()> on_change_;
+  bool stopping_ = false;
+  std::thread watcher_;
+};
+
+}  // namespace onramp::ctl

@@ -1,0 +1,131 @@
+// The controller's etcd client against a real etcd member (etcd-server,
+// started by the test on loopback with its own data directory): etcd://
+// URLs, reads, and transactions that apply only at the revisions they read.
+#include "controlplane/controller/etcd_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "controlplane/controller/tests/etcd_process.h"
+
+namespace onramp::ctl {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(EtcdUrl, MembersAndPrefix) {
+  auto url =
+      parse_etcd_url("etcd://10.0.0.1:2379,etcd-b.example.net:2379,[2001:db8::3]:2379/onramp/prod");
+  ASSERT_TRUE(url.ok()) << url.error();
+  ASSERT_EQ(url->endpoints.size(), 3u);
+  EXPECT_EQ(url->endpoints[1].text(), "etcd-b.example.net:2379");
+  EXPECT_EQ(url->endpoints[2].host, "2001:db8::3");
+  EXPECT_EQ(url->prefix, "/onramp/prod/");
+  EXPECT_EQ(parse_etcd_url("etcd://127.0.0.1:2379/x/")->prefix, "/x/");
+}
+
+TEST(EtcdUrl, MistakesAreNamed) {
+  auto err = [](const std::string& u) {
+    auto r = parse_etcd_url(u);
+    return r.ok() ? std::string("(accepted)") : r.error();
+  };
+  EXPECT_THAT(err("http://127.0.0.1:2379/onramp"), HasSubstr("not an etcd URL"));
+  EXPECT_THAT(err("etcd://127.0.0.1:2379"), HasSubstr("no key prefix"));
+  EXPECT_THAT(err("etcd://127.0.0.1:2379/"), HasSubstr("no key prefix"));
+  EXPECT_THAT(err("etcd://127.0.0.1/onramp"), HasSubstr("no port"));
+  EXPECT_THAT(err("etcd://a:1,a:1/onramp"), HasSubstr("given twice"));
+  EXPECT_THAT(err("etcd://a:1/on ramp"), HasSubstr("the prefix may hold"));
+  EXPECT_THAT(err("etcd://a:1/onramp//x"), HasSubstr("an empty part"));
+}
+
+TEST(EtcdUrl, PrefixEnd) {
+  EXPECT_EQ(prefix_end("/onramp/"), "/onramp0");
+  EXPECT_EQ(prefix_end("a\xff"), "b");
+  EXPECT_EQ(prefix_end(""), std::string(1, '\0'));
+}
+
+class EtcdClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (test::etcd_binary().empty()) GTEST_SKIP() << "no etcd ($ONRAMP_ETCD)";
+    ASSERT_TRUE(etcd.listening()) << "etcd did not start; see " << etcd.dir() << "/etcd.log";
+    auto url = parse_etcd_url("etcd://" + etcd.endpoint() + "/onramp/test");
+    ASSERT_TRUE(url.ok()) << url.error();
+    client = std::make_unique<EtcdClient>(
+        *url, EtcdClient::Options{.credentials = grpc::InsecureChannelCredentials()});
+  }
+  test::EtcdProcess etcd;
+  std::unique_ptr<EtcdClient> client;
+};
+
+TEST_F(EtcdClientTest, PutsAndReadsUnderAPrefix) {
+  auto empty = client->get_prefix("/onramp/test/");
+  ASSERT_TRUE(empty.ok()) << empty.error();
+  EXPECT_TRUE(empty->kvs.empty());
+
+  auto put = client->txn(
+      {.puts = {{"/onramp/test/a", "1"}, {"/onramp/test/b", "2"}, {"/onramp/other", "x"}}});
+  ASSERT_TRUE(put.ok()) << put.error();
+  EXPECT_TRUE(put->committed);
+  auto all = client->get_prefix("/onramp/test/");
+  ASSERT_TRUE(all.ok()) << all.error();
+  ASSERT_EQ(all->kvs.size(), 2u);  // not /onramp/other
+  EXPECT_EQ(all->kvs[0].key(), "/onramp/test/a");
+  EXPECT_EQ(all->kvs[1].value(), "2");
+  EXPECT_EQ(all->revision, put->revision);
+  // Both keys of one transaction carry its one revision.
+  EXPECT_EQ(all->kvs[0].mod_revision(), put->revision);
+  EXPECT_EQ(all->kvs[1].mod_revision(), put->revision);
+}
+
+// What every admin mutation of the etcd store rests on: a write based on a
+// read applies only while what it read is unchanged, so two replicas that
+// race cannot both win, and neither write is lost unnoticed.
+TEST_F(EtcdClientTest, ATransactionAppliesOnlyAtTheRevisionsItRead) {
+  ASSERT_TRUE(client->txn({.puts = {{"/onramp/test/ep", "v1"}}}).ok());
+  auto read = client->get("/onramp/test/ep");
+  ASSERT_TRUE(read.ok() && read->kvs.size() == 1) << read.status().message();
+  int64_t seen = read->kvs[0].mod_revision();
+
+  // Two writers that read the same revision: the first wins...
+  auto first = client->txn(
+      {.expect = {{"/onramp/test/ep", seen}}, .puts = {{"/onramp/test/ep", "from replica 1"}}});
+  ASSERT_TRUE(first.ok()) << first.error();
+  EXPECT_TRUE(first->committed);
+  // ...the second, based on the same read, is refused and changes nothing.
+  auto second = client->txn({.expect = {{"/onramp/test/ep", seen}},
+                             .puts = {{"/onramp/test/ep", "from replica 2"}},
+                             .deletes = {"/onramp/test/other"}});
+  ASSERT_TRUE(second.ok()) << second.error();
+  EXPECT_FALSE(second->committed);
+  auto now = client->get("/onramp/test/ep");
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->kvs[0].value(), "from replica 1");
+
+  // Revision 0: "does not exist yet", for creates.
+  auto create =
+      client->txn({.expect = {{"/onramp/test/new", 0}}, .puts = {{"/onramp/test/new", "n"}}});
+  ASSERT_TRUE(create.ok() && create->committed);
+  auto again =
+      client->txn({.expect = {{"/onramp/test/new", 0}}, .puts = {{"/onramp/test/new", "n2"}}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->committed);
+
+  // A delete, under the revision it read.
+  auto gone = client->txn(
+      {.expect = {{"/onramp/test/new", create->revision}}, .deletes = {"/onramp/test/new"}});
+  ASSERT_TRUE(gone.ok() && gone->committed);
+  auto after = client->get("/onramp/test/new");
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->kvs.empty());
+}
+
+TEST_F(EtcdClientTest, AMemberThatIsDownIsAnErrorThatSaysSo) {
+  etcd.stop();
+  auto r = client->get("/onramp/test/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error(), HasSubstr("etcd get /onramp/test/x"));
+}
+
+}  // namespace
+}  // namespace onramp::ctl
