@@ -93,8 +93,9 @@ class ConfigStore {
   // Calls `on_change` (from a thread of the store's) each time the store
   // takes a configuration that another writer committed: another replica
   // over the same etcd. A store with one writer (SQLite) never calls it.
-  // follow({}) stops; the callback is not running when it returns.
-  virtual void follow(std::function<void()> on_change) { (void)on_change; }
+  // follow({}) stops; the callback is not running when it returns. Pure, so
+  // that a store wrapping another cannot forget to pass it on.
+  virtual void follow(std::function<void()> on_change) = 0;
 };
 
 }  // namespace onramp::ctl

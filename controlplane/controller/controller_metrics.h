@@ -77,6 +77,7 @@ class TimedStore final : public ConfigStore {
   std::vector<PopRecord> pops() const override { return inner_.pops(); }
   Status put_pops(const std::vector<PopRecord>& records) override;
   StoreIdentity identity() const override { return inner_.identity(); }
+  void follow(std::function<void()> on_change) override { inner_.follow(std::move(on_change)); }
 
  private:
   ConfigStore& inner_;

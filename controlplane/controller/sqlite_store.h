@@ -43,6 +43,8 @@ class SqliteStore final : public ConfigStore {
   std::vector<PopRecord> pops() const override;
   Status put_pops(const std::vector<PopRecord>& records) override;
   StoreIdentity identity() const override { return identity_; }
+  // The only writer of its file: nothing to follow.
+  void follow(std::function<void()>) override {}
 
  private:
   SqliteStore() = default;
