@@ -12,40 +12,22 @@
 
 #include "common/log.h"
 #include "controlplane/common/channelz_peers.h"
+#include "controlplane/common/openssl_util.h"
 
 namespace onramp::cp {
 namespace {
 
-template <auto fn>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    fn(p);
-  }
-};
-using Bio = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using StoreCtx = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free>>;
+using ossl::asn1_time;
+using ossl::Bio;
+using ossl::bio_text;
+using ossl::memory;
+using ossl::StoreCtx;
+using ossl::X509Ptr;
+
 struct StackDeleter {
   void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
 };
 using X509Stack = std::unique_ptr<STACK_OF(X509), StackDeleter>;
-
-Bio memory(std::string_view text) {
-  return Bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-}
-
-std::string bio_text(BIO* bio) {
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio, &data);
-  return n > 0 ? std::string(data, static_cast<size_t>(n)) : "";
-}
-
-std::string asn1_time(const ASN1_TIME* t) {
-  Bio bio(BIO_new(BIO_s_mem()));
-  if (!bio || ASN1_TIME_print(bio.get(), t) != 1) return "?";
-  return bio_text(bio.get());
-}
 
 std::string subject_of(X509* cert) {
   Bio bio(BIO_new(BIO_s_mem()));

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "common/files.h"
+#include "controlplane/common/openssl_util.h"
 
 namespace onramp::cp {
 
@@ -107,31 +108,17 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> client_credentials(const std::
 
 namespace {
 
-template <auto fn>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    fn(p);
-  }
-};
-using Ctx = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
-using Ssl = std::unique_ptr<SSL, Deleter<SSL_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using Bio = std::unique_ptr<BIO, Deleter<BIO_free>>;
-
-std::string asn1_time(const ASN1_TIME* t) {
-  Bio bio(BIO_new(BIO_s_mem()));
-  if (!bio || ASN1_TIME_print(bio.get(), t) != 1) return "?";
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
-}
+using ossl::asn1_time;
+using ossl::Bio;
+using ossl::Ctx;
+using ossl::Ssl;
+using ossl::X509Ptr;
 
 // The dates of the first certificate in `path`: "" when valid now.
 std::string outside_dates(const std::string& path) {
   Result<std::string> pem = read_file(path);
   if (!pem.ok()) return "";
-  Bio bio(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())));
+  Bio bio = ossl::memory(*pem);
   X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!cert) return "";
   if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0)
