@@ -27,9 +27,9 @@
       link's MTU), sent again while unanswered up to ATTEMPTS times (1);
       prints the endpoint's answer, what was sent and what went wrong
   traffic.py udp-count VIP PORT FLOWS SIZE
-      FLOWS datagrams of SIZE bytes, each from a socket of its own (a new
-      flow each), each waiting for its answer; prints how many each endpoint
-      answered
+      FLOWS datagrams of SIZE bytes, each from a socket of its own on a
+      source port no earlier flow used (a new flow each), each waiting for
+      its answer; prints how many each endpoint answered
 
 Every command takes an IPv4 or an IPv6 VIP. CLOCK_MONOTONIC is one clock for
 every namespace, so times compare across them.
@@ -110,9 +110,16 @@ def udp_size(vip, port, size, attempts):
 
 def udp_count(vip, port, flows, size):
     by_endpoint, unanswered = {}, 0
+    # Source ports below the kernel's ephemeral range (32768 and up), taken
+    # in a run from a random start: an ephemeral port an earlier step used
+    # may still have its flow in a PoP's flow table, which would carry the
+    # datagram to that flow's endpoint as a packet of an old flow, not a
+    # new one.
+    first = random.randrange(10000, 32768 - flows)
     for i in range(flows):
         with socket.socket(family(vip), socket.SOCK_DGRAM) as s:
             s.settimeout(3)
+            s.bind(("::" if family(vip) == socket.AF_INET6 else "0.0.0.0", first + i))
             s.connect((vip, port))
             s.send(random.Random(i).randbytes(size))
             try:
