@@ -50,6 +50,9 @@ class EtcdStore final : public ConfigStore {
   Status load(bool* changed = nullptr);
   void watch_loop();
   std::string key_for(const Resource& r) const;
+  // A commit whose transaction got no answer from etcd: unavailable, with
+  // a message that names the members and says what happened to the change.
+  CommitResult unreachable(const grpc::Status& s) const;
 
   const std::string prefix_;
   // Mutable: reads are const in ConfigStore, and the client is thread-safe.
