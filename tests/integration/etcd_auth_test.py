@@ -8,6 +8,7 @@ Steps, each asserted:
   1. without --etcd-user the controller refuses to start, saying that
      etcd's authentication is enabled and which flags to give;
   2. with a wrong password it refuses to start, naming the user;
+     --etcd-user without --etcd-password-file, or with an empty one, too;
   3. with --etcd-user root --etcd-password-file it creates the store,
      serves, and a write and a list go through etcd;
   4. after etcd's token TTL (--auth-token-ttl 2) has passed, a write still
@@ -101,6 +102,14 @@ def steps(bed):
     check(PASSWORD not in said and "not-the-password" not in said,
           "the error shows no password")
     log(f"2. wrong password: {said}")
+    alone = run(bed.controller("--init-only", "--etcd-user", "root"), check=False, timeout=30)
+    check(alone.returncode == 2 and "--etcd-password-file" in alone.stderr,
+          "--etcd-user without --etcd-password-file is a usage error", alone)
+    empty = os.path.join(bed.work, "empty-password")
+    open(empty, "w").close()
+    said = refused(bed, ["--etcd-user", "root", "--etcd-password-file", empty],
+                   ["--etcd-password-file", "empty"])
+    log(f"2b. --etcd-user alone: usage error; an empty password file: {said}")
 
     # 3. With them.
     run(bed.controller("--init-only", *creds), timeout=30)
