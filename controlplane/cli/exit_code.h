@@ -8,12 +8,13 @@ namespace onramp::cli {
 
 enum ExitCode : int {
   kExitOk = 0,
-  kExitError = 1,          // anything not listed below
-  kExitUsage = 2,          // bad command line (unknown flag, malformed value, ...)
-  kExitNotFound = 3,       // NOT_FOUND
-  kExitInvalid = 4,        // INVALID_ARGUMENT, OUT_OF_RANGE; a table file that fails validation
-  kExitUnavailable = 5,    // UNAVAILABLE, DEADLINE_EXCEEDED: cannot reach the server
-  kExitAlreadyExists = 6,  // ALREADY_EXISTS
+  kExitError = 1,     // anything not listed below
+  kExitUsage = 2,     // bad command line (unknown flag, malformed value, ...)
+  kExitNotFound = 3,  // NOT_FOUND
+  kExitInvalid = 4,   // INVALID_ARGUMENT, OUT_OF_RANGE; a table file that fails validation
+  kExitUnavailable =
+      5,  // UNAVAILABLE, DEADLINE_EXCEEDED: the server or its store cannot be reached
+  kExitAlreadyExists = 6,       // ALREADY_EXISTS
   kExitFailedPrecondition = 7,  // FAILED_PRECONDITION (e.g. delete a parent with children)
   kExitDenied = 8,              // UNAUTHENTICATED, PERMISSION_DENIED
   kExitConflict = 9,  // ABORTED: the resource changed since it was read (resource_version)

@@ -394,6 +394,13 @@ grpc::Status AdminService::mutate(
                  {{"peer", ctx->peer()}, {"what", what}, {"error", r.error}});
       return grpc::Status(StatusCode::INTERNAL, r.error);
     }
+    if (r.outcome == CommitResult::Outcome::unavailable) {
+      // Reads keep answering from the last snapshot; only writes wait for
+      // the store to be back.
+      log::warn("admin mutation refused: the configuration store cannot be reached",
+                {{"peer", ctx->peer()}, {"what", what}, {"error", r.error}});
+      return grpc::Status(StatusCode::UNAVAILABLE, r.error);
+    }
     // Conflict: the registry bumped the version meanwhile; validate again.
     if (attempt == 3) return grpc::Status(StatusCode::ABORTED, r.error);
   }

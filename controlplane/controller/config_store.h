@@ -33,6 +33,9 @@ struct CommitResult {
     committed,
     conflict,  // the configuration moved on since expected_version
     failed,    // the store refused or could not write; nothing changed
+    // The store could not be reached (an etcd replica cut off from its
+    // cluster): the write is refused, `error` says so for an operator.
+    unavailable,
   };
   Outcome outcome = Outcome::failed;
   std::string error;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/grpc_limits.h"
+#include "common/log.h"
 
 namespace onramp::ctl {
 
@@ -56,29 +57,102 @@ void EtcdClient::open_locked(size_t i) {
   stubs_[i] = etcdserverpb::KV::NewStub(channels_[i]);
 }
 
-template <typename Call>
-grpc::Status EtcdClient::on_member(Call call) {
-  etcdserverpb::KV::Stub* stub = nullptr;
-  size_t used = 0;
+namespace {
+
+// What etcd answers a call whose token it no longer takes: an expired or
+// unknown token (the server restarted, its --auth-token TTL passed), or one
+// issued before the users or roles changed. Refused before anything
+// applies, so the call may be sent again with a new token.
+bool token_refused(const grpc::Status& s) {
+  const std::string& m = s.error_message();
+  return s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         m.find("invalid auth token") != std::string::npos ||
+         m.find("revision of auth store is old") != std::string::npos ||
+         m.find("user name is empty") != std::string::npos;
+}
+
+}  // namespace
+
+grpc::Status EtcdClient::authenticate(size_t i) {
+  std::shared_ptr<grpc::Channel> channel;
   {
     std::lock_guard lock(mu_);
-    if (members_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no etcd member");
-    used = current_;
-    open_locked(used);
-    stub = stubs_[used].get();
+    open_locked(i);
+    channel = channels_[i];
   }
+  auto auth = etcdserverpb::Auth::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
-  grpc::Status s = call(*stub, ctx);
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    std::lock_guard lock(mu_);
-    if (current_ == used) current_ = (current_ + 1) % members_.size();
+  etcdserverpb::AuthenticateRequest req;
+  req.set_name(options_.user);
+  req.set_password(options_.password);
+  etcdserverpb::AuthenticateResponse resp;
+  grpc::Status s = auth->Authenticate(&ctx, req, &resp);
+  std::lock_guard lock(mu_);
+  if (s.ok()) {
+    token_ = resp.token();
+  } else if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+             s.error_message().find("not enabled") != std::string::npos) {
+    token_.clear();  // etcd's auth is off: calls go without a token
+  } else if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+             s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return s;
+  } else {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "etcd refused user \"" + options_.user + "\" (--etcd-user, " +
+                            "--etcd-password-file): " + s.error_message());
   }
-  return s;
+  authenticated_ = true;
+  return grpc::Status::OK;
+}
+
+template <typename Call>
+grpc::Status EtcdClient::on_member(Call call) {
+  for (int attempt = 0;; ++attempt) {
+    etcdserverpb::KV::Stub* stub = nullptr;
+    size_t used = 0;
+    bool need_token = false;
+    {
+      std::lock_guard lock(mu_);
+      if (members_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no etcd member");
+      used = current_;
+      open_locked(used);
+      stub = stubs_[used].get();
+      need_token = !options_.user.empty() && !authenticated_;
+    }
+    grpc::Status s = need_token ? authenticate(used) : grpc::Status::OK;
+    std::string token;
+    if (s.ok()) {
+      {
+        std::lock_guard lock(mu_);
+        token = token_;
+      }
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+      if (!token.empty()) ctx.AddMetadata("token", token);
+      s = call(*stub, ctx);
+    }
+    if (attempt == 0 && !need_token && !options_.user.empty() && token_refused(s)) {
+      // Once, and not after a fresh Authenticate: then it is a refusal.
+      log::info("etcd refused the auth token; authenticating again",
+                {{"user", options_.user}, {"error", s.error_message()}});
+      std::lock_guard lock(mu_);
+      if (token_ == token) authenticated_ = false;
+      continue;
+    }
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      std::lock_guard lock(mu_);
+      if (current_ == used) current_ = (current_ + 1) % members_.size();
+    }
+    return s;
+  }
 }
 
 Status EtcdClient::failed(const std::string& what, const grpc::Status& s) const {
+  if (options_.user.empty() && s.error_message().find("user name is empty") != std::string::npos)
+    return error("etcd " + what + ": etcd's authentication is enabled and no user was given " +
+                 "(give --etcd-user and --etcd-password-file)");
   return error("etcd " + what + ": " + s.error_message() + " (gRPC status " +
                std::to_string(static_cast<int>(s.error_code())) + ")");
 }
@@ -108,7 +182,19 @@ Result<EtcdClient::Range> EtcdClient::get_prefix(const std::string& prefix) {
   return r;
 }
 
+std::string EtcdClient::members_text() const {
+  std::string out;
+  for (const cp::Replica& m : members_) out += (out.empty() ? "" : ",") + m.authority;
+  return out;
+}
+
 Result<EtcdClient::TxnResult> EtcdClient::txn(const Txn& txn) {
+  TxnAnswer a = try_txn(txn);
+  if (!a.transport.ok()) return failed("transaction", a.transport);
+  return a.result;
+}
+
+EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn) {
   etcdserverpb::TxnRequest req;
   for (const auto& [key, revision] : txn.expect) {
     etcdserverpb::Compare* c = req.add_compare();
@@ -128,8 +214,9 @@ Result<EtcdClient::TxnResult> EtcdClient::txn(const Txn& txn) {
   grpc::Status s = on_member([&](etcdserverpb::KV::Stub& kv, grpc::ClientContext& ctx) {
     return kv.Txn(&ctx, req, &resp);
   });
-  if (!s.ok()) return failed("transaction", s);
-  return TxnResult{.committed = resp.succeeded(), .revision = resp.header().revision()};
+  if (!s.ok()) return {.transport = s};
+  return {.transport = grpc::Status::OK,
+          .result = {.committed = resp.succeeded(), .revision = resp.header().revision()}};
 }
 
 grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,
@@ -142,6 +229,16 @@ grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,
     if (members_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no etcd member");
     open_locked(current_);
     channel = channels_[current_];
+  }
+  if (!options_.user.empty()) {
+    std::string token;
+    {
+      std::lock_guard lock(mu_);
+      token = token_;
+    }
+    // The token of the last call (reads come first; a refused one is
+    // renewed by the next read, after which the watch is opened again).
+    if (!token.empty()) ctx.AddMetadata("token", token);
   }
   auto stub = etcdserverpb::Watch::NewStub(channel);
   auto stream = stub->Watch(&ctx);

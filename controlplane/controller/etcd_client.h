@@ -45,6 +45,12 @@ class EtcdClient {
     std::shared_ptr<grpc::ChannelCredentials> credentials;
     std::chrono::milliseconds timeout{5000};  // deadline of each call
     cp::Resolver resolver = cp::system_resolver();
+    // etcd's own authentication: with a user, the client takes a token from
+    // Auth.Authenticate and sends it as the "token" metadata of every call,
+    // and takes a new one when etcd says it is no longer valid. Empty: no
+    // authentication (etcd with auth enabled then refuses every call).
+    std::string user;
+    std::string password;
   };
   EtcdClient(const EtcdUrl& url, Options options);
 
@@ -69,6 +75,18 @@ class EtcdClient {
     int64_t revision = 0;
   };
   Result<TxnResult> txn(const Txn& txn);
+  // The same, telling apart how a call that got no answer failed:
+  // `transport` UNAVAILABLE when no member took the request (nothing
+  // applied), DEADLINE_EXCEEDED when none answered within the timeout (it
+  // may apply once the member is back); `result` is set when it is OK.
+  struct TxnAnswer {
+    grpc::Status transport;
+    TxnResult result;
+  };
+  TxnAnswer try_txn(const Txn& txn);
+
+  // The members, "host:port,host:port", for messages.
+  std::string members_text() const;
 
   // Watches every key under `prefix` from `from_revision` on: calls
   // `on_events(revision)` for each batch of changes, until the stream ends
@@ -85,15 +103,20 @@ class EtcdClient {
   template <typename Call>
   grpc::Status on_member(Call call);
   Status failed(const std::string& what, const grpc::Status& s) const;
+  // A token for options_.user from member `i` into token_; OK without one
+  // when etcd's auth is not enabled.
+  grpc::Status authenticate(size_t i);
   // The channel and stub of member `i`, made on first use; mu_ held.
   void open_locked(size_t i);
 
   Options options_;
   std::vector<cp::Replica> members_;
-  std::mutex mu_;  // guards current_, stubs_ and channels_
+  mutable std::mutex mu_;  // guards current_, stubs_ and channels_
   size_t current_ = 0;
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::string token_;           // etcd's auth token; "" before the first or without auth
+  bool authenticated_ = false;  // token_ is what Authenticate answered last
 };
 
 }  // namespace onramp::ctl

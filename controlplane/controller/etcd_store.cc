@@ -257,6 +257,9 @@ std::shared_ptr<const Config> EtcdStore::snapshot() const {
 }
 
 CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_version) {
+  // One commit at a time; mu_ is let go while etcd is asked, so reads and
+  // PoP sessions never wait on etcd (an etcd that hangs holds only writes).
+  std::lock_guard one_commit(commit_mu_);
   std::unique_lock lock(mu_);
   if (snapshot_->version != expected_version)
     return {.outcome = CommitResult::Outcome::conflict,
@@ -306,23 +309,47 @@ CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_ver
         r);
     txn.puts.emplace_back(key, std::move(value));
   }
-  auto r = client_.txn(txn);
-  if (!r.ok()) return {.error = r.error()};
+  lock.unlock();
+  EtcdClient::TxnAnswer answer = client_.try_txn(txn);
+  if (!answer.transport.ok()) return unreachable(answer.transport);
+  const EtcdClient::TxnResult* r = &answer.result;
   if (!r->committed) {
     // Another replica committed since this one read: read again, so the
     // caller's next attempt starts from what is there now.
-    lock.unlock();
     Status reloaded = load();
     return {.outcome = CommitResult::Outcome::conflict,
             .error = reloaded.ok() ? "another replica changed the configuration meanwhile"
                                    : "another replica changed the configuration meanwhile; " +
                                          reloaded.message()};
   }
-  for (const auto& [key, value] : txn.puts) revisions_[key] = r->revision;
-  for (const std::string& key : txn.deletes) revisions_.erase(key);
-  snapshot_ = next;
-  loaded_revision_ = std::max(loaded_revision_, r->revision);
+  lock.lock();
+  // The watch may have read this commit (and later ones) meanwhile: then
+  // what it holds is as new or newer, and stays.
+  if (loaded_revision_ < r->revision) {
+    for (const auto& [key, value] : txn.puts) revisions_[key] = r->revision;
+    for (const std::string& key : txn.deletes) revisions_.erase(key);
+    snapshot_ = next;
+    loaded_revision_ = r->revision;
+  }
   return {.outcome = CommitResult::Outcome::committed, .config = next};
+}
+
+CommitResult EtcdStore::unreachable(const grpc::Status& s) const {
+  std::string where = "the configuration store (etcd at " + client_.members_text() + ")";
+  std::string reason = s.error_message().empty() ? "no answer" : s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+    return {.outcome = CommitResult::Outcome::unavailable,
+            .error = where + " cannot be reached: " + reason + "; nothing was changed"};
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+    // The request may sit in a member that is stopped, not gone: it applies
+    // if that member comes back. The version compare keeps it harmless (a
+    // later write of this replica conflicts and reads again), but the
+    // operator must not be told it did not happen.
+    return {.outcome = CommitResult::Outcome::unavailable,
+            .error = where + " did not answer in time: " + reason +
+                     "; the change was not confirmed and applies only if etcd took it before it "
+                     "stopped answering: read it back before retrying"};
+  return {.error = "etcd transaction: " + s.error_message()};
 }
 
 std::vector<PopRecord> EtcdStore::pops() const {

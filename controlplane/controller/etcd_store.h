@@ -50,12 +50,16 @@ class EtcdStore final : public ConfigStore {
   Status load(bool* changed = nullptr);
   void watch_loop();
   std::string key_for(const Resource& r) const;
+  // A commit whose transaction got no answer from etcd: unavailable, with
+  // a message that names the members and says what happened to the change.
+  CommitResult unreachable(const grpc::Status& s) const;
 
   const std::string prefix_;
   // Mutable: reads are const in ConfigStore, and the client is thread-safe.
   mutable EtcdClient client_;
   StoreIdentity identity_;
-  mutable std::mutex mu_;  // serialises commits; guards snapshot_ and revisions_
+  std::mutex commit_mu_;   // serialises commits (held across the etcd call)
+  mutable std::mutex mu_;  // guards snapshot_, revisions_ and loaded_revision_
   std::shared_ptr<const Config> snapshot_;
   // The mod revision of every key of the snapshot (resources and the
   // version key), as read: what a commit compares.

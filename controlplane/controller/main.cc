@@ -7,6 +7,7 @@
 #include <charconv>
 #include <iostream>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "common/options.h"
 #include "common/service.h"
@@ -37,12 +38,32 @@ const CLI::Validator kDebounceMs(
     },
     "");
 
+// How the controller reaches etcd (the --etcd-* flags).
+struct EtcdAccess {
+  onramp::cp::TlsFiles tls;
+  uint32_t timeout_ms = 5000;  // deadline of every etcd call
+  std::string user;            // etcd's own authentication, with the password in
+  std::string password_file;   // a file: never on the command line
+};
+
+// The password of --etcd-user: the file's first line (a trailing newline
+// is not part of it).
+onramp::Result<std::string> etcd_password(const std::string& path) {
+  auto text = onramp::read_file(path, 4096);
+  if (!text.ok()) return text.status().prefixed("--etcd-password-file");
+  std::string password = text->substr(0, text->find('\n'));
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) return onramp::error("--etcd-password-file: " + path + ": empty");
+  return password;
+}
+
 // --db FILE or --store etcd://...: the store, opened (or created with --init).
 // etcd members are reached with TLS when --etcd-ca is given, else in
 // plaintext, which is refused unless every member is on loopback.
 onramp::Result<std::unique_ptr<onramp::ctl::ConfigStore>> open_store(
-    const std::string& db, const std::string& url, const onramp::cp::TlsFiles& etcd_tls,
+    const std::string& db, const std::string& url, const EtcdAccess& etcd,
     onramp::ctl::StoreOpenOptions options) {
+  const onramp::cp::TlsFiles& etcd_tls = etcd.tls;
   using namespace onramp::ctl;
   if (url.empty()) {
     auto s = SqliteStore::open(db, options);
@@ -52,6 +73,13 @@ onramp::Result<std::unique_ptr<onramp::ctl::ConfigStore>> open_store(
   auto parsed = parse_etcd_url(url);
   if (!parsed.ok()) return parsed.status().prefixed("--store");
   EtcdClient::Options client;
+  client.timeout = std::chrono::milliseconds(etcd.timeout_ms);
+  if (!etcd.user.empty()) {
+    auto password = etcd_password(etcd.password_file);
+    if (!password.ok()) return password.status();
+    client.user = etcd.user;
+    client.password = std::move(*password);
+  }
   bool plaintext = etcd_tls.ca.empty() && etcd_tls.cert.empty();
   for (const onramp::cp::ControllerAddress& member : parsed->endpoints) {
     auto creds = onramp::cp::client_credentials(member.text(), etcd_tls, plaintext);
@@ -88,7 +116,7 @@ int main(int argc, char** argv) {
 
   std::string db = "/var/lib/onramp/controller.db";
   std::string store_url;
-  onramp::cp::TlsFiles etcd_tls;
+  EtcdAccess etcd;
   std::string admin_token_file;
   SqliteStore::OpenOptions store_options;
   bool init_only = false;
@@ -113,9 +141,25 @@ int main(int argc, char** argv) {
                  "etcd://HOST:PORT[,HOST:PORT...]/PREFIX")
       ->type_name("URL")
       ->excludes(db_option);
-  app.add_option("--etcd-ca", etcd_tls.ca, "PEM CA of the etcd members' certificates (TLS)");
-  app.add_option("--etcd-cert", etcd_tls.cert, "PEM client certificate for etcd (with --etcd-key)");
-  app.add_option("--etcd-key", etcd_tls.key, "PEM private key of --etcd-cert");
+  app.add_option("--etcd-ca", etcd.tls.ca, "PEM CA of the etcd members' certificates (TLS)");
+  app.add_option("--etcd-cert", etcd.tls.cert, "PEM client certificate for etcd (with --etcd-key)");
+  app.add_option("--etcd-key", etcd.tls.key, "PEM private key of --etcd-cert");
+  app.add_option("--etcd-timeout-ms", etcd.timeout_ms,
+                 "Deadline of every call to etcd: an admin write through a replica that lost "
+                 "etcd is refused (UNAVAILABLE) after at most this long")
+      ->check(CLI::Range(100, 60000))
+      ->capture_default_str();
+  CLI::Option* etcd_user =
+      app.add_option("--etcd-user", etcd.user,
+                     "etcd user of this control plane, when etcd's authentication is enabled "
+                     "(with --etcd-password-file)");
+  CLI::Option* etcd_password_file =
+      app.add_option("--etcd-password-file", etcd.password_file,
+                     "File whose first line is --etcd-user's password (never on the command "
+                     "line)")
+          ->check(CLI::ExistingFile);
+  etcd_user->needs(etcd_password_file);
+  etcd_password_file->needs(etcd_user);
   app.add_flag("--init", store_options.init,
                "Create the store (and its folder) when --db is missing or empty; an initialised "
                "store is opened as it is. Without it such a --db is refused");
@@ -196,7 +240,7 @@ int main(int argc, char** argv) {
   const std::string where = store_url.empty() ? db : store_url;
   if (init_only) {
     store_options.init = true;
-    auto opened = open_store(db, store_url, etcd_tls, store_options);
+    auto opened = open_store(db, store_url, etcd, store_options);
     if (!opened.ok()) return fail(1, opened.error());
     StoreIdentity id = (*opened)->identity();
     log::info("store ready", {{"db", where}, {"store_id", id.store_id}, {"epoch", id.epoch}});
@@ -226,7 +270,7 @@ int main(int argc, char** argv) {
               {{"max_connections", room}, {"descriptor_limit", descriptors}});
     server_options.limits.total = static_cast<uint32_t>(std::max<uint64_t>(room, 1));
   }
-  auto opened = open_store(db, store_url, etcd_tls, store_options);
+  auto opened = open_store(db, store_url, etcd, store_options);
   if (!opened.ok()) return fail(1, opened.error());
   std::unique_ptr<ConfigStore> store = std::move(*opened);
   const StoreIdentity identity = store->identity();

@@ -130,7 +130,8 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
           {{"pop", st.pop.id()}, {"config_version", r.config->version}});
       return r.config->version;
     }
-    if (r.outcome == CommitResult::Outcome::failed) {
+    if (r.outcome == CommitResult::Outcome::failed ||
+        r.outcome == CommitResult::Outcome::unavailable) {
       log::error("cannot bump the configuration version",
                  {{"pop", st.pop.id()}, {"error", r.error}});
       break;

@@ -6,7 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "controlplane/controller/etcd_store.h"
 #include "controlplane/controller/tests/etcd_process.h"
+#include "controlplane/controller/tests/fixtures.h"
 
 namespace onramp::ctl {
 namespace {
@@ -125,6 +127,37 @@ TEST_F(EtcdClientTest, AMemberThatIsDownIsAnErrorThatSaysSo) {
   auto r = client->get("/onramp/test/x");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error(), HasSubstr("etcd get /onramp/test/x"));
+}
+
+// Issue 13 item 5, a minority partition: a store whose etcd is gone refuses
+// a commit as unavailable, saying where etcd was and that nothing changed,
+// within the client's deadline, and keeps its snapshot for reads.
+TEST_F(EtcdClientTest, ACommitWithoutEtcdIsUnavailableAndSaysNothingChanged) {
+  auto url = parse_etcd_url("etcd://" + etcd.endpoint() + "/onramp/test");
+  ASSERT_TRUE(url.ok()) << url.error();
+  auto store =
+      EtcdStore::open(*url,
+                      EtcdClient::Options{.credentials = grpc::InsecureChannelCredentials(),
+                                          .timeout = std::chrono::milliseconds(1000)},
+                      {.init = true});
+  ASSERT_TRUE(store.ok()) << store.error();
+  ConfigChange first;
+  first.puts.push_back(test::accelerator("web", {"203.0.113.10"}));
+  ASSERT_EQ((*store)->commit(first, 0).outcome, CommitResult::Outcome::committed);
+
+  etcd.stop();
+  ConfigChange second;
+  second.puts.push_back(test::accelerator("api", {"203.0.113.20"}));
+  auto t0 = std::chrono::steady_clock::now();
+  CommitResult r = (*store)->commit(second, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_EQ(r.outcome, CommitResult::Outcome::unavailable);
+  EXPECT_THAT(r.error, HasSubstr("the configuration store (etcd at " + etcd.endpoint() +
+                                 ") cannot be reached: "));
+  EXPECT_THAT(r.error, HasSubstr("; nothing was changed"));
+  auto kept = (*store)->snapshot();
+  EXPECT_EQ(kept->version, 1u);
+  EXPECT_EQ(kept->accelerators.size(), 1u);
 }
 
 }  // namespace
