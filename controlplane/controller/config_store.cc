@@ -4,25 +4,6 @@ namespace onramp::ctl {
 
 namespace {
 
-template <typename T>
-ResourceMap<T>& table_of(Config& c);
-template <>
-ResourceMap<v1::Accelerator>& table_of(Config& c) {
-  return c.accelerators;
-}
-template <>
-ResourceMap<v1::Listener>& table_of(Config& c) {
-  return c.listeners;
-}
-template <>
-ResourceMap<v1::EndpointGroup>& table_of(Config& c) {
-  return c.groups;
-}
-template <>
-ResourceMap<v1::Endpoint>& table_of(Config& c) {
-  return c.endpoints;
-}
-
 // The addresses a resource puts in an index: an endpoint's address in
 // endpoint_addresses, an accelerator's VIPs in vip_owners; nothing for the
 // other kinds.
@@ -48,7 +29,7 @@ void apply_change(Config& config, const ConfigChange& change) {
   // `config` came without them.
   if (!config.endpoints_indexed() || !config.vips_indexed()) config.reindex();
   auto drop = [&](const auto& x) {
-    auto& table = table_of<std::decay_t<decltype(x)>>(config);
+    auto& table = config.map_of<std::decay_t<decltype(x)>>();
     auto it = table.find(key_of(x));
     if (it == table.end()) return;
     unindex(config, it->second);
@@ -59,7 +40,7 @@ void apply_change(Config& config, const ConfigChange& change) {
     std::visit(
         [&](const auto& x) {
           drop(x);
-          auto& stored = table_of<std::decay_t<decltype(x)>>(config)[key_of(x)];
+          auto& stored = config.map_of<std::decay_t<decltype(x)>>()[key_of(x)];
           stored = x;
           stored.set_resource_version(config.version);
           index(config, stored);

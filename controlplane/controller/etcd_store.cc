@@ -32,25 +32,6 @@ constexpr const char* kind_of<v1::Endpoint>() {
   return "endpoints/";
 }
 
-template <typename T>
-ResourceMap<T>& table_of(Config& c);
-template <>
-ResourceMap<v1::Accelerator>& table_of(Config& c) {
-  return c.accelerators;
-}
-template <>
-ResourceMap<v1::Listener>& table_of(Config& c) {
-  return c.listeners;
-}
-template <>
-ResourceMap<v1::EndpointGroup>& table_of(Config& c) {
-  return c.groups;
-}
-template <>
-ResourceMap<v1::Endpoint>& table_of(Config& c) {
-  return c.endpoints;
-}
-
 // A PopRecord as one value: each field as its length, ':', its bytes.
 std::string encode(const PopRecord& r) {
   std::string out;
@@ -156,7 +137,7 @@ Status EtcdStore::load(bool* changed) {
                                const std::string& rest) -> Status {
     T x;
     if (!x.ParseFromString(kv.value())) return error("--store: " + kv.key() + ": not a resource");
-    table_of<T>(*config)[rest] = x;
+    config->map_of<T>()[rest] = x;
     revisions[kv.key()] = kv.mod_revision();
     return ok_status();
   };
@@ -277,7 +258,7 @@ CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_ver
   auto orphan =
       [&]<typename Parent, typename Child>(const ResourceMap<Child>& children) -> std::string {
     for (const auto& [key, child] : children)
-      if (table_of<Parent>(*next).find(parent_of(key)) == table_of<Parent>(*next).end()) return key;
+      if (next->map_of<Parent>().find(parent_of(key)) == next->map_of<Parent>().end()) return key;
     return "";
   };
   std::string lost = orphan.template operator()<v1::Accelerator>(next->listeners);
@@ -304,7 +285,7 @@ CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_ver
     std::string value = std::visit(
         [&](const auto& x) {
           using T = std::decay_t<decltype(x)>;
-          return table_of<T>(*next).at(key_of(x)).SerializeAsString();
+          return next->map_of<T>().at(key_of(x)).SerializeAsString();
         },
         r);
     txn.puts.emplace_back(key, std::move(value));

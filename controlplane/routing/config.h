@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "controlplane/routing/resource_map.h"
@@ -71,6 +72,21 @@ struct Config {
   bool vips_indexed() const { return vip_owners_generation == accelerators.generation(); }
   // Builds both indexes from the maps: O(configuration), at load.
   void reindex();
+
+  // The map that holds resources of kind T (T one of the four resources).
+  template <typename T>
+  ResourceMap<T>& map_of() {
+    if constexpr (std::is_same_v<T, v1::Accelerator>)
+      return accelerators;
+    else if constexpr (std::is_same_v<T, v1::Listener>)
+      return listeners;
+    else if constexpr (std::is_same_v<T, v1::EndpointGroup>)
+      return groups;
+    else {
+      static_assert(std::is_same_v<T, v1::Endpoint>);
+      return endpoints;
+    }
+  }
 
   // Entries of `m` whose key starts with `parent_key` + "/".
   template <typename T>
