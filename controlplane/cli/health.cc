@@ -5,6 +5,7 @@
 
 #include "controlplane/cli/call.h"
 #include "controlplane/cli/resource_tables.h"
+#include "controlplane/common/state_names.h"
 
 namespace onramp::cli {
 namespace {
@@ -14,17 +15,6 @@ struct HealthFlags {
   std::string accelerator;
   std::string listener;
 };
-
-std::string state_name(v1::HealthState s) {
-  switch (s) {
-    case v1::HEALTH_STATE_HEALTHY:
-      return "healthy";
-    case v1::HEALTH_STATE_UNHEALTHY:
-      return "unhealthy";
-    default:
-      return "unknown";
-  }
-}
 
 }  // namespace
 
@@ -36,7 +26,7 @@ void print_health(std::ostream& out, const v1::GetHealthResponse& r, bool wide) 
   Table t({"POP", "LISTENER", "GROUP (REGION)", "ENDPOINT", "STATE", "RTT", "SINCE", "LAST ERROR"},
           {"TLS HANDSHAKE"}, wide);
   for (const v1::EndpointHealth& e : r.endpoints()) {
-    std::string state = state_name(e.state());
+    std::string state(cp::health_state_name(e.state()));
     if (e.state() != v1::HEALTH_STATE_UNKNOWN && e.consecutive() > 0)
       state += " x" + std::to_string(e.consecutive());
     t.row({e.pop(), e.accelerator() + "/" + e.listener(),

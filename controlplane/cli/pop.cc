@@ -4,20 +4,10 @@
 
 #include "controlplane/cli/call.h"
 #include "controlplane/cli/resource_tables.h"
+#include "controlplane/common/state_names.h"
 
 namespace onramp::cli {
 namespace {
-
-std::string state_name(v1::PopState s) {
-  switch (s) {
-    case v1::POP_CONNECTED:
-      return "connected";
-    case v1::POP_DISCONNECTED:
-      return "disconnected";
-    default:
-      return "unknown";
-  }
-}
 
 std::string version(uint64_t v) { return v == 0 ? "" : std::to_string(v); }
 
@@ -38,7 +28,7 @@ void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) 
            "LAST_SEEN", "AGENT"},
           {"IATA", "LOCATION", "TUNNEL_SOURCE", "NACKED"}, wide);
   for (const v1::Pop& p : list.pops())
-    t.row({p.id(), p.city(), p.country(), state_name(p.state()),
+    t.row({p.id(), p.city(), p.country(), std::string(cp::pop_state_name(p.state())),
            version(p.applied_version()) + (p.own_table() ? " (own)" : ""),
            version(p.sent_version()), p.dataplane_healthy() ? "healthy" : "unhealthy",
            p.bgp_announced() ? "announced" : "withdrawn", std::to_string(p.last_apply_latency_ms()),
@@ -65,7 +55,7 @@ void print_pop(std::ostream& out, const v1::Pop& p) {
   f.add("location", p.city() + ", " + p.country() + " (" + format_number(p.latitude(), 4) + ", " +
                         format_number(p.longitude(), 4) + ")");
   f.add("tunnel_source", tunnel_source(p));
-  f.add("state", state_name(p.state()));
+  f.add("state", std::string(cp::pop_state_name(p.state())));
   f.add("applied_version", version(p.applied_version()) +
                                (p.own_table() ? " (computed by its agent while the controller "
                                                 "was away)"

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/log.h"
+#include "controlplane/common/state_names.h"
 
 namespace onramp::ctl {
 namespace {
@@ -18,28 +19,6 @@ std::string to_json(const google::protobuf::Message& m) {
   std::string out;
   if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) return "null";
   return out;
-}
-
-std::string pop_state(v1::PopState s) {
-  switch (s) {
-    case v1::POP_CONNECTED:
-      return "connected";
-    case v1::POP_DISCONNECTED:
-      return "disconnected";
-    default:
-      return "unknown";
-  }
-}
-
-std::string health_state(v1::HealthState s) {
-  switch (s) {
-    case v1::HEALTH_STATE_HEALTHY:
-      return "healthy";
-    case v1::HEALTH_STATE_UNHEALTHY:
-      return "unhealthy";
-    default:
-      return "unknown";
-  }
 }
 
 }  // namespace
@@ -61,14 +40,14 @@ void StatusBoard::sample(int64_t now_ms) {
   std::map<std::string, std::string> facts;
   facts["configuration version"] = std::to_string(config_version);
   for (const v1::Pop& p : pops.pops()) {
-    facts["PoP " + p.id()] = pop_state(p.state());
+    facts["PoP " + p.id()] = std::string(cp::pop_state_name(p.state()));
     facts["PoP " + p.id() + " applied version"] = std::to_string(p.applied_version());
   }
   // The probe's error with an unhealthy verdict only: failures below the
   // threshold are no change of state.
   for (const v1::EndpointHealth& e : health.endpoints())
     facts[e.pop() + " sees " + e.accelerator() + "/" + e.listener() + " " + e.address()] =
-        health_state(e.state()) +
+        std::string(cp::health_state_name(e.state())) +
         (e.state() == v1::HEALTH_STATE_UNHEALTHY && !e.last_error().empty()
              ? " (" + e.last_error() + ")"
              : "");
