@@ -45,6 +45,7 @@ std::string prefix_end(const std::string& prefix) {
 EtcdClient::EtcdClient(const EtcdUrl& url, Options options) : options_(std::move(options)) {
   members_ = cp::resolve_replicas(url.endpoints, options_.resolver);
   stubs_.resize(members_.size());
+  lease_stubs_.resize(members_.size());
   channels_.resize(members_.size());
 }
 
@@ -55,6 +56,7 @@ void EtcdClient::open_locked(size_t i) {
   cp::name_channel(args, members_[i]);
   channels_[i] = grpc::CreateCustomChannel(members_[i].target, options_.credentials, args);
   stubs_[i] = etcdserverpb::KV::NewStub(channels_[i]);
+  lease_stubs_[i] = etcdserverpb::Lease::NewStub(channels_[i]);
 }
 
 namespace {
@@ -110,6 +112,7 @@ template <typename Call>
 grpc::Status EtcdClient::on_member(Call call) {
   for (int attempt = 0;; ++attempt) {
     etcdserverpb::KV::Stub* stub = nullptr;
+    etcdserverpb::Lease::Stub* lease = nullptr;
     size_t used = 0;
     bool need_token = false;
     {
@@ -118,6 +121,7 @@ grpc::Status EtcdClient::on_member(Call call) {
       used = current_;
       open_locked(used);
       stub = stubs_[used].get();
+      lease = lease_stubs_[used].get();
       need_token = !options_.user.empty() && !authenticated_;
     }
     grpc::Status s = need_token ? authenticate(used) : grpc::Status::OK;
@@ -130,7 +134,7 @@ grpc::Status EtcdClient::on_member(Call call) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
       if (!token.empty()) ctx.AddMetadata("token", token);
-      s = call(*stub, ctx);
+      s = call(Stubs{.kv = *stub, .lease = *lease}, ctx);
     }
     if (attempt == 0 && !need_token && !options_.user.empty() && token_refused(s)) {
       // Once, and not after a fresh Authenticate: then it is a refusal.
@@ -161,9 +165,8 @@ Result<EtcdClient::Range> EtcdClient::get(const std::string& key) {
   etcdserverpb::RangeRequest req;
   req.set_key(key);
   etcdserverpb::RangeResponse resp;
-  grpc::Status s = on_member([&](etcdserverpb::KV::Stub& kv, grpc::ClientContext& ctx) {
-    return kv.Range(&ctx, req, &resp);
-  });
+  grpc::Status s =
+      on_member([&](Stubs m, grpc::ClientContext& ctx) { return m.kv.Range(&ctx, req, &resp); });
   if (!s.ok()) return failed("get " + key, s);
   Range r{.kvs = {resp.kvs().begin(), resp.kvs().end()}, .revision = resp.header().revision()};
   return r;
@@ -174,9 +177,8 @@ Result<EtcdClient::Range> EtcdClient::get_prefix(const std::string& prefix) {
   req.set_key(prefix);
   req.set_range_end(prefix_end(prefix));
   etcdserverpb::RangeResponse resp;
-  grpc::Status s = on_member([&](etcdserverpb::KV::Stub& kv, grpc::ClientContext& ctx) {
-    return kv.Range(&ctx, req, &resp);
-  });
+  grpc::Status s =
+      on_member([&](Stubs m, grpc::ClientContext& ctx) { return m.kv.Range(&ctx, req, &resp); });
   if (!s.ok()) return failed("get " + prefix + "*", s);
   Range r{.kvs = {resp.kvs().begin(), resp.kvs().end()}, .revision = resp.header().revision()};
   return r;
@@ -207,16 +209,69 @@ EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn) {
     etcdserverpb::PutRequest* p = req.add_success()->mutable_request_put();
     p->set_key(key);
     p->set_value(value);
+    p->set_lease(txn.lease);
   }
   for (const std::string& key : txn.deletes)
     req.add_success()->mutable_request_delete_range()->set_key(key);
   etcdserverpb::TxnResponse resp;
-  grpc::Status s = on_member([&](etcdserverpb::KV::Stub& kv, grpc::ClientContext& ctx) {
-    return kv.Txn(&ctx, req, &resp);
-  });
+  grpc::Status s =
+      on_member([&](Stubs m, grpc::ClientContext& ctx) { return m.kv.Txn(&ctx, req, &resp); });
   if (!s.ok()) return {.transport = s};
   return {.transport = grpc::Status::OK,
           .result = {.committed = resp.succeeded(), .revision = resp.header().revision()}};
+}
+
+Result<EtcdClient::Lease> EtcdClient::lease_grant(std::chrono::seconds ttl) {
+  etcdserverpb::LeaseGrantRequest req;
+  req.set_ttl(ttl.count());
+  etcdserverpb::LeaseGrantResponse resp;
+  grpc::Status s = on_member(
+      [&](Stubs m, grpc::ClientContext& ctx) { return m.lease.LeaseGrant(&ctx, req, &resp); });
+  if (!s.ok()) return failed("lease grant", s);
+  if (!resp.error().empty()) return error("etcd lease grant: " + resp.error());
+  return Lease{.id = resp.id(), .ttl_s = resp.ttl()};
+}
+
+Result<int64_t> EtcdClient::lease_keep_alive(int64_t id) {
+  etcdserverpb::LeaseKeepAliveRequest req;
+  req.set_id(id);
+  etcdserverpb::LeaseKeepAliveResponse resp;
+  // One request and its answer on a stream of its own: a renewal every few
+  // seconds does not need the stream kept open between them.
+  grpc::Status s = on_member([&](Stubs m, grpc::ClientContext& ctx) {
+    auto stream = m.lease.LeaseKeepAlive(&ctx);
+    bool answered = stream->Write(req) && stream->Read(&resp);
+    stream->WritesDone();
+    grpc::Status finished = stream->Finish();
+    if (answered) return grpc::Status::OK;
+    return finished.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "no keep-alive answer")
+                         : finished;
+  });
+  if (!s.ok()) return failed("lease keep-alive", s);
+  return std::max<int64_t>(resp.ttl(), 0);
+}
+
+Status EtcdClient::lease_revoke(int64_t id) {
+  etcdserverpb::LeaseRevokeRequest req;
+  req.set_id(id);
+  etcdserverpb::LeaseRevokeResponse resp;
+  grpc::Status s = on_member(
+      [&](Stubs m, grpc::ClientContext& ctx) { return m.lease.LeaseRevoke(&ctx, req, &resp); });
+  if (!s.ok() && s.error_message().find("requested lease not found") == std::string::npos)
+    return failed("lease revoke", s);
+  return ok_status();
+}
+
+Status EtcdClient::compact(int64_t revision) {
+  etcdserverpb::CompactionRequest req;
+  req.set_revision(revision);
+  etcdserverpb::CompactionResponse resp;
+  grpc::Status s =
+      on_member([&](Stubs m, grpc::ClientContext& ctx) { return m.kv.Compact(&ctx, req, &resp); });
+  if (!s.ok() &&
+      s.error_message().find("required revision has been compacted") == std::string::npos)
+    return failed("compact", s);
+  return ok_status();
 }
 
 grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,

@@ -69,6 +69,7 @@ class EtcdClient {
     std::vector<std::pair<std::string, int64_t>> expect;  // key, mod_revision
     std::vector<std::pair<std::string, std::string>> puts;
     std::vector<std::string> deletes;
+    int64_t lease = 0;  // the lease every put is attached to; 0: none
   };
   struct TxnResult {
     bool committed = false;  // false: an expected revision had moved on
@@ -85,6 +86,23 @@ class EtcdClient {
   };
   TxnAnswer try_txn(const Txn& txn);
 
+  // Leases (docs/controller.md "Single owner"). A lease of `ttl` seconds,
+  // as etcd granted it: its id and TTL.
+  struct Lease {
+    int64_t id = 0;
+    int64_t ttl_s = 0;
+  };
+  Result<Lease> lease_grant(std::chrono::seconds ttl);
+  // Renews lease `id` for its TTL once; the TTL etcd renewed it for, 0 when
+  // the lease is gone (expired or revoked).
+  Result<int64_t> lease_keep_alive(int64_t id);
+  // Ends lease `id` now; its keys are deleted.
+  Status lease_revoke(int64_t id);
+
+  // Drops etcd's history below `revision` (the whole cluster's). A revision
+  // already compacted is not an error.
+  Status compact(int64_t revision);
+
   // The members, "host:port,host:port", for messages.
   std::string members_text() const;
 
@@ -97,7 +115,12 @@ class EtcdClient {
                      grpc::ClientContext& ctx);
 
  private:
-  // Runs `call` on the member in use; an unreachable member makes the next
+  // The stubs of one member.
+  struct Stubs {
+    etcdserverpb::KV::Stub& kv;
+    etcdserverpb::Lease::Stub& lease;
+  };
+  // Runs `call` (Stubs, ClientContext&) on the member in use; an unreachable member makes the next
   // call go to the next member (a call is not repeated: a Txn whose answer
   // was lost may have applied).
   template <typename Call>
@@ -111,9 +134,10 @@ class EtcdClient {
 
   Options options_;
   std::vector<cp::Replica> members_;
-  mutable std::mutex mu_;  // guards current_, stubs_ and channels_
+  mutable std::mutex mu_;  // guards current_, stubs_, lease_stubs_ and channels_
   size_t current_ = 0;
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs_;
+  std::vector<std::unique_ptr<etcdserverpb::Lease::Stub>> lease_stubs_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::string token_;           // etcd's auth token; "" before the first or without auth
   bool authenticated_ = false;  // token_ is what Authenticate answered last

@@ -12,6 +12,8 @@ namespace {
 constexpr char kVersionKey[] = "meta/version";
 constexpr char kIdentityKey[] = "meta/identity";
 constexpr char kPops[] = "pops/";
+// Held by the replica that runs the single-owner jobs, on its lease.
+constexpr char kOwnerKey[] = "meta/owner";
 
 template <typename T>
 constexpr const char* kind_of();
@@ -174,7 +176,27 @@ Status EtcdStore::load(bool* changed) {
   return ok_status();
 }
 
-EtcdStore::~EtcdStore() { follow({}); }
+EtcdStore::~EtcdStore() {
+  election_.reset();
+  follow({});
+}
+
+void EtcdStore::start_single_owner_jobs(const SingleOwnerOptions& options) {
+  election_.reset();
+  std::vector<OwnerElection::Job> jobs;
+  if (options.compact_every.count() > 0) {
+    compaction_ = std::make_unique<HistoryCompaction>(client_, prefix_ + kVersionKey);
+    jobs.push_back({.name = "etcd history compaction",
+                    .every = options.compact_every,
+                    .run = [this] { return compaction_->run(); }});
+  }
+  if (jobs.empty()) return;
+  election_ = std::make_unique<OwnerElection>(
+      client_,
+      OwnerElection::Options{
+          .key = prefix_ + kOwnerKey, .name = options.replica, .ttl = options.ttl},
+      std::move(jobs));
+}
 
 void EtcdStore::follow(std::function<void()> on_change) {
   {

@@ -19,6 +19,8 @@
 #include "common/status.h"
 #include "controlplane/controller/config_store.h"
 #include "controlplane/controller/etcd_client.h"
+#include "controlplane/controller/history_compaction.h"
+#include "controlplane/controller/owner_election.h"
 #include "controlplane/controller/sqlite_store.h"
 
 namespace onramp::ctl {
@@ -41,6 +43,19 @@ class EtcdStore final : public ConfigStore {
   // prefix again) and `on_change` called, within a watch event's latency.
   void follow(std::function<void()> on_change) override;
   ~EtcdStore() override;
+
+  // What must run once across the replicas of this prefix: etcd history
+  // compaction every `compact_every` (none when 0), on whichever replica
+  // wins the owner election (owner_election.h) under the key
+  // PREFIX/meta/owner. `replica` names this one in that key and the logs.
+  struct SingleOwnerOptions {
+    std::string replica;
+    std::chrono::seconds ttl{10};
+    std::chrono::seconds compact_every{300};
+  };
+  void start_single_owner_jobs(const SingleOwnerOptions& options);
+  // True while this replica runs the single-owner jobs; false without them.
+  bool single_owner() const { return election_ && election_->owner(); }
 
  private:
   EtcdStore(const EtcdUrl& url, EtcdClient::Options client);
@@ -73,6 +88,11 @@ class EtcdStore final : public ConfigStore {
   std::function<void()> on_change_;
   bool stopping_ = false;
   std::thread watcher_;
+
+  // The single-owner jobs; the election (its thread runs the jobs) is
+  // declared last, so it stops first.
+  std::unique_ptr<HistoryCompaction> compaction_;
+  std::unique_ptr<OwnerElection> election_;
 };
 
 }  // namespace onramp::ctl

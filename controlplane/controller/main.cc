@@ -1,6 +1,7 @@
 // onramp-controller: opens the configuration store, serves the admin and PoP
 // APIs, and runs until SIGINT or SIGTERM.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -44,6 +45,9 @@ struct EtcdAccess {
   uint32_t timeout_ms = 5000;  // deadline of every etcd call
   std::string user;            // etcd's own authentication, with the password in
   std::string password_file;   // a file: never on the command line
+  // The single-owner jobs (docs/controller.md "Single owner").
+  uint32_t owner_ttl_s = 10;
+  uint32_t compact_every_s = 300;
 };
 
 // The password of --etcd-user: the file's first line (a trailing newline
@@ -158,6 +162,14 @@ int main(int argc, char** argv) {
                      "File whose first line is --etcd-user's password (never on the command "
                      "line)")
           ->check(CLI::ExistingFile);
+  app.add_option("--etcd-owner-ttl-s", etcd.owner_ttl_s,
+                 "TTL of the etcd lease under which one replica runs the single-owner jobs: "
+                 "when it dies another takes over within about this long")
+      ->check(CLI::Range(2, 600));
+  app.add_option("--etcd-compact-every-s", etcd.compact_every_s,
+                 "How often the single owner compacts etcd's history, keeping one interval of "
+                 "it; 0: never (etcd compacts on its own, or another program does)")
+      ->check(CLI::Range(0, 86400));
   etcd_user->needs(etcd_password_file);
   etcd_password_file->needs(etcd_user);
   app.add_flag("--init", store_options.init,
@@ -281,6 +293,15 @@ int main(int argc, char** argv) {
                                      {"config_version", store->snapshot()->version},
                                      {"store_id", identity.store_id},
                                      {"epoch", identity.epoch}});
+  if (auto* on_etcd = dynamic_cast<EtcdStore*>(store.get())) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    on_etcd->start_single_owner_jobs({.replica = std::string(host) + " pid " +
+                                                 std::to_string(::getpid()) + " admin " +
+                                                 server_options.admin_listen,
+                                      .ttl = std::chrono::seconds(etcd.owner_ttl_s),
+                                      .compact_every = std::chrono::seconds(etcd.compact_every_s)});
+  }
   // Store latency is timed between the server and the store; the metrics
   // outlive the server (declared before it).
   ControllerMetrics metrics;

@@ -122,6 +122,49 @@ TEST_F(EtcdClientTest, ATransactionAppliesOnlyAtTheRevisionsItRead) {
   EXPECT_TRUE(after->kvs.empty());
 }
 
+// What the owner election rests on: a key created on a lease only while
+// absent, renewed with the lease, gone when the lease is revoked.
+TEST_F(EtcdClientTest, AKeyOnALeaseGoesWithTheLease) {
+  auto lease = client->lease_grant(std::chrono::seconds(5));
+  ASSERT_TRUE(lease.ok()) << lease.error();
+  EXPECT_NE(lease->id, 0);
+  EXPECT_EQ(lease->ttl_s, 5);
+  auto made = client->txn({.expect = {{"/onramp/test/meta/owner", 0}},
+                           .puts = {{"/onramp/test/meta/owner", "r1"}},
+                           .lease = lease->id});
+  ASSERT_TRUE(made.ok() && made->committed);
+  auto held = client->get("/onramp/test/meta/owner");
+  ASSERT_TRUE(held.ok() && held->kvs.size() == 1);
+  EXPECT_EQ(held->kvs[0].lease(), lease->id);
+
+  auto renewed = client->lease_keep_alive(lease->id);
+  ASSERT_TRUE(renewed.ok()) << renewed.error();
+  EXPECT_EQ(*renewed, 5);
+
+  ASSERT_TRUE(client->lease_revoke(lease->id).ok());
+  auto gone = client->get("/onramp/test/meta/owner");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(gone->kvs.empty());
+  // A lease that is gone renews for 0 s, and revoking it again is no error.
+  auto after = client->lease_keep_alive(lease->id);
+  ASSERT_TRUE(after.ok()) << after.error();
+  EXPECT_EQ(*after, 0);
+  EXPECT_TRUE(client->lease_revoke(lease->id).ok());
+}
+
+TEST_F(EtcdClientTest, CompactionDropsOlderRevisions) {
+  auto first = client->txn({.puts = {{"/onramp/test/c", "1"}}});
+  auto second = client->txn({.puts = {{"/onramp/test/c", "2"}}});
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(client->compact(second->revision).ok());
+  // Again, or older: already done, not an error.
+  EXPECT_TRUE(client->compact(second->revision).ok());
+  EXPECT_TRUE(client->compact(first->revision).ok());
+  auto now = client->get("/onramp/test/c");
+  ASSERT_TRUE(now.ok() && now->kvs.size() == 1);
+  EXPECT_EQ(now->kvs[0].value(), "2");
+}
+
 TEST_F(EtcdClientTest, AMemberThatIsDownIsAnErrorThatSaysSo) {
   etcd.stop();
   auto r = client->get("/onramp/test/x");
