@@ -340,9 +340,18 @@ CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_ver
 CommitResult EtcdStore::unreachable(const grpc::Status& s) const {
   std::string where = "the configuration store (etcd at " + client_.members_text() + ")";
   std::string reason = s.error_message().empty() ? "no answer" : s.error_message();
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+  // etcd's own UNAVAILABLE answers ("etcdserver: request timed out", "...
+  // possibly due to previous leader failure", "server stopped") come from a
+  // member that took the transaction: it may still apply, as after a
+  // deadline. gRPC's own (no connection) mean no member took it.
+  const bool taken = reason.rfind("etcdserver:", 0) == 0;
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && !taken)
     return {.outcome = CommitResult::Outcome::unavailable,
             .error = where + " cannot be reached: " + reason + "; nothing was changed"};
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+    return {.outcome = CommitResult::Outcome::unavailable,
+            .error = where + " did not confirm the change: " + reason +
+                     "; it applies only if etcd committed it: read it back before retrying"};
   if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
     // The request may sit in a member that is stopped, not gone: it applies
     // if that member comes back. The version compare keeps it harmless (a

@@ -203,5 +203,60 @@ TEST_F(EtcdClientTest, ACommitWithoutEtcdIsUnavailableAndSaysNothingChanged) {
   EXPECT_EQ(kept->accelerators.size(), 1u);
 }
 
+// A stand-in etcd member: the identity and version keys of an empty store,
+// and every transaction answered as etcd answers one it took but could not
+// commit in time (UNAVAILABLE "etcdserver: request timed out").
+class TimingOutMember final : public etcdserverpb::KV::Service {
+ public:
+  explicit TimingOutMember(std::string prefix) : prefix_(std::move(prefix)) {}
+  grpc::Status Range(grpc::ServerContext*, const etcdserverpb::RangeRequest* req,
+                     etcdserverpb::RangeResponse* resp) override {
+    resp->mutable_header()->set_revision(2);
+    for (auto [key, value] :
+         {std::pair<std::string, std::string>{"meta/identity", "0123456789abcdef 1"},
+          {"meta/version", "0"}}) {
+      if (req->key() != prefix_ + key && req->range_end().empty()) continue;
+      etcdserverpb::KeyValue* kv = resp->add_kvs();
+      kv->set_key(prefix_ + key);
+      kv->set_value(value);
+      kv->set_mod_revision(2);
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status Txn(grpc::ServerContext*, const etcdserverpb::TxnRequest*,
+                   etcdserverpb::TxnResponse*) override {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: request timed out");
+  }
+
+ private:
+  const std::string prefix_;
+};
+
+// An UNAVAILABLE from etcd itself is not "nothing was changed": the member
+// took the transaction and may still commit it (before this, every
+// UNAVAILABLE was reported as nothing changed).
+TEST(EtcdStoreRefusal, EtcdsOwnTimeoutIsNotNothingChanged) {
+  TimingOutMember member("/onramp/test/");
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&member);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port > 0);
+  auto url = parse_etcd_url("etcd://127.0.0.1:" + std::to_string(port) + "/onramp/test");
+  ASSERT_TRUE(url.ok()) << url.error();
+  auto store =
+      EtcdStore::open(*url, EtcdClient::Options{.credentials = grpc::InsecureChannelCredentials()});
+  ASSERT_TRUE(store.ok()) << store.error();
+  ConfigChange change;
+  change.puts.push_back(test::accelerator("web", {"203.0.113.10"}));
+  CommitResult r = (*store)->commit(change, 0);
+  EXPECT_EQ(r.outcome, CommitResult::Outcome::unavailable);
+  EXPECT_THAT(r.error, HasSubstr("did not confirm the change: etcdserver: request timed out"));
+  EXPECT_THAT(r.error, HasSubstr("read it back before retrying"));
+  EXPECT_THAT(r.error, ::testing::Not(HasSubstr("nothing was changed")));
+  server->Shutdown();
+}
+
 }  // namespace
 }  // namespace onramp::ctl
