@@ -20,6 +20,17 @@ on the new version. It includes two onrampctl start-ups per change and, at
 
   controlplane_bench.py --build DIR [--pops 10,50,200] [--changes 100]
                         [--debounce-ms 20] [--agents sim|real] [--json FILE]
+                        [--replicas R --etcd ETCD --etcdctl ETCDCTL]
+                        [--write-seconds S]
+
+With --replicas R (sim only), R controller replicas run on one 3-member
+etcd cluster started on loopback (tests/lib/etcd_cluster.py, etcd's
+defaults: fsync on every commit); the simulated PoPs spread over the
+replicas round robin and changes go through each replica in turn, so most
+changes reach most PoPs through another replica's watch. --write-seconds S
+then has two writers per replica change endpoint weights for S seconds:
+admin writes per second sustained. Every PoP connects from 127.0.0.1, so
+the controllers run with --max-connections-per-peer 5000.
 
 The controller runs with --debounce-ms (default here 20, the controller's own
 default is 100): every figure includes it.
@@ -35,7 +46,13 @@ import sys
 import tempfile
 import time
 
-from harness import free_port, stop, wait_for
+from etcd_cluster import EtcdCluster
+from harness import Processes, free_port, run, stop, wait_for
+
+
+# Every simulated PoP connects from 127.0.0.1: one peer to the connection
+# guard, whose default limit (32) would close most sessions.
+PER_PEER = "5000"
 
 
 def pop_id(i):
@@ -116,27 +133,59 @@ def start_controller(build, work, debounce_ms):
     proc = subprocess.Popen([os.path.join(build, "controlplane/controller/onramp-controller"),
                              "--admin-listen", admin, "--pop-listen", pop, "--plaintext",
                              "--init", "--db", os.path.join(work, "controller.db"), "--debounce-ms",
-                             str(debounce_ms)], stdout=log, stderr=subprocess.STDOUT)
+                             str(debounce_ms), "--max-connections-per-peer", PER_PEER],
+                            stdout=log, stderr=subprocess.STDOUT)
     return proc, admin, pop, log
 
 
-def measure_sim(build, n, changes, debounce_ms, gap_ms):
+def start_replicas(build, procs, cluster, replicas, debounce_ms):
+    """R controllers on the etcd cluster, each given every member. Returns
+    their admin and PoP addresses."""
+    url = cluster.url("/onramp/bench/")
+    run([os.path.join(build, "controlplane/controller/onramp-controller"), "--store", url,
+         "--init-only"], timeout=60)
+    admins, pops = [], []
+    for r in range(replicas):
+        admin, pop = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        procs.start(f"controller-{r}", [
+            os.path.join(build, "controlplane/controller/onramp-controller"), "--admin-listen",
+            admin, "--pop-listen", pop, "--plaintext", "--store", url, "--debounce-ms",
+            str(debounce_ms), "--max-connections-per-peer", PER_PEER])
+        admins.append(admin)
+        pops.append(pop)
+    return admins, pops
+
+
+def measure_sim(build, n, changes, debounce_ms, gap_ms, replicas=1, etcd=None, write_seconds=0):
     work = tempfile.mkdtemp(prefix=f"onramp-cp-sim-{n}-")
     proc = log = None
+    procs = Processes(work)
     try:
-        proc, admin, pop, log = start_controller(build, work, debounce_ms)
+        if replicas > 1:
+            cluster = EtcdCluster(procs, *etcd)
+            cluster.start()
+            admins, pops = start_replicas(build, procs, cluster, replicas, debounce_ms)
+            admin, pop = ",".join(admins), ",".join(pops)
+        else:
+            proc, admin, pop, log = start_controller(build, work, debounce_ms)
         out = os.path.join(work, "sim.json")
         # sim-agents waits for the controller to listen (wait_for_ready).
         r = subprocess.run([os.path.join(build, "tests/bench/sim-agents"), "--controller", pop,
                             "--admin", admin, "--pops", str(n), "--changes", str(changes),
-                            "--gap-ms", str(gap_ms), "--json", out],
-                           capture_output=True, text=True, timeout=60 + changes * 30)
+                            "--gap-ms", str(gap_ms), "--write-seconds", str(write_seconds),
+                            "--json", out],
+                           capture_output=True, text=True,
+                           timeout=60 + changes * 30 + write_seconds * 2)
         if r.returncode != 0:
-            log.flush()
-            with open(os.path.join(work, "controller.log")) as f:
-                tail = f.read()[-2000:]
+            if log:
+                log.flush()
+            tail = ""
+            for name in sorted(os.listdir(work)):
+                if name.startswith("controller"):
+                    with open(os.path.join(work, name), errors="replace") as f:
+                        tail += f"--- {name}\n" + f.read()[-2000:]
             raise RuntimeError(f"sim-agents ({n} PoPs) exited {r.returncode}: "
-                               f"{r.stderr.strip()}\ncontroller log:\n{tail}")
+                               f"{r.stderr.strip()}\ncontroller logs:\n{tail}")
         with open(out) as f:
             res = json.load(f)
         last = res["last_ms"]
@@ -147,6 +196,10 @@ def measure_sim(build, n, changes, debounce_ms, gap_ms):
     finally:
         if proc:
             stop(proc)
+        for name in list(procs.procs):
+            if name.startswith("controller"):
+                procs.kill(name, signal.SIGTERM)
+        procs.kill_all()
         if log:
             log.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -194,11 +247,21 @@ def main():
     ap.add_argument("--gap-ms", type=int, default=200,
                     help="sim: pause before each change, longer than the debounce: isolated operator changes, not a burst")
     ap.add_argument("--json")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="sim: controller replicas on a 3-member etcd cluster "
+                    "(needs --etcd, --etcdctl)")
+    ap.add_argument("--etcd", help="etcd binary, for --replicas")
+    ap.add_argument("--etcdctl", help="etcdctl binary, for --replicas")
+    ap.add_argument("--write-seconds", type=int, default=0,
+                    help="sim: then change endpoint weights for this long, two writers per replica")
     args = ap.parse_args()
+    if args.replicas > 1 and not (args.etcd and args.etcdctl and args.agents == "sim"):
+        ap.error("--replicas needs --etcd, --etcdctl and --agents sim")
     results = []
     for n in (int(x) for x in args.pops.split(",")):
         if args.agents == "sim":
-            r = measure_sim(args.build, n, args.changes, args.debounce_ms, args.gap_ms)
+            r = measure_sim(args.build, n, args.changes, args.debounce_ms, args.gap_ms,
+                            args.replicas, (args.etcd, args.etcdctl), args.write_seconds)
         else:
             r = measure(args.build, n, args.changes, args.debounce_ms)
         print(f"{n:4} PoPs ({r['agents']}): change -> ACK from all: median {r['median_ms']} ms, "
@@ -208,7 +271,13 @@ def main():
             print("       " + ", ".join(
                 f"{k[:-3]} {r[k]['median']:.1f}/{r[k]['p99']:.1f}"
                 for k in ("admin_ms", "first_ms", "each_ms", "last_ms", "recorded_ms")) +
-                " ms (median/p99)", flush=True)
+                " ms (median/p99)" + (f", {r['replicas']} replicas on etcd"
+                                      if r.get("replicas", 1) > 1 else ""), flush=True)
+            if "writes" in r:
+                w = r["writes"]
+                print(f"       admin writes sustained: {w['per_s']} per s ({w['ok']} "
+                      f"acknowledged, {w['conflicts']} conflicts, {w['failed']} failed in "
+                      f"{w['seconds']} s)", flush=True)
         results.append(r)
     if args.json:
         with open(args.json, "w") as f:

@@ -5,8 +5,12 @@
 // the admin API and times each one, so that the figure is the controller's
 // and not the scheduler's juggling hundreds of agent processes.
 //
-//   sim-agents --controller ADDR --admin ADDR [--pops N] [--changes K]
-//              [--gap-ms MS] [--json FILE]
+//   sim-agents --controller ADDR[,ADDR...] --admin ADDR[,ADDR...] [--pops N]
+//              [--changes K] [--gap-ms MS] [--write-seconds S] [--json FILE]
+//
+// With several controller replicas (one store, etcd), PoP i connects to the
+// i-th PoP address round robin, and change k goes through the k-th admin
+// address: changes made through one replica reach PoPs on the others.
 //
 // Each change sets the weight of one endpoint (it changes every PoP's table).
 // Times are taken on one monotonic clock, from just before the admin call:
@@ -19,6 +23,10 @@
 //                controller has read every ACK); polled every 0.5 ms from
 //                last_ms on, so it is late by up to a poll
 // The JSON has each figure's median, p99 (nearest rank) and max.
+// With --write-seconds, then: two writers per admin address change an
+// endpoint's weight for S seconds, each call after the last one returned; "writes"
+// counts the calls acknowledged, refused as conflicts (the replicas raced)
+// and failed otherwise, and the acknowledged ones per second.
 #include <getopt.h>
 #include <grpcpp/grpcpp.h>
 
@@ -232,6 +240,7 @@ struct Options {
   size_t pops = 10;
   int changes = 20;
   int gap_ms = 50;
+  int write_seconds = 0;
 };
 
 // The change the driver makes: one endpoint's weight, alternating.
@@ -294,22 +303,100 @@ std::string set_up(v1::AdminService::Stub& admin) {
   return "";
 }
 
-// True once ListPops shows every PoP of `want` (id -> version) on it.
-bool recorded(v1::AdminService::Stub& admin, const std::map<std::string, uint64_t>& want,
-              std::string& error) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  v1::ListPopsRequest req;
-  v1::ListPopsResponse resp;
-  grpc::Status s = admin.ListPops(&ctx, req, &resp);
-  if (!s.ok()) {
-    error = call_error("list PoPs", s);
-    return false;
+// True once ListPops shows every PoP of `want` (id -> version) on it; with
+// several replicas, each PoP as the replica it is connected to shows it.
+bool recorded(const std::vector<std::unique_ptr<v1::AdminService::Stub>>& admins,
+              const std::map<std::string, uint64_t>& want, std::string& error) {
+  std::map<std::string, uint64_t> seen;
+  for (const auto& admin : admins) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::ListPopsRequest req;
+    v1::ListPopsResponse resp;
+    grpc::Status s = admin->ListPops(&ctx, req, &resp);
+    if (!s.ok()) {
+      error = call_error("list PoPs", s);
+      return false;
+    }
+    for (const v1::Pop& p : resp.pops())
+      if (p.state() == v1::POP_CONNECTED)
+        seen[p.id()] = std::max(seen[p.id()], static_cast<uint64_t>(p.applied_version()));
   }
   size_t on = 0;
-  for (const v1::Pop& p : resp.pops())
-    if (auto it = want.find(p.id()); it != want.end() && p.applied_version() >= it->second) ++on;
+  for (const auto& [id, version] : want)
+    if (auto it = seen.find(id); it != seen.end() && it->second >= version) ++on;
   return on == want.size();
+}
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= list.size()) {
+    size_t comma = list.find(',', at);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > at) out.push_back(list.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+struct Writes {
+  int ok = 0, conflicts = 0, failed = 0;
+  double seconds = 0;
+};
+
+// Two writers per replica, each changing the weight of an endpoint of its
+// own, one call after another, for `seconds` (updates, so the configuration
+// does not grow into the per-listener endpoint limit while it runs).
+Writes sustained_writes(const std::vector<std::unique_ptr<v1::AdminService::Stub>>& admins,
+                        int seconds) {
+  std::mutex mu;
+  Writes total;
+  auto t0 = Clock::now();
+  auto end = t0 + std::chrono::seconds(seconds);
+  std::vector<std::thread> writers;
+  for (size_t w = 0; w < admins.size() * 2; ++w)
+    writers.emplace_back([&, w] {
+      v1::AdminService::Stub& admin = *admins[w % admins.size()];
+      Writes mine;
+      v1::Endpoint e, er;
+      e.set_accelerator(kAccelerator);
+      e.set_listener(kListener);
+      e.set_endpoint_group(kGroup);
+      e.set_address("10.100.0." + std::to_string(w + 1));
+      {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        grpc::Status s = admin.CreateEndpoint(&ctx, e, &er);
+        if (!s.ok()) {
+          std::lock_guard lock(mu);
+          ++total.failed;
+          return;
+        }
+      }
+      for (int i = 0; Clock::now() < end; ++i) {
+        v1::UpdateEndpointRequest req;
+        *req.mutable_endpoint() = e;
+        req.mutable_endpoint()->set_weight(1 + i % 255);
+        req.mutable_update_mask()->add_paths("weight");
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        grpc::Status s = admin.UpdateEndpoint(&ctx, req, &er);
+        if (s.ok())
+          ++mine.ok;
+        else if (s.error_code() == grpc::StatusCode::ABORTED)
+          ++mine.conflicts;
+        else
+          ++mine.failed;
+      }
+      std::lock_guard lock(mu);
+      total.ok += mine.ok;
+      total.conflicts += mine.conflicts;
+      total.failed += mine.failed;
+    });
+  for (auto& t : writers) t.join();
+  total.seconds = ms_between(t0, Clock::now()) / 1000;
+  return total;
 }
 
 struct Figure {
@@ -336,9 +423,16 @@ struct Figure {
 };
 
 int run(const Options& o) {
-  auto admin =
-      v1::AdminService::NewStub(grpc::CreateChannel(o.admin, grpc::InsecureChannelCredentials()));
-  if (std::string err = set_up(*admin); !err.empty()) {
+  std::vector<std::unique_ptr<v1::AdminService::Stub>> admins;
+  for (const std::string& a : split(o.admin))
+    admins.push_back(
+        v1::AdminService::NewStub(grpc::CreateChannel(a, grpc::InsecureChannelCredentials())));
+  const std::vector<std::string> controllers = split(o.controller);
+  if (admins.empty() || controllers.empty()) {
+    std::fprintf(stderr, "sim-agents: no --admin or --controller address\n");
+    return 2;
+  }
+  if (std::string err = set_up(*admins[0]); !err.empty()) {
     std::fprintf(stderr, "sim-agents: %s\n", err.c_str());
     return 1;
   }
@@ -346,7 +440,7 @@ int run(const Options& o) {
   fleet.resize(o.pops);
   std::vector<std::unique_ptr<SimPop>> pops;
   for (size_t i = 0; i < o.pops; ++i)
-    pops.push_back(std::make_unique<SimPop>(fleet, i, o.controller));
+    pops.push_back(std::make_unique<SimPop>(fleet, i, controllers[i % controllers.size()]));
   for (auto& p : pops) p->start();
 
   int rc = 0;
@@ -374,7 +468,7 @@ int run(const Options& o) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     auto t0 = Clock::now();
-    grpc::Status s = admin->UpdateEndpoint(&ctx, req, &er);
+    grpc::Status s = admins[static_cast<size_t>(k) % admins.size()]->UpdateEndpoint(&ctx, req, &er);
     auto t_admin = Clock::now();
     if (!s.ok()) {
       std::fprintf(stderr, "sim-agents: %s\n", call_error("update endpoint", s).c_str());
@@ -403,7 +497,7 @@ int run(const Options& o) {
     }
     Clock::time_point t_recorded;
     for (;;) {
-      if (recorded(*admin, want, err)) {
+      if (recorded(admins, want, err)) {
         t_recorded = Clock::now();
         break;
       }
@@ -422,6 +516,9 @@ int run(const Options& o) {
     recorded_ms.add(ms_between(t0, t_recorded));
   }
 
+  Writes writes;
+  if (rc == 0 && o.write_seconds > 0) writes = sustained_writes(admins, o.write_seconds);
+
   for (auto& p : pops) p->stop();
   if (!fleet.wait_ended(std::chrono::seconds(10))) {
     // Reactors still referenced by gRPC must not be destroyed.
@@ -434,7 +531,18 @@ int run(const Options& o) {
       "{\"pops\": " + std::to_string(o.pops) + ", \"changes\": " + std::to_string(o.changes) +
       ", \"gap_ms\": " + std::to_string(o.gap_ms) + ", \"admin_ms\": " + admin_ms.json() +
       ", \"first_ms\": " + first_ms.json() + ", \"last_ms\": " + last_ms.json() +
-      ", \"each_ms\": " + each_ms.json() + ", \"recorded_ms\": " + recorded_ms.json() + "}\n";
+      ", \"each_ms\": " + each_ms.json() + ", \"recorded_ms\": " + recorded_ms.json() +
+      ", \"replicas\": " + std::to_string(admins.size());
+  if (o.write_seconds > 0) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  ", \"writes\": {\"seconds\": %.2f, \"ok\": %d, \"conflicts\": %d, \"failed\": "
+                  "%d, \"per_s\": %.1f}",
+                  writes.seconds, writes.ok, writes.conflicts, writes.failed,
+                  writes.seconds > 0 ? writes.ok / writes.seconds : 0.0);
+    out += buf;
+  }
+  out += "}\n";
   std::fputs(out.c_str(), stdout);
   if (!o.json.empty()) {
     FILE* f = std::fopen(o.json.c_str(), "w");
@@ -447,13 +555,17 @@ int run(const Options& o) {
 }
 
 const char* kUsage =
-    "usage: sim-agents --controller ADDR --admin ADDR [--pops N] [--changes K]\n"
-    "                  [--gap-ms MS] [--json FILE]\n"
-    "  --controller ADDR  the controller's PoP API (plaintext), e.g. 127.0.0.1:7444\n"
-    "  --admin ADDR       its admin API (plaintext, no token)\n"
+    "usage: sim-agents --controller ADDR[,ADDR...] --admin ADDR[,ADDR...] [--pops N]\n"
+    "                  [--changes K] [--gap-ms MS] [--write-seconds S] [--json FILE]\n"
+    "  --controller ADDR  the controller's PoP API (plaintext), e.g. 127.0.0.1:7444;\n"
+    "                     several replicas: PoPs spread over them round robin\n"
+    "  --admin ADDR       its admin API (plaintext, no token); several: changes\n"
+    "                     go through each in turn\n"
     "  --pops N           simulated PoPs, 1..5000 (default 10)\n"
     "  --changes K        timed changes, 1..100000 (default 20)\n"
     "  --gap-ms MS        pause before each change, 0..60000 (default 50)\n"
+    "  --write-seconds S  then change endpoint weights for S seconds, two writers\n"
+    "                     per admin address, 0..3600 (default 0: not done)\n"
     "  --json FILE        also write the figures there\n";
 
 bool number(const char* text, long lo, long hi, long& out) {
@@ -476,6 +588,7 @@ int main(int argc, char** argv) {
       {"changes", required_argument, nullptr, 'k'},
       {"gap-ms", required_argument, nullptr, 'g'},
       {"json", required_argument, nullptr, 'j'},
+      {"write-seconds", required_argument, nullptr, 'w'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -514,6 +627,14 @@ int main(int argc, char** argv) {
         break;
       case 'j':
         o.json = optarg;
+        break;
+      case 'w':
+        if (!number(optarg, 0, 3600, v)) {
+          std::fprintf(stderr, "sim-agents: --write-seconds: \"%s\" is not a number in 0..3600\n",
+                       optarg);
+          return 2;
+        }
+        o.write_seconds = static_cast<int>(v);
         break;
       case 'h':
         std::fputs(kUsage, stdout);

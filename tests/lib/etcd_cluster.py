@@ -3,12 +3,14 @@ members (3 by default) started by the test, each with its own data directory
 and free ports, stopped by PID, with what the tests do to them: find the
 leader (etcdctl endpoint status -w json), kill -9 a member and restart it on
 its data directory, stop and continue one (SIGSTOP, SIGCONT: a member that
-answers nothing, as one cut off by a partition).
+answers nothing, as one cut off by a partition), take a snapshot and
+rebuild the whole cluster from it (etcdctl snapshot save, restore).
 
 The members run as processes of the test's harness.Processes, named
 etcd-NAME, their output in its work folder."""
 import json
 import os
+import shutil
 import signal
 
 from harness import Failure, free_port, log, run, wait_for
@@ -126,3 +128,23 @@ class EtcdCluster:
     def keys(self, prefix):
         """The keys under `prefix`, as a majority holds them now."""
         return self.ctl("get", "--prefix", "--keys-only", prefix).stdout.split()
+
+    def snapshot_save(self, path, member):
+        """etcdctl snapshot save of one member's data into `path`."""
+        self.ctl("snapshot", "save", path, members=[member], timeout=60)
+
+    def restore(self, snapshot):
+        """The cluster rebuilt from `snapshot`, as after losing it: every
+        member killed, its data directory replaced by `etcdctl snapshot
+        restore` (same names and peer URLs, a new cluster token, so a new
+        cluster id), then all started."""
+        for m in self.members:
+            self.kill(m.name)
+            shutil.rmtree(m.data_dir, ignore_errors=True)
+        self.token += "-restored"
+        for m in self.members:
+            run([self.etcdctl, "snapshot", "restore", snapshot, "--name", m.name,
+                 "--data-dir", m.data_dir, "--initial-cluster", self.initial_cluster(),
+                 "--initial-cluster-token", self.token, "--initial-advertise-peer-urls",
+                 f"http://{m.peer}"], timeout=60, env={**os.environ, "ETCDCTL_API": "3"})
+        self.start()
