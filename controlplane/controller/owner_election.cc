@@ -50,11 +50,15 @@ void OwnerElection::lost(const std::string& why) {
     std::lock_guard lock(mu_);
     owner_until_ = {};
   }
+  said_owner_ = false;
   log::warn("this replica no longer runs the single-owner jobs",
             {{"replica", options_.name}, {"why", why}});
 }
 
 void OwnerElection::round() {
+  // The ownership ended by itself (no renewal got through for a TTL)
+  // between two rounds: said once.
+  if (said_owner_ && !owner()) lost("no renewal of its lease got through for a TTL");
   const bool was_owner = owner();
   // When the lease's grant or last renewal was sent: etcd counts its TTL
   // from a later moment, so the lease cannot have ended before
@@ -115,6 +119,7 @@ void OwnerElection::round() {
         owner_until_ = renewed_at_ + lease_ttl_;
       }
       std::fill(next_run_.begin(), next_run_.end(), Clock::now());
+      said_owner_ = true;
       log::info("this replica now runs the single-owner jobs",
                 {{"replica", options_.name}, {"lease", lease_}, {"key", options_.key}});
     } else if (!ours && was_owner) {

@@ -70,7 +70,8 @@ class OwnerElection {
   Clock::time_point renewed_at_{};     // when its grant or last renewal was sent
   std::chrono::seconds lease_ttl_{0};  // as etcd granted or renewed it
   Clock::time_point renew_due_{};
-  std::string seen_owner_;  // the owner key's value last seen, for the logs
+  std::string seen_owner_;   // the owner key's value last seen, for the logs
+  bool said_owner_ = false;  // "now runs the single-owner jobs" logged, not yet undone
 
   mutable std::mutex mu_;  // guards owner_until_, stopping_
   std::condition_variable cv_;
