@@ -14,6 +14,14 @@ one fault at a time, each repaired, and what a user saw measured:
   disk-full   the controller's database (on a 16 MiB tmpfs) fills up; the
               file that filled it is removed
 
+With --ha the test bed runs 3 controller replicas on a 3-member etcd
+cluster (testbed.py --ha), and the faults that concern one controller give
+way to:
+
+  replica     kill -9 of controller replica A, the one both PoPs are on
+              (their agents move to B), restarted after 3 s
+  etcd-leader kill -9 of the etcd member that leads, restarted after 3 s
+
 Around each fault, admin writes (a listener created before, during and
 after); every acknowledged one must be there at the end, after a restart
 of the controller.
@@ -25,7 +33,7 @@ fault that does not kill its own endpoint. A target that fails for a known
 cause not fixed yet is marked in KNOWN, printed with its cause.
 docs/reliability.md has the figures.
 
-usage: chaos_test.py --build-dir DIR [--only NAME,...] [--json FILE]
+usage: chaos_test.py --build-dir DIR [--ha] [--only NAME,...] [--json FILE]
 """
 import argparse
 import json
@@ -159,9 +167,21 @@ KILLED = {"dataplane": "dataplane-FRA1", "agent": "agent-FRA1", "bird": "bird-fr
           "controller": "controller", "endpoint": "server-eu1"}
 
 
+# What the etcd-leader fault killed, for its repair.
+killed_leader = []
+
+
 def inject(bed, name, writes):
     if name in KILLED:
         bed.kill(KILLED[name])
+    elif name == "replica":
+        bed.kill("controller-A")
+    elif name == "etcd-leader":
+        leader = bed.etcd.leader()
+        if not leader:
+            raise Failure("no etcd leader to kill")
+        killed_leader[:] = [leader]
+        bed.etcd.kill(leader)
     elif name == "wan":
         bed.blackhole("eu-central")
     elif name == "sigstop":
@@ -173,6 +193,10 @@ def inject(bed, name, writes):
 def repair(bed, name):
     if name in KILLED:
         bed.restart(KILLED[name])
+    elif name == "replica":
+        bed.restart("controller-A")
+    elif name == "etcd-leader":
+        bed.etcd.start_member(killed_leader[0])
     elif name == "wan":
         bed.blackhole("eu-central", on=False)
     elif name == "sigstop":
@@ -190,7 +214,12 @@ FAULTS = {
     "wan": "cut the WAN link to eu-central",
     "sigstop": "SIGSTOP the controller 30 s",
     "disk-full": "fill the controller's disk",
+    "replica": "kill -9 controller replica A",
+    "etcd-leader": "kill -9 the etcd leader",
 }
+# Faults of one controller on SQLite, and of the replicated control plane.
+SINGLE_ONLY = {"controller", "sigstop", "disk-full"}
+HA_ONLY = {"replica", "etcd-leader"}
 
 
 def one_fault(bed, writes, name):
@@ -298,6 +327,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--only", help="comma-separated faults: " + ",".join(FAULTS))
+    ap.add_argument("--ha", action="store_true",
+                    help="3 controller replicas on etcd (testbed.py --ha)")
     ap.add_argument("--json")
     args = ap.parse_args()
     if not_root("the test bed needs root (network namespaces, a tmpfs)"):
@@ -306,19 +337,25 @@ def main():
         if not shutil.which(tool):
             log(f"SKIP: {tool} is not installed (scripts/install-deps installs it)")
             return SKIP
-    names = args.only.split(",") if args.only else list(FAULTS)
+    if args.ha and not (shutil.which("etcd") and shutil.which("etcdctl")):
+        log("SKIP: etcd is not installed (etcd-server, etcd-client)")
+        return SKIP
+    allowed = [f for f in FAULTS if f not in (SINGLE_ONLY if args.ha else HA_ONLY)]
+    names = args.only.split(",") if args.only else allowed
     for n in names:
-        if n not in FAULTS:
-            log(f"unknown fault {n!r}: one of {', '.join(FAULTS)}")
+        if n not in allowed:
+            log(f"unknown fault {n!r}{' with --ha' if args.ha else ''}: one of "
+                f"{', '.join(allowed)}")
             return 2
-    bed = Testbed(args.build_dir, prefix=PREFIX)
+    bed = Testbed(args.build_dir, prefix=PREFIX, ha=args.ha)
     if os.path.exists(bed.path("pids.json")):
         bed.down()  # what a killed run left behind
     t_start = time.monotonic()
     rows, wrong, known = [], [], []
     try:
-        mount_db()
-        bed.controller_db = os.path.join(DB_MOUNT, "controller.db")
+        if not args.ha:
+            mount_db()
+            bed.controller_db = os.path.join(DB_MOUNT, "controller.db")
         log("test bed up")
         bed.up()
         # Both PoPs send the web listener to eu-central, so a connection
@@ -340,8 +377,9 @@ def main():
             if name in KNOWN and not row["known"]:
                 log(f"  {name}: the known failure did not show this time ({KNOWN[name][:40]}...)")
         log("the controller restarted: every acknowledged write still there")
-        bed.kill("controller")
-        bed.restart("controller")
+        for name in bed.controllers():
+            bed.kill(name)
+            bed.restart(name)
         lost = writes.lost()
         log(f"  {len(writes.acked)} writes acknowledged, {len(writes.refused)} refused, "
             f"{len(lost)} lost")
@@ -352,7 +390,7 @@ def main():
         wrong.append(str(e))
         log(f"FAIL: {e}")
         log(f"logs: {bed.state}")
-        for name in ("agent-FRA1", "agent-SIN1", "controller"):
+        for name in ("agent-FRA1", "agent-SIN1", *bed.controllers()):
             try:
                 with open(bed.path(f"{name}.log")) as f:
                     log(f"--- {name} (last lines)\n" + "".join(f.readlines()[-15:]))

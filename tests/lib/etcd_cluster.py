@@ -7,7 +7,8 @@ answers nothing, as one cut off by a partition), take a snapshot and
 rebuild the whole cluster from it (etcdctl snapshot save, restore).
 
 The members run as processes of the test's harness.Processes, named
-etcd-NAME, their output in its work folder."""
+etcd-NAME, their output in its work folder; with `netns`, inside that
+network namespace, and etcdctl too."""
 import json
 import os
 import shutil
@@ -28,8 +29,9 @@ class EtcdCluster:
     """`procs` is the test's harness.Processes; the members' data directories
     go in its work folder."""
 
-    def __init__(self, procs, etcd, etcdctl, size=3, token="onramp-test"):
+    def __init__(self, procs, etcd, etcdctl, size=3, token="onramp-test", netns=None):
         self.procs = procs
+        self.netns = netns
         self.etcd = etcd
         self.etcdctl = etcdctl
         self.token = token
@@ -71,14 +73,14 @@ class EtcdCluster:
             "--listen-peer-urls", f"http://{m.peer}",
             "--initial-advertise-peer-urls", f"http://{m.peer}",
             "--initial-cluster", self.initial_cluster(), "--initial-cluster-state", "new",
-            "--initial-cluster-token", self.token, "--log-level", "warn"])
+            "--initial-cluster-token", self.token, "--log-level", "warn"], netns=self.netns)
 
     def kill(self, name):
         """kill -9 of one member."""
         self.procs.kill(f"etcd-{name}", signal.SIGKILL)
 
     def pid(self, name):
-        return self.procs.procs[f"etcd-{name}"].pid
+        return self.procs.pid(f"etcd-{name}")
 
     def stop_member(self, name):
         """SIGSTOP: the member hangs; nothing it holds answers, peers see it gone."""
@@ -90,9 +92,12 @@ class EtcdCluster:
     def alive(self, name):
         return self.procs.alive(f"etcd-{name}")
 
+    def in_ns(self, cmd):
+        return ["ip", "netns", "exec", self.netns, *cmd] if self.netns else cmd
+
     def ctl(self, *args, members=None, check=True, timeout=20):
-        return run([self.etcdctl, f"--endpoints={self.endpoints(members)}",
-                    "--command-timeout=3s", *args], check=check, timeout=timeout,
+        return run(self.in_ns([self.etcdctl, f"--endpoints={self.endpoints(members)}",
+                               "--command-timeout=3s", *args]), check=check, timeout=timeout,
                    env={**os.environ, "ETCDCTL_API": "3"})
 
     def status(self):

@@ -133,6 +133,9 @@ class Processes:
         p = self.procs.get(name)
         return p is not None and p.poll() is None
 
+    def pid(self, name):
+        return self.procs[name].pid
+
     def kill_all(self):
         for name in list(self.procs):
             self.kill(name)

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from harness import Failure, wait_for
-from testbed import ACCELERATOR, POPS, VIPS, client_addr
+from testbed import POPS, VIPS, client_addr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAFFIC = ["/usr/bin/python3", os.path.join(HERE, "traffic.py")]
@@ -90,9 +90,8 @@ def matrix_measured(bed):
 
 def health_states(bed):
     """(pop, endpoint address) -> state name."""
-    j = bed.ctl_json("health", "--accelerator", ACCELERATOR)
     return {(e["pop"], e["listener"], e["address"]): e.get("state", "HEALTH_STATE_UNKNOWN")
-            for e in j.get("endpoints", [])}
+            for e in bed.health_entries()}
 
 
 def all_healthy(bed, addresses=None):

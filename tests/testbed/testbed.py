@@ -23,7 +23,14 @@ each endpoint group holds both addresses of each endpoint.
 One-way WAN delays (ms): FRA1 and the European client are 2 from
 eu-central and 30 from ap-southeast; SIN1 and the Asian client the reverse.
 
-usage: testbed.py up|down|status [--build DIR] [--prefix P]
+With --ha (at `up`; later commands read it from the bed's state): three
+controller replicas A, B, C in the router namespace on a 3-member etcd
+cluster there (tests/lib/etcd_cluster.py, members on the router's
+loopback), instead of one controller on SQLite; replica A on the ports
+above, B and C on the next ones (REPLICAS); every agent and onrampctl given
+all three. Components: controller-A..C, etcd-m0..m2.
+
+usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha]
        testbed.py ctl ARGS...      onrampctl against the test bed's controller
        testbed.py exec NS CMD...   a command inside one of its namespaces
 """
@@ -36,6 +43,7 @@ import subprocess
 import sys
 import time
 
+from etcd_cluster import EtcdCluster
 from harness import Failure, log, programs, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -93,6 +101,16 @@ CONTROLLER_METRICS = "127.0.0.1:9471"
 METRICS_USER, METRICS_PASSWORD = "prometheus", "testbed-scrape"
 # The controller's status page, on the router namespace's loopback.
 STATUS = "127.0.0.1:7480"
+# --ha: each replica's admin API, PoP port, status page and /metrics (A's
+# are the single controller's).
+REPLICAS = {
+    "A": dict(admin=ADMIN, pop_port=POP_PORT, status=STATUS, metrics=CONTROLLER_METRICS),
+    "B": dict(admin="127.0.0.1:7453", pop_port=7454, status="127.0.0.1:7481",
+              metrics="127.0.0.1:9472"),
+    "C": dict(admin="127.0.0.1:7463", pop_port=7464, status="127.0.0.1:7482",
+              metrics="127.0.0.1:9473"),
+}
+HA_PREFIX = "/onramp/testbed/"
 
 
 def client_addr(client, family=4):
@@ -123,8 +141,30 @@ def delays_for(region):
     return out
 
 
+class RouterProcesses:
+    """The test bed's processes as EtcdCluster drives them (harness.Processes'
+    start, kill, alive, pid), all in the router namespace, recorded in the
+    bed's pids.json like every other component."""
+
+    def __init__(self, bed):
+        self.bed = bed
+        self.work = bed.state
+
+    def start(self, name, cmd, netns=None):
+        self.bed.start(name, "rtr", cmd)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        self.bed.stop(name, sig=sig)
+
+    def alive(self, name):
+        return self.bed.alive(name)
+
+    def pid(self, name):
+        return self.bed.pids[name]
+
+
 class Testbed:
-    def __init__(self, build, prefix="ot"):
+    def __init__(self, build, prefix="ot", ha=None):
         self.build = os.path.abspath(build)
         self.prefix = prefix
         self.state = f"/run/onramp-testbed-{prefix}"
@@ -133,6 +173,21 @@ class Testbed:
         # Where the controller keeps its database; a test may point it
         # elsewhere (the chaos suite: a small tmpfs it fills) before up().
         self.controller_db = self.path("controller.db")
+        # --ha: given at `up`, remembered in the state for later commands.
+        self.ha = os.path.exists(self.path("ha")) if ha is None else ha
+        self.etcd = None
+        if self.ha:
+            self.etcd = EtcdCluster(RouterProcesses(self), shutil.which("etcd") or "etcd",
+                                    shutil.which("etcdctl") or "etcdctl", netns=self.ns("rtr"))
+            # Fixed ports: nothing else listens in the router's namespace.
+            for i, m in enumerate(self.etcd.members):
+                m.client, m.peer = f"127.0.0.1:{2379 + 2 * i}", f"127.0.0.1:{2380 + 2 * i}"
+                m.data_dir = self.path(f"etcd-{m.name}")
+
+    def controllers(self):
+        """The names of the controller processes: "controller", or one per
+        replica with --ha."""
+        return [f"controller-{r}" for r in REPLICAS] if self.ha else ["controller"]
 
     # --- names ---------------------------------------------------------------
     def ns(self, role):
@@ -221,6 +276,10 @@ class Testbed:
         kind, _, which = name.partition("-")
         if name == "controller":
             self.start_controller()
+        elif kind == "controller":
+            self.start_replica(which)
+        elif kind == "etcd":
+            self.etcd.start_member(which)
         elif kind == "dataplane":
             self.start_dataplane(which)
         elif kind == "agent":
@@ -384,20 +443,42 @@ class Testbed:
             sans += ["--san", pop["gw"]]
         run([f"{ROOT}/scripts/dev-ca", self.path("ca"), *sans, *POPS])
 
-    def ctl_env(self):
+    def ctl_env(self, replica=None):
         ca = self.path("ca")
-        return dict(os.environ, ONRAMP_CONTROLLER=ADMIN, ONRAMP_TLS_CA=f"{ca}/ca.pem",
+        admin = ",".join(r["admin"] for r in REPLICAS.values()) if self.ha else ADMIN
+        if replica:
+            admin = REPLICAS[replica]["admin"]
+        return dict(os.environ, ONRAMP_CONTROLLER=admin, ONRAMP_TLS_CA=f"{ca}/ca.pem",
                     ONRAMP_TLS_CERT=f"{ca}/operator.pem", ONRAMP_TLS_KEY=f"{ca}/operator-key.pem")
 
-    def ctl(self, *args, check=True, fmt=None):
+    def ctl(self, *args, check=True, fmt=None, replica=None):
         cmd = ["ip", "netns", "exec", self.ns("rtr"), self.bin["ctl"], "--timeout", "5"]
         return run(cmd + (["-o", fmt] if fmt else []) + list(args), check=check, timeout=30,
-                   env=self.ctl_env())
+                   env=self.ctl_env(replica))
 
-    def ctl_json(self, *args):
-        return json.loads(self.ctl(*args, fmt="json").stdout or "{}")
+    def ctl_json(self, *args, replica=None):
+        return json.loads(self.ctl(*args, fmt="json", replica=replica).stdout or "{}")
+
+    def start_replica(self, replica):
+        """--ha: one controller replica on the etcd cluster."""
+        ca, r = self.path("ca"), REPLICAS[replica]
+        self.start(f"controller-{replica}", "rtr", [
+            self.bin["controller"], "--store", self.etcd.url(HA_PREFIX),
+            "--admin-listen", r["admin"], "--pop-listen", f"0.0.0.0:{r['pop_port']}",
+            "--tls-cert", f"{ca}/controller.pem", "--tls-key", f"{ca}/controller-key.pem",
+            "--tls-client-ca", f"{ca}/ca.pem", "--status-listen", r["status"],
+            "--debounce-ms", "20", "--metrics-listen", r["metrics"]])
+        wait_for(f"controller replica {replica}",
+                 lambda: self.ctl("pop", "list", check=False, replica=replica).returncode == 0)
 
     def start_controller(self):
+        if self.ha:
+            self.etcd.start()
+            self.exec("rtr", [self.bin["controller"], "--store", self.etcd.url(HA_PREFIX),
+                              "--init-only"])
+            for replica in REPLICAS:
+                self.start_replica(replica)
+            return
         ca = self.path("ca")
         self.start("controller", "rtr", [
             self.bin["controller"], "--init", "--db", self.controller_db,
@@ -516,7 +597,9 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
         p = POPS[pop]
         ca = self.path("ca")
         self.start(f"agent-{pop}", p["ns"], [
-            self.bin["agent"], "--controller", f"{p['gw']}:{POP_PORT}", "--tls-ca",
+            self.bin["agent"], "--controller",
+            ",".join(f"{p['gw']}:{r['pop_port']}" for r in REPLICAS.values())
+            if self.ha else f"{p['gw']}:{POP_PORT}", "--tls-ca",
             f"{ca}/ca.pem", "--tls-cert", f"{ca}/{pop}.pem", "--tls-key", f"{ca}/{pop}-key.pem",
             "--pop", pop, "--iata", p["iata"], "--city", p["city"], "--country", p["country"],
             "--lat", p["lat"], "--lon", p["lon"], "--tunnel-source-v4", p["addr"],
@@ -546,12 +629,14 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
         for b in ("controller", "agent", "ctl", "dataplane", "decap"):
             if not os.access(self.bin[b], os.X_OK):
                 raise Failure(f"{self.bin[b]} is missing: build first (ninja -C {self.build})")
-        for tool in ("bird", "birdc", "ethtool"):
+        for tool in ("bird", "birdc", "ethtool") + (("etcd", "etcdctl") if self.ha else ()):
             if not shutil.which(tool):
                 raise Failure(f"{tool} is missing: run scripts/install-deps")
         shutil.rmtree(self.state, ignore_errors=True)
         os.makedirs(self.state)
         self._save_pids()
+        if self.ha:
+            open(self.path("ha"), "w").close()
         self.net_up()
         self.start_wan()
         for name in self.endpoints():
@@ -586,8 +671,28 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
 
     # --- what it shows ---------------------------------------------------------------------
     def pops(self):
+        if self.ha:
+            return self.pops_of_replicas()
         j = self.ctl_json("pop", "list")
         return {p["id"]: p for p in j.get("pops", [])}, int(j.get("config_version", 0))
+
+    def pops_of_replicas(self):
+        """--ha: each PoP as the replica it is connected to shows it (the
+        others show it disconnected), and the newest configuration version
+        among the replicas that answer."""
+        pops, version = {}, 0
+        for replica in REPLICAS:
+            if not self.alive(f"controller-{replica}"):
+                continue
+            r = self.ctl("pop", "list", check=False, fmt="json", replica=replica)
+            if r.returncode != 0:
+                continue
+            j = json.loads(r.stdout or "{}")
+            version = max(version, int(j.get("config_version", 0)))
+            for p in j.get("pops", []):
+                if p["id"] not in pops or p.get("state") == "POP_CONNECTED":
+                    pops[p["id"]] = p
+        return pops, version
 
     def converged(self):
         pops, _ = self.pops()
@@ -608,8 +713,30 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
 
     def health(self):
         """(pop, address) -> EndpointHealth as JSON, for the web listener."""
-        j = self.ctl_json("health", "--accelerator", ACCELERATOR, "--listener", "web")
-        return {(e["pop"], e["address"]): e for e in j.get("endpoints", [])}
+        return {(e["pop"], e["address"]): e for e in self.health_entries("web")}
+
+    def health_entries(self, listener=None):
+        """EndpointHealth entries as JSON, the accelerator's or one
+        listener's. --ha: each PoP's verdicts as the replica it is connected
+        to has them (verdicts live in the PoP's session)."""
+        args = ("health", "--accelerator", ACCELERATOR) + (
+            ("--listener", listener) if listener else ())
+        if not self.ha:
+            return self.ctl_json(*args).get("endpoints", [])
+        out = {}
+        for replica in REPLICAS:
+            if not self.alive(f"controller-{replica}"):
+                continue
+            pops = self.ctl("pop", "list", check=False, fmt="json", replica=replica)
+            health = self.ctl(*args, check=False, fmt="json", replica=replica)
+            if pops.returncode != 0 or health.returncode != 0:
+                continue
+            here = {p["id"] for p in json.loads(pops.stdout or "{}").get("pops", [])
+                    if p.get("state") == "POP_CONNECTED"}
+            for e in json.loads(health.stdout or "{}").get("endpoints", []):
+                if e["pop"] in here:
+                    out[(e["pop"], e.get("listener"), e["address"])] = e
+        return list(out.values())
 
     def status(self):
         for name in sorted(self.pids):
@@ -621,10 +748,12 @@ def main():
     ap.add_argument("command", choices=["up", "down", "status", "ctl", "exec"])
     ap.add_argument("--build", default=os.environ.get("ONRAMP_BUILD_DIR", f"{ROOT}/build"))
     ap.add_argument("--prefix", default="ot")
+    ap.add_argument("--ha", action="store_true",
+                    help="up: 3 controller replicas on a 3-member etcd cluster")
     args, rest = ap.parse_known_args()
     if os.geteuid() != 0:
         sys.exit("testbed: needs root (network namespaces)")
-    bed = Testbed(args.build, args.prefix)
+    bed = Testbed(args.build, args.prefix, ha=True if args.ha else None)
     try:
         if args.command == "up":
             try:
