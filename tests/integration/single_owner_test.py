@@ -30,8 +30,9 @@ OWNER_KEY = PREFIX + "meta/owner"
 TTL_S = 2
 # The lease ends at most TTL_S after the owner's last renewal (sent at most
 # TTL_S/3 before the kill); etcd's leader looks for expired leases every
-# 0.5 s; the other replica tries every 0.25 s.
-TAKEOVER_BOUND_S = TTL_S + 1.0
+# 0.5 s; the other replica tries every 0.25 s; and half a second for a
+# loaded host (runs here: 2.1 to 2.4 s).
+TAKEOVER_BOUND_S = TTL_S + 1.5
 COMPACTED = "etcd history compacted"
 
 
