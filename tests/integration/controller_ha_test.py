@@ -22,6 +22,9 @@ Steps, each asserted and timed:
      its peers and from C); a write through C is refused UNAVAILABLE (exit
      5) saying the store did not answer; SIN1 stays on C with its table;
      A and B keep writing on the majority; m2 back: C and SIN1 catch up;
+     then the other side: m0 and m1 stopped, m2 running alone without a
+     leader: a write through C is refused (exit 5, not confirmed), SIN1
+     stays on C; the majority back, C writes again;
   e. two operators race on one endpoint with the resource_version both read
      (onrampctl apply of a kept `get -o yaml`, one through A, one through
      B): one wins, the other exits 9 (conflict), and the winner's weight is
@@ -360,6 +363,38 @@ def steps(bed):
     log(f"d. m2 continued: C and SIN1 caught up in {(time.monotonic() - healed) * 1000:.0f} ms; "
         f"SIN1 applied {bed.agent_said('SIN1', 'table applied') - sin_applied} new table(s)")
     all_there(bed, acked, "d")
+
+    # d2. The other side of a partition: m2 runs but the other two members
+    # are gone (stopped), so m2 is a minority without a leader: C still
+    # reaches its member, which cannot commit.
+    sin_version = wait_for("SIN1 in sync on C", lambda: bed.in_sync("SIN1", "C"))
+    for m in ("m0", "m1"):
+        bed.etcd.stop_member(m)
+    try:
+        started = time.monotonic()
+        r = add_endpoint(bed, "C", "10.32.0.1", timeout=15)
+        took = time.monotonic() - started
+        check(r.returncode == 5, "a write through C on a minority member is refused UNAVAILABLE "
+              "(exit 5)", r)
+        check(took <= REFUSED_WITHIN_S, f"refused within {REFUSED_WITHIN_S} s ({took:.2f} s)")
+        check("the configuration store (etcd at" in r.stderr and (
+            "did not answer" in r.stderr or "did not confirm" in r.stderr),
+              f"the refusal says the change was not confirmed: {r.stderr!r}")
+        check("web" in bed.ctl("C", "accelerator", "list").stdout, "C still answers lists")
+        p = bed.pops("C")[0].get("SIN1", {})
+        check(p.get("state") == "POP_CONNECTED" and int(p.get("applied_version", 0)) ==
+              sin_version, f"SIN1 still on C, running version {sin_version}: {p}")
+    finally:
+        for m in ("m0", "m1"):
+            bed.etcd.continue_member(m)
+    wait_for("a write through C once the majority is back",
+             lambda: add_endpoint(bed, "C", "10.32.0.2").returncode == 0, timeout=20)
+    acked.add("10.32.0.2")
+    all_there(bed, acked, "d2")
+    said = "did not answer" if "did not answer" in r.stderr else "did not confirm"
+    log(f"d2. m0 and m1 stopped, m2 alone without a leader: a write through C refused after "
+        f"{took:.2f} s (exit 5, \"{said}\"), C answers lists, SIN1 kept version {sin_version}; majority "
+        f"back: C writes again")
 
     # e. Two operators, one endpoint, the same resource_version.
     kept = bed.ctl("A", "endpoint", "get", "198.51.100.1", "--accelerator", "web",
