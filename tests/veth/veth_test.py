@@ -36,6 +36,8 @@ CLIENT = "198.51.100.77"
 VIP = "203.0.113.10"
 NOT_A_VIP = "203.0.113.99"
 VIP2 = "203.0.113.20"  # added by a table swap in af_xdp_steer
+VIP6 = "2001:db8:10::10"  # an IPv6 VIP (af_xdp_steer)
+CLIENT6 = "2001:db8:c::77"
 KERNEL_TCP_PORT = 8080  # a listening socket of the pop namespace's kernel
 WEB_ENDPOINT = "198.51.100.1"  # TCP 80
 DNS_ENDPOINT = "198.51.100.2"  # UDP 53
@@ -399,18 +401,45 @@ def test_af_xdp(args):
                     app_extra=("--xdp-program", args.xdp_program))
 
 
-TABLE_WITH_VIP2 = TABLE + f"""
+# The veth's namespaces have IPv6 off, but the steering program and the
+# dataplane see the frames all the same: 6in4 to the web endpoint.
+WEB6 = f"""
+listeners {{ name: "web6" vips: "{VIP6}" protocol: TCP port_ranges {{ first: 80 }}
+  endpoints {{ address: "{WEB_ENDPOINT}" weight: 100 }} }}
+"""
+TABLE_STEER = TABLE + WEB6
+TABLE_WITH_VIP2 = TABLE_STEER + f"""
 listeners {{ name: "web2" vips: "{VIP2}" protocol: TCP port_ranges {{ first: 80 }}
   endpoints {{ address: "{WEB_ENDPOINT}" weight: 100 }} }}
 """
-# VIP gone: only web2 on VIP2 left.
+# VIP gone: web2 on VIP2 and web6 left.
 TABLE_VIP2_ONLY = f"""
 pop: "VETH1"
 tunnel_source {{ ipv4: "{TUNNEL_SOURCE}" }}
 next_hop_mac: "{NEXT_HOP_MAC}"
 listeners {{ name: "web2" vips: "{VIP2}" protocol: TCP port_ranges {{ first: 80 }}
   endpoints {{ address: "{WEB_ENDPOINT}" weight: 100 }} }}
-"""
+""" + WEB6
+
+
+def syn6(sport):
+    from scapy.all import TCP, Ether, IPv6
+
+    return Ether(src=CLIENT_MAC, dst=POP_MAC) / IPv6(src=CLIENT6, dst=VIP6) / TCP(
+        sport=sport, dport=80, flags="S", seq=sport)
+
+
+def check_6in4(sent, received):
+    """Each IPv6 VIP packet came back once as 6in4 to the web endpoint."""
+    from scapy.all import IP, IPv6, raw
+
+    got = [p for p in received if IP in p and p[IP].proto == 41]
+    assert len(got) == len(sent), f"{len(sent)} IPv6 VIP packets sent, {len(got)} came back 6in4"
+    inner = {raw(p[IP].payload) for p in got}
+    for s in sent:
+        assert raw(s[IPv6]) in inner, f"no 6in4 packet carries {s.summary()} unchanged"
+    for p in got:
+        assert p[IP].dst == WEB_ENDPOINT, f"6in4 to {p[IP].dst}, want {WEB_ENDPOINT}"
 
 
 def syn(dst, sport, dport=80, src=CLIENT):
@@ -493,18 +522,21 @@ def test_af_xdp_steer(args):
             lcores = ["--lcores", "0@0,1@0,2@1"] if queues == 2 else ["-l", "0"]
             dp = Dataplane(args.dataplane, workdir, tag, eal_args(tag) + [*lcores, vdev],
                            ["--flows-per-lcore", "65536", "--xdp-program", args.xdp_program,
-                            "--api-socket", api], netns=pair.pop_ns)
+                            "--api-socket", api], netns=pair.pop_ns, table_text=TABLE_STEER)
             dp.wait_ready()
 
             # 1. The first table: VIP steered, VIP2 not yet.
             sent = vip_packets() + [syn(VIP, 42000 + i) for i in range(16)]
+            sent6 = [syn6(46000)]
             host = host_packets() + [syn(POP_HOST_ADDR, 43000, KERNEL_TCP_PORT,
                                          src=CLIENT_HOST_ADDR)]
             not_steered = [syn(NOT_A_VIP, 41000), syn(VIP2, 41002)]
             no_listener = [syn(VIP, 41001, dport=22)]
-            received = send_and_capture(pair, workdir, sent + host + not_steered + no_listener,
-                                        len(sent) + len(host))
+            received = send_and_capture(pair, workdir,
+                                        sent + sent6 + host + not_steered + no_listener,
+                                        len(sent) + len(sent6) + len(host))
             check_encapsulated(sent, [p for p in received if is_encapsulated(p)])
+            check_6in4(sent6, received)
             replies = [p for p in received if is_echo_reply(p)]
             assert len(replies) == 1, "no echo reply from the pop kernel: " + summary(received)
             synacks = [p for p in received if is_syn_ack_from(p, POP_HOST_ADDR, KERNEL_TCP_PORT)]
@@ -535,16 +567,16 @@ def test_af_xdp_steer(args):
             assert stats["workers"] == queues, f"{stats['workers']} workers, want {queues}"
             # Only steered packets reached the dataplane: none of the host's,
             # not NOT_A_VIP, not VIP2 before its table, not VIP after.
-            want_rx = len(sent) + len(no_listener) + len(added) + len(still)
+            want_rx = len(sent) + len(sent6) + len(no_listener) + len(added) + len(still)
             assert int(stats["rx_packets"]) == want_rx, \
                 f"rx_packets {stats['rx_packets']}, want {want_rx}"
             assert int(stats["forwarded"]) == want_rx - 1, stats["forwarded"]
             assert int(stats["drops"]["no_listener"]) == 1, stats["drops"]
             assert int(stats["drops"]["non_vip"]) == 0, stats["drops"]
             x = stats["xdp_steering"]
-            # VIP at start, +VIP2, -VIP.
+            # VIP and VIP6 at start, +VIP2, -VIP.
             assert (int(x["ports"]), int(x["destinations"]), int(x["map_updates"]),
-                    int(x["map_errors"])) == (1, 1, 3, 0), f"xdp_steering {x}"
+                    int(x["map_errors"])) == (1, 2, 4, 0), f"xdp_steering {x}"
             log(f"PASS {tag}: {len(sent)} VIP flows on {queues} queue(s), host traffic to the kernel, "
                 f"VIP2 steered by its swap, VIP unsteered by its removal")
         finally:
