@@ -422,6 +422,14 @@ listeners {{ name: "web2" vips: "{VIP2}" protocol: TCP port_ranges {{ first: 80 
 """ + WEB6
 
 
+def vlan_syn(sport):
+    """A SYN to VIP behind an 802.1Q tag: the program looks past it."""
+    from scapy.all import IP, TCP, Dot1Q, Ether
+
+    return Ether(src=CLIENT_MAC, dst=POP_MAC) / Dot1Q(vlan=42) / IP(src=CLIENT, dst=VIP) / TCP(
+        sport=sport, dport=80, flags="S", seq=sport)
+
+
 def syn6(sport):
     from scapy.all import TCP, Ether, IPv6
 
@@ -526,7 +534,7 @@ def test_af_xdp_steer(args):
             dp.wait_ready()
 
             # 1. The first table: VIP steered, VIP2 not yet.
-            sent = vip_packets() + [syn(VIP, 42000 + i) for i in range(16)]
+            sent = vip_packets() + [syn(VIP, 42000 + i) for i in range(16)] + [vlan_syn(42100)]
             sent6 = [syn6(46000)]
             host = host_packets() + [syn(POP_HOST_ADDR, 43000, KERNEL_TCP_PORT,
                                          src=CLIENT_HOST_ADDR)]
