@@ -37,6 +37,12 @@ void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
   f.add("flow_expired", std::to_string(s.flow_expired()));
   f.add("flow_evictions", std::to_string(s.flow_evictions()));
   f.add("idle_sleeps", std::to_string(s.idle_sleeps()));
+  // Only with AF_XDP ports that onramp's steering program serves.
+  if (const v1::XdpSteeringStats& x = s.xdp_steering(); x.ports() > 0)
+    f.add("xdp_steering",
+          std::to_string(x.destinations()) + " destinations on " + std::to_string(x.ports()) +
+              (x.ports() == 1 ? " port, " : " ports, ") + std::to_string(x.map_updates()) +
+              " map updates, " + std::to_string(x.map_errors()) + " errors");
   f.print(out);
 
   // Only the reasons that happened; the JSON and YAML views have them all.

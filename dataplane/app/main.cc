@@ -6,13 +6,16 @@
 #include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -27,6 +30,8 @@
 #include "dataplane/app/table_publisher.h"
 #include "dataplane/app/worker.h"
 #include "dataplane/config/table_loader.h"
+#include "dataplane/xdp/bpf_steering_maps.h"
+#include "dataplane/xdp/steering.h"
 
 namespace {
 
@@ -62,6 +67,31 @@ int app_arguments_start(int argc, char** argv) {
   return argc;
 }
 
+// The maps of the steering program on every net_af_xdp port, or null when
+// there is none. `required`: the dataplane gave the ports its program, so a
+// port without its maps is an error; otherwise (a --vdev that names a
+// program of its own) such a port is left to its program.
+Result<std::unique_ptr<VipSteering>> open_steering(const Options& opts,
+                                                   const std::vector<PortInfo>& ports,
+                                                   bool required) {
+  std::vector<std::unique_ptr<SteeringMaps>> maps;
+  for (const PortInfo& p : ports) {
+    if (p.driver != "net_af_xdp" || opts.xdp_program == "none") continue;
+    auto opened = open_steering_maps(p.if_index);
+    if (!opened.ok()) {
+      if (required) return opened.status().prefixed("port " + std::to_string(p.id));
+      log::warn("port left to its own XDP program: no VIP steering on it",
+                {{"port", p.id}, {"error", opened.status().message()}});
+      continue;
+    }
+    log::info("steering VIP traffic to the dataplane with XDP",
+              {{"port", p.id}, {"interface_index", p.if_index}});
+    maps.push_back(std::move(*opened));
+  }
+  if (maps.empty()) return std::unique_ptr<VipSteering>();
+  return std::make_unique<VipSteering>(std::move(maps));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,7 +117,22 @@ int main(int argc, char** argv) {
 
   // Before the EAL pins this thread to the main lcore's CPU.
   const BuildCpus process_cpus = BuildCpus::of_calling_thread();
-  if (rte_eal_init(eal_argc, argv) < 0)
+  // net_af_xdp ports load onramp's steering program (xdp_prog=) unless their
+  // --vdev names one: the PMD puts each queue's socket in the program's
+  // xsks_map, and the dataplane fills its VIP maps below.
+  bool xdp_program_added = false;
+  std::vector<std::string> eal_args = with_xdp_program(
+      std::vector<std::string>(argv, argv + eal_argc),
+      opts.xdp_program == "none" ? std::string_view() : std::string_view(opts.xdp_program),
+      &xdp_program_added);
+  if (xdp_program_added && access(opts.xdp_program.c_str(), R_OK) != 0)
+    return fail("cannot read the XDP steering program",
+                error(opts.xdp_program + ": " + std::strerror(errno) +
+                      " (--xdp-program names it; \"none\" sends every packet to the dataplane)"));
+  std::vector<char*> eal_argv;
+  for (std::string& a : eal_args) eal_argv.push_back(a.data());
+  eal_argv.push_back(nullptr);
+  if (rte_eal_init(eal_argc, eal_argv.data()) < 0)
     return fail("cannot start the EAL", error(rte_strerror(rte_errno)));
 
   // Worker lcores forward; the main lcore supervises, or forwards too when it
@@ -105,6 +150,13 @@ int main(int argc, char** argv) {
     return fail("cannot set up the ports", set_up.status());
   }
   std::vector<PortInfo> ports = std::move(*set_up);
+  auto steering_opened = open_steering(opts, ports, xdp_program_added);
+  if (!steering_opened.ok()) {
+    stop_ports(ports);
+    rte_eal_cleanup();
+    return fail("cannot find the XDP steering program's maps", steering_opened.status());
+  }
+  std::unique_ptr<VipSteering> steering = std::move(*steering_opened);
   // No lcore polls yet: the first table is built on every CPU the process
   // was given (a restart's time to forward is mostly this build). Later
   // builds use the CPUs the polling lcores leave.
@@ -133,6 +185,13 @@ int main(int argc, char** argv) {
                                        {"build_threads", first_threads},
                                        {"swap_build_threads", swap_threads}});
   TablePublisher publisher(n_workers, std::move(*table), swap_cpus, swap_threads);
+  if (steering) {
+    // The relay port joins the set once the table carries it (relaying).
+    steering->before_swap(steering_set(spec));
+    publisher.set_swap_hooks(
+        {.before = [&](const TableSpec& next) { steering->before_swap(steering_set(next)); },
+         .after = [&](const TableSpec& next) { steering->after_swap(steering_set(next)); }});
+  }
   // Ethernet + two VLAN tags around an MTU-sized packet.
   if (spec.mtu + 22u > opts.mbuf_size)
     log::warn(
@@ -167,7 +226,8 @@ int main(int argc, char** argv) {
     log::info("port started", {{"id", p.id}, {"name", p.name}, {"mac", mac_to_string(p.mac)}});
   std::unique_ptr<LocalApi> api;
   if (!opts.api_socket.empty()) {
-    StatsSources sources{.publisher = &publisher, .ports = &ports, .workers = &workers};
+    StatsSources sources{
+        .publisher = &publisher, .ports = &ports, .workers = &workers, .steering = steering.get()};
     auto started = LocalApi::start(opts.api_socket, publisher, sources);
     if (!started.ok()) {
       stop_ports(ports);
@@ -204,7 +264,8 @@ int main(int argc, char** argv) {
 
   service::stopping();
   api.reset();
-  StatsSources sources{.publisher = &publisher, .ports = &ports, .workers = &workers};
+  StatsSources sources{
+      .publisher = &publisher, .ports = &ports, .workers = &workers, .steering = steering.get()};
   onramp::v1::DataplaneStats final_stats = collect_stats(sources);
   std::fputs(stats_text(final_stats).c_str(), stdout);
   if (opts.print_flows) std::fputs(flows_text(sources).c_str(), stdout);

@@ -1,5 +1,9 @@
 #include "dataplane/app/options.h"
 
+#ifndef ONRAMP_XDP_PROGRAM
+#define ONRAMP_XDP_PROGRAM "/usr/lib/onramp/onramp-steer.bpf.o"
+#endif
+
 #include <limits>
 
 #include "common/options.h"
@@ -77,6 +81,12 @@ std::optional<int> parse_options(int argc, char** argv, Options& out) {
                  "Serve the local gRPC API (apply table, stats, trace, health) on this unix "
                  "socket, root only (e.g. /run/onramp/dataplane.sock)")
       ->type_name("PATH");
+  out.xdp_program = ONRAMP_XDP_PROGRAM;
+  app.add_option("--xdp-program", out.xdp_program,
+                 "XDP program of net_af_xdp ports: VIP traffic to the dataplane, the rest to "
+                 "the kernel; \"none\": the PMD's own (every packet to the dataplane)")
+      ->type_name("FILE")
+      ->capture_default_str();
   app.final_callback([&out] {
     if (out.table_path.empty() && out.api_socket.empty())
       throw CLI::ValidationError("no --table and no --api-socket: nothing could ever be forwarded");

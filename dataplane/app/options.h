@@ -37,6 +37,10 @@ struct Options {
   // Unix socket of the local gRPC API (onramp.v1.DataplaneService); empty:
   // no API.
   std::string api_socket;
+  // The XDP program net_af_xdp ports load (xdp_prog=, unless their --vdev
+  // names one): onramp's steering program, installed with the dataplane.
+  // "none": the PMD's own program, which sends every packet to the dataplane.
+  std::string xdp_program;
 };
 
 // Parses argv (the part after the EAL arguments; argv[0] the program) into

@@ -56,6 +56,13 @@ Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) 
       return error("port " + std::to_string(port) + " (" + info.driver_name + ") has " +
                    std::to_string(info.max_rx_queues) + " RX queues, " + std::to_string(queues) +
                    " worker lcores need one each");
+    // An AF_XDP port has exactly the queues of its queue_count devarg, each
+    // a socket the steering program sends its queue's packets to. A queue
+    // no worker polls would hold its packets: one worker per queue.
+    if (std::strcmp(info.driver_name, "net_af_xdp") == 0 && info.max_rx_queues != queues)
+      return error("port " + std::to_string(port) + " (net_af_xdp) has queue_count=" +
+                   std::to_string(info.max_rx_queues) + " but there are " + std::to_string(queues) +
+                   " worker lcores: give it one queue per worker (queue_count=N in its --vdev)");
 
     rte_eth_conf conf{};
     if (queues > 1) {
@@ -82,7 +89,8 @@ Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) 
     if (rc != 0) return port_error(port, "start", rc);
     if (opts.promiscuous) rte_eth_promiscuous_enable(port);
 
-    PortInfo pi{.id = port, .name = {}, .mac = {}};
+    PortInfo pi{
+        .id = port, .name = {}, .mac = {}, .driver = info.driver_name, .if_index = info.if_index};
     char name[RTE_ETH_NAME_MAX_LEN];
     if (rte_eth_dev_get_name_by_port(port, name) == 0) pi.name = name;
     rte_ether_addr mac;

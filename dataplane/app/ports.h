@@ -18,6 +18,8 @@ struct PortInfo {
   uint16_t id;
   std::string name;
   MacAddress mac;
+  std::string driver;     // e.g. net_af_xdp, net_ice
+  unsigned if_index = 0;  // the kernel interface, for ports on one (0: none)
 };
 
 // Configures and starts every port. Returns them, or an error naming the

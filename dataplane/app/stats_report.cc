@@ -140,6 +140,15 @@ pb::DataplaneStats collect_stats(const StatsSources& in) {
     ps->set_tx_packets(st.opackets);
     ps->set_missed(st.imissed);
   }
+  // Present, zeros included, like every other counter.
+  pb::XdpSteeringStats* x = s.mutable_xdp_steering();
+  if (in.steering) {
+    const SteeringCounters c = in.steering->counters();
+    x->set_ports(c.ports);
+    x->set_destinations(c.destinations);
+    x->set_map_updates(c.map_updates);
+    x->set_map_errors(c.map_errors);
+  }
   return s;
 }
 
@@ -163,6 +172,11 @@ std::string stats_text(const pb::DataplaneStats& s) {
   os << "  flows: " << s.new_flows() << " new, " << s.flows_moved() << " moved; table "
      << s.flows_live() << " live of " << s.flow_capacity() << ", " << s.flow_evictions()
      << " evicted (" << s.flow_bytes_per_flow() << " bytes per flow)\n";
+  if (s.xdp_steering().ports())
+    os << "  xdp steering: " << s.xdp_steering().destinations() << " destinations on "
+       << s.xdp_steering().ports() << " port" << (s.xdp_steering().ports() == 1 ? "" : "s") << ", "
+       << s.xdp_steering().map_updates() << " map updates, " << s.xdp_steering().map_errors()
+       << " errors\n";
   if (s.rx_packets() && s.tsc_hz())
     os << "  busy " << s.busy_cycles() << " TSC cycles, " << s.busy_cycles() / s.rx_packets()
        << " per packet received, at " << s.tsc_hz() / 1000000 << " MHz\n";

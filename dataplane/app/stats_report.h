@@ -10,6 +10,7 @@
 #include "dataplane/app/ports.h"
 #include "dataplane/app/table_publisher.h"
 #include "dataplane/app/worker.h"
+#include "dataplane/xdp/steering.h"
 #include "onramp/v1/dataplane.pb.h"
 
 namespace onramp::dp {
@@ -18,6 +19,8 @@ struct StatsSources {
   const TablePublisher* publisher;
   const std::vector<PortInfo>* ports;
   const std::vector<WorkerContext*>* workers;
+  // AF_XDP ports' VIP steering; null without any.
+  const VipSteering* steering = nullptr;
 };
 
 // Sums every lcore's counters, the retired tables' included.

@@ -66,6 +66,7 @@ Result<PublishTiming> TablePublisher::apply(const TableSpec& spec) {
   timing.build_us = micros_since(t0);
   if (!built.ok()) return built.status();
   std::unique_ptr<ForwardingTable> next = std::move(*built);
+  if (hooks_.before) hooks_.before(spec);
 
   std::lock_guard<std::mutex> guard(mu_);
   auto t1 = std::chrono::steady_clock::now();
@@ -83,6 +84,7 @@ Result<PublishTiming> TablePublisher::apply(const TableSpec& spec) {
   rte_rcu_qsbr_check(qsbr_, token, true);
   grace_period_.store(false, std::memory_order_relaxed);
   timing.publish_us = micros_since(t1);
+  if (hooks_.after) hooks_.after(spec);
   // The old table's counters are final now: fold them into the history.
   retire(*owned_);
   owned_ = std::move(next);

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,16 @@ class TablePublisher {
   // stays). Serialised: one apply at a time.
   Result<PublishTiming> apply(const TableSpec& spec);
 
+  // Called by apply() with the spec of the table it publishes: `before` once
+  // the table is built, before any worker can see it; `after` once no worker
+  // holds the old one. Not called for the first table. Set before the first
+  // apply.
+  struct SwapHooks {
+    std::function<void(const TableSpec&)> before;
+    std::function<void(const TableSpec&)> after;
+  };
+  void set_swap_hooks(SwapHooks hooks) { hooks_ = std::move(hooks); }
+
   // Worker side.
   const std::atomic<ForwardingTable*>& current() const { return current_; }
   // True while an apply waits for every worker's quiescent report: a worker
@@ -75,6 +86,7 @@ class TablePublisher {
   std::map<std::string, TrafficTotals> listener_history_;
   std::map<std::pair<std::string, IpAddress>, TrafficTotals> endpoint_history_;
   uint64_t tables_applied_ = 1;
+  SwapHooks hooks_;
 };
 
 }  // namespace onramp::dp

@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """Integration tests that run the real onramp-dataplane process on kernel
 interfaces: net_af_packet and net_af_xdp on a veth pair between two network
-namespaces, idle CPU use, and clean shutdown on SIGINT/SIGTERM.
+namespaces (net_af_xdp with the PMD's own XDP program and with onramp's
+steering program, on one queue and on two), idle CPU use, and clean shutdown
+on SIGINT/SIGTERM.
 
 Each test creates its own namespaces and removes them however it ends. Exit
 status 77 tells meson the test was skipped; the reason is printed first.
 
-usage: veth_test.py {af_packet,af_xdp,idle_cpu,shutdown} --dataplane PATH
+usage: veth_test.py {af_packet,af_packet_2q,af_xdp,af_xdp_steer,idle_cpu,shutdown}
+                    --dataplane PATH [--xdp-program PATH] [--onrampctl PATH]
 """
 
 import argparse
@@ -32,6 +35,10 @@ POP_MAC = "02:00:00:00:00:0b"
 CLIENT = "198.51.100.77"
 VIP = "203.0.113.10"
 NOT_A_VIP = "203.0.113.99"
+VIP2 = "203.0.113.20"  # added by a table swap in af_xdp_steer
+VIP6 = "2001:db8:10::10"  # an IPv6 VIP (af_xdp_steer)
+CLIENT6 = "2001:db8:c::77"
+KERNEL_TCP_PORT = 8080  # a listening socket of the pop namespace's kernel
 WEB_ENDPOINT = "198.51.100.1"  # TCP 80
 DNS_ENDPOINT = "198.51.100.2"  # UDP 53
 
@@ -63,12 +70,12 @@ def eal_args(tag):
 class Dataplane:
     """One onramp-dataplane process, its output in a file."""
 
-    def __init__(self, binary, workdir, name, eal, app, netns=None):
+    def __init__(self, binary, workdir, name, eal, app, netns=None, table_text=TABLE):
         self.log_path = os.path.join(workdir, f"{name}.log")
         self.stats_path = os.path.join(workdir, f"{name}.json")
         table = os.path.join(workdir, "table.textproto")
         with open(table, "w") as f:
-            f.write(TABLE)
+            f.write(table_text)
         cmd = [binary, *eal, "--", "--table", table, "--stats-json", self.stats_path, *app]
         if netns:
             cmd = ["ip", "netns", "exec", netns, *cmd]
@@ -132,6 +139,7 @@ class VethPair:
 
     def __init__(self, tag, queues=1):
         n = os.getpid() % 100000
+        self.queues = queues
         self.client_ns = f"onramp-{tag}-{n}-client"
         self.pop_ns = f"onramp-{tag}-{n}-pop"
         self.client_if = f"onrc{n}"
@@ -146,9 +154,15 @@ class VethPair:
             run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
                 "net.ipv6.conf.default.disable_ipv6=1"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        run(["ip", "-n", self.client_ns, "link", "add", self.client_if, "address", CLIENT_MAC,
-            "type", "veth", "peer", "name", self.pop_if, "address", POP_MAC,
-            "netns", self.pop_ns])
+        # Both ends with `queues` queues each way: the client's transmit
+        # queue (picked by the flow hash) is the pop end's receive queue.
+        q = ["numtxqueues", str(queues), "numrxqueues", str(queues)]
+        r = run(["ip", "-n", self.client_ns, "link", "add", self.client_if, "address", CLIENT_MAC,
+                 *q, "type", "veth", "peer", "name", self.pop_if, "address", POP_MAC, *q,
+                 "netns", self.pop_ns], check=False, merge_stderr=True)
+        if r.returncode != 0:
+            self.remove()
+            raise Skip(f"cannot create a veth pair with {queues} queues: {r.stdout.strip()}")
         for ns, ifname in ((self.client_ns, self.client_if), (self.pop_ns, self.pop_if)):
             run(["ip", "-n", ns, "link", "set", ifname, "up"])
 
@@ -302,7 +316,7 @@ def need_root_and_tools():
 
 
 def forward_through(args, pmd, tag, devargs_extra="", host_traffic=False, lcores=("-l", "0"),
-                    workers=1):
+                    workers=1, app_extra=()):
     need_root_and_tools()
     with tempfile.TemporaryDirectory(prefix=f"onramp-{tag}-") as workdir:
         pair = None
@@ -313,7 +327,7 @@ def forward_through(args, pmd, tag, devargs_extra="", host_traffic=False, lcores
                 pair.add_host_addresses()
             vdev = f"--vdev={pmd}0,iface={pair.pop_if}{devargs_extra}"
             dp = Dataplane(args.dataplane, workdir, tag, eal_args(tag) + [*lcores, vdev],
-                           ["--flows-per-lcore", "65536"], netns=pair.pop_ns)
+                           ["--flows-per-lcore", "65536", *app_extra], netns=pair.pop_ns)
             dp.wait_ready()
             sent = vip_packets()
             extra = unforwarded_packets() + (host_packets() if host_traffic else [])
@@ -373,37 +387,231 @@ def af_xdp_supported():
         raise Skip(f"the kernel refuses AF_XDP sockets: {e}")
 
 
-def build_steering_program(args, workdir):
-    """Compiles xdp_vip_steer.c for the test VIP; returns None (and says why)
-    when there is no BPF compiler."""
-    clang = shutil.which("clang")
-    if not clang or not os.path.exists("/usr/include/bpf/bpf_helpers.h"):
-        log("note: no clang or no libbpf headers; skipping the xdp_prog= part")
-        return None
-    src = os.path.join(args.source_dir, "xdp_vip_steer.c")
-    obj = os.path.join(workdir, "xdp_vip_steer.o")
-    vip = socket.inet_aton(VIP).hex()
-    multiarch = subprocess.run(["gcc", "-print-multiarch"], stdout=subprocess.PIPE, text=True,
-                               check=False).stdout.strip() or "x86_64-linux-gnu"
-    run([clang, "-O2", "-g", "-target", "bpf", f"-DVIP_V4=0x{vip}",
-        f"-I/usr/include/{multiarch}", "-c", src, "-o", obj])
-    return obj
-
-
 def test_af_xdp(args):
     need_root_and_tools()
     af_xdp_supported()
-    # 1. The PMD's default XDP program: every packet on the queue goes to the
-    #    AF_XDP socket. veth runs it in native (driver) mode; the peer needs
-    #    nothing because packets arrive through the peer's normal transmit.
-    forward_through(args, "net_af_xdp", "afxdp")
-    # 2. A steering program (xdp_prog=) that sends only VIP traffic to the
-    #    socket: host traffic stays in the kernel, as on a shared NIC.
-    with tempfile.TemporaryDirectory(prefix="onramp-afxdp-prog-") as workdir:
-        obj = build_steering_program(args, workdir)
-        if obj:
-            forward_through(args, "net_af_xdp", "afxdpprog", f",xdp_prog={obj}",
-                            host_traffic=True)
+    # 1. The PMD's own XDP program (--xdp-program none): every packet on the
+    #    queue goes to the AF_XDP socket. veth runs it in native (driver)
+    #    mode; the peer needs nothing because packets arrive through the
+    #    peer's normal transmit.
+    forward_through(args, "net_af_xdp", "afxdp", app_extra=("--xdp-program", "none"))
+    # 2. onramp's steering program, filled with the table's VIPs by the
+    #    dataplane: host traffic stays in the kernel, as on a shared NIC.
+    forward_through(args, "net_af_xdp", "afxdpprog", host_traffic=True,
+                    app_extra=("--xdp-program", args.xdp_program))
+
+
+# The veth's namespaces have IPv6 off, but the steering program and the
+# dataplane see the frames all the same: 6in4 to the web endpoint.
+WEB6 = f"""
+listeners {{ name: "web6" vips: "{VIP6}" protocol: TCP port_ranges {{ first: 80 }}
+  endpoints {{ address: "{WEB_ENDPOINT}" weight: 100 }} }}
+"""
+TABLE_STEER = TABLE + WEB6
+TABLE_WITH_VIP2 = TABLE_STEER + f"""
+listeners {{ name: "web2" vips: "{VIP2}" protocol: TCP port_ranges {{ first: 80 }}
+  endpoints {{ address: "{WEB_ENDPOINT}" weight: 100 }} }}
+"""
+# VIP gone: web2 on VIP2 and web6 left.
+TABLE_VIP2_ONLY = f"""
+pop: "VETH1"
+tunnel_source {{ ipv4: "{TUNNEL_SOURCE}" }}
+next_hop_mac: "{NEXT_HOP_MAC}"
+listeners {{ name: "web2" vips: "{VIP2}" protocol: TCP port_ranges {{ first: 80 }}
+  endpoints {{ address: "{WEB_ENDPOINT}" weight: 100 }} }}
+""" + WEB6
+
+
+def vlan_syn(sport):
+    """A SYN to VIP behind an 802.1Q tag: the program looks past it."""
+    from scapy.all import IP, TCP, Dot1Q, Ether
+
+    return Ether(src=CLIENT_MAC, dst=POP_MAC) / Dot1Q(vlan=42) / IP(src=CLIENT, dst=VIP) / TCP(
+        sport=sport, dport=80, flags="S", seq=sport)
+
+
+def syn6(sport):
+    from scapy.all import TCP, Ether, IPv6
+
+    return Ether(src=CLIENT_MAC, dst=POP_MAC) / IPv6(src=CLIENT6, dst=VIP6) / TCP(
+        sport=sport, dport=80, flags="S", seq=sport)
+
+
+def check_6in4(sent, received):
+    """Each IPv6 VIP packet came back once as 6in4 to the web endpoint."""
+    from scapy.all import IP, IPv6, raw
+
+    got = [p for p in received if IP in p and p[IP].proto == 41]
+    assert len(got) == len(sent), f"{len(sent)} IPv6 VIP packets sent, {len(got)} came back 6in4"
+    inner = {raw(p[IP].payload) for p in got}
+    for s in sent:
+        assert raw(s[IPv6]) in inner, f"no 6in4 packet carries {s.summary()} unchanged"
+    for p in got:
+        assert p[IP].dst == WEB_ENDPOINT, f"6in4 to {p[IP].dst}, want {WEB_ENDPOINT}"
+
+
+def syn(dst, sport, dport=80, src=CLIENT):
+    from scapy.all import IP, TCP, Ether
+
+    return Ether(src=CLIENT_MAC, dst=POP_MAC) / IP(src=src, dst=dst) / TCP(
+        sport=sport, dport=dport, flags="S", seq=sport)
+
+
+def apply_table(args, socket_path, workdir, text, name):
+    path = os.path.join(workdir, name + ".textproto")
+    with open(path, "w") as f:
+        f.write(text)
+    r = run([args.onrampctl, "dataplane", "apply", path, "--socket", socket_path],
+            merge_stderr=True)
+    log(f"applied {name}: {r.stdout.strip()}")
+
+
+def xdp_queue_packets(pair):
+    """Packets veth's XDP saw on each receive queue of the pop end (ethtool
+    -S), or None without ethtool."""
+    if not shutil.which("ethtool"):
+        return None
+    r = run(["ip", "netns", "exec", pair.pop_ns, "ethtool", "-S", pair.pop_if], check=False)
+    counts = {}
+    for line in r.stdout.splitlines():
+        name, _, value = line.strip().partition(":")
+        if name.startswith("rx_queue_") and name.endswith("_xdp_packets"):
+            counts[int(name.split("_")[2])] = int(value)
+    return counts or None
+
+
+def combined_channels(pair):
+    """The pop end's combined channel count as ethtool -l reports it: what
+    net_af_xdp (DPDK 22.11) takes as the interface's queue count."""
+    r = run(["ip", "netns", "exec", pair.pop_ns, "ethtool", "-l", pair.pop_if], check=False)
+    current = r.stdout.partition("Current hardware settings:")[2]
+    for line in current.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "Combined":
+            return int(value) if value.strip().isdigit() else 0
+    return 0
+
+
+def test_af_xdp_steer(args):
+    """onramp's steering program on a veth pair, on two queues where the PMD
+    can use them (one AF_XDP socket and one worker per queue): VIP flows
+    reach the dataplane, host traffic (ping, ARP, TCP to a kernel socket)
+    the kernel; a table swap that adds a VIP steers it by the time the apply
+    returns, one that removes a VIP stops steering it."""
+    need_root_and_tools()
+    af_xdp_supported()
+    tag = "afxdpsteer"
+    with tempfile.TemporaryDirectory(prefix=f"onramp-{tag}-") as workdir:
+        pair = dp = listener = None
+        try:
+            pair = VethPair(tag, queues=2)
+            # A veth has separate RX and TX channels but no combined ones,
+            # and the PMD counts combined channels only: it sees one queue
+            # (docs/deployment.md). Two where the kernel reports them; else
+            # a veth of one queue, or flows hashed to the second queue, which
+            # has no socket, would go to the kernel.
+            queues = 2 if shutil.which("ethtool") and combined_channels(pair) >= 2 else 1
+            if queues == 1:
+                log("note: the veth reports no combined channels, so net_af_xdp sees one "
+                    "queue: running one socket and one worker (two queues not tested here)")
+                pair.remove()
+                pair = VethPair(tag, queues=1)
+            pair.add_host_addresses()
+            # A TCP socket of the pop namespace's kernel.
+            listener = subprocess.Popen(
+                ["ip", "netns", "exec", pair.pop_ns, sys.executable, "-c",
+                 "import socket, time\n"
+                 f"s = socket.create_server(('{POP_HOST_ADDR}', {KERNEL_TCP_PORT}))\n"
+                 "time.sleep(120)"])
+            api = os.path.join(workdir, "dp.sock")
+            # One worker per queue (with two, the main lcore shares CPU 0
+            # with worker 1).
+            vdev = f"--vdev=net_af_xdp0,iface={pair.pop_if},queue_count={queues}"
+            lcores = ["--lcores", "0@0,1@0,2@1"] if queues == 2 else ["-l", "0"]
+            dp = Dataplane(args.dataplane, workdir, tag, eal_args(tag) + [*lcores, vdev],
+                           ["--flows-per-lcore", "65536", "--xdp-program", args.xdp_program,
+                            "--api-socket", api], netns=pair.pop_ns, table_text=TABLE_STEER)
+            dp.wait_ready()
+
+            # 1. The first table: VIP steered, VIP2 not yet.
+            sent = vip_packets() + [syn(VIP, 42000 + i) for i in range(16)] + [vlan_syn(42100)]
+            sent6 = [syn6(46000)]
+            host = host_packets() + [syn(POP_HOST_ADDR, 43000, KERNEL_TCP_PORT,
+                                         src=CLIENT_HOST_ADDR)]
+            not_steered = [syn(NOT_A_VIP, 41000), syn(VIP2, 41002)]
+            no_listener = [syn(VIP, 41001, dport=22)]
+            received = send_and_capture(pair, workdir,
+                                        sent + sent6 + host + not_steered + no_listener,
+                                        len(sent) + len(sent6) + len(host))
+            check_encapsulated(sent, [p for p in received if is_encapsulated(p)])
+            check_6in4(sent6, received)
+            replies = [p for p in received if is_echo_reply(p)]
+            assert len(replies) == 1, "no echo reply from the pop kernel: " + summary(received)
+            synacks = [p for p in received if is_syn_ack_from(p, POP_HOST_ADDR, KERNEL_TCP_PORT)]
+            assert len(synacks) == 1, "the pop kernel's socket did not answer: " + summary(received)
+            by_queue = xdp_queue_packets(pair)
+            log(f"xdp packets by receive queue: {by_queue}")
+            if queues == 2 and by_queue is not None:
+                assert all(by_queue.get(q) for q in range(2)), \
+                    f"{len(sent)} flows did not use both queues: {by_queue}"
+
+            # 2. A swap adds VIP2: steered as soon as the apply returns.
+            apply_table(args, api, workdir, TABLE_WITH_VIP2, "with-vip2")
+            added = [syn(VIP2, 44000)]
+            received = send_and_capture(pair, workdir, added, 1)
+            check_encapsulated(added, [p for p in received if is_encapsulated(p)])
+
+            # 3. A swap removes VIP: its packets go to the kernel (which does
+            #    not forward them), VIP2's still reach the dataplane.
+            apply_table(args, api, workdir, TABLE_VIP2_ONLY, "vip2-only")
+            still = [syn(VIP2, 45000)]
+            gone = [syn(VIP, 45001)]
+            received = send_and_capture(pair, workdir, gone + still, 1)
+            check_encapsulated(still, [p for p in received if is_encapsulated(p)])
+
+            rc, output, stats = dp.stop(signal.SIGINT)
+            log(output)
+            assert rc == 0, f"dataplane exited with {rc} on SIGINT"
+            assert stats["workers"] == queues, f"{stats['workers']} workers, want {queues}"
+            # Only steered packets reached the dataplane: none of the host's,
+            # not NOT_A_VIP, not VIP2 before its table, not VIP after.
+            want_rx = len(sent) + len(sent6) + len(no_listener) + len(added) + len(still)
+            assert int(stats["rx_packets"]) == want_rx, \
+                f"rx_packets {stats['rx_packets']}, want {want_rx}"
+            assert int(stats["forwarded"]) == want_rx - 1, stats["forwarded"]
+            assert int(stats["drops"]["no_listener"]) == 1, stats["drops"]
+            assert int(stats["drops"]["non_vip"]) == 0, stats["drops"]
+            x = stats["xdp_steering"]
+            # VIP and VIP6 at start, +VIP2, -VIP.
+            assert (int(x["ports"]), int(x["destinations"]), int(x["map_updates"]),
+                    int(x["map_errors"])) == (1, 2, 4, 0), f"xdp_steering {x}"
+            log(f"PASS {tag}: {len(sent)} VIP flows on {queues} queue(s), host traffic to the kernel, "
+                f"VIP2 steered by its swap, VIP unsteered by its removal")
+        finally:
+            if listener:
+                listener.kill()
+                listener.wait()
+            if dp:
+                dp.kill()
+            if pair:
+                pair.remove()
+
+
+def is_encapsulated(p):
+    from scapy.all import IP
+
+    return IP in p and p[IP].proto == 4
+
+
+def is_syn_ack_from(p, addr, port):
+    from scapy.all import IP, TCP
+
+    return IP in p and TCP in p and p[IP].src == addr and p[TCP].sport == port and \
+        p[TCP].flags == "SA"
+
+
+def summary(pkts):
+    return "; ".join(p.summary() for p in pkts) or "nothing"
 
 
 def idle_run(args, workdir, name, app, seconds):
@@ -481,15 +689,16 @@ def test_shutdown(args):
         log("PASS shutdown")
 
 
-TESTS = {"af_packet": test_af_packet, "af_packet_2q": test_af_packet_2q, "af_xdp": test_af_xdp, "idle_cpu": test_idle_cpu,
-         "shutdown": test_shutdown}
+TESTS = {"af_packet": test_af_packet, "af_packet_2q": test_af_packet_2q, "af_xdp": test_af_xdp,
+         "af_xdp_steer": test_af_xdp_steer, "idle_cpu": test_idle_cpu, "shutdown": test_shutdown}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("test", choices=[*TESTS, "_send"])
     p.add_argument("--dataplane", help="onramp-dataplane binary")
-    p.add_argument("--source-dir", default=os.path.dirname(os.path.abspath(__file__)))
+    p.add_argument("--xdp-program", help="onramp's XDP steering program (onramp-steer.bpf.o)")
+    p.add_argument("--onrampctl", help="onrampctl binary (table swaps)")
     p.add_argument("--iface")
     p.add_argument("--tx")
     p.add_argument("--rx")

@@ -562,6 +562,24 @@ TEST(Golden, DataplaneStats) {
             "0     net_pcap0  02:70:63:61:70:00  1000        990         0\n");
 }
 
+// The AF_XDP steering line appears only where a port has onramp's program.
+TEST(Golden, DataplaneStatsShowXdpSteeringOnlyWithIt) {
+  auto stats = parse<v1::DataplaneStats>(kStats);
+  std::ostringstream without;
+  print_dataplane_stats(without, stats);
+  EXPECT_EQ(without.str().find("xdp_steering"), std::string::npos) << without.str();
+  stats.mutable_xdp_steering()->set_ports(1);
+  stats.mutable_xdp_steering()->set_destinations(2);
+  stats.mutable_xdp_steering()->set_map_updates(4);
+  std::ostringstream with;
+  print_dataplane_stats(with, stats);
+  EXPECT_NE(with.str().find("idle_sleeps:            5\n"
+                            "xdp_steering:           2 destinations on 1 port, 4 map updates, "
+                            "0 errors\n"),
+            std::string::npos)
+      << with.str();
+}
+
 TEST(Golden, DataplaneStatsYamlSortsTheDropMap) {
   std::string yaml = to_yaml(parse<v1::DataplaneStats>(kStats));
   EXPECT_NE(yaml.find("drops:\n  fragment: 3\n  non_vip: 7\n  too_big: 0\n"), std::string::npos)
