@@ -1,7 +1,8 @@
 // Encapsulation towards an endpoint: IP-in-IP (4in4, 6in6, 4in6, 6in4) or GUE
 // variant 1 over UDP, wrapped once more in GUE to a relay PoP when the
-// endpoint is reached over the backbone. Prepends the outer headers in the packet's headroom,
-// keeps its L2 header (VLAN tags included) and rewrites the MACs.
+// endpoint is reached over the backbone. Prepends the outer headers in the
+// packet's headroom, keeps its L2 header (VLAN tags included) and rewrites
+// the MACs.
 #pragma once
 
 #include <cstdint>
