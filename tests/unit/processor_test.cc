@@ -707,6 +707,25 @@ TEST(Relay, RelayRefusesWhatIsNotARelayedPacketOfAPeer) {
   EXPECT_EQ(run(proc, *table, good).action, Action::forward);
 }
 
+TEST(Relay, VlanTagsSurviveBothHops) {
+  const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
+  Bytes client = cat(ether(0x0800, {42}), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(1, 80)));
+  Bytes relayed = relayed_frame(eps, client);
+  ASSERT_EQ(relayed.size(), client.size() + 48);
+  EXPECT_EQ(relayed[15], 42);
+  auto table = build(relay_spec(eps));
+  PacketProcessor proc(0, 1024);
+  auto r = run(proc, *table, relayed);
+  ASSERT_EQ(r.action, Action::forward);
+  ASSERT_EQ(r.out.size(), client.size() + 20);
+  EXPECT_EQ(r.out[12], 0x81);
+  EXPECT_EQ(r.out[15], 42);
+  EXPECT_EQ(be16(r.out, 16), 0x0800);
+  EXPECT_EQ(IpAddress::from_v4(&r.out[18 + 12]), ip(kRelayV4));
+  EXPECT_EQ(inet_checksum(&r.out[18], 20), 0);
+  EXPECT_EQ(Bytes(r.out.begin() + 38, r.out.end()), Bytes(client.begin() + 18, client.end()));
+}
+
 TEST(Relay, AGueEndpointOnAnotherPortIsNotARelayTarget) {
   const std::vector<EndpointSpec> eps = {
       {.address = ip("198.51.100.7"), .mode = ForwardingMode::gue, .gue_port = 7000}};
