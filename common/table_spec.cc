@@ -42,6 +42,15 @@ Status validate_table_spec(const TableSpec& spec) {
       if (auto why = unusable_address_reason(**source))
         return error(std::string(field) + ": " + (*source)->to_string() + " " + *why);
   if (spec.listeners.size() > 0xffff) return error("listeners: more than 65535");
+  std::set<IpAddress> peers;
+  for (size_t pi = 0; pi < spec.relay_peers.size(); ++pi) {
+    const IpAddress& a = spec.relay_peers[pi];
+    const std::string where = "relay_peers[" + std::to_string(pi) + "]: " + a.to_string();
+    if (auto why = unusable_address_reason(a)) return error(where + " " + *why);
+    if (a == spec.tunnel_source_v4 || a == spec.tunnel_source_v6)
+      return error(where + " is this PoP's tunnel source");
+    if (!peers.insert(a).second) return error(where + " is listed twice");
+  }
 
   // Every VIP of the table: no endpoint may be one (the PoP would
   // encapsulate to itself, again and again).
@@ -137,6 +146,15 @@ Status validate_table_spec(const TableSpec& spec) {
       if (!e.address.is_v4() && !spec.tunnel_source_v6)
         return error(at(li, "endpoints", ei) + ".address: IPv6 endpoint " + e.address.to_string() +
                      " needs tunnel_source.ipv6");
+      if (e.relay) {
+        const std::string where = at(li, "endpoints", ei) + ".relay: " + e.relay->to_string();
+        if (e.relay->is_v4() != e.address.is_v4())
+          return error(where + " is not of the family of endpoint " + e.address.to_string());
+        if (auto why = unusable_address_reason(*e.relay)) return error(where + " " + *why);
+        if (*e.relay == spec.tunnel_source_v4 || *e.relay == spec.tunnel_source_v6)
+          return error(where + " is this PoP's tunnel source; a PoP does not relay to itself");
+        if (vips.count(*e.relay)) return error(where + " is a VIP of this table");
+      }
     }
   }
   return ok_status();

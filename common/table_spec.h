@@ -53,6 +53,9 @@ struct EndpointSpec {
   // this long after it turned unhealthy; 0 moves them at once.
   uint32_t unhealthy_drain_s = kDefaultUnhealthyDrainS;
   std::string label;
+  // The tunnel address of the PoP that relays this endpoint's packets, of
+  // the endpoint's family; none: sent direct.
+  std::optional<IpAddress> relay;
 };
 
 struct ListenerSpec {
@@ -76,12 +79,18 @@ struct TableSpec {
   uint32_t maglev_size = kDefaultMaglevSize;
   uint16_t gue_port = kDefaultGuePort;
   uint16_t mtu = kDefaultMtu;
+  // Tunnel addresses of the PoPs whose relayed packets this PoP forwards.
+  std::vector<IpAddress> relay_peers;
+  uint16_t relay_port = 0;  // 0: gue_port
+
+  // The UDP port relayed packets go to and arrive on.
+  uint16_t resolved_relay_port() const { return relay_port ? relay_port : gue_port; }
 };
 
 // Checks what a table needs to be forwardable: names unique, port ranges
 // disjoint per (VIP, protocol), tunnel sources for every endpoint family,
-// limits. The error names the field ("listeners[1].port_ranges[0]: ...") in
-// the proto's own field names.
+// relays of the endpoint's family and not this PoP, limits. The error names the field
+// ("listeners[1].port_ranges[0]: ...") in the proto's own field names.
 Status validate_table_spec(const TableSpec& spec);
 
 }  // namespace onramp

@@ -106,6 +106,8 @@ void add_dataplane(Families& f, const Labels& pop, const v1::DataplaneStats& s, 
       {"fragmented", s.fragmented()},
       {"fragments_sent", s.fragments_sent()},
       {"fragments_forwarded", s.fragments_forwarded()},
+      {"relayed_out", s.relayed_out()},
+      {"relayed_in", s.relayed_in()},
   };
   for (const auto& [path, n] : exceptions)
     f.counter("onramp_dataplane_exception_packets_total",

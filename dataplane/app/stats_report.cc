@@ -89,6 +89,8 @@ pb::DataplaneStats collect_stats(const StatsSources& in) {
     s.set_new_flows(s.new_flows() + get(c.new_flows));
     s.set_flows_moved(s.flows_moved() + get(c.flows_moved));
     s.set_drained_packets(s.drained_packets() + get(c.drained_packets));
+    s.set_relayed_out(s.relayed_out() + get(c.relayed_out));
+    s.set_relayed_in(s.relayed_in() + get(c.relayed_in));
     for (int r = 0; r < kDropReasonCount; ++r) drops[r] += get(c.drops[r]);
     const FlowTable& f = w->processor->flows();
     s.set_flow_capacity(s.flow_capacity() + f.capacity());

@@ -72,6 +72,11 @@ Status listener_from_proto(const pb::ForwardingListener& l, const std::string& w
       es.unhealthy_drain_s = e.unhealthy_drain_s();
     }
     es.label = e.label();
+    if (!e.relay().empty()) {
+      auto relay = address(ew + ".relay", e.relay());
+      if (!relay.ok()) return relay.status();
+      es.relay = *relay;
+    }
     out.endpoints.push_back(std::move(es));
   }
   return ok_status();
@@ -107,6 +112,14 @@ Result<TableSpec> table_spec_from_proto(const pb::ForwardingTable& msg) {
   if (msg.mtu() > 9216)
     return error("mtu: " + std::to_string(msg.mtu()) + " is outside 1280..9216");
   out.mtu = msg.mtu() ? static_cast<uint16_t>(msg.mtu()) : kDefaultMtu;
+  for (int i = 0; i < msg.relay_peers_size(); ++i) {
+    auto a = address("relay_peers[" + std::to_string(i) + "]", msg.relay_peers(i));
+    if (!a.ok()) return a.status();
+    out.relay_peers.push_back(*a);
+  }
+  if (msg.relay_port() > 65535)
+    return error("relay_port: " + std::to_string(msg.relay_port()) + " is outside 1..65535");
+  out.relay_port = static_cast<uint16_t>(msg.relay_port());
   for (int i = 0; i < msg.listeners_size(); ++i) {
     ListenerSpec l;
     ONRAMP_RETURN_IF_ERROR(

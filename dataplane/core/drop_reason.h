@@ -39,7 +39,13 @@ namespace onramp::dp {
   X(fragment_no_buffer, "too big, no DF; no buffer left for its fragments")                 \
   X(no_headroom, "buffer lacks headroom for the outer headers")                             \
   X(oversized_frame, "frame larger than one packet buffer (raise --mbuf-size)")             \
-  X(tx_full, "transmit queue full")
+  X(tx_full, "transmit queue full")                                                         \
+  X(relay_unknown_peer, "relayed packet from a PoP not in relay_peers")                     \
+  X(relay_malformed, "relayed packet without a whole IPIP/GUE packet in its GUE")           \
+  X(relay_source_mismatch, "relayed packet whose inner source is not its sender")           \
+  X(relay_nested, "relayed packet whose inner packet goes to a PoP (relay of a relay)")     \
+  X(relay_not_endpoint, "relayed packet to no endpoint of this PoP's table")                \
+  X(relay_ttl_exceeded, "relayed packet whose inner TTL / hop limit is 1 or 0")
 
 enum class DropReason : uint8_t {
 #define ONRAMP_DROP_ENUM(name, desc) name,

@@ -1,6 +1,8 @@
 // Encapsulation towards an endpoint: IP-in-IP (4in4, 6in6, 4in6, 6in4) or GUE
-// variant 1 over UDP. Prepends the outer headers in the packet's headroom,
-// keeps its L2 header (VLAN tags included) and rewrites the MACs.
+// variant 1 over UDP, wrapped once more in GUE to a relay PoP when the
+// endpoint is reached over the backbone. Prepends the outer headers in the
+// packet's headroom, keeps its L2 header (VLAN tags included) and rewrites
+// the MACs.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +16,15 @@
 
 namespace onramp::dp {
 
-// Bytes the outer headers add for this endpoint.
+// Bytes the relay hop's IP + UDP headers add (GUE variant 1 has no header of
+// its own); the relay has the endpoint's family.
+inline uint32_t relay_overhead(const Endpoint& ep) { return (ep.v4 ? 20u : 40u) + 8u; }
+
+// Bytes the outer headers add for this endpoint: its tunnel's, and the relay
+// hop's when it is relayed.
 inline uint32_t encap_overhead(const Endpoint& ep) {
-  return (ep.v4 ? 20u : 40u) + (ep.mode == ForwardingMode::gue ? 8u : 0u);
+  return (ep.v4 ? 20u : 40u) + (ep.mode == ForwardingMode::gue ? 8u : 0u) +
+         (ep.relayed ? relay_overhead(ep) : 0u);
 }
 
 // Prepares the endpoint's outer header and its checksum sums (Endpoint::
@@ -122,6 +130,86 @@ template <bool kOuterV4, bool kGue>
   return true;
 }
 
+// The relay hop, after encap: wraps the packet built for the endpoint (its
+// outer header at l2_len) in IP + UDP to the relay's port, from the same
+// tunnel source, as GUE variant 1. The caller checked MTU and headroom for
+// both layers. TOS and DF follow the endpoint's outer header; the UDP
+// source port carries the flow hash, as for a GUE endpoint.
+template <bool kV4>
+[[gnu::always_inline]] inline void wrap_for_relay(PacketBuf& pkt, uint32_t l2_len,
+                                                  const Endpoint& ep, uint64_t flow_hash) {
+  constexpr uint32_t kIpLen = kV4 ? kIpv4HeaderLen : kIpv6HeaderLen;
+  constexpr uint32_t kOverhead = kIpLen + kUdpHeaderLen;
+  const uint8_t* tunnel = pkt.data + l2_len;
+  const uint32_t tunnel_len = pkt.len - l2_len;
+  const uint8_t tos = kV4 ? tunnel[1] : static_cast<uint8_t>(load_be16(tunnel) >> 4);
+  const bool df = !kV4 || (tunnel[6] & 0x40);
+  uint8_t* frame = pkt.data - kOverhead;
+  // As in encap: 22 bytes through registers; those past l2_len land where
+  // the relay header goes (kOverhead > 22: no overlap with the source).
+  static_assert(kOverhead > kEthHeaderLen + 2 * kVlanTagLen);
+  uint64_t l2[3];
+  std::memcpy(&l2[0], pkt.data, 8);
+  std::memcpy(&l2[1], pkt.data + 8, 8);
+  std::memcpy(&l2[2], pkt.data + 14, 8);
+  std::memcpy(frame, &l2[0], 8);
+  std::memcpy(frame + 8, &l2[1], 8);
+  std::memcpy(frame + 14, &l2[2], 8);
+
+  uint8_t* outer = frame + l2_len;
+  const uint32_t after_ip = tunnel_len + kUdpHeaderLen;
+  std::memcpy(outer, ep.relay_header.data(), kIpLen);
+  if constexpr (kV4) {
+    const uint32_t total = kIpLen + after_ip;
+    const uint16_t flags = df ? 0x4000 : 0;
+    outer[1] = tos;
+    store_be16(outer + 2, static_cast<uint16_t>(total));
+    store_be16(outer + 6, flags);
+    outer[9] = kProtoUdp;
+    store_be16(outer + 10, checksum_fold(ep.relay_sum + tos + total + flags + kProtoUdp));
+  } else {
+    store_be32(outer,
+               6u << 28 | uint32_t{tos} << 20 | (static_cast<uint32_t>(flow_hash >> 12) & 0xfffff));
+    store_be16(outer + 4, static_cast<uint16_t>(after_ip));
+  }
+  uint8_t* udp = outer + kIpLen;
+  const auto sport = static_cast<uint16_t>(0x8000 | (flow_hash >> 49));
+  store_be16(udp, sport);
+  store_be16(udp + 2, ep.relay_port);
+  store_be16(udp + 4, static_cast<uint16_t>(after_ip));
+  store_be16(udp + 6, 0);  // over IPv4: none, as for GUE endpoints
+  if constexpr (!kV4) {
+    uint32_t sum = ep.relay_addr_sum + after_ip + kProtoUdp;
+    sum += sport + ep.relay_port + after_ip;
+    sum = checksum_partial(udp + kUdpHeaderLen, tunnel_len, sum);
+    const uint16_t c = checksum_fold(sum);
+    store_be16(udp + 6, c ? c : 0xffff);
+  }
+  pkt.data = frame;
+  pkt.headroom -= kOverhead;
+  pkt.len = l2_len + kOverhead + tunnel_len;
+}
+
+// A relayed endpoint: both layers' room checked first, so that a packet is
+// left unchanged unless both fit.
+template <bool kV4, bool kGue>
+[[gnu::noinline]] inline bool encap_relayed(PacketBuf& pkt, const ParsedPacket& parsed,
+                                            const Endpoint& ep, const ForwardingTable& table,
+                                            const MacAddress& port_mac, uint64_t flow_hash,
+                                            DropReason& reason) {
+  if (parsed.ip_len + encap_overhead(ep) > table.spec().mtu) {
+    reason = DropReason::too_big;
+    return false;
+  }
+  if (pkt.headroom < encap_overhead(ep)) {
+    reason = DropReason::no_headroom;
+    return false;
+  }
+  if (!encap<kV4, kGue>(pkt, parsed, ep, table, port_mac, flow_hash, reason)) return false;
+  wrap_for_relay<kV4>(pkt, parsed.l3_offset, ep, flow_hash);
+  return true;
+}
+
 }  // namespace encap_detail
 
 [[gnu::always_inline]] inline bool encapsulate(PacketBuf& pkt, const ParsedPacket& parsed,
@@ -129,7 +217,15 @@ template <bool kOuterV4, bool kGue>
                                                const MacAddress& port_mac, uint64_t flow_hash,
                                                DropReason& reason) {
   using encap_detail::encap;
+  using encap_detail::encap_relayed;
   const bool gue = ep.mode == ForwardingMode::gue;
+  if (ep.relayed) {
+    if (ep.v4)
+      return gue ? encap_relayed<true, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
+                 : encap_relayed<true, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);
+    return gue ? encap_relayed<false, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
+               : encap_relayed<false, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);
+  }
   if (ep.v4)
     return gue ? encap<true, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
                : encap<true, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);

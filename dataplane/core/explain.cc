@@ -27,7 +27,8 @@ FlowExplanation explain_flow(const ExplainableTable& built, const FlowQuery& que
     out.listener = l.name;
     if (t.endpoint >= 0)
       out.endpoint = FlowExplanation::Endpoint{.address = l.endpoints[t.endpoint].address,
-                                               .mode = l.endpoints[t.endpoint].mode};
+                                               .mode = l.endpoints[t.endpoint].mode,
+                                               .relay = l.endpoints[t.endpoint].relay};
   }
   return out;
 }

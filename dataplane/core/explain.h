@@ -20,6 +20,7 @@ struct FlowExplanation {
   struct Endpoint {
     IpAddress address;
     ForwardingMode mode = ForwardingMode::ipip;
+    std::optional<IpAddress> relay;  // the relay PoP, when reached over the backbone
   };
   std::optional<Endpoint> endpoint;  // none: no listener, or no endpoint to pick
   std::vector<std::string> steps;    // as a person would explain them

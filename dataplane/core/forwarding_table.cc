@@ -105,6 +105,7 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
                 ls.vips.size() * ls.port_ranges.size() * 2 * sizeof(PortRangeEntry);
   }
   estimate += (n_endpoints + 1) * lcores * sizeof(TrafficCounters);
+  estimate += n_endpoints * sizeof(RelayTarget);
   std::unique_ptr<ForwardingTable> t(new ForwardingTable(estimate));
   std::pmr::memory_resource* mem = t->arena_->resource();
   t->listeners_.reserve(spec.listeners.size());
@@ -176,7 +177,13 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
                  .mode = es.mode,
                  .healthy = es.healthy,
                  .v4 = es.address.is_v4(),
+                 .relayed = es.relay.has_value(),
+                 .relay_header = {},
+                 .relay_sum = 0,
+                 .relay_addr_sum = 0,
+                 .relay_port = spec.resolved_relay_port(),
                  .address = es.address,
+                 .relay = es.relay,
                  .drain_ms = es.healthy ? 0 : es.unhealthy_drain_s * 1000,
                  .unhealthy_since_ms = now_ms,
                  .label = es.label};
@@ -185,6 +192,10 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
           e.unhealthy_since_ms = was->endpoints[old].unhealthy_since_ms;
       prepare_encap(e, spec);
       l.by_id.emplace_back(e.id, static_cast<uint16_t>(ei));
+      t->relay_targets_.push_back(
+          {.address = e.address,
+           .mode = e.mode,
+           .gue_port = e.mode == ForwardingMode::gue ? e.gue_port : uint16_t{0}});
       // Unhealthy endpoints and drained ones (weight 0) take no new flows.
       backends.push_back({.address = es.address, .weight = es.healthy ? es.weight : 0});
       l.endpoints.push_back(std::move(e));
@@ -261,6 +272,8 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
     while (t->vip_slots_[s] >= 0) s = (s + 1) & t->vip_mask_;
     t->vip_slots_[s] = static_cast<int32_t>(i);
   }
+  std::sort(t->relay_targets_.begin(), t->relay_targets_.end());
+  t->relay_port_ = spec.resolved_relay_port();
   t->stride_ = endpoint_counters;
   const size_t n_counters = t->stride_ * lcores + 1;
   auto* counters = std::pmr::polymorphic_allocator<TrafficCounters>(mem).allocate(n_counters);
@@ -273,7 +286,15 @@ ForwardingTable::ForwardingTable(size_t arena_estimate)
     : arena_(std::make_unique<TableArena>(arena_estimate)),
       listeners_(arena_->resource()),
       vips_(arena_->resource()),
-      vip_slots_(arena_->resource()) {}
+      vip_slots_(arena_->resource()),
+      relay_targets_(arena_->resource()) {}
+
+bool ForwardingTable::is_relay_target(const IpAddress& a, ForwardingMode mode,
+                                      uint16_t gue_port) const {
+  const RelayTarget want{
+      .address = a, .mode = mode, .gue_port = mode == ForwardingMode::gue ? gue_port : uint16_t{0}};
+  return std::binary_search(relay_targets_.begin(), relay_targets_.end(), want);
+}
 
 // The counters are trivially destructible and go with the arena.
 ForwardingTable::~ForwardingTable() = default;

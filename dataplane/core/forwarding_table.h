@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <memory_resource>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,7 +43,18 @@ struct alignas(64) Endpoint {
   ForwardingMode mode;
   bool healthy;
   bool v4;
+  // Sent over the backbone: after the endpoint's encapsulation, wrapped in
+  // IP + UDP + GUE to the relay PoP (encap.h, wrap_for_relay).
+  bool relayed;
+  // Read only for relayed endpoints, in the second line: the relay's outer
+  // IP header as far as it is the same for every packet (next header UDP),
+  // its sums (as outer_sum and outer_addr_sum), and the relay's port.
+  std::array<uint8_t, 40> relay_header;
+  uint32_t relay_sum;
+  uint32_t relay_addr_sum;
+  uint16_t relay_port;
   IpAddress address;
+  std::optional<IpAddress> relay;  // the relay PoP's tunnel address
   // An unhealthy endpoint's drain (read only for flows on an unhealthy
   // endpoint, so off the hot line): an established TCP flow stays while
   // less than drain_ms has passed since unhealthy_since_ms, on the clock of
@@ -94,7 +106,9 @@ struct alignas(64) Listener {
     if (!maglev.empty()) __builtin_prefetch(&maglev[hash % maglev.size()]);
   }
 };
-static_assert(offsetof(Endpoint, v4) < 64, "the fast path's part of an endpoint is one line");
+static_assert(offsetof(Endpoint, relayed) < 64, "the fast path's part of an endpoint is one line");
+static_assert(offsetof(Endpoint, relay_port) + 2 <= 128,
+              "a relayed endpoint's part is the next line");
 
 // A port range of a VIP and what classifying a packet needs of its
 // listener, copied here so that stage one reads no Listener.
@@ -223,6 +237,18 @@ class ForwardingTable {
   }
   const uint8_t* tunnel_v6() const { return spec_.tunnel_source_v6->v6(); }
 
+  // A relay hop's questions (relay.h), off the fast path of VIP traffic.
+  // Whether `a` is a PoP whose relayed packets this PoP forwards.
+  bool is_relay_peer(const IpAddress& a) const {
+    for (const IpAddress& p : spec_.relay_peers)
+      if (p == a) return true;
+    return false;
+  }
+  uint16_t relay_port() const { return relay_port_; }
+  // Whether `a` is an endpoint of this table reached by `mode`, for GUE on
+  // UDP port `gue_port` (ignored for IPIP).
+  bool is_relay_target(const IpAddress& a, ForwardingMode mode, uint16_t gue_port) const;
+
   // Counters are kept per endpoint only: every packet forwarded for a
   // listener goes to one of its endpoints, so a listener's totals are the
   // sum of its endpoints' (one counter update a packet, not two).
@@ -256,6 +282,16 @@ class ForwardingTable {
   std::pmr::vector<Listener> listeners_;
   std::pmr::vector<Vip> vips_;
   std::pmr::vector<int32_t> vip_slots_;  // open addressing into vips_, -1 empty
+  // Every endpoint of every listener as (address, mode, GUE port; 0 for
+  // IPIP), sorted: what a relayed packet may be addressed to.
+  struct RelayTarget {
+    IpAddress address;
+    ForwardingMode mode;
+    uint16_t gue_port;
+    auto operator<=>(const RelayTarget&) const = default;
+  };
+  std::pmr::vector<RelayTarget> relay_targets_;
+  uint16_t relay_port_ = 0;
   uint32_t vip_mask_ = 0;
   unsigned lcores_ = 0;
   size_t stride_ = 0;                    // counters per lcore: one per endpoint

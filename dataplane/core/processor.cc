@@ -4,6 +4,7 @@
 #include "dataplane/core/icmp.h"
 #include "dataplane/core/net_headers.h"
 #include "dataplane/core/parser.h"
+#include "dataplane/core/relay.h"
 #include "dataplane/core/trace.h"
 
 namespace onramp::dp {
@@ -113,7 +114,20 @@ Action PacketProcessor::follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable
       return a;
   }
   LcoreStats::bump(stats_.fragments_forwarded);
+  if (e.relayed) LcoreStats::bump(stats_.relayed_out);
   table.endpoint_counters(lcore_, e).add(inner_len, false);
+  return Action::forward;
+}
+
+Action PacketProcessor::relay(PacketBuf& pkt, const ParsedPacket& p, const ForwardingTable& table,
+                              const MacAddress& port_mac) {
+  DropReason reason;
+  if (!relay_forward(pkt, p, table, port_mac, reason)) {
+    count_drop(reason);
+    return Action::drop;
+  }
+  LcoreStats::bump(stats_.forwarded);
+  LcoreStats::bump(stats_.relayed_in);
   return Action::forward;
 }
 
@@ -146,7 +160,10 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
     const ParsedPacket& p = w.parsed;
     const Vip* vip = table.find_vip(p.dst);
     if (!vip) {
-      count_drop(DropReason::non_vip);
+      if (is_relay_bound(p, table))
+        actions[i] = relay(pkt, p, table, port_mac);
+      else
+        count_drop(DropReason::non_vip);
       continue;
     }
     // Loop protection: the PoP's own encapsulated traffic, routed back to a
@@ -275,7 +292,8 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   if (!b.matched) match(slot);  // a burst finished without a next one
   ForwardingTable& table = *b.table;
   // Counted here, added to the lcore's totals once a burst.
-  uint64_t forwarded = 0, new_flows = 0, moved = 0, drained = 0, icmp_forwarded = 0;
+  uint64_t forwarded = 0, new_flows = 0, moved = 0, drained = 0, icmp_forwarded = 0,
+           relayed_out = 0;
   for (uint16_t j = 0; j < b.n_pending; ++j) {
     uint16_t i = b.pending[j];
     Work& w = b.work[i];
@@ -349,6 +367,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     if (w.frag) LcoreStats::bump(stats_.fragments_forwarded);
     new_flows += new_flow;
     icmp_forwarded += w.icmp_error;
+    relayed_out += e.relayed;
     table.endpoint_counters(lcore_, e).add(inner_len, new_flow);
   }
   b.n_pending = 0;
@@ -357,6 +376,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   if (moved) LcoreStats::bump(stats_.flows_moved, moved);
   if (drained) LcoreStats::bump(stats_.drained_packets, drained);
   if (icmp_forwarded) LcoreStats::bump(stats_.icmp_errors_forwarded, icmp_forwarded);
+  if (relayed_out) LcoreStats::bump(stats_.relayed_out, relayed_out);
 }
 
 }  // namespace onramp::dp

@@ -41,6 +41,11 @@ struct LcoreStats {
   // Packets of established TCP flows sent on to their unhealthy endpoint
   // during its drain (Endpoint::draining) instead of moving.
   std::atomic<uint64_t> drained_packets{0};
+  // Packets sent to an endpoint over a relay PoP (relayed_out), and relayed
+  // packets from a peer PoP sent on to their endpoint (relayed_in); both
+  // also counted in forwarded.
+  std::atomic<uint64_t> relayed_out{0};
+  std::atomic<uint64_t> relayed_in{0};
   std::atomic<uint64_t> drops[kDropReasonCount]{};
 
   static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
@@ -165,6 +170,10 @@ class PacketProcessor {
   };
 
   void peek(Burst& b, uint16_t j);
+  // A packet to this PoP's relay port (relay.h): forwarded or dropped, and
+  // counted.
+  [[gnu::noinline]] Action relay(PacketBuf& pkt, const ParsedPacket& p,
+                                 const ForwardingTable& table, const MacAddress& port_mac);
   // A packet too big for endpoint `e`'s tunnel: the ICMP error back, or its
   // fragments encapsulated. Returns the packet's action; counts it.
   Action too_big(PacketBuf& pkt, Work& w, const Endpoint& e, const ForwardingTable& table,

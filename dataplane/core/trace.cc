@@ -2,6 +2,9 @@
 
 #include <sstream>
 
+#include "dataplane/core/encap.h"
+#include "dataplane/core/pmtu.h"
+
 namespace onramp::dp {
 
 FlowTrace trace_flow(const ForwardingTable& table, const FlowQuery& q) {
@@ -51,6 +54,15 @@ FlowTrace trace_flow(const ForwardingTable& table, const FlowQuery& q) {
   es << ", weight " << int{e.weight} << " of " << total << " over " << takers
      << " endpoints taking new flows, " << (e.mode == ForwardingMode::gue ? "GUE" : "IPIP");
   t.steps.push_back(es.str());
+  if (e.relayed) {
+    std::ostringstream rs;
+    rs << "relayed over the backbone via PoP " << e.relay->to_string()
+       << ": the packet for the endpoint goes in GUE to UDP port " << e.relay_port
+       << ", and the relay sends it on from its own tunnel address; " << encap_overhead(e)
+       << " bytes of headers in all, so packets up to "
+       << inner_mtu(table.spec().mtu, encap_overhead(e)) << " bytes fit";
+    t.steps.push_back(rs.str());
+  }
   return t;
 }
 

@@ -28,13 +28,13 @@ std::string SteeredDestination::to_string() const {
   return a + ":" + std::to_string(udp_port) + "/udp";
 }
 
-SteeringSet steering_set(const TableSpec& spec, std::optional<uint16_t> relay_port) {
+SteeringSet steering_set(const TableSpec& spec) {
   SteeringSet set;
   for (const ListenerSpec& l : spec.listeners)
     for (const IpAddress& vip : l.vips) set.insert({.address = vip});
-  if (relay_port && *relay_port != 0) {
+  if (!spec.relay_peers.empty()) {
     for (const auto& source : {spec.tunnel_source_v4, spec.tunnel_source_v6})
-      if (source) set.insert({.address = *source, .udp_port = *relay_port});
+      if (source) set.insert({.address = *source, .udp_port = spec.resolved_relay_port()});
   }
   return set;
 }

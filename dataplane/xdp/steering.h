@@ -32,9 +32,9 @@ struct SteeredDestination {
 };
 using SteeringSet = std::set<SteeredDestination>;
 
-// Every VIP of `spec`'s listeners, and UDP to its tunnel addresses on
-// `relay_port` when there is one.
-SteeringSet steering_set(const TableSpec& spec, std::optional<uint16_t> relay_port = {});
+// Every VIP of `spec`'s listeners, and, when the table makes this PoP a
+// relay (relay_peers), UDP to its tunnel addresses on the relay port.
+SteeringSet steering_set(const TableSpec& spec);
 
 // The maps of one port's steering program.
 class SteeringMaps {

@@ -4,7 +4,9 @@
 // 1280, so frames of more than about 1300 bytes take the path-MTU paths
 // (ICMP error back, inner fragments into lent buffers). Checks that every
 // output stays inside its buffer, that every packet is accounted for, and
-// that fragments are whole tunnel packets.
+// that fragments are whole tunnel packets. One listener's endpoints are
+// relayed, and the table relays for two peers, so relayed packets (seeds
+// v4_relay_*, v6_relay_*) take the relay hop.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -38,9 +40,21 @@ dp::ForwardingTable& table() {
                                    .protocol = Protocol::udp,
                                    .port_ranges = {{2000, 65535}},
                                    .affinity = Affinity::source_ip,
-                                   .endpoints = {{.address = ip("198.51.100.3"), .weight = 5}}}},
+                                   .endpoints = {{.address = ip("198.51.100.3"), .weight = 5}}},
+                      // Reached over a relay PoP: the ingress's second layer.
+                      ListenerSpec{
+                          .name = "relayed",
+                          .vips = {ip("203.0.113.11")},
+                          .protocol = Protocol::tcp_udp,
+                          .port_ranges = {{1, 65535}},
+                          .endpoints = {{.address = ip("198.51.100.4"), .relay = ip("192.0.2.7")},
+                                        {.address = ip("198.51.100.5"),
+                                         .mode = ForwardingMode::gue,
+                                         .relay = ip("192.0.2.7")}}}},
         .maglev_size = 1021,
         .mtu = 1280,
+        // The relay hop: GUE from these to 192.0.2.1 / 2001:db8::1 port 6080.
+        .relay_peers = {ip("192.0.2.9"), ip("2001:db8::9")},
     };
     if (!validate_table_spec(spec).ok()) std::abort();
     auto built = dp::ForwardingTable::build(spec, 1);

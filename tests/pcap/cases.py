@@ -21,7 +21,8 @@ from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
 import model
-from golden import PORT_MAC, ROUTER_MAC, echo_reply, encap, ipv4_fragments, too_big_reply
+from golden import (PORT_MAC, ROUTER_MAC, echo_reply, encap, ipv4_fragments, relay_hop, relay_wrap,
+                    too_big_reply)
 from pcap_replay import Case, counter, decap
 
 # ---------------------------------------------------------------------------
@@ -1334,6 +1335,238 @@ case(
     exit_code=1,
     stderr_has=["listeners[1].endpoints[0].address: IPv6 endpoint 2001:db8:100::10 needs "
                 "tunnel_source.ipv6"],
+)
+
+# --- Relaying over the backbone (docs/routing.md) -----------------------------
+# TST1 (tunnel 192.0.2.1 / 2001:db8::1) reaches these endpoints over the relay
+# PoP TST2 (tunnel 192.0.2.9 / 2001:db8::9); TST2's table lists the same
+# endpoints, direct, and TST1 as a relay peer.
+
+RELAY_V4 = "192.0.2.9"
+RELAY_V6 = "2001:db8::9"
+EP_R4, EP_R4GUE, EP_R4FRAG = "198.51.100.50", "198.51.100.51", "198.51.100.52"
+EP_R6, EP_R6GUE = "2001:db8:100::50", "2001:db8:100::51"
+VIP_R4, VIP_R4GUE, VIP_R4FRAG = "203.0.113.50", "203.0.113.51", "203.0.113.52"
+VIP_R6, VIP_R6GUE = "2001:db8:10::50", "2001:db8:10::51"
+
+RELAY_LISTENERS = """\
+listeners {
+  name: "r4" vips: "203.0.113.50" protocol: TCP port_ranges { first: 80 }
+  endpoints { address: "198.51.100.50" weight: 100 RELAY4 }
+}
+listeners {
+  name: "r4gue" vips: "203.0.113.51" protocol: UDP port_ranges { first: 4000 }
+  endpoints { address: "198.51.100.51" weight: 100 mode: ENCAP_GUE RELAY4 }
+}
+listeners {
+  name: "r4frag" vips: "203.0.113.52" protocol: UDP port_ranges { first: 53 }
+  endpoints { address: "198.51.100.52" weight: 100 RELAY4 }
+}
+listeners {
+  name: "r6" vips: "2001:db8:10::50" protocol: TCP port_ranges { first: 443 }
+  endpoints { address: "2001:db8:100::50" weight: 100 RELAY6 }
+}
+listeners {
+  name: "r6gue" vips: "2001:db8:10::51" protocol: UDP port_ranges { first: 4000 }
+  endpoints { address: "2001:db8:100::51" weight: 100 mode: ENCAP_GUE gue_port: 7000 RELAY6 }
+}
+"""
+RELAY_INGRESS_TABLE = HEADER + RELAY_LISTENERS.replace(
+    "RELAY4", f'relay: "{RELAY_V4}"').replace("RELAY6", f'relay: "{RELAY_V6}"')
+RELAY_HOP_TABLE = f"""\
+pop: "TST2"
+tunnel_source {{ ipv4: "{RELAY_V4}" ipv6: "{RELAY_V6}" }}
+next_hop_mac: "02:00:00:00:00:fe"
+relay_peers: "192.0.2.1"
+relay_peers: "2001:db8::1"
+""" + RELAY_LISTENERS.replace(" RELAY4", "").replace(" RELAY6", "")
+
+# Pinned (model.py): the flow's hash gives both the endpoint's GUE source port
+# and flow label and the relay header's.
+SPORT_R4, LABEL_R4 = 57542, 0x9CB20  # 198.18.0.1:41000 -> 203.0.113.50:80 tcp
+SPORT_R4GUE = 34755  # 198.18.0.1:41001 -> 203.0.113.51:4000 udp
+SPORT_R6, LABEL_R6 = 61776, 0x9AB41  # 2001:db8:c::1:51000 -> [2001:db8:10::50]:443 tcp
+SPORT_R6GUE, LABEL_R6GUE = 57241, 0x2BBB9  # 2001:db8:c::1:51001 -> [2001:db8:10::51]:4000 udp
+SPORT_R4FRAG = 43515  # 198.18.0.2:41003 -> 203.0.113.52:53 udp
+SPORT_R6GUE_BIG, LABEL_R6GUE_BIG = 65281, 0x23B11  # 2001:db8:c::2:51002 -> ...:4000 udp
+
+_r4_syn = tcp4(CLIENT4, VIP_R4, 41000, 80, tos=0x28)
+_r4_syn[IP].flags = "DF"
+_r6_syn = tcp6(CLIENT6, VIP_R6, 51000, 443, tc=0xB8)
+_r4_gue = udp4(CLIENT4, VIP_R4GUE, 41001, 4000, payload=b"relayed datagram")
+_r6_gue = udp6(CLIENT6, VIP_R6GUE, 51001, 4000, payload=b"odd-length!")
+
+_relayed_r4 = relay_wrap(encap(_r4_syn, EP_R4), RELAY_V4, sport=SPORT_R4)
+_relayed_r6 = relay_wrap(encap(_r6_syn, EP_R6, flow_label=LABEL_R6), RELAY_V6, sport=SPORT_R6,
+                         flow_label=LABEL_R6)
+_relayed_r4_gue = relay_wrap(encap(_r4_gue, EP_R4GUE, gue=True, sport=SPORT_R4GUE), RELAY_V4,
+                             sport=SPORT_R4GUE)
+_relayed_r6_gue = relay_wrap(
+    encap(_r6_gue, EP_R6GUE, gue=True, gue_port=7000, sport=SPORT_R6GUE,
+          flow_label=LABEL_R6GUE), RELAY_V6, sport=SPORT_R6GUE, flow_label=LABEL_R6GUE)
+
+case(
+    name="relay_ingress_ipip",
+    description="Endpoints reached over a relay PoP, IPIP: the packet built for the endpoint "
+    "(4in4, 6in6, from this PoP's tunnel address) wrapped in IP/UDP to the relay's port 6080 "
+    "(GUE variant 1), TOS and DF copied, source port and IPv6 flow label from the flow hash "
+    "(pinned); counted in relayed_out",
+    table=RELAY_INGRESS_TABLE,
+    input=[_r4_syn, _r6_syn],
+    expected=[_relayed_r4, _relayed_r6],
+    counters={"forwarded": 2, "relayed_out": 2, "new_flows": 2,
+              "listeners.0.endpoints.0.packets": 1, "listeners.3.endpoints.0.packets": 1},
+)
+
+case(
+    name="relay_ingress_gue",
+    description="Endpoints reached over a relay PoP, GUE: the endpoint's GUE packet (its own "
+    "port 7000 for the IPv6 one) wrapped in GUE to the relay; over IPv4 no UDP checksum, "
+    "over IPv6 both UDP checksums computed (odd-length payload)",
+    table=RELAY_INGRESS_TABLE,
+    input=[_r4_gue, _r6_gue],
+    expected=[_relayed_r4_gue, _relayed_r6_gue],
+    counters={"forwarded": 2, "relayed_out": 2},
+)
+
+case(
+    name="relay_ingress_port",
+    description="relay_port 6090: relayed packets go to that UDP port of the relay instead "
+    "of the table's GUE port",
+    table=RELAY_INGRESS_TABLE + "relay_port: 6090\n",
+    input=[_r4_syn],
+    expected=[relay_wrap(encap(_r4_syn, EP_R4), RELAY_V4, sport=SPORT_R4, relay_port=6090)],
+    counters={"relayed_out": 1},
+)
+
+_r4_big = tcp4(CLIENT4, VIP_R4, 41002, 80, flags="A", payload=b"b" * (1233 - 40))
+_r4_big[IP].flags = "DF"
+_r4_fits = tcp4(CLIENT4, VIP_R4, 41002, 80, flags="A", payload=b"f" * (1232 - 40))
+_r4_fits[IP].flags = "DF"
+_r4_frag = udp4("198.18.0.2", VIP_R4FRAG, 41003, 53, payload=b"n" * 1400, id=0x4242)
+_r6_gue_big = udp6("2001:db8:c::2", VIP_R6GUE, 51002, 4000, payload=b"6" * (1185 - 48))
+_r4_frags = ipv4_fragments(_r4_frag, 1232)
+assert len(_r4_frags) == 2
+SPORT_R4_BIG = 57319  # 198.18.0.1:41002 -> 203.0.113.50:80 tcp
+case(
+    name="relay_ingress_mtu",
+    description="MTU 1280 with a relay: the inner MTU subtracts both layers (IPv4 IPIP: "
+    "20 + 28, 1232; IPv6 GUE: 48 + 48, 1184); one byte more is answered with frag-needed / "
+    "packet-too-big announcing that, and an IPv4 datagram without DF is split to fit "
+    "before both encapsulations",
+    table=RELAY_INGRESS_TABLE + "mtu: 1280\n",
+    input=[_r4_fits, _r4_big, _r4_frag, _r6_gue_big],
+    # A split packet's fragments beyond the first leave after the rest of
+    # their burst.
+    expected=[relay_wrap(encap(_r4_fits, EP_R4), RELAY_V4, sport=SPORT_R4_BIG),
+              too_big_reply(_r4_big, 1232),
+              relay_wrap(encap(_r4_frags[0], EP_R4FRAG), RELAY_V4, sport=SPORT_R4FRAG),
+              too_big_reply(_r6_gue_big, 1184),
+              relay_wrap(encap(_r4_frags[1], EP_R4FRAG), RELAY_V4, sport=SPORT_R4FRAG)],
+    counters={"forwarded": 2, "relayed_out": 2, "icmp_too_big_sent": 2, "fragmented": 1,
+              "fragments_sent": 1},
+)
+
+
+def _arriving(frame):
+    """A frame as the relay receives it: from the router, to its port."""
+    f = Ether(frame)
+    return bytes(eth(type=f.type)) + bytes(f.payload)
+
+
+case(
+    name="relay_hop",
+    description="The relay PoP forwards relayed packets of a peer (IPv4 and IPv6, IPIP and "
+    "GUE inside): outer IP/UDP removed, the inner packet's source becomes the relay's own "
+    "tunnel address, TTL / hop limit one less, checksums adjusted (an IPv4 GUE checksum of 0 "
+    "stays 0), next-hop and port MACs; no flow is created; counted in relayed_in",
+    table=RELAY_HOP_TABLE,
+    input=[_arriving(f) for f in (_relayed_r4, _relayed_r6, _relayed_r4_gue, _relayed_r6_gue)],
+    expected=[relay_hop(_arriving(f), RELAY_V4, RELAY_V6)
+              for f in (_relayed_r4, _relayed_r6, _relayed_r4_gue, _relayed_r6_gue)],
+    counters={"forwarded": 4, "relayed_in": 4, "new_flows": 0, "flows_live": 0},
+)
+
+
+def _mutated(frame, change):
+    """A relayed frame with a field of its inner (endpoint) packet changed by
+    `change(inner)`; the relay's outer headers are rebuilt around it."""
+    f = Ether(_arriving(frame))
+    outer = f.payload
+    inner = bytes(outer.payload.payload)
+    inner = IP(inner) if isinstance(outer, IP) else IPv6(inner)
+    change(inner)
+    if isinstance(inner, IP):
+        del inner.chksum
+    del outer.payload.len
+    if isinstance(outer, IP):
+        del outer.len, outer.chksum
+    else:
+        del outer.plen, outer.payload.chksum
+    outer.payload.remove_payload()
+    outer.payload.add_payload(inner)
+    return bytes(f)
+
+
+def _set(**fields):
+    def change(inner):
+        for k, v in fields.items():
+            setattr(inner, k, v)
+    return change
+
+
+_not_a_peer = Ether(_arriving(_relayed_r4))
+_not_a_peer[IP].src = "192.0.2.5"
+del _not_a_peer[IP].chksum
+_no_ip_inside = bytes(eth() / IP(src="192.0.2.1", dst=RELAY_V4) /
+                      UDP(sport=40000, dport=6080, chksum=0) / Raw(b"\x00" * 40))
+_gre_inside = _mutated(_relayed_r4, _set(proto=47))
+case(
+    name="relay_hop_refusals",
+    description="What the relay refuses, each counted by its reason: a sender not in "
+    "relay_peers, a payload that is no IPIP/GUE packet (zeros, GRE), an inner source other "
+    "than the sender, an inner packet to a PoP (a relay of a relay), to an address that is "
+    "no endpoint of the relay's table, with TTL / hop limit 1; a relayed packet beside them "
+    "still goes",
+    table=RELAY_HOP_TABLE,
+    input=[
+        bytes(_not_a_peer),
+        _no_ip_inside,
+        _gre_inside,
+        _mutated(_relayed_r4, _set(src="192.0.2.3")),
+        _mutated(_relayed_r6, _set(src="2001:db8::3")),
+        _mutated(_relayed_r4, _set(dst="192.0.2.1")),
+        _mutated(_relayed_r4, _set(dst="198.51.100.99")),
+        _mutated(_relayed_r6, _set(dst="2001:db8:100::99")),
+        _mutated(_relayed_r4, _set(ttl=1)),
+        _mutated(_relayed_r6, _set(hlim=1)),
+        _arriving(_relayed_r4),
+    ],
+    expected=[relay_hop(_arriving(_relayed_r4), RELAY_V4, RELAY_V6)],
+    drops={"relay_unknown_peer": 1, "relay_malformed": 2, "relay_source_mismatch": 2,
+           "relay_nested": 1, "relay_not_endpoint": 2, "relay_ttl_exceeded": 2},
+    counters={"relayed_in": 1},
+)
+
+case(
+    name="relay_hop_not_a_relay",
+    description="A PoP without relay_peers is no relay: GUE to its tunnel address on the "
+    "relay port is non_vip there, as before relaying existed",
+    table=RELAY_HOP_TABLE.replace('relay_peers: "192.0.2.1"\nrelay_peers: "2001:db8::1"\n', ""),
+    input=[_arriving(_relayed_r4), _arriving(_relayed_r6_gue)],
+    expected=[],
+    drops={"non_vip": 2},
+)
+
+case(
+    name="bad_table_relay",
+    description="An endpoint whose relay is of another family is refused with a message "
+    "naming the field",
+    table=RELAY_INGRESS_TABLE.replace(f'relay: "{RELAY_V6}"', f'relay: "{RELAY_V4}"', 1),
+    input=[_r4_syn],
+    exit_code=1,
+    stderr_has=["listeners[3].endpoints[0].relay: 192.0.2.9 is not of the family of endpoint "
+                "2001:db8:100::50"],
 )
 
 BY_NAME = {c.name: c for c in CASES}

@@ -168,3 +168,56 @@ def ipv4_fragments(frame, max_len):
         frames.append(bytes(l2 / frag / Raw(chunk)))
         off += len(chunk)
     return frames
+
+
+def relay_wrap(frame, relay, *, sport, flow_label=None, relay_port=GUE_PORT, tunnel_v4=TUNNEL_V4,
+               tunnel_v6=TUNNEL_V6):
+    """What an ingress PoP sends for an endpoint reached over a relay PoP
+    (docs/routing.md "Relaying over the backbone"): `frame`, the packet built
+    for the endpoint (encap()), wrapped in IP + UDP from the same tunnel
+    source to `relay`:`relay_port`, GUE variant 1 (the packet right after
+    the UDP header). TOS/traffic class and DF follow the endpoint's packet;
+    sport and, for IPv6, flow_label come from the flow hash (pinned)."""
+    eth, tags, ip = _split_l2(frame)
+    tunnel = _ip_bytes(ip)
+    if isinstance(ip, IP):
+        outer = IP(version=4, ihl=5, tos=ip.tos, id=0, flags="DF" if ip.flags.DF else 0, frag=0,
+                   ttl=64, proto=17, src=tunnel_v4, dst=relay)
+        udp = UDP(sport=sport, dport=relay_port, chksum=0)
+    else:
+        if flow_label is None:
+            raise ValueError("golden: an IPv6 relay header needs a pinned flow_label")
+        outer = IPv6(tc=ip.tc, fl=flow_label, nh=17, hlim=64, src=tunnel_v6, dst=relay)
+        udp = UDP(sport=sport, dport=relay_port)  # checksum: scapy's (RFC 8200)
+    l2 = _l2_header(eth, tags, eth.dst, eth.src, eth.type if not tags else tags[-1].type)
+    return bytes(l2 / outer / udp / Raw(tunnel))
+
+
+def relay_hop(frame, relay_v4, relay_v6):
+    """What a relay PoP sends for a relayed `frame` (relay_wrap()): the packet
+    for the endpoint alone, its source the relay's own tunnel address, TTL or
+    hop limit one less, checksums recomputed (a UDP checksum of 0 over IPv4
+    stays 0), to the next hop from the port."""
+    eth, tags, ip = _split_l2(frame)
+    raw = bytes(ip.payload.payload)  # under the relay's IP and UDP headers
+    if isinstance(ip, IP):
+        old = IP(raw)
+        proto = old.proto
+        hdr = IP(version=4, ihl=5, tos=old.tos, id=old.id, flags=old.flags, frag=0,
+                 ttl=old.ttl - 1, proto=proto, src=relay_v4, dst=old.dst)
+    else:
+        old = IPv6(raw)
+        proto = old.nh
+        hdr = IPv6(tc=old.tc, fl=old.fl, nh=proto, hlim=old.hlim - 1, src=relay_v6, dst=old.dst)
+    body = bytes(old.payload)
+    if proto == 17:
+        # GUE to the endpoint: what follows the UDP header is the client's
+        # packet, carried as bytes.
+        no_checksum = isinstance(ip, IP) and body[6:8] == b"\0\0"
+        pkt = hdr / UDP(sport=int.from_bytes(body[0:2], "big"),
+                        dport=int.from_bytes(body[2:4], "big"),
+                        chksum=0 if no_checksum else None) / Raw(body[8:])
+    else:
+        pkt = hdr / Raw(body)
+    l2 = _l2_header(eth, tags, NEXT_HOP_MAC, PORT_MAC, eth.type if not tags else tags[-1].type)
+    return bytes(l2 / pkt)

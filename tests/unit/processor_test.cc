@@ -9,6 +9,7 @@
 #include <set>
 
 #include "dataplane/core/net_headers.h"
+#include "dataplane/core/trace.h"
 #include "tests/unit/packet_builder.h"
 
 namespace onramp::test {
@@ -488,6 +489,267 @@ TEST(Processor, TxRefusalKeepsTheBooksBalanced) {
   EXPECT_EQ(proc.stats().echo_replies.load(), 0u);
   EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::tx_full)].load(), 2u);
   EXPECT_EQ(proc.stats().rx_packets.load(), proc.stats().dropped());
+}
+
+}  // namespace
+}  // namespace onramp::test
+
+// Relaying over the backbone: the ingress (FRA1, tunnel 192.0.2.1) wraps the
+// packet it builds for the endpoint in GUE to the relay (SIN1, tunnel
+// 192.0.2.9); the relay sends the inner packet on as its own.
+namespace onramp::test {
+namespace {
+
+constexpr const char* kRelayV4 = "192.0.2.9";
+constexpr const char* kRelayV6 = "2001:db8::9";
+
+// The ingress's table: its endpoints reached over the relay of their family.
+TableSpec ingress_spec(std::vector<EndpointSpec> endpoints) {
+  for (EndpointSpec& e : endpoints) e.relay = ip(e.address.is_v4() ? kRelayV4 : kRelayV6);
+  return make_spec(std::move(endpoints));
+}
+
+// The relay's table: the same endpoints, direct, and the ingress as a peer.
+TableSpec relay_spec(std::vector<EndpointSpec> endpoints) {
+  TableSpec spec = make_spec(std::move(endpoints));
+  spec.pop = "SIN1";
+  spec.tunnel_source_v4 = ip(kRelayV4);
+  spec.tunnel_source_v6 = ip(kRelayV6);
+  spec.relay_peers = {ip("192.0.2.1"), ip("2001:db8::1")};
+  return spec;
+}
+
+uint16_t be16(const Bytes& b, size_t at) { return static_cast<uint16_t>(b[at] << 8 | b[at + 1]); }
+
+// UDP checksum over IPv6 verifies (sums to 0 with the pseudo-header).
+uint16_t udp6_check(const uint8_t* ip6) {
+  const uint8_t* udph = ip6 + 40;
+  const uint16_t len = static_cast<uint16_t>(udph[4] << 8 | udph[5]);
+  uint32_t sum = 0;
+  for (int i = 8; i < 40; i += 2) sum += ip6[i] << 8 | ip6[i + 1];
+  sum += len + 17u;
+  return inet_checksum(udph, len, sum);
+}
+
+TEST(Relay, IngressWrapsTheEndpointsPacketForTheRelay) {
+  const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
+  auto direct = build(make_spec(eps));
+  auto relayed = build(ingress_spec(eps));
+  PacketProcessor p1(0, 1024), p2(0, 1024);
+  Bytes in = syn("192.0.2.10", 40000);
+  auto d = run(p1, *direct, in);
+  auto r = run(p2, *relayed, in);
+  ASSERT_EQ(r.action, Action::forward);
+  ASSERT_EQ(r.out.size(), d.out.size() + 28);
+  // L2 as for the endpoint; then IPv4 + UDP to the relay; then, byte for
+  // byte, the packet the PoP sends the endpoint when it is direct.
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + 14), Bytes(d.out.begin(), d.out.begin() + 14));
+  EXPECT_EQ(Bytes(r.out.begin() + 14 + 28, r.out.end()), Bytes(d.out.begin() + 14, d.out.end()));
+  const uint8_t* o = &r.out[14];
+  EXPECT_EQ(o[0], 0x45);
+  EXPECT_EQ(be16(r.out, 14 + 2), d.out.size() - 14 + 28);
+  EXPECT_EQ(o[6], 0x40);  // DF, as the endpoint's packet
+  EXPECT_EQ(o[8], 64);
+  EXPECT_EQ(o[9], 17);
+  EXPECT_EQ(IpAddress::from_v4(o + 12), ip("192.0.2.1"));
+  EXPECT_EQ(IpAddress::from_v4(o + 16), ip(kRelayV4));
+  EXPECT_EQ(inet_checksum(o, 20), 0);
+  EXPECT_GE(o[20], 0x80);  // source port from the flow hash
+  EXPECT_EQ(be16(r.out, 14 + 22), kDefaultGuePort);
+  EXPECT_EQ(be16(r.out, 14 + 24), d.out.size() - 14 + 8);
+  EXPECT_EQ(be16(r.out, 14 + 26), 0);
+  EXPECT_EQ(p2.stats().relayed_out.load(), 1u);
+  EXPECT_EQ(p2.stats().forwarded.load(), 1u);
+  EXPECT_EQ(p1.stats().relayed_out.load(), 0u);
+}
+
+TEST(Relay, IngressOverIpv6WithGueHasValidChecksumsAndTheRelayPort) {
+  TableSpec spec = ingress_spec({{.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}});
+  spec.relay_port = 6090;
+  auto table = build(spec);
+  PacketProcessor proc(0, 1024);
+  auto r = run(proc, *table, syn("2001:db8:c::1", 40000, "2001:db8:10::10"));
+  ASSERT_EQ(r.action, Action::forward);
+  const uint8_t* o = &r.out[14];
+  EXPECT_EQ(o[6], 17);
+  EXPECT_EQ(IpAddress::from_v6(o + 24), ip(kRelayV6));
+  EXPECT_EQ(be16(r.out, 14 + 42), 6090);
+  EXPECT_EQ(udp6_check(o), 0);
+  const uint8_t* tunnel = o + 48;  // the endpoint's GUE packet
+  EXPECT_EQ(tunnel[0] >> 4, 6);
+  EXPECT_EQ(IpAddress::from_v6(tunnel + 24), ip("2001:db8:100::7"));
+  EXPECT_EQ(udp6_check(tunnel), 0);
+}
+
+TEST(Relay, TheIngressStillChoosesTheEndpoint) {
+  std::vector<EndpointSpec> eps;
+  for (int i = 1; i <= 8; ++i)
+    eps.push_back({.address = ip(("198.51.100." + std::to_string(i)).c_str())});
+  auto direct = build(make_spec(eps));
+  auto relayed = build(ingress_spec(eps));
+  PacketProcessor p1(0, 1024), p2(0, 1024);
+  for (uint16_t port = 2000; port < 2100; ++port) {
+    auto d = run(p1, *direct, syn("192.0.2.10", port));
+    auto r = run(p2, *relayed, syn("192.0.2.10", port));
+    // The relay's header off.
+    Bytes tunnel =
+        cat(Bytes(r.out.begin(), r.out.begin() + 14), Bytes(r.out.begin() + 42, r.out.end()));
+    EXPECT_EQ(outer_dst(tunnel), outer_dst(d.out)) << port;
+  }
+}
+
+TEST(Relay, InnerMtuSubtractsBothHeaders) {
+  TableSpec spec = ingress_spec({{.address = ip("198.51.100.7")}});
+  spec.mtu = 1280;
+  auto table = build(spec);
+  PacketProcessor proc(0, 1024);
+  // 20 (IPIP) + 28 (relay IPv4 + UDP): 1232 fit.
+  Bytes fits = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(1, 80, 1232 - 28)));
+  auto r = run(proc, *table, fits);
+  ASSERT_EQ(r.action, Action::forward);
+  EXPECT_EQ(r.out.size(), 14u + 1280);
+  Bytes big = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(1, 80, 1233 - 28)));
+  auto e = run(proc, *table, big);
+  ASSERT_EQ(e.action, Action::icmp_error);
+  EXPECT_EQ(e.out[14 + 20], 3);               // frag-needed
+  EXPECT_EQ(be16(e.out, 14 + 20 + 6), 1232);  // the MTU announced
+  EXPECT_EQ(proc.stats().relayed_out.load(), 1u);
+}
+
+// What the ingress sends the relay for a client packet.
+Bytes relayed_frame(const std::vector<EndpointSpec>& eps, const Bytes& client_frame) {
+  auto table = build(ingress_spec(eps));
+  PacketProcessor proc(0, 1024);
+  auto r = run(proc, *table, client_frame);
+  EXPECT_EQ(r.action, Action::forward);
+  return r.out;
+}
+
+TEST(Relay, RelayResourcesTheInnerPacketAndSendsItOn) {
+  const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
+  Bytes in = relayed_frame(eps, syn("192.0.2.10", 40000));
+  auto table = build(relay_spec(eps));
+  PacketProcessor proc(0, 1024);
+  auto r = run(proc, *table, in);
+  ASSERT_EQ(r.action, Action::forward);
+  ASSERT_EQ(r.out.size(), in.size() - 28);
+  Bytes want_l2 = {0x02, 0, 0, 0, 0, 0xfe, 0x02, 0x70, 0x63, 0x61, 0x70, 0x00, 0x08, 0x00};
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + 14), want_l2);
+  const uint8_t* o = &r.out[14];
+  EXPECT_EQ(IpAddress::from_v4(o + 12), ip(kRelayV4));  // the relay's own source
+  EXPECT_EQ(IpAddress::from_v4(o + 16), ip("198.51.100.7"));
+  EXPECT_EQ(o[8], 63);
+  EXPECT_EQ(o[9], 4);
+  EXPECT_EQ(inet_checksum(o, 20), 0);
+  // The client's packet itself is untouched.
+  EXPECT_EQ(Bytes(r.out.begin() + 34, r.out.end()), Bytes(in.begin() + 14 + 48, in.end()));
+  EXPECT_EQ(proc.stats().relayed_in.load(), 1u);
+  EXPECT_EQ(proc.stats().forwarded.load(), 1u);
+  EXPECT_EQ(proc.stats().new_flows.load(), 0u);  // nothing per flow
+  EXPECT_EQ(proc.flows().stats().inserts, 0u);
+}
+
+TEST(Relay, RelayOverIpv6KeepsTheGueChecksumValid) {
+  const std::vector<EndpointSpec> eps = {
+      {.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}};
+  Bytes in = relayed_frame(eps, syn("2001:db8:c::1", 40000, "2001:db8:10::10"));
+  auto table = build(relay_spec(eps));
+  PacketProcessor proc(0, 1024);
+  auto r = run(proc, *table, in);
+  ASSERT_EQ(r.action, Action::forward);
+  const uint8_t* o = &r.out[14];
+  EXPECT_EQ(IpAddress::from_v6(o + 8), ip(kRelayV6));
+  EXPECT_EQ(o[7], 63);
+  EXPECT_EQ(udp6_check(o), 0);
+}
+
+TEST(Relay, RelayRefusesWhatIsNotARelayedPacketOfAPeer) {
+  const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
+  const Bytes good = relayed_frame(eps, syn("192.0.2.10", 40000));
+  auto table = build(relay_spec(eps));
+  PacketProcessor proc(0, 1024);
+  auto refused = [&](Bytes frame, DropReason why) {
+    const uint64_t before = proc.stats().drops[static_cast<int>(why)].load();
+    EXPECT_EQ(run(proc, *table, frame).action, Action::drop) << dp::drop_reason_name(why);
+    EXPECT_EQ(proc.stats().drops[static_cast<int>(why)].load(), before + 1)
+        << dp::drop_reason_name(why);
+  };
+  constexpr size_t kInner = 14 + 28;  // the endpoint's packet
+  Bytes b = good;
+  b[14 + 12 + 3] = 2;  // outer source 192.0.2.2: not a peer
+  refused(b, DropReason::relay_unknown_peer);
+  b = good;
+  b[kInner] = 0x00;  // GUE payload that is no IP packet
+  refused(b, DropReason::relay_malformed);
+  b = good;
+  b[kInner + 9] = 47;  // GRE inside
+  refused(b, DropReason::relay_malformed);
+  b = good;
+  b[14 + 25] -= 1;  // UDP length short of the datagram
+  refused(b, DropReason::relay_malformed);
+  b = good;
+  b[kInner + 12 + 3] = 3;  // inner source 192.0.2.3: not the peer that sent it
+  refused(b, DropReason::relay_source_mismatch);
+  b = good;
+  b[kInner + 16] = 192, b[kInner + 17] = 0, b[kInner + 18] = 2, b[kInner + 19] = 1;
+  refused(b, DropReason::relay_nested);  // to the peer itself
+  b = good;
+  b[kInner + 19] = 8;  // 198.51.100.8: no endpoint of SIN1
+  refused(b, DropReason::relay_not_endpoint);
+  b = good;
+  b[kInner + 8] = 1;  // TTL 1
+  refused(b, DropReason::relay_ttl_exceeded);
+  // Not on the relay port: not relay traffic at all.
+  b = good;
+  b[14 + 23] = 0x81;
+  refused(b, DropReason::non_vip);
+  EXPECT_EQ(proc.stats().forwarded.load(), 0u);
+  EXPECT_EQ(run(proc, *table, good).action, Action::forward);
+}
+
+TEST(Relay, VlanTagsSurviveBothHops) {
+  const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
+  Bytes client = cat(ether(0x0800, {42}), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(1, 80)));
+  Bytes relayed = relayed_frame(eps, client);
+  ASSERT_EQ(relayed.size(), client.size() + 48);
+  EXPECT_EQ(relayed[15], 42);
+  auto table = build(relay_spec(eps));
+  PacketProcessor proc(0, 1024);
+  auto r = run(proc, *table, relayed);
+  ASSERT_EQ(r.action, Action::forward);
+  ASSERT_EQ(r.out.size(), client.size() + 20);
+  EXPECT_EQ(r.out[12], 0x81);
+  EXPECT_EQ(r.out[15], 42);
+  EXPECT_EQ(be16(r.out, 16), 0x0800);
+  EXPECT_EQ(IpAddress::from_v4(&r.out[18 + 12]), ip(kRelayV4));
+  EXPECT_EQ(inet_checksum(&r.out[18], 20), 0);
+  EXPECT_EQ(Bytes(r.out.begin() + 38, r.out.end()), Bytes(client.begin() + 18, client.end()));
+}
+
+TEST(Relay, AGueEndpointOnAnotherPortIsNotARelayTarget) {
+  const std::vector<EndpointSpec> eps = {
+      {.address = ip("198.51.100.7"), .mode = ForwardingMode::gue, .gue_port = 7000}};
+  Bytes in = relayed_frame(eps, syn("192.0.2.10", 40000));
+  std::vector<EndpointSpec> at_relay = eps;
+  at_relay[0].gue_port = 7001;
+  auto table = build(relay_spec(at_relay));
+  PacketProcessor proc(0, 1024);
+  EXPECT_EQ(run(proc, *table, in).action, Action::drop);
+  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::relay_not_endpoint)].load(), 1u);
+  auto same = build(relay_spec(eps));
+  EXPECT_EQ(run(proc, *same, in).action, Action::forward);
+}
+
+TEST(Relay, TraceNamesTheRelay) {
+  auto table = build(ingress_spec({{.address = ip("198.51.100.7")}}));
+  dp::FlowTrace t = dp::trace_flow(*table, FlowQuery{.client = ip("192.0.2.10"),
+                                                     .client_port = 40000,
+                                                     .vip = ip("203.0.113.10"),
+                                                     .port = 80,
+                                                     .l4_proto = 6});
+  ASSERT_FALSE(t.steps.empty());
+  EXPECT_NE(t.steps.back().find("via PoP 192.0.2.9"), std::string::npos) << t.steps.back();
+  EXPECT_NE(t.steps.back().find("1452 bytes fit"), std::string::npos) << t.steps.back();
 }
 
 }  // namespace

@@ -65,6 +65,57 @@ TEST(TableLoader, UnhealthyDrainIsKeptEvenAtZeroAndBounded) {
             "listeners[0].endpoints[0].unhealthy_drain_s: 3601 is outside 0..3600");
 }
 
+TEST(TableLoader, RelayFieldsLoad) {
+  auto loaded = dp::parse_table_text(
+      with("weight: 100 }", "weight: 100 relay: \"192.0.2.9\" }") +
+      "relay_peers: \"192.0.2.7\" relay_peers: \"2001:db8::7\" relay_port: 6081\n");
+  ASSERT_EQ(loaded.error(), "");
+  EXPECT_EQ(loaded->listeners[0].endpoints[0].relay, IpAddress::parse("192.0.2.9"));
+  EXPECT_FALSE(loaded->listeners[0].endpoints[1].relay);
+  ASSERT_EQ(loaded->relay_peers.size(), 2u);
+  EXPECT_EQ(loaded->relay_peers[1], *IpAddress::parse("2001:db8::7"));
+  EXPECT_EQ(loaded->resolved_relay_port(), 6081);
+  // Unset, the relay port is the table's GUE port.
+  auto plain = dp::parse_table_text(with("pop: \"FRA1\"", "pop: \"FRA1\" gue_port: 7000"));
+  ASSERT_EQ(plain.error(), "");
+  EXPECT_EQ(plain->relay_port, 0);
+  EXPECT_EQ(plain->resolved_relay_port(), 7000);
+}
+
+TEST(TableLoader, RelayFieldsAreChecked) {
+  const std::string ep = "weight: 100 }";
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  std::vector<Case> cases = {
+      {with(ep, "weight: 100 relay: \"relay\" }"),
+       "listeners[0].endpoints[0].relay: \"relay\" is not an IPv4 or IPv6 address"},
+      {with(ep, "weight: 100 relay: \"2001:db8::9\" }"),
+       "listeners[0].endpoints[0].relay: 2001:db8::9 is not of the family of endpoint "
+       "198.51.100.1"},
+      {with(ep, "weight: 100 relay: \"192.0.2.1\" }"),
+       "listeners[0].endpoints[0].relay: 192.0.2.1 is this PoP's tunnel source"},
+      {with(ep, "weight: 100 relay: \"203.0.113.10\" }"),
+       "listeners[0].endpoints[0].relay: 203.0.113.10 is a VIP of this table"},
+      {with(ep, "weight: 100 relay: \"224.0.0.1\" }"),
+       "listeners[0].endpoints[0].relay: 224.0.0.1"},
+      {std::string(kGood) + "relay_peers: \"192.0.2.300\"\n",
+       "relay_peers[0]: \"192.0.2.300\" is not an IPv4 or IPv6 address"},
+      {std::string(kGood) + "relay_peers: \"2001:db8::1\"\n",
+       "relay_peers[0]: 2001:db8::1 is this PoP's tunnel source"},
+      {std::string(kGood) + "relay_peers: \"192.0.2.7\" relay_peers: \"192.0.2.7\"\n",
+       "relay_peers[1]: 192.0.2.7 is listed twice"},
+      {std::string(kGood) + "relay_peers: \"0.0.0.0\"\n", "relay_peers[0]: 0.0.0.0"},
+      {std::string(kGood) + "relay_port: 65536\n", "relay_port: 65536 is outside 1..65535"},
+  };
+  for (const auto& c : cases) {
+    std::string err = load(c.text);
+    EXPECT_NE(err.find(c.error), std::string::npos)
+        << "want \"" << c.error << "\", got \"" << err << "\"";
+  }
+}
+
 TEST(TableLoader, ErrorsNameTheField) {
   struct Case {
     std::string text;

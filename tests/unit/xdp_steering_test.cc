@@ -54,13 +54,21 @@ TEST(SteeringSet, EveryVipOnceBothFamilies) {
   EXPECT_EQ(steering_set(spec), vips({"203.0.113.10", "203.0.113.11", "2001:db8:1::10"}));
 }
 
-TEST(SteeringSet, RelayPortSteersUdpToTheTunnelAddresses) {
+TEST(SteeringSet, ARelaySteersUdpToItsTunnelAddressesOnTheRelayPort) {
   auto spec = table({{"203.0.113.10"}});
+  EXPECT_EQ(steering_set(spec), vips({"203.0.113.10"})) << "no relay_peers: not a relay";
+  spec.relay_peers = {ip("198.51.100.18")};
+  spec.relay_port = 6081;
   SteeringSet want = vips({"203.0.113.10"});
   want.insert({.address = ip("192.0.2.1"), .udp_port = 6081});
   want.insert({.address = ip("2001:db8::1"), .udp_port = 6081});
-  EXPECT_EQ(steering_set(spec, 6081), want);
-  EXPECT_EQ(steering_set(spec, 0), vips({"203.0.113.10"}));
+  EXPECT_EQ(steering_set(spec), want);
+  spec.relay_port = 0;  // the table's gue_port
+  want.clear();
+  want = vips({"203.0.113.10"});
+  want.insert({.address = ip("192.0.2.1"), .udp_port = spec.gue_port});
+  want.insert({.address = ip("2001:db8::1"), .udp_port = spec.gue_port});
+  EXPECT_EQ(steering_set(spec), want);
   EXPECT_EQ((SteeredDestination{.address = ip("2001:db8::1"), .udp_port = 6081}.to_string()),
             "[2001:db8::1]:6081/udp");
 }
