@@ -82,8 +82,8 @@ TEST(Golden, AcceleratorTableWideAddsCreated) {
       accelerators { name: "web" enabled: true vips: "203.0.113.10"
                      create_time_ms: 1714471200000 update_time_ms: 1714557600000 })",
                                                       print_accelerators),
-            "NAME  ENABLED  VIPS          UPDATED               CREATED\n"
-            "web   yes      203.0.113.10  2024-05-01T10:00:00Z  2024-04-30T10:00:00Z\n");
+            "NAME  ENABLED  VIPS          UPDATED               CREATED               FLOW LOGS\n"
+            "web   yes      203.0.113.10  2024-05-01T10:00:00Z  2024-04-30T10:00:00Z  off\n");
 }
 
 TEST(Golden, AcceleratorJson) {
@@ -97,6 +97,8 @@ TEST(Golden, AcceleratorJson) {
             " ],\n"
             " \"create_time_ms\": \"0\",\n"
             " \"update_time_ms\": \"0\",\n"
+            " \"flow_logs\": false,\n"
+            " \"flow_log_sample_ppm\": 0,\n"
             " \"resource_version\": \"0\"\n"
             "}\n");
 }
@@ -111,6 +113,8 @@ TEST(Golden, AcceleratorYaml) {
             "      - 2001:db8:10::10\n"
             "    create_time_ms: 0\n"
             "    update_time_ms: 1714557600000\n"
+            "    flow_logs: false\n"
+            "    flow_log_sample_ppm: 0\n"
             "    resource_version: 0\n"
             "  - name: staging\n"
             "    enabled: false\n"
@@ -118,6 +122,8 @@ TEST(Golden, AcceleratorYaml) {
             "      - 203.0.113.20\n"
             "    create_time_ms: 0\n"
             "    update_time_ms: 0\n"
+            "    flow_logs: false\n"
+            "    flow_log_sample_ppm: 0\n"
             "    resource_version: 0\n");
   EXPECT_EQ(to_yaml(v1::ListAcceleratorsResponse()), "accelerators: []\n");
   EXPECT_EQ(to_yaml(v1::DeleteResponse()), "{}\n");
