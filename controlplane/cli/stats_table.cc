@@ -37,6 +37,10 @@ void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
   f.add("flow_expired", std::to_string(s.flow_expired()));
   f.add("flow_evictions", std::to_string(s.flow_evictions()));
   f.add("idle_sleeps", std::to_string(s.idle_sleeps()));
+  // Flow logs (docs/observability.md): lost = no room on a worker's ring.
+  f.add("flow_logs", std::to_string(s.flow_log_flows()) + " flows, " +
+                         std::to_string(s.flow_log_records()) + " records, " +
+                         std::to_string(s.flow_log_dropped()) + " lost");
   f.print(out);
 
   // Only the reasons that happened; the JSON and YAML views have them all.

@@ -525,6 +525,7 @@ constexpr char kStats[] = R"(
   tables_applied: 3 uptime_ms: 12345 flow_inserts: 20 flow_expired: 2 idle_sleeps: 5
   icmp_too_big_sent: 4 fragmented: 2 fragments_sent: 3 fragments_forwarded: 6
   fragment_trains: 3 fragment_trains_completed: 2 fragment_trains_timed_out: 1
+  flow_log_flows: 4 flow_log_records: 7 flow_log_dropped: 1
   listeners { name: "web" packets: 990 bytes: 63360 new_flows: 20
               endpoints { address: "198.51.100.11" label: "fra" weight: 128 healthy: true
                           packets: 990 bytes: 63360 new_flows: 20 } }
@@ -555,6 +556,7 @@ TEST(Golden, DataplaneStats) {
             "flow_expired:           2\n"
             "flow_evictions:         0\n"
             "idle_sleeps:            5\n"
+            "flow_logs:              4 flows, 7 records, 1 lost\n"
             "\n"
             "DROP_REASON  PACKETS\n"
             "fragment     3\n"
