@@ -424,6 +424,9 @@ TEST_F(AgentDataplaneTest, FlowLogsReachTheAgentsFilesAndRotate) {
   EXPECT_EQ(stats.flow_log_dropped(), 0u);
   EXPECT_EQ(stats.flow_log_flows(), kFlows);
   std::printf("a flow log line: %s\n", lines.back().c_str());
+  // The dataplane stops cleanly with the agent's stream open.
+  EXPECT_EQ(dataplane->stop(SIGTERM), 0) << log("dataplane.log");
+  EXPECT_TRUE(agent->running());
 }
 
 }  // namespace
