@@ -17,6 +17,12 @@ std::string at(size_t li, const char* field, size_t i) {
 
 }  // namespace
 
+std::pair<std::string, std::string> split_listener_name(const std::string& name) {
+  const size_t slash = name.find('/');
+  if (slash == std::string::npos) return {"", name};
+  return {name.substr(0, slash), name.substr(slash + 1)};
+}
+
 bool is_prime(uint32_t n) {
   if (n < 2) return false;
   for (uint32_t d = 2; d * d <= n; ++d)
@@ -89,6 +95,9 @@ Status validate_table_spec(const TableSpec& spec) {
     if (l.udp_idle_s < 1 || l.udp_idle_s > 86400)
       return error(where + ".udp_idle_timeout_s: " + std::to_string(l.udp_idle_s) +
                    " is outside 1..86400");
+    if (l.flow_log_sample_ppm > kMaxFlowLogSamplePpm)
+      return error(where + ".flow_log_sample_ppm: " + std::to_string(l.flow_log_sample_ppm) +
+                   " is outside 0.." + std::to_string(kMaxFlowLogSamplePpm));
     if (l.endpoints.size() >= 0xffff) return error(where + ".endpoints: more than 65534");
     if (uint64_t need = uint64_t{kMaglevSlotsPerEndpoint} * l.endpoints.size();
         need > spec.maglev_size)

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/ip_address.h"
@@ -29,6 +30,10 @@ constexpr uint32_t kMaxMaglevSize = 1048573;
 // unhealthy (still listed) before it moves, in seconds; 0 moves it at once.
 constexpr uint32_t kDefaultUnhealthyDrainS = 30;
 constexpr uint32_t kMaxUnhealthyDrainS = 3600;
+// Flow logs sample a share of flows, in millionths: the accelerator's
+// setting is 0.01 % .. 100 %; a listener's 0 means no flow logs.
+constexpr uint32_t kMinFlowLogSamplePpm = 100;
+constexpr uint32_t kMaxFlowLogSamplePpm = 1000000;
 
 bool is_prime(uint32_t n);
 // Bounds checked before anything is allocated: every listener with endpoints
@@ -67,6 +72,8 @@ struct ListenerSpec {
   uint32_t tcp_idle_s = kDefaultTcpIdleS;
   uint32_t udp_idle_s = kDefaultUdpIdleS;
   std::vector<EndpointSpec> endpoints;
+  // Flow logs: the share of flows logged, in millionths, 0..1000000; 0: none.
+  uint32_t flow_log_sample_ppm = 0;
 };
 
 struct TableSpec {
@@ -86,6 +93,11 @@ struct TableSpec {
   // The UDP port relayed packets go to and arrive on.
   uint16_t resolved_relay_port() const { return relay_port ? relay_port : gue_port; }
 };
+
+// A controller's table names each listener "<accelerator>/<listener>"
+// ("web/http"); the two names back. A hand-written table's listener has no
+// accelerator: {"", name}.
+std::pair<std::string, std::string> split_listener_name(const std::string& name);
 
 // Checks what a table needs to be forwardable: names unique, port ranges
 // disjoint per (VIP, protocol), tunnel sources for every endpoint family,

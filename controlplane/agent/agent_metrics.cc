@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/table_spec.h"
+
 namespace onramp::agent {
 
 void CounterContinuity::begin(bool restarted) {
@@ -65,14 +67,6 @@ Labels with(Labels labels, std::initializer_list<ClientMetric::Label> more) {
   return labels;
 }
 
-// "web/http" (table_listener_name) -> accelerator "web", listener "http"; a
-// hand-written table's listener has no accelerator.
-std::pair<std::string, std::string> split_listener(const std::string& name) {
-  size_t slash = name.find('/');
-  if (slash == std::string::npos) return {"", name};
-  return {name.substr(0, slash), name.substr(slash + 1)};
-}
-
 // "eu (eu-central)" (the endpoint's label in a controller's table) -> "eu".
 std::string group_of(const std::string& label) {
   size_t paren = label.find(" (");
@@ -127,6 +121,12 @@ void add_dataplane(Families& f, const Labels& pop, const v1::DataplaneStats& s, 
             "Live flows pushed out of a full flow table by a new one", pop, s.flow_evictions());
   f.counter("onramp_flow_table_expired_total", "Flows forgotten after their idle timeout", pop,
             s.flow_expired());
+  f.counter("onramp_dataplane_flow_log_records_total",
+            "Flow log records the workers put on their rings", pop,
+            static_cast<double>(s.flow_log_records()));
+  f.counter("onramp_dataplane_flow_log_dropped_total",
+            "Flow log records lost to a full ring (forwarding never waits for one)", pop,
+            static_cast<double>(s.flow_log_dropped()));
   f.gauge("onramp_table_version", "Version of the forwarding table the dataplane runs", pop,
           s.table_version());
   f.counter("onramp_tables_applied_total", "Forwarding tables the dataplane took", pop,
@@ -141,7 +141,7 @@ void add_dataplane(Families& f, const Labels& pop, const v1::DataplaneStats& s, 
               "Packets the port dropped for lack of room in its receive ring", port, p.missed());
   }
   for (const auto& l : s.listeners()) {
-    auto [accelerator, listener] = split_listener(l.name());
+    auto [accelerator, listener] = split_listener_name(l.name());
     Labels ll = with(pop, {{"accelerator", accelerator}, {"listener", listener}});
     f.counter("onramp_listener_new_flows_total", "Flows of the listener that picked an endpoint",
               ll, l.new_flows());
@@ -205,6 +205,14 @@ std::vector<prometheus::MetricFamily> AgentMetrics::families(const AgentSample& 
   f.counter("onramp_table_apply_failures_total",
             "Tables the dataplane refused or did not answer for", pop,
             static_cast<double>(sample.apply_failures));
+  if (sample.flow_logs) {
+    f.counter("onramp_flow_log_records_written_total",
+              "Flow log records the agent wrote to its files", pop,
+              static_cast<double>(sample.flow_log_written));
+    f.counter("onramp_flow_log_records_lost_total",
+              "Flow log records the agent took from the dataplane but could not write", pop,
+              static_cast<double>(sample.flow_log_lost));
+  }
   if (sample.bgp_configured)
     f.gauge("onramp_bgp_announced", "1 when BIRD announces this PoP's VIPs", pop,
             sample.bgp_announced ? 1 : 0);

@@ -54,6 +54,11 @@ struct AgentSample {
   uint64_t last_good_version = 0;
   double last_apply_seconds = 0;
   uint64_t apply_failures = 0;
+  // Flow logs (--flow-log-dir): records the agent wrote to its files, and
+  // records it took from the dataplane but could not write.
+  bool flow_logs = false;
+  uint64_t flow_log_written = 0;
+  uint64_t flow_log_lost = 0;
   // Wall clock of the read, Unix milliseconds (the start time exported),
   // and a monotonic clock, milliseconds (restarts told apart with it, so
   // that a step of the wall clock is not taken for one).

@@ -7,6 +7,7 @@
 #include <grpcpp/support/status.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,16 @@ class DataplaneClient {
                                    v1::ApplyTableResponse& response) = 0;
   virtual grpc::Status health(v1::DataplaneHealthResponse& response) = 0;
   virtual grpc::Status stats(v1::DataplaneStats& response) = 0;
+  // Flow log batches as the dataplane sends them, each to on_batch, until
+  // the stream ends or cancel() is called (from another thread). The default:
+  // a dataplane that has none.
+  virtual grpc::Status stream_flow_logs(
+      const std::function<void(const v1::FlowLogBatch&)>& on_batch) {
+    (void)on_batch;
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no flow logs");
+  }
+  // Ends a stream_flow_logs in progress, and any begun after it.
+  virtual void cancel_flow_logs() {}
 };
 
 struct DataplaneDeadlines {

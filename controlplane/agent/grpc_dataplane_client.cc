@@ -36,6 +36,34 @@ class GrpcDataplaneClient final : public DataplaneClient {
     return checked(stub()->GetStats(&ctx, v1::DataplaneStatsRequest(), &response));
   }
 
+  grpc::Status stream_flow_logs(
+      const std::function<void(const v1::FlowLogBatch&)>& on_batch) override {
+    // No deadline: the stream lasts as long as the dataplane runs (its exit
+    // closes the socket, which ends the stream) or until cancel_flow_logs.
+    grpc::ClientContext ctx;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (flow_logs_cancelled_)
+        return grpc::Status(grpc::StatusCode::CANCELLED, "flow logs cancelled");
+      flow_logs_ctx_ = &ctx;
+    }
+    auto reader = stub()->StreamFlowLogs(&ctx, v1::FlowLogStreamRequest());
+    v1::FlowLogBatch batch;
+    while (reader->Read(&batch)) on_batch(batch);
+    grpc::Status s = reader->Finish();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      flow_logs_ctx_ = nullptr;
+    }
+    return checked(s);
+  }
+
+  void cancel_flow_logs() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    flow_logs_cancelled_ = true;
+    if (flow_logs_ctx_) flow_logs_ctx_->TryCancel();
+  }
+
  private:
   // A dataplane that went away comes back on the same socket, usually within
   // seconds. A gRPC channel that failed to connect waits out a growing
@@ -66,8 +94,10 @@ class GrpcDataplaneClient final : public DataplaneClient {
 
   const std::string target_;
   const DataplaneDeadlines deadlines_;
-  std::mutex mu_;  // guards stub_
+  std::mutex mu_;  // guards stub_, flow_logs_ctx_, flow_logs_cancelled_
   std::shared_ptr<v1::DataplaneService::Stub> stub_;
+  grpc::ClientContext* flow_logs_ctx_ = nullptr;  // the stream in progress
+  bool flow_logs_cancelled_ = false;
 };
 
 }  // namespace

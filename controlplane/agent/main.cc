@@ -13,6 +13,7 @@
 #include "controlplane/agent/agent.h"
 #include "controlplane/agent/agent_metrics.h"
 #include "controlplane/agent/controller_session.h"
+#include "controlplane/agent/flow_log_shipper.h"
 #include "controlplane/common/controller_list.h"
 #include "controlplane/common/grpc_log.h"
 #include "controlplane/common/metrics_http.h"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   uint32_t report_interval_ms = 1000;
   bool no_probes = false;
   onramp::cp::MetricsHttpOptions metrics;
+  onramp::agent::FlowLogFileOptions flow_logs;
 
   CLI::App app(
       "onramp-agent: keeps this PoP's onramp-dataplane on the controller's tables, "
@@ -90,6 +92,19 @@ int main(int argc, char** argv) {
                  "without it the agent does not touch BIRD");
   app.add_option("--bird-socket", config.bird_socket, "BIRD's control socket")
       ->capture_default_str();
+  app.add_option("--flow-log-dir", flow_logs.dir,
+                 "Write the dataplane's flow log records here as JSON lines (file flows.log, "
+                 "docs/observability.md); without it the agent takes none")
+      ->type_name("DIR");
+  app.add_option("--flow-log-max-bytes", flow_logs.max_bytes,
+                 "Size at which flows.log is rotated to flows.log.1")
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--flow-log-files", flow_logs.files,
+                 "Flow log files kept, the one being written included (flows.log, flows.log.1, "
+                 "...)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   onramp::cp::add_metrics_flags(app, metrics);
   app.footer(
       "Example:\n"
@@ -145,6 +160,9 @@ int main(int argc, char** argv) {
 
   auto dataplane = onramp::agent::make_grpc_dataplane_client(socket);
   onramp::agent::Agent agent(config, *dataplane);
+  std::unique_ptr<onramp::agent::FlowLogShipper> flow_log_shipper;
+  if (!flow_logs.dir.empty())
+    flow_log_shipper = std::make_unique<onramp::agent::FlowLogShipper>(*dataplane, flow_logs);
   onramp::agent::ControllerSession session(session_config, agent);
   agent.set_sender([&session](const onramp::v1::AgentMessage& m) { return session.send(m); });
   onramp::log::info(
@@ -170,6 +188,12 @@ int main(int argc, char** argv) {
       onramp::agent::Agent::ApplyRecord applied = agent.last_apply();
       s.last_apply_seconds = applied.seconds;
       s.apply_failures = applied.failures;
+      if (flow_log_shipper) {
+        onramp::agent::FlowLogShipper::Counts c = flow_log_shipper->counts();
+        s.flow_logs = true;
+        s.flow_log_written = c.written;
+        s.flow_log_lost = c.lost;
+      }
       s.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
@@ -193,6 +217,7 @@ int main(int argc, char** argv) {
   }
   agent.start();
   session.start();
+  if (flow_log_shipper) flow_log_shipper->start();
 
   // Ready for systemd once the PoP is served: a session to the controller is
   // open, or the last good table is back in force while it is away. The
@@ -223,6 +248,7 @@ int main(int argc, char** argv) {
   onramp::log::info("stopping; the dataplane keeps forwarding and BIRD keeps announcing",
                     {{"signal", strsignal(sig)}});
   metrics_server.reset();
+  flow_log_shipper.reset();
   session.stop();
   agent.stop();
   return 0;

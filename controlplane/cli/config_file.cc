@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/ip_address.h"
+#include "common/json.h"
 #include "common/text.h"
 #include "controlplane/cli/output.h"
 #include "controlplane/cli/suggest.h"
@@ -58,23 +59,6 @@ std::vector<std::string> identity_fields(size_t kind) {
     default:
       return {"accelerator", "listener", "endpoint_group", "address"};
   }
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
 }
 
 // One document's YAML as protobuf's JSON mapping for `type`, checked

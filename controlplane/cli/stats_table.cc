@@ -43,6 +43,10 @@ void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
           std::to_string(x.destinations()) + " destinations on " + std::to_string(x.ports()) +
               (x.ports() == 1 ? " port, " : " ports, ") + std::to_string(x.map_updates()) +
               " map updates, " + std::to_string(x.map_errors()) + " errors");
+  // Flow logs (docs/observability.md): lost = no room on a worker's ring.
+  f.add("flow_logs", std::to_string(s.flow_log_flows()) + " flows, " +
+                         std::to_string(s.flow_log_records()) + " records, " +
+                         std::to_string(s.flow_log_dropped()) + " lost");
   f.print(out);
 
   // Only the reasons that happened; the JSON and YAML views have them all.

@@ -180,6 +180,13 @@ grpc::Status validate_accelerator(const Config& config, const v1::Accelerator& i
                      "; traffic to it would loop through the PoP");
     out.add_vips(vip);
   }
+  // 0 (unset) means every flow; stored as given, so that an exported
+  // configuration applies again without a difference.
+  if (in.flow_log_sample_ppm() != 0 && (in.flow_log_sample_ppm() < kMinFlowLogSamplePpm ||
+                                        in.flow_log_sample_ppm() > kMaxFlowLogSamplePpm))
+    return invalid("accelerator.flow_log_sample_ppm: " + std::to_string(in.flow_log_sample_ppm()) +
+                   " is outside " + std::to_string(kMinFlowLogSamplePpm) + ".." +
+                   std::to_string(kMaxFlowLogSamplePpm) + " (0.01 % .. 100 %)");
   return grpc::Status::OK;
 }
 

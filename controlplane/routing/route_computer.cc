@@ -113,6 +113,9 @@ PopRoutes RouteComputer::compute(const Config& config, const PopContext& pop,
       fl->set_affinity(l->affinity());
       fl->set_tcp_idle_timeout_s(l->tcp_idle_timeout_s());
       fl->set_udp_idle_timeout_s(l->udp_idle_timeout_s());
+      if (acc.flow_logs())
+        fl->set_flow_log_sample_ppm(acc.flow_log_sample_ppm() ? acc.flow_log_sample_ppm()
+                                                              : kMaxFlowLogSamplePpm);
       *fl->mutable_endpoints() = route.endpoints();
       out.listeners.push_back(std::move(route));
     }

@@ -8,12 +8,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 #include "common/grpc_limits.h"
 #include "common/trace_request.h"
+#include "dataplane/app/flow_log_drain.h"
 #include "dataplane/config/table_loader.h"
 #include "dataplane/core/trace.h"
 #include "onramp/v1/dataplane.grpc.pb.h"
@@ -22,10 +26,84 @@ namespace onramp::dp {
 
 namespace pb = onramp::v1;
 
+namespace {
+
+// One StreamFlowLogs call: a thread of its own takes batches from the rings
+// and writes them, one write in flight at a time, until the call ends (the
+// agent went away, or the server shuts down).
+class FlowLogStream final : public grpc::ServerWriteReactor<pb::FlowLogBatch> {
+ public:
+  // Records a batch holds at most, and how long an empty drain waits before
+  // the next look.
+  static constexpr size_t kBatch = 1024;
+  static constexpr auto kPollEvery = std::chrono::milliseconds(100);
+
+  explicit FlowLogStream(FlowLogDrain& drain) : drain_(drain) {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) ended_ = true;
+    cv_.notify_all();
+  }
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ended_ = true;
+    cv_.notify_all();
+  }
+  void OnDone() override {
+    // (Should gRPC call this inline from Finish, on the stream's own thread,
+    // that thread has nothing left to do but return.)
+    if (thread_.get_id() == std::this_thread::get_id())
+      thread_.detach();
+    else
+      thread_.join();
+    delete this;
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!ended_) {
+      batch_.Clear();
+      lock.unlock();
+      const size_t n = drain_.drain(batch_, kBatch);
+      lock.lock();
+      if (ended_) break;
+      if (n == 0) {
+        cv_.wait_for(lock, kPollEvery, [this] { return ended_; });
+        continue;
+      }
+      writing_ = true;
+      StartWrite(&batch_);
+      cv_.wait(lock, [this] { return !writing_; });
+    }
+    lock.unlock();
+    Finish(grpc::Status::OK);
+  }
+
+  FlowLogDrain& drain_;
+  pb::FlowLogBatch batch_;  // the write in flight
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool writing_ = false;  // guarded by mu_
+  bool ended_ = false;    // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace
+
 class LocalApi::Service final : public pb::DataplaneService::CallbackService {
  public:
   Service(TablePublisher& publisher, const StatsSources& sources)
-      : publisher_(publisher), sources_(sources) {}
+      : publisher_(publisher), sources_(sources), drain_(publisher, *sources.workers) {}
+
+  grpc::ServerWriteReactor<pb::FlowLogBatch>* StreamFlowLogs(
+      grpc::CallbackServerContext*, const pb::FlowLogStreamRequest*) override {
+    return new FlowLogStream(drain_);
+  }
 
   grpc::ServerUnaryReactor* ApplyTable(grpc::CallbackServerContext* ctx,
                                        const pb::ApplyTableRequest* req,
@@ -106,6 +184,7 @@ class LocalApi::Service final : public pb::DataplaneService::CallbackService {
  private:
   TablePublisher& publisher_;
   StatsSources sources_;
+  FlowLogDrain drain_;
 };
 
 namespace {

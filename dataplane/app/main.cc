@@ -213,7 +213,9 @@ int main(int argc, char** argv) {
     w->ports = &ports;
     w->publisher = &publisher;
     w->stop = &g_stop;
-    w->processor = std::make_unique<PacketProcessor>(i, opts.flows_per_lcore, opts.print_flows);
+    w->processor =
+        std::make_unique<PacketProcessor>(i, opts.flows_per_lcore, opts.print_flows,
+                                          opts.flow_log_ring, opts.flow_log_window_s * 1000);
     workers.push_back(w.get());
     owned.push_back(std::move(w));
   }

@@ -73,6 +73,15 @@ std::optional<int> parse_options(int argc, char** argv, Options& out) {
                  "(at start: every CPU the process may use)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
+  app.add_option("--flow-log-ring", out.flow_log_ring,
+                 "Flow log records each worker's ring holds, rounded up to a power of two; "
+                 "0: no flow logs (nor their memory) whatever the table says")
+      ->check(CLI::Range(0u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--flow-log-window-s", out.flow_log_window_s,
+                 "Capture window of flow logs: a long flow gets a record at least this often")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_flag("--promiscuous", out.promiscuous, "Put every port in promiscuous mode");
   app.add_flag("--print-flows", out.print_flows, "List every live flow and its endpoint at exit");
   app.add_option("--stats-json", out.stats_json, "Write the final counters as JSON to FILE")

@@ -31,6 +31,10 @@ struct Options {
   // Threads that fill Maglev tables (0: one per CPU the process may use
   // that no polling lcore holds; at start, before any polls, every CPU).
   uint32_t build_threads = 0;
+  // Flow logs: records each worker's ring holds (0: no flow logs and no
+  // memory for them), and the capture window of long flows.
+  uint32_t flow_log_ring = 8192;
+  uint32_t flow_log_window_s = 60;
   bool promiscuous = false;
   bool print_flows = false;
   std::string stats_json;

@@ -103,6 +103,11 @@ pb::DataplaneStats collect_stats(const StatsSources& in) {
     s.set_flow_bytes_per_flow(FlowTable::bytes_per_flow(f.keeps_keys()));
     s.set_idle_sleeps(s.idle_sleeps() + get(w->idle_sleeps));
     s.set_busy_cycles(s.busy_cycles() + get(w->busy_cycles));
+    if (const FlowLog* log = w->processor->flow_log()) {
+      s.set_flow_log_records(s.flow_log_records() + get(log->stats().records));
+      s.set_flow_log_dropped(s.flow_log_dropped() + get(log->stats().dropped));
+      s.set_flow_log_flows(s.flow_log_flows() + get(log->stats().logged_flows));
+    }
   }
   s.set_tsc_hz(rte_get_tsc_hz());
   for (int r = 0; r < kDropReasonCount; ++r) {
@@ -179,6 +184,9 @@ std::string stats_text(const pb::DataplaneStats& s) {
        << s.xdp_steering().ports() << " port" << (s.xdp_steering().ports() == 1 ? "" : "s") << ", "
        << s.xdp_steering().map_updates() << " map updates, " << s.xdp_steering().map_errors()
        << " errors\n";
+  if (s.flow_log_records() || s.flow_log_dropped())
+    os << "  flow logs: " << s.flow_log_flows() << " flows sampled, " << s.flow_log_records()
+       << " records, " << s.flow_log_dropped() << " lost to full rings\n";
   if (s.rx_packets() && s.tsc_hz())
     os << "  busy " << s.busy_cycles() << " TSC cycles, " << s.busy_cycles() / s.rx_packets()
        << " per packet received, at " << s.tsc_hz() / 1000000 << " MHz\n";

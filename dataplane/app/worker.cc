@@ -180,6 +180,9 @@ int worker_main(void* arg) {
     }
     const uint64_t now = clock_ms();
     if (w.on_poll) w.on_poll();
+    // Flow logs of flows that idled out: a slice of the flow table per
+    // poll, a bigger one when there is no traffic to forward.
+    proc.sweep_flow_logs(static_cast<uint32_t>(now), n ? 1 : 64);
     if (n == 0) {
       if (pending) {
         finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(now));

@@ -48,6 +48,7 @@ Status listener_from_proto(const pb::ForwardingListener& l, const std::string& w
   out.affinity = l.affinity() == pb::SOURCE_IP ? Affinity::source_ip : Affinity::none;
   out.tcp_idle_s = l.tcp_idle_timeout_s() ? l.tcp_idle_timeout_s() : kDefaultTcpIdleS;
   out.udp_idle_s = l.udp_idle_timeout_s() ? l.udp_idle_timeout_s() : kDefaultUdpIdleS;
+  out.flow_log_sample_ppm = l.flow_log_sample_ppm();
   for (int i = 0; i < l.endpoints_size(); ++i) {
     const auto& e = l.endpoints(i);
     std::string ew = where + ".endpoints[" + std::to_string(i) + "]";

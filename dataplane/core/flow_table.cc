@@ -40,8 +40,8 @@ FlowTable::~FlowTable() {
   std::free(keys_);
 }
 
-void FlowTable::insert(const FlowKey& key, uint64_t hash, FlowValue value, uint32_t now_ms,
-                       uint32_t idle_ms) {
+FlowTable::Placed FlowTable::insert(const FlowKey& key, uint64_t hash, FlowValue value,
+                                    uint32_t now_ms, uint32_t idle_ms) {
   // A free way in the first bucket, else in the second, else an expired
   // way in either, else the live one closest to expiry in either. The first
   // bucket whenever it has room (rather than the emptier of the two, which
@@ -87,6 +87,7 @@ void FlowTable::insert(const FlowKey& key, uint64_t hash, FlowValue value, uint3
   } else if (bucket.sig[w] != 0) {
     ++stats_.expired;
   }
+  const uint32_t previous_endpoint_id = bucket.endpoint_id[w];
   bucket.sig[w] = signature(hash);
   bucket.check[w] = static_cast<uint16_t>(check_bits(hash) | (value.established ? 1 : 0));
   bucket.expire[w] = now_ms + idle_ms;
@@ -94,6 +95,7 @@ void FlowTable::insert(const FlowKey& key, uint64_t hash, FlowValue value, uint3
   bucket.endpoint_index[w] = value.endpoint_index;
   if (keys_) keys_[victim] = key;
   ++stats_.inserts;
+  return {victim, victim_live, previous_endpoint_id};
 }
 
 uint64_t FlowTable::live(uint32_t now_ms) const {

@@ -156,11 +156,23 @@ class FlowTable {
     b.check[w] = static_cast<uint16_t>((b.check[w] & kCheckMask) | (v.established ? 1 : 0));
   }
 
+  // Where insert put a flow; whether it pushed a live flow out, and the
+  // endpoint the slot's previous flow had (flow logs end that flow).
+  struct Placed {
+    uint32_t slot;
+    bool evicted;
+    uint32_t previous_endpoint_id;
+  };
   // Adds the flow; the caller has just missed in lookup. `key` is kept
   // only with keep_keys.
-  void insert(const FlowKey& key, uint64_t hash, FlowValue value, uint32_t now_ms,
-              uint32_t idle_ms);
+  Placed insert(const FlowKey& key, uint64_t hash, FlowValue value, uint32_t now_ms,
+                uint32_t idle_ms);
 
+  // Whether `slot` holds a flow live at now_ms (control side, flow logs).
+  bool live_slot(uint32_t slot, uint32_t now_ms) const {
+    const Bucket& b = buckets_[slot / kWays];
+    return b.sig[slot % kWays] != 0 && alive(b.expire[slot % kWays], now_ms);
+  }
   uint32_t capacity() const { return (mask_ + 1) * kWays; }
   bool keeps_keys() const { return keys_ != nullptr; }
   // Entries not yet expired at now_ms (a scan; for stats, not per packet).

@@ -244,7 +244,8 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
                           .affinity = l.affinity,
                           .listener_id = l.id,
                           .tcp_idle_ms = l.tcp_idle_ms,
-                          .udp_idle_ms = l.udp_idle_ms};
+                          .udp_idle_ms = l.udp_idle_ms,
+                          .flow_log_ppm = ls.flow_log_sample_ppm};
         if (static_cast<int>(ls.protocol) & static_cast<int>(Protocol::tcp)) v.tcp.push_back(pe);
         if (static_cast<int>(ls.protocol) & static_cast<int>(Protocol::udp)) v.udp.push_back(pe);
       }

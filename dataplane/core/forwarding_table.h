@@ -120,6 +120,7 @@ struct PortRangeEntry {
   uint32_t listener_id;
   uint32_t tcp_idle_ms;
   uint32_t udp_idle_ms;
+  uint32_t flow_log_ppm;  // the listener's flow log sample, millionths; 0: none
 };
 
 struct Vip {

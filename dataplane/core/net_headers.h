@@ -36,7 +36,9 @@ constexpr uint32_t kIpv6HeaderLen = 40;
 constexpr uint32_t kUdpHeaderLen = 8;
 constexpr uint32_t kTcpHeaderLen = 20;
 // TCP header flags (byte 13).
+constexpr uint8_t kTcpFlagFin = 0x01;
 constexpr uint8_t kTcpFlagSyn = 0x02;
+constexpr uint8_t kTcpFlagRst = 0x04;
 constexpr uint8_t kTcpFlagAck = 0x10;
 constexpr uint32_t kIcmpHeaderLen = 8;
 

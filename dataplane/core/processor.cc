@@ -176,6 +176,7 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
     w.icmp_error = false;
     w.frag = kWhole;
     w.tcp = kNotTcp;
+    w.fin_rst = FlowEndReason::none;
     if (p.fragment) {
       if (const DropReason r = check_fragment(p); r != DropReason::count) {
         count_drop(r);
@@ -192,6 +193,8 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
       // The parser saw the whole TCP header (of a first fragment too).
       const uint8_t flags = pkt.data[p.l4_offset + 13];
       w.tcp = !(flags & kTcpFlagSyn) ? kTcpEstablished : !(flags & kTcpFlagAck) ? kTcpSyn : kNotTcp;
+      if (flags & (kTcpFlagFin | kTcpFlagRst))
+        w.fin_rst = flags & kTcpFlagRst ? FlowEndReason::rst : FlowEndReason::fin;
     }
     const ParsedPacket* flow = &p;
     if (p.l4_proto == kProtoIcmp || p.l4_proto == kProtoIcmpv6) {
@@ -220,6 +223,7 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
     w.listener = r->listener;
     table.prefetch_listener(r->listener);
     w.idle_ms = flow->l4_proto == kProtoTcp ? r->tcp_idle_ms : r->udp_idle_ms;
+    w.log_ppm = r->flow_log_ppm;
     set_flow_key(w.key, flow->src, flow->src_port, flow->dst, flow->dst_port, flow->l4_proto,
                  r->affinity, r->listener_id);
     w.hash = FlowTable::hash_key(w.key);
@@ -287,6 +291,22 @@ Action PacketProcessor::too_big(PacketBuf& pkt, Work& w, const Endpoint& e,
   return Action::forward;
 }
 
+void PacketProcessor::log_packet(const Work& w, uint32_t slot, bool new_flow, uint32_t listener_id,
+                                 const Endpoint& e, uint32_t len, uint32_t now_ms) {
+  if (log_->active(slot)) {
+    log_->packet(slot, e.id, e.address, len, w.fin_rst, now_ms);
+    return;
+  }
+  // Not logged yet: a new flow, or a new connection (a SYN) of a flow the
+  // table still held (one that ended with FIN or RST, or began before its
+  // listener's flow logs were on). Anything else is left out until then.
+  if (!new_flow && w.tcp != kTcpSyn) return;
+  const ParsedPacket& p = w.parsed;
+  log_->start(slot, p.src, p.src_port, p.dst, p.dst_port, p.l4_proto, listener_id, e.id, e.address,
+              len, now_ms);
+  if (w.fin_rst != FlowEndReason::none) log_->end(slot, w.fin_rst, e.id);
+}
+
 void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   Burst& b = bursts_[slot];
   if (!b.matched) match(slot);  // a burst finished without a next one
@@ -305,8 +325,10 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     const Listener& l = table.listener(w.listener);
     int ep = -1;
     bool new_flow = false;
+    uint32_t flow_slot = FlowTable::kNone;
     const uint32_t slot = flows_.lookup(w.hash, now_ms, w.idle_ms, w.first_slot);
     if (slot != FlowTable::kNone) {
+      flow_slot = slot;
       const FlowValue v = flows_.value(slot);
       // Established once a packet without SYN was seen, until a new SYN.
       const bool established = w.tcp == kNotTcp ? v.established : w.tcp == kTcpEstablished;
@@ -338,10 +360,12 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
       if (ep >= 0 && !w.icmp_error) {
         // A flow first seen past its handshake (its connection began
         // before this PoP saw it) is established from its first packet.
-        flows_.insert(
+        const FlowTable::Placed placed = flows_.insert(
             w.key, w.hash,
             FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), w.tcp == kTcpEstablished},
             now_ms, w.idle_ms);
+        if (log_) log_->replaced(placed);
+        flow_slot = placed.slot;
         new_flow = true;
       }
     }
@@ -369,6 +393,11 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     icmp_forwarded += w.icmp_error;
     relayed_out += e.relayed;
     table.endpoint_counters(lcore_, e).add(inner_len, new_flow);
+    // The sample is decided from the hash before any flow log state is read:
+    // flows outside it cost one comparison.
+    if (w.log_ppm && log_ && flow_slot != FlowTable::kNone && !w.icmp_error &&
+        FlowLog::sampled(w.hash, w.log_ppm))
+      log_packet(w, flow_slot, new_flow, l.id, e, inner_len, now_ms);
   }
   b.n_pending = 0;
   LcoreStats::bump(stats_.forwarded, forwarded);

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "dataplane/core/drop_reason.h"
+#include "dataplane/core/flow_log.h"
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/forwarding_table.h"
 #include "dataplane/core/fragment_table.h"
@@ -66,8 +67,14 @@ class PacketProcessor {
 
   // keep_flow_keys: keep each flow's key, so that flows can be listed
   // (FlowTable::for_each_live), at 40 bytes a flow.
-  PacketProcessor(unsigned lcore, uint32_t flow_capacity, bool keep_flow_keys = false)
-      : lcore_(lcore), flows_(flow_capacity, keep_flow_keys) {}
+  // flow_log_ring: records the flow log ring holds (0: no flow logs, and no
+  // memory for them); flow_log_window_ms: the capture window of long flows.
+  PacketProcessor(unsigned lcore, uint32_t flow_capacity, bool keep_flow_keys = false,
+                  uint32_t flow_log_ring = 0, uint32_t flow_log_window_ms = 0)
+      : lcore_(lcore), flows_(flow_capacity, keep_flow_keys) {
+    if (flow_log_ring)
+      log_ = std::make_unique<FlowLog>(flows_.capacity(), flow_log_ring, flow_log_window_ms);
+  }
 
   // Processes up to kMaxBurst packets that arrived on a port whose MAC is
   // port_mac. now_ms: a millisecond clock (wraps), for idle timeouts.
@@ -129,6 +136,14 @@ class PacketProcessor {
     stats_.fragments_sent.store(stats_.fragments_sent.load(std::memory_order_relaxed) - n,
                                 std::memory_order_relaxed);
   }
+  // Flow logs of flows that idled out: looks at words x 64 flow slots, a
+  // slice of the table each call (between bursts).
+  void sweep_flow_logs(uint32_t now_ms, uint32_t words) {
+    if (log_) log_->sweep(flows_, now_ms, words);
+  }
+  // This lcore's flow logs; null without them.
+  FlowLog* flow_log() { return log_.get(); }
+  const FlowLog* flow_log() const { return log_.get(); }
   const LcoreStats& stats() const { return stats_; }
   const FlowTable& flows() const { return flows_; }
   const FragmentTable& fragment_trains() const { return frag_table_; }
@@ -143,9 +158,11 @@ class PacketProcessor {
     uint32_t idle_ms;
     uint32_t first_slot;  // stage two: the flow's slot in its first bucket, or kNone
     uint16_t listener;
-    bool icmp_error;  // an ICMP error following its flow: no new flow state
-    uint8_t frag;     // kWhole, kFirstFragment or kLaterFragment
-    uint8_t tcp;      // kNotTcp, kTcpSyn or kTcpEstablished
+    bool icmp_error;        // an ICMP error following its flow: no new flow state
+    uint8_t frag;           // kWhole, kFirstFragment or kLaterFragment
+    uint8_t tcp;            // kNotTcp, kTcpSyn or kTcpEstablished
+    FlowEndReason fin_rst;  // a TCP FIN or RST: the flow's end, for flow logs
+    uint32_t log_ppm;       // the listener's flow log sample
   };
   // What a packet says of its flow's handshake: nothing (UDP, an ICMP error,
   // a SYN-ACK), a SYN without ACK (a connect, or its retry: the flow is not
@@ -185,8 +202,13 @@ class PacketProcessor {
   Action follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table,
                          const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
 
+  // A forwarded packet of a flow in the flow log sample (log_, w.log_ppm).
+  void log_packet(const Work& w, uint32_t slot, bool new_flow, uint32_t listener_id,
+                  const Endpoint& e, uint32_t len, uint32_t now_ms);
+
   unsigned lcore_;
   FlowTable flows_;
+  std::unique_ptr<FlowLog> log_;
   LcoreStats stats_;
   std::unique_ptr<Burst[]> bursts_ = std::make_unique<Burst[]>(kSlots);
   IcmpRateLimiter icmp_limiter_;

@@ -5,13 +5,18 @@
 //   dataplane-client --socket PATH health
 //   dataplane-client --socket PATH stats
 //   dataplane-client --socket PATH apply [--times N] FILE [FILE...]
+//   dataplane-client --socket PATH flow-logs
 //
 // apply sends the files in turn, N sends in all (default: each once), each
-// with version = previous + 1 so every apply is a new table.
+// with version = previous + 1 so every apply is a new table. flow-logs reads
+// the flow log stream and throws the records away, as an agent that keeps up
+// would take them, until SIGTERM; it prints the records and batches read.
 #include <google/protobuf/text_format.h>
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +24,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "onramp/v1/dataplane.grpc.pb.h"
@@ -29,8 +35,10 @@ namespace pb = onramp::v1;
 using Clock = std::chrono::steady_clock;
 
 int usage() {
-  std::fputs("usage: dataplane-client --socket PATH health | stats | apply [--times N] FILE...\n",
-             stderr);
+  std::fputs(
+      "usage: dataplane-client --socket PATH health | stats | apply [--times N] FILE... | "
+      "flow-logs\n",
+      stderr);
   return 2;
 }
 
@@ -59,7 +67,8 @@ int stats(pb::DataplaneService::Stub& stub) {
       "{\"uptime_ms\": %llu, \"rx_packets\": %llu, \"forwarded\": %llu, \"dropped\": %llu, "
       "\"new_flows\": %llu, \"flows_moved\": %llu, \"flow_evictions\": %llu, "
       "\"busy_cycles\": %llu, \"tsc_hz\": %llu, \"tables_applied\": %llu, "
-      "\"table_version\": %llu, \"port_rx\": %llu, \"port_tx\": %llu, \"missed\": %llu}\n",
+      "\"table_version\": %llu, \"port_rx\": %llu, \"port_tx\": %llu, \"missed\": %llu, "
+      "\"flow_log_records\": %llu, \"flow_log_dropped\": %llu}\n",
       static_cast<unsigned long long>(s.uptime_ms()),
       static_cast<unsigned long long>(s.rx_packets()),
       static_cast<unsigned long long>(s.forwarded()), static_cast<unsigned long long>(s.dropped()),
@@ -69,7 +78,50 @@ int stats(pb::DataplaneService::Stub& stub) {
       static_cast<unsigned long long>(s.busy_cycles()), static_cast<unsigned long long>(s.tsc_hz()),
       static_cast<unsigned long long>(s.tables_applied()),
       static_cast<unsigned long long>(s.table_version()), static_cast<unsigned long long>(port_rx),
-      static_cast<unsigned long long>(port_tx), static_cast<unsigned long long>(missed));
+      static_cast<unsigned long long>(port_tx), static_cast<unsigned long long>(missed),
+      static_cast<unsigned long long>(s.flow_log_records()),
+      static_cast<unsigned long long>(s.flow_log_dropped()));
+  return 0;
+}
+
+// SIGTERM and SIGINT, blocked in the calling thread and every thread it
+// starts after.
+sigset_t blocked_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+grpc::ClientContext* g_flow_logs = nullptr;
+std::atomic<bool> g_stop{false};
+
+int flow_logs(pb::DataplaneService::Stub& stub) {
+  grpc::ClientContext ctx;
+  g_flow_logs = &ctx;
+  // SIGTERM ends the stream from a thread of its own (TryCancel is not
+  // async-signal-safe); main blocked it before gRPC started its threads.
+  sigset_t set = blocked_signals();
+  std::thread waiter([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    g_stop = true;
+    g_flow_logs->TryCancel();
+  });
+  waiter.detach();
+  auto reader = stub.StreamFlowLogs(&ctx, pb::FlowLogStreamRequest());
+  pb::FlowLogBatch batch;
+  uint64_t records = 0, batches = 0;
+  while (reader->Read(&batch)) {
+    records += static_cast<uint64_t>(batch.records_size());
+    ++batches;
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok() && !g_stop) return fail("StreamFlowLogs", st);
+  std::printf("{\"records\": %llu, \"batches\": %llu}\n", static_cast<unsigned long long>(records),
+              static_cast<unsigned long long>(batches));
   return 0;
 }
 
@@ -140,6 +192,8 @@ int main(int argc, char** argv) {
   }
   if (socket.empty() || i >= argc) return usage();
   std::string cmd = argv[i++];
+  // flow-logs waits for SIGTERM in a thread: no thread of gRPC's may take it.
+  if (cmd == "flow-logs") blocked_signals();
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto stub = pb::DataplaneService::NewStub(channel);
   if (cmd == "health") {
@@ -151,6 +205,7 @@ int main(int argc, char** argv) {
     return h.healthy() ? 0 : 1;
   }
   if (cmd == "stats") return i == argc ? stats(*stub) : usage();
+  if (cmd == "flow-logs") return i == argc ? flow_logs(*stub) : usage();
   if (cmd == "apply") {
     long times = 0;
     if (i + 1 < argc && std::strcmp(argv[i], "--times") == 0) {

@@ -25,6 +25,10 @@ The frames are built with struct, not scapy: a million packets take seconds.
        replay loop).
   W4   W1 with GUE: W1's capture, every endpoint ENCAP_GUE.
   W1x2 W1 split by flow over two captures, one per RX queue (two lcores).
+  W1L1, W1L100, W2L1, W2L100
+       W1 and W2 with flow logs on, sampling 1 % and 100 % of flows: the same
+       captures, the table's listener with flow_log_sample_ppm set (the bench
+       reads the records as an agent would, docs/performance.md "Flow logs").
 """
 
 import argparse
@@ -314,7 +318,30 @@ def _w3(scale, out, name):
                     f"({100 * len(new) / len(frames):.0f} % new)"}
 
 
-BUILDERS = {"W1": _w1, "W2": _w2, "W3": _w3, "W4": _w4, "W1x2": _w1x2}
+# Flow log variants: (base workload, share of flows logged in millionths).
+FLOW_LOG_VARIANTS = {"W1L1": ("W1", 10000), "W1L100": ("W1", 1000000),
+                     "W2L1": ("W2", 10000), "W2L100": ("W2", 1000000)}
+
+
+def _flow_logged(scale, out, name):
+    base, ppm = FLOW_LOG_VARIANTS[name]
+    scale_name = next(k for k, v in SCALES.items() if v == scale)
+    meta = dict(ensure(out, base, scale_name))
+    with open(meta["table_path"]) as f:
+        table = f.read()
+    listener = 'name: "web"\n'
+    assert listener in table, "the base table has no web listener"
+    table = table.replace(listener, listener + f"  flow_log_sample_ppm: {ppm}\n", 1)
+    table = table.replace(f"({base})", f"({name})", 1)
+    for k in ("name", "table_path", "stamp", "pcap_paths"):
+        meta.pop(k, None)
+    meta.update({"table": table, "flow_log_ppm": ppm,
+                 "what": meta["what"] + f"; flow logs for {ppm / 10000:g} % of flows"})
+    return meta
+
+
+BUILDERS = {"W1": _w1, "W2": _w2, "W3": _w3, "W4": _w4, "W1x2": _w1x2,
+            **{name: _flow_logged for name in FLOW_LOG_VARIANTS}}
 
 
 def ensure(out, name, scale_name):

@@ -3,10 +3,11 @@
 // table whose VIPs the fuzzer can find in its dictionary. The table's MTU is
 // 1280, so frames of more than about 1300 bytes take the path-MTU paths
 // (ICMP error back, inner fragments into lent buffers). Checks that every
-// output stays inside its buffer, that every packet is accounted for, and
-// that fragments are whole tunnel packets. One listener's endpoints are
-// relayed, and the table relays for two peers, so relayed packets (seeds
-// v4_relay_*, v6_relay_*) take the relay hop.
+// output stays inside its buffer, that every packet is accounted for, that
+// fragments are whole tunnel packets, and that every flow log record the
+// table's sampled listeners make reaches the ring or is counted as lost. One
+// listener's endpoints are relayed, and the table relays for two peers, so
+// relayed packets (seeds v4_relay_*, v6_relay_*) take the relay hop.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -34,13 +35,15 @@ dp::ForwardingTable& table() {
                                    .port_ranges = {{1, 1024}},
                                    .endpoints = {{.address = ip("198.51.100.1")},
                                                  {.address = ip("2001:db8:100::2"),
-                                                  .mode = ForwardingMode::gue}}},
+                                                  .mode = ForwardingMode::gue}},
+                                   .flow_log_sample_ppm = 1000000},
                       ListenerSpec{.name = "sticky",
                                    .vips = {ip("203.0.113.10")},
                                    .protocol = Protocol::udp,
                                    .port_ranges = {{2000, 65535}},
                                    .affinity = Affinity::source_ip,
-                                   .endpoints = {{.address = ip("198.51.100.3"), .weight = 5}}},
+                                   .endpoints = {{.address = ip("198.51.100.3"), .weight = 5}},
+                                   .flow_log_sample_ppm = 500000},
                       // Reached over a relay PoP: the ingress's second layer.
                       ListenerSpec{
                           .name = "relayed",
@@ -103,7 +106,8 @@ uint64_t verdicts(const dp::LcoreStats& s) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static dp::PacketProcessor proc(0, 256);
+  // Flow logs on (a small ring, a short window), so their paths run too.
+  static dp::PacketProcessor proc(0, 256, false, 16, 50);
   constexpr uint32_t kHeadroom = 64;
   if (size > 9000) return 0;
   std::vector<uint8_t> buf(kHeadroom + size);
@@ -123,5 +127,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (action == dp::Action::icmp_error && pkt.len > 14 + 8 + 1280) std::abort();
   if (pkt.data < buf.data() || pkt.data + pkt.len > buf.data() + buf.size()) std::abort();
   if (action != dp::Action::drop && pkt.len < 14) std::abort();
+  // Every record tried is either on the ring or counted as lost, and a
+  // record never counts more than the packets its flow sent.
+  proc.sweep_flow_logs(now, 1);
+  static uint64_t popped = 0;
+  dp::FlowLogRecord records[16];
+  for (size_t n; (n = proc.flow_log()->ring().pop(records, 16)) > 0; popped += n)
+    for (size_t i = 0; i < n; ++i)
+      if (records[i].packets > proc.stats().forwarded) std::abort();
+  if (popped != proc.flow_log()->stats().records) std::abort();
   return 0;
 }

@@ -116,6 +116,18 @@ TEST(TableLoader, RelayFieldsAreChecked) {
   }
 }
 
+TEST(TableLoader, FlowLogSampleIsCarriedAndBounded) {
+  auto off = dp::parse_table_text(kGood);
+  ASSERT_EQ(off.error(), "");
+  EXPECT_EQ(off->listeners[0].flow_log_sample_ppm, 0u);  // unset: no flow logs
+  auto some =
+      dp::parse_table_text(with("protocol: TCP", "protocol: TCP flow_log_sample_ppm: 10000"));
+  ASSERT_EQ(some.error(), "");
+  EXPECT_EQ(some->listeners[0].flow_log_sample_ppm, 10000u);
+  EXPECT_EQ(load(with("protocol: TCP", "protocol: TCP flow_log_sample_ppm: 1000001")),
+            "listeners[0].flow_log_sample_ppm: 1000001 is outside 0..1000000");
+}
+
 TEST(TableLoader, ErrorsNameTheField) {
   struct Case {
     std::string text;

@@ -13,12 +13,14 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "controlplane/agent/dataplane_client.h"
 #include "controlplane/agent/tests/fakes.h"
+#include "tests/unit/packet_builder.h"
 
 namespace onramp::agent::test {
 namespace {
@@ -85,13 +87,18 @@ class AgentDataplaneTest : public ::testing::Test {
     client = make_grpc_dataplane_client(socket, {.apply = 10s, .read = 1s});
   }
 
-  std::unique_ptr<Process> start_dataplane() {
+  // rx: the capture the port replays once (default: none, the port idles);
+  // table: the table file (default: the demo's).
+  std::unique_ptr<Process> start_dataplane(const std::string& rx = "",
+                                           const std::string& table = "") {
     auto p = std::make_unique<Process>(
         std::vector<std::string>{
             dataplane_bin, "--no-pci", "--no-huge", "-m", "512", "--no-shconf", "--no-telemetry",
             "--file-prefix=agent-test-" + std::to_string(getpid()), "-l", "0", "--log-level=error",
-            "--vdev=net_pcap0,rx_pcap=" + idle_pcap + ",tx_pcap=" + dir.path + "/tx.pcap", "--",
-            "--table", table_file, "--api-socket", socket, "--flows-per-lcore", "4096"},
+            "--vdev=net_pcap0,rx_pcap=" + (rx.empty() ? idle_pcap : rx) + ",tx_pcap=" + dir.path +
+                "/tx.pcap",
+            "--", "--table", table.empty() ? table_file : table, "--api-socket", socket,
+            "--flows-per-lcore", "4096"},
         dir.path + "/dataplane.log");
     // Up when it answers; a running agent may already have replaced its
     // version 1.
@@ -326,6 +333,100 @@ TEST_F(AgentDataplaneTest, ServesMetricsScrapedWithCurl) {
   }
   EXPECT_GT(second, first + 1) << body;
   EXPECT_EQ(agent->stop(SIGTERM), 0) << log("agent.log");
+}
+
+// A capture of `flows` TCP connections to the demo's web VIP, each a SYN, an
+// ACK and a FIN+ACK from its own client port.
+void write_flows_pcap(const std::string& path, uint16_t flows) {
+  std::ofstream out(path, std::ios::binary);
+  const uint32_t header[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1};
+  out.write(reinterpret_cast<const char*>(header), sizeof header);
+  uint32_t usec = 0;
+  for (uint16_t f = 0; f < flows; ++f)
+    for (uint8_t flags : {uint8_t{0x02}, uint8_t{0x10}, uint8_t{0x11}}) {
+      using namespace onramp::test;
+      Bytes frame = cat(ether(0x0800), ipv4("100.64.0.7", "203.0.113.10", 6,
+                                            tcp(static_cast<uint16_t>(40000 + f), 80, flags)));
+      const uint32_t rec[4] = {1, usec++, static_cast<uint32_t>(frame.size()),
+                               static_cast<uint32_t>(frame.size())};
+      out.write(reinterpret_cast<const char*>(rec), sizeof rec);
+      out.write(reinterpret_cast<const char*>(frame.data()),
+                static_cast<std::streamsize>(frame.size()));
+    }
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST_F(AgentDataplaneTest, FlowLogsReachTheAgentsFilesAndRotate) {
+  // The demo table with every flow of its web listener logged.
+  std::ifstream in(table_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string table = text.str();
+  const std::string web = "name: \"web\"";
+  ASSERT_NE(table.find(web), std::string::npos);
+  table.replace(table.find(web), web.size(), web + " flow_log_sample_ppm: 1000000");
+  const std::string table_path = dir.path + "/logged.textproto";
+  std::ofstream(table_path) << table;
+  constexpr uint16_t kFlows = 12;
+  const std::string pcap = dir.path + "/flows.pcap";
+  write_flows_pcap(pcap, kFlows);
+
+  // The port replays the capture at start; the records wait on the ring
+  // until the agent takes them (its controller never answers: the
+  // dataplane keeps its table).
+  auto dataplane = start_dataplane(pcap, table_path);
+  const std::string logs = dir.path + "/flows";
+  auto agent = start_agent("127.0.0.1:1", {"--flow-log-dir", logs, "--flow-log-max-bytes", "4096",
+                                           "--flow-log-files", "3"});
+  std::vector<std::string> lines;
+  auto end = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < end) {
+    lines.clear();
+    for (const char* name : {"/flows.log.2", "/flows.log.1", "/flows.log"})
+      for (const std::string& l : lines_of(logs + name)) lines.push_back(l);
+    if (lines.size() >= 2 * kFlows) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(lines.size(), 2u * kFlows) << log("agent.log") << log("dataplane.log");
+  // Rotated at 4096 bytes: flows.log.1 is full, flows.log has the rest.
+  EXPECT_LE(std::filesystem::file_size(logs + "/flows.log.1"), 4096u);
+  EXPECT_GT(std::filesystem::file_size(logs + "/flows.log.1") + 400, 4096u);
+  int starts = 0, ends = 0;
+  for (const std::string& l : lines) {
+    EXPECT_NE(l.find(R"("pop":"FRA1","accelerator":"","listener":"web","protocol":"tcp",)"
+                     R"("client_ip":"100.64.0.7")"),
+              std::string::npos)
+        << l;
+    EXPECT_NE(l.find(R"("accelerator_ip":"203.0.113.10","accelerator_port":80,"endpoint_ip":")"),
+              std::string::npos)
+        << l;
+    EXPECT_EQ(l.find(R"("endpoint_ip":"",)"), std::string::npos) << l;
+    EXPECT_NE(l.find(R"("action":"ACCEPT")"), std::string::npos) << l;
+    if (l.find(R"({"event":"start",)") == 0) {
+      ++starts;
+      EXPECT_NE(l.find(R"("packets":1,"bytes":40,)"), std::string::npos) << l;
+    } else if (l.find(R"({"event":"end","end_reason":"fin",)") == 0) {
+      ++ends;
+      EXPECT_NE(l.find(R"("packets":2,"bytes":80,)"), std::string::npos) << l;
+    }
+  }
+  EXPECT_EQ(starts, kFlows);
+  EXPECT_EQ(ends, kFlows);
+  v1::DataplaneStats stats;
+  ASSERT_TRUE(client->stats(stats).ok());
+  EXPECT_EQ(stats.flow_log_records(), 2u * kFlows);
+  EXPECT_EQ(stats.flow_log_dropped(), 0u);
+  EXPECT_EQ(stats.flow_log_flows(), kFlows);
+  std::printf("a flow log line: %s\n", lines.back().c_str());
+  // The dataplane stops cleanly with the agent's stream open.
+  EXPECT_EQ(dataplane->stop(SIGTERM), 0) << log("dataplane.log");
+  EXPECT_TRUE(agent->running());
 }
 
 }  // namespace

@@ -231,6 +231,18 @@ TEST_F(CommandsTest, AcceleratorUpdateSendsOnlyTheFlagsGiven) {
       accelerator { name: "web" enabled: true vips: "203.0.113.30" }
       update_mask { paths: "vips" paths: "enabled" })");
 
+  ASSERT_EQ(run({"accelerator", "update", "web", "--flow-logs", "on", "--flow-log-sample", "1"}), 0)
+      << err.str();
+  expect_request<v1::UpdateAcceleratorRequest>(0, m(kAdmin, "UpdateAccelerator"), R"(
+      accelerator { name: "web" flow_logs: true flow_log_sample_ppm: 10000 }
+      update_mask { paths: "flow_logs" paths: "flow_log_sample_ppm" })");
+  ASSERT_EQ(run({"accelerator", "update", "web", "--flow-log-sample", "0.01"}), 0) << err.str();
+  expect_request<v1::UpdateAcceleratorRequest>(0, m(kAdmin, "UpdateAccelerator"), R"(
+      accelerator { name: "web" flow_log_sample_ppm: 100 }
+      update_mask { paths: "flow_log_sample_ppm" })");
+  EXPECT_EQ(run({"accelerator", "update", "web", "--flow-logs", "yes"}), 2);
+  EXPECT_EQ(run({"accelerator", "update", "web", "--flow-log-sample", "0.001"}), 2);
+
   EXPECT_EQ(run({"accelerator", "update", "web", "--enable", "--disable"}), 2);
   // Nothing given would be a full replacement with nothing: refused.
   EXPECT_EQ(run({"accelerator", "update", "web"}), 2);
@@ -679,8 +691,8 @@ TEST_F(CommandsTest, OutputWideShowsMoreColumns) {
                         create_time_ms: 1714471200000 update_time_ms: 1714557600000 })";
   ASSERT_EQ(run({"accelerator", "list", "-o", "wide"}), 0) << err.str();
   EXPECT_EQ(out.str(),
-            "NAME  ENABLED  VIPS          UPDATED               CREATED\n"
-            "web   yes      203.0.113.10  2024-05-01T10:00:00Z  2024-04-30T10:00:00Z\n");
+            "NAME  ENABLED  VIPS          UPDATED               CREATED               FLOW LOGS\n"
+            "web   yes      203.0.113.10  2024-05-01T10:00:00Z  2024-04-30T10:00:00Z  off\n");
   ASSERT_EQ(run({"accelerator", "list"}), 0);
   EXPECT_EQ(out.str(),
             "NAME  ENABLED  VIPS          UPDATED\n"

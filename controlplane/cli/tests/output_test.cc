@@ -82,8 +82,8 @@ TEST(Golden, AcceleratorTableWideAddsCreated) {
       accelerators { name: "web" enabled: true vips: "203.0.113.10"
                      create_time_ms: 1714471200000 update_time_ms: 1714557600000 })",
                                                       print_accelerators),
-            "NAME  ENABLED  VIPS          UPDATED               CREATED\n"
-            "web   yes      203.0.113.10  2024-05-01T10:00:00Z  2024-04-30T10:00:00Z\n");
+            "NAME  ENABLED  VIPS          UPDATED               CREATED               FLOW LOGS\n"
+            "web   yes      203.0.113.10  2024-05-01T10:00:00Z  2024-04-30T10:00:00Z  off\n");
 }
 
 TEST(Golden, AcceleratorJson) {
@@ -97,6 +97,8 @@ TEST(Golden, AcceleratorJson) {
             " ],\n"
             " \"create_time_ms\": \"0\",\n"
             " \"update_time_ms\": \"0\",\n"
+            " \"flow_logs\": false,\n"
+            " \"flow_log_sample_ppm\": 0,\n"
             " \"resource_version\": \"0\"\n"
             "}\n");
 }
@@ -111,6 +113,8 @@ TEST(Golden, AcceleratorYaml) {
             "      - 2001:db8:10::10\n"
             "    create_time_ms: 0\n"
             "    update_time_ms: 1714557600000\n"
+            "    flow_logs: false\n"
+            "    flow_log_sample_ppm: 0\n"
             "    resource_version: 0\n"
             "  - name: staging\n"
             "    enabled: false\n"
@@ -118,6 +122,8 @@ TEST(Golden, AcceleratorYaml) {
             "      - 203.0.113.20\n"
             "    create_time_ms: 0\n"
             "    update_time_ms: 0\n"
+            "    flow_logs: false\n"
+            "    flow_log_sample_ppm: 0\n"
             "    resource_version: 0\n");
   EXPECT_EQ(to_yaml(v1::ListAcceleratorsResponse()), "accelerators: []\n");
   EXPECT_EQ(to_yaml(v1::DeleteResponse()), "{}\n");
@@ -519,6 +525,7 @@ constexpr char kStats[] = R"(
   tables_applied: 3 uptime_ms: 12345 flow_inserts: 20 flow_expired: 2 idle_sleeps: 5
   icmp_too_big_sent: 4 fragmented: 2 fragments_sent: 3 fragments_forwarded: 6
   fragment_trains: 3 fragment_trains_completed: 2 fragment_trains_timed_out: 1
+  flow_log_flows: 4 flow_log_records: 7 flow_log_dropped: 1
   listeners { name: "web" packets: 990 bytes: 63360 new_flows: 20
               endpoints { address: "198.51.100.11" label: "fra" weight: 128 healthy: true
                           packets: 990 bytes: 63360 new_flows: 20 } }
@@ -549,6 +556,7 @@ TEST(Golden, DataplaneStats) {
             "flow_expired:           2\n"
             "flow_evictions:         0\n"
             "idle_sleeps:            5\n"
+            "flow_logs:              4 flows, 7 records, 1 lost\n"
             "\n"
             "DROP_REASON  PACKETS\n"
             "fragment     3\n"

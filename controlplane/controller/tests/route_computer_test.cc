@@ -122,6 +122,30 @@ TEST_F(RouteComputerTest, TheTableNamesThePopTheListenerAndTheGroups) {
   EXPECT_EQ(r.table.version(), 0u);
 }
 
+TEST_F(RouteComputerTest, FlowLogsReachEveryListenerOfTheAccelerator) {
+  web();
+  add(accelerator("api", {"203.0.113.20"}));
+  add(listener("api", "dns", {{53, 53}}, v1::UDP));
+  PopRoutes r = compute();
+  ASSERT_EQ(r.table.listeners_size(), 2);
+  EXPECT_EQ(r.table.listeners(0).flow_log_sample_ppm(), 0u);  // off
+  EXPECT_EQ(r.table.listeners(1).flow_log_sample_ppm(), 0u);
+  v1::Accelerator web = accelerator("web", {"203.0.113.10"});
+  web.set_flow_logs(true);
+  web.set_flow_log_sample_ppm(10000);
+  add(web);
+  v1::Accelerator api = accelerator("api", {"203.0.113.20"});
+  api.set_flow_logs(true);  // no sample: every flow
+  add(api);
+  r = compute();
+  EXPECT_EQ(r.table.listeners(0).name(), "api/dns");
+  EXPECT_EQ(r.table.listeners(0).flow_log_sample_ppm(), 1000000u);
+  EXPECT_EQ(r.table.listeners(1).flow_log_sample_ppm(), 10000u);
+  auto spec = check_table(r.table);
+  ASSERT_TRUE(spec.ok()) << spec.error();
+  EXPECT_EQ(spec->listeners[1].flow_log_sample_ppm, 10000u);
+}
+
 TEST_F(RouteComputerTest, ListenerWithoutGroupsIsInTheTable) {
   web();
   PopRoutes r = compute();

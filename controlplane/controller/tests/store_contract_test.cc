@@ -108,8 +108,10 @@ TEST_P(StoreContract, ReopenKeepsEverything) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    ASSERT_EQ(put(*s, accelerator("web", {"203.0.113.10", "2001:db8::10"})).outcome,
-              Outcome::committed);
+    v1::Accelerator web = accelerator("web", {"203.0.113.10", "2001:db8::10"});
+    web.set_flow_logs(true);
+    web.set_flow_log_sample_ppm(10000);
+    ASSERT_EQ(put(*s, web).outcome, Outcome::committed);
     ASSERT_EQ(put(*s, listener("web", "http", {{80, 80}, {8000, 8099}})).outcome,
               Outcome::committed);
     ASSERT_EQ(put(*s, group("web", "http", "eu", "eu-central", 40)).outcome, Outcome::committed);
@@ -127,6 +129,8 @@ TEST_P(StoreContract, ReopenKeepsEverything) {
   auto c = s->snapshot();
   EXPECT_EQ(c->version, 4u);
   EXPECT_EQ(c->accelerators.at("web").vips_size(), 2);
+  EXPECT_TRUE(c->accelerators.at("web").flow_logs());
+  EXPECT_EQ(c->accelerators.at("web").flow_log_sample_ppm(), 10000u);
   EXPECT_EQ(c->listeners.at("web/http").port_ranges(1).last(), 8099u);
   EXPECT_EQ(c->groups.at("web/http/eu").traffic_dial_percent(), 40u);
   EXPECT_EQ(c->endpoints.at("web/http/eu/2001:db8::7").weight(), 7u);

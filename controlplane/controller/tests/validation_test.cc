@@ -116,6 +116,27 @@ TEST(Validation, AcceleratorVips) {
   EXPECT_EQ(out.vips(1), "192.0.2.9");
 }
 
+TEST(Validation, AcceleratorFlowLogSample) {
+  Config c = base();
+  v1::Accelerator a = accelerator("api", {"192.0.2.1"});
+  a.set_flow_logs(true);
+  EXPECT_EQ(acc(c, a), kOk);  // 0: every flow
+  a.set_flow_log_sample_ppm(100);
+  EXPECT_EQ(acc(c, a), kOk);
+  a.set_flow_log_sample_ppm(1000000);
+  EXPECT_EQ(acc(c, a), kOk);
+  a.set_flow_log_sample_ppm(99);
+  EXPECT_EQ(acc(c, a), invalid("accelerator.flow_log_sample_ppm: 99 is outside 100..1000000 "
+                               "(0.01 % .. 100 %)"));
+  a.set_flow_log_sample_ppm(1000001);
+  EXPECT_EQ(acc(c, a).first, StatusCode::INVALID_ARGUMENT);
+  v1::Accelerator out;
+  a.set_flow_log_sample_ppm(10000);
+  ASSERT_TRUE(validate_accelerator(c, a, Mutation::create, out).ok());
+  EXPECT_TRUE(out.flow_logs());
+  EXPECT_EQ(out.flow_log_sample_ppm(), 10000u);
+}
+
 TEST(Validation, CreateAndUpdateExistence) {
   Config c = base();
   EXPECT_EQ(
