@@ -140,9 +140,23 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
   return wanted;
 }
 
+PopContext PopRegistry::context_of(const PopState& st) const {
+  PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
+  for (const auto& [id, other] : pops_)
+    if (other.sink && &other != &st)
+      ctx.peers.push_back(PeerPop{.id = id, .tunnel_source = other.pop.tunnel_source()});
+  return ctx;
+}
+
+void PopRegistry::refresh_peers_of(const PopState& changed, const Config& config,
+                                   Actions& actions) {
+  for (auto& [id, st] : pops_)
+    if (st.sink && &st != &changed) refresh(st, config, actions);
+}
+
 void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, bool new_round,
                           bool hold) {
-  PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
+  PopContext ctx = context_of(st);
   PopRoutes routes = computer_.compute(config, ctx, &st.health, &st.memory, new_round);
   for (const v1::ListenerRoute& lr : routes.listeners) {
     std::string name = table_listener_name(lr.accelerator(), lr.listener());
@@ -255,8 +269,7 @@ void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& action
   // while this controller is away: the table is a function of these and the
   // PoP's probes.
   *u->mutable_route_inputs() =
-      route_inputs(slice_of(config), {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()},
-                   st.memory, computer_.policy());
+      route_inputs(slice_of(config), context_of(st), st.memory, computer_.policy());
   st.outstanding[u->nonce()] = Sent{st.version, u->created_ms(), st.digest, config.version};
   while (st.outstanding.size() > kMaxOutstanding) {
     auto oldest = st.outstanding.begin();
@@ -369,7 +382,10 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
     log::info("connected", {{"pop", h.pop()},
                             {"agent_version", h.agent_version().empty() ? "?" : h.agent_version()},
                             {"applied_version", h.applied_version()}});
-    refresh(st, *store_.snapshot(), actions);
+    auto config = store_.snapshot();
+    refresh(st, *config, actions);
+    // Every other PoP probes the new one, and may relay through it.
+    refresh_peers_of(st, *config, actions);
   }
   actions.run();
   return grpc::Status::OK;
@@ -500,10 +516,18 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
 }
 
 void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
-  std::lock_guard lock(mu_);
-  auto it = pops_.find(pop);
-  if (it == pops_.end() || it->second.sink.get() != sink) return;  // a newer session took over
-  PopState& st = it->second;
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pops_.find(pop);
+    if (it == pops_.end() || it->second.sink.get() != sink) return;  // a newer session took over
+    detach_locked(it->second, actions);
+  }
+  actions.run();
+}
+
+void PopRegistry::detach_locked(PopState& st, Actions& actions) {
+  const std::string& pop = st.pop.id();
   st.sink.reset();
   st.outstanding.clear();
   st.health = PopHealth{};
@@ -512,6 +536,8 @@ void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
   st.dirty = true;
   log::warn("disconnected; keeps forwarding on its table",
             {{"pop", pop}, {"applied_version", st.pop.applied_version()}});
+  // The others stop probing it and relaying through it, in this push.
+  refresh_peers_of(st, *store_.snapshot(), actions);
 }
 
 void PopRegistry::push_all() {
@@ -590,6 +616,42 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
   return out;
 }
 
+v1::GetPopMatrixResponse PopRegistry::matrix() const {
+  v1::GetPopMatrixResponse out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, st] : pops_) {
+    if (!st.sink) continue;
+    for (const auto& [peer, r] : st.health.peers()) {
+      v1::PopPath* p = out.add_paths();
+      p->set_from(id);
+      p->set_to(peer);
+      p->set_address(r.address());
+      p->set_rtt_ms(r.rtt_ms());
+      p->set_jitter_ms(r.jitter_ms());
+      p->set_loss_percent(r.loss_percent());
+      p->set_sent(r.sent());
+      p->set_reported_ms(st.health.reported_ms());
+    }
+    if (!st.routes) continue;
+    // A region's RTT is its nearest measured group's, over every listener.
+    std::map<std::string, double> regions;
+    for (const v1::ListenerRoute& l : *st.routes)
+      for (const v1::GroupRoute& g : l.groups()) {
+        const std::string& region = g.region().empty() ? g.endpoint_group() : g.region();
+        double rtt = g.direct_rtt_ms() >= 0 || !g.via().empty() ? g.direct_rtt_ms() : g.rtt_ms();
+        auto [it, fresh] = regions.try_emplace(region, rtt);
+        if (rtt >= 0 && (it->second < 0 || rtt < it->second)) it->second = rtt;
+      }
+    for (const auto& [region, rtt] : regions) {
+      v1::PopRegionRtt* r = out.add_regions();
+      r->set_pop(id);
+      r->set_region(region);
+      r->set_rtt_ms(rtt);
+    }
+  }
+  return out;
+}
+
 std::map<std::string, std::shared_ptr<const std::vector<v1::ListenerRoute>>>
 PopRegistry::latest_routes() const {
   std::map<std::string, std::shared_ptr<const std::vector<v1::ListenerRoute>>> out;
@@ -612,9 +674,7 @@ Result<PopView> PopRegistry::view(const std::string& pop) const {
   out.config = store_.snapshot();
   // The live computation, as the next round would see it without counting
   // one.
-  out.routes =
-      computer_.compute(*out.config, {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()},
-                        &st.health, &st.memory, false);
+  out.routes = computer_.compute(*out.config, context_of(st), &st.health, &st.memory, false);
   // The PoP's version when the content is what it was last given; the
   // configuration version when a push is still due.
   bool current = content_digest(out.routes.table, out.routes.probe_plan) == st.digest;

@@ -32,6 +32,12 @@ std::string endpoint_label(const v1::EndpointGroup& group) {
   return group.name() + " (" + group.region() + ")";
 }
 
+std::string peer_address(const v1::TunnelSource& self, const v1::TunnelSource& peer) {
+  if (!self.ipv4().empty() && !peer.ipv4().empty()) return peer.ipv4();
+  if (!self.ipv6().empty() && !peer.ipv6().empty()) return peer.ipv6();
+  return "";
+}
+
 std::vector<uint32_t> scale_weights(const std::vector<double>& shares) {
   double top = 0;
   for (double s : shares) top = std::max(top, s);
@@ -56,6 +62,13 @@ PopRoutes RouteComputer::compute(const Config& config, const PopContext& pop,
   *out.table.mutable_tunnel_source() = pop.tunnel_source;
   bool has_v4 = !pop.tunnel_source.ipv4().empty();
   bool has_v6 = !pop.tunnel_source.ipv6().empty();
+  for (const PeerPop& peer : pop.peers) {
+    std::string address = peer_address(pop.tunnel_source, peer.tunnel_source);
+    if (peer.id == pop.id || address.empty()) continue;
+    auto* p = out.probe_plan.add_peers();
+    p->set_pop(peer.id);
+    p->set_address(address);
+  }
   for (const auto& [akey, acc] : config.accelerators) {
     if (!acc.enabled()) continue;
     for (const v1::Listener* l : Config::children(config.listeners, akey)) {

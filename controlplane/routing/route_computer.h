@@ -22,11 +22,24 @@
 
 namespace onramp::ctl {
 
+// Another connected PoP: a peer this PoP probes with mesh echoes, and a
+// candidate relay (docs/routing.md "Relaying over the backbone").
+struct PeerPop {
+  std::string id;
+  v1::TunnelSource tunnel_source;
+};
+
 // What the computation needs to know of a PoP.
 struct PopContext {
   std::string id;
   v1::TunnelSource tunnel_source;
+  // Every other connected PoP, by id.
+  std::vector<PeerPop> peers;
 };
+
+// The tunnel address of `peer` this PoP probes: IPv4 when both have one,
+// else IPv6 when both have one, else "" (no common family: not probed).
+std::string peer_address(const v1::TunnelSource& self, const v1::TunnelSource& peer);
 
 // One endpoint group of a listener, as seen from one PoP.
 struct GroupInput {

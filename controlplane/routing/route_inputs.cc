@@ -29,6 +29,12 @@ v1::RouteInputs route_inputs(v1::RouteInputs slice, const PopContext& pop,
                              const RouteMemory& memory, const RoutePolicy& policy) {
   slice.set_pop(pop.id);
   *slice.mutable_tunnel_source() = pop.tunnel_source;
+  slice.clear_peers();
+  for (const PeerPop& peer : pop.peers) {
+    v1::RoutePeer* p = slice.add_peers();
+    p->set_pop(peer.id);
+    *p->mutable_tunnel_source() = peer.tunnel_source;
+  }
   memory_to_proto(memory, *slice.mutable_memory());
   *slice.mutable_policy() = policy_to_proto(policy);
   return slice;
@@ -89,6 +95,8 @@ LocalInputs local_inputs(const v1::RouteInputs& inputs) {
   for (const v1::EndpointGroup& g : inputs.endpoint_groups()) out.config.groups[key_of(g)] = g;
   for (const v1::Endpoint& e : inputs.endpoints()) out.config.endpoints[key_of(e)] = e;
   out.pop = PopContext{.id = inputs.pop(), .tunnel_source = inputs.tunnel_source()};
+  for (const v1::RoutePeer& p : inputs.peers())
+    out.pop.peers.push_back(PeerPop{.id = p.pop(), .tunnel_source = p.tunnel_source()});
   out.policy = policy_from_proto(inputs.policy());
   out.memory = memory_from_proto(inputs.memory());
   return out;

@@ -400,6 +400,56 @@ const v1::EndpointHealth* find_health(const v1::GetHealthResponse& h, const std:
   return nullptr;
 }
 
+TEST_F(PopRegistryTest, EveryConnectedPopProbesTheOthersAndTheMatrixShowsThem) {
+  auto fra = std::make_shared<FakeSink>();
+  auto sin = std::make_shared<FakeSink>();
+  v1::Hello sin_hello = hello("SIN1");
+  sin_hello.mutable_tunnel_source()->set_ipv4("192.0.2.2");
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  ASSERT_EQ(fra->sent.back().probe_plan().peers_size(), 0);
+  ASSERT_TRUE(registry_->hello(sin, "", sin_hello).ok());
+  // Both plans name the other PoP, in the same push as the connect.
+  ASSERT_EQ(fra->sent.back().probe_plan().peers_size(), 1);
+  EXPECT_EQ(fra->sent.back().probe_plan().peers(0).pop(), "SIN1");
+  EXPECT_EQ(fra->sent.back().probe_plan().peers(0).address(), "192.0.2.2");
+  EXPECT_EQ(fra->sent.back().route_inputs().peers(0).pop(), "SIN1");
+  ASSERT_EQ(sin->sent.back().probe_plan().peers_size(), 1);
+  EXPECT_EQ(sin->sent.back().probe_plan().peers(0).address(), "192.0.2.1");
+
+  v1::ProbeReport report = probe_report({{"eu", "198.51.100.1", 30, true}});
+  auto* peer = report.add_peers();
+  peer->set_pop("SIN1");
+  peer->set_address("192.0.2.2");
+  peer->set_rtt_ms(151.5);
+  peer->set_jitter_ms(1.25);
+  peer->set_loss_percent(10);
+  peer->set_sent(30);
+  registry_->probes(fra.get(), "FRA1", report);
+  registry_->probes(sin.get(), "SIN1", probe_report({{"eu", "198.51.100.1", 40, true}}));
+  v1::GetPopMatrixResponse m = registry_->matrix();
+  ASSERT_EQ(m.paths_size(), 1);
+  EXPECT_EQ(m.paths(0).from(), "FRA1");
+  EXPECT_EQ(m.paths(0).to(), "SIN1");
+  EXPECT_DOUBLE_EQ(m.paths(0).rtt_ms(), 151.5);
+  EXPECT_DOUBLE_EQ(m.paths(0).jitter_ms(), 1.25);
+  EXPECT_DOUBLE_EQ(m.paths(0).loss_percent(), 10);
+  EXPECT_EQ(m.paths(0).sent(), 30u);
+  ASSERT_EQ(m.regions_size(), 2);
+  EXPECT_EQ(m.regions(0).pop(), "FRA1");
+  EXPECT_EQ(m.regions(0).region(), "eu-central");
+  EXPECT_DOUBLE_EQ(m.regions(0).rtt_ms(), 30);
+  EXPECT_DOUBLE_EQ(m.regions(1).rtt_ms(), 40);
+
+  // SIN1 goes away: FRA1 stops probing it at once, and the matrix forgets
+  // SIN1's rows.
+  size_t before = fra->sent.size();
+  registry_->detach(sin.get(), "SIN1");
+  ASSERT_EQ(fra->sent.size(), before + 1);
+  EXPECT_EQ(fra->sent.back().probe_plan().peers_size(), 0);
+  m = registry_->matrix();
+  for (const v1::PopRegionRtt& r : m.regions()) EXPECT_NE(r.pop(), "SIN1");
+}
+
 TEST_F(PopRegistryTest, AVerdictChangePushesToThatPopOnly) {
   put(group("web", "http", "us", "us-east", 100));
   put(endpoint("web", "http", "us", "198.51.100.2", 128));
@@ -407,8 +457,10 @@ TEST_F(PopRegistryTest, AVerdictChangePushesToThatPopOnly) {
   auto sin = std::make_shared<FakeSink>();
   ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
   ASSERT_TRUE(registry_->hello(sin, "", hello("SIN1")).ok());
-  ASSERT_EQ(fra->sent.size(), 1u);
+  // FRA1 gets a second plan that names SIN1 as its mesh peer.
+  ASSERT_EQ(fra->sent.size(), 2u);
   ASSERT_EQ(sin->sent.size(), 1u);
+  fra->sent.erase(fra->sent.begin());
   registry_->ack(fra.get(), "FRA1", ack(fra->sent[0]));
   registry_->ack(sin.get(), "SIN1", ack(sin->sent[0]));
 
