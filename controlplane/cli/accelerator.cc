@@ -11,6 +11,7 @@ struct AcceleratorFlags {
   std::string name;
   std::vector<std::string> vips;
   bool disabled = false;  // create
+  std::string relay;      // "on", "off", "" unchanged
   bool enable = false;    // update
   bool disable = false;   // update
 };
@@ -50,6 +51,7 @@ void add_accelerator_commands(CommandTree& tree) {
                      v1::Accelerator req;
                      req.set_name(c->name);
                      req.set_enabled(!c->disabled);
+                     req.set_relay_off(c->relay == "off");
                      for (const std::string& v : c->vips) req.add_vips(v);
                      return call_and_print<v1::Accelerator>(ctx, &AdminStub::CreateAccelerator, req,
                                                             print_accelerator);
@@ -59,6 +61,11 @@ void add_accelerator_commands(CommandTree& tree) {
       ->required()
       ->delimiter(',');
   create->add_flag("--disabled", c->disabled, "Keep it, but push it to no PoP");
+  create
+      ->add_option("--relay", c->relay,
+                   "on (the default): PoPs reach endpoints through a relay PoP where that is "
+                   "faster; off: always directly")
+      ->check(CLI::IsMember({"on", "off"}));
 
   auto get = std::make_shared<AcceleratorFlags>();
   tree.command(*g, "get", "Show one accelerator", "  onrampctl accelerator get web -o yaml\n",
@@ -82,6 +89,7 @@ void add_accelerator_commands(CommandTree& tree) {
   CLI::App* update =
       tree.command(*g, "update", "Change an accelerator; only the flags given change",
                    "  onrampctl accelerator update web --disable\n"
+                   "  onrampctl accelerator update web --relay off\n"
                    "  onrampctl accelerator update web --vip 203.0.113.10 --vip 203.0.113.11\n",
                    [u](Context& ctx) {
                      v1::UpdateAcceleratorRequest req;
@@ -96,6 +104,10 @@ void add_accelerator_commands(CommandTree& tree) {
                        a.set_enabled(u->enable);
                        paths.push_back("enabled");
                      }
+                     if (!u->relay.empty()) {
+                       a.set_relay_off(u->relay == "off");
+                       paths.push_back("relay_off");
+                     }
                      return update_fields<v1::Accelerator>(ctx, &AdminStub::UpdateAccelerator, req,
                                                            paths, print_accelerator);
                    });
@@ -105,6 +117,11 @@ void add_accelerator_commands(CommandTree& tree) {
   CLI::Option* enable = update->add_flag("--enable", u->enable, "Push it to the PoPs again");
   update->add_flag("--disable", u->disable, "Withdraw it from every PoP, keep the config")
       ->excludes(enable);
+  update
+      ->add_option("--relay", u->relay,
+                   "on: PoPs reach endpoints through a relay PoP where that is faster; off: "
+                   "always directly")
+      ->check(CLI::IsMember({"on", "off"}));
 
   auto d = std::make_shared<AcceleratorFlags>();
   tree.command(*g, "delete", "Delete an accelerator (it must have no listeners)",

@@ -109,13 +109,13 @@ void print_pop_matrix(std::ostream& out, const v1::GetPopMatrixResponse& m) {
       else if (it->second->rtt_ms() < 0)
         row.push_back("no reply (" + format_number(it->second->loss_percent(), 0) + "% loss)");
       else
-        row.push_back(format_number(it->second->rtt_ms()) + " ms ±" +
-                      format_number(it->second->jitter_ms()) + " " +
+        row.push_back(format_number(it->second->rtt_ms()) + "/" +
+                      format_number(it->second->jitter_ms()) + " ms " +
                       format_number(it->second->loss_percent(), 0) + "%");
     }
     pp.row(std::move(row));
   }
-  out << "PoP x PoP: smoothed RTT ± jitter, loss (mesh probes)\n";
+  out << "PoP x PoP: smoothed RTT/jitter, loss (mesh probes)\n";
   pp.print(out);
   if (regions.empty()) return;
   std::vector<std::string> rheader{"POP \\ REGION"};

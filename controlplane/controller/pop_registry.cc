@@ -144,14 +144,27 @@ PopContext PopRegistry::context_of(const PopState& st) const {
   PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
   for (const auto& [id, other] : pops_)
     if (other.sink && &other != &st)
-      ctx.peers.push_back(PeerPop{.id = id, .tunnel_source = other.pop.tunnel_source()});
+      ctx.peers.push_back(PeerPop{.id = id,
+                                  .tunnel_source = other.pop.tunnel_source(),
+                                  .dataplane_healthy = other.pop.dataplane_healthy(),
+                                  .bgp_announced = other.pop.bgp_announced(),
+                                  .health = &other.health});
   return ctx;
 }
 
-void PopRegistry::refresh_peers_of(const PopState& changed, const Config& config,
-                                   Actions& actions) {
+bool PopRegistry::relays_through(const PopState& st, const std::string& relay) {
+  for (const auto& [listener, m] : st.memory)
+    for (const auto& [group, path] : m.paths)
+      if (path.via == relay) return true;
+  return false;
+}
+
+void PopRegistry::refresh_peers_of(const PopState& changed, Actions& actions) {
+  // The newest snapshot for each: a PoP whose table changed outside the
+  // configuration bumps its version once, and the next PoP's table takes
+  // that version instead of bumping it again.
   for (auto& [id, st] : pops_)
-    if (st.sink && &st != &changed) refresh(st, config, actions);
+    if (st.sink && &st != &changed) refresh(st, *store_.snapshot(), actions);
 }
 
 void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, bool new_round,
@@ -385,7 +398,7 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
     auto config = store_.snapshot();
     refresh(st, *config, actions);
     // Every other PoP probes the new one, and may relay through it.
-    refresh_peers_of(st, *config, actions);
+    refresh_peers_of(st, actions);
   }
   actions.run();
   return grpc::Status::OK;
@@ -457,17 +470,31 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
 
 void PopRegistry::status(const TableSink* sink, const std::string& pop,
                          const v1::PopStatus& status) {
-  std::lock_guard lock(mu_);
-  PopState* found = heard_from(sink, pop);
-  if (!found) return;
-  PopState& st = *found;
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    PopState* found = heard_from(sink, pop);
+    if (!found) return;
+    status_locked(*found, status, actions);
+  }
+  actions.run();
+}
+
+void PopRegistry::status_locked(PopState& st, const v1::PopStatus& status, Actions& actions) {
+  const std::string& pop = st.pop.id();
   int64_t now = st.pop.last_seen_ms();
   if (st.pop.dataplane_healthy() != status.dataplane_healthy())
     log::write(status.dataplane_healthy() ? log::Level::info : log::Level::warn,
                status.dataplane_healthy() ? "dataplane healthy" : "dataplane unhealthy",
                {{"pop", pop}});
+  // Whether the PoP may relay changes with either: the others are
+  // recomputed now, so one relaying through it falls back to direct in the
+  // push this status causes.
+  bool relay_changed = st.pop.dataplane_healthy() != status.dataplane_healthy() ||
+                       st.pop.bgp_announced() != status.bgp_announced();
   st.pop.set_dataplane_healthy(status.dataplane_healthy());
   st.pop.set_bgp_announced(status.bgp_announced());
+  if (relay_changed) refresh_peers_of(st, actions);
   if (status.has_stats()) {
     v1::PopStats s;
     s.set_pop(pop);
@@ -510,7 +537,14 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
         st.first_round_push = at;
       }
     }
-    refresh(st, *store_.snapshot(), actions, true, hold);
+    auto config = store_.snapshot();
+    refresh(st, *config, actions, true, hold);
+    // The PoPs relaying through this one: its endpoint RTTs and verdicts
+    // are their relayed leg, so they are recomputed with it (no round of
+    // theirs: a relay that lost the group is left at once).
+    for (auto& [id, other] : pops_)
+      if (other.sink && &other != &st && relays_through(other, pop))
+        refresh(other, *config, actions);
   }
   actions.run();
 }
@@ -537,7 +571,7 @@ void PopRegistry::detach_locked(PopState& st, Actions& actions) {
   log::warn("disconnected; keeps forwarding on its table",
             {{"pop", pop}, {"applied_version", st.pop.applied_version()}});
   // The others stop probing it and relaying through it, in this push.
-  refresh_peers_of(st, *store_.snapshot(), actions);
+  refresh_peers_of(st, actions);
 }
 
 void PopRegistry::push_all() {

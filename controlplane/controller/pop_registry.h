@@ -204,7 +204,11 @@ class PopRegistry {
   PopContext context_of(const PopState& st) const;
   // Recomputes every connected PoP but `changed`, whose connection (and so
   // their peers) changed. Caller holds mu_.
-  void refresh_peers_of(const PopState& changed, const Config& config, Actions& actions);
+  void refresh_peers_of(const PopState& changed, Actions& actions);
+  // A status from the PoP of `st`. Caller holds mu_.
+  void status_locked(PopState& st, const v1::PopStatus& status, Actions& actions);
+  // Whether `st` reaches some group through `relay`, as its memory says.
+  static bool relays_through(const PopState& st, const std::string& relay);
   // The session of `st` ended. Caller holds mu_.
   void detach_locked(PopState& st, Actions& actions);
   // The configuration part of RouteInputs, built once per configuration

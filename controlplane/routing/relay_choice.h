@@ -24,7 +24,7 @@ struct RelayCandidate {
   double via_ms() const { return to_relay_ms + relay_to_group_ms; }
 };
 
-// How the path was chosen; each a RouteStats counter.
+// How the path was chosen; each a PathStats counter.
 enum class PathExit {
   kRelayOff,          // relaying is off for the accelerator
   kNoCandidate,       // no eligible relay has measured the group
@@ -46,9 +46,9 @@ struct PathChoice {
   // (the same unless the remembered relay is kept).
   std::optional<RelayCandidate> best;
   std::optional<RelayCandidate> chosen;
-  double margin = 0;      // what the challenger had to beat by
-  std::string challenger; // kRelayHeld, kDirectHeld: the path waiting ("" direct)
-  std::string lost_why;   // kRelayLost: why the relay is not eligible
+  double margin = 0;       // what the challenger had to beat by
+  std::string challenger;  // kRelayHeld, kDirectHeld: the path waiting ("" direct)
+  std::string lost_why;    // kRelayLost: why the relay is not eligible
   // The RTT the group is ranked by: via the relay when relayed, else direct.
   double rtt_ms() const { return !via.empty() && chosen ? chosen->via_ms() : direct_ms; }
 };

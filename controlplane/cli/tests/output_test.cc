@@ -92,6 +92,7 @@ TEST(Golden, AcceleratorJson) {
             "{\n"
             " \"name\": \"staging\",\n"
             " \"enabled\": false,\n"
+            " \"relay_off\": false,\n"
             " \"vips\": [\n"
             "  \"203.0.113.20\"\n"
             " ],\n"
@@ -106,6 +107,7 @@ TEST(Golden, AcceleratorYaml) {
             "accelerators:\n"
             "  - name: web\n"
             "    enabled: true\n"
+            "    relay_off: false\n"
             "    vips:\n"
             "      - 203.0.113.10\n"
             "      - 2001:db8:10::10\n"
@@ -114,6 +116,7 @@ TEST(Golden, AcceleratorYaml) {
             "    resource_version: 0\n"
             "  - name: staging\n"
             "    enabled: false\n"
+            "    relay_off: false\n"
             "    vips:\n"
             "      - 203.0.113.20\n"
             "    create_time_ms: 0\n"
@@ -421,19 +424,53 @@ TEST(Golden, PopMatrix) {
       regions { pop: "SIN1" region: "ap-southeast" rtt_ms: 2.04 }
       regions { pop: "SIN1" region: "eu-central" rtt_ms: -1 })",
                                              print_pop_matrix),
-            "PoP x PoP: smoothed RTT ± jitter, loss (mesh probes)\n"
-            "FROM \\ TO  FRA1              IAD1                 SIN1\n"
-            "FRA1       -                                      151.0 ms ±1.2 0%\n"
-            "IAD1                        -                    \n"
-            "SIN1       150.7 ms ±0.9 3%  no reply (100% loss)  -\n"
+            "PoP x PoP: smoothed RTT/jitter, loss (mesh probes)\n"
+            "FROM \\ TO  FRA1             IAD1                  SIN1\n"
+            "FRA1       -                -                     151/1.2 ms 0%\n"
+            "IAD1       -                -                     -\n"
+            "SIN1       150.7/0.9 ms 3%  no reply (100% loss)  -\n"
             "\n"
             "PoP x region: RTT of the nearest group (endpoint probes)\n"
             "POP \\ REGION  ap-southeast  eu-central\n"
-            "FRA1          151.0 ms      2.1 ms\n"
-            "IAD1                        \n"
-            "SIN1          2.0 ms        unmeasured\n");
+            "FRA1          151 ms        2.1 ms\n"
+            "IAD1          -             -\n"
+            "SIN1          2 ms          unmeasured\n");
   EXPECT_EQ(render<v1::GetPopMatrixResponse>("", print_pop_matrix),
             "no PoP x PoP measurement yet: no PoP is connected, or none reported\n");
+}
+
+TEST(Golden, RoutesWithRelay) {
+  EXPECT_EQ(render<v1::GetRoutesResponse>(R"(
+      pop: "FRA1" table { version: 12 } applied_version: 12
+      listeners {
+        accelerator: "web" listener: "https"
+        groups { endpoint_group: "eu" region: "eu-central" share_percent: 100
+                 traffic_dial_percent: 100 healthy_endpoints: 1 endpoints: 1 rtt_ms: 2
+                 reason: "nearest healthy group" direct_rtt_ms: 2
+                 path_reason: "direct: via SIN1 would be 152.3 ms, not better than 2.0 ms by the 10.0 ms margin" }
+        groups { endpoint_group: "ap" region: "ap-southeast" share_percent: 0
+                 traffic_dial_percent: 100 healthy_endpoints: 1 endpoints: 1 rtt_ms: 47.3
+                 reason: "standby" via: "SIN1" direct_rtt_ms: 151
+                 path_reason: "via SIN1: 45.2 + 2.1 ms beats direct 151.0 ms by 69 %" }
+        endpoints { address: "198.51.100.11" weight: 255 label: "eu" }
+        endpoints { address: "198.51.100.41" weight: 0 label: "ap" relay: "192.0.2.2" }
+      })",
+                                          print_routes),
+            "pop FRA1: computed version 12, applied version 12\n"
+            "\n"
+            "web/https\n"
+            "  #  GROUP  REGION        RTT      HEALTHY  DIAL  SHARE  REASON\n"
+            "  1  eu     eu-central    2 ms     1/1      100%  100%   nearest healthy group\n"
+            "  2  ap     ap-southeast  47.3 ms  1/1      100%  0%     standby\n"
+            "\n"
+            "  GROUP  PATH\n"
+            "  eu     direct: via SIN1 would be 152.3 ms, not better than 2.0 ms by the 10.0 ms "
+            "margin\n"
+            "  ap     via SIN1: 45.2 + 2.1 ms beats direct 151.0 ms by 69 %\n"
+            "\n"
+            "  ENDPOINT       WEIGHT  HEALTHY  MODE  LABEL  RELAY\n"
+            "  198.51.100.11  255     yes      ipip  eu     -\n"
+            "  198.51.100.41  0       yes      ipip  ap     192.0.2.2\n");
 }
 
 TEST(Golden, RoutesFailOpen) {

@@ -450,6 +450,84 @@ TEST_F(PopRegistryTest, EveryConnectedPopProbesTheOthersAndTheMatrixShowsThem) {
   for (const v1::PopRegionRtt& r : m.regions()) EXPECT_NE(r.pop(), "SIN1");
 }
 
+TEST_F(PopRegistryTest, ARelayReachesTheTableAndItsFailureFallsBackInTheSamePush) {
+  put(group("web", "http", "ap", "ap-southeast", 100));
+  put(endpoint("web", "http", "ap", "198.51.100.2", 128));
+  auto fra = std::make_shared<FakeSink>();
+  auto sin = std::make_shared<FakeSink>();
+  v1::Hello sin_hello = hello("SIN1");
+  sin_hello.mutable_tunnel_source()->set_ipv4("192.0.2.2");
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  ASSERT_TRUE(registry_->hello(sin, "", sin_hello).ok());
+  v1::PopStatus up;
+  up.set_dataplane_healthy(true);
+  up.set_bgp_announced(true);
+  registry_->status(fra.get(), "FRA1", up);
+  registry_->status(sin.get(), "SIN1", up);
+  // Every PoP accepts relayed packets from the others.
+  ASSERT_EQ(sin->sent.back().table().relay_peers_size(), 1);
+  EXPECT_EQ(sin->sent.back().table().relay_peers(0), "192.0.2.1");
+
+  registry_->probes(
+      sin.get(), "SIN1",
+      probe_report({{"eu", "198.51.100.1", 150, true}, {"ap", "198.51.100.2", 2.1, true}}));
+  v1::ProbeReport fra_report =
+      probe_report({{"eu", "198.51.100.1", 2, true}, {"ap", "198.51.100.2", 151, true}});
+  auto* peer = fra_report.add_peers();
+  peer->set_pop("SIN1");
+  peer->set_rtt_ms(45.2);
+  for (uint32_t i = 0; i < computer_.policy().rounds; ++i)
+    registry_->probes(fra.get(), "FRA1", fra_report);
+  auto relay_of = [](const v1::TableUpdate& u, const std::string& address) {
+    for (const auto& e : u.table().listeners(0).endpoints())
+      if (e.address() == address) return e.relay();
+    return std::string("?");
+  };
+  ASSERT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "192.0.2.2");
+  EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.1"), "");
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  bool explained = false;
+  for (const auto& g : view->routes.listeners[0].groups())
+    if (g.endpoint_group() == "ap")
+      explained = g.path_reason() == "via SIN1: 45.2 + 2.1 ms beats direct 151.0 ms by 69 %";
+  EXPECT_TRUE(explained);
+
+  // SIN1 withdraws BGP: FRA1 is sent a direct table by that very status.
+  size_t before = fra->sent.size();
+  v1::PopStatus withdrawn = up;
+  withdrawn.set_bgp_announced(false);
+  registry_->status(sin.get(), "SIN1", withdrawn);
+  ASSERT_EQ(fra->sent.size(), before + 1);
+  EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "");
+
+  // Back after FRA1's rounds; then SIN1's own report loses the group:
+  // FRA1 falls back in the push SIN1's report causes.
+  registry_->status(sin.get(), "SIN1", up);
+  for (uint32_t i = 0; i < computer_.policy().rounds; ++i)
+    registry_->probes(fra.get(), "FRA1", fra_report);
+  ASSERT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "192.0.2.2");
+  before = fra->sent.size();
+  registry_->probes(
+      sin.get(), "SIN1",
+      probe_report({{"eu", "198.51.100.1", 150, true}, {"ap", "198.51.100.2", 2.1, false}}));
+  ASSERT_EQ(fra->sent.size(), before + 1);
+  EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "");
+
+  // Relaying off for the accelerator: direct, whatever the matrix says.
+  registry_->probes(
+      sin.get(), "SIN1",
+      probe_report({{"eu", "198.51.100.1", 150, true}, {"ap", "198.51.100.2", 2.1, true}}));
+  for (uint32_t i = 0; i < computer_.policy().rounds; ++i)
+    registry_->probes(fra.get(), "FRA1", fra_report);
+  ASSERT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "192.0.2.2");
+  v1::Accelerator off = accelerator("web", {"203.0.113.10"});
+  off.set_relay_off(true);
+  put(off);
+  registry_->push_all();
+  EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "");
+}
+
 TEST_F(PopRegistryTest, AVerdictChangePushesToThatPopOnly) {
   put(group("web", "http", "us", "us-east", 100));
   put(endpoint("web", "http", "us", "198.51.100.2", 128));
