@@ -22,13 +22,17 @@ std::string percent(double v) {
   return buf;
 }
 
-// Whether `peer` has a tunnel address of every family of the group's
-// endpoints (a relayed packet goes to the relay's address of its family).
-bool has_families(const PeerPop& peer, const GroupInput& group) {
+// Whether `peer` has a usable tunnel address, not this PoP's own, of every
+// family of the group's endpoints (a relayed packet goes to the relay's
+// address of its family).
+bool has_families(const PeerPop& peer, const GroupInput& group, const v1::TunnelSource& self) {
   for (const v1::Endpoint* e : group.endpoints) {
     auto a = IpAddress::parse(e->address());
     bool v4 = a && a->is_v4();
-    if ((v4 ? peer.tunnel_source.ipv4() : peer.tunnel_source.ipv6()).empty()) return false;
+    const std::string& relay = v4 ? peer.tunnel_source.ipv4() : peer.tunnel_source.ipv6();
+    auto r = IpAddress::parse(relay);
+    if (!r || unusable_address_reason(*r) || relay == self.ipv4() || relay == self.ipv6())
+      return false;
   }
   return true;
 }
@@ -97,8 +101,8 @@ PathChoice choose_path(const ListenerInput& listener, const GroupInput& group,
     if (peer.id == pop.id) continue;
     std::string why = relay_ineligible(peer, own, policy);
     RelayCandidate cand{.peer = &peer};
-    if (why.empty() && !has_families(peer, group))
-      why = "no tunnel address of the endpoints' family";
+    if (why.empty() && !has_families(peer, group, pop.tunnel_source))
+      why = "no usable tunnel address of the endpoints' family";
     if (why.empty()) {
       cand.relay_to_group_ms =
           relay_group_rtt(group, *listener.accelerator, *listener.listener, *peer.health);

@@ -277,5 +277,13 @@ TEST(RelayPeers, OwnOrUnusableAddressesAreNotAccepted) {
   EXPECT_EQ(r.table.relay_peers(0), "2001:db8::2");
 }
 
+TEST_F(RelayChoiceTest, APeerWithThisPopsOwnAddressRelaysNothing) {
+  sin_.tunnel_source.set_ipv4("192.0.2.1");  // FRA1's: a misconfiguration
+  PopRoutes r;
+  for (int i = 0; i < 5; ++i) r = round();
+  EXPECT_EQ(relay_of(r, "198.51.100.2"), "");
+  EXPECT_EQ(r.path_stats.no_candidate, 2u);
+}
+
 }  // namespace
 }  // namespace onramp::ctl::test
