@@ -221,7 +221,12 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
     // change; later ones are due to a probe round or to the configuration.
     if (metrics_ && !st.digest.empty())
       metrics_->route_change(st.pop.id(), new_round ? "probes" : "configuration");
-    if (st.pop.applied_version() && digest == st.applied_digest)
+    // The applied version names this content only while nothing newer was
+    // sent: content that comes back while a newer table is on its way (a
+    // peer reconnecting before the PoP's ACK) gets a fresh version, never
+    // the older one the agent would refuse as going backwards.
+    if (st.pop.applied_version() && digest == st.applied_digest &&
+        st.pop.applied_version() >= st.version)
       st.version = st.pop.applied_version();
     else if (st.pop.nacked_version() && digest == st.nacked_digest)
       st.version = st.pop.nacked_version();

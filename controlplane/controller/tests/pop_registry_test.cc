@@ -528,6 +528,34 @@ TEST_F(PopRegistryTest, ARelayReachesTheTableAndItsFailureFallsBackInTheSamePush
   EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "");
 }
 
+TEST_F(PopRegistryTest, ContentThatComesBackBeforeTheAckGetsANewVersionNotTheOldOne) {
+  // Found by controlplane-end-to-end: after a controller restart SIN1
+  // reconnected first (a table without FRA1 as its peer, sent as the next
+  // version), FRA1 reconnected before SIN1's ACK, and SIN1's content went
+  // back to what SIN1 had applied: it was sent under that older version,
+  // which SIN1 refused as taking it backwards.
+  auto fra = std::make_shared<FakeSink>();
+  auto sin = std::make_shared<FakeSink>();
+  v1::Hello sin_hello = hello("SIN1");
+  sin_hello.mutable_tunnel_source()->set_ipv4("192.0.2.2");
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  ASSERT_TRUE(registry_->hello(sin, "", sin_hello).ok());
+  registry_->ack(sin.get(), "SIN1", ack(sin->sent.back()));
+  registry_->ack(fra.get(), "FRA1", ack(fra->sent.back()));
+  const v1::TableUpdate with_peer = sin->sent.back();
+  registry_->detach(fra.get(), "FRA1");
+  ASSERT_GT(sin->sent.back().version(), with_peer.version());  // without FRA1, not ACKed yet
+  uint64_t without_peer = sin->sent.back().version();
+  fra = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  // SIN1's content is with_peer's again, under a version above both.
+  EXPECT_EQ(sin->sent.back().table().relay_peers(0), "192.0.2.1");
+  EXPECT_GT(sin->sent.back().version(), without_peer);
+  registry_->ack(sin.get(), "SIN1", ack(sin->sent[sin->sent.size() - 2]));
+  registry_->ack(sin.get(), "SIN1", ack(sin->sent.back()));
+  EXPECT_EQ(pop("SIN1").applied_version(), pop("SIN1").sent_version());
+}
+
 TEST_F(PopRegistryTest, AVerdictChangePushesToThatPopOnly) {
   put(group("web", "http", "us", "us-east", 100));
   put(endpoint("web", "http", "us", "198.51.100.2", 128));
