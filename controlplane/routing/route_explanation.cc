@@ -192,8 +192,7 @@ std::string gain(double fast, double slow) {
   return slow > 0 ? whole_percent((slow - fast) / slow) : "0 %";
 }
 
-std::string rounds_left(const RoutePolicy& policy, const PathChoice& path) {
-  (void)path;
+std::string waits_out(const RoutePolicy& policy) {
   return "waits out " + std::to_string(policy.rounds) + " rounds of hysteresis";
 }
 
@@ -217,10 +216,9 @@ std::string explain_path(const PathChoice& p, const RoutePolicy& policy) {
       if (p.chosen)
         return "via " + p.via + ": " + legs(*p.chosen) + "; via " + p.challenger + " (" +
                legs(*p.best) + ") is better by the " + ms(p.margin) + " margin and " +
-               rounds_left(policy, p);
+               waits_out(policy);
       return "direct " + direct + ": via " + p.best->peer->id + " (" + legs(*p.best) +
-             ") is better by " + gain(p.best->via_ms(), p.direct_ms) + " and " +
-             rounds_left(policy, p);
+             ") is better by " + gain(p.best->via_ms(), p.direct_ms) + " and " + waits_out(policy);
     case PathExit::kRelayWon:
     case PathExit::kRelayKept:
       if (p.direct_ms < 0) return "via " + p.via + ": " + legs(*p.chosen) + "; direct unmeasured";
@@ -233,7 +231,7 @@ std::string explain_path(const PathChoice& p, const RoutePolicy& policy) {
       return "direct: relay " + p.lost_why + "; back to direct at once";
     case PathExit::kDirectHeld:
       return "via " + p.via + ": " + legs(*p.chosen) + "; direct " + direct + " is better by the " +
-             ms(p.margin) + " margin and " + rounds_left(policy, p);
+             ms(p.margin) + " margin and " + waits_out(policy);
     case PathExit::kDirectWon:
       return "direct: " + direct + " beats the relayed path by the margin";
   }
