@@ -1078,6 +1078,7 @@ TEST_F(PopRegistryTest, StatusBoardShowsPopsRoutesAndWhatChanged) {
     return doc;
   };
   auto first = parse(board.json());
+  EXPECT_TRUE(first.fields().count("matrix")) << board.json();
   EXPECT_EQ(first.fields().at("generated_ms").number_value(), 1000);
   ASSERT_EQ(first.fields().at("changes").list_value().values_size(), 1);
   EXPECT_EQ(first.fields()
