@@ -93,7 +93,7 @@ TEST_F(MeshProberTest, TwoPopsMeasureEachOtherAndALostPeerCountsAsLoss) {
   uint16_t port = free_port();
   MeshOptions o{.port = port,
                 .interval = std::chrono::milliseconds(20),
-                .timeout = std::chrono::milliseconds(200),
+                .timeout = std::chrono::milliseconds(1000),
                 .seed = 7};
   MeshProber fra(o, "127.0.0.1", "");
   MeshProber sin(o, "127.0.0.2", "");
@@ -112,7 +112,7 @@ TEST_F(MeshProberTest, TwoPopsMeasureEachOtherAndALostPeerCountsAsLoss) {
   EXPECT_EQ(r.address(), "127.0.0.2");
   EXPECT_GE(r.sent(), 5u);
   EXPECT_GE(r.rtt_ms(), 0);
-  EXPECT_LT(r.rtt_ms(), 200);
+  EXPECT_LT(r.rtt_ms(), 1000);
   EXPECT_EQ(r.loss_percent(), 0);
   EXPECT_GE(sin.echoes_answered(), 5u);
   EXPECT_GE(sin.snapshot()[0].rtt_ms(), 0);
