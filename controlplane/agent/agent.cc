@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
+
 #include "common/grpc_limits.h"
 #include "common/log.h"
 #include "common/text.h"
@@ -44,11 +46,18 @@ Agent::Agent(AgentConfig config, DataplaneClient& dataplane, Clock& clock)
         ProberOptions{.report_interval = config_.report_interval},
         [this](const v1::ProbeReport& report) {
           v1::AgentMessage msg;
-          *msg.mutable_probes() = report;
+          *msg.mutable_probes() = with_peers(report);
           send(msg);
           route_on_own(report);
         },
         clock_);
+  if (config_.probes && config_.mesh_port &&
+      (!config_.tunnel_source_v4.empty() || !config_.tunnel_source_v6.empty()))
+    mesh_ = std::make_unique<MeshProber>(
+        MeshOptions{.port = config_.mesh_port,
+                    .interval = config_.mesh_interval,
+                    .timeout = std::min(config_.mesh_interval, std::chrono::milliseconds(1000))},
+        config_.tunnel_source_v4, config_.tunnel_source_v6, clock_);
   if (!config_.bird_config.empty())
     bird_ = std::make_unique<BirdAnnouncer>(
         BirdOptions{.config_path = config_.bird_config, .socket_path = config_.bird_socket});
@@ -104,6 +113,7 @@ void Agent::restore() {
       log::warn("ignoring the stored probe plan", {{"error", plan.error()}});
     } else if (*plan) {
       prober_->set_plan(**plan);
+      if (mesh_) mesh_->set_peers((*plan)->peers());
       std::lock_guard<std::mutex> lock(mu_);
       plan_ = std::move(**plan);
     }
@@ -113,6 +123,13 @@ void Agent::restore() {
 void Agent::start() {
   restore();
   if (prober_) prober_->start();
+  if (mesh_) {
+    // Peers then count this PoP's path as lost; its own probes still go
+    // out from the families that did bind.
+    if (Status s = mesh_->open(); !s.ok())
+      log::warn("mesh echo not served on every tunnel address", {{"error", s.message()}});
+    mesh_->start();
+  }
   {
     std::lock_guard<std::mutex> lock(stop_mu_);
     stopping_ = false;
@@ -128,6 +145,7 @@ void Agent::stop() {
   stop_cv_.notify_all();
   if (watch_.joinable()) watch_.join();
   if (prober_) prober_->stop();
+  if (mesh_) mesh_->stop();
 }
 
 void Agent::watch_loop() {
@@ -168,7 +186,7 @@ v1::Hello Agent::hello() {
   // The verdicts as they are, so the controller's first table uses them;
   // and when the dataplane runs a table of the agent's own, which one, and
   // the memory that made it, so the controller carries on from there.
-  if (prober_) *h.mutable_probes() = prober_->snapshot();
+  if (prober_) *h.mutable_probes() = with_peers(prober_->snapshot());
   std::lock_guard<std::mutex> lock(mu_);
   if (routing_) h.set_route_inputs_version(routing_->inputs.config_version());
   // The content the agent vouches for: the controller's digest kept with
@@ -234,8 +252,15 @@ Agent::ApplyRecord Agent::last_apply() const {
   return applied_;
 }
 
+v1::ProbeReport Agent::with_peers(v1::ProbeReport report) const {
+  if (mesh_)
+    for (v1::PeerResult& r : mesh_->snapshot()) *report.add_peers() = std::move(r);
+  return report;
+}
+
 void Agent::take_plan(const v1::ProbePlan& plan) {
   if (!prober_) return;
+  if (mesh_) mesh_->set_peers(plan.peers());
   prober_->set_plan(plan);
   std::lock_guard<std::mutex> lock(mu_);
   if (plan_ && google::protobuf::util::MessageDifferencer::Equals(*plan_, plan)) return;

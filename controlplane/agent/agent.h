@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "controlplane/agent/bird_announcer.h"
 #include "controlplane/agent/dataplane_client.h"
+#include "controlplane/agent/mesh_prober.h"
 #include "controlplane/agent/prober.h"
 #include "controlplane/agent/table_origin.h"
 #include "controlplane/agent/table_store.h"
@@ -55,6 +56,11 @@ struct AgentConfig {
   // nothing about BIRD happens.
   std::string bird_config;
   std::string bird_socket = "/run/bird/bird.ctl";
+  // The mesh echo's UDP port on the tunnel addresses, and how often each
+  // peer PoP of the plan is probed (docs/routing.md "Relaying over the
+  // backbone"); 0: no echo and no peer probes.
+  uint16_t mesh_port = 0;
+  std::chrono::milliseconds mesh_interval{1000};
 };
 
 // What the controller session asks of the agent.
@@ -131,6 +137,7 @@ class Agent final : public SessionHandler {
   // The prober (null when probes are off), for tests that drive its steps
   // by hand instead of start()ing the agent.
   Prober* prober() { return prober_.get(); }
+  MeshProber* mesh() { return mesh_.get(); }
   // True when BIRD last accepted a non-empty set of VIPs (PopStatus).
   bool bgp_announced() const;
   // True when the agent drives BIRD (--bird-config).
@@ -183,6 +190,8 @@ class Agent final : public SessionHandler {
   std::optional<TableOrigin> running_origin_locked() const;
   void send(const v1::AgentMessage& msg);
   void watch_loop();
+  // The endpoint probes' report with the mesh probes' results beside them.
+  v1::ProbeReport with_peers(v1::ProbeReport report) const;
   // Hands the update's plan to the prober and keeps it on disk.
   void take_plan(const v1::ProbePlan& plan);
 
@@ -192,6 +201,7 @@ class Agent final : public SessionHandler {
   TableStore store_;
   std::function<bool(const v1::AgentMessage&)> send_;
   std::unique_ptr<Prober> prober_;       // null when probes are off
+  std::unique_ptr<MeshProber> mesh_;     // null without mesh_port or a tunnel address
   std::unique_ptr<BirdAnnouncer> bird_;  // null without bird_config
 
   mutable std::mutex mu_;  // guards everything below; one apply at a time

@@ -87,6 +87,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
   app.add_flag("--no-probes", no_probes, "Do not run the controller's probe plan");
+  config.mesh_port = 7445;
+  app.add_option("--mesh-port", config.mesh_port,
+                 "UDP port of the mesh echo on the tunnel addresses, the same on every PoP; "
+                 "peer PoPs are probed on it (0: no echo, no peer probes)")
+      ->capture_default_str();
+  uint32_t mesh_interval_ms = 1000;
+  app.add_option("--mesh-interval-ms", mesh_interval_ms, "How often each peer PoP is probed, ms")
+      ->check(CLI::Range(100, 60000))
+      ->capture_default_str();
   app.add_option("--bird-config", config.bird_config,
                  "Include file of the BIRD config the agent writes its VIPs to (docs/bgp.md); "
                  "without it the agent does not touch BIRD");
@@ -123,6 +132,7 @@ int main(int argc, char** argv) {
   config.status_interval = std::chrono::milliseconds(status_interval_ms);
   config.report_interval = std::chrono::milliseconds(report_interval_ms);
   config.probes = !no_probes;
+  config.mesh_interval = std::chrono::milliseconds(mesh_interval_ms);
 
   if (onramp::Status s = onramp::cp::check_metrics_options(metrics); !s.ok()) {
     onramp::log::error("refusing to start", {{"error", s.message()}});

@@ -13,6 +13,7 @@ struct AcceleratorFlags {
   std::string name;
   std::vector<std::string> vips;
   bool disabled = false;  // create
+  std::string relay;      // "on", "off", "" unchanged
   bool enable = false;    // update
   bool disable = false;   // update
   std::string flow_logs;  // "on" or "off"; empty: unchanged (update), off (create)
@@ -90,6 +91,7 @@ void add_accelerator_commands(CommandTree& tree) {
                      v1::Accelerator req;
                      req.set_name(c->name);
                      req.set_enabled(!c->disabled);
+                     req.set_relay_off(c->relay == "off");
                      for (const std::string& v : c->vips) req.add_vips(v);
                      std::vector<std::string> unused;
                      set_flow_logs(*c, req, unused);
@@ -102,6 +104,11 @@ void add_accelerator_commands(CommandTree& tree) {
       ->delimiter(',');
   create->add_flag("--disabled", c->disabled, "Keep it, but push it to no PoP");
   add_flow_log_flags(*create, *c);
+  create
+      ->add_option("--relay", c->relay,
+                   "on (the default): PoPs reach endpoints through a relay PoP where that is "
+                   "faster; off: always directly")
+      ->check(CLI::IsMember({"on", "off"}));
 
   auto get = std::make_shared<AcceleratorFlags>();
   tree.command(*g, "get", "Show one accelerator", "  onrampctl accelerator get web -o yaml\n",
@@ -126,6 +133,7 @@ void add_accelerator_commands(CommandTree& tree) {
       tree.command(*g, "update", "Change an accelerator; only the flags given change",
                    "  onrampctl accelerator update web --disable\n"
                    "  onrampctl accelerator update web --vip 203.0.113.10 --vip 203.0.113.11\n"
+                   "  onrampctl accelerator update web --relay off\n"
                    "  onrampctl accelerator update web --flow-logs on --flow-log-sample 1\n",
                    [u](Context& ctx) {
                      v1::UpdateAcceleratorRequest req;
@@ -141,6 +149,10 @@ void add_accelerator_commands(CommandTree& tree) {
                        paths.push_back("enabled");
                      }
                      set_flow_logs(*u, a, paths);
+                     if (!u->relay.empty()) {
+                       a.set_relay_off(u->relay == "off");
+                       paths.push_back("relay_off");
+                     }
                      return update_fields<v1::Accelerator>(ctx, &AdminStub::UpdateAccelerator, req,
                                                            paths, print_accelerator);
                    });
@@ -151,6 +163,11 @@ void add_accelerator_commands(CommandTree& tree) {
   update->add_flag("--disable", u->disable, "Withdraw it from every PoP, keep the config")
       ->excludes(enable);
   add_flow_log_flags(*update, *u);
+  update
+      ->add_option("--relay", u->relay,
+                   "on: PoPs reach endpoints through a relay PoP where that is faster; off: "
+                   "always directly")
+      ->check(CLI::IsMember({"on", "off"}));
 
   auto d = std::make_shared<AcceleratorFlags>();
   tree.command(*g, "delete", "Delete an accelerator (it must have no listeners)",

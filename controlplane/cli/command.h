@@ -127,8 +127,9 @@ class Context {
            same_method(m, &AdminStub::ListEndpointGroups) ||
            same_method(m, &AdminStub::GetEndpoint) || same_method(m, &AdminStub::ListEndpoints) ||
            same_method(m, &AdminStub::ListPops) || same_method(m, &AdminStub::GetRoutes) ||
-           same_method(m, &AdminStub::GetHealth) || same_method(m, &AdminStub::TraceFlow) ||
-           same_method(m, &AdminStub::GetStats) || same_method(m, &AdminStub::GetVersion);
+           same_method(m, &AdminStub::GetPopMatrix) || same_method(m, &AdminStub::GetHealth) ||
+           same_method(m, &AdminStub::TraceFlow) || same_method(m, &AdminStub::GetStats) ||
+           same_method(m, &AdminStub::GetVersion);
   }
 
   // Runs `call` on a controller replica: the one that answered last, else

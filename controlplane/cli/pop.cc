@@ -1,6 +1,8 @@
 // `onrampctl pop ...`: the PoPs the controller knows, their session state and
 // which table version each one runs.
 #include <CLI/CLI.hpp>
+#include <map>
+#include <set>
 
 #include "controlplane/cli/call.h"
 #include "controlplane/cli/resource_tables.h"
@@ -72,6 +74,67 @@ void print_pop(std::ostream& out, const v1::Pop& p) {
   f.print(out);
 }
 
+void print_pop_matrix(std::ostream& out, const v1::GetPopMatrixResponse& m) {
+  // Rows are the measuring PoP, columns the one measured (PoP x PoP) or
+  // the region (PoP x region), so a relayed path reads along one row:
+  // FRA1 -> SIN1 in the first grid, then SIN1 -> the region in the second.
+  std::set<std::string> pops, regions;
+  std::map<std::pair<std::string, std::string>, const v1::PopPath*> paths;
+  std::map<std::pair<std::string, std::string>, double> region_rtt;
+  for (const v1::PopPath& p : m.paths()) {
+    pops.insert(p.from());
+    pops.insert(p.to());
+    paths[{p.from(), p.to()}] = &p;
+  }
+  for (const v1::PopRegionRtt& r : m.regions()) {
+    pops.insert(r.pop());
+    regions.insert(r.region());
+    region_rtt[{r.pop(), r.region()}] = r.rtt_ms();
+  }
+  if (pops.empty()) {
+    out << "no PoP x PoP measurement yet: no PoP is connected, or none reported\n";
+    return;
+  }
+  std::vector<std::string> header{"FROM \\ TO"};
+  header.insert(header.end(), pops.begin(), pops.end());
+  Table pp(header);
+  for (const std::string& from : pops) {
+    std::vector<std::string> row{from};
+    for (const std::string& to : pops) {
+      auto it = paths.find({from, to});
+      if (from == to)
+        row.push_back("-");
+      else if (it == paths.end())
+        row.push_back("");
+      else if (it->second->rtt_ms() < 0)
+        row.push_back("no reply (" + format_number(it->second->loss_percent(), 0) + "% loss)");
+      else
+        row.push_back(format_number(it->second->rtt_ms()) + "/" +
+                      format_number(it->second->jitter_ms()) + " ms " +
+                      format_number(it->second->loss_percent(), 0) + "%");
+    }
+    pp.row(std::move(row));
+  }
+  out << "PoP x PoP: smoothed RTT/jitter, loss (mesh probes)\n";
+  pp.print(out);
+  if (regions.empty()) return;
+  std::vector<std::string> rheader{"POP \\ REGION"};
+  rheader.insert(rheader.end(), regions.begin(), regions.end());
+  Table pr(rheader);
+  for (const std::string& pop : pops) {
+    std::vector<std::string> row{pop};
+    for (const std::string& region : regions) {
+      auto it = region_rtt.find({pop, region});
+      row.push_back(it == region_rtt.end() ? ""
+                    : it->second < 0       ? "unmeasured"
+                                           : format_number(it->second) + " ms");
+    }
+    pr.row(std::move(row));
+  }
+  out << "\nPoP x region: RTT of the nearest group (endpoint probes)\n";
+  pr.print(out);
+}
+
 void add_pop_commands(CommandTree& tree) {
   CLI::App* g = tree.group(tree.root, "pop", "PoPs: registered when their agent connects");
 
@@ -95,6 +158,14 @@ void add_pop_commands(CommandTree& tree) {
                })
       ->add_option("id", *id, "PoP id, e.g. FRA1")
       ->required();
+
+  tree.command(*g, "matrix",
+               "Show the PoP x PoP RTT, jitter and loss the PoPs measure of each other, beside "
+               "each PoP's RTT to each region",
+               "  onrampctl pop matrix\n  onrampctl pop matrix -o json\n", [](Context& ctx) {
+                 return call_and_print<v1::GetPopMatrixResponse>(
+                     ctx, &AdminStub::GetPopMatrix, v1::GetPopMatrixRequest(), print_pop_matrix);
+               });
 
   auto adopt_id = std::make_shared<std::string>();
   tree.command(*g, "adopt",

@@ -23,6 +23,7 @@ void print_endpoint(std::ostream& out, const v1::Endpoint& e, bool wide = false)
 void print_endpoints(std::ostream& out, const v1::ListEndpointsResponse& list, bool wide = false);
 void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide = false);
 void print_pop(std::ostream& out, const v1::Pop& pop);
+void print_pop_matrix(std::ostream& out, const v1::GetPopMatrixResponse& matrix);
 void print_routes(std::ostream& out, const v1::GetRoutesResponse& routes);
 void print_trace(std::ostream& out, const v1::TraceFlowResponse& trace);
 void print_health(std::ostream& out, const v1::GetHealthResponse& health, bool wide = false);

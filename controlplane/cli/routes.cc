@@ -32,15 +32,33 @@ void print_routes(std::ostream& out, const v1::GetRoutesResponse& r) {
                   std::to_string(g.traffic_dial_percent()) + "%",
                   format_number(g.share_percent()) + "%", g.reason()});
     groups.print(out, "  ");
+    // How each group is reached, where the controller says (relaying,
+    // docs/routing.md "Relaying over the backbone").
+    bool paths = false;
+    for (const v1::GroupRoute& g : l.groups()) paths = paths || !g.path_reason().empty();
+    if (paths) {
+      out << "\n";
+      Table p({"GROUP", "PATH"});
+      for (const v1::GroupRoute& g : l.groups())
+        if (!g.path_reason().empty()) p.row({g.endpoint_group(), g.path_reason()});
+      p.print(out, "  ");
+    }
     if (l.fail_open())
       out << "  FAIL OPEN: no endpoint is healthy from " << r.pop()
           << "; every new flow goes to the nearest group, health ignored\n";
     if (l.endpoints_size() > 0) {
       out << '\n';
-      Table eps({"ENDPOINT", "WEIGHT", "HEALTHY", "MODE", "LABEL"});
-      for (const v1::ForwardingEndpoint& e : l.endpoints())
-        eps.row({e.address(), std::to_string(e.weight()), yes_no(!e.unhealthy()),
-                 mode_name(e.mode()), e.label()});
+      bool relayed = false;
+      for (const v1::ForwardingEndpoint& e : l.endpoints()) relayed = relayed || !e.relay().empty();
+      std::vector<std::string> headers{"ENDPOINT", "WEIGHT", "HEALTHY", "MODE", "LABEL"};
+      if (relayed) headers.push_back("RELAY");
+      Table eps(headers);
+      for (const v1::ForwardingEndpoint& e : l.endpoints()) {
+        std::vector<std::string> row{e.address(), std::to_string(e.weight()),
+                                     yes_no(!e.unhealthy()), mode_name(e.mode()), e.label()};
+        if (relayed) row.push_back(e.relay());
+        eps.row(std::move(row));
+      }
       eps.print(out, "  ");
     }
   }

@@ -623,6 +623,14 @@ AdminService::Reactor* AdminService::GetRoutes(Ctx* ctx, const v1::GetRoutesRequ
   });
 }
 
+AdminService::Reactor* AdminService::GetPopMatrix(Ctx* ctx, const v1::GetPopMatrixRequest*,
+                                                  v1::GetPopMatrixResponse* resp) {
+  return serve(ctx, [&] {
+    *resp = registry_.matrix();
+    return grpc::Status::OK;
+  });
+}
+
 AdminService::Reactor* AdminService::GetHealth(Ctx* ctx, const v1::GetHealthRequest* req,
                                                v1::GetHealthResponse* resp) {
   return serve(ctx, [&] { return registry_.health(*req, *resp); });

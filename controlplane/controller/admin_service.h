@@ -64,6 +64,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   Reactor* AdoptPop(Ctx*, const v1::AdoptPopRequest*, v1::AdoptPopResponse*) override;
   Reactor* GetRoutes(Ctx*, const v1::GetRoutesRequest*, v1::GetRoutesResponse*) override;
   Reactor* GetHealth(Ctx*, const v1::GetHealthRequest*, v1::GetHealthResponse*) override;
+  Reactor* GetPopMatrix(Ctx*, const v1::GetPopMatrixRequest*, v1::GetPopMatrixResponse*) override;
   Reactor* TraceFlow(Ctx*, const v1::TraceFlowRequest*, v1::TraceFlowResponse*) override;
   Reactor* GetStats(Ctx*, const v1::GetStatsRequest*, v1::GetStatsResponse*) override;
   Reactor* GetVersion(Ctx*, const v1::GetVersionRequest*, v1::GetVersionResponse*) override;

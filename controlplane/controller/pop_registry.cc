@@ -140,9 +140,36 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
   return wanted;
 }
 
+PopContext PopRegistry::context_of(const PopState& st) const {
+  PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
+  for (const auto& [id, other] : pops_)
+    if (other.sink && &other != &st)
+      ctx.peers.push_back(PeerPop{.id = id,
+                                  .tunnel_source = other.pop.tunnel_source(),
+                                  .dataplane_healthy = other.pop.dataplane_healthy(),
+                                  .bgp_announced = other.pop.bgp_announced(),
+                                  .health = &other.health});
+  return ctx;
+}
+
+bool PopRegistry::relays_through(const PopState& st, const std::string& relay) {
+  for (const auto& [listener, m] : st.memory)
+    for (const auto& [group, path] : m.paths)
+      if (path.via == relay) return true;
+  return false;
+}
+
+void PopRegistry::refresh_peers_of(const PopState& changed, Actions& actions) {
+  // The newest snapshot for each: a PoP whose table changed outside the
+  // configuration bumps its version once, and the next PoP's table takes
+  // that version instead of bumping it again.
+  for (auto& [id, st] : pops_)
+    if (st.sink && &st != &changed) refresh(st, *store_.snapshot(), actions);
+}
+
 void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, bool new_round,
                           bool hold) {
-  PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
+  PopContext ctx = context_of(st);
   PopRoutes routes = computer_.compute(config, ctx, &st.health, &st.memory, new_round);
   for (const v1::ListenerRoute& lr : routes.listeners) {
     std::string name = table_listener_name(lr.accelerator(), lr.listener());
@@ -194,7 +221,12 @@ void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, 
     // change; later ones are due to a probe round or to the configuration.
     if (metrics_ && !st.digest.empty())
       metrics_->route_change(st.pop.id(), new_round ? "probes" : "configuration");
-    if (st.pop.applied_version() && digest == st.applied_digest)
+    // The applied version names this content only while nothing newer was
+    // sent: content that comes back while a newer table is on its way (a
+    // peer reconnecting before the PoP's ACK) gets a fresh version, never
+    // the older one the agent would refuse as going backwards.
+    if (st.pop.applied_version() && digest == st.applied_digest &&
+        st.pop.applied_version() >= st.version)
       st.version = st.pop.applied_version();
     else if (st.pop.nacked_version() && digest == st.nacked_digest)
       st.version = st.pop.nacked_version();
@@ -255,8 +287,7 @@ void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& action
   // while this controller is away: the table is a function of these and the
   // PoP's probes.
   *u->mutable_route_inputs() =
-      route_inputs(slice_of(config), {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()},
-                   st.memory, computer_.policy());
+      route_inputs(slice_of(config), context_of(st), st.memory, computer_.policy());
   st.outstanding[u->nonce()] = Sent{st.version, u->created_ms(), st.digest, config.version};
   while (st.outstanding.size() > kMaxOutstanding) {
     auto oldest = st.outstanding.begin();
@@ -369,7 +400,10 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
     log::info("connected", {{"pop", h.pop()},
                             {"agent_version", h.agent_version().empty() ? "?" : h.agent_version()},
                             {"applied_version", h.applied_version()}});
-    refresh(st, *store_.snapshot(), actions);
+    auto config = store_.snapshot();
+    refresh(st, *config, actions);
+    // Every other PoP probes the new one, and may relay through it.
+    refresh_peers_of(st, actions);
   }
   actions.run();
   return grpc::Status::OK;
@@ -441,17 +475,31 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
 
 void PopRegistry::status(const TableSink* sink, const std::string& pop,
                          const v1::PopStatus& status) {
-  std::lock_guard lock(mu_);
-  PopState* found = heard_from(sink, pop);
-  if (!found) return;
-  PopState& st = *found;
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    PopState* found = heard_from(sink, pop);
+    if (!found) return;
+    status_locked(*found, status, actions);
+  }
+  actions.run();
+}
+
+void PopRegistry::status_locked(PopState& st, const v1::PopStatus& status, Actions& actions) {
+  const std::string& pop = st.pop.id();
   int64_t now = st.pop.last_seen_ms();
   if (st.pop.dataplane_healthy() != status.dataplane_healthy())
     log::write(status.dataplane_healthy() ? log::Level::info : log::Level::warn,
                status.dataplane_healthy() ? "dataplane healthy" : "dataplane unhealthy",
                {{"pop", pop}});
+  // Whether the PoP may relay changes with either: the others are
+  // recomputed now, so one relaying through it falls back to direct in the
+  // push this status causes.
+  bool relay_changed = st.pop.dataplane_healthy() != status.dataplane_healthy() ||
+                       st.pop.bgp_announced() != status.bgp_announced();
   st.pop.set_dataplane_healthy(status.dataplane_healthy());
   st.pop.set_bgp_announced(status.bgp_announced());
+  if (relay_changed) refresh_peers_of(st, actions);
   if (status.has_stats()) {
     v1::PopStats s;
     s.set_pop(pop);
@@ -494,16 +542,31 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
         st.first_round_push = at;
       }
     }
-    refresh(st, *store_.snapshot(), actions, true, hold);
+    auto config = store_.snapshot();
+    refresh(st, *config, actions, true, hold);
+    // The PoPs relaying through this one: its endpoint RTTs and verdicts
+    // are their relayed leg, so they are recomputed with it (no round of
+    // theirs: a relay that lost the group is left at once).
+    for (auto& [id, other] : pops_)
+      if (other.sink && &other != &st && relays_through(other, pop))
+        refresh(other, *config, actions);
   }
   actions.run();
 }
 
 void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
-  std::lock_guard lock(mu_);
-  auto it = pops_.find(pop);
-  if (it == pops_.end() || it->second.sink.get() != sink) return;  // a newer session took over
-  PopState& st = it->second;
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pops_.find(pop);
+    if (it == pops_.end() || it->second.sink.get() != sink) return;  // a newer session took over
+    detach_locked(it->second, actions);
+  }
+  actions.run();
+}
+
+void PopRegistry::detach_locked(PopState& st, Actions& actions) {
+  const std::string& pop = st.pop.id();
   st.sink.reset();
   st.outstanding.clear();
   st.health = PopHealth{};
@@ -512,6 +575,8 @@ void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
   st.dirty = true;
   log::warn("disconnected; keeps forwarding on its table",
             {{"pop", pop}, {"applied_version", st.pop.applied_version()}});
+  // The others stop probing it and relaying through it, in this push.
+  refresh_peers_of(st, actions);
 }
 
 void PopRegistry::push_all() {
@@ -590,6 +655,42 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
   return out;
 }
 
+v1::GetPopMatrixResponse PopRegistry::matrix() const {
+  v1::GetPopMatrixResponse out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, st] : pops_) {
+    if (!st.sink) continue;
+    for (const auto& [peer, r] : st.health.peers()) {
+      v1::PopPath* p = out.add_paths();
+      p->set_from(id);
+      p->set_to(peer);
+      p->set_address(r.address());
+      p->set_rtt_ms(r.rtt_ms());
+      p->set_jitter_ms(r.jitter_ms());
+      p->set_loss_percent(r.loss_percent());
+      p->set_sent(r.sent());
+      p->set_reported_ms(st.health.reported_ms());
+    }
+    if (!st.routes) continue;
+    // A region's RTT is its nearest measured group's, over every listener.
+    std::map<std::string, double> regions;
+    for (const v1::ListenerRoute& l : *st.routes)
+      for (const v1::GroupRoute& g : l.groups()) {
+        const std::string& region = g.region().empty() ? g.endpoint_group() : g.region();
+        double rtt = g.direct_rtt_ms() >= 0 || !g.via().empty() ? g.direct_rtt_ms() : g.rtt_ms();
+        auto [it, fresh] = regions.try_emplace(region, rtt);
+        if (rtt >= 0 && (it->second < 0 || rtt < it->second)) it->second = rtt;
+      }
+    for (const auto& [region, rtt] : regions) {
+      v1::PopRegionRtt* r = out.add_regions();
+      r->set_pop(id);
+      r->set_region(region);
+      r->set_rtt_ms(rtt);
+    }
+  }
+  return out;
+}
+
 std::map<std::string, std::shared_ptr<const std::vector<v1::ListenerRoute>>>
 PopRegistry::latest_routes() const {
   std::map<std::string, std::shared_ptr<const std::vector<v1::ListenerRoute>>> out;
@@ -612,9 +713,7 @@ Result<PopView> PopRegistry::view(const std::string& pop) const {
   out.config = store_.snapshot();
   // The live computation, as the next round would see it without counting
   // one.
-  out.routes =
-      computer_.compute(*out.config, {.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()},
-                        &st.health, &st.memory, false);
+  out.routes = computer_.compute(*out.config, context_of(st), &st.health, &st.memory, false);
   // The PoP's version when the content is what it was last given; the
   // configuration version when a push is still due.
   bool current = content_digest(out.routes.table, out.routes.probe_plan) == st.digest;

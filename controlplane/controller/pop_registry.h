@@ -128,6 +128,9 @@ class PopRegistry {
   // the table cannot be built.
   Result<TraceView> trace_view(const std::string& pop) const;
   std::vector<v1::PopStats> stats(const std::string& pop) const;
+  // Every connected PoP's mesh probe results to the other PoPs, beside each
+  // PoP's RTT to each region as its latest routes rank them.
+  v1::GetPopMatrixResponse matrix() const;
   // Every PoP's routes with their reasons as last computed (no computation:
   // the status page reads it several times a second); null for a PoP not
   // computed since the controller started.
@@ -197,6 +200,17 @@ class PopRegistry {
   void refresh(PopState& st, const Config& config, Actions& actions, bool new_round = false,
                bool hold = false);
   void maybe_send(PopState& st, const Config& config, Actions& actions);
+  // The PoP with every other connected PoP as its peers. Caller holds mu_.
+  PopContext context_of(const PopState& st) const;
+  // Recomputes every connected PoP but `changed`, whose connection (and so
+  // their peers) changed. Caller holds mu_.
+  void refresh_peers_of(const PopState& changed, Actions& actions);
+  // A status from the PoP of `st`. Caller holds mu_.
+  void status_locked(PopState& st, const v1::PopStatus& status, Actions& actions);
+  // Whether `st` reaches some group through `relay`, as its memory says.
+  static bool relays_through(const PopState& st, const std::string& relay);
+  // The session of `st` ended. Caller holds mu_.
+  void detach_locked(PopState& st, Actions& actions);
   // The configuration part of RouteInputs, built once per configuration
   // version. Caller holds mu_.
   const v1::RouteInputs& slice_of(const Config& config);

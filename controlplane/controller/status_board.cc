@@ -57,7 +57,8 @@ void StatusBoard::sample(int64_t now_ms) {
   std::string json = "{\"generated_ms\":" + std::to_string(now_ms) +
                      ",\"config_version\":" + std::to_string(config_version) +
                      ",\"pops\":" + to_json(pops) + ",\"endpoints\":" + to_json(health) +
-                     ",\"routes\":[";
+                     // The PoP x PoP matrix beside PoP x region (pop matrix).
+                     ",\"matrix\":" + to_json(registry_.matrix()) + ",\"routes\":[";
   bool first = true;
   for (const auto& [pop, listeners] : routes) {
     if (!listeners) continue;

@@ -1,5 +1,6 @@
 #include "controlplane/routing/health_view.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace onramp::ctl {
@@ -40,10 +41,28 @@ PopHealth::Update PopHealth::replace(const v1::ProbeReport& report, int64_t rece
   for (const auto& [key, r] : results_)
     if (!next.count(key) && health_state(&r) != v1::HEALTH_STATE_UNKNOWN) u.verdict_changed = true;
   results_ = std::move(next);
+  peers_.clear();
+  for (const v1::PeerResult& r : report.peers()) {
+    if (r.pop().empty()) continue;
+    v1::PeerResult& slot = peers_[r.pop()];
+    slot = r;
+    // Not measured, as the agent writes it, rather than a NaN routing
+    // would compare.
+    if (!std::isfinite(slot.rtt_ms())) slot.set_rtt_ms(-1);
+    if (!std::isfinite(slot.last_rtt_ms())) slot.set_last_rtt_ms(-1);
+    if (!std::isfinite(slot.jitter_ms()) || slot.jitter_ms() < 0) slot.set_jitter_ms(0);
+    if (!std::isfinite(slot.loss_percent())) slot.set_loss_percent(100);
+    slot.set_loss_percent(std::clamp(slot.loss_percent(), 0.0, 100.0));
+  }
   reported_ms_ = received_ms;
   ++rounds_;
   dropped_total_ += u.dropped;
   return u;
+}
+
+const v1::PeerResult* PopHealth::peer(const std::string& pop) const {
+  auto it = peers_.find(pop);
+  return it == peers_.end() ? nullptr : &it->second;
 }
 
 const v1::ProbeResult* PopHealth::find(const std::string& accelerator, const std::string& listener,

@@ -2,7 +2,8 @@
 // ProbeResult per (accelerator, listener, group, address), replaced whole by
 // each ProbeReport (the agent sends its whole probe plan every time). The
 // controller keeps one per connected PoP; health is per PoP, so an endpoint
-// one PoP cannot reach is unhealthy from that PoP only.
+// one PoP cannot reach is unhealthy from that PoP only. Beside them, the
+// PoP's mesh probe results to the other PoPs, by peer.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,10 @@ class PopHealth {
   const v1::ProbeResult* find(const std::string& accelerator, const std::string& listener,
                               const std::string& group, const std::string& address) const;
 
+  // The PoP's latest mesh probe result for the peer PoP `pop`, or null.
+  const v1::PeerResult* peer(const std::string& pop) const;
+  const std::map<std::string, v1::PeerResult>& peers() const { return peers_; }
+
   int64_t reported_ms() const { return reported_ms_; }
   // Reports received since the session started: one routing round each.
   uint64_t rounds() const { return rounds_; }
@@ -46,6 +51,7 @@ class PopHealth {
  private:
   using Key = std::tuple<std::string, std::string, std::string, std::string>;
   std::map<Key, v1::ProbeResult> results_;
+  std::map<std::string, v1::PeerResult> peers_;  // by peer PoP id
   int64_t reported_ms_ = 0;
   uint64_t rounds_ = 0;
   uint64_t dropped_total_ = 0;

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "common/ip_address.h"
 #include "common/table_spec.h"
+#include "controlplane/routing/relay_choice.h"
 #include "controlplane/routing/route_explanation.h"
 #include "controlplane/routing/route_steps.h"
 
@@ -32,6 +34,57 @@ std::string endpoint_label(const v1::EndpointGroup& group) {
   return group.name() + " (" + group.region() + ")";
 }
 
+std::string peer_address(const v1::TunnelSource& self, const v1::TunnelSource& peer) {
+  if (!self.ipv4().empty() && !peer.ipv4().empty()) return peer.ipv4();
+  if (!self.ipv6().empty() && !peer.ipv6().empty()) return peer.ipv6();
+  return "";
+}
+
+namespace {
+
+// A peer's tunnel address this PoP may accept relayed packets from.
+bool usable_relay_address(const std::string& address, const v1::TunnelSource& self) {
+  auto a = IpAddress::parse(address);
+  return a && !unusable_address_reason(*a) && address != self.ipv4() && address != self.ipv6();
+}
+
+void count_path(PathExit exit, PathStats& stats) {
+  switch (exit) {
+    case PathExit::kRelayOff:
+      ++stats.relay_off;
+      return;
+    case PathExit::kNoCandidate:
+      ++stats.no_candidate;
+      return;
+    case PathExit::kDirectUnmeasured:
+      ++stats.direct_unmeasured;
+      return;
+    case PathExit::kDirectBetter:
+      ++stats.direct_better;
+      return;
+    case PathExit::kRelayHeld:
+      ++stats.relay_held;
+      return;
+    case PathExit::kRelayWon:
+      ++stats.relay_won;
+      return;
+    case PathExit::kRelayKept:
+      ++stats.relay_kept;
+      return;
+    case PathExit::kRelayLost:
+      ++stats.relay_lost;
+      return;
+    case PathExit::kDirectHeld:
+      ++stats.direct_held;
+      return;
+    case PathExit::kDirectWon:
+      ++stats.direct_won;
+      return;
+  }
+}
+
+}  // namespace
+
 std::vector<uint32_t> scale_weights(const std::vector<double>& shares) {
   double top = 0;
   for (double s : shares) top = std::max(top, s);
@@ -56,11 +109,31 @@ PopRoutes RouteComputer::compute(const Config& config, const PopContext& pop,
   *out.table.mutable_tunnel_source() = pop.tunnel_source;
   bool has_v4 = !pop.tunnel_source.ipv4().empty();
   bool has_v6 = !pop.tunnel_source.ipv6().empty();
+  for (const PeerPop& peer : pop.peers) {
+    std::string address = peer_address(pop.tunnel_source, peer.tunnel_source);
+    if (peer.id == pop.id || address.empty()) continue;
+    auto* p = out.probe_plan.add_peers();
+    p->set_pop(peer.id);
+    p->set_address(address);
+  }
+  // Every connected PoP may relay through this one: the set changes only
+  // when a PoP connects or leaves, not with each choice, so a PoP that
+  // starts relaying never waits for its relay's table.
+  std::set<std::string> accepted;
+  for (const PeerPop& peer : pop.peers)
+    for (const std::string* a : {&peer.tunnel_source.ipv4(), &peer.tunnel_source.ipv6()})
+      if (peer.id != pop.id && usable_relay_address(*a, pop.tunnel_source) &&
+          accepted.insert(*a).second)
+        out.table.add_relay_peers(*a);
   for (const auto& [akey, acc] : config.accelerators) {
     if (!acc.enabled()) continue;
     for (const v1::Listener* l : Config::children(config.listeners, akey)) {
       std::string lkey = listener_key(acc.name(), l->name());
       ListenerInput in{.accelerator = &acc, .listener = l};
+      std::string name = table_listener_name(acc.name(), l->name());
+      ListenerMemory lm;
+      if (memory)
+        if (auto m = memory->find(name); m != memory->end()) lm = m->second;
       for (const v1::EndpointGroup* g : Config::children(config.groups, lkey)) {
         GroupInput gi{.group = g};
         uint32_t left_v4 = 0, left_v6 = 0;
@@ -96,10 +169,20 @@ PopRoutes RouteComputer::compute(const Config& config, const PopContext& pop,
                                 " has no IPv6 tunnel source";
         in.groups.push_back(std::move(gi));
       }
-      std::string name = table_listener_name(acc.name(), l->name());
-      ListenerMemory lm;
-      if (memory)
-        if (auto m = memory->find(name); m != memory->end()) lm = m->second;
+      // How each group is reached, before the groups are ranked: a group
+      // reached faster through a relay is ranked by that RTT.
+      std::vector<PathChoice> paths;
+      paths.reserve(in.groups.size());
+      std::map<std::string, GroupPathMemory> path_memory;
+      for (GroupInput& gi : in.groups) {
+        GroupPathMemory gm;
+        if (auto m = lm.paths.find(gi.group->name()); m != lm.paths.end()) gm = m->second;
+        paths.push_back(choose_path(in, gi, pop, health, policy_, gm, new_round));
+        count_path(paths.back().exit, out.path_stats);
+        gi.path = &paths.back();
+        if (gm != GroupPathMemory{}) path_memory[gi.group->name()] = gm;
+      }
+      lm.paths = std::move(path_memory);
       v1::ListenerRoute route = route_listener(pop, in, lm, new_round, out.stats);
       out.memory[name] = std::move(lm);
       route.set_accelerator(acc.name());
@@ -127,7 +210,8 @@ namespace {
 
 // The route proto: the groups in routing order with their shares and
 // reasons, and the flat endpoint list with effective weights.
-v1::ListenerRoute listener_route(const RoutePlan& plan, const std::vector<std::string>& reasons) {
+v1::ListenerRoute listener_route(const RoutePlan& plan, const std::vector<std::string>& reasons,
+                                 const RoutePolicy& policy) {
   v1::ListenerRoute route;
   for (const GroupState* g : plan.order) {
     auto* gr = route.add_groups();
@@ -139,6 +223,16 @@ v1::ListenerRoute listener_route(const RoutePlan& plan, const std::vector<std::s
     gr->set_endpoints(static_cast<uint32_t>(g->in->endpoints.size()) + g->in->left_out);
     gr->set_rtt_ms(g->rtt);
     gr->set_reason(reasons[g - plan.groups.data()]);
+    if (const PathChoice* path = g->in->path) {
+      gr->set_via(path->via);
+      gr->set_direct_rtt_ms(path->direct_ms);
+      gr->set_relay_candidate(path->best ? path->best->peer->id : "");
+      const std::optional<RelayCandidate>& shown = path->chosen ? path->chosen : path->best;
+      gr->set_to_relay_ms(shown ? shown->to_relay_ms : -1);
+      gr->set_relay_to_group_ms(shown ? shown->relay_to_group_ms : -1);
+      gr->set_via_rtt_ms(shown ? shown->via_ms() : -1);
+      gr->set_path_reason(explain_path(*path, policy));
+    }
   }
   // The flat list in configuration order (groups by name), so that the
   // dataplane's Maglev inputs do not move when only the RTT order does.
@@ -168,6 +262,11 @@ v1::ListenerRoute listener_route(const RoutePlan& plan, const std::vector<std::s
     fe->set_weight(unhealthy[i] ? 0 : weights[i]);
     fe->set_mode(endpoints[i]->mode());
     fe->set_label(endpoint_label(*owner[i]->in->group));
+    if (const PathChoice* path = owner[i]->in->path; path && path->chosen) {
+      const v1::TunnelSource& relay = path->chosen->peer->tunnel_source;
+      auto a = IpAddress::parse(endpoints[i]->address());
+      fe->set_relay(a && a->is_v4() ? relay.ipv4() : relay.ipv6());
+    }
     fe->set_unhealthy(unhealthy[i]);
     // Every endpoint carries its group's drain: the dataplane times it from
     // the moment its own table first marks the endpoint unhealthy.
@@ -185,7 +284,7 @@ v1::ListenerRoute RouteComputer::route_listener(const PopContext& pop, const Lis
                                                 ListenerMemory& memory, bool new_round,
                                                 RouteStats& stats) const {
   RoutePlan plan = plan_listener(in, policy_, memory, new_round, stats);
-  return listener_route(plan, explain_plan(plan, memory, policy_, pop.id));
+  return listener_route(plan, explain_plan(plan, memory, policy_, pop.id), policy_);
 }
 
 }  // namespace onramp::ctl

@@ -22,11 +22,32 @@
 
 namespace onramp::ctl {
 
+// Another connected PoP: a peer this PoP probes with mesh echoes, and a
+// candidate relay (docs/routing.md "Relaying over the backbone").
+struct PeerPop {
+  std::string id;
+  v1::TunnelSource tunnel_source;
+  // What makes it an eligible relay (relay_choice.h): its status, and its
+  // own probe report, whose endpoint RTTs are the relay's leg to a group.
+  // An agent routing on its own knows none of this: no peer relays.
+  bool dataplane_healthy = false;
+  bool bgp_announced = false;
+  const PopHealth* health = nullptr;
+};
+
 // What the computation needs to know of a PoP.
 struct PopContext {
   std::string id;
   v1::TunnelSource tunnel_source;
+  // Every other connected PoP, by id.
+  std::vector<PeerPop> peers;
 };
+
+// The tunnel address of `peer` this PoP probes: IPv4 when both have one,
+// else IPv6 when both have one, else "" (no common family: not probed).
+std::string peer_address(const v1::TunnelSource& self, const v1::TunnelSource& peer);
+
+struct PathChoice;  // relay_choice.h
 
 // One endpoint group of a listener, as seen from one PoP.
 struct GroupInput {
@@ -38,12 +59,25 @@ struct GroupInput {
   // Endpoints left out because it has not, and the sentence saying so.
   uint32_t left_out = 0;
   std::string left_out_reason;
+  // How the group is reached (direct or through a relay PoP), and so the
+  // RTT it is ranked by; null: direct, ranked by group_rtt.
+  const PathChoice* path = nullptr;
 };
 
 struct ListenerInput {
   const v1::Accelerator* accelerator = nullptr;
   const v1::Listener* listener = nullptr;
   std::vector<GroupInput> groups;  // by name
+};
+
+// How one group is reached, between rounds (relay_choice.h): the relay PoP
+// ("" direct), and the other path waiting out the hysteresis ("direct" for
+// the direct path, "" none) with its rounds.
+struct GroupPathMemory {
+  std::string via;
+  std::string challenger;
+  uint32_t rounds = 0;
+  bool operator==(const GroupPathMemory&) const = default;
 };
 
 // What routing remembers of one listener at one PoP between rounds (a round
@@ -57,6 +91,9 @@ struct ListenerMemory {
   // The groups after the primary, in the order they last received
   // spill-over: a group moves ahead of another only when nearer by the margin.
   std::vector<std::string> spill_order;
+  // By group, only the groups reached through a relay or with a path
+  // waiting: every other group is reached directly.
+  std::map<std::string, GroupPathMemory> paths;
 };
 // By table listener name ("accelerator/listener").
 using RouteMemory = std::map<std::string, ListenerMemory>;
@@ -71,6 +108,14 @@ struct RoutePolicy {
   double margin_ms = 5.0;
   double margin_fraction = 0.10;
   uint32_t rounds = 3;
+  // Relaying (docs/routing.md "Relaying over the backbone"): a path beats
+  // the current one when better by max(relay_margin_ms,
+  // relay_margin_fraction x the current path's RTT) for `rounds`
+  // consecutive rounds; a path to a relay losing more than
+  // relay_max_loss_percent of its probes carries nothing.
+  double relay_margin_ms = 10.0;
+  double relay_margin_fraction = 0.20;
+  double relay_max_loss_percent = 5.0;
 };
 
 // How many listeners of one computation took each exit of the policy
@@ -96,6 +141,23 @@ struct RouteStats {
   bool operator==(const RouteStats&) const = default;
 };
 
+// How many groups of one computation took each way of choosing their path
+// (relay_choice.h PathExit): exactly one per group of every listener.
+struct PathStats {
+  uint64_t relay_off = 0;          // relaying off for the accelerator
+  uint64_t no_candidate = 0;       // no eligible relay measured the group
+  uint64_t direct_unmeasured = 0;  // no direct RTT to compare with
+  uint64_t direct_better = 0;      // no relay better by the margin
+  uint64_t relay_held = 0;         // a better path waits out its rounds
+  uint64_t relay_won = 0;          // a relay outlasted the hysteresis
+  uint64_t relay_kept = 0;         // the remembered relay, not beaten
+  uint64_t relay_lost = 0;         // the remembered relay no longer eligible
+  uint64_t direct_held = 0;        // direct better by the margin, waiting
+  uint64_t direct_won = 0;         // direct outlasted the hysteresis
+
+  bool operator==(const PathStats&) const = default;
+};
+
 struct PopRoutes {
   // version is 0: the caller stamps it once it knows whether the content
   // changed. next_hop_mac is empty: the agent fills it.
@@ -104,8 +166,10 @@ struct PopRoutes {
   std::vector<v1::ListenerRoute> listeners;  // in table order
   // The memory after this computation; the caller keeps it for the next.
   RouteMemory memory;
-  // The exits the policy took, summed over the listeners.
+  // The exits the policy took, summed over the listeners, and how the
+  // groups' paths were chosen.
   RouteStats stats;
+  PathStats path_stats;
 };
 
 class RouteComputer {

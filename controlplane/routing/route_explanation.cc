@@ -178,4 +178,64 @@ std::vector<std::string> explain_plan(const RoutePlan& plan, const ListenerMemor
   return Explanation(plan, memory, policy, pop).take();
 }
 
+namespace {
+
+// "45.2 + 2.1 ms"
+std::string legs(const RelayCandidate& r) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f + %.1f ms", r.to_relay_ms, r.relay_to_group_ms);
+  return buf;
+}
+
+// How much faster `fast` is than `slow`, "69 %".
+std::string gain(double fast, double slow) {
+  return slow > 0 ? whole_percent((slow - fast) / slow) : "0 %";
+}
+
+std::string waits_out(const RoutePolicy& policy) {
+  return "waits out " + std::to_string(policy.rounds) + " rounds of hysteresis";
+}
+
+}  // namespace
+
+std::string explain_path(const PathChoice& p, const RoutePolicy& policy) {
+  const std::string direct = p.direct_ms >= 0 ? ms(p.direct_ms) : "unmeasured";
+  switch (p.exit) {
+    case PathExit::kRelayOff:
+      return "direct: relaying is off for this accelerator";
+    case PathExit::kNoCandidate:
+      return "direct: no relay PoP is eligible (connected, dataplane healthy, BGP announced, "
+             "a measured path to it and to the group)";
+    case PathExit::kDirectUnmeasured:
+      return "direct: no RTT to the group yet to compare via " + p.best->peer->id + " (" +
+             legs(*p.best) + ") with";
+    case PathExit::kDirectBetter:
+      return "direct: via " + p.best->peer->id + " would be " + ms(p.best->via_ms()) +
+             ", not better than " + direct + " by the " + ms(p.margin) + " margin";
+    case PathExit::kRelayHeld:
+      if (p.chosen)
+        return "via " + p.via + ": " + legs(*p.chosen) + "; via " + p.challenger + " (" +
+               legs(*p.best) + ") is better by the " + ms(p.margin) + " margin and " +
+               waits_out(policy);
+      return "direct " + direct + ": via " + p.best->peer->id + " (" + legs(*p.best) +
+             ") is better by " + gain(p.best->via_ms(), p.direct_ms) + " and " + waits_out(policy);
+    case PathExit::kRelayWon:
+    case PathExit::kRelayKept:
+      if (p.direct_ms < 0) return "via " + p.via + ": " + legs(*p.chosen) + "; direct unmeasured";
+      if (p.chosen->via_ms() < p.direct_ms)
+        return "via " + p.via + ": " + legs(*p.chosen) + " beats direct " + direct + " by " +
+               gain(p.chosen->via_ms(), p.direct_ms);
+      return "via " + p.via + ": " + legs(*p.chosen) + "; direct " + direct +
+             " is not better by the " + ms(p.margin) + " margin";
+    case PathExit::kRelayLost:
+      return "direct: relay " + p.lost_why + "; back to direct at once";
+    case PathExit::kDirectHeld:
+      return "via " + p.via + ": " + legs(*p.chosen) + "; direct " + direct + " is better by the " +
+             ms(p.margin) + " margin and " + waits_out(policy);
+    case PathExit::kDirectWon:
+      return "direct: " + direct + " beats the relayed path by the margin";
+  }
+  return "";
+}
+
 }  // namespace onramp::ctl

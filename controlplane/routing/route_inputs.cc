@@ -29,6 +29,12 @@ v1::RouteInputs route_inputs(v1::RouteInputs slice, const PopContext& pop,
                              const RouteMemory& memory, const RoutePolicy& policy) {
   slice.set_pop(pop.id);
   *slice.mutable_tunnel_source() = pop.tunnel_source;
+  slice.clear_peers();
+  for (const PeerPop& peer : pop.peers) {
+    v1::RoutePeer* p = slice.add_peers();
+    p->set_pop(peer.id);
+    *p->mutable_tunnel_source() = peer.tunnel_source;
+  }
   memory_to_proto(memory, *slice.mutable_memory());
   *slice.mutable_policy() = policy_to_proto(policy);
   return slice;
@@ -45,6 +51,13 @@ void memory_to_proto(const RouteMemory& memory, MemoryProto& out) {
     p->set_fail_open(m.fail_open);
     p->set_fail_open_entered(m.fail_open_entered);
     for (const std::string& g : m.spill_order) p->add_spill_order(g);
+    for (const auto& [group, path] : m.paths) {
+      v1::GroupPathMemory* gp = p->add_paths();
+      gp->set_endpoint_group(group);
+      gp->set_via(path.via);
+      gp->set_challenger(path.challenger);
+      gp->set_rounds(path.rounds);
+    }
   }
 }
 
@@ -58,6 +71,9 @@ RouteMemory memory_from_proto(const MemoryProto& memory) {
     m.fail_open = p.fail_open();
     m.fail_open_entered = p.fail_open_entered();
     m.spill_order.assign(p.spill_order().begin(), p.spill_order().end());
+    for (const v1::GroupPathMemory& gp : p.paths())
+      m.paths[gp.endpoint_group()] =
+          GroupPathMemory{.via = gp.via(), .challenger = gp.challenger(), .rounds = gp.rounds()};
   }
   return out;
 }
@@ -68,6 +84,9 @@ v1::RoutePolicy policy_to_proto(const RoutePolicy& policy) {
   p.set_margin_ms(policy.margin_ms);
   p.set_margin_fraction(policy.margin_fraction);
   p.set_rounds(policy.rounds);
+  p.set_relay_margin_ms(policy.relay_margin_ms);
+  p.set_relay_margin_fraction(policy.relay_margin_fraction);
+  p.set_relay_max_loss_percent(policy.relay_max_loss_percent);
   return p;
 }
 
@@ -79,6 +98,14 @@ RoutePolicy policy_from_proto(const v1::RoutePolicy& p) {
   if (std::isfinite(p.margin_fraction()) && p.margin_fraction() >= 0 && p.margin_fraction() <= 1)
     policy.margin_fraction = p.margin_fraction();
   if (p.rounds() > 0) policy.rounds = p.rounds();
+  if (std::isfinite(p.relay_margin_ms()) && p.relay_margin_ms() > 0)
+    policy.relay_margin_ms = p.relay_margin_ms();
+  if (std::isfinite(p.relay_margin_fraction()) && p.relay_margin_fraction() > 0 &&
+      p.relay_margin_fraction() <= 1)
+    policy.relay_margin_fraction = p.relay_margin_fraction();
+  if (std::isfinite(p.relay_max_loss_percent()) && p.relay_max_loss_percent() > 0 &&
+      p.relay_max_loss_percent() <= 100)
+    policy.relay_max_loss_percent = p.relay_max_loss_percent();
   return policy;
 }
 
@@ -89,6 +116,8 @@ LocalInputs local_inputs(const v1::RouteInputs& inputs) {
   for (const v1::EndpointGroup& g : inputs.endpoint_groups()) out.config.groups[key_of(g)] = g;
   for (const v1::Endpoint& e : inputs.endpoints()) out.config.endpoints[key_of(e)] = e;
   out.pop = PopContext{.id = inputs.pop(), .tunnel_source = inputs.tunnel_source()};
+  for (const v1::RoutePeer& p : inputs.peers())
+    out.pop.peers.push_back(PeerPop{.id = p.pop(), .tunnel_source = p.tunnel_source()});
   out.policy = policy_from_proto(inputs.policy());
   out.memory = memory_from_proto(inputs.memory());
   return out;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "controlplane/routing/relay_choice.h"
+
 namespace onramp::ctl {
 namespace {
 
@@ -120,7 +122,8 @@ std::vector<GroupState> group_states(const ListenerInput& in, double overprovisi
       g.total_weight += w;
       if (ok) g.healthy_weight += w;
     }
-    g.rtt = group_rtt(gi);
+    // Through a relay when that is how the group is reached.
+    g.rtt = gi.path ? gi.path->rtt_ms() : group_rtt(gi);
     if (g.total_weight > 0)
       g.health_factor =
           std::min(1.0, overprovisioning * double(g.healthy_weight) / double(g.total_weight));

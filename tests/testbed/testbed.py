@@ -491,7 +491,11 @@ class Testbed:
 
     def configure(self):
         """The demo accelerator, through onrampctl alone."""
-        self.ctl("accelerator", "create", ACCELERATOR, "--vip", VIP, "--vip", VIP6)
+        # Direct paths only: PoP to PoP is the router here, no WAN delay, so a
+        # relay would beat every far region and move the story's nearest
+        # groups (relaying gets a bed of its own, issue 17 item 4).
+        self.ctl("accelerator", "create", ACCELERATOR, "--vip", VIP, "--vip", VIP6,
+                 "--relay", "off")
         for lname, (proto, ports, health) in LISTENERS.items():
             self.ctl("listener", "create", lname, "--accelerator", ACCELERATOR, "--protocol", proto,
                      "--ports", ports)

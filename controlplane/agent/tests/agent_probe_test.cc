@@ -136,6 +136,52 @@ TEST_F(AgentProbeTest, ARestartedAgentProbesFromTheStoredPlan) {
   EXPECT_TRUE(wait_report(agent, healthy));
 }
 
+TEST_F(AgentProbeTest, ThePlansPeerPopsAreProbedAndReportedBesideTheEndpoints) {
+  TcpListener listener;
+  // SIN1's echo on another loopback address, the same port as FRA1's.
+  uint16_t port = 0;
+  {
+    MeshProber probe(MeshOptions{.port = 0}, "127.0.0.1", "");
+    ASSERT_TRUE(probe.open().ok());
+    port = probe.bound_port();
+  }
+  MeshProber sin(MeshOptions{.port = port}, "127.0.0.2", "");
+  ASSERT_TRUE(sin.open().ok());
+  sin.start();
+  AgentConfig c = config_in(dir.path);
+  c.tunnel_source_v4 = "127.0.0.1";
+  c.mesh_port = port;
+  Agent agent(c, dataplane, clock);
+  wire(agent);
+  agent.restore();
+  ASSERT_NE(agent.mesh(), nullptr);
+  ASSERT_TRUE(agent.mesh()->open().ok());
+  v1::TableUpdate u = update_with_plan(5, sample_table(0), listener.port);
+  v1::PeerTarget* peer = u.mutable_probe_plan()->add_peers();
+  peer->set_pop("SIN1");
+  peer->set_address("127.0.0.2");
+  // The table is refused (a loopback tunnel source), the plan taken all
+  // the same, its peers included.
+  (void)agent.on_update(u);
+  // The agent's mesh runs on the test's clock: its first probe is due
+  // within one interval; the reply comes in real time, and only run_due
+  // (not called while waiting) could count it lost.
+  clock.advance(1100ms);
+  agent.mesh()->run_due();
+  for (int i = 0; i < 100 && agent.mesh()->snapshot().at(0).sent() == 0; ++i)
+    agent.mesh()->poll_io(100ms);
+  auto report = wait_report(agent, [](const v1::ProbeReport& r) {
+    return healthy(r) && r.peers_size() == 1 && r.peers(0).sent() > 0;
+  });
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->peers(0).pop(), "SIN1");
+  EXPECT_EQ(report->peers(0).address(), "127.0.0.2");
+  EXPECT_GE(report->peers(0).rtt_ms(), 0);
+  EXPECT_EQ(report->peers(0).loss_percent(), 0);
+  EXPECT_EQ(agent.hello().probes().peers_size(), 1);
+  sin.stop();
+}
+
 TEST_F(AgentProbeTest, NoBirdConfigNoAnnouncement) {
   Agent agent(config_in(dir.path), dataplane);
   wire(agent);

@@ -243,6 +243,19 @@ TEST_F(CommandsTest, AcceleratorUpdateSendsOnlyTheFlagsGiven) {
   EXPECT_EQ(run({"accelerator", "update", "web", "--flow-logs", "yes"}), 2);
   EXPECT_EQ(run({"accelerator", "update", "web", "--flow-log-sample", "0.001"}), 2);
 
+  ASSERT_EQ(run({"accelerator", "update", "web", "--relay", "off"}), 0);
+  expect_request<v1::UpdateAcceleratorRequest>(
+      0, m(kAdmin, "UpdateAccelerator"),
+      R"(accelerator { name: "web" relay_off: true } update_mask { paths: "relay_off" })");
+  ASSERT_EQ(run({"accelerator", "update", "web", "--relay", "on"}), 0);
+  expect_request<v1::UpdateAcceleratorRequest>(
+      0, m(kAdmin, "UpdateAccelerator"),
+      R"(accelerator { name: "web" } update_mask { paths: "relay_off" })");
+  EXPECT_EQ(run({"accelerator", "update", "web", "--relay", "sometimes"}), 2);
+
+  ASSERT_EQ(run({"pop", "matrix"}), 0);
+  expect_request<v1::GetPopMatrixRequest>(0, m(kAdmin, "GetPopMatrix"), "");
+
   EXPECT_EQ(run({"accelerator", "update", "web", "--enable", "--disable"}), 2);
   // Nothing given would be a full replacement with nothing: refused.
   EXPECT_EQ(run({"accelerator", "update", "web"}), 2);

@@ -99,6 +99,7 @@ TEST(Golden, AcceleratorJson) {
             " \"update_time_ms\": \"0\",\n"
             " \"flow_logs\": false,\n"
             " \"flow_log_sample_ppm\": 0,\n"
+            " \"relay_off\": false,\n"
             " \"resource_version\": \"0\"\n"
             "}\n");
 }
@@ -115,6 +116,7 @@ TEST(Golden, AcceleratorYaml) {
             "    update_time_ms: 1714557600000\n"
             "    flow_logs: false\n"
             "    flow_log_sample_ppm: 0\n"
+            "    relay_off: false\n"
             "    resource_version: 0\n"
             "  - name: staging\n"
             "    enabled: false\n"
@@ -124,6 +126,7 @@ TEST(Golden, AcceleratorYaml) {
             "    update_time_ms: 0\n"
             "    flow_logs: false\n"
             "    flow_log_sample_ppm: 0\n"
+            "    relay_off: false\n"
             "    resource_version: 0\n");
   EXPECT_EQ(to_yaml(v1::ListAcceleratorsResponse()), "accelerators: []\n");
   EXPECT_EQ(to_yaml(v1::DeleteResponse()), "{}\n");
@@ -415,6 +418,65 @@ TEST(Golden, Routes) {
             "  ENDPOINT         WEIGHT  HEALTHY  MODE  LABEL\n"
             "  198.51.100.11    96      yes      ipip  fra\n"
             "  2001:db8:ae::21  64      no       ipip  sin\n");
+}
+
+TEST(Golden, PopMatrix) {
+  EXPECT_EQ(render<v1::GetPopMatrixResponse>(R"(
+      paths { from: "FRA1" to: "SIN1" rtt_ms: 151.04 jitter_ms: 1.2 loss_percent: 0 }
+      paths { from: "SIN1" to: "FRA1" rtt_ms: 150.7 jitter_ms: 0.9 loss_percent: 3.3 }
+      paths { from: "SIN1" to: "IAD1" rtt_ms: -1 loss_percent: 100 }
+      regions { pop: "FRA1" region: "ap-southeast" rtt_ms: 151 }
+      regions { pop: "FRA1" region: "eu-central" rtt_ms: 2.1 }
+      regions { pop: "SIN1" region: "ap-southeast" rtt_ms: 2.04 }
+      regions { pop: "SIN1" region: "eu-central" rtt_ms: -1 })",
+                                             print_pop_matrix),
+            "PoP x PoP: smoothed RTT/jitter, loss (mesh probes)\n"
+            "FROM \\ TO  FRA1             IAD1                  SIN1\n"
+            "FRA1       -                -                     151/1.2 ms 0%\n"
+            "IAD1       -                -                     -\n"
+            "SIN1       150.7/0.9 ms 3%  no reply (100% loss)  -\n"
+            "\n"
+            "PoP x region: RTT of the nearest group (endpoint probes)\n"
+            "POP \\ REGION  ap-southeast  eu-central\n"
+            "FRA1          151 ms        2.1 ms\n"
+            "IAD1          -             -\n"
+            "SIN1          2 ms          unmeasured\n");
+  EXPECT_EQ(render<v1::GetPopMatrixResponse>("", print_pop_matrix),
+            "no PoP x PoP measurement yet: no PoP is connected, or none reported\n");
+}
+
+TEST(Golden, RoutesWithRelay) {
+  EXPECT_EQ(render<v1::GetRoutesResponse>(R"(
+      pop: "FRA1" table { version: 12 } applied_version: 12
+      listeners {
+        accelerator: "web" listener: "https"
+        groups { endpoint_group: "eu" region: "eu-central" share_percent: 100
+                 traffic_dial_percent: 100 healthy_endpoints: 1 endpoints: 1 rtt_ms: 2
+                 reason: "nearest healthy group" direct_rtt_ms: 2
+                 path_reason: "direct: via SIN1 would be 152.3 ms, not better than 2.0 ms by the 10.0 ms margin" }
+        groups { endpoint_group: "ap" region: "ap-southeast" share_percent: 0
+                 traffic_dial_percent: 100 healthy_endpoints: 1 endpoints: 1 rtt_ms: 47.3
+                 reason: "standby" via: "SIN1" direct_rtt_ms: 151
+                 path_reason: "via SIN1: 45.2 + 2.1 ms beats direct 151.0 ms by 69 %" }
+        endpoints { address: "198.51.100.11" weight: 255 label: "eu" }
+        endpoints { address: "198.51.100.41" weight: 0 label: "ap" relay: "192.0.2.2" }
+      })",
+                                          print_routes),
+            "pop FRA1: computed version 12, applied version 12\n"
+            "\n"
+            "web/https\n"
+            "  #  GROUP  REGION        RTT      HEALTHY  DIAL  SHARE  REASON\n"
+            "  1  eu     eu-central    2 ms     1/1      100%  100%   nearest healthy group\n"
+            "  2  ap     ap-southeast  47.3 ms  1/1      100%  0%     standby\n"
+            "\n"
+            "  GROUP  PATH\n"
+            "  eu     direct: via SIN1 would be 152.3 ms, not better than 2.0 ms by the 10.0 ms "
+            "margin\n"
+            "  ap     via SIN1: 45.2 + 2.1 ms beats direct 151.0 ms by 69 %\n"
+            "\n"
+            "  ENDPOINT       WEIGHT  HEALTHY  MODE  LABEL  RELAY\n"
+            "  198.51.100.11  255     yes      ipip  eu     -\n"
+            "  198.51.100.41  0       yes      ipip  ap     192.0.2.2\n");
 }
 
 TEST(Golden, RoutesFailOpen) {

@@ -104,17 +104,20 @@ TEST_F(ControllerMetricsTest, PopsByStateAndVersions) {
   auto sink = std::make_shared<Sink>();
   ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
   ASSERT_TRUE(registry_->hello(std::make_shared<Sink>(), "", hello("IAD1")).ok());
-  registry_->ack(sink.get(), "FRA1", ack(sink->sent[0], true));
+  // IAD1's connect gave FRA1 a second table (IAD1 is its mesh peer), at a
+  // configuration version bumped once for it.
+  ASSERT_EQ(sink->sent.size(), 2u);
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent[1], true));
   PopCollector pops([this] { return registry_->list_pops(); },
                     [this] { return timed_->snapshot()->version; });
   std::string t = text(pops.Collect());
   EXPECT_TRUE(has(t, "onramp_pops{state=\"connected\"} 2")) << t;
   EXPECT_TRUE(has(t, "onramp_pops{state=\"disconnected\"} 0")) << t;
-  uint64_t v = sink->sent[0].version();
+  uint64_t v = sink->sent[1].version();
   EXPECT_TRUE(has(t, "onramp_pop_applied_table_version{pop=\"FRA1\"} " + std::to_string(v))) << t;
   EXPECT_TRUE(has(t, "onramp_pop_computed_table_version{pop=\"FRA1\"} " + std::to_string(v))) << t;
   EXPECT_TRUE(has(t, "onramp_pop_applied_table_version{pop=\"IAD1\"} 0")) << t;
-  EXPECT_TRUE(has(t, "onramp_config_version 4")) << t;
+  EXPECT_TRUE(has(t, "onramp_config_version 5")) << t;
 }
 
 // The admin server's interceptor: every call counted by method and the

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <optional>
 #include <ostream>
 #include <random>
@@ -17,6 +18,7 @@
 #include "controlplane/controller/config_store.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/tests/fixtures.h"
+#include "controlplane/routing/route_inputs.h"
 #include "dataplane/core/forwarding_table.h"
 
 namespace onramp::ctl {
@@ -909,6 +911,58 @@ TEST(GroupRtt, MedianOfRoutableEndpointsElseOfAll) {
   EXPECT_DOUBLE_EQ(group_rtt(in), 13.0);  // nothing routable: every measured one
   for (auto& p : probes) p.set_rtt_ms(-1);
   EXPECT_LT(group_rtt(in), 0);
+}
+
+TEST_F(RouteComputerTest, ThePlanNamesEveryPeerByACommonFamily) {
+  web();
+  PopContext pop = fra1();
+  PeerPop sin{.id = "SIN1"};
+  sin.tunnel_source.set_ipv4("192.0.2.2");
+  sin.tunnel_source.set_ipv6("2001:db8::2");
+  PeerPop v6only{.id = "IAD1"};
+  v6only.tunnel_source.set_ipv6("2001:db8::3");
+  PeerPop none{.id = "GRU1"};  // no tunnel address yet: not probed
+  pop.peers = {sin, v6only, none, PeerPop{.id = "FRA1", .tunnel_source = pop.tunnel_source}};
+  PopRoutes r = compute(pop);
+  ASSERT_EQ(r.probe_plan.peers_size(), 2);
+  EXPECT_EQ(r.probe_plan.peers(0).pop(), "SIN1");
+  EXPECT_EQ(r.probe_plan.peers(0).address(), "192.0.2.2");  // IPv4 first
+  EXPECT_EQ(r.probe_plan.peers(1).pop(), "IAD1");
+  EXPECT_EQ(r.probe_plan.peers(1).address(), "2001:db8::3");
+
+  // A v4-only PoP does not probe a v6-only peer.
+  PopContext v4{.id = "LHR1"};
+  v4.tunnel_source.set_ipv4("192.0.2.9");
+  v4.peers = {v6only, sin};
+  r = compute(v4);
+  ASSERT_EQ(r.probe_plan.peers_size(), 1);
+  EXPECT_EQ(r.probe_plan.peers(0).pop(), "SIN1");
+
+  // The peers travel in the route inputs: the agent's own plan is the same.
+  LocalInputs back = local_inputs(route_inputs(config_slice(config_), pop, {}, {}));
+  ASSERT_EQ(back.pop.peers.size(), pop.peers.size());
+  EXPECT_EQ(back.pop.peers[1].tunnel_source.ipv6(), "2001:db8::3");
+  PopRoutes again = RouteComputer().compute(back.config, back.pop);
+  EXPECT_EQ(again.probe_plan.SerializeAsString(), compute(pop).probe_plan.SerializeAsString());
+}
+
+TEST(PopHealthPeers, AReportReplacesThePeerResultsAndCleansThem) {
+  PopHealth h;
+  v1::ProbeReport r;
+  auto* p = r.add_peers();
+  p->set_pop("SIN1");
+  p->set_rtt_ms(std::nan(""));
+  p->set_loss_percent(250);
+  p->set_jitter_ms(-3);
+  r.add_peers();  // no PoP: dropped
+  (void)h.replace(r, 1);
+  ASSERT_NE(h.peer("SIN1"), nullptr);
+  EXPECT_EQ(h.peers().size(), 1u);
+  EXPECT_LT(h.peer("SIN1")->rtt_ms(), 0);
+  EXPECT_EQ(h.peer("SIN1")->loss_percent(), 100);
+  EXPECT_EQ(h.peer("SIN1")->jitter_ms(), 0);
+  (void)h.replace(v1::ProbeReport(), 2);
+  EXPECT_EQ(h.peer("SIN1"), nullptr);
 }
 
 }  // namespace
