@@ -37,6 +37,12 @@ struct Options {
   // Unix socket of the local gRPC API (onramp.v1.DataplaneService); empty:
   // no API.
   std::string api_socket;
+  // The exception path (docs/dataplane.md): a vdev for the kernel's side,
+  // e.g. "net_tap0,iface=onramp0"; empty: off, and what is not for a VIP is
+  // dropped (non_ip, non_vip).
+  std::string exception_vdev;
+  // Packets each worker's exception ring holds.
+  uint32_t exception_ring = 1024;
 };
 
 // Parses argv (the part after the EAL arguments; argv[0] the program) into

@@ -39,7 +39,9 @@ namespace onramp::dp {
   X(fragment_no_buffer, "too big, no DF; no buffer left for its fragments")                 \
   X(no_headroom, "buffer lacks headroom for the outer headers")                             \
   X(oversized_frame, "frame larger than one packet buffer (raise --mbuf-size)")             \
-  X(tx_full, "transmit queue full")
+  X(tx_full, "transmit queue full")                                                         \
+  X(exception_ring_full, "for the kernel, but the worker's exception ring was full")        \
+  X(next_hop_unresolved, "the next hop's MAC is not known yet (neighbour learning)")
 
 enum class DropReason : uint8_t {
 #define ONRAMP_DROP_ENUM(name, desc) name,
