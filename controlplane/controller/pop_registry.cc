@@ -453,6 +453,12 @@ void PopRegistry::status(const TableSink* sink, const std::string& pop,
   st.pop.set_dataplane_healthy(status.dataplane_healthy());
   st.pop.set_bgp_announced(status.bgp_announced());
   if (status.has_stats()) {
+    const v1::NextHop& nh = status.stats().next_hop();
+    if (st.pop.next_hop_source() != nh.source() && nh.source() == "unresolved")
+      log::warn("next hop unresolved", {{"pop", pop}, {"address", nh.address()}});
+    st.pop.set_next_hop_source(nh.source());
+    st.pop.set_next_hop_mac(nh.mac());
+    st.pop.set_next_hop_address(nh.address());
     v1::PopStats s;
     s.set_pop(pop);
     *s.mutable_stats() = status.stats();
@@ -565,6 +571,9 @@ Status PopRegistry::flush() {
       r.pop.clear_sent_version();
       r.pop.clear_dataplane_healthy();
       r.pop.clear_bgp_announced();
+      r.pop.clear_next_hop_source();
+      r.pop.clear_next_hop_mac();
+      r.pop.clear_next_hop_address();
       records.push_back(std::move(r));
     }
   }
