@@ -107,6 +107,36 @@ void add_dataplane(Families& f, const Labels& pop, const v1::DataplaneStats& s, 
     f.counter("onramp_dataplane_exception_packets_total",
               "Packets off the plain forwarding path, by what happened to them",
               with(pop, {{"path", path}}), n);
+  // The exception interface to the kernel (docs/dataplane.md), when on.
+  if (!s.exception_interface().empty()) {
+    struct Kernel {
+      const char* direction;
+      const char* result;
+      uint64_t n;
+    };
+    const Kernel kernel[] = {
+        {"to_kernel", "sent", s.to_kernel()},
+        {"to_kernel", "refused", s.to_kernel_refused()},
+        {"from_kernel", "sent", s.from_kernel()},
+        {"from_kernel", "refused", s.from_kernel_refused()},
+    };
+    f.counter("onramp_dataplane_exception_queued_packets_total",
+              "Packets not for a VIP the workers queued for the kernel", pop, s.to_exception());
+    for (const Kernel& k : kernel)
+      f.counter("onramp_dataplane_kernel_packets_total",
+                "Packets between the NIC and the kernel's exception interface, by direction and "
+                "whether the transmit queue took them",
+                with(pop, {{"direction", k.direction}, {"result", k.result}}), k.n);
+  }
+  if (s.has_next_hop() && !s.next_hop().source().empty()) {
+    f.gauge("onramp_dataplane_next_hop_resolved",
+            "1 when the dataplane knows the MAC of its next hop, by where it came from",
+            with(pop, {{"source", s.next_hop().source()}}),
+            s.next_hop().source() == "unresolved" ? 0 : 1);
+    f.counter("onramp_dataplane_next_hop_changes_total",
+              "Times the next hop's learned MAC changed (its first resolution included)", pop,
+              s.next_hop().changes());
+  }
   if (s.tsc_hz() > 0)
     f.counter("onramp_dataplane_busy_seconds_total",
               "Time the workers spent on polls that received packets, summed over workers", pop,

@@ -68,6 +68,7 @@ int health(Context& ctx) {
     f.add("table_version", std::to_string(resp.table_version()));
     f.add("ports_up", std::to_string(resp.ports_up()) + " of " + std::to_string(resp.ports()));
     f.add("vips", join(resp.vips(), ", "));
+    if (const std::string nh = next_hop_text(resp.next_hop()); !nh.empty()) f.add("next_hop", nh);
     f.print(out);
   });
 }

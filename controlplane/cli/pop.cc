@@ -23,19 +23,28 @@ std::string tunnel_source(const v1::Pop& p) {
   return t.ipv4() + (t.ipv4().empty() || t.ipv6().empty() ? "" : ", ") + t.ipv6();
 }
 
+// "02:00:00:00:00:01 (learned)", "unresolved via 10.0.0.1", "" when not
+// reported.
+std::string next_hop(const v1::Pop& p) {
+  if (p.next_hop_source().empty()) return "";
+  if (p.next_hop_source() == "unresolved")
+    return "unresolved" + (p.next_hop_address().empty() ? "" : " via " + p.next_hop_address());
+  return p.next_hop_mac() + " (" + p.next_hop_source() + ")";
+}
+
 }  // namespace
 
 void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) {
   Table t({"POP", "CITY", "COUNTRY", "STATE", "APPLIED", "SENT", "DATAPLANE", "BGP", "APPLY_MS",
            "LAST_SEEN", "AGENT"},
-          {"IATA", "LOCATION", "TUNNEL_SOURCE", "NACKED"}, wide);
+          {"IATA", "LOCATION", "TUNNEL_SOURCE", "NACKED", "NEXT_HOP"}, wide);
   for (const v1::Pop& p : list.pops())
     t.row({p.id(), p.city(), p.country(), std::string(cp::pop_state_name(p.state())),
            version(p.applied_version()) + (p.own_table() ? " (own)" : ""),
            version(p.sent_version()), p.dataplane_healthy() ? "healthy" : "unhealthy",
            p.bgp_announced() ? "announced" : "withdrawn", std::to_string(p.last_apply_latency_ms()),
            format_time_ms(p.last_seen_ms()), p.agent_version()},
-          {p.iata(), coordinates(p), tunnel_source(p), version(p.nacked_version())});
+          {p.iata(), coordinates(p), tunnel_source(p), version(p.nacked_version()), next_hop(p)});
   t.print(out);
   out << "\nconfig version " << list.config_version() << '\n';
   for (const v1::Pop& p : list.pops())
@@ -44,6 +53,10 @@ void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) 
   for (const v1::Pop& p : list.pops())
     if (p.adopt_pending())
       out << p.id() << " adopts the controller's next table, backwards or not (pop adopt)\n";
+  for (const v1::Pop& p : list.pops())
+    if (p.next_hop_source() == "unresolved")
+      out << p.id() << " does not know its next hop's MAC ("
+          << printable(next_hop(p), kMaxFieldBytes) << "): its tunnel packets are dropped\n";
   for (const v1::Pop& p : list.pops())
     if (p.nacked_version() != 0)
       out << p.id() << " refused version " << p.nacked_version() << ": "
@@ -68,6 +81,7 @@ void print_pop(std::ostream& out, const v1::Pop& p) {
   if (p.adopt_pending()) f.add("adopt", "pending: the next table is taken, backwards or not");
   f.add("dataplane", p.dataplane_healthy() ? "healthy" : "unhealthy");
   f.add("bgp", p.bgp_announced() ? "announced" : "withdrawn");
+  if (!p.next_hop_source().empty()) f.add("next_hop", next_hop(p));
   f.add("last_apply_latency_ms", std::to_string(p.last_apply_latency_ms()));
   f.add("last_seen", format_time_ms(p.last_seen_ms()));
   f.add("agent_version", p.agent_version());

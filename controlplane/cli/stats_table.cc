@@ -7,6 +7,19 @@
 
 namespace onramp::cli {
 
+std::string next_hop_text(const v1::NextHop& nh) {
+  if (nh.source().empty()) return "";
+  std::string text = nh.mac().empty() ? "unresolved" : nh.mac();
+  if (!nh.address().empty()) text += " via " + nh.address();
+  if (nh.source() != "unresolved") {
+    text += " (" + nh.source();
+    if (nh.source() == "learned")
+      text += ", " + std::to_string(nh.changes()) + (nh.changes() == 1 ? " change" : " changes");
+    text += ")";
+  }
+  return text;
+}
+
 void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
   Fields f;
   f.add("pop", s.pop());
@@ -47,6 +60,16 @@ void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
   f.add("flow_logs", std::to_string(s.flow_log_flows()) + " flows, " +
                          std::to_string(s.flow_log_records()) + " records, " +
                          std::to_string(s.flow_log_dropped()) + " lost");
+  // The exception path and the next hop (docs/dataplane.md), when in use.
+  if (!s.exception_interface().empty()) {
+    f.add("exception_interface", s.exception_interface());
+    f.add("to_exception", std::to_string(s.to_exception()));
+    f.add("to_kernel", std::to_string(s.to_kernel()) + " (" +
+                           std::to_string(s.to_kernel_refused()) + " refused)");
+    f.add("from_kernel", std::to_string(s.from_kernel()) + " (" +
+                             std::to_string(s.from_kernel_refused()) + " refused)");
+  }
+  if (const std::string nh = next_hop_text(s.next_hop()); !nh.empty()) f.add("next_hop", nh);
   f.print(out);
 
   // Only the reasons that happened; the JSON and YAML views have them all.

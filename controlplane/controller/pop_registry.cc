@@ -501,6 +501,12 @@ void PopRegistry::status_locked(PopState& st, const v1::PopStatus& status, Actio
   st.pop.set_bgp_announced(status.bgp_announced());
   if (relay_changed) refresh_peers_of(st, actions);
   if (status.has_stats()) {
+    const v1::NextHop& nh = status.stats().next_hop();
+    if (st.pop.next_hop_source() != nh.source() && nh.source() == "unresolved")
+      log::warn("next hop unresolved", {{"pop", pop}, {"address", nh.address()}});
+    st.pop.set_next_hop_source(nh.source());
+    st.pop.set_next_hop_mac(nh.mac());
+    st.pop.set_next_hop_address(nh.address());
     v1::PopStats s;
     s.set_pop(pop);
     *s.mutable_stats() = status.stats();
@@ -630,6 +636,9 @@ Status PopRegistry::flush() {
       r.pop.clear_sent_version();
       r.pop.clear_dataplane_healthy();
       r.pop.clear_bgp_announced();
+      r.pop.clear_next_hop_source();
+      r.pop.clear_next_hop_mac();
+      r.pop.clear_next_hop_address();
       records.push_back(std::move(r));
     }
   }

@@ -110,6 +110,9 @@ class LocalApi::Service final : public pb::DataplaneService::CallbackService {
                                        pb::ApplyTableResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
     auto spec = table_spec_from_proto(req->table());
+    if (spec.ok() && !sources_.neighbours) {
+      if (Status s = check_next_hop_given(*spec); !s.ok()) spec = s;
+    }
     if (!spec.ok()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "table." + spec.error()));
       return reactor;
@@ -175,6 +178,7 @@ class LocalApi::Service final : public pb::DataplaneService::CallbackService {
     resp->set_table_version(table.spec().version);
     resp->set_pop(table.spec().pop);
     for (const Vip& v : table.vips()) resp->add_vips(v.address.to_string());
+    *resp->mutable_next_hop() = next_hop_status(table.spec(), sources_.neighbours);
     resp->set_healthy(up == sources_.ports->size() && up > 0);
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);

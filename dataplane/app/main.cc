@@ -2,6 +2,7 @@
 // the forwarding table before touching any device, sets up ports and worker
 // lcores, forwards until a signal (or until idle, for replays), and prints the
 // final counters.
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
@@ -23,7 +24,9 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "dataplane/app/build_cpus.h"
+#include "dataplane/app/exception_path.h"
 #include "dataplane/app/local_api.h"
+#include "dataplane/app/neighbour_watch.h"
 #include "dataplane/app/options.h"
 #include "dataplane/app/ports.h"
 #include "dataplane/app/stats_report.h"
@@ -111,6 +114,9 @@ int main(int argc, char** argv) {
   TableSpec spec;  // empty until a table is loaded or applied
   if (!opts.table_path.empty()) {
     auto loaded = load_table_file(opts.table_path);
+    if (loaded.ok() && opts.exception_vdev.empty()) {
+      if (Status s = check_next_hop_given(*loaded); !s.ok()) loaded = s.prefixed(opts.table_path);
+    }
     if (!loaded.ok()) return fail("cannot load the forwarding table", loaded.status());
     spec = std::move(*loaded);
   }
@@ -144,7 +150,16 @@ int main(int argc, char** argv) {
   const bool main_forwards = worker_lcores.empty();
   unsigned n_workers = main_forwards ? 1 : static_cast<unsigned>(worker_lcores.size());
 
-  auto set_up = setup_ports(opts, static_cast<uint16_t>(n_workers));
+  int exception_port = -1;
+  if (!opts.exception_vdev.empty()) {
+    auto probed = ExceptionPath::probe(opts.exception_vdev);
+    if (!probed.ok()) {
+      rte_eal_cleanup();
+      return fail("cannot start the exception path", probed.status());
+    }
+    exception_port = *probed;
+  }
+  auto set_up = setup_ports(opts, static_cast<uint16_t>(n_workers), exception_port);
   if (!set_up.ok()) {
     rte_eal_cleanup();
     return fail("cannot set up the ports", set_up.status());
@@ -157,6 +172,38 @@ int main(int argc, char** argv) {
     return fail("cannot find the XDP steering program's maps", steering_opened.status());
   }
   std::unique_ptr<VipSteering> steering = std::move(*steering_opened);
+  // The kernel's frames leave by the first port, on the TX queue after the
+  // workers'.
+  std::unique_ptr<ExceptionPath> exception;
+  if (exception_port >= 0) {
+    auto started = ExceptionPath::start(opts.exception_vdev, static_cast<uint16_t>(exception_port),
+                                        ports.front(), static_cast<uint16_t>(n_workers), n_workers,
+                                        opts.exception_ring);
+    if (!started.ok()) {
+      stop_ports(ports);
+      rte_eal_cleanup();
+      return fail("cannot start the exception path", started.status());
+    }
+    exception = std::move(*started);
+    log::info("exception path started", {{"port", exception->name()},
+                                         {"ifindex", exception->ifindex()},
+                                         {"nic", ports.front().name},
+                                         {"mac", mac_to_string(ports.front().mac)}});
+  }
+  // The next hop's MAC, from the exception interface's neighbour table.
+  std::unique_ptr<NeighbourWatch> neighbours;
+  if (exception && exception->ifindex() > 0) {
+    auto opened = NeighbourWatch::open(exception->ifindex());
+    if (opened.ok())
+      neighbours = std::move(*opened);
+    else
+      log::warn("the next hop's MAC is not learned", {{"error", opened.status().message()}});
+  } else if (exception) {
+    log::warn(
+        "the next hop's MAC is not learned: the exception interface's kernel index is "
+        "unknown (give iface= in --exception-vdev)",
+        {{"exception_vdev", opts.exception_vdev}});
+  }
   // No lcore polls yet: the first table is built on every CPU the process
   // was given (a restart's time to forward is mostly this build). Later
   // builds use the CPUs the polling lcores leave.
@@ -216,6 +263,11 @@ int main(int argc, char** argv) {
     w->processor =
         std::make_unique<PacketProcessor>(i, opts.flows_per_lcore, opts.print_flows,
                                           opts.flow_log_ring, opts.flow_log_window_s * 1000);
+    if (exception) {
+      w->processor->set_exception_path(true);
+      w->exception_ring = exception->ring(i);
+    }
+    if (neighbours) w->processor->set_learned_next_hop(&neighbours->learned());
     workers.push_back(w.get());
     owned.push_back(std::move(w));
   }
@@ -228,8 +280,12 @@ int main(int argc, char** argv) {
     log::info("port started", {{"id", p.id}, {"name", p.name}, {"mac", mac_to_string(p.mac)}});
   std::unique_ptr<LocalApi> api;
   if (!opts.api_socket.empty()) {
-    StatsSources sources{
-        .publisher = &publisher, .ports = &ports, .workers = &workers, .steering = steering.get()};
+    StatsSources sources{.publisher = &publisher,
+                         .ports = &ports,
+                         .workers = &workers,
+                         .steering = steering.get(),
+                         .exception = exception.get(),
+                         .neighbours = neighbours.get()};
     auto started = LocalApi::start(opts.api_socket, publisher, sources);
     if (!started.ok()) {
       stop_ports(ports);
@@ -244,9 +300,20 @@ int main(int argc, char** argv) {
                  std::to_string(spec.version));
   if (main_forwards) {
     uint64_t next_check = 0;
+    uint64_t next_exception = 0;
+    const uint64_t exception_gap = rte_get_tsc_hz() / 50000;
     workers[0]->on_poll = [&] {
+      // One lcore for all: the exception path runs between the worker's
+      // polls (and keeps it from sleeping while the kernel talks).
+      // At most every 20 us: net_tap's receive is a system call, which
+      // would otherwise cost every busy poll a microsecond.
+      if (exception && rte_rdtsc() >= next_exception) {
+        next_exception = rte_rdtsc() + exception_gap;
+        if (exception->poll()) workers[0]->last_rx_ms.store(clock_ms(), std::memory_order_relaxed);
+      }
       uint64_t now = clock_ms();
       if (now < next_check) return;
+      if (neighbours) neighbours->poll(now);
       next_check = now + 5;
       service::watchdog();
       if (opts.exit_on_idle_ms && all_idle(workers, opts.exit_on_idle_ms))
@@ -256,9 +323,25 @@ int main(int argc, char** argv) {
   } else {
     for (unsigned i = 0; i < n_workers; ++i)
       rte_eal_remote_launch(worker_main, workers[i], worker_lcores[i]);
+    // The main lcore supervises, and moves the exception path's packets
+    // with the workers' adaptive idle sleep: spins while the kernel talks,
+    // sleeps up to --idle-sleep-max-us when it does not.
+    uint64_t next_check = 0;
+    uint32_t sleep_us = 1;
     while (!g_stop.load(std::memory_order_relaxed)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (!exception) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      } else if (exception->poll()) {
+        sleep_us = 1;
+      } else if (opts.idle_sleep_max_us) {
+        std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
+        sleep_us = std::min(sleep_us * 2, opts.idle_sleep_max_us);
+      }
+      const uint64_t now = clock_ms();
+      if (now < next_check) continue;
+      next_check = now + 5;
       service::watchdog();
+      if (neighbours) neighbours->poll(now);
       if (opts.exit_on_idle_ms && all_idle(workers, opts.exit_on_idle_ms)) g_stop.store(true);
     }
     rte_eal_mp_wait_lcore();
@@ -266,8 +349,12 @@ int main(int argc, char** argv) {
 
   service::stopping();
   api.reset();
-  StatsSources sources{
-      .publisher = &publisher, .ports = &ports, .workers = &workers, .steering = steering.get()};
+  StatsSources sources{.publisher = &publisher,
+                       .ports = &ports,
+                       .workers = &workers,
+                       .steering = steering.get(),
+                       .exception = exception.get(),
+                       .neighbours = neighbours.get()};
   onramp::v1::DataplaneStats final_stats = collect_stats(sources);
   std::fputs(stats_text(final_stats).c_str(), stdout);
   if (opts.print_flows) std::fputs(flows_text(sources).c_str(), stdout);
@@ -281,6 +368,8 @@ int main(int argc, char** argv) {
       log::error("cannot write the counters",
                  {{"file", opts.stats_json}, {"error", written.message()}});
   }
+  neighbours.reset();
+  exception.reset();
   stop_ports(ports);
   rte_eal_cleanup();
   return 0;

@@ -96,6 +96,15 @@ std::optional<int> parse_options(int argc, char** argv, Options& out) {
                  "the kernel; \"none\": the PMD's own (every packet to the dataplane)")
       ->type_name("FILE")
       ->capture_default_str();
+  app.add_option("--exception-vdev", out.exception_vdev,
+                 "Send what is not for a VIP (ARP, ND, BGP, the PoP's own addresses) to the "
+                 "kernel through this DPDK vdev, and the kernel's frames out of the first port: "
+                 "net_tap0,iface=onramp0 (or virtio_user0,path=/dev/vhost-net,iface=onramp0)")
+      ->type_name("DEVARGS");
+  app.add_option("--exception-ring", out.exception_ring,
+                 "Packets per worker waiting for the exception interface")
+      ->check(CLI::Range(64u, 65536u))
+      ->capture_default_str();
   app.final_callback([&out] {
     if (out.table_path.empty() && out.api_socket.empty())
       throw CLI::ValidationError("no --table and no --api-socket: nothing could ever be forwarded");

@@ -45,6 +45,12 @@ struct Options {
   // names one): onramp's steering program, installed with the dataplane.
   // "none": the PMD's own program, which sends every packet to the dataplane.
   std::string xdp_program;
+  // The exception path (docs/dataplane.md): a vdev for the kernel's side,
+  // e.g. "net_tap0,iface=onramp0"; empty: off, and what is not for a VIP is
+  // dropped (non_ip, non_vip).
+  std::string exception_vdev;
+  // Packets each worker's exception ring holds.
+  uint32_t exception_ring = 1024;
 };
 
 // Parses argv (the part after the EAL arguments; argv[0] the program) into

@@ -19,8 +19,11 @@ Status port_error(uint16_t port, const char* what, int rc) {
 
 }  // namespace
 
-Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) {
+Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues, int skip) {
   uint16_t n_ports = rte_eth_dev_count_avail();
+  if (skip >= 0) --n_ports;
+  const bool exception = skip >= 0;
+  const auto tx_queues = static_cast<uint16_t>(queues + (exception ? 1 : 0));
   if (n_ports == 0)
     return error(
         "no DPDK port: bind a NIC to vfio-pci or add one with --vdev (see docs/deployment.md)");
@@ -31,10 +34,13 @@ Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) 
   std::map<int, rte_mempool*> pools;
   unsigned per_port =
       queues * (opts.rx_descriptors + opts.tx_descriptors + 2u * opts.burst) + kMbufCache;
-  unsigned mbufs = std::max({8191u, per_port * n_ports, opts.mbufs});
+  // The exception path holds buffers in its rings and its port's queues.
+  const unsigned exception_mbufs = exception ? queues * opts.exception_ring + 2048u : 0u;
+  unsigned mbufs = std::max({8191u, per_port * n_ports + exception_mbufs, opts.mbufs});
 
   uint16_t port;
   RTE_ETH_FOREACH_DEV(port) {
+    if (port == skip) continue;
     int socket = rte_eth_dev_socket_id(port);
     if (socket < 0) socket = 0;
     rte_mempool*& pool = pools[socket];
@@ -63,6 +69,11 @@ Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) 
       return error("port " + std::to_string(port) + " (net_af_xdp) has queue_count=" +
                    std::to_string(info.max_rx_queues) + " but there are " + std::to_string(queues) +
                    " worker lcores: give it one queue per worker (queue_count=N in its --vdev)");
+    if (tx_queues > info.max_tx_queues)
+      return error("port " + std::to_string(port) + " (" + info.driver_name + ") has " +
+                   std::to_string(info.max_tx_queues) + " TX queues; the workers and the " +
+                   "exception path need " + std::to_string(tx_queues) +
+                   " (net_pcap: give tx_iface once more)");
 
     rte_eth_conf conf{};
     if (queues > 1) {
@@ -73,7 +84,7 @@ Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) 
         conf.rx_adv_conf.rss_conf.rss_hf = hf;
       }
     }
-    rc = rte_eth_dev_configure(port, queues, queues, &conf);
+    rc = rte_eth_dev_configure(port, queues, tx_queues, &conf);
     if (rc != 0) return port_error(port, "configure", rc);
     uint16_t rxd = opts.rx_descriptors;
     uint16_t txd = opts.tx_descriptors;
@@ -82,6 +93,8 @@ Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) 
     for (uint16_t q = 0; q < queues; ++q) {
       rc = rte_eth_rx_queue_setup(port, q, rxd, socket, nullptr, pool);
       if (rc != 0) return port_error(port, "rx queue setup", rc);
+    }
+    for (uint16_t q = 0; q < tx_queues; ++q) {
       rc = rte_eth_tx_queue_setup(port, q, txd, socket, nullptr);
       if (rc != 0) return port_error(port, "tx queue setup", rc);
     }
@@ -89,8 +102,12 @@ Result<std::vector<PortInfo>> setup_ports(const Options& opts, uint16_t queues) 
     if (rc != 0) return port_error(port, "start", rc);
     if (opts.promiscuous) rte_eth_promiscuous_enable(port);
 
-    PortInfo pi{
-        .id = port, .name = {}, .mac = {}, .driver = info.driver_name, .if_index = info.if_index};
+    PortInfo pi{.id = port,
+                .name = {},
+                .mac = {},
+                .driver = info.driver_name,
+                .if_index = info.if_index,
+                .pool = pool};
     char name[RTE_ETH_NAME_MAX_LEN];
     if (rte_eth_dev_get_name_by_port(port, name) == 0) pi.name = name;
     rte_ether_addr mac;

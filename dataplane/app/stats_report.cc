@@ -57,6 +57,29 @@ void each_flow(const StatsSources& in, F&& f) {
 
 }  // namespace
 
+pb::NextHop next_hop_status(const TableSpec& spec, const NeighbourWatch* neighbours) {
+  pb::NextHop nh;
+  NeighbourWatch::View v;
+  if (neighbours) {
+    v = neighbours->view();
+    if (v.address) nh.set_address(v.address->to_string());
+    nh.set_changes(v.changes);
+  }
+  if (spec.next_hop_mac != MacAddress{}) {
+    nh.set_source("table");
+    nh.set_mac(mac_to_string(spec.next_hop_mac));
+  } else if (!neighbours) {
+    nh.set_source("none");
+    nh.set_mac(mac_to_string(spec.next_hop_mac));
+  } else if (v.mac) {
+    nh.set_source("learned");
+    nh.set_mac(mac_to_string(*v.mac));
+  } else {
+    nh.set_source("unresolved");
+  }
+  return nh;
+}
+
 pb::DataplaneStats collect_stats(const StatsSources& in) {
   pb::DataplaneStats s;
   auto lock = in.publisher->lock();
@@ -91,6 +114,7 @@ pb::DataplaneStats collect_stats(const StatsSources& in) {
     s.set_drained_packets(s.drained_packets() + get(c.drained_packets));
     s.set_relayed_out(s.relayed_out() + get(c.relayed_out));
     s.set_relayed_in(s.relayed_in() + get(c.relayed_in));
+    s.set_to_exception(s.to_exception() + get(c.to_exception));
     for (int r = 0; r < kDropReasonCount; ++r) drops[r] += get(c.drops[r]);
     const FlowTable& f = w->processor->flows();
     s.set_flow_capacity(s.flow_capacity() + f.capacity());
@@ -110,6 +134,15 @@ pb::DataplaneStats collect_stats(const StatsSources& in) {
     }
   }
   s.set_tsc_hz(rte_get_tsc_hz());
+  if (in.exception) {
+    const ExceptionCounters& x = in.exception->counters();
+    s.set_exception_interface(in.exception->name());
+    s.set_to_kernel(get(x.to_kernel));
+    s.set_to_kernel_refused(get(x.to_kernel_refused));
+    s.set_from_kernel(get(x.from_kernel));
+    s.set_from_kernel_refused(get(x.from_kernel_refused));
+  }
+  *s.mutable_next_hop() = next_hop_status(table.spec(), in.neighbours);
   for (int r = 0; r < kDropReasonCount; ++r) {
     (*s.mutable_drops())[drop_reason_name(static_cast<DropReason>(r))] = drops[r];
     s.set_dropped(s.dropped() + drops[r]);
@@ -168,6 +201,15 @@ std::string stats_text(const pb::DataplaneStats& s) {
   os << "  rx " << s.rx_packets() << " packets " << s.rx_bytes() << " bytes; forwarded "
      << s.forwarded() << "; echo replies " << s.echo_replies() << "; icmp errors forwarded "
      << s.icmp_errors_forwarded() << "; dropped " << s.dropped() << "\n";
+  if (!s.exception_interface().empty())
+    os << "  exception path " << s.exception_interface() << ": " << s.to_exception()
+       << " for the kernel, " << s.to_kernel() << " sent to it (" << s.to_kernel_refused()
+       << " refused); " << s.from_kernel() << " from it sent out (" << s.from_kernel_refused()
+       << " refused)\n";
+  if (s.has_next_hop() && s.next_hop().source() != "none")
+    os << "  next hop " << (s.next_hop().address().empty() ? "-" : s.next_hop().address()) << " "
+       << (s.next_hop().mac().empty() ? "-" : s.next_hop().mac()) << " (" << s.next_hop().source()
+       << ", " << s.next_hop().changes() << " changes)\n";
   if (s.icmp_too_big_sent() || s.fragmented())
     os << "  too big for the tunnel: " << s.icmp_too_big_sent() << " answered with ICMP, "
        << s.fragmented() << " split into " << s.fragmented() + s.fragments_sent() << " fragments\n";

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "dataplane/app/exception_path.h"
+#include "dataplane/app/neighbour_watch.h"
 #include "dataplane/app/ports.h"
 #include "dataplane/app/table_publisher.h"
 #include "dataplane/app/worker.h"
@@ -21,7 +23,12 @@ struct StatsSources {
   const std::vector<WorkerContext*>* workers;
   // AF_XDP ports' VIP steering; null without any.
   const VipSteering* steering = nullptr;
+  const ExceptionPath* exception = nullptr;    // null while off
+  const NeighbourWatch* neighbours = nullptr;  // null while not learning
 };
+
+// Where the tunnel packets' destination MAC comes from, and which it is.
+onramp::v1::NextHop next_hop_status(const TableSpec& spec, const NeighbourWatch* neighbours);
 
 // Sums every lcore's counters, the retired tables' included.
 onramp::v1::DataplaneStats collect_stats(const StatsSources& in);

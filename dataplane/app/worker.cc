@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include <memory>
 
@@ -103,17 +104,23 @@ struct InFlight {
 };
 
 // Last stage of a burst, then out of the port it came in on.
+// Packets for the kernel go, untouched, on the worker's exception ring.
 void finish_and_send(InFlight& f, PacketProcessor& proc, MbufLender& lender, uint16_t queue,
-                     uint32_t now_ms) {
+                     uint32_t now_ms, rte_ring* exception_ring) {
   if (f.n) lender.set_pool(f.rx[f.slot[0]]->pool);
   proc.finish(f.core_slot, now_ms, &lender);
   rte_mbuf* tx[PacketProcessor::kMaxBurst];
   Action tx_action[PacketProcessor::kMaxBurst];
-  uint16_t ntx = 0;
+  rte_mbuf* exc[PacketProcessor::kMaxBurst];
+  uint16_t ntx = 0, nexc = 0;
   for (uint16_t i = 0; i < f.n; ++i) {
     rte_mbuf* m = f.rx[f.slot[i]];
     if (f.actions[i] == Action::drop) {
       rte_pktmbuf_free(m);
+      continue;
+    }
+    if (f.actions[i] == Action::exception) {
+      exc[nexc++] = m;
       continue;
     }
     from_packet(m, f.bufs[i]);
@@ -126,6 +133,16 @@ void finish_and_send(InFlight& f, PacketProcessor& proc, MbufLender& lender, uin
     rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
   }
   lender.flush(f.port->id, queue, proc);
+  if (nexc) {
+    // Only set when the exception path is on: only then does the core
+    // return Action::exception.
+    const unsigned queued =
+        rte_ring_sp_enqueue_burst(exception_ring, reinterpret_cast<void**>(exc), nexc, nullptr);
+    if (queued < nexc) {
+      proc.count_exception_refused(nexc - queued);
+      rte_pktmbuf_free_bulk(exc + queued, nexc - queued);
+    }
+  }
 }
 
 }  // namespace
@@ -167,7 +184,8 @@ int worker_main(void* arg) {
       // alive until the report at the top of the loop. (The pointer alone
       // is not enough: this loop may have seen it before the publisher
       // opened its grace period, and reported too early to count.)
-      finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(clock_ms()));
+      finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(clock_ms()),
+                      w.exception_ring);
       pending = nullptr;
       continue;
     }
@@ -185,7 +203,8 @@ int worker_main(void* arg) {
     proc.sweep_flow_logs(static_cast<uint32_t>(now), n ? 1 : 64);
     if (n == 0) {
       if (pending) {
-        finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(now));
+        finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(now),
+                        w.exception_ring);
         pending = nullptr;
         continue;
       }
@@ -214,7 +233,8 @@ int worker_main(void* arg) {
     f.table = table;
     proc.classify(f.core_slot, *table, f.bufs, f.actions, f.n, f.port->mac,
                   pending ? pending->core_slot : -1);
-    if (pending) finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(now));
+    if (pending)
+      finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(now), w.exception_ring);
     pending = &f;
     next_flight = (next_flight + 1) % PacketProcessor::kSlots;
 
@@ -225,7 +245,9 @@ int worker_main(void* arg) {
     empty_polls = 0;
     sleep_us = 1;
   }
-  if (pending) finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(clock_ms()));
+  if (pending)
+    finish_and_send(*pending, proc, lender, queue, static_cast<uint32_t>(clock_ms()),
+                    w.exception_ring);
   publisher.worker_offline(w.index);
   return 0;
 }

@@ -14,6 +14,8 @@
 #include "dataplane/core/forwarding_table.h"
 #include "dataplane/core/processor.h"
 
+struct rte_ring;
+
 namespace onramp::dp {
 
 // Milliseconds since the process started, from the TSC.
@@ -28,6 +30,9 @@ struct WorkerContext {
   TablePublisher* publisher = nullptr;
   const std::atomic<bool>* stop = nullptr;
   std::unique_ptr<PacketProcessor> processor;
+  // This worker's ring to the exception path (the main lcore empties it);
+  // null while the exception path is off.
+  rte_ring* exception_ring = nullptr;
   std::atomic<uint64_t> last_rx_ms{0};
   std::atomic<uint64_t> idle_sleeps{0};
   // TSC cycles of the polls that received packets (receive to transmit):

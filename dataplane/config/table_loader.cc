@@ -99,13 +99,15 @@ Result<TableSpec> table_spec_from_proto(const pb::ForwardingTable& msg) {
     if (!a.ok()) return a.status();
     out.tunnel_source_v6 = *a;
   }
-  if (msg.next_hop_mac().empty()) return error("next_hop_mac: required");
-  auto mac = parse_mac(msg.next_hop_mac());
-  if (!mac)
-    return error("next_hop_mac: " + quote(msg.next_hop_mac()) + " is not aa:bb:cc:dd:ee:ff");
-  if (auto why = unusable_mac_reason(*mac))
-    return error("next_hop_mac: " + msg.next_hop_mac() + " " + *why);
-  out.next_hop_mac = *mac;
+  // Empty: all zeros, to be learned (the dataplane checks that it can).
+  if (!msg.next_hop_mac().empty()) {
+    auto mac = parse_mac(msg.next_hop_mac());
+    if (!mac)
+      return error("next_hop_mac: " + quote(msg.next_hop_mac()) + " is not aa:bb:cc:dd:ee:ff");
+    if (auto why = unusable_mac_reason(*mac))
+      return error("next_hop_mac: " + msg.next_hop_mac() + " " + *why);
+    out.next_hop_mac = *mac;
+  }
   out.maglev_size = msg.maglev_table_size() ? msg.maglev_table_size() : kDefaultMaglevSize;
   if (msg.gue_port() > 65535)
     return error("gue_port: " + std::to_string(msg.gue_port()) + " is outside 1..65535");

@@ -45,7 +45,9 @@ namespace onramp::dp {
   X(relay_source_mismatch, "relayed packet whose inner source is not its sender")           \
   X(relay_nested, "relayed packet whose inner packet goes to a PoP (relay of a relay)")     \
   X(relay_not_endpoint, "relayed packet to no endpoint of this PoP's table")                \
-  X(relay_ttl_exceeded, "relayed packet whose inner TTL / hop limit is 1 or 0")
+  X(relay_ttl_exceeded, "relayed packet whose inner TTL / hop limit is 1 or 0")             \
+  X(exception_ring_full, "for the kernel, but the worker's exception ring was full")        \
+  X(next_hop_unresolved, "the next hop's MAC is not known yet (neighbour learning)")
 
 enum class DropReason : uint8_t {
 #define ONRAMP_DROP_ENUM(name, desc) name,

@@ -32,7 +32,9 @@ inline uint32_t encap_overhead(const Endpoint& ep) {
 void prepare_encap(Endpoint& ep, const TableSpec& spec);
 
 // Wraps the IP packet described by `parsed` (trailing frame padding dropped)
-// for `ep`. `flow_hash` feeds the GUE source port and the IPv6 flow label.
+// for `ep`, addressed from port_mac to next_hop (the MAC of the router the
+// tunnel packets go to). `flow_hash` feeds the GUE source port and the IPv6
+// flow label.
 // Returns false with `reason` (too_big, no_headroom) and leaves pkt unchanged.
 namespace encap_detail {
 
@@ -47,8 +49,8 @@ namespace encap_detail {
 template <bool kOuterV4, bool kGue>
 [[gnu::always_inline]] inline bool encap(PacketBuf& pkt, const ParsedPacket& parsed,
                                          const Endpoint& ep, const ForwardingTable& table,
-                                         const MacAddress& port_mac, uint64_t flow_hash,
-                                         DropReason& reason) {
+                                         const MacAddress& next_hop, const MacAddress& port_mac,
+                                         uint64_t flow_hash, DropReason& reason) {
   constexpr uint32_t kOuterIpLen = kOuterV4 ? kIpv4HeaderLen : kIpv6HeaderLen;
   constexpr uint32_t kOverhead = kOuterIpLen + (kGue ? kUdpHeaderLen : 0);
   const uint32_t l2_len = parsed.l3_offset;
@@ -82,7 +84,7 @@ template <bool kOuterV4, bool kGue>
   std::memcpy(frame, &l2[0], 8);
   std::memcpy(frame + 8, &l2[1], 8);
   std::memcpy(frame + 14, &l2[2], 8);
-  std::memcpy(frame, table.spec().next_hop_mac.data(), 6);
+  std::memcpy(frame, next_hop.data(), 6);
   std::memcpy(frame + 6, port_mac.data(), 6);
   store_be16(frame + parsed.l2_ethertype_offset, kOuterV4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
 
@@ -195,8 +197,8 @@ template <bool kV4>
 template <bool kV4, bool kGue>
 [[gnu::noinline]] inline bool encap_relayed(PacketBuf& pkt, const ParsedPacket& parsed,
                                             const Endpoint& ep, const ForwardingTable& table,
-                                            const MacAddress& port_mac, uint64_t flow_hash,
-                                            DropReason& reason) {
+                                            const MacAddress& next_hop, const MacAddress& port_mac,
+                                            uint64_t flow_hash, DropReason& reason) {
   if (parsed.ip_len + encap_overhead(ep) > table.spec().mtu) {
     reason = DropReason::too_big;
     return false;
@@ -205,7 +207,8 @@ template <bool kV4, bool kGue>
     reason = DropReason::no_headroom;
     return false;
   }
-  if (!encap<kV4, kGue>(pkt, parsed, ep, table, port_mac, flow_hash, reason)) return false;
+  if (!encap<kV4, kGue>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash, reason))
+    return false;
   wrap_for_relay<kV4>(pkt, parsed.l3_offset, ep, flow_hash);
   return true;
 }
@@ -214,6 +217,7 @@ template <bool kV4, bool kGue>
 
 [[gnu::always_inline]] inline bool encapsulate(PacketBuf& pkt, const ParsedPacket& parsed,
                                                const Endpoint& ep, const ForwardingTable& table,
+                                               const MacAddress& next_hop,
                                                const MacAddress& port_mac, uint64_t flow_hash,
                                                DropReason& reason) {
   using encap_detail::encap;
@@ -221,16 +225,20 @@ template <bool kV4, bool kGue>
   const bool gue = ep.mode == ForwardingMode::gue;
   if (ep.relayed) {
     if (ep.v4)
-      return gue ? encap_relayed<true, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
-                 : encap_relayed<true, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);
-    return gue ? encap_relayed<false, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
-               : encap_relayed<false, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);
+      return gue ? encap_relayed<true, true>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash,
+                                             reason)
+                 : encap_relayed<true, false>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash,
+                                              reason);
+    return gue ? encap_relayed<false, true>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash,
+                                            reason)
+               : encap_relayed<false, false>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash,
+                                             reason);
   }
   if (ep.v4)
-    return gue ? encap<true, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
-               : encap<true, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);
-  return gue ? encap<false, true>(pkt, parsed, ep, table, port_mac, flow_hash, reason)
-             : encap<false, false>(pkt, parsed, ep, table, port_mac, flow_hash, reason);
+    return gue ? encap<true, true>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash, reason)
+               : encap<true, false>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash, reason);
+  return gue ? encap<false, true>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash, reason)
+             : encap<false, false>(pkt, parsed, ep, table, next_hop, port_mac, flow_hash, reason);
 }
 
 }  // namespace onramp::dp

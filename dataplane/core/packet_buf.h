@@ -20,6 +20,10 @@ enum class Action : uint8_t {
   // Too big for the tunnel: turned into an ICMP frag-needed / packet-too-big
   // back to the client; transmit.
   icmp_error,
+  // Not for a VIP (ARP, ND, the PoP's own addresses, anything not ours) with
+  // the exception path on: handed, untouched, to the kernel (docs/dataplane.md,
+  // "Exception path").
+  exception,
 };
 
 }  // namespace onramp::dp

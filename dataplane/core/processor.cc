@@ -73,8 +73,8 @@ bool PacketProcessor::track_first_fragment(const Work& w, const Listener& l, int
 }
 
 Action PacketProcessor::follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table,
-                                        const MacAddress& port_mac, uint32_t now_ms,
-                                        ExtraPackets* extra) {
+                                        const MacAddress& next_hop, const MacAddress& port_mac,
+                                        uint32_t now_ms, ExtraPackets* extra) {
   const ParsedPacket& p = w.parsed;
   FragmentTrain* t = frag_table_.find(p, now_ms);
   if (!t) {
@@ -105,12 +105,13 @@ Action PacketProcessor::follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable
   const Endpoint& e = l.endpoints[ep];
   w.hash = t->flow_hash;
   const uint32_t inner_len = p.ip_len;
-  if (!encapsulate(pkt, p, e, table, port_mac, w.hash, reason)) {
+  if (!encapsulate(pkt, p, e, table, next_hop, port_mac, w.hash, reason)) {
     if (reason != DropReason::too_big) {
       count_drop(reason);
       return Action::drop;
     }
-    if (const Action a = too_big(pkt, w, e, table, port_mac, now_ms, extra); a != Action::forward)
+    if (const Action a = too_big(pkt, w, e, table, next_hop, port_mac, now_ms, extra);
+        a != Action::forward)
       return a;
   }
   LcoreStats::bump(stats_.fragments_forwarded);
@@ -120,9 +121,9 @@ Action PacketProcessor::follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable
 }
 
 Action PacketProcessor::relay(PacketBuf& pkt, const ParsedPacket& p, const ForwardingTable& table,
-                              const MacAddress& port_mac) {
+                              const MacAddress& next_hop, const MacAddress& port_mac) {
   DropReason reason;
-  if (!relay_forward(pkt, p, table, port_mac, reason)) {
+  if (!relay_forward(pkt, p, table, next_hop, port_mac, reason)) {
     count_drop(reason);
     return Action::drop;
   }
@@ -140,6 +141,9 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
   b.pkts = pkts;
   b.actions = actions;
   b.port_mac = &port_mac;
+  b.next_hop = table.spec().next_hop_mac;
+  // Once a burst: the table's MAC wins; without one, the learned one.
+  b.next_hop_unknown = learned_ && b.next_hop == MacAddress{} && !learned_->get(b.next_hop);
   b.n_pending = 0;
   b.matched = false;
   ParsedPacket flow_view;  // an ICMP error's quoted flow
@@ -154,16 +158,22 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
 
     DropReason reason;
     if (!parse_packet_fast(pkt.data, pkt.len, w.parsed, reason)) {
-      count_drop(reason);
+      // ARP, LLDP, ...: the kernel's, when it has an exception interface.
+      if (reason == DropReason::non_ip)
+        not_ours(actions[i], reason);
+      else
+        count_drop(reason);
       continue;
     }
     const ParsedPacket& p = w.parsed;
     const Vip* vip = table.find_vip(p.dst);
     if (!vip) {
-      if (is_relay_bound(p, table))
-        actions[i] = relay(pkt, p, table, port_mac);
+      if (is_relay_bound(p, table) && b.next_hop_unknown)
+        count_drop(DropReason::next_hop_unresolved);
+      else if (is_relay_bound(p, table))
+        actions[i] = relay(pkt, p, table, b.next_hop, port_mac);
       else
-        count_drop(DropReason::non_vip);
+        not_ours(actions[i], DropReason::non_vip);
       continue;
     }
     // Loop protection: the PoP's own encapsulated traffic, routed back to a
@@ -243,8 +253,8 @@ void PacketProcessor::match(int slot) {
 }
 
 Action PacketProcessor::too_big(PacketBuf& pkt, Work& w, const Endpoint& e,
-                                const ForwardingTable& table, const MacAddress& port_mac,
-                                uint32_t now_ms, ExtraPackets* extra) {
+                                const ForwardingTable& table, const MacAddress& next_hop,
+                                const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra) {
   ParsedPacket& p = w.parsed;
   // An ICMP error about an ICMP error is never sent (RFC 1122 §3.2.2,
   // RFC 4443 §2.4 (e)); one too big to forward is dropped.
@@ -277,9 +287,9 @@ Action PacketProcessor::too_big(PacketBuf& pkt, Work& w, const Endpoint& e,
     return Action::drop;
   }
   DropReason reason = DropReason::no_headroom;
-  bool ok = encapsulate(pkt, p, e, table, port_mac, w.hash, reason);
+  bool ok = encapsulate(pkt, p, e, table, next_hop, port_mac, w.hash, reason);
   for (int k = 0; ok && k < n; ++k)
-    ok = encapsulate(*frags_[k], frag_parsed_[k], e, table, port_mac, w.hash, reason);
+    ok = encapsulate(*frags_[k], frag_parsed_[k], e, table, next_hop, port_mac, w.hash, reason);
   if (!ok) {
     extra->rollback();
     count_drop(reason);
@@ -309,6 +319,14 @@ void PacketProcessor::log_packet(const Work& w, uint32_t slot, bool new_flow, ui
 
 void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   Burst& b = bursts_[slot];
+  if (b.next_hop_unknown) {
+    // Nowhere to send its tunnel packets: nothing of it is forwarded, and
+    // no flow is placed for it.
+    count_drop(DropReason::next_hop_unresolved, b.n_pending);
+    b.n_pending = 0;
+    b.matched = true;
+    return;
+  }
   if (!b.matched) match(slot);  // a burst finished without a next one
   ForwardingTable& table = *b.table;
   // Counted here, added to the lcore's totals once a burst.
@@ -318,7 +336,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     uint16_t i = b.pending[j];
     Work& w = b.work[i];
     if (w.frag == kLaterFragment) {
-      b.actions[i] = follow_fragment(b.pkts[i], w, table, *b.port_mac, now_ms, extra);
+      b.actions[i] = follow_fragment(b.pkts[i], w, table, b.next_hop, *b.port_mac, now_ms, extra);
       forwarded += b.actions[i] == Action::forward;
       continue;
     }
@@ -377,12 +395,12 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     const Endpoint& e = l.endpoints[ep];
     uint32_t inner_len = w.parsed.ip_len;
     DropReason reason;
-    if (!encapsulate(b.pkts[i], w.parsed, e, table, *b.port_mac, w.hash, reason)) {
+    if (!encapsulate(b.pkts[i], w.parsed, e, table, b.next_hop, *b.port_mac, w.hash, reason)) {
       if (reason != DropReason::too_big) {
         count_drop(reason);
         continue;
       }
-      const Action a = too_big(b.pkts[i], w, e, table, *b.port_mac, now_ms, extra);
+      const Action a = too_big(b.pkts[i], w, e, table, b.next_hop, *b.port_mac, now_ms, extra);
       b.actions[i] = a;
       if (a != Action::forward) continue;
     }

@@ -13,6 +13,7 @@
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/forwarding_table.h"
 #include "dataplane/core/fragment_table.h"
+#include "dataplane/core/next_hop.h"
 #include "dataplane/core/packet_buf.h"
 #include "dataplane/core/parser.h"
 #include "dataplane/core/pmtu.h"
@@ -47,6 +48,9 @@ struct LcoreStats {
   // also counted in forwarded.
   std::atomic<uint64_t> relayed_out{0};
   std::atomic<uint64_t> relayed_in{0};
+  // Packets not for a VIP handed to the exception path (Action::exception),
+  // less those its ring refused (exception_ring_full drops).
+  std::atomic<uint64_t> to_exception{0};
   std::atomic<uint64_t> drops[kDropReasonCount]{};
 
   static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
@@ -111,6 +115,16 @@ class PacketProcessor {
   // to `extra` (see process_burst).
   void finish(int slot, uint32_t now_ms, ExtraPackets* extra = nullptr);
 
+  // With the exception path on, what is not for a VIP (non_ip, non_vip) is
+  // handed to the kernel (Action::exception) instead of dropped. Off by
+  // default.
+  void set_exception_path(bool on) { exception_ = on; }
+  // Where the next hop's MAC comes from when the table names none (its
+  // next_hop_mac is all zeros): this learned one, and while it is unresolved
+  // what would be encapsulated is dropped (next_hop_unresolved). Without it
+  // the table's MAC is used as it is. The table's MAC, when set, wins.
+  void set_learned_next_hop(const LearnedNextHop* learned) { learned_ = learned; }
+
   void count_drop(DropReason r, uint64_t n = 1) {
     LcoreStats::bump(stats_.drops[static_cast<int>(r)], n);
   }
@@ -130,6 +144,12 @@ class PacketProcessor {
                                            : stats_.forwarded;
     sent.store(sent.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     count_drop(DropReason::tx_full);
+  }
+  // Packets for the exception path that its ring refused: dropped.
+  void count_exception_refused(uint64_t n) {
+    stats_.to_exception.store(stats_.to_exception.load(std::memory_order_relaxed) - n,
+                              std::memory_order_relaxed);
+    count_drop(DropReason::exception_ring_full, n);
   }
   // Fragments beyond the first that the TX queue refused: no longer sent.
   void count_fragments_refused(uint64_t n) {
@@ -184,29 +204,45 @@ class PacketProcessor {
     PacketBuf* pkts = nullptr;
     Action* actions = nullptr;
     const MacAddress* port_mac = nullptr;
+    MacAddress next_hop{};          // destination MAC of its tunnel packets
+    bool next_hop_unknown = false;  // learning on, nothing learned yet
   };
 
   void peek(Burst& b, uint16_t j);
   // A packet to this PoP's relay port (relay.h): forwarded or dropped, and
   // counted.
   [[gnu::noinline]] Action relay(PacketBuf& pkt, const ParsedPacket& p,
-                                 const ForwardingTable& table, const MacAddress& port_mac);
+                                 const ForwardingTable& table, const MacAddress& next_hop,
+                                 const MacAddress& port_mac);
   // A packet too big for endpoint `e`'s tunnel: the ICMP error back, or its
   // fragments encapsulated. Returns the packet's action; counts it.
   Action too_big(PacketBuf& pkt, Work& w, const Endpoint& e, const ForwardingTable& table,
-                 const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
+                 const MacAddress& next_hop, const MacAddress& port_mac, uint32_t now_ms,
+                 ExtraPackets* extra);
   // A first fragment sent to endpoint `ep` of listener `l`: records its
   // train. False (counted) when it must be dropped.
   bool track_first_fragment(const Work& w, const Listener& l, int ep, uint32_t now_ms);
   // A later fragment: to its train's endpoint. Returns its action; counts it.
   Action follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table,
-                         const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
+                         const MacAddress& next_hop, const MacAddress& port_mac, uint32_t now_ms,
+                         ExtraPackets* extra);
+  // Not for a VIP: to the exception path when it is on, else dropped.
+  void not_ours(Action& action, DropReason reason) {
+    if (exception_) {
+      action = Action::exception;
+      LcoreStats::bump(stats_.to_exception);
+    } else {
+      count_drop(reason);
+    }
+  }
 
   // A forwarded packet of a flow in the flow log sample (log_, w.log_ppm).
   void log_packet(const Work& w, uint32_t slot, bool new_flow, uint32_t listener_id,
                   const Endpoint& e, uint32_t len, uint32_t now_ms);
 
   unsigned lcore_;
+  bool exception_ = false;
+  const LearnedNextHop* learned_ = nullptr;
   FlowTable flows_;
   std::unique_ptr<FlowLog> log_;
   LcoreStats stats_;

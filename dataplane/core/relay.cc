@@ -18,7 +18,7 @@ uint16_t adjust_span(uint16_t checksum, const uint8_t* old, const uint8_t* now, 
 }  // namespace
 
 bool relay_forward(PacketBuf& pkt, const ParsedPacket& p, const ForwardingTable& table,
-                   const MacAddress& port_mac, DropReason& reason) {
+                   const MacAddress& next_hop, const MacAddress& port_mac, DropReason& reason) {
   // The relay keeps no fragment trains: the ingress never fragments what it
   // sends a relay (it splits the client's packet before encapsulating).
   if (p.fragment) {
@@ -126,7 +126,7 @@ bool relay_forward(PacketBuf& pkt, const ParsedPacket& p, const ForwardingTable&
   const uint32_t strip = inner_off - l2_len;
   uint8_t* frame = inner - l2_len;
   std::memmove(frame, pkt.data, l2_len);
-  std::memcpy(frame, table.spec().next_hop_mac.data(), 6);
+  std::memcpy(frame, next_hop.data(), 6);
   std::memcpy(frame + 6, port_mac.data(), 6);
   pkt.data = frame;
   pkt.headroom += strip;

@@ -30,6 +30,6 @@ inline bool is_relay_bound(const ParsedPacket& p, const ForwardingTable& table) 
 // MACs set to port_mac -> the next hop. Returns false with `reason` (one of
 // the relay_* drop reasons) and the packet unchanged when it is refused.
 bool relay_forward(PacketBuf& pkt, const ParsedPacket& p, const ForwardingTable& table,
-                   const MacAddress& port_mac, DropReason& reason);
+                   const MacAddress& next_hop, const MacAddress& port_mac, DropReason& reason);
 
 }  // namespace onramp::dp

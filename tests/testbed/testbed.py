@@ -30,7 +30,13 @@ loopback), instead of one controller on SQLite; replica A on the ports
 above, B and C on the next ones (REPLICAS); every agent and onrampctl given
 all three. Components: controller-A..C, etcd-m0..m2.
 
-usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha]
+--bare-metal: each PoP's kernel cannot use p0 (no address, arp off, IPv6
+off on it), as with a NIC bound to vfio-pci: the dataplane owns it, the
+PoP's addresses live on its exception interface (net_tap onramp0), BIRD,
+the agent and its probes reach the router through the dataplane, and the
+agent gets no --next-hop-mac (the dataplane learns it).
+
+usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha] [--bare-metal]
        testbed.py ctl ARGS...      onrampctl against the test bed's controller
        testbed.py exec NS CMD...   a command inside one of its namespaces
 """
@@ -164,9 +170,12 @@ class RouterProcesses:
 
 
 class Testbed:
-    def __init__(self, build, prefix="ot", ha=None):
+    def __init__(self, build, prefix="ot", ha=None, bare_metal=False):
         self.build = os.path.abspath(build)
         self.prefix = prefix
+        # docs/testbed.md, "Bare metal": the dataplane owns p0, the kernel
+        # speaks through the exception interface.
+        self.bare_metal = bare_metal
         self.state = f"/run/onramp-testbed-{prefix}"
         self.bin = programs(self.build, "controller", "agent", "ctl", "dataplane", "decap")
         self.pids = self._load_pids()
@@ -347,9 +356,17 @@ class Testbed:
             self._veth(pop["ns"], "p0", "rtr", pop["rtr_if"])
             self._ip(pop["ns"], "link", "set", "p0", "address", pop["mac"])
             self._ip("rtr", "link", "set", pop["rtr_if"], "address", pop["rtr_mac"])
+            self._ip("rtr", "addr", "add", f"{pop['gw']}/28", "dev", pop["rtr_if"])
+            if self.bare_metal:
+                # The kernel keeps off p0; the PoP's addresses go on the
+                # exception interface once the dataplane has made it.
+                self._ip(pop["ns"], "link", "set", "p0", "arp", "off")
+                self._sysctl(pop["ns"], "net.ipv6.conf.p0.disable_ipv6", "1")
+                self._ip("rtr", "-6", "addr", "add", f"{pop['gw6']}/64", "dev", pop["rtr_if"],
+                         "nodad")
+                continue
             self._ip(pop["ns"], "addr", "add", f"{pop['addr']}/28", "dev", "p0")
             self._ip(pop["ns"], "route", "add", "default", "via", pop["gw"])
-            self._ip("rtr", "addr", "add", f"{pop['gw']}/28", "dev", pop["rtr_if"])
             self._ip6_link(pop["ns"], "p0", pop["addr6"], "rtr", pop["rtr_if"], pop["gw6"])
         # Asia's client reaches the VIP through SIN1 whatever BGP says.
         self._ip("rtr", "route", "add", f"{VIP}/32", "via", POPS["SIN1"]["addr"], "table", "200")
@@ -521,12 +538,32 @@ class Testbed:
         # 2 KiB), so the PoP would never see fragments as a NIC hands them
         # over (docs/testbed.md, MTU and fragments).
         p = POPS[pop]
+        # Bare metal: a second TX queue (tx_iface twice) for the exception path.
+        vdev = "net_pcap0,rx_iface_in=p0,tx_iface=p0,phy_mac=1"
+        exception = []
+        if self.bare_metal:
+            vdev = "net_pcap0,rx_iface_in=p0,tx_iface=p0,tx_iface=p0,phy_mac=1"
+            exception = ["--exception-vdev", "net_tap0,iface=onramp0"]
         self.start(f"dataplane-{pop}", p["ns"], [
             self.bin["dataplane"], "--no-pci", "--no-huge", "-m", "256", "--no-shconf",
             "--no-telemetry", f"--file-prefix={self.prefix}-{pop}", "-l", str(p["cpu"]),
-            "--log-level=warning", "--vdev=net_pcap0,rx_iface_in=p0,tx_iface=p0,phy_mac=1", "--",
-            "--api-socket", self.dp_socket(pop), "--flows-per-lcore", "65536"])
+            "--log-level=warning", f"--vdev={vdev}", "--",
+            "--api-socket", self.dp_socket(pop), "--flows-per-lcore", "65536", *exception])
         wait_for(f"{pop}'s dataplane", lambda: self.dp(pop, "health", check=False) is not None)
+        if self.bare_metal:
+            self.exception_interface_up(pop)
+
+    def exception_interface_up(self, pop):
+        """The PoP's addresses and routes on the dataplane's exception
+        interface (docs/deployment.md, "The exception interface")."""
+        p = POPS[pop]
+        self.exec(p["ns"], ["ethtool", "-K", "onramp0", "tx", "off", "tso", "off", "gso", "off"],
+                  check=False)
+        self._ip(p["ns"], "link", "set", "onramp0", "up")
+        self._ip(p["ns"], "addr", "add", f"{p['addr']}/28", "dev", "onramp0")
+        self._ip(p["ns"], "-6", "addr", "add", f"{p['addr6']}/64", "dev", "onramp0", "nodad")
+        self._ip(p["ns"], "route", "add", "default", "via", p["gw"])
+        self._ip(p["ns"], "-6", "route", "add", "default", "via", p["gw6"])
 
     def bird_config_pop(self, pop):
         p = POPS[pop]
@@ -608,7 +645,9 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
             "--pop", pop, "--iata", p["iata"], "--city", p["city"], "--country", p["country"],
             "--lat", p["lat"], "--lon", p["lon"], "--tunnel-source-v4", p["addr"],
             "--tunnel-source-v6", p["addr6"],
-            "--next-hop-mac", p["rtr_mac"], "--dataplane-socket", self.dp_socket(pop),
+            # Bare metal: no --next-hop-mac, the dataplane learns it.
+            *([] if self.bare_metal else ["--next-hop-mac", p["rtr_mac"]]),
+            "--dataplane-socket", self.dp_socket(pop),
             "--state-dir", self.path(f"state-{pop}"), "--status-interval-ms", "500",
             "--bird-config", self.path(f"{pop.lower()}-vips.conf"), "--bird-socket",
             self.bird_socket(pop.lower()),
@@ -754,10 +793,13 @@ def main():
     ap.add_argument("--prefix", default="ot")
     ap.add_argument("--ha", action="store_true",
                     help="up: 3 controller replicas on a 3-member etcd cluster")
+    ap.add_argument("--bare-metal", action="store_true",
+                    help="the dataplane owns p0; the PoP's addresses on its exception interface")
     args, rest = ap.parse_known_args()
     if os.geteuid() != 0:
         sys.exit("testbed: needs root (network namespaces)")
-    bed = Testbed(args.build, args.prefix, ha=True if args.ha else None)
+    bed = Testbed(args.build, args.prefix, ha=True if args.ha else None,
+                  bare_metal=args.bare_metal)
     try:
         if args.command == "up":
             try:

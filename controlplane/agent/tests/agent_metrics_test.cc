@@ -120,6 +120,37 @@ TEST(AgentMetricsTest, EndpointCountersCarryEveryLabel) {
   EXPECT_EQ(family(fs, "onramp_bgp_announced"), nullptr);
 }
 
+// The exception path and the next hop (docs/dataplane.md): series only when
+// the dataplane has them.
+TEST(AgentMetricsTest, ExceptionPathAndNextHopWhenTheDataplaneHasThem) {
+  AgentMetrics metrics([] { return AgentSample(); });
+  auto plain = metrics.families(sample(stats(60000, 10, 1000, 4), 1'700'000'060'000));
+  EXPECT_EQ(family(plain, "onramp_dataplane_kernel_packets_total"), nullptr);
+  EXPECT_EQ(family(plain, "onramp_dataplane_next_hop_resolved"), nullptr);
+
+  v1::DataplaneStats s = stats(61000, 10, 1000, 4);
+  s.set_exception_interface("net_tap0");
+  s.set_to_exception(9);
+  s.set_to_kernel(8);
+  s.set_to_kernel_refused(1);
+  s.set_from_kernel(7);
+  s.mutable_next_hop()->set_source("unresolved");
+  auto fs = metrics.families(sample(s, 1'700'000'061'000));
+  EXPECT_EQ(value(fs, "onramp_dataplane_exception_queued_packets_total"), 9);
+  const MetricFamily* kernel = family(fs, "onramp_dataplane_kernel_packets_total");
+  ASSERT_NE(kernel, nullptr);
+  ASSERT_EQ(kernel->metric.size(), 4u);
+  EXPECT_EQ(label(kernel->metric[0], "direction"), "to_kernel");
+  EXPECT_EQ(label(kernel->metric[0], "result"), "sent");
+  EXPECT_EQ(kernel->metric[0].counter.value, 8);
+  EXPECT_EQ(label(kernel->metric[2], "direction"), "from_kernel");
+  EXPECT_EQ(kernel->metric[2].counter.value, 7);
+  const MetricFamily* resolved = family(fs, "onramp_dataplane_next_hop_resolved");
+  ASSERT_NE(resolved, nullptr);
+  EXPECT_EQ(label(resolved->metric.front(), "source"), "unresolved");
+  EXPECT_EQ(resolved->metric.front().gauge.value, 0);
+}
+
 // Every name follows Prometheus' conventions, and the text exposition of a
 // whole scrape parses as such (TYPE lines, _total counters).
 TEST(AgentMetricsTest, NamesFollowPrometheusConventions) {

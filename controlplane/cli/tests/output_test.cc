@@ -295,16 +295,31 @@ TEST(Golden, PopTableWideAddsLocationAndTunnelSource) {
       pops { id: "FRA1" iata: "FRA" city: "Frankfurt" country: "DE" state: POP_CONNECTED
              latitude: 50.0379 longitude: 8.5622
              tunnel_source { ipv4: "192.0.2.1" ipv6: "2001:db8::1" }
-             applied_version: 12 sent_version: 12 nacked_version: 11 }
+             applied_version: 12 sent_version: 12 nacked_version: 11
+             next_hop_source: "learned" next_hop_mac: "02:00:00:00:00:01" }
       config_version: 12)",
                                               print_pops),
             "POP   CITY       COUNTRY  STATE      APPLIED  SENT  DATAPLANE  BGP        "
-            "APPLY_MS  LAST_SEEN  AGENT  IATA  LOCATION        TUNNEL_SOURCE           NACKED\n"
+            "APPLY_MS  LAST_SEEN  AGENT  IATA  LOCATION        TUNNEL_SOURCE           NACKED  "
+            "NEXT_HOP\n"
             "FRA1  Frankfurt  DE       connected  12       12    unhealthy  withdrawn  "
-            "0         -          -      FRA   50.0379,8.5622  192.0.2.1, 2001:db8::1  11\n"
+            "0         -          -      FRA   50.0379,8.5622  192.0.2.1, 2001:db8::1  11      "
+            "02:00:00:00:00:01 (learned)\n"
             "\n"
             "config version 12\n"
             "FRA1 refused version 11: \n");
+}
+
+TEST(Golden, PopTableNamesAPopWhoseNextHopIsUnresolved) {
+  std::string out = render<v1::ListPopsResponse>(R"(
+      pops { id: "FRA1" state: POP_CONNECTED next_hop_source: "unresolved"
+             next_hop_address: "10.99.0.1" }
+      config_version: 3)",
+                                                 print_pops);
+  EXPECT_NE(out.find("FRA1 does not know its next hop's MAC (unresolved via 10.99.0.1): its "
+                     "tunnel packets are dropped\n"),
+            std::string::npos)
+      << out;
 }
 
 TEST(Golden, WideTablesOfListenersGroupsAndEndpointsAddTimes) {
