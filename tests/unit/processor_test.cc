@@ -9,6 +9,7 @@
 #include <set>
 
 #include "dataplane/core/net_headers.h"
+#include "dataplane/core/next_hop.h"
 #include "dataplane/core/trace.h"
 #include "tests/unit/packet_builder.h"
 
@@ -647,6 +648,38 @@ TEST(Relay, RelayResourcesTheInnerPacketAndSendsItOn) {
   EXPECT_EQ(proc.stats().forwarded.load(), 1u);
   EXPECT_EQ(proc.stats().new_flows.load(), 0u);  // nothing per flow
   EXPECT_EQ(proc.flows().stats().inserts, 0u);
+}
+
+// A PoP that learns its next hop (no next_hop_mac in the table, an
+// exception path): both relay hops send to the learned MAC, and the relay
+// drops while it is unresolved, as the ingress does.
+TEST(Relay, BothHopsUseTheLearnedNextHop) {
+  constexpr MacAddress kLearned = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+  const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
+  dp::LearnedNextHop learned;
+  learned.set(kLearned);
+  TableSpec ingress = ingress_spec(eps);
+  ingress.next_hop_mac = MacAddress{};
+  auto ingress_table = build(ingress);
+  PacketProcessor ingress_proc(0, 1024);
+  ingress_proc.set_learned_next_hop(&learned);
+  auto sent = run(ingress_proc, *ingress_table, syn("192.0.2.10", 40000));
+  ASSERT_EQ(sent.action, Action::forward);
+  EXPECT_EQ(Bytes(sent.out.begin(), sent.out.begin() + 6), Bytes(kLearned.begin(), kLearned.end()));
+
+  TableSpec relay = relay_spec(eps);
+  relay.next_hop_mac = MacAddress{};
+  auto relay_table = build(relay);
+  PacketProcessor relay_proc(0, 1024);
+  dp::LearnedNextHop unresolved;
+  relay_proc.set_learned_next_hop(&unresolved);
+  EXPECT_EQ(run(relay_proc, *relay_table, sent.out).action, Action::drop);
+  EXPECT_EQ(relay_proc.stats().drops[static_cast<int>(DropReason::next_hop_unresolved)].load(), 1u);
+  relay_proc.set_learned_next_hop(&learned);
+  auto r = run(relay_proc, *relay_table, sent.out);
+  ASSERT_EQ(r.action, Action::forward);
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + 6), Bytes(kLearned.begin(), kLearned.end()));
+  EXPECT_EQ(relay_proc.stats().relayed_in.load(), 1u);
 }
 
 TEST(Relay, RelayOverIpv6KeepsTheGueChecksumValid) {
