@@ -45,6 +45,10 @@ void print_dataplane_stats(std::ostream& out, const v1::DataplaneStats& s) {
   f.add("new_flows", std::to_string(s.new_flows()));
   f.add("flows_moved", std::to_string(s.flows_moved()));
   f.add("drained_packets", std::to_string(s.drained_packets()));
+  // Relaying over the backbone (docs/routing.md), at PoPs that relay.
+  if (s.relayed_out() > 0 || s.relayed_in() > 0)
+    f.add("relayed", std::to_string(s.relayed_out()) + " out (through a relay PoP), " +
+                         std::to_string(s.relayed_in()) + " in (relayed for a peer PoP)");
   f.add("flows_live", std::to_string(s.flows_live()) + " of " + std::to_string(s.flow_capacity()));
   f.add("flow_inserts", std::to_string(s.flow_inserts()));
   f.add("flow_expired", std::to_string(s.flow_expired()));

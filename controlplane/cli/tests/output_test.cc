@@ -665,6 +665,23 @@ TEST(Golden, DataplaneStatsShowXdpSteeringOnlyWithIt) {
       << with.str();
 }
 
+// The relay line appears only at a PoP that relays or is relayed through.
+TEST(Golden, DataplaneStatsShowRelayingOnlyWhenThereIsSome) {
+  auto stats = parse<v1::DataplaneStats>(kStats);
+  std::ostringstream without;
+  print_dataplane_stats(without, stats);
+  EXPECT_EQ(without.str().find("relayed"), std::string::npos) << without.str();
+  stats.set_relayed_out(5);
+  stats.set_relayed_in(2);
+  std::ostringstream with;
+  print_dataplane_stats(with, stats);
+  EXPECT_NE(with.str().find("drained_packets:        0\n"
+                            "relayed:                5 out (through a relay PoP), 2 in (relayed "
+                            "for a peer PoP)\n"),
+            std::string::npos)
+      << with.str();
+}
+
 TEST(Golden, DataplaneStatsYamlSortsTheDropMap) {
   std::string yaml = to_yaml(parse<v1::DataplaneStats>(kStats));
   EXPECT_NE(yaml.find("drops:\n  fragment: 3\n  non_vip: 7\n  too_big: 0\n"), std::string::npos)
