@@ -142,13 +142,18 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
 
 PopContext PopRegistry::context_of(const PopState& st) const {
   PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
-  for (const auto& [id, other] : pops_)
-    if (other.sink && &other != &st)
-      ctx.peers.push_back(PeerPop{.id = id,
-                                  .tunnel_source = other.pop.tunnel_source(),
-                                  .dataplane_healthy = other.pop.dataplane_healthy(),
-                                  .bgp_announced = other.pop.bgp_announced(),
-                                  .health = &other.health});
+  for (const auto& [id, other] : pops_) {
+    if (&other == &st ||
+        (other.pop.tunnel_source().ipv4().empty() && other.pop.tunnel_source().ipv6().empty()))
+      continue;
+    const bool connected = other.sink != nullptr;
+    ctx.peers.push_back(PeerPop{.id = id,
+                                .tunnel_source = other.pop.tunnel_source(),
+                                .connected = connected,
+                                .dataplane_healthy = connected && other.pop.dataplane_healthy(),
+                                .bgp_announced = connected && other.pop.bgp_announced(),
+                                .health = connected ? &other.health : nullptr});
+  }
   return ctx;
 }
 
@@ -581,7 +586,8 @@ void PopRegistry::detach_locked(PopState& st, Actions& actions) {
   st.dirty = true;
   log::warn("disconnected; keeps forwarding on its table",
             {{"pop", pop}, {"applied_version", st.pop.applied_version()}});
-  // The others stop probing it and relaying through it, in this push.
+  // The others stop relaying through it, in this push (they keep probing it
+  // and accepting its relayed packets: it may still forward).
   refresh_peers_of(st, actions);
 }
 

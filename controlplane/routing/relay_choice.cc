@@ -59,6 +59,7 @@ void forget_challenger(GroupPathMemory& memory) {
 }  // namespace
 
 std::string relay_ineligible(const PeerPop& peer, const PopHealth* own, const RoutePolicy& policy) {
+  if (!peer.connected) return "it is not connected to the controller";
   if (!peer.health) return "no probe report from it";
   if (!peer.dataplane_healthy) return "its dataplane is unhealthy";
   if (!peer.bgp_announced) return "its BGP announcement is withdrawn";

@@ -22,11 +22,15 @@
 
 namespace onramp::ctl {
 
-// Another connected PoP: a peer this PoP probes with mesh echoes, and a
-// candidate relay (docs/routing.md "Relaying over the backbone").
+// Another PoP the controller knows, connected or not: a peer this PoP
+// probes with mesh echoes and accepts relayed packets from, and, while
+// connected, a candidate relay (docs/routing.md "Relaying over the
+// backbone"). Listing the PoPs that are only disconnected too keeps a PoP's
+// table the same while the others come and go (a controller restart).
 struct PeerPop {
   std::string id;
   v1::TunnelSource tunnel_source;
+  bool connected = true;
   // What makes it an eligible relay (relay_choice.h): its status, and its
   // own probe report, whose endpoint RTTs are the relay's leg to a group.
   // An agent routing on its own knows none of this: no peer relays.
