@@ -1,4 +1,5 @@
-// Connection limits on the controller's two ports, enforced beside gRPC.
+// Connection limits on the controller's ports (admin, PoP, status page),
+// enforced beside gRPC and the status page's HTTP server.
 //
 // gRPC 1.51 (Debian 12) has no cap on connections, per peer or in total, and
 // when accept() fails for want of descriptors it stops accepting on that port
@@ -20,8 +21,8 @@
 namespace onramp::ctl {
 
 struct ConnectionLimits {
-  uint32_t per_peer = 32;  // connections from one address, both ports together
-  uint32_t total = 4096;   // connections on both ports together
+  uint32_t per_peer = 32;  // connections from one address, all its ports together
+  uint32_t total = 4096;   // connections on all its ports together
 };
 
 // One accepted connection on a guarded port.

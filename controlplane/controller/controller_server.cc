@@ -166,8 +166,12 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   // Another replica's commit (etcd) pushes as one of ours does.
   server->store_ = &store;
   store.follow([parts = server->parts_.get()] { parts->scheduler.config_changed(); });
-  server->guard_ = std::make_unique<ConnectionGuard>(
-      o.limits, std::vector<int>{server->admin_port_, server->pop_port_});
+  // The status page's port counts too: its few threads and an unbounded
+  // queue of accepted sockets would otherwise let one peer take descriptors
+  // the gRPC ports need.
+  std::vector<int> guarded{server->admin_port_, server->pop_port_};
+  if (server->status_server_) guarded.push_back(server->status_server_->port());
+  server->guard_ = std::make_unique<ConnectionGuard>(o.limits, std::move(guarded));
   // A connection whose client certificate was refused is closed at the next
   // sweep: it keeps nothing open on the controller (docs/security.md).
   if (!o.plaintext)

@@ -210,13 +210,13 @@ int main(int argc, char** argv) {
       ->check(kDebounceMs)
       ->capture_default_str();
   app.add_option("--max-connections", server_options.limits.total,
-                 "Connections on both ports together; beyond it the newest of the peers holding "
-                 "most are closed")
+                 "Connections on the admin, PoP and status ports together; beyond it the newest of "
+                 "the peers holding most are closed")
       ->type_name("N")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
   app.add_option("--max-connections-per-peer", server_options.limits.per_peer,
-                 "Connections one address may hold on both ports together")
+                 "Connections one address may hold on the admin, PoP and status ports together")
       ->type_name("N")
       ->check(CLI::Range(1u, 100000u))
       ->capture_default_str();

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <string_view>
+
 #include "controlplane/controller/tests/controller_process.h"
 #include "controlplane/controller/tests/fake_agent.h"
 #include "controlplane/controller/tests/fixtures.h"
@@ -55,14 +57,44 @@ class FloodTest : public ::testing::Test {
     if (controller_binary().empty()) GTEST_SKIP() << "ONRAMP_CONTROLLER is not set";
     admin_ = free_port();
     pop_ = free_port();
+    status_ = free_port();
     ctl_ = std::make_unique<ControllerProcess>(
         std::vector<std::string>{"--init", "--db", dir_.file("c.db"), "--plaintext",
                                  "--admin-listen", "127.0.0.1:" + std::to_string(admin_),
                                  "--pop-listen", "127.0.0.1:" + std::to_string(pop_),
+                                 "--status-listen", "127.0.0.1:" + std::to_string(status_),
                                  "--max-connections-per-peer", "16", "--handshake-timeout-ms",
                                  "1000"},
         dir_.file("controller.log"), 512);
-    ASSERT_TRUE(ctl_->wait_ready({admin_, pop_})) << ctl_->log();
+    ASSERT_TRUE(ctl_->wait_ready({admin_, pop_, status_})) << ctl_->log();
+  }
+
+  // 40 connections from 127.0.0.2 to `port`, each sending `hello` and then
+  // nothing; the first 16 older than the rest by two sweeps (the guard tells
+  // age by when it first saw a connection, not by its descriptor, which the
+  // server may have reused out of order). After the sweeps that follow, the
+  // number the server ended; the oldest 16 must all be open.
+  int closed_of_forty(int port, std::string_view hello) {
+    std::vector<int> mine;
+    for (int i = 0; i < 40; ++i) {
+      if (i == 16) std::this_thread::sleep_for(600ms);
+      int fd = idle_connection("127.0.0.2", port);
+      EXPECT_GE(fd, 0);
+      if (fd < 0) break;
+      pollfd p{fd, POLLOUT, 0};
+      EXPECT_EQ(::poll(&p, 1, 2000), 1);
+      EXPECT_EQ(::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL),
+                static_cast<ssize_t>(hello.size()));
+      mine.push_back(fd);
+    }
+    // Sweeps run every quarter second.
+    std::this_thread::sleep_for(1500ms);
+    int closed = 0;
+    for (int fd : mine) closed += closed_by_server(fd, 0ms) ? 1 : 0;
+    for (size_t i = 0; i < 16 && i < mine.size(); ++i)
+      EXPECT_FALSE(closed_by_server(mine[i], 0ms)) << "connection " << i;
+    for (int fd : mine) ::close(fd);
+    return closed;
   }
 
   // An operator's call from 127.0.0.1, on a fresh connection each time.
@@ -94,7 +126,7 @@ class FloodTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  int admin_ = 0, pop_ = 0;
+  int admin_ = 0, pop_ = 0, status_ = 0;
   std::unique_ptr<ControllerProcess> ctl_;
 };
 
@@ -138,28 +170,14 @@ TEST_F(FloodTest, PeerOverItsShareLosesItsNewestConnections) {
   // Finished HTTP/2 handshakes (client preface and SETTINGS), so that no
   // handshake timeout ends them: only the share of 16 per peer does.
   const char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
-  std::vector<int> mine;
-  for (int i = 0; i < 40; ++i) {
-    // The first 16 are older than the rest by two sweeps: the guard tells
-    // age by when it first saw a connection, not by its descriptor, which
-    // the server may have reused out of order.
-    if (i == 16) std::this_thread::sleep_for(600ms);
-    int fd = idle_connection("127.0.0.2", admin_);
-    ASSERT_GE(fd, 0);
-    pollfd p{fd, POLLOUT, 0};
-    ASSERT_EQ(::poll(&p, 1, 2000), 1);
-    ASSERT_EQ(::send(fd, kPreface, sizeof kPreface - 1, MSG_NOSIGNAL),
-              static_cast<ssize_t>(sizeof kPreface - 1));
-    mine.push_back(fd);
-  }
-  // Sweeps run every quarter second.
-  std::this_thread::sleep_for(1500ms);
-  int closed = 0;
-  for (int fd : mine) closed += closed_by_server(fd, 0ms) ? 1 : 0;
-  EXPECT_EQ(closed, 24);
-  // The oldest 16 are the ones kept.
-  for (int i = 0; i < 16; ++i) EXPECT_FALSE(closed_by_server(mine[i], 0ms)) << i;
-  for (int fd : mine) ::close(fd);
+  EXPECT_EQ(closed_of_forty(admin_, {kPreface, sizeof kPreface - 1}), 24);
+}
+
+TEST_F(FloodTest, StatusPagePeerOverItsShareLosesItsNewestConnections) {
+  // Requests that never finish (a slow client's first line): the status
+  // page's four threads would wait 10 s on each, and the sockets behind them
+  // would queue without bound but for the guard.
+  EXPECT_EQ(closed_of_forty(status_, "GET /status HTTP/1.1\r\n"), 24);
 }
 
 }  // namespace
