@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "dataplane/app/build_cpus.h"
 #include "dataplane/app/exception_path.h"
 #include "dataplane/app/local_api.h"
+#include "dataplane/app/maglev_cache_file.h"
 #include "dataplane/app/neighbour_watch.h"
 #include "dataplane/app/options.h"
 #include "dataplane/app/ports.h"
@@ -207,11 +209,31 @@ int main(int argc, char** argv) {
   // No lcore polls yet: the first table is built on every CPU the process
   // was given (a restart's time to forward is mostly this build). Later
   // builds use the CPUs the polling lcores leave.
+  // The Maglev tables of the previous run, if it left them: a restart with
+  // the same table copies them instead of filling them.
+  std::optional<MaglevCache> maglev_cache;
+  if (!opts.maglev_cache.empty()) {
+    const auto read_started = std::chrono::steady_clock::now();
+    auto read = read_maglev_cache(opts.maglev_cache);
+    if (read.ok()) {
+      log::info("Maglev cache read",
+                {{"path", opts.maglev_cache},
+                 {"tables", read->tables()},
+                 {"read_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - read_started)
+                                 .count()}});
+      maglev_cache = std::move(*read);
+    } else {
+      log::info("Maglev cache not used: tables are filled from scratch",
+                {{"reason", read.status().message()}});
+    }
+  }
   const unsigned first_threads = process_cpus.threads(opts.build_threads);
   const auto build_started = std::chrono::steady_clock::now();
   auto table = process_cpus.run([&] {
     return ForwardingTable::build(spec, n_workers, nullptr, first_threads,
-                                  static_cast<uint32_t>(clock_ms()));
+                                  static_cast<uint32_t>(clock_ms()),
+                                  maglev_cache ? &*maglev_cache : nullptr);
   });
   const auto build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - build_started)
@@ -229,9 +251,23 @@ int main(int argc, char** argv) {
   const unsigned swap_threads = swap_cpus.threads(opts.build_threads);
   log::info("forwarding table built", {{"listeners", spec.listeners.size()},
                                        {"build_ms", build_ms},
+                                       {"maglev_filled", (*table)->maglev_filled()},
+                                       {"maglev_from_cache", (*table)->maglev_from_cache()},
                                        {"build_threads", first_threads},
                                        {"swap_build_threads", swap_threads}});
+  std::unique_ptr<MaglevCacheWriter> cache_writer;
+  if (!opts.maglev_cache.empty()) {
+    cache_writer =
+        std::make_unique<MaglevCacheWriter>(opts.maglev_cache, swap_cpus, std::chrono::seconds(5));
+    // A start whose every table came from the file leaves it as it is.
+    if (!spec.listeners.empty() && (*table)->maglev_filled() > 0)
+      cache_writer->offer((*table)->maglev_tables());
+  }
   TablePublisher publisher(n_workers, std::move(*table), swap_cpus, swap_threads);
+  // An empty first table (the agent sends the real one) leaves the cache to
+  // the first table applied.
+  publisher.set_maglev_cache(spec.listeners.empty() ? std::move(maglev_cache) : std::nullopt,
+                             cache_writer.get());
   if (steering) {
     // The relay port joins the set once the table carries it (relaying).
     steering->before_swap(steering_set(spec));

@@ -73,6 +73,11 @@ std::optional<int> parse_options(int argc, char** argv, Options& out) {
                  "(at start: every CPU the process may use)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
+  app.add_option("--maglev-cache", out.maglev_cache,
+                 "Keep the Maglev tables in force in FILE, rewritten after table changes (at most "
+                 "every 5 s), so that a restart copies them instead of filling them again; a "
+                 "missing or damaged file only costs the fill")
+      ->type_name("FILE");
   app.add_option("--flow-log-ring", out.flow_log_ring,
                  "Flow log records each worker's ring holds, rounded up to a power of two; "
                  "0: no flow logs (nor their memory) whatever the table says")

@@ -9,6 +9,9 @@ namespace onramp::dp {
 
 struct Options {
   std::string table_path;
+  // Where the Maglev tables in force are kept for the next start
+  // (maglev_cache_file.h); "" keeps none.
+  std::string maglev_cache;
   uint32_t flows_per_lcore = 1u << 20;
   uint16_t burst = 32;
   // Frame bytes one mbuf holds (its data room less the headroom). Frames

@@ -61,7 +61,8 @@ Result<PublishTiming> TablePublisher::apply(const TableSpec& spec) {
       // The workers' clock: an endpoint's drain is timed on it (Endpoint::draining).
       [&] {
         return ForwardingTable::build(spec, workers_, owned_.get(), build_threads_,
-                                      static_cast<uint32_t>(clock_ms()));
+                                      static_cast<uint32_t>(clock_ms()),
+                                      cache_ ? &*cache_ : nullptr);
       });
   timing.build_us = micros_since(t0);
   if (!built.ok()) return built.status();
@@ -89,6 +90,11 @@ Result<PublishTiming> TablePublisher::apply(const TableSpec& spec) {
   retire(*owned_);
   owned_ = std::move(next);
   ++tables_applied_;
+  // The cache served its restart; from here `previous` shares what it can.
+  if (!spec.listeners.empty()) cache_.reset();
+  // Tables shared with the one before or copied from the file are written
+  // again only along with a table that had to be filled.
+  if (cache_writer_ && owned_->maglev_filled() > 0) cache_writer_->offer(owned_->maglev_tables());
   return timing;
 }
 

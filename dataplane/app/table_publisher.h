@@ -12,10 +12,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "dataplane/app/build_cpus.h"
+#include "dataplane/app/maglev_cache_file.h"
 #include "dataplane/core/forwarding_table.h"
 
 struct rte_rcu_qsbr;
@@ -53,6 +55,15 @@ class TablePublisher {
   };
   void set_swap_hooks(SwapHooks hooks) { hooks_ = std::move(hooks); }
 
+  // The restart cache (maglev_cache_file.h): `read` lends its Maglev tables
+  // to builds until a table with listeners has been built; `writer`, when
+  // not null, is offered the tables of every table published. Set before
+  // the first apply.
+  void set_maglev_cache(std::optional<MaglevCache> read, MaglevCacheWriter* writer) {
+    cache_ = std::move(read);
+    cache_writer_ = writer;
+  }
+
   // Worker side.
   const std::atomic<ForwardingTable*>& current() const { return current_; }
   // True while an apply waits for every worker's quiescent report: a worker
@@ -77,6 +88,8 @@ class TablePublisher {
   unsigned workers_;
   BuildCpus build_cpus_;
   unsigned build_threads_;
+  std::optional<MaglevCache> cache_;
+  MaglevCacheWriter* cache_writer_ = nullptr;
   rte_rcu_qsbr* qsbr_;
   std::atomic<ForwardingTable*> current_;
   std::atomic<bool> grace_period_{false};

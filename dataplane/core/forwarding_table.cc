@@ -57,6 +57,7 @@ bool same_maglev_inputs(const Listener& old, const ListenerSpec& ls, uint32_t ma
 struct MaglevJob {
   std::vector<MaglevBackend> backends;
   std::span<uint16_t> slots;
+  std::span<const uint16_t> known;  // the same table from the restart cache, or empty
 };
 
 // Runs work(i) for every i below n on `threads` threads, the caller's among
@@ -87,11 +88,9 @@ struct MaglevBlock {
   TableArena arena;
 };
 
-Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec& spec,
-                                                                unsigned lcores,
-                                                                const ForwardingTable* previous,
-                                                                unsigned build_threads,
-                                                                uint32_t now_ms) {
+Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(
+    const TableSpec& spec, unsigned lcores, const ForwardingTable* previous, unsigned build_threads,
+    uint32_t now_ms, const MaglevCache* cache) {
   std::map<std::string_view, const Listener*> previous_by_name;
   if (previous)
     for (const Listener& l : previous->listeners_) previous_by_name.emplace(l.name, &l);
@@ -223,10 +222,13 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
         key.reserve(backends.size());
         for (const MaglevBackend& b : backends) key.emplace_back(b.address, b.weight);
         auto [job, added] = job_of_backends.emplace(std::move(key), jobs.size());
-        if (added)
-          jobs.push_back({.backends = std::move(backends), .slots = slots});
-        else
+        if (added) {
+          std::span<const uint16_t> known =
+              cache ? cache->find(backends, spec.maglev_size) : std::span<const uint16_t>{};
+          jobs.push_back({.backends = std::move(backends), .slots = slots, .known = known});
+        } else {
           copies.emplace_back(slots, job->second);
+        }
       }
       l.maglev = slots;
     }
@@ -252,8 +254,13 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
     }
     t->listeners_.push_back(std::move(l));
   }
-  run_on_threads(jobs.size(), build_threads,
-                 [&](size_t i) { build_maglev(jobs[i].backends, jobs[i].slots); });
+  run_on_threads(jobs.size(), build_threads, [&](size_t i) {
+    if (jobs[i].known.empty())
+      build_maglev(jobs[i].backends, jobs[i].slots);
+    else
+      std::copy(jobs[i].known.begin(), jobs[i].known.end(), jobs[i].slots.begin());
+  });
+  for (const MaglevJob& j : jobs) ++(j.known.empty() ? t->maglev_filled_ : t->maglev_from_cache_);
   for (const auto& [to, job] : copies)
     std::copy(jobs[job].slots.begin(), jobs[job].slots.end(), to.begin());
 
@@ -281,6 +288,22 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(const TableSpec&
   for (size_t i = 0; i < n_counters; ++i) new (&counters[i]) TrafficCounters();
   t->counters_ = std::span<TrafficCounters>(counters, n_counters);
   return t;
+}
+
+ForwardingTable::MaglevTables ForwardingTable::maglev_tables() const {
+  MaglevTables out;
+  out.memory.assign(maglev_blocks_.begin(), maglev_blocks_.end());
+  out.backends.reserve(listeners_.size());
+  for (const Listener& l : listeners_) {
+    std::vector<MaglevBackend>& b = out.backends.emplace_back();
+    b.reserve(l.endpoints.size());
+    for (const Endpoint& e : l.endpoints)
+      b.push_back({.address = e.address, .weight = e.healthy ? e.weight : 0u});
+  }
+  out.entries.reserve(listeners_.size());
+  for (size_t i = 0; i < listeners_.size(); ++i)
+    out.entries.push_back({.backends = out.backends[i], .slots = listeners_[i].maglev});
+  return out;
 }
 
 ForwardingTable::ForwardingTable(size_t arena_estimate)

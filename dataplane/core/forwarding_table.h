@@ -20,6 +20,7 @@
 #include "common/status.h"
 #include "common/table_spec.h"
 #include "dataplane/core/maglev.h"
+#include "dataplane/core/maglev_cache.h"
 #include "dataplane/core/table_memory.h"
 
 namespace onramp::dp {
@@ -178,10 +179,26 @@ class ForwardingTable {
   // name, same address) as unhealthy keeps the time it turned unhealthy;
   // any other unhealthy endpoint turned unhealthy now. Its drain runs from
   // then (Endpoint::draining).
+  // `cache` (maglev_cache.h), when given, has Maglev tables from before a
+  // restart: a table to fill whose inputs it holds is copied from it.
   static Result<std::unique_ptr<ForwardingTable>> build(const TableSpec& spec, unsigned lcores,
                                                         const ForwardingTable* previous = nullptr,
                                                         unsigned build_threads = 1,
-                                                        uint32_t now_ms = 0);
+                                                        uint32_t now_ms = 0,
+                                                        const MaglevCache* cache = nullptr);
+
+  // Its Maglev tables, each with the inputs it was filled from (what
+  // encode_maglev_cache writes). `memory` keeps the slots valid after this
+  // table is gone.
+  struct MaglevTables {
+    std::vector<std::vector<MaglevBackend>> backends;
+    std::vector<MaglevCacheEntry> entries;  // views into backends and memory
+    std::vector<std::shared_ptr<const MaglevBlock>> memory;
+  };
+  MaglevTables maglev_tables() const;
+  // Maglev tables its build filled, and those it copied from the cache.
+  uint32_t maglev_filled() const { return maglev_filled_; }
+  uint32_t maglev_from_cache() const { return maglev_from_cache_; }
 
   const Vip* find_vip(const IpAddress& addr) const {
     for (uint32_t s = vip_slot(addr);; s = (s + 1) & vip_mask_) {
@@ -300,6 +317,8 @@ class ForwardingTable {
   // The blocks its listeners' Maglev tables are in (Listener::maglev_block):
   // its own first, when it built any, then those it shares with others.
   std::vector<std::shared_ptr<const MaglevBlock>> maglev_blocks_;
+  uint32_t maglev_filled_ = 0;
+  uint32_t maglev_from_cache_ = 0;
 };
 
 uint32_t endpoint_id(const IpAddress& addr);

@@ -55,10 +55,11 @@ def controlplane_problems(res):
 
 def restart_problems(res):
     """What is wrong with the restart figures: a dataplane started with a
-    table forwarded its first packet, with one build thread and with auto."""
+    table forwarded its first packet, with one build thread, with auto and
+    with the Maglev cache of the run before."""
     restart = res.get("restart", {})
     problems = []
-    for key in ("threads_1", "threads_auto"):
+    for key in ("threads_1", "threads_auto", "maglev_cache"):
         v = restart.get(key, {}).get("start_to_first_tx_ms_p50")
         if not isinstance(v, (int, float)) or not v > 0:
             problems.append(f"restart.{key}.start_to_first_tx_ms_p50 = {v!r}, want a number > 0")

@@ -138,6 +138,27 @@ W1_VIP = v4(0xCB00710A)  # 203.0.113.10
 W1_PORT = 80
 
 
+def restart_table(listeners, name="restart"):
+    """A big table for restarts: `listeners` TCP listeners r<i> of 64 IPv4
+    endpoints each, weights 50..199, none sharing its endpoints with another
+    (each needs a Maglev fill of its own). Listener i is
+    restart_listener_vip(i):restart_listener_port(i)."""
+    return TABLE_HEAD.format(name=name) + "".join(
+        f'listeners {{ name: "r{i}" vips: "203.0.113.{10 + i % 16}" protocol: TCP '
+        f'port_ranges {{ first: {restart_listener_port(i)} }}\n' + "".join(
+            f'  endpoints {{ address: "10.{1 + (i * 64 + j) // 65536}.'
+            f'{(i * 64 + j) // 256 % 256}.{(i * 64 + j) % 256}" weight: {50 + (i * 64 + j) * 37 % 150} }}\n'
+            for j in range(64)) + "}\n" for i in range(listeners))
+
+
+def restart_listener_vip(i):
+    return v4(0xCB007100 + 10 + i % 16)
+
+
+def restart_listener_port(i):
+    return 80 + i // 16
+
+
 def _single_listener_table(name, mode):
     eps = "".join(f'  endpoints {{ address: "10.1.0.{i}" weight: 100{mode} }}\n'
                   for i in range(1, 65))
