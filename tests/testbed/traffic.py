@@ -3,11 +3,13 @@
 
   traffic.py udp-flows VIP PORT SECONDS RATE
       sends one datagram a flow (a new socket, so a new source port) RATE
-      times a second for SECONDS: every datagram is a new flow for the PoP
+      times a second for SECONDS: every datagram is a new flow for the PoP;
+      prints "started" before the first
   traffic.py sniff PORT
-      prints, one a line, the CLOCK_MONOTONIC time and source of every UDP
-      datagram to PORT that reaches this namespace's e0 (after onramp-decap:
-      the client's own packet), until SIGTERM
+      prints "ready" once it listens, then, one a line, the CLOCK_MONOTONIC
+      time and source of every UDP datagram to PORT that reaches this
+      namespace's e0 (after onramp-decap: the client's own packet), until
+      SIGTERM
   traffic.py hold VIP PORT SECONDS [SOURCE_PORT]
       one long-lived TCP connection to the endpoint's line echo (from
       SOURCE_PORT when given, else one the kernel picks): sends a line
@@ -132,6 +134,7 @@ def udp_count(vip, port, flows, size):
 
 
 def udp_flows(vip, port, seconds, rate):
+    print("started", flush=True)
     end = time.monotonic() + seconds
     gap = 1.0 / rate
     sent = 0
@@ -149,6 +152,7 @@ def sniff(port):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind(("e0", 0))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
     while True:
         frame = s.recv(2048)
         now = time.monotonic()
