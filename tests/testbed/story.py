@@ -128,11 +128,19 @@ def measure_failover(bed, victims, clients=("client", "client2"), before=1.5, af
         sniffers[v] = subprocess.Popen(
             ["ip", "netns", "exec", bed.ns(v), *TRAFFIC, "sniff", str(UDP)],
             stdout=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(0.3)
+    # Every sniffer listening before the first flow, and every generator
+    # sending for the whole lead-in: on a loaded machine a Python process
+    # can take longer to start than the lead-in, and a victim would then
+    # seem to have had no flows before the kill.
+    for v, s in sniffers.items():
+        if s.stdout.readline().strip() != "ready":
+            raise Failure(f"the sniffer on {v} did not start")
     gens = [subprocess.Popen(["ip", "netns", "exec", bed.ns(c), *TRAFFIC, "udp-flows",
                               VIPS[f], str(UDP), str(before + after),
                               str(rate / len(families))],
                              stdout=subprocess.PIPE, text=True) for c in clients for f in families]
+    for g in gens:  # the lead-in counts from the last generator's start
+        g.stdout.readline()
     time.sleep(before)
     t0 = time.monotonic()
     kill_servers(bed, victims)

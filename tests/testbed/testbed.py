@@ -36,7 +36,13 @@ PoP's addresses live on its exception interface (net_tap onramp0), BIRD,
 the agent and its probes reach the router through the dataplane, and the
 agent gets no --next-hop-mac (the dataplane learns it).
 
-usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha] [--bare-metal]
+--af-xdp: each PoP's dataplane runs on net_af_xdp on p0 (one queue) with
+onramp's XDP steering program from the build folder (--xdp-program): VIP
+traffic goes to the dataplane's socket, everything else (ARP, ND, BGP, the
+agent's probes and mesh echo) to the PoP namespace's kernel, which keeps
+p0's addresses, as on a cloud VM's shared NIC.
+
+usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha] [--bare-metal|--af-xdp]
        testbed.py ctl ARGS...      onrampctl against the test bed's controller
        testbed.py exec NS CMD...   a command inside one of its namespaces
 """
@@ -170,12 +176,16 @@ class RouterProcesses:
 
 
 class Testbed:
-    def __init__(self, build, prefix="ot", ha=None, bare_metal=False):
+    def __init__(self, build, prefix="ot", ha=None, bare_metal=False, af_xdp=False):
         self.build = os.path.abspath(build)
         self.prefix = prefix
         # docs/testbed.md, "Bare metal": the dataplane owns p0, the kernel
         # speaks through the exception interface.
         self.bare_metal = bare_metal
+        # docs/testbed.md, "AF_XDP": the dataplane shares p0 with the kernel.
+        self.af_xdp = af_xdp
+        if bare_metal and af_xdp:
+            raise Failure("--bare-metal and --af-xdp are two ways to run the PoP: pick one")
         self.state = f"/run/onramp-testbed-{prefix}"
         self.bin = programs(self.build, "controller", "agent", "ctl", "dataplane", "decap")
         self.pids = self._load_pids()
@@ -544,6 +554,12 @@ class Testbed:
         if self.bare_metal:
             vdev = "net_pcap0,rx_iface_in=p0,tx_iface=p0,tx_iface=p0,phy_mac=1"
             exception = ["--exception-vdev", "net_tap0,iface=onramp0"]
+        if self.af_xdp:
+            vdev = "net_af_xdp0,iface=p0"
+            exception = ["--xdp-program", self.xdp_program()]
+            # A dataplane killed by SIGKILL leaves its program on p0, and the
+            # next one could not attach its own.
+            self._ip(p["ns"], "link", "set", "dev", "p0", "xdp", "off")
         self.start(f"dataplane-{pop}", p["ns"], [
             self.bin["dataplane"], "--no-pci", "--no-huge", "-m", "256", "--no-shconf",
             "--no-telemetry", f"--file-prefix={self.prefix}-{pop}", "-l", str(p["cpu"]),
@@ -552,6 +568,13 @@ class Testbed:
         wait_for(f"{pop}'s dataplane", lambda: self.dp(pop, "health", check=False) is not None)
         if self.bare_metal:
             self.exception_interface_up(pop)
+
+    def xdp_program(self):
+        """onramp's XDP steering program, as built (dataplane/xdp)."""
+        path = os.path.join(self.build, "dataplane", "xdp", "onramp-steer.bpf.o")
+        if not os.path.exists(path):
+            raise Failure(f"{path} is missing: build first (ninja -C {self.build})")
+        return path
 
     def exception_interface_up(self, pop):
         """The PoP's addresses and routes on the dataplane's exception
@@ -795,12 +818,14 @@ def main():
                     help="up: 3 controller replicas on a 3-member etcd cluster")
     ap.add_argument("--bare-metal", action="store_true",
                     help="the dataplane owns p0; the PoP's addresses on its exception interface")
+    ap.add_argument("--af-xdp", action="store_true",
+                    help="the dataplane on net_af_xdp on p0 with onramp's steering program")
     args, rest = ap.parse_known_args()
     if os.geteuid() != 0:
         sys.exit("testbed: needs root (network namespaces)")
-    bed = Testbed(args.build, args.prefix, ha=True if args.ha else None,
-                  bare_metal=args.bare_metal)
     try:
+        bed = Testbed(args.build, args.prefix, ha=True if args.ha else None,
+                      bare_metal=args.bare_metal, af_xdp=args.af_xdp)
         if args.command == "up":
             try:
                 bed.up()

@@ -3,11 +3,13 @@
 
   traffic.py udp-flows VIP PORT SECONDS RATE
       sends one datagram a flow (a new socket, so a new source port) RATE
-      times a second for SECONDS: every datagram is a new flow for the PoP
+      times a second for SECONDS: every datagram is a new flow for the PoP;
+      prints "started" before the first
   traffic.py sniff PORT
-      prints, one a line, the CLOCK_MONOTONIC time and source of every UDP
-      datagram to PORT that reaches this namespace's e0 (after onramp-decap:
-      the client's own packet), until SIGTERM
+      prints "ready" once it listens, then, one a line, the CLOCK_MONOTONIC
+      time and source of every UDP datagram to PORT that reaches this
+      namespace's e0 (after onramp-decap: the client's own packet), until
+      SIGTERM
   traffic.py hold VIP PORT SECONDS [SOURCE_PORT]
       one long-lived TCP connection to the endpoint's line echo (from
       SOURCE_PORT when given, else one the kernel picks): sends a line
@@ -88,11 +90,16 @@ def udp_size(vip, port, size, attempts):
     """Sends the datagram up to `attempts` times, as a resolver would: an
     IPv6 datagram fragmented for a link MTU larger than the path's is
     answered by a packet-too-big, which a connected socket reports as
-    EMSGSIZE; the kernel has then learnt the path MTU for the retry."""
+    EMSGSIZE; the kernel has then learnt the path MTU for the retry.
+    From a source port below the ephemeral range, as udp_count: an e2e run
+    on the IPv6 VIP saw a 1400-byte datagram from an ephemeral port go to
+    the region the previous step had failed over to, as a packet of that
+    step's flow from the same port, still in the PoP's flow table."""
     data = random.Random(size).randbytes(size)
     seen, errors = {}, []
     with socket.socket(family(vip), socket.SOCK_DGRAM) as s:
         s.settimeout(3)
+        s.bind(("::" if family(vip) == socket.AF_INET6 else "0.0.0.0", unused_port()))
         s.connect((vip, port))
         for _ in range(attempts):
             s.send(data)
@@ -108,14 +115,18 @@ def udp_size(vip, port, size, attempts):
           flush=True)
 
 
+def unused_port(count=1):
+    """The first of `count` source ports below the kernel's ephemeral range
+    (32768 and up), from a random start: an ephemeral port an earlier step
+    used may still have its flow in a PoP's flow table, which would carry a
+    datagram to that flow's endpoint as a packet of an old flow, not a new
+    one."""
+    return random.randrange(10000, 32768 - count)
+
+
 def udp_count(vip, port, flows, size):
     by_endpoint, unanswered = {}, 0
-    # Source ports below the kernel's ephemeral range (32768 and up), taken
-    # in a run from a random start: an ephemeral port an earlier step used
-    # may still have its flow in a PoP's flow table, which would carry the
-    # datagram to that flow's endpoint as a packet of an old flow, not a
-    # new one.
-    first = random.randrange(10000, 32768 - flows)
+    first = unused_port(flows)  # in a run
     for i in range(flows):
         with socket.socket(family(vip), socket.SOCK_DGRAM) as s:
             s.settimeout(3)
@@ -132,6 +143,7 @@ def udp_count(vip, port, flows, size):
 
 
 def udp_flows(vip, port, seconds, rate):
+    print("started", flush=True)
     end = time.monotonic() + seconds
     gap = 1.0 / rate
     sent = 0
@@ -149,6 +161,7 @@ def sniff(port):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind(("e0", 0))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
     while True:
         frame = s.recv(2048)
         now = time.monotonic()
