@@ -6,14 +6,16 @@ backbone"), asserted with real TCP over IPv4 and IPv6.
   1. the PoP x PoP matrix measures the backbone; the controller relays
      (FRA1, ap-southeast) through SIN1 and not through IAD1 (better than
      direct, not by the margin), and `onrampctl routes --pop FRA1` says why;
-  2. through the relay the endpoint sees the client's own address, both
+  2. the status page, in headless Chromium, shows the PoP x PoP matrix and
+     FRA1's path to ap-southeast via SIN1;
+  3. through the relay the endpoint sees the client's own address, both
      families, and the relay hop is counted at both PoPs;
-  3. a client's TCP connect time through the VIP, relaying on and then off
+  4. a client's TCP connect time through the VIP, relaying on and then off
      (medians of N connects), differs by what the matrix says the relay
      saves, within a margin;
-  4. a long-lived TCP connection survives relay on -> off -> on and keeps
+  5. a long-lived TCP connection survives relay on -> off -> on and keeps
      its endpoint;
-  5. SIN1's dataplane and agent killed (-9): FRA1's dataplane forwards
+  6. SIN1's dataplane and agent killed (-9): FRA1's dataplane forwards
      direct again within 1 s (from the kill to the first trace of a new
      flow without the relay), while new connections in a loop keep
      succeeding.
@@ -36,7 +38,7 @@ from harness import SKIP, Failure, check, log, not_root, wait_for
 from relay_story import (AP, connect_loop, connect_loop_result, connects, dial_to_ap, dp_trace,
                          expected_saving_ms, group_route, kill_relay, matrix_measured,
                          median_ms, relayed_in_trace, set_relay, via)
-from testbed import ALL_POPS, Testbed, backbone_ms, client_addr
+from testbed import ALL_POPS, STATUS, Testbed, backbone_ms, client_addr
 
 FAMILIES = (4, 6)
 # The issue's bound: a relay's death falls back to direct within 1 s.
@@ -72,6 +74,29 @@ def step_choice(bed):
     return {"matrix_ms": {f"{a}->{b}": float(p["rtt_ms"]) for (a, b), p in paths.items()},
             "fra1_ap": {k: g.get(k) for k in ("direct_rtt_ms", "to_relay_ms",
                                                 "relay_to_group_ms", "via_rtt_ms", "path_reason")}}
+
+
+def step_status_page(bed, build_dir):
+    for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not os.path.exists(tool):
+            log(f"  SKIP: {tool} is missing (scripts/install-deps installs it)")
+            return None
+    shot = os.path.join(os.path.abspath(build_dir), "meson-logs", "e2e-relay-status-page.png")
+    os.makedirs(os.path.dirname(shot), exist_ok=True)
+    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "status_page_browser.py")
+    r = bed.exec("rtr", ["/usr/bin/python3", helper, "--url", f"http://{STATUS}/", "--pops",
+                         ",".join(ALL_POPS), "--matrix", "--screenshot", shot, "--timeout", "15"],
+                 check=False, timeout=90, env=dict(os.environ, HOME=bed.path(".")))
+    got = json.loads((r.stdout.strip().splitlines() or ["{}"])[-1])
+    check(r.returncode == 0 and "matrix" in got,
+          f"the status page did not show the PoP x PoP matrix: {r.stdout} {r.stderr[-500:]}")
+    log(f"  the page's PoP x PoP matrix (ms): {got['matrix']}; screenshot: {shot}")
+    for pair, rtt in got["matrix"].items():
+        a, b = pair.split()
+        check(rtt >= 2 * backbone_ms(a, b) - 1, f"the page shows {pair} at {rtt} ms")
+    path = got.get("paths", {}).get(f"FRA1 web {AP}")
+    check(path == "SIN1", f"the page's path of FRA1's web/{AP} is {path!r}, not via SIN1")
+    return got["matrix"]
 
 
 def relayed_counters(bed):
@@ -192,13 +217,16 @@ def main():
     steps = [
         ("1", "the backbone measured, the relay chosen and explained",
          lambda: figures.__setitem__("choice", step_choice(bed))),
-        ("2", "the endpoint sees the client's address through the relay",
+        ("2", "the status page shows the PoP x PoP matrix",
+         lambda: figures.__setitem__("status_page_matrix_ms",
+                                     step_status_page(bed, args.build_dir))),
+        ("3", "the endpoint sees the client's address through the relay",
          lambda: step_client_address(bed)),
-        ("3", "TCP connect times with and without the relay",
+        ("4", "TCP connect times with and without the relay",
          lambda: figures.__setitem__("connect", step_connect_times(bed, args.connects))),
-        ("4", "a long-lived connection across relay on -> off -> on",
+        ("5", "a long-lived connection across relay on -> off -> on",
          lambda: step_long_lived(bed)),
-        ("5", "the relay PoP dies: direct within 1 s, no new flow lost",
+        ("6", "the relay PoP dies: direct within 1 s, no new flow lost",
          lambda: figures.__setitem__("relay_dies", step_relay_dies(bed))),
     ]
     try:
