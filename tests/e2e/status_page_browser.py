@@ -11,8 +11,14 @@ it over stdin/stdout, one JSON object a line.
      "unhealthy", for every PoP; prints {"unhealthy_after_s": ...};
   4. saves a screenshot to --screenshot and exits (0, or 1 on a timeout).
 
+With --matrix, instead of 2 and 3: waits until the PoP x PoP table shows an
+RTT for every pair of --pops and prints {"matrix": {"FRA1 SIN1": ms, ...},
+"paths": {"FRA1 web ap-southeast": "SIN1" (the relay, "" direct), ...}}.
+
 usage: status_page_browser.py --url URL --pops FRA1,SIN1 --endpoint ADDR[,ADDR]
                               --listener web --screenshot FILE [--timeout S]
+       status_page_browser.py --url URL --pops FRA1,SIN1,IAD1 --matrix
+                              --screenshot FILE [--timeout S]
 """
 import argparse
 import json
@@ -45,7 +51,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--pops", required=True)
-    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--endpoint", default="")
+    ap.add_argument("--matrix", action="store_true")
     ap.add_argument("--listener", default="web")
     ap.add_argument("--screenshot", required=True)
     ap.add_argument("--timeout", type=float, default=10.0)
@@ -77,6 +84,24 @@ def main():
         states = wait(driver, "every PoP connected on the map", pops_connected, 20)
         labels = driver.execute_script(
             "return [...document.querySelectorAll('#pops text')].map(t => t.textContent);")
+
+        if args.matrix:
+            def matrix(d):
+                rows = d.execute_script(
+                    "return [...document.querySelectorAll('#mesh td')]"
+                    ".map(td => [td.dataset.from, td.dataset.to, td.dataset.rtt]);")
+                got = {f"{a} {b}": float(rtt) for a, b, rtt in rows if rtt}
+                want = [f"{a} {b}" for a in pops for b in pops if a != b]
+                return all(k in got for k in want) and got
+
+            got = wait(driver, "an RTT for every pair of PoPs", matrix, args.timeout)
+            rows = driver.execute_script(
+                "return [...document.querySelectorAll('#shares tr[data-pop]')]"
+                ".map(tr => [tr.dataset.pop, tr.dataset.listener, tr.dataset.group,"
+                " tr.querySelector('td.path').dataset.via]);")
+            say(matrix=got, paths={f"{p} {l} {g}": v for p, l, g, v in rows}, labels=labels)
+            code = 0
+            return code
 
         def cells(d):
             rows = d.execute_script(

@@ -2,16 +2,22 @@
 """The two-PoP demo: brings the test bed up and tells the story, printing as
 it goes; the test bed comes down at the end (also on Ctrl-C).
 
-usage: demo.py --build DIR [--keep]
+With --relay, the relaying chapter on the relay bed instead (testbed.py
+--relay: three PoPs and a backbone): the PoP x PoP matrix, FRA1's choice to
+reach ap-southeast through SIN1 and why, TCP connect times through the VIP
+with and without the relay, and the fall back to direct when SIN1 dies.
+
+usage: demo.py --build DIR [--keep] [--relay]
 """
 import argparse
 import os
 import sys
 import time
 
+import relay_story
 import story
 from harness import Failure, wait_for
-from testbed import POPS, VIPS, Testbed, client_addr
+from testbed import BACKBONE_MS, POPS, RELAY_MS, VIPS, Testbed, client_addr
 
 T0 = time.monotonic()
 
@@ -104,6 +110,56 @@ def run_story(bed):
         "scripts/testbed up, then scripts/testbed ctl routes --pop SIN1 (docs/testbed.md)")
 
 
+def run_relay(bed):
+    title(1, "three PoPs; each probes the others over the backbone (mesh echo, UDP 7445)")
+    wait_for("the PoP x PoP matrix", lambda: relay_story.matrix_measured(bed), timeout=30)
+    say(indent(bed.ctl("pop", "matrix").stdout))
+
+    title(2, "FRA1 reaches ap-southeast through SIN1 (after 3 rounds of hysteresis)")
+    wait_for("FRA1 relaying through SIN1", lambda: relay_story.via(bed, "FRA1") == "SIN1",
+             timeout=40)
+    say("   IAD1 would be better than direct too, but not by the margin (max(10 ms, 20 %)); "
+        "SIN1 reaches eu-central through FRA1 alike")
+    say("   onrampctl routes --pop FRA1:")
+    say(indent(bed.ctl("routes", "--pop", "FRA1").stdout, "     "))
+
+    title(3, "TCP connect time through the VIP to ap-southeast, relayed and direct")
+    relay_story.dial_to_ap(bed)
+    wait_for("FRA1 routing web to ap-southeast",
+             lambda: story.shares(bed, "FRA1").get("ap-southeast") == 100.0, timeout=30)
+    say("   (web's eu-central group dialled to 0: the European client's flows go to "
+        "ap-southeast)")
+    n = 10
+    on = relay_story.median_ms(relay_story.connects(bed, "client", 4, n))
+    relay_story.set_relay(bed, False)
+    wait_for("FRA1 direct", lambda: relay_story.via(bed, "FRA1") == "", timeout=20)
+    wait_for("the change applied everywhere", bed.converged, timeout=20)
+    off = relay_story.median_ms(relay_story.connects(bed, "client", 4, n))
+    say(f"   median of {n} connects from the European client: {on:.1f} ms via SIN1, "
+        f"{off:.1f} ms direct (accelerator update demo --relay off); the matrix says the "
+        f"relay saves {relay_story.expected_saving_ms()} ms of the SYN's way")
+    relay_story.set_relay(bed, True)
+    wait_for("FRA1 relaying again", lambda: relay_story.via(bed, "FRA1") == "SIN1", timeout=40)
+    wait_for("the change applied everywhere", bed.converged, timeout=20)
+    say("   --relay on again: FRA1 relays through SIN1 after its rounds")
+
+    title(4, "SIN1 dies (kill -9 of its dataplane and agent) while the client connects in a loop")
+    loop = relay_story.connect_loop(bed, "client", 4, 30)
+    time.sleep(1)
+    _, fallback = relay_story.kill_relay(bed)
+    got = relay_story.connect_loop_result(loop)
+    failed = sum(1 for c in got if "error" in c)
+    slow = sum(1 for c in got if c.get("ms", 0) > 1000)
+    say("   FRA1's dataplane forwards new flows direct "
+        + (f"{fallback * 1000:.0f} ms after the kill" if fallback is not None
+           else "NOT within 5 s") + f"; {len(got)} connects in a loop: {failed} failed, "
+        f"{slow} needed a SYN retry")
+    say(f"   FRA1 -> ap-southeast now: {relay_story.group_route(bed, 'FRA1').get('path_reason')}")
+    say()
+    say(f"[{time.monotonic() - T0:5.1f} s] done; the relay bed comes down. To explore one: "
+        "scripts/testbed up --relay (docs/testbed.md, The relay bed)")
+
+
 BED = None
 
 
@@ -112,20 +168,35 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     ap.add_argument("--keep", action="store_true", help="leave the test bed up at the end")
+    ap.add_argument("--relay", action="store_true",
+                    help="the relaying chapter, on the relay bed (three PoPs and a backbone)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("demo: needs root (network namespaces)")
-    BED = Testbed(args.build, prefix="od")
+    BED = Testbed(args.build, prefix="odr" if args.relay else "od", relay=args.relay)
     BED.down()  # whatever an interrupted demo left
-    say("== onramp demo: one anycast accelerator (IPv4 and IPv6 VIPs), two PoPs (FRA1, SIN1), "
-        "two regions ==")
-    say("   client (Europe) and client2 (Asia) -> VIP 203.0.113.200 or 2001:db8:200::200 -> PoP "
-        "-> endpoint;")
-    say("   WAN delays: 2 ms one way to the near region, 30 ms to the far one")
+    if args.relay:
+        say("== onramp demo, relaying: three PoPs (FRA1, SIN1, IAD1), a backbone between them, "
+            "two regions ==")
+        say("   one-way WAN delays, ms: " + "; ".join(
+            f"{who} {d['eu-central']} to eu-central, {d['ap-southeast']} to ap-southeast"
+            for who, d in RELAY_MS.items()))
+        say("   backbone, one way: " + ", ".join(f"{a}-{b} {ms} ms"
+                                                 for (a, b), ms in BACKBONE_MS.items()))
+    else:
+        say("== onramp demo: one anycast accelerator (IPv4 and IPv6 VIPs), two PoPs (FRA1, SIN1), "
+            "two regions ==")
+        say("   client (Europe) and client2 (Asia) -> VIP 203.0.113.200 or 2001:db8:200::200 -> "
+            "PoP -> endpoint;")
+        say("   WAN delays: 2 ms one way to the near region, 30 ms to the far one")
     try:
-        title(0, "test bed up: controller, 2 PoPs (dataplane + agent + BIRD), 4 endpoints")
+        pops = len(BED.bed_pops)
+        title(0, f"test bed up: controller, {pops} PoPs (dataplane + agent + BIRD), 4 endpoints")
         BED.up()
-        run_story(BED)
+        if args.relay:
+            run_relay(BED)
+        else:
+            run_story(BED)
     except Failure as e:
         say(f"demo failed: {e} (logs: {BED.state})")
         return 1

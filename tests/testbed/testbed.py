@@ -42,7 +42,17 @@ traffic goes to the dataplane's socket, everything else (ARP, ND, BGP, the
 agent's probes and mesh echo) to the PoP namespace's kernel, which keeps
 p0's addresses, as on a cloud VM's shared NIC.
 
-usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha] [--bare-metal|--af-xdp]
+--relay (at `up`; later commands read it from the bed's state): the relay
+bed (docs/testbed.md, "The relay bed"). A third PoP, IAD1 (Ashburn), and
+the WAN of RELAY_MS: the continents far apart (75 ms one way), SIN1 next to
+ap-southeast (1 ms), IAD1 mediocre to both. Each PoP's link to the router
+crosses the WAN emulator too, which delays PoP-to-PoP frames (mesh echo and
+relayed GUE alike: the backbone cannot tell them apart) by BACKBONE_MS,
+half on each PoP's link. FRA1 to ap-southeast is 150 ms direct but 42 ms
+via SIN1; via IAD1 it would be 130 ms, better than direct but not by the
+margin, so IAD1 must never be chosen. The accelerator relays (relaying on).
+
+usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha] [--bare-metal|--af-xdp] [--relay]
        testbed.py ctl ARGS...      onrampctl against the test bed's controller
        testbed.py exec NS CMD...   a command inside one of its namespaces
 """
@@ -83,6 +93,15 @@ POPS = {
                  rtr_mac="02:0b:00:00:02:01", mac="02:0b:00:00:02:02", iata="SIN",
                  city="Singapore", country="SG", lat="1.36", lon="103.99", local_pref=100, cpu=1),
 }
+# --relay: the third PoP. Least preferred by the router's BGP, so no client
+# enters by it unless the others withdraw.
+RELAY_POPS = {
+    "IAD1": dict(ns="iad1", addr="198.51.100.34", gw="198.51.100.33", rtr_if="r-iad", asn=64513,
+                 addr6="2001:db8:100:3::2", gw6="2001:db8:100:3::1",
+                 rtr_mac="02:0b:00:00:03:01", mac="02:0b:00:00:03:02", iata="IAD",
+                 city="Ashburn", country="US", lat="38.94", lon="-77.46", local_pref=50, cpu=0),
+}
+ALL_POPS = {**POPS, **RELAY_POPS}
 CLIENTS = {
     "client": dict(addr="192.0.2.10", gw="192.0.2.1", net="192.0.2.0/25", rtr_if="r-c",
                    addr6="2001:db8:c1::10", gw6="2001:db8:c1::1", net6="2001:db8:c1::/64"),
@@ -103,6 +122,20 @@ REGIONS = {
 NEAR_MS, FAR_MS = 2, 30
 NEAR = {"FRA1": "eu-central", "client": "eu-central", "SIN1": "ap-southeast",
         "client2": "ap-southeast"}
+# --relay: one-way delay, ms, between each PoP or client and each region
+# (the Internet), and between PoPs (the backbone, both ways alike).
+RELAY_MS = {
+    "FRA1": {"eu-central": 2, "ap-southeast": 75},
+    "SIN1": {"eu-central": 75, "ap-southeast": 1},
+    "IAD1": {"eu-central": 40, "ap-southeast": 25},
+    "client": {"eu-central": 2, "ap-southeast": 75},
+    "client2": {"eu-central": 75, "ap-southeast": 1},
+}
+BACKBONE_MS = {("FRA1", "SIN1"): 20, ("FRA1", "IAD1"): 40, ("SIN1", "IAD1"): 50}
+# --relay: an HTTP check across a 150 ms path takes two round trips (connect,
+# then the request), longer than PROBE_FLAGS' timeout.
+RELAY_PROBE_FLAGS = ["--health-interval-ms", "500", "--health-timeout-ms", "400",
+                     "--healthy-threshold", "3", "--unhealthy-threshold", "3"]
 ADMIN = "127.0.0.1:7443"
 POP_PORT = 7444
 # /metrics (docs/observability.md): each agent on its PoP's address with
@@ -139,17 +172,41 @@ def endpoint_addresses(name):
 
 def delay_keys(who):
     """The WAN emulator's prefixes for a PoP or a client, both families."""
-    if who in POPS:
-        return [f"{POPS[who]['addr']}/32", f"{POPS[who]['addr6']}/128"]
+    if who in ALL_POPS:
+        return [f"{ALL_POPS[who]['addr']}/32", f"{ALL_POPS[who]['addr6']}/128"]
     return [CLIENTS[who]["net"], CLIENTS[who]["net6"]]
 
 
-def delays_for(region):
+def one_way_ms(who, region, relay=False):
+    """The one-way WAN delay between a PoP or client and a region."""
+    if relay:
+        return RELAY_MS[who][region]
+    return NEAR_MS if NEAR[who] == region else FAR_MS
+
+
+def backbone_ms(a, b):
+    """--relay: the one-way backbone delay between two PoPs."""
+    return BACKBONE_MS.get((a, b), BACKBONE_MS.get((b, a)))
+
+
+def delays_for(region, pops=POPS, relay=False):
     """The WAN emulator's delay table for one region's link."""
     out = {}
-    for name in (*POPS, *CLIENTS):
+    for name in (*pops, *CLIENTS):
         for key in delay_keys(name):
-            out[key] = NEAR_MS if NEAR[name] == region else FAR_MS
+            out[key] = one_way_ms(name, region, relay)
+    return out
+
+
+def backbone_delays_for(pop, pops):
+    """--relay: the delay table of one PoP's link to the router: half of
+    each backbone delay to another PoP (the other half is on that PoP's
+    link), keyed by the other PoP's addresses. Nothing else is delayed."""
+    out = {}
+    for other in pops:
+        if other != pop:
+            for key in delay_keys(other):
+                out[key] = backbone_ms(pop, other) / 2
     return out
 
 
@@ -176,7 +233,7 @@ class RouterProcesses:
 
 
 class Testbed:
-    def __init__(self, build, prefix="ot", ha=None, bare_metal=False, af_xdp=False):
+    def __init__(self, build, prefix="ot", ha=None, bare_metal=False, af_xdp=False, relay=None):
         self.build = os.path.abspath(build)
         self.prefix = prefix
         # docs/testbed.md, "Bare metal": the dataplane owns p0, the kernel
@@ -194,6 +251,9 @@ class Testbed:
         self.controller_db = self.path("controller.db")
         # --ha: given at `up`, remembered in the state for later commands.
         self.ha = os.path.exists(self.path("ha")) if ha is None else ha
+        # --relay: likewise. The bed's PoPs: FRA1 and SIN1, and IAD1 with it.
+        self.relay = os.path.exists(self.path("relay")) if relay is None else relay
+        self.bed_pops = dict(ALL_POPS) if self.relay else dict(POPS)
         self.etcd = None
         if self.ha:
             self.etcd = EtcdCluster(RouterProcesses(self), shutil.which("etcd") or "etcd",
@@ -308,7 +368,7 @@ class Testbed:
                 self.start_bird("router", "rtr", self.bird_config_router())
             else:
                 pop = which.upper()
-                self.start_bird(which, POPS[pop]["ns"], self.bird_config_pop(pop))
+                self.start_bird(which, self.bed_pops[pop]["ns"], self.bird_config_pop(pop))
         elif kind == "server":
             self.start_endpoint(which)
         elif kind == "decap":
@@ -341,7 +401,7 @@ class Testbed:
         self.exec(role, ["sysctl", "-qw", f"{key}={value}"])
 
     def net_up(self):
-        roles = ["rtr", "wan", *CLIENTS, *(p["ns"] for p in POPS.values()),
+        roles = ["rtr", "wan", *CLIENTS, *(p["ns"] for p in self.bed_pops.values()),
                  *(n for r in REGIONS.values() for n in r["endpoints"])]
         for role in roles:
             run(["ip", "netns", "add", self.ns(role)])
@@ -362,8 +422,18 @@ class Testbed:
             self._ip(name, "route", "add", "default", "via", c["gw"])
             self._ip("rtr", "addr", "add", f"{c['gw']}/25", "dev", c["rtr_if"])
             self._ip6_link(name, "c0", c["addr6"], "rtr", c["rtr_if"], c["gw6"])
-        for pop in POPS.values():
-            self._veth(pop["ns"], "p0", "rtr", pop["rtr_if"])
+        wan_links = []
+        for name, pop in self.bed_pops.items():
+            if self.relay:
+                # p0 | wan: w-<ns>-p ~emulator~ w-<ns>-r | router: the
+                # backbone's delay between PoPs, nothing for the rest.
+                self._veth(pop["ns"], "p0", "wan", f"w-{pop['ns']}-p")
+                self._veth("rtr", pop["rtr_if"], "wan", f"w-{pop['ns']}-r")
+                wan_links.append({"a": f"w-{pop['ns']}-r", "b": f"w-{pop['ns']}-p",
+                                  "delays_ms": backbone_delays_for(name, self.bed_pops),
+                                  "default_ms": 0})
+            else:
+                self._veth(pop["ns"], "p0", "rtr", pop["rtr_if"])
             self._ip(pop["ns"], "link", "set", "p0", "address", pop["mac"])
             self._ip("rtr", "link", "set", pop["rtr_if"], "address", pop["rtr_mac"])
             self._ip("rtr", "addr", "add", f"{pop['gw']}/28", "dev", pop["rtr_if"])
@@ -387,7 +457,6 @@ class Testbed:
         self._ip("rtr", "-6", "rule", "add", "from", CLIENTS["client2"]["net6"], "lookup", "200",
                  "pref", "100")
 
-        wan_links = []
         for region, reg in REGIONS.items():
             s = reg["short"]
             # router r-<s> | wan: w-<s>-r ~emulator~ w-<s>-b | w-<s>-bp on bridge br-<s>
@@ -413,7 +482,8 @@ class Testbed:
                 # DSR: the VIP lives on the loopback; do not answer ARP for it.
                 self._sysctl(ep, "net.ipv4.conf.all.arp_ignore", 1)
                 self._sysctl(ep, "net.ipv4.conf.all.arp_announce", 2)
-            wan_links.append({"a": f"w-{s}-r", "b": f"w-{s}-b", "delays_ms": delays_for(region),
+            wan_links.append({"a": f"w-{s}-r", "b": f"w-{s}-b",
+                              "delays_ms": delays_for(region, self.bed_pops, self.relay),
                               "default_ms": 0})
         with open(self.path("wan.json"), "w") as f:
             json.dump({"links": wan_links}, f, indent=1)
@@ -466,9 +536,9 @@ class Testbed:
     # --- control plane ------------------------------------------------------------
     def certs(self):
         sans = []
-        for pop in POPS.values():
+        for pop in self.bed_pops.values():
             sans += ["--san", pop["gw"]]
-        run([f"{ROOT}/scripts/dev-ca", self.path("ca"), *sans, *POPS])
+        run([f"{ROOT}/scripts/dev-ca", self.path("ca"), *sans, *self.bed_pops])
 
     def ctl_env(self, replica=None):
         ca = self.path("ca")
@@ -518,17 +588,19 @@ class Testbed:
 
     def configure(self):
         """The demo accelerator, through onrampctl alone."""
-        # Direct paths only: PoP to PoP is the router here, no WAN delay, so a
-        # relay would beat every far region and move the story's nearest
-        # groups (relaying gets a bed of its own, issue 17 item 4).
+        # Direct paths only in the two-PoP bed: PoP to PoP is the router
+        # there, no WAN delay, so a relay would beat every far region and
+        # move the story's nearest groups. The relay bed (--relay) has a
+        # backbone with delays of its own, and relays.
         self.ctl("accelerator", "create", ACCELERATOR, "--vip", VIP, "--vip", VIP6,
-                 "--relay", "off")
+                 "--relay", "on" if self.relay else "off")
+        probe_flags = RELAY_PROBE_FLAGS if self.relay else PROBE_FLAGS
         for lname, (proto, ports, health) in LISTENERS.items():
             self.ctl("listener", "create", lname, "--accelerator", ACCELERATOR, "--protocol", proto,
                      "--ports", ports)
             for region, reg in REGIONS.items():
                 self.ctl("endpoint-group", "create", region, "--accelerator", ACCELERATOR,
-                         "--listener", lname, "--region", region, *health, *PROBE_FLAGS)
+                         "--listener", lname, "--region", region, *health, *probe_flags)
                 for addr in (*reg["endpoints"].values(), *reg["endpoints6"].values()):
                     self.ctl("endpoint", "add", addr, "--accelerator", ACCELERATOR, "--listener",
                              lname, "--endpoint-group", region, "--mode", reg["mode"])
@@ -547,7 +619,7 @@ class Testbed:
         # has the kernel reassemble IPv4 fragments first (and cut those over
         # 2 KiB), so the PoP would never see fragments as a NIC hands them
         # over (docs/testbed.md, MTU and fragments).
-        p = POPS[pop]
+        p = self.bed_pops[pop]
         # Bare metal: a second TX queue (tx_iface twice) for the exception path.
         vdev = "net_pcap0,rx_iface_in=p0,tx_iface=p0,phy_mac=1"
         exception = []
@@ -579,7 +651,7 @@ class Testbed:
     def exception_interface_up(self, pop):
         """The PoP's addresses and routes on the dataplane's exception
         interface (docs/deployment.md, "The exception interface")."""
-        p = POPS[pop]
+        p = self.bed_pops[pop]
         self.exec(p["ns"], ["ethtool", "-K", "onramp0", "tx", "off", "tso", "off", "gso", "off"],
                   check=False)
         self._ip(p["ns"], "link", "set", "onramp0", "up")
@@ -589,7 +661,7 @@ class Testbed:
         self._ip(p["ns"], "-6", "route", "add", "default", "via", p["gw6"])
 
     def bird_config_pop(self, pop):
-        p = POPS[pop]
+        p = self.bed_pops[pop]
         vips = self.path(f"{pop.lower()}-vips.conf")
         if not os.path.exists(vips):
             open(vips, "w").close()  # the agent fills it
@@ -626,7 +698,7 @@ protocol bgp {pop.lower()}_v6 {{
   hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
   ipv6 {{ import filter {{ bgp_local_pref = {p['local_pref']}; accept; }}; export none; }};
 }}
-""" for pop, p in POPS.items())
+""" for pop, p in self.bed_pops.items())
         return f"""# The Internet core: learns the VIPs from both PoPs (one session a family),
 # prefers FRA1, and installs the best routes into the kernel.
 router id 198.51.100.1;
@@ -658,7 +730,7 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
         return path
 
     def start_agent(self, pop):
-        p = POPS[pop]
+        p = self.bed_pops[pop]
         ca = self.path("ca")
         self.start(f"agent-{pop}", p["ns"], [
             self.bin["agent"], "--controller",
@@ -698,11 +770,15 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
         for tool in ("bird", "birdc", "ethtool") + (("etcd", "etcdctl") if self.ha else ()):
             if not shutil.which(tool):
                 raise Failure(f"{tool} is missing: run scripts/install-deps")
+        if self.relay and self.bare_metal:
+            raise Failure("--relay and --bare-metal do not go together (yet)")
         shutil.rmtree(self.state, ignore_errors=True)
         os.makedirs(self.state)
         self._save_pids()
         if self.ha:
             open(self.path("ha"), "w").close()
+        if self.relay:
+            open(self.path("relay"), "w").close()
         self.net_up()
         self.start_wan()
         for name in self.endpoints():
@@ -712,12 +788,12 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
         self.start_controller()
         self.configure()
         self.start_bird("router", "rtr", self.bird_config_router())
-        for pop, p in POPS.items():
+        for pop, p in self.bed_pops.items():
             self.start_dataplane(pop)
             self.start_bird(pop.lower(), p["ns"], self.bird_config_pop(pop))
             self.start_agent(pop)
-        wait_for("both PoPs on the latest configuration", self.converged, timeout=60)
-        wait_for("both PoPs announcing the VIP to the router", self.both_announced, timeout=30)
+        wait_for("every PoP on the latest configuration", self.converged, timeout=60)
+        wait_for("every PoP announcing the VIP to the router", self.both_announced, timeout=30)
 
     def down(self):
         for name in list(self.pids):
@@ -762,7 +838,7 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
 
     def converged(self):
         pops, _ = self.pops()
-        return set(pops) == set(POPS) and all(
+        return set(pops) == set(self.bed_pops) and all(
             p.get("state") == "POP_CONNECTED" and int(p.get("applied_version", 0)) ==
             int(p.get("sent_version", -1)) > 0 for p in pops.values())
 
@@ -772,7 +848,7 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
             learned = self.birdc("router", "show", "route", "for", vip, "all")
             installed = run(["ip", "netns", "exec", self.ns("rtr"), "ip", f"-{family}", "route",
                              "show", vip], check=False).stdout
-            if not (all(f"via {p[addr]} " in learned for p in POPS.values())
+            if not (all(f"via {p[addr]} " in learned for p in self.bed_pops.values())
                     and f"via {POPS['FRA1'][addr]} " in installed + " "):
                 return False
         return True
@@ -820,12 +896,15 @@ def main():
                     help="the dataplane owns p0; the PoP's addresses on its exception interface")
     ap.add_argument("--af-xdp", action="store_true",
                     help="the dataplane on net_af_xdp on p0 with onramp's steering program")
+    ap.add_argument("--relay", action="store_true",
+                    help="up: the relay bed, a third PoP and a backbone (docs/testbed.md)")
     args, rest = ap.parse_known_args()
     if os.geteuid() != 0:
         sys.exit("testbed: needs root (network namespaces)")
     try:
         bed = Testbed(args.build, args.prefix, ha=True if args.ha else None,
-                      bare_metal=args.bare_metal, af_xdp=args.af_xdp)
+                      bare_metal=args.bare_metal, af_xdp=args.af_xdp,
+                      relay=True if args.relay else None)
         if args.command == "up":
             try:
                 bed.up()

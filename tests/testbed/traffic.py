@@ -33,6 +33,13 @@
       source port no earlier flow used (a new flow each), each waiting for
       its answer; prints how many each endpoint answered
 
+  traffic.py connects VIP PORT COUNT GAP_MS
+      COUNT TCP connects one after the other, GAP_MS apart, each a new
+      flow (a new socket, a port the kernel picks) closed once connected;
+      prints one line a connect: its start (CLOCK_MONOTONIC, s) and its
+      connect time in ms, or the error (5 s to connect, SYN retries left
+      to the kernel)
+
 Every command takes an IPv4 or an IPv6 VIP. CLOCK_MONOTONIC is one clock for
 every namespace, so times compare across them.
 """
@@ -215,6 +222,20 @@ def hold(vip, port, seconds, source_port=0):
     print(json.dumps({"done": True, "endpoint": first, "lines": n}), flush=True)
 
 
+def connects(vip, port, count, gap_ms):
+    for _ in range(count):
+        t = time.monotonic()
+        with socket.socket(family(vip), socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            try:
+                s.connect((vip, port))
+                print(json.dumps({"t": round(t, 6),
+                                  "ms": round((time.monotonic() - t) * 1000.0, 3)}), flush=True)
+            except OSError as e:
+                print(json.dumps({"t": round(t, 6), "error": str(e)}), flush=True)
+        time.sleep(gap_ms / 1000.0)
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -231,6 +252,8 @@ if __name__ == "__main__":
         udp_count(a[0], int(a[1]), int(a[2]), int(a[3]))
     elif cmd == "sniff":
         sniff(int(a[0]))
+    elif cmd == "connects":
+        connects(a[0], int(a[1]), int(a[2]), float(a[3]))
     elif cmd == "hold":
         hold(a[0], int(a[1]), float(a[2]), int(a[3]) if len(a) > 3 else 0)
     else:
