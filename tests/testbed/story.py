@@ -2,6 +2,7 @@
 the end-to-end suite (which asserts them). Each step returns what it saw.
 """
 import collections
+import concurrent.futures
 import json
 import os
 import signal
@@ -69,6 +70,15 @@ def trace(bed, pop, client, client_port, port=ECHO, family=4):
     source = f"{addr}:{client_port}" if family == 4 else f"[{addr}]:{client_port}"
     return bed.ctl_json("trace", "--pop", pop, "--client", source, "--vip", VIPS[family],
                         "--port", str(port), "--protocol", "tcp").get("endpoint", "")
+
+
+def traces(bed, pop, client, flows, port=ECHO):
+    """trace() for many (family, client_port) flows at once, a few calls in
+    flight together (each is an onrampctl process and a round trip to the
+    PoP): {(family, client_port): endpoint address}."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        found = pool.map(lambda f: trace(bed, pop, client, f[1], port=port, family=f[0]), flows)
+        return dict(zip(flows, found))
 
 
 def shares(bed, pop, listener="web"):
