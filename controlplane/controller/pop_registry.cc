@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -200,6 +201,12 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
   if (wanted != st.version && wanted != st.pop.applied_version() &&
       wanted != st.pop.nacked_version())
     return wanted;
+  // The store may be past every version this PoP knows already (another
+  // PoP's bump in the same push, another replica's commit): that version
+  // names nothing for this PoP yet, so it needs no commit of its own. On
+  // etcd each commit is a raft write that every replica reads back.
+  const uint64_t known = std::max({st.version, st.pop.applied_version(), st.pop.nacked_version()});
+  if (const uint64_t newest = store_.snapshot()->version; newest > known) return newest;
   for (int attempt = 0; attempt < 8; ++attempt) {
     auto cfg = store_.snapshot();
     CommitResult r = store_.commit(ConfigChange{}, cfg->version);
