@@ -427,6 +427,14 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
       st.pop.set_id(h.pop());
       log::info("registered", {{"pop", h.pop()}});
     }
+    // A PoP moving from another replica keeps its status as that replica
+    // shared it until its first PopStatus here: its dataplane did not
+    // change because its controller did, and a relay must not be dropped
+    // by the move.
+    if (auto shared = shared_.find(h.pop()); shared != shared_.end() && !st.sink) {
+      st.pop.set_dataplane_healthy(shared->second.snapshot->dataplane_healthy());
+      st.pop.set_bgp_announced(shared->second.snapshot->bgp_announced());
+    }
     if (stored && !st.sink && stored->route_memory != st.saved_memory) {
       v1::RouteInputs kept;
       if (!stored->route_memory.empty() && kept.ParseFromString(stored->route_memory)) {

@@ -284,6 +284,21 @@ TEST_F(TwoReplicasTest, ARelayWhoseReplicaDiedOrWhoseSessionEndedIsLeft) {
   EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "");
 }
 
+TEST_F(TwoReplicasTest, ARelayMovingToTheOtherReplicaStaysARelayBeforeItsFirstStatus) {
+  auto fra = fra_relays_through_sin();
+  ASSERT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "192.0.2.2");
+  const size_t before = fra->sent.size();
+  // SIN1's replica dies; SIN1 says Hello to replica 0, which writes its
+  // snapshot before SIN1's first status there: still a healthy relay.
+  auto moved = std::make_shared<FakeSink>();
+  v1::Hello h = hello("SIN1", "192.0.2.2");
+  *h.mutable_probes() = report(150, 2);
+  ASSERT_TRUE(replicas_[0]->hello(moved, "", h).ok());
+  board_.deliver();
+  EXPECT_EQ(fra->sent.size(), before);
+  EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "192.0.2.2");
+}
+
 TEST_F(TwoReplicasTest, APopMovingToTheOtherReplicaIsNotSentItsTableAgain) {
   auto fra = fra_relays_through_sin();
   const v1::TableUpdate last = fra->sent.back();
