@@ -110,6 +110,11 @@ grpc::Status EtcdClient::authenticate(size_t i) {
 
 template <typename Call>
 grpc::Status EtcdClient::on_member(Call call) {
+  return on_member(call, options_.timeout);
+}
+
+template <typename Call>
+grpc::Status EtcdClient::on_member(Call call, std::chrono::milliseconds timeout) {
   for (int attempt = 0;; ++attempt) {
     etcdserverpb::KV::Stub* stub = nullptr;
     etcdserverpb::Lease::Stub* lease = nullptr;
@@ -132,7 +137,7 @@ grpc::Status EtcdClient::on_member(Call call) {
         token = token_;
       }
       grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+      ctx.set_deadline(std::chrono::system_clock::now() + timeout);
       if (!token.empty()) ctx.AddMetadata("token", token);
       s = call(Stubs{.kv = *stub, .lease = *lease}, ctx);
     }
@@ -196,7 +201,9 @@ Result<EtcdClient::TxnResult> EtcdClient::txn(const Txn& txn) {
   return a.result;
 }
 
-EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn) {
+EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn) { return try_txn(txn, options_.timeout); }
+
+EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn, std::chrono::milliseconds timeout) {
   etcdserverpb::TxnRequest req;
   for (const auto& [key, revision] : txn.expect) {
     etcdserverpb::Compare* c = req.add_compare();
@@ -214,8 +221,8 @@ EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn) {
   for (const std::string& key : txn.deletes)
     req.add_success()->mutable_request_delete_range()->set_key(key);
   etcdserverpb::TxnResponse resp;
-  grpc::Status s =
-      on_member([&](Stubs m, grpc::ClientContext& ctx) { return m.kv.Txn(&ctx, req, &resp); });
+  grpc::Status s = on_member(
+      [&](Stubs m, grpc::ClientContext& ctx) { return m.kv.Txn(&ctx, req, &resp); }, timeout);
   if (!s.ok()) return {.transport = s};
   return {.transport = grpc::Status::OK,
           .result = {.committed = resp.succeeded(), .revision = resp.header().revision()}};
