@@ -32,18 +32,15 @@ Steps, each asserted and timed:
 
 usage: controller_ha_test.py --build-dir DIR --etcd ETCD --etcdctl ETCDCTL
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-from etcd_cluster import EtcdCluster
-from harness import (Processes, check, free_port, log, missing_binaries, programs, run, run_test,
-                     wait_for)
+from etcd_cluster import EtcdCluster, etcd_test_main
+from harness import Processes, check, free_port, log, programs, run, wait_for
 
 PREFIX = "/onramp/ha/"
 REPLICAS = "ABC"
@@ -444,18 +441,8 @@ def steps(bed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    ap.add_argument("--etcd", required=True, help="etcd binary")
-    ap.add_argument("--etcdctl", required=True, help="etcdctl binary")
-    args = ap.parse_args()
-    bed = HaBed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix="onramp-ha-"),
-                args.etcd, args.etcdctl)
-    if missing_binaries(bed.bin.values()):
-        return 1
-    return run_test("3 controller replicas on a 3-member etcd cluster", bed.work,
-                    lambda: steps(bed), bed.kill_all)
-
+    return etcd_test_main("3 controller replicas on a 3-member etcd cluster", HaBed, steps,
+                          "onramp-ha-")
 
 if __name__ == "__main__":
     sys.exit(main())
