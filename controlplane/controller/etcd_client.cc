@@ -284,6 +284,15 @@ Status EtcdClient::compact(int64_t revision) {
 grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,
                                const std::function<void(int64_t revision)>& on_events,
                                grpc::ClientContext& ctx) {
+  return watch_keys(
+      prefix, from_revision,
+      [&](int64_t revision, const std::vector<std::string>&) { on_events(revision); }, ctx);
+}
+
+grpc::Status EtcdClient::watch_keys(
+    const std::string& prefix, int64_t from_revision,
+    const std::function<void(int64_t revision, const std::vector<std::string>& keys)>& on_events,
+    grpc::ClientContext& ctx) {
   std::shared_ptr<grpc::Channel> channel;
   {
     // The member in use: reads and transactions move it on when it fails.
@@ -320,7 +329,11 @@ grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,
           "etcd cancelled the watch: " +
               (resp.cancel_reason().empty() ? std::string("compacted") : resp.cancel_reason()));
     }
-    if (resp.events_size() > 0) on_events(resp.header().revision());
+    if (resp.events_size() == 0) continue;
+    std::vector<std::string> keys;
+    keys.reserve(resp.events_size());
+    for (const auto& e : resp.events()) keys.push_back(e.kv().key());
+    on_events(resp.header().revision(), keys);
   }
   return stream->Finish();
 }

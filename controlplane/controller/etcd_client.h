@@ -118,6 +118,11 @@ class EtcdClient {
   grpc::Status watch(const std::string& prefix, int64_t from_revision,
                      const std::function<void(int64_t revision)>& on_events,
                      grpc::ClientContext& ctx);
+  // The same, telling `on_events` the keys each batch changed.
+  grpc::Status watch_keys(
+      const std::string& prefix, int64_t from_revision,
+      const std::function<void(int64_t revision, const std::vector<std::string>& keys)>& on_events,
+      grpc::ClientContext& ctx);
 
  private:
   // The stubs of one member.

@@ -13,6 +13,8 @@ namespace {
 constexpr char kVersionKey[] = "meta/version";
 constexpr char kIdentityKey[] = "meta/identity";
 constexpr char kPops[] = "pops/";
+// The PoPs' shared measurements (etcd_measurements.h), not the store's.
+constexpr char kMeasurements[] = "measurements/";
 // Held by the replica that runs the single-owner jobs, on its lease.
 constexpr char kOwnerKey[] = "meta/owner";
 
@@ -229,9 +231,16 @@ void EtcdStore::watch_loop() {
       if (stopping_) return;
       watch_ctx_ = &ctx;
     }
-    grpc::Status s = client_.watch(
+    grpc::Status s = client_.watch_keys(
         prefix_, from,
-        [this](int64_t) {
+        [this](int64_t, const std::vector<std::string>& keys) {
+          // The PoPs' shared measurements change far more often than the
+          // configuration and are read by their own watch
+          // (etcd_measurements.h): a batch of them alone reads nothing here.
+          const std::string measurements = prefix_ + kMeasurements;
+          if (std::all_of(keys.begin(), keys.end(),
+                          [&](const std::string& k) { return k.starts_with(measurements); }))
+            return;
           bool changed = false;
           if (Status l = load(&changed); !l.ok())
             log::warn("etcd store: reading a change failed", {{"error", l.message()}});
