@@ -142,6 +142,7 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   server->pop_creds_ = *pop_creds;
   server->parts_ = std::make_unique<Parts>(store, o);
   server->parts_->registry.load();
+  if (o.measurements) server->parts_->registry.set_measurements(o.measurements);
 
   server->admin_server_ = server->build_admin(o.admin_listen, &server->admin_port_);
   if (!server->admin_server_) {

@@ -23,6 +23,8 @@ class ServerCredentials;
 
 namespace onramp::ctl {
 
+class MeasurementExchange;
+
 class ControllerMetrics;
 class StatusServer;
 
@@ -51,6 +53,9 @@ struct ServerOptions {
   // Where the PoP registry and the admin server count what /metrics shows;
   // null: nothing is counted. Outlives the server.
   ControllerMetrics* metrics = nullptr;
+  // Where PoPs' measurements are shared with other replicas (etcd); null:
+  // in process, for one controller. Outlives the server.
+  MeasurementExchange* measurements = nullptr;
 };
 
 class ControllerServer {

@@ -110,6 +110,11 @@ grpc::Status EtcdClient::authenticate(size_t i) {
 
 template <typename Call>
 grpc::Status EtcdClient::on_member(Call call) {
+  return on_member(call, options_.timeout);
+}
+
+template <typename Call>
+grpc::Status EtcdClient::on_member(Call call, std::chrono::milliseconds timeout) {
   for (int attempt = 0;; ++attempt) {
     etcdserverpb::KV::Stub* stub = nullptr;
     etcdserverpb::Lease::Stub* lease = nullptr;
@@ -132,7 +137,7 @@ grpc::Status EtcdClient::on_member(Call call) {
         token = token_;
       }
       grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+      ctx.set_deadline(std::chrono::system_clock::now() + timeout);
       if (!token.empty()) ctx.AddMetadata("token", token);
       s = call(Stubs{.kv = *stub, .lease = *lease}, ctx);
     }
@@ -196,7 +201,9 @@ Result<EtcdClient::TxnResult> EtcdClient::txn(const Txn& txn) {
   return a.result;
 }
 
-EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn) {
+EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn) { return try_txn(txn, options_.timeout); }
+
+EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn, std::chrono::milliseconds timeout) {
   etcdserverpb::TxnRequest req;
   for (const auto& [key, revision] : txn.expect) {
     etcdserverpb::Compare* c = req.add_compare();
@@ -214,8 +221,8 @@ EtcdClient::TxnAnswer EtcdClient::try_txn(const Txn& txn) {
   for (const std::string& key : txn.deletes)
     req.add_success()->mutable_request_delete_range()->set_key(key);
   etcdserverpb::TxnResponse resp;
-  grpc::Status s =
-      on_member([&](Stubs m, grpc::ClientContext& ctx) { return m.kv.Txn(&ctx, req, &resp); });
+  grpc::Status s = on_member(
+      [&](Stubs m, grpc::ClientContext& ctx) { return m.kv.Txn(&ctx, req, &resp); }, timeout);
   if (!s.ok()) return {.transport = s};
   return {.transport = grpc::Status::OK,
           .result = {.committed = resp.succeeded(), .revision = resp.header().revision()}};
@@ -277,6 +284,15 @@ Status EtcdClient::compact(int64_t revision) {
 grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,
                                const std::function<void(int64_t revision)>& on_events,
                                grpc::ClientContext& ctx) {
+  return watch_keys(
+      prefix, from_revision,
+      [&](int64_t revision, const std::vector<std::string>&) { on_events(revision); }, ctx);
+}
+
+grpc::Status EtcdClient::watch_keys(
+    const std::string& prefix, int64_t from_revision,
+    const std::function<void(int64_t revision, const std::vector<std::string>& keys)>& on_events,
+    grpc::ClientContext& ctx) {
   std::shared_ptr<grpc::Channel> channel;
   {
     // The member in use: reads and transactions move it on when it fails.
@@ -313,7 +329,11 @@ grpc::Status EtcdClient::watch(const std::string& prefix, int64_t from_revision,
           "etcd cancelled the watch: " +
               (resp.cancel_reason().empty() ? std::string("compacted") : resp.cancel_reason()));
     }
-    if (resp.events_size() > 0) on_events(resp.header().revision());
+    if (resp.events_size() == 0) continue;
+    std::vector<std::string> keys;
+    keys.reserve(resp.events_size());
+    for (const auto& e : resp.events()) keys.push_back(e.kv().key());
+    on_events(resp.header().revision(), keys);
   }
   return stream->Finish();
 }

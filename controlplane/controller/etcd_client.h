@@ -85,6 +85,9 @@ class EtcdClient {
     TxnResult result;
   };
   TxnAnswer try_txn(const Txn& txn);
+  // The same with a deadline of its own (shorter than the options' for an
+  // attempt the caller may repeat on another member).
+  TxnAnswer try_txn(const Txn& txn, std::chrono::milliseconds timeout);
 
   // Leases (docs/controller.md "Single owner"). A lease of `ttl` seconds,
   // as etcd granted it: its id and TTL.
@@ -105,6 +108,8 @@ class EtcdClient {
 
   // The members, "host:port,host:port", for messages.
   std::string members_text() const;
+  // The deadline of each call (Options::timeout).
+  std::chrono::milliseconds timeout() const { return options_.timeout; }
 
   // Watches every key under `prefix` from `from_revision` on: calls
   // `on_events(revision)` for each batch of changes, until the stream ends
@@ -113,6 +118,11 @@ class EtcdClient {
   grpc::Status watch(const std::string& prefix, int64_t from_revision,
                      const std::function<void(int64_t revision)>& on_events,
                      grpc::ClientContext& ctx);
+  // The same, telling `on_events` the keys each batch changed.
+  grpc::Status watch_keys(
+      const std::string& prefix, int64_t from_revision,
+      const std::function<void(int64_t revision, const std::vector<std::string>& keys)>& on_events,
+      grpc::ClientContext& ctx);
 
  private:
   // The stubs of one member.
@@ -125,6 +135,8 @@ class EtcdClient {
   // was lost may have applied).
   template <typename Call>
   grpc::Status on_member(Call call);
+  template <typename Call>
+  grpc::Status on_member(Call call, std::chrono::milliseconds timeout);
   Status failed(const std::string& what, const grpc::Status& s) const;
   // A token for options_.user from member `i` into token_; OK without one
   // when etcd's auth is not enabled.

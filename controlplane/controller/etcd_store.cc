@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 #include "common/log.h"
 
@@ -12,6 +13,8 @@ namespace {
 constexpr char kVersionKey[] = "meta/version";
 constexpr char kIdentityKey[] = "meta/identity";
 constexpr char kPops[] = "pops/";
+// The PoPs' shared measurements (etcd_measurements.h), not the store's.
+constexpr char kMeasurements[] = "measurements/";
 // Held by the replica that runs the single-owner jobs, on its lease.
 constexpr char kOwnerKey[] = "meta/owner";
 
@@ -228,9 +231,16 @@ void EtcdStore::watch_loop() {
       if (stopping_) return;
       watch_ctx_ = &ctx;
     }
-    grpc::Status s = client_.watch(
+    grpc::Status s = client_.watch_keys(
         prefix_, from,
-        [this](int64_t) {
+        [this](int64_t, const std::vector<std::string>& keys) {
+          // The PoPs' shared measurements change far more often than the
+          // configuration and are read by their own watch
+          // (etcd_measurements.h): a batch of them alone reads nothing here.
+          const std::string measurements = prefix_ + kMeasurements;
+          if (std::all_of(keys.begin(), keys.end(),
+                          [&](const std::string& k) { return k.starts_with(measurements); }))
+            return;
           bool changed = false;
           if (Status l = load(&changed); !l.ok())
             log::warn("etcd store: reading a change failed", {{"error", l.message()}});
@@ -313,7 +323,7 @@ CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_ver
     txn.puts.emplace_back(key, std::move(value));
   }
   lock.unlock();
-  EtcdClient::TxnAnswer answer = client_.try_txn(txn);
+  EtcdClient::TxnAnswer answer = send_commit(txn);
   if (!answer.transport.ok()) return unreachable(answer.transport);
   const EtcdClient::TxnResult* r = &answer.result;
   if (!r->committed) {
@@ -335,6 +345,111 @@ CommitResult EtcdStore::commit(const ConfigChange& change, uint64_t expected_ver
     loaded_revision_ = r->revision;
   }
   return {.outcome = CommitResult::Outcome::committed, .config = next};
+}
+
+EtcdClient::TxnAnswer EtcdStore::send_commit(const EtcdClient::Txn& txn) {
+  using namespace std::chrono;
+  const auto end = steady_clock::now() + client_.timeout();
+  // An attempt that got no answer, or etcd's own UNAVAILABLE (a member took
+  // it), may still apply: a later attempt's failed compare may be its own.
+  bool maybe_applied = false;
+  for (int attempt = 0;; ++attempt) {
+    const auto left = duration_cast<milliseconds>(end - steady_clock::now());
+    EtcdClient::TxnAnswer answer =
+        client_.try_txn(txn, std::max(milliseconds(1), std::min(left, kAttemptTimeout)));
+    if (answer.transport.ok()) {
+      if (!answer.result.committed && maybe_applied) {
+        // The compare is on the revisions read: the transaction applies at
+        // most once; a failed compare may be its own earlier attempt.
+        int64_t revision = 0;
+        switch (applied_earlier(txn, &revision)) {
+          case Applied::yes:
+            log::info("etcd store: an earlier attempt of the commit applied",
+                      {{"attempts", attempt + 1}, {"revision", revision}});
+            answer.result = {.committed = true, .revision = revision};
+            break;
+          case Applied::unknown:
+            // Neither a conflict (the caller would apply it again) nor
+            // committed: not confirmed, as after a deadline.
+            answer.transport =
+                grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                             "an earlier attempt may have applied and later commits followed it");
+            break;
+          case Applied::no:
+            break;
+        }
+      }
+      return answer;
+    }
+    const grpc::StatusCode code = answer.transport.error_code();
+    const bool taken = answer.transport.error_message().rfind("etcdserver:", 0) == 0;
+    if (code != grpc::StatusCode::UNAVAILABLE && code != grpc::StatusCode::DEADLINE_EXCEEDED)
+      return answer;
+    if (code == grpc::StatusCode::DEADLINE_EXCEEDED || taken) maybe_applied = true;
+    if (steady_clock::now() + milliseconds(20) >= end) {
+      // Said as what may have happened: a refused last attempt after one
+      // that may apply must not read "nothing was changed".
+      if (maybe_applied && code == grpc::StatusCode::UNAVAILABLE && !taken)
+        answer.transport =
+            grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, answer.transport.error_message());
+      return answer;
+    }
+    // The client moved on to the next member; a member that refused the
+    // connection is not asked again in a busy loop.
+    if (code == grpc::StatusCode::UNAVAILABLE && !taken)
+      std::this_thread::sleep_for(milliseconds(50));
+  }
+}
+
+std::string EtcdStore::version_key() const { return prefix_ + kVersionKey; }
+
+EtcdStore::Applied EtcdStore::applied_earlier(const EtcdClient::Txn& txn, int64_t* revision) {
+  // The version key is the first put of every commit.
+  const auto& [version_key, version] = txn.puts.front();
+  auto now = client_.get(version_key);
+  if (!now.ok() || now->kvs.size() != 1) return Applied::unknown;
+  uint64_t ours = 0, there = 0;
+  try {
+    ours = std::stoull(version);
+    there = std::stoull(now->kvs[0].value());
+  } catch (...) {
+    return Applied::unknown;
+  }
+  if (there < ours) return Applied::no;
+  if (there > ours) {
+    // Later commits on top: a resource it puts still at the revision the
+    // commit read was not written by it; one holding exactly its value was
+    // (the value carries its version as resource_version). Anything else
+    // was overwritten since, by it or not.
+    std::map<std::string, int64_t> read_at(txn.expect.begin(), txn.expect.end());
+    Applied verdict = Applied::unknown;
+    for (size_t i = 1; i < txn.puts.size(); ++i) {
+      const auto& [key, value] = txn.puts[i];
+      auto got = client_.get(key);
+      if (!got.ok()) return Applied::unknown;
+      const int64_t modified = got->kvs.empty() ? 0 : got->kvs[0].mod_revision();
+      if (modified == read_at[key]) return Applied::no;
+      if (!got->kvs.empty() && got->kvs[0].value() == value) {
+        verdict = Applied::yes;
+        *revision = modified;
+      }
+    }
+    return verdict;
+  }
+  const int64_t at = now->kvs[0].mod_revision();
+  for (const auto& [key, value] : txn.puts) {
+    auto got = client_.get(key);
+    if (!got.ok()) return Applied::unknown;
+    if (got->kvs.size() != 1 || got->kvs[0].value() != value || got->kvs[0].mod_revision() != at)
+      return Applied::no;
+  }
+  for (const std::string& key : txn.deletes) {
+    auto got = client_.get(key);
+    if (!got.ok()) return Applied::unknown;
+    if (!got->kvs.empty()) return Applied::no;
+  }
+  *revision = at;
+  return Applied::yes;
 }
 
 CommitResult EtcdStore::unreachable(const grpc::Status& s) const {

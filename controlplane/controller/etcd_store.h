@@ -57,6 +57,21 @@ class EtcdStore final : public ConfigStore {
   // True while this replica runs the single-owner jobs; false without them.
   bool single_owner() const { return election_ && election_->owner(); }
 
+  // Whether a commit's transaction `txn` (its first put the version key)
+  // applied, as a repeated attempt whose compare failed asks about an
+  // earlier one whose answer was lost. Each commit moves the version key by
+  // one, on its revision, so a version below the one `txn` writes means it
+  // did not apply; the same version means it did exactly when every key it
+  // puts holds its value at one mod revision (that revision in `revision`)
+  // and every key it deletes is gone; with a higher version (later commits
+  // on top), a resource it puts still at the revision the commit read means
+  // it did not apply, one holding its value exactly means it did (with that
+  // key's revision), and otherwise it cannot be told: `unknown`.
+  enum class Applied { no, yes, unknown };
+  Applied applied_earlier(const EtcdClient::Txn& txn, int64_t* revision);
+  // The key under which the store keeps the configuration version.
+  std::string version_key() const;
+
  private:
   EtcdStore(const EtcdUrl& url, EtcdClient::Options client);
   Status init_identity(bool new_epoch);
@@ -65,9 +80,21 @@ class EtcdStore final : public ConfigStore {
   Status load(bool* changed = nullptr);
   void watch_loop();
   std::string key_for(const Resource& r) const;
+  // Sends a commit's transaction, each attempt with a deadline of
+  // kAttemptTimeout, again (on the next member) while the call's deadline
+  // allows; an attempt whose compare failed after an earlier one may have
+  // applied is told apart by reading back what it writes.
+  EtcdClient::TxnAnswer send_commit(const EtcdClient::Txn& txn);
+
   // A commit whose transaction got no answer from etcd: unavailable, with
   // a message that names the members and says what happened to the change.
   CommitResult unreachable(const grpc::Status& s) const;
+
+  // One attempt of a commit: a member that took the request while the
+  // leader it forwarded it to died answers only at the deadline, when
+  // another member answers once the cluster has a new leader (etcd's
+  // election takes about 1 s).
+  static constexpr std::chrono::milliseconds kAttemptTimeout{500};
 
   const std::string prefix_;
   // Mutable: reads are const in ConfigStore, and the client is thread-safe.

@@ -19,6 +19,7 @@
 #include "controlplane/controller/auth.h"
 #include "controlplane/controller/controller_metrics.h"
 #include "controlplane/controller/controller_server.h"
+#include "controlplane/controller/etcd_measurements.h"
 #include "controlplane/controller/etcd_store.h"
 #include "controlplane/controller/sqlite_store.h"
 
@@ -47,6 +48,9 @@ struct EtcdAccess {
   std::string password_file;   // a file: never on the command line
   // The single-owner jobs (docs/controller.md "Single owner").
   uint32_t owner_ttl_s = 10;
+  // The lease of the PoPs' shared measurements (docs/controller.md "Shared
+  // measurements").
+  uint32_t measurements_ttl_s = 5;
   uint32_t compact_every_s = 300;
 };
 
@@ -61,19 +65,16 @@ onramp::Result<std::string> etcd_password(const std::string& path) {
   return password;
 }
 
-// --db FILE or --store etcd://...: the store, opened (or created with --init).
-// etcd members are reached with TLS when --etcd-ca is given, else in
-// plaintext, which is refused unless every member is on loopback.
-onramp::Result<std::unique_ptr<onramp::ctl::ConfigStore>> open_store(
-    const std::string& db, const std::string& url, const EtcdAccess& etcd,
-    onramp::ctl::StoreOpenOptions options) {
+// The etcd cluster of --store and how to reach it: members with TLS when
+// --etcd-ca is given, else in plaintext, which is refused unless every
+// member is on loopback.
+struct EtcdTarget {
+  onramp::ctl::EtcdUrl url;
+  onramp::ctl::EtcdClient::Options client;
+};
+onramp::Result<EtcdTarget> etcd_target(const std::string& url, const EtcdAccess& etcd) {
   const onramp::cp::TlsFiles& etcd_tls = etcd.tls;
   using namespace onramp::ctl;
-  if (url.empty()) {
-    auto s = SqliteStore::open(db, options);
-    if (!s.ok()) return s.status();
-    return std::unique_ptr<ConfigStore>(std::move(*s));
-  }
   auto parsed = parse_etcd_url(url);
   if (!parsed.ok()) return parsed.status().prefixed("--store");
   EtcdClient::Options client;
@@ -93,7 +94,22 @@ onramp::Result<std::unique_ptr<onramp::ctl::ConfigStore>> open_store(
           (plaintext ? " (give --etcd-ca, and --etcd-cert/--etcd-key if etcd asks for one)" : ""));
     client.credentials = *creds;
   }
-  auto s = EtcdStore::open(*parsed, std::move(client), options);
+  return EtcdTarget{.url = std::move(*parsed), .client = std::move(client)};
+}
+
+// --db FILE or --store etcd://...: the store, opened (or created with --init).
+onramp::Result<std::unique_ptr<onramp::ctl::ConfigStore>> open_store(
+    const std::string& db, const std::string& url, const EtcdAccess& etcd,
+    onramp::ctl::StoreOpenOptions options) {
+  using namespace onramp::ctl;
+  if (url.empty()) {
+    auto s = SqliteStore::open(db, options);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<ConfigStore>(std::move(*s));
+  }
+  auto target = etcd_target(url, etcd);
+  if (!target.ok()) return target.status();
+  auto s = EtcdStore::open(target->url, std::move(target->client), options);
   if (!s.ok()) return s.status();
   return std::unique_ptr<ConfigStore>(std::move(*s));
 }
@@ -166,6 +182,11 @@ int main(int argc, char** argv) {
                  "TTL of the etcd lease under which one replica runs the single-owner jobs: "
                  "when it dies another takes over within about this long")
       ->check(CLI::Range(2, 600));
+  app.add_option("--etcd-measurements-ttl-s", etcd.measurements_ttl_s,
+                 "TTL of the etcd lease under which a replica shares its PoPs' measurements: "
+                 "a dead replica's PoPs stop being relays for the others after at most this long")
+      ->check(CLI::Range(2, 60))
+      ->capture_default_str();
   app.add_option("--etcd-compact-every-s", etcd.compact_every_s,
                  "How often the single owner compacts etcd's history, keeping one interval of "
                  "it; 0: never (etcd compacts on its own, or another program does)")
@@ -293,14 +314,26 @@ int main(int argc, char** argv) {
                                      {"config_version", store->snapshot()->version},
                                      {"store_id", identity.store_id},
                                      {"epoch", identity.epoch}});
+  // Replicas share what one PoP's routes need of the others' measurements
+  // through etcd; one controller keeps them in process.
+  std::unique_ptr<EtcdMeasurements> measurements;
   if (auto* on_etcd = dynamic_cast<EtcdStore*>(store.get())) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
-    on_etcd->start_single_owner_jobs({.replica = std::string(host) + " pid " +
-                                                 std::to_string(::getpid()) + " admin " +
-                                                 server_options.admin_listen,
+    const std::string replica = std::string(host) + " pid " + std::to_string(::getpid()) +
+                                " admin " + server_options.admin_listen;
+    on_etcd->start_single_owner_jobs({.replica = replica,
                                       .ttl = std::chrono::seconds(etcd.owner_ttl_s),
                                       .compact_every = std::chrono::seconds(etcd.compact_every_s)});
+    auto target = etcd_target(store_url, etcd);
+    if (!target.ok()) return fail(1, target.error());
+    measurements = std::make_unique<EtcdMeasurements>(
+        target->url, std::move(target->client),
+        EtcdMeasurements::Options{.prefix = target->url.prefix,
+                                  .replica = replica,
+                                  .ttl = std::chrono::seconds(etcd.measurements_ttl_s)});
+    measurements->start();
+    server_options.measurements = measurements.get();
   }
   // Store latency is timed between the server and the store; the metrics
   // outlive the server (declared before it).

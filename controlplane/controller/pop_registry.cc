@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -85,6 +86,86 @@ void PopRegistry::Actions::run() {
 PopRegistry::PopRegistry(ConfigStore& store, const RouteComputer& computer, const Clock& clock)
     : store_(store), computer_(computer), clock_(clock), rng_(std::random_device{}()) {}
 
+PopRegistry::~PopRegistry() {
+  if (measurements_ != &local_measurements_) measurements_->follow({});
+}
+
+void PopRegistry::set_measurements(MeasurementExchange* exchange) {
+  measurements_ = exchange ? exchange : &local_measurements_;
+  measurements_->follow([this](const std::string& pop) { shared_changed(pop); });
+  // What is stored already (PoPs connected to other replicas).
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [pop, snapshot] : measurements_->all()) take_shared_locked(pop, actions);
+  }
+  actions.run();
+}
+
+void PopRegistry::shared_changed(const std::string& pop) {
+  Actions actions;
+  {
+    std::lock_guard lock(mu_);
+    take_shared_locked(pop, actions);
+  }
+  actions.run();
+}
+
+bool PopRegistry::share_locked(const PopState& st, Actions& actions) {
+  SharedSnapshot snapshot;
+  if (st.sink) {
+    auto m = std::make_shared<v1::SharedMeasurements>();
+    m->set_pop(st.pop.id());
+    *m->mutable_tunnel_source() = st.pop.tunnel_source();
+    m->set_dataplane_healthy(st.pop.dataplane_healthy());
+    m->set_bgp_announced(st.pop.bgp_announced());
+    *m->mutable_probes() = st.shared_probes;
+    snapshot = std::move(m);
+  }
+  return measurements_->publish(st.pop.id(), std::move(snapshot)) &&
+         take_shared_locked(st.pop.id(), actions);
+}
+
+bool PopRegistry::take_shared_locked(const std::string& pop, Actions& actions) {
+  SharedSnapshot now = measurements_->get(pop);
+  auto it = shared_.find(pop);
+  SharedSnapshot before = it == shared_.end() ? nullptr : it->second.snapshot;
+  if (now == before) return false;
+  // Connected or not, eligible or not, reachable where: every PoP may
+  // start or stop relaying through it. Otherwise only its measurements
+  // moved, which are the relayed leg of the PoPs relaying through it.
+  const bool eligibility = !now || !before ||
+                           before->dataplane_healthy() != now->dataplane_healthy() ||
+                           before->bgp_announced() != now->bgp_announced() ||
+                           !same_tunnel(before->tunnel_source(), now->tunnel_source());
+  if (now) {
+    SharedPeer& peer = shared_[pop];
+    peer.snapshot = now;
+    peer.health = health_from_report(now->probes());
+    // A PoP registered through another replica is known here too: every
+    // replica gives a PoP the same peers.
+    auto [known, created] = pops_.try_emplace(pop);
+    if (created) {
+      known->second.pop.set_id(pop);
+      known->second.pop.set_state(v1::POP_DISCONNECTED);
+      log::info("learned from another replica's measurements", {{"pop", pop}});
+    }
+    if (!known->second.sink &&
+        !same_tunnel(known->second.pop.tunnel_source(), now->tunnel_source())) {
+      *known->second.pop.mutable_tunnel_source() = now->tunnel_source();
+      std::lock_guard tunnels(tunnels_mu_);
+      tunnels_[pop] = now->tunnel_source();
+    }
+  } else {
+    shared_.erase(pop);
+  }
+  // The newest snapshot for each, as refresh_peers_of takes it.
+  for (auto& [id, other] : pops_)
+    if (other.sink && id != pop && (eligibility || relays_through(other, pop)))
+      refresh(other, *store_.snapshot(), actions);
+  return eligibility;
+}
+
 void PopRegistry::load() {
   std::lock_guard lock(mu_);
   for (PopRecord& r : store_.pops()) {
@@ -120,6 +201,12 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
   if (wanted != st.version && wanted != st.pop.applied_version() &&
       wanted != st.pop.nacked_version())
     return wanted;
+  // The store may be past every version this PoP knows already (another
+  // PoP's bump in the same push, another replica's commit): that version
+  // names nothing for this PoP yet, so it needs no commit of its own. On
+  // etcd each commit is a raft write that every replica reads back.
+  const uint64_t known = std::max({st.version, st.pop.applied_version(), st.pop.nacked_version()});
+  if (const uint64_t newest = store_.snapshot()->version; newest > known) return newest;
   for (int attempt = 0; attempt < 8; ++attempt) {
     auto cfg = store_.snapshot();
     CommitResult r = store_.commit(ConfigChange{}, cfg->version);
@@ -143,16 +230,20 @@ uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
 PopContext PopRegistry::context_of(const PopState& st) const {
   PopContext ctx{.id = st.pop.id(), .tunnel_source = st.pop.tunnel_source()};
   for (const auto& [id, other] : pops_) {
-    if (&other == &st ||
-        (other.pop.tunnel_source().ipv4().empty() && other.pop.tunnel_source().ipv6().empty()))
-      continue;
-    const bool connected = other.sink != nullptr;
+    if (&other == &st) continue;
+    // Connected to some replica: its stored snapshot, the same on every
+    // replica, whichever holds its session (this one's included).
+    auto shared = shared_.find(id);
+    const SharedPeer* peer = shared == shared_.end() ? nullptr : &shared->second;
+    const v1::TunnelSource& tunnel =
+        peer ? peer->snapshot->tunnel_source() : other.pop.tunnel_source();
+    if (tunnel.ipv4().empty() && tunnel.ipv6().empty()) continue;
     ctx.peers.push_back(PeerPop{.id = id,
-                                .tunnel_source = other.pop.tunnel_source(),
-                                .connected = connected,
-                                .dataplane_healthy = connected && other.pop.dataplane_healthy(),
-                                .bgp_announced = connected && other.pop.bgp_announced(),
-                                .health = connected ? &other.health : nullptr});
+                                .tunnel_source = tunnel,
+                                .connected = peer != nullptr,
+                                .dataplane_healthy = peer && peer->snapshot->dataplane_healthy(),
+                                .bgp_announced = peer && peer->snapshot->bgp_announced(),
+                                .health = peer ? &peer->health : nullptr});
   }
   return ctx;
 }
@@ -319,6 +410,14 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
               {{"pop", identity.empty() ? h.pop() : identity}, {"error", s.error_message()}});
     return s;
   }
+  // Replicas: the PoP's session may have been on another one, whose
+  // routing memory (relays and nearest groups that won their rounds) is
+  // in the store; without it the first table here could differ from the
+  // one the PoP runs. Read before the lock: the store may be remote.
+  std::optional<PopRecord> stored;
+  if (measurements_ != &local_measurements_)
+    for (PopRecord& r : store_.pops())
+      if (r.pop.id() == h.pop()) stored = std::move(r);
   Actions actions;
   {
     std::lock_guard lock(mu_);
@@ -327,6 +426,21 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
     if (created) {
       st.pop.set_id(h.pop());
       log::info("registered", {{"pop", h.pop()}});
+    }
+    // A PoP moving from another replica keeps its status as that replica
+    // shared it until its first PopStatus here: its dataplane did not
+    // change because its controller did, and a relay must not be dropped
+    // by the move.
+    if (auto shared = shared_.find(h.pop()); shared != shared_.end() && !st.sink) {
+      st.pop.set_dataplane_healthy(shared->second.snapshot->dataplane_healthy());
+      st.pop.set_bgp_announced(shared->second.snapshot->bgp_announced());
+    }
+    if (stored && !st.sink && stored->route_memory != st.saved_memory) {
+      v1::RouteInputs kept;
+      if (!stored->route_memory.empty() && kept.ParseFromString(stored->route_memory)) {
+        st.memory = memory_from_proto(kept.memory());
+        st.saved_memory = std::move(stored->route_memory);
+      }
     }
     if (st.sink && st.sink != sink) {
       log::warn("a new session replaces the current one", {{"pop", h.pop()}});
@@ -371,6 +485,7 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
                 {{"pop", h.pop()}, {"ipv4", tunnel.ipv4()}, {"ipv6", tunnel.ipv6()}});
     st.sink = sink;
     st.health = PopHealth{};
+    st.shared_probes = shared_probes(h.probes());
     // The PoP's verdicts as they are now, so that its first table is not
     // computed from an empty view (every endpoint healthy).
     if (h.has_probes()) {
@@ -407,8 +522,9 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
                             {"applied_version", h.applied_version()}});
     auto config = store_.snapshot();
     refresh(st, *config, actions);
-    // Every other PoP probes the new one, and may relay through it.
-    refresh_peers_of(st, actions);
+    // Every other PoP probes the new one, and may relay through it once
+    // the exchange stores it.
+    if (!share_locked(st, actions)) refresh_peers_of(st, actions);
   }
   actions.run();
   return grpc::Status::OK;
@@ -504,7 +620,7 @@ void PopRegistry::status_locked(PopState& st, const v1::PopStatus& status, Actio
                        st.pop.bgp_announced() != status.bgp_announced();
   st.pop.set_dataplane_healthy(status.dataplane_healthy());
   st.pop.set_bgp_announced(status.bgp_announced());
-  if (relay_changed) refresh_peers_of(st, actions);
+  if (relay_changed) (void)share_locked(st, actions);
   if (status.has_stats()) {
     const v1::NextHop& nh = status.stats().next_hop();
     if (st.pop.next_hop_source() != nh.source() && nh.source() == "unresolved")
@@ -530,6 +646,7 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
     PopState& st = *found;
     int64_t now = st.pop.last_seen_ms();
     PopHealth::Update u = st.health.replace(report, now);
+    st.shared_probes = shared_probes(report);
     if (u.dropped)
       log::warn("probe results without accelerator, listener, group or address dropped",
                 {{"pop", pop},
@@ -556,11 +673,10 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
     auto config = store_.snapshot();
     refresh(st, *config, actions, true, hold);
     // The PoPs relaying through this one: its endpoint RTTs and verdicts
-    // are their relayed leg, so they are recomputed with it (no round of
-    // theirs: a relay that lost the group is left at once).
-    for (auto& [id, other] : pops_)
-      if (other.sink && &other != &st && relays_through(other, pop))
-        refresh(other, *config, actions);
+    // are their relayed leg, so they are recomputed with it once the
+    // exchange stores them (no round of theirs: a relay that lost the
+    // group is left at once).
+    (void)share_locked(st, actions);
   }
   actions.run();
 }
@@ -581,14 +697,16 @@ void PopRegistry::detach_locked(PopState& st, Actions& actions) {
   st.sink.reset();
   st.outstanding.clear();
   st.health = PopHealth{};
+  st.shared_probes.Clear();
   st.pop.set_state(v1::POP_DISCONNECTED);
   st.pop.set_last_seen_ms(now_ms());
   st.dirty = true;
   log::warn("disconnected; keeps forwarding on its table",
             {{"pop", pop}, {"applied_version", st.pop.applied_version()}});
   // The others stop relaying through it, in this push (they keep probing it
-  // and accepting its relayed packets: it may still forward).
-  refresh_peers_of(st, actions);
+  // and accepting its relayed packets: it may still forward); on etcd, once
+  // its snapshot is withdrawn.
+  (void)share_locked(st, actions);
 }
 
 void PopRegistry::push_all() {
@@ -673,6 +791,20 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
 v1::GetPopMatrixResponse PopRegistry::matrix() const {
   v1::GetPopMatrixResponse out;
   std::lock_guard lock(mu_);
+  // The mesh rows of PoPs connected to other replicas, as they share them.
+  for (const auto& [id, shared] : shared_) {
+    auto local = pops_.find(id);
+    if (local != pops_.end() && local->second.sink) continue;
+    for (const v1::PeerResult& r : shared.snapshot->probes().peers()) {
+      v1::PopPath* p = out.add_paths();
+      p->set_from(id);
+      p->set_to(r.pop());
+      p->set_address(r.address());
+      p->set_rtt_ms(r.rtt_ms());
+      p->set_loss_percent(r.loss_percent());
+      p->set_reported_ms(shared.snapshot->probes().time_ms());
+    }
+  }
   for (const auto& [id, st] : pops_) {
     if (!st.sink) continue;
     for (const auto& [peer, r] : st.health.peers()) {

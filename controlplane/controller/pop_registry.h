@@ -25,6 +25,7 @@
 #include "common/grpc_limits.h"
 #include "controlplane/controller/config_store.h"
 #include "controlplane/controller/controller_metrics.h"
+#include "controlplane/controller/measurement_exchange.h"
 #include "controlplane/routing/health_view.h"
 #include "controlplane/routing/route_computer.h"
 #include "controlplane/routing/route_inputs.h"
@@ -74,6 +75,16 @@ class PopRegistry {
   static constexpr std::chrono::seconds kFirstVerdictHold{5};
 
   PopRegistry(ConfigStore& store, const RouteComputer& computer, const Clock& clock = real_clock());
+  ~PopRegistry();
+
+  // Where the PoPs' measurements that other PoPs' routes need are shared
+  // (measurement_exchange.h); by default in process, for one controller.
+  // Set before sessions start; `exchange` outlives the registry.
+  void set_measurements(MeasurementExchange* exchange);
+  // The exchange's stored snapshot of `pop` changed (another replica wrote
+  // it, or a write of this one landed): the PoPs that may relay through it
+  // are recomputed, every connected PoP when its eligibility changed.
+  void shared_changed(const std::string& pop);
 
   // Where ACK latency, NACKs and route changes are counted (/metrics); null:
   // nowhere. Set before sessions start; `metrics` outlives the registry.
@@ -177,6 +188,8 @@ class PopRegistry {
     // routing remembers between rounds (kept across sessions, so that a
     // reconnecting PoP keeps its nearest group until its RTTs are back).
     PopHealth health;
+    // The latest report as the other PoPs' routes read it (shared_probes).
+    v1::ProbeReport shared_probes;
     RouteMemory memory;
     std::string saved_memory;  // `memory` as the store keeps it (PopRecord)
     bool dirty = false;        // record changed since the last flush
@@ -200,8 +213,24 @@ class PopRegistry {
   void refresh(PopState& st, const Config& config, Actions& actions, bool new_round = false,
                bool hold = false);
   void maybe_send(PopState& st, const Config& config, Actions& actions);
-  // The PoP with every other connected PoP as its peers. Caller holds mu_.
+  // A PoP's snapshot as the exchange stores it, and the health view built
+  // from it once: what the other PoPs' computations read of it.
+  struct SharedPeer {
+    SharedSnapshot snapshot;
+    PopHealth health;
+  };
+
+  // The PoP with every other known PoP as its peers: connected, eligible
+  // and measured as the exchange stores them. Caller holds mu_.
   PopContext context_of(const PopState& st) const;
+  // Publishes what the PoP of `st` shares now (null sink: withdrawn); when
+  // the exchange stores it at once, takes it. Caller holds mu_.
+  // True when every other connected PoP was recomputed.
+  bool share_locked(const PopState& st, Actions& actions);
+  // Takes the exchange's stored snapshot of `pop` and recomputes the PoPs
+  // it may change. True when every other connected PoP was recomputed.
+  // Caller holds mu_.
+  bool take_shared_locked(const std::string& pop, Actions& actions);
   // Recomputes every connected PoP but `changed`, whose connection (and so
   // their peers) changed. Caller holds mu_.
   void refresh_peers_of(const PopState& changed, Actions& actions);
@@ -224,11 +253,14 @@ class PopRegistry {
   const RouteComputer& computer_;
   const Clock& clock_;
   ControllerMetrics* metrics_ = nullptr;
+  LocalMeasurements local_measurements_;
+  MeasurementExchange* measurements_ = &local_measurements_;
   // Held while a table is built for traces (outside mu_): concurrent traces
   // wait for the one build instead of each building the same table.
   mutable std::mutex trace_build_mu_;
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, PopState> pops_;
+  std::map<std::string, SharedPeer> shared_;  // by PoP id, as taken from measurements_
   std::optional<v1::RouteInputs> slice_;
   uint64_t slice_version_ = 0;
   // The configuration version since which the slice's content is the same

@@ -17,13 +17,12 @@ Steps, each asserted:
 
 usage: etcd_backup_test.py --build-dir DIR --etcd ETCD --etcdctl ETCDCTL
 """
-import argparse
 import os
 import sys
-import tempfile
 
 from controller_ha_test import PREFIX, HaBed, add_endpoint
-from harness import check, log, missing_binaries, run, run_test, wait_for
+from etcd_cluster import etcd_test_main
+from harness import check, log, run, wait_for
 
 
 def identity(bed):
@@ -85,21 +84,17 @@ def steps(bed):
         f"{version} (it ran {later})")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    ap.add_argument("--etcd", required=True, help="etcd binary")
-    ap.add_argument("--etcdctl", required=True, help="etcdctl binary")
-    args = ap.parse_args()
-    bed = HaBed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix="onramp-backup-"),
-                args.etcd, args.etcdctl)
+def backup_bed(build, work, etcd, etcdctl):
+    """Replicas A and B, both given every member; PoP FRA1 given A,B."""
+    bed = HaBed(build, work, etcd, etcdctl)
     bed.members = {"A": ["m0", "m1", "m2"], "B": ["m1", "m2", "m0"]}
     bed.agents = {"FRA1": "AB"}
-    if missing_binaries(bed.bin.values()):
-        return 1
-    return run_test("an etcd snapshot restored into a new cluster, the epoch raised", bed.work,
-                    lambda: steps(bed), bed.kill_all)
+    return bed
 
+
+def main():
+    return etcd_test_main("an etcd snapshot restored into a new cluster, the epoch raised",
+                          backup_bed, steps, "onramp-backup-")
 
 if __name__ == "__main__":
     sys.exit(main())

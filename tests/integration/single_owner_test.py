@@ -15,15 +15,11 @@ Steps, each asserted:
 
 usage: single_owner_test.py --build-dir DIR --etcd ETCD --etcdctl ETCDCTL
 """
-import argparse
-import os
 import sys
-import tempfile
 import time
 
-from etcd_cluster import EtcdCluster
-from harness import (Processes, check, free_port, log, missing_binaries, programs, run, run_test,
-                     wait_for)
+from etcd_cluster import EtcdCluster, etcd_test_main
+from harness import Processes, check, free_port, log, programs, run, wait_for
 
 PREFIX = "/onramp/so/"
 OWNER_KEY = PREFIX + "meta/owner"
@@ -110,17 +106,8 @@ def steps(bed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build-dir", required=True)
-    ap.add_argument("--etcd", required=True, help="etcd binary")
-    ap.add_argument("--etcdctl", required=True, help="etcdctl binary")
-    args = ap.parse_args()
-    bed = OwnerBed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix="onramp-owner-"),
-                   args.etcd, args.etcdctl)
-    if missing_binaries(bed.bin.values()):
-        return 1
-    return run_test("one replica runs the single-owner jobs; another takes over", bed.work,
-                    lambda: steps(bed), bed.kill_all)
+    return etcd_test_main("one replica runs the single-owner jobs; another takes over", OwnerBed,
+                          steps, "onramp-owner-")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,17 @@ rebuild the whole cluster from it (etcdctl snapshot save, restore).
 
 The members run as processes of the test's harness.Processes, named
 etcd-NAME, their output in its work folder; with `netns`, inside that
-network namespace, and etcdctl too."""
+network namespace, and etcdctl too.
+
+etcd_test_main() is the main() of a test on such a cluster."""
+import argparse
 import json
 import os
 import shutil
 import signal
+import tempfile
 
-from harness import Failure, free_port, log, run, wait_for
+from harness import Failure, free_port, log, missing_binaries, run, run_test, wait_for
 
 
 class Member:
@@ -153,3 +157,22 @@ class EtcdCluster:
                  "--initial-cluster-token", self.token, "--initial-advertise-peer-urls",
                  f"http://{m.peer}"], timeout=60, env={**os.environ, "ETCDCTL_API": "3"})
         self.start()
+
+
+def etcd_test_main(title, make_bed, steps, work_prefix, argv=None):
+    """The main() of an integration test on etcd: takes --build-dir, --etcd
+    and --etcdctl, makes the test's bed with make_bed(build_dir, work,
+    etcd, etcdctl) in a new temporary work folder named `work_prefix`...,
+    checks its binaries (bed.bin) and runs steps(bed) through
+    harness.run_test, killing every process of the bed at the end. Returns
+    the exit code."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", required=True)
+    ap.add_argument("--etcd", required=True, help="etcd binary")
+    ap.add_argument("--etcdctl", required=True, help="etcdctl binary")
+    args = ap.parse_args(argv)
+    bed = make_bed(os.path.abspath(args.build_dir), tempfile.mkdtemp(prefix=work_prefix),
+                   args.etcd, args.etcdctl)
+    if missing_binaries(bed.bin.values()):
+        return 1
+    return run_test(title, bed.work, lambda: steps(bed), bed.kill_all)

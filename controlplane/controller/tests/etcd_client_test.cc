@@ -80,6 +80,27 @@ TEST_F(EtcdClientTest, PutsAndReadsUnderAPrefix) {
   EXPECT_EQ(all->kvs[1].mod_revision(), put->revision);
 }
 
+// The store's watch reads the configuration again only for a batch that
+// touches it, not for one of shared measurements alone: it needs the keys.
+TEST_F(EtcdClientTest, AWatchTellsTheKeysOfEachBatch) {
+  auto head = client->get("/onramp/test/");
+  ASSERT_TRUE(head.ok()) << head.error();
+  ASSERT_TRUE(
+      client->txn({.puts = {{"/onramp/test/measurements/FRA1", "m"}, {"/onramp/test/x", "1"}}})
+          .ok());
+  grpc::ClientContext ctx;
+  std::vector<std::string> seen;
+  grpc::Status s = client->watch_keys(
+      "/onramp/test/", head->revision + 1,
+      [&](int64_t, const std::vector<std::string>& keys) {
+        seen = keys;
+        ctx.TryCancel();
+      },
+      ctx);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(seen, (std::vector<std::string>{"/onramp/test/measurements/FRA1", "/onramp/test/x"}));
+}
+
 // What every admin mutation of the etcd store rests on: a write based on a
 // read applies only while what it read is unchanged, so two replicas that
 // race cannot both win, and neither write is lost unnoticed.

@@ -529,6 +529,51 @@ TEST_F(PopRegistryTest, ARelayReachesTheTableAndItsFailureFallsBackInTheSamePush
   EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "");
 }
 
+TEST_F(PopRegistryTest, OneReportThatChangesTwoPopsTablesCommitsOneVersionBump) {
+  put(group("web", "http", "ap", "ap-southeast", 100));
+  put(endpoint("web", "http", "ap", "198.51.100.2", 128));
+  auto fra = std::make_shared<FakeSink>();
+  auto sin = std::make_shared<FakeSink>();
+  v1::Hello sin_hello = hello("SIN1");
+  sin_hello.mutable_tunnel_source()->set_ipv4("192.0.2.2");
+  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+  ASSERT_TRUE(registry_->hello(sin, "", sin_hello).ok());
+  v1::PopStatus up;
+  up.set_dataplane_healthy(true);
+  up.set_bgp_announced(true);
+  registry_->status(fra.get(), "FRA1", up);
+  registry_->status(sin.get(), "SIN1", up);
+  registry_->probes(
+      sin.get(), "SIN1",
+      probe_report({{"eu", "198.51.100.1", 150, true}, {"ap", "198.51.100.2", 2.1, true}}));
+  v1::ProbeReport fra_report =
+      probe_report({{"eu", "198.51.100.1", 2, true}, {"ap", "198.51.100.2", 151, true}});
+  auto* peer = fra_report.add_peers();
+  peer->set_pop("SIN1");
+  peer->set_rtt_ms(45.2);
+  for (uint32_t i = 0; i < computer_.policy().rounds; ++i)
+    registry_->probes(fra.get(), "FRA1", fra_report);
+  ASSERT_EQ(fra->sent.back().table().listeners(0).endpoints(0).relay(), "192.0.2.2");
+  // A configuration change gives both PoPs a table of the newest version;
+  // then SIN1's report that loses "ap" changes both tables. One bump names
+  // both: the second PoP takes the version the first one's commit made,
+  // which it never had.
+  put(endpoint("web", "http", "eu", "198.51.100.3", 128));
+  registry_->push_all();
+  const uint64_t version = store_->snapshot()->version;
+  ASSERT_EQ(fra->sent.back().version(), version);
+  ASSERT_EQ(sin->sent.back().version(), version);
+  size_t fra_sent = fra->sent.size(), sin_sent = sin->sent.size();
+  registry_->probes(
+      sin.get(), "SIN1",
+      probe_report({{"eu", "198.51.100.1", 150, true}, {"ap", "198.51.100.2", 2.1, false}}));
+  ASSERT_EQ(fra->sent.size(), fra_sent + 1);
+  ASSERT_EQ(sin->sent.size(), sin_sent + 1);
+  EXPECT_EQ(store_->snapshot()->version, version + 1);
+  EXPECT_EQ(fra->sent.back().version(), version + 1);
+  EXPECT_EQ(sin->sent.back().version(), version + 1);
+}
+
 TEST_F(PopRegistryTest, ContentThatComesBackBeforeTheAckGetsANewVersionNotTheOldOne) {
   // Found by controlplane-end-to-end: a PoP's content went back to what it
   // had applied before it ACKed a newer table, and was sent under that older

@@ -252,6 +252,56 @@ TEST(EtcdStoreReplicas, TwoReplicasRacingCannotBothWin) {
   EXPECT_EQ((*c)->snapshot()->accelerators.size(), 2u);
 }
 
+// A commit repeated on another member after its first attempt got no answer
+// (etcd's leader killed) fails its compare when the first one applied: the
+// store reads back what it wrote to tell that from another replica's
+// commit, so it never reports a conflict it caused itself, nor applies it
+// twice.
+TEST(EtcdStoreReplicas, ARepeatedCommitTellsItsOwnEarlierAttemptFromAnotherCommit) {
+  if (etcd_binary().empty()) GTEST_SKIP() << "no etcd ($ONRAMP_ETCD)";
+  EtcdBackend backend;
+  auto opened = backend.open({.init = true});
+  ASSERT_TRUE(opened.ok()) << opened.error();
+  auto& store = static_cast<EtcdStore&>(**opened);
+  ConfigChange change;
+  change.puts.push_back(accelerator("web", {"203.0.113.10"}));
+  ASSERT_EQ(store.commit(change, store.snapshot()->version).outcome, Outcome::committed);
+  const uint64_t v = store.snapshot()->version;
+  // The transaction that commit sent, as a repeat would send it again.
+  EtcdClient::Txn sent{.puts = {{store.version_key(), std::to_string(v)},
+                                {"/onramp/test/accelerators/web",
+                                 store.snapshot()->accelerators.at("web").SerializeAsString()}}};
+  int64_t revision = 0;
+  EXPECT_EQ(store.applied_earlier(sent, &revision), EtcdStore::Applied::yes);
+  EXPECT_GT(revision, 0);
+  // Another commit took that version with other content: not ours.
+  EtcdClient::Txn other = sent;
+  other.puts[1].second = "other";
+  EXPECT_EQ(store.applied_earlier(other, &revision), EtcdStore::Applied::no);
+  // A version the store has not reached: not applied.
+  EtcdClient::Txn ahead = sent;
+  ahead.puts[0].second = std::to_string(v + 1);
+  EXPECT_EQ(store.applied_earlier(ahead, &revision), EtcdStore::Applied::no);
+  // Commits on top of it: its resource still holds its value, so it did.
+  ConfigChange more;
+  more.puts.push_back(accelerator("api", {"203.0.113.20"}));
+  ASSERT_EQ(store.commit(more, v).outcome, Outcome::committed);
+  EXPECT_EQ(store.applied_earlier(sent, &revision), EtcdStore::Applied::yes);
+  // One that would have changed a resource still at the revision it read
+  // did not; one whose resource was changed again since cannot be told,
+  // and is said so (neither a conflict, which the caller would apply
+  // again, nor committed).
+  auto api = store.snapshot()->accelerators.at("api");
+  EtcdClient::Txn not_sent{.expect = {{"/onramp/test/accelerators/api", revision + 1}},
+                           .puts = {{store.version_key(), std::to_string(v)},
+                                    {"/onramp/test/accelerators/api", "never written"}}};
+  EXPECT_EQ(store.applied_earlier(not_sent, &revision), EtcdStore::Applied::no);
+  ConfigChange again;
+  again.puts.push_back(accelerator("web", {"203.0.113.11"}));
+  ASSERT_EQ(store.commit(again, v + 1).outcome, Outcome::committed);
+  EXPECT_EQ(store.applied_earlier(sent, &revision), EtcdStore::Applied::unknown);
+}
+
 // A replica sees another's commit through its watch, without committing
 // itself: its snapshot moves on and it is told (the controller pushes then).
 TEST(EtcdStoreReplicas, AReplicaFollowsTheOthersCommits) {
