@@ -172,5 +172,20 @@ const CLI::Validator kPopId(
       return std::regex_match(s, re) ? "" : quote(s) + " is not IATA code + number, e.g. FRA1";
     },
     "POP");
+const CLI::Validator kHostName(
+    [](std::string& s) -> std::string {
+      return is_host_name(s) ? ""
+                             : quote(s) +
+                                   " is not a host name: 1 to 63 of a-z, 0-9 and '-', not first "
+                                   "or last, e.g. fra1-a";
+    },
+    "HOST");
+
+bool is_host_name(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return true;
+}
 
 }  // namespace onramp::opts

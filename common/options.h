@@ -41,5 +41,11 @@ extern const CLI::Validator kIpv4;
 extern const CLI::Validator kIpv6;
 extern const CLI::Validator kMac;
 extern const CLI::Validator kPopId;  // IATA code + number, e.g. FRA1
+// A host of a PoP: one DNS label in lower case, e.g. fra1-a.
+extern const CLI::Validator kHostName;
+
+// Whether `name` is one DNS label in lower case: 1..63 of [a-z0-9-], neither
+// first nor last '-'.
+bool is_host_name(std::string_view name);
 
 }  // namespace onramp::opts

@@ -69,6 +69,11 @@ TEST(Options, AddressChecksSayWhatIsExpected) {
   EXPECT_THAT(check(opts::kMac, "02:00"), HasSubstr("is not a MAC address"));
   EXPECT_EQ(check(opts::kPopId, "FRA1"), "");
   EXPECT_THAT(check(opts::kPopId, "fra1"), HasSubstr("is not IATA code + number"));
+  EXPECT_EQ(check(opts::kHostName, "fra1-a"), "");
+  EXPECT_EQ(check(opts::kHostName, std::string(63, 'a')), "");
+  for (const char* bad : {"", "-fra1", "fra1-", "FRA1-a", "fra1.a", "fra1_a"})
+    EXPECT_THAT(check(opts::kHostName, bad), HasSubstr("is not a host name")) << bad;
+  EXPECT_FALSE(opts::is_host_name(std::string(64, 'a')));
 }
 
 class ConfigFileTest : public ::testing::Test {

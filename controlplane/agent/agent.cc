@@ -165,6 +165,7 @@ v1::Hello Agent::hello() {
   v1::Hello h;
   const PopIdentity& id = config_.identity;
   h.set_pop(id.pop);
+  h.set_host(id.host);
   h.set_iata(id.iata);
   h.set_city(id.city);
   h.set_country(id.country);

@@ -30,6 +30,7 @@ namespace onramp::agent {
 // Who this PoP is (sent in Hello, docs/design.md "Data model").
 struct PopIdentity {
   std::string pop;      // "FRA1"
+  std::string host;     // "fra1-a": this server of the PoP (empty: none said)
   std::string iata;     // "FRA"
   std::string city;     // "Frankfurt"
   std::string country;  // "DE"

@@ -14,6 +14,7 @@
 #include "controlplane/agent/agent_metrics.h"
 #include "controlplane/agent/controller_session.h"
 #include "controlplane/agent/flow_log_shipper.h"
+#include "controlplane/agent/host_name.h"
 #include "controlplane/common/controller_list.h"
 #include "controlplane/common/grpc_log.h"
 #include "controlplane/common/metrics_http.h"
@@ -59,6 +60,11 @@ int main(int argc, char** argv) {
   app.add_option("--pop", id.pop, "PoP id: IATA code + number, e.g. FRA1")
       ->required()
       ->check(onramp::opts::kPopId);
+  app.add_option("--host", id.host,
+                 "This server of the PoP, a DNS label, e.g. fra1-a; the PoP's servers behind its "
+                 "router's ECMP each run an agent with its own (default: the machine's host "
+                 "name up to the first dot)")
+      ->check(onramp::opts::kHostName);
   app.add_option("--iata", id.iata, "IATA code (default: the first three letters of --pop)");
   app.add_option("--city", id.city, "City, e.g. Frankfurt");
   app.add_option("--country", id.country, "ISO 3166-1 alpha-2 country, e.g. DE");
@@ -129,6 +135,15 @@ int main(int argc, char** argv) {
   if (onramp::Status s = onramp::log::step_level_on_signals(); !s.ok())
     onramp::log::warn("log level stays as set", {{"error", s.message()}});
   if (id.iata.empty()) id.iata = id.pop.substr(0, 3);
+  if (id.host.empty()) {
+    // A machine whose name is no DNS label still runs a PoP of one server,
+    // as before hosts were named; a second server of its PoP needs --host.
+    auto host = onramp::agent::default_host_name();
+    if (host.ok())
+      id.host = *host;
+    else
+      onramp::log::warn("this server of the PoP names no host", {{"error", host.error()}});
+  }
   config.status_interval = std::chrono::milliseconds(status_interval_ms);
   config.report_interval = std::chrono::milliseconds(report_interval_ms);
   config.probes = !no_probes;
@@ -178,6 +193,7 @@ int main(int argc, char** argv) {
   onramp::log::info(
       "starting",
       {{"version", onramp::opts::version()},
+       {"host", id.host},
        {"dataplane", socket},
        {"controller", session_config.controller},
        {"bird", config.bird_config.empty() ? std::string("off")

@@ -1,5 +1,5 @@
-// `onrampctl pop ...`: the PoPs the controller knows, their session state and
-// which table version each one runs.
+// `onrampctl pop ...`: the PoPs the controller knows, their session state,
+// which table version each one runs, and the servers (hosts) of each.
 #include <CLI/CLI.hpp>
 #include <map>
 #include <set>
@@ -18,14 +18,15 @@ std::string coordinates(const v1::Pop& p) {
 }
 
 // "192.0.2.1, 2001:db8::1", or whichever of the two is set.
-std::string tunnel_source(const v1::Pop& p) {
-  const v1::TunnelSource& t = p.tunnel_source();
+std::string tunnel_source(const v1::TunnelSource& t) {
   return t.ipv4() + (t.ipv4().empty() || t.ipv6().empty() ? "" : ", ") + t.ipv6();
 }
+std::string tunnel_source(const v1::Pop& p) { return tunnel_source(p.tunnel_source()); }
 
 // "02:00:00:00:00:01 (learned)", "unresolved via 10.0.0.1", "" when not
 // reported.
-std::string next_hop(const v1::Pop& p) {
+template <typename PopOrHost>
+std::string next_hop(const PopOrHost& p) {
   if (p.next_hop_source().empty()) return "";
   if (p.next_hop_source() == "unresolved")
     return "unresolved" + (p.next_hop_address().empty() ? "" : " via " + p.next_hop_address());
@@ -46,6 +47,26 @@ void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) 
            format_time_ms(p.last_seen_ms()), p.agent_version()},
           {p.iata(), coordinates(p), tunnel_source(p), version(p.nacked_version()), next_hop(p)});
   t.print(out);
+  // The servers of each PoP (agents that name their host), one row each: a
+  // PoP of several servers behind its router's ECMP shows them all.
+  bool named = false;
+  for (const v1::Pop& p : list.pops())
+    for (const v1::PopHost& h : p.hosts()) named = named || !h.name().empty();
+  if (named) {
+    Table hosts({"POP", "HOST", "APPLIED", "DATAPLANE", "BGP", "APPLY_MS", "LAST_SEEN", "AGENT"},
+                {"CONNECTED", "TUNNEL_SOURCE", "NEXT_HOP"}, wide);
+    for (const v1::Pop& p : list.pops())
+      for (const v1::PopHost& h : p.hosts())
+        hosts.row(
+            {p.id(), h.name().empty() ? "-" : h.name(), version(h.applied_version()),
+             h.dataplane_healthy() ? "healthy" : "unhealthy",
+             h.bgp_announced() ? "announced" : "withdrawn",
+             std::to_string(h.last_apply_latency_ms()), format_time_ms(h.last_seen_ms()),
+             h.agent_version()},
+            {format_time_ms(h.connected_ms()), tunnel_source(h.tunnel_source()), next_hop(h)});
+    out << '\n';
+    hosts.print(out);
+  }
   out << "\nconfig version " << list.config_version() << '\n';
   for (const v1::Pop& p : list.pops())
     if (p.own_table())
@@ -85,6 +106,12 @@ void print_pop(std::ostream& out, const v1::Pop& p) {
   f.add("last_apply_latency_ms", std::to_string(p.last_apply_latency_ms()));
   f.add("last_seen", format_time_ms(p.last_seen_ms()));
   f.add("agent_version", p.agent_version());
+  for (const v1::PopHost& h : p.hosts())
+    f.add("host " + (h.name().empty() ? std::string("-") : printable(h.name(), 63)),
+          std::string(h.dataplane_healthy() ? "dataplane healthy" : "dataplane unhealthy") +
+              (h.bgp_announced() ? ", announced" : ", withdrawn") + ", applied " +
+              (h.applied_version() ? std::to_string(h.applied_version()) : "none") +
+              ", tunnel source " + tunnel_source(h.tunnel_source()));
   f.print(out);
 }
 

@@ -84,7 +84,8 @@ void print_stats(std::ostream& out, const v1::GetStatsResponse& r, bool detail) 
     for (const v1::PopStats& p : r.pops()) {
       if (!first) out << '\n';
       first = false;
-      out << "pop " << p.pop() << ", reported " << format_time_ms(p.reported_ms()) << "\n\n";
+      out << "pop " << p.pop() << (p.host().empty() ? "" : " host " + printable(p.host(), 63))
+          << ", reported " << format_time_ms(p.reported_ms()) << "\n\n";
       print_dataplane_stats(out, p.stats());
     }
     return;
@@ -93,10 +94,11 @@ void print_stats(std::ostream& out, const v1::GetStatsResponse& r, bool detail) 
            "FLOWS_LIVE"});
   for (const v1::PopStats& p : r.pops()) {
     const v1::DataplaneStats& s = p.stats();
-    t.row({p.pop(), format_time_ms(p.reported_ms()), std::to_string(s.table_version()),
-           std::to_string(s.rx_packets()), std::to_string(s.forwarded()),
-           std::to_string(s.dropped()), std::to_string(s.new_flows()),
-           std::to_string(s.flows_live())});
+    // One row per server of a PoP: FRA1/fra1-a.
+    t.row({p.pop() + (p.host().empty() ? "" : "/" + p.host()), format_time_ms(p.reported_ms()),
+           std::to_string(s.table_version()), std::to_string(s.rx_packets()),
+           std::to_string(s.forwarded()), std::to_string(s.dropped()),
+           std::to_string(s.new_flows()), std::to_string(s.flows_live())});
   }
   t.print(out);
 }

@@ -125,8 +125,8 @@ ControllerMetrics::ControllerMetrics()
                      .Help("Time the configuration store took, by operation")
                      .Register(*registry_)) {}
 
-void ControllerMetrics::acked(const std::string& pop, double seconds) {
-  push_ack_.Add({{"pop", pop}}, kPushBuckets).Observe(seconds);
+void ControllerMetrics::acked(const std::string& pop, const std::string& host, double seconds) {
+  push_ack_.Add({{"pop", pop}, {"host", host}}, kPushBuckets).Observe(seconds);
 }
 
 void ControllerMetrics::nacked(const std::string& pop) { nacks_.Add({{"pop", pop}}).Increment(); }
@@ -181,6 +181,18 @@ std::vector<MetricFamily> PopCollector::Collect() const {
   MetricFamily bgp{.name = "onramp_pop_bgp_announced",
                    .help = "1 when the PoP's agent last reported its VIPs announced",
                    .type = MetricType::Gauge};
+  MetricFamily host_applied{
+      .name = "onramp_pop_host_applied_table_version",
+      .help = "Version of the last table the PoP's host acknowledged, per connected host",
+      .type = MetricType::Gauge};
+  MetricFamily host_dataplane{
+      .name = "onramp_pop_host_dataplane_healthy",
+      .help = "1 when the host's agent last reported its dataplane healthy, per connected host",
+      .type = MetricType::Gauge};
+  MetricFamily host_bgp{
+      .name = "onramp_pop_host_bgp_announced",
+      .help = "1 when the host's agent last reported its VIPs announced, per connected host",
+      .type = MetricType::Gauge};
   std::map<std::string, int> states = {{"connected", 0}, {"disconnected", 0}};
   for (const v1::Pop& p : list.pops()) {
     bool up = p.state() == v1::POP_CONNECTED;
@@ -192,13 +204,20 @@ std::vector<MetricFamily> PopCollector::Collect() const {
     seen.metric.push_back(gauge(pop, static_cast<double>(p.last_seen_ms()) / 1000.0));
     dataplane.metric.push_back(gauge(pop, up && p.dataplane_healthy() ? 1 : 0));
     bgp.metric.push_back(gauge(pop, up && p.bgp_announced() ? 1 : 0));
+    for (const v1::PopHost& h : p.hosts()) {
+      std::vector<ClientMetric::Label> host = {{"pop", p.id()}, {"host", h.name()}};
+      host_applied.metric.push_back(gauge(host, static_cast<double>(h.applied_version())));
+      host_dataplane.metric.push_back(gauge(host, h.dataplane_healthy() ? 1 : 0));
+      host_bgp.metric.push_back(gauge(host, h.bgp_announced() ? 1 : 0));
+    }
   }
   for (const auto& [state, n] : states) by_state.metric.push_back(gauge({{"state", state}}, n));
   MetricFamily version{.name = "onramp_config_version",
                        .help = "Version of the controller's configuration",
                        .type = MetricType::Gauge};
   version.metric.push_back(gauge({}, static_cast<double>(config_version_())));
-  return {by_state, connected, applied, computed, seen, dataplane, bgp, version};
+  return {by_state, connected,    applied,        computed, seen,   dataplane,
+          bgp,      host_applied, host_dataplane, host_bgp, version};
 }
 
 CommitResult TimedStore::commit(const ConfigChange& change, uint64_t expected_version) {

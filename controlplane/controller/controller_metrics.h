@@ -32,8 +32,9 @@ class ControllerMetrics {
   // Event metrics, for the exposer.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  // A PoP acknowledged a table `seconds` after the controller computed it.
-  void acked(const std::string& pop, double seconds);
+  // A host of a PoP acknowledged a table `seconds` after the controller
+  // computed it (each host of a PoP counts).
+  void acked(const std::string& pop, const std::string& host, double seconds);
   void nacked(const std::string& pop);
   // An admin call ended: "CreateListener", "OK".
   void admin_request(const std::string& method, const std::string& code);
@@ -56,7 +57,8 @@ class ControllerMetrics {
   prometheus::Family<prometheus::Histogram>& store_ops_;
 };
 
-// PoPs by state and each PoP's versions, from ListPops at each scrape.
+// PoPs by state and each PoP's versions, from ListPops at each scrape; per
+// host of each PoP, its applied version and flags.
 class PopCollector final : public prometheus::Collectable {
  public:
   PopCollector(std::function<v1::ListPopsResponse()> pops,

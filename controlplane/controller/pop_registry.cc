@@ -10,6 +10,7 @@
 #include "common/grpc_limits.h"
 #include "common/ip_address.h"
 #include "common/log.h"
+#include "common/options.h"
 #include "common/text.h"
 #include "controlplane/controller/table_check.h"
 #include "controlplane/controller/validation.h"
@@ -32,6 +33,10 @@ grpc::Status check_hello(const std::string& identity, const v1::Hello& h,
                                                            " is not the PoP of the client "
                                                            "certificate, " +
                                                            identity);
+  if (!h.host().empty() && !opts::is_host_name(h.host()))
+    return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                        "hello.host: " + quote(h.host()) +
+                            " is not a host name: 1 to 63 of a-z, 0-9 and '-', not first or last");
   if (!h.iata().empty() && (h.iata().size() != 3 || !is_pop_id(h.iata() + "0")))
     return grpc::Status(StatusCode::INVALID_ARGUMENT,
                         "hello.iata: \"" + h.iata() + "\" is not an IATA code ([A-Z]{3})");
@@ -113,13 +118,15 @@ void PopRegistry::shared_changed(const std::string& pop) {
 
 bool PopRegistry::share_locked(const PopState& st, Actions& actions) {
   SharedSnapshot snapshot;
-  if (st.sink) {
+  if (st.connected()) {
     auto m = std::make_shared<v1::SharedMeasurements>();
     m->set_pop(st.pop.id());
     *m->mutable_tunnel_source() = st.pop.tunnel_source();
     m->set_dataplane_healthy(st.pop.dataplane_healthy());
     m->set_bgp_announced(st.pop.bgp_announced());
-    *m->mutable_probes() = st.shared_probes;
+    // Its first host's report (by name): the hosts of one PoP measure from
+    // one place, and one report keeps what is shared as it was before hosts.
+    *m->mutable_probes() = st.hosts.begin()->second.shared_probes;
     snapshot = std::move(m);
   }
   return measurements_->publish(st.pop.id(), std::move(snapshot)) &&
@@ -150,7 +157,7 @@ bool PopRegistry::take_shared_locked(const std::string& pop, Actions& actions) {
       known->second.pop.set_state(v1::POP_DISCONNECTED);
       log::info("learned from another replica's measurements", {{"pop", pop}});
     }
-    if (!known->second.sink &&
+    if (!known->second.connected() &&
         !same_tunnel(known->second.pop.tunnel_source(), now->tunnel_source())) {
       *known->second.pop.mutable_tunnel_source() = now->tunnel_source();
       std::lock_guard tunnels(tunnels_mu_);
@@ -161,7 +168,7 @@ bool PopRegistry::take_shared_locked(const std::string& pop, Actions& actions) {
   }
   // The newest snapshot for each, as refresh_peers_of takes it.
   for (auto& [id, other] : pops_)
-    if (other.sink && id != pop && (eligibility || relays_through(other, pop)))
+    if (other.connected() && id != pop && (eligibility || relays_through(other, pop)))
       refresh(other, *store_.snapshot(), actions);
   return eligibility;
 }
@@ -198,14 +205,18 @@ std::string PopRegistry::nonce() {
 // changed, or the database is younger than the agent's table). Then the
 // configuration version is bumped, so every (PoP, version) names one table.
 uint64_t PopRegistry::fresh_version(uint64_t wanted, const PopState& st) {
-  if (wanted != st.version && wanted != st.pop.applied_version() &&
-      wanted != st.pop.nacked_version())
-    return wanted;
+  bool named = wanted == st.version || wanted == st.pop.applied_version() ||
+               wanted == st.pop.nacked_version();
+  uint64_t known = std::max({st.version, st.pop.applied_version(), st.pop.nacked_version()});
+  for (const auto& [name, host] : st.hosts) {
+    named = named || wanted == host.host.applied_version();
+    known = std::max(known, host.host.applied_version());
+  }
+  if (!named) return wanted;
   // The store may be past every version this PoP knows already (another
   // PoP's bump in the same push, another replica's commit): that version
   // names nothing for this PoP yet, so it needs no commit of its own. On
   // etcd each commit is a raft write that every replica reads back.
-  const uint64_t known = std::max({st.version, st.pop.applied_version(), st.pop.nacked_version()});
   if (const uint64_t newest = store_.snapshot()->version; newest > known) return newest;
   for (int attempt = 0; attempt < 8; ++attempt) {
     auto cfg = store_.snapshot();
@@ -260,7 +271,7 @@ void PopRegistry::refresh_peers_of(const PopState& changed, Actions& actions) {
   // configuration bumps its version once, and the next PoP's table takes
   // that version instead of bumping it again.
   for (auto& [id, st] : pops_)
-    if (st.sink && &st != &changed) refresh(st, *store_.snapshot(), actions);
+    if (st.connected() && &st != &changed) refresh(st, *store_.snapshot(), actions);
 }
 
 void PopRegistry::refresh(PopState& st, const Config& config, Actions& actions, bool new_round,
@@ -357,17 +368,26 @@ const v1::RouteInputs& PopRegistry::slice_of(const Config& config) {
 }
 
 void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& actions) {
-  if (!st.sink || st.digest.empty()) return;
-  // A PoP that runs the table is sent it again only when the route inputs
+  if (st.digest.empty()) return;
+  for (auto& [name, host] : st.hosts) maybe_send(st, host, config, actions);
+}
+
+// Every host of a PoP gets the same message but its nonce: the table holds
+// nothing of one host (its tunnel sources and next hop are the agent's, put
+// in on the host), so the hosts' dataplanes decide every flow alike.
+void PopRegistry::maybe_send(PopState& st, HostState& host, const Config& config,
+                             Actions& actions) {
+  // A host that runs the table is sent it again only when the route inputs
   // it keeps are from an older configuration (a change that left its table
   // as it was): it must not route on its own from a stale one.
   slice_of(config);
-  const bool inputs_current = st.inputs_version >= slice_since_;
-  if (st.version == st.pop.applied_version() && st.digest == st.applied_digest && inputs_current)
+  const bool inputs_current = host.inputs_version >= slice_since_;
+  if (st.version == host.host.applied_version() && st.digest == host.applied_digest &&
+      inputs_current)
     return;
   // Refused once: wait for different content rather than loop on a NACK.
   if (st.version == st.pop.nacked_version() && st.digest == st.nacked_digest) return;
-  if (st.version == st.session_sent_version && st.session_sent_inputs >= slice_since_) return;
+  if (st.version == host.session_sent_version && host.session_sent_inputs >= slice_since_) return;
   v1::ControllerMessage msg;
   v1::TableUpdate* u = msg.mutable_update();
   u->set_version(st.version);
@@ -384,22 +404,62 @@ void PopRegistry::maybe_send(PopState& st, const Config& config, Actions& action
   // PoP's probes.
   *u->mutable_route_inputs() =
       route_inputs(slice_of(config), context_of(st), st.memory, computer_.policy());
-  st.outstanding[u->nonce()] = Sent{st.version, u->created_ms(), st.digest, config.version};
-  while (st.outstanding.size() > kMaxOutstanding) {
-    auto oldest = st.outstanding.begin();
-    for (auto it = st.outstanding.begin(); it != st.outstanding.end(); ++it)
+  host.outstanding[u->nonce()] = Sent{st.version, u->created_ms(), st.digest, config.version};
+  while (host.outstanding.size() > kMaxOutstanding) {
+    auto oldest = host.outstanding.begin();
+    for (auto it = host.outstanding.begin(); it != host.outstanding.end(); ++it)
       if (it->second.version < oldest->second.version) oldest = it;
-    st.outstanding.erase(oldest);
+    host.outstanding.erase(oldest);
   }
-  st.session_sent_version = st.version;
-  st.session_sent_inputs = config.version;
+  host.session_sent_version = st.version;
+  host.session_sent_inputs = config.version;
   st.pop.set_sent_version(st.version);
   log::info("sending table", {{"pop", st.pop.id()},
+                              {"host", host.host.name()},
                               {"version", st.version},
                               {"adopt", u->adopt()},
                               {"listeners", st.table.listeners_size()},
                               {"nonce", u->nonce()}});
-  actions.sends.emplace_back(st.sink, std::move(msg));
+  actions.sends.emplace_back(host.sink, std::move(msg));
+}
+
+bool PopRegistry::sync_applied(PopState& st) {
+  if (st.hosts.empty()) return false;
+  const HostState& first = st.hosts.begin()->second;
+  for (const auto& [name, host] : st.hosts)
+    if (host.host.applied_version() != first.host.applied_version() ||
+        host.applied_digest != first.applied_digest)
+      return false;
+  if (st.pop.applied_version() != first.host.applied_version() ||
+      st.applied_digest != first.applied_digest) {
+    st.pop.set_applied_version(first.host.applied_version());
+    st.applied_digest = first.applied_digest;
+    st.dirty = true;
+  }
+  return true;
+}
+
+void PopRegistry::merge_hosts(PopState& st) {
+  std::vector<const PopHealth*> views;
+  bool dataplane = false, bgp = false;
+  const v1::PopHost* next_hop = nullptr;
+  for (const auto& [name, host] : st.hosts) {
+    views.push_back(&host.health);
+    dataplane = dataplane || host.host.dataplane_healthy();
+    bgp = bgp || host.host.bgp_announced();
+    // The PoP's next hop is its first unresolved host's, else its first
+    // host's that reported one: a host that cannot send is what to see.
+    const std::string& source = host.host.next_hop_source();
+    if (!source.empty() &&
+        (!next_hop || (source == "unresolved" && next_hop->next_hop_source() != "unresolved")))
+      next_hop = &host.host;
+  }
+  st.health = views.empty() ? PopHealth{} : PopHealth::merged(views);
+  st.pop.set_dataplane_healthy(dataplane);
+  st.pop.set_bgp_announced(bgp);
+  st.pop.set_next_hop_source(next_hop ? next_hop->next_hop_source() : "");
+  st.pop.set_next_hop_mac(next_hop ? next_hop->next_hop_mac() : "");
+  st.pop.set_next_hop_address(next_hop ? next_hop->next_hop_address() : "");
 }
 
 grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const std::string& identity,
@@ -427,151 +487,199 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
       st.pop.set_id(h.pop());
       log::info("registered", {{"pop", h.pop()}});
     }
+    SharedSnapshot moved_from;
     // A PoP moving from another replica keeps its status as that replica
     // shared it until its first PopStatus here: its dataplane did not
     // change because its controller did, and a relay must not be dropped
     // by the move.
-    if (auto shared = shared_.find(h.pop()); shared != shared_.end() && !st.sink) {
-      st.pop.set_dataplane_healthy(shared->second.snapshot->dataplane_healthy());
-      st.pop.set_bgp_announced(shared->second.snapshot->bgp_announced());
-    }
-    if (stored && !st.sink && stored->route_memory != st.saved_memory) {
+    if (auto shared = shared_.find(h.pop()); shared != shared_.end() && !st.connected())
+      moved_from = shared->second.snapshot;
+    if (stored && !st.connected() && stored->route_memory != st.saved_memory) {
       v1::RouteInputs kept;
       if (!stored->route_memory.empty() && kept.ParseFromString(stored->route_memory)) {
         st.memory = memory_from_proto(kept.memory());
         st.saved_memory = std::move(stored->route_memory);
       }
     }
-    if (st.sink && st.sink != sink) {
-      log::warn("a new session replaces the current one", {{"pop", h.pop()}});
+    // The PoP's first host: no other host is connected (a new session of
+    // its only host is a first one too, as a PoP's was before hosts).
+    const bool first_host =
+        st.hosts.empty() || (st.hosts.size() == 1 && st.hosts.begin()->first == h.host());
+    auto [hit, new_host] = st.hosts.try_emplace(h.host());
+    HostState& host = hit->second;
+    if (!new_host && host.sink != sink) {
+      log::warn("a new session replaces the current one", {{"pop", h.pop()}, {"host", h.host()}});
       actions.closes.emplace_back(
-          st.sink,
-          grpc::Status(StatusCode::ABORTED, "superseded by a newer session of " + h.pop()));
+          host.sink, grpc::Status(StatusCode::ABORTED,
+                                  "superseded by a newer session of " + h.pop() +
+                                      (h.host().empty() ? std::string() : " host " + h.host())));
     }
-    bool tunnel_changed = !same_tunnel(st.pop.tunnel_source(), tunnel);
+    host = HostState{};
+    host.sink = sink;
+    host.host.set_name(h.host());
+    host.host.set_agent_version(h.agent_version());
+    *host.host.mutable_tunnel_source() = tunnel;
+    host.host.set_connected_ms(now_ms());
+    host.host.set_last_seen_ms(host.host.connected_ms());
+    if (moved_from) {
+      host.host.set_dataplane_healthy(moved_from->dataplane_healthy());
+      host.host.set_bgp_announced(moved_from->bgp_announced());
+    }
+    // The PoP's tunnel sources (its peers' relay_peers, the table's) stay
+    // while a connected host has them, so that hosts coming and going do
+    // not change the table; the first host of a PoP sets them.
+    bool keep_tunnel = false;
+    for (const auto& [name, other] : st.hosts)
+      keep_tunnel = keep_tunnel || (&other != &host && same_tunnel(other.host.tunnel_source(),
+                                                                   st.pop.tunnel_source()));
+    bool tunnel_changed = !keep_tunnel && !same_tunnel(st.pop.tunnel_source(), tunnel);
+    if (tunnel_changed) {
+      *st.pop.mutable_tunnel_source() = tunnel;
+      std::lock_guard tunnels(tunnels_mu_);
+      tunnels_[h.pop()] = tunnel;
+    }
     st.pop.set_iata(h.iata());
     st.pop.set_city(h.city());
     st.pop.set_country(h.country());
     st.pop.set_latitude(h.latitude());
     st.pop.set_longitude(h.longitude());
-    *st.pop.mutable_tunnel_source() = tunnel;
-    {
-      std::lock_guard tunnels(tunnels_mu_);
-      tunnels_[h.pop()] = tunnel;
-    }
     st.pop.set_agent_version(h.agent_version());
     st.pop.set_state(v1::POP_CONNECTED);
     st.pop.set_last_seen_ms(now_ms());
     // The agent knows what its dataplane runs; believe it over the record,
-    // content included: a PoP that reports the version the record has but
+    // content included: a host that reports the version the record has but
     // another digest, or none (its last good table failed its check at
     // start, or an older agent), is sent the table again.
-    if (h.applied_version() != st.pop.applied_version() ||
-        h.applied_digest() != st.applied_digest) {
+    host.host.set_applied_version(h.applied_version());
+    host.applied_digest = h.applied_digest().substr(0, 16);
+    if (first_host && (h.applied_version() != st.pop.applied_version() ||
+                       h.applied_digest() != st.applied_digest)) {
       if (!h.applied_digest().empty() && h.applied_digest() != st.applied_digest)
         log::warn("its agent reports other content than the controller recorded: table re-sent",
                   {{"pop", h.pop()},
+                   {"host", h.host()},
                    {"applied_version", h.applied_version()},
                    {"applied_digest", printable(h.applied_digest(), 16)},
                    {"recorded_digest", st.applied_digest}});
       else if (h.applied_digest().empty() && h.applied_version() != 0)
         log::warn("its agent cannot vouch for the content it runs: table re-sent",
-                  {{"pop", h.pop()}, {"applied_version", h.applied_version()}});
-      st.applied_digest = h.applied_digest().substr(0, 16);
-      st.pop.set_applied_version(h.applied_version());
+                  {{"pop", h.pop()}, {"host", h.host()}, {"applied_version", h.applied_version()}});
     }
     if (tunnel_changed && !created)
       log::info("tunnel sources changed",
                 {{"pop", h.pop()}, {"ipv4", tunnel.ipv4()}, {"ipv6", tunnel.ipv6()}});
-    st.sink = sink;
-    st.health = PopHealth{};
-    st.shared_probes = shared_probes(h.probes());
-    // The PoP's verdicts as they are now, so that its first table is not
+    // The host's verdicts as they are now, so that its first table is not
     // computed from an empty view (every endpoint healthy).
     if (h.has_probes()) {
-      PopHealth::Update u = st.health.replace(h.probes(), now_ms());
+      PopHealth::Update u = host.health.replace(h.probes(), now_ms());
       if (u.dropped)
         log::warn("probe results without accelerator, listener, group or address dropped",
-                  {{"pop", h.pop()}, {"dropped", u.dropped}});
+                  {{"pop", h.pop()}, {"host", h.host()}, {"dropped", u.dropped}});
     }
-    st.pop.set_own_table(!h.local_digest().empty());
+    host.shared_probes = shared_probes(h.probes());
     if (!h.local_digest().empty()) {
-      // The PoP routed on its own while this controller was away: its
-      // dataplane runs applied_version with the agent's content, and its
-      // memory is newer than ours. Computed by the same rule from the same
-      // verdicts, our table equals it and nothing is sent; otherwise the
-      // new content gets a new version.
-      st.applied_digest = h.local_digest().substr(0, 16);
-      st.pop.set_applied_version(h.applied_version());
-      st.digest.clear();
-      if (h.route_memory_size()) st.memory = memory_from_proto(h.route_memory());
+      // The host routed on its own while this controller was away: its
+      // dataplane runs applied_version with the agent's content.
+      host.applied_digest = h.local_digest().substr(0, 16);
+      if (first_host) {
+        // The PoP's only host: its memory is newer than ours. Computed by
+        // the same rule from the same verdicts, our table equals it and
+        // nothing is sent; otherwise the new content gets a new version.
+        st.digest.clear();
+        if (h.route_memory_size()) st.memory = memory_from_proto(h.route_memory());
+      }
       log::info("its agent routed on its own while the controller was away",
                 {{"pop", h.pop()},
+                 {"host", h.host()},
                  {"applied_version", h.applied_version()},
-                 {"local_digest", st.applied_digest}});
+                 {"local_digest", host.applied_digest}});
     }
-    st.session_sent_version = 0;
-    st.inputs_version = h.route_inputs_version();
-    st.session_sent_inputs = 0;
-    st.outstanding.clear();
-    st.first_round = true;
-    st.first_round_push = clock_.now();
+    if (first_host) {
+      st.pop.set_own_table(!h.local_digest().empty());
+      st.pop.set_applied_version(h.applied_version());
+      st.applied_digest = host.applied_digest;
+    } else {
+      sync_applied(st);
+    }
+    host.inputs_version = h.route_inputs_version();
+    host.first_round = true;
+    host.first_round_push = clock_.now();
+    merge_hosts(st);
     st.dirty = true;
     log::info("connected", {{"pop", h.pop()},
+                            {"host", h.host()},
+                            {"hosts", st.hosts.size()},
                             {"agent_version", h.agent_version().empty() ? "?" : h.agent_version()},
                             {"applied_version", h.applied_version()}});
     auto config = store_.snapshot();
     refresh(st, *config, actions);
     // Every other PoP probes the new one, and may relay through it once
-    // the exchange stores it.
-    if (!share_locked(st, actions)) refresh_peers_of(st, actions);
+    // the exchange stores it; a host joining a connected PoP changes nothing
+    // for them unless it moved the PoP's tunnel sources.
+    if (!share_locked(st, actions) && (first_host || tunnel_changed)) refresh_peers_of(st, actions);
   }
   actions.run();
   return grpc::Status::OK;
 }
 
-PopRegistry::PopState* PopRegistry::heard_from(const TableSink* sink, const std::string& pop) {
+std::pair<PopRegistry::PopState*, PopRegistry::HostState*> PopRegistry::heard_from(
+    const TableSink* sink, const std::string& pop) {
   auto it = pops_.find(pop);
-  if (it == pops_.end() || it->second.sink.get() != sink) return nullptr;
-  it->second.pop.set_last_seen_ms(now_ms());
-  return &it->second;
+  if (it == pops_.end()) return {nullptr, nullptr};
+  for (auto& [name, host] : it->second.hosts)
+    if (host.sink.get() == sink) {
+      const int64_t now = now_ms();
+      it->second.pop.set_last_seen_ms(now);
+      host.host.set_last_seen_ms(now);
+      return {&it->second, &host};
+    }
+  return {nullptr, nullptr};
 }
 
 void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::TableAck& ack) {
   std::lock_guard lock(mu_);
-  PopState* found = heard_from(sink, pop);
+  auto [found, host] = heard_from(sink, pop);
   if (!found) return;
   PopState& st = *found;
+  const std::string& name = host->host.name();
   int64_t now = st.pop.last_seen_ms();
-  auto sent = st.outstanding.find(ack.nonce());
-  if (sent == st.outstanding.end()) {
+  auto sent = host->outstanding.find(ack.nonce());
+  if (sent == host->outstanding.end()) {
     log::warn(ack.ok() ? "ACK with unknown nonce ignored" : "NACK with unknown nonce ignored",
-              {{"pop", pop}, {"version", ack.version()}, {"nonce", ack.nonce()}});
+              {{"pop", pop}, {"host", name}, {"version", ack.version()}, {"nonce", ack.nonce()}});
     return;
   }
   Sent s = sent->second;
   if (ack.version() != s.version)
     log::warn("ACK/NACK names another version than its nonce's; the nonce decides",
               {{"pop", pop},
+               {"host", name},
                {"version", ack.version()},
                {"nonce", ack.nonce()},
                {"nonce_version", s.version}});
   if (ack.ok()) {
-    st.pop.set_applied_version(s.version);
-    st.applied_digest = s.digest;
-    st.inputs_version = std::max(st.inputs_version, s.inputs_version);
+    host->host.set_applied_version(s.version);
+    host->applied_digest = s.digest;
+    host->inputs_version = std::max(host->inputs_version, s.inputs_version);
     int64_t latency = std::max<int64_t>(0, now - s.created_ms);
-    st.pop.set_last_apply_latency_ms(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
-    st.pop.set_nacked_version(0);
-    st.pop.clear_nack_error();
-    st.pop.set_own_table(false);
-    st.pop.set_adopt_pending(false);
-    st.nacked_digest.clear();
-    if (metrics_) metrics_->acked(pop, static_cast<double>(latency) / 1000.0);
+    const auto latency_ms = static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX));
+    host->host.set_last_apply_latency_ms(latency_ms);
+    if (metrics_) metrics_->acked(pop, name, static_cast<double>(latency) / 1000.0);
     log::info("applied table", {{"pop", pop},
+                                {"host", name},
                                 {"version", s.version},
                                 {"latency_ms", latency},
                                 {"agent_apply_ms", ack.apply_ms()}});
+    // The PoP runs the table once every connected host does; its latency
+    // is the last host's.
+    if (sync_applied(st)) {
+      st.pop.set_last_apply_latency_ms(latency_ms);
+      st.pop.set_nacked_version(0);
+      st.pop.clear_nack_error();
+      st.pop.set_own_table(false);
+      st.pop.set_adopt_pending(false);
+      st.nacked_digest.clear();
+    }
   } else {
     st.pop.set_nacked_version(s.version);
     // What an agent says is cut to a bound: a 4 MB NACK once broke `pop list`.
@@ -579,17 +687,18 @@ void PopRegistry::ack(const TableSink* sink, const std::string& pop, const v1::T
     st.nacked_digest = s.digest;
     if (metrics_) metrics_->nacked(pop);
     log::warn("refused table", {{"pop", pop},
+                                {"host", name},
                                 {"version", s.version},
-                                {"keeps_version", st.pop.applied_version()},
+                                {"keeps_version", host->host.applied_version()},
                                 {"error", ack.error()}});
   }
   // A NACK keeps its own nonce: an agent whose dataplane did not answer
   // NACKs ("the table will be applied when it answers") and ACKs the same
   // nonce once it has applied the table. Dropped, that late ACK was ignored
   // and the PoP never counted as in sync (the chaos suite's dataplane kill).
-  for (auto o = st.outstanding.begin(); o != st.outstanding.end();) {
+  for (auto o = host->outstanding.begin(); o != host->outstanding.end();) {
     bool done = ack.ok() ? o->second.version <= s.version : o->second.version < s.version;
-    o = done ? st.outstanding.erase(o) : std::next(o);
+    o = done ? host->outstanding.erase(o) : std::next(o);
   }
   st.dirty = true;
 }
@@ -599,41 +708,46 @@ void PopRegistry::status(const TableSink* sink, const std::string& pop,
   Actions actions;
   {
     std::lock_guard lock(mu_);
-    PopState* found = heard_from(sink, pop);
+    auto [found, host] = heard_from(sink, pop);
     if (!found) return;
-    status_locked(*found, status, actions);
+    status_locked(*found, *host, status, actions);
   }
   actions.run();
 }
 
-void PopRegistry::status_locked(PopState& st, const v1::PopStatus& status, Actions& actions) {
+void PopRegistry::status_locked(PopState& st, HostState& host, const v1::PopStatus& status,
+                                Actions& actions) {
   const std::string& pop = st.pop.id();
+  const std::string& name = host.host.name();
   int64_t now = st.pop.last_seen_ms();
-  if (st.pop.dataplane_healthy() != status.dataplane_healthy())
+  if (host.host.dataplane_healthy() != status.dataplane_healthy())
     log::write(status.dataplane_healthy() ? log::Level::info : log::Level::warn,
                status.dataplane_healthy() ? "dataplane healthy" : "dataplane unhealthy",
-               {{"pop", pop}});
-  // Whether the PoP may relay changes with either: the others are
-  // recomputed now, so one relaying through it falls back to direct in the
-  // push this status causes.
-  bool relay_changed = st.pop.dataplane_healthy() != status.dataplane_healthy() ||
-                       st.pop.bgp_announced() != status.bgp_announced();
-  st.pop.set_dataplane_healthy(status.dataplane_healthy());
-  st.pop.set_bgp_announced(status.bgp_announced());
-  if (relay_changed) (void)share_locked(st, actions);
+               {{"pop", pop}, {"host", name}});
+  host.host.set_dataplane_healthy(status.dataplane_healthy());
+  host.host.set_bgp_announced(status.bgp_announced());
   if (status.has_stats()) {
     const v1::NextHop& nh = status.stats().next_hop();
-    if (st.pop.next_hop_source() != nh.source() && nh.source() == "unresolved")
-      log::warn("next hop unresolved", {{"pop", pop}, {"address", nh.address()}});
-    st.pop.set_next_hop_source(nh.source());
-    st.pop.set_next_hop_mac(nh.mac());
-    st.pop.set_next_hop_address(nh.address());
+    if (host.host.next_hop_source() != nh.source() && nh.source() == "unresolved")
+      log::warn("next hop unresolved", {{"pop", pop}, {"host", name}, {"address", nh.address()}});
+    host.host.set_next_hop_source(nh.source());
+    host.host.set_next_hop_mac(nh.mac());
+    host.host.set_next_hop_address(nh.address());
     v1::PopStats s;
     s.set_pop(pop);
+    s.set_host(name);
     *s.mutable_stats() = status.stats();
     s.set_reported_ms(status.time_ms() ? status.time_ms() : now);
-    st.stats = std::move(s);
+    host.stats = std::move(s);
   }
+  // Whether the PoP may relay changes with either (one host healthy and
+  // announced is enough): the others are recomputed now, so one relaying
+  // through it falls back to direct in the push this status causes (on
+  // etcd, once the exchange stores it).
+  const bool dataplane = st.pop.dataplane_healthy(), bgp = st.pop.bgp_announced();
+  merge_hosts(st);
+  if (dataplane != st.pop.dataplane_healthy() || bgp != st.pop.bgp_announced())
+    (void)share_locked(st, actions);
 }
 
 void PopRegistry::probes(const TableSink* sink, const std::string& pop,
@@ -641,37 +755,45 @@ void PopRegistry::probes(const TableSink* sink, const std::string& pop,
   Actions actions;
   {
     std::lock_guard lock(mu_);
-    PopState* found = heard_from(sink, pop);
+    auto [found, host] = heard_from(sink, pop);
     if (!found) return;
     PopState& st = *found;
+    const std::string& name = host->host.name();
     int64_t now = st.pop.last_seen_ms();
-    PopHealth::Update u = st.health.replace(report, now);
-    st.shared_probes = shared_probes(report);
+    PopHealth::Update u = host->health.replace(report, now);
+    host->shared_probes = shared_probes(report);
     if (u.dropped)
       log::warn("probe results without accelerator, listener, group or address dropped",
                 {{"pop", pop},
+                 {"host", name},
                  {"dropped", u.dropped},
-                 {"dropped_this_session", st.health.dropped_total()}});
-    if (u.verdict_changed) log::info("probe verdicts changed: routes recomputed", {{"pop", pop}});
+                 {"dropped_this_session", host->health.dropped_total()}});
+    if (u.verdict_changed)
+      log::info("probe verdicts changed: routes recomputed", {{"pop", pop}, {"host", name}});
+    merge_hosts(st);
     // Every report is one round: the PoP alone is recomputed, and its table
     // sent at once when the content changed; except while the session's
     // first round trickles in: an agent that restarts with thousands of
     // targets would otherwise cause one table (and one configuration
     // version) per report. A flipped verdict is a failover and goes at once.
     bool hold = false;
-    if (st.first_round) {
+    if (host->first_round) {
       const Clock::time_point at = clock_.now();
       if (u.unknown == 0) {
-        st.first_round = false;
-        log::info("first probe round complete", {{"pop", pop}});
-      } else if (!u.verdict_flipped && at - st.first_round_push < kFirstVerdictHold) {
+        host->first_round = false;
+        log::info("first probe round complete", {{"pop", pop}, {"host", name}});
+      } else if (!u.verdict_flipped && at - host->first_round_push < kFirstVerdictHold) {
         hold = true;
       } else {
-        st.first_round_push = at;
+        host->first_round_push = at;
       }
     }
+    // One round per report of the PoP's first host (by name): with several
+    // hosts reporting, the hysteresis still counts rounds at one agent's
+    // pace; the others' reports recompute without counting one.
+    const bool round = host == &st.hosts.begin()->second;
     auto config = store_.snapshot();
-    refresh(st, *config, actions, true, hold);
+    refresh(st, *config, actions, round, hold);
     // The PoPs relaying through this one: its endpoint RTTs and verdicts
     // are their relayed leg, so they are recomputed with it once the
     // exchange stores them (no round of theirs: a relay that lost the
@@ -686,18 +808,35 @@ void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
   {
     std::lock_guard lock(mu_);
     auto it = pops_.find(pop);
-    if (it == pops_.end() || it->second.sink.get() != sink) return;  // a newer session took over
-    detach_locked(it->second, actions);
+    if (it == pops_.end()) return;
+    PopState& st = it->second;
+    auto host = st.hosts.begin();
+    while (host != st.hosts.end() && host->second.sink.get() != sink) ++host;
+    if (host == st.hosts.end()) return;  // a newer session of the host took over
+    const std::string name = host->first;
+    st.hosts.erase(host);
+    if (!st.connected()) {
+      detach_locked(st, actions);
+    } else {
+      // The others keep their table: nothing of the PoP is recomputed (its
+      // merged view changes; the next round uses it). The hosts left may
+      // now all run one version, and the PoP's flags may change.
+      log::warn("host disconnected; the PoP's other hosts carry its traffic",
+                {{"pop", pop}, {"host", name}, {"hosts", st.hosts.size()}});
+      sync_applied(st);
+      merge_hosts(st);
+      // What it shares may change: its flags, or the first host's report.
+      (void)share_locked(st, actions);
+      st.dirty = true;
+    }
   }
   actions.run();
 }
 
 void PopRegistry::detach_locked(PopState& st, Actions& actions) {
   const std::string& pop = st.pop.id();
-  st.sink.reset();
-  st.outstanding.clear();
+  st.hosts.clear();
   st.health = PopHealth{};
-  st.shared_probes.Clear();
   st.pop.set_state(v1::POP_DISCONNECTED);
   st.pop.set_last_seen_ms(now_ms());
   st.dirty = true;
@@ -716,7 +855,7 @@ void PopRegistry::push_all() {
     auto config = store_.snapshot();
     actions.sends.reserve(pops_.size());
     for (auto& [id, st] : pops_)
-      if (st.sink) refresh(st, *config, actions);
+      if (st.connected()) refresh(st, *config, actions);
   }
   actions.run();
 }
@@ -734,11 +873,11 @@ Result<v1::Pop> PopRegistry::adopt(const std::string& pop) {
     // flag that lets the agent take it.
     st.pop.set_nacked_version(0);
     st.nacked_digest.clear();
-    st.session_sent_version = 0;
+    for (auto& [name, host] : st.hosts) host.session_sent_version = 0;
     st.dirty = true;
     log::warn("an operator lets the PoP adopt the controller's table, backwards or not",
-              {{"pop", pop}, {"connected", st.sink != nullptr}});
-    if (st.sink) refresh(st, *store_.snapshot(), actions);
+              {{"pop", pop}, {"connected", st.connected()}});
+    if (st.connected()) refresh(st, *store_.snapshot(), actions);
     out = st.pop;
   }
   actions.run();
@@ -763,6 +902,7 @@ Status PopRegistry::flush() {
       r.pop.clear_next_hop_source();
       r.pop.clear_next_hop_mac();
       r.pop.clear_next_hop_address();
+      r.pop.clear_hosts();
       records.push_back(std::move(r));
     }
   }
@@ -784,7 +924,11 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
   v1::ListPopsResponse out;
   std::lock_guard lock(mu_);
   out.set_config_version(store_.snapshot()->version);
-  for (const auto& [id, st] : pops_) *out.add_pops() = st.pop;
+  for (const auto& [id, st] : pops_) {
+    v1::Pop& p = *out.add_pops();
+    p = st.pop;
+    for (const auto& [name, host] : st.hosts) *p.add_hosts() = host.host;
+  }
   return out;
 }
 
@@ -794,7 +938,7 @@ v1::GetPopMatrixResponse PopRegistry::matrix() const {
   // The mesh rows of PoPs connected to other replicas, as they share them.
   for (const auto& [id, shared] : shared_) {
     auto local = pops_.find(id);
-    if (local != pops_.end() && local->second.sink) continue;
+    if (local != pops_.end() && local->second.connected()) continue;
     for (const v1::PeerResult& r : shared.snapshot->probes().peers()) {
       v1::PopPath* p = out.add_paths();
       p->set_from(id);
@@ -806,7 +950,7 @@ v1::GetPopMatrixResponse PopRegistry::matrix() const {
     }
   }
   for (const auto& [id, st] : pops_) {
-    if (!st.sink) continue;
+    if (!st.connected()) continue;
     for (const auto& [peer, r] : st.health.peers()) {
       v1::PopPath* p = out.add_paths();
       p->set_from(id);
@@ -923,7 +1067,9 @@ std::vector<v1::PopStats> PopRegistry::stats(const std::string& pop) const {
   std::vector<v1::PopStats> out;
   std::lock_guard lock(mu_);
   for (const auto& [id, st] : pops_)
-    if ((pop.empty() || id == pop) && st.stats) out.push_back(*st.stats);
+    if (pop.empty() || id == pop)
+      for (const auto& [name, host] : st.hosts)
+        if (host.stats) out.push_back(*host.stats);
   return out;
 }
 
@@ -938,7 +1084,7 @@ grpc::Status PopRegistry::health(const v1::GetHealthRequest& req, v1::GetHealthR
     return grpc::Status(StatusCode::NOT_FOUND,
                         "accelerator: no accelerator \"" + req.accelerator() + "\"");
   for (const auto& [id, st] : pops_) {
-    if (!st.sink || (!req.pop().empty() && id != req.pop())) continue;
+    if (!st.connected() || (!req.pop().empty() && id != req.pop())) continue;
     for (const auto& [akey, acc] : config->accelerators) {
       if (!acc.enabled() || (!req.accelerator().empty() && acc.name() != req.accelerator()))
         continue;

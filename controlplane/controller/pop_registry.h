@@ -95,9 +95,10 @@ class PopRegistry {
 
   // A session's first message. `identity` is the PoP id its client
   // certificate proves, or "" in plaintext (Hello.pop is taken as it is).
-  // Registers or updates the PoP, makes `sink` its session (ending an older
-  // one) and sends the current table when the PoP does not run it. Returns
-  // the status to end the session with when the Hello is refused.
+  // Registers or updates the PoP, makes `sink` the session of its host
+  // Hello.host (ending an older one of the same host; other hosts keep
+  // theirs) and sends the current table when that host does not run it.
+  // Returns the status to end the session with when the Hello is refused.
   grpc::Status hello(const std::shared_ptr<TableSink>& sink, const std::string& identity,
                      const v1::Hello& hello);
   void ack(const TableSink* sink, const std::string& pop, const v1::TableAck& ack);
@@ -109,8 +110,9 @@ class PopRegistry {
   // a verdict), content that only first verdicts changed goes out at most
   // once per kFirstVerdictHold; a verdict that flips goes at once.
   void probes(const TableSink* sink, const std::string& pop, const v1::ProbeReport& report);
-  // The session ended; the PoP is disconnected unless a newer session took
-  // over.
+  // The session ended; its host is gone unless a newer session of it took
+  // over, and the PoP is disconnected when it was its last host. The other
+  // hosts keep their table: nothing is recomputed for the PoP.
   void detach(const TableSink* sink, const std::string& pop);
 
   // Recomputes every connected PoP's table from the newest configuration and
@@ -138,6 +140,8 @@ class PopRegistry {
   // The PoP's table for TraceFlow, or an error when no PoP has that id or
   // the table cannot be built.
   Result<TraceView> trace_view(const std::string& pop) const;
+  // The latest dataplane stats of every connected host of `pop` (every PoP
+  // when empty), one PopStats per host.
   std::vector<v1::PopStats> stats(const std::string& pop) const;
   // Every connected PoP's mesh probe results to the other PoPs, beside each
   // PoP's RTT to each region as its latest routes rank them.
@@ -162,18 +166,12 @@ class PopRegistry {
     std::string digest;
     uint64_t inputs_version;  // the configuration version of its route inputs
   };
-  struct PopState {
-    v1::Pop pop;
-    std::string applied_digest;
-    std::string nacked_digest;
+  // One server of a PoP and its session (Hello.host).
+  struct HostState {
     std::shared_ptr<TableSink> sink;
-    // The newest table computed for the PoP: its content digest, version
-    // and the messages themselves.
-    std::string digest;
-    uint64_t version = 0;
-    v1::ForwardingTable table;
-    v1::ProbePlan probe_plan;
-    uint64_t session_sent_version = 0;  // last sent on the current session
+    v1::PopHost host;                   // as ListPops shows it
+    std::string applied_digest;         // content of host.applied_version
+    uint64_t session_sent_version = 0;  // last sent on this session
     // The configuration version of the route inputs the agent keeps (its
     // Hello, then each ACK), and of the last sent on this session.
     uint64_t inputs_version = 0;
@@ -184,12 +182,30 @@ class PopRegistry {
     Clock::time_point first_round_push{};
     std::map<std::string, Sent> outstanding;  // by nonce, awaiting ACK/NACK
     std::optional<v1::PopStats> stats;
-    // The latest probe report, cleared when the session ends, and what
-    // routing remembers between rounds (kept across sessions, so that a
-    // reconnecting PoP keeps its nearest group until its RTTs are back).
-    PopHealth health;
-    // The latest report as the other PoPs' routes read it (shared_probes).
+    PopHealth health;  // its latest probe report
+    // That report as the other PoPs' routes read it (shared_probes); the
+    // PoP shares its first host's.
     v1::ProbeReport shared_probes;
+  };
+  struct PopState {
+    v1::Pop pop;
+    // The version and content every connected host runs (the PoP's
+    // applied version), as of the last time they all agreed.
+    std::string applied_digest;
+    std::string nacked_digest;
+    // The connected hosts, by name; the PoP is connected while one is.
+    std::map<std::string, HostState> hosts;
+    // The newest table computed for the PoP: its content digest, version
+    // and the messages themselves. The same for every host.
+    std::string digest;
+    uint64_t version = 0;
+    v1::ForwardingTable table;
+    v1::ProbePlan probe_plan;
+    // The hosts' probe reports merged (PopHealth::merged), cleared when the
+    // last session ends, and what routing remembers between rounds (kept
+    // across sessions, so that a reconnecting PoP keeps its nearest group
+    // until its RTTs are back).
+    PopHealth health;
     RouteMemory memory;
     std::string saved_memory;  // `memory` as the store keeps it (PopRecord)
     bool dirty = false;        // record changed since the last flush
@@ -198,6 +214,7 @@ class PopRegistry {
     std::shared_ptr<const std::vector<v1::ListenerRoute>> routes;
     mutable dp::ExplainableTablePtr explainable;
     mutable std::string explainable_digest;
+    bool connected() const { return !hosts.empty(); }
   };
   // Work done after the lock is released: a sink's send or close may run
   // gRPC reactions inline, and those call back into the registry.
@@ -213,6 +230,13 @@ class PopRegistry {
   void refresh(PopState& st, const Config& config, Actions& actions, bool new_round = false,
                bool hold = false);
   void maybe_send(PopState& st, const Config& config, Actions& actions);
+  void maybe_send(PopState& st, HostState& host, const Config& config, Actions& actions);
+  // Makes the hosts' common applied version the PoP's when every connected
+  // host runs the same version and content; returns whether they do.
+  bool sync_applied(PopState& st);
+  // The PoP's health, flags, next hop and tunnel sources from its hosts.
+  // Caller holds mu_.
+  void merge_hosts(PopState& st);
   // A PoP's snapshot as the exchange stores it, and the health view built
   // from it once: what the other PoPs' computations read of it.
   struct SharedPeer {
@@ -234,18 +258,18 @@ class PopRegistry {
   // Recomputes every connected PoP but `changed`, whose connection (and so
   // their peers) changed. Caller holds mu_.
   void refresh_peers_of(const PopState& changed, Actions& actions);
-  // A status from the PoP of `st`. Caller holds mu_.
-  void status_locked(PopState& st, const v1::PopStatus& status, Actions& actions);
+  // A status from `host` of the PoP of `st`. Caller holds mu_.
+  void status_locked(PopState& st, HostState& host, const v1::PopStatus& status, Actions& actions);
   // Whether `st` reaches some group through `relay`, as its memory says.
   static bool relays_through(const PopState& st, const std::string& relay);
-  // The session of `st` ended. Caller holds mu_.
+  // The last session of `st` ended. Caller holds mu_.
   void detach_locked(PopState& st, Actions& actions);
   // The configuration part of RouteInputs, built once per configuration
   // version. Caller holds mu_.
   const v1::RouteInputs& slice_of(const Config& config);
-  // The PoP whose current session is `sink`, its last-seen time set to now;
-  // null for a session a newer one replaced. Caller holds mu_.
-  PopState* heard_from(const TableSink* sink, const std::string& pop);
+  // The PoP and host whose current session is `sink`, their last-seen time
+  // set to now; nulls for a session a newer one replaced. Caller holds mu_.
+  std::pair<PopState*, HostState*> heard_from(const TableSink* sink, const std::string& pop);
   uint64_t fresh_version(uint64_t wanted, const PopState& st);
   std::string nonce();
 

@@ -42,6 +42,12 @@ void StatusBoard::sample(int64_t now_ms) {
   for (const v1::Pop& p : pops.pops()) {
     facts["PoP " + p.id()] = std::string(cp::pop_state_name(p.state()));
     facts["PoP " + p.id() + " applied version"] = std::to_string(p.applied_version());
+    // The servers of a PoP come and go with their sessions ("gone").
+    for (const v1::PopHost& h : p.hosts())
+      if (!h.name().empty())
+        facts["PoP " + p.id() + " host " + h.name()] =
+            std::string(h.dataplane_healthy() ? "dataplane healthy" : "dataplane unhealthy") +
+            (h.bgp_announced() ? ", announced" : ", withdrawn");
   }
   // The probe's error with an unhealthy verdict only: failures below the
   // threshold are no change of state.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <tuple>
 
 namespace onramp::ctl {
 
@@ -58,6 +60,70 @@ PopHealth::Update PopHealth::replace(const v1::ProbeReport& report, int64_t rece
   ++rounds_;
   dropped_total_ += u.dropped;
   return u;
+}
+
+namespace {
+
+// The lower median of `values` (empty: -1, not measured).
+double lower_median(std::vector<double> values) {
+  if (values.empty()) return -1;
+  std::sort(values.begin(), values.end());
+  return values[(values.size() - 1) / 2];
+}
+
+}  // namespace
+
+PopHealth PopHealth::merged(const std::vector<const PopHealth*>& hosts) {
+  PopHealth out;
+  if (hosts.size() == 1) return *hosts.front();
+  std::map<Key, std::vector<const v1::ProbeResult*>> by_endpoint;
+  std::map<std::string, std::vector<const v1::PeerResult*>> by_peer;
+  for (const PopHealth* h : hosts) {
+    for (const auto& [key, r] : h->results_) by_endpoint[key].push_back(&r);
+    for (const auto& [pop, r] : h->peers_) by_peer[pop].push_back(&r);
+    out.reported_ms_ = std::max(out.reported_ms_, h->reported_ms_);
+    out.rounds_ = std::max(out.rounds_, h->rounds_);
+    out.dropped_total_ += h->dropped_total_;
+  }
+  for (const auto& [key, results] : by_endpoint) {
+    size_t known = 0, healthy = 0;
+    for (const v1::ProbeResult* r : results)
+      if (r->known()) {
+        ++known;
+        if (r->healthy()) ++healthy;
+      }
+    const bool verdict = 2 * healthy >= known;
+    // The result that carries the verdict: among those that agree with it,
+    // the one of the lowest (RTT, error) so that the order of hosts does
+    // not matter; without any verdict, the same among all.
+    const v1::ProbeResult* pick = nullptr;
+    std::vector<double> rtts, last_rtts;
+    for (const v1::ProbeResult* r : results) {
+      if (r->rtt_ms() >= 0) rtts.push_back(r->rtt_ms());
+      if (r->last_rtt_ms() >= 0) last_rtts.push_back(r->last_rtt_ms());
+      if (known && (!r->known() || r->healthy() != verdict)) continue;
+      auto order = [](const v1::ProbeResult* x) {
+        return std::make_tuple(x->rtt_ms(), std::cref(x->last_error()), x->last_change_ms());
+      };
+      if (!pick || order(r) < order(pick)) pick = r;
+    }
+    v1::ProbeResult& slot = out.results_[key];
+    slot = *pick;
+    slot.set_rtt_ms(lower_median(rtts));
+    slot.set_last_rtt_ms(lower_median(last_rtts));
+  }
+  for (const auto& [pop, results] : by_peer) {
+    std::vector<const v1::PeerResult*> sorted = results;
+    // Unmeasured (negative) last, then by RTT, then by address.
+    std::sort(sorted.begin(), sorted.end(), [](const v1::PeerResult* a, const v1::PeerResult* b) {
+      return std::make_tuple(a->rtt_ms() < 0, a->rtt_ms(), a->address()) <
+             std::make_tuple(b->rtt_ms() < 0, b->rtt_ms(), b->address());
+    });
+    size_t measured = 0;
+    for (const v1::PeerResult* r : sorted) measured += r->rtt_ms() >= 0;
+    out.peers_[pop] = *sorted[measured ? (measured - 1) / 2 : 0];
+  }
+  return out;
 }
 
 const v1::PeerResult* PopHealth::peer(const std::string& pop) const {

@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "onramp/v1/admin.pb.h"
 #include "onramp/v1/pop_session.pb.h"
@@ -33,6 +34,15 @@ class PopHealth {
   // listener, group or address are dropped and counted; a non-finite RTT
   // counts as not measured; of two results for one endpoint the later wins.
   Update replace(const v1::ProbeReport& report, int64_t received_ms);
+
+  // The PoP's view from the views of its hosts (docs/routing.md "A PoP of
+  // several servers"), the same whatever their order and equal to the one
+  // view when there is one. Per endpoint: hosts without a verdict do not
+  // vote; healthy when at least half of those with one say so; the RTT is
+  // the lower median of the measured ones. Per peer PoP: the result of the
+  // lower median RTT. A host that comes or goes moves a verdict only when
+  // the hosts disagreed, and an RTT by the spread between hosts of one PoP.
+  static PopHealth merged(const std::vector<const PopHealth*>& hosts);
 
   // The PoP's latest result for an endpoint, or null when it reported none.
   const v1::ProbeResult* find(const std::string& accelerator, const std::string& listener,

@@ -52,7 +52,14 @@ half on each PoP's link. FRA1 to ap-southeast is 150 ms direct but 42 ms
 via SIN1; via IAD1 it would be 130 ms, better than direct but not by the
 margin, so IAD1 must never be chosen. The accelerator relays (relaying on).
 
-usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha] [--bare-metal|--af-xdp] [--relay]
+--ecmp: FRA1 is a PoP of two servers (docs/testbed.md "A PoP of two
+servers"): fra1 (host fra1-a) and fra1b (host fra1-b, 198.51.100.34 on its
+own link to the router), each with its dataplane, agent and BIRD; the
+router's BIRD merges their equal routes (`merge paths`) into one multipath
+route whose next hop its kernel picks by the L4 hash. Components:
+dataplane-fra1b, agent-fra1b, bird-fra1b.
+
+usage: testbed.py up|down|status [--build DIR] [--prefix P] [--ha] [--bare-metal|--af-xdp] [--relay|--ecmp]
        testbed.py ctl ARGS...      onrampctl against the test bed's controller
        testbed.py exec NS CMD...   a command inside one of its namespaces
 """
@@ -156,6 +163,13 @@ REPLICAS = {
               metrics="127.0.0.1:9473"),
 }
 HA_PREFIX = "/onramp/testbed/"
+# --ecmp: FRA1's second server. FRA1's own namespace is its first (host
+# fra1-a); this one has its own link to the router and its own addresses.
+ECMP_HOSTS = {"FRA1": "fra1-a"}
+ECMP_SERVER = dict(pop="FRA1", ns="fra1b", host="fra1-b", addr="198.51.100.34",
+                   gw="198.51.100.33", rtr_if="r-fra-b", addr6="2001:db8:100:3::2",
+                   gw6="2001:db8:100:3::1", rtr_mac="02:0b:00:00:03:01",
+                   mac="02:0b:00:00:03:02", cpu=1)
 
 
 def client_addr(client, family=4):
@@ -233,7 +247,8 @@ class RouterProcesses:
 
 
 class Testbed:
-    def __init__(self, build, prefix="ot", ha=None, bare_metal=False, af_xdp=False, relay=None):
+    def __init__(self, build, prefix="ot", ha=None, bare_metal=False, af_xdp=False, relay=None,
+                 ecmp=None):
         self.build = os.path.abspath(build)
         self.prefix = prefix
         # docs/testbed.md, "Bare metal": the dataplane owns p0, the kernel
@@ -254,6 +269,10 @@ class Testbed:
         # --relay: likewise. The bed's PoPs: FRA1 and SIN1, and IAD1 with it.
         self.relay = os.path.exists(self.path("relay")) if relay is None else relay
         self.bed_pops = dict(ALL_POPS) if self.relay else dict(POPS)
+        # --ecmp: given at `up`, remembered in the state like --ha.
+        self.ecmp = os.path.exists(self.path("ecmp")) if ecmp is None else ecmp
+        if self.relay and self.ecmp:
+            raise Failure("--relay and --ecmp are two beds: pick one")
         self.etcd = None
         if self.ha:
             self.etcd = EtcdCluster(RouterProcesses(self), shutil.which("etcd") or "etcd",
@@ -353,6 +372,9 @@ class Testbed:
         `status` shows: controller, dataplane-FRA1, agent-SIN1, bird-fra1,
         bird-router, server-eu1, decap-ap2, wan."""
         kind, _, which = name.partition("-")
+        if self.ecmp and which == ECMP_SERVER["ns"]:
+            self.start_ecmp_component(kind)
+            return
         if name == "controller":
             self.start_controller()
         elif kind == "controller":
@@ -699,6 +721,8 @@ protocol bgp {pop.lower()}_v6 {{
   ipv6 {{ import filter {{ bgp_local_pref = {p['local_pref']}; accept; }}; export none; }};
 }}
 """ for pop, p in self.bed_pops.items())
+        if self.ecmp:
+            return self.ecmp_router_config(peers)
         return f"""# The Internet core: learns the VIPs from both PoPs (one session a family),
 # prefers FRA1, and installs the best routes into the kernel.
 router id 198.51.100.1;
@@ -737,7 +761,8 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
             ",".join(f"{p['gw']}:{r['pop_port']}" for r in REPLICAS.values())
             if self.ha else f"{p['gw']}:{POP_PORT}", "--tls-ca",
             f"{ca}/ca.pem", "--tls-cert", f"{ca}/{pop}.pem", "--tls-key", f"{ca}/{pop}-key.pem",
-            "--pop", pop, "--iata", p["iata"], "--city", p["city"], "--country", p["country"],
+            "--pop", pop, *(["--host", ECMP_HOSTS[pop]] if self.ecmp and pop in ECMP_HOSTS else []),
+            "--iata", p["iata"], "--city", p["city"], "--country", p["country"],
             "--lat", p["lat"], "--lon", p["lon"], "--tunnel-source-v4", p["addr"],
             "--tunnel-source-v6", p["addr6"],
             # Bare metal: no --next-hop-mac, the dataplane learns it.
@@ -779,7 +804,11 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
             open(self.path("ha"), "w").close()
         if self.relay:
             open(self.path("relay"), "w").close()
+        if self.ecmp:
+            open(self.path("ecmp"), "w").close()
         self.net_up()
+        if self.ecmp:
+            self.ecmp_net_up()
         self.start_wan()
         for name in self.endpoints():
             self.start_decap(name)
@@ -792,8 +821,16 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
             self.start_dataplane(pop)
             self.start_bird(pop.lower(), p["ns"], self.bird_config_pop(pop))
             self.start_agent(pop)
+        if self.ecmp:
+            for kind in ("dataplane", "bird", "agent"):
+                self.start_ecmp_component(kind)
+            wait_for("FRA1's two hosts connected", lambda: len(self.hosts("FRA1")) == 2,
+                     timeout=60)
         wait_for("every PoP on the latest configuration", self.converged, timeout=60)
         wait_for("every PoP announcing the VIP to the router", self.both_announced, timeout=30)
+        if self.ecmp:
+            wait_for("the router's multipath route over FRA1's two servers", self.ecmp_routes,
+                     timeout=30)
 
     def down(self):
         for name in list(self.pids):
@@ -880,6 +917,141 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
                     out[(e["pop"], e.get("listener"), e["address"])] = e
         return list(out.values())
 
+    # --- --ecmp: FRA1 of two servers (docs/testbed.md) -------------------------------------
+    def ecmp_net_up(self):
+        """FRA1's second server: its namespace, its link to the router, the
+        WAN delays of FRA1 for its addresses, and the router's kernel
+        hashing multipath routes on L4 (both families)."""
+        e = ECMP_SERVER
+        run(["ip", "netns", "add", self.ns(e["ns"])])
+        self._ip(e["ns"], "link", "set", "lo", "up")
+        self._veth(e["ns"], "p0", "rtr", e["rtr_if"])
+        self._ip(e["ns"], "link", "set", "p0", "address", e["mac"])
+        self._ip("rtr", "link", "set", e["rtr_if"], "address", e["rtr_mac"])
+        self._ip("rtr", "addr", "add", f"{e['gw']}/28", "dev", e["rtr_if"])
+        self._ip(e["ns"], "addr", "add", f"{e['addr']}/28", "dev", "p0")
+        self._ip(e["ns"], "route", "add", "default", "via", e["gw"])
+        self._ip6_link(e["ns"], "p0", e["addr6"], "rtr", e["rtr_if"], e["gw6"])
+        self._sysctl("rtr", "net.ipv4.fib_multipath_hash_policy", 1)
+        self._sysctl("rtr", "net.ipv6.fib_multipath_hash_policy", 1)
+        path = self.path("wan.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        fra1 = delay_keys("FRA1")
+        for link in cfg["links"]:
+            for mine, theirs in zip((f"{e['addr']}/32", f"{e['addr6']}/128"), fra1):
+                link["delays_ms"][mine] = link["delays_ms"][theirs]
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=1)
+
+    def ecmp_router_config(self, peers):
+        """The router's BIRD with FRA1's second server as a peer of the same
+        AS and preference, and `merge paths` in its kernel protocols."""
+        e, fra1 = ECMP_SERVER, POPS["FRA1"]
+        peers += f"""
+protocol bgp {e['ns']} {{
+  local {e['gw']} as 64500;
+  neighbor {e['addr']} as {fra1['asn']};
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
+  ipv4 {{ import filter {{ bgp_local_pref = {fra1['local_pref']}; accept; }}; export none; }};
+}}
+protocol bgp {e['ns']}_v6 {{
+  local {e['gw6']} as 64500;
+  neighbor {e['addr6']} as {fra1['asn']};
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
+  ipv6 {{ import filter {{ bgp_local_pref = {fra1['local_pref']}; accept; }}; export none; }};
+}}
+"""
+        return f"""# The Internet core: learns the VIPs from both PoPs (one session a family),
+# FRA1 from each of its two servers; prefers FRA1 and installs its two
+# equal routes as one multipath route.
+router id 198.51.100.1;
+log "{self.path('bird-router.log')}" all;
+protocol device {{ scan time 10; }}
+protocol kernel {{ ipv4 {{ import none; export all; }}; merge paths on; }}
+protocol kernel {{ ipv6 {{ import none; export all; }}; merge paths on; }}
+{peers}"""
+
+    def ecmp_socket(self):
+        return self.path(f"{ECMP_SERVER['ns']}-dataplane.sock")
+
+    def ecmp_bird_config(self):
+        e, fra1 = ECMP_SERVER, POPS["FRA1"]
+        vips = self.path(f"{e['ns']}-vips.conf")
+        if not os.path.exists(vips):
+            open(vips, "w").close()  # the agent fills it
+        return f"""# FRA1's second server: announces what its agent puts into {vips}
+router id {e['addr']};
+log "{self.path(f"bird-{e['ns']}.log")}" all;
+protocol device {{ scan time 10; }}
+include "{vips}";
+protocol bgp upstream {{
+  local {e['addr']} as {fra1['asn']};
+  neighbor {e['gw']} as 64500;
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
+  ipv4 {{ import none; export where proto ~ "onramp_*"; }};
+}}
+protocol bgp upstream_v6 {{
+  local {e['addr6']} as {fra1['asn']};
+  neighbor {e['gw6']} as 64500;
+  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
+  ipv6 {{ import none; export where proto ~ "onramp_*"; }};
+}}
+"""
+
+    def start_ecmp_component(self, kind):
+        """dataplane, bird or agent of FRA1's second server."""
+        e, fra1, ca = ECMP_SERVER, POPS["FRA1"], self.path("ca")
+        name = f"{kind}-{e['ns']}"
+        if kind == "dataplane":
+            self.start(name, e["ns"], [
+                self.bin["dataplane"], "--no-pci", "--no-huge", "-m", "256", "--no-shconf",
+                "--no-telemetry", f"--file-prefix={self.prefix}-{e['ns']}", "-l", str(e["cpu"]),
+                "--log-level=warning", "--vdev=net_pcap0,rx_iface_in=p0,tx_iface=p0,phy_mac=1",
+                "--", "--api-socket", self.ecmp_socket(), "--flows-per-lcore", "65536"])
+            wait_for("FRA1's second dataplane", lambda: self.ecmp_dp("health") is not None)
+        elif kind == "bird":
+            self.start_bird(e["ns"], e["ns"], self.ecmp_bird_config())
+        elif kind == "agent":
+            # The same PoP, certificate and controller as FRA1's first
+            # server (its controller address is reached through the router);
+            # its own host, addresses, next hop and BIRD.
+            self.start(name, e["ns"], [
+                self.bin["agent"], "--controller", f"{fra1['gw']}:{POP_PORT}",
+                "--tls-ca", f"{ca}/ca.pem", "--tls-cert", f"{ca}/FRA1.pem",
+                "--tls-key", f"{ca}/FRA1-key.pem", "--pop", "FRA1", "--host", e["host"],
+                "--iata", fra1["iata"], "--city", fra1["city"], "--country", fra1["country"],
+                "--lat", fra1["lat"], "--lon", fra1["lon"], "--tunnel-source-v4", e["addr"],
+                "--tunnel-source-v6", e["addr6"], "--next-hop-mac", e["rtr_mac"],
+                "--dataplane-socket", self.ecmp_socket(),
+                "--state-dir", self.path(f"state-{e['ns']}"), "--status-interval-ms", "500",
+                "--bird-config", self.path(f"{e['ns']}-vips.conf"),
+                "--bird-socket", self.bird_socket(e["ns"])])
+        else:
+            raise Failure(f"no component {kind} of FRA1's second server")
+
+    def ecmp_dp(self, *args):
+        """onrampctl dataplane ARGS against FRA1's second server, as JSON."""
+        r = run([self.bin["ctl"], "dataplane", *args, "--socket", self.ecmp_socket(), "-o",
+                 "json"], check=False, timeout=30)
+        return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
+
+    def hosts(self, pop):
+        """The connected hosts of a PoP, by name, as pop list shows them."""
+        pops, _ = self.pops()
+        return [h.get("name", "") for h in pops.get(pop, {}).get("hosts", [])]
+
+    def ecmp_routes(self):
+        """Whether the router's kernel route for each VIP has a next hop via
+        each of FRA1's servers."""
+        for family, vip in VIPS.items():
+            key = "addr" if family == 4 else "addr6"
+            out = run(["ip", "netns", "exec", self.ns("rtr"), "ip", f"-{family}", "route",
+                       "show", vip], check=False).stdout + " "
+            if not all(f"via {a} " in out for a in (POPS["FRA1"][key], ECMP_SERVER[key])):
+                return False
+        return True
+
     def status(self):
         for name in sorted(self.pids):
             log(f"  {name:22} {'running' if self.alive(name) else 'DEAD'}")
@@ -898,13 +1070,15 @@ def main():
                     help="the dataplane on net_af_xdp on p0 with onramp's steering program")
     ap.add_argument("--relay", action="store_true",
                     help="up: the relay bed, a third PoP and a backbone (docs/testbed.md)")
+    ap.add_argument("--ecmp", action="store_true",
+                    help="up: FRA1 with two servers behind the router's ECMP")
     args, rest = ap.parse_known_args()
     if os.geteuid() != 0:
         sys.exit("testbed: needs root (network namespaces)")
     try:
         bed = Testbed(args.build, args.prefix, ha=True if args.ha else None,
                       bare_metal=args.bare_metal, af_xdp=args.af_xdp,
-                      relay=True if args.relay else None)
+                      relay=True if args.relay else None, ecmp=True if args.ecmp else None)
         if args.command == "up":
             try:
                 bed.up()

@@ -310,6 +310,39 @@ TEST(Golden, PopTableWideAddsLocationAndTunnelSource) {
             "FRA1 refused version 11: \n");
 }
 
+// A PoP of several servers: one row per host under the PoPs, -o wide with
+// when each connected, its tunnel sources and next hop.
+TEST(Golden, PopTableListsTheHostsOfEachPop) {
+  const char* list = R"(
+      pops { id: "FRA1" city: "Frankfurt" country: "DE" state: POP_CONNECTED
+             applied_version: 12 sent_version: 12 dataplane_healthy: true bgp_announced: true
+             hosts { name: "fra1-a" agent_version: "0.1.0" applied_version: 12
+                     dataplane_healthy: true bgp_announced: true last_apply_latency_ms: 18
+                     tunnel_source { ipv4: "192.0.2.1" } next_hop_source: "learned"
+                     next_hop_mac: "02:00:00:00:00:01" }
+             hosts { name: "fra1-b" agent_version: "0.1.0" applied_version: 12
+                     last_apply_latency_ms: 25 tunnel_source { ipv4: "192.0.2.2" } } }
+      config_version: 12)";
+  EXPECT_EQ(render<v1::ListPopsResponse>(list, print_pops),
+            "POP   CITY       COUNTRY  STATE      APPLIED  SENT  DATAPLANE  BGP        "
+            "APPLY_MS  LAST_SEEN  AGENT\n"
+            "FRA1  Frankfurt  DE       connected  12       12    healthy    announced  "
+            "0         -          -\n"
+            "\n"
+            "POP   HOST    APPLIED  DATAPLANE  BGP        APPLY_MS  LAST_SEEN  AGENT\n"
+            "FRA1  fra1-a  12       healthy    announced  18        -          0.1.0\n"
+            "FRA1  fra1-b  12       unhealthy  withdrawn  25        -          0.1.0\n"
+            "\n"
+            "config version 12\n");
+  std::string wide = render_wide<v1::ListPopsResponse>(list, print_pops);
+  EXPECT_NE(wide.find("POP   HOST    APPLIED  DATAPLANE  BGP        APPLY_MS  LAST_SEEN  AGENT  "
+                      "CONNECTED  TUNNEL_SOURCE  NEXT_HOP\n"),
+            std::string::npos)
+      << wide;
+  EXPECT_NE(wide.find("192.0.2.2"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("02:00:00:00:00:01 (learned)"), std::string::npos) << wide;
+}
+
 TEST(Golden, PopTableNamesAPopWhoseNextHopIsUnresolved) {
   std::string out = render<v1::ListPopsResponse>(R"(
       pops { id: "FRA1" state: POP_CONNECTED next_hop_source: "unresolved"

@@ -93,7 +93,8 @@ TEST_F(ControllerMetricsTest, AcksNacksAndRouteChangesAreCounted) {
   registry_->ack(sink.get(), "FRA1", ack(sink->sent[1], false));
 
   std::string t = text(metrics_.registry()->Collect());
-  EXPECT_TRUE(has(t, "onramp_push_ack_seconds_count{pop=\"FRA1\"} 1")) << t;
+  // Per host of the PoP: an agent that names none is the host "".
+  EXPECT_TRUE(has(t, "onramp_push_ack_seconds_count{host=\"\",pop=\"FRA1\"} 1")) << t;
   EXPECT_TRUE(has(t, "onramp_table_nacks_total{pop=\"FRA1\"} 1")) << t;
   EXPECT_TRUE(has(t, "onramp_route_changes_total{pop=\"FRA1\",reason=\"configuration\"} 1")) << t;
   // Five commits (four in SetUp) went through the timed store.

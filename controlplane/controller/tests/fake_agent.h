@@ -57,8 +57,11 @@ class FakeAgent {
     h->set_applied_version(applied);
     h->set_applied_digest(digest);
     h->set_route_inputs_version(inputs);
+    h->set_host(host_);
     return stream_->Write(m);
   }
+  // The host its hello names (Hello.host): one of several servers of a PoP.
+  void set_host(const std::string& host) { host_ = host; }
   bool ack(const onramp::v1::TableUpdate& u, bool ok = true, const std::string& error = "") {
     onramp::v1::AgentMessage m;
     auto* a = m.mutable_ack();
@@ -105,6 +108,7 @@ class FakeAgent {
   std::deque<onramp::v1::TableUpdate> updates_;
   bool ended_ = false;
   bool finished_ = false;
+  std::string host_;
   std::thread reader_;
 };
 

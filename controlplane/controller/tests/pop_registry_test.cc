@@ -1160,5 +1160,194 @@ TEST_F(PopRegistryTest, StatusBoardShowsPopsRoutesAndWhatChanged) {
       << json;
 }
 
+// A PoP of several servers (docs/routing.md "A PoP of several servers").
+v1::Hello host_hello(const std::string& pop, const std::string& host, const std::string& v4) {
+  v1::Hello h = hello(pop);
+  h.set_host(host);
+  h.mutable_tunnel_source()->set_ipv4(v4);
+  return h;
+}
+
+v1::PopStatus pop_status(bool dataplane, bool bgp) {
+  v1::PopStatus s;
+  s.set_dataplane_healthy(dataplane);
+  s.set_bgp_announced(bgp);
+  s.mutable_stats()->set_table_version(1);
+  return s;
+}
+
+TEST_F(PopRegistryTest, TwoHostsOfAPopGetTheSameTableAppliedWhenBothAck) {
+  auto a = std::make_shared<FakeSink>(), b = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(a, "", host_hello("FRA1", "fra1-a", "192.0.2.1")).ok());
+  ASSERT_TRUE(registry_->hello(b, "", host_hello("FRA1", "fra1-b", "192.0.2.2")).ok());
+  ASSERT_EQ(a->sent.size(), 1u);
+  ASSERT_EQ(b->sent.size(), 1u);
+  EXPECT_FALSE(a->closed);
+  const v1::TableUpdate ua = a->sent[0], ub = b->sent[0];
+  EXPECT_EQ(ua.version(), ub.version());
+  EXPECT_EQ(ua.table().SerializeAsString(), ub.table().SerializeAsString());
+  EXPECT_EQ(ua.probe_plan().SerializeAsString(), ub.probe_plan().SerializeAsString());
+  EXPECT_EQ(ua.route_inputs().SerializeAsString(), ub.route_inputs().SerializeAsString());
+  EXPECT_NE(ua.nonce(), ub.nonce());
+  // The first host's tunnel sources are the PoP's (each agent puts its own
+  // in its dataplane's copy).
+  EXPECT_EQ(ua.table().tunnel_source().ipv4(), "192.0.2.1");
+  EXPECT_EQ(pop("FRA1").tunnel_source().ipv4(), "192.0.2.1");
+
+  v1::Pop p = pop("FRA1");
+  ASSERT_EQ(p.hosts_size(), 2);
+  EXPECT_EQ(p.hosts(0).name(), "fra1-a");
+  EXPECT_EQ(p.hosts(1).name(), "fra1-b");
+  EXPECT_EQ(p.hosts(1).tunnel_source().ipv4(), "192.0.2.2");
+
+  registry_->ack(a.get(), "FRA1", ack(ua));
+  p = pop("FRA1");
+  EXPECT_EQ(p.hosts(0).applied_version(), ua.version());
+  EXPECT_EQ(p.applied_version(), 0u) << "applied at the PoP before every host ACKed";
+  registry_->ack(b.get(), "FRA1", ack(ub));
+  EXPECT_EQ(pop("FRA1").applied_version(), ua.version());
+
+  // A change goes to both, still the same.
+  put(endpoint("web", "http", "eu", "198.51.100.2", 128));
+  registry_->push_all();
+  ASSERT_EQ(a->sent.size(), 2u);
+  ASSERT_EQ(b->sent.size(), 2u);
+  EXPECT_EQ(a->sent[1].table().SerializeAsString(), b->sent[1].table().SerializeAsString());
+
+  // One healthy, announced host is enough for the PoP.
+  registry_->status(a.get(), "FRA1", pop_status(true, true));
+  registry_->status(b.get(), "FRA1", pop_status(false, false));
+  p = pop("FRA1");
+  EXPECT_TRUE(p.dataplane_healthy());
+  EXPECT_TRUE(p.bgp_announced());
+  EXPECT_TRUE(p.hosts(0).dataplane_healthy());
+  EXPECT_FALSE(p.hosts(1).dataplane_healthy());
+  auto stats = registry_->stats("FRA1");
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].host(), "fra1-a");
+  EXPECT_EQ(stats[1].host(), "fra1-b");
+}
+
+TEST_F(PopRegistryTest, AHostsDepartureNeitherResendsNorChangesTheOthersTable) {
+  auto a = std::make_shared<FakeSink>(), b = std::make_shared<FakeSink>();
+  put(endpoint("web", "http", "eu", "198.51.100.2", 128));
+  ASSERT_TRUE(registry_->hello(a, "", host_hello("FRA1", "fra1-a", "192.0.2.1")).ok());
+  ASSERT_TRUE(registry_->hello(b, "", host_hello("FRA1", "fra1-b", "192.0.2.2")).ok());
+  registry_->ack(a.get(), "FRA1", ack(a->sent.back()));
+  registry_->ack(b.get(), "FRA1", ack(b->sent.back()));
+  // Their probes differ in RTT and, for one endpoint, in verdict: the
+  // merged view (ties healthy, lower median RTT) keeps both endpoints.
+  // (A host that leaves while the hosts disagree moves the verdict to the
+  // others' at the next round: docs/routing.md.)
+  registry_->probes(
+      a.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 10, true}, {"eu", "198.51.100.2", 11, true}}));
+  registry_->probes(
+      b.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 12, true}, {"eu", "198.51.100.2", 13, false}}));
+  for (auto& sink : {a, b}) registry_->ack(sink.get(), "FRA1", ack(sink->sent.back()));
+  for (const auto& e : a->sent.back().table().listeners(0).endpoints())
+    EXPECT_FALSE(e.unhealthy()) << e.address() << ": one host of two says it is down";
+  // fra1-b sees it up again: the hosts agree on verdicts, not on RTTs.
+  registry_->probes(
+      b.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 12, true}, {"eu", "198.51.100.2", 13, true}}));
+  for (auto& sink : {a, b}) registry_->ack(sink.get(), "FRA1", ack(sink->sent.back()));
+  const size_t sent_a = a->sent.size();
+  const v1::TableUpdate last = a->sent.back();
+
+  // fra1-a goes (dead, or drained): fra1-b's session goes on, nothing is
+  // sent, the PoP's version stays.
+  registry_->detach(a.get(), "FRA1");
+  v1::Pop p = pop("FRA1");
+  EXPECT_EQ(p.state(), v1::POP_CONNECTED);
+  ASSERT_EQ(p.hosts_size(), 1);
+  EXPECT_EQ(p.hosts(0).name(), "fra1-b");
+  EXPECT_EQ(p.applied_version(), last.version());
+  const size_t sent_b = b->sent.size();
+  registry_->push_all();
+  registry_->probes(
+      b.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 12, true}, {"eu", "198.51.100.2", 13, true}}));
+  EXPECT_EQ(b->sent.size(), sent_b) << "a host's departure re-sent the other's table";
+  EXPECT_FALSE(b->closed);
+  // The PoP's tunnel sources stay as they were: a departure changes no
+  // table.
+  EXPECT_EQ(pop("FRA1").tunnel_source().ipv4(), "192.0.2.1");
+
+  // It comes back: it runs the table, so it is sent nothing either.
+  auto a2 = std::make_shared<FakeSink>();
+  v1::Hello again = host_hello("FRA1", "fra1-a", "192.0.2.1");
+  again.set_applied_version(last.version());
+  again.set_applied_digest(content_digest(last.table(), last.probe_plan()));
+  again.set_route_inputs_version(last.route_inputs().config_version());
+  ASSERT_TRUE(registry_->hello(a2, "", again).ok());
+  EXPECT_TRUE(a2->sent.empty());
+  EXPECT_EQ(b->sent.size(), sent_b);
+  EXPECT_EQ(a->sent.size(), sent_a);
+
+  // The last host goes: the PoP is disconnected.
+  registry_->detach(b.get(), "FRA1");
+  registry_->detach(a2.get(), "FRA1");
+  p = pop("FRA1");
+  EXPECT_EQ(p.state(), v1::POP_DISCONNECTED);
+  EXPECT_EQ(p.hosts_size(), 0);
+}
+
+TEST_F(PopRegistryTest, ANewSessionSupersedesOnlyTheSameHost) {
+  auto a = std::make_shared<FakeSink>(), b = std::make_shared<FakeSink>(),
+       a2 = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(a, "", host_hello("FRA1", "fra1-a", "192.0.2.1")).ok());
+  ASSERT_TRUE(registry_->hello(b, "", host_hello("FRA1", "fra1-b", "192.0.2.2")).ok());
+  EXPECT_FALSE(a->closed);
+  ASSERT_TRUE(registry_->hello(a2, "", host_hello("FRA1", "fra1-a", "192.0.2.1")).ok());
+  ASSERT_TRUE(a->closed);
+  EXPECT_EQ(a->closed->error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(a->closed->error_message(), "superseded by a newer session of FRA1 host fra1-a");
+  EXPECT_FALSE(b->closed);
+  // The replaced session's end is no departure of the host.
+  registry_->detach(a.get(), "FRA1");
+  EXPECT_EQ(pop("FRA1").hosts_size(), 2);
+  // An ACK on the replaced session counts for nothing.
+  registry_->ack(a.get(), "FRA1", ack(a->sent[0]));
+  EXPECT_EQ(pop("FRA1").hosts(0).applied_version(), 0u);
+
+  // A host name that is no DNS label is refused.
+  auto bad = std::make_shared<FakeSink>();
+  grpc::Status s = registry_->hello(bad, "", host_hello("FRA1", "fra1_a", "192.0.2.3"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("hello.host"), std::string::npos) << s.error_message();
+}
+
+TEST(PopHealthMerged, VotesOnVerdictsAndTakesTheLowerMedianRtt) {
+  auto view = [](double rtt, bool healthy, bool known = true) {
+    v1::ProbeReport r = probe_report({{"eu", "198.51.100.1", rtt, healthy}});
+    r.mutable_results(0)->set_known(known);
+    PopHealth h;
+    (void)h.replace(r, 1000);
+    return h;
+  };
+  auto merged = [](std::vector<const PopHealth*> views) {
+    return *PopHealth::merged(views).find("web", "http", "eu", "198.51.100.1");
+  };
+  PopHealth up10 = view(10, true), up30 = view(30, true), down20 = view(20, false),
+            down40 = view(40, false), unknown = view(5, false, false);
+  // One host: its own view.
+  EXPECT_EQ(merged({&down20}).SerializeAsString(),
+            down20.find("web", "http", "eu", "198.51.100.1")->SerializeAsString());
+  // Ties are healthy; a majority decides; hosts without a verdict do not vote.
+  EXPECT_TRUE(merged({&up10, &down20}).healthy());
+  EXPECT_TRUE(merged({&down20, &up10}).healthy());
+  EXPECT_FALSE(merged({&up10, &down20, &down40}).healthy());
+  EXPECT_FALSE(merged({&down20, &unknown}).healthy());
+  EXPECT_TRUE(merged({&down20, &unknown}).known());
+  EXPECT_FALSE(merged({&unknown}).known());
+  // The lower median RTT, whatever the order.
+  EXPECT_EQ(merged({&up10, &up30}).rtt_ms(), 10);
+  EXPECT_EQ(merged({&up30, &down20, &up10}).rtt_ms(), 20);
+  EXPECT_EQ(merged({&up30, &down20, &up10}).SerializeAsString(),
+            merged({&up10, &up30, &down20}).SerializeAsString());
+}
+
 }  // namespace
 }  // namespace onramp::ctl::test

@@ -477,6 +477,53 @@ TEST_F(ServiceTest, PushAckNackAndCoalescing) {
   EXPECT_EQ(agent.finish(5s).error_code(), StatusCode::ABORTED);
 }
 
+// A PoP of several servers (docs/routing.md "A PoP of several servers"):
+// each host's agent holds its own session and gets the same table; a new
+// session of one host replaces that host's only.
+TEST_F(ServiceTest, HostsOfOnePopGetTheSameTableAndSupersedeOnlyThemselves) {
+  configure();
+  FakeAgent a(pop_channel_), b(pop_channel_);
+  a.set_host("fra1-a");
+  b.set_host("fra1-b");
+  ASSERT_TRUE(a.hello("FRA1"));
+  auto ua = a.next(5s);
+  ASSERT_TRUE(ua);
+  ASSERT_TRUE(b.hello("FRA1"));
+  auto ub = b.next(5s);
+  ASSERT_TRUE(ub);
+  EXPECT_EQ(ua->version(), ub->version());
+  EXPECT_EQ(ua->table().SerializeAsString(), ub->table().SerializeAsString());
+  EXPECT_EQ(ua->probe_plan().SerializeAsString(), ub->probe_plan().SerializeAsString());
+  EXPECT_NE(ua->nonce(), ub->nonce());
+  EXPECT_FALSE(a.ended());
+
+  // Applied at the PoP once both hosts ACKed.
+  ASSERT_TRUE(a.ack(*ua));
+  for (int i = 0; i < 100 && pop("FRA1").hosts_size() == 2 &&
+                  pop("FRA1").hosts(0).applied_version() != ua->version();
+       ++i)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(pop("FRA1").applied_version(), 0u);
+  ASSERT_TRUE(b.ack(*ub));
+  for (int i = 0; i < 100 && pop("FRA1").applied_version() != ub->version(); ++i)
+    std::this_thread::sleep_for(20ms);
+  v1::Pop p = pop("FRA1");
+  EXPECT_EQ(p.applied_version(), ub->version());
+  ASSERT_EQ(p.hosts_size(), 2);
+  EXPECT_EQ(p.hosts(0).name(), "fra1-a");
+  EXPECT_EQ(p.hosts(1).name(), "fra1-b");
+
+  // fra1-a again: its old session ends, fra1-b's goes on.
+  FakeAgent a2(pop_channel_);
+  a2.set_host("fra1-a");
+  ASSERT_TRUE(a2.hello("FRA1"));
+  EXPECT_EQ(a.finish(5s).error_code(), StatusCode::ABORTED);
+  EXPECT_TRUE(a2.next(5s)) << "a host that runs nothing is sent the table";
+  EXPECT_FALSE(b.ended());
+  EXPECT_FALSE(b.next(300ms)) << "the other host is sent nothing";
+  EXPECT_EQ(pop("FRA1").hosts_size(), 2);
+}
+
 TEST_F(ServiceTest, RoutesTraceAndStats) {
   configure();
   FakeAgent agent(pop_channel_);
