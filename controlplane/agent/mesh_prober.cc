@@ -266,10 +266,10 @@ Clock::time_point MeshProber::run_due() {
       }
       wake = std::min(wake, p->next_send);
       std::chrono::nanoseconds late_after = late(*p);
+      // Only a reply brings a path back up (handle), so here it only goes down.
       if (p->liveness.check(now, late_after)) {
         changed = true;
-        log::warn(p->liveness.down() ? "mesh path down: its latest probes went unanswered"
-                                     : "mesh path up again",
+        log::warn("mesh path down: its latest probes went unanswered",
                   {{"pop", p->spec.pop()}, {"address", p->spec.address()}});
       }
       wake = std::min(wake, p->liveness.next_miss(late_after));
