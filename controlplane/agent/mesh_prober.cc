@@ -270,7 +270,7 @@ Clock::time_point MeshProber::run_due() {
       if (p->liveness.check(now, late_after)) {
         changed = true;
         log::warn("mesh path down: its latest probes went unanswered",
-                  {{"pop", p->spec.pop()}, {"address", p->spec.address()}});
+                  {{"peer", p->spec.pop()}, {"address", p->spec.address()}});
       }
       wake = std::min(wake, p->liveness.next_miss(late_after));
     }
@@ -306,7 +306,8 @@ bool MeshProber::handle(int fd, Clock::time_point now) {
         p->in_flight.erase(it);
         if (p->liveness.replied(seq)) {
           up_again = true;
-          log::info("mesh path up again", {{"pop", p->spec.pop()}, {"address", p->spec.address()}});
+          log::info("mesh path up again",
+                    {{"peer", p->spec.pop()}, {"address", p->spec.address()}});
         }
         matched = true;
         break;
