@@ -53,11 +53,15 @@ Agent::Agent(AgentConfig config, DataplaneClient& dataplane, Clock& clock)
         clock_);
   if (config_.probes && config_.mesh_port &&
       (!config_.tunnel_source_v4.empty() || !config_.tunnel_source_v6.empty()))
-    mesh_ = std::make_unique<MeshProber>(
-        MeshOptions{.port = config_.mesh_port,
-                    .interval = config_.mesh_interval,
-                    .timeout = std::min(config_.mesh_interval, std::chrono::milliseconds(1000))},
-        config_.tunnel_source_v4, config_.tunnel_source_v6, clock_);
+    mesh_ =
+        std::make_unique<MeshProber>(MeshOptions{.port = config_.mesh_port,
+                                                 .interval = config_.mesh_interval,
+                                                 .timeout = std::chrono::milliseconds(1000),
+                                                 .down_after = config_.mesh_down_after},
+                                     config_.tunnel_source_v4, config_.tunnel_source_v6, clock_);
+  // A path that goes down (or comes back) is reported now, not at the next
+  // report interval: a relay over it must be left within a second.
+  if (mesh_ && prober_) mesh_->set_on_change([this] { prober_->report_soon(); });
   if (!config_.bird_config.empty())
     bird_ = std::make_unique<BirdAnnouncer>(
         BirdOptions{.config_path = config_.bird_config, .socket_path = config_.bird_socket});

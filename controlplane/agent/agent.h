@@ -59,9 +59,12 @@ struct AgentConfig {
   std::string bird_socket = "/run/bird/bird.ctl";
   // The mesh echo's UDP port on the tunnel addresses, and how often each
   // peer PoP of the plan is probed (docs/routing.md "Relaying over the
-  // backbone"); 0: no echo and no peer probes.
+  // backbone"); 0: no echo and no peer probes. A peer's path is down after
+  // mesh_down_after probes in a row went unanswered (0: never), and the
+  // report goes out at once.
   uint16_t mesh_port = 0;
-  std::chrono::milliseconds mesh_interval{1000};
+  std::chrono::milliseconds mesh_interval{200};
+  uint32_t mesh_down_after = 3;
 };
 
 // What the controller session asks of the agent.

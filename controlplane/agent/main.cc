@@ -98,9 +98,14 @@ int main(int argc, char** argv) {
                  "UDP port of the mesh echo on the tunnel addresses, the same on every PoP; "
                  "peer PoPs are probed on it (0: no echo, no peer probes)")
       ->capture_default_str();
-  uint32_t mesh_interval_ms = 1000;
+  uint32_t mesh_interval_ms = 200;
   app.add_option("--mesh-interval-ms", mesh_interval_ms, "How often each peer PoP is probed, ms")
       ->check(CLI::Range(100, 60000))
+      ->capture_default_str();
+  app.add_option("--mesh-down-after", config.mesh_down_after,
+                 "A peer PoP's path is down after this many probes in a row go unanswered, "
+                 "and a relay over it is left at once (0: never)")
+      ->check(CLI::Range(0, 10))
       ->capture_default_str();
   app.add_option("--bird-config", config.bird_config,
                  "Include file of the BIRD config the agent writes its VIPs to (docs/bgp.md); "

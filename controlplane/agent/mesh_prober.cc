@@ -185,7 +185,8 @@ void MeshProber::set_peers(const google::protobuf::RepeatedPtrField<v1::PeerTarg
         next.push_back(std::move(*same));
         continue;
       }
-      auto p = std::make_unique<Peer>(spec, options_.window, options_.rtt_alpha);
+      auto p =
+          std::make_unique<Peer>(spec, options_.window, options_.rtt_alpha, options_.down_after);
       if (to_sockaddr(spec.address(), port, p->addr, p->addr_len))
         p->fd = p->addr.ss_family == AF_INET6 ? fd_v6_ : fd_v4_;
       // Peers added together do not probe in step.
@@ -214,54 +215,79 @@ std::vector<v1::PeerResult> MeshProber::snapshot() const {
     r.set_jitter_ms(p->tracker.jitter_ms());
     r.set_loss_percent(p->tracker.loss_percent());
     r.set_sent(p->tracker.decided());
+    r.set_down(p->liveness.down());
     out.push_back(std::move(r));
   }
   return out;
 }
 
+std::chrono::nanoseconds MeshProber::late(const Peer& p) const {
+  std::chrono::nanoseconds timeout = options_.timeout;
+  if (p.tracker.smoothed_rtt_ms() < 0) return timeout;
+  std::chrono::duration<double, std::milli> ms(2 * p.tracker.smoothed_rtt_ms() +
+                                               4 * p.tracker.jitter_ms());
+  return std::clamp(std::chrono::duration_cast<std::chrono::nanoseconds>(ms),
+                    std::chrono::nanoseconds(options_.min_late), timeout);
+}
+
 Clock::time_point MeshProber::run_due() {
-  std::lock_guard lock(mu_);
-  Clock::time_point now = clock_.now();
-  Clock::time_point wake = now + std::chrono::seconds(1);
-  for (auto& p : peers_) {
-    for (auto it = p->in_flight.begin(); it != p->in_flight.end();) {
-      if (now - it->second >= options_.timeout) {
-        p->tracker.record_loss();
-        it = p->in_flight.erase(it);
-      } else {
-        wake = std::min(wake, it->second + options_.timeout);
-        ++it;
+  bool changed = false;
+  Clock::time_point wake;
+  {
+    std::lock_guard lock(mu_);
+    Clock::time_point now = clock_.now();
+    wake = now + std::chrono::seconds(1);
+    for (auto& p : peers_) {
+      for (auto it = p->in_flight.begin(); it != p->in_flight.end();) {
+        if (now - it->second >= options_.timeout) {
+          p->tracker.record_loss();
+          it = p->in_flight.erase(it);
+        } else {
+          wake = std::min(wake, it->second + options_.timeout);
+          ++it;
+        }
       }
-    }
-    if (p->next_send <= now) {
-      uint64_t seq = next_seq_++;
-      std::string m = mesh_echo_message(MeshEchoType::kRequest, nonce_, seq);
-      bool sent = p->fd >= 0 && ::sendto(p->fd, m.data(), m.size(), MSG_DONTWAIT,
-                                         reinterpret_cast<const sockaddr*>(&p->addr),
-                                         p->addr_len) == static_cast<ssize_t>(m.size());
-      if (sent) {
-        p->in_flight.emplace(seq, now);
-        wake = std::min(wake, now + options_.timeout);
-      } else {
-        p->tracker.record_loss();  // no socket of its family, or no route
+      if (p->next_send <= now) {
+        uint64_t seq = next_seq_++;
+        std::string m = mesh_echo_message(MeshEchoType::kRequest, nonce_, seq);
+        bool sent = p->fd >= 0 && ::sendto(p->fd, m.data(), m.size(), MSG_DONTWAIT,
+                                           reinterpret_cast<const sockaddr*>(&p->addr),
+                                           p->addr_len) == static_cast<ssize_t>(m.size());
+        if (sent) {
+          p->in_flight.emplace(seq, now);
+          wake = std::min(wake, now + options_.timeout);
+        } else {
+          p->tracker.record_loss();  // no socket of its family, or no route
+        }
+        p->liveness.sent(seq, now);  // unsent, it is missed all the same
+        std::uniform_real_distribution<double> d(-options_.jitter, options_.jitter);
+        double ms = static_cast<double>(options_.interval.count()) * (1.0 + d(rng_));
+        p->next_send = now + std::chrono::milliseconds(std::max<int64_t>(1, int64_t(ms)));
       }
-      std::uniform_real_distribution<double> d(-options_.jitter, options_.jitter);
-      double ms = static_cast<double>(options_.interval.count()) * (1.0 + d(rng_));
-      p->next_send = now + std::chrono::milliseconds(std::max<int64_t>(1, int64_t(ms)));
+      wake = std::min(wake, p->next_send);
+      std::chrono::nanoseconds late_after = late(*p);
+      // Only a reply brings a path back up (handle), so here it only goes down.
+      if (p->liveness.check(now, late_after)) {
+        changed = true;
+        log::warn("mesh path down: its latest probes went unanswered",
+                  {{"peer", p->spec.pop()}, {"address", p->spec.address()}});
+      }
+      wake = std::min(wake, p->liveness.next_miss(late_after));
     }
-    wake = std::min(wake, p->next_send);
   }
+  if (changed && on_change_) on_change_();
   return wake;
 }
 
-void MeshProber::handle(int fd, Clock::time_point now) {
+bool MeshProber::handle(int fd, Clock::time_point now) {
+  bool up_again = false;
   for (int budget = 0; budget < 256; ++budget) {
     char buf[kMeshEchoBytes + 1];
     sockaddr_storage from{};
     socklen_t from_len = sizeof from;
     ssize_t n = ::recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
                            &from_len);
-    if (n < 0) return;  // EAGAIN, or an ICMP error a probe's timeout counts
+    if (n < 0) break;  // EAGAIN, or an ICMP error a probe's timeout counts
     std::string_view m(buf, static_cast<size_t>(n));
     if (std::string reply = mesh_echo_reply(m); !reply.empty()) {
       if (::sendto(fd, reply.data(), reply.size(), MSG_DONTWAIT,
@@ -278,12 +304,18 @@ void MeshProber::handle(int fd, Clock::time_point now) {
         if (it == p->in_flight.end()) continue;
         p->tracker.record_reply(ms_between(it->second, now));
         p->in_flight.erase(it);
+        if (p->liveness.replied(seq)) {
+          up_again = true;
+          log::info("mesh path up again",
+                    {{"peer", p->spec.pop()}, {"address", p->spec.address()}});
+        }
         matched = true;
         break;
       }
     }
     if (!matched) refused_.fetch_add(1, std::memory_order_relaxed);
   }
+  return up_again;
 }
 
 size_t MeshProber::poll_io(std::chrono::milliseconds timeout) {
@@ -295,6 +327,7 @@ size_t MeshProber::poll_io(std::chrono::milliseconds timeout) {
   if (n <= 0) return 0;
   Clock::time_point now = clock_.now();
   size_t handled = 0;
+  bool up_again = false;
   for (nfds_t i = 0; i < count; ++i) {
     if (!(fds[i].revents & POLLIN)) continue;
     if (fds[i].fd == wake_fd_) {
@@ -302,9 +335,10 @@ size_t MeshProber::poll_io(std::chrono::milliseconds timeout) {
       [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
       continue;
     }
-    handle(fds[i].fd, now);
+    up_again = handle(fds[i].fd, now) || up_again;
     ++handled;
   }
+  if (up_again && on_change_) on_change_();
   return handled;
 }
 

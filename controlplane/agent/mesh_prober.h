@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,10 +35,15 @@ namespace onramp::agent {
 struct MeshOptions {
   // The UDP port of every PoP's echo (the same flag on every agent).
   uint16_t port = 7445;
-  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds interval{200};
   // A probe without a reply after this long counts as lost.
   std::chrono::milliseconds timeout{1000};
   size_t window = 30;  // probes the loss is counted over
+  // The path is down (PeerResult.down) once this many probes in a row went
+  // unanswered for longer than "late": twice the smoothed RTT plus four
+  // times the jitter, at least min_late, at most the timeout. 0: never.
+  uint32_t down_after = 3;
+  std::chrono::milliseconds min_late{50};
   double rtt_alpha = 0.3;
   double jitter = 0.05;  // each interval stretched or shrunk by up to this
   uint64_t seed = 0;     // of the jitter and the probe nonce; 0: random
@@ -74,6 +80,10 @@ class MeshProber {
   void set_peers(const google::protobuf::RepeatedPtrField<v1::PeerTarget>& peers);
   // One result per peer, in plan order.
   std::vector<v1::PeerResult> snapshot() const;
+  // Called (on the prober's thread, no lock held) when a peer's path goes
+  // down or comes back, so its report need not wait for the next one. Set
+  // before start().
+  void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
 
   // The loop's two steps. run_due expires probes past their timeout and
   // sends those due; it returns when it next has something to do. poll_io
@@ -96,13 +106,17 @@ class MeshProber {
     socklen_t addr_len = 0;
     int fd = -1;  // the socket of the peer's family; -1: none
     PathTracker tracker;
+    PathLiveness liveness;
     Clock::time_point next_send{};
     std::map<uint64_t, Clock::time_point> in_flight;  // seq -> sent
-    Peer(v1::PeerTarget s, size_t window, double alpha)
-        : spec(std::move(s)), tracker(window, alpha) {}
+    Peer(v1::PeerTarget s, size_t window, double alpha, uint32_t down_after)
+        : spec(std::move(s)), tracker(window, alpha), liveness(down_after) {}
   };
 
-  void handle(int fd, Clock::time_point now);
+  // How long a probe of `p` may go unanswered before it is a miss.
+  std::chrono::nanoseconds late(const Peer& p) const;
+  // Answers requests and matches replies; true when a path came back up.
+  bool handle(int fd, Clock::time_point now);
   void loop();
 
   const MeshOptions options_;
@@ -120,6 +134,8 @@ class MeshProber {
   uint64_t next_seq_ = 1;
   bool stopping_ = false;
   std::mt19937_64 rng_;
+
+  std::function<void()> on_change_;
 
   std::atomic<uint64_t> answered_{0};
   std::atomic<uint64_t> refused_{0};

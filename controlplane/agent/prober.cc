@@ -773,6 +773,17 @@ Clock::time_point Prober::run_due() {
   return wake;
 }
 
+void Prober::report_soon() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    changed_ = true;
+  }
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+}
+
 void Prober::publish(v1::ProbeReport report) {
   reports_.fetch_add(1, std::memory_order_relaxed);
   {

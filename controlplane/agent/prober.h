@@ -98,6 +98,10 @@ class Prober {
   // dropped, with an attempt in flight abandoned.
   void set_plan(const v1::ProbePlan& plan);
 
+  // Asks for a report now rather than at the report interval (from any
+  // thread): something beside the verdicts changed, a mesh path went down.
+  void report_soon();
+
   // Every target of the current plan, as the next report would carry it.
   v1::ProbeReport snapshot() const;
   size_t target_count() const;

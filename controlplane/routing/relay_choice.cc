@@ -64,6 +64,9 @@ std::string relay_ineligible(const PeerPop& peer, const PopHealth* own, const Ro
   if (!peer.dataplane_healthy) return "its dataplane is unhealthy";
   if (!peer.bgp_announced) return "its BGP announcement is withdrawn";
   const v1::PeerResult* path = own ? own->peer(peer.id) : nullptr;
+  // Before the loss: a path that stopped answering is down long before its
+  // loss window fills.
+  if (path && path->down()) return "the path to it is down (its latest probes went unanswered)";
   if (!path || path->rtt_ms() < 0) return "no RTT measured to it";
   if (path->loss_percent() > policy.relay_max_loss_percent)
     return "the path to it loses " + percent(path->loss_percent()) + " of probes (more than " +

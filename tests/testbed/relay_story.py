@@ -1,16 +1,18 @@
 """The steps of the relay bed's story (testbed.py --relay), shared by the
 demo's relaying chapter (which prints them) and the e2e-relay test (which
 asserts them): which path FRA1 takes to ap-southeast, connect times through
-the VIP, and the fall back to direct when the relay PoP dies.
+the VIP, and the fall back to direct when the relay PoP dies or the backbone to it is
+cut or slows down.
 """
 import json
+import re
 import statistics
 import subprocess
 import time
 
 import story
 from harness import Failure
-from testbed import ACCELERATOR, VIPS, backbone_ms, client_addr, one_way_ms
+from testbed import ACCELERATOR, ALL_POPS, VIPS, backbone_ms, client_addr, one_way_ms
 
 AP = "ap-southeast"
 
@@ -92,22 +94,57 @@ def dp_trace(bed, pop, port, family=4):
                   str(story.HTTP), "--protocol", "tcp", check=False) or {}
 
 
-def relayed_in_trace(t):
-    return any("relayed over the backbone" in step for step in t.get("explanation", []))
+def relayed_in_trace(t, relay=None):
+    """Whether a dataplane trace relays the flow: through any PoP, or
+    through the PoP named (either tunnel address: an IPv4 flow may go to an
+    IPv6 endpoint in GUE, and then to the relay's IPv6 address)."""
+    steps = [s for s in t.get("explanation", []) if "relayed over the backbone" in s]
+    if relay is None:
+        return bool(steps)
+    addrs = "|".join(re.escape(ALL_POPS[relay][k]) for k in ("addr", "addr6"))
+    at = re.compile(rf"via PoP ({addrs})(?![0-9a-fA-F.])")
+    return any(at.search(s) for s in steps)
+
+
+def until_direct(bed, t0, ingress="FRA1", limit_s=5.0, port=20001, relay=None):
+    """The seconds from t0 until the ingress's dataplane traces a new flow
+    without the relay (any relay, or the one named), each trace a new
+    client port below the ephemeral range, so no real flow answers it from
+    the flow table; None when it still relays after limit_s."""
+    while time.monotonic() - t0 < limit_s:
+        t = dp_trace(bed, ingress, port)
+        port += 1
+        if t and not relayed_in_trace(t, relay):
+            return time.monotonic() - t0
+    return None
 
 
 def kill_relay(bed, relay="SIN1", ingress="FRA1", limit_s=5.0):
     """kill -9 of the relay PoP's dataplane and agent, then the seconds
-    until the ingress's dataplane traces a new flow without the relay (each
-    trace a new client port, below the ephemeral range, so no real flow
-    answers it from the flow table); (t0 of the kill, seconds or None)."""
+    until the ingress's dataplane traces a new flow without the relay;
+    (t0 of the kill, seconds or None)."""
     t0 = time.monotonic()
     bed.kill(f"dataplane-{relay}")
     bed.kill(f"agent-{relay}")
-    port = 20001
-    while time.monotonic() - t0 < limit_s:
-        t = dp_trace(bed, ingress, port)
-        port += 1
-        if t and not relayed_in_trace(t):
-            return t0, time.monotonic() - t0
-    return t0, None
+    return t0, until_direct(bed, t0, ingress, limit_s)
+
+
+def cut_backbone(bed, relay="SIN1", ingress="FRA1", limit_s=5.0):
+    """The backbone between the ingress and the relay cut (every frame
+    dropped, both ways; both PoPs stay up and connected), then the seconds
+    until the ingress's dataplane traces a new flow without the relay;
+    (t0 of the cut, seconds or None). The emulator takes the cut within
+    100 ms of t0, and the figure includes that."""
+    t0 = time.monotonic()
+    bed.cut_backbone(ingress, relay)
+    return t0, until_direct(bed, t0, ingress, limit_s, port=21001)
+
+
+def slow_backbone(bed, one_way_ms, relay="SIN1", ingress="FRA1", limit_s=20.0):
+    """The backbone between the ingress and the relay slowed to one_way_ms
+    each way, then the seconds until the ingress's dataplane traces a new
+    flow not through that relay (direct, or through a better one);
+    (t0, seconds or None)."""
+    t0 = time.monotonic()
+    bed.set_backbone(ingress, relay, one_way_ms)
+    return t0, until_direct(bed, t0, ingress, limit_s, port=22001, relay=relay)

@@ -547,6 +547,38 @@ class Testbed:
             json.dump(cfg, f, indent=1)
         os.replace(tmp, path)
 
+    def _backbone_links(self, a, b):
+        """--relay: yields (link, other PoP) for each of the two PoPs' links
+        to the router in the emulator's file, and writes the file back."""
+        path = self.path("wan.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        for link in cfg["links"]:
+            for pop, other in ((a, b), (b, a)):
+                if link["b"] == f"w-{self.bed_pops[pop]['ns']}-p":
+                    yield link, other
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(cfg, f, indent=1)
+        os.replace(tmp, path)
+
+    def cut_backbone(self, a, b, on=True):
+        """--relay: drops every frame between PoPs a and b (on) or restores
+        the path (the emulator reads its file again within 100 ms). Each
+        PoP keeps its other paths: the controller, the regions, the third
+        PoP."""
+        for link, other in self._backbone_links(a, b):
+            keys = set(delay_keys(other))
+            drops = [k for k in link.get("drops", []) if k not in keys]
+            link["drops"] = drops + sorted(keys) if on else drops
+
+    def set_backbone(self, a, b, one_way_ms):
+        """--relay: the one-way backbone delay between PoPs a and b, half
+        on each PoP's link as when the bed came up."""
+        for link, other in self._backbone_links(a, b):
+            for key in delay_keys(other):
+                link["delays_ms"][key] = one_way_ms / 2
+
     def start_wan(self):
         # Before the test's own load, and ahead of it: the emulator is one
         # Python process, and starved of CPU (2 shared cores, traffic

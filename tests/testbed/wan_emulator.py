@@ -18,9 +18,12 @@ can change the latency matrix while traffic flows:
 IPv6 prefixes ("2001:db8:100:1::2/128") work alike. Frames that are not IP
 (ARP), neighbour discovery and addresses that match no prefix take
 `default_ms`. A link with "blackhole": true drops every frame, both ways (a
-cut WAN link, for the chaos suite). Counters (frames and bytes per link and
-direction, frames refused by the kernel, frames dropped by a blackhole) are
-printed on SIGUSR1 and at exit.
+cut WAN link, for the chaos suite). "drops": a list of prefixes drops only
+the frames whose far end (as for the delay) is in one of them, both ways:
+the backbone between two PoPs cut while each keeps its other paths.
+Counters (frames and bytes per link and direction, frames refused by the
+kernel, frames dropped by a blackhole or a drop) are printed on SIGUSR1 and
+at exit.
 
 usage: wan_emulator.py CONFIG.json
 """
@@ -79,12 +82,16 @@ class Link:
                              key=lambda e: -e[0].prefixlen)
         self.default = float(spec.get("default_ms", 0)) / 1000.0
         self.blackhole = bool(spec.get("blackhole", False))
+        self.drops = [ipaddress.ip_network(p) for p in spec.get("drops", [])]
 
     def delay(self, frame, from_a):
+        """The frame's delay in seconds, or None when it is dropped."""
         addrs = ip_addresses(frame)
         if addrs is None:
             return self.default
         far = addrs[0] if from_a else addrs[1]
+        if any(far.version == net.version and far in net for net in self.drops):
+            return None
         for net, d in self.delays:
             if far.version == net.version and far in net:
                 return d
@@ -139,13 +146,14 @@ class Emulator:
                 return
             if addr[2] == PACKET_OUTGOING:
                 continue  # our own transmissions, seen again on the way out
-            if link.blackhole:
+            delay = None if link.blackhole else link.delay(frame, from_a)
+            if delay is None:
                 link.blackholed += 1
                 continue
             c = link.counters[(iface, out)]
             c[0] += 1
             c[1] += len(frame)
-            heapq.heappush(self.queue, (now + link.delay(frame, from_a), self.seq, link, out, frame))
+            heapq.heappush(self.queue, (now + delay, self.seq, link, out, frame))
             self.seq += 1
 
     def transmit(self, now):
@@ -164,7 +172,7 @@ class Emulator:
                 print(f"wan_emulator: {link.a}/{link.b}: {link.refused} frames refused", flush=True)
             if link.blackholed:
                 print(f"wan_emulator: {link.a}/{link.b}: {link.blackholed} frames dropped "
-                      "(blackhole)", flush=True)
+                      "(blackhole or drops)", flush=True)
 
     def run(self):
         stop = []

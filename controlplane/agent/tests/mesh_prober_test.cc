@@ -9,6 +9,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #include "common/log.h"
@@ -39,6 +41,51 @@ TEST(PathTracker, SmoothsTheRttAndCountsJitterAndLossOverTheWindow) {
   EXPECT_DOUBLE_EQ(t.last_rtt_ms(), 18);
   t.record_reply(-1);  // not a measurement
   EXPECT_EQ(t.decided(), 4u);
+}
+
+// Miss detection: down only after down_after probes in a row are late,
+// up at the next reply; a single lost probe never takes the path down.
+TEST(PathLiveness, DownAfterConsecutiveMissesNeverOnASingleLoss) {
+  using std::chrono::milliseconds;
+  const Clock::time_point t0{std::chrono::hours(1)};
+  const milliseconds late(100);
+  PathLiveness l(/*down_after=*/3);
+  uint64_t seq = 0;
+  auto at = [&](int ms) { return t0 + milliseconds(ms); };
+  // Probes every 200 ms; every other one lost, the rest answered in 40 ms:
+  // 50 % loss, but never down (the loss window judges that path).
+  for (int i = 0; i < 20; ++i) {
+    l.sent(++seq, at(200 * i));
+    if (i % 2) {
+      EXPECT_FALSE(l.replied(seq));
+    }
+    EXPECT_FALSE(l.check(at(200 * i + 150), late));
+    EXPECT_FALSE(l.down()) << "probe " << i;
+  }
+  // The path stops answering at 4000 ms: the probes of 4000 and 4200 ms are
+  // misses at 4100 and 4300 ms, still up; the third, at 4500 ms, is down.
+  l.sent(++seq, at(4000));
+  EXPECT_FALSE(l.check(at(4100), late));
+  l.sent(++seq, at(4200));
+  EXPECT_FALSE(l.check(at(4300), late));
+  l.sent(++seq, at(4400));
+  EXPECT_EQ(l.next_miss(late), at(4500));
+  EXPECT_FALSE(l.check(at(4499), late));
+  EXPECT_TRUE(l.check(at(4500), late));
+  EXPECT_TRUE(l.down());
+  EXPECT_FALSE(l.check(at(4600), late));  // no change: stays down
+  // A reply, even a late one to an old probe, is the path answering.
+  l.sent(++seq, at(4600));
+  EXPECT_TRUE(l.replied(seq - 1));
+  EXPECT_FALSE(l.down());
+  // The probe after the answered one is not missed yet.
+  EXPECT_FALSE(l.check(at(4650), late));
+  EXPECT_FALSE(l.down());
+  // 0: never down.
+  PathLiveness never(0);
+  for (int i = 0; i < 10; ++i) never.sent(100 + i, at(200 * i));
+  EXPECT_FALSE(never.check(at(10000), late));
+  EXPECT_FALSE(never.down());
 }
 
 TEST(MeshEcho, AnswersOnlyAWellFormedRequestWithTheSameBytes) {
@@ -128,6 +175,54 @@ TEST_F(MeshProberTest, TwoPopsMeasureEachOtherAndALostPeerCountsAsLoss) {
   fra.set_peers(peers({}));
   EXPECT_TRUE(fra.snapshot().empty());
   fra.stop();
+}
+
+// A peer that stops answering is marked down after down_after late probes,
+// well before the loss timeout counts any of them, and the change is
+// signalled at once (the agent then reports); answering again, it is up.
+// Late here is at least 200 ms, so a busy machine does not fake a miss.
+TEST_F(MeshProberTest, APeerThatStopsAnsweringIsDownFastAndUpAgainAtItsReply) {
+  uint16_t port = free_port();
+  MeshOptions o{.port = port,
+                .interval = std::chrono::milliseconds(20),
+                .timeout = std::chrono::milliseconds(5000),
+                .down_after = 3,
+                .min_late = std::chrono::milliseconds(200),
+                .seed = 11};
+  MeshProber fra(o, "127.0.0.1", "");
+  auto sin = std::make_unique<MeshProber>(o, "127.0.0.2", "");
+  ASSERT_TRUE(fra.open().ok());
+  ASSERT_TRUE(sin->open().ok());
+  std::atomic<int> changes{0};
+  fra.set_on_change([&] { changes.fetch_add(1); });
+  fra.set_peers(peers({{"SIN1", "127.0.0.2"}}));
+  fra.start();
+  sin->start();
+  auto wait = [](auto done, std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return done();
+  };
+  ASSERT_TRUE(wait([&] { return fra.snapshot()[0].sent() >= 5; }, std::chrono::seconds(10)));
+  EXPECT_FALSE(fra.snapshot()[0].down());
+  EXPECT_EQ(changes.load(), 0);
+
+  sin->stop();
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait([&] { return fra.snapshot()[0].down(); }, std::chrono::seconds(5)));
+  auto took = std::chrono::steady_clock::now() - t0;
+  // Three probes 20 ms apart, the third late 200 ms after it left: long
+  // before the 5 s timeout after which the loss window counts the first.
+  EXPECT_LT(took, std::chrono::seconds(2));
+  EXPECT_EQ(fra.snapshot()[0].loss_percent(), 0);
+  EXPECT_EQ(changes.load(), 1);
+
+  sin->start();
+  ASSERT_TRUE(wait([&] { return !fra.snapshot()[0].down(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(changes.load(), 2);
+  fra.stop();
+  sin->stop();
 }
 
 TEST_F(MeshProberTest, TheEchoRefusesWhatIsNotARequest) {

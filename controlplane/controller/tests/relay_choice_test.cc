@@ -32,12 +32,14 @@ v1::ProbeReport report(std::vector<std::pair<std::string, double>> groups) {
   return r;
 }
 
-void add_peer(v1::ProbeReport& r, const std::string& pop, double rtt, double loss = 0) {
+void add_peer(v1::ProbeReport& r, const std::string& pop, double rtt, double loss = 0,
+              bool down = false) {
   auto* p = r.add_peers();
   p->set_pop(pop);
   p->set_rtt_ms(rtt);
   p->set_loss_percent(loss);
   p->set_sent(30);
+  p->set_down(down);
 }
 
 class RelayChoiceTest : public ::testing::Test {
@@ -65,9 +67,9 @@ class RelayChoiceTest : public ::testing::Test {
     ch.puts.push_back(std::move(r));
     apply_change(config_, ch);
   }
-  void set_fra(double eu, double ap, double to_sin, double loss = 0) {
+  void set_fra(double eu, double ap, double to_sin, double loss = 0, bool down = false) {
     v1::ProbeReport r = report({{"eu", eu}, {"ap", ap}});
-    add_peer(r, "SIN1", to_sin, loss);
+    add_peer(r, "SIN1", to_sin, loss, down);
     (void)fra_health_.replace(r, 1);
   }
   // One computation for FRA1 with SIN1 as its peer, carrying the memory.
@@ -180,6 +182,31 @@ TEST_F(RelayChoiceTest, ALossyPathIsNotEligibleAndLosingTheRelayIsImmediate) {
   EXPECT_EQ(group_of(r, "ap").path_reason(),
             "direct: relay SIN1: the path to it loses 10 % of probes (more than 5 %); back to "
             "direct at once");
+}
+
+// The backbone to the relay cut, both PoPs up: the agent marks the path down
+// after a few unanswered probes, long before its loss window says anything
+// (no probe of the window timed out yet: 0 % loss, the last RTT still
+// smoothed in). The relay is left in that computation, without rounds, and
+// a path that is down is no candidate until it answers again.
+TEST_F(RelayChoiceTest, APathMarkedDownIsLeftAtOnceAndIsNoCandidate) {
+  for (uint32_t i = 0; i < policy_.rounds; ++i) round();
+  ASSERT_EQ(group_of(round(), "ap").via(), "SIN1");
+  set_fra(2.0, 151.0, 45.2, /*loss=*/0, /*down=*/true);
+  PopRoutes r = round(false);  // the agent's report at once: no round of FRA1's needed
+  EXPECT_EQ(group_of(r, "ap").via(), "");
+  EXPECT_EQ(relay_of(r, "198.51.100.2"), "");
+  EXPECT_EQ(r.path_stats.relay_lost, 1u);
+  EXPECT_EQ(group_of(r, "ap").path_reason(),
+            "direct: relay SIN1: the path to it is down (its latest probes went unanswered); "
+            "back to direct at once");
+  for (int i = 0; i < 5; ++i) r = round();
+  EXPECT_EQ(group_of(r, "ap").via(), "");
+  EXPECT_EQ(r.path_stats.no_candidate, 2u);
+  // Answering again, it is a candidate like any other: back after the rounds.
+  set_fra(2.0, 151.0, 45.2);
+  for (uint32_t i = 1; i < policy_.rounds; ++i) EXPECT_EQ(group_of(round(), "ap").via(), "");
+  EXPECT_EQ(group_of(round(), "ap").via(), "SIN1");
 }
 
 TEST_F(RelayChoiceTest, ARelayThatIsUnhealthyWithdrawnGoneOrBlindFallsBackAtOnce) {
