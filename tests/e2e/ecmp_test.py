@@ -22,16 +22,15 @@ router's kernel spreads flows over them by their L4 hash.
 usage: ecmp_test.py --build-dir DIR [--json FILE]
 """
 import argparse
-import json
 import os
-import shutil
 import signal
 import sys
 import threading
 import time
 
+import bed_run
 import story
-from harness import SKIP, Failure, check, log, not_root, wait_for
+from harness import check, log, wait_for
 from testbed import ECMP_SERVER, VIPS, Testbed
 
 HOLD_S = 20
@@ -170,43 +169,19 @@ def main():
     ap.add_argument("--build-dir", required=True)
     ap.add_argument("--json")
     args = ap.parse_args()
-    if not_root("the test bed needs root (network namespaces)"):
-        return SKIP
-    for tool in ("bird", "birdc", "ethtool", "curl"):
-        if not shutil.which(tool):
-            log(f"SKIP: {tool} is not installed (scripts/install-deps installs it)")
-            return SKIP
+    skip = bed_run.cannot_run()
+    if skip is not None:
+        return skip
     bed = Testbed(args.build_dir, prefix=f"oq{os.getpid() % 1000}", ecmp=True)
     figures = {}
-    t0 = time.monotonic()
-    try:
-        log("step: test bed up (--ecmp)")
-        bed.up()
-        log(f"  (up: {time.monotonic() - t0:.0f} s)")
-        run_test(bed, figures)
-    except Failure as e:
-        log(f"FAIL: {e}")
-        log(f"logs: {bed.state}")
-        for name in ("agent-FRA1", "agent-fra1b", "controller"):
-            try:
-                with open(bed.path(f"{name}.log")) as f:
-                    log(f"--- {name} (last lines)\n" + "".join(f.readlines()[-15:]))
-            except OSError:
-                pass
-        return 1
-    finally:
+
+    def wake_the_hung():
         for kind in HUNG:
             if bed.alive(f"{kind}-{ECMP_SERVER['ns']}"):
                 bed.send_signal(f"{kind}-{ECMP_SERVER['ns']}", signal.SIGCONT)
-        if os.environ.get("ONRAMP_KEEP_TESTBED") != "1":
-            bed.down()
-    figures["total_s"] = round(time.monotonic() - t0, 1)
-    log(f"figures: {json.dumps(figures)}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=1)
-    log("PASS")
-    return 0
+
+    return bed_run.run_on_bed(bed, "test bed up (--ecmp)", lambda: run_test(bed, figures), figures,
+                              args.json, logs=("agent-FRA1", "agent-fra1b"), cleanup=wake_the_hung)
 
 
 if __name__ == "__main__":

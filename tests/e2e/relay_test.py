@@ -39,12 +39,12 @@ usage: relay_test.py --build-dir DIR [--connects N] [--json FILE] [--prefix P]
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 
+import bed_run
 import story
-from harness import SKIP, Failure, check, log, not_root, wait_for
+from harness import check, log, wait_for
 from relay_story import (AP, connect_loop, connect_loop_result, connects, cut_backbone,
                          dial_to_ap, dp_trace, expected_saving_ms, group_route, kill_relay,
                          matrix_measured, median_ms, relayed_in_trace, set_relay, slow_backbone,
@@ -277,15 +277,11 @@ def main():
     ap.add_argument("--prefix", help="the bed's name prefix (default: orb and the pid)")
     ap.add_argument("--steps", help="only these steps, comma-separated (1 always runs)")
     args = ap.parse_args()
-    if not_root("the test bed needs root (network namespaces)"):
-        return SKIP
-    for tool in ("bird", "birdc", "ethtool", "curl"):
-        if not shutil.which(tool):
-            log(f"SKIP: {tool} is not installed (scripts/install-deps installs it)")
-            return SKIP
+    skip = bed_run.cannot_run()
+    if skip is not None:
+        return skip
     bed = Testbed(args.build_dir, prefix=args.prefix or f"orb{os.getpid() % 1000}", relay=True)
     figures = {}
-    t_start = time.monotonic()
     steps = [
         ("1", "the backbone measured, the relay chosen and explained",
          lambda: figures.__setitem__("choice", step_choice(bed))),
@@ -305,41 +301,17 @@ def main():
         ("8", "the relay PoP dies: direct within 1 s, no new flow lost",
          lambda: figures.__setitem__("relay_dies", step_relay_dies(bed))),
     ]
-    if args.steps:
-        only = {"1", *args.steps.split(",")}
-        steps = [s for s in steps if s[0] in only]
-    try:
-        log("step: relay bed up")
-        bed.up()
+    wanted = {"1", *args.steps.split(",")} if args.steps else None
+
+    def body():
         # The European client's web flows go to ap-southeast: the relayed region.
         dial_to_ap(bed)
         wait_for("FRA1 routing web to ap-southeast",
                  lambda: story.shares(bed, "FRA1").get(AP) == 100.0, timeout=30)
         wait_for("the change applied everywhere", bed.converged, timeout=20)
-        for n, title, fn in steps:
-            t = time.monotonic()
-            log(f"step {n}: {title}")
-            fn()
-            log(f"  (step {n}: {time.monotonic() - t:.0f} s)")
-    except Failure as e:
-        log(f"FAIL: {e}")
-        log(f"logs: {bed.state}")
-        for name in ("agent-FRA1", "agent-SIN1", "controller"):
-            try:
-                with open(bed.path(f"{name}.log")) as f:
-                    log(f"--- {name} (last lines)\n" + "".join(f.readlines()[-15:]))
-            except OSError:
-                pass
-        return 1
-    finally:
-        if os.environ.get("ONRAMP_KEEP_TESTBED") != "1":
-            bed.down()
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=1)
-    log(f"figures: {json.dumps(figures)}")
-    log(f"PASS in {time.monotonic() - t_start:.0f} s")
-    return 0
+        bed_run.run_steps(steps, wanted)
+
+    return bed_run.run_on_bed(bed, "relay bed up", body, figures, args.json)
 
 
 if __name__ == "__main__":
