@@ -715,23 +715,28 @@ class Testbed:
         self._ip(p["ns"], "-6", "route", "add", "default", "via", p["gw6"])
 
     def bird_config_pop(self, pop):
-        p = self.bed_pops[pop]
-        vips = self.path(f"{pop.lower()}-vips.conf")
+        return self.bird_config_server(pop, pop.lower(), self.bed_pops[pop], self.bed_pops[pop])
+
+    def bird_config_server(self, title, name, p, pop):
+        """BIRD for one server of a PoP: `p` its addresses and gateways,
+        `pop` the PoP's (its AS); announces what its agent puts into
+        NAME-vips.conf."""
+        vips = self.path(f"{name}-vips.conf")
         if not os.path.exists(vips):
             open(vips, "w").close()  # the agent fills it
-        return f"""# {pop}: announces what onramp-agent puts into {vips}
+        return f"""# {title}: announces what onramp-agent puts into {vips}
 router id {p['addr']};
-log "{self.path(f'bird-{pop.lower()}.log')}" all;
+log "{self.path(f'bird-{name}.log')}" all;
 protocol device {{ scan time 10; }}
 include "{vips}";
 protocol bgp upstream {{
-  local {p['addr']} as {p['asn']};
+  local {p['addr']} as {pop['asn']};
   neighbor {p['gw']} as 64500;
   hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
   ipv4 {{ import none; export where proto ~ "onramp_*"; }};
 }}
 protocol bgp upstream_v6 {{
-  local {p['addr6']} as {p['asn']};
+  local {p['addr6']} as {pop['asn']};
   neighbor {p['gw6']} as 64500;
   hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
   ipv6 {{ import none; export where proto ~ "onramp_*"; }};
@@ -1008,28 +1013,8 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; merge paths on; }}
         return self.path(f"{ECMP_SERVER['ns']}-dataplane.sock")
 
     def ecmp_bird_config(self):
-        e, fra1 = ECMP_SERVER, POPS["FRA1"]
-        vips = self.path(f"{e['ns']}-vips.conf")
-        if not os.path.exists(vips):
-            open(vips, "w").close()  # the agent fills it
-        return f"""# FRA1's second server: announces what its agent puts into {vips}
-router id {e['addr']};
-log "{self.path(f"bird-{e['ns']}.log")}" all;
-protocol device {{ scan time 10; }}
-include "{vips}";
-protocol bgp upstream {{
-  local {e['addr']} as {fra1['asn']};
-  neighbor {e['gw']} as 64500;
-  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
-  ipv4 {{ import none; export where proto ~ "onramp_*"; }};
-}}
-protocol bgp upstream_v6 {{
-  local {e['addr6']} as {fra1['asn']};
-  neighbor {e['gw6']} as 64500;
-  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 4;
-  ipv6 {{ import none; export where proto ~ "onramp_*"; }};
-}}
-"""
+        e = ECMP_SERVER
+        return self.bird_config_server("FRA1's second server", e["ns"], e, POPS["FRA1"])
 
     def start_ecmp_component(self, kind):
         """dataplane, bird or agent of FRA1's second server."""
