@@ -76,6 +76,22 @@ class PopRegistryTest : public ::testing::Test {
     ASSERT_EQ(store_->commit(ch, store_->snapshot()->version).outcome,
               CommitResult::Outcome::committed);
   }
+  // FRA1 (tunnel source 192.0.2.1) and SIN1 (192.0.2.2) connected, both
+  // with a healthy dataplane and the VIPs announced.
+  std::pair<std::shared_ptr<FakeSink>, std::shared_ptr<FakeSink>> fra_and_sin_up() {
+    auto fra = std::make_shared<FakeSink>();
+    auto sin = std::make_shared<FakeSink>();
+    v1::Hello sin_hello = hello("SIN1");
+    sin_hello.mutable_tunnel_source()->set_ipv4("192.0.2.2");
+    EXPECT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
+    EXPECT_TRUE(registry_->hello(sin, "", sin_hello).ok());
+    v1::PopStatus up;
+    up.set_dataplane_healthy(true);
+    up.set_bgp_announced(true);
+    registry_->status(fra.get(), "FRA1", up);
+    registry_->status(sin.get(), "SIN1", up);
+    return {fra, sin};
+  }
   v1::Pop pop(const std::string& id) {
     auto all = registry_->list_pops();
     for (const auto& p : all.pops())
@@ -454,17 +470,7 @@ TEST_F(PopRegistryTest, EveryConnectedPopProbesTheOthersAndTheMatrixShowsThem) {
 TEST_F(PopRegistryTest, ARelayReachesTheTableAndItsFailureFallsBackInTheSamePush) {
   put(group("web", "http", "ap", "ap-southeast", 100));
   put(endpoint("web", "http", "ap", "198.51.100.2", 128));
-  auto fra = std::make_shared<FakeSink>();
-  auto sin = std::make_shared<FakeSink>();
-  v1::Hello sin_hello = hello("SIN1");
-  sin_hello.mutable_tunnel_source()->set_ipv4("192.0.2.2");
-  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
-  ASSERT_TRUE(registry_->hello(sin, "", sin_hello).ok());
-  v1::PopStatus up;
-  up.set_dataplane_healthy(true);
-  up.set_bgp_announced(true);
-  registry_->status(fra.get(), "FRA1", up);
-  registry_->status(sin.get(), "SIN1", up);
+  auto [fra, sin] = fra_and_sin_up();
   // Every PoP accepts relayed packets from the others.
   ASSERT_EQ(sin->sent.back().table().relay_peers_size(), 1);
   EXPECT_EQ(sin->sent.back().table().relay_peers(0), "192.0.2.1");
@@ -496,15 +502,17 @@ TEST_F(PopRegistryTest, ARelayReachesTheTableAndItsFailureFallsBackInTheSamePush
 
   // SIN1 withdraws BGP: FRA1 is sent a direct table by that very status.
   size_t before = fra->sent.size();
-  v1::PopStatus withdrawn = up;
-  withdrawn.set_bgp_announced(false);
-  registry_->status(sin.get(), "SIN1", withdrawn);
+  v1::PopStatus sin_status;
+  sin_status.set_dataplane_healthy(true);
+  sin_status.set_bgp_announced(false);
+  registry_->status(sin.get(), "SIN1", sin_status);
   ASSERT_EQ(fra->sent.size(), before + 1);
   EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "");
 
   // Back after FRA1's rounds; then SIN1's own report loses the group:
   // FRA1 falls back in the push SIN1's report causes.
-  registry_->status(sin.get(), "SIN1", up);
+  sin_status.set_bgp_announced(true);
+  registry_->status(sin.get(), "SIN1", sin_status);
   for (uint32_t i = 0; i < computer_.policy().rounds; ++i)
     registry_->probes(fra.get(), "FRA1", fra_report);
   ASSERT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "192.0.2.2");
@@ -532,17 +540,7 @@ TEST_F(PopRegistryTest, ARelayReachesTheTableAndItsFailureFallsBackInTheSamePush
 TEST_F(PopRegistryTest, OneReportThatChangesTwoPopsTablesCommitsOneVersionBump) {
   put(group("web", "http", "ap", "ap-southeast", 100));
   put(endpoint("web", "http", "ap", "198.51.100.2", 128));
-  auto fra = std::make_shared<FakeSink>();
-  auto sin = std::make_shared<FakeSink>();
-  v1::Hello sin_hello = hello("SIN1");
-  sin_hello.mutable_tunnel_source()->set_ipv4("192.0.2.2");
-  ASSERT_TRUE(registry_->hello(fra, "", hello("FRA1")).ok());
-  ASSERT_TRUE(registry_->hello(sin, "", sin_hello).ok());
-  v1::PopStatus up;
-  up.set_dataplane_healthy(true);
-  up.set_bgp_announced(true);
-  registry_->status(fra.get(), "FRA1", up);
-  registry_->status(sin.get(), "SIN1", up);
+  auto [fra, sin] = fra_and_sin_up();
   registry_->probes(
       sin.get(), "SIN1",
       probe_report({{"eu", "198.51.100.1", 150, true}, {"ap", "198.51.100.2", 2.1, true}}));
