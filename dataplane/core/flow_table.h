@@ -110,6 +110,21 @@ class FlowTable {
     h = hash_mix(h ^ load_le64(p + 32)) + kGolden;
     return hash_mix(h);
   }
+  // hash_key for a key whose client is an IPv4 address: its first word is
+  // the zero top of an IPv4-mapped address, so the first round is a
+  // constant, and the chain of dependent multiplies is one round shorter.
+  // Equal to hash_key for every such key (FlowTable.HashKeyV4IsHashKey).
+  static uint64_t hash_key_v4(const FlowKey& key) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&key);
+    constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+    constexpr uint64_t kAfterZeroWord = hash_mix(kFlowSeed ^ (sizeof key * kGolden)) + kGolden;
+    uint64_t h = kAfterZeroWord;
+    h = hash_mix(h ^ load_le64(p + 8)) + kGolden;
+    h = hash_mix(h ^ load_le64(p + 16)) + kGolden;
+    h = hash_mix(h ^ load_le64(p + 24)) + kGolden;
+    h = hash_mix(h ^ load_le64(p + 32)) + kGolden;
+    return hash_mix(h);
+  }
 
   // Step one: fetch the flow's first bucket into the cache.
   void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[first(hash)]); }

@@ -11,7 +11,7 @@
 
 namespace onramp::dp {
 
-inline uint64_t hash_mix(uint64_t x) {
+constexpr uint64_t hash_mix(uint64_t x) {
   // The finaliser of SplitMix64 (Steele, Lea, Flood 2014): full avalanche.
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ULL;

@@ -73,7 +73,7 @@ bool PacketProcessor::track_first_fragment(const Work& w, const Listener& l, int
 }
 
 Action PacketProcessor::follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table,
-                                        const MacAddress& next_hop, const MacAddress& port_mac,
+                                        const TunnelL2& l2, const MacAddress& port_mac,
                                         uint32_t now_ms, ExtraPackets* extra) {
   const ParsedPacket& p = w.parsed;
   FragmentTrain* t = frag_table_.find(p, now_ms);
@@ -105,12 +105,12 @@ Action PacketProcessor::follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable
   const Endpoint& e = l.endpoints[ep];
   w.hash = t->flow_hash;
   const uint32_t inner_len = p.ip_len;
-  if (!encapsulate(pkt, p, e, table, next_hop, port_mac, w.hash, reason)) {
+  if (!encapsulate(pkt, p, e, table, l2, w.hash, reason)) {
     if (reason != DropReason::too_big) {
       count_drop(reason);
       return Action::drop;
     }
-    if (const Action a = too_big(pkt, w, e, table, next_hop, port_mac, now_ms, extra);
+    if (const Action a = too_big(pkt, w, e, table, l2, port_mac, now_ms, extra);
         a != Action::forward)
       return a;
   }
@@ -144,12 +144,16 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
   b.next_hop = table.spec().next_hop_mac;
   // Once a burst: the table's MAC wins; without one, the learned one.
   b.next_hop_unknown = learned_ && b.next_hop == MacAddress{} && !learned_->get(b.next_hop);
-  b.n_pending = 0;
+  b.l2 = TunnelL2(b.next_hop, port_mac);
   b.matched = false;
   ParsedPacket flow_view;  // an ICMP error's quoted flow
   uint64_t rx_bytes = 0;
+  // Counts kept in registers: the packet bytes this loop writes may alias
+  // any member, so the compiler would reload and store members every packet.
+  const uint16_t to_match = m ? m->n_pending : 0;
+  uint16_t n_pending = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (m && matched < m->n_pending) peek(*m, matched++);
+    if (matched < to_match) peek(*m, matched++);
     PacketBuf& pkt = pkts[i];
     Work& w = b.work[i];
     actions[i] = Action::drop;
@@ -194,7 +198,7 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
       }
       if (p.frag_offset != 0) {
         w.frag = kLaterFragment;  // its train decides, in stage three
-        b.pending[b.n_pending++] = i;
+        b.pending[n_pending++] = i;
         continue;
       }
       w.frag = kFirstFragment;  // holds the ports: classified as a whole packet
@@ -236,11 +240,12 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
     w.log_ppm = r->flow_log_ppm;
     set_flow_key(w.key, flow->src, flow->src_port, flow->dst, flow->dst_port, flow->l4_proto,
                  r->affinity, r->listener_id);
-    w.hash = FlowTable::hash_key(w.key);
+    w.hash = flow->family == 4 ? FlowTable::hash_key_v4(w.key) : FlowTable::hash_key(w.key);
     flows_.prefetch(w.hash);
-    b.pending[b.n_pending++] = i;
+    b.pending[n_pending++] = i;
   }
-  while (m && matched < m->n_pending) peek(*m, matched++);
+  b.n_pending = n_pending;
+  while (matched < to_match) peek(*m, matched++);
   if (m) m->matched = true;
   LcoreStats::bump(stats_.rx_packets, n);
   LcoreStats::bump(stats_.rx_bytes, rx_bytes);
@@ -253,7 +258,7 @@ void PacketProcessor::match(int slot) {
 }
 
 Action PacketProcessor::too_big(PacketBuf& pkt, Work& w, const Endpoint& e,
-                                const ForwardingTable& table, const MacAddress& next_hop,
+                                const ForwardingTable& table, const TunnelL2& l2,
                                 const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra) {
   ParsedPacket& p = w.parsed;
   // An ICMP error about an ICMP error is never sent (RFC 1122 §3.2.2,
@@ -287,9 +292,9 @@ Action PacketProcessor::too_big(PacketBuf& pkt, Work& w, const Endpoint& e,
     return Action::drop;
   }
   DropReason reason = DropReason::no_headroom;
-  bool ok = encapsulate(pkt, p, e, table, next_hop, port_mac, w.hash, reason);
+  bool ok = encapsulate(pkt, p, e, table, l2, w.hash, reason);
   for (int k = 0; ok && k < n; ++k)
-    ok = encapsulate(*frags_[k], frag_parsed_[k], e, table, next_hop, port_mac, w.hash, reason);
+    ok = encapsulate(*frags_[k], frag_parsed_[k], e, table, l2, w.hash, reason);
   if (!ok) {
     extra->rollback();
     count_drop(reason);
@@ -332,11 +337,14 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   // Counted here, added to the lcore's totals once a burst.
   uint64_t forwarded = 0, new_flows = 0, moved = 0, drained = 0, icmp_forwarded = 0,
            relayed_out = 0;
-  for (uint16_t j = 0; j < b.n_pending; ++j) {
+  // Read once a burst: flow logs off cost one register test a packet.
+  FlowLog* const log = log_.get();
+  const uint16_t n_pending = b.n_pending;
+  for (uint16_t j = 0; j < n_pending; ++j) {
     uint16_t i = b.pending[j];
     Work& w = b.work[i];
     if (w.frag == kLaterFragment) {
-      b.actions[i] = follow_fragment(b.pkts[i], w, table, b.next_hop, *b.port_mac, now_ms, extra);
+      b.actions[i] = follow_fragment(b.pkts[i], w, table, b.l2, *b.port_mac, now_ms, extra);
       forwarded += b.actions[i] == Action::forward;
       continue;
     }
@@ -382,7 +390,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
             w.key, w.hash,
             FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), w.tcp == kTcpEstablished},
             now_ms, w.idle_ms);
-        if (log_) log_->replaced(placed);
+        if (log) log->replaced(placed);
         flow_slot = placed.slot;
         new_flow = true;
       }
@@ -395,12 +403,12 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     const Endpoint& e = l.endpoints[ep];
     uint32_t inner_len = w.parsed.ip_len;
     DropReason reason;
-    if (!encapsulate(b.pkts[i], w.parsed, e, table, b.next_hop, *b.port_mac, w.hash, reason)) {
+    if (!encapsulate(b.pkts[i], w.parsed, e, table, b.l2, w.hash, reason)) {
       if (reason != DropReason::too_big) {
         count_drop(reason);
         continue;
       }
-      const Action a = too_big(b.pkts[i], w, e, table, b.next_hop, *b.port_mac, now_ms, extra);
+      const Action a = too_big(b.pkts[i], w, e, table, b.l2, *b.port_mac, now_ms, extra);
       b.actions[i] = a;
       if (a != Action::forward) continue;
     }
@@ -413,7 +421,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     table.endpoint_counters(lcore_, e).add(inner_len, new_flow);
     // The sample is decided from the hash before any flow log state is read:
     // flows outside it cost one comparison.
-    if (w.log_ppm && log_ && flow_slot != FlowTable::kNone && !w.icmp_error &&
+    if (log && w.log_ppm && flow_slot != FlowTable::kNone && !w.icmp_error &&
         FlowLog::sampled(w.hash, w.log_ppm))
       log_packet(w, flow_slot, new_flow, l.id, e, inner_len, now_ms);
   }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "dataplane/core/drop_reason.h"
+#include "dataplane/core/encap.h"
 #include "dataplane/core/flow_log.h"
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/forwarding_table.h"
@@ -206,6 +207,7 @@ class PacketProcessor {
     const MacAddress* port_mac = nullptr;
     MacAddress next_hop{};          // destination MAC of its tunnel packets
     bool next_hop_unknown = false;  // learning on, nothing learned yet
+    TunnelL2 l2;                    // its tunnel packets' Ethernet header
   };
 
   void peek(Burst& b, uint16_t j);
@@ -217,15 +219,14 @@ class PacketProcessor {
   // A packet too big for endpoint `e`'s tunnel: the ICMP error back, or its
   // fragments encapsulated. Returns the packet's action; counts it.
   Action too_big(PacketBuf& pkt, Work& w, const Endpoint& e, const ForwardingTable& table,
-                 const MacAddress& next_hop, const MacAddress& port_mac, uint32_t now_ms,
+                 const TunnelL2& l2, const MacAddress& port_mac, uint32_t now_ms,
                  ExtraPackets* extra);
   // A first fragment sent to endpoint `ep` of listener `l`: records its
   // train. False (counted) when it must be dropped.
   bool track_first_fragment(const Work& w, const Listener& l, int ep, uint32_t now_ms);
   // A later fragment: to its train's endpoint. Returns its action; counts it.
-  Action follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table,
-                         const MacAddress& next_hop, const MacAddress& port_mac, uint32_t now_ms,
-                         ExtraPackets* extra);
+  Action follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table, const TunnelL2& l2,
+                         const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);
   // Not for a VIP: to the exception path when it is on, else dropped.
   void not_ours(Action& action, DropReason reason) {
     if (exception_) {

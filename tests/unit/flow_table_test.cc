@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "tests/unit/packet_builder.h"
 
 namespace onramp::test {
@@ -29,6 +31,29 @@ constexpr uint32_t kNone = FlowTable::kNone;
 
 bool found(FlowTable& t, const FlowKey& k, uint32_t now, uint32_t idle) {
   return t.lookup(FlowTable::hash_key(k), now, idle) != kNone;
+}
+
+// The IPv4 shortcut of the flow hash (its first round a constant) gives the
+// hash every PoP computes, for five-tuple and source-IP keys.
+TEST(FlowTable, HashKeyV4IsHashKey) {
+  uint64_t x = 0x1234567887654321ULL;
+  for (int i = 0; i < 10000; ++i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint8_t client[4], vip[4];
+    std::memcpy(client, &x, 4);
+    std::memcpy(vip, reinterpret_cast<uint8_t*>(&x) + 4, 4);
+    FlowKey k;
+    k.client = IpAddress::from_v4(client);
+    if (i % 2) {
+      k.vip = IpAddress::from_v4(vip);
+      k.set_tail(static_cast<uint16_t>(x >> 20), static_cast<uint16_t>(x >> 40),
+                 i % 4 == 1 ? 6 : 17, dp::FlowKind::five_tuple);
+    } else {
+      k.set_tail(static_cast<uint16_t>(x >> 20), static_cast<uint16_t>(x >> 36), 0,
+                 dp::FlowKind::source_ip);
+    }
+    ASSERT_EQ(FlowTable::hash_key_v4(k), FlowTable::hash_key(k)) << i;
+  }
 }
 
 TEST(FlowTable, InsertThenHit) {

@@ -564,6 +564,32 @@ TEST(Relay, IngressWrapsTheEndpointsPacketForTheRelay) {
   EXPECT_EQ(p1.stats().relayed_out.load(), 0u);
 }
 
+// Both layers write the frame's Ethernet header with one function
+// (encap.h, write_l2): tags kept once, at the front, MACs and EtherType set.
+TEST(Relay, IngressKeepsVlanTagsOnceInFrontOfBothLayers) {
+  const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
+  auto direct = build(make_spec(eps));
+  auto relayed = build(ingress_spec(eps));
+  for (const std::initializer_list<uint16_t> tags :
+       {std::initializer_list<uint16_t>{42}, std::initializer_list<uint16_t>{10, 20}}) {
+    PacketProcessor p1(0, 1024), p2(0, 1024);
+    Bytes in = cat(ether(0x0800, tags), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(40000, 80)));
+    auto d = run(p1, *direct, in);
+    auto r = run(p2, *relayed, in);
+    ASSERT_EQ(d.action, Action::forward);
+    ASSERT_EQ(r.action, Action::forward);
+    const size_t l2 = 14 + 4 * tags.size();
+    ASSERT_EQ(r.out.size(), d.out.size() + 28);
+    EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + l2), Bytes(d.out.begin(), d.out.begin() + l2));
+    EXPECT_EQ(Bytes(r.out.begin() + l2 + 28, r.out.end()), Bytes(d.out.begin() + l2, d.out.end()));
+    EXPECT_EQ(be16(r.out, 12), 0x8100);
+    EXPECT_EQ(be16(r.out, l2 - 2), 0x0800);
+    EXPECT_EQ(r.out[l2], 0x45);
+    EXPECT_EQ(r.out[l2 + 9], 17);
+    EXPECT_EQ(inet_checksum(&r.out[l2], 20), 0);
+  }
+}
+
 TEST(Relay, IngressOverIpv6WithGueHasValidChecksumsAndTheRelayPort) {
   TableSpec spec = ingress_spec({{.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}});
   spec.relay_port = 6090;
