@@ -360,8 +360,9 @@ int main(int argc, char** argv) {
     for (unsigned i = 0; i < n_workers; ++i)
       rte_eal_remote_launch(worker_main, workers[i], worker_lcores[i]);
     // The main lcore supervises, and moves the exception path's packets
-    // with the workers' adaptive idle sleep: spins while the kernel talks,
-    // sleeps up to --idle-sleep-max-us when it does not.
+    // with an adaptive idle sleep of its own: spins while the kernel talks,
+    // sleeps up to --main-idle-sleep-max-us when it does not (workers that
+    // busy-poll do not make it spin on a path that is mostly idle).
     uint64_t next_check = 0;
     uint32_t sleep_us = 1;
     while (!g_stop.load(std::memory_order_relaxed)) {
@@ -369,9 +370,9 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       } else if (exception->poll()) {
         sleep_us = 1;
-      } else if (opts.idle_sleep_max_us) {
+      } else if (opts.main_idle_sleep_max_us) {
         std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
-        sleep_us = std::min(sleep_us * 2, opts.idle_sleep_max_us);
+        sleep_us = std::min(sleep_us * 2, opts.main_idle_sleep_max_us);
       }
       const uint64_t now = clock_ms();
       if (now < next_check) continue;

@@ -65,6 +65,11 @@ std::optional<int> parse_options(int argc, char** argv, Options& out) {
   app.add_option("--idle-sleep-max-us", out.idle_sleep_max_us, "Longest idle sleep, 0 = busy-poll")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
+  app.add_option("--main-idle-sleep-max-us", out.main_idle_sleep_max_us,
+                 "Longest idle sleep of the main lcore when it only moves the exception path's "
+                 "packets (workers on other lcores), 0 = busy-poll")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   app.add_option("--exit-on-idle-ms", out.exit_on_idle_ms,
                  "Exit when no packet arrived for N ms (pcap replay)")
       ->check(CLI::Range(1, 3600000));

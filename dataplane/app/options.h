@@ -28,6 +28,9 @@ struct Options {
   // doubling from 1 us up to idle_sleep_max_us, and spins again on traffic.
   uint32_t idle_spin_polls = 256;
   uint32_t idle_sleep_max_us = 500;
+  // The main lcore's own cap, when it moves the exception path's packets:
+  // workers that busy-poll (idle_sleep_max_us 0) do not make it spin.
+  uint32_t main_idle_sleep_max_us = 500;
   // Exit once no port has received a packet for this long (0: run until a
   // signal). For pcap replay.
   uint32_t exit_on_idle_ms = 0;
