@@ -314,14 +314,15 @@ int main(int argc, char** argv) {
                         {"pop", spec.pop}});
   for (const PortInfo& p : ports)
     log::info("port started", {{"id", p.id}, {"name", p.name}, {"mac", mac_to_string(p.mac)}});
+  // What the local API and the final statistics read.
+  const StatsSources sources{.publisher = &publisher,
+                             .ports = &ports,
+                             .workers = &workers,
+                             .steering = steering.get(),
+                             .exception = exception.get(),
+                             .neighbours = neighbours.get()};
   std::unique_ptr<LocalApi> api;
   if (!opts.api_socket.empty()) {
-    StatsSources sources{.publisher = &publisher,
-                         .ports = &ports,
-                         .workers = &workers,
-                         .steering = steering.get(),
-                         .exception = exception.get(),
-                         .neighbours = neighbours.get()};
     auto started = LocalApi::start(opts.api_socket, publisher, sources);
     if (!started.ok()) {
       stop_ports(ports);
@@ -386,12 +387,6 @@ int main(int argc, char** argv) {
 
   service::stopping();
   api.reset();
-  StatsSources sources{.publisher = &publisher,
-                       .ports = &ports,
-                       .workers = &workers,
-                       .steering = steering.get(),
-                       .exception = exception.get(),
-                       .neighbours = neighbours.get()};
   onramp::v1::DataplaneStats final_stats = collect_stats(sources);
   std::fputs(stats_text(final_stats).c_str(), stdout);
   if (opts.print_flows) std::fputs(flows_text(sources).c_str(), stdout);
