@@ -928,6 +928,14 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
     v1::Pop& p = *out.add_pops();
     p = st.pop;
     for (const auto& [name, host] : st.hosts) *p.add_hosts() = host.host;
+    // Connected to another replica: its snapshot is stored while that
+    // replica holds the session (its lease), so every replica lists it
+    // alike.
+    if (auto shared = shared_.find(id); !st.connected() && shared != shared_.end()) {
+      p.set_state(v1::POP_CONNECTED);
+      p.set_dataplane_healthy(shared->second.snapshot->dataplane_healthy());
+      p.set_bgp_announced(shared->second.snapshot->bgp_announced());
+    }
   }
   return out;
 }

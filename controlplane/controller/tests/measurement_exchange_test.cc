@@ -284,6 +284,25 @@ TEST_F(TwoReplicasTest, ARelayWhoseReplicaDiedOrWhoseSessionEndedIsLeft) {
   EXPECT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "");
 }
 
+TEST_F(TwoReplicasTest, EveryReplicaListsAPopConnectedToAnother) {
+  fra_relays_through_sin();
+  auto sin_on = [&](int replica) {
+    const v1::ListPopsResponse listed = replicas_[replica]->list_pops();
+    for (const v1::Pop& p : listed.pops())
+      if (p.id() == "SIN1") return p;
+    return v1::Pop();
+  };
+  for (int r : {0, 1}) {
+    EXPECT_EQ(sin_on(r).state(), v1::POP_CONNECTED) << "replica " << r;
+    EXPECT_TRUE(sin_on(r).dataplane_healthy()) << "replica " << r;
+    EXPECT_TRUE(sin_on(r).bgp_announced()) << "replica " << r;
+  }
+  // Its replica dies: once the lease takes its snapshot, the other lists
+  // it as disconnected.
+  board_.expire("SIN1");
+  EXPECT_EQ(sin_on(0).state(), v1::POP_DISCONNECTED);
+}
+
 TEST_F(TwoReplicasTest, ARelayMovingToTheOtherReplicaStaysARelayBeforeItsFirstStatus) {
   auto fra = fra_relays_through_sin();
   ASSERT_EQ(relay_of(fra->sent.back(), "198.51.100.2"), "192.0.2.2");
