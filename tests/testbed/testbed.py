@@ -893,9 +893,9 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
         return {p["id"]: p for p in j.get("pops", [])}, int(j.get("config_version", 0))
 
     def pops_of_replicas(self):
-        """--ha: each PoP as the replica it is connected to shows it (the
-        others show it disconnected), and the newest configuration version
-        among the replicas that answer."""
+        """--ha: each PoP as the replica it is connected to shows it (with
+        its hosts, its versions), and the newest configuration version among
+        the replicas that answer."""
         pops, version = {}, 0
         for replica in REPLICAS:
             if not self.alive(f"controller-{replica}"):
@@ -906,7 +906,9 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
             j = json.loads(r.stdout or "{}")
             version = max(version, int(j.get("config_version", 0)))
             for p in j.get("pops", []):
-                if p["id"] not in pops or p.get("state") == "POP_CONNECTED":
+                # Every replica lists it connected; the one that holds its
+                # session lists its hosts too.
+                if p["id"] not in pops or p.get("hosts"):
                     pops[p["id"]] = p
         return pops, version
 
@@ -948,7 +950,7 @@ protocol kernel {{ ipv6 {{ import none; export all; }}; }}
             if pops.returncode != 0 or health.returncode != 0:
                 continue
             here = {p["id"] for p in json.loads(pops.stdout or "{}").get("pops", [])
-                    if p.get("state") == "POP_CONNECTED"}
+                    if p.get("hosts")}
             for e in json.loads(health.stdout or "{}").get("endpoints", []):
                 if e["pop"] in here:
                     out[(e["pop"], e.get("listener"), e["address"])] = e
