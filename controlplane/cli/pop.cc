@@ -38,14 +38,15 @@ std::string next_hop(const PopOrHost& p) {
 void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) {
   Table t({"POP", "CITY", "COUNTRY", "STATE", "APPLIED", "SENT", "DATAPLANE", "BGP", "APPLY_MS",
            "LAST_SEEN", "AGENT"},
-          {"IATA", "LOCATION", "TUNNEL_SOURCE", "NACKED", "NEXT_HOP"}, wide);
+          {"IATA", "LOCATION", "TUNNEL_SOURCE", "NACKED", "NEXT_HOP", "REPLICA"}, wide);
   for (const v1::Pop& p : list.pops())
     t.row({p.id(), p.city(), p.country(), std::string(cp::pop_state_name(p.state())),
            version(p.applied_version()) + (p.own_table() ? " (own)" : ""),
            version(p.sent_version()), p.dataplane_healthy() ? "healthy" : "unhealthy",
            p.bgp_announced() ? "announced" : "withdrawn", std::to_string(p.last_apply_latency_ms()),
            format_time_ms(p.last_seen_ms()), p.agent_version()},
-          {p.iata(), coordinates(p), tunnel_source(p), version(p.nacked_version()), next_hop(p)});
+          {p.iata(), coordinates(p), tunnel_source(p), version(p.nacked_version()), next_hop(p),
+           p.replica()});
   t.print(out);
   // The servers of each PoP (agents that name their host), one row each: a
   // PoP of several servers behind its router's ECMP shows them all.
@@ -106,6 +107,7 @@ void print_pop(std::ostream& out, const v1::Pop& p) {
   f.add("last_apply_latency_ms", std::to_string(p.last_apply_latency_ms()));
   f.add("last_seen", format_time_ms(p.last_seen_ms()));
   f.add("agent_version", p.agent_version());
+  if (!p.replica().empty()) f.add("replica", p.replica());
   for (const v1::PopHost& h : p.hosts())
     f.add("host " + (h.name().empty() ? std::string("-") : printable(h.name(), 63)),
           std::string(h.dataplane_healthy() ? "dataplane healthy" : "dataplane unhealthy") +

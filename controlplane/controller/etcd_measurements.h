@@ -41,6 +41,7 @@ class EtcdMeasurements final : public MeasurementExchange {
   SharedSnapshot get(const std::string& pop) const override;
   std::map<std::string, SharedSnapshot> all() const override;
   void follow(std::function<void(const std::string& pop)> on_change) override;
+  std::string replica() const override { return options_.replica; }
 
   // Writes (puts and deletes) that reached etcd since the start.
   uint64_t writes() const;

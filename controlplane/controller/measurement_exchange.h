@@ -43,6 +43,9 @@ class MeasurementExchange {
   // PoP's stored snapshot changes other than by a publish() that returned
   // true. follow({}) stops; the callback is not running when it returns.
   virtual void follow(std::function<void(const std::string& pop)> on_change) = 0;
+
+  // This replica's name, as written into its snapshots; empty in process.
+  virtual std::string replica() const { return {}; }
 };
 
 // One controller: the stored view is what was published, at once.

@@ -928,6 +928,7 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
     v1::Pop& p = *out.add_pops();
     p = st.pop;
     for (const auto& [name, host] : st.hosts) *p.add_hosts() = host.host;
+    if (st.connected()) p.set_replica(measurements_->replica());
     // Connected to another replica: its snapshot is stored while that
     // replica holds the session (its lease), so every replica lists it
     // alike.
@@ -935,6 +936,7 @@ v1::ListPopsResponse PopRegistry::list_pops() const {
       p.set_state(v1::POP_CONNECTED);
       p.set_dataplane_healthy(shared->second.snapshot->dataplane_healthy());
       p.set_bgp_announced(shared->second.snapshot->bgp_announced());
+      p.set_replica(shared->second.snapshot->replica());
     }
   }
   return out;

@@ -225,7 +225,17 @@ def steps(bed):
     pops_settle(bed)
     check(bed.connected_to("FRA1") == "A" and bed.connected_to("SIN1") == "C",
           "FRA1 runs on A, SIN1 on C")
-    log("1. replicas A, B, C on the cluster; FRA1 on A, SIN1 on C, in sync")
+    # Every replica lists both PoPs connected, naming the replica that holds
+    # each (its snapshot is stored under that replica's lease).
+    def listed_on(r, pop, holder):
+        p = bed.pops(r)[0].get(pop, {})
+        return (p.get("state") == "POP_CONNECTED" and
+                p.get("replica", "").endswith(" admin " + bed.admin[holder]))
+
+    for r in REPLICAS:
+        for pop, holder in (("FRA1", "A"), ("SIN1", "C")):
+            wait_for(f"{r} to list {pop} as on {holder}", lambda: listed_on(r, pop, holder))
+    log("1. replicas A, B, C on the cluster; FRA1 on A, SIN1 on C, in sync, listed alike")
 
     # a. Parallel admin writes over the 3 replicas.
     acked, refused, took = parallel_writes(bed, per_replica=15)

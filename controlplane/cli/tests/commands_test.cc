@@ -719,7 +719,7 @@ TEST_F(CommandsTest, OutputWideShowsMoreColumns) {
   }
   server.replies["ListPops"] = R"(pops { id: "FRA1" iata: "FRA" latitude: 50.0379 })";
   ASSERT_EQ(run({"pop", "list", "-o", "wide"}), 0);
-  EXPECT_THAT(out.str(), HasSubstr("IATA  LOCATION   TUNNEL_SOURCE  NACKED  NEXT_HOP\n"));
+  EXPECT_THAT(out.str(), HasSubstr("IATA  LOCATION   TUNNEL_SOURCE  NACKED  NEXT_HOP  REPLICA\n"));
   EXPECT_THAT(out.str(), HasSubstr("FRA   50.0379,0"));
   // A command with nothing more to show prints its table.
   ASSERT_EQ(run({"health", "-o", "wide"}), 0);

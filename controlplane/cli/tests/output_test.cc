@@ -290,21 +290,22 @@ TEST(Golden, PopTableShowsControlCharactersEscapedNotObeyed) {
   EXPECT_NE(out.find("FRA1 refused version 3: bad\\nFRA1 applied 999\n"), std::string::npos) << out;
 }
 
-TEST(Golden, PopTableWideAddsLocationAndTunnelSource) {
+TEST(Golden, PopTableWideAddsLocationTunnelSourceAndReplica) {
   EXPECT_EQ(render_wide<v1::ListPopsResponse>(R"(
       pops { id: "FRA1" iata: "FRA" city: "Frankfurt" country: "DE" state: POP_CONNECTED
              latitude: 50.0379 longitude: 8.5622
              tunnel_source { ipv4: "192.0.2.1" ipv6: "2001:db8::1" }
              applied_version: 12 sent_version: 12 nacked_version: 11
-             next_hop_source: "learned" next_hop_mac: "02:00:00:00:00:01" }
+             next_hop_source: "learned" next_hop_mac: "02:00:00:00:00:01"
+             replica: "ctl-b pid 7 admin 127.0.0.1:7445" }
       config_version: 12)",
                                               print_pops),
             "POP   CITY       COUNTRY  STATE      APPLIED  SENT  DATAPLANE  BGP        "
             "APPLY_MS  LAST_SEEN  AGENT  IATA  LOCATION        TUNNEL_SOURCE           NACKED  "
-            "NEXT_HOP\n"
+            "NEXT_HOP                     REPLICA\n"
             "FRA1  Frankfurt  DE       connected  12       12    unhealthy  withdrawn  "
             "0         -          -      FRA   50.0379,8.5622  192.0.2.1, 2001:db8::1  11      "
-            "02:00:00:00:00:01 (learned)\n"
+            "02:00:00:00:00:01 (learned)  ctl-b pid 7 admin 127.0.0.1:7445\n"
             "\n"
             "config version 12\n"
             "FRA1 refused version 11: \n");

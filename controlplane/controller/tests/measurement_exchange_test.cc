@@ -109,11 +109,18 @@ class SharedBoard {
  public:
   class View final : public MeasurementExchange {
    public:
-    explicit View(SharedBoard& board) : board_(board) {}
+    View(SharedBoard& board, std::string name) : board_(board), name_(std::move(name)) {}
+    // Stamped with the replica's name, as etcd_measurements.cc does.
     bool publish(const std::string& pop, SharedSnapshot snapshot) override {
+      if (snapshot) {
+        auto stamped = std::make_shared<v1::SharedMeasurements>(*snapshot);
+        stamped->set_replica(name_);
+        snapshot = std::move(stamped);
+      }
       board_.pending_.emplace_back(pop, std::move(snapshot));
       return false;
     }
+    std::string replica() const override { return name_; }
     SharedSnapshot get(const std::string& pop) const override {
       auto it = board_.stored_.find(pop);
       return it == board_.stored_.end() ? nullptr : it->second;
@@ -126,9 +133,12 @@ class SharedBoard {
 
    private:
     SharedBoard& board_;
+    const std::string name_;
   };
 
-  View& view() { return *views_.emplace_back(std::make_unique<View>(*this)); }
+  View& view(const std::string& name) {
+    return *views_.emplace_back(std::make_unique<View>(*this, name));
+  }
   // Stores every pending publish, the latest of each PoP, and tells every
   // replica. Returns how many were stored.
   size_t deliver() {
@@ -208,10 +218,10 @@ class TwoReplicasTest : public ::testing::Test {
       ASSERT_EQ(store_->commit(ch, store_->snapshot()->version).outcome,
                 CommitResult::Outcome::committed);
     }
-    for (auto& r : replicas_) {
-      r = std::make_unique<PopRegistry>(*store_, computer_);
-      r->load();
-      r->set_measurements(&board_.view());
+    for (size_t i = 0; i < std::size(replicas_); ++i) {
+      replicas_[i] = std::make_unique<PopRegistry>(*store_, computer_);
+      replicas_[i]->load();
+      replicas_[i]->set_measurements(&board_.view("replica " + std::to_string(i)));
     }
     up_.set_dataplane_healthy(true);
     up_.set_bgp_announced(true);
@@ -296,11 +306,17 @@ TEST_F(TwoReplicasTest, EveryReplicaListsAPopConnectedToAnother) {
     EXPECT_EQ(sin_on(r).state(), v1::POP_CONNECTED) << "replica " << r;
     EXPECT_TRUE(sin_on(r).dataplane_healthy()) << "replica " << r;
     EXPECT_TRUE(sin_on(r).bgp_announced()) << "replica " << r;
+    // Both name the replica that holds its session; only that one lists
+    // its hosts.
+    EXPECT_EQ(sin_on(r).replica(), "replica 1") << "replica " << r;
   }
+  EXPECT_EQ(sin_on(0).hosts_size(), 0);
+  EXPECT_EQ(sin_on(1).hosts_size(), 1);
   // Its replica dies: once the lease takes its snapshot, the other lists
   // it as disconnected.
   board_.expire("SIN1");
   EXPECT_EQ(sin_on(0).state(), v1::POP_DISCONNECTED);
+  EXPECT_EQ(sin_on(0).replica(), "");
 }
 
 TEST_F(TwoReplicasTest, ARelayMovingToTheOtherReplicaStaysARelayBeforeItsFirstStatus) {
