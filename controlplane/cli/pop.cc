@@ -33,6 +33,16 @@ std::string next_hop(const PopOrHost& p) {
   return p.next_hop_mac() + " (" + p.next_hop_source() + ")";
 }
 
+// A PoP x PoP cell: "45.2/0.8 ms 0%", "no reply (100% loss)", and "down: "
+// before either while the measuring agent holds the path down.
+std::string path_cell(const v1::PopPath& p) {
+  const std::string measured =
+      p.rtt_ms() < 0 ? "no reply (" + format_number(p.loss_percent(), 0) + "% loss)"
+                     : format_number(p.rtt_ms()) + "/" + format_number(p.jitter_ms()) + " ms " +
+                           format_number(p.loss_percent(), 0) + "%";
+  return p.down() ? "down: " + measured : measured;
+}
+
 }  // namespace
 
 void print_pops(std::ostream& out, const v1::ListPopsResponse& list, bool wide) {
@@ -149,12 +159,8 @@ void print_pop_matrix(std::ostream& out, const v1::GetPopMatrixResponse& m) {
         row.push_back("-");
       else if (it == paths.end())
         row.push_back("");
-      else if (it->second->rtt_ms() < 0)
-        row.push_back("no reply (" + format_number(it->second->loss_percent(), 0) + "% loss)");
       else
-        row.push_back(format_number(it->second->rtt_ms()) + "/" +
-                      format_number(it->second->jitter_ms()) + " ms " +
-                      format_number(it->second->loss_percent(), 0) + "%");
+        row.push_back(path_cell(*it->second));
     }
     pp.row(std::move(row));
   }

@@ -69,6 +69,7 @@ v1::ProbeReport shared_probes(const v1::ProbeReport& report) {
     t->set_address(p.address());
     t->set_rtt_ms(std::isfinite(p.rtt_ms()) ? p.rtt_ms() : -1);
     t->set_loss_percent(std::isfinite(p.loss_percent()) ? p.loss_percent() : 100);
+    t->set_down(p.down());
   }
   auto* peers = out.mutable_peers();
   std::stable_sort(peers->begin(), peers->end(),
@@ -98,7 +99,7 @@ bool moves_routes(const v1::SharedMeasurements& written, const v1::SharedMeasure
     const v1::PeerResult& x = a.peers(i);
     const v1::PeerResult& y = b.peers(i);
     const double limit = policy.relay_max_loss_percent;
-    if (x.pop() != y.pop() || x.address() != y.address() ||
+    if (x.pop() != y.pop() || x.address() != y.address() || x.down() != y.down() ||
         (x.loss_percent() > limit) != (y.loss_percent() > limit) ||
         rtt_moved(x.rtt_ms(), y.rtt_ms(), policy))
       return true;

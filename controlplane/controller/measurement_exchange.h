@@ -71,7 +71,8 @@ v1::ProbeReport shared_probes(const v1::ProbeReport& report);
 // RTT moving by a quarter of the relay margin the route computation
 // applies at that RTT (max(relay_margin_ms, relay_margin_fraction x RTT)).
 // Smaller moves stay unwritten: a stored RTT is never further than that
-// from the measured one.
+// from the measured one. A peer path going down or up is written too (pop
+// matrix shows it on every replica; it is rare).
 bool moves_routes(const v1::SharedMeasurements& written, const v1::SharedMeasurements& next,
                   const RoutePolicy& policy);
 

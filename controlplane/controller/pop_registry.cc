@@ -956,6 +956,7 @@ v1::GetPopMatrixResponse PopRegistry::matrix() const {
       p->set_address(r.address());
       p->set_rtt_ms(r.rtt_ms());
       p->set_loss_percent(r.loss_percent());
+      p->set_down(r.down());
       p->set_reported_ms(shared.snapshot->probes().time_ms());
     }
   }
@@ -970,6 +971,7 @@ v1::GetPopMatrixResponse PopRegistry::matrix() const {
       p->set_jitter_ms(r.jitter_ms());
       p->set_loss_percent(r.loss_percent());
       p->set_sent(r.sent());
+      p->set_down(r.down());
       p->set_reported_ms(st.health.reported_ms());
     }
     if (!st.routes) continue;

@@ -22,8 +22,9 @@ backbone"), asserted with real TCP over IPv4 and IPv6.
   7. the backbone FRA1 <-> SIN1 cut (every frame between the two dropped,
      both PoPs up and connected): FRA1's dataplane forwards direct within
      1 s of the cut, new connections in a loop keep succeeding (a SYN sent
-     into the cut path is sent again by the client, counted), and after
-     the backbone is restored FRA1 relays through SIN1 again;
+     into the cut path is sent again by the client, counted), `pop matrix`
+     and the status page show FRA1 -> SIN1 down, and after the backbone
+     is restored FRA1 relays through SIN1 again;
   8. SIN1's dataplane and agent killed (-9): FRA1's dataplane forwards
      direct again within 1 s (from the kill to the first trace of a new
      flow without the relay), while new connections in a loop keep
@@ -91,20 +92,31 @@ def step_choice(bed):
                                                 "relay_to_group_ms", "via_rtt_ms", "path_reason")}}
 
 
-def step_status_page(bed, build_dir):
+def browse(bed, build_dir, shot_name, *args):
+    """status_page_browser.py in the router's namespace, with the PoPs and
+    ARGS; its last JSON line, and its exit code. None when Chromium is not
+    installed."""
     for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
         if not os.path.exists(tool):
             log(f"  SKIP: {tool} is missing (scripts/install-deps installs it)")
-            return None
-    shot = os.path.join(os.path.abspath(build_dir), "meson-logs", "e2e-relay-status-page.png")
+            return None, None
+    shot = os.path.join(os.path.abspath(build_dir), "meson-logs", shot_name)
     os.makedirs(os.path.dirname(shot), exist_ok=True)
     helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "status_page_browser.py")
     r = bed.exec("rtr", ["/usr/bin/python3", helper, "--url", f"http://{STATUS}/", "--pops",
-                         ",".join(ALL_POPS), "--matrix", "--screenshot", shot, "--timeout", "15"],
+                         ",".join(ALL_POPS), *args, "--screenshot", shot, "--timeout", "15"],
                  check=False, timeout=90, env=dict(os.environ, HOME=bed.path(".")))
     got = json.loads((r.stdout.strip().splitlines() or ["{}"])[-1])
-    check(r.returncode == 0 and "matrix" in got,
-          f"the status page did not show the PoP x PoP matrix: {r.stdout} {r.stderr[-500:]}")
+    if r.returncode != 0:
+        got["stderr"] = r.stderr[-500:]
+    return got, shot
+
+
+def step_status_page(bed, build_dir):
+    got, shot = browse(bed, build_dir, "e2e-relay-status-page.png", "--matrix")
+    if got is None:
+        return None
+    check("matrix" in got, f"the status page did not show the PoP x PoP matrix: {got}")
     log(f"  the page's PoP x PoP matrix (ms): {got['matrix']}; screenshot: {shot}")
     for pair, rtt in got["matrix"].items():
         a, b = pair.split()
@@ -226,7 +238,7 @@ def step_backbone_slows(bed):
     return {"left_s": left_s, "back_s": back_s}
 
 
-def step_backbone_cut(bed):
+def step_backbone_cut(bed, build_dir):
     check(relayed_in_trace(dp_trace(bed, "FRA1", 20000)),
           "FRA1's dataplane does not relay a new flow before the cut")
     loops = {f: connect_loop(bed, "client", f, 40) for f in FAMILIES}
@@ -239,6 +251,14 @@ def step_backbone_cut(bed):
     g = group_route(bed, "FRA1")
     log(f"  FRA1 -> ap-southeast now: {g.get('path_reason')}")
     check(g.get("via", "") == "", f"FRA1 should route ap-southeast directly: {g}")
+    # Operators see why: pop matrix and the status page show the path down.
+    paths = json.loads(bed.ctl("pop", "matrix", "-o", "json").stdout or "{}").get("paths", [])
+    held = [p for p in paths if p["from"] == "FRA1" and p["to"] == "SIN1" and p.get("down")]
+    check(held, f"pop matrix does not show FRA1 -> SIN1 down during the cut: {paths}")
+    got, _ = browse(bed, build_dir, "e2e-relay-status-page-cut.png", "--down", "FRA1,SIN1")
+    if got is not None:
+        check("down" in got, f"the status page does not show FRA1 -> SIN1 down: {got}")
+        log(f"  pop matrix and the status page show FRA1 -> SIN1 down: {got['down']!r}")
     figures = {"fallback_s": fallback_s, **connect_loop_figures(out, t0, "cut")}
     check(fallback_s < FALLBACK_BOUND_S,
           f"FRA1 fell back to direct {fallback_s:.2f} s after the backbone was cut")
@@ -297,7 +317,7 @@ def main():
         ("6", "the backbone to the relay slows: left after the rounds, and back",
          lambda: figures.__setitem__("backbone_slows", step_backbone_slows(bed))),
         ("7", "the backbone to the relay is cut: direct within 1 s, no new flow lost",
-         lambda: figures.__setitem__("backbone_cut", step_backbone_cut(bed))),
+         lambda: figures.__setitem__("backbone_cut", step_backbone_cut(bed, args.build_dir))),
         ("8", "the relay PoP dies: direct within 1 s, no new flow lost",
          lambda: figures.__setitem__("relay_dies", step_relay_dies(bed))),
     ]

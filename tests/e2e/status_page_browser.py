@@ -14,10 +14,14 @@ it over stdin/stdout, one JSON object a line.
 With --matrix, instead of 2 and 3: waits until the PoP x PoP table shows an
 RTT for every pair of --pops and prints {"matrix": {"FRA1 SIN1": ms, ...},
 "paths": {"FRA1 web ap-southeast": "SIN1" (the relay, "" direct), ...}}.
+With --down FROM,TO, instead: waits until the PoP x PoP cell FROM -> TO
+says the path is held down and prints {"down": "<the cell's text>"}.
 
 usage: status_page_browser.py --url URL --pops FRA1,SIN1 --endpoint ADDR[,ADDR]
                               --listener web --screenshot FILE [--timeout S]
        status_page_browser.py --url URL --pops FRA1,SIN1,IAD1 --matrix
+                              --screenshot FILE [--timeout S]
+       status_page_browser.py --url URL --pops FRA1,SIN1,IAD1 --down FRA1,SIN1
                               --screenshot FILE [--timeout S]
 """
 import argparse
@@ -53,6 +57,7 @@ def main():
     ap.add_argument("--pops", required=True)
     ap.add_argument("--endpoint", default="")
     ap.add_argument("--matrix", action="store_true")
+    ap.add_argument("--down", default="", help="FROM,TO: wait until that path shows down")
     ap.add_argument("--listener", default="web")
     ap.add_argument("--screenshot", required=True)
     ap.add_argument("--timeout", type=float, default=10.0)
@@ -84,6 +89,20 @@ def main():
         states = wait(driver, "every PoP connected on the map", pops_connected, 20)
         labels = driver.execute_script(
             "return [...document.querySelectorAll('#pops text')].map(t => t.textContent);")
+
+        if args.down:
+            a, b = args.down.split(",")
+
+            def held_down(d):
+                return d.execute_script(
+                    "const td = [...document.querySelectorAll('#mesh td')].find(td =>"
+                    " td.dataset.from === arguments[0] && td.dataset.to === arguments[1]);"
+                    " return td && td.dataset.down === '1' && td.textContent;", a, b)
+
+            say(down=wait(driver, f"{a} -> {b} down in the PoP x PoP table", held_down,
+                          args.timeout))
+            code = 0
+            return code
 
         if args.matrix:
             def matrix(d):

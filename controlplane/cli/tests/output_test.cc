@@ -473,17 +473,17 @@ TEST(Golden, PopMatrix) {
   EXPECT_EQ(render<v1::GetPopMatrixResponse>(R"(
       paths { from: "FRA1" to: "SIN1" rtt_ms: 151.04 jitter_ms: 1.2 loss_percent: 0 }
       paths { from: "SIN1" to: "FRA1" rtt_ms: 150.7 jitter_ms: 0.9 loss_percent: 3.3 }
-      paths { from: "SIN1" to: "IAD1" rtt_ms: -1 loss_percent: 100 }
+      paths { from: "SIN1" to: "IAD1" rtt_ms: -1 loss_percent: 100 down: true }
       regions { pop: "FRA1" region: "ap-southeast" rtt_ms: 151 }
       regions { pop: "FRA1" region: "eu-central" rtt_ms: 2.1 }
       regions { pop: "SIN1" region: "ap-southeast" rtt_ms: 2.04 }
       regions { pop: "SIN1" region: "eu-central" rtt_ms: -1 })",
                                              print_pop_matrix),
             "PoP x PoP: smoothed RTT/jitter, loss (mesh probes)\n"
-            "FROM \\ TO  FRA1             IAD1                  SIN1\n"
-            "FRA1       -                -                     151/1.2 ms 0%\n"
-            "IAD1       -                -                     -\n"
-            "SIN1       150.7/0.9 ms 3%  no reply (100% loss)  -\n"
+            "FROM \\ TO  FRA1             IAD1                        SIN1\n"
+            "FRA1       -                -                           151/1.2 ms 0%\n"
+            "IAD1       -                -                           -\n"
+            "SIN1       150.7/0.9 ms 3%  down: no reply (100% loss)  -\n"
             "\n"
             "PoP x region: RTT of the nearest group (endpoint probes)\n"
             "POP \\ REGION  ap-southeast  eu-central\n"

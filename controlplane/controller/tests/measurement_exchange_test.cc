@@ -55,6 +55,7 @@ TEST(SharedProbes, KeepWhatRoutingReadsInKeyOrderTheLaterResultWinning) {
   p->set_rtt_ms(45);
   p->set_jitter_ms(2);
   p->set_sent(30);
+  p->set_down(true);
   report.add_peers()->set_pop("AMS1");
   v1::ProbeReport s = shared_probes(report);
   ASSERT_EQ(s.results_size(), 2);
@@ -68,6 +69,8 @@ TEST(SharedProbes, KeepWhatRoutingReadsInKeyOrderTheLaterResultWinning) {
   EXPECT_EQ(s.peers(0).pop(), "AMS1");
   EXPECT_EQ(s.peers(1).pop(), "SIN1");
   EXPECT_EQ(s.peers(1).jitter_ms(), 0);
+  EXPECT_TRUE(s.peers(1).down());
+  EXPECT_FALSE(s.peers(0).down());
 }
 
 TEST(MovesRoutes, OnlyChangesBeyondAQuarterOfTheRelayMarginAreWritten) {
@@ -96,6 +99,10 @@ TEST(MovesRoutes, OnlyChangesBeyondAQuarterOfTheRelayMarginAreWritten) {
   EXPECT_TRUE(moves_routes(written, next, policy));
   next = written;
   next.mutable_tunnel_source()->set_ipv4("192.0.2.9");
+  EXPECT_TRUE(moves_routes(written, next, policy));
+  // A peer path going down (shown by pop matrix on every replica).
+  next = written;
+  next.mutable_probes()->mutable_peers(0)->set_down(true);
   EXPECT_TRUE(moves_routes(written, next, policy));
   // The report's time alone is no change.
   next = written;
@@ -317,6 +324,24 @@ TEST_F(TwoReplicasTest, EveryReplicaListsAPopConnectedToAnother) {
   board_.expire("SIN1");
   EXPECT_EQ(sin_on(0).state(), v1::POP_DISCONNECTED);
   EXPECT_EQ(sin_on(0).replica(), "");
+}
+
+TEST_F(TwoReplicasTest, EveryReplicaShowsAPeerPathDown) {
+  fra_relays_through_sin();
+  v1::ProbeReport r = report(150, 2);
+  v1::PeerResult* p = r.add_peers();
+  p->set_pop("FRA1");
+  p->set_rtt_ms(45);
+  p->set_down(true);
+  replicas_[1]->probes(sin_.get(), "SIN1", r);
+  ASSERT_EQ(board_.deliver(), 1u);
+  for (int replica : {0, 1}) {
+    bool shown = false;
+    const v1::GetPopMatrixResponse m = replicas_[replica]->matrix();
+    for (const v1::PopPath& path : m.paths())
+      if (path.from() == "SIN1" && path.to() == "FRA1") shown = path.down();
+    EXPECT_TRUE(shown) << "replica " << replica;
+  }
 }
 
 TEST_F(TwoReplicasTest, ARelayMovingToTheOtherReplicaStaysARelayBeforeItsFirstStatus) {

@@ -440,6 +440,7 @@ TEST_F(PopRegistryTest, EveryConnectedPopProbesTheOthersAndTheMatrixShowsThem) {
   peer->set_jitter_ms(1.25);
   peer->set_loss_percent(10);
   peer->set_sent(30);
+  peer->set_down(true);
   registry_->probes(fra.get(), "FRA1", report);
   registry_->probes(sin.get(), "SIN1", probe_report({{"eu", "198.51.100.1", 40, true}}));
   v1::GetPopMatrixResponse m = registry_->matrix();
@@ -450,6 +451,7 @@ TEST_F(PopRegistryTest, EveryConnectedPopProbesTheOthersAndTheMatrixShowsThem) {
   EXPECT_DOUBLE_EQ(m.paths(0).jitter_ms(), 1.25);
   EXPECT_DOUBLE_EQ(m.paths(0).loss_percent(), 10);
   EXPECT_EQ(m.paths(0).sent(), 30u);
+  EXPECT_TRUE(m.paths(0).down());
   ASSERT_EQ(m.regions_size(), 2);
   EXPECT_EQ(m.regions(0).pop(), "FRA1");
   EXPECT_EQ(m.regions(0).region(), "eu-central");
