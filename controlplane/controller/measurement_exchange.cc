@@ -77,6 +77,15 @@ v1::ProbeReport shared_probes(const v1::ProbeReport& report) {
   return out;
 }
 
+bool same_host_tunnels(const v1::SharedMeasurements& a, const v1::SharedMeasurements& b) {
+  if (a.host_tunnel_sources_size() != b.host_tunnel_sources_size()) return false;
+  for (int i = 0; i < a.host_tunnel_sources_size(); ++i)
+    if (a.host_tunnel_sources(i).ipv4() != b.host_tunnel_sources(i).ipv4() ||
+        a.host_tunnel_sources(i).ipv6() != b.host_tunnel_sources(i).ipv6())
+      return false;
+  return true;
+}
+
 bool moves_routes(const v1::SharedMeasurements& written, const v1::SharedMeasurements& next,
                   const RoutePolicy& policy) {
   if (written.pop() != next.pop() ||
@@ -85,6 +94,7 @@ bool moves_routes(const v1::SharedMeasurements& written, const v1::SharedMeasure
       written.dataplane_healthy() != next.dataplane_healthy() ||
       written.bgp_announced() != next.bgp_announced())
     return true;
+  if (!same_host_tunnels(written, next)) return true;
   const v1::ProbeReport& a = written.probes();
   const v1::ProbeReport& b = next.probes();
   if (a.results_size() != b.results_size() || a.peers_size() != b.peers_size()) return true;

@@ -65,9 +65,13 @@ class LocalMeasurements final : public MeasurementExchange {
 // .probes), in key order so that equal measurements encode alike.
 v1::ProbeReport shared_probes(const v1::ProbeReport& report);
 
+// Whether the two list the same host tunnel sources, in the same order.
+bool same_host_tunnels(const v1::SharedMeasurements& a, const v1::SharedMeasurements& b);
+
 // Whether `next` differs from `written` in a way that can move a route of
-// another PoP: its tunnel source or eligibility bits, an endpoint or peer
-// appearing or going, a verdict, a loss crossing the relay limit, or an
+// another PoP: its tunnel sources (its hosts' too) or eligibility bits, an
+// endpoint or peer appearing or going, a verdict, a loss crossing the relay
+// limit, or an
 // RTT moving by a quarter of the relay margin the route computation
 // applies at that RTT (max(relay_margin_ms, relay_margin_fraction x RTT)).
 // Smaller moves stay unwritten: a stored RTT is never further than that

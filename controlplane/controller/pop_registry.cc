@@ -127,6 +127,9 @@ bool PopRegistry::share_locked(const PopState& st, Actions& actions) {
     // Its first host's report (by name): the hosts of one PoP measure from
     // one place, and one report keeps what is shared as it was before hosts.
     *m->mutable_probes() = st.hosts.begin()->second.shared_probes;
+    for (const auto& [name, host] : st.hosts)
+      if (!same_tunnel(host.host.tunnel_source(), st.pop.tunnel_source()))
+        *m->add_host_tunnel_sources() = host.host.tunnel_source();
     snapshot = std::move(m);
   }
   return measurements_->publish(st.pop.id(), std::move(snapshot)) &&
@@ -144,7 +147,8 @@ bool PopRegistry::take_shared_locked(const std::string& pop, Actions& actions) {
   const bool eligibility = !now || !before ||
                            before->dataplane_healthy() != now->dataplane_healthy() ||
                            before->bgp_announced() != now->bgp_announced() ||
-                           !same_tunnel(before->tunnel_source(), now->tunnel_source());
+                           !same_tunnel(before->tunnel_source(), now->tunnel_source()) ||
+                           !same_host_tunnels(*before, *now);
   if (now) {
     SharedPeer& peer = shared_[pop];
     peer.snapshot = now;
@@ -249,12 +253,17 @@ PopContext PopRegistry::context_of(const PopState& st) const {
     const v1::TunnelSource& tunnel =
         peer ? peer->snapshot->tunnel_source() : other.pop.tunnel_source();
     if (tunnel.ipv4().empty() && tunnel.ipv6().empty()) continue;
-    ctx.peers.push_back(PeerPop{.id = id,
-                                .tunnel_source = tunnel,
-                                .connected = peer != nullptr,
-                                .dataplane_healthy = peer && peer->snapshot->dataplane_healthy(),
-                                .bgp_announced = peer && peer->snapshot->bgp_announced(),
-                                .health = peer ? &peer->health : nullptr});
+    ctx.peers.push_back(PeerPop{
+        .id = id,
+        .tunnel_source = tunnel,
+        .host_tunnel_sources =
+            peer ? std::vector<v1::TunnelSource>(peer->snapshot->host_tunnel_sources().begin(),
+                                                 peer->snapshot->host_tunnel_sources().end())
+                 : std::vector<v1::TunnelSource>{},
+        .connected = peer != nullptr,
+        .dataplane_healthy = peer && peer->snapshot->dataplane_healthy(),
+        .bgp_announced = peer && peer->snapshot->bgp_announced(),
+        .health = peer ? &peer->health : nullptr});
   }
   return ctx;
 }
@@ -615,7 +624,8 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
     refresh(st, *config, actions);
     // Every other PoP probes the new one, and may relay through it once
     // the exchange stores it; a host joining a connected PoP changes nothing
-    // for them unless it moved the PoP's tunnel sources.
+    // for them unless it moved the PoP's tunnel sources or sends from a
+    // tunnel source of its own (their relay_peers accept it).
     if (!share_locked(st, actions) && (first_host || tunnel_changed)) refresh_peers_of(st, actions);
   }
   actions.run();
@@ -825,7 +835,8 @@ void PopRegistry::detach(const TableSink* sink, const std::string& pop) {
                 {{"pop", pop}, {"host", name}, {"hosts", st.hosts.size()}});
       sync_applied(st);
       merge_hosts(st);
-      // What it shares may change: its flags, or the first host's report.
+      // What it shares may change: its flags, the first host's report, its
+      // hosts' tunnel sources.
       (void)share_locked(st, actions);
       st.dirty = true;
     }

@@ -119,12 +119,18 @@ PopRoutes RouteComputer::compute(const Config& config, const PopContext& pop,
   // Every connected PoP may relay through this one: the set changes only
   // when a PoP connects or leaves, not with each choice, so a PoP that
   // starts relaying never waits for its relay's table.
+  // Each of its hosts sends from its own tunnel source.
   std::set<std::string> accepted;
-  for (const PeerPop& peer : pop.peers)
-    for (const std::string* a : {&peer.tunnel_source.ipv4(), &peer.tunnel_source.ipv6()})
+  auto accept = [&](const PeerPop& peer, const v1::TunnelSource& t) {
+    for (const std::string* a : {&t.ipv4(), &t.ipv6()})
       if (peer.id != pop.id && usable_relay_address(*a, pop.tunnel_source) &&
           accepted.insert(*a).second)
         out.table.add_relay_peers(*a);
+  };
+  for (const PeerPop& peer : pop.peers) {
+    accept(peer, peer.tunnel_source);
+    for (const v1::TunnelSource& t : peer.host_tunnel_sources) accept(peer, t);
+  }
   for (const auto& [akey, acc] : config.accelerators) {
     if (!acc.enabled()) continue;
     for (const v1::Listener* l : Config::children(config.listeners, akey)) {

@@ -30,6 +30,9 @@ namespace onramp::ctl {
 struct PeerPop {
   std::string id;
   v1::TunnelSource tunnel_source;
+  // Its other hosts' own tunnel sources (a PoP of several servers): where
+  // relayed packets from it may also come from.
+  std::vector<v1::TunnelSource> host_tunnel_sources;
   bool connected = true;
   // What makes it an eligible relay (relay_choice.h): its status, and its
   // own probe report, whose endpoint RTTs are the relay's leg to a group.

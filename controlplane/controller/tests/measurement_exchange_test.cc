@@ -100,6 +100,10 @@ TEST(MovesRoutes, OnlyChangesBeyondAQuarterOfTheRelayMarginAreWritten) {
   next = written;
   next.mutable_tunnel_source()->set_ipv4("192.0.2.9");
   EXPECT_TRUE(moves_routes(written, next, policy));
+  // A host sending from its own tunnel source joins (peers accept it).
+  next = written;
+  next.add_host_tunnel_sources()->set_ipv4("192.0.2.12");
+  EXPECT_TRUE(moves_routes(written, next, policy));
   // A peer path going down (shown by pop matrix on every replica).
   next = written;
   next.mutable_probes()->mutable_peers(0)->set_down(true);

@@ -1294,6 +1294,30 @@ TEST_F(PopRegistryTest, AHostsDepartureNeitherResendsNorChangesTheOthersTable) {
   EXPECT_EQ(p.hosts_size(), 0);
 }
 
+// Relayed packets from a PoP of several servers come from each server's own
+// tunnel source: the other PoPs accept every connected host's.
+TEST_F(PopRegistryTest, PeersAcceptRelayedPacketsFromEveryHostOfAPop) {
+  auto a = std::make_shared<FakeSink>(), b = std::make_shared<FakeSink>(),
+       sin = std::make_shared<FakeSink>();
+  v1::Hello sin_hello = hello("SIN1");
+  sin_hello.mutable_tunnel_source()->set_ipv4("192.0.2.2");
+  ASSERT_TRUE(registry_->hello(sin, "", sin_hello).ok());
+  ASSERT_TRUE(registry_->hello(a, "", host_hello("FRA1", "fra1-a", "192.0.2.1")).ok());
+  auto relay_peers = [&] {
+    const auto& peers = sin->sent.back().table().relay_peers();
+    return std::vector<std::string>(peers.begin(), peers.end());
+  };
+  EXPECT_EQ(relay_peers(), std::vector<std::string>{"192.0.2.1"});
+  ASSERT_TRUE(registry_->hello(b, "", host_hello("FRA1", "fra1-b", "192.0.2.11")).ok());
+  EXPECT_EQ(relay_peers(), (std::vector<std::string>{"192.0.2.1", "192.0.2.11"}));
+  // FRA1's own table is the PoP's, whatever its hosts send from.
+  EXPECT_EQ(a->sent.size(), 1u);
+  EXPECT_EQ(b->sent.back().table().relay_peers(0), "192.0.2.2");
+  // fra1-b leaves: its address is no longer accepted.
+  registry_->detach(b.get(), "FRA1");
+  EXPECT_EQ(relay_peers(), std::vector<std::string>{"192.0.2.1"});
+}
+
 TEST_F(PopRegistryTest, ANewSessionSupersedesOnlyTheSameHost) {
   auto a = std::make_shared<FakeSink>(), b = std::make_shared<FakeSink>(),
        a2 = std::make_shared<FakeSink>();

@@ -304,6 +304,25 @@ TEST(RelayPeers, OwnOrUnusableAddressesAreNotAccepted) {
   EXPECT_EQ(r.table.relay_peers(0), "2001:db8::2");
 }
 
+TEST(RelayPeers, EveryHostOfAPeerIsAccepted) {
+  Config config;
+  PopContext pop{.id = "SIN1"};
+  pop.tunnel_source.set_ipv4("192.0.2.2");
+  PeerPop fra{.id = "FRA1"};
+  fra.tunnel_source.set_ipv4("192.0.2.1");
+  v1::TunnelSource b, again;
+  b.set_ipv4("192.0.2.11");
+  b.set_ipv6("2001:db8::11");
+  again.set_ipv4("192.0.2.11");  // listed twice: accepted once
+  fra.host_tunnel_sources = {b, again};
+  pop.peers = {fra};
+  PopRoutes r = RouteComputer().compute(config, pop);
+  ASSERT_EQ(r.table.relay_peers_size(), 3);
+  EXPECT_EQ(r.table.relay_peers(0), "192.0.2.1");
+  EXPECT_EQ(r.table.relay_peers(1), "192.0.2.11");
+  EXPECT_EQ(r.table.relay_peers(2), "2001:db8::11");
+}
+
 TEST_F(RelayChoiceTest, APeerWithThisPopsOwnAddressRelaysNothing) {
   sin_.tunnel_source.set_ipv4("192.0.2.1");  // FRA1's: a misconfiguration
   PopRoutes r;
