@@ -1,5 +1,5 @@
-// Connection limits on the controller's ports (admin, PoP, status page),
-// enforced beside gRPC and the status page's HTTP server.
+// Connection limits on the controller's ports (admin, PoP, status page,
+// /metrics), enforced beside gRPC and the HTTP servers.
 //
 // gRPC 1.51 (Debian 12) has no cap on connections, per peer or in total, and
 // when accept() fails for want of descriptors it stops accepting on that port
@@ -52,6 +52,8 @@ class ConnectionGuard {
 
   ConnectionGuard(ConnectionLimits limits, std::vector<int> ports);
   ~ConnectionGuard();
+  // One more port to guard (a listener started after the guard: /metrics).
+  void add_port(int port) { ports_.push_back(port); }
   ConnectionGuard(const ConnectionGuard&) = delete;
   ConnectionGuard& operator=(const ConnectionGuard&) = delete;
 

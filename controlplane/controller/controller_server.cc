@@ -185,6 +185,10 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::start(ConfigStore& s
   return server;
 }
 
+void ControllerServer::guard_port(int port) {
+  if (guard_) guard_->add_port(port);
+}
+
 void ControllerServer::guard_connections() {
   if (shut_down_ || !guard_) return;
   ConnectionGuard::Sweep s = guard_->sweep(ConnectionGuard::Clock::now());

@@ -85,6 +85,9 @@ class ControllerServer {
   // Enforces the connection limits and rebuilds a listener that stopped
   // accepting; the main loop calls it every quarter second.
   void guard_connections();
+  // Guards one more port of this process (the /metrics listener) under the
+  // same limits; from the thread that calls guard_connections.
+  void guard_port(int port);
 
  private:
   struct Parts;

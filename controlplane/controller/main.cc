@@ -353,6 +353,9 @@ int main(int argc, char** argv) {
       return fail(1, served.error());
     }
     metrics_server = std::move(*served);
+    // Its HTTP server, like the status page's, queues accepted sockets
+    // without bound: under the controller's connection limits too.
+    server->guard_port(metrics_server->port());
     log::info("serving metrics", {{"listen", metrics_options.listen},
                                   {"port", metrics_server->port()},
                                   {"basic_auth", !metrics_options.basic_auth_file.empty()},

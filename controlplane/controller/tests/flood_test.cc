@@ -58,15 +58,17 @@ class FloodTest : public ::testing::Test {
     admin_ = free_port();
     pop_ = free_port();
     status_ = free_port();
+    metrics_ = free_port();
     ctl_ = std::make_unique<ControllerProcess>(
         std::vector<std::string>{"--init", "--db", dir_.file("c.db"), "--plaintext",
                                  "--admin-listen", "127.0.0.1:" + std::to_string(admin_),
                                  "--pop-listen", "127.0.0.1:" + std::to_string(pop_),
                                  "--status-listen", "127.0.0.1:" + std::to_string(status_),
+                                 "--metrics-listen", "127.0.0.1:" + std::to_string(metrics_),
                                  "--max-connections-per-peer", "16", "--handshake-timeout-ms",
                                  "1000"},
         dir_.file("controller.log"), 512);
-    ASSERT_TRUE(ctl_->wait_ready({admin_, pop_, status_})) << ctl_->log();
+    ASSERT_TRUE(ctl_->wait_ready({admin_, pop_, status_, metrics_})) << ctl_->log();
   }
 
   // 40 connections from 127.0.0.2 to `port`, each sending `hello` and then
@@ -126,7 +128,7 @@ class FloodTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  int admin_ = 0, pop_ = 0, status_ = 0;
+  int admin_ = 0, pop_ = 0, status_ = 0, metrics_ = 0;
   std::unique_ptr<ControllerProcess> ctl_;
 };
 
@@ -178,6 +180,12 @@ TEST_F(FloodTest, StatusPagePeerOverItsShareLosesItsNewestConnections) {
   // page's four threads would wait 10 s on each, and the sockets behind them
   // would queue without bound but for the guard.
   EXPECT_EQ(closed_of_forty(status_, "GET /status HTTP/1.1\r\n"), 24);
+}
+
+TEST_F(FloodTest, MetricsPeerOverItsShareLosesItsNewestConnections) {
+  // The same against /metrics, whose HTTP server is started beside the
+  // controller's: its port is guarded as well.
+  EXPECT_EQ(closed_of_forty(metrics_, "GET /metrics HTTP/1.1\r\n"), 24);
 }
 
 }  // namespace
