@@ -1,27 +1,16 @@
-
-
 #include "dataplane/core/flow_table.h"
-
-#include <sys/mman.h>
 
 #include <bit>
 #include <cstdlib>
 #include <cstring>
-#include <new>
+
+#include "dataplane/core/table_memory.h"
 
 namespace onramp::dp {
 namespace {
 
 void* alloc_zeroed(size_t bytes) {
-  // 2 MiB-aligned, so that the kernel can back all of it with huge pages:
-  // flows are spread at random over the table, and with 4 KiB pages nearly
-  // every lookup would also miss the TLB.
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t align = bytes >= kHuge ? kHuge : 4096;
-  bytes = (bytes + align - 1) & ~(align - 1);
-  void* p = std::aligned_alloc(align, bytes);
-  if (!p) throw std::bad_alloc();
-  if (bytes >= kHuge) madvise(p, bytes, MADV_HUGEPAGE);
+  void* p = alloc_table_memory(bytes);
   std::memset(p, 0, bytes);
   return p;
 }

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 
@@ -13,23 +14,22 @@ constexpr size_t kHugeFrom = size_t{1} << 20;
 
 }  // namespace
 
-HugePageResource::~HugePageResource() = default;
-
-void* HugePageResource::do_allocate(size_t bytes, size_t alignment) {
-  if (bytes < kHugeFrom) return ::operator new(bytes, std::align_val_t(alignment));
-  const size_t rounded = (bytes + kHugePage - 1) & ~(kHugePage - 1);
-  void* p = std::aligned_alloc(kHugePage, rounded);
+void* alloc_table_memory(size_t bytes, size_t alignment) {
+  const bool huge = bytes >= kHugeFrom;
+  const size_t align = huge ? kHugePage : std::max(alignment, sizeof(void*));
+  const size_t rounded = (bytes + align - 1) & ~(align - 1);
+  void* p = std::aligned_alloc(align, rounded);
   if (!p) throw std::bad_alloc();
-  madvise(p, rounded, MADV_HUGEPAGE);
+  if (huge) madvise(p, rounded, MADV_HUGEPAGE);
   return p;
 }
 
-void HugePageResource::do_deallocate(void* p, size_t bytes, size_t alignment) {
-  if (bytes < kHugeFrom) {
-    ::operator delete(p, std::align_val_t(alignment));
-    return;
-  }
-  std::free(p);
+HugePageResource::~HugePageResource() = default;
+
+void* HugePageResource::do_allocate(size_t bytes, size_t alignment) {
+  return alloc_table_memory(bytes, alignment);
 }
+
+void HugePageResource::do_deallocate(void* p, size_t, size_t) { std::free(p); }
 
 }  // namespace onramp::dp

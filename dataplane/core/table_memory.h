@@ -12,6 +12,12 @@
 
 namespace onramp::dp {
 
+// `bytes` for a table read at random: from 1 MiB on, 2 MiB-aligned and
+// marked for transparent huge pages (on 4 KiB pages nearly every read
+// would also miss the TLB); below that, aligned to `alignment` (a power of
+// two). Freed with std::free. Throws std::bad_alloc.
+void* alloc_table_memory(size_t bytes, size_t alignment = 64);
+
 // Hands out 2 MiB-aligned blocks marked for transparent huge pages when
 // asked for 1 MiB or more, ordinary memory below that; frees them all when
 // destroyed. The upstream of a table's monotonic arena (TableArena).
