@@ -343,6 +343,12 @@ std::map<std::string, std::string> AdminService::reserved_addresses() const {
     for (const std::string& a : {tunnel.ipv4(), tunnel.ipv6()})
       if (auto parsed = IpAddress::parse(a))
         out.emplace(parsed->to_string(), "the tunnel source of PoP " + id);
+  // A PoP of several servers: each connected host sends from its own.
+  for (const auto& [id, tunnels] : registry_.host_tunnel_sources())
+    for (const v1::TunnelSource& tunnel : tunnels)
+      for (const std::string& a : {tunnel.ipv4(), tunnel.ipv6()})
+        if (auto parsed = IpAddress::parse(a))
+          out.emplace(parsed->to_string(), "a tunnel source of PoP " + id + "'s hosts");
   return out;
 }
 

@@ -170,6 +170,14 @@ bool PopRegistry::take_shared_locked(const std::string& pop, Actions& actions) {
   } else {
     shared_.erase(pop);
   }
+  {
+    std::lock_guard tunnels(tunnels_mu_);
+    if (now && now->host_tunnel_sources_size() > 0)
+      host_tunnels_[pop].assign(now->host_tunnel_sources().begin(),
+                                now->host_tunnel_sources().end());
+    else
+      host_tunnels_.erase(pop);
+  }
   // The newest snapshot for each, as refresh_peers_of takes it.
   for (auto& [id, other] : pops_)
     if (other.connected() && id != pop && (eligibility || relays_through(other, pop)))
@@ -1016,6 +1024,11 @@ PopRegistry::latest_routes() const {
 std::map<std::string, v1::TunnelSource> PopRegistry::tunnel_sources() const {
   std::lock_guard lock(tunnels_mu_);
   return tunnels_;
+}
+
+std::map<std::string, std::vector<v1::TunnelSource>> PopRegistry::host_tunnel_sources() const {
+  std::lock_guard lock(tunnels_mu_);
+  return host_tunnels_;
 }
 
 Result<PopView> PopRegistry::view(const std::string& pop) const {

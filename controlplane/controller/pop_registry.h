@@ -135,6 +135,10 @@ class PopRegistry {
   // Every PoP's tunnel sources, by PoP id. Behind a lock of its own: admin
   // validation reads it on every mutation and must not wait for a push.
   std::map<std::string, v1::TunnelSource> tunnel_sources() const;
+  // The own tunnel sources of a connected PoP's other hosts (a PoP of
+  // several servers), by PoP id, as its stored snapshot lists them; the
+  // same lock.
+  std::map<std::string, std::vector<v1::TunnelSource>> host_tunnel_sources() const;
   // The PoP's view, or an error when no PoP has that id.
   Result<PopView> view(const std::string& pop) const;
   // The PoP's table for TraceFlow, or an error when no PoP has that id or
@@ -292,8 +296,10 @@ class PopRegistry {
   // of that version or newer are current.
   uint64_t slice_since_ = 0;
   std::mt19937_64 rng_;
-  mutable std::mutex tunnels_mu_;  // guards tunnels_; taken inside mu_, never around it
+  // Guards tunnels_ and host_tunnels_; taken inside mu_, never around it.
+  mutable std::mutex tunnels_mu_;
   std::map<std::string, v1::TunnelSource> tunnels_;
+  std::map<std::string, std::vector<v1::TunnelSource>> host_tunnels_;
 };
 
 int64_t now_ms();

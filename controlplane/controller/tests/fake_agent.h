@@ -51,8 +51,8 @@ class FakeAgent {
     h->set_iata(pop.substr(0, 3));
     h->set_city("Test");
     h->set_country("DE");
-    h->mutable_tunnel_source()->set_ipv4("192.0.2.1");
-    h->mutable_tunnel_source()->set_ipv6("2001:db8::1");
+    h->mutable_tunnel_source()->set_ipv4(ipv4_);
+    h->mutable_tunnel_source()->set_ipv6(ipv6_);
     h->set_agent_version("fake-agent");
     h->set_applied_version(applied);
     h->set_applied_digest(digest);
@@ -62,6 +62,11 @@ class FakeAgent {
   }
   // The host its hello names (Hello.host): one of several servers of a PoP.
   void set_host(const std::string& host) { host_ = host; }
+  // The Hello's tunnel sources (192.0.2.1 and 2001:db8::1 unless set).
+  void set_tunnel_source(const std::string& ipv4, const std::string& ipv6) {
+    ipv4_ = ipv4;
+    ipv6_ = ipv6;
+  }
   bool ack(const onramp::v1::TableUpdate& u, bool ok = true, const std::string& error = "") {
     onramp::v1::AgentMessage m;
     auto* a = m.mutable_ack();
@@ -109,6 +114,7 @@ class FakeAgent {
   bool ended_ = false;
   bool finished_ = false;
   std::string host_;
+  std::string ipv4_ = "192.0.2.1", ipv6_ = "2001:db8::1";
   std::thread reader_;
 };
 

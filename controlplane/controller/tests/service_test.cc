@@ -376,6 +376,20 @@ TEST_F(ServiceTest, TunnelSourcesAndTheControllersAddressAreNotVipsOrEndpoints) 
   s = create(accelerator("api", {"192.0.2.1"}));
   EXPECT_EQ(s.error_message(), "accelerator.vips[0]: 192.0.2.1 is the tunnel source of PoP FRA1");
   EXPECT_EQ(pops().config_version(), before);
+
+  // A second server of FRA1 sends from its own address: reserved as well
+  // while it is connected.
+  FakeAgent second(pop_channel_);
+  second.set_host("fra1-b");
+  second.set_tunnel_source("192.0.2.11", "2001:db8::11");
+  ASSERT_TRUE(second.hello("FRA1"));
+  ASSERT_TRUE(second.next(5s));
+  s = create(endpoint("web", "http", "eu", "192.0.2.11"));
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "endpoint.address: 192.0.2.11 is a tunnel source of PoP FRA1's hosts; traffic to it "
+            "would loop through the PoP");
+  EXPECT_EQ(pops().config_version(), before);
 }
 
 TEST(OwnAddresses, SpecificListenAddressesAreReservedWildcardsAndNamesAreNot) {
