@@ -34,6 +34,7 @@ v1::RouteInputs route_inputs(v1::RouteInputs slice, const PopContext& pop,
     v1::RoutePeer* p = slice.add_peers();
     p->set_pop(peer.id);
     *p->mutable_tunnel_source() = peer.tunnel_source;
+    for (const v1::TunnelSource& t : peer.host_tunnel_sources) *p->add_host_tunnel_sources() = t;
   }
   memory_to_proto(memory, *slice.mutable_memory());
   *slice.mutable_policy() = policy_to_proto(policy);
@@ -117,7 +118,10 @@ LocalInputs local_inputs(const v1::RouteInputs& inputs) {
   for (const v1::Endpoint& e : inputs.endpoints()) out.config.endpoints[key_of(e)] = e;
   out.pop = PopContext{.id = inputs.pop(), .tunnel_source = inputs.tunnel_source()};
   for (const v1::RoutePeer& p : inputs.peers())
-    out.pop.peers.push_back(PeerPop{.id = p.pop(), .tunnel_source = p.tunnel_source()});
+    out.pop.peers.push_back(PeerPop{
+        .id = p.pop(),
+        .tunnel_source = p.tunnel_source(),
+        .host_tunnel_sources = {p.host_tunnel_sources().begin(), p.host_tunnel_sources().end()}});
   out.policy = policy_from_proto(inputs.policy());
   out.memory = memory_from_proto(inputs.memory());
   return out;

@@ -278,6 +278,9 @@ TEST_F(RelayChoiceTest, TheSameInputsGiveTheSameTableAndTheAgentAloneGoesDirect)
   // accepted for relaying.
   PopContext pop = fra_;
   pop.peers = {sin_};
+  // SIN1 on two servers, the second sending from its own address.
+  pop.peers[0].host_tunnel_sources.resize(1);
+  pop.peers[0].host_tunnel_sources[0].set_ipv4("192.0.2.12");
   LocalInputs local = local_inputs(route_inputs(config_slice(config_), pop, memory_, policy_));
   EXPECT_EQ(local.memory.at("web/http").paths.at("ap").via, "SIN1");
   EXPECT_DOUBLE_EQ(local.policy.relay_margin_fraction, policy_.relay_margin_fraction);
@@ -285,7 +288,8 @@ TEST_F(RelayChoiceTest, TheSameInputsGiveTheSameTableAndTheAgentAloneGoesDirect)
   PopRoutes alone =
       RouteComputer(local.policy).compute(local.config, local.pop, &own, &local.memory, true);
   EXPECT_EQ(relay_of(alone, "198.51.100.2"), "");
-  EXPECT_EQ(alone.table.relay_peers_size(), 1);
+  ASSERT_EQ(alone.table.relay_peers_size(), 2);
+  EXPECT_EQ(alone.table.relay_peers(1), "192.0.2.12");
   EXPECT_EQ(alone.memory.at("web/http").paths.count("ap"), 0u);
 }
 
