@@ -161,7 +161,9 @@ std::vector<MetricFamily> PopCollector::Collect() const {
     return m;
   };
   MetricFamily by_state{.name = "onramp_pops",
-                        .help = "PoPs the controller knows, by session state",
+                        .help =
+                            "PoPs the controller knows, by session state (on_another_replica: "
+                            "connected to another controller replica)",
                         .type = MetricType::Gauge};
   MetricFamily connected{.name = "onramp_pop_connected",
                          .help = "1 while the PoP's agent holds a session to the controller",
@@ -193,9 +195,16 @@ std::vector<MetricFamily> PopCollector::Collect() const {
       .name = "onramp_pop_host_bgp_announced",
       .help = "1 when the host's agent last reported its VIPs announced, per connected host",
       .type = MetricType::Gauge};
-  std::map<std::string, int> states = {{"connected", 0}, {"disconnected", 0}};
+  std::map<std::string, int> states = {
+      {"connected", 0}, {"disconnected", 0}, {"on_another_replica", 0}};
   for (const v1::Pop& p : list.pops()) {
     bool up = p.state() == v1::POP_CONNECTED;
+    // Connected to another replica (etcd): that replica's series describe
+    // it, so that each PoP has one set, from the replica that holds it.
+    if (up && p.hosts_size() == 0) {
+      ++states["on_another_replica"];
+      continue;
+    }
     ++states[up ? "connected" : "disconnected"];
     std::vector<ClientMetric::Label> pop = {{"pop", p.id()}};
     connected.metric.push_back(gauge(pop, up ? 1 : 0));

@@ -121,6 +121,32 @@ TEST_F(ControllerMetricsTest, PopsByStateAndVersions) {
   EXPECT_TRUE(has(t, "onramp_config_version 5")) << t;
 }
 
+// Replicas on etcd list a PoP connected to another replica as connected,
+// without hosts: only the replica that holds it gives its series, so that
+// alerts see one set per PoP (and no stale versions from the others).
+TEST_F(ControllerMetricsTest, APopOnAnotherReplicaHasItsSeriesThere) {
+  PopCollector pops(
+      [] {
+        v1::ListPopsResponse list;
+        v1::Pop* here = list.add_pops();
+        here->set_id("FRA1");
+        here->set_state(v1::POP_CONNECTED);
+        here->add_hosts()->set_name("fra1-a");
+        v1::Pop* there = list.add_pops();
+        there->set_id("SIN1");
+        there->set_state(v1::POP_CONNECTED);
+        there->set_applied_version(3);
+        there->set_sent_version(4);
+        return list;
+      },
+      [] { return uint64_t{4}; });
+  std::string t = text(pops.Collect());
+  EXPECT_TRUE(has(t, "onramp_pops{state=\"connected\"} 1")) << t;
+  EXPECT_TRUE(has(t, "onramp_pops{state=\"on_another_replica\"} 1")) << t;
+  EXPECT_TRUE(has(t, "onramp_pop_connected{pop=\"FRA1\"} 1")) << t;
+  EXPECT_EQ(t.find("pop=\"SIN1\""), std::string::npos) << t;
+}
+
 // The admin server's interceptor: every call counted by method and the
 // status code it ended with, through a real gRPC server.
 TEST_F(ControllerMetricsTest, AdminCallsAreCountedByTheServer) {
