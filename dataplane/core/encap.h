@@ -247,6 +247,14 @@ template <bool kV4, bool kGue>
 
 }  // namespace encap_detail
 
+// Whether encapsulate reads its flow_hash for endpoint `ep`: for a GUE
+// source port, an IPv6 flow label and a relay's UDP header; an IPIP tunnel
+// over IPv4 carries no entropy, and any value serves
+// (Encap.FlowHashIsReadExactlyWhereSaid).
+inline bool uses_flow_hash(const Endpoint& ep) {
+  return ep.mode == ForwardingMode::gue || !ep.v4 || ep.relayed;
+}
+
 [[gnu::always_inline]] inline bool encapsulate(PacketBuf& pkt, const ParsedPacket& parsed,
                                                const Endpoint& ep, const ForwardingTable& table,
                                                const TunnelL2& l2, uint64_t flow_hash,

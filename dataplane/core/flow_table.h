@@ -6,17 +6,18 @@
 // again).
 //
 // Layout: one cache line per bucket, 4 ways (as VPP's load balancer does in
-// lbhash.h): each way holds 47 bits of the flow's 64-bit hash, one flag (an
+// lbhash.h): each way holds 47 bits of the flow's 64-bit index hash
+// (index_hash: the table's own, not the flow hash of Maglev), one flag (an
 // established TCP flow, see FlowValue), its expiry time and its endpoint, 16
 // bytes. A flow is found by its hash alone, so a hit reads one line and no
 // key. Two flows would share an entry only if their hashes agreed in those
 // 47 bits and in the bucket index (all 64 bits for a table of 2^17 buckets
-// or more; odds of 2^-57 or less for a given pair); a new flow's endpoint is
-// itself a function of the hash (Maglev), so
-// the second flow would have been given the same endpoint anyway unless the
-// endpoints changed in between. Each flow has two buckets (two-choice hashing): it goes
-// into the emptier, and is looked for in the first, then the second, which
-// lets the table fill to over 90 % before flows push each other out.
+// or more; odds of 2^-57 or less for a given pair, about 2^-44 for a new
+// flow against the 8 ways of its buckets); the second flow would then take
+// the first one's endpoint. Each flow has two buckets (two-choice hashing):
+// it goes into the first while that has room, and is looked for in the
+// first, then the second, which lets the table fill to over 90 % before
+// flows push each other out.
 //
 // The flow keys themselves are kept only when asked for (keep_keys), for
 // listing flows (--print-flows, tests): 40 more bytes per flow, written when
@@ -25,7 +26,7 @@
 // A burst looks flows up in steps, so the lines arrive while other packets
 // are worked on: prefetch(hash) the first bucket, peek(hash) once that has
 // arrived (which fetches the second when the flow is not in the first),
-// lookup(hash).
+// lookup(hash). Every `hash` a FlowTable takes is the key's index_hash.
 #pragma once
 
 #include <bit>
@@ -33,6 +34,10 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "common/ip_address.h"
 #include "dataplane/core/hash.h"
@@ -126,6 +131,33 @@ class FlowTable {
     return hash_mix(h);
   }
 
+  // Where a flow's entry sits in this table. This hash never leaves the
+  // lcore, so unlike the flow hash above (Maglev, tunnel entropy, flow log
+  // samples: the same on every PoP) it may be any good function: one
+  // multiply per 64 bits of key, all independent of each other, and one to
+  // mix their sum. Its chain is about a quarter of the flow hash's, so a
+  // bucket's prefetch leaves sooner, and a hit on an endpoint whose tunnel
+  // carries no entropy (IPIP over IPv4) never computes the flow hash at all.
+  static uint64_t index_hash(const FlowKey& key) {
+    if (key.client.is_v4()) return index_hash_v4(key);
+    const auto* p = reinterpret_cast<const uint8_t*>(&key);
+    const uint64_t sum = index_word(load_le64(p), 0) + index_word(load_le64(p + 8), 1) +
+                         index_word(load_le64(p + 16), 2) + index_word(load_le64(p + 24), 3) +
+                         index_word(load_le64(p + 32), 4);
+    return index_word(sum, 5);
+  }
+  // index_hash of a key whose client is an IPv4 address, and whose VIP is
+  // then an IPv4 address or none: the two addresses make one word, the
+  // ports, protocol and kind another.
+  static uint64_t index_hash_v4(const FlowKey& key) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&key);
+    uint32_t client, vip;
+    std::memcpy(&client, p + 12, 4);
+    std::memcpy(&vip, p + 28, 4);
+    const uint64_t addresses = uint64_t{client} | uint64_t{vip} << 32;
+    return index_word(index_word(addresses, 1) + index_word(load_le64(p + 32), 4), 5);
+  }
+
   // Step one: fetch the flow's first bucket into the cache.
   void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[first(hash)]); }
   // Step two, once the first bucket has arrived: the flow's slot if it is
@@ -208,6 +240,19 @@ class FlowTable {
   }
 
  private:
+  // index_hash's terms: 64 bits of the key, xor-ed with a key of their place
+  // and multiplied by an odd constant of their place (digits of pi; mixers of
+  // SplitMix64 and MurmurHash3), so equal words in two places differ.
+  static constexpr uint64_t kIndexXor[6] = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL,
+                                            0xa4093822299f31d0ULL, 0x082efa98ec4e6c89ULL,
+                                            0x452821e638d01377ULL, 0xbe5466cf34e90c6cULL};
+  static constexpr uint64_t kIndexMul[6] = {0x9e3779b97f4a7c15ULL, 0xbf58476d1ce4e5b9ULL,
+                                            0x94d049bb133111ebULL, 0xd6e8feb86659fd93ULL,
+                                            0xff51afd7ed558ccdULL, 0xc4ceb9fe1a85ec53ULL};
+  static constexpr uint64_t index_word(uint64_t word, int i) {
+    return mul_fold(word ^ kIndexXor[i], kIndexMul[i]);
+  }
+
   struct alignas(64) Bucket {
     uint32_t sig[kWays];     // high 32 bits of the hash, never 0; 0 = empty
     uint32_t expire[kWays];  // ms, wraps; live while expire - now > 0
@@ -235,13 +280,28 @@ class FlowTable {
     return (first(hash) ^ ((signature(hash) * 0x9e3779b1u) | 1u)) & mask_;
   }
   // The way of bucket b holding this hash (live or not), or kWays.
+  // Branch-free with SSE2: which way holds a flow is a coin toss for the
+  // branch predictor, and a loop that stops at it mispredicts often.
   uint32_t find_in(uint32_t b, uint64_t hash) const {
     const Bucket& k = buckets_[b];
     const uint32_t sig = signature(hash);
     const uint16_t check = check_bits(hash);
+#ifdef __SSE2__
+    const __m128i sigs = _mm_load_si128(reinterpret_cast<const __m128i*>(k.sig));
+    const __m128i sig_eq = _mm_cmpeq_epi32(sigs, _mm_set1_epi32(static_cast<int32_t>(sig)));
+    const __m128i checks = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(k.check));
+    const __m128i check_eq =
+        _mm_cmpeq_epi16(_mm_and_si128(checks, _mm_set1_epi16(static_cast<int16_t>(kCheckMask))),
+                        _mm_set1_epi16(static_cast<int16_t>(check)));
+    // Ways 0..3 as the low four 16-bit lanes of both, two mask bits each.
+    const uint32_t both = static_cast<uint32_t>(
+        _mm_movemask_epi8(_mm_and_si128(_mm_packs_epi32(sig_eq, sig_eq), check_eq)) & 0xff);
+    return both ? static_cast<uint32_t>(std::countr_zero(both)) / 2 : kWays;
+#else
     for (uint32_t w = 0; w < kWays; ++w)
       if (k.sig[w] == sig && (k.check[w] & kCheckMask) == check) return w;
     return kWays;
+#endif
   }
   static bool alive(uint32_t expire, uint32_t now) {
     return static_cast<int32_t>(expire - now) > 0;

@@ -232,6 +232,9 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(
       }
       l.maglev = slots;
     }
+    const bool flow_hash_early = ls.flow_log_sample_ppm > 0 ||
+                                 std::any_of(l.endpoints.begin(), l.endpoints.end(),
+                                             [](const Endpoint& e) { return uses_flow_hash(e); });
     for (const IpAddress& vip : ls.vips) {
       auto [it, added] = vip_index.emplace(vip, t->vips_.size());
       if (added)
@@ -244,6 +247,7 @@ Result<std::unique_ptr<ForwardingTable>> ForwardingTable::build(
                           .last = r.last,
                           .listener = static_cast<uint16_t>(li),
                           .affinity = l.affinity,
+                          .flow_hash_early = flow_hash_early,
                           .listener_id = l.id,
                           .tcp_idle_ms = l.tcp_idle_ms,
                           .udp_idle_ms = l.udp_idle_ms,

@@ -118,6 +118,10 @@ struct PortRangeEntry {
   uint16_t last;
   uint16_t listener;
   Affinity affinity;
+  // Every forwarded packet of the listener needs the flow hash (some
+  // endpoint's tunnel carries it, or the listener logs flows): stage one
+  // computes it beside the index hash rather than late in stage three.
+  bool flow_hash_early;
   uint32_t listener_id;
   uint32_t tcp_idle_ms;
   uint32_t udp_idle_ms;

@@ -28,6 +28,15 @@ inline uint64_t load_le64(const uint8_t* p) {
   return v;
 }
 
+// The two 64-bit halves of a * b, xor-ed: one multiply that spreads every
+// input bit over the whole result, high bits into low ones too. For hashes
+// that stay inside one process (FlowTable::index_hash), not the portable one
+// above.
+constexpr uint64_t mul_fold(uint64_t a, uint64_t b) {
+  const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
+}
+
 // Hashes `len` bytes; len must be a multiple of 8 (flow keys and addresses are).
 inline uint64_t hash_words(const uint8_t* p, size_t len, uint64_t seed) {
   uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ULL);

@@ -20,11 +20,11 @@ namespace onramp::dp {
 inline void PacketProcessor::peek(Burst& b, uint16_t j) {
   Work& w = b.work[b.pending[j]];
   if (w.frag == kLaterFragment) return;  // no flow to look up
-  const uint32_t slot = flows_.peek(w.hash);
+  const uint32_t slot = flows_.peek(w.index_hash);
   w.first_slot = slot;
   const Listener& l = b.table->listener(w.listener);
   if (slot == FlowTable::kNone) {
-    l.prefetch_pick(w.hash);
+    l.prefetch_pick(flow_hash(w));
     return;
   }
   const uint16_t ep = flows_.value(slot).endpoint_index;
@@ -52,8 +52,7 @@ DropReason check_fragment(const ParsedPacket& p) {
 
 }  // namespace
 
-bool PacketProcessor::track_first_fragment(const Work& w, const Listener& l, int ep,
-                                           uint32_t now_ms) {
+bool PacketProcessor::track_first_fragment(Work& w, const Listener& l, int ep, uint32_t now_ms) {
   FragmentTrain* t = frag_table_.find(w.parsed, now_ms);
   if (!t) {
     // A duplicate first fragment finds the train it made and overlaps it.
@@ -62,7 +61,7 @@ bool PacketProcessor::track_first_fragment(const Work& w, const Listener& l, int
     t->listener_index = w.listener;
     t->endpoint_index = static_cast<uint16_t>(ep);
     t->endpoint_id = l.endpoints[ep].id;
-    t->flow_hash = w.hash;
+    t->flow_hash = flow_hash(w);
   }
   DropReason reason;
   if (!frag_table_.add(*t, w.parsed, now_ms, reason)) {
@@ -104,6 +103,7 @@ Action PacketProcessor::follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable
   }
   const Endpoint& e = l.endpoints[ep];
   w.hash = t->flow_hash;
+  w.hashed = true;
   const uint32_t inner_len = p.ip_len;
   if (!encapsulate(pkt, p, e, table, l2, w.hash, reason)) {
     if (reason != DropReason::too_big) {
@@ -180,6 +180,17 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
         not_ours(actions[i], DropReason::non_vip);
       continue;
     }
+    // The bucket of the packet's own five-tuple, fetched before its listener
+    // is known: that is the flow key of every listener without source-IP
+    // affinity, and the sooner the fetch leaves, the less of its wait (a
+    // page walk where the table's pages miss the TLB) the core sits out.
+    const bool own_key = !p.fragment && (p.l4_proto == kProtoTcp || p.l4_proto == kProtoUdp);
+    uint64_t own_index = 0;
+    if (own_key) {
+      set_flow_key(w.key, p.src, p.src_port, p.dst, p.dst_port, p.l4_proto, Affinity::none, 0);
+      own_index = p.family == 4 ? FlowTable::index_hash_v4(w.key) : FlowTable::index_hash(w.key);
+      flows_.prefetch(own_index);
+    }
     // Loop protection: the PoP's own encapsulated traffic, routed back to a
     // VIP (an endpoint that forwards to a VIP, a route pointing home), is
     // never encapsulated again.
@@ -238,10 +249,19 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
     table.prefetch_listener(r->listener);
     w.idle_ms = flow->l4_proto == kProtoTcp ? r->tcp_idle_ms : r->udp_idle_ms;
     w.log_ppm = r->flow_log_ppm;
-    set_flow_key(w.key, flow->src, flow->src_port, flow->dst, flow->dst_port, flow->l4_proto,
-                 r->affinity, r->listener_id);
-    w.hash = flow->family == 4 ? FlowTable::hash_key_v4(w.key) : FlowTable::hash_key(w.key);
-    flows_.prefetch(w.hash);
+    w.key_v4 = flow->family == 4;
+    w.hashed = false;
+    if (own_key && flow == &p && r->affinity == Affinity::none) {
+      w.index_hash = own_index;  // the key made above
+    } else {
+      set_flow_key(w.key, flow->src, flow->src_port, flow->dst, flow->dst_port, flow->l4_proto,
+                   r->affinity, r->listener_id);
+      w.index_hash = w.key_v4 ? FlowTable::index_hash_v4(w.key) : FlowTable::index_hash(w.key);
+      flows_.prefetch(w.index_hash);
+    }
+    // Needed for sure, or likely (a SYN is most often a new flow, which
+    // Maglev places): computed here, its chain overlaps other packets' work.
+    if (r->flow_hash_early || w.tcp == kTcpSyn) flow_hash(w);
     b.pending[n_pending++] = i;
   }
   b.n_pending = n_pending;
@@ -292,9 +312,10 @@ Action PacketProcessor::too_big(PacketBuf& pkt, Work& w, const Endpoint& e,
     return Action::drop;
   }
   DropReason reason = DropReason::no_headroom;
-  bool ok = encapsulate(pkt, p, e, table, l2, w.hash, reason);
+  const uint64_t hash = flow_hash(w);
+  bool ok = encapsulate(pkt, p, e, table, l2, hash, reason);
   for (int k = 0; ok && k < n; ++k)
-    ok = encapsulate(*frags_[k], frag_parsed_[k], e, table, l2, w.hash, reason);
+    ok = encapsulate(*frags_[k], frag_parsed_[k], e, table, l2, hash, reason);
   if (!ok) {
     extra->rollback();
     count_drop(reason);
@@ -352,7 +373,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     int ep = -1;
     bool new_flow = false;
     uint32_t flow_slot = FlowTable::kNone;
-    const uint32_t slot = flows_.lookup(w.hash, now_ms, w.idle_ms, w.first_slot);
+    const uint32_t slot = flows_.lookup(w.index_hash, now_ms, w.idle_ms, w.first_slot);
     if (slot != FlowTable::kNone) {
       flow_slot = slot;
       const FlowValue v = flows_.value(slot);
@@ -371,7 +392,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
         if (ep >= 0 && established && l.endpoints[ep].draining(now_ms)) {
           ++drained;
         } else {
-          ep = l.pick(w.hash);
+          ep = l.pick(flow_hash(w));
           if (ep >= 0) ++moved;
         }
       }
@@ -382,12 +403,12 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
         flows_.set_value(slot,
                          FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), established});
     } else {
-      ep = l.pick(w.hash);
+      ep = l.pick(flow_hash(w));
       if (ep >= 0 && !w.icmp_error) {
         // A flow first seen past its handshake (its connection began
         // before this PoP saw it) is established from its first packet.
         const FlowTable::Placed placed = flows_.insert(
-            w.key, w.hash,
+            w.key, w.index_hash,
             FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), w.tcp == kTcpEstablished},
             now_ms, w.idle_ms);
         if (log) log->replaced(placed);
@@ -403,7 +424,8 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     const Endpoint& e = l.endpoints[ep];
     uint32_t inner_len = w.parsed.ip_len;
     DropReason reason;
-    if (!encapsulate(b.pkts[i], w.parsed, e, table, b.l2, w.hash, reason)) {
+    if (!encapsulate(b.pkts[i], w.parsed, e, table, b.l2, uses_flow_hash(e) ? flow_hash(w) : 0,
+                     reason)) {
       if (reason != DropReason::too_big) {
         count_drop(reason);
         continue;
@@ -422,7 +444,7 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
     // The sample is decided from the hash before any flow log state is read:
     // flows outside it cost one comparison.
     if (log && w.log_ppm && flow_slot != FlowTable::kNone && !w.icmp_error &&
-        FlowLog::sampled(w.hash, w.log_ppm))
+        FlowLog::sampled(flow_hash(w), w.log_ppm))
       log_packet(w, flow_slot, new_flow, l.id, e, inner_len, now_ms);
   }
   b.n_pending = 0;

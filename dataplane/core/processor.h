@@ -175,7 +175,10 @@ class PacketProcessor {
   struct Work {
     ParsedPacket parsed;
     FlowKey key;
-    uint64_t hash;
+    uint64_t index_hash;  // where the flow sits in flows_ (FlowTable::index_hash)
+    uint64_t hash;        // the flow hash, once flow_hash has computed it
+    bool hashed;          // whether `hash` holds it
+    bool key_v4;          // the key's client is an IPv4 address
     uint32_t idle_ms;
     uint32_t first_slot;  // stage two: the flow's slot in its first bucket, or kNone
     uint16_t listener;
@@ -210,6 +213,16 @@ class PacketProcessor {
     TunnelL2 l2;                    // its tunnel packets' Ethernet header
   };
 
+  // The flow hash (Maglev's choice, tunnel entropy, flow log samples),
+  // computed the first time a packet needs it: an established flow to an
+  // endpoint whose tunnel carries no entropy never does.
+  static uint64_t flow_hash(Work& w) {
+    if (!w.hashed) {
+      w.hash = w.key_v4 ? FlowTable::hash_key_v4(w.key) : FlowTable::hash_key(w.key);
+      w.hashed = true;
+    }
+    return w.hash;
+  }
   void peek(Burst& b, uint16_t j);
   // A packet to this PoP's relay port (relay.h): forwarded or dropped, and
   // counted.
@@ -223,7 +236,7 @@ class PacketProcessor {
                  ExtraPackets* extra);
   // A first fragment sent to endpoint `ep` of listener `l`: records its
   // train. False (counted) when it must be dropped.
-  bool track_first_fragment(const Work& w, const Listener& l, int ep, uint32_t now_ms);
+  bool track_first_fragment(Work& w, const Listener& l, int ep, uint32_t now_ms);
   // A later fragment: to its train's endpoint. Returns its action; counts it.
   Action follow_fragment(PacketBuf& pkt, Work& w, ForwardingTable& table, const TunnelL2& l2,
                          const MacAddress& port_mac, uint32_t now_ms, ExtraPackets* extra);

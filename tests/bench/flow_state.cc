@@ -76,12 +76,12 @@ int main(int argc, char** argv) {
     std::shuffle(order.begin(), order.end(), std::mt19937(7));
     for (uint32_t i : order) {
       FlowKey k = key(i);
-      uint64_t h = FlowTable::hash_key(k);
+      uint64_t h = FlowTable::index_hash(k);
       if (t.lookup(h, 1, idle_ms) == FlowTable::kNone) t.insert(k, h, FlowValue{i, 0}, 1, idle_ms);
     }
     uint64_t found = 0;
     for (uint32_t i : order) {
-      uint32_t slot = t.lookup(FlowTable::hash_key(key(i)), 2, idle_ms);
+      uint32_t slot = t.lookup(FlowTable::index_hash(key(i)), 2, idle_ms);
       if (slot != FlowTable::kNone && t.value(slot).endpoint_id == i) ++found;
     }
     std::printf(
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     FlowLogRecord drained[256];
     for (uint32_t i = 0; i < n; ++i) {
       FlowKey k = key(i);
-      uint64_t h = FlowTable::hash_key(k);
+      uint64_t h = FlowTable::index_hash(k);
       const FlowTable::Placed p = t.insert(k, h, FlowValue{i, 0}, 1, idle_ms);
       log->replaced(p);
       if (!FlowLog::sampled(h, ppm)) continue;

@@ -811,5 +811,44 @@ TEST(Relay, TraceNamesTheRelay) {
   EXPECT_NE(t.steps.back().find("1452 bytes fit"), std::string::npos) << t.steps.back();
 }
 
+// A hit on an endpoint whose tunnel carries no entropy skips the flow hash
+// (PacketProcessor::flow_hash), which is right only if no byte of that
+// tunnel packet depends on it: every kind of endpoint, direct and relayed,
+// encapsulates one packet under two hashes, and the outputs differ exactly
+// for the endpoints uses_flow_hash names.
+TEST(Encap, FlowHashIsReadExactlyWhereSaid) {
+  const std::vector<EndpointSpec> eps = {
+      {.address = ip("198.51.100.7")},
+      {.address = ip("198.51.100.8"), .mode = ForwardingMode::gue},
+      {.address = ip("2001:db8:e::7")},
+      {.address = ip("2001:db8:e::8"), .mode = ForwardingMode::gue}};
+  const dp::TunnelL2 l2({0x02, 0, 0, 0, 0, 0xfe}, kPortMac);
+  int direct_ipip_v4 = 0;
+  for (const TableSpec& spec : {make_spec(eps), ingress_spec(eps)}) {
+    auto table = build(spec);
+    ASSERT_TRUE(table);
+    for (const dp::Endpoint& e : table->listener(0).endpoints) {
+      Bytes out[2];
+      for (int k = 0; k < 2; ++k) {
+        const Bytes frame = syn("192.0.2.10", 40000);
+        std::vector<uint8_t> storage(kHeadroom + frame.size());
+        std::copy(frame.begin(), frame.end(), storage.begin() + kHeadroom);
+        dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(frame.size()),
+                          kHeadroom};
+        dp::ParsedPacket p;
+        DropReason reason;
+        ASSERT_TRUE(dp::parse_packet(pkt.data, pkt.len, p, reason));
+        ASSERT_TRUE(dp::encapsulate(pkt, p, e, *table, l2,
+                                    k ? 0xfedcba9876543210ULL : 0x0123456789abcdefULL, reason));
+        out[k] = Bytes(pkt.data, pkt.data + pkt.len);
+      }
+      EXPECT_EQ(out[0] != out[1], dp::uses_flow_hash(e))
+          << e.address.to_string() << (e.relayed ? " relayed" : " direct");
+      direct_ipip_v4 += !dp::uses_flow_hash(e);
+    }
+  }
+  EXPECT_EQ(direct_ipip_v4, 1);  // the case the fast path saves on is there
+}
+
 }  // namespace
 }  // namespace onramp::test
