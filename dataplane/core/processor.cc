@@ -343,6 +343,37 @@ void PacketProcessor::log_packet(const Work& w, uint32_t slot, bool new_flow, ui
   if (w.fin_rst != FlowEndReason::none) log_->end(slot, w.fin_rst, e.id);
 }
 
+int PacketProcessor::own_connection(Work& w, const Listener& l, uint32_t now_ms, bool& new_flow) {
+  const ParsedPacket& p = w.parsed;
+  FlowKey key;
+  set_flow_key(key, p.src, p.src_port, p.dst, p.dst_port, p.l4_proto, Affinity::none, l.id);
+  const uint64_t hash = w.key_v4 ? FlowTable::index_hash_v4(key) : FlowTable::index_hash(key);
+  const uint32_t slot = flows_.lookup(hash, now_ms, w.idle_ms);
+  if (slot != FlowTable::kNone) {
+    const FlowValue v = flows_.value(slot);
+    const int ep = l.find_endpoint(v.endpoint_id);
+    if (ep >= 0 && l.endpoints[ep].keeps_flows() && w.tcp != kTcpSyn) {
+      const bool established = w.tcp == kNotTcp ? v.established : w.tcp == kTcpEstablished;
+      if (v.endpoint_index != ep || v.established != established)
+        flows_.set_value(slot, FlowValue{v.endpoint_id, static_cast<uint16_t>(ep), established});
+      return ep;
+    }
+  }
+  if (w.tcp != kTcpSyn) return -1;  // the client's entry decides
+  // A new connection goes where its client goes once the drain is over.
+  const int ep = l.pick(flow_hash(w));
+  if (ep < 0) return -1;
+  const FlowValue v{l.endpoints[ep].id, static_cast<uint16_t>(ep), false};
+  if (slot != FlowTable::kNone) {
+    flows_.set_value(slot, v);  // a SYN on a port reused: the connection is new
+  } else {
+    const FlowTable::Placed placed = flows_.insert(key, hash, v, now_ms, w.idle_ms);
+    if (log_) log_->replaced(placed);
+    new_flow = true;
+  }
+  return ep;
+}
+
 void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
   Burst& b = bursts_[slot];
   if (b.next_hop_unknown) {
@@ -387,9 +418,20 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
       // A flow whose endpoint is gone moves; one whose endpoint is
       // unhealthy moves too, unless it is an established TCP flow and the
       // endpoint's drain is still running (a SYN, a UDP flow, or a flow
-      // whose endpoint was removed re-chooses at once).
+      // whose endpoint was removed re-chooses at once). A client under
+      // source-IP affinity whose endpoint drains keeps its entry there for
+      // its established connections; its new ones get entries of their own
+      // (own_connection).
+      bool own = false;
       if (ep < 0 || !l.endpoints[ep].keeps_flows()) {
-        if (ep >= 0 && established && l.endpoints[ep].draining(now_ms)) {
+        const bool draining = ep >= 0 && l.endpoints[ep].draining(now_ms);
+        const int mine = draining && w.key.kind == FlowKind::source_ip && !w.icmp_error
+                             ? own_connection(w, l, now_ms, new_flow)
+                             : -1;
+        if (mine >= 0) {
+          ep = mine;
+          own = true;
+        } else if (draining && established) {
           ++drained;
         } else {
           ep = l.pick(flow_hash(w));
@@ -398,8 +440,9 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
       }
       // Written only when it changed: a hit then leaves the bucket's line
       // clean, and the line is not written back to memory.
-      if (ep >= 0 && (v.endpoint_index != ep || v.endpoint_id != l.endpoints[ep].id ||
-                      v.established != established))
+      if (!own && ep >= 0 &&
+          (v.endpoint_index != ep || v.endpoint_id != l.endpoints[ep].id ||
+           v.established != established))
         flows_.set_value(slot,
                          FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), established});
     } else {

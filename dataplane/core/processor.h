@@ -224,6 +224,12 @@ class PacketProcessor {
     return w.hash;
   }
   void peek(Burst& b, uint16_t j);
+  // A packet of a client under source-IP affinity whose endpoint is
+  // draining (finish): the endpoint of its connection's own entry (a
+  // five-tuple key, on a healthy endpoint), or for a SYN the endpoint the
+  // client will move to, recorded in such an entry (new_flow set when
+  // placed); -1 otherwise, and the client's entry decides.
+  [[gnu::noinline]] int own_connection(Work& w, const Listener& l, uint32_t now_ms, bool& new_flow);
   // A packet to this PoP's relay port (relay.h): forwarded or dropped, and
   // counted.
   [[gnu::noinline]] Action relay(PacketBuf& pkt, const ParsedPacket& p,

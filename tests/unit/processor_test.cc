@@ -411,6 +411,41 @@ TEST(Processor, SourceIpAffinityPinsAClient) {
   EXPECT_EQ(proc.stats().new_flows.load(), 20u);
 }
 
+// Source-IP affinity while the client's endpoint drains: a new
+// connection goes where the client will go, and does not take the client's
+// established connections with it (they share one entry otherwise); once
+// the drain is over, those move too.
+TEST(Processor, ANewConnectionOfADrainingClientLeavesItsOthersWhereTheyAre) {
+  std::vector<EndpointSpec> eps;
+  for (int i = 1; i <= 4; ++i)
+    eps.push_back({.address = ip(("198.51.100." + std::to_string(i)).c_str())});
+  const auto ack = [](uint16_t port) {
+    return cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(port, 80, 0x10)));
+  };
+  auto before = build(make_spec(eps, Affinity::source_ip));
+  PacketProcessor proc(0, 4096);
+  const std::string home = outer_dst(run(proc, *before, syn("192.0.2.10", 1000)).out);
+  ASSERT_EQ(outer_dst(run(proc, *before, ack(1000)).out), home);
+  for (auto& e : eps) e.healthy = e.address.to_string() != home;  // 30 s drain by default
+  auto t = ForwardingTable::build(make_spec(eps, Affinity::source_ip), 1, before.get(), 1, 1000);
+  ASSERT_TRUE(t.ok()) << t.error();
+  ForwardingTable& after = **t;
+
+  const std::string next = outer_dst(run(proc, after, syn("192.0.2.10", 2000), 2000).out);
+  EXPECT_NE(next, home);
+  EXPECT_EQ(outer_dst(run(proc, after, ack(1000), 2001).out), home);  // still draining there
+  EXPECT_EQ(outer_dst(run(proc, after, ack(2000), 2002).out), next);
+  EXPECT_EQ(outer_dst(run(proc, after, syn("192.0.2.10", 2000), 2003).out), next);  // a retry
+  EXPECT_EQ(outer_dst(run(proc, after, syn("192.0.2.10", 3000), 2004).out), next);  // the client's
+  EXPECT_EQ(outer_dst(run(proc, after, ack(1000), 2005).out), home);
+  EXPECT_EQ(proc.stats().drained_packets.load(), 2u);
+  EXPECT_EQ(proc.stats().flows_moved.load(), 0u);
+  // The drain is over: the client, and with it its first connection, moves.
+  EXPECT_EQ(outer_dst(run(proc, after, ack(1000), 1000 + 30000 + 1).out), next);
+  EXPECT_EQ(outer_dst(run(proc, after, ack(2000), 1000 + 30000 + 2).out), next);
+  EXPECT_EQ(proc.stats().flows_moved.load(), 1u);
+}
+
 TEST(Processor, DropsAreCountedByReason) {
   auto table = build(make_spec({{.address = ip("198.51.100.7"), .weight = 0}}));
   PacketProcessor proc(0, 1024);
