@@ -157,6 +157,10 @@ class FlowTable {
     const uint64_t addresses = uint64_t{client} | uint64_t{vip} << 32;
     return index_word(index_word(addresses, 1) + index_word(load_le64(p + 32), 4), 5);
   }
+  // index_hash where the caller knows whether the client is IPv4.
+  static uint64_t index_hash(const FlowKey& key, bool v4) {
+    return v4 ? index_hash_v4(key) : index_hash(key);
+  }
 
   // Step one: fetch the flow's first bucket into the cache.
   void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[first(hash)]); }

@@ -188,7 +188,7 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
     uint64_t own_index = 0;
     if (own_key) {
       set_flow_key(w.key, p.src, p.src_port, p.dst, p.dst_port, p.l4_proto, Affinity::none, 0);
-      own_index = p.family == 4 ? FlowTable::index_hash_v4(w.key) : FlowTable::index_hash(w.key);
+      own_index = FlowTable::index_hash(w.key, p.family == 4);
       flows_.prefetch(own_index);
     }
     // Loop protection: the PoP's own encapsulated traffic, routed back to a
@@ -256,7 +256,7 @@ void PacketProcessor::classify(int slot, ForwardingTable& table, PacketBuf* pkts
     } else {
       set_flow_key(w.key, flow->src, flow->src_port, flow->dst, flow->dst_port, flow->l4_proto,
                    r->affinity, r->listener_id);
-      w.index_hash = w.key_v4 ? FlowTable::index_hash_v4(w.key) : FlowTable::index_hash(w.key);
+      w.index_hash = FlowTable::index_hash(w.key, w.key_v4);
       flows_.prefetch(w.index_hash);
     }
     // Needed for sure, or likely (a SYN is most often a new flow, which
@@ -347,7 +347,7 @@ int PacketProcessor::own_connection(Work& w, const Listener& l, uint32_t now_ms,
   const ParsedPacket& p = w.parsed;
   FlowKey key;
   set_flow_key(key, p.src, p.src_port, p.dst, p.dst_port, p.l4_proto, Affinity::none, l.id);
-  const uint64_t hash = w.key_v4 ? FlowTable::index_hash_v4(key) : FlowTable::index_hash(key);
+  const uint64_t hash = FlowTable::index_hash(key, w.key_v4);
   const uint32_t slot = flows_.lookup(hash, now_ms, w.idle_ms);
   if (slot != FlowTable::kNone) {
     const FlowValue v = flows_.value(slot);
