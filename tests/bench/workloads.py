@@ -37,9 +37,9 @@ import os
 import random
 import struct
 
-import model  # tests/pcap: the flow hash, for W3's construction
+import model  # tests/pcap: the flow table's index hash, for W3's construction
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 DST_MAC = bytes.fromhex("027063617000")  # net_pcap's own port MAC
 SRC_MAC = bytes.fromhex("020000000001")
 TCP_SYN = 0x02
@@ -256,14 +256,15 @@ def _w3_table(name):
     return "".join(parts)
 
 
-def _flow_key_hash(client16, sport, vip16, dport, proto, affinity, listener):
-    """The dataplane's flow hash (tests/pcap/model.py), for either affinity."""
+def _flow_index_hash(client16, sport, vip16, dport, proto, affinity, listener):
+    """Where the dataplane's flow table places a flow (model.index_hash), for
+    either affinity."""
     if affinity == "SOURCE_IP":
         lid = model.listener_id(f"l{listener}")
         key = client16 + b"\0" * 16 + struct.pack("<HHBBH", lid & 0xFFFF, lid >> 16, 0, 2, 0)
     else:
         key = client16 + vip16 + struct.pack("<HHBBH", sport, dport, proto, 1, 0)
-    return model.hash_words(key, model.FLOW_SEED)
+    return model.index_hash(key)
 
 
 def _flow_buckets(h, mask):
@@ -281,15 +282,17 @@ def _w3(scale, out, name):
     established ones out too (it evicts the entry closest to expiry, and the
     established flows are the oldest). So W3 is built around the flow table's
     layout (dataplane/core/flow_table.h: buckets of 4 ways, two buckets a
-    flow, the first one's index the hash's low bits): the table gets
+    flow, the first one's index the low bits of the table's own index hash,
+    model.index_hash): the table gets
     `w3_buckets` buckets; every bucket of the first seven eighths holds exactly
     3 established flows (their first bucket, which always has room, so they
     stay put); the "new" flows have both their buckets in the last eighth,
     where five times more of them than fit churn through, each evicted long
     before it comes round again. Established flows send one packet in each of
     9 rounds; new flows one a pass, each in one round: 10 % new. The bench
-    reports the share it measured (new_flows / packets), so a change to the
-    table's layout that breaks this shows.
+    reports the share it measured (new_flows / packets) next to this design's
+    (`designed_new_share`), and bench-smoke fails when they differ, so a
+    change to the table's layout or hash that breaks this shows.
     """
     buckets = scale["w3_buckets"]
     mask = buckets - 1
@@ -309,7 +312,7 @@ def _w3(scale, out, name):
             client = v6("20010db8000c0000", n)
         sport = 1024 + rng.randrange(64000)
         first, second = _flow_buckets(
-            _flow_key_hash(client, sport, vip, port, proto, affinity, listener), mask)
+            _flow_index_hash(client, sport, vip, port, proto, affinity, listener), mask)
         flow = (client, vip, sport, port, proto)
         if first < top:
             if count[first] < W3_EST_PER_BUCKET:

@@ -59,6 +59,33 @@ def listener_id(name):
     return hash_words(raw, LISTENER_SEED) & 0xFFFFFFFF
 
 
+# FlowTable::index_hash's constants (dataplane/core/flow_table.h).
+_INDEX_XOR = (0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0,
+              0x082EFA98EC4E6C89, 0x452821E638D01377, 0xBE5466CF34E90C6C)
+_INDEX_MUL = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
+              0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)
+
+
+def _index_word(word, i):
+    p = (word ^ _INDEX_XOR[i]) * _INDEX_MUL[i]
+    return (p & _M64) ^ (p >> 64)
+
+
+def index_hash(key):
+    """Where a flow sits in a PoP's flow table: FlowTable::index_hash of a
+    40-byte flow key (the bytes flow_hash and source_ip_hash hash). It is
+    not the flow hash: it never leaves the dataplane, and only a workload
+    built around the table's layout needs it."""
+    assert len(key) == 40
+    words = [int.from_bytes(key[i:i + 8], "little") for i in range(0, 40, 8)]
+    if key[:12] == b"\0" * 10 + b"\xff\xff":  # an IPv4 client: two words
+        addresses = int.from_bytes(key[12:16], "little") | int.from_bytes(key[28:32], "little") << 32
+        total = _index_word(addresses, 1) + _index_word(words[4], 4)
+    else:
+        total = sum(_index_word(w, i) for i, w in enumerate(words))
+    return _index_word(total & _M64, 5)
+
+
 def flow_hash(client, client_port, vip, vip_port, proto):
     """Hash of a 5-tuple flow key (affinity NONE)."""
     key = addr16(client) + addr16(vip) + struct.pack("<HHBBH", client_port, vip_port, proto, 1, 0)
