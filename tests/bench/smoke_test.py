@@ -5,10 +5,9 @@ Runs `scripts/bench --smoke` against the build and checks the JSON it
 writes: W1..W4 each with mpps, cycles_per_packet, testpmd_mpps and ratio,
 all numbers above zero, and W1, W3 and W4 with the share of new flows
 their capture was built for (W3's depends on the flow table's hash and
-layout); the table-swap,
-restart, build and flow-state figures present (swaps losing no packet),
-and the control-plane figure for 2 and 4 simulated PoPs (sim-agents) with
-every step of its breakdown. It asserts
+layout); the table-swap, restart, build and flow-state figures present
+(swaps losing no packet), and the control-plane figure for 2 and 4
+simulated PoPs (sim-agents) with every step of its breakdown. It asserts
 nothing about speed: that is what the full `scripts/bench` run and
 docs/performance.md are for.
 
