@@ -71,28 +71,38 @@ std::string refusal(int err, X509* at, bool leaf) {
   }
 }
 
-// Certificates refused lately, by certificate_hash: when each was last.
+// Certificates refused lately, by certificate_hash: the first and the last
+// refusal of a run of them (a run ends after `within` without one).
+struct Refusals {
+  std::chrono::steady_clock::time_point first, last;
+};
 std::mutex refused_mu;
-std::map<size_t, std::chrono::steady_clock::time_point> refused;  // GUARDED_BY(refused_mu)
+std::map<size_t, Refusals> refused;  // GUARDED_BY(refused_mu)
 constexpr size_t kMaxRemembered = 4096;
 
 void remember_refused(std::string_view pem) {
   const size_t h = certificate_hash(pem);
+  const auto now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(refused_mu);
-  if (refused.size() >= kMaxRemembered && !refused.count(h)) return;
-  refused[h] = std::chrono::steady_clock::now();
+  auto it = refused.find(h);
+  if (it != refused.end())
+    it->second.last = now;
+  else if (refused.size() < kMaxRemembered)
+    refused.emplace(h, Refusals{now, now});
 }
 
 }  // namespace
 
-std::vector<std::string> connections_with_refused_certificates(std::chrono::seconds within) {
+std::vector<std::string> connections_with_refused_certificates(std::chrono::seconds within,
+                                                               std::chrono::seconds grace) {
   std::vector<size_t> hashes;
   {
     std::lock_guard<std::mutex> lock(refused_mu);
     const auto now = std::chrono::steady_clock::now();
     for (auto it = refused.begin(); it != refused.end();)
-      it = now - it->second > within ? refused.erase(it) : std::next(it);
-    for (const auto& [h, when] : refused) hashes.push_back(h);
+      it = now - it->second.last > within ? refused.erase(it) : std::next(it);
+    for (const auto& [h, r] : refused)
+      if (now - r.last >= grace || now - r.first >= within) hashes.push_back(h);
   }
   if (hashes.empty()) return {};
   return peers_presenting_any(hashes);

@@ -82,10 +82,14 @@ class ClientCertificateGate : public grpc::AuthMetadataProcessor {
 // The connections (remote "ip:port", as peers_presenting gives them) of this
 // process's servers whose client certificate a ClientCertificateGate refused
 // in the last `within` (a sweep closes them long before), found with one
-// channelz query; empty, and no query,
-// when none was refused. The controller's connection guard closes them: a
-// refused certificate keeps no connection open.
+// channelz query; empty, and no query, when none was refused. The
+// controller's connection guard closes them: a refused certificate keeps no
+// connection open. A certificate is named once `grace` has passed since its
+// last refusal, so that the client reads its UNAUTHENTICATED status before
+// the connection ends (shut sooner, it saw "Socket closed", as from a server
+// that is down), or once it has been refused again and again for `within`.
 std::vector<std::string> connections_with_refused_certificates(
-    std::chrono::seconds within = std::chrono::seconds(5));
+    std::chrono::seconds within = std::chrono::seconds(5),
+    std::chrono::seconds grace = std::chrono::seconds(1));
 
 }  // namespace onramp::cp

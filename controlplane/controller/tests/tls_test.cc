@@ -363,8 +363,8 @@ TEST_F(TlsTest, Finding10TheControllerLogsWhoseCertificateItRefusedAndWhy) {
 }
 
 // Finding 10: a refused certificate keeps no connection open. Before, the
-// handshake ended it; now the connection guard closes it within a sweep or
-// two of the refusal, on either port.
+// handshake ended it; now the connection guard closes it a second or so
+// after the refusal (once the client has read it), on either port.
 TEST_F(TlsTest, Finding10AConnectionWithARefusedCertificateIsClosed) {
   for (int port : {admin_port_, pop_port_}) {
     SCOPED_TRACE(port);
