@@ -96,13 +96,20 @@ TEST_F(EtcdMeasurementsTest, WhatOneReplicaPublishesAnotherSeesAndOnlyChangesTha
 
   // Twenty changes that matter within half a second: the interval holds
   // (at most one write per PoP per 500 ms), the last one is what is stored.
+  // Each RTT is 10 % over the one before, so the last one moves routes
+  // against any of them that was written (a quarter of the 20 % margin):
+  // with steps of 50 ms, a write of the one before the last (1100) left the
+  // last (1150) under the margin, and never written, whenever the interval
+  // fell that way.
   auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < 20; ++i) {
-    a->publish("SIN1", snapshot("SIN1", 200 + 50 * i));
+  int last = 0;
+  for (int i = 0, rtt = 200; i < 20; ++i, rtt = rtt * 11 / 10) {
+    a->publish("SIN1", snapshot("SIN1", rtt));
+    last = rtt;  // 1206 in the end
     std::this_thread::sleep_for(25ms);
   }
   ASSERT_TRUE(eventually(
-      [&] { return b->get("SIN1") && b->get("SIN1")->probes().results(0).rtt_ms() == 1150; }, 3s));
+      [&] { return b->get("SIN1") && b->get("SIN1")->probes().results(0).rtt_ms() == last; }, 3s));
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LE(a->writes() - 2, static_cast<uint64_t>(elapsed / 0.5) + 1);
 
