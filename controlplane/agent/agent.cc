@@ -189,18 +189,19 @@ v1::Hello Agent::hello() {
   else
     h.set_applied_version(last_good_version());
   // The verdicts as they are, so the controller's first table uses them;
-  // and when the dataplane runs a table of the agent's own, which one, and
-  // the memory that made it, so the controller carries on from there.
+  // the memory that made the table the dataplane runs (the controller's, or
+  // the agent's own rounds'), so the controller carries on from there; and
+  // when that table is one of the agent's own, which one.
   if (prober_) *h.mutable_probes() = with_peers(prober_->snapshot());
   std::lock_guard<std::mutex> lock(mu_);
-  if (routing_) h.set_route_inputs_version(routing_->inputs.config_version());
   // The content the agent vouches for: the controller's digest kept with
   // the last good table, when that is what the dataplane runs.
   if (last_good_ && h.applied_version() == last_good_->version())
     h.set_applied_digest(last_good_meta_.content_digest);
-  if (routing_ && !routing_->local_digest.empty()) {
-    h.set_local_digest(routing_->local_digest);
+  if (routing_) {
+    h.set_route_inputs_version(routing_->inputs.config_version());
     ctl::memory_to_proto(routing_->local.memory, *h.mutable_route_memory());
+    h.set_local_digest(routing_->local_digest);
   }
   return h;
 }

@@ -594,17 +594,18 @@ grpc::Status PopRegistry::hello(const std::shared_ptr<TableSink>& sink, const st
                   {{"pop", h.pop()}, {"host", h.host()}, {"dropped", u.dropped}});
     }
     host.shared_probes = shared_probes(h.probes());
+    // The memory that made the table the PoP's first host runs: what the
+    // store holds may be older (flushed once a second, so a controller
+    // killed just after a nearest-group change lost that change), and the
+    // host's own rounds are newer. Computed by the same rule from the same
+    // verdicts, our table equals the one it runs and nothing is sent;
+    // otherwise the new content gets a new version.
+    if (first_host && h.route_memory_size()) st.memory = memory_from_proto(h.route_memory());
     if (!h.local_digest().empty()) {
       // The host routed on its own while this controller was away: its
       // dataplane runs applied_version with the agent's content.
       host.applied_digest = h.local_digest().substr(0, 16);
-      if (first_host) {
-        // The PoP's only host: its memory is newer than ours. Computed by
-        // the same rule from the same verdicts, our table equals it and
-        // nothing is sent; otherwise the new content gets a new version.
-        st.digest.clear();
-        if (h.route_memory_size()) st.memory = memory_from_proto(h.route_memory());
-      }
+      if (first_host) st.digest.clear();
       log::info("its agent routed on its own while the controller was away",
                 {{"pop", h.pop()},
                  {"host", h.host()},

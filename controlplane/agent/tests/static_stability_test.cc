@@ -225,7 +225,12 @@ TEST_F(StaticStabilityTest, RecoveredEndpointsComeBackToTheControllersTable) {
   // The controller's content again: the PoP runs version 5 as sent.
   EXPECT_EQ(agent.local_digest(), "");
   EXPECT_EQ(applied[2].SerializeAsString(), applied[0].SerializeAsString());
-  EXPECT_EQ(agent.hello().local_digest(), "");
+  v1::Hello h = agent.hello();
+  EXPECT_EQ(h.local_digest(), "");
+  // With the memory of that table: a controller whose store lags behind
+  // carries on from it.
+  ASSERT_EQ(h.route_memory_size(), 1);
+  EXPECT_EQ(h.route_memory(0).primary(), "eu");
 }
 
 TEST_F(StaticStabilityTest, DialsAndWeightsCountAsTheControllerCountsThem) {

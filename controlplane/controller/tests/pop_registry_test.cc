@@ -830,6 +830,51 @@ TEST_F(PopRegistryTest, ATableTheAgentComputedItselfIsKeptWhenTheControllerRetur
   EXPECT_FALSE(pop("FRA1").own_table());
 }
 
+// Found by the e2e bed: PoP records reach the store once a second, so a
+// controller killed just after a challenger won kept the older memory (the
+// challenger still waiting) while the PoP ran the new nearest group. Back,
+// it sent the old group's table for a round, then the new one again. The
+// Hello's memory, the one that made the table the PoP runs, wins.
+TEST_F(PopRegistryTest, ANearestGroupChangeOutlivesAControllerKilledBeforeItsFlush) {
+  put(group("web", "http", "us", "us-east", 100));
+  put(endpoint("web", "http", "us", "198.51.100.2", 128));
+  auto sink = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(sink, "", hello("FRA1")).ok());
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent.back()));
+  // us is down: eu is the primary, and the store says so.
+  registry_->probes(
+      sink.get(), "FRA1",
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, false}}));
+  registry_->ack(sink.get(), "FRA1", ack(sink->sent.back()));
+  ASSERT_TRUE(registry_->flush().ok());
+  // us is back and nearer: it waits out its rounds, then takes over.
+  const v1::ProbeReport healthy =
+      probe_report({{"eu", "198.51.100.1", 30, true}, {"us", "198.51.100.2", 10, true}});
+  for (int round = 0; round < 4; ++round) registry_->probes(sink.get(), "FRA1", healthy);
+  const v1::TableUpdate u = sink->sent.back();
+  ASSERT_EQ(u.route_inputs().memory(0).primary(), "us");
+  registry_->ack(sink.get(), "FRA1", ack(u));
+
+  // Killed before the next flush; the agent runs u.
+  reopen();
+  v1::Hello back = hello("FRA1", u.version(), content_digest(u.table(), u.probe_plan()),
+                         u.route_inputs().config_version());
+  *back.mutable_probes() = healthy;
+  *back.mutable_route_memory() = u.route_inputs().memory();
+  auto restarted = std::make_shared<FakeSink>();
+  ASSERT_TRUE(registry_->hello(restarted, "", back).ok());
+  for (const v1::TableUpdate& r : restarted->sent) {
+    EXPECT_EQ(r.version(), u.version());
+    EXPECT_EQ(content_digest(r.table(), r.probe_plan()), content_digest(u.table(), u.probe_plan()));
+  }
+  // Its first round changes nothing either.
+  registry_->probes(restarted.get(), "FRA1", healthy);
+  for (const v1::TableUpdate& r : restarted->sent) EXPECT_EQ(r.version(), u.version());
+  auto view = registry_->view("FRA1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->routes.memory.at("web/http").primary, "us");
+}
+
 // Without local_digest, the Hello's probes still count: the first table of
 // a session marks the endpoints the PoP finds dead.
 TEST_F(PopRegistryTest, TheFirstTableOfASessionUsesTheHelloProbes) {
