@@ -33,7 +33,6 @@ import story
 from harness import check, log, wait_for
 from testbed import ECMP_SERVER, VIPS, Testbed
 
-HOLD_S = 20
 # Long-lived connections per family. The router's kernel hashes a client's
 # packets by the hash its socket gave them (veth keeps it), which is random
 # per connection: with 8 connections, all on one server is a 1-in-128 chance.
@@ -114,7 +113,7 @@ def hang(bed):
 def server_dies(bed, how):
     """fra1-b dies by `how` under long-lived connections the router hashed
     to it and a request loop; returns the figures."""
-    holds = [story.Hold(bed, "client", HOLD_S, family=family)
+    holds = [story.Hold(bed, "client", family=family)
              for family in (4, 6) for _ in range(HOLDS_PER_FAMILY)]
     # Some go through fra1-b: their lines (10 a second each, and the ACKs of
     # the answers) are all the traffic now, and one connection makes ~20
@@ -154,7 +153,7 @@ def server_dies(bed, how):
     check(gap <= t_route + 1.5, f"requests failed until {gap:.1f} s after the kill, "
           f"{gap - t_route:.1f} s after the router dropped fra1-b's route")
     for h in holds:
-        rc, lines = h.result(timeout=HOLD_S + 60)
+        rc, lines = h.finish()
         gaps = [l["gap_s"] for l in lines if "gap_s" in l]
         log(f"  connection from port {h.port}: {lines[-1] if lines else 'no output'}"
             f"{f', gaps {gaps} s' if gaps else ''}")

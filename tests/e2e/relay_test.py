@@ -173,7 +173,7 @@ def step_connect_times(bed, count):
 
 
 def step_long_lived(bed):
-    holds = {f: story.Hold(bed, "client", 30, family=f) for f in FAMILIES}
+    holds = {f: story.Hold(bed, "client", family=f) for f in FAMILIES}
     for f, h in holds.items():
         log(f"  long-lived IPv{f} connection held by {h.endpoint}")
         check(h.endpoint in ("ap1", "ap2"), f"IPv{f}: held by {h.endpoint}, not ap-southeast")
@@ -190,7 +190,7 @@ def step_long_lived(bed):
     time.sleep(2)
     log("  relaying on again: both connections alive")
     for f, h in holds.items():
-        rc, lines = h.result(timeout=60)
+        rc, lines = h.finish()
         log(f"  IPv{f} connection: {lines[-1] if lines else 'no output'}")
         check(rc == 0, f"the IPv{f} connection did not survive the path switches: {lines}")
 

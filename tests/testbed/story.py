@@ -203,9 +203,11 @@ def move_client(bed, to_pop):
 
 
 class Hold:
-    """A long-lived TCP connection from a client through the VIP."""
+    """A long-lived TCP connection from a client through the VIP, for at
+    most `seconds`: finish() ends it once the events it must outlive are
+    over."""
 
-    def __init__(self, bed, client, seconds, source_port=0, family=4):
+    def __init__(self, bed, client, seconds=120, source_port=0, family=4):
         self.p = subprocess.Popen(["ip", "netns", "exec", bed.ns(client), *TRAFFIC, "hold",
                                    VIPS[family], str(ECHO), str(seconds), str(source_port)],
                                   stdout=subprocess.PIPE, text=True)
@@ -222,6 +224,13 @@ class Hold:
         out, _ = self.p.communicate(timeout=timeout)
         lines = [json.loads(l) for l in out.splitlines() if l.strip()]
         return self.p.returncode, lines
+
+    def finish(self):
+        """Ends the connection now (`ip netns exec` execs the tool, so the
+        signal reaches it); returns result()."""
+        if self.alive():
+            self.p.send_signal(signal.SIGUSR1)
+        return self.result(timeout=30)
 
 
 def summary(values):

@@ -13,9 +13,9 @@
   traffic.py hold VIP PORT SECONDS [SOURCE_PORT]
       one long-lived TCP connection to the endpoint's line echo (from
       SOURCE_PORT when given, else one the kernel picks): sends a line
-      every 100 ms for SECONDS and prints each answer's endpoint and the gaps
-      longer than a second; exits 1 when the connection breaks or the
-      endpoint changes
+      every 100 ms for SECONDS, or until SIGUSR1, and prints each answer's
+      endpoint and the gaps longer than a second; exits 1 when the
+      connection breaks or the endpoint changes
 
   traffic.py upload VIP PORT BYTES
       one HTTP POST of BYTES bytes through the VIP; prints what the endpoint
@@ -192,9 +192,14 @@ def hold(vip, port, seconds, source_port=0):
     s.settimeout(15)
     s.connect((vip, port))
     f = s.makefile("rwb")
-    end = time.monotonic() + seconds
+    end = [time.monotonic() + seconds]
+
+    def finish(*_):
+        end[0] = time.monotonic()
+
+    signal.signal(signal.SIGUSR1, finish)
     first, last_ok, n = None, time.monotonic(), 0
-    while time.monotonic() < end:
+    while time.monotonic() < end[0]:
         f.write(f"line {n}\n".encode())
         f.flush()
         try:
