@@ -16,6 +16,8 @@ from testbed import POPS, VIPS, client_addr
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAFFIC = ["/usr/bin/python3", os.path.join(HERE, "traffic.py")]
 HTTP, ECHO, UDP = 80, 7000, 5300
+# The longest a Hold lasts when its test never finishes it.
+HOLD_MAX_S = 120
 # Which PoP each client enters by (client2's route is pinned to SIN1).
 ENTERS = {"client": "FRA1", "client2": "SIN1"}
 
@@ -203,13 +205,12 @@ def move_client(bed, to_pop):
 
 
 class Hold:
-    """A long-lived TCP connection from a client through the VIP, for at
-    most `seconds`: finish() ends it once the events it must outlive are
-    over."""
+    """A long-lived TCP connection from a client through the VIP, until
+    finish() (once the events it must outlive are over) or HOLD_MAX_S."""
 
-    def __init__(self, bed, client, seconds=120, source_port=0, family=4):
+    def __init__(self, bed, client, source_port=0, family=4):
         self.p = subprocess.Popen(["ip", "netns", "exec", bed.ns(client), *TRAFFIC, "hold",
-                                   VIPS[family], str(ECHO), str(seconds), str(source_port)],
+                                   VIPS[family], str(ECHO), str(HOLD_MAX_S), str(source_port)],
                                   stdout=subprocess.PIPE, text=True)
         first = json.loads(self.p.stdout.readline() or "{}")
         if "endpoint" not in first:
@@ -220,17 +221,13 @@ class Hold:
     def alive(self):
         return self.p.poll() is None
 
-    def result(self, timeout=120):
-        out, _ = self.p.communicate(timeout=timeout)
-        lines = [json.loads(l) for l in out.splitlines() if l.strip()]
-        return self.p.returncode, lines
-
     def finish(self):
         """Ends the connection now (`ip netns exec` execs the tool, so the
-        signal reaches it); returns result()."""
+        signal reaches it); returns its exit status and its output lines."""
         if self.alive():
             self.p.send_signal(signal.SIGUSR1)
-        return self.result(timeout=30)
+        out, _ = self.p.communicate(timeout=30)
+        return self.p.returncode, [json.loads(l) for l in out.splitlines() if l.strip()]
 
 
 def summary(values):
