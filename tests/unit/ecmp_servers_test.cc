@@ -11,17 +11,10 @@
 #include <string>
 
 #include "dataplane/core/processor.h"
-#include "tests/unit/packet_builder.h"
+#include "tests/unit/processor_harness.h"
 
 namespace onramp::test {
 namespace {
-
-using dp::Action;
-using dp::ForwardingTable;
-using dp::PacketProcessor;
-
-constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
-constexpr uint32_t kHeadroom = 128;
 
 // The controller's table as the agent of server `server` (0 or 1) applies
 // it: the per-host fields are its own. `weights`: one per endpoint.
@@ -43,21 +36,7 @@ TableSpec server_table(int server, std::vector<std::pair<const char*, uint32_t>>
 
 std::unique_ptr<ForwardingTable> build(const TableSpec& spec,
                                        const ForwardingTable* previous = nullptr) {
-  auto t = ForwardingTable::build(spec, 1, previous);
-  EXPECT_TRUE(t.ok()) << t.error();
-  return t.ok() ? std::move(*t) : nullptr;
-}
-
-// The endpoint a packet is sent to (the outer IPv4 destination), "" when it
-// is not forwarded.
-std::string run(PacketProcessor& server, ForwardingTable& table, const Bytes& frame) {
-  std::vector<uint8_t> storage(kHeadroom + frame.size());
-  std::copy(frame.begin(), frame.end(), storage.begin() + kHeadroom);
-  dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(frame.size()), kHeadroom};
-  Action a;
-  server.process_burst(table, &pkt, &a, 1, kPortMac, 0);
-  if (a != Action::forward) return "";
-  return IpAddress::from_v4(pkt.data + 14 + 16).to_string();
+  return build_table(spec, 1, previous);
 }
 
 Bytes tcp_packet(const char* client, uint16_t sport, uint8_t flags) {
@@ -77,15 +56,15 @@ TEST(EcmpServers, AFlowsPacketsSplitBetweenTwoServersReachOneEndpoint) {
     std::map<std::string, int> used;
     for (uint16_t port = 1000; port < 1300; ++port) {
       const char* client = port % 2 ? "192.0.2.10" : "192.0.2.77";
-      std::string first = run(a, *ta, tcp_packet(client, port, 0x02));  // SYN on server a
+      std::string first = endpoint_of(a, *ta, tcp_packet(client, port, 0x02));  // SYN on server a
       ASSERT_NE(first, "");
       ++used[first];
       // The rest alternate, then stay on b: a server that dies moves every
       // packet after it to the other.
       for (int i = 0; i < 6; ++i) {
         bool on_a = i < 3 && i % 2 == 1;
-        std::string e = on_a ? run(a, *ta, tcp_packet(client, port, 0x10))
-                             : run(b, *tb, tcp_packet(client, port, 0x10));
+        std::string e = on_a ? endpoint_of(a, *ta, tcp_packet(client, port, 0x10))
+                             : endpoint_of(b, *tb, tcp_packet(client, port, 0x10));
         EXPECT_EQ(e, first) << "port " << port << " packet " << i;
       }
     }
@@ -105,14 +84,14 @@ TEST(EcmpServers, AMoveAcrossATableChangeFollowsTheNewTable) {
   PacketProcessor a(0, 4096), b(0, 4096);
   std::map<uint16_t, std::string> first;
   for (uint16_t port = 2000; port < 2300; ++port) {
-    run(a, *ta, tcp_packet("192.0.2.10", port, 0x02));
-    first[port] = run(a, *ta, tcp_packet("192.0.2.10", port, 0x10));
+    run_frame(a, *ta, tcp_packet("192.0.2.10", port, 0x02));
+    first[port] = endpoint_of(a, *ta, tcp_packet("192.0.2.10", port, 0x10));
   }
   // An endpoint added: a third of the flows move on b, the rest stay.
   auto tb = build(server_table(1, kThree, Affinity::none, 2));
   int moved = 0;
   for (auto& [port, endpoint] : first) {
-    std::string e = run(b, *tb, tcp_packet("192.0.2.10", port, 0x10));
+    std::string e = endpoint_of(b, *tb, tcp_packet("192.0.2.10", port, 0x10));
     if (e != endpoint) {
       ++moved;
       EXPECT_EQ(e, "198.51.100.3") << "moved to an endpoint the change did not add";
@@ -126,8 +105,8 @@ TEST(EcmpServers, AMoveAcrossATableChangeFollowsTheNewTable) {
       build(server_table(1, {{"198.51.100.1", 0}, {"198.51.100.2", 128}}, Affinity::none, 3));
   PacketProcessor b2(0, 4096);
   for (auto& [port, endpoint] : first) {
-    EXPECT_EQ(run(a, *ta, tcp_packet("192.0.2.10", port, 0x10)), endpoint);
-    std::string e = run(b2, *drained, tcp_packet("192.0.2.10", port, 0x10));
+    EXPECT_EQ(endpoint_of(a, *ta, tcp_packet("192.0.2.10", port, 0x10)), endpoint);
+    std::string e = endpoint_of(b2, *drained, tcp_packet("192.0.2.10", port, 0x10));
     EXPECT_EQ(e, "198.51.100.2") << port;
   }
 }

@@ -6,20 +6,13 @@
 
 #include "dataplane/core/next_hop.h"
 #include "dataplane/core/processor.h"
-#include "tests/unit/packet_builder.h"
+#include "tests/unit/processor_harness.h"
 
 namespace onramp::test {
 namespace {
 
-using dp::Action;
-using dp::DropReason;
-using dp::ForwardingTable;
-using dp::PacketProcessor;
-
-constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
 constexpr MacAddress kTableMac = {0x02, 0, 0, 0, 0, 0xfe};
 constexpr MacAddress kLearnedMac = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
-constexpr uint32_t kHeadroom = 128;
 
 std::unique_ptr<ForwardingTable> table_with(MacAddress next_hop) {
   TableSpec spec{
@@ -33,27 +26,7 @@ std::unique_ptr<ForwardingTable> table_with(MacAddress next_hop) {
                                  .port_ranges = {{80, 80}},
                                  .endpoints = {{.address = ip("198.51.100.7")}}}},
   };
-  auto t = ForwardingTable::build(spec, 1);
-  EXPECT_TRUE(t.ok()) << t.error();
-  return t.ok() ? std::move(*t) : nullptr;
-}
-
-struct Out {
-  Action action;
-  Bytes bytes;
-};
-
-Out run(PacketProcessor& proc, ForwardingTable& table, const Bytes& frame) {
-  std::vector<uint8_t> storage(kHeadroom + frame.size());
-  std::copy(frame.begin(), frame.end(), storage.begin() + kHeadroom);
-  dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(frame.size()), kHeadroom};
-  Action a;
-  proc.process_burst(table, &pkt, &a, 1, kPortMac, 0);
-  return {a, Bytes(pkt.data, pkt.data + pkt.len)};
-}
-
-uint64_t drops(const PacketProcessor& p, DropReason r) {
-  return p.stats().drops[static_cast<int>(r)].load();
+  return build_table(spec);
 }
 
 Bytes arp_request() { return cat(ether(0x0806), Bytes(28, 0)); }
@@ -75,9 +48,9 @@ TEST(ExceptionPath, TakesWhatIsNotForAVipUntouched) {
   PacketProcessor proc(0, 1024);
   proc.set_exception_path(true);
   for (const Bytes& f : {arp_request(), bgp_open(), neighbour_solicitation()}) {
-    Out o = run(proc, *table, f);
+    Ran o = run_frame(proc, *table, f);
     EXPECT_EQ(o.action, Action::exception);
-    EXPECT_EQ(o.bytes, f) << "handed to the kernel as it came";
+    EXPECT_EQ(o.out, f) << "handed to the kernel as it came";
   }
   EXPECT_EQ(proc.stats().to_exception.load(), 3u);
   EXPECT_EQ(drops(proc, DropReason::non_ip), 0u);
@@ -91,25 +64,25 @@ TEST(ExceptionPath, MalformedAndVipTrafficStayTheFastPaths) {
   // Cut short: an attack or a broken frame, never the kernel's business.
   Bytes truncated = bgp_open();
   truncated.resize(14 + 10);
-  EXPECT_EQ(run(with, *table, truncated).action, Action::drop);
+  EXPECT_EQ(run_frame(with, *table, truncated).action, Action::drop);
   EXPECT_EQ(drops(with, DropReason::truncated_ipv4), 1u);
   // A VIP's port without a listener is dropped, as before.
   Bytes no_listener = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(40000, 443)));
-  EXPECT_EQ(run(with, *table, no_listener).action, Action::drop);
+  EXPECT_EQ(run_frame(with, *table, no_listener).action, Action::drop);
   EXPECT_EQ(drops(with, DropReason::no_listener), 1u);
   // What is forwarded is forwarded byte for byte as without the path.
-  Out a = run(with, *table, syn_to_vip());
-  Out b = run(without, *table, syn_to_vip());
+  Ran a = run_frame(with, *table, syn_to_vip());
+  Ran b = run_frame(without, *table, syn_to_vip());
   EXPECT_EQ(a.action, Action::forward);
-  EXPECT_EQ(a.bytes, b.bytes);
+  EXPECT_EQ(a.out, b.out);
   EXPECT_EQ(with.stats().to_exception.load(), 0u);
 }
 
 TEST(ExceptionPath, OffByDefaultDropsAsBefore) {
   auto table = table_with(kTableMac);
   PacketProcessor proc(0, 1024);
-  EXPECT_EQ(run(proc, *table, arp_request()).action, Action::drop);
-  EXPECT_EQ(run(proc, *table, bgp_open()).action, Action::drop);
+  EXPECT_EQ(run_frame(proc, *table, arp_request()).action, Action::drop);
+  EXPECT_EQ(run_frame(proc, *table, bgp_open()).action, Action::drop);
   EXPECT_EQ(drops(proc, DropReason::non_ip), 1u);
   EXPECT_EQ(drops(proc, DropReason::non_vip), 1u);
   EXPECT_EQ(proc.stats().to_exception.load(), 0u);
@@ -119,8 +92,8 @@ TEST(ExceptionPath, RingRefusalIsADropAndTheBooksBalance) {
   auto table = table_with(kTableMac);
   PacketProcessor proc(0, 1024);
   proc.set_exception_path(true);
-  run(proc, *table, arp_request());
-  run(proc, *table, arp_request());
+  run_frame(proc, *table, arp_request());
+  run_frame(proc, *table, arp_request());
   proc.count_exception_refused(1);
   EXPECT_EQ(proc.stats().to_exception.load(), 1u);
   EXPECT_EQ(drops(proc, DropReason::exception_ring_full), 1u);
@@ -133,20 +106,19 @@ TEST(NextHop, UnresolvedDropsThenTheLearnedMacIsUsed) {
   PacketProcessor proc(0, 1024);
   dp::LearnedNextHop learned;
   proc.set_learned_next_hop(&learned);
-  EXPECT_EQ(run(proc, *table, syn_to_vip()).action, Action::drop);
+  EXPECT_EQ(run_frame(proc, *table, syn_to_vip()).action, Action::drop);
   EXPECT_EQ(drops(proc, DropReason::next_hop_unresolved), 1u);
   learned.set(kLearnedMac);
-  Out o = run(proc, *table, syn_to_vip());
+  Ran o = run_frame(proc, *table, syn_to_vip());
   ASSERT_EQ(o.action, Action::forward);
-  EXPECT_EQ(Bytes(o.bytes.begin(), o.bytes.begin() + 6),
-            Bytes(kLearnedMac.begin(), kLearnedMac.end()));
+  EXPECT_EQ(Bytes(o.out.begin(), o.out.begin() + 6), Bytes(kLearnedMac.begin(), kLearnedMac.end()));
   // A change (a new router) is followed from the next burst on.
   constexpr MacAddress kNewMac = {0x02, 0x99, 0, 0, 0, 0x01};
   learned.set(kNewMac);
-  o = run(proc, *table, syn_to_vip());
-  EXPECT_EQ(Bytes(o.bytes.begin(), o.bytes.begin() + 6), Bytes(kNewMac.begin(), kNewMac.end()));
+  o = run_frame(proc, *table, syn_to_vip());
+  EXPECT_EQ(Bytes(o.out.begin(), o.out.begin() + 6), Bytes(kNewMac.begin(), kNewMac.end()));
   learned.clear();
-  EXPECT_EQ(run(proc, *table, syn_to_vip()).action, Action::drop);
+  EXPECT_EQ(run_frame(proc, *table, syn_to_vip()).action, Action::drop);
   EXPECT_EQ(drops(proc, DropReason::next_hop_unresolved), 2u);
 }
 
@@ -155,12 +127,12 @@ TEST(NextHop, TheTablesMacWinsOverTheLearnedOne) {
   PacketProcessor proc(0, 1024);
   dp::LearnedNextHop learned;  // unresolved: no matter
   proc.set_learned_next_hop(&learned);
-  Out o = run(proc, *table, syn_to_vip());
+  Ran o = run_frame(proc, *table, syn_to_vip());
   ASSERT_EQ(o.action, Action::forward);
-  EXPECT_EQ(Bytes(o.bytes.begin(), o.bytes.begin() + 6), Bytes(kTableMac.begin(), kTableMac.end()));
+  EXPECT_EQ(Bytes(o.out.begin(), o.out.begin() + 6), Bytes(kTableMac.begin(), kTableMac.end()));
   learned.set(kLearnedMac);
-  o = run(proc, *table, syn_to_vip());
-  EXPECT_EQ(Bytes(o.bytes.begin(), o.bytes.begin() + 6), Bytes(kTableMac.begin(), kTableMac.end()));
+  o = run_frame(proc, *table, syn_to_vip());
+  EXPECT_EQ(Bytes(o.out.begin(), o.out.begin() + 6), Bytes(kTableMac.begin(), kTableMac.end()));
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "dataplane/core/processor.h"
-#include "tests/unit/packet_builder.h"
+#include "tests/unit/processor_harness.h"
 
 namespace onramp::test {
 namespace {
@@ -18,9 +18,6 @@ using dp::FlowLog;
 using dp::FlowLogEvent;
 using dp::FlowLogRecord;
 using dp::FlowLogRing;
-
-constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
-constexpr uint32_t kHeadroom = 128;
 
 std::vector<FlowLogRecord> drain(FlowLogRing& ring) {
   std::vector<FlowLogRecord> out(ring.capacity());
@@ -112,31 +109,22 @@ TableSpec logged_spec(uint32_t ppm) {
   };
 }
 
-dp::Action send(dp::PacketProcessor& proc, dp::ForwardingTable& table, const Bytes& frame,
-                uint32_t now) {
-  std::vector<uint8_t> storage(kHeadroom + frame.size());
-  std::copy(frame.begin(), frame.end(), storage.begin() + kHeadroom);
-  dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(frame.size()), kHeadroom};
-  dp::Action a;
-  proc.process_burst(table, &pkt, &a, 1, kPortMac, now);
-  return a;
-}
-
 Bytes tcp_packet(uint16_t sport, uint8_t flags) {
   return cat(ether(0x0800), ipv4("192.0.2.7", "203.0.113.10", 6, tcp(sport, 80, flags)));
 }
 
 TEST(FlowLogProcessor, AFlowLeavesAStartAndAnEndRecordThatAddUp) {
-  auto table = *dp::ForwardingTable::build(logged_spec(1000000), 1);
+  auto table = build_table(logged_spec(1000000));
   dp::PacketProcessor proc(0, 1024, false, 64, 60000);
   ASSERT_NE(proc.flow_log(), nullptr);
   const Bytes syn = tcp_packet(40000, 0x02), ack = tcp_packet(40000, 0x10),
               fin = tcp_packet(40000, 0x11), after = tcp_packet(40000, 0x10);
-  EXPECT_EQ(send(proc, *table, syn, 10), dp::Action::forward);
-  EXPECT_EQ(send(proc, *table, ack, 20), dp::Action::forward);
-  EXPECT_EQ(send(proc, *table, ack, 30), dp::Action::forward);
-  EXPECT_EQ(send(proc, *table, fin, 40), dp::Action::forward);
-  EXPECT_EQ(send(proc, *table, after, 50), dp::Action::forward);  // after the end: not logged
+  EXPECT_EQ(run_frame(proc, *table, syn, 10).action, dp::Action::forward);
+  EXPECT_EQ(run_frame(proc, *table, ack, 20).action, dp::Action::forward);
+  EXPECT_EQ(run_frame(proc, *table, ack, 30).action, dp::Action::forward);
+  EXPECT_EQ(run_frame(proc, *table, fin, 40).action, dp::Action::forward);
+  EXPECT_EQ(run_frame(proc, *table, after, 50).action,
+            dp::Action::forward);  // after the end: not logged
   auto r = drain(proc.flow_log()->ring());
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0].event, FlowLogEvent::start);
@@ -161,12 +149,12 @@ TEST(FlowLogProcessor, AFlowLeavesAStartAndAnEndRecordThatAddUp) {
 }
 
 TEST(FlowLogProcessor, AnIdleFlowEndsAtTheSweep) {
-  auto table = *dp::ForwardingTable::build(logged_spec(1000000), 1);
+  auto table = build_table(logged_spec(1000000));
   dp::PacketProcessor proc(0, 1024, false, 64, 60000);
   const Bytes datagram =
       cat(ether(0x0800), ipv4("192.0.2.8", "203.0.113.10", 17, udp(5353, 80, 10)));
-  send(proc, *table, datagram, 100);
-  send(proc, *table, datagram, 200);
+  run_frame(proc, *table, datagram, 100);
+  run_frame(proc, *table, datagram, 200);
   proc.sweep_flow_logs(1000, 1024);  // still live: nothing
   EXPECT_EQ(drain(proc.flow_log()->ring()).size(), 1u);
   proc.sweep_flow_logs(200 + 31000, 1024);  // past the 30 s UDP idle timeout
@@ -180,17 +168,17 @@ TEST(FlowLogProcessor, AnIdleFlowEndsAtTheSweep) {
 }
 
 TEST(FlowLogProcessor, NothingIsLoggedOutsideTheSampleOrWithoutFlowLogs) {
-  auto off = *dp::ForwardingTable::build(logged_spec(0), 1);
+  auto off = build_table(logged_spec(0));
   dp::PacketProcessor proc(0, 1024, false, 64, 60000);
-  for (uint16_t port = 1; port <= 200; ++port) send(proc, *off, tcp_packet(port, 0x02), 0);
+  for (uint16_t port = 1; port <= 200; ++port) run_frame(proc, *off, tcp_packet(port, 0x02), 0);
   EXPECT_EQ(proc.flow_log()->stats().logged_flows.load(), 0u);
 
   // At 1 %, exactly the flows whose hash says so, on any processor alike.
-  auto one = *dp::ForwardingTable::build(logged_spec(10000), 1);
+  auto one = build_table(logged_spec(10000));
   dp::PacketProcessor a(0, 4096, false, 4096, 60000), b(1, 4096, false, 4096, 60000);
   for (uint16_t port = 1; port <= 2000; ++port) {
-    send(a, *one, tcp_packet(port, 0x02), 0);
-    send(b, *one, tcp_packet(port, 0x02), 0);
+    run_frame(a, *one, tcp_packet(port, 0x02), 0);
+    run_frame(b, *one, tcp_packet(port, 0x02), 0);
   }
   auto ra = drain(a.flow_log()->ring()), rb = drain(b.flow_log()->ring());
   EXPECT_GT(ra.size(), 5u);
@@ -200,7 +188,7 @@ TEST(FlowLogProcessor, NothingIsLoggedOutsideTheSampleOrWithoutFlowLogs) {
 
   dp::PacketProcessor none(0, 1024);  // a dataplane without flow logs
   EXPECT_EQ(none.flow_log(), nullptr);
-  EXPECT_EQ(send(none, *one, tcp_packet(7, 0x02), 0), dp::Action::forward);
+  EXPECT_EQ(run_frame(none, *one, tcp_packet(7, 0x02), 0).action, dp::Action::forward);
 }
 
 }  // namespace

@@ -10,18 +10,11 @@
 
 #include "dataplane/core/pmtu.h"
 #include "dataplane/core/processor.h"
-#include "tests/unit/packet_builder.h"
+#include "tests/unit/processor_harness.h"
 
 namespace onramp::test {
 namespace {
 
-using dp::Action;
-using dp::DropReason;
-using dp::ForwardingTable;
-using dp::PacketProcessor;
-
-constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
-constexpr uint32_t kHeadroom = 128;
 constexpr unsigned kLcores = 2;
 
 TableSpec spec_with(std::vector<const char*> endpoints, uint16_t mtu = kDefaultMtu) {
@@ -40,32 +33,11 @@ TableSpec spec_with(std::vector<const char*> endpoints, uint16_t mtu = kDefaultM
 
 std::unique_ptr<ForwardingTable> build(const TableSpec& spec,
                                        const ForwardingTable* previous = nullptr) {
-  auto t = ForwardingTable::build(spec, kLcores, previous);
-  EXPECT_TRUE(t.ok()) << t.error();
-  return t.ok() ? std::move(*t) : nullptr;
-}
-
-struct Out {
-  Action action;
-  std::string endpoint;  // outer destination when forwarded
-};
-
-Out run(PacketProcessor& lcore, ForwardingTable& table, const Bytes& frame, uint32_t now = 0) {
-  std::vector<uint8_t> storage(kHeadroom + frame.size());
-  std::copy(frame.begin(), frame.end(), storage.begin() + kHeadroom);
-  dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(frame.size()), kHeadroom};
-  Action a;
-  lcore.process_burst(table, &pkt, &a, 1, kPortMac, now);
-  if (a != Action::forward) return {a, ""};
-  return {a, IpAddress::from_v4(pkt.data + 14 + 16).to_string()};
+  return build_table(spec, kLcores, previous);
 }
 
 Bytes tcp_packet(uint16_t sport, uint8_t flags) {
   return cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(sport, 80, flags)));
-}
-
-uint64_t drops(const PacketProcessor& p, DropReason r) {
-  return p.stats().drops[static_cast<int>(r)].load();
 }
 
 // The endpoint of a new flow is a function of its hash and the table's
@@ -75,10 +47,9 @@ TEST(MultiLcore, ANewFlowPicksTheSameEndpointOnEitherLcore) {
   auto table = build(spec_with({"198.51.100.1", "198.51.100.2", "198.51.100.3"}));
   PacketProcessor a(0, 4096), b(1, 4096);
   for (uint16_t port = 1000; port < 1200; ++port) {
-    Out on_a = run(a, *table, tcp_packet(port, 0x02));
-    Out on_b = run(b, *table, tcp_packet(port, 0x02));
-    ASSERT_EQ(on_a.action, Action::forward);
-    EXPECT_EQ(on_a.endpoint, on_b.endpoint) << port;
+    const std::string on_a = endpoint_of(a, *table, tcp_packet(port, 0x02));
+    ASSERT_NE(on_a, "");
+    EXPECT_EQ(on_a, endpoint_of(b, *table, tcp_packet(port, 0x02))) << port;
   }
 }
 
@@ -92,14 +63,14 @@ TEST(MultiLcore, EstablishedFlowsAreKnownOnlyToTheirLcore) {
   PacketProcessor a(0, 4096), b(1, 4096);
   std::map<uint16_t, std::string> first;
   for (uint16_t port = 2000; port < 2100; ++port) {
-    run(a, *t1, tcp_packet(port, 0x02));
-    first[port] = run(a, *t1, tcp_packet(port, 0x10)).endpoint;  // ACK: established
+    run_frame(a, *t1, tcp_packet(port, 0x02));
+    first[port] = endpoint_of(a, *t1, tcp_packet(port, 0x10));  // ACK: established
   }
   auto t2 = build(spec_with({"198.51.100.1", "198.51.100.2", "198.51.100.3"}), t1.get());
   int moved_on_b = 0;
   for (auto& [port, endpoint] : first) {
-    EXPECT_EQ(run(a, *t2, tcp_packet(port, 0x10)).endpoint, endpoint) << port;
-    if (run(b, *t2, tcp_packet(port, 0x10)).endpoint != endpoint) ++moved_on_b;
+    EXPECT_EQ(endpoint_of(a, *t2, tcp_packet(port, 0x10)), endpoint) << port;
+    if (endpoint_of(b, *t2, tcp_packet(port, 0x10)) != endpoint) ++moved_on_b;
   }
   // About a third of the flows have a slot of the new endpoint now.
   EXPECT_GT(moved_on_b, 10);
@@ -124,12 +95,12 @@ TEST(MultiLcore, ALaterFragmentOnAnotherLcoreThanItsFirstIsDropped) {
     return cat(ether(0x0800), f);
   };
   // Split across lcores: the later fragment is lost.
-  Out head = run(a, *table, first(7));
-  ASSERT_EQ(head.action, Action::forward);
-  EXPECT_EQ(run(b, *table, later(7)).action, Action::drop);
+  const std::string head = endpoint_of(a, *table, first(7));
+  ASSERT_NE(head, "");
+  EXPECT_EQ(run_frame(b, *table, later(7)).action, Action::drop);
   EXPECT_EQ(drops(b, DropReason::fragment_no_first), 1u);
   // Together on one lcore: it follows its first.
-  EXPECT_EQ(run(a, *table, later(7)).endpoint, head.endpoint);
+  EXPECT_EQ(endpoint_of(a, *table, later(7)), head);
   EXPECT_EQ(drops(a, DropReason::fragment_no_first), 0u);
 }
 
@@ -143,11 +114,11 @@ TEST(MultiLcore, IcmpErrorsAreAnsweredAndRateLimitedPerLcore) {
     return cat(ether(0x0800), ipv4("198.18.0.1", "203.0.113.10", 17, udp(sport, 53, 1300)));
   };
   for (uint32_t i = 0; i < dp::IcmpRateLimiter::kBurst; ++i)
-    EXPECT_EQ(run(a, *table, big(1), 1000).action, Action::icmp_error);
-  EXPECT_EQ(run(a, *table, big(1), 1000).action, Action::drop);
+    EXPECT_EQ(run_frame(a, *table, big(1), 1000).action, Action::icmp_error);
+  EXPECT_EQ(run_frame(a, *table, big(1), 1000).action, Action::drop);
   for (uint32_t i = 0; i < dp::IcmpRateLimiter::kBurst; ++i)
-    EXPECT_EQ(run(b, *table, big(2), 1000).action, Action::icmp_error);
-  EXPECT_EQ(run(b, *table, big(2), 1000).action, Action::drop);
+    EXPECT_EQ(run_frame(b, *table, big(2), 1000).action, Action::icmp_error);
+  EXPECT_EQ(run_frame(b, *table, big(2), 1000).action, Action::drop);
   EXPECT_EQ(a.stats().icmp_too_big_sent.load(), dp::IcmpRateLimiter::kBurst);
   EXPECT_EQ(b.stats().icmp_too_big_sent.load(), dp::IcmpRateLimiter::kBurst);
   EXPECT_EQ(drops(a, DropReason::too_big_rate_limited), 1u);

@@ -10,18 +10,10 @@
 
 #include "dataplane/core/net_headers.h"
 #include "dataplane/core/processor.h"
-#include "tests/unit/packet_builder.h"
+#include "tests/unit/processor_harness.h"
 
 namespace onramp::test {
 namespace {
-
-using dp::Action;
-using dp::DropReason;
-using dp::ForwardingTable;
-using dp::PacketProcessor;
-
-constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
-constexpr uint32_t kHeadroom = 128;
 
 std::unique_ptr<ForwardingTable> build(ForwardingMode mode, const char* endpoint) {
   TableSpec spec{
@@ -37,10 +29,7 @@ std::unique_ptr<ForwardingTable> build(ForwardingMode mode, const char* endpoint
                                  .endpoints = {{.address = ip(endpoint), .mode = mode}}}},
       .mtu = 1280,
   };
-  EXPECT_EQ(validate_table_spec(spec).message(), "");
-  auto t = ForwardingTable::build(spec, 1);
-  EXPECT_TRUE(t.ok()) << t.error();
-  return t.ok() ? std::move(*t) : nullptr;
+  return build_table(spec);
 }
 
 // Lends plain vectors for fragments and keeps what was committed.
@@ -71,21 +60,6 @@ class VectorLender final : public dp::ExtraPackets {
   std::vector<std::unique_ptr<Slot>> pending_;
 };
 
-struct Result {
-  Action action;
-  Bytes out;
-};
-
-Result run(PacketProcessor& proc, ForwardingTable& table, const Bytes& frame, uint32_t now = 0,
-           dp::ExtraPackets* extra = nullptr) {
-  std::vector<uint8_t> storage(kHeadroom + frame.size());
-  std::copy(frame.begin(), frame.end(), storage.begin() + kHeadroom);
-  dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(frame.size()), kHeadroom};
-  Action a;
-  proc.process_burst(table, &pkt, &a, 1, kPortMac, now, extra);
-  return {a, Bytes(pkt.data, pkt.data + pkt.len)};
-}
-
 uint16_t be16(const Bytes& b, size_t off) {
   return static_cast<uint16_t>(b[off] << 8 | b[off + 1]);
 }
@@ -95,7 +69,7 @@ TEST(Pmtu, FragNeededBytesForAnIpv4ClientWithDf) {
   PacketProcessor proc(0, 1024);
   const Bytes in = cat(ether(0x0800),
                        ipv4("192.0.2.50", "203.0.113.10", 6, cat(tcp(4000, 80), Bytes(1460, 'x'))));
-  Result r = run(proc, *table, in);
+  Ran r = run_frame(proc, *table, in);
   ASSERT_EQ(r.action, Action::icmp_error);
   EXPECT_EQ(proc.stats().icmp_too_big_sent.load(), 1u);
   EXPECT_EQ(proc.stats().dropped(), 0u);
@@ -124,7 +98,7 @@ TEST(Pmtu, PacketTooBigForAnIpv6ClientOverGue) {
   PacketProcessor proc(0, 1024);
   const Bytes in =
       cat(ether(0x86dd, {7}), ipv6("2001:db8:c::1", "2001:db8:10::10", 17, udp(5000, 80, 1300)));
-  Result r = run(proc, *table, in);
+  Ran r = run_frame(proc, *table, in);
   ASSERT_EQ(r.action, Action::icmp_error);
   const size_t l3 = 18, icmp = 58;
   ASSERT_EQ(r.out.size(), l3 + 1280);
@@ -152,13 +126,13 @@ TEST(Pmtu, IcmpErrorsAreRateLimitedPerClient) {
     return cat(ether(0x0800), ipv4(client, "203.0.113.10", 17, udp(1, 80, 1300)));
   };
   for (uint32_t i = 0; i < dp::IcmpRateLimiter::kBurst; ++i)
-    EXPECT_EQ(run(proc, *table, big("198.18.0.1"), 1000).action, Action::icmp_error);
-  EXPECT_EQ(run(proc, *table, big("198.18.0.1"), 1050).action, Action::drop);
-  EXPECT_EQ(run(proc, *table, big("198.18.0.2"), 1050).action, Action::icmp_error);
+    EXPECT_EQ(run_frame(proc, *table, big("198.18.0.1"), 1000).action, Action::icmp_error);
+  EXPECT_EQ(run_frame(proc, *table, big("198.18.0.1"), 1050).action, Action::drop);
+  EXPECT_EQ(run_frame(proc, *table, big("198.18.0.2"), 1050).action, Action::icmp_error);
   // One token back every 1000 / kPerSecond ms.
-  EXPECT_EQ(run(proc, *table, big("198.18.0.1"), 1100).action, Action::icmp_error);
-  EXPECT_EQ(run(proc, *table, big("198.18.0.1"), 1100).action, Action::drop);
-  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::too_big_rate_limited)].load(), 2u);
+  EXPECT_EQ(run_frame(proc, *table, big("198.18.0.1"), 1100).action, Action::icmp_error);
+  EXPECT_EQ(run_frame(proc, *table, big("198.18.0.1"), 1100).action, Action::drop);
+  EXPECT_EQ(drops(proc, DropReason::too_big_rate_limited), 2u);
   EXPECT_EQ(proc.stats().icmp_too_big_sent.load(), dp::IcmpRateLimiter::kBurst + 2);
 }
 
@@ -178,7 +152,7 @@ TEST(Pmtu, AnIpv4PacketWithoutDfIsSplitBeforeEncapsulation) {
   VectorLender lender;
   const Bytes ip_packet = ipv4("198.18.0.1", "203.0.113.10", 17, udp(1, 80, 2972), {}, 0);
   const Bytes in = cat(ether(0x0800), ip_packet);
-  Result r = run(proc, *table, in, 0, &lender);
+  Ran r = run_frame(proc, *table, in, 0, &lender);
   ASSERT_EQ(r.action, Action::forward);
   ASSERT_EQ(lender.sent.size(), 2u);
   EXPECT_EQ(proc.stats().fragmented.load(), 1u);
@@ -208,7 +182,7 @@ TEST(Pmtu, OnlyCopiedOptionsGoIntoLaterFragments) {
   const Bytes options = {148, 4, 0, 0, 68, 4, 5, 0};
   const Bytes in =
       cat(ether(0x0800), ipv4("198.18.0.1", "203.0.113.10", 17, udp(1, 80, 1400), options, 0));
-  Result r = run(proc, *table, in, 0, &lender);
+  Ran r = run_frame(proc, *table, in, 0, &lender);
   ASSERT_EQ(r.action, Action::forward);
   ASSERT_EQ(lender.sent.size(), 1u);
   const Bytes& second = lender.sent[0];
@@ -225,9 +199,9 @@ TEST(Pmtu, NoBufferForAFragmentDropsTheWholePacket) {
   lender.limit = 1;
   const Bytes in =
       cat(ether(0x0800), ipv4("198.18.0.1", "203.0.113.10", 17, udp(1, 80, 2972), {}, 0));
-  EXPECT_EQ(run(proc, *table, in, 0, &lender).action, Action::drop);
+  EXPECT_EQ(run_frame(proc, *table, in, 0, &lender).action, Action::drop);
   EXPECT_TRUE(lender.sent.empty());
-  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::fragment_no_buffer)].load(), 1u);
+  EXPECT_EQ(drops(proc, DropReason::fragment_no_buffer), 1u);
   EXPECT_EQ(proc.stats().fragments_sent.load(), 0u);
 }
 

@@ -11,21 +11,14 @@
 #include "dataplane/core/net_headers.h"
 #include "dataplane/core/next_hop.h"
 #include "dataplane/core/trace.h"
-#include "tests/unit/packet_builder.h"
+#include "tests/unit/processor_harness.h"
 
 namespace onramp::test {
 namespace {
 
-using dp::Action;
-using dp::DropReason;
-using dp::ForwardingTable;
-using dp::PacketProcessor;
 using onramp::EndpointSpec;
 using onramp::ListenerSpec;
 using onramp::TableSpec;
-
-constexpr MacAddress kPortMac = {0x02, 0x70, 0x63, 0x61, 0x70, 0x00};
-constexpr uint32_t kHeadroom = 128;
 
 TableSpec make_spec(std::vector<EndpointSpec> endpoints, Affinity affinity = Affinity::none) {
   return TableSpec{
@@ -43,28 +36,6 @@ TableSpec make_spec(std::vector<EndpointSpec> endpoints, Affinity affinity = Aff
   };
 }
 
-std::unique_ptr<ForwardingTable> build(const TableSpec& spec) {
-  EXPECT_EQ(validate_table_spec(spec).message(), "");
-  auto t = ForwardingTable::build(spec, 1);
-  EXPECT_TRUE(t.ok()) << t.error();
-  return t.ok() ? std::move(*t) : nullptr;
-}
-
-// Runs one frame through the processor; returns the action and the output.
-struct Result {
-  Action action;
-  Bytes out;
-};
-
-Result run(PacketProcessor& proc, ForwardingTable& table, const Bytes& frame, uint32_t now = 0) {
-  std::vector<uint8_t> storage(kHeadroom + frame.size());
-  std::copy(frame.begin(), frame.end(), storage.begin() + kHeadroom);
-  dp::PacketBuf pkt{storage.data() + kHeadroom, static_cast<uint32_t>(frame.size()), kHeadroom};
-  Action a;
-  proc.process_burst(table, &pkt, &a, 1, kPortMac, now);
-  return {a, Bytes(pkt.data, pkt.data + pkt.len)};
-}
-
 Bytes syn(const char* client, uint16_t port, const char* vip = "203.0.113.10",
           uint16_t dport = 80) {
   if (std::string(client).find(':') != std::string::npos)
@@ -72,18 +43,11 @@ Bytes syn(const char* client, uint16_t port, const char* vip = "203.0.113.10",
   return cat(ether(0x0800), ipv4(client, vip, 6, tcp(port, dport)));
 }
 
-// The endpoint an encapsulated frame went to (outer destination).
-std::string outer_dst(const Bytes& out) {
-  uint16_t type = static_cast<uint16_t>(out[12] << 8 | out[13]);
-  if (type == 0x0800) return IpAddress::from_v4(&out[14 + 16]).to_string();
-  return IpAddress::from_v6(&out[14 + 24]).to_string();
-}
-
 TEST(Processor, Ipv4InIpv4BytesAreExact) {
-  auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
+  auto table = build_table(make_spec({{.address = ip("198.51.100.7")}}));
   PacketProcessor proc(0, 1024);
   Bytes in = syn("192.0.2.10", 40000);
-  auto r = run(proc, *table, in);
+  auto r = run_frame(proc, *table, in);
   ASSERT_EQ(r.action, Action::forward);
   Bytes inner(in.begin() + 14, in.end());
   Bytes want = {0x02, 0, 0, 0, 0, 0xfe, 0x02, 0x70, 0x63, 0x61, 0x70, 0x00, 0x08, 0x00};
@@ -104,11 +68,11 @@ TEST(Processor, Ipv4InIpv4BytesAreExact) {
 }
 
 TEST(Processor, VlanTagIsKeptAndPaddingTrimmed) {
-  auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
+  auto table = build_table(make_spec({{.address = ip("198.51.100.7")}}));
   PacketProcessor proc(0, 1024);
   Bytes in = cat(ether(0x0800, {42}), ipv4("192.0.2.10", "203.0.113.10", 17, udp(5000, 80, 0)));
   in.resize(64, 0);
-  auto r = run(proc, *table, in);
+  auto r = run_frame(proc, *table, in);
   ASSERT_EQ(r.action, Action::forward);
   EXPECT_EQ(r.out[12], 0x81);
   EXPECT_EQ(r.out[15], 42);
@@ -117,9 +81,10 @@ TEST(Processor, VlanTagIsKeptAndPaddingTrimmed) {
 }
 
 TEST(Processor, GueOverIpv6HasAValidUdpChecksum) {
-  auto table = build(make_spec({{.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}}));
+  auto table =
+      build_table(make_spec({{.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}}));
   PacketProcessor proc(0, 1024);
-  auto r = run(proc, *table, syn("192.0.2.10", 40000));
+  auto r = run_frame(proc, *table, syn("192.0.2.10", 40000));
   ASSERT_EQ(r.action, Action::forward);
   ASSERT_EQ(r.out[12], 0x86);
   const uint8_t* ip6 = &r.out[14];
@@ -138,13 +103,13 @@ TEST(Processor, GueOverIpv6HasAValidUdpChecksum) {
 }
 
 TEST(Processor, EchoRequestIsAnswered) {
-  auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
+  auto table = build_table(make_spec({{.address = ip("198.51.100.7")}}));
   PacketProcessor proc(0, 1024);
   Bytes icmp = {8, 0, 0, 0, 0x12, 0x34, 0, 1, 'h', 'i'};
   uint16_t c = inet_checksum(icmp.data(), icmp.size());
   icmp[2] = static_cast<uint8_t>(c >> 8);
   icmp[3] = static_cast<uint8_t>(c);
-  auto r = run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, icmp)));
+  auto r = run_frame(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, icmp)));
   ASSERT_EQ(r.action, Action::reply);
   EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + 6), (Bytes{0x02, 0, 0, 0, 0, 0x01}));
   EXPECT_EQ(IpAddress::from_v4(&r.out[26]), ip("203.0.113.10"));
@@ -159,10 +124,10 @@ TEST(Processor, FragNeededFollowsItsFlow) {
   std::vector<EndpointSpec> eps;
   for (int i = 1; i <= 8; ++i)
     eps.push_back({.address = ip(("198.51.100." + std::to_string(i)).c_str())});
-  auto table = build(make_spec(eps));
+  auto table = build_table(make_spec(eps));
   PacketProcessor proc(0, 1024);
   for (uint16_t port = 1000; port < 1040; ++port) {
-    auto fwd = run(proc, *table, syn("192.0.2.10", port));
+    auto fwd = run_frame(proc, *table, syn("192.0.2.10", port));
     ASSERT_EQ(fwd.action, Action::forward);
     // A router tells the VIP (source of the endpoint's DSR reply) that the
     // reply was too big; the quote is VIP:80 -> client:port.
@@ -170,8 +135,8 @@ TEST(Processor, FragNeededFollowsItsFlow) {
     quoted.resize(28);
     Bytes icmp = cat(Bytes{3, 4, 0, 0, 0, 0, 0x05, 0xdc}, quoted);
     PacketProcessor fresh(0, 1024);  // no flow state: the hash alone decides
-    auto err =
-        run(fresh, *table, cat(ether(0x0800), ipv4("198.51.100.254", "203.0.113.10", 1, icmp)));
+    auto err = run_frame(fresh, *table,
+                         cat(ether(0x0800), ipv4("198.51.100.254", "203.0.113.10", 1, icmp)));
     ASSERT_EQ(err.action, Action::forward);
     EXPECT_EQ(outer_dst(err.out), outer_dst(fwd.out)) << "port " << port;
     EXPECT_EQ(fresh.stats().icmp_errors_forwarded.load(), 1u);
@@ -183,30 +148,29 @@ TEST(Processor, DrainKeepsFlowsUnhealthyMovesThemRemovalMovesThem) {
   std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.1")},
                                    {.address = ip("198.51.100.2")},
                                    {.address = ip("198.51.100.3")}};
-  auto t1 = build(make_spec(eps));
+  auto t1 = build_table(make_spec(eps));
   PacketProcessor proc(0, 4096);
   std::map<uint16_t, std::string> first;
-  for (uint16_t p = 1; p <= 300; ++p)
-    first[p] = outer_dst(run(proc, *t1, syn("192.0.2.10", p)).out);
+  for (uint16_t p = 1; p <= 300; ++p) first[p] = endpoint_of(proc, *t1, syn("192.0.2.10", p));
   std::set<std::string> used;
   for (auto& [p, e] : first) used.insert(e);
   ASSERT_EQ(used.size(), 3u);
 
   // Drain .1: its flows stay, no new flow goes there.
   eps[0].weight = 0;
-  auto t2 = build(make_spec(eps));
-  for (auto& [p, e] : first) EXPECT_EQ(outer_dst(run(proc, *t2, syn("192.0.2.10", p)).out), e);
+  auto t2 = build_table(make_spec(eps));
+  for (auto& [p, e] : first) EXPECT_EQ(endpoint_of(proc, *t2, syn("192.0.2.10", p)), e);
   for (uint16_t p = 1000; p < 1300; ++p)
-    EXPECT_NE(outer_dst(run(proc, *t2, syn("192.0.2.10", p)).out), "198.51.100.1");
+    EXPECT_NE(endpoint_of(proc, *t2, syn("192.0.2.10", p)), "198.51.100.1");
   EXPECT_EQ(proc.stats().flows_moved.load(), 0u);
 
   // .2 goes unhealthy: its flows, never past their SYN, move at once;
   // others stay.
   eps[1].healthy = false;
-  auto t3 = build(make_spec(eps));
+  auto t3 = build_table(make_spec(eps));
   uint64_t moved = 0;
   for (auto& [p, e] : first) {
-    std::string now = outer_dst(run(proc, *t3, syn("192.0.2.10", p)).out);
+    std::string now = endpoint_of(proc, *t3, syn("192.0.2.10", p));
     if (e == "198.51.100.2") {
       EXPECT_EQ(now, "198.51.100.3");
       ++moved;
@@ -218,10 +182,10 @@ TEST(Processor, DrainKeepsFlowsUnhealthyMovesThemRemovalMovesThem) {
 
   // Remove .1 from the table (a new index layout): its flows move, the
   // flows that moved to .3 stay there.
-  auto t4 = build(make_spec(
+  auto t4 = build_table(make_spec(
       {{.address = ip("198.51.100.3")}, {.address = ip("198.51.100.2"), .healthy = false}}));
   for (auto& [p, e] : first)
-    EXPECT_EQ(outer_dst(run(proc, *t4, syn("192.0.2.10", p)).out), "198.51.100.3");
+    EXPECT_EQ(endpoint_of(proc, *t4, syn("192.0.2.10", p)), "198.51.100.3");
 }
 
 // Draining established TCP flows from an unhealthy endpoint (issue 11, the
@@ -244,9 +208,9 @@ struct DrainBed {
     for (auto& e : eps) e.unhealthy_drain_s = drain_s;
     before = build_at(nullptr, 0);
     for (uint16_t p = 1; p <= 300; ++p) {
-      first[p] = outer_dst(run(proc, *before, proto == 6 ? syn("192.0.2.10", p) : udp4(p)).out);
+      first[p] = endpoint_of(proc, *before, proto == 6 ? syn("192.0.2.10", p) : udp4(p));
       if (proto == 6) {
-        EXPECT_EQ(outer_dst(run(proc, *before, ack(p)).out), first[p]);
+        EXPECT_EQ(endpoint_of(proc, *before, ack(p)), first[p]);
       }
     }
     eps[1].healthy = false;
@@ -275,13 +239,12 @@ TEST(Processor, DrainKeepsEstablishedTcpOnAnUnhealthyEndpoint) {
   ASSERT_GT(bed.on_sick(), 0u);
   // 29 s after it turned unhealthy, every established flow is where it was.
   for (auto& [p, e] : bed.first)
-    EXPECT_EQ(outer_dst(run(bed.proc, *bed.after, DrainBed::ack(p), 30000 - 1).out), e);
+    EXPECT_EQ(endpoint_of(bed.proc, *bed.after, DrainBed::ack(p), 30000 - 1), e);
   EXPECT_EQ(bed.proc.stats().flows_moved.load(), 0u);
   EXPECT_EQ(bed.proc.stats().drained_packets.load(), bed.on_sick());
   // New connections avoid it all the same.
   for (uint16_t p = 1000; p < 1300; ++p)
-    EXPECT_NE(outer_dst(run(bed.proc, *bed.after, syn("192.0.2.10", p), 2000).out),
-              DrainBed::kSick);
+    EXPECT_NE(endpoint_of(bed.proc, *bed.after, syn("192.0.2.10", p), 2000), DrainBed::kSick);
 }
 
 TEST(Processor, DrainEndsAfterTheInterval) {
@@ -290,9 +253,9 @@ TEST(Processor, DrainEndsAfterTheInterval) {
   auto again = bed.build_at(bed.after.get(), 20000);
   const uint32_t end = DrainBed::kTurned + 30000;
   for (auto& [p, e] : bed.first)
-    EXPECT_EQ(outer_dst(run(bed.proc, *again, DrainBed::ack(p), end - 1).out), e);
+    EXPECT_EQ(endpoint_of(bed.proc, *again, DrainBed::ack(p), end - 1), e);
   for (auto& [p, e] : bed.first) {
-    std::string now = outer_dst(run(bed.proc, *again, DrainBed::ack(p), end).out);
+    std::string now = endpoint_of(bed.proc, *again, DrainBed::ack(p), end);
     if (e == DrainBed::kSick) {
       EXPECT_NE(now, DrainBed::kSick);
     } else {
@@ -315,9 +278,9 @@ TEST(Processor, ASynOnADrainedFlowReChooses) {
     if (e != DrainBed::kSick) continue;
     // A client retrying its connect is not pinned to the unhealthy endpoint;
     // the handshake's ACK then follows the SYN to the new endpoint.
-    std::string moved = outer_dst(run(bed.proc, *bed.after, syn("192.0.2.10", p), 2000).out);
+    std::string moved = endpoint_of(bed.proc, *bed.after, syn("192.0.2.10", p), 2000);
     EXPECT_NE(moved, DrainBed::kSick);
-    EXPECT_EQ(outer_dst(run(bed.proc, *bed.after, DrainBed::ack(p), 2001).out), moved);
+    EXPECT_EQ(endpoint_of(bed.proc, *bed.after, DrainBed::ack(p), 2001), moved);
   }
   EXPECT_EQ(bed.proc.stats().flows_moved.load(), bed.on_sick());
   EXPECT_EQ(bed.proc.stats().drained_packets.load(), 0u);
@@ -328,10 +291,9 @@ TEST(Processor, AFlowPastItsSynWhenTheEndpointTurnsUnhealthyDrains) {
   // handshake's ACK, the flow's first packet without SYN, stays with it.
   DrainBed bed;
   PacketProcessor proc(0, 4096);
+  for (auto& [p, e] : bed.first) ASSERT_EQ(endpoint_of(proc, *bed.before, syn("192.0.2.10", p)), e);
   for (auto& [p, e] : bed.first)
-    ASSERT_EQ(outer_dst(run(proc, *bed.before, syn("192.0.2.10", p)).out), e);
-  for (auto& [p, e] : bed.first)
-    EXPECT_EQ(outer_dst(run(proc, *bed.after, DrainBed::ack(p), 2000).out), e);
+    EXPECT_EQ(endpoint_of(proc, *bed.after, DrainBed::ack(p), 2000), e);
   EXPECT_EQ(proc.stats().flows_moved.load(), 0u);
 }
 
@@ -339,7 +301,7 @@ TEST(Processor, UdpFlowsStillMove) {
   DrainBed bed(kDefaultUnhealthyDrainS, 17);
   ASSERT_GT(bed.on_sick(), 0u);
   for (auto& [p, e] : bed.first) {
-    std::string now = outer_dst(run(bed.proc, *bed.after, DrainBed::udp4(p), 2000).out);
+    std::string now = endpoint_of(bed.proc, *bed.after, DrainBed::udp4(p), 2000);
     if (e == DrainBed::kSick) {
       EXPECT_NE(now, DrainBed::kSick);
     } else {
@@ -355,7 +317,7 @@ TEST(Processor, ZeroDrainMovesAtOnce) {
   ASSERT_GT(bed.on_sick(), 0u);
   // Even a packet whose clock reads before the table was built.
   for (auto& [p, e] : bed.first) {
-    std::string now = outer_dst(run(bed.proc, *bed.after, DrainBed::ack(p), 0).out);
+    std::string now = endpoint_of(bed.proc, *bed.after, DrainBed::ack(p), 0);
     if (e == DrainBed::kSick) {
       EXPECT_NE(now, DrainBed::kSick);
     } else {
@@ -370,7 +332,7 @@ TEST(Processor, AnEndpointRemovedFromTheTableLosesItsEstablishedFlowsAtOnce) {
   bed.eps.erase(bed.eps.begin() + 1);
   auto removed = bed.build_at(bed.after.get(), 2000);
   for (auto& [p, e] : bed.first) {
-    std::string now = outer_dst(run(bed.proc, *removed, DrainBed::ack(p), 2001).out);
+    std::string now = endpoint_of(bed.proc, *removed, DrainBed::ack(p), 2001);
     if (e == DrainBed::kSick) {
       EXPECT_NE(now, DrainBed::kSick);
     } else {
@@ -385,10 +347,9 @@ TEST(Processor, AFlowFirstSeenPastItsHandshakeIsEstablished) {
   // the dataplane restarted) drains like any other.
   DrainBed bed;
   PacketProcessor proc(0, 4096);
+  for (auto& [p, e] : bed.first) ASSERT_EQ(endpoint_of(proc, *bed.before, DrainBed::ack(p)), e);
   for (auto& [p, e] : bed.first)
-    ASSERT_EQ(outer_dst(run(proc, *bed.before, DrainBed::ack(p)).out), e);
-  for (auto& [p, e] : bed.first)
-    EXPECT_EQ(outer_dst(run(proc, *bed.after, DrainBed::ack(p), 2000).out), e);
+    EXPECT_EQ(endpoint_of(proc, *bed.after, DrainBed::ack(p), 2000), e);
   EXPECT_EQ(proc.stats().drained_packets.load(), bed.on_sick());
 }
 
@@ -396,14 +357,14 @@ TEST(Processor, SourceIpAffinityPinsAClient) {
   std::vector<EndpointSpec> eps;
   for (int i = 1; i <= 16; ++i)
     eps.push_back({.address = ip(("198.51.100." + std::to_string(i)).c_str())});
-  auto table = build(make_spec(eps, Affinity::source_ip));
+  auto table = build_table(make_spec(eps, Affinity::source_ip));
   PacketProcessor proc(0, 4096);
   std::set<std::string> clients_endpoints;
   for (int c = 11; c <= 30; ++c) {  // not the tunnel source, 192.0.2.1
     std::string client = "192.0.2." + std::to_string(c);
     std::set<std::string> seen;
     for (uint16_t p = 1; p <= 30; ++p)
-      seen.insert(outer_dst(run(proc, *table, syn(client.c_str(), p)).out));
+      seen.insert(endpoint_of(proc, *table, syn(client.c_str(), p)));
     EXPECT_EQ(seen.size(), 1u) << client;
     clients_endpoints.insert(*seen.begin());
   }
@@ -422,45 +383,45 @@ TEST(Processor, ANewConnectionOfADrainingClientLeavesItsOthersWhereTheyAre) {
   const auto ack = [](uint16_t port) {
     return cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(port, 80, 0x10)));
   };
-  auto before = build(make_spec(eps, Affinity::source_ip));
+  auto before = build_table(make_spec(eps, Affinity::source_ip));
   PacketProcessor proc(0, 4096);
-  const std::string home = outer_dst(run(proc, *before, syn("192.0.2.10", 1000)).out);
-  ASSERT_EQ(outer_dst(run(proc, *before, ack(1000)).out), home);
+  const std::string home = endpoint_of(proc, *before, syn("192.0.2.10", 1000));
+  ASSERT_EQ(endpoint_of(proc, *before, ack(1000)), home);
   for (auto& e : eps) e.healthy = e.address.to_string() != home;  // 30 s drain by default
   auto t = ForwardingTable::build(make_spec(eps, Affinity::source_ip), 1, before.get(), 1, 1000);
   ASSERT_TRUE(t.ok()) << t.error();
   ForwardingTable& after = **t;
 
-  const std::string next = outer_dst(run(proc, after, syn("192.0.2.10", 2000), 2000).out);
+  const std::string next = endpoint_of(proc, after, syn("192.0.2.10", 2000), 2000);
   EXPECT_NE(next, home);
-  EXPECT_EQ(outer_dst(run(proc, after, ack(1000), 2001).out), home);  // still draining there
-  EXPECT_EQ(outer_dst(run(proc, after, ack(2000), 2002).out), next);
-  EXPECT_EQ(outer_dst(run(proc, after, syn("192.0.2.10", 2000), 2003).out), next);  // a retry
-  EXPECT_EQ(outer_dst(run(proc, after, syn("192.0.2.10", 3000), 2004).out), next);  // the client's
-  EXPECT_EQ(outer_dst(run(proc, after, ack(1000), 2005).out), home);
+  EXPECT_EQ(endpoint_of(proc, after, ack(1000), 2001), home);  // still draining there
+  EXPECT_EQ(endpoint_of(proc, after, ack(2000), 2002), next);
+  EXPECT_EQ(endpoint_of(proc, after, syn("192.0.2.10", 2000), 2003), next);  // a retry
+  EXPECT_EQ(endpoint_of(proc, after, syn("192.0.2.10", 3000), 2004), next);  // the client's
+  EXPECT_EQ(endpoint_of(proc, after, ack(1000), 2005), home);
   EXPECT_EQ(proc.stats().drained_packets.load(), 2u);
   EXPECT_EQ(proc.stats().flows_moved.load(), 0u);
   // The drain is over: the client, and with it its first connection, moves.
-  EXPECT_EQ(outer_dst(run(proc, after, ack(1000), 1000 + 30000 + 1).out), next);
-  EXPECT_EQ(outer_dst(run(proc, after, ack(2000), 1000 + 30000 + 2).out), next);
+  EXPECT_EQ(endpoint_of(proc, after, ack(1000), 1000 + 30000 + 1), next);
+  EXPECT_EQ(endpoint_of(proc, after, ack(2000), 1000 + 30000 + 2), next);
   EXPECT_EQ(proc.stats().flows_moved.load(), 1u);
 }
 
 TEST(Processor, DropsAreCountedByReason) {
-  auto table = build(make_spec({{.address = ip("198.51.100.7"), .weight = 0}}));
+  auto table = build_table(make_spec({{.address = ip("198.51.100.7"), .weight = 0}}));
   PacketProcessor proc(0, 1024);
-  auto reason = [&](DropReason r) { return proc.stats().drops[static_cast<int>(r)].load(); };
-  EXPECT_EQ(run(proc, *table, syn("192.0.2.10", 1, "203.0.113.99")).action, Action::drop);
-  EXPECT_EQ(reason(DropReason::non_vip), 1u);
-  run(proc, *table, syn("192.0.2.10", 1, "203.0.113.10", 81));
-  EXPECT_EQ(reason(DropReason::no_listener), 1u);
-  run(proc, *table, syn("192.0.2.10", 1));
-  EXPECT_EQ(reason(DropReason::no_endpoint), 1u);  // only endpoint drained
-  run(proc, *table,
+  EXPECT_EQ(run_frame(proc, *table, syn("192.0.2.10", 1, "203.0.113.99")).action, Action::drop);
+  EXPECT_EQ(drops(proc, DropReason::non_vip), 1u);
+  run_frame(proc, *table, syn("192.0.2.10", 1, "203.0.113.10", 81));
+  EXPECT_EQ(drops(proc, DropReason::no_listener), 1u);
+  run_frame(proc, *table, syn("192.0.2.10", 1));
+  EXPECT_EQ(drops(proc, DropReason::no_endpoint), 1u);  // only endpoint drained
+  run_frame(
+      proc, *table,
       cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, Bytes{13, 0, 0, 0, 0, 0, 0, 0})));
-  EXPECT_EQ(reason(DropReason::icmp_unsupported), 1u);
-  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 47, Bytes(8, 0))));
-  EXPECT_EQ(reason(DropReason::no_listener), 2u);  // GRE to a VIP
+  EXPECT_EQ(drops(proc, DropReason::icmp_unsupported), 1u);
+  run_frame(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 47, Bytes(8, 0))));
+  EXPECT_EQ(drops(proc, DropReason::no_listener), 2u);  // GRE to a VIP
   EXPECT_EQ(proc.stats().dropped(), 5u);
   EXPECT_EQ(proc.stats().forwarded.load(), 0u);
 }
@@ -468,27 +429,27 @@ TEST(Processor, DropsAreCountedByReason) {
 TEST(Processor, TooBigAndNoHeadroom) {
   TableSpec spec = make_spec({{.address = ip("198.51.100.7")}});
   spec.mtu = 1280;
-  auto table = build(spec);
+  auto table = build_table(spec);
   PacketProcessor proc(0, 1024);
   Bytes big = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(1, 80, 1260 - 28)));
-  EXPECT_EQ(run(proc, *table, big).action, Action::forward);  // 1260 + 20 = 1280
+  EXPECT_EQ(run_frame(proc, *table, big).action, Action::forward);  // 1260 + 20 = 1280
   // Without DF and without buffers lent for fragments (pmtu_test.cc has
   // the ICMP error and the fragments).
   big = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(1, 80, 1261 - 28), {}, 0));
-  EXPECT_EQ(run(proc, *table, big).action, Action::drop);
-  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::too_big)].load(), 1u);
+  EXPECT_EQ(run_frame(proc, *table, big).action, Action::drop);
+  EXPECT_EQ(drops(proc, DropReason::too_big), 1u);
 
   Bytes frame = syn("192.0.2.10", 5);
   dp::PacketBuf pkt{frame.data(), static_cast<uint32_t>(frame.size()), 0};
   Action a;
   proc.process_burst(*table, &pkt, &a, 1, kPortMac, 0);
   EXPECT_EQ(a, Action::drop);
-  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::no_headroom)].load(), 1u);
+  EXPECT_EQ(drops(proc, DropReason::no_headroom), 1u);
 }
 
 TEST(Processor, AFullBurstMixesVerdicts) {
   auto table =
-      build(make_spec({{.address = ip("198.51.100.7")}, {.address = ip("2001:db8:100::8")}}));
+      build_table(make_spec({{.address = ip("198.51.100.7")}, {.address = ip("2001:db8:100::8")}}));
   PacketProcessor proc(0, 1024);
   std::vector<std::vector<uint8_t>> storage;
   std::vector<dp::PacketBuf> pkts;
@@ -514,16 +475,16 @@ namespace onramp::test {
 namespace {
 
 TEST(Processor, TxRefusalKeepsTheBooksBalanced) {
-  auto table = build(make_spec({{.address = ip("198.51.100.7")}}));
+  auto table = build_table(make_spec({{.address = ip("198.51.100.7")}}));
   PacketProcessor proc(0, 1024);
-  run(proc, *table, syn("192.0.2.10", 1));
+  run_frame(proc, *table, syn("192.0.2.10", 1));
   Bytes echo = {8, 0, 0xf7, 0xff, 0, 0, 0, 0};
-  run(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, echo)));
+  run_frame(proc, *table, cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 1, echo)));
   proc.count_tx_refused(Action::forward);
   proc.count_tx_refused(Action::reply);
   EXPECT_EQ(proc.stats().forwarded.load(), 0u);
   EXPECT_EQ(proc.stats().echo_replies.load(), 0u);
-  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::tx_full)].load(), 2u);
+  EXPECT_EQ(drops(proc, DropReason::tx_full), 2u);
   EXPECT_EQ(proc.stats().rx_packets.load(), proc.stats().dropped());
 }
 
@@ -569,12 +530,12 @@ uint16_t udp6_check(const uint8_t* ip6) {
 
 TEST(Relay, IngressWrapsTheEndpointsPacketForTheRelay) {
   const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
-  auto direct = build(make_spec(eps));
-  auto relayed = build(ingress_spec(eps));
+  auto direct = build_table(make_spec(eps));
+  auto relayed = build_table(ingress_spec(eps));
   PacketProcessor p1(0, 1024), p2(0, 1024);
   Bytes in = syn("192.0.2.10", 40000);
-  auto d = run(p1, *direct, in);
-  auto r = run(p2, *relayed, in);
+  auto d = run_frame(p1, *direct, in);
+  auto r = run_frame(p2, *relayed, in);
   ASSERT_EQ(r.action, Action::forward);
   ASSERT_EQ(r.out.size(), d.out.size() + 28);
   // L2 as for the endpoint; then IPv4 + UDP to the relay; then, byte for
@@ -603,14 +564,14 @@ TEST(Relay, IngressWrapsTheEndpointsPacketForTheRelay) {
 // (encap.h, write_l2): tags kept once, at the front, MACs and EtherType set.
 TEST(Relay, IngressKeepsVlanTagsOnceInFrontOfBothLayers) {
   const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
-  auto direct = build(make_spec(eps));
-  auto relayed = build(ingress_spec(eps));
+  auto direct = build_table(make_spec(eps));
+  auto relayed = build_table(ingress_spec(eps));
   for (const std::initializer_list<uint16_t> tags :
        {std::initializer_list<uint16_t>{42}, std::initializer_list<uint16_t>{10, 20}}) {
     PacketProcessor p1(0, 1024), p2(0, 1024);
     Bytes in = cat(ether(0x0800, tags), ipv4("192.0.2.10", "203.0.113.10", 6, tcp(40000, 80)));
-    auto d = run(p1, *direct, in);
-    auto r = run(p2, *relayed, in);
+    auto d = run_frame(p1, *direct, in);
+    auto r = run_frame(p2, *relayed, in);
     ASSERT_EQ(d.action, Action::forward);
     ASSERT_EQ(r.action, Action::forward);
     const size_t l2 = 14 + 4 * tags.size();
@@ -628,9 +589,9 @@ TEST(Relay, IngressKeepsVlanTagsOnceInFrontOfBothLayers) {
 TEST(Relay, IngressOverIpv6WithGueHasValidChecksumsAndTheRelayPort) {
   TableSpec spec = ingress_spec({{.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}});
   spec.relay_port = 6090;
-  auto table = build(spec);
+  auto table = build_table(spec);
   PacketProcessor proc(0, 1024);
-  auto r = run(proc, *table, syn("2001:db8:c::1", 40000, "2001:db8:10::10"));
+  auto r = run_frame(proc, *table, syn("2001:db8:c::1", 40000, "2001:db8:10::10"));
   ASSERT_EQ(r.action, Action::forward);
   const uint8_t* o = &r.out[14];
   EXPECT_EQ(o[6], 17);
@@ -647,12 +608,12 @@ TEST(Relay, TheIngressStillChoosesTheEndpoint) {
   std::vector<EndpointSpec> eps;
   for (int i = 1; i <= 8; ++i)
     eps.push_back({.address = ip(("198.51.100." + std::to_string(i)).c_str())});
-  auto direct = build(make_spec(eps));
-  auto relayed = build(ingress_spec(eps));
+  auto direct = build_table(make_spec(eps));
+  auto relayed = build_table(ingress_spec(eps));
   PacketProcessor p1(0, 1024), p2(0, 1024);
   for (uint16_t port = 2000; port < 2100; ++port) {
-    auto d = run(p1, *direct, syn("192.0.2.10", port));
-    auto r = run(p2, *relayed, syn("192.0.2.10", port));
+    auto d = run_frame(p1, *direct, syn("192.0.2.10", port));
+    auto r = run_frame(p2, *relayed, syn("192.0.2.10", port));
     // The relay's header off.
     Bytes tunnel =
         cat(Bytes(r.out.begin(), r.out.begin() + 14), Bytes(r.out.begin() + 42, r.out.end()));
@@ -663,15 +624,15 @@ TEST(Relay, TheIngressStillChoosesTheEndpoint) {
 TEST(Relay, InnerMtuSubtractsBothHeaders) {
   TableSpec spec = ingress_spec({{.address = ip("198.51.100.7")}});
   spec.mtu = 1280;
-  auto table = build(spec);
+  auto table = build_table(spec);
   PacketProcessor proc(0, 1024);
   // 20 (IPIP) + 28 (relay IPv4 + UDP): 1232 fit.
   Bytes fits = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(1, 80, 1232 - 28)));
-  auto r = run(proc, *table, fits);
+  auto r = run_frame(proc, *table, fits);
   ASSERT_EQ(r.action, Action::forward);
   EXPECT_EQ(r.out.size(), 14u + 1280);
   Bytes big = cat(ether(0x0800), ipv4("192.0.2.10", "203.0.113.10", 17, udp(1, 80, 1233 - 28)));
-  auto e = run(proc, *table, big);
+  auto e = run_frame(proc, *table, big);
   ASSERT_EQ(e.action, Action::icmp_error);
   EXPECT_EQ(e.out[14 + 20], 3);               // frag-needed
   EXPECT_EQ(be16(e.out, 14 + 20 + 6), 1232);  // the MTU announced
@@ -680,9 +641,9 @@ TEST(Relay, InnerMtuSubtractsBothHeaders) {
 
 // What the ingress sends the relay for a client packet.
 Bytes relayed_frame(const std::vector<EndpointSpec>& eps, const Bytes& client_frame) {
-  auto table = build(ingress_spec(eps));
+  auto table = build_table(ingress_spec(eps));
   PacketProcessor proc(0, 1024);
-  auto r = run(proc, *table, client_frame);
+  auto r = run_frame(proc, *table, client_frame);
   EXPECT_EQ(r.action, Action::forward);
   return r.out;
 }
@@ -690,9 +651,9 @@ Bytes relayed_frame(const std::vector<EndpointSpec>& eps, const Bytes& client_fr
 TEST(Relay, RelayResourcesTheInnerPacketAndSendsItOn) {
   const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
   Bytes in = relayed_frame(eps, syn("192.0.2.10", 40000));
-  auto table = build(relay_spec(eps));
+  auto table = build_table(relay_spec(eps));
   PacketProcessor proc(0, 1024);
-  auto r = run(proc, *table, in);
+  auto r = run_frame(proc, *table, in);
   ASSERT_EQ(r.action, Action::forward);
   ASSERT_EQ(r.out.size(), in.size() - 28);
   Bytes want_l2 = {0x02, 0, 0, 0, 0, 0xfe, 0x02, 0x70, 0x63, 0x61, 0x70, 0x00, 0x08, 0x00};
@@ -721,23 +682,23 @@ TEST(Relay, BothHopsUseTheLearnedNextHop) {
   learned.set(kLearned);
   TableSpec ingress = ingress_spec(eps);
   ingress.next_hop_mac = MacAddress{};
-  auto ingress_table = build(ingress);
+  auto ingress_table = build_table(ingress);
   PacketProcessor ingress_proc(0, 1024);
   ingress_proc.set_learned_next_hop(&learned);
-  auto sent = run(ingress_proc, *ingress_table, syn("192.0.2.10", 40000));
+  auto sent = run_frame(ingress_proc, *ingress_table, syn("192.0.2.10", 40000));
   ASSERT_EQ(sent.action, Action::forward);
   EXPECT_EQ(Bytes(sent.out.begin(), sent.out.begin() + 6), Bytes(kLearned.begin(), kLearned.end()));
 
   TableSpec relay = relay_spec(eps);
   relay.next_hop_mac = MacAddress{};
-  auto relay_table = build(relay);
+  auto relay_table = build_table(relay);
   PacketProcessor relay_proc(0, 1024);
   dp::LearnedNextHop unresolved;
   relay_proc.set_learned_next_hop(&unresolved);
-  EXPECT_EQ(run(relay_proc, *relay_table, sent.out).action, Action::drop);
-  EXPECT_EQ(relay_proc.stats().drops[static_cast<int>(DropReason::next_hop_unresolved)].load(), 1u);
+  EXPECT_EQ(run_frame(relay_proc, *relay_table, sent.out).action, Action::drop);
+  EXPECT_EQ(drops(relay_proc, DropReason::next_hop_unresolved), 1u);
   relay_proc.set_learned_next_hop(&learned);
-  auto r = run(relay_proc, *relay_table, sent.out);
+  auto r = run_frame(relay_proc, *relay_table, sent.out);
   ASSERT_EQ(r.action, Action::forward);
   EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + 6), Bytes(kLearned.begin(), kLearned.end()));
   EXPECT_EQ(relay_proc.stats().relayed_in.load(), 1u);
@@ -747,9 +708,9 @@ TEST(Relay, RelayOverIpv6KeepsTheGueChecksumValid) {
   const std::vector<EndpointSpec> eps = {
       {.address = ip("2001:db8:100::7"), .mode = ForwardingMode::gue}};
   Bytes in = relayed_frame(eps, syn("2001:db8:c::1", 40000, "2001:db8:10::10"));
-  auto table = build(relay_spec(eps));
+  auto table = build_table(relay_spec(eps));
   PacketProcessor proc(0, 1024);
-  auto r = run(proc, *table, in);
+  auto r = run_frame(proc, *table, in);
   ASSERT_EQ(r.action, Action::forward);
   const uint8_t* o = &r.out[14];
   EXPECT_EQ(IpAddress::from_v6(o + 8), ip(kRelayV6));
@@ -760,13 +721,12 @@ TEST(Relay, RelayOverIpv6KeepsTheGueChecksumValid) {
 TEST(Relay, RelayRefusesWhatIsNotARelayedPacketOfAPeer) {
   const std::vector<EndpointSpec> eps = {{.address = ip("198.51.100.7")}};
   const Bytes good = relayed_frame(eps, syn("192.0.2.10", 40000));
-  auto table = build(relay_spec(eps));
+  auto table = build_table(relay_spec(eps));
   PacketProcessor proc(0, 1024);
   auto refused = [&](Bytes frame, DropReason why) {
-    const uint64_t before = proc.stats().drops[static_cast<int>(why)].load();
-    EXPECT_EQ(run(proc, *table, frame).action, Action::drop) << dp::drop_reason_name(why);
-    EXPECT_EQ(proc.stats().drops[static_cast<int>(why)].load(), before + 1)
-        << dp::drop_reason_name(why);
+    const uint64_t before = drops(proc, why);
+    EXPECT_EQ(run_frame(proc, *table, frame).action, Action::drop) << dp::drop_reason_name(why);
+    EXPECT_EQ(drops(proc, why), before + 1) << dp::drop_reason_name(why);
   };
   constexpr size_t kInner = 14 + 28;  // the endpoint's packet
   Bytes b = good;
@@ -798,7 +758,7 @@ TEST(Relay, RelayRefusesWhatIsNotARelayedPacketOfAPeer) {
   b[14 + 23] = 0x81;
   refused(b, DropReason::non_vip);
   EXPECT_EQ(proc.stats().forwarded.load(), 0u);
-  EXPECT_EQ(run(proc, *table, good).action, Action::forward);
+  EXPECT_EQ(run_frame(proc, *table, good).action, Action::forward);
 }
 
 TEST(Relay, VlanTagsSurviveBothHops) {
@@ -807,9 +767,9 @@ TEST(Relay, VlanTagsSurviveBothHops) {
   Bytes relayed = relayed_frame(eps, client);
   ASSERT_EQ(relayed.size(), client.size() + 48);
   EXPECT_EQ(relayed[15], 42);
-  auto table = build(relay_spec(eps));
+  auto table = build_table(relay_spec(eps));
   PacketProcessor proc(0, 1024);
-  auto r = run(proc, *table, relayed);
+  auto r = run_frame(proc, *table, relayed);
   ASSERT_EQ(r.action, Action::forward);
   ASSERT_EQ(r.out.size(), client.size() + 20);
   EXPECT_EQ(r.out[12], 0x81);
@@ -826,16 +786,16 @@ TEST(Relay, AGueEndpointOnAnotherPortIsNotARelayTarget) {
   Bytes in = relayed_frame(eps, syn("192.0.2.10", 40000));
   std::vector<EndpointSpec> at_relay = eps;
   at_relay[0].gue_port = 7001;
-  auto table = build(relay_spec(at_relay));
+  auto table = build_table(relay_spec(at_relay));
   PacketProcessor proc(0, 1024);
-  EXPECT_EQ(run(proc, *table, in).action, Action::drop);
-  EXPECT_EQ(proc.stats().drops[static_cast<int>(DropReason::relay_not_endpoint)].load(), 1u);
-  auto same = build(relay_spec(eps));
-  EXPECT_EQ(run(proc, *same, in).action, Action::forward);
+  EXPECT_EQ(run_frame(proc, *table, in).action, Action::drop);
+  EXPECT_EQ(drops(proc, DropReason::relay_not_endpoint), 1u);
+  auto same = build_table(relay_spec(eps));
+  EXPECT_EQ(run_frame(proc, *same, in).action, Action::forward);
 }
 
 TEST(Relay, TraceNamesTheRelay) {
-  auto table = build(ingress_spec({{.address = ip("198.51.100.7")}}));
+  auto table = build_table(ingress_spec({{.address = ip("198.51.100.7")}}));
   dp::FlowTrace t = dp::trace_flow(*table, FlowQuery{.client = ip("192.0.2.10"),
                                                      .client_port = 40000,
                                                      .vip = ip("203.0.113.10"),
@@ -860,7 +820,7 @@ TEST(Encap, FlowHashIsReadExactlyWhereSaid) {
   const dp::TunnelL2 l2({0x02, 0, 0, 0, 0, 0xfe}, kPortMac);
   int direct_ipip_v4 = 0;
   for (const TableSpec& spec : {make_spec(eps), ingress_spec(eps)}) {
-    auto table = build(spec);
+    auto table = build_table(spec);
     ASSERT_TRUE(table);
     for (const dp::Endpoint& e : table->listener(0).endpoints) {
       Bytes out[2];
