@@ -4,22 +4,19 @@
 // cannot send easily: VLAN tags, outer IPv4 options, frame padding, every
 // malformed shape. Needs root (loading BPF); exits 77 otherwise.
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <linux/bpf.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "dataplane/decap/decap_program.h"
-#include "tests/decap/load_program.h"
+#include "tests/decap/program_fixture.h"
 
 namespace {
 
-using onramp::decap::Counters;
 using onramp::decap::DecapProgram;
+using namespace onramp::decap::test;
 using Bytes = std::vector<uint8_t>;
 
 constexpr uint16_t kIpv4 = 0x0800, kIpv6 = 0x86dd, kArp = 0x0806;
@@ -250,21 +247,10 @@ std::vector<Case> cases() {
   return c;
 }
 
-std::string hex(const Bytes& b) {
-  std::string s;
-  char buf[4];
-  for (size_t i = 0; i < b.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", b[i]);
-    s += buf;
-    if (i % 2 == 1) s += ' ';
-  }
-  return s;
-}
-
 }  // namespace
 
 int main() {
-  std::unique_ptr<DecapProgram> program = onramp::decap::test::load_program_or_exit();
+  std::unique_ptr<DecapProgram> program = load_program_or_exit();
   auto v4 = onramp::decap::parse_prefix("198.51.100.0/24");
   auto v6 = onramp::decap::parse_prefix("2001:db8:100::/64");
   if (!v4.ok() || !v6.ok()) return 1;
@@ -283,42 +269,18 @@ int main() {
   int failures = 0;
   const auto all = cases();
   for (const Case& c : all) {
-    auto read_before = program->read_counters();
-    if (!read_before.ok()) {
-      std::printf("FAIL: %s\n", read_before.error().c_str());
-      return 1;
+    const ProgramRun r = run_program(*program, program->prog_fd(), c.input);
+    std::string problems = r.error.empty() ? "" : " " + r.error + ";";
+    if (r.error.empty()) {
+      if (r.verdict != c.verdict)
+        problems += " verdict " + std::to_string(r.verdict) + ", expected " +
+                    std::to_string(c.verdict) + ";";
+      const Bytes& expected = c.output.empty() ? c.input : c.output;
+      if (c.verdict == XDP_PASS && r.out != expected)
+        problems += "\n    output   " + hex(r.out) + "\n    expected " + hex(expected) + "\n   ";
+      problems += counter_problems(r.moved, {{c.counter, 1}});
     }
-    const Counters before = *read_before;
-    Bytes out(c.input.size() + 256);
-    LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = c.input.data(), .data_out = out.data(),
-                .data_size_in = static_cast<uint32_t>(c.input.size()),
-                .data_size_out = static_cast<uint32_t>(out.size()), .repeat = 1);
-    if (int err = bpf_prog_test_run_opts(program->prog_fd(), &run); err != 0) {
-      std::printf("FAIL %s: test run: %s\n", c.name.c_str(), std::strerror(-err));
-      ++failures;
-      continue;
-    }
-    out.resize(run.data_size_out);
-    auto read_after = program->read_counters();
-    const Counters after = read_after.ok() ? *read_after : Counters{};
-    std::string problems;
-    if (run.retval != c.verdict)
-      problems += " verdict " + std::to_string(run.retval) + ", expected " +
-                  std::to_string(c.verdict) + ";";
-    const Bytes& expected = c.output.empty() ? c.input : c.output;
-    if (c.verdict == XDP_PASS && out != expected)
-      problems += "\n    output   " + hex(out) + "\n    expected " + hex(expected) + "\n   ";
-    for (int i = 0; i < ONRAMP_DECAP_COUNTER_COUNT; ++i) {
-      const uint64_t moved = after[i] - before[i];
-      if (moved != (i == c.counter ? 1u : 0u))
-        problems += " counter " + std::to_string(i) + " moved by " + std::to_string(moved) + ";";
-    }
-    if (problems.empty()) {
-      std::printf("ok   %s\n", c.name.c_str());
-    } else {
-      std::printf("FAIL %s:%s\n", c.name.c_str(), problems.c_str());
-      ++failures;
-    }
+    if (!report(c.name, problems)) ++failures;
   }
   std::printf("%d of %zu cases failed\n", failures, all.size());
   return failures ? 1 : 0;

@@ -6,18 +6,16 @@
 // move; every output's TCP/UDP checksum is verified over the pseudo-header
 // as well. Needs root (loading BPF); exits 77 otherwise.
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <netinet/in.h>
 
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <string>
 
 #include "dataplane/decap/decap_program.h"
-#include "tests/decap/load_program.h"
+#include "tests/decap/program_fixture.h"
 #include "tests/unit/packet_builder.h"
 
 namespace {
@@ -230,17 +228,6 @@ std::vector<Case> cases() {
   return c;
 }
 
-std::string hex(const Bytes& b) {
-  std::string s;
-  char buf[4];
-  for (size_t i = 0; i < b.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", b[i]);
-    s += buf;
-    if (i % 2 == 1) s += ' ';
-  }
-  return s;
-}
-
 }  // namespace
 
 int main() {
@@ -269,47 +256,23 @@ int main() {
   int failures = 0;
   const auto all = cases();
   for (const Case& c : all) {
-    auto read_before = program->read_counters();
-    if (!read_before.ok()) {
-      std::printf("FAIL: %s\n", read_before.error().c_str());
-      return 1;
+    const decap::test::ProgramRun r = decap::test::run_program(
+        *program, c.reply ? program->reply_prog_fd() : program->prog_fd(), c.input);
+    std::string problems = r.error.empty() ? "" : " " + r.error + ";";
+    if (r.error.empty()) {
+      const uint32_t verdict = c.reply ? TC_ACT_OK : XDP_PASS;
+      if (r.verdict != verdict)
+        problems +=
+            " verdict " + std::to_string(r.verdict) + ", expected " + std::to_string(verdict) + ";";
+      const Bytes& expected = c.output.empty() ? c.input : c.output;
+      if (r.out != expected)
+        problems += "\n    output   " + decap::test::hex(r.out) + "\n    expected " +
+                    decap::test::hex(expected) + "\n   ";
+      else
+        problems += checksum_problem(r.out);
+      problems += decap::test::counter_problems(r.moved, c.counters);
     }
-    const decap::Counters before = *read_before;
-    Bytes out(c.input.size() + 256);
-    LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = c.input.data(), .data_out = out.data(),
-                .data_size_in = static_cast<uint32_t>(c.input.size()),
-                .data_size_out = static_cast<uint32_t>(out.size()), .repeat = 1);
-    const int fd = c.reply ? program->reply_prog_fd() : program->prog_fd();
-    if (int err = bpf_prog_test_run_opts(fd, &run); err != 0) {
-      std::printf("FAIL %s: test run: %s\n", c.name.c_str(), std::strerror(-err));
-      ++failures;
-      continue;
-    }
-    out.resize(run.data_size_out);
-    auto read_after = program->read_counters();
-    const decap::Counters after = read_after.ok() ? *read_after : decap::Counters{};
-    std::string problems;
-    const uint32_t verdict = c.reply ? TC_ACT_OK : XDP_PASS;
-    if (run.retval != verdict)
-      problems +=
-          " verdict " + std::to_string(run.retval) + ", expected " + std::to_string(verdict) + ";";
-    const Bytes& expected = c.output.empty() ? c.input : c.output;
-    if (out != expected)
-      problems += "\n    output   " + hex(out) + "\n    expected " + hex(expected) + "\n   ";
-    else
-      problems += checksum_problem(out);
-    for (int i = 0; i < ONRAMP_DECAP_COUNTER_COUNT; ++i) {
-      const uint64_t moved = after[i] - before[i];
-      const auto want = c.counters.find(i);
-      if (moved != (want == c.counters.end() ? 0 : want->second))
-        problems += " counter " + std::to_string(i) + " moved by " + std::to_string(moved) + ";";
-    }
-    if (problems.empty()) {
-      std::printf("ok   %s\n", c.name.c_str());
-    } else {
-      std::printf("FAIL %s:%s\n", c.name.c_str(), problems.c_str());
-      ++failures;
-    }
+    if (!decap::test::report(c.name, problems)) ++failures;
   }
   std::printf("%d of %zu cases failed\n", failures, all.size());
   return failures ? 1 : 0;

@@ -5,7 +5,6 @@
 // What reaches the endpoint's stack must be the client's IP packet, byte for
 // byte, behind the PoP's L2 header with the inner EtherType. Needs root
 // (loading BPF); exits 77 otherwise.
-#include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <unistd.h>
 
@@ -14,7 +13,7 @@
 
 #include "dataplane/core/processor.h"
 #include "dataplane/decap/decap_program.h"
-#include "tests/decap/load_program.h"
+#include "tests/decap/program_fixture.h"
 #include "tests/unit/packet_builder.h"
 
 namespace {
@@ -126,20 +125,13 @@ int main() {
     const Bytes tunnel(pkt.data, pkt.data + pkt.len);
 
     // The endpoint.
-    auto read_before = program->read_counters();
-    const decap::Counters before = read_before.ok() ? *read_before : decap::Counters{};
-    Bytes out(tunnel.size() + 64);
-    LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = tunnel.data(), .data_out = out.data(),
-                .data_size_in = static_cast<uint32_t>(tunnel.size()),
-                .data_size_out = static_cast<uint32_t>(out.size()), .repeat = 1);
-    if (int e = bpf_prog_test_run_opts(program->prog_fd(), &run); e != 0) {
-      std::printf("FAIL %s: test run: %s\n", c.name, std::strerror(-e));
+    const decap::test::ProgramRun r =
+        decap::test::run_program(*program, program->prog_fd(), tunnel);
+    if (!r.error.empty()) {
+      std::printf("FAIL %s: %s\n", c.name, r.error.c_str());
       ++failures;
       continue;
     }
-    out.resize(run.data_size_out);
-    auto read_after = program->read_counters();
-    const decap::Counters after = read_after.ok() ? *read_after : decap::Counters{};
 
     const size_t l2 = c.vlan ? 18 : 14;
     Bytes expected = tunnel;  // untouched, unless decapsulated:
@@ -151,18 +143,10 @@ int main() {
     }
     const int counter = c.counter >= 0 ? c.counter : ONRAMP_DECAP_not_encapsulated;
     std::string problems;
-    if (run.retval != XDP_PASS) problems += " verdict " + std::to_string(run.retval) + ";";
-    if (out != expected) problems += " the frame after decap is not the expected one;";
-    for (int i = 0; i < ONRAMP_DECAP_COUNTER_COUNT; ++i)
-      if (after[i] - before[i] != (i == counter ? 1u : 0u))
-        problems += " counter " + std::to_string(i) + " moved by " +
-                    std::to_string(after[i] - before[i]) + ";";
-    if (problems.empty()) {
-      std::printf("ok   %s\n", c.name);
-    } else {
-      std::printf("FAIL %s:%s\n", c.name, problems.c_str());
-      ++failures;
-    }
+    if (r.verdict != XDP_PASS) problems += " verdict " + std::to_string(r.verdict) + ";";
+    if (r.out != expected) problems += " the frame after decap is not the expected one;";
+    problems += decap::test::counter_problems(r.moved, {{counter, 1}});
+    if (!decap::test::report(c.name, problems)) ++failures;
   }
   std::printf("%d of %zu cases failed\n", failures, std::size(kCases));
   return failures ? 1 : 0;
