@@ -83,6 +83,7 @@ struct FlowValue {
   uint32_t endpoint_id = 0;
   uint16_t endpoint_index = 0;
   bool established = false;
+  bool operator==(const FlowValue&) const = default;
 };
 
 struct FlowTableStats {
@@ -198,6 +199,12 @@ class FlowTable {
     const Bucket& b = buckets_[slot / kWays];
     return FlowValue{b.endpoint_id[slot % kWays], b.endpoint_index[slot % kWays],
                      (b.check[slot % kWays] & kEstablished) != 0};
+  }
+  // Stores `now` over `was` (what value(slot) returned) only when they
+  // differ: a hit that changes nothing leaves its bucket's line clean, so
+  // the line is not written back to memory.
+  void update_value(uint32_t slot, const FlowValue& was, const FlowValue& now) {
+    if (!(was == now)) set_value(slot, now);
   }
   void set_value(uint32_t slot, FlowValue v) {
     Bucket& b = buckets_[slot / kWays];

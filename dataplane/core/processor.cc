@@ -354,8 +354,8 @@ int PacketProcessor::own_connection(Work& w, const Listener& l, uint32_t now_ms,
     const int ep = l.find_endpoint(v.endpoint_id);
     if (ep >= 0 && l.endpoints[ep].keeps_flows() && w.tcp != kTcpSyn) {
       const bool established = w.tcp == kNotTcp ? v.established : w.tcp == kTcpEstablished;
-      if (v.endpoint_index != ep || v.established != established)
-        flows_.set_value(slot, FlowValue{v.endpoint_id, static_cast<uint16_t>(ep), established});
+      flows_.update_value(slot, v,
+                          FlowValue{v.endpoint_id, static_cast<uint16_t>(ep), established});
       return ep;
     }
   }
@@ -438,13 +438,9 @@ void PacketProcessor::finish(int slot, uint32_t now_ms, ExtraPackets* extra) {
           if (ep >= 0) ++moved;
         }
       }
-      // Written only when it changed: a hit then leaves the bucket's line
-      // clean, and the line is not written back to memory.
-      if (!own && ep >= 0 &&
-          (v.endpoint_index != ep || v.endpoint_id != l.endpoints[ep].id ||
-           v.established != established))
-        flows_.set_value(slot,
-                         FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), established});
+      if (!own && ep >= 0)
+        flows_.update_value(slot, v,
+                            FlowValue{l.endpoints[ep].id, static_cast<uint16_t>(ep), established});
     } else {
       ep = l.pick(flow_hash(w));
       if (ep >= 0 && !w.icmp_error) {

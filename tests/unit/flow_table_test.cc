@@ -165,6 +165,22 @@ TEST(FlowTable, TheEstablishedFlagRidesWithTheEntryAndIsNoPartOfItsIdentity) {
   EXPECT_EQ(t.live(12), 1u);
 }
 
+// update_value writes what differs in any field and keeps what does not.
+TEST(FlowTable, UpdateValueStoresEachChange) {
+  FlowTable t(1024);
+  auto k = key(1000);
+  uint64_t h = FlowTable::index_hash(k);
+  t.insert(k, h, FlowValue{42, 3, false}, 0, 1000);
+  const uint32_t slot = t.lookup(h, 10, 1000);
+  ASSERT_NE(slot, kNone);
+  for (const FlowValue& now : {FlowValue{42, 3, false}, FlowValue{42, 3, true},
+                               FlowValue{42, 5, true}, FlowValue{7, 5, true}}) {
+    t.update_value(slot, t.value(slot), now);
+    EXPECT_EQ(t.value(slot), now);
+  }
+  EXPECT_EQ(t.live(12), 1u);
+}
+
 TEST(FlowTable, IdleEntriesExpireAndHitsRefresh) {
   FlowTable t(64);
   auto k = key(1);
