@@ -9,12 +9,13 @@
 //
 //   scripted-agent --controller ADDR[,ADDR...] --pop FRA1 --tunnel 192.0.2.11
 //                  [--result ACC/LISTENER/GROUP/ADDRESS=RTT]... [--peer POP=RTT]...
-#include <getopt.h>
 #include <grpcpp/grpcpp.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -37,6 +38,13 @@ std::vector<std::string> split(const std::string& s, char by) {
   return out;
 }
 
+// A non-negative number of milliseconds, the whole of `text`.
+bool milliseconds(const std::string& text, double& out) {
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return !text.empty() && *end == 0 && out >= 0;
+}
+
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -46,48 +54,50 @@ int64_t now_ms() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> controllers;
+  std::vector<std::string> controllers, results, peers;
   std::string pop, tunnel;
+  CLI::App app("A PoP agent whose probe results are given on the command line.", "scripted-agent");
+  app.add_option("--controller", controllers, "the controllers' PoP APIs, tried in turn")
+      ->required()
+      ->delimiter(',');
+  app.add_option("--pop", pop, "the PoP it is")->required();
+  app.add_option("--tunnel", tunnel, "its tunnel source")->required();
+  app.add_option("--result", results, "a healthy endpoint's RTT: ACC/LISTENER/GROUP/ADDRESS=MS");
+  app.add_option("--peer", peers, "a peer PoP's RTT: POP=MS");
+  CLI11_PARSE(app, argc, argv);
+
   v1::ProbeReport report;
-  static option opts[] = {
-      {"controller", required_argument, nullptr, 'c'}, {"pop", required_argument, nullptr, 'p'},
-      {"tunnel", required_argument, nullptr, 't'},     {"result", required_argument, nullptr, 'r'},
-      {"peer", required_argument, nullptr, 'e'},       {nullptr, 0, nullptr, 0}};
-  for (int c; (c = getopt_long(argc, argv, "", opts, nullptr)) != -1;) {
-    std::string arg = optarg ? optarg : "";
-    auto eq = arg.find('=');
-    if (c == 'c') {
-      controllers = split(arg, ',');
-    } else if (c == 'p') {
-      pop = arg;
-    } else if (c == 't') {
-      tunnel = arg;
-    } else if (c == 'r' && eq != std::string::npos) {
-      auto key = split(arg.substr(0, eq), '/');
-      if (key.size() != 4) return 2;
-      v1::ProbeResult* r = report.add_results();
-      r->set_accelerator(key[0]);
-      r->set_listener(key[1]);
-      r->set_endpoint_group(key[2]);
-      r->set_address(key[3]);
-      r->set_rtt_ms(std::stod(arg.substr(eq + 1)));
-      r->set_healthy(true);
-      r->set_known(true);
-      r->set_consecutive(3);
-    } else if (c == 'e' && eq != std::string::npos) {
-      v1::PeerResult* p = report.add_peers();
-      p->set_pop(arg.substr(0, eq));
-      p->set_rtt_ms(std::stod(arg.substr(eq + 1)));
-      p->set_sent(10);
-    } else {
-      std::fprintf(stderr,
-                   "usage: scripted-agent --controller ADDR[,ADDR...] --pop POP "
-                   "--tunnel IPV4 [--result ACC/LISTENER/GROUP/ADDRESS=RTT]... "
-                   "[--peer POP=RTT]...\n");
+  for (const std::string& arg : results) {
+    const auto eq = arg.find('=');
+    const auto key = split(arg.substr(0, eq), '/');
+    double rtt;
+    if (eq == std::string::npos || key.size() != 4 || !milliseconds(arg.substr(eq + 1), rtt)) {
+      std::fprintf(stderr, "scripted-agent: --result %s: not ACC/LISTENER/GROUP/ADDRESS=MS\n",
+                   arg.c_str());
       return 2;
     }
+    v1::ProbeResult* r = report.add_results();
+    r->set_accelerator(key[0]);
+    r->set_listener(key[1]);
+    r->set_endpoint_group(key[2]);
+    r->set_address(key[3]);
+    r->set_rtt_ms(rtt);
+    r->set_healthy(true);
+    r->set_known(true);
+    r->set_consecutive(3);
   }
-  if (controllers.empty() || pop.empty() || tunnel.empty()) return 2;
+  for (const std::string& arg : peers) {
+    const auto eq = arg.find('=');
+    double rtt;
+    if (eq == std::string::npos || !milliseconds(arg.substr(eq + 1), rtt)) {
+      std::fprintf(stderr, "scripted-agent: --peer %s: not POP=MS\n", arg.c_str());
+      return 2;
+    }
+    v1::PeerResult* p = report.add_peers();
+    p->set_pop(arg.substr(0, eq));
+    p->set_rtt_ms(rtt);
+    p->set_sent(10);
+  }
 
   uint64_t applied = 0, inputs = 0;
   std::string digest;

@@ -27,11 +27,10 @@
 // endpoint's weight for S seconds, each call after the last one returned; "writes"
 // counts the calls acknowledged, refused as conflicts (the replicas raced)
 // and failed otherwise, and the acknowledged ones per second.
-#include <getopt.h>
 #include <grpcpp/grpcpp.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -554,99 +553,36 @@ int run(const Options& o) {
   return 0;
 }
 
-const char* kUsage =
-    "usage: sim-agents --controller ADDR[,ADDR...] --admin ADDR[,ADDR...] [--pops N]\n"
-    "                  [--changes K] [--gap-ms MS] [--write-seconds S] [--json FILE]\n"
-    "  --controller ADDR  the controller's PoP API (plaintext), e.g. 127.0.0.1:7444;\n"
-    "                     several replicas: PoPs spread over them round robin\n"
-    "  --admin ADDR       its admin API (plaintext, no token); several: changes\n"
-    "                     go through each in turn\n"
-    "  --pops N           simulated PoPs, 1..5000 (default 10)\n"
-    "  --changes K        timed changes, 1..100000 (default 20)\n"
-    "  --gap-ms MS        pause before each change, 0..60000 (default 50)\n"
-    "  --write-seconds S  then change endpoint weights for S seconds, two writers\n"
-    "                     per admin address, 0..3600 (default 0: not done)\n"
-    "  --json FILE        also write the figures there\n";
-
-bool number(const char* text, long lo, long hi, long& out) {
-  char* end = nullptr;
-  errno = 0;
-  long v = std::strtol(text, &end, 10);
-  if (errno || end == text || *end || v < lo || v > hi) return false;
-  out = v;
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
-  static const option longopts[] = {
-      {"controller", required_argument, nullptr, 'c'},
-      {"admin", required_argument, nullptr, 'a'},
-      {"pops", required_argument, nullptr, 'n'},
-      {"changes", required_argument, nullptr, 'k'},
-      {"gap-ms", required_argument, nullptr, 'g'},
-      {"json", required_argument, nullptr, 'j'},
-      {"write-seconds", required_argument, nullptr, 'w'},
-      {"help", no_argument, nullptr, 'h'},
-      {nullptr, 0, nullptr, 0},
-  };
-  int c;
-  long v;
-  while ((c = getopt_long(argc, argv, "", longopts, nullptr)) != -1) {
-    switch (c) {
-      case 'c':
-        o.controller = optarg;
-        break;
-      case 'a':
-        o.admin = optarg;
-        break;
-      case 'n':
-        if (!number(optarg, 1, 5000, v)) {
-          std::fprintf(stderr, "sim-agents: --pops: \"%s\" is not a number in 1..5000\n", optarg);
-          return 2;
-        }
-        o.pops = static_cast<size_t>(v);
-        break;
-      case 'k':
-        if (!number(optarg, 1, 100000, v)) {
-          std::fprintf(stderr, "sim-agents: --changes: \"%s\" is not a number in 1..100000\n",
-                       optarg);
-          return 2;
-        }
-        o.changes = static_cast<int>(v);
-        break;
-      case 'g':
-        if (!number(optarg, 0, 60000, v)) {
-          std::fprintf(stderr, "sim-agents: --gap-ms: \"%s\" is not a number in 0..60000\n",
-                       optarg);
-          return 2;
-        }
-        o.gap_ms = static_cast<int>(v);
-        break;
-      case 'j':
-        o.json = optarg;
-        break;
-      case 'w':
-        if (!number(optarg, 0, 3600, v)) {
-          std::fprintf(stderr, "sim-agents: --write-seconds: \"%s\" is not a number in 0..3600\n",
-                       optarg);
-          return 2;
-        }
-        o.write_seconds = static_cast<int>(v);
-        break;
-      case 'h':
-        std::fputs(kUsage, stdout);
-        return 0;
-      default:
-        std::fputs(kUsage, stderr);
-        return 2;
-    }
-  }
-  if (optind < argc || o.controller.empty() || o.admin.empty()) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
+  CLI::App app(
+      "Many simulated PoP sessions in one process, ACKing every table at once, and "
+      "the driver that times configuration changes through them.",
+      "sim-agents");
+  app.add_option("--controller", o.controller,
+                 "the controller's PoP API (plaintext), e.g. 127.0.0.1:7444; several replicas "
+                 "(comma-separated): PoPs spread over them round robin")
+      ->required();
+  app.add_option("--admin", o.admin,
+                 "its admin API (plaintext, no token); several: changes go through each in turn")
+      ->required();
+  app.add_option("--pops", o.pops, "simulated PoPs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 5000));
+  app.add_option("--changes", o.changes, "timed changes")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--gap-ms", o.gap_ms, "pause before each change")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
+  app.add_option("--write-seconds", o.write_seconds,
+                 "then change endpoint weights for S seconds, two writers per admin address "
+                 "(0: not done)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--json", o.json, "also write the figures there");
+  CLI11_PARSE(app, argc, argv);
   return run(o);
 }
