@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "controlplane/controller/tests/controller_process.h"
+#include "controlplane/controller/tests/dev_ca.h"
 #include "controlplane/controller/tests/fixtures.h"
 
 namespace onramp::ctl::test {
@@ -84,13 +85,9 @@ TEST_F(MetricsProcessTest, BasicAuthIsRequiredWhenConfigured) {
 }
 
 TEST_F(MetricsProcessTest, ServedOverTlsOffLoopback) {
-  const char* dev_ca = std::getenv("ONRAMP_DEV_CA");
-  if (!dev_ca) GTEST_SKIP() << "ONRAMP_DEV_CA is not set";
+  if (!std::getenv("ONRAMP_DEV_CA")) GTEST_SKIP() << "ONRAMP_DEV_CA is not set";
   const std::string certs = dir_.file("certs");
-  ASSERT_EQ(std::system(
-                (std::string(dev_ca) + " " + certs + " FRA1 > " + dir_.file("dev-ca.log") + " 2>&1")
-                    .c_str()),
-            0);
+  ASSERT_TRUE(make_dev_ca(certs, "FRA1", dir_.file("dev-ca.log")));
   int admin = free_port(), pop = free_port(), metrics = free_port();
   auto a = args(admin, pop);
   a.insert(a.end(),

@@ -14,6 +14,7 @@
 
 #include "controlplane/common/tls.h"
 #include "controlplane/controller/tests/controller_process.h"
+#include "controlplane/controller/tests/dev_ca.h"
 #include "controlplane/controller/tests/fixtures.h"
 #include "onramp/v1/admin.grpc.pb.h"
 
@@ -30,24 +31,20 @@ struct Answer {
 class StatusPageTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* dev_ca = std::getenv("ONRAMP_DEV_CA");
-    if (controller_binary().empty() || !dev_ca) return;
+    if (controller_binary().empty()) return;
     dir_ = new TempDir();
     certs_ = dir_->file("certs");
-    std::string cmd =
-        std::string(dev_ca) + " " + certs_ + " FRA1 > " + dir_->file("dev-ca.log") + " 2>&1";
-    if (std::system(cmd.c_str()) != 0) return;
+    if (!make_dev_ca(certs_, "FRA1", dir_->file("dev-ca.log"))) return;
     // A named token and an unnamed one.
     std::ofstream(dir_->file("tokens")) << "# test\nci s3cret-ci\nplain-token\n";
     admin_port_ = free_port();
     status_port_ = free_port();
     ctl_ = new ControllerProcess(
-        {"--init", "--db", dir_->file("c.db"), "--admin-listen",
-         "127.0.0.1:" + std::to_string(admin_port_), "--pop-listen",
-         "127.0.0.1:" + std::to_string(free_port()), "--tls-cert", certs_ + "/controller.pem",
-         "--tls-key", certs_ + "/controller-key.pem", "--tls-client-ca", certs_ + "/ca.pem",
-         "--admin-token-file", dir_->file("tokens"), "--status-listen",
-         "0.0.0.0:" + std::to_string(status_port_)},
+        with_dev_ca_tls(certs_, {"--init", "--db", dir_->file("c.db"), "--admin-listen",
+                                 "127.0.0.1:" + std::to_string(admin_port_), "--pop-listen",
+                                 "127.0.0.1:" + std::to_string(free_port()), "--admin-token-file",
+                                 dir_->file("tokens"), "--status-listen",
+                                 "0.0.0.0:" + std::to_string(status_port_)}),
         dir_->file("controller.log"));
     ready_ = ctl_->wait_ready({admin_port_, status_port_});
   }
@@ -88,17 +85,7 @@ class StatusPageTest : public ::testing::Test {
 
   // An admin call with a token or an operator's certificate.
   grpc::Status create(const std::string& name, const std::string& token, const std::string& who) {
-    cp::TlsFiles files{.ca = certs_ + "/ca.pem"};
-    if (!who.empty()) {
-      files.cert = certs_ + "/" + who + ".pem";
-      files.key = certs_ + "/" + who + "-key.pem";
-    }
-    std::string target = "localhost:" + std::to_string(admin_port_);
-    auto creds = cp::client_credentials(target, files, false);
-    EXPECT_TRUE(creds.ok()) << creds.error();
-    grpc::ChannelArguments args;
-    args.SetInt("grpc.use_local_subchannel_pool", 1);
-    auto stub = v1::AdminService::NewStub(grpc::CreateCustomChannel(target, *creds, args));
+    auto stub = v1::AdminService::NewStub(tls_channel(admin_port_, dev_identity(certs_, who)));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 10s);
     if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "controlplane/controller/tests/controller_process.h"
+#include "controlplane/controller/tests/dev_ca.h"
 #include "controlplane/controller/tests/fake_agent.h"
 #include "controlplane/controller/tests/fixtures.h"
 #include "onramp/v1/admin.grpc.pb.h"
@@ -31,28 +32,22 @@ using grpc::StatusCode;
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* dev_ca = std::getenv("ONRAMP_DEV_CA");
-    if (controller_binary().empty() || !dev_ca) return;
+    if (controller_binary().empty()) return;
     dir_ = new TempDir();
     certs_ = dir_->file("certs");
-    std::string cmd =
-        std::string(dev_ca) + " " + certs_ + " FRA1 SIN1 > " + dir_->file("dev-ca.log") + " 2>&1";
-    if (std::system(cmd.c_str()) != 0) return;
+    if (!make_dev_ca(certs_, "FRA1 SIN1", dir_->file("dev-ca.log"))) return;
     // A second CA that the controller does not know, with its own operator.
-    cmd = std::string(dev_ca) + " " + dir_->file("other") + " FRA1 > " + dir_->file("dev-ca.log") +
-          " 2>&1";
-    if (std::system(cmd.c_str()) != 0) return;
+    if (!make_dev_ca(dir_->file("other"), "FRA1", dir_->file("dev-ca.log"))) return;
     if (!expired_certificate(certs_, "operator", dir_->file("expired"))) return;
     if (!expired_certificate(certs_, "FRA1", dir_->file("expired-FRA1"))) return;
     std::ofstream(dir_->file("tokens")) << "# test\n  s3cret-token  \n";
     admin_port_ = free_port();
     pop_port_ = free_port();
     ctl_ = new ControllerProcess(
-        {"--init", "--db", dir_->file("c.db"), "--admin-listen",
-         "127.0.0.1:" + std::to_string(admin_port_), "--pop-listen",
-         "127.0.0.1:" + std::to_string(pop_port_), "--tls-cert", certs_ + "/controller.pem",
-         "--tls-key", certs_ + "/controller-key.pem", "--tls-client-ca", certs_ + "/ca.pem",
-         "--admin-token-file", dir_->file("tokens")},
+        with_dev_ca_tls(certs_, {"--init", "--db", dir_->file("c.db"), "--admin-listen",
+                                 "127.0.0.1:" + std::to_string(admin_port_), "--pop-listen",
+                                 "127.0.0.1:" + std::to_string(pop_port_), "--admin-token-file",
+                                 dir_->file("tokens")}),
         dir_->file("controller.log"));
     ready_ = ctl_->wait_ready({admin_port_, pop_port_});
   }
@@ -71,31 +66,10 @@ class TlsTest : public ::testing::Test {
   // A TLS channel to `port` verified against the dev CA, presenting the
   // client certificate `who` ("" for none).
   std::shared_ptr<grpc::Channel> channel(int port, const std::string& who) {
-    cp::TlsFiles files{.ca = certs_ + "/ca.pem"};
-    if (!who.empty()) {
-      files.cert = certs_ + "/" + who + ".pem";
-      files.key = certs_ + "/" + who + "-key.pem";
-    }
-    std::string target = "localhost:" + std::to_string(port);
-    auto creds = cp::client_credentials(target, files, false);
-    EXPECT_TRUE(creds.ok()) << creds.error();
-    // A fresh channel each time: no connection is shared across identities.
-    grpc::ChannelArguments args;
-    args.SetInt("grpc.use_local_subchannel_pool", 1);
-    return grpc::CreateCustomChannel(target, creds.ok() ? *creds : nullptr, args);
-  }
-  // A fresh TLS channel to `port` presenting the client certificate in
-  // `files`.
-  std::shared_ptr<grpc::Channel> channel_with(int port, const cp::TlsFiles& files) {
-    std::string target = "localhost:" + std::to_string(port);
-    auto creds = cp::client_credentials(target, files, false);
-    EXPECT_TRUE(creds.ok()) << creds.error();
-    grpc::ChannelArguments args;
-    args.SetInt("grpc.use_local_subchannel_pool", 1);
-    return grpc::CreateCustomChannel(target, *creds, args);
+    return tls_channel(port, dev_identity(certs_, who));
   }
   grpc::Status list_with(const cp::TlsFiles& files, v1::ListAcceleratorsResponse* out = nullptr) {
-    auto stub = v1::AdminService::NewStub(channel_with(admin_port_, files));
+    auto stub = v1::AdminService::NewStub(tls_channel(admin_port_, files));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 10s);
     v1::ListAcceleratorsResponse ignored;
@@ -104,7 +78,7 @@ class TlsTest : public ::testing::Test {
   // grpc.health.v1.Health/Check of the whole server (an empty request) on
   // `port`: a service the controller's own handlers do not guard.
   grpc::Status health_with(int port, const cp::TlsFiles& files) {
-    return health_with_channel(channel_with(port, files));
+    return health_with_channel(tls_channel(port, files));
   }
   grpc::Status health_with_channel(std::shared_ptr<grpc::Channel> channel) {
     grpc::GenericStub stub(std::move(channel));
@@ -129,9 +103,7 @@ class TlsTest : public ::testing::Test {
     std::string base = dir_->file(who == "operator" ? "expired" : "expired-" + who);
     return files(base + ".pem", base + "-key.pem");
   }
-  cp::TlsFiles own(const std::string& who) const {
-    return files(certs_ + "/" + who + ".pem", certs_ + "/" + who + "-key.pem");
-  }
+  cp::TlsFiles own(const std::string& who) const { return dev_identity(certs_, who); }
   // Lines of the controller's log that match `pattern`.
   static size_t log_lines_matching(const std::string& pattern) {
     std::regex re(pattern);
@@ -292,7 +264,7 @@ TEST_F(TlsTest, Finding10RefusedCertificatesGetNothingFromTheAdminPort) {
     s = health_with(admin_port_, bad);
     EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << s.error_message();
 
-    auto stub = v1::AdminService::NewStub(channel_with(admin_port_, bad));
+    auto stub = v1::AdminService::NewStub(tls_channel(admin_port_, bad));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 10s);
     ctx.AddMetadata("authorization", "Bearer s3cret-token");
@@ -314,7 +286,7 @@ TEST_F(TlsTest, Finding10RefusedCertificatesGetNoTableFromThePopPort) {
   for (const auto& [name, bad] :
        {std::pair{"other CA", other_ca("FRA1")}, std::pair{"expired", expired("FRA1")}}) {
     SCOPED_TRACE(name);
-    FakeAgent agent(channel_with(pop_port_, bad));
+    FakeAgent agent(tls_channel(pop_port_, bad));
     agent.hello("FRA1");
     EXPECT_FALSE(agent.next(2s).has_value());
     auto s = agent.finish(10s);
@@ -323,7 +295,7 @@ TEST_F(TlsTest, Finding10RefusedCertificatesGetNoTableFromThePopPort) {
     EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << s.error_message();
   }
   // The same PoP with its own certificate is served.
-  FakeAgent agent(channel_with(pop_port_, own("FRA1")));
+  FakeAgent agent(tls_channel(pop_port_, own("FRA1")));
   ASSERT_TRUE(agent.hello("FRA1"));
   auto u = agent.next(10s);
   ASSERT_TRUE(u) << ctl_->log();
@@ -335,10 +307,10 @@ TEST_F(TlsTest, Finding10RefusedCertificatesGetNoTableFromThePopPort) {
 TEST_F(TlsTest, Finding10TheControllerLogsWhoseCertificateItRefusedAndWhy) {
   (void)list_with(other_ca("operator"));
   (void)list_with(expired("operator"));
-  FakeAgent pop(channel_with(pop_port_, other_ca("FRA1")));
+  FakeAgent pop(tls_channel(pop_port_, other_ca("FRA1")));
   pop.hello("FRA1");
   (void)pop.finish(10s);
-  FakeAgent late(channel_with(pop_port_, expired("FRA1")));
+  FakeAgent late(tls_channel(pop_port_, expired("FRA1")));
   late.hello("FRA1");
   (void)late.finish(10s);
 
@@ -368,8 +340,7 @@ TEST_F(TlsTest, Finding10TheControllerLogsWhoseCertificateItRefusedAndWhy) {
 TEST_F(TlsTest, Finding10AConnectionWithARefusedCertificateIsClosed) {
   for (int port : {admin_port_, pop_port_}) {
     SCOPED_TRACE(port);
-    auto channel =
-        channel_with(port, port == admin_port_ ? other_ca("operator") : other_ca("FRA1"));
+    auto channel = tls_channel(port, port == admin_port_ ? other_ca("operator") : other_ca("FRA1"));
     EXPECT_EQ(health_with_channel(channel).error_code(), StatusCode::UNAUTHENTICATED);
     EXPECT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
     auto until = std::chrono::steady_clock::now() + 5s;
@@ -382,7 +353,7 @@ TEST_F(TlsTest, Finding10AConnectionWithARefusedCertificateIsClosed) {
             1u)
       << ctl_->log();
   // A valid certificate's connection stays.
-  auto good = channel_with(admin_port_, own("operator"));
+  auto good = tls_channel(admin_port_, own("operator"));
   EXPECT_TRUE(health_with_channel(good).ok());
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(good->GetState(false), GRPC_CHANNEL_READY);
