@@ -7,8 +7,10 @@ all numbers above zero, and W1, W3 and W4 with the share of new flows
 their capture was built for (W3's depends on the flow table's hash and
 layout); the table-swap, restart, build and flow-state figures present
 (swaps losing no packet), and the control-plane figure for 2 and 4
-simulated PoPs (sim-agents) with every step of its breakdown. It asserts
-nothing about speed: that is what the full `scripts/bench` run and
+simulated PoPs (sim-agents) with every step of its breakdown; then
+`scripts/bench-ab --smoke` alternates two builds (this one twice) and must
+report each run and both medians, and refuse a build directory without a
+dataplane. It asserts nothing about speed: that is what the full `scripts/bench` run and
 docs/performance.md are for.
 
 usage: smoke_test.py --build BUILD_DIR
@@ -68,6 +70,36 @@ def restart_problems(res):
     return problems
 
 
+def bench_ab_problems(build, work):
+    """What is wrong with scripts/bench-ab: one pair of this build against
+    itself must give a run and a median each; a missing build is refused."""
+    ab = os.path.join(SRC, "scripts", "bench-ab")
+    out = os.path.join(work, "ab.json")
+    r = subprocess.run([ab, "--smoke", "--pairs", "1", "--json", out, build, build],
+                       capture_output=True, text=True, timeout=120)
+    print(r.stdout[-2000:])
+    if r.returncode != 0:
+        return [f"scripts/bench-ab exited {r.returncode}: {r.stderr[-2000:]}"]
+    with open(out) as f:
+        res = json.load(f)
+    problems = []
+    for name in ("A", "B"):
+        s = res.get(name, {})
+        runs = s.get("runs", [])
+        if len(runs) != 1 or not all(r.get("cycles_per_packet", 0) > 0 for r in runs):
+            problems.append(f"bench-ab {name}: want one run with cycles > 0, got {runs!r}")
+        if not s.get("cycles_per_packet_median", 0) > 0 or not s.get("ratio_median", 0) > 0:
+            problems.append(f"bench-ab {name}: medians missing: {s!r}")
+    if not isinstance(res.get("b_minus_a_cycles"), (int, float)):
+        problems.append(f"bench-ab: no B - A figure: {res!r}")
+    r = subprocess.run([ab, os.path.join(work, "no-such-build"), build], capture_output=True,
+                       text=True, timeout=30)
+    if r.returncode != 2 or "not found" not in r.stderr:
+        problems.append(f"bench-ab took a build without a dataplane: exit {r.returncode}, "
+                        f"{r.stderr[-500:]!r}")
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -92,7 +124,8 @@ def main():
             return 1
         with open(out) as f:
             res = json.load(f)
-    problems = controlplane_problems(res)
+        ab_problems = bench_ab_problems(args.build, work) if dpdk else []
+    problems = controlplane_problems(res) + ab_problems
     if not dpdk:
         for p in problems:
             print("FAIL:", p)
