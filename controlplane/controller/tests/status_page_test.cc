@@ -80,7 +80,8 @@ class StatusPageTest : public ::testing::Test {
     return a;
   }
   static std::string as(const std::string& who) {
-    return "--cert " + certs_ + "/" + who + ".pem --key " + certs_ + "/" + who + "-key.pem";
+    const cp::TlsFiles id = dev_identity(certs_, who);
+    return "--cert " + id.cert + " --key " + id.key;
   }
 
   // An admin call with a token or an operator's certificate.
