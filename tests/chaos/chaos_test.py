@@ -30,7 +30,9 @@ Targets, asserted: no failed request and no acknowledged write lost for
 every fault, except a dead dataplane or endpoint, whose failures must all
 fall within 1 s of the fault; the long-lived connection survives every
 fault that does not kill its own endpoint. A target that fails for a known
-cause not fixed yet is marked in KNOWN, printed with its cause.
+cause not fixed yet is marked in KNOWN, printed with its cause. A fault
+that misses a target prints the log lines written during it and the
+dataplanes' drops (a CI machine keeps nothing else).
 docs/reliability.md has the figures.
 
 usage: chaos_test.py --build-dir DIR [--ha] [--only NAME,...] [--json FILE]
@@ -222,8 +224,44 @@ SINGLE_ONLY = {"controller", "sigstop", "disk-full"}
 HA_ONLY = {"replica", "etcd-leader"}
 
 
+# What a failed target prints, so that a run on a machine whose logs are gone
+# still says what happened: the lines these logs gained during the fault, and
+# each dataplane's drops by reason.
+EVIDENCE_LOGS = ("agent-FRA1", "agent-SIN1", "dataplane-FRA1")
+
+
+def log_sizes(bed):
+    sizes = {}
+    for name in EVIDENCE_LOGS:
+        try:
+            sizes[name] = os.path.getsize(bed.path(f"{name}.log"))
+        except OSError:
+            sizes[name] = 0
+    return sizes
+
+
+def evidence(bed, sizes):
+    out = []
+    for name, size in sizes.items():
+        try:
+            with open(bed.path(f"{name}.log"), errors="replace") as f:
+                f.seek(size)
+                lines = f.readlines()
+        except OSError:
+            continue
+        out.append(f"--- {name}: {len(lines)} lines during the fault (the last 20)\n" +
+                   "".join(lines[-20:]))
+    for pop in bed.bed_pops:
+        stats = bed.dp(pop, "stats", check=False) or {}
+        drops = {k: v for k, v in stats.get("drops", {}).items() if int(v)}
+        out.append(f"--- {pop}'s dataplane: drops {drops}, "
+                   f"uptime {stats.get('uptime_ms')} ms")
+    return "\n".join(out)
+
+
 def one_fault(bed, writes, name):
     wait_for("the bed steady before the fault", lambda: steady(bed), timeout=60, interval=0.2)
+    sizes = log_sizes(bed)
     load = Load(bed)
     try:
         time.sleep(BASELINE_S)
@@ -243,7 +281,11 @@ def one_fault(bed, writes, name):
         time.sleep(AFTER_S)
     finally:
         seen = load.stop()
-    return measure(name, seen, t_fault, t_recovered - t_repair, writes)
+    row = measure(name, seen, t_fault, t_recovered - t_repair, writes)
+    row["wrong"], row["known"] = targets(row)
+    if row["wrong"] or row["known"]:
+        log(evidence(bed, sizes))
+    return row
 
 
 def measure(name, seen, t_fault, recovery_s, writes):
@@ -262,6 +304,10 @@ def measure(name, seen, t_fault, recovery_s, writes):
         bad_times += [t for t, _ in req.get("failed", [])]
         if udp.get("lost"):
             bad_times.append(udp["lost_to"])
+            # When the lost datagrams were sent, in seconds after the fault.
+            row.setdefault("udp_lost_spans", {})[c] = [
+                [round(a - t_fault, 2), round(b - t_fault, 2), n]
+                for a, b, n in udp.get("lost_spans", [])][:6]
         if req.get("failed"):
             row.setdefault("failures", {})[c] = req["failed"][:3]
     row["heal_s"] = round(max([t - t_fault for t in bad_times] + [0.0]), 2)
@@ -369,7 +415,6 @@ def main():
         for name in names:
             log(f"fault: {FAULTS[name]}")
             row = one_fault(bed, writes, name)
-            row["wrong"], row["known"] = targets(row)
             log("  " + json.dumps(row))
             rows.append(row)
             wrong += [f"{name}: {w}" for w in row["wrong"]]

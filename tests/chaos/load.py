@@ -94,6 +94,14 @@ def udp_stream(vip, out):
     if lost:
         out["lost_from"] = round(sent[lost[0]], 3)
         out["lost_to"] = round(sent[lost[-1]], 3)
+        # Runs of consecutive lost datagrams: [first send time, last, count].
+        spans = []
+        for n in lost:
+            if spans and n == spans[-1][3] + 1:
+                spans[-1][1], spans[-1][2], spans[-1][3] = round(sent[n], 3), spans[-1][2] + 1, n
+            else:
+                spans.append([round(sent[n], 3), round(sent[n], 3), 1, n])
+        out["lost_spans"] = [s[:3] for s in spans]
 
 
 def hold(vip, out):
