@@ -139,6 +139,7 @@ void Agent::start() {
     stopping_ = false;
   }
   watch_ = std::thread([this] { watch_loop(); });
+  dataplane_watch_ = std::thread([this] { dataplane_watch_loop(); });
 }
 
 void Agent::stop() {
@@ -148,6 +149,7 @@ void Agent::stop() {
   }
   stop_cv_.notify_all();
   if (watch_.joinable()) watch_.join();
+  if (dataplane_watch_.joinable()) dataplane_watch_.join();
   if (prober_) prober_->stop();
   if (mesh_) mesh_->stop();
 }
@@ -156,7 +158,23 @@ void Agent::watch_loop() {
   while (true) {
     tick();
     std::unique_lock<std::mutex> lock(stop_mu_);
-    if (stop_cv_.wait_for(lock, config_.status_interval, [this] { return stopping_; })) return;
+    stop_cv_.wait_for(lock, config_.status_interval, [this] { return stopping_ || round_now_; });
+    if (stopping_) return;
+    round_now_ = false;
+  }
+}
+
+void Agent::dataplane_watch_loop() {
+  // Short waits, so that stop() is not held up.
+  constexpr std::chrono::milliseconds kWait{100};
+  while (true) {
+    bool lost = dataplane_.wait_connection_lost(kWait);
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopping_) return;
+    if (lost) {
+      round_now_ = true;
+      stop_cv_.notify_all();
+    }
   }
 }
 

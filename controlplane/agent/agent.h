@@ -194,6 +194,9 @@ class Agent final : public SessionHandler {
   std::optional<TableOrigin> running_origin_locked() const;
   void send(const v1::AgentMessage& msg);
   void watch_loop();
+  // Wakes watch_loop as soon as the connection to the dataplane is lost, so
+  // a dead dataplane's VIPs are withdrawn at once, not at the next round.
+  void dataplane_watch_loop();
   // The endpoint probes' report with the mesh probes' results beside them.
   v1::ProbeReport with_peers(v1::ProbeReport report) const;
   // Hands the update's plan to the prober and keeps it on disk.
@@ -229,8 +232,10 @@ class Agent final : public SessionHandler {
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
-  bool stopping_ = false;
+  bool stopping_ = false;   // guarded by stop_mu_, as is round_now_
+  bool round_now_ = false;  // the dataplane's connection was lost: a round now
   std::thread watch_;
+  std::thread dataplane_watch_;
 };
 
 }  // namespace onramp::agent

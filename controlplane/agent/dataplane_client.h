@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "onramp/v1/dataplane.pb.h"
 #include "onramp/v1/forwarding.pb.h"
@@ -35,6 +36,14 @@ class DataplaneClient {
   }
   // Ends a stream_flow_logs in progress, and any begun after it.
   virtual void cancel_flow_logs() {}
+  // Waits up to `timeout` for the connection to the dataplane to be lost:
+  // true when it was connected and is no more (the process exited and its
+  // socket closed). The agent's status round then runs at once instead of
+  // at its next interval. The default: a client that cannot tell.
+  virtual bool wait_connection_lost(std::chrono::milliseconds timeout) {
+    std::this_thread::sleep_for(timeout);
+    return false;
+  }
 };
 
 struct DataplaneDeadlines {

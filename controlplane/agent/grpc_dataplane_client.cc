@@ -2,6 +2,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <mutex>
+#include <thread>
 
 #include "common/grpc_limits.h"
 #include "controlplane/agent/dataplane_client.h"
@@ -58,6 +59,22 @@ class GrpcDataplaneClient final : public DataplaneClient {
     return checked(s);
   }
 
+  bool wait_connection_lost(std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::system_clock::now() + timeout;
+    std::shared_ptr<grpc::Channel> ch;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ch = channel_;
+    }
+    // Not connected (no call yet, or the dataplane is away): nothing to lose
+    // until a call connects again.
+    if (!ch || ch->GetState(false) != GRPC_CHANNEL_READY) {
+      std::this_thread::sleep_until(deadline);
+      return false;
+    }
+    return ch->WaitForStateChange(GRPC_CHANNEL_READY, deadline);
+  }
+
   void cancel_flow_logs() override {
     std::lock_guard<std::mutex> lock(mu_);
     flow_logs_cancelled_ = true;
@@ -78,8 +95,8 @@ class GrpcDataplaneClient final : public DataplaneClient {
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       limit_messages(args);
       // The socket is local and root-only (docs/design.md "Security"): no TLS.
-      stub_ = v1::DataplaneService::NewStub(
-          grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args));
+      channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+      stub_ = v1::DataplaneService::NewStub(channel_);
     }
     return stub_;
   }
@@ -88,13 +105,15 @@ class GrpcDataplaneClient final : public DataplaneClient {
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
       std::lock_guard<std::mutex> lock(mu_);
       stub_.reset();
+      channel_.reset();
     }
     return s;
   }
 
   const std::string target_;
   const DataplaneDeadlines deadlines_;
-  std::mutex mu_;  // guards stub_, flow_logs_ctx_, flow_logs_cancelled_
+  std::mutex mu_;  // guards channel_, stub_, flow_logs_ctx_, flow_logs_cancelled_
+  std::shared_ptr<grpc::Channel> channel_;  // stub_'s
   std::shared_ptr<v1::DataplaneService::Stub> stub_;
   grpc::ClientContext* flow_logs_ctx_ = nullptr;  // the stream in progress
   bool flow_logs_cancelled_ = false;

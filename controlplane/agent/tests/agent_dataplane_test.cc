@@ -2,7 +2,8 @@
 // controller: tables pushed are applied and ACKed, bad ones NACKed; killing
 // the agent leaves the dataplane forwarding on its table; a restarted agent
 // puts the last good table back with no controller; a restarted dataplane
-// gets it back from the running agent. Needs root (DPDK); skipped without.
+// gets it back from the running agent; a killed dataplane is noticed at once.
+// Needs root (DPDK); skipped without.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -106,8 +107,10 @@ class AgentDataplaneTest : public ::testing::Test {
     return p;
   }
 
+  // status_ms: its status rounds' interval.
   std::unique_ptr<Process> start_agent(const std::string& controller,
-                                       const std::vector<std::string>& more = {}) {
+                                       const std::vector<std::string>& more = {},
+                                       const std::string& status_ms = "100") {
     std::vector<std::string> args{agent_bin,
                                   "--controller",
                                   controller,
@@ -133,7 +136,7 @@ class AgentDataplaneTest : public ::testing::Test {
                                   "--state-dir",
                                   dir.path + "/state",
                                   "--status-interval-ms",
-                                  "100"};
+                                  status_ms};
     args.insert(args.end(), more.begin(), more.end());
     return std::make_unique<Process>(args, dir.path + "/agent.log");
   }
@@ -259,6 +262,31 @@ TEST_F(AgentDataplaneTest, KeepsTheDataplaneOnTheLastGoodTable) {
     if (line.rfind("ts=", 0) != 0) continue;  // not ours (a child's output, say)
     EXPECT_NE(line.find(" prog=onramp-agent pop=FRA1 "), std::string::npos) << line;
   }
+}
+
+// A dataplane killed is noticed when its socket closes, not at the agent's
+// next status round: with rounds 10 s apart, the controller hears that the
+// dataplane is unhealthy (and BIRD would withdraw its VIPs) within a second.
+TEST_F(AgentDataplaneTest, NoticesADeadDataplaneAtOnce) {
+  auto dataplane = start_dataplane();
+  auto controller = std::make_unique<ControllerServer>();
+  ASSERT_TRUE(controller->ok());
+  auto agent = start_agent(controller->address(), {}, "10000");
+  // The first round runs at start.
+  auto healthy = [](const v1::AgentMessage& m) {
+    return m.has_status() && m.status().dataplane_healthy();
+  };
+  ASSERT_TRUE(controller->controller.wait_for(healthy, 10s)) << log("agent.log");
+  std::this_thread::sleep_for(500ms);  // past the watch's first look at the connection
+
+  const auto killed = std::chrono::steady_clock::now();
+  EXPECT_EQ(dataplane->stop(SIGKILL), 128 + SIGKILL);
+  auto unhealthy = controller->controller.wait_for(
+      [](const v1::AgentMessage& m) { return m.has_status() && !m.status().dataplane_healthy(); },
+      5s);
+  ASSERT_TRUE(unhealthy) << log("agent.log");
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 1s) << log("agent.log");
+  EXPECT_NE(log("agent.log").find("msg=\"the dataplane does not answer\""), std::string::npos);
 }
 
 // /metrics of a real agent over a real dataplane, scraped with curl: the
