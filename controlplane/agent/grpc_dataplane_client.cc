@@ -60,7 +60,6 @@ class GrpcDataplaneClient final : public DataplaneClient {
   }
 
   bool wait_connection_lost(std::chrono::milliseconds timeout) override {
-    const auto deadline = std::chrono::system_clock::now() + timeout;
     std::shared_ptr<grpc::Channel> ch;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -69,9 +68,12 @@ class GrpcDataplaneClient final : public DataplaneClient {
     // Not connected (no call yet, or the dataplane is away): nothing to lose
     // until a call connects again.
     if (!ch || ch->GetState(false) != GRPC_CHANNEL_READY) {
-      std::this_thread::sleep_until(deadline);
+      std::this_thread::sleep_for(timeout);
       return false;
     }
+    // On the monotonic clock: a step of the wall clock must not stretch it.
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(timeout.count(), GPR_TIMESPAN));
     return ch->WaitForStateChange(GRPC_CHANNEL_READY, deadline);
   }
 
