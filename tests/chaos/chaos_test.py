@@ -224,10 +224,12 @@ SINGLE_ONLY = {"controller", "sigstop", "disk-full"}
 HA_ONLY = {"replica", "etcd-leader"}
 
 
-# What a failed target prints, so that a run on a machine whose logs are gone
-# still says what happened: the lines these logs gained during the fault, and
-# each dataplane's drops by reason.
+# What a failed target prints after the table, where a CI report's tail
+# shows it, so that a run on a machine whose logs are gone still says what
+# happened: when the lost datagrams were sent, the lines these logs gained
+# during the fault, and each dataplane's drops by reason.
 EVIDENCE_LOGS = ("agent-FRA1", "agent-SIN1", "dataplane-FRA1")
+EVIDENCE_LINES = 8
 
 
 def log_sizes(bed):
@@ -240,8 +242,9 @@ def log_sizes(bed):
     return sizes
 
 
-def evidence(bed, sizes):
-    out = []
+def evidence(bed, sizes, row):
+    out = [f"--- {row['fault']}: injected at {row['injected_at']}; lost UDP [from s, to s, "
+           f"datagrams] after it: {row.get('udp_lost_spans', {})}"]
     for name, size in sizes.items():
         try:
             with open(bed.path(f"{name}.log"), errors="replace") as f:
@@ -249,8 +252,9 @@ def evidence(bed, sizes):
                 lines = f.readlines()
         except OSError:
             continue
-        out.append(f"--- {name}: {len(lines)} lines during the fault (the last 20)\n" +
-                   "".join(lines[-20:]))
+        last = [l.rstrip("\n")[:240] for l in lines[-EVIDENCE_LINES:]]
+        out.append(f"--- {name}: {len(lines)} lines during the fault, the last "
+                   f"{EVIDENCE_LINES}:\n" + "\n".join(last))
     for pop in bed.bed_pops:
         stats = bed.dp(pop, "stats", check=False) or {}
         drops = {k: v for k, v in stats.get("drops", {}).items() if int(v)}
@@ -267,6 +271,9 @@ def one_fault(bed, writes, name):
         time.sleep(BASELINE_S)
         writes.write(name)
         t_fault = time.monotonic()
+        now = time.time()  # the logs' clock, UTC
+        injected_at = (time.strftime("%H:%M:%S", time.gmtime(now)) +
+                       f".{int(now * 1000) % 1000:03d}Z")
         inject(bed, name, writes)
         if name != "disk-full":
             writes.write(name)  # during the fault
@@ -283,9 +290,9 @@ def one_fault(bed, writes, name):
         seen = load.stop()
     row = measure(name, seen, t_fault, t_recovered - t_repair, writes)
     row["wrong"], row["known"] = targets(row)
-    if row["wrong"] or row["known"]:
-        log(evidence(bed, sizes))
-    return row
+    row["injected_at"] = injected_at
+    said = evidence(bed, sizes, row) if row["wrong"] or row["known"] else None
+    return row, said
 
 
 def measure(name, seen, t_fault, recovery_s, writes):
@@ -397,7 +404,7 @@ def main():
     if os.path.exists(bed.path("pids.json")):
         bed.down()  # what a killed run left behind
     t_start = time.monotonic()
-    rows, wrong, known = [], [], []
+    rows, wrong, known, evidences = [], [], [], []
     try:
         if not args.ha:
             mount_db()
@@ -414,7 +421,9 @@ def main():
         writes = Writes(bed)
         for name in names:
             log(f"fault: {FAULTS[name]}")
-            row = one_fault(bed, writes, name)
+            row, said = one_fault(bed, writes, name)
+            if said:
+                evidences.append(said)
             log("  " + json.dumps(row))
             rows.append(row)
             wrong += [f"{name}: {w}" for w in row["wrong"]]
@@ -431,6 +440,8 @@ def main():
         if lost:
             wrong.append(f"acknowledged writes lost after a restart: {lost}")
         log("\n" + table(rows))
+        for said in evidences:
+            log(said.rstrip("\n"))
     except Failure as e:
         wrong.append(str(e))
         log(f"FAIL: {e}")
